@@ -1,0 +1,64 @@
+"""The answerer contract: question → :class:`Answer`.
+
+An answerer never decides escalation; it reports what it found and how sure it is.
+``confidence`` is the estimated probability (0–1) that ``entry_id`` is the right KB entry
+for the question, calibrated on held-out examples (see :mod:`handoff_server.ai`).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Candidate(BaseModel):
+    """One KB entry the answerer considered.
+
+    ``score`` is the engine's raw similarity or probability for this entry (0–1, higher is
+    better); only the top candidate's calibrated value becomes ``Answer.confidence``.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    entry_id: str
+    title: str
+    score: float = Field(ge=0.0, le=1.0)
+
+
+class Answer(BaseModel):
+    """What the AI would say to a visitor, and why.
+
+    - ``text``: the reply (the top entry's answer body), empty when nothing matched.
+    - ``confidence``: probability 0–1 that the top entry is the right one.
+    - ``entry_id``: the top KB entry, or ``None`` when the KB is empty.
+    - ``sources``: KB entry ids the text was taken from.
+    - ``candidates``: the top candidates, best first.
+    - ``analysis``: one human-readable sentence on what the AI thinks the visitor wants.
+    - ``entry_escalate``: the top entry is marked ``escalate: true`` in the KB.
+    - ``team``: the top entry's owning team, if any.
+    """
+
+    text: str
+    confidence: float = Field(ge=0.0, le=1.0)
+    entry_id: str | None = None
+    sources: list[str] = Field(default_factory=list)
+    candidates: list[Candidate] = Field(default_factory=list)
+    analysis: str = ""
+    entry_escalate: bool = False
+    team: str | None = None
+
+
+class AnswererError(Exception):
+    """The answerer could not produce an answer (engine failure, missing index, timeout)."""
+
+
+@runtime_checkable
+class Answerer(Protocol):
+    """Anything that turns a visitor question into an :class:`Answer`.
+
+    ``answer`` is synchronous and CPU-bound; the server runs it in a worker thread with a
+    timeout. It raises :class:`AnswererError` on failure.
+    """
+
+    def answer(self, question: str) -> Answer: ...

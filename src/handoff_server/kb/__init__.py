@@ -1,0 +1,1 @@
+"""Knowledge base: loading, validating and indexing."""
