@@ -1,0 +1,1 @@
+"""The ``handoff`` command line: server, agents' TUI, visitor simulator, KB and policy tools."""

@@ -1,0 +1,23 @@
+"""``handoff`` — the command-line entry point.
+
+Each group of commands lives in its own module and is registered here.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="handoff",
+    help="AI-to-human support handoff: serve, chat as a visitor, work the queue, tune the AI.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Command modules register themselves on `app`; one import line each.
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

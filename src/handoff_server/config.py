@@ -1,0 +1,168 @@
+"""Configuration, read in one place.
+
+Sources, later ones winning: built-in defaults → the TOML config file → ``HANDOFF_``
+environment variables (nested keys joined by ``__``, e.g. ``HANDOFF_SERVER__PORT=9000``,
+``HANDOFF_POLICY__THRESHOLD=0.8``) → explicit overrides passed by the CLI.
+
+The config file is the path given to :func:`load_settings`, else ``$HANDOFF_CONFIG``,
+else none: the developer's home is never searched, so tests and CI see only the defaults
+they set. ``config.example.toml`` documents every key.
+
+Errors: :class:`ConfigError` (code ``bad_config``) lists every problem with its key.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from handoff_server.errors import HandoffError
+from handoff_server.escalation.policy import Policy
+
+__all__ = ["ConfigError", "Settings", "load_settings", "default_data_dir"]
+
+
+def default_data_dir() -> Path:
+    """The platform's per-user data directory for handoff (``platformdirs``)."""
+    return Path(platformdirs.user_data_dir("handoff", appauthor=False))
+
+
+class ConfigError(HandoffError):
+    """The configuration file or environment is invalid."""
+
+    code = "bad_config"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ServerSettings(_Section):
+    """The websocket server."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8765, ge=0, le=65535)
+    """TCP port; 0 picks a free one."""
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Origins a browser visitor may connect from; empty allows any (and non-browser clients)."""
+    max_message_chars: int = Field(default=4000, ge=1, le=100_000)
+    """Longest visitor or agent message accepted, in characters."""
+    max_frame_bytes: int = Field(default=65536, ge=1024, le=16 * 1024 * 1024)
+    """Largest websocket frame accepted, in bytes; larger closes the connection (1009)."""
+    rate_limit_per_minute: int = Field(default=60, ge=1)
+    """Frames one connection may send per minute (token bucket, burst of the same size)."""
+    ai_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Time the answerer may take for one turn before the turn escalates with ``ai_error``."""
+    auth_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Time an agent connection without a handshake token has to send its ``auth`` frame."""
+
+
+class StoreSettings(_Section):
+    """Persistence."""
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    """Folder holding ``handoff.sqlite3`` and caches."""
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    """SQLite ``PRAGMA synchronous`` in WAL mode: FULL survives power loss, NORMAL a crash."""
+
+
+class AISettings(_Section):
+    """The answerer."""
+
+    kb: Path | None = None
+    """KB folder or file; unset means the bundled demo KB."""
+    engine: str = "default"
+    """Answerer engine name (``handoff kb build --help`` lists them)."""
+
+
+class Settings(BaseSettings):
+    """All settings. See ``config.example.toml``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HANDOFF_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    server: ServerSettings = Field(default_factory=ServerSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    ai: AISettings = Field(default_factory=AISettings)
+    policy: Policy = Field(default_factory=Policy)
+    """The escalation policy applied on first start; later changes live in the store."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # CLI overrides (init) beat the environment, which beats the TOML file.
+        toml_file = settings_cls.model_config.get("toml_file")
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+
+def _prune(data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value = _prune(value)
+            if not value:
+                continue
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def load_settings(
+    config_file: Path | str | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """Read the settings.
+
+    ``config_file``: a TOML file; ``None`` uses ``$HANDOFF_CONFIG`` if set, else no file.
+    ``overrides``: nested dict of values from the CLI (``None`` values are ignored); they
+    win over the environment and the file.
+
+    Raises :class:`ConfigError` when the file is missing or unreadable, is not TOML, or any
+    value is invalid; the message lists every problem.
+    """
+    path = config_file if config_file is not None else os.environ.get("HANDOFF_CONFIG")
+    cls: type[Settings] = Settings
+    if path:
+        p = Path(path)
+        try:
+            tomllib.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file not found: {p}") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {p}: {exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{p}: not valid TOML: {exc}") from None
+        cls = type("FileSettings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": p}})
+    try:
+        return cls(**_prune(overrides or {}))
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, path)) from None
+
+
+def _format_errors(exc: ValidationError, path: Any) -> str:
+    where = f" in {path}" if path else ""
+    lines = [f"invalid configuration{where}:"]
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "(root)"
+        lines.append(f"  {loc}: {err['msg']}")
+    return "\n".join(lines)
