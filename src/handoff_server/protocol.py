@@ -1,0 +1,481 @@
+"""Wire protocol v1: every frame on ``/v1/visitor`` and ``/v1/agent``, as pydantic models.
+
+Frames are JSON text messages with a ``type`` field; each direction is one discriminated
+union (:data:`VisitorFrame`, :data:`AgentFrame`, :data:`ServerFrame`). Unknown fields and
+unknown types are rejected (``invalid_frame`` / ``unknown_type``).
+
+Client-sent frames that change state carry a ``client_msg_id`` (1–64 characters, unique
+per conversation): a retried frame is stored once and acknowledged again with the same
+``seq`` (``duplicate: true``).
+
+Events carry a per-conversation ``seq`` starting at 1. A client that reconnects sends the
+last ``seq`` it saw and receives exactly the events after it. Visitors do not receive
+internal events (agent notes), so their ``seq`` may skip numbers; it never goes back.
+
+This module does no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from handoff_server.errors import ProtocolError
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "AgentFrame",
+    "AgentInfo",
+    "CandidateInfo",
+    "ErrorCode",
+    "Event",
+    "HandoffPacket",
+    "QueueItem",
+    "ServerFrame",
+    "TriggerInfo",
+    "VisitorFrame",
+    "VisitorInfo",
+    "dump_frame",
+    "parse_agent_frame",
+    "parse_server_frame",
+    "parse_visitor_frame",
+]
+
+PROTOCOL_VERSION = "v1"
+
+ClientMsgId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+ConversationId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+ShortText = Annotated[str, Field(max_length=500)]
+
+ErrorCode = Literal[
+    "invalid_json",
+    "invalid_frame",
+    "unknown_type",
+    "message_too_long",
+    "empty_message",
+    "not_started",
+    "already_started",
+    "not_found",
+    "bad_resume_token",
+    "unauthorized",
+    "forbidden",
+    "invalid_state",
+    "conflict",
+    "rate_limited",
+    "internal",
+]
+"""Stable error codes sent in ``error`` frames."""
+
+
+class _Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- shared parts
+
+
+class VisitorInfo(_Frame):
+    """What is known about the visitor: name, email, free-form form fields, start page."""
+
+    name: ShortText | None = None
+    email: ShortText | None = None
+    fields: dict[Annotated[str, Field(max_length=100)], ShortText] = Field(
+        default_factory=dict, max_length=50
+    )
+    page_url: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class AgentInfo(_Frame):
+    """An agent or operator as others see them."""
+
+    id: str
+    name: str
+    role: Literal["agent", "operator"]
+
+
+class CandidateInfo(_Frame):
+    """A KB entry the AI considered, with its score (0–1)."""
+
+    entry_id: str
+    title: str
+    score: float
+
+
+class TriggerInfo(_Frame):
+    """Why a conversation was escalated.
+
+    ``kind`` is the trigger (``low_confidence``, ``keyword``, ``human_request``, ...),
+    ``detail`` a sentence for people, ``confidence`` the AI's confidence (0–1) on the turn
+    that escalated (``None`` when the AI did not answer, e.g. ``ai_error``),
+    ``threshold`` the policy threshold then, ``evaluations`` every trigger's result.
+    """
+
+    kind: str
+    detail: str = ""
+    confidence: float | None = None
+    threshold: float | None = None
+    rule: str | None = None
+    policy_version: int | None = None
+    evaluations: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Event(_Frame):
+    """One stored change in a conversation.
+
+    ``kind`` is one of: ``conversation_started`` (data: visitor), ``visitor_message``
+    (text), ``ai_message`` (text, confidence, threshold, sources, candidates, analysis,
+    entry_id, offer_handoff), ``escalated`` (trigger, priority, team, text shown to the
+    visitor, the AI's unsent draft), ``claimed`` / ``released`` / ``handed_back`` /
+    ``resolved`` (agent, text), ``agent_message`` (agent, text), ``note`` (agent, text;
+    never sent to visitors), ``system_message`` (text).
+
+    ``actor`` is ``visitor`` | ``ai`` | ``agent`` | ``system``; ``at`` is UTC.
+    """
+
+    conversation_id: str
+    seq: int = Field(ge=1)
+    kind: str
+    at: datetime
+    actor: Literal["visitor", "ai", "agent", "system"]
+    data: dict[str, Any] = Field(default_factory=dict)
+    client_msg_id: str | None = None
+
+
+class QueueItem(_Frame):
+    """A row of the agents' queue: one queued or assigned conversation.
+
+    ``queued_at`` is when it was escalated (UTC); waiting time is now − ``queued_at``.
+    ``last_confidence`` is the AI's confidence (0–1) on its last turn.
+    """
+
+    conversation_id: str
+    status: Literal["ai", "queued", "assigned", "resolved"]
+    visitor: VisitorInfo
+    first_question: str | None = None
+    trigger: TriggerInfo | None = None
+    last_confidence: float | None = None
+    priority: int = 0
+    team: str | None = None
+    assigned_agent: AgentInfo | None = None
+    queued_at: datetime | None = None
+    updated_at: datetime
+    last_seq: int = 0
+
+
+class HandoffPacket(_Frame):
+    """Everything an agent receives about a conversation.
+
+    The transcript (every event, notes included, each AI message with its confidence and
+    KB sources), the trigger that fired, the AI's analysis and candidates on its last
+    turn, the confidence history (one value 0–1 per AI turn, oldest first), the visitor's
+    fields and start page, and UTC timestamps.
+    """
+
+    conversation_id: str
+    status: Literal["ai", "queued", "assigned", "resolved"]
+    visitor: VisitorInfo
+    started_at: datetime
+    queued_at: datetime | None = None
+    trigger: TriggerInfo | None = None
+    analysis: str = ""
+    candidates: list[CandidateInfo] = Field(default_factory=list)
+    confidence_history: list[float] = Field(default_factory=list)
+    threshold: float | None = None
+    priority: int = 0
+    team: str | None = None
+    assigned_agent: AgentInfo | None = None
+    transcript: list[Event] = Field(default_factory=list)
+    last_seq: int = 0
+
+
+# --------------------------------------------------------------------------- visitor → server
+
+
+class VStart(_Frame):
+    """Start a new conversation."""
+
+    type: Literal["start"]
+    visitor: VisitorInfo = Field(default_factory=VisitorInfo)
+
+
+class VResume(_Frame):
+    """Reconnect to a conversation; events after ``last_seq`` are replayed."""
+
+    type: Literal["resume"]
+    conversation_id: ConversationId
+    resume_token: Annotated[str, Field(min_length=1, max_length=200)]
+    last_seq: int = Field(default=0, ge=0)
+
+
+class VMessage(_Frame):
+    """The visitor says something."""
+
+    type: Literal["message"]
+    client_msg_id: ClientMsgId
+    text: str
+
+
+class VRequestHuman(_Frame):
+    """The visitor presses "talk to a person"; ``text`` optionally says why."""
+
+    type: Literal["request_human"]
+    client_msg_id: ClientMsgId
+    text: str | None = None
+
+
+class VTyping(_Frame):
+    """The visitor started or stopped typing (not stored)."""
+
+    type: Literal["typing"]
+    active: bool
+
+
+VisitorFrame = Annotated[
+    VStart | VResume | VMessage | VRequestHuman | VTyping, Field(discriminator="type")
+]
+
+# --------------------------------------------------------------------------- agent → server
+
+
+class AAuth(_Frame):
+    """Authenticate (when the handshake carried no token)."""
+
+    type: Literal["auth"]
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class ASubscribeQueue(_Frame):
+    """Receive the queue now (``queue``) and every change after (``queue_item``)."""
+
+    type: Literal["subscribe_queue"]
+
+
+class AOpen(_Frame):
+    """Get a conversation's handoff packet with the events after ``last_seq``; with
+    ``subscribe`` also its live events until ``close``."""
+
+    type: Literal["open"]
+    conversation_id: ConversationId
+    last_seq: int = Field(default=0, ge=0)
+    subscribe: bool = True
+
+
+class AClose(_Frame):
+    """Stop receiving a conversation's live events."""
+
+    type: Literal["close"]
+    conversation_id: ConversationId
+
+
+class _AAction(_Frame):
+    conversation_id: ConversationId
+    client_msg_id: ClientMsgId
+
+
+class AClaim(_AAction):
+    """Take a queued (or AI-handled) conversation."""
+
+    type: Literal["claim"]
+
+
+class AReply(_AAction):
+    """Send a message to the visitor (the conversation must be assigned to you)."""
+
+    type: Literal["reply"]
+    text: str
+
+
+class ANote(_AAction):
+    """Internal note on the conversation; never shown to the visitor."""
+
+    type: Literal["note"]
+    text: str
+
+
+class AResolve(_AAction):
+    """Mark the conversation resolved."""
+
+    type: Literal["resolve"]
+    text: str | None = None
+
+
+class ARelease(_AAction):
+    """Put the conversation back in the queue."""
+
+    type: Literal["release"]
+    text: str | None = None
+
+
+class AHandback(_AAction):
+    """Hand the conversation back to the AI."""
+
+    type: Literal["handback"]
+    text: str | None = None
+
+
+class ATyping(_Frame):
+    """The agent started or stopped typing in a conversation (not stored)."""
+
+    type: Literal["typing"]
+    conversation_id: ConversationId
+    active: bool
+
+
+AgentFrame = Annotated[
+    AAuth
+    | ASubscribeQueue
+    | AOpen
+    | AClose
+    | AClaim
+    | AReply
+    | ANote
+    | AResolve
+    | ARelease
+    | AHandback
+    | ATyping,
+    Field(discriminator="type"),
+]
+
+# --------------------------------------------------------------------------- server → client
+
+
+class SWelcome(_Frame):
+    """A visitor's conversation is ready; keep ``resume_token`` to reconnect."""
+
+    type: Literal["welcome"] = "welcome"
+    conversation_id: str
+    resume_token: str
+    status: str
+    last_seq: int
+
+
+class SAuthenticated(_Frame):
+    """The agent connection is signed in."""
+
+    type: Literal["authenticated"] = "authenticated"
+    agent: AgentInfo
+
+
+class SEvent(_Frame):
+    """A conversation event (live or replayed)."""
+
+    type: Literal["event"] = "event"
+    event: Event
+
+
+class SAck(_Frame):
+    """The frame with ``client_msg_id`` is stored as event ``seq``."""
+
+    type: Literal["ack"] = "ack"
+    client_msg_id: str
+    conversation_id: str
+    seq: int
+    duplicate: bool = False
+
+
+class SError(_Frame):
+    """A frame was refused; nothing was stored for it."""
+
+    type: Literal["error"] = "error"
+    code: ErrorCode
+    detail: str
+    client_msg_id: str | None = None
+    conversation_id: str | None = None
+
+
+class SQueue(_Frame):
+    """The whole queue (queued and assigned conversations), highest priority first."""
+
+    type: Literal["queue"] = "queue"
+    items: list[QueueItem]
+
+
+class SQueueItem(_Frame):
+    """One queue row changed (or left the queue: status ``ai`` or ``resolved``)."""
+
+    type: Literal["queue_item"] = "queue_item"
+    item: QueueItem
+
+
+class SConversation(_Frame):
+    """Answer to ``open``: the handoff packet; ``transcript`` holds events after the
+    requested ``last_seq``."""
+
+    type: Literal["conversation"] = "conversation"
+    packet: HandoffPacket
+
+
+class STyping(_Frame):
+    """Someone in the conversation is typing."""
+
+    type: Literal["typing"] = "typing"
+    conversation_id: str
+    role: Literal["visitor", "agent"]
+    name: str | None = None
+    active: bool
+
+
+ServerFrame = Annotated[
+    SWelcome
+    | SAuthenticated
+    | SEvent
+    | SAck
+    | SError
+    | SQueue
+    | SQueueItem
+    | SConversation
+    | STyping,
+    Field(discriminator="type"),
+]
+
+_visitor_adapter: TypeAdapter[Any] = TypeAdapter(VisitorFrame)
+_agent_adapter: TypeAdapter[Any] = TypeAdapter(AgentFrame)
+_server_adapter: TypeAdapter[Any] = TypeAdapter(ServerFrame)
+
+
+def _parse(adapter: TypeAdapter[Any], raw: str | bytes, direction: str) -> Any:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"frame is not valid JSON: {exc}", code="invalid_json") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("frame must be a JSON object", code="invalid_frame")
+    if "type" not in data:
+        raise ProtocolError("frame has no 'type'", code="invalid_frame")
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        if any(e["type"] == "union_tag_invalid" for e in errors):
+            raise ProtocolError(
+                f"unknown {direction} frame type {data.get('type')!r}", code="unknown_type"
+            ) from None
+        parts = []
+        for e in errors:
+            loc = ".".join(str(x) for x in e["loc"][1:]) or "(frame)"
+            parts.append(f"{loc}: {e['msg']}")
+        raise ProtocolError("; ".join(parts), code="invalid_frame") from None
+
+
+def parse_visitor_frame(raw: str | bytes) -> Any:
+    """Parse a visitor → server frame. Raises :class:`ProtocolError` (``invalid_json``,
+    ``invalid_frame`` or ``unknown_type``)."""
+    return _parse(_visitor_adapter, raw, "visitor")
+
+
+def parse_agent_frame(raw: str | bytes) -> Any:
+    """Parse an agent → server frame. Raises :class:`ProtocolError`."""
+    return _parse(_agent_adapter, raw, "agent")
+
+
+def parse_server_frame(raw: str | bytes) -> Any:
+    """Parse a server → client frame (for clients). Raises :class:`ProtocolError`."""
+    return _parse(_server_adapter, raw, "server")
+
+
+def dump_frame(frame: BaseModel) -> str:
+    """Serialise a frame to its JSON text."""
+    return frame.model_dump_json()
