@@ -1,0 +1,97 @@
+"""Assemble and run a server: store + KB + answerer + conversation service + gateway.
+
+``start_server(settings)`` is what ``handoff serve`` and the tests run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+from handoff_server.ai import Answerer, make_answerer
+from handoff_server.config import Settings
+from handoff_server.conversations import AsyncStore, ConversationService
+from handoff_server.gateway import Gateway
+from handoff_server.kb import load_kb
+from handoff_server.store import SQLiteStore
+
+__all__ = ["RunningServer", "build_answerer", "run_forever", "start_server"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunningServer:
+    """A started server. ``url`` is ``ws://host:port``; ``close()`` shuts it down cleanly."""
+
+    gateway: Gateway
+    service: ConversationService
+    store: AsyncStore
+    host: str
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port."""
+        return self.gateway.port
+
+    @property
+    def url(self) -> str:
+        """Base websocket URL, e.g. ``ws://127.0.0.1:8765``."""
+        return f"ws://{self.host}:{self.port}"
+
+    async def close(self) -> None:
+        """Stop accepting, close connections, close the store."""
+        await self.gateway.close()
+        await self.store.close()
+
+
+def build_answerer(settings: Settings) -> Answerer:
+    """Load the KB named in the settings (the bundled demo KB when unset) and build the
+    configured engine, using the index cache under the data dir.
+
+    Raises :class:`~handoff_server.kb.KBError` for a bad KB or unknown engine.
+    """
+    kb = load_kb(settings.ai.kb)
+    return make_answerer(kb, settings.ai.engine, cache_dir=settings.store.data_dir / "cache")
+
+
+async def start_server(settings: Settings, answerer: Answerer | None = None) -> RunningServer:
+    """Open the store, build the answerer (unless given), finish interrupted AI turns,
+    and start listening. Port 0 picks a free port (see ``RunningServer.port``)."""
+    if answerer is None:
+        answerer = await asyncio.to_thread(build_answerer, settings)
+    store = AsyncStore(SQLiteStore(settings.store.data_dir, synchronous=settings.store.synchronous))
+    service = ConversationService(
+        store,
+        answerer,
+        default_policy=settings.policy,
+        ai_timeout=settings.server.ai_timeout_seconds,
+    )
+    await service.initialise()
+    gateway = Gateway(service, settings.server)
+    await gateway.start()
+    return RunningServer(gateway=gateway, service=service, store=store, host=settings.server.host)
+
+
+async def run_forever(settings: Settings, *, announce: bool = True) -> None:
+    """Run until SIGTERM or SIGINT, then shut down gracefully (exit status 0).
+
+    Prints ``handoff listening on ws://HOST:PORT`` once ready (scripts read the port from
+    it when they pass port 0).
+    """
+    server = await start_server(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    if announce:
+        print(f"handoff listening on {server.url}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await server.close()

@@ -1,0 +1,861 @@
+"""Conversations: the state machine, its event log and who hears about each change.
+
+Lifecycle (DESIGN.md)::
+
+    ai ──escalate──► queued ──claim──► assigned ──resolve──► resolved
+     ▲                 │  ▲              │
+     └──── handback ───┴──┴── release ───┘
+
+Rules kept here:
+
+- One writer per conversation: every change takes the conversation's lock, stores its
+  events (one transaction), and only then acknowledges and broadcasts them, so clients
+  see events in ``seq`` order with no gap and no repeat.
+- A client frame's ``client_msg_id`` is stored with the event it caused; a retried frame
+  is acknowledged again with the same ``seq`` and changes nothing.
+- After a handoff the AI says nothing until the conversation is handed back (or a
+  resolved conversation is reopened by the visitor).
+- Rejected input is checked before any write: nothing is stored for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import secrets
+import uuid
+import weakref
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from handoff_server.ai.base import Answer, Answerer
+from handoff_server.errors import Conflict, HandoffError, InvalidState, NotFound
+from handoff_server.escalation import Decision, Policy, PriorTurn, TurnContext, decide
+from handoff_server.protocol import (
+    AgentInfo,
+    CandidateInfo,
+    Event,
+    HandoffPacket,
+    QueueItem,
+    SAck,
+    SEvent,
+    SQueueItem,
+    TriggerInfo,
+    VisitorInfo,
+)
+from handoff_server.store import ConversationRecord, NewEvent, Store, StoredEvent, utcnow
+
+__all__ = [
+    "AsyncStore",
+    "ConversationService",
+    "Hub",
+    "Subscriber",
+    "build_packet",
+    "hash_token",
+    "to_event",
+    "visitor_view",
+]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ACTOR_BY_KIND = {
+    "conversation_started": "visitor",
+    "visitor_message": "visitor",
+    "ai_message": "ai",
+    "agent_message": "agent",
+    "claimed": "agent",
+    "released": "agent",
+    "handed_back": "agent",
+    "resolved": "agent",
+    "note": "agent",
+}
+"""Who causes each event kind; anything else (``escalated``, ``reopened``,
+``system_message``) is the system."""
+
+_VISITOR_HIDDEN_KEYS = {
+    "ai_message": ("candidates", "analysis"),
+    "escalated": ("draft",),
+}
+"""Event data the visitor never receives (the AI's internal analysis, unsent drafts)."""
+
+_YES = {"yes", "y", "yes please", "yeah", "yep", "sure", "please", "ok", "okay", "yes!"}
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 hex digest of a token (tokens are 32 random bytes, so no salt is needed)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class AsyncStore:
+    """Runs a synchronous :class:`~handoff_server.store.Store` on one dedicated thread, so
+    the event loop never blocks on disk and the store sees one caller at a time."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` (a bound store method) on the store thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    async def close(self) -> None:
+        """Close the store and stop its thread."""
+        await self.call(self.store.close)
+        self._executor.shutdown(wait=True)
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One connected client: frames for it go through ``push`` into its send queue.
+
+    ``role``: visitor | agent. ``agent`` is set for agents. ``on_overflow`` is called
+    once if the client cannot keep up (its queue is full); the gateway then closes it so
+    it reconnects and resumes from its last ``seq``.
+    """
+
+    role: str
+    agent: AgentInfo | None = None
+    queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(maxsize=2000))
+    on_overflow: Callable[[], None] | None = None
+    overflowed: bool = False
+
+    def push(self, frame: BaseModel) -> None:
+        """Queue a frame for sending; never blocks."""
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(frame.model_dump_json())
+        except asyncio.QueueFull:
+            self.overflowed = True
+            if self.on_overflow is not None:
+                self.on_overflow()
+
+
+class Hub:
+    """Who listens to what: each conversation's subscribers and the queue's."""
+
+    def __init__(self) -> None:
+        self.conversations: dict[str, set[Subscriber]] = {}
+        self.queue_watchers: set[Subscriber] = set()
+        self.agents: set[Subscriber] = set()
+
+    def subscribe(self, conversation_id: str, sub: Subscriber) -> None:
+        """Send ``sub`` the conversation's future events."""
+        self.conversations.setdefault(conversation_id, set()).add(sub)
+
+    def unsubscribe(self, conversation_id: str, sub: Subscriber) -> None:
+        """Stop sending ``sub`` the conversation's events."""
+        subs = self.conversations.get(conversation_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self.conversations[conversation_id]
+
+    def drop(self, sub: Subscriber) -> None:
+        """Forget a disconnected client everywhere."""
+        for cid in [c for c, subs in self.conversations.items() if sub in subs]:
+            self.unsubscribe(cid, sub)
+        self.queue_watchers.discard(sub)
+        self.agents.discard(sub)
+
+    def publish(self, events: Sequence[Event], conversation_id: str) -> None:
+        """Send events to the conversation's subscribers, filtered for visitors."""
+        for sub in list(self.conversations.get(conversation_id, ())):
+            for ev in events:
+                if sub.role == "visitor":
+                    v = visitor_view(ev)
+                    if v is not None:
+                        sub.push(SEvent(event=v))
+                else:
+                    sub.push(SEvent(event=ev))
+
+    def publish_queue(self, item: QueueItem) -> None:
+        """Send a queue row change to every queue watcher."""
+        frame = SQueueItem(item=item)
+        for sub in list(self.queue_watchers):
+            sub.push(frame)
+
+    def send_to(
+        self,
+        conversation_id: str,
+        frame: BaseModel,
+        *,
+        role: str,
+        exclude: Subscriber | None = None,
+    ) -> None:
+        """Send a transient frame (typing) to the conversation's subscribers of ``role``."""
+        for sub in list(self.conversations.get(conversation_id, ())):
+            if sub.role == role and sub is not exclude:
+                sub.push(frame)
+
+    @property
+    def agents_online(self) -> int:
+        """Connected, authenticated agents and operators."""
+        return len(self.agents)
+
+
+def to_event(se: StoredEvent) -> Event:
+    """Stored event → wire :class:`~handoff_server.protocol.Event`."""
+    return Event(
+        conversation_id=se.conversation_id,
+        seq=se.seq,
+        kind=se.kind,
+        at=se.at,
+        actor=ACTOR_BY_KIND.get(se.kind, "system"),  # type: ignore[arg-type]
+        data=se.data,
+        client_msg_id=se.client_msg_id,
+    )
+
+
+def visitor_view(ev: Event) -> Event | None:
+    """The event as the visitor may see it, or ``None`` for internal events (notes)."""
+    if ev.kind == "note":
+        return None
+    hidden = _VISITOR_HIDDEN_KEYS.get(ev.kind)
+    data = ev.data
+    if hidden:
+        data = {k: v for k, v in data.items() if k not in hidden}
+    if ev.kind == "escalated" and isinstance(data.get("trigger"), dict):
+        data = dict(data)
+        data["trigger"] = {k: v for k, v in data["trigger"].items() if k != "evaluations"}
+    return ev.model_copy(update={"data": data}) if data is not ev.data else ev
+
+
+class ConversationService:
+    """The conversation engine: visitor turns, the AI, escalation and agent actions.
+
+    ``store``: an :class:`AsyncStore`. ``answerer``: the AI. ``default_policy``: the policy
+    stored as version 1 if the store has none. ``ai_timeout``: seconds the answerer may
+    take per turn before the turn escalates with trigger ``ai_error``.
+
+    Methods raise :class:`~handoff_server.errors.HandoffError` subclasses (``not_found``,
+    ``invalid_state``, ``conflict``, ``forbidden``) before writing anything.
+    """
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        answerer: Answerer,
+        *,
+        default_policy: Policy,
+        ai_timeout: float = 10.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.answerer = answerer
+        self.hub = Hub()
+        self.ai_timeout = ai_timeout
+        self.clock = clock
+        self._default_policy = default_policy
+        self._policy: Policy = default_policy
+        self._policy_version = 0
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    # ------------------------------------------------------------------ setup
+
+    async def initialise(self) -> None:
+        """Store the default policy if none is stored, load the current one, and finish AI
+        turns a crash interrupted (a visitor message stored with no AI reply yet)."""
+        s = self.store.store
+        if await self.store.call(s.latest_policy_version) == 0:
+            await self.store.call(
+                s.save_policy,
+                self._default_policy.model_dump(mode="json", exclude={"version"}),
+                "config",
+            )
+        await self.current_policy()
+        for conv in await self.store.call(s.list_conversations, ["ai"]):
+            events = await self.store.call(s.events_after, conv.id, max(0, conv.last_seq - 1))
+            if events and events[-1].kind == "visitor_message":
+                log.info("finishing interrupted AI turn in %s", conv.id)
+                async with self._lock(conv.id):
+                    conv2 = await self._get(conv.id)
+                    await self._ai_turn(
+                        conv2, events[-1].data.get("text", ""), explicit_human=False
+                    )
+
+    async def current_policy(self) -> Policy:
+        """The newest stored policy (re-read only when its version changed)."""
+        s = self.store.store
+        version = await self.store.call(s.latest_policy_version)
+        if version != self._policy_version:
+            record = await self.store.call(s.latest_policy)
+            if record is not None:
+                try:
+                    self._policy = Policy.model_validate({**record.body, "version": record.version})
+                    self._policy_version = record.version
+                except ValidationError:
+                    log.error(
+                        "stored policy v%s is invalid; keeping v%s",
+                        record.version,
+                        self._policy_version,
+                    )
+        return self._policy
+
+    def _lock(self, conversation_id: str) -> asyncio.Lock:
+        lock = self._locks.get(conversation_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[conversation_id] = lock
+        return lock
+
+    async def _get(self, conversation_id: str) -> ConversationRecord:
+        conv = await self.store.call(self.store.store.get_conversation, conversation_id)
+        if conv is None:
+            raise NotFound(f"no conversation {conversation_id!r}")
+        return conv
+
+    async def _append(
+        self,
+        conv: ConversationRecord,
+        events: Sequence[NewEvent],
+        updates: dict[str, Any] | None = None,
+    ) -> tuple[ConversationRecord, list[Event]]:
+        """Store events + state changes, then broadcast. Caller holds the lock."""
+        stored = await self.store.call(
+            self.store.store.append_events, conv.id, events, updates or {}
+        )
+        wire = [to_event(se) for se in stored]
+        conv = conv.model_copy(
+            update={
+                **(updates or {}),
+                "last_seq": stored[-1].seq if stored else conv.last_seq,
+                "updated_at": stored[-1].at if stored else conv.updated_at,
+            }
+        )
+        self.hub.publish(wire, conv.id)
+        self.hub.publish_queue(self.queue_item(conv))
+        return conv, wire
+
+    async def _duplicate(
+        self, conversation_id: str, client_msg_id: str, sub: Subscriber | None
+    ) -> bool:
+        """If this client message id was already stored, ack it again and return True."""
+        prior = await self.store.call(
+            self.store.store.event_for_client_msg, conversation_id, client_msg_id
+        )
+        if prior is None:
+            return False
+        if sub is not None:
+            sub.push(
+                SAck(
+                    client_msg_id=client_msg_id,
+                    conversation_id=conversation_id,
+                    seq=prior.seq,
+                    duplicate=True,
+                )
+            )
+        return True
+
+    # ------------------------------------------------------------------ visitors
+
+    async def start(
+        self, visitor: VisitorInfo, sub: Subscriber
+    ) -> tuple[ConversationRecord, str, list[Event]]:
+        """Open a conversation; returns it, its resume token (shown once) and its first
+        event (``conversation_started``, seq 1)."""
+        token = secrets.token_urlsafe(24)
+        now = self.clock()
+        conv = ConversationRecord(
+            id=uuid.uuid4().hex,
+            status="ai",
+            resume_token_hash=hash_token(token),
+            created_at=now,
+            updated_at=now,
+            visitor=visitor.model_dump(mode="json"),
+            page_url=visitor.page_url,
+        )
+        stored = await self.store.call(
+            self.store.store.create_conversation,
+            conv,
+            [
+                NewEvent(
+                    kind="conversation_started",
+                    data={"visitor": visitor.model_dump(mode="json")},
+                    at=now,
+                )
+            ],
+        )
+        conv = conv.model_copy(update={"last_seq": stored[-1].seq})
+        self.hub.subscribe(conv.id, sub)
+        return conv, token, [to_event(se) for se in stored]
+
+    async def resume(
+        self, conversation_id: str, resume_token: str, last_seq: int, sub: Subscriber
+    ) -> tuple[ConversationRecord, list[Event]]:
+        """Check the resume token, then subscribe ``sub`` and return the visitor-visible
+        events after ``last_seq`` — atomically, so none is missed or sent twice.
+
+        Raises ``NotFound`` / ``HandoffError(code="bad_resume_token")`` (same message for
+        both, so ids cannot be probed).
+        """
+        bad = HandoffError("unknown conversation or wrong resume token", code="bad_resume_token")
+        try:
+            conv = await self._get(conversation_id)
+        except NotFound:
+            raise bad from None
+        if not hmac.compare_digest(conv.resume_token_hash, hash_token(resume_token)):
+            raise bad
+        async with self._lock(conversation_id):
+            conv = await self._get(conversation_id)
+            stored = await self.store.call(
+                self.store.store.events_after, conversation_id, last_seq, visitor_only=True
+            )
+            self.hub.subscribe(conversation_id, sub)
+        events = [v for v in (visitor_view(to_event(se)) for se in stored) if v is not None]
+        return conv, events
+
+    async def visitor_message(
+        self, conversation_id: str, client_msg_id: str, text: str, sub: Subscriber | None
+    ) -> None:
+        """A visitor turn: store the message, acknowledge it, then let the AI answer (or
+        escalate) if the conversation is with the AI."""
+        async with self._lock(conversation_id):
+            if await self._duplicate(conversation_id, client_msg_id, sub):
+                return
+            conv = await self._get(conversation_id)
+            events = [
+                NewEvent(
+                    kind="visitor_message",
+                    data={"text": text},
+                    client_msg_id=client_msg_id,
+                    at=self.clock(),
+                )
+            ]
+            updates: dict[str, Any] = {}
+            if conv.first_question is None:
+                updates["first_question"] = text[:500]
+            reopened = conv.status == "resolved"
+            if reopened:
+                events.insert(
+                    0,
+                    NewEvent(
+                        kind="reopened",
+                        data={"text": "The visitor wrote again; the conversation is open."},
+                        at=self.clock(),
+                    ),
+                )
+                updates["status"] = "ai"
+            explicit = False
+            if conv.status == "ai" and not reopened:
+                explicit = await self._accepts_offer(conv, text)
+            conv, wire = await self._append(conv, events, updates)
+            if sub is not None:
+                sub.push(
+                    SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq)
+                )
+            if conv.status == "ai":
+                await self._ai_turn(conv, text, explicit_human=explicit)
+
+    async def request_human(
+        self, conversation_id: str, client_msg_id: str, text: str | None, sub: Subscriber | None
+    ) -> None:
+        """The visitor pressed "talk to a person": escalate now (trigger
+        ``human_request``), storing ``text`` as a visitor message if given."""
+        async with self._lock(conversation_id):
+            if await self._duplicate(conversation_id, client_msg_id, sub):
+                return
+            conv = await self._get(conversation_id)
+            if conv.status in ("queued", "assigned"):
+                raise InvalidState("a person has already been asked for in this conversation")
+            wire_text = text or "I'd like to talk to a person."
+            events = [
+                NewEvent(
+                    kind="visitor_message",
+                    data={"text": wire_text, "request_human": True},
+                    client_msg_id=client_msg_id,
+                    at=self.clock(),
+                )
+            ]
+            updates: dict[str, Any] = {"status": "ai"}
+            if conv.first_question is None:
+                updates["first_question"] = wire_text[:500]
+            conv, wire = await self._append(conv, events, updates)
+            if sub is not None:
+                sub.push(
+                    SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq)
+                )
+            await self._ai_turn(conv, wire_text, explicit_human=True)
+
+    async def _accepts_offer(self, conv: ConversationRecord, text: str) -> bool:
+        """True when the AI just offered a person and the visitor says yes."""
+        if text.strip().lower().rstrip(".! ") not in _YES:
+            return False
+        last = await self.store.call(
+            self.store.store.events_after, conv.id, max(0, conv.last_seq - 1)
+        )
+        return (
+            bool(last)
+            and last[-1].kind == "ai_message"
+            and bool(last[-1].data.get("offer_handoff"))
+        )
+
+    async def _history(self, conv: ConversationRecord) -> list[PriorTurn]:
+        events = await self.store.call(self.store.store.events_after, conv.id, 0)
+        turns: list[PriorTurn] = []
+        for se in events:
+            if se.kind == "visitor_message":
+                turns.append(PriorTurn(text=se.data.get("text", "")))
+            elif se.kind == "ai_message" and turns:
+                turns[-1] = turns[-1].model_copy(update={"confidence": se.data.get("confidence")})
+            elif se.kind in ("escalated", "handed_back", "reopened") and turns:
+                # A handoff ends the AI's run of exchanges; counting restarts after it.
+                turns = []
+        return turns[:-1]  # the current turn is not history
+
+    async def _ai_turn(self, conv: ConversationRecord, text: str, *, explicit_human: bool) -> None:
+        """Run the answerer and the policy on one visitor turn; store and send the result.
+
+        The caller holds the conversation lock."""
+        policy = await self.current_policy()
+        answer: Answer | None = None
+        ai_error: str | None = None
+        try:
+            answer = await asyncio.wait_for(
+                asyncio.to_thread(self.answerer.answer, text), self.ai_timeout
+            )
+        except TimeoutError:
+            ai_error = f"the answerer took longer than {self.ai_timeout:g}s"
+        except (
+            Exception
+        ) as exc:  # any engine failure escalates; it must never look like low confidence
+            log.exception("answerer failed")
+            ai_error = f"{type(exc).__name__}: {exc}"
+        ctx = TurnContext(
+            text=text,
+            answer=answer,
+            ai_error=ai_error,
+            history=await self._history(conv),
+            explicit_human_request=explicit_human,
+            visitor={k: str(v) for k, v in _flat_visitor(conv.visitor).items()},
+            page_url=conv.page_url,
+            now=self.clock(),
+        )
+        try:
+            decision = decide(policy, ctx)
+        except Exception as exc:
+            log.exception("escalation policy failed")
+            decision = Decision(
+                action="escalate", trigger="ai_error", detail=f"policy evaluation failed: {exc}"
+            )
+        confidence = answer.confidence if answer else None
+        threshold = getattr(policy, "threshold", None)
+        if decision.escalate:
+            await self._escalate(conv, decision, answer, threshold)
+            return
+        assert answer is not None
+        reply = answer.text
+        offer = decision.action == "offer_handoff"
+        if offer:
+            reply = (
+                reply + "\n\n" if reply else ""
+            ) + "Would you like to talk to a person? Just say yes."
+        data = {
+            "text": reply,
+            "confidence": confidence,
+            "threshold": threshold,
+            "entry_id": answer.entry_id,
+            "sources": answer.sources,
+            "candidates": [c.model_dump() for c in answer.candidates],
+            "analysis": answer.analysis,
+            "offer_handoff": offer,
+            "decision": {
+                "action": decision.action,
+                "trigger": decision.trigger,
+                "detail": decision.detail,
+            },
+            "evaluations": [e.model_dump(mode="json") for e in decision.evaluations],
+        }
+        await self._append(
+            conv,
+            [NewEvent(kind="ai_message", data=data, at=self.clock())],
+            {"last_confidence": confidence},
+        )
+
+    async def _escalate(
+        self,
+        conv: ConversationRecord,
+        decision: Decision,
+        answer: Answer | None,
+        threshold: float | None,
+    ) -> None:
+        trigger = TriggerInfo(
+            kind=decision.trigger or "rule",
+            detail=decision.detail,
+            confidence=answer.confidence if answer else None,
+            threshold=threshold,
+            rule=decision.rule,
+            policy_version=decision.policy_version,
+            evaluations=[e.model_dump(mode="json") for e in decision.evaluations],
+        )
+        team = decision.team or (answer.team if answer and answer.entry_escalate else None)
+        ahead = await self._queue_position(decision.priority)
+        if self.hub.agents_online == 0:
+            text = (
+                "I'm handing this conversation to a person. Nobody from the team is online right "
+                "now: your messages are saved here and a person will reply in this chat as soon as "
+                "someone is available."
+            )
+        else:
+            text = (
+                f"I'm handing this conversation to a person. {ahead} conversation"
+                f"{'' if ahead == 1 else 's'} ahead of you in the queue."
+            )
+        draft = None
+        if answer is not None:
+            draft = {
+                "text": answer.text,
+                "entry_id": answer.entry_id,
+                "confidence": answer.confidence,
+                "sources": answer.sources,
+                "candidates": [c.model_dump() for c in answer.candidates],
+                "analysis": answer.analysis,
+            }
+        data = {
+            "trigger": trigger.model_dump(mode="json"),
+            "priority": decision.priority,
+            "team": team,
+            "text": text,
+            "draft": draft,
+        }
+        now = self.clock()
+        await self._append(
+            conv,
+            [NewEvent(kind="escalated", data=data, at=now)],
+            {
+                "status": "queued",
+                "trigger": trigger.model_dump(mode="json"),
+                "priority": decision.priority,
+                "team": team,
+                "queued_at": now,
+                "last_confidence": trigger.confidence
+                if trigger.confidence is not None
+                else conv.last_confidence,
+            },
+        )
+
+    async def _queue_position(self, priority: int) -> int:
+        queued = await self.store.call(self.store.store.list_conversations, ["queued"])
+        return sum(1 for c in queued if c.priority >= priority)
+
+    # ------------------------------------------------------------------ agents
+
+    async def agent_action(
+        self,
+        agent: AgentInfo,
+        kind: str,
+        conversation_id: str,
+        client_msg_id: str,
+        text: str | None,
+        sub: Subscriber | None,
+    ) -> None:
+        """Apply an agent's ``claim`` / ``reply`` / ``note`` / ``resolve`` / ``release`` /
+        ``handback`` and acknowledge it.
+
+        Raises ``NotFound``, ``InvalidState`` (wrong status), ``Conflict`` (assigned to
+        someone else) before storing anything.
+        """
+        async with self._lock(conversation_id):
+            if await self._duplicate(conversation_id, client_msg_id, sub):
+                return
+            conv = await self._get(conversation_id)
+            mine = conv.assigned_agent_id == agent.id
+            holder = conv.assigned_agent_name or conv.assigned_agent_id
+            who = agent.model_dump()
+            now = self.clock()
+            updates: dict[str, Any] = {}
+            if kind == "claim":
+                if conv.status == "resolved":
+                    raise InvalidState("the conversation is resolved")
+                if conv.status == "assigned":
+                    if mine:
+                        raise InvalidState("you already have this conversation")
+                    raise Conflict(f"already claimed by {holder}")
+                ev = NewEvent(
+                    kind="claimed",
+                    data={"agent": who, "text": f"{agent.name} joined the conversation."},
+                )
+                updates = {
+                    "status": "assigned",
+                    "assigned_agent_id": agent.id,
+                    "assigned_agent_name": agent.name,
+                }
+            elif kind == "reply":
+                self._require_holder(conv, agent, "reply")
+                ev = NewEvent(kind="agent_message", data={"agent": who, "text": text})
+            elif kind == "note":
+                ev = NewEvent(
+                    kind="note", data={"agent": who, "text": text}, visible_to_visitor=False
+                )
+            elif kind == "resolve":
+                if conv.status == "resolved":
+                    raise InvalidState("the conversation is already resolved")
+                if conv.status == "assigned" and not mine and agent.role != "operator":
+                    raise Conflict(f"assigned to {holder}")
+                ev = NewEvent(
+                    kind="resolved",
+                    data={
+                        "agent": who,
+                        "text": text or f"{agent.name} marked this conversation resolved.",
+                    },
+                )
+                updates = {"status": "resolved"}
+            elif kind == "release":
+                self._require_holder(conv, agent, "release")
+                ev = NewEvent(
+                    kind="released",
+                    data={
+                        "agent": who,
+                        "text": text or f"{agent.name} returned the conversation to the queue.",
+                    },
+                )
+                updates = {
+                    "status": "queued",
+                    "assigned_agent_id": None,
+                    "assigned_agent_name": None,
+                    "queued_at": now,
+                }
+            elif kind == "handback":
+                if conv.status not in ("queued", "assigned"):
+                    raise InvalidState(
+                        f"only a queued or assigned conversation can be handed back (it is {conv.status})"
+                    )
+                if conv.status == "assigned" and not mine and agent.role != "operator":
+                    raise Conflict(f"assigned to {holder}")
+                ev = NewEvent(
+                    kind="handed_back",
+                    data={"agent": who, "text": text or "You're back with our AI assistant."},
+                )
+                updates = {
+                    "status": "ai",
+                    "assigned_agent_id": None,
+                    "assigned_agent_name": None,
+                    "queued_at": None,
+                }
+            else:
+                raise ValueError(f"unknown agent action {kind!r}")
+            ev = ev.model_copy(update={"client_msg_id": client_msg_id, "at": now})
+            conv, wire = await self._append(conv, [ev], updates)
+            if sub is not None:
+                sub.push(
+                    SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq)
+                )
+
+    @staticmethod
+    def _require_holder(conv: ConversationRecord, agent: AgentInfo, action: str) -> None:
+        if conv.status == "assigned" and conv.assigned_agent_id == agent.id:
+            return
+        if conv.status == "assigned":
+            raise Conflict(
+                f"assigned to {conv.assigned_agent_name or conv.assigned_agent_id}; you cannot {action}"
+            )
+        raise InvalidState(f"claim the conversation before you {action} (it is {conv.status})")
+
+    async def packet(
+        self, conversation_id: str, after_seq: int = 0, sub: Subscriber | None = None
+    ) -> HandoffPacket:
+        """The handoff packet, with the transcript after ``after_seq``; with ``sub``, also
+        subscribe it to live events (atomically: nothing missed, nothing doubled)."""
+        async with self._lock(conversation_id):
+            conv = await self._get(conversation_id)
+            all_events = await self.store.call(self.store.store.events_after, conversation_id, 0)
+            if sub is not None:
+                self.hub.subscribe(conversation_id, sub)
+        return build_packet(conv, [to_event(se) for se in all_events], after_seq)
+
+    async def queue(self) -> list[QueueItem]:
+        """Queued and assigned conversations, highest priority first, then longest waiting."""
+        convs = await self.store.call(self.store.store.list_conversations, ["queued", "assigned"])
+        items = [self.queue_item(c) for c in convs]
+        items.sort(key=lambda i: (-i.priority, i.queued_at or i.updated_at))
+        return items
+
+    @staticmethod
+    def queue_item(conv: ConversationRecord) -> QueueItem:
+        """A conversation as a queue row."""
+        agent = None
+        if conv.assigned_agent_id:
+            agent = AgentInfo(
+                id=conv.assigned_agent_id,
+                name=conv.assigned_agent_name or conv.assigned_agent_id,
+                role="agent",
+            )
+        return QueueItem(
+            conversation_id=conv.id,
+            status=conv.status,  # type: ignore[arg-type]
+            visitor=VisitorInfo.model_validate(conv.visitor),
+            first_question=conv.first_question,
+            trigger=TriggerInfo.model_validate(conv.trigger) if conv.trigger else None,
+            last_confidence=conv.last_confidence,
+            priority=conv.priority,
+            team=conv.team,
+            assigned_agent=agent,
+            queued_at=conv.queued_at,
+            updated_at=conv.updated_at,
+            last_seq=conv.last_seq,
+        )
+
+
+def _flat_visitor(visitor: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in visitor.items() if k != "fields" and v is not None}
+    out.update(visitor.get("fields") or {})
+    return out
+
+
+def build_packet(
+    conv: ConversationRecord, events: list[Event], after_seq: int = 0
+) -> HandoffPacket:
+    """Assemble the handoff packet from a conversation and all its events."""
+    history: list[float] = []
+    analysis = ""
+    candidates: list[CandidateInfo] = []
+    threshold = None
+    for ev in events:
+        src = None
+        if ev.kind == "ai_message":
+            src = ev.data
+        elif ev.kind == "escalated" and ev.data.get("draft"):
+            src = ev.data["draft"]
+        if src is None:
+            continue
+        if src.get("confidence") is not None:
+            history.append(float(src["confidence"]))
+        analysis = src.get("analysis") or analysis
+        candidates = [
+            CandidateInfo.model_validate(c) for c in src.get("candidates") or []
+        ] or candidates
+        threshold = ev.data.get("threshold", threshold)
+    if conv.trigger:
+        threshold = conv.trigger.get("threshold", threshold)
+    agent = None
+    if conv.assigned_agent_id:
+        agent = AgentInfo(
+            id=conv.assigned_agent_id, name=conv.assigned_agent_name or "", role="agent"
+        )
+    return HandoffPacket(
+        conversation_id=conv.id,
+        status=conv.status,  # type: ignore[arg-type]
+        visitor=VisitorInfo.model_validate(conv.visitor),
+        started_at=conv.created_at,
+        queued_at=conv.queued_at,
+        trigger=TriggerInfo.model_validate(conv.trigger) if conv.trigger else None,
+        analysis=analysis,
+        candidates=candidates,
+        confidence_history=history,
+        threshold=threshold,
+        priority=conv.priority,
+        team=conv.team,
+        assigned_agent=agent,
+        transcript=[e for e in events if e.seq > after_seq],
+        last_seq=conv.last_seq,
+    )
+

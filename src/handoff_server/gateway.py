@@ -1,0 +1,426 @@
+"""The websocket gateway: paths, auth, origin checks, limits, frame parsing, health.
+
+Paths:
+
+- ``/v1/visitor`` — visitors (first frame ``start`` or ``resume``).
+- ``/v1/agent`` — agents and operators; token as ``Authorization: Bearer T`` or
+  ``?token=T`` in the handshake (a bad token gets HTTP 401), or an ``auth`` frame first.
+- ``/healthz`` (process up), ``/readyz`` (store and AI loaded), ``/metrics`` (Prometheus
+  text format) over ``process_request``.
+
+Limits: frames over ``max_frame_bytes`` close the connection (1009); messages over
+``max_message_chars`` or empty get ``message_too_long`` / ``empty_message``; more than
+``rate_limit_per_minute`` frames get ``rate_limited``. A refused frame changes nothing
+and the connection stays open.
+
+No business rules here: every decision is the conversation service's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Request, Response
+
+from handoff_server.config import ServerSettings
+from handoff_server.conversations import ConversationService, Subscriber, hash_token
+from handoff_server.errors import HandoffError, ProtocolError
+from handoff_server.protocol import (
+    AAuth,
+    AClose,
+    AgentInfo,
+    AOpen,
+    ASubscribeQueue,
+    ATyping,
+    SAuthenticated,
+    SConversation,
+    SError,
+    SEvent,
+    SQueue,
+    STyping,
+    SWelcome,
+    VMessage,
+    VRequestHuman,
+    VResume,
+    VStart,
+    VTyping,
+    parse_agent_frame,
+    parse_visitor_frame,
+)
+
+__all__ = ["Gateway", "TokenBucket"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TokenBucket:
+    """Rate limiter: ``capacity`` frames, refilled at ``capacity`` per ``period`` seconds."""
+
+    capacity: int
+    period: float = 60.0
+    tokens: float = field(init=False)
+    stamp: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self.tokens = float(self.capacity)
+
+    def take(self) -> bool:
+        """Spend one token; False when none is left."""
+        now = time.monotonic()
+        self.tokens = min(
+            self.capacity, self.tokens + (now - self.stamp) * self.capacity / self.period
+        )
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class Gateway:
+    """Serves the protocol for one :class:`ConversationService`.
+
+    ``ready`` is reported by ``/readyz``. ``start()`` binds (port 0 picks a free port,
+    see ``port``); ``close()`` stops accepting, closes connections (1001) and waits.
+    """
+
+    def __init__(self, service: ConversationService, settings: ServerSettings) -> None:
+        self.service = service
+        self.settings = settings
+        self.server: Server | None = None
+        self.ready = False
+        self.metrics: Counter[str] = Counter()
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port."""
+        assert self.server is not None
+        return self.server.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        """Bind and start serving."""
+        self.server = await serve(
+            self._handler,
+            self.settings.host,
+            self.settings.port,
+            process_request=self._process_request,
+            max_size=self.settings.max_frame_bytes,
+            server_header="handoff",
+        )
+        self.ready = True
+
+    async def close(self) -> None:
+        """Graceful shutdown: stop accepting, close every connection, wait for handlers."""
+        self.ready = False
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    # ------------------------------------------------------------------ HTTP
+
+    async def _process_request(
+        self, connection: ServerConnection, request: Request
+    ) -> Response | None:
+        url = urlsplit(request.path)
+        path = url.path
+        if path == "/healthz":
+            return connection.respond(http.HTTPStatus.OK, "ok\n")
+        if path == "/readyz":
+            if self.ready:
+                return connection.respond(http.HTTPStatus.OK, "ready\n")
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "not ready\n")
+        if path == "/metrics":
+            return self._metrics_response(connection)
+        if path not in ("/v1/visitor", "/v1/agent"):
+            return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
+        origin = request.headers.get("Origin")
+        allowed = self.settings.allowed_origins
+        if allowed and origin is not None and origin not in allowed:
+            self.metrics["handshake_forbidden_origin"] += 1
+            return connection.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
+        if path == "/v1/agent":
+            token = _bearer(request.headers) or (parse_qs(url.query).get("token") or [None])[0]
+            if token is not None:
+                agent = await self._authenticate(token)
+                if agent is None:
+                    self.metrics["handshake_unauthorized"] += 1
+                    return connection.respond(http.HTTPStatus.UNAUTHORIZED, "invalid token\n")
+                connection.handoff_agent = agent  # type: ignore[attr-defined]
+        return None
+
+    def _metrics_response(self, connection: ServerConnection) -> Response:
+        lines = [
+            "# TYPE handoff_agents_online gauge",
+            f"handoff_agents_online {self.service.hub.agents_online}",
+            "# TYPE handoff_connections_open gauge",
+            f"handoff_connections_open {len(self.server.connections) if self.server else 0}",
+            "# TYPE handoff_frames_total counter",
+        ]
+        for key, value in sorted(self.metrics.items()):
+            lines.append(f'handoff_frames_total{{kind="{key}"}} {value}')
+        resp = connection.respond(http.HTTPStatus.OK, "\n".join(lines) + "\n")
+        resp.headers["Content-Type"] = "text/plain; version=0.0.4"
+        return resp
+
+    async def _authenticate(self, token: str) -> AgentInfo | None:
+        store = self.service.store
+        rec = await store.call(store.store.agent_by_token_hash, hash_token(token))
+        if rec is None:
+            return None
+        return AgentInfo(id=rec.id, name=rec.name, role=rec.role)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ websocket
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        path = urlsplit(ws.request.path).path if ws.request else ""
+        sub = Subscriber(role="visitor" if path == "/v1/visitor" else "agent")
+        sub.on_overflow = lambda: asyncio.ensure_future(ws.close(1013, "client too slow; resume"))
+        writer = asyncio.create_task(self._writer(ws, sub))
+        try:
+            if path == "/v1/visitor":
+                await self._visitor(ws, sub)
+            else:
+                await self._agent(ws, sub)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.service.hub.drop(sub)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    async def _writer(self, ws: ServerConnection, sub: Subscriber) -> None:
+        # One writer per connection: a slow client only fills its own queue.
+        try:
+            while True:
+                frame = await sub.queue.get()
+                await ws.send(frame)
+        except ConnectionClosed:
+            pass
+
+    async def _frames(self, ws: ServerConnection, sub: Subscriber, parse: Any) -> Any:
+        """Yield parsed frames; answer bad ones with an error frame and go on."""
+        bucket = TokenBucket(self.settings.rate_limit_per_minute)
+        async for raw in ws:
+            if not bucket.take():
+                self.metrics["rate_limited"] += 1
+                sub.push(SError(code="rate_limited", detail="too many frames; slow down"))
+                continue
+            try:
+                frame = parse(raw)
+            except ProtocolError as exc:
+                self.metrics["invalid"] += 1
+                sub.push(SError(code=exc.code, detail=exc.detail))  # type: ignore[arg-type]
+                continue
+            self.metrics[frame.type] += 1
+            yield frame
+
+    def _check_text(self, text: str | None, *, required: bool = True) -> str | None:
+        if text is None:
+            if required:
+                raise HandoffError("text is required", code="empty_message")
+            return None
+        if not text.strip():
+            raise HandoffError("message is empty", code="empty_message")
+        if len(text) > self.settings.max_message_chars:
+            raise HandoffError(
+                f"message is {len(text)} characters; the limit is {self.settings.max_message_chars}",
+                code="message_too_long",
+            )
+        return text.strip()
+
+    async def _visitor(self, ws: ServerConnection, sub: Subscriber) -> None:
+        svc = self.service
+        conversation_id: str | None = None
+        async for frame in self._frames(ws, sub, parse_visitor_frame):
+            client_msg_id = getattr(frame, "client_msg_id", None)
+            try:
+                if isinstance(frame, VStart | VResume):
+                    if conversation_id is not None:
+                        raise HandoffError(
+                            "this connection already has a conversation", code="already_started"
+                        )
+                    if isinstance(frame, VStart):
+                        conv, token, events = await svc.start(frame.visitor, sub)
+                        sub.push(
+                            SWelcome(
+                                conversation_id=conv.id,
+                                resume_token=token,
+                                status=conv.status,
+                                last_seq=0,
+                            )
+                        )
+                        conversation_id = conv.id
+                        for ev in events:
+                            sub.push(SEvent(event=ev))
+                    else:
+                        conv, events = await svc.resume(
+                            frame.conversation_id, frame.resume_token, frame.last_seq, sub
+                        )
+                        sub.push(
+                            SWelcome(
+                                conversation_id=conv.id,
+                                resume_token=frame.resume_token,
+                                status=conv.status,
+                                last_seq=conv.last_seq,
+                            )
+                        )
+                        for ev in events:
+                            sub.push(SEvent(event=ev))
+                        conversation_id = conv.id
+                    continue
+                if conversation_id is None:
+                    raise HandoffError("send 'start' or 'resume' first", code="not_started")
+                if isinstance(frame, VMessage):
+                    text = self._check_text(frame.text)
+                    assert text is not None
+                    await svc.visitor_message(conversation_id, frame.client_msg_id, text, sub)
+                elif isinstance(frame, VRequestHuman):
+                    text = self._check_text(frame.text, required=False)
+                    await svc.request_human(conversation_id, frame.client_msg_id, text, sub)
+                elif isinstance(frame, VTyping):
+                    svc.hub.send_to(
+                        conversation_id,
+                        STyping(
+                            conversation_id=conversation_id, role="visitor", active=frame.active
+                        ),
+                        role="agent",
+                    )
+            except HandoffError as exc:
+                sub.push(
+                    SError(
+                        code=exc.code,
+                        detail=exc.detail,
+                        client_msg_id=client_msg_id,
+                        conversation_id=conversation_id,
+                    )
+                )  # type: ignore[arg-type]
+            except Exception:
+                log.exception("visitor frame failed")
+                sub.push(
+                    SError(
+                        code="internal",
+                        detail="internal error; nothing was stored",
+                        client_msg_id=client_msg_id,
+                    )
+                )
+
+    async def _agent(self, ws: ServerConnection, sub: Subscriber) -> None:
+        svc = self.service
+        agent: AgentInfo | None = getattr(ws, "handoff_agent", None)
+        if agent is None:
+            agent = await self._auth_frame(ws, sub)
+            if agent is None:
+                return
+        sub.agent = agent
+        svc.hub.agents.add(sub)
+        sub.push(SAuthenticated(agent=agent))
+        async for frame in self._frames(ws, sub, parse_agent_frame):
+            client_msg_id = getattr(frame, "client_msg_id", None)
+            conversation_id = getattr(frame, "conversation_id", None)
+            try:
+                if isinstance(frame, AAuth):
+                    raise HandoffError("already authenticated", code="invalid_state")
+                if isinstance(frame, ASubscribeQueue):
+                    # Register first, then snapshot: an update racing the snapshot is sent
+                    # after it, and later rows replace earlier ones, so the view converges.
+                    svc.hub.queue_watchers.add(sub)
+                    sub.push(SQueue(items=await svc.queue()))
+                elif isinstance(frame, AOpen):
+                    packet = await svc.packet(
+                        frame.conversation_id, frame.last_seq, sub if frame.subscribe else None
+                    )
+                    sub.push(SConversation(packet=packet))
+                elif isinstance(frame, AClose):
+                    svc.hub.unsubscribe(frame.conversation_id, sub)
+                elif isinstance(frame, ATyping):
+                    svc.hub.send_to(
+                        frame.conversation_id,
+                        STyping(
+                            conversation_id=frame.conversation_id,
+                            role="agent",
+                            name=agent.name,
+                            active=frame.active,
+                        ),
+                        role="visitor",
+                    )
+                    svc.hub.send_to(
+                        frame.conversation_id,
+                        STyping(
+                            conversation_id=frame.conversation_id,
+                            role="agent",
+                            name=agent.name,
+                            active=frame.active,
+                        ),
+                        role="agent",
+                        exclude=sub,
+                    )
+                else:
+                    text = getattr(frame, "text", None)
+                    if frame.type in ("reply", "note"):
+                        text = self._check_text(text)
+                    elif text is not None:
+                        text = self._check_text(text, required=False)
+                    await svc.agent_action(
+                        agent, frame.type, frame.conversation_id, frame.client_msg_id, text, sub
+                    )
+            except HandoffError as exc:
+                sub.push(
+                    SError(
+                        code=exc.code,
+                        detail=exc.detail,
+                        client_msg_id=client_msg_id,
+                        conversation_id=conversation_id,
+                    )
+                )  # type: ignore[arg-type]
+            except Exception:
+                log.exception("agent frame failed")
+                sub.push(
+                    SError(
+                        code="internal",
+                        detail="internal error; nothing was stored",
+                        client_msg_id=client_msg_id,
+                    )
+                )
+
+    async def _auth_frame(self, ws: ServerConnection, sub: Subscriber) -> AgentInfo | None:
+        try:
+            raw = await asyncio.wait_for(ws.recv(), self.settings.auth_timeout_seconds)
+        except TimeoutError:
+            await ws.send(
+                SError(code="unauthorized", detail="no auth frame in time").model_dump_json()
+            )
+            await ws.close(1008, "unauthorized")
+            return None
+        try:
+            frame = parse_agent_frame(raw)
+        except ProtocolError as exc:
+            await ws.send(SError(code=exc.code, detail=exc.detail).model_dump_json())  # type: ignore[arg-type]
+            await ws.close(1008, "unauthorized")
+            return None
+        agent = await self._authenticate(frame.token) if isinstance(frame, AAuth) else None
+        if agent is None:
+            detail = "invalid token" if isinstance(frame, AAuth) else "send 'auth' first"
+            await ws.send(SError(code="unauthorized", detail=detail).model_dump_json())
+            await ws.close(1008, "unauthorized")
+            return None
+        return agent
+
+
+def _bearer(headers: Headers) -> str | None:
+    value = headers.get("Authorization")
+    if value and value.lower().startswith("bearer "):
+        return value[7:].strip() or None
+    return None
