@@ -16,6 +16,10 @@ app = typer.Typer(
 )
 
 # Command modules register themselves on `app`; one import line each.
+from handoff_cli import client_commands, server_commands  # noqa: E402
+
+server_commands.register(app)
+client_commands.register(app)
 
 
 def main() -> None:

@@ -86,6 +86,15 @@ class AISettings(_Section):
     """Answerer engine name (``handoff kb build --help`` lists them)."""
 
 
+class ClientSettings(_Section):
+    """How the CLI and the agent TUI reach a server."""
+
+    server_url: str = "ws://127.0.0.1:8765"
+    """Base websocket URL of the server."""
+    token: str | None = None
+    """Agent or operator token (``handoff token create``); prefer ``HANDOFF_TOKEN``."""
+
+
 class Settings(BaseSettings):
     """All settings. See ``config.example.toml``."""
 
@@ -96,6 +105,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     ai: AISettings = Field(default_factory=AISettings)
+    client: ClientSettings = Field(default_factory=ClientSettings)
     policy: Policy = Field(default_factory=Policy)
     """The escalation policy applied on first start; later changes live in the store."""
 

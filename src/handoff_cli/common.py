@@ -1,0 +1,64 @@
+"""Options and helpers shared by the command modules."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from handoff_server.config import ConfigError, Settings, load_settings
+from handoff_server.errors import HandoffError
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", help="TOML config file (default: $HANDOFF_CONFIG, else none).", dir_okay=False
+    ),
+]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Folder for the SQLite store and caches (default: platform data dir).",
+        file_okay=False,
+    ),
+]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--server", help="Server URL, e.g. ws://127.0.0.1:8765.", envvar="HANDOFF_SERVER_URL"
+    ),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option("--token", help="Agent or operator token.", envvar="HANDOFF_TOKEN"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+
+def fail(message: str, code: str = "error", exit_code: int = 2) -> NoReturn:
+    """Print ``error[code]: message`` to stderr and exit with ``exit_code``."""
+    typer.echo(f"error[{code}]: {message}", err=True)
+    raise typer.Exit(exit_code)
+
+
+def settings_from(config: Path | None, overrides: dict[str, Any] | None = None) -> Settings:
+    """Load settings or exit with a ``bad_config`` error listing every problem."""
+    try:
+        return load_settings(config, overrides)
+    except ConfigError as exc:
+        fail(str(exc), exc.code)
+
+
+def print_json(obj: Any) -> None:
+    """Print one JSON value on one line."""
+    sys.stdout.write(json.dumps(obj, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def handoff_error(exc: HandoffError) -> NoReturn:
+    """Exit on a :class:`HandoffError` with its code."""
+    fail(exc.detail, exc.code)

@@ -1,0 +1,109 @@
+"""``handoff serve`` and ``handoff token``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from handoff_cli.common import ConfigOpt, DataDirOpt, fail, settings_from
+from handoff_server.conversations import hash_token
+from handoff_server.errors import HandoffError
+from handoff_server.store import AgentRecord, SQLiteStore, utcnow
+
+token_app = typer.Typer(
+    help="Create sign-in tokens for agents and operators.", no_args_is_help=True
+)
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(help="TCP port (default 8765; 0 picks a free one).", min=0, max=65535),
+    ] = None,
+    data_dir: DataDirOpt = None,
+    kb: Annotated[
+        Path | None,
+        typer.Option("--kb", help="KB folder or file (default: the bundled demo KB).", exists=True),
+    ] = None,
+    engine: Annotated[
+        str | None, typer.Option(help="Answerer engine (default from config: 'default').")
+    ] = None,
+    config: ConfigOpt = None,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+) -> None:
+    """Run the handoff server until SIGTERM or Ctrl-C.
+
+    Prints 'handoff listening on ws://HOST:PORT' when ready.
+    """
+    from handoff_server.app import run_forever
+
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    settings = settings_from(
+        config,
+        {
+            "server": {"host": host, "port": port},
+            "store": {"data_dir": data_dir},
+            "ai": {"kb": kb, "engine": engine},
+        },
+    )
+    try:
+        asyncio.run(run_forever(settings))
+    except HandoffError as exc:
+        fail(exc.detail, exc.code)
+    except OSError as exc:
+        fail(
+            f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror or exc}",
+            "listen_failed",
+        )
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(help="The person's display name.", min=1)],
+    role: Annotated[
+        Literal["agent", "operator"], typer.Option(help="agent or operator.")
+    ] = "agent",
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create a token. It is printed once, on the last line; only its hash is stored."""
+    if not name.strip() or len(name) > 100:
+        fail("--name must be 1 to 100 characters", "invalid_option")
+    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    token = "hnd_" + secrets.token_urlsafe(32)
+    store = SQLiteStore(settings.store.data_dir, synchronous=settings.store.synchronous)
+    try:
+        agent_id = "agt_" + uuid.uuid4().hex[:12]
+        store.create_agent(
+            AgentRecord(
+                id=agent_id,
+                name=name.strip(),
+                role=role,
+                token_hash=hash_token(token),
+                created_at=utcnow(),
+            )
+        )
+    except sqlite3.Error as exc:
+        fail(f"cannot store the token: {exc}", "store_failed")
+    finally:
+        store.close()
+    typer.echo(f"created {role} {name.strip()!r} ({agent_id}) in {settings.store.data_dir}")
+    typer.echo(token)
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the main app."""
+    app.command("serve")(serve)
+    app.add_typer(token_app, name="token")
