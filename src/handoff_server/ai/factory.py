@@ -1,0 +1,111 @@
+"""Choose an engine, build its index or load it from the on-disk cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import joblib
+import sklearn
+
+from handoff_server.ai.base import Answerer
+from handoff_server.ai.encoders import CombinedEncoder, MiniLMEncoder, TfidfEncoder
+from handoff_server.ai.retrieval import Index, RetrievalAnswerer, build_index
+from handoff_server.kb.models import KnowledgeBase
+
+__all__ = ["ENGINES", "INDEX_VERSION", "index_key", "load_or_build_index", "make_answerer"]
+
+log = logging.getLogger(__name__)
+
+INDEX_VERSION = "3"
+"""Bumped whenever training or the index layout changes, so old caches are ignored."""
+
+ENGINES: dict[str, Callable[[], Any]] = {
+    "default": TfidfEncoder,
+    "tfidf": TfidfEncoder,
+    "embeddings": CombinedEncoder,
+    "minilm": MiniLMEncoder,
+}
+"""Engine name → encoder factory. ``default`` = ``tfidf`` (CPU, no download);
+``embeddings`` = TF-IDF + MiniLM combined; ``minilm`` = MiniLM alone. The last two need
+the ``embeddings`` extra."""
+
+_CANONICAL = {"default": "tfidf"}
+
+
+def _engine(name: str) -> str:
+    if name not in ENGINES:
+        raise ValueError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
+    return _CANONICAL.get(name, name)
+
+
+def index_key(kb: KnowledgeBase, engine: str) -> str:
+    """Hex SHA-256 of everything the index depends on: the KB's entries, the engine, this
+    module's :data:`INDEX_VERSION` and the scikit-learn version (pickles are not portable
+    across it)."""
+    payload = {
+        "engine": _engine(engine),
+        "version": INDEX_VERSION,
+        "sklearn": sklearn.__version__,
+        "entries": [
+            [e.id, e.title, e.questions, e.answer, e.out_of_scope] for e in kb.entries
+        ],
+    }
+    raw = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
+    return hashlib.sha256(raw).hexdigest()
+
+
+def load_or_build_index(
+    kb: KnowledgeBase, engine: str = "default", cache_dir: Path | None = None
+) -> tuple[Index, bool]:
+    """The index for ``kb`` and ``engine``: from ``cache_dir`` when a file with the KB's
+    :func:`index_key` is there, else built (and saved there, atomically). Returns
+    ``(index, loaded_from_cache)``. A cache file that fails to load is rebuilt.
+
+    Raises ``ValueError`` for an unknown engine, ``ImportError`` when the engine's extra
+    is missing, :class:`~handoff_server.ai.base.AnswererError` for a KB with nothing to
+    answer.
+    """
+    name = _engine(engine)
+    path = None
+    if cache_dir is not None:
+        path = Path(cache_dir) / f"index-{name}-{index_key(kb, name)[:24]}.joblib"
+        if path.exists():
+            try:
+                index = joblib.load(path)
+                if isinstance(index, Index):
+                    return index, True
+            except Exception as exc:  # a truncated or foreign file: rebuild it
+                log.warning("ignoring unreadable index cache %s: %s", path, exc)
+    index = build_index(kb, name, ENGINES[name]())
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".index-", dir=path.parent)
+        os.close(fd)
+        try:
+            joblib.dump(index, tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return index, False
+
+
+def make_answerer(
+    kb: KnowledgeBase, engine: str = "default", cache_dir: Path | None = None
+) -> Answerer:
+    """An :class:`~handoff_server.ai.base.Answerer` for ``kb``.
+
+    ``engine``: a name in :data:`ENGINES`. ``cache_dir``: folder for built indexes (keyed
+    by :func:`index_key`, so editing the KB invalidates them); ``None`` builds in memory.
+    Raises ``ValueError`` for an unknown engine, ``ImportError`` when the engine needs the
+    ``embeddings`` extra and it is not installed.
+    """
+    index, _ = load_or_build_index(kb, engine, cache_dir)
+    return RetrievalAnswerer(kb, index)

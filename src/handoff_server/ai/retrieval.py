@@ -1,0 +1,316 @@
+"""The KB-retrieval answerer: a linear classifier over entries, with calibrated confidence.
+
+How an index is built (:func:`build_index`):
+
+1. Training documents: each entry's example questions and its title; entries without
+   examples (Markdown articles) contribute their title and answer paragraphs. Examples
+   of the out-of-scope pseudo-entry (``oos`` rows) form a reject class; a KB with none gets
+   :data:`~handoff_server.ai.generic_oos.GENERIC_OUT_OF_SCOPE`.
+2. Encode (see :mod:`handoff_server.ai.encoders`) and fit a one-vs-rest linear SVM
+   (``LinearSVC``) over all classes, reject class included.
+3. Confidence is learned, never assumed: ``k``-fold cross-validation over the KB's own
+   examples yields out-of-fold scores for every example; a temperature turns scores into
+   candidate probabilities (fitted by log-loss), and a calibrator maps features of the
+   scores (top probability, margin to the runner-up, reject-class probability, nearest
+   example's cosine similarity) to P(top entry is right) — a logistic regression on those
+   features followed by isotonic regression (Zadrozny & Elkan 2002) on its output.
+   Out-of-scope examples count as "wrong" whatever entry wins, so they teach low confidence.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.optimize import minimize_scalar
+from scipy.special import log_softmax
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.svm import LinearSVC
+
+from handoff_server.ai.base import Answer, AnswererError, Candidate
+from handoff_server.ai.generic_oos import GENERIC_OUT_OF_SCOPE
+from handoff_server.kb.models import KBEntry, KnowledgeBase
+
+__all__ = ["Index", "RetrievalAnswerer", "build_index", "training_examples"]
+
+_OOS = "__out_of_scope__"
+_C = 0.5
+_FOLDS = 5
+_TOP_K = 5
+
+
+def training_examples(kb: KnowledgeBase) -> tuple[list[str], list[str]]:
+    """``(texts, class_ids)`` the classifier learns from; reject-class rows get ``_OOS``."""
+    texts: list[str] = []
+    labels: list[str] = []
+    have_oos = False
+    for e in kb.entries:
+        if e.out_of_scope:
+            have_oos = True
+            docs = list(e.questions)
+        elif e.questions:
+            docs = [*e.questions, e.title]
+        else:
+            paras = [p.strip() for p in re.split(r"\n\s*\n", e.answer) if p.strip()]
+            docs = [e.title, *paras] if paras else [e.title]
+        texts.extend(docs)
+        labels.extend([_OOS if e.out_of_scope else e.id] * len(docs))
+    if not have_oos:
+        texts.extend(GENERIC_OUT_OF_SCOPE)
+        labels.extend([_OOS] * len(GENERIC_OUT_OF_SCOPE))
+    return texts, labels
+
+
+@dataclass
+class Index:
+    """A built, picklable index: encoder, linear model, calibrator and example vectors.
+
+    - ``classes``: class ids, the entry ids plus ``_OOS``; ``coef`` (n_features, n_classes)
+      and ``intercept`` (n_classes,) are the SVM's; ``temperature`` scales its scores into
+      a softmax over classes.
+    - ``examples`` (n_examples, n_features) unit rows, ``example_class`` their class index.
+    - ``calib_lr`` / ``calib_iso``: features → P(right), see :func:`build_index`.
+    - ``oof``: out-of-fold (confidence, right) pairs of the KB's own examples, for reports.
+    """
+
+    engine: str
+    encoder: Any
+    classes: list[str]
+    coef: np.ndarray
+    intercept: np.ndarray
+    temperature: float
+    examples: sp.csr_matrix
+    example_class: np.ndarray
+    calib_lr: Any
+    calib_iso: Any
+    oof: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def oos_index(self) -> int:
+        """Column of the reject class."""
+        return self.classes.index(_OOS)
+
+
+def _fit_svm(x: Any, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fit the linear SVM; returns (coef (F, k), intercept (k,), class indices (k,))."""
+    classes = np.unique(y)
+    if len(classes) == 1:
+        # One class only: nothing to separate; every question scores the same.
+        return np.zeros((x.shape[1], 1)), np.zeros(1), classes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        svm = LinearSVC(C=_C, max_iter=2000).fit(x, y)
+    coef, intercept = svm.coef_.T, svm.intercept_
+    if len(classes) == 2:
+        # Binary LinearSVC gives one column (positive class); make it two symmetric ones.
+        coef = np.hstack([-coef, coef]) / 2
+        intercept = np.array([-intercept[0], intercept[0]]) / 2
+    return np.ascontiguousarray(coef, dtype=np.float32), intercept.astype(np.float32), classes
+
+
+def _features(
+    scores: np.ndarray, temperature: float, sims: np.ndarray, oos: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Calibration features from raw class scores (n, C) and nearest-example cosine (n, C).
+
+    Returns (features (n, 5), top in-scope class (n,), softmax probabilities (n, C)).
+    """
+    logp = log_softmax(scores * temperature, axis=1)
+    masked = logp.copy()
+    masked[:, oos] = -np.inf
+    order = np.argsort(-masked, axis=1)[:, :2]
+    rows = np.arange(len(scores))
+    top, second = order[:, 0], order[:, 1] if masked.shape[1] > 2 else order[:, 0]
+    lp1 = logp[rows, top]
+    lp2 = np.where(top == second, -30.0, logp[rows, second])
+    feats = np.column_stack(
+        [
+            lp1,
+            np.minimum(lp1 - lp2, 30.0),
+            logp[:, oos],
+            sims[rows, top],
+            sims[:, oos],
+        ]
+    )
+    return feats, top, np.exp(logp)
+
+
+def _nearest_by_class(
+    x: Any, examples: Any, example_class: np.ndarray, n_classes: int, block: int = 512
+) -> np.ndarray:
+    """Cosine similarity of each row of ``x`` to its nearest example of each class.
+
+    ``x`` (n, F) and ``examples`` (m, F) have unit rows; returns (n, n_classes), 0 where a
+    class has no example. Computed in row blocks to bound memory at block × m floats.
+    """
+    out = np.zeros((x.shape[0], n_classes))
+    order = np.argsort(example_class, kind="stable")
+    bounds = np.searchsorted(example_class[order], np.arange(n_classes + 1))
+    ex_t = examples[order].T
+    for start in range(0, x.shape[0], block):
+        sim = x[start : start + block] @ ex_t
+        sim = np.asarray(sim.todense()) if sp.issparse(sim) else np.asarray(sim)
+        for c in range(n_classes):
+            lo, hi = bounds[c], bounds[c + 1]
+            if hi > lo:
+                out[start : start + block, c] = sim[:, lo:hi].max(axis=1).clip(min=0)
+    return out
+
+
+def build_index(kb: KnowledgeBase, engine: str, encoder: Any, *, folds: int = _FOLDS, seed: int = 0) -> Index:
+    """Fit encoder, SVM and calibrator on ``kb``'s examples (see the module docstring).
+
+    ``folds``: cross-validation folds for out-of-fold scores (≥ 2). Deterministic for a
+    given ``seed``. Raises :class:`AnswererError` when the KB has no answerable entry.
+    """
+    texts, labels = training_examples(kb)
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise AnswererError("the knowledge base has no answerable entries")
+    y = np.array([classes.index(label) for label in labels])
+    oos = classes.index(_OOS)
+    n_classes = len(classes)
+
+    # Out-of-fold scores: each example scored by a model that never saw it.
+    oof_scores = np.full((len(texts), n_classes), -10.0)
+    oof_sims = np.zeros((len(texts), n_classes))
+    counts = np.bincount(y, minlength=n_classes)
+    k = max(2, min(folds, int(np.median(counts))))
+    splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        # Entries with fewer examples than folds are expected in small KBs.
+        warnings.simplefilter("ignore", UserWarning)
+        splits = list(splitter.split(np.zeros(len(y)), y))
+    texts_arr = np.array(texts, dtype=object)
+    for train, test in splits:
+        enc = encoder.fresh().fit(list(texts_arr[train]))
+        xtr, xte = enc.transform(list(texts_arr[train])), enc.transform(list(texts_arr[test]))
+        coef, intercept, cls = _fit_svm(xtr, y[train])
+        oof_scores[np.ix_(test, cls)] = np.asarray(xte @ coef) + intercept
+        oof_sims[test] = _nearest_by_class(xte, xtr, y[train], n_classes)
+
+    def nll(log_t: float) -> float:
+        logp = log_softmax(oof_scores * np.exp(log_t), axis=1)
+        return float(-logp[np.arange(len(y)), y].mean())
+
+    temperature = float(np.exp(minimize_scalar(nll, bounds=(-3, 6), method="bounded").x))
+    feats, top, _ = _features(oof_scores, temperature, oof_sims, oos)
+    right = ((top == y) & (y != oos)).astype(int)
+    calib_lr, calib_iso = _fit_calibrator(feats, right)
+
+    encoder.fit(texts)
+    x = encoder.transform(texts)
+    coef, intercept, cls = _fit_svm(x, y)
+    full_coef = np.zeros((x.shape[1], n_classes), dtype=np.float32)
+    full_int = np.full(n_classes, -10.0, dtype=np.float32)
+    full_coef[:, cls], full_int[cls] = coef, intercept
+    if hasattr(encoder, "forget"):
+        encoder.forget()
+    index = Index(
+        engine=engine,
+        encoder=encoder,
+        classes=classes,
+        coef=full_coef,
+        intercept=full_int,
+        temperature=temperature,
+        examples=sp.csr_matrix(x, dtype=np.float32),
+        example_class=y.astype(np.int32),
+        calib_lr=calib_lr,
+        calib_iso=calib_iso,
+    )
+    index.oof = {"confidence": _calibrate(index, feats), "right": right}
+    return index
+
+
+def _fit_calibrator(feats: np.ndarray, right: np.ndarray) -> tuple[Any, Any]:
+    if right.min() == right.max():
+        # Every out-of-fold example right (or every one wrong): the best honest estimate is
+        # the smoothed rate (Laplace), whatever the scores say.
+        return None, float((right.sum() + 1) / (len(right) + 2))
+    lr = LogisticRegression(C=1.0, max_iter=1000).fit(feats, right)
+    raw = lr.predict_proba(feats)[:, 1]
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, right)
+    return lr, iso
+
+
+def _calibrate(index: Index, feats: np.ndarray) -> np.ndarray:
+    if index.calib_lr is None:
+        return np.full(len(feats), float(index.calib_iso))
+    lr = index.calib_lr
+    raw = 1 / (1 + np.exp(-(feats @ lr.coef_[0] + lr.intercept_[0])))
+    return np.clip(index.calib_iso.predict(raw), 0.0, 1.0)
+
+
+class RetrievalAnswerer:
+    """Answers from a KB with an :class:`Index` built on it.
+
+    ``answer(question)`` → :class:`Answer` whose ``confidence`` is the calibrated
+    probability (0–1) that ``entry_id`` is the right entry; ``candidates`` are the top 5
+    entries with their softmax probabilities. Thread-safe (read-only after build).
+    """
+
+    def __init__(self, kb: KnowledgeBase, index: Index) -> None:
+        self.kb = kb
+        self.index = index
+        self.engine = index.engine
+        self._entries: dict[str, KBEntry] = kb.by_id()
+
+    def score(self, questions: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Batch scoring: (confidence (n,), top in-scope class index (n,), probs (n, C))."""
+        ix = self.index
+        x = ix.encoder.transform(questions)
+        scores = np.asarray(x @ ix.coef) + ix.intercept
+        sims = _nearest_by_class(x, ix.examples, ix.example_class, len(ix.classes))
+        feats, top, probs = _features(scores, ix.temperature, sims, ix.oos_index)
+        return _calibrate(ix, feats), top, probs
+
+    def answer(self, question: str) -> Answer:
+        """Answer one visitor question. Raises :class:`AnswererError` if scoring fails."""
+        try:
+            conf, top, probs = self.score([question])
+        except Exception as exc:  # the server turns this into an ai_error handoff
+            raise AnswererError(f"{self.engine} answerer failed: {exc}") from exc
+        ix = self.index
+        p = probs[0]
+        p_in = p.copy()
+        p_in[ix.oos_index] = -1.0
+        order = np.argsort(-p_in)[: min(_TOP_K, len(p) - 1)]
+        cands = []
+        for c in order:
+            eid = ix.classes[c]
+            entry = self._entries.get(eid)
+            cands.append(
+                Candidate(entry_id=eid, title=entry.title if entry else eid, score=float(p[c]))
+            )
+        best = self._entries.get(ix.classes[top[0]])
+        if best is None:
+            raise AnswererError(f"index is out of date: no entry {ix.classes[top[0]]!r}")
+        confidence = float(conf[0])
+        p_oos = float(p[ix.oos_index])
+        if p_oos > p[top[0]]:
+            analysis = (
+                f"Looks outside the knowledge base (out-of-scope probability {p_oos:.2f}); "
+                f"nearest entry '{best.title}' with confidence {confidence:.2f}."
+            )
+        else:
+            runner = f", runner-up '{cands[1].title}' ({cands[1].score:.2f})" if len(cands) > 1 else ""
+            analysis = (
+                f"Visitor likely wants '{best.title}' (confidence {confidence:.2f}{runner})."
+            )
+        return Answer(
+            text=best.answer,
+            confidence=min(1.0, max(0.0, confidence)),
+            entry_id=best.id,
+            sources=[best.id],
+            candidates=cands,
+            analysis=analysis,
+            entry_escalate=best.escalate,
+            team=best.team,
+        )
