@@ -1,43 +1,490 @@
-"""Turn a :class:`TurnContext` into a :class:`Decision` under a :class:`Policy`."""
+"""Turn a :class:`TurnContext` into a :class:`Decision` under a :class:`Policy`.
+
+``decide`` runs on every visitor turn. Matchers and classifiers are built once per policy
+object (cached until the policy is garbage-collected), so a turn costs well under 2 ms.
+How triggers and rules combine is described in :mod:`handoff_server.escalation.policy`.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import re
+import threading
+import weakref
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
-from handoff_server.escalation.models import Decision, TriggerEvaluation, TurnContext
-from handoff_server.escalation.policy import Policy
+from handoff_server.escalation.human import HumanRequestDetector, detector_for
+from handoff_server.escalation.intents import IntentMatch, IntentMatcher
+from handoff_server.escalation.models import Decision, TriggerEvaluation, TriggerKind, TurnContext
+from handoff_server.escalation.policy import BusinessHours, Comparison, Condition, Policy, Rule
+from handoff_server.escalation.sentiment import SentimentResult, SentimentScorer, same_question
+from handoff_server.escalation.text import PhraseMatch, PhraseMatcher, Token, tokenize
 
-_HUMAN = re.compile(r"\b(human|person|agent|representative|someone real)\b", re.I)
+__all__ = ["decide", "compile_policy", "in_business_hours"]
+
+HISTORY_LIMIT = 20
+"""Earlier turns looked at for repeats and unresolved streaks; older ones cannot change
+a streak that a resolved turn or the limit already ends."""
+
+NOT_HELPED_PHRASES: tuple[str, ...] = (
+    "didn't help", "did not help", "doesn't help", "does not help", "not helpful",
+    "not what i asked", "not what i meant", "wrong answer", "didn't answer",
+    "doesn't answer", "still not working", "still doesn't work", "still broken",
+    "still the same", "same problem", "that's not it", "didn't work", "did not work",
+    "no luck", "not the answer", "that is wrong", "that's wrong",
+)
+"""What visitors say when the last answer did not resolve their need."""
+
+_not_helped = PhraseMatcher(list(NOT_HELPED_PHRASES), max_gap=1)
+
+
+@dataclass
+class CompiledPolicy:
+    """Everything :func:`decide` needs that is costly to build, for one policy object."""
+
+    keywords: PhraseMatcher
+    human: HumanRequestDetector
+    sentiment: SentimentScorer
+    intents: IntentMatcher
+    url_patterns: dict[str, re.Pattern[str]] = field(default_factory=dict)
+
+
+_compiled: dict[int, tuple[weakref.ref[Policy], CompiledPolicy]] = {}
+_compile_lock = threading.Lock()
+
+
+def compile_policy(policy: Policy) -> CompiledPolicy:
+    """The precompiled matchers of ``policy``, built on first use and cached per object.
+
+    Raises ``ValueError`` only for data that :class:`Policy` validation already refuses.
+    """
+    key = id(policy)
+    hit = _compiled.get(key)
+    if hit is not None and hit[0]() is policy:
+        return hit[1]
+    with _compile_lock:
+        hit = _compiled.get(key)
+        if hit is not None and hit[0]() is policy:
+            return hit[1]
+        built = CompiledPolicy(
+            keywords=PhraseMatcher(policy.keyword.phrases, policy.keyword.max_gap),
+            human=detector_for(
+                tuple(policy.human_request.examples), policy.human_request.min_probability
+            ),
+            sentiment=SentimentScorer(tuple(policy.sentiment.phrases)),
+            intents=IntentMatcher(policy.intent.categories),
+        )
+        _compiled[key] = (weakref.ref(policy, lambda _r, k=key: _compiled.pop(k, None)), built)
+        return built
+
+
+@dataclass
+class _Facts:
+    """What rule conditions test, measured once per turn."""
+
+    fired: set[str]
+    confidence: float | None
+    sentiment: float
+    intent: IntentMatch | None
+    keywords: list[PhraseMatch]
+    exchanges: int
+    unresolved: int
+    visitor: dict[str, str]
+    page_url: str | None
+    now: datetime
+    hours: BusinessHours
 
 
 def decide(policy: Policy, ctx: TurnContext) -> Decision:
-    """Evaluate every trigger on one turn; the first that fires decides."""
+    """Evaluate every trigger on one visitor turn, then the rules; the first match decides.
+
+    Returns a :class:`Decision` whose ``evaluations`` hold every trigger's value, threshold
+    and result, in this order: ai_error, human_request, keyword, kb_entry, intent,
+    sentiment, unresolved_exchanges, low_confidence. An answerer failure (``ai_error``) or
+    an explicit "talk to a person" always escalates. Never raises on any valid context.
+    """
+    cp = compile_policy(policy)
+    tokens = tokenize(ctx.text)
+    history = ctx.history[-HISTORY_LIMIT:]
+    earlier = [tokenize(turn.text) for turn in history]
+    conf = ctx.answer.confidence if ctx.answer is not None else None
     evals: list[TriggerEvaluation] = []
-    human = ctx.explicit_human_request or bool(policy.human_request and _HUMAN.search(ctx.text))
-    evals.append(TriggerEvaluation(trigger="human_request", fired=human, value=human))
-    if ctx.ai_error is not None:
-        evals.append(TriggerEvaluation(trigger="ai_error", fired=True, value=ctx.ai_error))
-    conf = ctx.answer.confidence if ctx.answer else None
-    low = conf is not None and conf < policy.threshold
+
     evals.append(
         TriggerEvaluation(
-            trigger="low_confidence", fired=low, value=conf, threshold=policy.threshold
+            trigger="ai_error",
+            fired=ctx.ai_error is not None,
+            value=ctx.ai_error,
+            detail=f"answerer failed: {ctx.ai_error}" if ctx.ai_error is not None else "answerer answered",
         )
     )
-    for ev in evals:
-        if ev.fired:
-            detail = {
-                "human_request": "visitor asked for a person",
-                "ai_error": f"answerer failed: {ctx.ai_error}",
-                "low_confidence": f"confidence {conf:.2f} < threshold {policy.threshold:.2f}"
-                if conf is not None
-                else "",
-            }[ev.trigger]
-            return Decision(
-                action="escalate",
-                trigger=ev.trigger,
-                detail=detail,
-                evaluations=evals,
-                policy_version=policy.version,
-            )
-    return Decision(action="continue", evaluations=evals, policy_version=policy.version)
+    evals.append(_human_request(policy, cp, ctx, tokens))
+
+    keywords = cp.keywords.find(ctx.text, tokens) if policy.keyword.enabled else []
+    evals.append(_keyword(policy, keywords))
+
+    entry_escalate = bool(ctx.answer is not None and ctx.answer.entry_escalate)
+    kb_on = policy.intent.enabled and policy.intent.kb_entry
+    entry_id = ctx.answer.entry_id if ctx.answer is not None else None
+    evals.append(
+        TriggerEvaluation(
+            trigger="kb_entry",
+            enabled=kb_on,
+            fired=kb_on and entry_escalate,
+            value=entry_id,
+            detail=f"KB entry {entry_id!r} is marked escalate: true"
+            if entry_escalate
+            else "top KB entry does not require a human",
+        )
+    )
+
+    intent = cp.intents.best(ctx.text)
+    evals.append(_intent(policy, intent))
+
+    mood = cp.sentiment.score(ctx.text, tokens, earlier)
+    evals.append(_sentiment(policy, mood))
+
+    unresolved = _unresolved_streak(policy, ctx, tokens, earlier)
+    n = policy.unresolved_exchanges.count
+    on = policy.unresolved_exchanges.enabled
+    evals.append(
+        TriggerEvaluation(
+            trigger="unresolved_exchanges",
+            enabled=on,
+            fired=on and unresolved >= n,
+            value=unresolved,
+            threshold=n,
+            detail=f"{unresolved} unresolved AI turn(s) in a row {'>=' if unresolved >= n else '<'} {n}",
+        )
+    )
+    evals.append(_low_confidence(policy, conf))
+
+    by_kind = {e.trigger: e for e in evals}
+    facts = _Facts(
+        fired={e.trigger for e in evals if e.fired},
+        confidence=conf,
+        sentiment=mood.score,
+        intent=intent if intent is not None and intent.matched else None,
+        keywords=[m for m in keywords if not m.negated],
+        exchanges=len(ctx.history) + 1,
+        unresolved=unresolved,
+        visitor=ctx.visitor,
+        page_url=ctx.page_url,
+        now=ctx.now,
+        hours=policy.business_hours,
+    )
+    common = {
+        "evaluations": evals,
+        "policy_version": policy.version,
+        "confidence": conf,
+        "intent": facts.intent.category.name if facts.intent else None,
+    }
+
+    rule = next((r for r in policy.rules if _holds(r.when, facts)), None)
+    if ctx.ai_error is not None or ctx.explicit_human_request:
+        forced: TriggerKind = "ai_error" if ctx.ai_error is not None else "human_request"
+        if rule is not None and rule.action == "escalate" and forced == "human_request":
+            decision = _from_rule(rule, facts, by_kind, common)
+            decision.team = _team(rule, facts, ctx)
+            return decision
+        escalating = next(
+            (r for r in policy.rules if r.action == "escalate" and _holds(r.when, facts)), None
+        )
+        priority = escalating.priority if escalating else 0
+        if forced == "ai_error":
+            priority = max(priority, policy.ai_error_priority)
+        return Decision(
+            action="escalate",
+            trigger=forced,
+            detail=by_kind[forced].detail,
+            priority=priority,
+            team=_team(escalating, facts, ctx) if escalating else None,
+            rule=escalating.name if escalating else None,
+            **common,
+        )
+    if rule is None:
+        return Decision(action="continue", detail="no rule matched", **common)
+    decision = _from_rule(rule, facts, by_kind, common)
+    if decision.escalate:
+        decision.team = _team(rule, facts, ctx)
+    return decision
+
+
+def _from_rule(rule: Rule, facts: _Facts, by_kind: dict[str, TriggerEvaluation], common: dict) -> Decision:
+    simple = rule.when.trigger
+    if simple is not None:
+        trigger: TriggerKind = simple
+        detail = by_kind[simple].detail
+    else:
+        trigger = "rule"
+        detail = f"rule {rule.name!r}: {_explain(rule.when, facts)}"
+    priority = rule.priority
+    if simple == "intent" and facts.intent is not None:
+        priority = max(priority, facts.intent.category.priority)
+    if rule.action == "continue":
+        return Decision(action="continue", detail=detail, rule=rule.name, **common)
+    return Decision(
+        action=rule.action,
+        trigger=trigger,
+        detail=detail,
+        priority=priority if rule.action == "escalate" else 0,
+        rule=rule.name,
+        **common,
+    )
+
+
+def _team(rule: Rule | None, facts: _Facts, ctx: TurnContext) -> str | None:
+    if rule is not None and rule.team:
+        return rule.team
+    if facts.intent is not None and facts.intent.category.team:
+        return facts.intent.category.team
+    if "kb_entry" in facts.fired and ctx.answer is not None:
+        return ctx.answer.team
+    return None
+
+
+def _human_request(policy: Policy, cp: CompiledPolicy, ctx: TurnContext, tokens: list[Token]) -> TriggerEvaluation:
+    cfg = policy.human_request
+    if ctx.explicit_human_request:
+        return TriggerEvaluation(
+            trigger="human_request", enabled=cfg.enabled, fired=True, value=1.0,
+            threshold=cfg.min_probability, detail="visitor pressed 'talk to a person'",
+        )
+    if not cfg.enabled:
+        return TriggerEvaluation(trigger="human_request", enabled=False, fired=False, detail="disabled")
+    res = cp.human.detect(ctx.text, tokens)
+    p = round(res.probability, 4)
+    if res.fired:
+        how = f"matched {res.pattern!r}" if res.pattern else f"p={p:.2f} >= {cfg.min_probability:.2f}"
+        detail = f"visitor asked for a person ({how})"
+    elif res.negated:
+        detail = f"mention of a person is negated (p={p:.2f})"
+    else:
+        detail = f"no request for a person (p={p:.2f} < {cfg.min_probability:.2f})"
+    return TriggerEvaluation(
+        trigger="human_request", fired=res.fired, value=p, threshold=cfg.min_probability, detail=detail
+    )
+
+
+def _keyword(policy: Policy, matches: list[PhraseMatch]) -> TriggerEvaluation:
+    if not policy.keyword.enabled:
+        return TriggerEvaluation(trigger="keyword", enabled=False, fired=False, detail="disabled")
+    live = [m for m in matches if not m.negated]
+    if live:
+        m = live[0]
+        return TriggerEvaluation(
+            trigger="keyword", fired=True, value=m.text, threshold=m.phrase,
+            detail=f"keyword {m.phrase!r} matched {m.text!r}",
+        )
+    if matches:
+        m = matches[0]
+        return TriggerEvaluation(
+            trigger="keyword", fired=False, value=m.text, threshold=m.phrase,
+            detail=f"keyword {m.phrase!r} matched {m.text!r} but is negated",
+        )
+    return TriggerEvaluation(trigger="keyword", fired=False, detail="no keyword matched")
+
+
+def _intent(policy: Policy, match: IntentMatch | None) -> TriggerEvaluation:
+    cfg = policy.intent
+    if not cfg.enabled or not cfg.categories:
+        why = "disabled" if not cfg.enabled else "no intents defined"
+        return TriggerEvaluation(trigger="intent", enabled=cfg.enabled, fired=False, detail=why)
+    if match is None:
+        return TriggerEvaluation(trigger="intent", fired=False, value=0.0, detail="no intent resembles the message")
+    c = match.category
+    sim = round(match.similarity, 4)
+    op = ">=" if match.matched else "<"
+    detail = f"intent {c.name!r} similarity {sim:.2f} {op} {c.min_similarity:.2f} (example {match.example!r})"
+    if match.matched and not c.escalate:
+        detail += f"; routes to team {c.team!r} only"
+    return TriggerEvaluation(
+        trigger="intent", fired=match.matched and c.escalate, value=sim,
+        threshold=c.min_similarity, detail=detail,
+    )
+
+
+def _sentiment(policy: Policy, mood: SentimentResult) -> TriggerEvaluation:
+    cfg = policy.sentiment
+    score = round(mood.score, 4)
+    fired = cfg.enabled and mood.score < cfg.threshold
+    signals = f"; signals: {', '.join(mood.signals)}" if mood.signals else ""
+    op = "<" if mood.score < cfg.threshold else ">="
+    return TriggerEvaluation(
+        trigger="sentiment", enabled=cfg.enabled, fired=fired, value=score, threshold=cfg.threshold,
+        detail=f"sentiment {score:.2f} {op} threshold {cfg.threshold:.2f} (VADER {mood.compound:.2f}{signals})",
+    )
+
+
+def _low_confidence(policy: Policy, conf: float | None) -> TriggerEvaluation:
+    on = policy.low_confidence.enabled
+    t = policy.threshold
+    if conf is None:
+        return TriggerEvaluation(
+            trigger="low_confidence", enabled=on, fired=False, threshold=t, detail="no answer to score"
+        )
+    low = conf < t
+    return TriggerEvaluation(
+        trigger="low_confidence", enabled=on, fired=on and low, value=conf, threshold=t,
+        detail=f"confidence {conf:.2f} {'<' if low else '>='} threshold {t:.2f}",
+    )
+
+
+def _unresolved_streak(policy: Policy, ctx: TurnContext, tokens: list[Token], earlier: list[list[Token]]) -> int:
+    """AI turns in a row, ending now, that did not resolve (see ``UnresolvedTrigger``)."""
+    t = policy.threshold
+    history = ctx.history[-HISTORY_LIMIT:]
+    now_conf = ctx.answer.confidence if ctx.answer is not None else None
+    streak = 1 if (ctx.ai_error is not None or (now_conf is not None and now_conf < t)) else 0
+    for i in range(len(history) - 1, -1, -1):
+        turn = history[i]
+        if turn.resolved is True:
+            break
+        next_text = history[i + 1].text if i + 1 < len(history) else ctx.text
+        next_tokens = earlier[i + 1] if i + 1 < len(history) else tokens
+        failed = (
+            turn.resolved is False
+            or (turn.confidence is not None and turn.confidence < t)
+            or bool(_not_helped.find(next_text, next_tokens))
+            or same_question(next_tokens, earlier[i])
+        )
+        if not failed:
+            break
+        streak += 1
+    return streak
+
+
+def in_business_hours(hours: BusinessHours, now: datetime) -> bool:
+    """Whether ``now`` (aware, or naive meaning UTC) falls in ``hours`` in their time zone."""
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    local = now.astimezone(_zone(hours.timezone))
+    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()]
+    if local.date() in hours.holidays:
+        return False
+    t = local.time().replace(tzinfo=None)
+    if hours.start <= hours.end:
+        return day in hours.days and hours.start <= t < hours.end
+    # Overnight shift: the part after midnight belongs to the previous day's shift.
+    if t >= hours.start:
+        return day in hours.days
+    prev = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")[local.weekday()]
+    return t < hours.end and prev in hours.days
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def _compare(c: Comparison, x: float | None) -> bool:
+    if x is None:
+        return False
+    checks = (
+        (c.lt, lambda b: x < b), (c.le, lambda b: x <= b), (c.gt, lambda b: x > b),
+        (c.ge, lambda b: x >= b), (c.eq, lambda b: x == b), (c.ne, lambda b: x != b),
+    )
+    return all(check(bound) for bound, check in checks if bound is not None)
+
+
+@lru_cache(maxsize=256)
+def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    return re.compile(pattern, flags)
+
+
+def _holds(cond: Condition, f: _Facts) -> bool:
+    key = cond.key()
+    if key == "all":
+        return all(_holds(c, f) for c in cond.all_ or ())
+    if key == "any":
+        return any(_holds(c, f) for c in cond.any_ or ())
+    if key == "not":
+        return not _holds(cond.not_, f)  # type: ignore[arg-type]
+    if key == "trigger":
+        return cond.trigger in f.fired
+    if key == "confidence":
+        return _compare(cond.confidence, f.confidence)  # type: ignore[arg-type]
+    if key == "sentiment":
+        return _compare(cond.sentiment, f.sentiment)  # type: ignore[arg-type]
+    if key == "exchanges":
+        return _compare(cond.exchanges, f.exchanges)  # type: ignore[arg-type]
+    if key == "unresolved":
+        return _compare(cond.unresolved, f.unresolved)  # type: ignore[arg-type]
+    if key == "intent":
+        return f.intent is not None and f.intent.category.name in (cond.intent or ())
+    if key == "keyword":
+        if cond.keyword == "*":
+            return bool(f.keywords)
+        return any(m.phrase.casefold() == (cond.keyword or "").casefold() for m in f.keywords)
+    if key == "visitor":
+        return _visitor_holds(cond, f.visitor)
+    if key == "page_url":
+        url = cond.page_url
+        if f.page_url is None or url is None:
+            return False
+        if url.glob is not None:
+            return _rx(fnmatch.translate(url.glob.casefold())).match(f.page_url.casefold()) is not None
+        return _rx(url.regex or "").search(f.page_url) is not None
+    if key == "business_hours":
+        return in_business_hours(f.hours, f.now) == cond.business_hours
+    raise AssertionError(f"unhandled condition key {key}")
+
+
+def _visitor_holds(cond: Condition, visitor: dict[str, str]) -> bool:
+    v = cond.visitor
+    assert v is not None
+    value = visitor.get(v.field)
+    if v.exists is not None:
+        return (value is not None) == v.exists
+    if v.ne is not None:
+        return value is None or value.casefold() != v.ne.casefold()
+    if value is None:
+        return False
+    if v.eq is not None:
+        return value.casefold() == v.eq.casefold()
+    if v.in_ is not None:
+        return value.casefold() in {x.casefold() for x in v.in_}
+    if v.contains is not None:
+        return v.contains.casefold() in value.casefold()
+    return _rx(v.matches or "").search(value) is not None
+
+
+def _explain(cond: Condition, f: _Facts) -> str:
+    """Why ``cond`` holds (or not), with the measured values, for the decision's detail."""
+    key = cond.key()
+    if key in ("all", "any"):
+        parts = [_explain(c, f) for c in (cond.all_ if key == "all" else cond.any_) or ()]
+        if key == "any":
+            held = [p for c, p in zip(cond.any_ or (), parts, strict=True) if _holds(c, f)]
+            parts = held or parts
+        return "(" + f" {'and' if key == 'all' else 'or'} ".join(parts) + ")"
+    if key == "not":
+        return f"not {_explain(cond.not_, f)}"  # type: ignore[arg-type]
+    if key == "trigger":
+        return f"{cond.trigger} {'fired' if cond.trigger in f.fired else 'did not fire'}"
+    if key in ("confidence", "sentiment", "exchanges", "unresolved"):
+        cmp: Comparison = getattr(cond, key)
+        bounds = ", ".join(f"{op} {v:g}" for op, v in cmp.model_dump(exclude_none=True).items())
+        value = getattr(f, key)
+        shown = "none" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+        return f"{key} {shown} ({bounds})"
+    if key == "intent":
+        got = f.intent.category.name if f.intent else "none"
+        return f"intent {got} (wanted {', '.join(cond.intent or ())})"
+    if key == "keyword":
+        got = ", ".join(repr(m.text) for m in f.keywords) or "none"
+        return f"keyword {cond.keyword!r} (matched {got})"
+    if key == "visitor":
+        v = cond.visitor
+        assert v is not None
+        op, want = next((k, x) for k, x in v.model_dump(by_alias=True, exclude_none=True).items() if k != "field")
+        return f"visitor {v.field} {f.visitor.get(v.field)!r} ({op} {want!r})"
+    if key == "page_url":
+        url = cond.page_url
+        assert url is not None
+        return f"page URL {f.page_url!r} ({'glob ' + repr(url.glob) if url.glob else 'regex ' + repr(url.regex)})"
+    inside = in_business_hours(f.hours, f.now)
+    return f"{'inside' if inside else 'outside'} business hours ({f.hours.timezone})"

@@ -91,6 +91,9 @@ class Decision(BaseModel):
     - ``team``: team to route to, if the trigger or rule names one.
     - ``evaluations``: every trigger's evaluation, in policy order.
     - ``policy_version``: the version of the policy that decided.
+    - ``confidence``: the original confidence (0–1) of this turn's answer, ``None`` when the
+      answerer failed; never a substitute value.
+    - ``intent``: the best-matching operator intent, if one matched.
     """
 
     action: Action
@@ -101,6 +104,8 @@ class Decision(BaseModel):
     rule: str | None = None
     evaluations: list[TriggerEvaluation] = Field(default_factory=list)
     policy_version: int | None = None
+    confidence: float | None = None
+    intent: str | None = None
 
     @property
     def escalate(self) -> bool:

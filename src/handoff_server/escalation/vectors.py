@@ -1,0 +1,59 @@
+"""TF-IDF features for short messages, fitted with scikit-learn, applied per turn in ~50 µs.
+
+``TfidfVectorizer.transform`` costs about a millisecond per call in input validation and
+sparse-matrix assembly; :meth:`TfidfFeatures.vector` computes the same values (sublinear
+tf × idf, l2-normalised per block) straight from the fitted vocabulary, and a test checks
+it against scikit-learn.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+__all__ = ["TfidfFeatures"]
+
+
+class TfidfFeatures:
+    """Word 1–2-grams and character 2–5-grams (within word boundaries), each block
+    l2-normalised, then scaled by 1/√2 so a vector with both blocks has norm 1."""
+
+    def __init__(self) -> None:
+        self._vecs = [
+            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+        ]
+        self._tables: list[tuple[object, dict[str, int], np.ndarray, int]] = []
+        self.n_features = 0
+
+    def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Fit on ``texts``; return their features (rows, ``n_features`` columns)."""
+        blocks = []
+        offset = 0
+        for vec in self._vecs:
+            blocks.append(vec.fit_transform(texts))
+            self._tables.append((vec.build_analyzer(), vec.vocabulary_, vec.idf_, offset))
+            offset += len(vec.vocabulary_)
+        self.n_features = offset
+        return (sp.hstack(blocks).tocsr() / math.sqrt(len(blocks))).tocsr()
+
+    def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """Features of one text as ``(column indices, values)``; empty arrays when no
+        n-gram is known."""
+        idx: list[int] = []
+        val: list[float] = []
+        for analyzer, vocab, idf, offset in self._tables:
+            counts = Counter(g for g in analyzer(text) if g in vocab)  # type: ignore[operator]
+            if not counts:
+                continue
+            cols = [vocab[g] for g in counts]
+            weights = [(1.0 + math.log(c)) * idf[j] for j, c in zip(cols, counts.values(), strict=True)]
+            norm = math.sqrt(sum(w * w for w in weights)) * math.sqrt(len(self._tables))
+            idx.extend(offset + j for j in cols)
+            val.extend(w / norm for w in weights)
+        return np.asarray(idx, dtype=np.intp), np.asarray(val, dtype=np.float64)
