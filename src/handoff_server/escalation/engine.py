@@ -296,14 +296,14 @@ def _intent(policy: Policy, match: IntentMatch | None) -> TriggerEvaluation:
     if match is None:
         return TriggerEvaluation(trigger="intent", fired=False, value=0.0, detail="no intent resembles the message")
     c = match.category
-    sim = round(match.similarity, 4)
+    prob = round(match.probability, 4)
     op = ">=" if match.matched else "<"
-    detail = f"intent {c.name!r} similarity {sim:.2f} {op} {c.min_similarity:.2f} (example {match.example!r})"
+    detail = f"intent {c.name!r} p={prob:.2f} {op} {c.min_probability:.2f} (closest example {match.example!r})"
     if match.matched and not c.escalate:
         detail += f"; routes to team {c.team!r} only"
     return TriggerEvaluation(
-        trigger="intent", fired=match.matched and c.escalate, value=sim,
-        threshold=c.min_similarity, detail=detail,
+        trigger="intent", fired=match.matched and c.escalate, value=prob,
+        threshold=c.min_probability, detail=detail,
     )
 
 
@@ -338,7 +338,8 @@ def _unresolved_streak(policy: Policy, ctx: TurnContext, tokens: list[Token], ea
     t = policy.threshold
     history = ctx.history[-HISTORY_LIMIT:]
     now_conf = ctx.answer.confidence if ctx.answer is not None else None
-    streak = 1 if (ctx.ai_error is not None or (now_conf is not None and now_conf < t)) else 0
+    repeat = bool(history) and same_question(tokens, earlier[-1])
+    streak = 1 if (ctx.ai_error is not None or repeat or (now_conf is not None and now_conf < t)) else 0
     for i in range(len(history) - 1, -1, -1):
         turn = history[i]
         if turn.resolved is True:

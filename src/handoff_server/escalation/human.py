@@ -173,6 +173,20 @@ NEGATIVE_EXAMPLES: tuple[str, ...] = (
     "what is the support team's opinion on wordpress plugins",
     "is your team hiring",
     "how do I add a team member",
+    "I was billed two times for one order",
+    "you overcharged me last month",
+    "refund me please",
+    "send me the invoice again",
+    "email me the receipt",
+    "show me how to set up DKIM",
+    "tell me how to change my nameservers",
+    "help me move my wordpress site",
+    "give me the IP of my server",
+    "I'm going to report this to my bank",
+    "my lawyer says the contract is void",
+    "someone logged in to my mailbox",
+    "you took money from me without asking",
+    "can you remind me of my plan limits",
 )
 
 # Canonical requests; word stems ("talk", "speak", "human", ...) keep them short.
@@ -241,7 +255,8 @@ class HumanRequestDetector:
         if tokens is None:
             tokens = tokenize(text)
         mentions = [i for i, t in enumerate(tokens) if t.key in _PERSON_WORDS]
-        negated = bool(mentions) and all(is_negated(tokens, i) for i in mentions)
+        # A wider window than for keywords: "I do not want to speak to a manager".
+        negated = bool(mentions) and all(is_negated(tokens, i, window=6) for i in mentions)
         pattern = None
         if not negated:
             for rx in _PATTERNS:

@@ -155,9 +155,10 @@ class SentimentTrigger(_Data):
 class IntentCategory(_Data):
     """An operator-defined intent: a name and example phrases.
 
-    Matches when a visitor message's TF-IDF cosine similarity (word 1–2-grams and character
-    3–5-grams) to any example is ≥ ``min_similarity``. ``escalate`` false only routes: the
-    intent's ``team`` is used if something else escalates the turn.
+    A message matches when a classifier trained on every category's examples (against a
+    background of ordinary support questions) gives this category the highest probability
+    and it is ≥ ``min_probability`` (0–1). ``escalate`` false only routes: the intent's
+    ``team`` is used if something else escalates the turn.
     """
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -165,7 +166,7 @@ class IntentCategory(_Data):
     escalate: bool = True
     team: str | None = None
     priority: int = Field(default=0, ge=0, le=10)
-    min_similarity: float = Field(default=0.5, gt=0.0, le=1.0)
+    min_probability: float = Field(default=0.5, gt=0.0, le=1.0)
 
 
 class IntentTrigger(_Data):
@@ -183,8 +184,8 @@ class UnresolvedTrigger(_Data):
     A prior AI turn counts as unresolved when it was marked ``resolved=False``, when its
     confidence was below ``Policy.threshold`` (and it was not marked resolved), or when the
     visitor's next message says it did not help ("that didn't help") or repeats the question.
-    The current turn counts when its own confidence is below the threshold or the answerer
-    failed. A turn marked ``resolved=True`` resets the count.
+    The current turn counts when its own confidence is below the threshold, the answerer
+    failed, or it repeats the previous question (the same answer would not help twice). A turn marked ``resolved=True`` resets the count.
     """
 
     enabled: bool = True
