@@ -81,7 +81,7 @@ ACTOR_BY_KIND = {
 ``system_message``) is the system."""
 
 _VISITOR_HIDDEN_KEYS = {
-    "ai_message": ("candidates", "analysis"),
+    "ai_message": ("candidates", "analysis", "decision", "evaluations"),
     "escalated": ("draft",),
 }
 """Event data the visitor never receives (the AI's internal analysis, unsent drafts)."""

@@ -1,0 +1,108 @@
+"""Small helpers for protocol tests."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from handoff_server.client import Connection, connect_agent, connect_visitor, new_client_msg_id
+from handoff_server.protocol import (
+    SAck,
+    SAuthenticated,
+    SError,
+    SEvent,
+    SWelcome,
+    VisitorInfo,
+    VMessage,
+    VStart,
+)
+
+
+async def start_visitor(url: str, **visitor: Any) -> tuple[Connection, SWelcome]:
+    """Connect a visitor and start a conversation; returns the connection and welcome
+    (the ``conversation_started`` event has been read)."""
+    conn = await connect_visitor(url)
+    await conn.send(VStart(type="start", visitor=VisitorInfo(**visitor)))
+    welcome = await conn.recv(timeout=10)
+    assert isinstance(welcome, SWelcome), welcome
+    started = await conn.recv(timeout=10)
+    assert isinstance(started, SEvent) and started.event.kind == "conversation_started"
+    return conn, welcome
+
+
+async def say(
+    conn: Connection, text: str, client_msg_id: str | None = None, *, ai_expected: bool = True
+) -> list[Any]:
+    """Send a visitor message and read until its outcome: the AI's answer or the handoff
+    (``ai_expected``), else just the ack; or an error for it."""
+    cmid = client_msg_id or new_client_msg_id()
+    await conn.send(VMessage(type="message", client_msg_id=cmid, text=text))
+    frames: list[Any] = []
+    acked = False
+    while True:
+        frame = await conn.recv(timeout=15)
+        frames.append(frame)
+        if isinstance(frame, SError) and frame.client_msg_id == cmid:
+            return frames
+        if isinstance(frame, SAck) and frame.client_msg_id == cmid:
+            acked = True
+            if frame.duplicate or not ai_expected:
+                return frames
+        if acked and isinstance(frame, SEvent) and frame.event.kind in ("ai_message", "escalated"):
+            return frames
+
+
+async def wait_ack(conn: Connection, cmid: str) -> list[Any]:
+    """Read until the ack (or error) for ``cmid``."""
+    return await conn.recv_until(
+        lambda f: isinstance(f, SAck | SError) and f.client_msg_id == cmid, timeout=10
+    )
+
+
+def events(frames: list[Any], kind: str | None = None) -> list[Any]:
+    """The events among ``frames`` (of ``kind``)."""
+    return [
+        f.event for f in frames if isinstance(f, SEvent) and (kind is None or f.event.kind == kind)
+    ]
+
+
+async def agent(url: str, token: str) -> Connection:
+    """Connect and authenticate an agent."""
+    conn = await connect_agent(url, token)
+    frame = await conn.recv(timeout=10)
+    assert isinstance(frame, SAuthenticated), frame
+    return conn
+
+
+def start_serve(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    """Run ``handoff serve --port 0`` in a subprocess; returns it and its ws:// URL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "handoff_cli",
+            "serve",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            "--log-level",
+            "WARNING",
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        m = re.search(r"listening on (ws://\S+)", line)
+        if m:
+            return proc, m.group(1)
+    raise AssertionError(f"server did not start: {proc.wait()}")

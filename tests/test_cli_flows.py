@@ -1,0 +1,128 @@
+"""The same flows from a shell: `handoff serve`, `handoff token create`, `handoff visit
+--json`, `handoff queue --json`, `handoff transcript --json`, as separate processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import start_serve
+
+
+def handoff(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "handoff_cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    if check:
+        assert proc.returncode == 0, proc.stderr + proc.stdout
+    return proc
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    data = tmp_path_factory.mktemp("served")
+    proc, url = start_serve(data)
+    yield url, data
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 0  # graceful shutdown exits 0
+
+
+def lines(proc: subprocess.CompletedProcess[str]) -> list[dict]:
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def test_visit_answered(served):
+    url, _ = served
+    out = lines(
+        handoff(
+            "visit",
+            "--server",
+            url,
+            "--json",
+            "--name",
+            "Ada",
+            "--email",
+            "ada@example.com",
+            "--page-url",
+            "https://brambleport.example/help",
+            "-m",
+            "How do I reset my password?",
+        )
+    )
+    assert out[0]["type"] == "welcome" and out[0]["conversation_id"]
+    ai = [o for o in out if o.get("kind") == "ai_message"]
+    assert len(ai) == 1 and ai[0]["confidence"] >= 0.7 and ai[0]["sources"]
+
+
+def test_visit_escalations_reach_queue_and_transcript(served):
+    url, data = served
+    token = (
+        handoff("token", "create", "--name", "Sam", "--role", "agent", "--data-dir", str(data))
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    assert token.startswith("hnd_")
+    oos = lines(
+        handoff(
+            "visit",
+            "--server",
+            url,
+            "--json",
+            "--name",
+            "Bo",
+            "-m",
+            "which football team won the league last year",
+        )
+    )
+    human = lines(
+        handoff(
+            "visit", "--server", url, "--json", "--name", "Cy", "-m", "I want to talk to a person"
+        )
+    )
+    esc = [o for o in oos if o.get("kind") == "escalated"]
+    assert (
+        esc
+        and esc[0]["trigger"]["kind"] == "low_confidence"
+        and esc[0]["trigger"]["confidence"] < 0.7
+    )
+    assert [o for o in human if o.get("kind") == "escalated"][0]["trigger"][
+        "kind"
+    ] == "human_request"
+    assert not [o for o in oos if o.get("kind") == "ai_message"]
+
+    rows = json.loads(handoff("queue", "--json", "--server", url, "--token", token).stdout)
+    by_id = {r["conversation_id"]: r for r in rows}
+    bo = by_id[oos[0]["conversation_id"]]
+    assert bo["trigger"]["kind"] == "low_confidence" and bo["last_confidence"] < 0.7
+    assert any(e["kind"] == "visitor_message" for e in bo["transcript"])
+    assert by_id[human[0]["conversation_id"]]["trigger"]["kind"] == "human_request"
+
+    packet = json.loads(
+        handoff(
+            "transcript", oos[0]["conversation_id"], "--json", "--server", url, "--token", token
+        ).stdout
+    )
+    assert packet["visitor"]["name"] == "Bo"
+    assert packet["trigger"]["kind"] == "low_confidence"
+
+
+def test_cli_errors_are_clear(served):
+    url, _ = served
+    bad = handoff("queue", "--json", "--server", url, "--token", "hnd_nope", check=False)
+    assert bad.returncode != 0 and "error[unauthorized]" in bad.stderr
+    down = handoff("visit", "--server", "ws://127.0.0.1:9", "-m", "hi", check=False)
+    assert down.returncode != 0 and "error[connect_failed]" in down.stderr
+    empty = handoff("visit", "--server", url, "-m", "   ", check=False)
+    assert empty.returncode != 0 and "error[empty_message]" in empty.stderr
+    role = handoff("token", "create", "--name", "X", "--role", "boss", check=False)
+    assert role.returncode != 0
