@@ -20,6 +20,13 @@ from handoff_cli import client_commands, server_commands  # noqa: E402
 
 server_commands.register(app)
 client_commands.register(app)
+from handoff_cli import kb_commands  # noqa: E402
+
+kb_commands.register(app)
+from handoff_cli import policy_commands, triage_command  # noqa: E402
+
+policy_commands.register(app)
+triage_command.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,199 @@
+"""``handoff policy show|history|export|import``: the stored, versioned escalation policy.
+
+The server reads the newest stored version on every visitor turn, so an import applies to
+each conversation's next turn without a restart. Before anything is stored, the policy
+is the one in the config file (``[policy]`` table).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import tomli_w
+import typer
+
+from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
+from handoff_server.escalation import Policy, PolicyError, parse_policy
+from handoff_server.store import PolicyRecord, SQLiteStore
+
+policy_app = typer.Typer(
+    help="Show, export and import the escalation policy (versioned, with history).",
+    no_args_is_help=True,
+)
+
+AuthorOpt = Annotated[
+    str | None,
+    typer.Option("--author", help="Who made the change (default: the login name)."),
+]
+
+
+def _store(config: Path | None, data_dir: Path | None) -> SQLiteStore:
+    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    return SQLiteStore(settings.store.data_dir, synchronous=settings.store.synchronous)
+
+
+def _current(config: Path | None, data_dir: Path | None) -> tuple[Policy, PolicyRecord | None]:
+    """The policy in force: the newest stored version, else the config file's."""
+    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    store = SQLiteStore(settings.store.data_dir, synchronous=settings.store.synchronous)
+    try:
+        record = store.latest_policy()
+    finally:
+        store.close()
+    if record is None:
+        return settings.policy, None
+    try:
+        return parse_policy(record.body, version=record.version), record
+    except PolicyError as exc:
+        fail(f"stored policy v{record.version} is invalid:\n{exc}", exc.code)
+
+
+def _meta(record: PolicyRecord | None) -> dict[str, Any]:
+    if record is None:
+        return {"version": None, "author": None, "created_at": None, "source": "config"}
+    return {
+        "version": record.version,
+        "author": record.author,
+        "created_at": record.created_at.isoformat(),
+        "source": "store",
+    }
+
+
+@policy_app.command("show")
+def show(json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+    """Show the policy in force: version, author, time, triggers and rules.
+
+    With --json: one object with version, author, created_at (UTC), source (store or
+    config) and policy (the body).
+    """
+    policy, record = _current(config, data_dir)
+    if json_out:
+        print_json({**_meta(record), "policy": policy.to_data()})
+        return
+    if record is None:
+        typer.echo("policy: from the config file (nothing stored yet)")
+    else:
+        typer.echo(f"policy v{record.version} by {record.author} at {record.created_at.isoformat()}")
+    typer.echo(f"threshold: {policy.threshold:.2f} (low_confidence {'on' if policy.low_confidence.enabled else 'off'})")
+    typer.echo(f"keywords: {', '.join(policy.keyword.phrases) or '(none)'} ({'on' if policy.keyword.enabled else 'off'})")
+    typer.echo(f"human requests: {'on' if policy.human_request.enabled else 'off'}")
+    typer.echo(f"sentiment: threshold {policy.sentiment.threshold:.2f} ({'on' if policy.sentiment.enabled else 'off'})")
+    cats = ", ".join(c.name for c in policy.intent.categories) or "(none)"
+    typer.echo(f"intents: {cats}; kb_entry {'on' if policy.intent.kb_entry else 'off'}")
+    typer.echo(f"unresolved exchanges: {policy.unresolved_exchanges.count} ({'on' if policy.unresolved_exchanges.enabled else 'off'})")
+    bh = policy.business_hours
+    typer.echo(f"business hours: {', '.join(bh.days)} {bh.start:%H:%M}-{bh.end:%H:%M} {bh.timezone}")
+    typer.echo("rules (first match wins):")
+    for i, rule in enumerate(policy.rules, 1):
+        when = json.dumps(rule.when.model_dump(mode="json", by_alias=True, exclude_none=True))
+        extra = f" priority {rule.priority}" if rule.action == "escalate" else ""
+        extra += f" team {rule.team}" if rule.team else ""
+        typer.echo(f"  {i}. {rule.name}: when {when} -> {rule.action}{extra}")
+
+
+@policy_app.command("history")
+def history(json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+    """List every stored policy version, oldest first (version, author, time UTC)."""
+    store = _store(config, data_dir)
+    try:
+        records = store.policy_history()
+    finally:
+        store.close()
+    if json_out:
+        print_json([{**_meta(r), "policy": r.body} for r in records])
+        return
+    if not records:
+        typer.echo("no policy stored yet (the config file's policy applies)")
+    for r in records:
+        typer.echo(f"v{r.version}  {r.created_at.isoformat()}  {r.author}")
+
+
+@policy_app.command("export")
+def export(
+    json_out: JsonOpt = False,
+    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.", dir_okay=False)] = None,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Print the policy in force as TOML (or JSON with --json), ready to edit and import."""
+    policy, _ = _current(config, data_dir)
+    data = policy.to_data()
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n" if json_out else tomli_w.dumps(data)
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
+
+
+def read_policy_file(path: Path) -> dict[str, Any]:
+    """Read policy data from a JSON or TOML file (a top-level ``policy`` table is unwrapped,
+    so a whole config file works too). Raises :class:`PolicyError` when unreadable."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError([f"{path}: cannot read: {exc}"]) from None
+    try:
+        data = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        kind = "JSON" if path.suffix.lower() == ".json" else "TOML"
+        raise PolicyError([f"{path}: not valid {kind}: {exc}"]) from None
+    if isinstance(data, dict) and isinstance(data.get("policy"), dict):
+        data = data["policy"]
+    return data
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except OSError:
+        return "unknown"
+
+
+@policy_app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="Policy file, TOML or .json.", exists=True, dir_okay=False)],
+    author: AuthorOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only; store nothing.")] = False,
+    json_out: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Validate a policy file and store it as the next version.
+
+    A bad policy is refused with every problem listed (exit 1, code bad_policy) and the
+    policy in force is kept. The running server applies a stored change on each
+    conversation's next turn.
+    """
+    try:
+        policy = parse_policy(read_policy_file(file))
+    except PolicyError as exc:
+        if json_out:
+            print_json({"ok": False, "code": exc.code, "problems": exc.problems})
+            raise typer.Exit(1) from None
+        fail(str(exc), exc.code, exit_code=1)
+    if dry_run:
+        if json_out:
+            print_json({"ok": True, "version": None, "dry_run": True})
+        else:
+            typer.echo("policy is valid (dry run: nothing stored)")
+        return
+    who = author or _login_name()
+    store = _store(config, data_dir)
+    try:
+        version = store.save_policy(policy.to_data(), who)
+    finally:
+        store.close()
+    if json_out:
+        print_json({"ok": True, "version": version, "author": who})
+    else:
+        typer.echo(f"stored policy v{version} by {who}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``policy`` command group to ``app``."""
+    app.add_typer(policy_app, name="policy")

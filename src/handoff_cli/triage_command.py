@@ -1,0 +1,157 @@
+"""``handoff triage``: run the answerer and the escalation policy on one message, no server.
+
+Operators use it to ask "why would this escalate?": it prints the answer, its confidence,
+the candidates and the decision with every trigger's evaluation.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
+from handoff_server.ai.base import Answer, AnswererError
+from handoff_server.escalation import Policy, PolicyError, PriorTurn, TurnContext, decide, parse_policy
+from handoff_server.store import SQLiteStore
+
+
+def _policy(policy_file: Path | None, settings: Any) -> tuple[Policy, str]:
+    """The policy to try: a file, else the newest stored version, else the config's."""
+    from handoff_cli.policy_commands import read_policy_file
+
+    if policy_file is not None:
+        return parse_policy(read_policy_file(policy_file)), str(policy_file)
+    db = settings.store.data_dir / "handoff.sqlite3"
+    if db.exists():
+        store = SQLiteStore(settings.store.data_dir, synchronous=settings.store.synchronous)
+        try:
+            record = store.latest_policy()
+        finally:
+            store.close()
+        if record is not None:
+            return parse_policy(record.body, version=record.version), f"store v{record.version}"
+    return settings.policy, "config"
+
+
+def _parse_fields(items: list[str]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--visitor takes FIELD=VALUE, got {item!r}", "bad_option")
+        fields[key.strip()] = value
+    return fields
+
+
+def triage(
+    question: Annotated[str, typer.Argument(help="The visitor's message.")],
+    kb: Annotated[
+        Path | None,
+        typer.Option("--kb", help="KB folder or file (default: from config, else the bundled demo KB).", exists=True),
+    ] = None,
+    engine: Annotated[str | None, typer.Option("--engine", help="Answerer engine (default from config).")] = None,
+    policy_file: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Try this policy file (TOML/JSON) instead of the one in force.", exists=True, dir_okay=False),
+    ] = None,
+    history: Annotated[
+        list[str] | None,
+        typer.Option("--history", help="An earlier visitor message, oldest first (repeatable)."),
+    ] = None,
+    visitor: Annotated[
+        list[str] | None, typer.Option("--visitor", help="A visitor field FIELD=VALUE (repeatable).")
+    ] = None,
+    page_url: Annotated[str | None, typer.Option("--page-url", help="Page the visitor started on.")] = None,
+    json_out: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Answer one message and show whether the policy would escalate it, and why.
+
+    With --json: one object with answer, confidence (0-1), entry_id, sources, candidates,
+    analysis, escalate (true/false), action, trigger (low_confidence, keyword,
+    human_request, sentiment, intent, kb_entry, unresolved_exchanges, ai_error, rule or
+    null), detail, priority, team, rule, intent, policy (where it came from),
+    policy_version and evaluations (every trigger: value, threshold, fired, detail).
+    """
+    if not question.strip():
+        fail("the message is empty", "empty_message")
+    from handoff_server.ai import make_answerer
+    from handoff_server.kb import KBError, load_kb
+
+    settings = settings_from(
+        config, {"store": {"data_dir": data_dir}, "ai": {"kb": kb, "engine": engine}}
+    )
+    try:
+        policy, source = _policy(policy_file, settings)
+    except PolicyError as exc:
+        fail(str(exc), exc.code, exit_code=1)
+    try:
+        knowledge = load_kb(settings.ai.kb)
+        answerer = make_answerer(knowledge, settings.ai.engine, settings.store.data_dir / "cache")
+    except KBError as exc:
+        fail(exc.detail, exc.code)
+    except (ValueError, ImportError) as exc:
+        fail(str(exc), "bad_engine")
+    answer: Answer | None = None
+    ai_error: str | None = None
+    try:
+        answer = answerer.answer(question)
+    except AnswererError as exc:
+        ai_error = str(exc)
+    ctx = TurnContext(
+        text=question,
+        answer=answer,
+        ai_error=ai_error,
+        history=[PriorTurn(text=h) for h in history or []],
+        visitor=_parse_fields(visitor or []),
+        page_url=page_url,
+        now=datetime.now(UTC),
+    )
+    d = decide(policy, ctx)
+    report = {
+        "question": question,
+        "answer": answer.text if answer else None,
+        "confidence": answer.confidence if answer else None,
+        "entry_id": answer.entry_id if answer else None,
+        "sources": answer.sources if answer else [],
+        "candidates": [c.model_dump() for c in answer.candidates] if answer else [],
+        "analysis": answer.analysis if answer else "",
+        "escalate": d.escalate,
+        "action": d.action,
+        "trigger": d.trigger,
+        "detail": d.detail,
+        "priority": d.priority,
+        "team": d.team,
+        "rule": d.rule,
+        "intent": d.intent,
+        "policy": source,
+        "policy_version": d.policy_version,
+        "evaluations": [e.model_dump(mode="json") for e in d.evaluations],
+    }
+    if json_out:
+        print_json(report)
+        return
+    verdict = {"escalate": "ESCALATE", "offer_handoff": "OFFER A PERSON", "continue": "AI ANSWERS"}[d.action]
+    typer.echo(f"{verdict}" + (f" — {d.trigger}: {d.detail}" if d.trigger else f" — {d.detail}"))
+    if d.escalate:
+        typer.echo(f"  priority {d.priority}" + (f", team {d.team}" if d.team else ""))
+    if answer is not None:
+        typer.echo(f"answer ({answer.entry_id}, confidence {answer.confidence:.2f}):")
+        typer.echo("  " + (answer.text.strip().splitlines() or [""])[0][:200])
+        for c in answer.candidates[:5]:
+            typer.echo(f"  candidate {c.entry_id}: {c.score:.2f}  {c.title}")
+    else:
+        typer.echo(f"answer: none ({ai_error})")
+    typer.echo(f"triggers (policy {source}):")
+    for e in d.evaluations:
+        mark = "FIRED" if e.fired else ("off  " if not e.enabled else "-    ")
+        typer.echo(f"  {mark} {e.trigger:<21} {e.detail}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``triage`` command to ``app``."""
+    app.command("triage")(triage)
