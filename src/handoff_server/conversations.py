@@ -33,11 +33,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from handoff_server.ai.base import Answer, Answerer
 from handoff_server.errors import Conflict, HandoffError, InvalidState, NotFound
 from handoff_server.escalation import Decision, Policy, PriorTurn, TurnContext, decide
+from handoff_server.escalation.policy import PolicyError, parse_policy
 from handoff_server.protocol import (
     AgentInfo,
     CandidateInfo,
@@ -267,11 +268,7 @@ class ConversationService:
         turns a crash interrupted (a visitor message stored with no AI reply yet)."""
         s = self.store.store
         if await self.store.call(s.latest_policy_version) == 0:
-            await self.store.call(
-                s.save_policy,
-                self._default_policy.model_dump(mode="json", exclude={"version"}),
-                "config",
-            )
+            await self.store.call(s.save_policy, self._default_policy.to_data(), "config")
         await self.current_policy()
         for conv in await self.store.call(s.list_conversations, ["ai"]):
             events = await self.store.call(s.events_after, conv.id, max(0, conv.last_seq - 1))
@@ -291,9 +288,9 @@ class ConversationService:
             record = await self.store.call(s.latest_policy)
             if record is not None:
                 try:
-                    self._policy = Policy.model_validate({**record.body, "version": record.version})
+                    self._policy = parse_policy(record.body, version=record.version)
                     self._policy_version = record.version
-                except ValidationError:
+                except PolicyError:
                     log.error(
                         "stored policy v%s is invalid; keeping v%s",
                         record.version,
