@@ -167,3 +167,12 @@ async def test_others_keep_being_served_during_a_flood_of_bad_frames(server):
     assert events(await say(other, "how do I set up email on my phone"), "ai_message")
     await flooder.close()
     await other.close()
+
+
+async def test_visitor_origin_not_allowed_gets_403(server_factory):
+    server = await server_factory(server={"allowed_origins": ["https://brambleport.example"]})
+    with pytest.raises(InvalidStatus) as exc:
+        await connect_visitor(server.url, origin="https://evil.example")
+    assert exc.value.response.status_code == 403
+    ok = await connect_visitor(server.url, origin="https://brambleport.example")
+    await ok.close()
