@@ -1,0 +1,91 @@
+"""Policy changes on a running server (real server, real websocket clients, the real CLI)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from handoff_cli.main import app
+from tests.helpers import events, say, start_visitor
+
+COVERED = "how do I point my domain to your nameservers"
+runner = CliRunner()
+
+
+async def cli(*args: str) -> tuple[int, str, str]:
+    result = await asyncio.to_thread(runner.invoke, app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+async def test_import_applies_to_the_next_turn_of_a_running_conversation(server_factory, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    srv = await server_factory(data_dir=data)
+    conn, _ = await start_visitor(srv.url, name="Ada")
+    (ai,) = events(await say(conn, COVERED), "ai_message")
+    assert ai.data["confidence"] >= 0.70
+
+    code, out, _ = await cli("policy", "export", "--json", "--data-dir", str(data))
+    body = json.loads(out)
+    body["keyword"]["phrases"].append("nameservers")
+    changed = tmp_path / "p.json"
+    changed.write_text(json.dumps(body))
+    code, out, err = await cli("policy", "import", str(changed), "--author", "ops", "--data-dir", str(data))
+    assert code == 0, err
+
+    (esc,) = events(await say(conn, COVERED), "escalated")
+    trigger = esc.data["trigger"]
+    assert trigger["kind"] == "keyword"
+    assert trigger["detail"] == "keyword 'nameservers' matched 'nameservers'"
+    assert trigger["policy_version"] == 2
+    # The original confidence of the escalating turn, not a substitute.
+    assert trigger["confidence"] >= 0.70
+
+    code, out, _ = await cli("policy", "history", "--json", "--data-dir", str(data))
+    history = json.loads(out)
+    assert [h["version"] for h in history] == [1, 2]
+    assert history[-1]["author"] == "ops"
+    await conn.close()
+
+
+async def test_bad_import_keeps_the_running_policy(server_factory, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    srv = await server_factory(data_dir=data)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("threshold = 1.5\n[unresolved_exchanges]\ncount = 0\n")
+    code, _, err = await cli("policy", "import", str(bad), "--data-dir", str(data))
+    assert code == 1 and "threshold:" in err and "unresolved_exchanges.count:" in err
+
+    conn, _ = await start_visitor(srv.url, name="Bo")
+    (ai,) = events(await say(conn, COVERED), "ai_message")
+    assert ai.data["confidence"] >= 0.70
+    code, out, _ = await cli("policy", "history", "--json", "--data-dir", str(data))
+    assert [h["version"] for h in json.loads(out)] == [1]
+    await conn.close()
+
+
+async def test_server_and_triage_agree(server_factory, tmp_path: Path) -> None:
+    """The same messages get the same decision from `handoff triage` and the server."""
+    data = tmp_path / "data"
+    srv = await server_factory(data_dir=data)
+    messages = {
+        "Please cancel my account today": "keyword",
+        "can I talk to someone real": "human_request",
+        "what's a good recipe for sourdough bread": "low_confidence",
+        "This is useless!!! 😡😡": "sentiment",
+        COVERED: None,
+    }
+    for text, expected in messages.items():
+        conn, _ = await start_visitor(srv.url, name="Cy")
+        frames = await say(conn, text)
+        esc = events(frames, "escalated")
+        server_trigger = esc[0].data["trigger"]["kind"] if esc else None
+        code, out, err = await cli("triage", "--json", "--data-dir", str(data), text)
+        assert code == 0, err
+        report = json.loads(out)
+        assert (server_trigger, report["trigger"]) == (expected, expected), text
+        if esc:
+            assert esc[0].data["trigger"]["detail"] == report["detail"]
+        await conn.close()
