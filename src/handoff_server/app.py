@@ -31,6 +31,7 @@ class RunningServer:
     service: ConversationService
     store: AsyncStore
     host: str
+    closed: bool = False
 
     @property
     def port(self) -> int:
@@ -43,7 +44,10 @@ class RunningServer:
         return f"ws://{self.host}:{self.port}"
 
     async def close(self) -> None:
-        """Stop accepting, close connections, close the store."""
+        """Stop accepting, close connections, close the store. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
         await self.gateway.close()
         await self.store.close()
 

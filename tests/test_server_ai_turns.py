@@ -1,0 +1,64 @@
+"""AI turns through the server: failures escalate as ai_error, interrupted turns finish
+after a restart, and policy changes apply on the next turn."""
+
+from __future__ import annotations
+
+import time
+
+from handoff_server.ai import Answer, AnswererError
+from handoff_server.store import NewEvent
+from tests.helpers import events, say, start_visitor
+
+
+class FailingAnswerer:
+    """An engine whose index is broken."""
+
+    def answer(self, question: str) -> Answer:
+        raise AnswererError("index file is corrupt")
+
+
+class SlowAnswerer:
+    """An engine that takes longer than the server's AI timeout."""
+
+    def answer(self, question: str) -> Answer:
+        time.sleep(1.5)
+        return Answer(text="late", confidence=0.99, entry_id="x", sources=["x"])
+
+
+async def test_answerer_failure_escalates_as_ai_error(server_factory):
+    server = await server_factory(answerer=FailingAnswerer())
+    conn, _ = await start_visitor(server.url)
+    (esc,) = events(await say(conn, "how do I reset my password"), "escalated")
+    assert esc.data["trigger"]["kind"] == "ai_error"
+    assert "index file is corrupt" in esc.data["trigger"]["detail"]
+    assert esc.data["trigger"]["confidence"] is None  # not disguised as low confidence
+    await conn.close()
+
+
+async def test_answerer_timeout_escalates_as_ai_error(server_factory):
+    server = await server_factory(answerer=SlowAnswerer(), server={"ai_timeout_seconds": 0.3})
+    conn, _ = await start_visitor(server.url)
+    (esc,) = events(await say(conn, "how do I reset my password"), "escalated")
+    assert esc.data["trigger"]["kind"] == "ai_error"
+    assert "0.3s" in esc.data["trigger"]["detail"]
+    await conn.close()
+
+
+async def test_turn_interrupted_by_a_crash_is_finished_on_restart(server_factory, tmp_path):
+    data = tmp_path / "shared-data"
+    first = await server_factory(data_dir=data)
+    conn, welcome = await start_visitor(first.url)
+    cid = welcome.conversation_id
+    await conn.close()
+    # What a crash between storing the visitor's message and the AI's reply leaves behind.
+    await first.store.call(
+        first.store.store.append_events,
+        cid,
+        [NewEvent(kind="visitor_message", data={"text": "how do I reset my password"}, client_msg_id="m1")],
+        {"first_question": "how do I reset my password"},
+    )
+    await first.close()
+    second = await server_factory(data_dir=data)
+    stored = await second.store.call(second.store.store.events_after, cid, 0)
+    assert [e.kind for e in stored] == ["conversation_started", "visitor_message", "ai_message"]
+    assert stored[-1].data["entry_id"] == "account-password-reset"
