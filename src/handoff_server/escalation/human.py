@@ -16,9 +16,10 @@ from functools import lru_cache
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from handoff_server.escalation.text import Token, is_negated, stem, tokenize
-from handoff_server.escalation.vectors import TfidfFeatures
+from handoff_server.escalation.vectors import TfidfFeatures, clip
 
 __all__ = ["HumanRequestDetector", "HumanRequestResult", "POSITIVE_EXAMPLES", "NEGATIVE_EXAMPLES"]
 
@@ -240,13 +241,14 @@ class HumanRequestDetector:
         self._features = TfidfFeatures()
         x = self._features.fit_transform(texts)
         model = LogisticRegression(C=10.0, class_weight="balanced", max_iter=1000)
-        model.fit(x, labels)
+        with threadpool_limits(1):  # see intents.py: avoids BLAS oversubscription
+            model.fit(x, labels)
         self._coef = model.coef_.ravel()
         self._intercept = float(model.intercept_[0])
 
     def probability(self, text: str) -> float:
         """Estimated probability (0–1) that ``text`` asks for a person."""
-        idx, val = self._features.vector(text)
+        idx, val = self._features.vector(clip(text))
         z = float(self._coef[idx] @ val) + self._intercept
         return float(1.0 / (1.0 + np.exp(-z)))
 
@@ -260,7 +262,7 @@ class HumanRequestDetector:
         pattern = None
         if not negated:
             for rx in _PATTERNS:
-                m = rx.search(text)
+                m = rx.search(clip(text))
                 if m:
                     pattern = m.group().strip()
                     break

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from handoff_server.escalation.policy import IntentCategory
-from handoff_server.escalation.vectors import TfidfFeatures
+from handoff_server.escalation.vectors import TfidfFeatures, clip
 
 __all__ = ["BACKGROUND", "IntentMatch", "IntentMatcher"]
 
@@ -66,7 +67,10 @@ class IntentMatcher:
         texts = [ex for _, ex in self._examples]
         x = self._features.fit_transform([*texts, *BACKGROUND])
         y = np.array([i for i, _ in self._examples] + [len(categories)] * len(BACKGROUND))
-        model = LogisticRegression(C=10.0, class_weight="balanced", max_iter=2000).fit(x, y)
+        # One BLAS thread: on a busy 2-core box the default thread pool makes this small
+        # fit take seconds instead of ~50 ms.
+        with threadpool_limits(1):
+            model = LogisticRegression(C=10.0, class_weight="balanced", max_iter=2000).fit(x, y)
         self._coef = model.coef_
         self._intercept = model.intercept_
         self._example_matrix = x[: len(texts)].toarray()
@@ -77,7 +81,7 @@ class IntentMatcher:
         ``other`` is most probable, or when the message shares no feature with training."""
         if not self._categories:
             return None
-        idx, val = self._features.vector(text)
+        idx, val = self._features.vector(clip(text))
         if idx.size == 0:
             return None
         z = self._coef[:, idx] @ val + self._intercept

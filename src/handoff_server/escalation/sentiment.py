@@ -15,6 +15,10 @@ shouting               0.30    ≥ 8 letters, ≥ 70 % of them capitals
 repeated question      0.30    the message repeats an earlier one (word-stem Jaccard ≥ 0.7)
 =====================  ======  ================================================
 
+VADER, the emoji and the shouting test read at most the first and last 500 characters
+of a long message
+(:func:`~handoff_server.escalation.vectors.clip`).
+
 ``score = min(compound, 0) − Σ weights`` when any signal is present (a positive reading is
 not trusted then), else ``compound``; clamped to −1…1.
 """
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from handoff_server.escalation.text import PhraseMatcher, Token
+from handoff_server.escalation.vectors import clip
 
 __all__ = ["FRUSTRATION_PHRASES", "SentimentResult", "SentimentScorer", "same_question"]
 
@@ -87,18 +92,19 @@ class SentimentScorer:
     def score(self, text: str, tokens: list[Token], earlier: list[list[Token]]) -> SentimentResult:
         """Score ``text`` (``tokens`` its :func:`~handoff_server.escalation.text.tokenize`);
         ``earlier``: the tokens of the visitor's earlier messages, oldest first."""
-        compound = float(_vader().polarity_scores(text)["compound"])
+        head_tail = clip(text)
+        compound = float(_vader().polarity_scores(head_tail)["compound"])
         signals: list[str] = []
         penalty = 0.0
         phrases = [m for m in self._phrases.find(text, tokens) if not m.negated]
         if phrases:
             signals.append(f"phrase {phrases[0].text!r}")
             penalty += _WEIGHTS["phrase"]
-        emoji = sum(ch in ANGRY_EMOJI for ch in text)
+        emoji = sum(ch in ANGRY_EMOJI for ch in head_tail)
         if emoji:
             signals.append(f"angry emoji x{emoji}")
             penalty += _WEIGHTS["emoji"] * min(emoji, 2)
-        letters = [ch for ch in text if ch.isalpha()]
+        letters = [ch for ch in head_tail if ch.isalpha()]
         if len(letters) >= 8 and sum(ch.isupper() for ch in letters) >= 0.7 * len(letters):
             signals.append("shouting")
             penalty += _WEIGHTS["shouting"]

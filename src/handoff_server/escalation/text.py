@@ -13,13 +13,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import snowballstemmer
 
 __all__ = ["Token", "PhraseMatcher", "PhraseMatch", "tokenize", "stem", "is_negated"]
 
-_WORD = re.compile(r"\w+(?:['’]\w+)*")
-_CLAUSE_BREAK = re.compile(r"[.,;:!?…()\[\]\n]")
+# One pass finds words and the punctuation that ends a clause.
+_WORD_OR_BREAK = re.compile(r"(\w+(?:['’]\w+)*)|[.,;:!?…()\[\]\n]")
 _CLAUSE_WORDS = frozenset({"but", "however", "though", "although", "yet"})
 
 # "can't"/"cannot"/"unable" are left out on purpose: "I can't cancel my account" is a
@@ -47,8 +48,7 @@ def stem(word: str) -> str:
     return _stemmer.stemWord(folded)
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
     """One word of a message: ``key`` (see :func:`stem`), ``start``/``end`` character
     offsets in the original text, ``clause`` index (clauses split at punctuation and "but")."""
 
@@ -62,14 +62,16 @@ def tokenize(text: str) -> list[Token]:
     """Split ``text`` into :class:`Token` s, in order."""
     tokens: list[Token] = []
     clause = 0
-    prev_end = 0
-    prev_key = ""
-    for m in _WORD.finditer(text):
-        if tokens and (_CLAUSE_BREAK.search(text, prev_end, m.start()) or prev_key in _CLAUSE_WORDS):
+    broken = False
+    for m in _WORD_OR_BREAK.finditer(text):
+        word = m.group(1)
+        if word is None:
+            broken = True
+            continue
+        if tokens and (broken or tokens[-1].key in _CLAUSE_WORDS):
             clause += 1
-        key = stem(m.group())
-        tokens.append(Token(key, m.start(), m.end(), clause))
-        prev_end, prev_key = m.end(), key
+        broken = False
+        tokens.append(Token(stem(word), m.start(), m.end(), clause))
     return tokens
 
 
