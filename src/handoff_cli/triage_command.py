@@ -14,7 +14,14 @@ import typer
 
 from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
 from handoff_server.ai.base import Answer, AnswererError
-from handoff_server.escalation import Policy, PolicyError, PriorTurn, TurnContext, decide, parse_policy
+from handoff_server.escalation import (
+    Policy,
+    PolicyError,
+    PriorTurn,
+    TurnContext,
+    decide,
+    parse_policy,
+)
 from handoff_server.store import SQLiteStore
 
 

@@ -188,6 +188,18 @@ NEGATIVE_EXAMPLES: tuple[str, ...] = (
     "someone logged in to my mailbox",
     "you took money from me without asking",
     "can you remind me of my plan limits",
+    "can I pay monthly",
+    "can I use my own domain",
+    "can I get a discount",
+    "can I run python apps",
+    "can I install a forum",
+    "I need help with email",
+    "I need help with my SSL",
+    "need help moving my site",
+    "help with wordpress please",
+    "I need some help",
+    "is there a way to chat with my visitors on my site",
+    "can I have a live chat plugin on wordpress",
 )
 
 # Canonical requests; word stems ("talk", "speak", "human", ...) keep them short.
