@@ -1,0 +1,67 @@
+"""Short, people-facing words for protocol values (trigger reasons, confidences)."""
+
+from __future__ import annotations
+
+from handoff_server.protocol import TriggerInfo
+
+__all__ = ["confidence_style", "fired_value", "trigger_label", "trigger_sentence"]
+
+_KIND_WORDS = {
+    "low_confidence": "low confidence",
+    "keyword": "keyword",
+    "human_request": "asked for human",
+    "sentiment": "negative sentiment",
+    "intent": "intent",
+    "kb_entry": "KB entry escalates",
+    "unresolved_exchanges": "unresolved turns",
+    "ai_error": "AI error",
+    "rule": "rule",
+}
+
+
+def fired_value(trigger: TriggerInfo) -> object:
+    """The measured value of the evaluation that fired for ``trigger.kind`` (e.g. the
+    matched keyword), or ``None``."""
+    for ev in trigger.evaluations:
+        if ev.get("trigger") == trigger.kind and ev.get("fired"):
+            return ev.get("value")
+    return None
+
+
+def trigger_label(trigger: TriggerInfo | None) -> str:
+    """A few words for a queue cell: ``low confidence``, ``keyword 'cancel'``, ..."""
+    if trigger is None:
+        return ""
+    words = _KIND_WORDS.get(trigger.kind, trigger.kind.replace("_", " "))
+    if trigger.kind == "keyword":
+        value = fired_value(trigger)
+        if value:
+            return f"keyword '{value}'"
+    if trigger.kind == "rule" and trigger.rule:
+        return f"rule {trigger.rule}"
+    return words
+
+
+def trigger_sentence(trigger: TriggerInfo | None) -> str:
+    """A system line for the transcript: ``escalated: keyword 'cancel account'``."""
+    if trigger is None:
+        return "escalated"
+    label = trigger_label(trigger)
+    if trigger.kind == "low_confidence" and trigger.confidence is not None:
+        threshold = f" < {trigger.threshold:.2f}" if trigger.threshold is not None else ""
+        label = f"{label} {trigger.confidence:.2f}{threshold}"
+    return f"escalated: {label}"
+
+
+def confidence_style(confidence: float | None, threshold: float | None) -> str:
+    """Theme variable for a confidence (0–1) against its threshold: ``$error`` below it,
+    ``$warning`` within 0.10 above it, ``$success`` above that."""
+    if confidence is None:
+        return "$text-muted"
+    if threshold is None:
+        threshold = 0.70
+    if confidence < threshold:
+        return "$error"
+    if confidence < threshold + 0.10:
+        return "$warning"
+    return "$success"

@@ -1,0 +1,102 @@
+"""App-wide messages: what the connection worker learned, posted to the app.
+
+The worker (``AgentApp.run_link``) turns each server frame into one of these; handlers
+on the app update :mod:`handoff_tui.state` and the screens redraw from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from textual.message import Message
+
+from handoff_server.protocol import AgentInfo, Event, HandoffPacket, QueueItem
+
+__all__ = [
+    "AckReceived",
+    "Authenticated",
+    "ConnectionChanged",
+    "ConversationLoaded",
+    "ErrorReceived",
+    "EventReceived",
+    "QueueItemChanged",
+    "QueueReplaced",
+    "TypingChanged",
+]
+
+
+@dataclass
+class ConnectionChanged(Message):
+    """The link to the server went up or down."""
+
+    state: Literal["connecting", "connected", "reconnecting", "unauthorized"]
+    attempt: int = 0
+    """Failed attempts in a row (0 while connected)."""
+    retry_in: float = 0.0
+    """Seconds until the next attempt."""
+    detail: str = ""
+
+
+@dataclass
+class Authenticated(Message):
+    """The server accepted the token."""
+
+    agent: AgentInfo
+
+
+@dataclass
+class QueueReplaced(Message):
+    """A whole ``queue`` snapshot."""
+
+    items: list[QueueItem]
+
+
+@dataclass
+class QueueItemChanged(Message):
+    """One ``queue_item`` upsert."""
+
+    item: QueueItem
+
+
+@dataclass
+class ConversationLoaded(Message):
+    """The answer to ``open``."""
+
+    packet: HandoffPacket
+
+
+@dataclass
+class EventReceived(Message):
+    """A live conversation event."""
+
+    event: Event
+
+
+@dataclass
+class AckReceived(Message):
+    """The server stored the frame ``client_msg_id`` as event ``seq``."""
+
+    client_msg_id: str
+    conversation_id: str
+    seq: int
+
+
+@dataclass
+class ErrorReceived(Message):
+    """The server refused a frame."""
+
+    code: str
+    detail: str
+    client_msg_id: str | None
+    conversation_id: str | None
+
+
+@dataclass
+class TypingChanged(Message):
+    """Someone started or stopped typing in a conversation."""
+
+    conversation_id: str
+    role: Literal["visitor", "agent"]
+    name: str | None
+    active: bool

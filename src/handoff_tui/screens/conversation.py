@@ -1,0 +1,151 @@
+"""The conversation screen: transcript and reply box on the left, handoff panel on the right."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Static, TextArea
+
+from handoff_tui.state import ConversationState
+from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
+from handoff_tui.widgets.handoff_panel import HandoffPanel
+from handoff_tui.widgets.reply_box import ReplyBox
+from handoff_tui.widgets.transcript import Transcript, event_content, pending_content
+
+if TYPE_CHECKING:
+    from handoff_tui.app import AgentApp
+
+__all__ = ["ConversationScreen"]
+
+
+class ConversationScreen(Screen[None]):
+    """One open conversation. Letter keys act when the reply box is not focused
+    (``escape`` leaves it); ctrl keys work everywhere."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "send('reply')", "Send", id="conv.send", priority=True),
+        Binding("ctrl+n", "send('note')", "Send as note", id="conv.note", priority=True),
+        Binding("ctrl+g", "insert_draft", "KB draft", id="conv.draft", priority=True),
+        Binding("escape", "back", "Back", id="conv.back"),
+        Binding("c", "act('claim')", "Claim", id="conv.claim"),
+        Binding("r", "act('resolve')", "Resolve", id="conv.resolve"),
+        Binding("l", "act('release')", "Release", id="conv.release"),
+        Binding("b", "act('handback')", "Hand back", id="conv.handback"),
+        Binding("d", "insert_draft", "KB draft", id="conv.draft_key", show=False),
+        Binding("i", "focus_reply", "Reply", id="conv.reply"),
+        Binding("w", "app.close_conversation", "Close", id="conv.close"),
+        Binding("ctrl+o", "app.next_conversation", "Next open", id="conv.next"),
+        *[
+            Binding(str(n), f"app.show_open({n})", f"Open #{n}", show=False, id=f"conv.open{n}")
+            for n in range(1, 10)
+        ],
+    ]
+
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__()
+        self.conversation_id = conversation_id
+
+    @property
+    def agent_app(self) -> AgentApp:
+        """The app, typed."""
+        return cast("AgentApp", self.app)
+
+    @property
+    def conv(self) -> ConversationState:
+        """This screen's conversation state."""
+        return self.agent_app.conversations[self.conversation_id]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title-bar")
+        yield ConnectionBanner(id="banner")
+        yield OpenBar(id="open-bar")
+        with Horizontal(id="split"):
+            with Vertical(id="left"):
+                yield Transcript(id="transcript")
+                yield ReplyBox(id="reply")
+            yield HandoffPanel(id="panel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        reply = self.query_one(ReplyBox)
+        if self.conv.draft:
+            reply.set_text(self.conv.draft)
+        reply.editor.focus()
+        self.redraw()
+
+    def on_screen_resume(self) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Redraw from the app's state."""
+        app = self.agent_app
+        conv = self.conv
+        conv.unread = 0
+        packet = conv.packet
+        name = app.visitor_name(self.conversation_id)
+        who = conv.assigned_agent.name if conv.assigned_agent else "nobody"
+        self.query_one("#title-bar", Static).update(Content.from_markup(
+            "[b]$name[/] · $status · assigned to [b]$who[/] · $cid",
+            name=name, status=conv.status, who=who, cid=self.conversation_id))
+        app.draw_bars(self)
+        me = app.queue.me.name if app.queue.me else "me"
+        lines = [event_content(e, name) for e in conv.transcript]
+        if packet is None and not lines:
+            text = f"could not open: {conv.load_error}" if conv.load_error else "loading…"
+            lines = [(Content.from_markup("$t", t=text), "-system")]
+        lines += [(pending_content(p, me), "-pending") for p in conv.pending.values()]
+        self.query_one(Transcript).show(lines)
+        self.query_one(HandoffPanel).show(conv, app.now)
+        sending = sum(1 for p in conv.pending.values() if p.status == "sending")
+        failed = sum(1 for p in conv.pending.values() if p.status == "failed")
+        typing = name if conv.visitor_typing else conv.agent_typing
+        mine = bool(app.queue.me and conv.assigned_agent and conv.assigned_agent.id == app.queue.me.id)
+        self.query_one(ReplyBox).show_status(typing, sending, failed, mine)
+
+    def action_send(self, kind: str) -> None:
+        """Send the reply box text as a reply (or an internal note)."""
+        reply = self.query_one(ReplyBox)
+        text = reply.text.strip()
+        if not text:
+            self.notify("Nothing to send.", severity="warning")
+            return
+        if self.agent_app.send_text(self.conversation_id, kind, text):
+            reply.set_text("")
+            self.conv.draft = ""
+
+    def action_act(self, kind: str) -> None:
+        """Claim, resolve, release or hand back this conversation."""
+        self.agent_app.send_action(self.conversation_id, kind)
+
+    def action_insert_draft(self) -> None:
+        """Put the AI's answer (its unsent draft from the KB) into the reply box."""
+        draft = self.conv.draft_answer()
+        if not draft:
+            self.notify("The AI left no answer to use as a draft.", severity="warning")
+            return
+        reply = self.query_one(ReplyBox)
+        reply.set_text(draft)
+        reply.editor.focus()
+
+    def action_focus_reply(self) -> None:
+        """Focus the reply box."""
+        self.query_one(ReplyBox).editor.focus()
+
+    def action_back(self) -> None:
+        """Leave the reply box; from elsewhere, go back to the queue."""
+        if isinstance(self.focused, TextArea):
+            self.query_one(Transcript).focus()
+        else:
+            self.agent_app.show_queue()
+
+    @on(ReplyBox.Edited)
+    def _edited(self, event: ReplyBox.Edited) -> None:
+        self.conv.draft = event.text
+        if event.text.strip():
+            self.agent_app.agent_typing(self.conversation_id)

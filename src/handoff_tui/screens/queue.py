@@ -1,0 +1,103 @@
+"""The queue screen: who is waiting, why, and for how long."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from handoff_tui.state import QueueFilter, QueueSort
+from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
+from handoff_tui.widgets.queue_table import QueueTable
+
+if TYPE_CHECKING:
+    from handoff_tui.app import AgentApp
+
+__all__ = ["QueueScreen"]
+
+_FILTERS = list(QueueFilter)
+_SORTS = list(QueueSort)
+
+
+class QueueScreen(Screen[None]):
+    """The live queue table with its filter, sort and the open conversations."""
+
+    BINDINGS = [
+        Binding("enter", "open", "Open", id="queue.open", show=False),
+        Binding("c", "claim", "Claim", id="queue.claim"),
+        Binding("f", "cycle_filter", "Filter", id="queue.filter"),
+        Binding("s", "cycle_sort", "Sort", id="queue.sort"),
+        Binding("ctrl+o", "app.next_conversation", "Next open", id="queue.next"),
+        *[
+            Binding(str(n), f"app.show_open({n})", f"Open #{n}", show=False, id=f"queue.open{n}")
+            for n in range(1, 10)
+        ],
+    ]
+
+    @property
+    def agent_app(self) -> AgentApp:
+        """The app, typed."""
+        return cast("AgentApp", self.app)
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="title-bar")
+        yield ConnectionBanner(id="banner")
+        yield OpenBar(id="open-bar")
+        yield QueueTable(self.agent_app.queue, id="queue-table")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(QueueTable).focus()
+        self.redraw()
+
+    def on_screen_resume(self) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Redraw everything from the app's state."""
+        app = self.agent_app
+        queue = app.queue
+        queued, assigned = queue.counts()
+        me = queue.me.name if queue.me else "…"
+        self.query_one("#title-bar", Static).update(Content.from_markup(
+            "[b]handoff[/] · agent [b]$me[/] · [b $error]$q[/] queued · $a assigned · "
+            "showing [b]$shown[/] · filter [b]$f[/] · sort [b]$s[/]",
+            me=me, q=str(queued), a=str(assigned), shown=str(len(queue.view)),
+            f=queue.filter.value, s=queue.sort.value))
+        app.draw_bars(self)
+        table = self.query_one(QueueTable)
+        table.now = app.now
+        table.model_changed()
+
+    def action_open(self) -> None:
+        """Open the highlighted conversation."""
+        self.query_one(QueueTable).action_open()
+
+    def action_claim(self) -> None:
+        """Claim the highlighted conversation."""
+        item = self.query_one(QueueTable).selected
+        if item is None:
+            self.notify("Nothing to claim.", severity="warning")
+            return
+        self.agent_app.send_action(item.conversation_id, "claim")
+
+    def action_cycle_filter(self) -> None:
+        """Show all → mine → team → all."""
+        queue = self.agent_app.queue
+        queue.set_filter(_FILTERS[(_FILTERS.index(queue.filter) + 1) % len(_FILTERS)])
+        self.redraw()
+
+    def action_cycle_sort(self) -> None:
+        """Order by priority → waiting → confidence."""
+        queue = self.agent_app.queue
+        queue.set_sort(_SORTS[(_SORTS.index(queue.sort) + 1) % len(_SORTS)])
+        self.redraw()
+
+    @on(QueueTable.Opened)
+    def _opened(self, event: QueueTable.Opened) -> None:
+        self.agent_app.open_conversation(event.conversation_id)

@@ -1,0 +1,272 @@
+"""What the agent app knows, kept apart from widgets so it can be tested and measured.
+
+:class:`QueueModel` holds the queue rows and their sorted, filtered view.
+:class:`ConversationState` holds one open conversation: its handoff packet, its events by
+sequence number (each stored once, so a resume after a reconnect never doubles a line),
+unread count, typing indicators and the agent's own frames still in flight.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from typing import Any, Literal
+
+from handoff_server.protocol import AgentInfo, Event, HandoffPacket, QueueItem
+
+__all__ = [
+    "ConversationState",
+    "PendingSend",
+    "QueueFilter",
+    "QueueModel",
+    "QueueSort",
+    "format_wait",
+]
+
+ACTIVE_STATUSES = frozenset({"queued", "assigned"})
+"""Statuses that keep a conversation in the queue; ``ai`` and ``resolved`` leave it."""
+
+
+class QueueFilter(str, Enum):
+    """Which rows the queue table shows."""
+
+    ALL = "all"
+    MINE = "mine"
+    TEAM = "team"
+
+
+class QueueSort(str, Enum):
+    """How the queue table is ordered."""
+
+    PRIORITY = "priority"
+    """Highest priority first, then longest waiting."""
+    WAITING = "waiting"
+    """Longest waiting first."""
+    CONFIDENCE = "confidence"
+    """Lowest AI confidence first (the AI was least sure)."""
+
+
+def format_wait(seconds: float) -> str:
+    """Waiting time for people: ``42s``, ``3m05s``, ``2h07m``."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def _sort_key(sort: QueueSort):
+    far_past = datetime.min.isoformat()
+
+    def queued(item: QueueItem) -> str:
+        # ISO strings of aware UTC datetimes order like the datetimes and compare faster.
+        return item.queued_at.isoformat() if item.queued_at else far_past
+
+    if sort is QueueSort.WAITING:
+        return lambda i: (queued(i), i.conversation_id)
+    if sort is QueueSort.CONFIDENCE:
+        return lambda i: (
+            i.last_confidence if i.last_confidence is not None else -1.0,
+            queued(i),
+            i.conversation_id,
+        )
+    return lambda i: (-i.priority, queued(i), i.conversation_id)
+
+
+class QueueModel:
+    """The queue as the agent sees it: rows by conversation id plus a sorted, filtered view.
+
+    Updates only mark the view stale; it is rebuilt once, when next read, so a burst of
+    ``queue_item`` frames costs one sort, not one per frame.
+    """
+
+    def __init__(self) -> None:
+        self.items: dict[str, QueueItem] = {}
+        self.sort: QueueSort = QueueSort.PRIORITY
+        self.filter: QueueFilter = QueueFilter.ALL
+        self.me: AgentInfo | None = None
+        self.my_teams: frozenset[str] = frozenset()
+        self._view: list[QueueItem] | None = None
+
+    def replace(self, items: list[QueueItem]) -> None:
+        """Replace every row with a fresh ``queue`` snapshot."""
+        self.items = {i.conversation_id: i for i in items if i.status in ACTIVE_STATUSES}
+        self._view = None
+
+    def apply(self, item: QueueItem) -> bool:
+        """Upsert one ``queue_item``; rows with status ``ai``/``resolved`` leave the queue.
+
+        Returns True when this is a newly queued conversation (worth a notification).
+        """
+        old = self.items.get(item.conversation_id)
+        if item.status in ACTIVE_STATUSES:
+            self.items[item.conversation_id] = item
+        else:
+            self.items.pop(item.conversation_id, None)
+        self._view = None
+        return item.status == "queued" and (old is None or old.status != "queued")
+
+    def set_sort(self, sort: QueueSort) -> None:
+        """Order rows by ``sort``."""
+        self.sort = sort
+        self._view = None
+
+    def set_filter(self, flt: QueueFilter) -> None:
+        """Show only rows matching ``flt``."""
+        self.filter = flt
+        self._view = None
+
+    def _visible(self, item: QueueItem) -> bool:
+        if self.filter is QueueFilter.MINE:
+            return bool(
+                self.me and item.assigned_agent and item.assigned_agent.id == self.me.id
+            )
+        if self.filter is QueueFilter.TEAM:
+            # An agent without known teams sees unassigned-team rows and their own.
+            if self.my_teams:
+                return item.team in self.my_teams
+            return item.team is None or bool(
+                self.me and item.assigned_agent and item.assigned_agent.id == self.me.id
+            )
+        return True
+
+    @property
+    def view(self) -> list[QueueItem]:
+        """Visible rows in display order."""
+        if self._view is None:
+            rows = [i for i in self.items.values() if self._visible(i)]
+            rows.sort(key=_sort_key(self.sort))
+            self._view = rows
+        return self._view
+
+    def counts(self) -> tuple[int, int]:
+        """(queued, assigned) among all rows, whatever the filter."""
+        queued = sum(1 for i in self.items.values() if i.status == "queued")
+        return queued, len(self.items) - queued
+
+
+@dataclass
+class PendingSend:
+    """A state-changing frame the agent sent that the server has not acknowledged yet."""
+
+    client_msg_id: str
+    kind: Literal["reply", "note", "claim", "resolve", "release", "handback"]
+    text: str | None
+    status: Literal["sending", "failed"] = "sending"
+    error: str | None = None
+    """The server's ``error`` detail (or why it could not be sent) once failed."""
+    acked_seq: int | None = None
+    """The ``seq`` the server stored it as, once acknowledged (its event may follow)."""
+
+
+_STATUS_AFTER = {
+    "escalated": "queued",
+    "claimed": "assigned",
+    "released": "queued",
+    "handed_back": "ai",
+    "resolved": "resolved",
+}
+
+
+@dataclass
+class ConversationState:
+    """One conversation the agent has open."""
+
+    conversation_id: str
+    packet: HandoffPacket | None = None
+    """The latest handoff packet (its transcript is not used; see ``events``)."""
+    events: dict[int, Event] = field(default_factory=dict)
+    """Every event received, by ``seq``."""
+    unread: int = 0
+    """Events from others since the agent last looked at this conversation."""
+    visitor_typing: bool = False
+    agent_typing: str | None = None
+    """Name of another agent typing here, if any."""
+    pending: dict[str, PendingSend] = field(default_factory=dict)
+    draft: str = ""
+    """Unsent reply box text, kept when the screen is closed."""
+    status: str = "queued"
+    assigned_agent: AgentInfo | None = None
+    load_error: str | None = None
+    """Why the server refused to open the conversation, if it did."""
+
+    @property
+    def last_seq(self) -> int:
+        """Highest ``seq`` received: the resume point after a reconnect.
+
+        One connection delivers a conversation's events in order, so everything below the
+        highest seen was delivered too; a reconnect asks for the events after it.
+        """
+        return max(self.events, default=0)
+
+    @property
+    def transcript(self) -> list[Event]:
+        """Events in sequence order."""
+        return [self.events[s] for s in sorted(self.events)]
+
+    def load(self, packet: HandoffPacket) -> list[Event]:
+        """Take a ``conversation`` answer; returns the transcript events that were new."""
+        self.packet = packet
+        self.status = packet.status
+        self.assigned_agent = packet.assigned_agent
+        return [e for e in packet.transcript if self.add(e)]
+
+    def add(self, event: Event) -> bool:
+        """Store ``event`` once; returns False when its ``seq`` was already here."""
+        if event.seq in self.events:
+            return False
+        self.events[event.seq] = event
+        after = _STATUS_AFTER.get(event.kind)
+        if after:
+            self.status = after
+            if event.kind == "claimed":
+                agent = event.data.get("agent")
+                self.assigned_agent = AgentInfo.model_validate(agent) if agent else None
+            elif after != "assigned":
+                self.assigned_agent = None
+        return True
+
+    def confidence_history(self) -> list[tuple[float, float | None]]:
+        """(confidence, threshold) of every AI answer so far, oldest first."""
+        out: list[tuple[float, float | None]] = []
+        for e in self.transcript:
+            if e.kind == "ai_message" and e.data.get("confidence") is not None:
+                out.append((float(e.data["confidence"]), e.data.get("threshold")))
+        if not out and self.packet:
+            out = [(c, self.packet.threshold) for c in self.packet.confidence_history]
+        return out
+
+    def escalation(self) -> Event | None:
+        """The latest ``escalated`` event."""
+        for e in reversed(self.transcript):
+            if e.kind == "escalated":
+                return e
+        return None
+
+    def draft_answer(self) -> str | None:
+        """Text to insert as a reply draft: the AI's unsent answer from the escalation,
+        else its last answer."""
+        esc = self.escalation()
+        if esc:
+            draft = esc.data.get("draft")
+            if isinstance(draft, dict):
+                draft = draft.get("text")
+            if isinstance(draft, str) and draft.strip():
+                return draft
+        for e in reversed(self.transcript):
+            if e.kind == "ai_message" and e.data.get("text"):
+                return str(e.data["text"])
+        return None
+
+    def candidates(self) -> list[dict[str, Any]]:
+        """Candidate KB entries with scores (0–1) from the packet or the escalation."""
+        if self.packet and self.packet.candidates:
+            return [c.model_dump() for c in self.packet.candidates]
+        esc = self.escalation()
+        if esc:
+            draft = esc.data.get("draft")
+            if isinstance(draft, dict) and isinstance(draft.get("candidates"), list):
+                return list(draft["candidates"])
+        return []

@@ -1,0 +1,60 @@
+"""The reply box: a multi-line editor plus a line saying who is typing and what is in flight."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import Static, TextArea
+
+__all__ = ["ReplyBox"]
+
+
+class ReplyBox(Vertical):
+    """Typing area with a status line above it."""
+
+    @dataclass
+    class Edited(Message):
+        """The agent changed the text (drives the typing indicator and the saved draft)."""
+
+        text: str
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="reply-status")
+        yield TextArea(id="reply-text", soft_wrap=True, show_line_numbers=False,
+                       tab_behavior="focus", placeholder="Write a reply… (ctrl+s sends)")
+
+    @property
+    def editor(self) -> TextArea:
+        """The text area."""
+        return self.query_one("#reply-text", TextArea)
+
+    @property
+    def text(self) -> str:
+        """Current text."""
+        return self.editor.text
+
+    def set_text(self, text: str) -> None:
+        """Replace the text and put the cursor at its end."""
+        self.editor.load_text(text)
+        self.editor.move_cursor(self.editor.document.end)
+
+    def show_status(self, typing: str | None, sending: int, failed: int, can_reply: bool) -> None:
+        """``typing``: who else is typing; ``sending``/``failed``: frames in flight/refused."""
+        parts: list[Content] = []
+        if typing:
+            parts.append(Content.from_markup("[i $accent]$who is typing…[/]", who=typing))
+        if sending:
+            parts.append(Content.from_markup("[$warning]sending $n…[/]", n=str(sending)))
+        if failed:
+            parts.append(Content.from_markup("[b $error]$n failed (see transcript)[/]", n=str(failed)))
+        if not can_reply:
+            parts.append(Content.from_markup("[dim]claim (c) to reply; notes work any time[/]"))
+        self.query_one("#reply-status", Static).update(Content("  ·  ").join(parts))
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        event.stop()
+        self.post_message(self.Edited(event.text_area.text))

@@ -1,0 +1,121 @@
+"""The conversation transcript: one line widget per event, styled by who spoke."""
+
+from __future__ import annotations
+
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+from handoff_server.protocol import Event, TriggerInfo
+from handoff_tui.formatting import confidence_style, trigger_sentence
+from handoff_tui.state import PendingSend
+
+__all__ = ["Transcript", "TranscriptLine", "event_content"]
+
+M = Content.from_markup
+
+
+def _who(event: Event) -> str:
+    agent = event.data.get("agent")
+    return agent.get("name", "agent") if isinstance(agent, dict) else "agent"
+
+
+def event_content(event: Event, visitor_name: str) -> tuple[Content, str]:
+    """The line for ``event`` and its CSS class (``-visitor``, ``-ai``, ``-agent``,
+    ``-note``, ``-system``)."""
+    at = event.at.strftime("%H:%M:%S")
+    text = str(event.data.get("text") or "")
+    kind = event.kind
+    if kind == "visitor_message":
+        return M("[dim]$at[/] [b $primary]$who[/]  $text", at=at, who=visitor_name, text=text), "-visitor"
+    if kind == "ai_message":
+        conf = event.data.get("confidence")
+        threshold = event.data.get("threshold")
+        if conf is None:
+            badge = M("[$text-muted]\\[no confidence][/]")
+        else:
+            sign = "≥" if threshold is None or conf >= threshold else "<"
+            limit = f" {sign} {threshold:.2f}" if threshold is not None else ""
+            badge = M(
+                f"[b {confidence_style(conf, threshold)}]\\[$conf$limit][/]",
+                conf=f"{conf:.2f}",
+                limit=limit,
+            )
+        sources = event.data.get("sources") or []
+        names = ", ".join(
+            str(s.get("entry_id") or s.get("title")) if isinstance(s, dict) else str(s)
+            for s in sources
+        )
+        line = M("[dim]$at[/] [b $secondary]AI[/] ", at=at) + badge + M("  $text", text=text)
+        if names:
+            line += M("  [dim i]sources: $names[/]", names=names)
+        return line, "-ai"
+    if kind == "agent_message":
+        return M("[dim]$at[/] [b $success]$who[/]  $text", at=at, who=_who(event), text=text), "-agent"
+    if kind == "note":
+        return (
+            M("[dim]$at[/] [b]$who · internal note[/]  $text", at=at, who=_who(event), text=text),
+            "-note",
+        )
+    if kind == "escalated":
+        trigger_data = event.data.get("trigger")
+        trigger = TriggerInfo.model_validate(trigger_data) if isinstance(trigger_data, dict) else None
+        extra = []
+        if event.data.get("priority"):
+            extra.append(f"priority {event.data['priority']}")
+        if event.data.get("team"):
+            extra.append(f"team {event.data['team']}")
+        tail = (" · " + " · ".join(extra)) if extra else ""
+        return M("[dim]$at[/] ── $what$tail ──", at=at, what=trigger_sentence(trigger), tail=tail), "-system"
+    words = {
+        "claimed": "claimed by {who}",
+        "released": "released to the queue by {who}",
+        "handed_back": "handed back to the AI by {who}",
+        "resolved": "resolved by {who}",
+    }
+    if kind in words:
+        what = words[kind].format(who=_who(event))
+        if text:
+            what += f": {text}"
+        return M("[dim]$at[/] ── $what ──", at=at, what=what), "-system"
+    if kind == "conversation_started":
+        visitor = event.data.get("visitor") or {}
+        page = visitor.get("page_url") if isinstance(visitor, dict) else None
+        what = "conversation started" + (f" on {page}" if page else "")
+        return M("[dim]$at[/] ── $what ──", at=at, what=what), "-system"
+    return M("[dim]$at[/] ── $what ──", at=at, what=text or kind.replace("_", " ")), "-system"
+
+
+def pending_content(pending: PendingSend, me: str) -> Content:
+    """The line for a reply or note the server has not acknowledged yet."""
+    label = "internal note" if pending.kind == "note" else "reply"
+    if pending.status == "failed":
+        state = M("[b $error]✗ not sent: $why[/]", why=pending.error or "failed")
+    else:
+        state = M("[$warning]… sending[/]")
+    return M("[dim]--:--:--[/] [b]$me[/] [dim]($label)[/]  $text  ", me=me, label=label,
+             text=pending.text or "") + state
+
+
+class TranscriptLine(Static):
+    """One event (or one unacknowledged reply) in the transcript."""
+
+
+class Transcript(VerticalScroll, can_focus=True):
+    """Transcript lines, oldest first; keeps to the bottom as lines arrive."""
+
+    def show(self, lines: list[tuple[Content, str]]) -> None:
+        """Show exactly ``lines`` (content, css class), reusing line widgets in place."""
+        at_bottom = self.scroll_y >= self.max_scroll_y - 1
+        existing = list(self.query_children(TranscriptLine))
+        for widget, (content, cls) in zip(existing, lines, strict=False):
+            widget.update(content)
+            widget.set_classes(cls)
+        if len(lines) > len(existing):
+            self.mount_all(
+                TranscriptLine(content, classes=cls) for content, cls in lines[len(existing):]
+            )
+        for widget in existing[len(lines):]:
+            widget.remove()
+        if at_bottom:
+            self.call_after_refresh(self.scroll_end, animate=False)

@@ -1,0 +1,115 @@
+"""Snapshot tests of the agent TUI: fixed clock (2026-03-02 14:30:00 UTC), fixture data on an
+in-memory server (``handoff_tui.fake``), explicit terminal sizes. Each SVG was reviewed as
+a picture; the docstring says what it must show."""
+
+from __future__ import annotations
+
+from handoff_tui.widgets.reply_box import ReplyBox
+from tests.tui_fixtures import build_app, keyword_packet, low_confidence_packet, queue_items
+
+
+async def _settle(pilot) -> None:
+    # The link worker runs for the app's lifetime, so wait for the fake server's frames
+    # to be handled rather than for workers to finish.
+    await pilot.pause(0.25)
+
+
+def _open(cid: str):
+    async def run_before(pilot) -> None:
+        await _settle(pilot)
+        pilot.app.open_conversation(cid)
+        await _settle(pilot)
+        # The cursor blinks in a focused editor; park focus on the transcript for a stable picture.
+        pilot.app.screen.query_one("#transcript").focus()
+        await pilot.pause(0.1)
+
+    return run_before
+
+
+def test_empty_queue_80x24(snap_compare) -> None:
+    """Empty queue at 80×24: title bar "0 queued · 0 assigned", the column headers
+    (Waiting, Visitor, First question, Trigger, Conf, Assignee — no Pri/Team at this width),
+    the line "No conversations waiting…", no banner, footer with Claim/Filter/Sort."""
+    app, _ = build_app(queue=[])
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_settle)
+
+
+def test_busy_queue_160x48(snap_compare) -> None:
+    """Busy queue at 160×48: eight rows sorted by priority (Linus p3 first, then Grace p2,
+    ken and Ada p1), waiting times from the fixed clock (Linus 20m50s, ken 1h02m, Alan 31s),
+    trigger reasons (low confidence, keyword 'cancel my account', asked for human), the
+    confidence column coloured red below 0.70, amber within 0.10 above, green above; Pri
+    and Team columns present; Sam's own rows green, Kim's dimmed; cursor on the first row."""
+    app, _ = build_app(queue=queue_items())
+    assert snap_compare(app, terminal_size=(160, 48), run_before=_settle)
+
+
+def test_busy_queue_80x24_filter_mine(snap_compare) -> None:
+    """Busy queue at 80×24 after pressing f: filter "mine" shows only Margaret Hamilton
+    and Dennis R. (assigned to Sam Rivera); the title bar says "showing 2 · filter mine"."""
+    app, _ = build_app(queue=queue_items())
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_settle, press=["f"])
+
+
+def test_conversation_low_confidence_120x36(snap_compare) -> None:
+    """Ada's conversation at 120×36, escalated on low confidence: transcript with the
+    visitor's lines, an AI line showing [0.86 ≥ 0.70] in green with its source, the system
+    line "escalated: low confidence 0.41 < 0.70 · priority 1 · team dns"; the handoff panel
+    shows the trigger "low confidence", its detail, confidence 0.41 (red) vs threshold 0.70,
+    waiting 3m18s, team dns, every visitor field (plan, domain) and the start page URL,
+    the AI's analysis, three KB candidates with score bars (0.41, 0.33, 0.12) and the
+    confidence history 0.86 0.41; the open-conversation bar shows "1 Ada Lovelace"."""
+    app, _ = build_app(queue=queue_items(), packets=[low_confidence_packet(), keyword_packet()])
+    assert snap_compare(app, terminal_size=(120, 36), run_before=_open("c_ada"))
+
+
+def test_conversation_keyword_80x24(snap_compare) -> None:
+    """Grace's conversation at 80×24, escalated on the keyword 'cancel my account' although
+    the AI was confident (0.88): the system line "escalated: keyword 'cancel my account' ·
+    priority 2 · team billing"; the panel (narrower) starts with the trigger "keyword 'cancel
+    my account'" and its detail, confidence 0.88 green vs 0.70, matched phrase, "also fired:
+    sentiment"; the reply box says claim (c) to reply."""
+    app, _ = build_app(queue=queue_items(), packets=[low_confidence_packet(), keyword_packet()])
+    assert snap_compare(app, terminal_size=(80, 24), run_before=_open("c_grace"))
+
+
+def test_conversation_keyword_160x48(snap_compare) -> None:
+    """Grace's conversation at 160×48: the same content as at 80×24 with the whole panel
+    visible, including KB candidates (Cancelling your plan 0.88, SLA credits 0.64) and the
+    confidence history (one green bar, 0.88, threshold 0.70)."""
+    app, _ = build_app(queue=queue_items(), packets=[low_confidence_packet(), keyword_packet()])
+    assert snap_compare(app, terminal_size=(160, 48), run_before=_open("c_grace"))
+
+
+def test_reply_in_progress_120x36(snap_compare) -> None:
+    """Reply in progress at 120×36 on Ada's conversation, after claiming it (c), inserting
+    the AI's draft (ctrl+g), sending it (ctrl+s) to a server holding its ack, and typing a
+    second reply: the transcript ends with "── claimed by Sam Rivera ──" and Sam's first
+    reply marked "… sending"; the status line says "sending 1…"; the reply box holds the
+    half-written second reply; the title bar says "assigned to Sam Rivera"."""
+    app, _ = build_app(queue=queue_items(), packets=[low_confidence_packet()], hold_acks=True)
+
+    async def run_before(pilot) -> None:
+        await _open("c_ada")(pilot)
+        await pilot.press("c")
+        await _settle(pilot)
+        await pilot.press("ctrl+g", "ctrl+s")
+        await _settle(pilot)
+        pilot.app.screen.query_one(ReplyBox).set_text("Could you also tell me which mail client")
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
+
+
+def test_reconnecting_banner_120x36(snap_compare) -> None:
+    """Reconnecting banner at 120×36: the busy queue stays on screen (last known state) and a
+    warning banner under the title says the connection to ws://fake.invalid:8765 was lost,
+    "reconnecting (attempt 1, next try in 30.0 s)", and that unsent replies are kept."""
+    app, server = build_app(queue=queue_items(), reconnect_initial=30.0)
+
+    async def run_before(pilot) -> None:
+        await _settle(pilot)
+        server.drop()
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
