@@ -48,6 +48,8 @@ def test_recall_and_false_positive_rate_on_held_out_phrasings() -> None:
 
 
 def test_operator_examples_extend_the_classifier() -> None:
-    phrase = "quiero un asesor"
-    assert not detector_for((), 0.5).detect(phrase).fired
-    assert detector_for((phrase, "necesito un asesor humano"), 0.5).detect(phrase).fired
+    """A hotel-style operator calls its people "concierges"; its examples teach that."""
+    unseen = "ring the concierge"
+    assert not detector_for((), 0.5).detect(unseen).fired
+    examples = ("concierge desk", "I want my account concierge", "connect me to the concierge")
+    assert detector_for(examples, 0.5).detect(unseen).fired
