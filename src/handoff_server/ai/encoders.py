@@ -34,6 +34,9 @@ class TfidfEncoder:
             analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, lowercase=True
         )
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {"word": self.word, "char": self.char}
+
     def fresh(self) -> TfidfEncoder:
         """An unfitted encoder of the same kind (for cross-validation folds)."""
         return TfidfEncoder()
@@ -50,8 +53,40 @@ class TfidfEncoder:
 
     def transform(self, texts: list[str]) -> sp.csr_matrix:
         """Encode ``texts``; rows have unit L2 norm (zero rows for empty text)."""
+        if len(texts) == 1:
+            return self._transform_one(texts[0])
         x = sp.hstack([self.word.transform(texts), self.char.transform(texts)], format="csr")
         return x * np.float64(1 / np.sqrt(2))
+
+    def _transform_one(self, text: str) -> sp.csr_matrix:
+        # The same arithmetic as TfidfVectorizer.transform (sublinear tf × idf, L2 per
+        # block) without its per-call validation, which costs milliseconds per question.
+        if not hasattr(self, "_fast"):
+            self._fast = [
+                (v.build_analyzer(), v.vocabulary_, v.idf_, offset)
+                for v, offset in ((self.word, 0), (self.char, len(self.word.vocabulary_)))
+            ]
+        cols: list[int] = []
+        vals: list[float] = []
+        for analyze, vocab, idf, offset in self._fast:
+            counts: dict[int, int] = {}
+            for gram in analyze(text):
+                j = vocab.get(gram)
+                if j is not None:
+                    counts[j] = counts.get(j, 0) + 1
+            if not counts:
+                continue
+            idx = np.fromiter(counts, dtype=np.intp, count=len(counts))
+            w = (1 + np.log(np.fromiter(counts.values(), dtype=float, count=len(counts)))) * idf[idx]
+            w /= np.sqrt(2) * np.linalg.norm(w)
+            cols.extend((idx + offset).tolist())
+            vals.extend(w.tolist())
+        width = len(self.word.vocabulary_) + len(self.char.vocabulary_)
+        order = np.argsort(cols)
+        return sp.csr_matrix(
+            (np.asarray(vals)[order], np.asarray(cols, dtype=np.int32)[order], [0, len(cols)]),
+            shape=(1, width),
+        )
 
 
 def embeddings_available() -> bool:

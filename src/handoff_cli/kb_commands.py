@@ -1,0 +1,198 @@
+"""``handoff kb build``, ``handoff kb check`` and ``handoff eval``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from handoff_cli.common import ConfigOpt, DataDirOpt, fail, print_json, settings_from
+from handoff_server.ai import ENGINES
+from handoff_server.ai.factory import load_or_build_index
+from handoff_server.ai.retrieval import RetrievalAnswerer
+from handoff_server.analytics import compute_metrics, predict, read_questions, recommend_threshold, sweep
+from handoff_server.errors import HandoffError
+from handoff_server.kb import KBError, check_kb, load_kb, write_kb_folder
+
+kb_app = typer.Typer(help="Build and check knowledge bases.", no_args_is_help=True)
+
+EngineOpt = Annotated[
+    str,
+    typer.Option("--engine", help=f"Answerer engine: {', '.join(ENGINES)}."),
+]
+
+
+def _cache_dir(config: Path | None, data_dir: Path | None) -> Path:
+    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    return settings.store.data_dir / "cache"
+
+
+def _index(kb_path: Path | None, engine: str, cache_dir: Path) -> tuple[RetrievalAnswerer, float, bool]:
+    """Load the KB and its index (building it if needed) or exit with a clear message."""
+    if engine not in ENGINES:
+        fail(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}", "bad_engine")
+    try:
+        kb = load_kb(kb_path)
+        t0 = time.perf_counter()
+        index, _cached = load_or_build_index(kb, engine, cache_dir)
+        return RetrievalAnswerer(kb, index), time.perf_counter() - t0, _cached
+    except HandoffError as exc:
+        fail(exc.detail, exc.code)
+    except ImportError as exc:
+        fail(str(exc), "missing_extra")
+
+
+@kb_app.command("build")
+def kb_build(
+    from_csv: Annotated[
+        Path,
+        typer.Option("--from-csv", help="Labeled CSV (text,label; 'oos' rows = out of scope).",
+                     exists=True, dir_okay=False),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="KB folder to write (must not exist).")],
+    engine: EngineOpt = "default",
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Write a KB folder (one Markdown entry per label, oos.csv for out-of-scope examples)
+    from a labeled CSV, then build and cache the engine's index for it.
+
+    The folder is written to a temporary sibling and renamed, so a failure leaves nothing.
+    """
+    if engine not in ENGINES:
+        fail(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}", "bad_engine")
+    if out.exists() and not force:
+        fail(f"{out} already exists (use --force to replace it)", "exists")
+    try:
+        kb = load_kb(from_csv)
+        write_kb_folder(kb, out, overwrite=force)
+    except HandoffError as exc:
+        fail(exc.detail, exc.code)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror}", "io_error")
+    answerer, seconds, cached = _index(out, engine, _cache_dir(config, data_dir))
+    n = sum(1 for e in answerer.kb.entries if not e.out_of_scope)
+    how = "loaded from cache" if cached else f"built in {seconds:.1f} s"
+    typer.echo(f"wrote {out}: {n} entries; {engine} index {how}")
+
+
+@kb_app.command("check")
+def kb_check(
+    path: Annotated[Path, typer.Argument(help="KB folder or file.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print problems as JSON.")] = False,
+) -> None:
+    """Report every problem in a KB with its file and line; exit 1 when there are errors."""
+    problems = check_kb(path)
+    errors = [p for p in problems if p.severity == "error"]
+    if json_out:
+        print_json(
+            {
+                "ok": not errors,
+                "errors": len(errors),
+                "warnings": len(problems) - len(errors),
+                "problems": [
+                    {"file": p.file, "line": p.line, "severity": p.severity, "message": p.message}
+                    for p in problems
+                ],
+            }
+        )
+    else:
+        for p in problems:
+            typer.echo(str(p), err=p.severity == "error")
+        typer.echo(f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
+    if errors:
+        raise typer.Exit(1)
+
+
+def _fmt(v: object) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4f}"
+    return str(v)
+
+
+def evaluate(
+    questions: Annotated[
+        Path,
+        typer.Option("--questions", help="Questions CSV: text,label ('oos' = out of scope)."),
+    ],
+    kb: Annotated[
+        Path | None,
+        typer.Option("--kb", help="KB folder or file (CSV accepted); default: the demo KB."),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            min=0.0,
+            max=1.0,
+            help="Confidence threshold 0–1 (default 0.70; with --sweep the recommended one).",
+        ),
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    do_sweep: Annotated[
+        bool, typer.Option("--sweep", help="Also sweep thresholds 0.00–1.00 and recommend one.")
+    ] = False,
+    target_risk: Annotated[
+        float,
+        typer.Option("--target-risk", min=0.0, max=1.0, help="Wrong-answer rate to stay under."),
+    ] = 0.02,
+    engine: EngineOpt = "default",
+    config: ConfigOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Measure the answerer on labeled questions: accuracy, containment, out-of-scope
+    recall, wrong-answer rate, coverage, AURC and ECE (15 bins) at a threshold.
+
+    An answer is right when its entry is the question's label; out-of-scope questions are
+    right only when escalated (confidence < threshold).
+    """
+    if not questions.is_file():
+        fail(f"questions file not found: {questions}", "not_found")
+    try:
+        texts, labels = read_questions(questions)
+    except KBError as exc:
+        fail(exc.detail, exc.code)
+    answerer, _, _ = _index(kb, engine, _cache_dir(config, data_dir))
+    ids = {e.id for e in answerer.kb.entries if not e.out_of_scope}
+    preds = predict(answerer, ids, texts, labels)
+    report: dict[str, object] = {}
+    rows = None
+    if do_sweep:
+        rows = sweep(preds.confidence, preds.right, preds.oos)
+        rec = recommend_threshold(rows, target_risk)
+        report["recommended_threshold"] = rec
+        report["target_risk"] = target_risk
+        if threshold is None:
+            threshold = rec if rec is not None else 1.0
+    t = 0.70 if threshold is None else threshold
+    metrics = compute_metrics(preds.confidence, preds.right, preds.oos, t).as_dict()
+    report = {**metrics, **report, "engine": engine}
+    if preds.n_unknown_labels:
+        report["unknown_labels_as_oos"] = preds.n_unknown_labels
+    if json_out:
+        if rows is not None:
+            report["sweep"] = rows
+        print_json(report)
+        return
+    if rows is not None:
+        cols = ["threshold", "containment", "oos_recall", "wrong_answer_rate", "coverage"]
+        typer.echo(" | ".join(cols))
+        for row in rows:
+            typer.echo(" | ".join(_fmt(row[c]) for c in cols))
+        typer.echo("")
+    for key, value in report.items():
+        typer.echo(f"{key:<22} {_fmt(value)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``kb`` and ``eval`` to the ``handoff`` app."""
+    app.add_typer(kb_app, name="kb")
+    app.command("eval")(evaluate)
+
+
+__all__ = ["evaluate", "kb_app", "register"]

@@ -1,0 +1,80 @@
+"""Run an answerer over a labeled question set and score it (what ``handoff eval`` does)."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from handoff_server.ai.base import Answerer
+from handoff_server.kb.loader import OOS_LABEL, KBError, label_to_id
+
+__all__ = ["Predictions", "predict", "read_questions"]
+
+
+def read_questions(path: Path | str) -> tuple[list[str], list[str]]:
+    """Read a ``text,label`` CSV (``text,category`` also accepted) → (texts, labels).
+
+    Label ``oos`` marks an out-of-scope question. Raises :class:`KBError` (code ``bad_kb``)
+    with ``file:line`` for a missing file, a wrong header or an empty text or label.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8").lstrip("\ufeff")
+    except OSError as exc:
+        raise KBError(f"{p}: cannot read questions: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise KBError(f"{p}: not UTF-8 text") from None
+    reader = csv.reader(text.splitlines())
+    header = [h.strip().lower() for h in next(reader, [])]
+    if len(header) < 2 or header[0] != "text" or header[1] not in {"label", "category"}:
+        raise KBError(f"{p}:1: questions CSV needs the header 'text,label'")
+    texts: list[str] = []
+    labels: list[str] = []
+    problems: list[str] = []
+    for row in reader:
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) < 2 or not row[0].strip() or not row[1].strip():
+            problems.append(f"{p}:{reader.line_num}: need non-empty text and label")
+            continue
+        texts.append(row[0].strip())
+        labels.append(row[1].strip())
+    if problems:
+        raise KBError("bad questions file:\n" + "\n".join(f"  {x}" for x in problems))
+    if not texts:
+        raise KBError(f"{p}: no questions")
+    return texts, labels
+
+
+@dataclass
+class Predictions:
+    """Per-question results: ``confidence`` (n,) 0–1, ``entry_id`` (n,), ``right`` (n,)
+    bool, ``oos`` (n,) bool. A label that names no KB entry counts as out of scope for
+    this KB (``n_unknown_labels`` of them, ``oos`` rows excluded)."""
+
+    confidence: np.ndarray
+    entry_id: list[str | None]
+    right: np.ndarray
+    oos: np.ndarray
+    n_unknown_labels: int
+
+
+def predict(answerer: Answerer, kb_ids: set[str], texts: list[str], labels: list[str]) -> Predictions:
+    """Answer every question (batched when the answerer supports ``score``)."""
+    targets = [label_to_id(lab) if lab != OOS_LABEL else None for lab in labels]
+    unknown = sum(1 for t, lab in zip(targets, labels, strict=True) if t is not None and t not in kb_ids)
+    oos = np.array([t is None or t not in kb_ids for t in targets])
+    score = getattr(answerer, "score", None)
+    if callable(score):
+        conf, top, _ = score(texts)
+        classes = answerer.index.classes  # type: ignore[attr-defined]
+        ids: list[str | None] = [classes[i] for i in top]
+    else:
+        answers = [answerer.answer(t) for t in texts]
+        conf = np.array([a.confidence for a in answers])
+        ids = [a.entry_id for a in answers]
+    right = np.array([i is not None and i == t for i, t in zip(ids, targets, strict=True)]) & ~oos
+    return Predictions(np.asarray(conf, dtype=float), ids, right, oos, unknown)
