@@ -343,9 +343,9 @@ class AgentApp(App[None]):
 
     def _redraw(self) -> None:
         self._redraw_pending = False
-        redraw = getattr(self.screen, "redraw", None)
-        if redraw is not None and self.screen.is_mounted:
-            redraw()
+        screen = self.screen
+        if isinstance(screen, QueueScreen | ConversationScreen) and screen.ready:
+            screen.redraw()
 
     def draw_bars(self, screen: Screen[Any]) -> None:
         """Draw the connection banner and open-conversations bar of ``screen``."""

@@ -72,7 +72,11 @@ class ConversationScreen(Screen[None]):
             yield HandoffPanel(id="panel")
         yield Footer()
 
+    ready = False
+    """True once composed and mounted: redraws before that have nothing to draw on."""
+
     def on_mount(self) -> None:
+        self.ready = True
         reply = self.query_one(ReplyBox)
         if self.conv.draft:
             reply.set_text(self.conv.draft)

@@ -51,7 +51,11 @@ class QueueScreen(Screen[None]):
         yield QueueTable(self.agent_app.queue, id="queue-table")
         yield Footer()
 
+    ready = False
+    """True once composed and mounted: redraws before that have nothing to draw on."""
+
     def on_mount(self) -> None:
+        self.ready = True
         self.query_one(QueueTable).focus()
         self.redraw()
 

@@ -1,0 +1,154 @@
+"""Pilot tests: the agent app against a real server on an ephemeral port, with a real
+visitor client on the other side."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from handoff_server.client import new_client_msg_id
+from handoff_server.protocol import SEvent, VMessage, VResume
+from handoff_tui import TUISettings, make_app
+from handoff_tui.app import AgentApp
+from handoff_tui.screens import ConversationScreen
+from handoff_tui.widgets.banner import ConnectionBanner
+from handoff_tui.widgets.queue_table import QueueTable
+from handoff_tui.widgets.transcript import TranscriptLine
+from tests.conftest import create_token
+from tests.helpers import say, start_visitor
+
+
+async def until(pilot, predicate: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
+    """Let the app run until ``predicate()`` is true; fail after ``timeout`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        await pilot.pause(0.05)
+
+
+def _app(url: str, token: str) -> AgentApp:
+    return make_app(TUISettings(server_url=url, token=token, reconnect_initial_seconds=0.1,
+                                reconnect_max_seconds=0.5))
+
+
+async def test_escalation_claim_reply_resolve(server, agent_token) -> None:
+    app = _app(server.url, agent_token)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.connection_state == "connected" and app.queue.me, what="sign-in")
+        assert app.queue.me.name == "Sam"
+        assert app.queue.view == []
+
+        visitor, welcome = await start_visitor(server.url, name="Ada Lovelace",
+                                               email="ada@example.org",
+                                               page_url="https://hostco.example/help")
+        cid = welcome.conversation_id
+        frames = await say(visitor, "I want to talk to a person please")
+        assert any(isinstance(f, SEvent) and f.event.kind == "escalated" for f in frames)
+
+        # The escalation appears in the queue without a refresh, with a notification.
+        await until(pilot, lambda: cid in app.queue.items, what="queue row")
+        table = app.screen.query_one(QueueTable)
+        assert table.selected.conversation_id == cid
+        assert any("New escalation" in (n.title or "") for n in app._notifications)
+        row = "".join(seg.text for seg in table.render_line(1))
+        assert "Ada Lovelace" in row and "talk to a person" in row
+
+        await pilot.press("c")
+        await until(pilot, lambda: app.queue.items[cid].assigned_agent is not None, what="claim")
+        assert app.queue.items[cid].status == "assigned"
+        assert app.queue.items[cid].assigned_agent.name == "Sam"
+
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ConversationScreen), what="screen")
+        conv = app.conversations[cid]
+        await until(pilot, lambda: conv.packet is not None, what="packet")
+        assert conv.packet.visitor.page_url == "https://hostco.example/help"
+        kinds = [e.kind for e in conv.transcript]
+        assert kinds[:2] == ["conversation_started", "visitor_message"]
+        assert "escalated" in kinds and "claimed" in kinds
+
+        await pilot.press(*"Hi Ada, Sam here.")
+        await pilot.press("ctrl+s")
+        reply = await visitor.recv_until(
+            lambda f: isinstance(f, SEvent) and f.event.kind == "agent_message", timeout=10)
+        assert reply[-1].event.data["text"] == "Hi Ada, Sam here."
+        await until(pilot, lambda: not conv.pending and any(
+            e.kind == "agent_message" for e in conv.transcript), what="reply acked")
+        lines = [w for w in app.screen.query(TranscriptLine)]
+        assert sum("Hi Ada, Sam here." in str(w.content) for w in lines) == 1
+
+        await pilot.press("escape", "r")
+        resolved = await visitor.recv_until(
+            lambda f: isinstance(f, SEvent) and f.event.kind == "resolved", timeout=10)
+        assert resolved[-1].event.data["agent"]["name"] == "Sam"
+        await until(pilot, lambda: conv.status == "resolved" and cid not in app.queue.items,
+                    what="resolved")
+        await visitor.close()
+
+
+async def test_bad_token_shows_banner_and_stops(server) -> None:
+    app = _app(server.url, "hnd_not_a_token")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.connection_state == "unauthorized", what="401")
+        banner = app.screen.query_one(ConnectionBanner)
+        assert banner.display and "refused the token" in str(banner.content)
+
+
+async def test_reconnect_resumes_without_loss_or_doubles(server_factory, tmp_path) -> None:
+    data_dir = tmp_path / "data"
+    first = await server_factory(data_dir=data_dir)
+    port = first.port
+    token = await create_token(first)
+    app = _app(first.url, token)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.connection_state == "connected", what="connect")
+        visitor, welcome = await start_visitor(first.url, name="Grace Hopper")
+        cid = welcome.conversation_id
+        await say(visitor, "I want to talk to a human")
+        await until(pilot, lambda: cid in app.queue.items, what="queue row")
+        app.open_conversation(cid)
+        conv = app.conversations[cid]
+        await until(pilot, lambda: any(e.kind == "escalated" for e in conv.transcript), what="open")
+        app.send_action(cid, "claim")
+        await until(pilot, lambda: conv.status == "assigned", what="claim")
+        before = conv.last_seq
+        await visitor.close()
+
+        await first.close()
+        await until(pilot, lambda: app.connection_state == "reconnecting", what="banner")
+        assert app.screen.query_one(ConnectionBanner).display
+        # A reply typed while the link is down stays pending and goes out on reconnect.
+        assert app.send_text(cid, "reply", "Still there? Our link blipped.")
+
+        second = await server_factory(data_dir=data_dir, server={"port": port})
+        visitor2, _ = await _resume(second.url, cid, welcome.resume_token, welcome.last_seq)
+        await visitor2.send(VMessage(type="message", client_msg_id=new_client_msg_id(),
+                                     text="hello? are you there"))
+        await until(pilot, lambda: app.connection_state == "connected", timeout=15, what="reconnect")
+        await until(pilot, lambda: any(e.kind == "visitor_message" and "are you there" in
+                                       e.data.get("text", "") for e in conv.transcript),
+                    what="missed message")
+        await until(pilot, lambda: not conv.pending, what="pending reply resent and acked")
+        await until(pilot, lambda: any(e.kind == "agent_message" for e in conv.transcript),
+                    what="reply event")
+        seqs = sorted(conv.events)
+        assert seqs == list(range(1, len(seqs) + 1)) and seqs[-1] > before
+        texts = [e.data.get("text") for e in conv.transcript if e.kind == "agent_message"]
+        assert texts == ["Still there? Our link blipped."]
+        assert isinstance(app.screen, ConversationScreen)
+        await pilot.pause(0.2)
+        lines = list(app.screen.query(TranscriptLine))
+        assert len(lines) == len(seqs)
+        assert not app.screen.query_one(ConnectionBanner).display
+        await visitor2.close()
+
+
+async def _resume(url: str, cid: str, resume_token: str, last_seq: int):
+    from handoff_server.client import connect_visitor
+
+    conn = await connect_visitor(url)
+    await conn.send(VResume(type="resume", conversation_id=cid, resume_token=resume_token,
+                            last_seq=last_seq))
+    return conn, await conn.recv(timeout=10)
