@@ -14,7 +14,9 @@ import pytest
 from tests.helpers import start_serve
 
 
-def handoff(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def handoff(
+    *args: str, check: bool = True, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
     proc = subprocess.run(
         [sys.executable, "-m", "handoff_cli", *args],
@@ -22,6 +24,7 @@ def handoff(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         text=True,
         env=env,
         timeout=120,
+        input=stdin,
     )
     if check:
         assert proc.returncode == 0, proc.stderr + proc.stdout
@@ -126,3 +129,12 @@ def test_cli_errors_are_clear(served):
     assert empty.returncode != 0 and "error[empty_message]" in empty.stderr
     role = handoff("token", "create", "--name", "X", "--role", "boss", check=False)
     assert role.returncode != 0
+
+
+def test_interactive_visit_reads_lines_until_end_of_input(served):
+    url, _ = served
+    out = handoff(
+        "visit", "--server", url, stdin="How do I reset my password?\nwhat is the capital of peru\n"
+    )
+    assert "AI (confidence" in out.stdout
+    assert "handed to a person" in out.stdout

@@ -94,6 +94,58 @@ def _say(frame: Any) -> None:
         console.print(f"[dim]{frame.name or frame.role} is typing…[/dim]")
 
 
+class _VisitorSession:
+    """One visitor connection: a reader task shows every frame and settles each sent
+    message once its outcome arrives (the AI's answer, the handoff, or — when a person has
+    the conversation — the ack; an error for it counts as a failure)."""
+
+    def __init__(self, conn: Connection, emit: Any) -> None:
+        self.conn = conn
+        self.emit = emit
+        self.status = "ai"
+        self.waiting: dict[str, asyncio.Future[bool]] = {}
+        self.acked: list[str] = []
+        self.failures = 0
+        self.started = asyncio.get_running_loop().create_future()
+
+    async def read(self) -> None:
+        async for frame in self.conn.frames():
+            self.emit(frame)
+            if isinstance(frame, SEvent):
+                kind = frame.event.kind
+                if kind == "conversation_started" and not self.started.done():
+                    self.started.set_result(True)
+                if kind in ("escalated", "claimed"):
+                    self.status = "human"
+                elif kind in ("handed_back", "reopened"):
+                    self.status = "ai"
+                if kind in ("ai_message", "escalated") and self.acked:
+                    self._settle(self.acked.pop(0), True)
+            elif isinstance(frame, SAck) and frame.client_msg_id in self.waiting:
+                if self.status == "ai" and not frame.duplicate:
+                    self.acked.append(frame.client_msg_id)
+                else:
+                    self._settle(frame.client_msg_id, True)
+            elif isinstance(frame, SError):
+                if frame.client_msg_id in self.waiting:
+                    self._settle(frame.client_msg_id, False)
+                elif not self.started.done():
+                    self.started.set_exception(RuntimeError(f"{frame.code}: {frame.detail}"))
+
+    def _settle(self, cmid: str, ok: bool) -> None:
+        fut = self.waiting.pop(cmid, None)
+        if fut is not None and not fut.done():
+            fut.set_result(ok)
+
+    async def say(self, text: str, timeout: float) -> None:
+        cmid = new_client_msg_id()
+        fut = asyncio.get_running_loop().create_future()
+        self.waiting[cmid] = fut
+        await self.conn.send(VMessage(type="message", client_msg_id=cmid, text=text))
+        if not await asyncio.wait_for(fut, timeout):
+            self.failures += 1
+
+
 async def _visit(
     server: str,
     visitor: VisitorInfo,
@@ -102,86 +154,29 @@ async def _visit(
     linger: float,
     timeout: float,
 ) -> int:
-    emit = print_json if as_json else None
-    failures = 0
     async with await connect_visitor(server) as conn:
-        await conn.send(VStart(type="start", visitor=visitor))
-        status = "ai"
-
-        def show(frame: Any) -> None:
-            nonlocal status
-            if isinstance(frame, SEvent) and frame.event.kind in ("escalated", "claimed"):
-                status = "queued"
-            if isinstance(frame, SEvent) and frame.event.kind in ("handed_back", "reopened"):
-                status = "ai"
-            if emit:
-                emit(_flatten(frame))
+        session = _VisitorSession(conn, (lambda f: print_json(_flatten(f))) if as_json else _say)
+        reader = asyncio.create_task(session.read())
+        try:
+            await conn.send(VStart(type="start", visitor=visitor))
+            await asyncio.wait_for(session.started, timeout)
+            if messages:
+                for text in messages:
+                    if not as_json:
+                        console.print(f"[bold]you[/bold]: {text}")
+                    await session.say(text, timeout)
             else:
-                _say(frame)
-
-        for frame in await conn.recv_until(lambda f: isinstance(f, SEvent | SError), timeout):
-            show(frame)
-        if not messages:
-            return await _interactive(conn, show)
-        for text in messages:
-            cmid = new_client_msg_id()
-            await conn.send(VMessage(type="message", client_msg_id=cmid, text=text))
-            if not as_json:
-                console.print(f"[bold]you[/bold]: {text}")
-            acked = False
-            while True:
-                frame = await conn.recv(timeout=timeout)
-                show(frame)
-                if isinstance(frame, SError) and frame.client_msg_id == cmid:
-                    failures += 1
-                    break
-                if isinstance(frame, SAck) and frame.client_msg_id == cmid:
-                    acked = True
-                    if status != "ai":
-                        break  # with a person: the AI stays silent, nothing more to wait for
-                    continue
-                if (
-                    acked
-                    and isinstance(frame, SEvent)
-                    and frame.event.kind in ("ai_message", "escalated")
-                ):
-                    break
-        if linger > 0:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(linger):
-                    async for frame in conn.frames():
-                        show(frame)
-    return 1 if failures else 0
-
-
-async def _interactive(conn: Connection, show: Any) -> int:
-    console.print("[dim]Type a message and press Enter; Ctrl-D to leave.[/dim]")
-
-    async def reader() -> None:
-        async for frame in conn.frames():
-            if not isinstance(frame, SAck):
-                show(frame)
-
-    task = asyncio.create_task(reader())
-    try:
-        while True:
-            try:
-                line = await asyncio.to_thread(sys.stdin.readline)
-            except (KeyboardInterrupt, EOFError):
-                break
-            if not line:
-                break
-            if line.strip():
-                await conn.send(
-                    VMessage(
-                        type="message", client_msg_id=new_client_msg_id(), text=line.rstrip("\n")
-                    )
-                )
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-            await task
-    return 0
+                console.print("[dim]Type a message and press Enter; Ctrl-D to leave.[/dim]")
+                while line := await asyncio.to_thread(sys.stdin.readline):
+                    if line.strip():
+                        await session.say(line.rstrip("\n"), timeout)
+            if linger > 0:
+                await asyncio.sleep(linger)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                await reader
+    return 1 if session.failures else 0
 
 
 def _field(values: list[str]) -> dict[str, str]:
