@@ -33,6 +33,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
+from threadpoolctl import threadpool_limits
 
 from handoff_server.ai.base import Answer, AnswererError, Candidate
 from handoff_server.ai.generic_oos import GENERIC_OUT_OF_SCOPE
@@ -319,15 +320,22 @@ def _fit_calibrator(feats: np.ndarray, right: np.ndarray, w: np.ndarray) -> tupl
         # Every out-of-fold example right (or every one wrong): the best honest estimate is
         # the smoothed rate (Laplace), whatever the scores say.
         return None, float((right.sum() + 1) / (len(right) + 2))
-    gbm = HistGradientBoostingClassifier(
-        max_iter=200,
-        learning_rate=0.05,
+    # One OpenMP thread: with many threads on a busy 2-core machine the fit spins for
+    # tens of seconds on a KB that takes a fraction of one alone.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        gbm = _gbm(len(right)).fit(feats, right, sample_weight=w)
+    return _Forest(gbm), None
+
+
+def _gbm(n: int) -> HistGradientBoostingClassifier:
+    return HistGradientBoostingClassifier(
+        max_iter=100,
+        learning_rate=0.1,
         max_leaf_nodes=15,
-        min_samples_leaf=max(5, min(40, len(right) // 50)),
+        min_samples_leaf=max(5, min(40, n // 50)),
         monotonic_cst=_MONOTONE,
         random_state=0,
-    ).fit(feats, right, sample_weight=w)
-    return _Forest(gbm), None
+    )
 
 
 def _calibrate(index: Index, feats: np.ndarray) -> np.ndarray:
