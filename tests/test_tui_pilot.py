@@ -51,7 +51,8 @@ async def test_escalation_claim_reply_resolve(server, agent_token) -> None:
         await until(pilot, lambda: cid in app.queue.items, what="queue row")
         table = app.screen.query_one(QueueTable)
         assert table.selected.conversation_id == cid
-        assert any("New escalation" in (n.title or "") for n in app._notifications)
+        assert any(n.title == "New escalation" and "Ada Lovelace" in n.message
+                   for n in app._notifications), [(n.title, n.message) for n in app._notifications]
         row = "".join(seg.text for seg in table.render_line(1))
         assert "Ada Lovelace" in row and "talk to a person" in row
 

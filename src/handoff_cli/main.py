@@ -27,6 +27,9 @@ from handoff_cli import policy_commands, triage_command  # noqa: E402
 
 policy_commands.register(app)
 triage_command.register(app)
+from handoff_cli import agent_commands  # noqa: E402
+
+agent_commands.register(app)
 
 
 def main() -> None:

@@ -234,6 +234,9 @@ class AgentApp(App[None]):
             self.notify(f"Too long: {len(text)} characters (limit {limit}).", severity="error")
             return False
         conv = self.conversations[cid]
+        # Failed lines have been seen by now; the new send replaces them.
+        for key in [k for k, p in conv.pending.items() if p.status == "failed"]:
+            del conv.pending[key]
         cmid = new_client_msg_id()
         conv.pending[cmid] = PendingSend(cmid, kind, text)  # type: ignore[arg-type]
         self._stop_typing(cid)
@@ -390,8 +393,7 @@ class AgentApp(App[None]):
         if self.queue.apply(item) and self._queue_loaded:
             name = item.visitor.name or item.visitor.email or "A visitor"
             reason = trigger_label(item.trigger) or "escalated"
-            self.notify(f"{name}: {item.first_question or ''}", title=f"New escalation — {reason}",
-                        timeout=4)
+            self.notify(f"{name} — {reason}", title="New escalation", timeout=3)
         self.schedule_redraw()
 
     @on(ConversationLoaded)
@@ -447,8 +449,13 @@ class AgentApp(App[None]):
         action = self._actions_in_flight.pop(cmid, None) if cmid else None
         for conv in self.conversations.values():
             if cmid and cmid in conv.pending:
-                conv.pending[cmid].status = "failed"
-                conv.pending[cmid].error = f"{message.code}: {message.detail}"
+                pending = conv.pending[cmid]
+                pending.status = "failed"
+                pending.error = f"{message.code}: {message.detail}"
+                if not conv.draft.strip() and pending.text:
+                    # Give the text back so the agent can fix the cause and send again.
+                    conv.draft = pending.text
+                    self._restore_draft(conv.conversation_id)
                 self.schedule_redraw()
                 return
         conv = self.conversations.get(message.conversation_id or "")
@@ -457,6 +464,11 @@ class AgentApp(App[None]):
             self.schedule_redraw()
         what = f"{action[1]} failed" if action else "Server error"
         self.notify(f"{message.detail} ({message.code})", title=what, severity="error", timeout=6)
+
+    def _restore_draft(self, cid: str) -> None:
+        screen = self.screen
+        if isinstance(screen, ConversationScreen) and screen.ready and screen.conversation_id == cid:
+            screen.restore_draft()
 
     @on(TypingChanged)
     def _typing(self, message: TypingChanged) -> None:

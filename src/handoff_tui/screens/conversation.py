@@ -112,6 +112,12 @@ class ConversationScreen(Screen[None]):
         mine = bool(app.queue.me and conv.assigned_agent and conv.assigned_agent.id == app.queue.me.id)
         self.query_one(ReplyBox).show_status(typing, sending, failed, mine)
 
+    def restore_draft(self) -> None:
+        """Put the saved draft back in an empty reply box (after a refused send)."""
+        reply = self.query_one(ReplyBox)
+        if not reply.text.strip():
+            reply.set_text(self.conv.draft)
+
     def action_send(self, kind: str) -> None:
         """Send the reply box text as a reply (or an internal note)."""
         reply = self.query_one(ReplyBox)

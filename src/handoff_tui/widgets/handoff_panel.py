@@ -48,7 +48,7 @@ def panel_content(conv: ConversationState, now: datetime | None) -> Content:
             lines.append(M(f"confidence [b {style}]$c[/] vs threshold [b]$t[/]",
                            c=f"{trigger.confidence:.2f}", t=threshold))
         value = fired_value(trigger)
-        if value is not None and trigger.kind != "low_confidence":
+        if value is not None and trigger.kind == "keyword":
             lines.append(_kv("matched", str(value)))
         if trigger.rule:
             lines.append(_kv("rule", trigger.rule))

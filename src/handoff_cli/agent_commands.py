@@ -1,0 +1,280 @@
+"""``handoff agent`` (the agent terminal UI) and ``handoff demo`` (a whole support desk
+on this machine: server, simulated visitors and the agent UI)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import logging
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from handoff_cli.common import ServerOpt, TokenOpt, fail
+
+__all__ = ["register"]
+
+log = logging.getLogger("handoff.demo")
+
+
+def agent(server: ServerOpt = None, token: TokenOpt = None) -> None:
+    """Open the agent terminal UI: the live queue and your conversations.
+
+    The server defaults to $HANDOFF_SERVER_URL, else the configured host and port; the
+    token to $HANDOFF_TOKEN (create one with 'handoff token create').
+    """
+    from handoff_tui import TUISettings, make_app
+
+    settings = TUISettings.from_env(server, token)
+    if not settings.token:
+        fail("no token: pass --token or set HANDOFF_TOKEN ('handoff token create')", "no_token")
+    make_app(settings).run()
+
+
+# --------------------------------------------------------------------------- demo
+
+ESCALATING_LINES = [
+    "I want to talk to a human",
+    "Cancel my account, this is the third outage this month",
+    "Can I speak to a real person please?",
+    "Our whole shop has been down for two hours and we're losing sales, fix it now",
+    "Do you sell gift cards for the garden centre?",
+    "What's the weather going to be like in Lisbon tomorrow?",
+    "I was charged twice and I want a refund today",
+    "Can you recommend a good accountant?",
+]
+"""Visitor messages the AI should not handle alone: requests for a person, cancellations,
+anger and out-of-scope questions."""
+
+NAMES = [
+    ("Ada Lovelace", "ada@analytical.example"),
+    ("Grace Hopper", "grace@navy.example"),
+    ("Alan Turing", "alan@bletchley.example"),
+    ("Margaret Hamilton", "margaret@apollo.example"),
+    ("Barbara Liskov", "barbara@clu.example"),
+    ("Ken Thompson", "ken@unix.example"),
+    ("Radia Perlman", "radia@spanning.example"),
+    ("Katherine Johnson", "katherine@langley.example"),
+    ("Edsger Dijkstra", "edsger@eindhoven.example"),
+    ("Frances Allen", "fran@ibm.example"),
+    ("Linus Torvalds", "linus@kernel.example"),
+    ("Hedy Lamarr", "hedy@frequency.example"),
+]
+PAGES = [
+    "https://brambleport.example/help/dns",
+    "https://brambleport.example/billing",
+    "https://brambleport.example/pricing",
+    "https://brambleport.example/help/email",
+    "https://brambleport.example/account/settings",
+    "https://brambleport.example/status",
+]
+PLANS = ["Starter", "Business", "Pro", "Agency"]
+
+
+def _kb_questions(kb: Path | None) -> list[str]:
+    from handoff_server.kb import load_kb
+
+    questions: list[str] = []
+    for entry in load_kb(kb).entries:
+        if not getattr(entry, "out_of_scope", False):
+            questions.extend(entry.questions[:3])
+    return questions
+
+
+def _csv_questions(path: Path) -> list[str]:
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        column = next(
+            (c for c in ("text", "question", "query") if c in (reader.fieldnames or [])), None
+        )
+        if column is None:
+            fail(f"{path}: needs a 'text' or 'question' column", "bad_questions")
+        return [row[column].strip() for row in reader if row.get(column, "").strip()]
+
+
+@dataclass
+class _Demo:
+    """A running demo: the data dir, the server process and its URL."""
+
+    data_dir: Path
+    process: subprocess.Popen[str]
+    url: str
+
+
+def _handoff(*args: str) -> list[str]:
+    return [sys.executable, "-m", "handoff_cli", *args]
+
+
+def _start_server(data_dir: Path, kb: Path | None, port: int, timeout: float) -> _Demo:
+    """Create an agent token, then start ``handoff serve`` and wait for its address."""
+    args = ["serve", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "WARNING"]
+    if kb:
+        args += ["--kb", str(kb)]
+    log_file = (data_dir / "server.log").open("w", encoding="utf-8")
+    # Same process group as the UI: if the terminal goes away (SIGHUP) the server goes too.
+    proc = subprocess.Popen(_handoff(*args), stdout=subprocess.PIPE, stderr=log_file, text=True)
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while True:
+        line = proc.stdout.readline()
+        if "listening on" in line:
+            url = line.strip().rsplit(" ", 1)[-1]
+            return _Demo(data_dir, proc, url)
+        if not line or time.monotonic() > deadline:
+            proc.kill()
+            fail(f"the server did not start; see {data_dir / 'server.log'}", "server_failed")
+
+
+def _create_token(data_dir: Path) -> str:
+    out = subprocess.run(
+        _handoff("token", "create", "--name", "Demo Agent", "--role", "agent",
+                 "--data-dir", str(data_dir)),
+        capture_output=True, text=True, check=False,
+    )
+    if out.returncode != 0:
+        fail(f"cannot create a token: {out.stderr.strip()}", "token_failed")
+    return out.stdout.strip().splitlines()[-1]
+
+
+async def _visitor(url: str, rng: random.Random, question: str, hold_seconds: float) -> None:
+    """One simulated visitor: start, type, ask, read the answer; stay a while if handed off."""
+    from handoff_server.client import connect_visitor, new_client_msg_id
+    from handoff_server.protocol import SEvent, VisitorInfo, VMessage, VStart, VTyping
+
+    name, email = rng.choice(NAMES)
+    info = VisitorInfo(
+        name=name, email=email, page_url=rng.choice(PAGES),
+        fields={"plan": rng.choice(PLANS), "customer since": str(rng.randint(2015, 2025))},
+    )
+    async with await connect_visitor(url) as conn:
+        await conn.send(VStart(type="start", visitor=info))
+        await conn.send(VTyping(type="typing", active=True))
+        await asyncio.sleep(rng.uniform(0.5, 1.5))
+        await conn.send(VMessage(type="message", client_msg_id=new_client_msg_id(), text=question))
+        frames = await conn.recv_until(
+            lambda f: isinstance(f, SEvent) and f.event.kind in ("ai_message", "escalated"),
+            timeout=30,
+        )
+        if frames[-1].event.kind == "escalated":
+            # Stay connected so the agent's replies reach someone; answer once.
+            deadline = asyncio.get_running_loop().time() + hold_seconds
+            answered = False
+            while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
+                try:
+                    frame = await conn.recv(timeout=remaining)
+                except TimeoutError:
+                    break
+                if isinstance(frame, SEvent) and frame.event.kind == "resolved":
+                    break
+                if isinstance(frame, SEvent) and frame.event.kind == "agent_message" and not answered:
+                    answered = True
+                    await conn.send(VTyping(type="typing", active=True))
+                    await asyncio.sleep(2.0)
+                    await conn.send(VMessage(type="message", client_msg_id=new_client_msg_id(),
+                                             text="Thanks, that helps. One more thing: is this on my invoice?"))
+
+
+async def _simulate(url: str, questions: list[str], interval: float, escalate_share: float,
+                    seed: int, limit: int) -> None:
+    """Start a visitor every ``interval`` seconds (0–1 ``escalate_share`` of them with a
+    message the AI should hand off) until cancelled or ``limit`` visitors (0: no limit)."""
+    rng = random.Random(seed)
+    tasks: set[asyncio.Task[None]] = set()
+    n = 0
+    try:
+        while limit == 0 or n < limit:
+            n += 1
+            text = rng.choice(ESCALATING_LINES) if rng.random() < escalate_share else rng.choice(questions)
+            task = asyncio.create_task(_visitor(url, rng, text, hold_seconds=600))
+            tasks.add(task)
+            task.add_done_callback(_log_outcome(tasks))
+            await asyncio.sleep(interval * rng.uniform(0.5, 1.5))
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+def _log_outcome(tasks: set[asyncio.Task[None]]):
+    def done(task: asyncio.Task[None]) -> None:
+        tasks.discard(task)
+        if not task.cancelled() and task.exception():
+            log.warning("simulated visitor failed: %r", task.exception())
+
+    return done
+
+
+async def _run_demo(url: str, token: str, questions: list[str], interval: float,
+                    escalate_share: float, seed: int) -> None:
+    from handoff_tui import TUISettings, make_app
+
+    app = make_app(TUISettings(server_url=url, token=token))
+    sim = asyncio.create_task(_simulate(url, questions, interval, escalate_share, seed, 0))
+    try:
+        await app.run_async()
+    finally:
+        sim.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sim
+
+
+def demo(
+    kb: Annotated[
+        Path | None,
+        typer.Option("--kb", help="KB folder or file (default: the bundled demo KB).", exists=True),
+    ] = None,
+    questions: Annotated[
+        Path | None,
+        typer.Option(help="CSV of real visitor questions ('text' or 'question' column).",
+                     exists=True, dir_okay=False),
+    ] = None,
+    interval: Annotated[
+        float, typer.Option(help="Average seconds between new visitors.", min=0.2)
+    ] = 8.0,
+    escalate_share: Annotated[
+        float, typer.Option(help="Share (0–1) of visitors sent a message meant to be handed off.",
+                            min=0.0, max=1.0)
+    ] = 0.35,
+    seed: Annotated[int, typer.Option(help="Random seed for the simulated visitors.")] = 7,
+    port: Annotated[int, typer.Option(help="Server port (0 picks a free one).", min=0)] = 0,
+    keep_data: Annotated[
+        bool, typer.Option(help="Keep the temporary data dir (its path is printed).")
+    ] = False,
+) -> None:
+    """Run a whole support desk here: a server on embedded defaults in a temporary data dir,
+    simulated visitors (some the AI answers, some it hands off), and the agent UI.
+    Quitting the UI (ctrl+q) stops everything."""
+    data_dir = Path(tempfile.mkdtemp(prefix="handoff-demo-"))
+    logging.basicConfig(filename=data_dir / "demo.log", level=logging.INFO)
+    pool = _csv_questions(questions) if questions else _kb_questions(kb)
+    if not pool:
+        fail("no questions to ask", "bad_questions")
+    typer.echo(f"starting the server in {data_dir} …", err=True)
+    token = _create_token(data_dir)
+    server = _start_server(data_dir, kb, port, timeout=300)
+    try:
+        asyncio.run(_run_demo(server.url, token, pool, interval, escalate_share, seed))
+    finally:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+        if keep_data:
+            typer.echo(f"data kept in {data_dir}", err=True)
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``agent`` and ``demo`` to the main app."""
+    app.command("agent")(agent)
+    app.command("demo")(demo)
