@@ -277,7 +277,9 @@ class ConversationService:
                 async with self._lock(conv.id):
                     conv2 = await self._get(conv.id)
                     await self._ai_turn(
-                        conv2, events[-1].data.get("text", ""), explicit_human=False
+                        conv2,
+                        events[-1].data.get("text", ""),
+                        explicit_human=bool(events[-1].data.get("request_human")),
                     )
 
     async def current_policy(self) -> Policy:
@@ -334,11 +336,11 @@ class ConversationService:
         return conv, wire
 
     async def _duplicate(
-        self, conversation_id: str, client_msg_id: str, sub: Subscriber | None
+        self, conversation_id: str, sender: str, client_msg_id: str, sub: Subscriber | None
     ) -> bool:
-        """If this client message id was already stored, ack it again and return True."""
+        """If ``sender`` already sent this client message id, ack it again and return True."""
         prior = await self.store.call(
-            self.store.store.event_for_client_msg, conversation_id, client_msg_id
+            self.store.store.event_for_client_msg, conversation_id, sender, client_msg_id
         )
         if prior is None:
             return False
@@ -415,73 +417,75 @@ class ConversationService:
         self, conversation_id: str, client_msg_id: str, text: str, sub: Subscriber | None
     ) -> None:
         """A visitor turn: store the message, acknowledge it, then let the AI answer (or
-        escalate) if the conversation is with the AI."""
+        escalate) if the conversation is with the AI. A resolved conversation reopens."""
+        await self._visitor_turn(conversation_id, client_msg_id, text, sub, button=False)
+
+    async def request_human(
+        self, conversation_id: str, client_msg_id: str, text: str | None, sub: Subscriber | None
+    ) -> None:
+        """The visitor pressed "talk to a person": escalate now (trigger
+        ``human_request``), storing ``text`` (or a stock sentence) as the visitor's message.
+
+        Raises ``InvalidState`` when a person already has (or was asked for) the
+        conversation."""
+        await self._visitor_turn(
+            conversation_id,
+            client_msg_id,
+            text or "I'd like to talk to a person.",
+            sub,
+            button=True,
+        )
+
+    async def _visitor_turn(
+        self,
+        conversation_id: str,
+        client_msg_id: str,
+        text: str,
+        sub: Subscriber | None,
+        *,
+        button: bool,
+    ) -> None:
         async with self._lock(conversation_id):
-            if await self._duplicate(conversation_id, client_msg_id, sub):
+            if await self._duplicate(conversation_id, "visitor", client_msg_id, sub):
                 return
             conv = await self._get(conversation_id)
-            events = [
-                NewEvent(
-                    kind="visitor_message",
-                    data={"text": text},
-                    client_msg_id=client_msg_id,
-                    at=self.clock(),
-                )
-            ]
+            if button and conv.status in ("queued", "assigned"):
+                raise InvalidState("a person has already been asked for in this conversation")
+            events: list[NewEvent] = []
             updates: dict[str, Any] = {}
-            if conv.first_question is None:
-                updates["first_question"] = text[:500]
-            reopened = conv.status == "resolved"
-            if reopened:
-                events.insert(
-                    0,
+            if conv.status == "resolved":
+                events.append(
                     NewEvent(
                         kind="reopened",
                         data={"text": "The visitor wrote again; the conversation is open."},
                         at=self.clock(),
-                    ),
+                    )
                 )
                 updates["status"] = "ai"
-            explicit = False
-            if conv.status == "ai" and not reopened:
-                explicit = await self._accepts_offer(conv, text)
+            elif conv.status == "ai" and not button:
+                button = await self._accepts_offer(conv, text)
+            data: dict[str, Any] = {"text": text}
+            if button:
+                # Stored so a restart that finishes this turn still knows it was a request.
+                data["request_human"] = True
+            events.append(
+                NewEvent(
+                    kind="visitor_message",
+                    data=data,
+                    client_msg_id=client_msg_id,
+                    sender="visitor",
+                    at=self.clock(),
+                )
+            )
+            if conv.first_question is None:
+                updates["first_question"] = text[:500]
             conv, wire = await self._append(conv, events, updates)
             if sub is not None:
                 sub.push(
                     SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq)
                 )
             if conv.status == "ai":
-                await self._ai_turn(conv, text, explicit_human=explicit)
-
-    async def request_human(
-        self, conversation_id: str, client_msg_id: str, text: str | None, sub: Subscriber | None
-    ) -> None:
-        """The visitor pressed "talk to a person": escalate now (trigger
-        ``human_request``), storing ``text`` as a visitor message if given."""
-        async with self._lock(conversation_id):
-            if await self._duplicate(conversation_id, client_msg_id, sub):
-                return
-            conv = await self._get(conversation_id)
-            if conv.status in ("queued", "assigned"):
-                raise InvalidState("a person has already been asked for in this conversation")
-            wire_text = text or "I'd like to talk to a person."
-            events = [
-                NewEvent(
-                    kind="visitor_message",
-                    data={"text": wire_text, "request_human": True},
-                    client_msg_id=client_msg_id,
-                    at=self.clock(),
-                )
-            ]
-            updates: dict[str, Any] = {"status": "ai"}
-            if conv.first_question is None:
-                updates["first_question"] = wire_text[:500]
-            conv, wire = await self._append(conv, events, updates)
-            if sub is not None:
-                sub.push(
-                    SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq)
-                )
-            await self._ai_turn(conv, wire_text, explicit_human=True)
+                await self._ai_turn(conv, text, explicit_human=button)
 
     async def _accepts_offer(self, conv: ConversationRecord, text: str) -> bool:
         """True when the AI just offered a person and the visitor says yes."""
@@ -662,7 +666,7 @@ class ConversationService:
         someone else) before storing anything.
         """
         async with self._lock(conversation_id):
-            if await self._duplicate(conversation_id, client_msg_id, sub):
+            if await self._duplicate(conversation_id, agent.id, client_msg_id, sub):
                 return
             conv = await self._get(conversation_id)
             mine = conv.assigned_agent_id == agent.id
@@ -685,6 +689,7 @@ class ConversationService:
                     "status": "assigned",
                     "assigned_agent_id": agent.id,
                     "assigned_agent_name": agent.name,
+                    "assigned_agent_role": agent.role,
                 }
             elif kind == "reply":
                 self._require_holder(conv, agent, "reply")
@@ -719,6 +724,7 @@ class ConversationService:
                     "status": "queued",
                     "assigned_agent_id": None,
                     "assigned_agent_name": None,
+                    "assigned_agent_role": None,
                     "queued_at": now,
                 }
             elif kind == "handback":
@@ -736,11 +742,14 @@ class ConversationService:
                     "status": "ai",
                     "assigned_agent_id": None,
                     "assigned_agent_name": None,
+                    "assigned_agent_role": None,
                     "queued_at": None,
                 }
             else:
                 raise ValueError(f"unknown agent action {kind!r}")
-            ev = ev.model_copy(update={"client_msg_id": client_msg_id, "at": now})
+            ev = ev.model_copy(
+                update={"client_msg_id": client_msg_id, "sender": agent.id, "at": now}
+            )
             conv, wire = await self._append(conv, [ev], updates)
             if sub is not None:
                 sub.push(
@@ -779,13 +788,7 @@ class ConversationService:
     @staticmethod
     def queue_item(conv: ConversationRecord) -> QueueItem:
         """A conversation as a queue row."""
-        agent = None
-        if conv.assigned_agent_id:
-            agent = AgentInfo(
-                id=conv.assigned_agent_id,
-                name=conv.assigned_agent_name or conv.assigned_agent_id,
-                role="agent",
-            )
+        agent = assigned_agent(conv)
         return QueueItem(
             conversation_id=conv.id,
             status=conv.status,  # type: ignore[arg-type]
@@ -800,6 +803,17 @@ class ConversationService:
             updated_at=conv.updated_at,
             last_seq=conv.last_seq,
         )
+
+
+def assigned_agent(conv: ConversationRecord) -> AgentInfo | None:
+    """Who holds the conversation, as others see them (``None`` when nobody does)."""
+    if not conv.assigned_agent_id:
+        return None
+    return AgentInfo(
+        id=conv.assigned_agent_id,
+        name=conv.assigned_agent_name or conv.assigned_agent_id,
+        role="operator" if conv.assigned_agent_role == "operator" else "agent",
+    )
 
 
 def _flat_visitor(visitor: dict[str, Any]) -> dict[str, Any]:
@@ -833,11 +847,7 @@ def build_packet(
         threshold = ev.data.get("threshold", threshold)
     if conv.trigger:
         threshold = conv.trigger.get("threshold", threshold)
-    agent = None
-    if conv.assigned_agent_id:
-        agent = AgentInfo(
-            id=conv.assigned_agent_id, name=conv.assigned_agent_name or "", role="agent"
-        )
+    agent = assigned_agent(conv)
     return HandoffPacket(
         conversation_id=conv.id,
         status=conv.status,  # type: ignore[arg-type]
@@ -855,4 +865,3 @@ def build_packet(
         transcript=[e for e in events if e.seq > after_seq],
         last_seq=conv.last_seq,
     )
-

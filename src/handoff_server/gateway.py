@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import http
+import json
 import logging
 import time
 from collections import Counter
@@ -216,13 +217,21 @@ class Gateway:
         async for raw in ws:
             if not bucket.take():
                 self.metrics["rate_limited"] += 1
-                sub.push(SError(code="rate_limited", detail="too many frames; slow down"))
+                sub.push(
+                    SError(
+                        code="rate_limited",
+                        detail="too many frames; slow down",
+                        client_msg_id=_client_msg_id(raw),
+                    )
+                )
                 continue
             try:
                 frame = parse(raw)
             except ProtocolError as exc:
                 self.metrics["invalid"] += 1
-                sub.push(SError(code=exc.code, detail=exc.detail))  # type: ignore[arg-type]
+                sub.push(
+                    SError(code=exc.code, detail=exc.detail, client_msg_id=_client_msg_id(raw))  # type: ignore[arg-type]
+                )
                 continue
             self.metrics[frame.type] += 1
             yield frame
@@ -417,6 +426,16 @@ class Gateway:
             await ws.close(1008, "unauthorized")
             return None
         return agent
+
+
+def _client_msg_id(raw: str | bytes) -> str | None:
+    """The frame's ``client_msg_id`` if it has a plausible one, without full validation."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    value = data.get("client_msg_id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
 
 
 def _bearer(headers: Headers) -> str | None:

@@ -45,6 +45,8 @@ __all__ = [
 ]
 
 PROTOCOL_VERSION = "v1"
+MAX_SEQ = 2**53 - 1
+"""Largest sequence number a client may send (the largest integer JSON carries exactly)."""
 
 ClientMsgId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 ConversationId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -207,7 +209,7 @@ class VResume(_Frame):
     type: Literal["resume"]
     conversation_id: ConversationId
     resume_token: Annotated[str, Field(min_length=1, max_length=200)]
-    last_seq: int = Field(default=0, ge=0)
+    last_seq: int = Field(default=0, ge=0, le=MAX_SEQ)
 
 
 class VMessage(_Frame):
@@ -259,7 +261,7 @@ class AOpen(_Frame):
 
     type: Literal["open"]
     conversation_id: ConversationId
-    last_seq: int = Field(default=0, ge=0)
+    last_seq: int = Field(default=0, ge=0, le=MAX_SEQ)
     subscribe: bool = True
 
 
@@ -441,6 +443,16 @@ def _parse(adapter: TypeAdapter[Any], raw: str | bytes, direction: str) -> Any:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"frame is not valid JSON: {exc}", code="invalid_json") from None
+    except RecursionError:
+        raise ProtocolError("frame is nested too deeply", code="invalid_json") from None
+    try:
+        # JSON may spell lone UTF-16 surrogates (\ud800) that no UTF-8 text can hold;
+        # refuse them here so nothing unsendable is ever stored.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError(
+            "frame contains invalid Unicode (a lone surrogate)", code="invalid_frame"
+        ) from None
     if not isinstance(data, dict):
         raise ProtocolError("frame must be a JSON object", code="invalid_frame")
     if "type" not in data:

@@ -42,12 +42,15 @@ def utcnow() -> datetime:
 
 
 class NewEvent(BaseModel):
-    """An event to append: ``kind``, its JSON-able ``data``, the client message id (if the
-    event answers a client frame) and whether visitors may see it."""
+    """An event to append: ``kind``, its JSON-able ``data``, the client message id and its
+    ``sender`` (``visitor`` or the agent's id) if the event answers a client frame, and
+    whether visitors may see it. A client message id is unique per sender in a
+    conversation."""
 
     kind: str
     data: dict[str, Any] = Field(default_factory=dict)
     client_msg_id: str | None = None
+    sender: str | None = None
     visible_to_visitor: bool = True
     at: datetime = Field(default_factory=utcnow)
 
@@ -61,6 +64,7 @@ class StoredEvent(BaseModel):
     at: datetime
     data: dict[str, Any]
     client_msg_id: str | None = None
+    sender: str | None = None
     visible_to_visitor: bool = True
 
 
@@ -80,6 +84,7 @@ class ConversationRecord(BaseModel):
     last_seq: int = 0
     assigned_agent_id: str | None = None
     assigned_agent_name: str | None = None
+    assigned_agent_role: str | None = None
     team: str | None = None
     priority: int = 0
     trigger: dict[str, Any] | None = None
@@ -115,6 +120,7 @@ _CONV_FIELDS = (
     "last_seq",
     "assigned_agent_id",
     "assigned_agent_name",
+    "assigned_agent_role",
     "team",
     "priority",
     "trigger",
@@ -145,7 +151,9 @@ class Store(Protocol):
         self, conversation_id: str, after_seq: int, *, visitor_only: bool = False
     ) -> list[StoredEvent]: ...
 
-    def event_for_client_msg(self, conversation_id: str, client_msg_id: str) -> StoredEvent | None: ...
+    def event_for_client_msg(
+        self, conversation_id: str, sender: str, client_msg_id: str
+    ) -> StoredEvent | None: ...
 
     def create_agent(self, record: AgentRecord) -> None: ...
 
@@ -208,6 +216,7 @@ class SQLiteStore:
                     last_seq INTEGER NOT NULL DEFAULT 0,
                     assigned_agent_id TEXT,
                     assigned_agent_name TEXT,
+                    assigned_agent_role TEXT,
                     team TEXT,
                     priority INTEGER NOT NULL DEFAULT 0,
                     trigger TEXT,
@@ -223,11 +232,12 @@ class SQLiteStore:
                     at TEXT NOT NULL,
                     data TEXT NOT NULL,
                     client_msg_id TEXT,
+                    sender TEXT,
                     visible_to_visitor INTEGER NOT NULL,
                     PRIMARY KEY (conversation_id, seq)
                 );
                 CREATE UNIQUE INDEX IF NOT EXISTS events_client_msg
-                    ON events(conversation_id, client_msg_id) WHERE client_msg_id IS NOT NULL;
+                    ON events(conversation_id, sender, client_msg_id) WHERE client_msg_id IS NOT NULL;
                 CREATE TABLE IF NOT EXISTS agents (
                     id TEXT PRIMARY KEY,
                     name TEXT NOT NULL,
@@ -345,11 +355,12 @@ class SQLiteStore:
                 at=ev.at,
                 data=ev.data,
                 client_msg_id=ev.client_msg_id,
+                sender=ev.sender,
                 visible_to_visitor=ev.visible_to_visitor,
             )
             self._db.execute(
                 "INSERT INTO events (conversation_id, seq, kind, at, data, client_msg_id,"
-                " visible_to_visitor) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " sender, visible_to_visitor) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     conversation_id,
                     se.seq,
@@ -357,6 +368,7 @@ class SQLiteStore:
                     _ts(se.at),
                     json.dumps(se.data),
                     se.client_msg_id,
+                    se.sender,
                     int(se.visible_to_visitor),
                 ),
             )
@@ -398,6 +410,7 @@ class SQLiteStore:
             at=datetime.fromisoformat(row["at"]),
             data=json.loads(row["data"]),
             client_msg_id=row["client_msg_id"],
+            sender=row["sender"],
             visible_to_visitor=bool(row["visible_to_visitor"]),
         )
 
@@ -412,12 +425,14 @@ class SQLiteStore:
             rows = self._db.execute(sql + " ORDER BY seq", (conversation_id, after_seq)).fetchall()
         return [self._event(r) for r in rows]
 
-    def event_for_client_msg(self, conversation_id: str, client_msg_id: str) -> StoredEvent | None:
-        """The event stored for a client message id, if that frame was already handled."""
+    def event_for_client_msg(
+        self, conversation_id: str, sender: str, client_msg_id: str
+    ) -> StoredEvent | None:
+        """The event stored for ``sender``'s client message id, if that frame was handled."""
         with self._lock:
             row = self._db.execute(
-                "SELECT * FROM events WHERE conversation_id = ? AND client_msg_id = ?",
-                (conversation_id, client_msg_id),
+                "SELECT * FROM events WHERE conversation_id = ? AND sender = ? AND client_msg_id = ?",
+                (conversation_id, sender, client_msg_id),
             ).fetchone()
         return self._event(row) if row else None
 

@@ -1,9 +1,9 @@
-"""Attacks on the server: hostile frames, races, reconnects, permissions, crash recovery.
+"""Regression tests from an attack on the server: hostile frames, races, reconnects,
+permissions, crash recovery. Each docstring tells the bug the test guards against.
 
-Each test here pins one confirmed bug and fails until that bug is fixed. Areas that were
-attacked and held up (concurrent claims, concurrent visitor messages and duplicate client
-message ids on several connections, resume racing live replies, a stalled reader, SIGTERM
-with clients connected) have no test here; see the QA report.
+Areas attacked that held up (concurrent claims, concurrent visitor messages and duplicate
+client message ids on several connections, resume racing live replies, a stalled reader,
+SIGTERM with clients connected) have no test here.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ async def _stored(server: Any, cid: str) -> list[Any]:
     return await server.store.call(server.store.store.events_after, cid, 0)
 
 
-async def test_deeply_nested_json_kills_the_connection_instead_of_an_error_frame(server):
+async def test_deeply_nested_json_gets_an_error_frame_not_a_dead_connection(server):
     """A frame of deeply nested JSON (``[[[[...]]]]``, 10 KB, well under the frame limit)
     makes ``json.loads`` raise ``RecursionError``, which ``protocol._parse`` does not catch
     (it catches only ``ValueError``/``UnicodeDecodeError``). The exception escapes
@@ -65,7 +65,7 @@ async def test_deeply_nested_json_kills_the_connection_instead_of_an_error_frame
     await conn.close()
 
 
-async def test_lone_surrogate_in_message_is_stored_then_breaks_the_conversation(
+async def test_lone_surrogate_is_refused_and_cannot_poison_a_conversation(
     server, agent_token
 ):
     """A visitor message whose text holds a lone surrogate (JSON ``"\\ud800"``, valid
@@ -111,7 +111,7 @@ async def test_lone_surrogate_in_message_is_stored_then_breaks_the_conversation(
     await sam.close()
 
 
-async def test_client_msg_id_dedup_ignores_the_sender(server):
+async def test_client_msg_id_dedup_is_per_sender(server):
     """Duplicate detection looks up ``client_msg_id`` per conversation only, whoever sent
     it. A second agent whose frame happens to reuse an id already stored in the
     conversation (ids are chosen by each client; events even show them to everyone) gets
@@ -133,7 +133,7 @@ async def test_client_msg_id_dedup_ignores_the_sender(server):
     await conn.close()
 
 
-async def test_request_human_lost_when_server_restarts_before_the_ai_turn(server_factory, tmp_path):
+async def test_request_human_survives_a_restart_before_the_ai_turn(server_factory, tmp_path):
     """``request_human`` stores the visitor's message (``data.request_human = true``),
     acknowledges it, and only then runs the turn with ``explicit_human=True``. If the
     server dies between the ack and the escalation, ``ConversationService.initialise``
@@ -175,7 +175,7 @@ async def test_request_human_lost_when_server_restarts_before_the_ai_turn(server
     assert conv.status == "queued"
 
 
-async def test_operator_is_reported_as_agent_in_queue_and_packet(server):
+async def test_operator_is_reported_as_operator_in_queue_and_packet(server):
     """When an operator claims a conversation, the queue row (``QueueItem.assigned_agent``)
     and the handoff packet (``HandoffPacket.assigned_agent``) both say ``role: "agent"``:
     ``queue_item`` and ``build_packet`` hard-code the role instead of storing/reading the
@@ -198,7 +198,7 @@ async def test_operator_is_reported_as_agent_in_queue_and_packet(server):
     await conn.close()
 
 
-async def test_rate_limited_error_does_not_name_the_refused_message(server_factory):
+async def test_rate_limited_error_names_the_refused_message(server_factory):
     """When a connection exceeds ``rate_limit_per_minute``, the refused frame gets an
     ``error`` with code ``rate_limited`` but no ``client_msg_id`` (the gateway answers
     before parsing). A client waiting for the ack of that message cannot tell it was
@@ -215,7 +215,7 @@ async def test_rate_limited_error_does_not_name_the_refused_message(server_facto
     await conn.close()
 
 
-async def test_request_human_on_resolved_conversation_has_no_reopened_event(server, agent_token):
+async def test_request_human_on_resolved_conversation_stores_a_reopened_event(server, agent_token):
     """A visitor message on a resolved conversation stores a ``reopened`` event before it
     (status resolved → ai is an event, as every change must be). ``request_human`` on a
     resolved conversation silently sets status ``ai`` and escalates with no ``reopened``
@@ -239,7 +239,7 @@ async def test_request_human_on_resolved_conversation_has_no_reopened_event(serv
     await sam.close()
 
 
-async def test_resume_with_out_of_range_last_seq_is_an_internal_error(server):
+async def test_resume_with_out_of_range_last_seq_is_invalid_frame(server):
     """``VResume.last_seq`` has a lower bound (``ge=0``) but no upper one; a value ≥ 2**63
     passes validation and reaches SQLite, which raises ``OverflowError``: the visitor gets
     ``internal`` ("internal error") and a traceback is logged, instead of ``invalid_frame``
