@@ -162,7 +162,9 @@ def load_settings(
             raise ConfigError(f"cannot read config file {p}: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-        cls = type("FileSettings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": p}})
+        cls = type(
+            "FileSettings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": p}}
+        )
     try:
         return cls(**_prune(overrides or {}))
     except ValidationError as exc:

@@ -30,11 +30,28 @@ HISTORY_LIMIT = 20
 a streak that a resolved turn or the limit already ends."""
 
 NOT_HELPED_PHRASES: tuple[str, ...] = (
-    "didn't help", "did not help", "doesn't help", "does not help", "not helpful",
-    "not what i asked", "not what i meant", "wrong answer", "didn't answer",
-    "doesn't answer", "still not working", "still doesn't work", "still broken",
-    "still the same", "same problem", "that's not it", "didn't work", "did not work",
-    "no luck", "not the answer", "that is wrong", "that's wrong",
+    "didn't help",
+    "did not help",
+    "doesn't help",
+    "does not help",
+    "not helpful",
+    "not what i asked",
+    "not what i meant",
+    "wrong answer",
+    "didn't answer",
+    "doesn't answer",
+    "still not working",
+    "still doesn't work",
+    "still broken",
+    "still the same",
+    "same problem",
+    "that's not it",
+    "didn't work",
+    "did not work",
+    "no luck",
+    "not the answer",
+    "that is wrong",
+    "that's wrong",
 )
 """What visitors say when the last answer did not resolve their need."""
 
@@ -118,7 +135,9 @@ def decide(policy: Policy, ctx: TurnContext) -> Decision:
             trigger="ai_error",
             fired=ctx.ai_error is not None,
             value=ctx.ai_error,
-            detail=f"answerer failed: {ctx.ai_error}" if ctx.ai_error is not None else "answerer answered",
+            detail=f"answerer failed: {ctx.ai_error}"
+            if ctx.ai_error is not None
+            else "answerer answered",
         )
     )
     evals.append(_human_request(policy, cp, ctx, tokens))
@@ -213,7 +232,9 @@ def decide(policy: Policy, ctx: TurnContext) -> Decision:
     return decision
 
 
-def _from_rule(rule: Rule, facts: _Facts, by_kind: dict[str, TriggerEvaluation], common: dict) -> Decision:
+def _from_rule(
+    rule: Rule, facts: _Facts, by_kind: dict[str, TriggerEvaluation], common: dict
+) -> Decision:
     simple = rule.when.trigger
     if simple is not None:
         trigger: TriggerKind = simple
@@ -246,26 +267,40 @@ def _team(rule: Rule | None, facts: _Facts, ctx: TurnContext) -> str | None:
     return None
 
 
-def _human_request(policy: Policy, cp: CompiledPolicy, ctx: TurnContext, tokens: list[Token]) -> TriggerEvaluation:
+def _human_request(
+    policy: Policy, cp: CompiledPolicy, ctx: TurnContext, tokens: list[Token]
+) -> TriggerEvaluation:
     cfg = policy.human_request
     if ctx.explicit_human_request:
         return TriggerEvaluation(
-            trigger="human_request", enabled=cfg.enabled, fired=True, value=1.0,
-            threshold=cfg.min_probability, detail="visitor pressed 'talk to a person'",
+            trigger="human_request",
+            enabled=cfg.enabled,
+            fired=True,
+            value=1.0,
+            threshold=cfg.min_probability,
+            detail="visitor pressed 'talk to a person'",
         )
     if not cfg.enabled:
-        return TriggerEvaluation(trigger="human_request", enabled=False, fired=False, detail="disabled")
+        return TriggerEvaluation(
+            trigger="human_request", enabled=False, fired=False, detail="disabled"
+        )
     res = cp.human.detect(ctx.text, tokens)
     p = round(res.probability, 4)
     if res.fired:
-        how = f"matched {res.pattern!r}" if res.pattern else f"p={p:.2f} >= {cfg.min_probability:.2f}"
+        how = (
+            f"matched {res.pattern!r}" if res.pattern else f"p={p:.2f} >= {cfg.min_probability:.2f}"
+        )
         detail = f"visitor asked for a person ({how})"
     elif res.negated:
         detail = f"mention of a person is negated (p={p:.2f})"
     else:
         detail = f"no request for a person (p={p:.2f} < {cfg.min_probability:.2f})"
     return TriggerEvaluation(
-        trigger="human_request", fired=res.fired, value=p, threshold=cfg.min_probability, detail=detail
+        trigger="human_request",
+        fired=res.fired,
+        value=p,
+        threshold=cfg.min_probability,
+        detail=detail,
     )
 
 
@@ -276,13 +311,19 @@ def _keyword(policy: Policy, matches: list[PhraseMatch]) -> TriggerEvaluation:
     if live:
         m = live[0]
         return TriggerEvaluation(
-            trigger="keyword", fired=True, value=m.text, threshold=m.phrase,
+            trigger="keyword",
+            fired=True,
+            value=m.text,
+            threshold=m.phrase,
             detail=f"keyword {m.phrase!r} matched {m.text!r}",
         )
     if matches:
         m = matches[0]
         return TriggerEvaluation(
-            trigger="keyword", fired=False, value=m.text, threshold=m.phrase,
+            trigger="keyword",
+            fired=False,
+            value=m.text,
+            threshold=m.phrase,
             detail=f"keyword {m.phrase!r} matched {m.text!r} but is negated",
         )
     return TriggerEvaluation(trigger="keyword", fired=False, detail="no keyword matched")
@@ -294,7 +335,9 @@ def _intent(policy: Policy, match: IntentMatch | None) -> TriggerEvaluation:
         why = "disabled" if not cfg.enabled else "no intents defined"
         return TriggerEvaluation(trigger="intent", enabled=cfg.enabled, fired=False, detail=why)
     if match is None:
-        return TriggerEvaluation(trigger="intent", fired=False, value=0.0, detail="no intent resembles the message")
+        return TriggerEvaluation(
+            trigger="intent", fired=False, value=0.0, detail="no intent resembles the message"
+        )
     c = match.category
     prob = round(match.probability, 4)
     op = ">=" if match.matched else "<"
@@ -302,8 +345,11 @@ def _intent(policy: Policy, match: IntentMatch | None) -> TriggerEvaluation:
     if match.matched and not c.escalate:
         detail += f"; routes to team {c.team!r} only"
     return TriggerEvaluation(
-        trigger="intent", fired=match.matched and c.escalate, value=prob,
-        threshold=c.min_probability, detail=detail,
+        trigger="intent",
+        fired=match.matched and c.escalate,
+        value=prob,
+        threshold=c.min_probability,
+        detail=detail,
     )
 
 
@@ -314,7 +360,11 @@ def _sentiment(policy: Policy, mood: SentimentResult) -> TriggerEvaluation:
     signals = f"; signals: {', '.join(mood.signals)}" if mood.signals else ""
     op = "<" if mood.score < cfg.threshold else ">="
     return TriggerEvaluation(
-        trigger="sentiment", enabled=cfg.enabled, fired=fired, value=score, threshold=cfg.threshold,
+        trigger="sentiment",
+        enabled=cfg.enabled,
+        fired=fired,
+        value=score,
+        threshold=cfg.threshold,
         detail=f"sentiment {score:.2f} {op} threshold {cfg.threshold:.2f} (VADER {mood.compound:.2f}{signals})",
     )
 
@@ -324,22 +374,34 @@ def _low_confidence(policy: Policy, conf: float | None) -> TriggerEvaluation:
     t = policy.threshold
     if conf is None:
         return TriggerEvaluation(
-            trigger="low_confidence", enabled=on, fired=False, threshold=t, detail="no answer to score"
+            trigger="low_confidence",
+            enabled=on,
+            fired=False,
+            threshold=t,
+            detail="no answer to score",
         )
     low = conf < t
     return TriggerEvaluation(
-        trigger="low_confidence", enabled=on, fired=on and low, value=conf, threshold=t,
+        trigger="low_confidence",
+        enabled=on,
+        fired=on and low,
+        value=conf,
+        threshold=t,
         detail=f"confidence {conf:.2f} {'<' if low else '>='} threshold {t:.2f}",
     )
 
 
-def _unresolved_streak(policy: Policy, ctx: TurnContext, tokens: list[Token], earlier: list[list[Token]]) -> int:
+def _unresolved_streak(
+    policy: Policy, ctx: TurnContext, tokens: list[Token], earlier: list[list[Token]]
+) -> int:
     """AI turns in a row, ending now, that did not resolve (see ``UnresolvedTrigger``)."""
     t = policy.threshold
     history = ctx.history[-HISTORY_LIMIT:]
     now_conf = ctx.answer.confidence if ctx.answer is not None else None
     repeat = bool(history) and same_question(tokens, earlier[-1])
-    streak = 1 if (ctx.ai_error is not None or repeat or (now_conf is not None and now_conf < t)) else 0
+    streak = (
+        1 if (ctx.ai_error is not None or repeat or (now_conf is not None and now_conf < t)) else 0
+    )
     for i in range(len(history) - 1, -1, -1):
         turn = history[i]
         if turn.resolved is True:
@@ -385,8 +447,12 @@ def _compare(c: Comparison, x: float | None) -> bool:
     if x is None:
         return False
     checks = (
-        (c.lt, lambda b: x < b), (c.le, lambda b: x <= b), (c.gt, lambda b: x > b),
-        (c.ge, lambda b: x >= b), (c.eq, lambda b: x == b), (c.ne, lambda b: x != b),
+        (c.lt, lambda b: x < b),
+        (c.le, lambda b: x <= b),
+        (c.gt, lambda b: x > b),
+        (c.ge, lambda b: x >= b),
+        (c.eq, lambda b: x == b),
+        (c.ne, lambda b: x != b),
     )
     return all(check(bound) for bound, check in checks if bound is not None)
 
@@ -427,7 +493,9 @@ def _holds(cond: Condition, f: _Facts) -> bool:
         if f.page_url is None or url is None:
             return False
         if url.glob is not None:
-            return _rx(fnmatch.translate(url.glob.casefold())).match(f.page_url.casefold()) is not None
+            return (
+                _rx(fnmatch.translate(url.glob.casefold())).match(f.page_url.casefold()) is not None
+            )
         return _rx(url.regex or "").search(f.page_url) is not None
     if key == "business_hours":
         return in_business_hours(f.hours, f.now) == cond.business_hours
@@ -470,7 +538,9 @@ def _explain(cond: Condition, f: _Facts) -> str:
         cmp: Comparison = getattr(cond, key)
         bounds = ", ".join(f"{op} {v:g}" for op, v in cmp.model_dump(exclude_none=True).items())
         value = getattr(f, key)
-        shown = "none" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+        shown = (
+            "none" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+        )
         return f"{key} {shown} ({bounds})"
     if key == "intent":
         got = f.intent.category.name if f.intent else "none"
@@ -481,7 +551,11 @@ def _explain(cond: Condition, f: _Facts) -> str:
     if key == "visitor":
         v = cond.visitor
         assert v is not None
-        op, want = next((k, x) for k, x in v.model_dump(by_alias=True, exclude_none=True).items() if k != "field")
+        op, want = next(
+            (k, x)
+            for k, x in v.model_dump(by_alias=True, exclude_none=True).items()
+            if k != "field"
+        )
         return f"visitor {v.field} {f.visitor.get(v.field)!r} ({op} {want!r})"
     if key == "page_url":
         url = cond.page_url

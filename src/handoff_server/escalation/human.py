@@ -216,13 +216,29 @@ _PATTERNS = (
         r"(\s+(please|pls|plz|now|asap))?\W*$",
         re.I,
     ),
-    re.compile(r"\b(is|are)\s+(there|you)\s+(a|an|any)?\s*(real\s+)?(human|person|people|bot|robot)s?\b", re.I),
+    re.compile(
+        r"\b(is|are)\s+(there|you)\s+(a|an|any)?\s*(real\s+)?(human|person|people|bot|robot)s?\b",
+        re.I,
+    ),
 )
 _PERSON_WORDS = frozenset(
     stem(w)
     for w in (
-        "human", "person", "people", "agent", "representative", "rep", "someone", "somebody",
-        "anyone", "operator", "staff", "employee", "supervisor", "manager", "technician",
+        "human",
+        "person",
+        "people",
+        "agent",
+        "representative",
+        "rep",
+        "someone",
+        "somebody",
+        "anyone",
+        "operator",
+        "staff",
+        "employee",
+        "supervisor",
+        "manager",
+        "technician",
     )
 )
 
@@ -249,7 +265,9 @@ class HumanRequestDetector:
     def __init__(self, examples: tuple[str, ...] = (), min_probability: float = 0.5) -> None:
         self.min_probability = min_probability
         texts = [*POSITIVE_EXAMPLES, *examples, *NEGATIVE_EXAMPLES]
-        labels = np.array([1] * (len(POSITIVE_EXAMPLES) + len(examples)) + [0] * len(NEGATIVE_EXAMPLES))
+        labels = np.array(
+            [1] * (len(POSITIVE_EXAMPLES) + len(examples)) + [0] * len(NEGATIVE_EXAMPLES)
+        )
         self._features = TfidfFeatures()
         x = self._features.fit_transform(texts)
         model = LogisticRegression(C=10.0, class_weight="balanced", max_iter=1000)

@@ -211,7 +211,9 @@ class BusinessHours(_Data):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (use an IANA name like 'Europe/Berlin')") from None
+            raise ValueError(
+                f"unknown time zone {value!r} (use an IANA name like 'Europe/Berlin')"
+            ) from None
         return value
 
 
@@ -250,7 +252,11 @@ class VisitorTest(_Data):
 
     @model_validator(mode="after")
     def _exactly_one(self) -> VisitorTest:
-        ops = [k for k in ("eq", "ne", "in_", "contains", "matches", "exists") if getattr(self, k) is not None]
+        ops = [
+            k
+            for k in ("eq", "ne", "in_", "contains", "matches", "exists")
+            if getattr(self, k) is not None
+        ]
         if len(ops) != 1:
             raise ValueError("give exactly one of eq, ne, in, contains, matches, exists")
         if self.matches is not None:
@@ -281,8 +287,19 @@ def _check_regex(pattern: str) -> None:
 
 
 _CONDITION_KEYS = (
-    "all_", "any_", "not_", "trigger", "confidence", "sentiment", "intent", "keyword",
-    "exchanges", "unresolved", "visitor", "page_url", "business_hours",
+    "all_",
+    "any_",
+    "not_",
+    "trigger",
+    "confidence",
+    "sentiment",
+    "intent",
+    "keyword",
+    "exchanges",
+    "unresolved",
+    "visitor",
+    "page_url",
+    "business_hours",
 )
 
 
@@ -417,9 +434,17 @@ class Policy(BaseModel):
                 if cond.intent is not None:
                     for name in cond.intent:
                         if name not in intents:
-                            problems.append(f"{where}.intent: unknown intent {name!r} (defined: {sorted(intents)})")
-                if cond.keyword is not None and cond.keyword != "*" and cond.keyword.casefold() not in phrases:
-                    problems.append(f"{where}.keyword: {cond.keyword!r} is not one of keyword.phrases")
+                            problems.append(
+                                f"{where}.intent: unknown intent {name!r} (defined: {sorted(intents)})"
+                            )
+                if (
+                    cond.keyword is not None
+                    and cond.keyword != "*"
+                    and cond.keyword.casefold() not in phrases
+                ):
+                    problems.append(
+                        f"{where}.keyword: {cond.keyword!r} is not one of keyword.phrases"
+                    )
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -27,14 +27,34 @@ _CLAUSE_WORDS = frozenset({"but", "however", "though", "although", "yet"})
 # problem to escalate, not a negated wish.
 NEGATION_CUES = frozenset(
     {
-        "no", "not", "never", "nor", "neither", "without", "dont", "doesnt", "didnt",
-        "wont", "wouldnt", "isnt", "wasnt", "arent", "werent", "shouldnt", "havent",
-        "hasnt", "hadnt", "aint", "nothing",
+        "no",
+        "not",
+        "never",
+        "nor",
+        "neither",
+        "without",
+        "dont",
+        "doesnt",
+        "didnt",
+        "wont",
+        "wouldnt",
+        "isnt",
+        "wasnt",
+        "arent",
+        "werent",
+        "shouldnt",
+        "havent",
+        "hasnt",
+        "hadnt",
+        "aint",
+        "nothing",
     }
 )
 # A cue followed by one of these describes a problem rather than negating the phrase:
 # "there is no way to cancel my account".
-_NOT_NEGATING_NEXT = frozenset({"way", "option", "button", "link", "idea", "sure", "only", "matter"})
+_NOT_NEGATING_NEXT = frozenset(
+    {"way", "option", "button", "link", "idea", "sure", "only", "matter"}
+)
 NEGATION_WINDOW = 4
 """Tokens before a match in which a negation cue negates it."""
 
@@ -92,8 +112,27 @@ def is_negated(tokens: list[Token], index: int, window: int = NEGATION_WINDOW) -
 FILLER_WORDS = frozenset(
     stem(w)
     for w in (
-        "my", "our", "the", "a", "an", "this", "that", "your", "his", "her", "their",
-        "its", "me", "us", "entire", "whole", "of", "some", "real", "actual", "live",
+        "my",
+        "our",
+        "the",
+        "a",
+        "an",
+        "this",
+        "that",
+        "your",
+        "his",
+        "her",
+        "their",
+        "its",
+        "me",
+        "us",
+        "entire",
+        "whole",
+        "of",
+        "some",
+        "real",
+        "actual",
+        "live",
     )
 )
 """Words that may sit between a phrase's words ("cancel my account")."""
@@ -137,7 +176,9 @@ class PhraseMatcher:
                 end = self._match_from(tokens, i, keys)
                 if end is not None:
                     found.append(
-                        PhraseMatch(phrase, text[tok.start : tokens[end].end], is_negated(tokens, i))
+                        PhraseMatch(
+                            phrase, text[tok.start : tokens[end].end], is_negated(tokens, i)
+                        )
                     )
         return found
 

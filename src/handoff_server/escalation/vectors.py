@@ -65,7 +65,9 @@ class TfidfFeatures:
             if not counts:
                 continue
             cols = [vocab[g] for g in counts]
-            weights = [(1.0 + math.log(c)) * idf[j] for j, c in zip(cols, counts.values(), strict=True)]
+            weights = [
+                (1.0 + math.log(c)) * idf[j] for j, c in zip(cols, counts.values(), strict=True)
+            ]
             norm = math.sqrt(sum(w * w for w in weights)) * math.sqrt(len(self._tables))
             idx.extend(offset + j for j in cols)
             val.extend(w / norm for w in weights)
