@@ -5,7 +5,8 @@ Public surface: :func:`decide` (policy + turn → decision), :class:`Policy` and
 lists every problem), and the contract models in :mod:`.models`.
 """
 
-from handoff_server.escalation.engine import compile_policy, decide, in_business_hours
+from typing import TYPE_CHECKING, Any
+
 from handoff_server.escalation.models import (
     Decision,
     PriorTurn,
@@ -14,6 +15,21 @@ from handoff_server.escalation.models import (
     TurnContext,
 )
 from handoff_server.escalation.policy import Policy, PolicyError, Rule, default_rules, parse_policy
+
+if TYPE_CHECKING:
+    from handoff_server.escalation.engine import compile_policy, decide, in_business_hours
+
+_ENGINE = ("compile_policy", "decide", "in_business_hours")
+
+
+def __getattr__(name: str) -> Any:
+    # The engine pulls in scikit-learn (about a second to import); loading it on first use
+    # keeps `handoff --help` and the policy/config code fast.
+    if name in _ENGINE:
+        from handoff_server.escalation import engine
+
+        return getattr(engine, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "Decision",
