@@ -37,7 +37,14 @@ from pydantic import BaseModel
 
 from handoff_server.ai.base import Answer, Answerer
 from handoff_server.errors import Conflict, HandoffError, InvalidState, NotFound
-from handoff_server.escalation import Decision, Policy, PriorTurn, TurnContext, decide
+from handoff_server.escalation import (
+    Decision,
+    Policy,
+    PriorTurn,
+    TurnContext,
+    compile_policy,
+    decide,
+)
 from handoff_server.escalation.policy import PolicyError, parse_policy
 from handoff_server.protocol import (
     AgentInfo,
@@ -290,7 +297,10 @@ class ConversationService:
             record = await self.store.call(s.latest_policy)
             if record is not None:
                 try:
-                    self._policy = parse_policy(record.body, version=record.version)
+                    policy = parse_policy(record.body, version=record.version)
+                    # Training the policy's classifiers takes ~0.1-0.3 s: off the event loop.
+                    await asyncio.to_thread(compile_policy, policy)
+                    self._policy = policy
                     self._policy_version = record.version
                 except PolicyError:
                     log.error(
