@@ -25,6 +25,7 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -255,7 +256,7 @@ class Gateway:
         conversation_id: str | None = None
         async for frame in self._frames(ws, sub, parse_visitor_frame):
             client_msg_id = getattr(frame, "client_msg_id", None)
-            try:
+            with self._errors_as_frames(sub, client_msg_id, conversation_id):
                 if isinstance(frame, VStart | VResume):
                     if conversation_id is not None:
                         raise HandoffError(
@@ -307,24 +308,32 @@ class Gateway:
                         ),
                         role="agent",
                     )
-            except HandoffError as exc:
-                sub.push(
-                    SError(
-                        code=exc.code,
-                        detail=exc.detail,
-                        client_msg_id=client_msg_id,
-                        conversation_id=conversation_id,
-                    )
-                )  # type: ignore[arg-type]
-            except Exception:
-                log.exception("visitor frame failed")
-                sub.push(
-                    SError(
-                        code="internal",
-                        detail="internal error; nothing was stored",
-                        client_msg_id=client_msg_id,
-                    )
+
+    @contextlib.contextmanager
+    def _errors_as_frames(
+        self, sub: Subscriber, client_msg_id: str | None, conversation_id: str | None
+    ) -> Iterator[None]:
+        """Answer a refused frame with an ``error`` frame; the connection stays open."""
+        try:
+            yield
+        except HandoffError as exc:
+            sub.push(
+                SError(
+                    code=exc.code,  # type: ignore[arg-type]
+                    detail=exc.detail,
+                    client_msg_id=client_msg_id,
+                    conversation_id=conversation_id,
                 )
+            )
+        except Exception:
+            log.exception("frame failed")
+            sub.push(
+                SError(
+                    code="internal",
+                    detail="internal error; nothing was stored",
+                    client_msg_id=client_msg_id,
+                )
+            )
 
     async def _agent(self, ws: ServerConnection, sub: Subscriber) -> None:
         svc = self.service
@@ -339,7 +348,7 @@ class Gateway:
         async for frame in self._frames(ws, sub, parse_agent_frame):
             client_msg_id = getattr(frame, "client_msg_id", None)
             conversation_id = getattr(frame, "conversation_id", None)
-            try:
+            with self._errors_as_frames(sub, client_msg_id, conversation_id):
                 if isinstance(frame, AAuth):
                     raise HandoffError("already authenticated", code="invalid_state")
                 if isinstance(frame, ASubscribeQueue):
@@ -385,24 +394,6 @@ class Gateway:
                     await svc.agent_action(
                         agent, frame.type, frame.conversation_id, frame.client_msg_id, text, sub
                     )
-            except HandoffError as exc:
-                sub.push(
-                    SError(
-                        code=exc.code,
-                        detail=exc.detail,
-                        client_msg_id=client_msg_id,
-                        conversation_id=conversation_id,
-                    )
-                )  # type: ignore[arg-type]
-            except Exception:
-                log.exception("agent frame failed")
-                sub.push(
-                    SError(
-                        code="internal",
-                        detail="internal error; nothing was stored",
-                        client_msg_id=client_msg_id,
-                    )
-                )
 
     async def _auth_frame(self, ws: ServerConnection, sub: Subscriber) -> AgentInfo | None:
         try:
