@@ -77,7 +77,9 @@ class TfidfEncoder:
             if not counts:
                 continue
             idx = np.fromiter(counts, dtype=np.intp, count=len(counts))
-            w = (1 + np.log(np.fromiter(counts.values(), dtype=float, count=len(counts)))) * idf[idx]
+            w = (1 + np.log(np.fromiter(counts.values(), dtype=float, count=len(counts)))) * idf[
+                idx
+            ]
             w /= np.sqrt(2) * np.linalg.norm(w)
             cols.extend((idx + offset).tolist())
             vals.extend(w.tolist())
@@ -196,7 +198,10 @@ class CombinedEncoder:
         """Encode ``texts`` → sparse (n, n_tfidf + 384), unit rows."""
         w_t = np.sqrt(1 - self.w_emb**2)
         return sp.hstack(
-            [self.tfidf.transform(texts) * w_t, sp.csr_matrix(self.emb.transform(texts) * self.w_emb)],
+            [
+                self.tfidf.transform(texts) * w_t,
+                sp.csr_matrix(self.emb.transform(texts) * self.w_emb),
+            ],
             format="csr",
         )
 

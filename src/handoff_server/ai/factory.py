@@ -53,9 +53,7 @@ def index_key(kb: KnowledgeBase, engine: str) -> str:
         "engine": _engine(engine),
         "version": INDEX_VERSION,
         "sklearn": sklearn.__version__,
-        "entries": [
-            [e.id, e.title, e.questions, e.answer, e.out_of_scope] for e in kb.entries
-        ],
+        "entries": [[e.id, e.title, e.questions, e.answer, e.out_of_scope] for e in kb.entries],
     }
     raw = json.dumps(payload, ensure_ascii=False, sort_keys=True).encode()
     return hashlib.sha256(raw).hexdigest()

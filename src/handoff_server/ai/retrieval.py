@@ -261,8 +261,13 @@ def build_index(
         calib_lr=calib_lr,
         calib_iso=calib_iso,
     )
-    index.oof = {"confidence": _calibrate(index, feats), "right": right, "features": feats,
-                 "oos": is_oos, "weight": w}
+    index.oof = {
+        "confidence": _calibrate(index, feats),
+        "right": right,
+        "features": feats,
+        "oos": is_oos,
+        "weight": w,
+    }
     return index
 
 
@@ -396,10 +401,10 @@ class RetrievalAnswerer:
                 f"nearest entry '{best.title}' with confidence {confidence:.2f}."
             )
         else:
-            runner = f", runner-up '{cands[1].title}' ({cands[1].score:.2f})" if len(cands) > 1 else ""
-            analysis = (
-                f"Visitor likely wants '{best.title}' (confidence {confidence:.2f}{runner})."
+            runner = (
+                f", runner-up '{cands[1].title}' ({cands[1].score:.2f})" if len(cands) > 1 else ""
             )
+            analysis = f"Visitor likely wants '{best.title}' (confidence {confidence:.2f}{runner})."
         return Answer(
             text=best.answer,
             confidence=min(1.0, max(0.0, confidence)),

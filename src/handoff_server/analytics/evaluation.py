@@ -62,10 +62,14 @@ class Predictions:
     n_unknown_labels: int
 
 
-def predict(answerer: Answerer, kb_ids: set[str], texts: list[str], labels: list[str]) -> Predictions:
+def predict(
+    answerer: Answerer, kb_ids: set[str], texts: list[str], labels: list[str]
+) -> Predictions:
     """Answer every question (batched when the answerer supports ``score``)."""
     targets = [label_to_id(lab) if lab != OOS_LABEL else None for lab in labels]
-    unknown = sum(1 for t, lab in zip(targets, labels, strict=True) if t is not None and t not in kb_ids)
+    unknown = sum(
+        1 for t, lab in zip(targets, labels, strict=True) if t is not None and t not in kb_ids
+    )
     oos = np.array([t is None or t not in kb_ids for t in targets])
     score = getattr(answerer, "score", None)
     if callable(score):

@@ -112,7 +112,9 @@ class Metrics:
         return asdict(self)
 
 
-def _at(c: np.ndarray, r: np.ndarray, o: np.ndarray, t: float) -> tuple[float, float | None, float, float]:
+def _at(
+    c: np.ndarray, r: np.ndarray, o: np.ndarray, t: float
+) -> tuple[float, float | None, float, float]:
     answered = c >= t
     n_in = int((~o).sum())
     containment = float((answered & r & ~o).sum() / n_in) if n_in else 0.0

@@ -204,7 +204,9 @@ def _cross_check(
     return out
 
 
-def _where(e: KBEntry, lines_of: dict[int, dict[str, Any]], key: str, i: int = 0) -> tuple[str, int]:
+def _where(
+    e: KBEntry, lines_of: dict[int, dict[str, Any]], key: str, i: int = 0
+) -> tuple[str, int]:
     file, _, line = e.source.rpartition(":")
     lines = lines_of.get(id(e), {})
     at = lines.get(key)
@@ -368,9 +370,7 @@ def _read_article(
         while eid in used:
             eid, n = f"{stem}:{_slug(title)}-{n}", n + 1
         used.add(eid)
-        entry = KBEntry(
-            id=eid, title=title, category=stem, answer=text, source=f"{f}:{line}"
-        )
+        entry = KBEntry(id=eid, title=title, category=stem, answer=text, source=f"{f}:{line}")
         out.append((entry, {"id": line}))
     if not out:
         problems.append(Problem(str(f), 1, "empty article: no text to answer from"))
@@ -424,7 +424,9 @@ def _rows(f: Path, reader: Any, problems: list[Problem]) -> list[tuple[int, list
     return rows
 
 
-def _read_faq(f: Path, reader: Any, problems: list[Problem]) -> list[tuple[KBEntry, dict[str, Any]]]:
+def _read_faq(
+    f: Path, reader: Any, problems: list[Problem]
+) -> list[tuple[KBEntry, dict[str, Any]]]:
     out: list[tuple[KBEntry, dict[str, Any]]] = []
     stem = _slug(f.stem)
     for line, (question, answer, *_) in _rows(f, reader, problems):
