@@ -27,7 +27,7 @@ def _open(cid: str):
 
 
 def test_empty_queue_80x24(snap_compare) -> None:
-    """Empty queue at 80×24: title bar "0 queued · 0 assigned", the column headers
+    """Empty queue at 80×24: title bar "Sam Rivera · 0 queued · 0 assigned · 0 shown · filter all · sort priority", the column headers
     (Waiting, Visitor, First question, Trigger, Conf, Assignee — no Pri/Team at this width),
     the line "No conversations waiting…", no banner, footer with Claim/Filter/Sort."""
     app, _ = build_app(queue=[])
@@ -46,7 +46,7 @@ def test_busy_queue_160x48(snap_compare) -> None:
 
 def test_busy_queue_80x24_filter_mine(snap_compare) -> None:
     """Busy queue at 80×24 after pressing f: filter "mine" shows only Margaret Hamilton
-    and Dennis R. (assigned to Sam Rivera); the title bar says "showing 2 · filter mine"."""
+    and Dennis R. (assigned to Sam Rivera); the title bar says "2 shown · filter mine"."""
     app, _ = build_app(queue=queue_items())
     assert snap_compare(app, terminal_size=(80, 24), run_before=_settle, press=["f"])
 
@@ -111,5 +111,26 @@ def test_reconnecting_banner_120x36(snap_compare) -> None:
         await _settle(pilot)
         server.drop()
         await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
+
+
+def test_two_open_with_unread_120x36(snap_compare) -> None:
+    """Two conversations open at 120×36: Grace's is on screen; the open-conversation bar
+    shows "1 Ada Lovelace ●2" (two visitor lines arrived in Ada's conversation while
+    Grace's was shown; typing does not count as unread) and "2 Grace Hopper" highlighted; the reply box status line says "Grace Hopper is typing…"."""
+    app, server = build_app(queue=queue_items(), packets=[low_confidence_packet(), keyword_packet()])
+
+    async def run_before(pilot) -> None:
+        await _open("c_ada")(pilot)
+        pilot.app.open_conversation("c_grace")
+        await _settle(pilot)
+        server.append("c_ada", "visitor_message", "visitor", text="Hello? Anyone there?")
+        server.append("c_ada", "visitor_message", "visitor", text="My mail still bounces")
+        server.typing("c_ada", "visitor", True)
+        server.typing("c_grace", "visitor", True)
+        await _settle(pilot)
+        pilot.app.screen.query_one("#transcript").focus()
+        await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)

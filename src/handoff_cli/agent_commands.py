@@ -145,12 +145,13 @@ def _create_token(data_dir: Path) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-async def _visitor(url: str, rng: random.Random, question: str, hold_seconds: float) -> None:
+async def _visitor(url: str, rng: random.Random, who: tuple[str, str], question: str,
+                   hold_seconds: float) -> None:
     """One simulated visitor: start, type, ask, read the answer; stay a while if handed off."""
     from handoff_server.client import connect_visitor, new_client_msg_id
     from handoff_server.protocol import SEvent, VisitorInfo, VMessage, VStart, VTyping
 
-    name, email = rng.choice(NAMES)
+    name, email = who
     info = VisitorInfo(
         name=name, email=email, page_url=rng.choice(PAGES),
         fields={"plan": rng.choice(PLANS), "customer since": str(rng.randint(2015, 2025))},
@@ -188,13 +189,16 @@ async def _simulate(url: str, questions: list[str], interval: float, escalate_sh
     """Start a visitor every ``interval`` seconds (0–1 ``escalate_share`` of them with a
     message the AI should hand off) until cancelled or ``limit`` visitors (0: no limit)."""
     rng = random.Random(seed)
+    people = NAMES[:]
+    rng.shuffle(people)
     tasks: set[asyncio.Task[None]] = set()
     n = 0
     try:
         while limit == 0 or n < limit:
             n += 1
             text = rng.choice(ESCALATING_LINES) if rng.random() < escalate_share else rng.choice(questions)
-            task = asyncio.create_task(_visitor(url, rng, text, hold_seconds=600))
+            who = people[(n - 1) % len(people)]
+            task = asyncio.create_task(_visitor(url, rng, who, text, hold_seconds=600))
             tasks.add(task)
             task.add_done_callback(_log_outcome(tasks))
             await asyncio.sleep(interval * rng.uniform(0.5, 1.5))

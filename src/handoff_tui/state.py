@@ -9,8 +9,8 @@ unread count, typing indicators and the agent's own frames still in flight.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from enum import Enum
+from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Literal
 
 from handoff_server.protocol import AgentInfo, Event, HandoffPacket, QueueItem
@@ -28,7 +28,7 @@ ACTIVE_STATUSES = frozenset({"queued", "assigned"})
 """Statuses that keep a conversation in the queue; ``ai`` and ``resolved`` leave it."""
 
 
-class QueueFilter(str, Enum):
+class QueueFilter(StrEnum):
     """Which rows the queue table shows."""
 
     ALL = "all"
@@ -36,7 +36,7 @@ class QueueFilter(str, Enum):
     TEAM = "team"
 
 
-class QueueSort(str, Enum):
+class QueueSort(StrEnum):
     """How the queue table is ordered."""
 
     PRIORITY = "priority"
@@ -57,12 +57,12 @@ def format_wait(seconds: float) -> str:
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
-def _sort_key(sort: QueueSort):
-    far_past = datetime.min.isoformat()
+_FAR_PAST = datetime.min.replace(tzinfo=UTC)
 
-    def queued(item: QueueItem) -> str:
-        # ISO strings of aware UTC datetimes order like the datetimes and compare faster.
-        return item.queued_at.isoformat() if item.queued_at else far_past
+
+def _sort_key(sort: QueueSort):
+    def queued(item: QueueItem) -> datetime:
+        return item.queued_at or _FAR_PAST
 
     if sort is QueueSort.WAITING:
         return lambda i: (queued(i), i.conversation_id)

@@ -69,8 +69,8 @@ class QueueScreen(Screen[None]):
         queued, assigned = queue.counts()
         me = queue.me.name if queue.me else "…"
         self.query_one("#title-bar", Static).update(Content.from_markup(
-            "[b]handoff[/] · agent [b]$me[/] · [b $error]$q[/] queued · $a assigned · "
-            "showing [b]$shown[/] · filter [b]$f[/] · sort [b]$s[/]",
+            "[b]$me[/] · [b $error]$q[/] queued · $a assigned · "
+            "[b]$shown[/] shown · filter [b]$f[/] · sort [b]$s[/]",
             me=me, q=str(queued), a=str(assigned), shown=str(len(queue.view)),
             f=queue.filter.value, s=queue.sort.value))
         app.draw_bars(self)
