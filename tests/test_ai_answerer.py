@@ -152,3 +152,17 @@ def test_embeddings_engine_on_demo_kb() -> None:
         texts, labels = read_questions(DEMO_QUESTIONS)
         p = predict(answerer, {e.id for e in kb.entries}, texts, labels)
         assert compute_metrics(p.confidence, p.right, p.oos, 0.7).in_scope_accuracy >= 0.75
+
+
+def test_one_question_fast_path_matches_batch_scoring(clinc_subset) -> None:  # type: ignore[no-untyped-def]
+    """`answer()` scores one question through a shortcut (only the question's feature rows
+    of the coefficients, only two classes' examples); it must give exactly the numbers of
+    the batch path that `handoff eval` uses."""
+    _, answerer, questions, _ = clinc_subset
+    questions = questions[:60]
+    conf_b, top_b, probs_b = answerer.score(questions)
+    for i, q in enumerate(questions):
+        conf, top, probs = answerer.score([q])
+        assert top[0] == top_b[i]
+        assert conf[0] == pytest.approx(conf_b[i], abs=1e-6)
+        assert np.allclose(probs[0], probs_b[i], atol=1e-6)
