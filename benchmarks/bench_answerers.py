@@ -23,7 +23,7 @@ from handoff_server.ai.factory import load_or_build_index
 from handoff_server.ai.retrieval import RetrievalAnswerer
 from handoff_server.kb import load_kb
 
-DATA = Path("/work/shared/data/clinc150")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "clinc150"
 
 
 def _latencies(fn, questions: list[str]) -> np.ndarray:  # type: ignore[no-untyped-def]

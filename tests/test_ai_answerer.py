@@ -15,7 +15,8 @@ from handoff_server.ai.factory import index_key, load_or_build_index
 from handoff_server.analytics import compute_metrics, predict, read_questions
 from handoff_server.kb import KBEntry, KnowledgeBase, load_kb
 
-DATA = Path("/work/shared/data")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+"""The read-only data folder beside the checkout (shared/data), there in CI too."""
 CLINC = DATA / "clinc150"
 DEMO_QUESTIONS = Path(__file__).parent / "data" / "demo_questions.csv"
 
