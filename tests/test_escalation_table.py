@@ -237,6 +237,10 @@ CASES = [
          policy="intents", conf=0.3, team="sales"),
     Case("kb-entry", "my server disk failed", "escalate", "kb_entry",
          "KB entry 'server-hardware' is marked escalate: true", entry_escalate=True, team="senior"),
+    # A low-confidence guess at an escalate-only entry is not a reason to claim that topic
+    # (or to route to its team): low confidence hands it off honestly.
+    Case("kb-entry-unsure", "our shop is losing sales", "escalate", "low_confidence",
+         "confidence 0.33 < threshold 0.70", entry_escalate=True, conf=0.33),
     # --- unresolved_exchanges ---------------------------------------------------------------------
     Case("unres-three", "that didn't help either, how do I fix my dns", "escalate", "unresolved_exchanges",
          "3 unresolved AI turn(s) in a row >= 2",
@@ -343,3 +347,12 @@ def test_decision(case: Case) -> None:
     ]
     if d.trigger not in (None, "rule"):
         assert next(e for e in d.evaluations if e.trigger == d.trigger).fired
+
+
+def test_unsure_escalate_only_entry_routes_to_no_team() -> None:
+    """The kb-entry-unsure case above: the entry's team ("senior", a guess) is not used."""
+    case = next(c for c in CASES if c.id == "kb-entry-unsure")
+    d = decide(POLICIES[case.policy], _ctx(case))
+    assert d.team is None
+    kb = next(e for e in d.evaluations if e.trigger == "kb_entry")
+    assert not kb.fired and "not sure" in kb.detail

@@ -148,15 +148,28 @@ def decide(policy: Policy, ctx: TurnContext) -> Decision:
     entry_escalate = bool(ctx.answer is not None and ctx.answer.entry_escalate)
     kb_on = policy.intent.enabled and policy.intent.kb_entry
     entry_id = ctx.answer.entry_id if ctx.answer is not None else None
+    conf = ctx.answer.confidence if ctx.answer is not None else None
+    # Only a confident match may claim an escalate-only entry: a low-confidence guess at
+    # "security incident" would give the agent a wrong reason and route to a wrong team;
+    # low_confidence hands such turns off honestly.
+    sure = conf is not None and conf >= policy.threshold
+    if not entry_escalate:
+        kb_detail = "top KB entry does not require a human"
+    elif sure:
+        kb_detail = f"KB entry {entry_id!r} is marked escalate: true"
+    else:
+        kb_detail = (
+            f"KB entry {entry_id!r} is marked escalate: true, but confidence {conf:.2f} "
+            f"< threshold {policy.threshold:.2f}: not sure it is the visitor's topic"
+        )
     evals.append(
         TriggerEvaluation(
             trigger="kb_entry",
             enabled=kb_on,
-            fired=kb_on and entry_escalate,
+            fired=kb_on and entry_escalate and sure,
             value=entry_id,
-            detail=f"KB entry {entry_id!r} is marked escalate: true"
-            if entry_escalate
-            else "top KB entry does not require a human",
+            threshold=policy.threshold if entry_escalate else None,
+            detail=kb_detail,
         )
     )
 
