@@ -13,9 +13,8 @@ import pytest
 from handoff_server.ai import Answerer, make_answerer
 from handoff_server.app import RunningServer, start_server
 from handoff_server.config import Settings, load_settings
-from handoff_server.conversations import hash_token
 from handoff_server.kb import load_kb
-from handoff_server.store import AgentRecord, utcnow
+from handoff_server.store import AgentRecord, hash_token, utcnow
 
 
 @pytest.fixture(autouse=True)

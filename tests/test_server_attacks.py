@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 from handoff_server.client import connect_visitor
-from handoff_server.conversations import hash_token
 from handoff_server.protocol import (
     AClaim,
     AResolve,
@@ -26,7 +25,7 @@ from handoff_server.protocol import (
     VRequestHuman,
     VResume,
 )
-from handoff_server.store import ConversationRecord, NewEvent, SQLiteStore, utcnow
+from handoff_server.store import ConversationRecord, NewEvent, SQLiteStore, hash_token, utcnow
 from tests.conftest import create_token
 from tests.helpers import agent, events, say, start_visitor, wait_ack
 

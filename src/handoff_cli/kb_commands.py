@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from handoff_cli.common import ConfigOpt, DataDirOpt, fail, print_json, settings_from
 from handoff_server.ai import ENGINES
 from handoff_server.ai.factory import load_or_build_index
-from handoff_server.ai.retrieval import RetrievalAnswerer
-from handoff_server.analytics import compute_metrics, predict, read_questions, recommend_threshold, sweep
+from handoff_server.analytics import (
+    compute_metrics,
+    predict,
+    read_questions,
+    recommend_threshold,
+    sweep,
+)
 from handoff_server.errors import HandoffError
 from handoff_server.kb import KBError, check_kb, load_kb, write_kb_folder
 
@@ -29,7 +34,7 @@ def _cache_dir(config: Path | None, data_dir: Path | None) -> Path:
     return settings.store.data_dir / "cache"
 
 
-def _index(kb_path: Path | None, engine: str, cache_dir: Path) -> tuple[RetrievalAnswerer, float, bool]:
+def _index(kb_path: Path | None, engine: str, cache_dir: Path) -> tuple[Any, float, bool]:
     """Load the KB and its index (building it if needed) or exit with a clear message."""
     if engine not in ENGINES:
         fail(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}", "bad_engine")
@@ -37,6 +42,8 @@ def _index(kb_path: Path | None, engine: str, cache_dir: Path) -> tuple[Retrieva
         kb = load_kb(kb_path)
         t0 = time.perf_counter()
         index, _cached = load_or_build_index(kb, engine, cache_dir)
+        from handoff_server.ai.retrieval import RetrievalAnswerer
+
         return RetrievalAnswerer(kb, index), time.perf_counter() - t0, _cached
     except HandoffError as exc:
         fail(exc.detail, exc.code)

@@ -13,9 +13,8 @@ from typing import Annotated, Literal
 import typer
 
 from handoff_cli.common import ConfigOpt, DataDirOpt, fail, settings_from
-from handoff_server.conversations import hash_token
 from handoff_server.errors import HandoffError
-from handoff_server.store import AgentRecord, SQLiteStore, utcnow
+from handoff_server.store import AgentRecord, SQLiteStore, hash_token, utcnow
 
 token_app = typer.Typer(
     help="Create sign-in tokens for agents and operators.", no_args_is_help=True

@@ -19,7 +19,6 @@ from handoff_server.escalation import (
     PolicyError,
     PriorTurn,
     TurnContext,
-    decide,
     parse_policy,
 )
 from handoff_server.store import SQLiteStore
@@ -118,6 +117,8 @@ def triage(
         page_url=page_url,
         now=datetime.now(UTC),
     )
+    from handoff_server.escalation import decide
+
     d = decide(policy, ctx)
     report = {
         "question": question,

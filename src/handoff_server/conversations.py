@@ -21,7 +21,6 @@ Rules kept here:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
 import secrets
@@ -58,7 +57,14 @@ from handoff_server.protocol import (
     TriggerInfo,
     VisitorInfo,
 )
-from handoff_server.store import ConversationRecord, NewEvent, Store, StoredEvent, utcnow
+from handoff_server.store import (
+    ConversationRecord,
+    NewEvent,
+    Store,
+    StoredEvent,
+    hash_token,
+    utcnow,
+)
 
 __all__ = [
     "AsyncStore",
@@ -66,7 +72,6 @@ __all__ = [
     "Hub",
     "Subscriber",
     "build_packet",
-    "hash_token",
     "to_event",
     "visitor_view",
 ]
@@ -95,11 +100,6 @@ _VISITOR_HIDDEN_KEYS = {
 """Event data the visitor never receives (the AI's internal analysis, unsent drafts)."""
 
 _YES = {"yes", "y", "yes please", "yeah", "yep", "sure", "please", "ok", "okay", "yes!"}
-
-
-def hash_token(token: str) -> str:
-    """SHA-256 hex digest of a token (tokens are 32 random bytes, so no salt is needed)."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class AsyncStore:

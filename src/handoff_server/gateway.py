@@ -36,7 +36,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from handoff_server.config import ServerSettings
-from handoff_server.conversations import ConversationService, Subscriber, hash_token
+from handoff_server.conversations import ConversationService, Subscriber
 from handoff_server.errors import HandoffError, ProtocolError
 from handoff_server.protocol import (
     AAuth,
@@ -60,6 +60,7 @@ from handoff_server.protocol import (
     parse_agent_frame,
     parse_visitor_frame,
 )
+from handoff_server.store import hash_token
 
 __all__ = ["Gateway", "TokenBucket"]
 

@@ -12,6 +12,7 @@ by default also survives power loss).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
@@ -30,10 +31,16 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "StoredEvent",
+    "hash_token",
     "utcnow",
 ]
 
 SCHEMA_VERSION = 1
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 hex digest of a token (tokens are 32 random bytes, so no salt is needed)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def utcnow() -> datetime:

@@ -3,10 +3,14 @@
 :func:`make_answerer` is the one entry point: ``make_answerer(kb, engine, cache_dir)``.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from handoff_server.ai.base import Answer, Answerer, AnswererError, Candidate
-from handoff_server.ai.encoders import embeddings_available
-from handoff_server.ai.factory import ENGINES, make_answerer
-from handoff_server.ai.retrieval import RetrievalAnswerer
+
+if TYPE_CHECKING:
+    from handoff_server.ai.encoders import embeddings_available
+    from handoff_server.ai.factory import ENGINES, make_answerer
+    from handoff_server.ai.retrieval import RetrievalAnswerer
 
 __all__ = [
     "ENGINES",
@@ -18,3 +22,21 @@ __all__ = [
     "embeddings_available",
     "make_answerer",
 ]
+
+_LAZY = {
+    "ENGINES": "handoff_server.ai.factory",
+    "make_answerer": "handoff_server.ai.factory",
+    "RetrievalAnswerer": "handoff_server.ai.retrieval",
+    "embeddings_available": "handoff_server.ai.encoders",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # The engines pull in scikit-learn and scipy (a second or more to import); the
+    # contract models above do not, so the CLI and the protocol stay quick to load.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -9,15 +9,16 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import joblib
-import sklearn
+from typing import TYPE_CHECKING, Any
 
 from handoff_server.ai.base import Answerer
-from handoff_server.ai.encoders import CombinedEncoder, MiniLMEncoder, TfidfEncoder
-from handoff_server.ai.retrieval import Index, RetrievalAnswerer, build_index
 from handoff_server.kb.models import KnowledgeBase
+
+if TYPE_CHECKING:
+    from handoff_server.ai.retrieval import Index
+
+# scikit-learn, scipy, joblib (and torch for the embeddings engines) are imported where
+# an index is built or loaded, not here: listing engines must stay cheap for the CLI.
 
 __all__ = ["ENGINES", "INDEX_VERSION", "index_key", "load_or_build_index", "make_answerer"]
 
@@ -26,11 +27,20 @@ log = logging.getLogger(__name__)
 INDEX_VERSION = "6"
 """Bumped whenever training or the index layout changes, so old caches are ignored."""
 
+def _encoder(name: str) -> Callable[[], Any]:
+    def make() -> Any:
+        from handoff_server.ai import encoders
+
+        return getattr(encoders, name)()
+
+    return make
+
+
 ENGINES: dict[str, Callable[[], Any]] = {
-    "default": TfidfEncoder,
-    "tfidf": TfidfEncoder,
-    "embeddings": CombinedEncoder,
-    "minilm": MiniLMEncoder,
+    "default": _encoder("TfidfEncoder"),
+    "tfidf": _encoder("TfidfEncoder"),
+    "embeddings": _encoder("CombinedEncoder"),
+    "minilm": _encoder("MiniLMEncoder"),
 }
 """Engine name → encoder factory. ``default`` = ``tfidf`` (CPU, no download);
 ``embeddings`` = TF-IDF + MiniLM combined; ``minilm`` = MiniLM alone. The last two need
@@ -49,6 +59,8 @@ def index_key(kb: KnowledgeBase, engine: str) -> str:
     """Hex SHA-256 of everything the index depends on: the KB's entries, the engine, this
     module's :data:`INDEX_VERSION` and the scikit-learn version (pickles are not portable
     across it)."""
+    import sklearn
+
     payload = {
         "engine": _engine(engine),
         "version": INDEX_VERSION,
@@ -70,6 +82,10 @@ def load_or_build_index(
     is missing, :class:`~handoff_server.ai.base.AnswererError` for a KB with nothing to
     answer.
     """
+    import joblib
+
+    from handoff_server.ai.retrieval import Index, build_index
+
     name = _engine(engine)
     path = None
     if cache_dir is not None:
@@ -105,5 +121,7 @@ def make_answerer(
     Raises ``ValueError`` for an unknown engine, ``ImportError`` when the engine needs the
     ``embeddings`` extra and it is not installed.
     """
+    from handoff_server.ai.retrieval import RetrievalAnswerer
+
     index, _ = load_or_build_index(kb, engine, cache_dir)
     return RetrievalAnswerer(kb, index)
