@@ -167,3 +167,16 @@ def test_one_question_fast_path_matches_batch_scoring(clinc_subset) -> None:  # 
         assert top[0] == top_b[i]
         assert conf[0] == pytest.approx(conf_b[i], abs=1e-6)
         assert np.allclose(probs[0], probs_b[i], atol=1e-6)
+
+
+def test_unseen_word_share_is_measured_against_the_kb_vocabulary() -> None:
+    """The calibration feature "share of the question's words the KB never uses"."""
+    from handoff_server.ai.encoders import TfidfEncoder
+
+    enc = TfidfEncoder().fit(["reset my password", "renew my domain name"])
+    assert list(enc.unseen(["reset my password", "reset my cannabis stocks", "", "?!"])) == [
+        0.0,
+        pytest.approx(2 / 4),
+        0.0,
+        0.0,
+    ]

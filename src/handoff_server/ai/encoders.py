@@ -41,6 +41,21 @@ class TfidfEncoder:
         """An unfitted encoder of the same kind (for cross-validation folds)."""
         return TfidfEncoder()
 
+    def unseen(self, texts: list[str]) -> np.ndarray:
+        """Share (0–1) of each text's words that never occur in the fitted vocabulary,
+        shape (n,); 0 for a text with no words. Out-of-scope questions tend to be about
+        things the KB never mentions, which similarity alone under-weights."""
+        if not hasattr(self, "_words"):
+            self._words = (self.word.build_preprocessor(), self.word.build_tokenizer())
+        prep, tok = self._words
+        vocab = self.word.vocabulary_
+        out = np.zeros(len(texts))
+        for i, text in enumerate(texts):
+            words = tok(prep(text))
+            if words:
+                out[i] = sum(w not in vocab for w in words) / len(words)
+        return out
+
     def fit(self, texts: list[str]) -> TfidfEncoder:
         """Learn vocabulary and IDF weights from ``texts``."""
         self.word.fit(texts)
@@ -172,6 +187,10 @@ class MiniLMEncoder:
         """Drop the build-time memo (keeps a loaded answerer small)."""
         self.memo = {}
 
+    def unseen(self, texts: list[str]) -> np.ndarray:
+        """Zeros (n,): an embedding model has no vocabulary to miss."""
+        return np.zeros(len(texts))
+
 
 class CombinedEncoder:
     """TF-IDF block and MiniLM block side by side, weighted ``w_tfidf``/``w_emb`` (their
@@ -208,3 +227,7 @@ class CombinedEncoder:
     def forget(self) -> None:
         """Drop the build-time MiniLM memo."""
         self.emb.forget()
+
+    def unseen(self, texts: list[str]) -> np.ndarray:
+        """The TF-IDF part's share of unseen words, shape (n,)."""
+        return self.tfidf.unseen(texts)
