@@ -24,7 +24,7 @@ __all__ = ["ENGINES", "INDEX_VERSION", "index_key", "load_or_build_index", "make
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = "7"
+INDEX_VERSION = "8"
 """Bumped whenever training or the index layout changes, so old caches are ignored."""
 
 def _encoder(name: str) -> Callable[[], Any]:

@@ -45,6 +45,10 @@ _OOS = "__out_of_scope__"
 _C = 0.5
 _FOLDS = 5
 _TOP_K = 5
+_HELD_OUT_ROUNDS = 2
+_HELD_OUT_SHARE = 0.25
+"""Held-out-topic calibration (:func:`_held_out_topics`): rounds, and the share of entries
+left out in each."""
 _OOS_SHARE = 0.30
 """Share of out-of-scope questions the calibrator assumes; it reweights the KB's
 out-of-scope examples to it (CLINC150's train split has 0.7%, real support traffic far
@@ -259,11 +263,26 @@ def build_index(
     temperature = float(np.exp(minimize_scalar(nll, bounds=(-3, 6), method="bounded").x))
     feats, top, _ = _features(oof_scores, temperature, oof_sims, oos, oof_unseen)
     right = ((top == y) & (y != oos)).astype(int)
-    w = np.ones(len(y))
     is_oos = y == oos
-    if oos_share is not None and is_oos.any():
-        # Reweight so out-of-scope examples make up oos_share of the calibration data.
-        w[is_oos] = oos_share * (~is_oos).sum() / ((1 - oos_share) * is_oos.sum())
+    # A KB that brings its own out-of-scope examples is calibrated on them; one without
+    # (most real KBs) learns what a near miss looks like from topics held out of training.
+    own_oos = any(e.out_of_scope and e.questions for e in kb.entries)
+    pseudo = (
+        np.zeros((0, feats.shape[1]))
+        if own_oos
+        else _held_out_topics(encoder, texts_arr, y, oos, n_classes, temperature, oos_weight, seed)
+    )
+    w = np.ones(len(y) + len(pseudo))
+    if oos_share is not None and (is_oos.any() or len(pseudo)):
+        # Out-of-scope weight: oos_share of the calibration data, split evenly between
+        # the generic off-topic examples and the held-out-topic ones when both exist.
+        n_in = (~is_oos).sum()
+        groups = [g for g in (np.flatnonzero(is_oos), len(y) + np.arange(len(pseudo))) if len(g)]
+        for g in groups:
+            w[g] = oos_share * n_in / ((1 - oos_share) * len(g) * len(groups))
+    feats = np.vstack([feats, pseudo]) if len(pseudo) else feats
+    right = np.concatenate([right, np.zeros(len(pseudo), dtype=int)])
+    is_oos = np.concatenate([is_oos, np.ones(len(pseudo), dtype=bool)])
     calib_lr, calib_iso = _fit_calibrator(feats, right, w)
 
     encoder.fit(texts)
@@ -293,6 +312,46 @@ def build_index(
         "weight": w,
     }
     return index
+
+
+def _held_out_topics(
+    encoder: Any,
+    texts: np.ndarray,
+    y: np.ndarray,
+    oos: int,
+    n_classes: int,
+    temperature: float,
+    oos_weight: float,
+    seed: int,
+) -> np.ndarray:
+    """Calibration features (m, k) of questions about topics the model was never taught.
+
+    A real KB never covers everything, and the questions it misses are often close to
+    what it covers (a bank's KB without "exchange rates" still gets asked about them).
+    :data:`_HELD_OUT_ROUNDS` times, a random :data:`_HELD_OUT_SHARE` of the entries is
+    left out of training, and their examples are scored by a model that has never seen
+    those topics: what a near-miss question looks like. They all count as wrong. Empty
+    for a KB with fewer than 4 entries (nothing to leave out).
+    """
+    entries = np.array([c for c in range(n_classes) if c != oos and (y == c).any()])
+    if len(entries) < 4 or _HELD_OUT_ROUNDS == 0:
+        return np.zeros((0, len(_MONOTONE)))
+    rng = np.random.default_rng(seed)
+    n_out = max(1, round(len(entries) * _HELD_OUT_SHARE))
+    out = []
+    for _ in range(_HELD_OUT_ROUNDS):
+        held = rng.choice(entries, n_out, replace=False)
+        mask = np.isin(y, held)
+        train, test = np.flatnonzero(~mask), np.flatnonzero(mask)
+        enc = encoder.fresh().fit(list(texts[train]))
+        xtr, xte = enc.transform(list(texts[train])), enc.transform(list(texts[test]))
+        coef, intercept, cls = _fit_svm(xtr, y[train], oos, oos_weight)
+        scores = np.full((len(test), n_classes), -10.0)
+        scores[:, cls] = np.asarray(xte @ coef) + intercept
+        sims = _Examples.of(xtr, y[train], n_classes).nearest(xte)
+        f, _, _ = _features(scores, temperature, sims, oos, enc.unseen(list(texts[test])))
+        out.append(f)
+    return np.vstack(out) if out else np.zeros((0, len(_MONOTONE)))
 
 
 # Direction each feature may move P(right): top probability +, margin +, reject-class
