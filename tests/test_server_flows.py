@@ -54,6 +54,8 @@ async def test_uncovered_question_and_human_request_are_escalated_and_queued(ser
     frames = await say(conn2, "I want to talk to a person")
     (esc2,) = events(frames, "escalated")
     assert esc2.data["trigger"]["kind"] == "human_request"
+    # Routing is the policy's: no team is guessed from whatever entry the AI thought closest.
+    assert esc2.data["team"] is None
 
     result = await asyncio.to_thread(
         runner.invoke, app, ["queue", "--json", "--server", server.url, "--token", agent_token]

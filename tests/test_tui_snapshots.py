@@ -68,7 +68,7 @@ def test_conversation_keyword_80x24(snap_compare) -> None:
     the AI was confident (0.88): the system line "escalated: keyword 'cancel my account' ·
     priority 2 · team billing"; the panel (narrower) starts with the trigger "keyword 'cancel
     my account'" and its detail, confidence 0.88 green vs 0.70, matched phrase, "also fired:
-    sentiment"; the reply box says claim (c) to reply."""
+    sentiment"; the line above the reply box says "press c to claim it, then reply" and the footer offers c Claim (the reply box is not focused yet)."""
     app, _ = build_app(queue=queue_items(), packets=[low_confidence_packet(), keyword_packet()])
     assert snap_compare(app, terminal_size=(80, 24), run_before=_open("c_grace"))
 

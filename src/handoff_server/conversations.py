@@ -608,7 +608,9 @@ class ConversationService:
             policy_version=decision.policy_version,
             evaluations=[e.model_dump(mode="json") for e in decision.evaluations],
         )
-        team = decision.team or (answer.team if answer and answer.entry_escalate else None)
+        # The policy alone routes: a team guessed from a low-confidence entry would send
+        # the visitor to the wrong people.
+        team = decision.team
         ahead = await self._queue_position(decision.priority)
         if self.hub.agents_online == 0:
             text = (

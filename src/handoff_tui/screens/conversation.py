@@ -80,8 +80,19 @@ class ConversationScreen(Screen[None]):
         reply = self.query_one(ReplyBox)
         if self.conv.draft:
             reply.set_text(self.conv.draft)
-        reply.editor.focus()
+        if self._mine():
+            reply.editor.focus()
+        else:
+            # Not ours yet: keep the letter keys (c to claim) working, not typing into the box.
+            self.query_one(Transcript).focus()
         self.redraw()
+
+    def _mine(self) -> bool:
+        app = self.agent_app
+        # Before its packet arrives the conversation's holder is known from the queue row.
+        item = app.queue.items.get(self.conversation_id)
+        holder = self.conv.assigned_agent or (item.assigned_agent if item else None)
+        return bool(app.queue.me and holder and holder.id == app.queue.me.id)
 
     def on_screen_resume(self) -> None:
         self.redraw()
@@ -109,8 +120,7 @@ class ConversationScreen(Screen[None]):
         sending = sum(1 for p in conv.pending.values() if p.status == "sending")
         failed = sum(1 for p in conv.pending.values() if p.status == "failed")
         typing = name if conv.visitor_typing else conv.agent_typing
-        mine = bool(app.queue.me and conv.assigned_agent and conv.assigned_agent.id == app.queue.me.id)
-        self.query_one(ReplyBox).show_status(typing, sending, failed, mine)
+        self.query_one(ReplyBox).show_status(typing, sending, failed, self._mine())
 
     def restore_draft(self) -> None:
         """Put the saved draft back in an empty reply box (after a refused send)."""
@@ -132,6 +142,8 @@ class ConversationScreen(Screen[None]):
     def action_act(self, kind: str) -> None:
         """Claim, resolve, release or hand back this conversation."""
         self.agent_app.send_action(self.conversation_id, kind)
+        if kind == "claim":
+            self.query_one(ReplyBox).editor.focus()
 
     def action_insert_draft(self) -> None:
         """Put the AI's answer (its unsent draft from the KB) into the reply box."""

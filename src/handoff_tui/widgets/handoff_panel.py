@@ -93,7 +93,7 @@ def panel_content(conv: ConversationState, now: datetime | None) -> Content:
         bar = "█" * round(score * 10) + "░" * (10 - round(score * 10))
         lines.append(M("[$accent]$bar[/] $s $title [dim]($id)[/]", bar=bar, s=f"{score:.2f}",
                        title=str(c.get("title", "")), id=str(c.get("entry_id", ""))))
-    sections.append(_section("KB candidates", lines or [M("[dim]none[/]")]))
+    sections.append(_section("KB candidates (model scores)", lines or [M("[dim]none[/]")]))
 
     history = conv.confidence_history()
     if history:

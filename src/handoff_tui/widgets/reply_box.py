@@ -52,7 +52,7 @@ class ReplyBox(Vertical):
         if failed:
             parts.append(Content.from_markup("[b $error]$n failed (see transcript)[/]", n=str(failed)))
         if not can_reply:
-            parts.append(Content.from_markup("[dim]claim (c) to reply; notes work any time[/]"))
+            parts.append(Content.from_markup("[dim]press c to claim it, then reply[/]"))
         self.query_one("#reply-status", Static).update(Content("  ·  ").join(parts))
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
