@@ -134,3 +134,18 @@ def test_two_open_with_unread_120x36(snap_compare) -> None:
         await pilot.pause(0.1)
 
     assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)
+
+
+async def test_command_palette_offers_the_screen_actions() -> None:
+    """Keys cut off a narrow footer stay findable: the palette lists the conversation
+    screen's actions, and choosing one does what its key does."""
+    from handoff_server.protocol import AClaim
+
+    app, server = build_app(queue=queue_items(), packets=[low_confidence_packet()])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await _open("c_ada")(pilot)
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert {"Claim", "Resolve", "Release", "Hand back", "Send as note"} <= set(commands)
+        await commands["Claim"].callback()
+        await _settle(pilot)
+        assert any(isinstance(f, AClaim) and f.conversation_id == "c_ada" for f in server.received)

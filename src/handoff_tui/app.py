@@ -12,12 +12,14 @@ from it, at most once per batch of messages.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel
 from textual import on, work
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
@@ -97,6 +99,21 @@ class AgentApp(App[None]):
 
     connection_state: reactive[str] = reactive("connecting")
     """``connecting`` | ``connected`` | ``reconnecting`` | ``unauthorized``."""
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The command palette lists the screen's own actions (claim, resolve, filter…)
+        beside Textual's, so a key cut off the footer can still be found."""
+        yield from super().get_system_commands(screen)
+        seen: set[str] = set()
+        for binding in screen.BINDINGS:
+            if not isinstance(binding, Binding) or not binding.show or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            yield SystemCommand(
+                binding.description,
+                f"key: {binding.key}",
+                partial(screen.run_action, binding.action),
+            )
 
     def __init__(self, settings: TUISettings, client: AgentClient, clock: Clock) -> None:
         super().__init__()
