@@ -365,27 +365,15 @@ class Gateway:
                 elif isinstance(frame, AClose):
                     svc.hub.unsubscribe(frame.conversation_id, sub)
                 elif isinstance(frame, ATyping):
-                    svc.hub.send_to(
-                        frame.conversation_id,
-                        STyping(
-                            conversation_id=frame.conversation_id,
-                            role="agent",
-                            name=agent.name,
-                            active=frame.active,
-                        ),
-                        role="visitor",
-                    )
-                    svc.hub.send_to(
-                        frame.conversation_id,
-                        STyping(
-                            conversation_id=frame.conversation_id,
-                            role="agent",
-                            name=agent.name,
-                            active=frame.active,
-                        ),
+                    typing = STyping(
+                        conversation_id=frame.conversation_id,
                         role="agent",
-                        exclude=sub,
+                        name=agent.name,
+                        active=frame.active,
                     )
+                    # To the visitor and to the other agents watching (not back to the typist).
+                    svc.hub.send_to(frame.conversation_id, typing, role="visitor")
+                    svc.hub.send_to(frame.conversation_id, typing, role="agent", exclude=sub)
                 else:
                     text = getattr(frame, "text", None)
                     if frame.type in ("reply", "note"):

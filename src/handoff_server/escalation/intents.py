@@ -17,22 +17,13 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from handoff_server.escalation.policy import IntentCategory
+from handoff_server.escalation.text import ORDINARY_QUESTIONS
 from handoff_server.escalation.vectors import TfidfFeatures, clip
 
 __all__ = ["BACKGROUND", "IntentMatch", "IntentMatcher"]
 
 BACKGROUND: tuple[str, ...] = (
-    "how do I reset my password",
-    "my website is down",
-    "how long does DNS propagation take",
-    "how do I set up email forwarding",
-    "can I change my domain name",
-    "what are your prices",
-    "do you offer SSL certificates",
-    "how do I renew my certificate",
-    "my email is not working",
-    "how do I migrate my site to your servers",
-    "where can I download my invoice",
+    *ORDINARY_QUESTIONS,
     "what payment methods do you accept",
     "how many mailboxes can I create",
     "can my developer get FTP access",

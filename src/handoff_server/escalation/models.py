@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from handoff_server.ai.base import Answer
 
-TriggerKind = Literal[
+FiringTrigger = Literal[
     "low_confidence",
     "keyword",
     "human_request",
@@ -22,8 +22,10 @@ TriggerKind = Literal[
     "kb_entry",
     "unresolved_exchanges",
     "ai_error",
-    "rule",
 ]
+"""Triggers a rule can test with ``{trigger = "..."}``."""
+
+TriggerKind = Literal[FiringTrigger, "rule"]
 """Stable names of the triggers, as shown to agents and in ``handoff triage --json``."""
 
 Action = Literal["escalate", "offer_handoff", "continue"]

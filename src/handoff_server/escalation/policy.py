@@ -36,6 +36,7 @@ from pydantic import (
 )
 
 from handoff_server.errors import HandoffError
+from handoff_server.escalation.models import FiringTrigger
 
 __all__ = [
     "BusinessHours",
@@ -56,17 +57,6 @@ __all__ = [
     "parse_policy",
 ]
 
-FiringTrigger = Literal[
-    "low_confidence",
-    "keyword",
-    "human_request",
-    "sentiment",
-    "intent",
-    "kb_entry",
-    "unresolved_exchanges",
-    "ai_error",
-]
-"""Triggers a rule can test with ``{trigger = "..."}`` (every trigger kind but ``rule``)."""
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 

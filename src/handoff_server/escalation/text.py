@@ -17,7 +17,25 @@ from typing import NamedTuple
 
 import snowballstemmer
 
-__all__ = ["Token", "PhraseMatcher", "PhraseMatch", "tokenize", "stem", "is_negated"]
+ORDINARY_QUESTIONS: tuple[str, ...] = (
+    "how do I reset my password",
+    "my website is down",
+    "how long does DNS propagation take",
+    "how do I set up email forwarding",
+    "can I change my domain name",
+    "what are your prices",
+    "do you offer SSL certificates",
+    "how do I renew my certificate",
+    "my email is not working",
+    "how do I migrate my site to your servers",
+    "where can I download my invoice",
+)
+"""Everyday hosting-support questions: the "nothing special" background the human-request
+and intent classifiers learn to tell apart from what they look for."""
+
+
+__all__ = [
+    "ORDINARY_QUESTIONS","Token", "PhraseMatcher", "PhraseMatch", "tokenize", "stem", "is_negated"]
 
 # One pass finds words and the punctuation that ends a clause.
 _WORD_OR_BREAK = re.compile(r"(\w+(?:['’]\w+)*)|[.,;:!?…()\[\]\n]")
