@@ -241,6 +241,9 @@ CASES = [
     # (or to route to its team): low confidence hands it off honestly.
     Case("kb-entry-unsure", "our shop is losing sales", "escalate", "low_confidence",
          "confidence 0.33 < threshold 0.70", entry_escalate=True, conf=0.33),
+    # Naming the fault is not frustration (VADER alone scores "ERROR ... failed" at -0.7).
+    Case("sentiment-technical-words", "HTTP ERROR 500: the upload failed and my site is broken",
+         "continue", None),
     # --- unresolved_exchanges ---------------------------------------------------------------------
     Case("unres-three", "that didn't help either, how do I fix my dns", "escalate", "unresolved_exchanges",
          "3 unresolved AI turn(s) in a row >= 2",

@@ -77,13 +77,26 @@ ANGRY_EMOJI = frozenset("😡🤬😠😤💢👎🙄😒🖕😾🤦😩😫")
 
 _WEIGHTS = {"phrase": 0.55, "emoji": 0.30, "shouting": 0.30, "repeated_question": 0.30}
 
+DOMAIN_NEUTRAL_WORDS = frozenset(
+    """error errors fail failed failing failure problem problems broken crash crashed wrong
+    denied refused blocked spam attack hacked lost missing stuck killed kill cancel reject
+    rejected warning fatal critical panic suspended forbidden dead loss leak threat damage
+    damaged""".split()
+)
+"""Words VADER scores as negative that, in a support conversation, name the problem
+rather than the visitor's mood ("HTTP ERROR 500", "the upload failed", "wrong password"):
+removed from its lexicon so describing a fault is not read as frustration."""
+
 _analyzer: SentimentIntensityAnalyzer | None = None
 
 
 def _vader() -> SentimentIntensityAnalyzer:
     global _analyzer
     if _analyzer is None:
-        _analyzer = SentimentIntensityAnalyzer()
+        analyzer = SentimentIntensityAnalyzer()
+        for word in DOMAIN_NEUTRAL_WORDS:
+            analyzer.lexicon.pop(word, None)
+        _analyzer = analyzer
     return _analyzer
 
 
