@@ -87,7 +87,10 @@ def _say(frame: Any) -> None:
             "reopened",
             "system_message",
         ):
-            console.print(f"[magenta]· {d.get('text', ev.kind)}[/magenta]")
+            said = d.get("text")
+            console.print(
+                f"[magenta]· {d.get('notice') or ev.kind}{': ' + said if said else ''}[/magenta]"
+            )
     elif isinstance(frame, SError):
         console.print(f"[red]error[{frame.code}]: {frame.detail}[/red]")
     elif isinstance(frame, STyping) and frame.active:

@@ -695,7 +695,7 @@ class ConversationService:
                     raise Conflict(f"already claimed by {holder}")
                 ev = NewEvent(
                     kind="claimed",
-                    data={"agent": who, "text": f"{agent.name} joined the conversation."},
+                    data={"agent": who, "notice": f"{agent.name} joined the conversation."},
                 )
                 updates = {
                     "status": "assigned",
@@ -719,7 +719,8 @@ class ConversationService:
                     kind="resolved",
                     data={
                         "agent": who,
-                        "text": text or f"{agent.name} marked this conversation resolved.",
+                        "text": text,
+                        "notice": f"{agent.name} marked this conversation resolved.",
                     },
                 )
                 updates = {"status": "resolved"}
@@ -729,7 +730,8 @@ class ConversationService:
                     kind="released",
                     data={
                         "agent": who,
-                        "text": text or f"{agent.name} returned the conversation to the queue.",
+                        "text": text,
+                        "notice": f"{agent.name} returned the conversation to the queue.",
                     },
                 )
                 updates = {
@@ -748,7 +750,11 @@ class ConversationService:
                     raise Conflict(f"assigned to {holder}")
                 ev = NewEvent(
                     kind="handed_back",
-                    data={"agent": who, "text": text or "You're back with our AI assistant."},
+                    data={
+                        "agent": who,
+                        "text": text,
+                        "notice": "You're back with our AI assistant.",
+                    },
                 )
                 updates = {
                     "status": "ai",

@@ -131,7 +131,8 @@ class Event(_Frame):
     (text), ``ai_message`` (text, confidence, threshold, sources, candidates, analysis,
     entry_id, offer_handoff), ``escalated`` (trigger, priority, team, text shown to the
     visitor, the AI's unsent draft), ``claimed`` / ``released`` / ``handed_back`` /
-    ``resolved`` (agent, text), ``agent_message`` (agent, text), ``note`` (agent, text;
+    ``resolved`` (agent, the agent's optional text, and ``notice``: a sentence for the
+    visitor), ``agent_message`` (agent, text), ``note`` (agent, text;
     never sent to visitors), ``system_message`` (text).
 
     ``actor`` is ``visitor`` | ``ai`` | ``agent`` | ``system``; ``at`` is UTC.
