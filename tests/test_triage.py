@@ -105,7 +105,7 @@ def test_bad_inputs(data_dir: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["triage", "--data-dir", str(data_dir), "   "])
     assert result.exit_code == 2 and "error[empty_message]" in result.stderr
     result = runner.invoke(app, ["triage", "--data-dir", str(data_dir), "--visitor", "plan", "hi"])
-    assert result.exit_code == 2 and "error[bad_option]" in result.stderr
+    assert result.exit_code == 2 and "error[invalid_option]" in result.stderr
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"threshold": 7}))
     result = runner.invoke(app, ["triage", "--data-dir", str(data_dir), "--policy", str(bad), "hi"])

@@ -18,6 +18,7 @@ from handoff_cli.common import (
     ServerOpt,
     TokenOpt,
     fail,
+    key_values,
     print_json,
     settings_from,
 )
@@ -182,16 +183,6 @@ async def _visit(
     return 1 if session.failures else 0
 
 
-def _field(values: list[str]) -> dict[str, str]:
-    out = {}
-    for item in values:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            fail(f"--field takes KEY=VALUE, got {item!r}", "invalid_option")
-        out[key.strip()] = value
-    return out
-
-
 def visit(
     message: Annotated[
         list[str] | None,
@@ -229,7 +220,7 @@ def visit(
     settings = settings_from(config)
     url = server or settings.client.server_url
     try:
-        visitor = VisitorInfo(name=name, email=email, page_url=page_url, fields=_field(field or []))
+        visitor = VisitorInfo(name=name, email=email, page_url=page_url, fields=key_values(field or [], "--field"))
     except ValueError as exc:
         fail(str(exc), "invalid_option")
     for text in message or []:

@@ -59,6 +59,18 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
+def key_values(items: list[str], option: str) -> dict[str, str]:
+    """Parse repeated ``KEY=VALUE`` options into a dict; exits with ``invalid_option``
+    naming ``option`` for an item without ``=`` or with an empty key."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"{option} takes KEY=VALUE, got {item!r}", "invalid_option")
+        out[key.strip()] = value
+    return out
+
+
 def handoff_error(exc: HandoffError) -> NoReturn:
     """Exit on a :class:`HandoffError` with its code."""
     fail(exc.detail, exc.code)

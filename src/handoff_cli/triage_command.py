@@ -12,7 +12,15 @@ from typing import Annotated, Any
 
 import typer
 
-from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
+from handoff_cli.common import (
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    fail,
+    key_values,
+    print_json,
+    settings_from,
+)
 from handoff_server.ai.base import Answer, AnswererError
 from handoff_server.escalation import (
     Policy,
@@ -40,16 +48,6 @@ def _policy(policy_file: Path | None, settings: Any) -> tuple[Policy, str]:
         if record is not None:
             return parse_policy(record.body, version=record.version), f"store v{record.version}"
     return settings.policy, "config"
-
-
-def _parse_fields(items: list[str]) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            fail(f"--visitor takes FIELD=VALUE, got {item!r}", "bad_option")
-        fields[key.strip()] = value
-    return fields
 
 
 def triage(
@@ -113,7 +111,7 @@ def triage(
         answer=answer,
         ai_error=ai_error,
         history=[PriorTurn(text=h) for h in history or []],
-        visitor=_parse_fields(visitor or []),
+        visitor=key_values(visitor or [], "--visitor"),
         page_url=page_url,
         now=datetime.now(UTC),
     )
