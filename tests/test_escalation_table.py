@@ -191,6 +191,8 @@ CASES = [
     Case("hr-bot-question", "am i chatting with a bot?", "escalate", "human_request"),
     Case("hr-staff", "could somebody from your staff help me with this", "escalate", "human_request"),
     Case("hr-first-message-history-empty", "live agent", "escalate", "human_request", history=[]),
+    Case("hr-indirect-engineer", "Can you have an engineer look at why my SSL certificate failed to renew?",
+         "escalate", "human_request"),
     Case("hr-low-conf-still-human", "get me a real human being", "escalate", "human_request",
          conf=0.1),
     Case("hr-explicit-button", "hello", "escalate", "human_request",
@@ -243,6 +245,10 @@ CASES = [
          "confidence 0.33 < threshold 0.70", entry_escalate=True, conf=0.33),
     # Naming the fault is not frustration (VADER alone scores "ERROR ... failed" at -0.7).
     Case("sentiment-technical-words", "HTTP ERROR 500: the upload failed and my site is broken",
+         "continue", None),
+    Case("sentiment-technical-attacks", "How do I stop spam attacks on my contact form? Getting hundreds of junk emails",
+         "continue", None),
+    Case("sentiment-technical-killing", "The cron job is killing my uploads, the white screen of death again",
          "continue", None),
     # --- unresolved_exchanges ---------------------------------------------------------------------
     Case("unres-three", "that didn't help either, how do I fix my dns", "escalate", "unresolved_exchanges",

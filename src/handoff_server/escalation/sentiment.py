@@ -79,9 +79,10 @@ _WEIGHTS = {"phrase": 0.55, "emoji": 0.30, "shouting": 0.30, "repeated_question"
 
 DOMAIN_NEUTRAL_WORDS = frozenset(
     """error errors fail failed failing failure problem problems broken crash crashed wrong
-    denied refused blocked spam attack hacked lost missing stuck killed kill cancel reject
-    rejected warning fatal critical panic suspended forbidden dead loss leak threat damage
-    damaged""".split()
+    denied refused blocked spam attack attacks attacked hacked lost lose losing missing stuck
+    kill kills killed killing cancel reject rejected warning fatal critical panic suspended
+    forbidden dead death die died dies exhausted stop stopped infected stolen trouble troubles
+    fault faulty loss leak threat damage damaged""".split()
 )
 """Words VADER scores as negative that, in a support conversation, name the problem
 rather than the visitor's mood ("HTTP ERROR 500", "the upload failed", "wrong password"):
