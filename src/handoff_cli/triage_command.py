@@ -22,6 +22,7 @@ from handoff_cli.common import (
     settings_from,
 )
 from handoff_server.ai.base import Answer, AnswererError
+from handoff_server.ai.courtesy import courtesy_answer
 from handoff_server.escalation import (
     Policy,
     PolicyError,
@@ -100,10 +101,13 @@ def triage(
         fail(exc.detail, exc.code)
     except (ValueError, ImportError) as exc:
         fail(str(exc), "bad_engine")
-    answer: Answer | None = None
+    # The same order as the server: a courtesy message gets its short reply, anything
+    # else goes to the answerer.
+    answer: Answer | None = courtesy_answer(question)
     ai_error: str | None = None
     try:
-        answer = answerer.answer(question)
+        if answer is None:
+            answer = answerer.answer(question)
     except AnswererError as exc:
         ai_error = str(exc)
     ctx = TurnContext(

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from handoff_server.ai.base import Answer, Answerer
+from handoff_server.ai.courtesy import courtesy_answer
 from handoff_server.errors import Conflict, HandoffError, InvalidState, NotFound
 from handoff_server.escalation import (
     Decision,
@@ -528,12 +529,13 @@ class ConversationService:
 
         The caller holds the conversation lock."""
         policy = await self.current_policy()
-        answer: Answer | None = None
+        answer: Answer | None = None if explicit_human else courtesy_answer(text)
         ai_error: str | None = None
         try:
-            answer = await asyncio.wait_for(
-                asyncio.to_thread(self.answerer.answer, text), self.ai_timeout
-            )
+            if answer is None:
+                answer = await asyncio.wait_for(
+                    asyncio.to_thread(self.answerer.answer, text), self.ai_timeout
+                )
         except TimeoutError:
             ai_error = f"the answerer took longer than {self.ai_timeout:g}s"
         except (
