@@ -250,6 +250,12 @@ CASES = [
          "continue", None),
     Case("sentiment-technical-killing", "The cron job is killing my uploads, the white screen of death again",
          "continue", None),
+    # The default policy's own intents: legal threats and billing disputes go to people.
+    Case("default-intent-legal", "I will sue you if my data isn't returned. My lawyer is in cc.",
+         "escalate", "intent", "legal_threat", team="legal", priority=2),
+    Case("default-intent-chargeback", "If this isn't fixed today I'm disputing the charge with my bank",
+         "escalate", "intent", "billing_dispute", team="billing", priority=1),
+    Case("default-intent-near-miss", "my card was declined", "continue", None),
     # --- unresolved_exchanges ---------------------------------------------------------------------
     Case("unres-three", "that didn't help either, how do I fix my dns", "escalate", "unresolved_exchanges",
          "3 unresolved AI turn(s) in a row >= 2",
