@@ -146,8 +146,15 @@ async def test_command_palette_offers_the_screen_actions() -> None:
     app, server = build_app(queue=queue_items(), packets=[low_confidence_packet()])
     async with app.run_test(size=(80, 24)) as pilot:
         await _open("c_ada")(pilot)
+        for _ in range(50):
+            if type(app.screen).__name__ == "ConversationScreen":
+                break
+            await pilot.pause(0.1)
         commands = {c.title: c for c in app.get_system_commands(app.screen)}
         assert {"Claim", "Resolve", "Release", "Hand back", "Send as note"} <= set(commands)
         await commands["Claim"].callback()
-        await _settle(pilot)
+        for _ in range(50):  # the link worker sends it; allow a loaded machine 5 s
+            if any(isinstance(f, AClaim) and f.conversation_id == "c_ada" for f in server.received):
+                break
+            await pilot.pause(0.1)
         assert any(isinstance(f, AClaim) and f.conversation_id == "c_ada" for f in server.received)
