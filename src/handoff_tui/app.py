@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
@@ -365,7 +366,13 @@ class AgentApp(App[None]):
         self._redraw_pending = False
         screen = self.screen
         if isinstance(screen, QueueScreen | ConversationScreen) and screen.ready:
-            screen.redraw()
+            try:
+                screen.redraw()
+            except NoMatches:
+                # The app is closing and the screen's widgets are already gone: a redraw
+                # queued just before has nothing left to draw on.
+                if not self._exit and screen.is_attached and screen.children:
+                    raise
 
     def draw_bars(self, screen: Screen[Any]) -> None:
         """Draw the connection banner and open-conversations bar of ``screen``."""
