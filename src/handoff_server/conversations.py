@@ -100,6 +100,9 @@ _VISITOR_HIDDEN_KEYS = {
 }
 """Event data the visitor never receives (the AI's internal analysis, unsent drafts)."""
 
+_UNASSIGNED = {"assigned_agent_id": None, "assigned_agent_name": None, "assigned_agent_role": None}
+"""Conversation fields cleared when nobody holds it any more (release, handback)."""
+
 _YES = {"yes", "y", "yes please", "yeah", "yep", "sure", "please", "ok", "okay", "yes!"}
 
 
@@ -715,8 +718,7 @@ class ConversationService:
             elif kind == "resolve":
                 if conv.status == "resolved":
                     raise InvalidState("the conversation is already resolved")
-                if conv.status == "assigned" and not mine and agent.role != "operator":
-                    raise Conflict(f"assigned to {holder}")
+                self._require_holder_or_operator(conv, agent)
                 ev = NewEvent(
                     kind="resolved",
                     data={
@@ -736,20 +738,13 @@ class ConversationService:
                         "notice": f"{agent.name} returned the conversation to the queue.",
                     },
                 )
-                updates = {
-                    "status": "queued",
-                    "assigned_agent_id": None,
-                    "assigned_agent_name": None,
-                    "assigned_agent_role": None,
-                    "queued_at": now,
-                }
+                updates = {"status": "queued", **_UNASSIGNED, "queued_at": now}
             elif kind == "handback":
                 if conv.status not in ("queued", "assigned"):
                     raise InvalidState(
                         f"only a queued or assigned conversation can be handed back (it is {conv.status})"
                     )
-                if conv.status == "assigned" and not mine and agent.role != "operator":
-                    raise Conflict(f"assigned to {holder}")
+                self._require_holder_or_operator(conv, agent)
                 ev = NewEvent(
                     kind="handed_back",
                     data={
@@ -758,13 +753,7 @@ class ConversationService:
                         "notice": "You're back with our AI assistant.",
                     },
                 )
-                updates = {
-                    "status": "ai",
-                    "assigned_agent_id": None,
-                    "assigned_agent_name": None,
-                    "assigned_agent_role": None,
-                    "queued_at": None,
-                }
+                updates = {"status": "ai", **_UNASSIGNED, "queued_at": None}
             else:
                 raise ValueError(f"unknown agent action {kind!r}")
             ev = ev.model_copy(
@@ -775,6 +764,15 @@ class ConversationService:
                 sub.push(
                     SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq)
                 )
+
+    @staticmethod
+    def _require_holder_or_operator(conv: ConversationRecord, agent: AgentInfo) -> None:
+        if (
+            conv.status == "assigned"
+            and conv.assigned_agent_id != agent.id
+            and agent.role != "operator"
+        ):
+            raise Conflict(f"assigned to {conv.assigned_agent_name or conv.assigned_agent_id}")
 
     @staticmethod
     def _require_holder(conv: ConversationRecord, agent: AgentInfo, action: str) -> None:
