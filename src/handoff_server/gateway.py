@@ -9,7 +9,8 @@ Paths:
   text format) over ``process_request``.
 
 Limits: frames over ``max_frame_bytes`` close the connection (1009); messages over
-``max_message_chars`` or empty get ``message_too_long`` / ``empty_message``; more than
+``max_message_chars`` get ``message_too_long``, text with no visible character (see
+:func:`~handoff_server.protocol.has_visible_text`) ``empty_message``; more than
 ``rate_limit_per_minute`` frames get ``rate_limited``. A refused frame changes nothing
 and the connection stays open.
 
@@ -57,6 +58,7 @@ from handoff_server.protocol import (
     VResume,
     VStart,
     VTyping,
+    has_visible_text,
     parse_agent_frame,
     parse_visitor_frame,
 )
@@ -243,8 +245,8 @@ class Gateway:
             if required:
                 raise HandoffError("text is required", code="empty_message")
             return None
-        if not text.strip():
-            raise HandoffError("message is empty", code="empty_message")
+        if not has_visible_text(text):
+            raise HandoffError("message has no visible character", code="empty_message")
         if len(text) > self.settings.max_message_chars:
             raise HandoffError(
                 f"message is {len(text)} characters; the limit is {self.settings.max_message_chars}",

@@ -21,6 +21,7 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import regex
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from handoff_server.errors import ProtocolError
@@ -39,6 +40,7 @@ __all__ = [
     "VisitorFrame",
     "VisitorInfo",
     "dump_frame",
+    "has_visible_text",
     "parse_agent_frame",
     "parse_server_frame",
     "parse_visitor_frame",
@@ -70,6 +72,21 @@ ErrorCode = Literal[
     "internal",
 ]
 """Stable error codes sent in ``error`` frames."""
+
+
+_VISIBLE = regex.compile(r"[^\p{White_Space}\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]")
+
+
+def has_visible_text(text: str) -> bool:
+    """True when ``text`` has at least one character a reader can see.
+
+    Invisible are: whitespace, control characters (Unicode Cc), format characters (Cf:
+    U+200B ZERO WIDTH SPACE, U+2060 WORD JOINER, U+FEFF, U+200D, bidi controls, tags...),
+    every other default-ignorable code point (variation selectors, Hangul fillers; Unicode
+    DerivedCoreProperties) and U+2800 BRAILLE PATTERN BLANK, a symbol drawn as nothing.
+    Client text without a visible character is refused with ``empty_message``.
+    """
+    return _VISIBLE.search(text) is not None
 
 
 class _Frame(BaseModel):
