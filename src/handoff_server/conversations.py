@@ -46,6 +46,7 @@ from handoff_server.escalation import (
     decide,
 )
 from handoff_server.escalation.policy import PolicyError, parse_policy
+from handoff_server.kb.plaintext import markdown_to_text
 from handoff_server.protocol import (
     AgentInfo,
     CandidateInfo,
@@ -94,11 +95,29 @@ ACTOR_BY_KIND = {
 """Who causes each event kind; anything else (``escalated``, ``reopened``,
 ``system_message``) is the system."""
 
-_VISITOR_HIDDEN_KEYS = {
-    "ai_message": ("candidates", "analysis", "decision", "evaluations"),
-    "escalated": ("draft",),
+_VISITOR_FIELDS: dict[str, frozenset[str]] = {
+    "conversation_started": frozenset({"visitor"}),
+    "visitor_message": frozenset({"text"}),
+    "ai_message": frozenset({"text", "sources", "confidence", "offer_handoff"}),
+    "escalated": frozenset({"text", "trigger"}),
+    "claimed": frozenset({"agent", "notice"}),
+    "released": frozenset({"agent", "notice"}),
+    "handed_back": frozenset({"agent", "notice"}),
+    "resolved": frozenset({"agent", "notice"}),
+    "agent_message": frozenset({"agent", "text"}),
+    "reopened": frozenset({"notice"}),
+    "system_message": frozenset({"text"}),
 }
-"""Event data the visitor never receives (the AI's internal analysis, unsent drafts)."""
+"""What a visitor may receive of each event kind's data (an allow-list: a kind or field
+not named here never reaches a visitor). Kept out: the AI's analysis, candidates and
+threshold, the trigger's detail, values and evaluations, the agent's own words on an
+action (the visitor gets the ``notice`` written for them), unsent drafts, routing."""
+
+_VISITOR_NESTED_FIELDS: dict[str, frozenset[str]] = {
+    "trigger": frozenset({"kind"}),
+    "agent": frozenset({"name"}),
+}
+"""Of a nested object in visitor-visible data, the fields a visitor may receive."""
 
 _UNASSIGNED = {"assigned_agent_id": None, "assigned_agent_name": None, "assigned_agent_role": None}
 """Conversation fields cleared when nobody holds it any more (release, handback)."""
@@ -229,17 +248,25 @@ def to_event(se: StoredEvent) -> Event:
 
 
 def visitor_view(ev: Event) -> Event | None:
-    """The event as the visitor may see it, or ``None`` for internal events (notes)."""
-    if ev.kind == "note":
+    """The event as the visitor may see it (see ``_VISITOR_FIELDS``), or ``None`` for an
+    event kind visitors never receive (notes, and any kind not on the allow-list).
+
+    ``client_msg_id`` is kept only on the visitor's own messages."""
+    allowed = _VISITOR_FIELDS.get(ev.kind)
+    if allowed is None:
         return None
-    hidden = _VISITOR_HIDDEN_KEYS.get(ev.kind)
-    data = ev.data
-    if hidden:
-        data = {k: v for k, v in data.items() if k not in hidden}
-    if ev.kind == "escalated" and isinstance(data.get("trigger"), dict):
-        data = dict(data)
-        data["trigger"] = {k: v for k, v in data["trigger"].items() if k != "evaluations"}
-    return ev.model_copy(update={"data": data}) if data is not ev.data else ev
+    data: dict[str, Any] = {}
+    for key, value in ev.data.items():
+        if key not in allowed:
+            continue
+        nested = _VISITOR_NESTED_FIELDS.get(key)
+        if nested is not None:
+            value = (
+                {k: v for k, v in value.items() if k in nested} if isinstance(value, dict) else None
+            )
+        data[key] = value
+    client_msg_id = ev.client_msg_id if ev.actor == "visitor" else None
+    return ev.model_copy(update={"data": data, "client_msg_id": client_msg_id})
 
 
 class ConversationService:
@@ -375,7 +402,7 @@ class ConversationService:
         self, visitor: VisitorInfo, sub: Subscriber
     ) -> tuple[ConversationRecord, str, list[Event]]:
         """Open a conversation; returns it, its resume token (shown once) and its first
-        event (``conversation_started``, seq 1)."""
+        event (``conversation_started``, seq 1) as the visitor may see it."""
         token = secrets.token_urlsafe(24)
         now = self.clock()
         conv = ConversationRecord(
@@ -400,7 +427,8 @@ class ConversationService:
         )
         conv = conv.model_copy(update={"last_seq": stored[-1].seq})
         self.hub.subscribe(conv.id, sub)
-        return conv, token, [to_event(se) for se in stored]
+        seen = (visitor_view(to_event(se)) for se in stored)
+        return conv, token, [ev for ev in seen if ev is not None]
 
     async def resume(
         self, conversation_id: str, resume_token: str, last_seq: int, sub: Subscriber
@@ -471,7 +499,10 @@ class ConversationService:
                 events.append(
                     NewEvent(
                         kind="reopened",
-                        data={"text": "The visitor wrote again; the conversation is open."},
+                        data={
+                            "text": "The visitor wrote again; the conversation is open.",
+                            "notice": "Welcome back: this conversation is open again.",
+                        },
                         at=self.clock(),
                     )
                 )
@@ -631,7 +662,8 @@ class ConversationService:
         draft = None
         if answer is not None:
             draft = {
-                "text": answer.text,
+                # Agents insert the draft into a reply: plain text, as the visitor reads it.
+                "text": markdown_to_text(answer.text),
                 "entry_id": answer.entry_id,
                 "confidence": answer.confidence,
                 "sources": answer.sources,

@@ -147,10 +147,17 @@ class Event(_Frame):
     ``kind`` is one of: ``conversation_started`` (data: visitor), ``visitor_message``
     (text), ``ai_message`` (text, confidence, threshold, sources, candidates, analysis,
     entry_id, offer_handoff), ``escalated`` (trigger, priority, team, text shown to the
-    visitor, the AI's unsent draft), ``claimed`` / ``released`` / ``handed_back`` /
-    ``resolved`` (agent, the agent's optional text, and ``notice``: a sentence for the
-    visitor), ``agent_message`` (agent, text), ``note`` (agent, text;
-    never sent to visitors), ``system_message`` (text).
+    visitor, the AI's unsent ``draft``: its answer as plain text with its analysis),
+    ``claimed`` / ``released`` / ``handed_back`` / ``resolved`` (agent, the agent's
+    optional text, and ``notice``: a sentence for the visitor), ``agent_message`` (agent,
+    text), ``note`` (agent, text; never sent to visitors), ``reopened`` (text, notice),
+    ``system_message`` (text).
+
+    Visitors receive a projection (an allow-list per kind): ``visitor_message`` text;
+    ``ai_message`` text, sources, confidence, offer_handoff; ``escalated`` text and
+    ``trigger.kind``; ``agent_message`` text and ``agent.name``; the agent actions and
+    ``reopened`` their ``notice`` (and ``agent.name``); ``system_message`` text; never
+    notes, analysis, candidates, thresholds, trigger details, drafts or routing.
 
     ``actor`` is ``visitor`` | ``ai`` | ``agent`` | ``system``; ``at`` is UTC.
     """
