@@ -56,6 +56,7 @@ from handoff_server.protocol import (
     SAck,
     SEvent,
     SQueueItem,
+    STyping,
     TriggerInfo,
     VisitorInfo,
 )
@@ -120,7 +121,8 @@ _VISITOR_NESTED_FIELDS: dict[str, frozenset[str]] = {
 """Of a nested object in visitor-visible data, the fields a visitor may receive."""
 
 _UNASSIGNED = {"assigned_agent_id": None, "assigned_agent_name": None, "assigned_agent_role": None}
-"""Conversation fields cleared when nobody holds it any more (release, handback)."""
+"""Conversation fields cleared when nobody holds it any more (release, handback, reopening,
+escalation)."""
 
 _YES = {"yes", "y", "yes please", "yeah", "yep", "sure", "please", "ok", "okay", "yes!"}
 
@@ -158,6 +160,8 @@ class Subscriber:
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(maxsize=2000))
     on_overflow: Callable[[], None] | None = None
     overflowed: bool = False
+    typing_in: set[str] = field(default_factory=set)
+    """Conversations in which this client last said it is typing."""
 
     def push(self, frame: BaseModel) -> None:
         """Queue a frame for sending; never blocks."""
@@ -192,11 +196,37 @@ class Hub:
                 del self.conversations[conversation_id]
 
     def drop(self, sub: Subscriber) -> None:
-        """Forget a disconnected client everywhere."""
+        """Forget a disconnected client everywhere; where it was typing, tell the others
+        it stopped."""
+        for cid in list(sub.typing_in):
+            self.stop_typing(cid, sub)
         for cid in [c for c, subs in self.conversations.items() if sub in subs]:
             self.unsubscribe(cid, sub)
         self.queue_watchers.discard(sub)
         self.agents.discard(sub)
+
+    def typing(self, conversation_id: str, sub: Subscriber, active: bool) -> None:
+        """``sub`` started or stopped typing in the conversation: tell the others there
+        (a visitor's typing goes to agents; an agent's to the visitor and the other agents)."""
+        if active:
+            sub.typing_in.add(conversation_id)
+        else:
+            sub.typing_in.discard(conversation_id)
+        frame = STyping(
+            conversation_id=conversation_id,
+            role="agent" if sub.role == "agent" else "visitor",
+            name=sub.agent.name if sub.agent else None,
+            active=active,
+        )
+        if sub.role == "agent":
+            self.send_to(conversation_id, frame, role="visitor")
+        self.send_to(conversation_id, frame, role="agent", exclude=sub)
+
+    def stop_typing(self, conversation_id: str, sub: Subscriber) -> None:
+        """End ``sub``'s typing in the conversation if it had said it was typing (it sent
+        its message, closed the conversation or disconnected)."""
+        if conversation_id in sub.typing_in:
+            self.typing(conversation_id, sub, False)
 
     def publish(self, events: Sequence[Event], conversation_id: str) -> None:
         """Send events to the conversation's subscribers, filtered for visitors."""
@@ -506,7 +536,8 @@ class ConversationService:
                         at=self.clock(),
                     )
                 )
-                updates["status"] = "ai"
+                # Whoever resolved it is not holding it now; a new escalation starts afresh.
+                updates.update({"status": "ai", **_UNASSIGNED, "queued_at": None})
             elif conv.status == "ai" and not button:
                 button = await self._accepts_offer(conv, text)
             data: dict[str, Any] = {"text": text}
@@ -683,6 +714,7 @@ class ConversationService:
             [NewEvent(kind="escalated", data=data, at=now)],
             {
                 "status": "queued",
+                **_UNASSIGNED,
                 "trigger": trigger.model_dump(mode="json"),
                 "priority": decision.priority,
                 "team": team,

@@ -51,7 +51,6 @@ from handoff_server.protocol import (
     SError,
     SEvent,
     SQueue,
-    STyping,
     SWelcome,
     VMessage,
     VRequestHuman,
@@ -299,18 +298,14 @@ class Gateway:
                 if isinstance(frame, VMessage):
                     text = self._check_text(frame.text)
                     assert text is not None
+                    svc.hub.stop_typing(conversation_id, sub)
                     await svc.visitor_message(conversation_id, frame.client_msg_id, text, sub)
                 elif isinstance(frame, VRequestHuman):
                     text = self._check_text(frame.text, required=False)
+                    svc.hub.stop_typing(conversation_id, sub)
                     await svc.request_human(conversation_id, frame.client_msg_id, text, sub)
                 elif isinstance(frame, VTyping):
-                    svc.hub.send_to(
-                        conversation_id,
-                        STyping(
-                            conversation_id=conversation_id, role="visitor", active=frame.active
-                        ),
-                        role="agent",
-                    )
+                    svc.hub.typing(conversation_id, sub, frame.active)
 
     @contextlib.contextmanager
     def _errors_as_frames(
@@ -365,23 +360,17 @@ class Gateway:
                     )
                     sub.push(SConversation(packet=packet))
                 elif isinstance(frame, AClose):
+                    svc.hub.stop_typing(frame.conversation_id, sub)
                     svc.hub.unsubscribe(frame.conversation_id, sub)
                 elif isinstance(frame, ATyping):
-                    typing = STyping(
-                        conversation_id=frame.conversation_id,
-                        role="agent",
-                        name=agent.name,
-                        active=frame.active,
-                    )
-                    # To the visitor and to the other agents watching (not back to the typist).
-                    svc.hub.send_to(frame.conversation_id, typing, role="visitor")
-                    svc.hub.send_to(frame.conversation_id, typing, role="agent", exclude=sub)
+                    svc.hub.typing(frame.conversation_id, sub, frame.active)
                 else:
                     text = getattr(frame, "text", None)
                     if frame.type in ("reply", "note"):
                         text = self._check_text(text)
                     elif text is not None:
                         text = self._check_text(text, required=False)
+                    svc.hub.stop_typing(frame.conversation_id, sub)
                     await svc.agent_action(
                         agent, frame.type, frame.conversation_id, frame.client_msg_id, text, sub
                     )
