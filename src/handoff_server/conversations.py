@@ -75,6 +75,7 @@ __all__ = [
     "Hub",
     "Subscriber",
     "build_packet",
+    "question_analysis",
     "to_event",
     "visitor_view",
 ]
@@ -594,20 +595,8 @@ class ConversationService:
 
         The caller holds the conversation lock."""
         policy = await self.current_policy()
-        answer: Answer | None = None if explicit_human else courtesy_answer(text)
-        ai_error: str | None = None
-        try:
-            if answer is None:
-                answer = await asyncio.wait_for(
-                    asyncio.to_thread(self.answerer.answer, text), self.ai_timeout
-                )
-        except TimeoutError:
-            ai_error = f"the answerer took longer than {self.ai_timeout:g}s"
-        except (
-            Exception
-        ) as exc:  # any engine failure escalates; it must never look like low confidence
-            log.exception("answerer failed")
-            ai_error = f"{type(exc).__name__}: {exc}"
+        courtesy = None if explicit_human else courtesy_answer(text)
+        answer, ai_error = (courtesy, None) if courtesy else await self._answer(text)
         ctx = TurnContext(
             text=text,
             answer=answer,
@@ -625,11 +614,33 @@ class ConversationService:
             decision = Decision(
                 action="escalate", trigger="ai_error", detail=f"policy evaluation failed: {exc}"
             )
-        confidence = answer.confidence if answer else None
-        threshold = getattr(policy, "threshold", None)
+        turn = _Turn(
+            answer=answer,
+            decision=decision,
+            threshold=policy.threshold,
+            question=courtesy is None and not _asks_for_person(ctx, decision, policy.threshold),
+        )
         if decision.escalate:
-            await self._escalate(conv, decision, answer, threshold)
-            return
+            await self._escalate(conv, turn)
+        else:
+            await self._reply(conv, turn)
+
+    async def _answer(self, text: str) -> tuple[Answer | None, str | None]:
+        """The answerer's answer, or ``None`` and why it failed or timed out."""
+        try:
+            answer = await asyncio.wait_for(
+                asyncio.to_thread(self.answerer.answer, text), self.ai_timeout
+            )
+        except TimeoutError:
+            return None, f"the answerer took longer than {self.ai_timeout:g}s"
+        except Exception as exc:  # any engine failure escalates; never as low confidence
+            log.exception("answerer failed")
+            return None, f"{type(exc).__name__}: {exc}"
+        return answer, None
+
+    async def _reply(self, conv: ConversationRecord, turn: _Turn) -> None:
+        """Send the AI's answer (with an offer of a person when the policy says so)."""
+        answer, decision = turn.answer, turn.decision
         assert answer is not None
         reply = answer.text
         offer = decision.action == "offer_handoff"
@@ -639,12 +650,13 @@ class ConversationService:
             ) + "Would you like to talk to a person? Just say yes."
         data = {
             "text": reply,
-            "confidence": confidence,
-            "threshold": threshold,
+            "confidence": answer.confidence,
+            "threshold": turn.threshold,
             "entry_id": answer.entry_id,
             "sources": answer.sources,
             "candidates": [c.model_dump() for c in answer.candidates],
             "analysis": answer.analysis,
+            "question": turn.question,
             "offer_handoff": offer,
             "decision": {
                 "action": decision.action,
@@ -653,60 +665,33 @@ class ConversationService:
             },
             "evaluations": [e.model_dump(mode="json") for e in decision.evaluations],
         }
-        await self._append(
-            conv,
-            [NewEvent(kind="ai_message", data=data, at=self.clock())],
-            {"last_confidence": confidence},
-        )
+        # The queue shows the confidence on the visitor's last question, not on a thanks.
+        updates = {"last_confidence": answer.confidence} if turn.question else {}
+        await self._append(conv, [NewEvent(kind="ai_message", data=data, at=self.clock())], updates)
 
-    async def _escalate(
-        self,
-        conv: ConversationRecord,
-        decision: Decision,
-        answer: Answer | None,
-        threshold: float | None,
-    ) -> None:
+    async def _escalate(self, conv: ConversationRecord, turn: _Turn) -> None:
+        decision = turn.decision
+        # Of a request for a person the AI's reading means nothing: the agent keeps what it
+        # made of the visitor's last question (packet and queue), and gets no draft.
+        answer = turn.answer if turn.question else None
         trigger = TriggerInfo(
             kind=decision.trigger or "rule",
             detail=decision.detail,
             confidence=answer.confidence if answer else None,
-            threshold=threshold,
+            threshold=turn.threshold,
             rule=decision.rule,
             policy_version=decision.policy_version,
             evaluations=[e.model_dump(mode="json") for e in decision.evaluations],
         )
-        # The policy alone routes: a team guessed from a low-confidence entry would send
-        # the visitor to the wrong people.
-        team = decision.team
-        ahead = await self._queue_position(decision.priority)
-        if self.hub.agents_online == 0:
-            text = (
-                "I'm handing this conversation to a person. Nobody from the team is online right "
-                "now: your messages are saved here and a person will reply in this chat as soon as "
-                "someone is available."
-            )
-        else:
-            text = (
-                f"I'm handing this conversation to a person. {ahead} conversation"
-                f"{'' if ahead == 1 else 's'} ahead of you in the queue."
-            )
-        draft = None
-        if answer is not None:
-            draft = {
-                # Agents insert the draft into a reply: plain text, as the visitor reads it.
-                "text": markdown_to_text(answer.text),
-                "entry_id": answer.entry_id,
-                "confidence": answer.confidence,
-                "sources": answer.sources,
-                "candidates": [c.model_dump() for c in answer.candidates],
-                "analysis": answer.analysis,
-            }
         data = {
             "trigger": trigger.model_dump(mode="json"),
+            # The policy alone routes: a team guessed from a low-confidence entry would
+            # send the visitor to the wrong people.
             "priority": decision.priority,
-            "team": team,
-            "text": text,
-            "draft": draft,
+            "team": decision.team,
+            "text": await self._handoff_sentence(decision.priority),
+            "question": turn.question,
+            "draft": _draft(answer) if answer else None,
         }
         now = self.clock()
         await self._append(
@@ -717,12 +702,26 @@ class ConversationService:
                 **_UNASSIGNED,
                 "trigger": trigger.model_dump(mode="json"),
                 "priority": decision.priority,
-                "team": team,
+                "team": decision.team,
                 "queued_at": now,
                 "last_confidence": trigger.confidence
                 if trigger.confidence is not None
                 else conv.last_confidence,
             },
+        )
+
+    async def _handoff_sentence(self, priority: int) -> str:
+        """What the visitor is told when the conversation goes to a person."""
+        if self.hub.agents_online == 0:
+            return (
+                "I'm handing this conversation to a person. Nobody from the team is online right "
+                "now: your messages are saved here and a person will reply in this chat as soon as "
+                "someone is available."
+            )
+        ahead = await self._queue_position(priority)
+        return (
+            f"I'm handing this conversation to a person. {ahead} conversation"
+            f"{'' if ahead == 1 else 's'} ahead of you in the queue."
         )
 
     async def _queue_position(self, priority: int) -> int:
@@ -887,6 +886,43 @@ class ConversationService:
         )
 
 
+@dataclass
+class _Turn:
+    """One AI turn, decided but not yet stored."""
+
+    answer: Answer | None
+    decision: Decision
+    threshold: float
+    question: bool
+    """The visitor's message is a question the answer is about: not a courtesy turn, not
+    a request for a person (see :func:`_asks_for_person`)."""
+
+
+def _asks_for_person(ctx: TurnContext, decision: Decision, threshold: float) -> bool:
+    """Whether the turn only asks for a person: pressed, accepted an offer, or the
+    ``human_request`` trigger fired, and the AI is not sure the message is also about a
+    topic (confidence below the threshold: "I want to talk to a person" reads as a weak
+    match for some entry; "a human please, about resetting my password" does not)."""
+    asked = ctx.explicit_human_request or any(
+        e.trigger == "human_request" and e.fired for e in decision.evaluations
+    )
+    sure = ctx.answer is not None and ctx.answer.confidence >= threshold
+    return asked and not sure
+
+
+def _draft(answer: Answer) -> dict[str, Any]:
+    """The AI's unsent answer as agents receive it with an escalation."""
+    return {
+        # Agents insert the draft into a reply: plain text, as the visitor reads it.
+        "text": markdown_to_text(answer.text),
+        "entry_id": answer.entry_id,
+        "confidence": answer.confidence,
+        "sources": answer.sources,
+        "candidates": [c.model_dump() for c in answer.candidates],
+        "analysis": answer.analysis,
+    }
+
+
 def assigned_agent(conv: ConversationRecord) -> AgentInfo | None:
     """Who holds the conversation, as others see them (``None`` when nobody does)."""
     if not conv.assigned_agent_id:
@@ -907,26 +943,11 @@ def _flat_visitor(visitor: dict[str, Any]) -> dict[str, Any]:
 def build_packet(
     conv: ConversationRecord, events: list[Event], after_seq: int = 0
 ) -> HandoffPacket:
-    """Assemble the handoff packet from a conversation and all its events."""
-    history: list[float] = []
-    analysis = ""
-    candidates: list[CandidateInfo] = []
-    threshold = None
-    for ev in events:
-        src = None
-        if ev.kind == "ai_message":
-            src = ev.data
-        elif ev.kind == "escalated" and ev.data.get("draft"):
-            src = ev.data["draft"]
-        if src is None:
-            continue
-        if src.get("confidence") is not None:
-            history.append(float(src["confidence"]))
-        analysis = src.get("analysis") or analysis
-        candidates = [
-            CandidateInfo.model_validate(c) for c in src.get("candidates") or []
-        ] or candidates
-        threshold = ev.data.get("threshold", threshold)
+    """Assemble the handoff packet from a conversation and all its events.
+
+    The analysis, candidates and confidence history are those of the visitor's questions
+    (:func:`question_analysis`)."""
+    analysis, candidates, history, threshold = question_analysis(events)
     if conv.trigger:
         threshold = conv.trigger.get("threshold", threshold)
     agent = assigned_agent(conv)
@@ -947,3 +968,53 @@ def build_packet(
         transcript=[e for e in events if e.seq > after_seq],
         last_seq=conv.last_seq,
     )
+
+
+def question_analysis(
+    events: list[Event],
+) -> tuple[str, list[CandidateInfo], list[float], float | None]:
+    """What the AI made of the visitor's last real question: ``(analysis, candidates,
+    confidence history, threshold)``.
+
+    Turns that were no question (a request for a person, a thanks; stored with
+    ``question: false``) are skipped, so the agent is not told what "I want to talk to
+    a person" resembles. The analysis names the question it is about. The history holds
+    one confidence (0–1) per answered question, oldest first."""
+    history: list[float] = []
+    analysis = ""
+    candidates: list[CandidateInfo] = []
+    threshold = None
+    asked: str | None = None
+    question: str | None = None
+    skipped = False
+    for ev in events:
+        if ev.kind == "visitor_message":
+            asked = str(ev.data.get("text", ""))
+        if ev.kind not in ("ai_message", "escalated"):
+            continue
+        threshold = ev.data.get("threshold", threshold)
+        if ev.data.get("question", True) is False:
+            skipped = True
+            continue
+        question = asked
+        src = ev.data if ev.kind == "ai_message" else ev.data.get("draft") or {}
+        if src.get("confidence") is not None:
+            history.append(float(src["confidence"]))
+        analysis = str(src.get("analysis") or "")
+        candidates = [CandidateInfo.model_validate(c) for c in src.get("candidates") or []]
+    if question is None:
+        if skipped:
+            analysis = (
+                "No question yet: the visitor asked for a person (or only said hello or "
+                "thanks) before asking anything."
+            )
+    elif analysis:
+        analysis = f"About the visitor's question “{_clip(question)}”: {analysis}"
+    else:
+        analysis = f"The AI had no answer to the visitor's question “{_clip(question)}”."
+    return analysis, candidates, history, threshold
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

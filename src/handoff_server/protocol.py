@@ -116,7 +116,9 @@ class AgentInfo(_Frame):
 
 
 class CandidateInfo(_Frame):
-    """A KB entry the AI considered, with its score (0–1)."""
+    """A KB entry the AI considered, with its model score (0–1): the engine's score for
+    the entry, the number the analysis quotes for it; not the calibrated confidence of
+    the answer (``confidence``), which is a different number."""
 
     entry_id: str
     title: str
@@ -128,7 +130,8 @@ class TriggerInfo(_Frame):
 
     ``kind`` is the trigger (``low_confidence``, ``keyword``, ``human_request``, ...),
     ``detail`` a sentence for people, ``confidence`` the AI's confidence (0–1) on the turn
-    that escalated (``None`` when the AI did not answer, e.g. ``ai_error``),
+    that escalated (``None`` when the AI did not answer, e.g. ``ai_error``, and when the
+    turn only asked for a person: the AI's reading of "talk to a person" means nothing),
     ``threshold`` the policy threshold then, ``evaluations`` every trigger's result.
     """
 
@@ -175,7 +178,8 @@ class QueueItem(_Frame):
     """A row of the agents' queue: one queued or assigned conversation.
 
     ``queued_at`` is when it was escalated (UTC); waiting time is now − ``queued_at``.
-    ``last_confidence`` is the AI's confidence (0–1) on its last turn.
+    ``last_confidence`` is the AI's confidence (0–1) on the visitor's last question (a
+    request for a person or a thanks is no question).
     """
 
     conversation_id: str
@@ -196,9 +200,10 @@ class HandoffPacket(_Frame):
     """Everything an agent receives about a conversation.
 
     The transcript (every event, notes included, each AI message with its confidence and
-    KB sources), the trigger that fired, the AI's analysis and candidates on its last
-    turn, the confidence history (one value 0–1 per AI turn, oldest first), the visitor's
-    fields and start page, and UTC timestamps.
+    KB sources), the trigger that fired, the AI's analysis and candidates on the
+    visitor's last question (the analysis names it; a request for a person or a thanks
+    is no question), the confidence history (one value 0–1 per answered question, oldest
+    first), the visitor's fields and start page, and UTC timestamps.
     """
 
     conversation_id: str
