@@ -26,7 +26,9 @@ async def _trigger(srv, conversation_id: str) -> dict:
     return conv.trigger
 
 
-async def test_import_applies_to_the_next_turn_of_a_running_conversation(server_factory, tmp_path: Path) -> None:
+async def test_import_applies_to_the_next_turn_of_a_running_conversation(
+    server_factory, tmp_path: Path
+) -> None:
     data = tmp_path / "data"
     srv = await server_factory(data_dir=data)
     conn, welcome = await start_visitor(srv.url, name="Ada")
@@ -38,7 +40,9 @@ async def test_import_applies_to_the_next_turn_of_a_running_conversation(server_
     body["keyword"]["phrases"].append("nameservers")
     changed = tmp_path / "p.json"
     changed.write_text(json.dumps(body))
-    code, out, err = await cli("policy", "import", str(changed), "--author", "ops", "--data-dir", str(data))
+    code, out, err = await cli(
+        "policy", "import", str(changed), "--author", "ops", "--data-dir", str(data)
+    )
     assert code == 0, err
 
     (esc,) = events(await say(conn, COVERED), "escalated")

@@ -48,6 +48,7 @@ from handoff_server.escalation import (
 from handoff_server.escalation.policy import PolicyError, parse_policy
 from handoff_server.kb.plaintext import markdown_to_text
 from handoff_server.protocol import (
+    DEFAULT_QUEUE_STATUSES,
     AgentInfo,
     CandidateInfo,
     Event,
@@ -177,11 +178,12 @@ class Subscriber:
 
 
 class Hub:
-    """Who listens to what: each conversation's subscribers and the queue's."""
+    """Who listens to what: each conversation's subscribers, and the queue watchers with
+    the statuses each watches."""
 
     def __init__(self) -> None:
         self.conversations: dict[str, set[Subscriber]] = {}
-        self.queue_watchers: set[Subscriber] = set()
+        self.queue_watchers: dict[Subscriber, frozenset[str]] = {}
         self.agents: set[Subscriber] = set()
 
     def subscribe(self, conversation_id: str, sub: Subscriber) -> None:
@@ -203,7 +205,7 @@ class Hub:
             self.stop_typing(cid, sub)
         for cid in [c for c, subs in self.conversations.items() if sub in subs]:
             self.unsubscribe(cid, sub)
-        self.queue_watchers.discard(sub)
+        self.queue_watchers.pop(sub, None)
         self.agents.discard(sub)
 
     def typing(self, conversation_id: str, sub: Subscriber, active: bool) -> None:
@@ -240,11 +242,18 @@ class Hub:
                 else:
                     sub.push(SEvent(event=ev))
 
-    def publish_queue(self, item: QueueItem) -> None:
-        """Send a queue row change to every queue watcher."""
+    def watch_queue(self, sub: Subscriber, statuses: Sequence[str]) -> None:
+        """From now on send ``sub`` the changes of conversations in ``statuses`` (replacing
+        what it watched before)."""
+        self.queue_watchers[sub] = frozenset(statuses)
+
+    def publish_queue(self, item: QueueItem, previous: str) -> None:
+        """Send a row change to the watchers it concerns: those watching its new status,
+        and those watching its ``previous`` status, for whom it leaves the view."""
         frame = SQueueItem(item=item)
-        for sub in list(self.queue_watchers):
-            sub.push(frame)
+        for sub, statuses in list(self.queue_watchers.items()):
+            if item.status in statuses or previous in statuses:
+                sub.push(frame)
 
     def send_to(
         self,
@@ -392,6 +401,7 @@ class ConversationService:
         updates: dict[str, Any] | None = None,
     ) -> tuple[ConversationRecord, list[Event]]:
         """Store events + state changes, then broadcast. Caller holds the lock."""
+        previous = conv.status
         stored = await self.store.call(
             self.store.store.append_events, conv.id, events, updates or {}
         )
@@ -404,7 +414,7 @@ class ConversationService:
             }
         )
         self.hub.publish(wire, conv.id)
-        self.hub.publish_queue(self.queue_item(conv))
+        self.hub.publish_queue(self.queue_item(conv), previous)
         return conv, wire
 
     async def _duplicate(
@@ -859,9 +869,10 @@ class ConversationService:
                 self.hub.subscribe(conversation_id, sub)
         return build_packet(conv, [to_event(se) for se in all_events], after_seq)
 
-    async def queue(self) -> list[QueueItem]:
-        """Queued and assigned conversations, highest priority first, then longest waiting."""
-        convs = await self.store.call(self.store.store.list_conversations, ["queued", "assigned"])
+    async def queue(self, statuses: Sequence[str] = DEFAULT_QUEUE_STATUSES) -> list[QueueItem]:
+        """The conversations whose status is in ``statuses`` (default: queued and
+        assigned), highest priority first, then longest waiting."""
+        convs = await self.store.call(self.store.store.list_conversations, list(statuses))
         items = [self.queue_item(c) for c in convs]
         items.sort(key=lambda i: (-i.priority, i.queued_at or i.updated_at))
         return items

@@ -352,8 +352,8 @@ class Gateway:
                 if isinstance(frame, ASubscribeQueue):
                     # Register first, then snapshot: an update racing the snapshot is sent
                     # after it, and later rows replace earlier ones, so the view converges.
-                    svc.hub.queue_watchers.add(sub)
-                    sub.push(SQueue(items=await svc.queue()))
+                    svc.hub.watch_queue(sub, frame.statuses)
+                    sub.push(SQueue(items=await svc.queue(frame.statuses)))
                 elif isinstance(frame, AOpen):
                     packet = await svc.packet(
                         frame.conversation_id, frame.last_seq, sub if frame.subscribe else None

@@ -22,15 +22,17 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import regex
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from handoff_server.errors import ProtocolError
 
 __all__ = [
     "PROTOCOL_VERSION",
     "AgentFrame",
+    "DEFAULT_QUEUE_STATUSES",
     "AgentInfo",
     "CandidateInfo",
+    "ConversationStatus",
     "ErrorCode",
     "Event",
     "HandoffPacket",
@@ -53,6 +55,12 @@ MAX_SEQ = 2**53 - 1
 ClientMsgId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 ConversationId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 ShortText = Annotated[str, Field(max_length=500)]
+
+ConversationStatus = Literal["ai", "queued", "assigned", "resolved"]
+"""Where a conversation is in its lifecycle (see DESIGN.md)."""
+
+DEFAULT_QUEUE_STATUSES: tuple[ConversationStatus, ...] = ("queued", "assigned")
+"""What ``subscribe_queue`` watches when it names no ``statuses``: the agents' queue."""
 
 ErrorCode = Literal[
     "invalid_json",
@@ -183,7 +191,7 @@ class QueueItem(_Frame):
     """
 
     conversation_id: str
-    status: Literal["ai", "queued", "assigned", "resolved"]
+    status: ConversationStatus
     visitor: VisitorInfo
     first_question: str | None = None
     trigger: TriggerInfo | None = None
@@ -207,7 +215,7 @@ class HandoffPacket(_Frame):
     """
 
     conversation_id: str
-    status: Literal["ai", "queued", "assigned", "resolved"]
+    status: ConversationStatus
     visitor: VisitorInfo
     started_at: datetime
     queued_at: datetime | None = None
@@ -280,9 +288,27 @@ class AAuth(_Frame):
 
 
 class ASubscribeQueue(_Frame):
-    """Receive the queue now (``queue``) and every change after (``queue_item``)."""
+    """Watch the conversations whose status is in ``statuses`` (default: queued and
+    assigned; non-empty, no repeats).
+
+    The answer is ``queue`` (those conversations, highest priority first, then longest
+    waiting); after it, ``queue_item`` when one of them changes, when a conversation
+    enters the set, and when one leaves it (the row then carries its new status, so the
+    client removes it). Nothing is sent for conversations outside the set. Subscribing
+    again replaces the set and sends a fresh ``queue``.
+    """
 
     type: Literal["subscribe_queue"]
+    statuses: list[ConversationStatus] = Field(
+        default_factory=lambda: list(DEFAULT_QUEUE_STATUSES), min_length=1
+    )
+
+    @field_validator("statuses")
+    @classmethod
+    def _no_repeats(cls, value: list[ConversationStatus]) -> list[ConversationStatus]:
+        if len(set(value)) != len(value):
+            raise ValueError("statuses must not repeat")
+        return value
 
 
 class AOpen(_Frame):
@@ -419,14 +445,16 @@ class SError(_Frame):
 
 
 class SQueue(_Frame):
-    """The whole queue (queued and assigned conversations), highest priority first."""
+    """Answer to ``subscribe_queue``: every conversation whose status the agent watches,
+    highest priority first, then longest waiting."""
 
     type: Literal["queue"] = "queue"
     items: list[QueueItem]
 
 
 class SQueueItem(_Frame):
-    """One queue row changed (or left the queue: status ``ai`` or ``resolved``)."""
+    """A watched conversation changed, entered the watched statuses, or left them (its
+    ``status`` is then one the agent does not watch: remove the row)."""
 
     type: Literal["queue_item"] = "queue_item"
     item: QueueItem
