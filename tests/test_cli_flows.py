@@ -14,9 +14,7 @@ import pytest
 from tests.helpers import start_serve
 
 
-def handoff(
-    *args: str, check: bool = True, stdin: str = ""
-) -> subprocess.CompletedProcess[str]:
+def handoff(*args: str, check: bool = True, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
     proc = subprocess.run(
         [sys.executable, "-m", "handoff_cli", *args],
