@@ -266,9 +266,11 @@ def test_bad_teams_are_refused_with_their_location(data, problem):
     assert any(problem in p for p in exc.value.problems), exc.value.problems
 
 
-def test_bad_team_in_the_config_file_is_refused(tmp_path):
-    cfg = tmp_path / "bad.toml"
+def test_keyword_teams_in_the_config_file_are_read_and_checked(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[policy.keyword]\nteams = { "cancel account" = "retention" }\n')
+    assert load_settings(cfg).policy.keyword.teams == {"cancel account": "retention"}
     cfg.write_text('[policy.keyword]\nteams = { "cancel account" = "bill ing" }\n')
     with pytest.raises(ConfigError) as exc:
         load_settings(cfg)
-    assert "policy.keyword.teams" in str(exc.value)
+    assert "policy.keyword.teams" in str(exc.value) and "use 1-64 letters" in str(exc.value)
