@@ -14,9 +14,7 @@ import pytest
 from tests.helpers import start_serve
 
 
-def handoff(
-    *args: str, check: bool = True, stdin: str = ""
-) -> subprocess.CompletedProcess[str]:
+def handoff(*args: str, check: bool = True, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
     proc = subprocess.run(
         [sys.executable, "-m", "handoff_cli", *args],
@@ -93,11 +91,8 @@ def test_visit_escalations_reach_queue_and_transcript(served):
         )
     )
     esc = [o for o in oos if o.get("kind") == "escalated"]
-    assert (
-        esc
-        and esc[0]["trigger"]["kind"] == "low_confidence"
-        and esc[0]["trigger"]["confidence"] < 0.7
-    )
+    # The visitor learns the trigger's kind only; agents see the confidence (below).
+    assert esc and esc[0]["trigger"] == {"kind": "low_confidence"}
     assert [o for o in human if o.get("kind") == "escalated"][0]["trigger"][
         "kind"
     ] == "human_request"

@@ -20,10 +20,18 @@ async def cli(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-async def test_import_applies_to_the_next_turn_of_a_running_conversation(server_factory, tmp_path: Path) -> None:
+async def _trigger(srv, conversation_id: str) -> dict:
+    """The trigger as agents see it (visitors get only its kind)."""
+    conv = await srv.store.call(srv.store.store.get_conversation, conversation_id)
+    return conv.trigger
+
+
+async def test_import_applies_to_the_next_turn_of_a_running_conversation(
+    server_factory, tmp_path: Path
+) -> None:
     data = tmp_path / "data"
     srv = await server_factory(data_dir=data)
-    conn, _ = await start_visitor(srv.url, name="Ada")
+    conn, welcome = await start_visitor(srv.url, name="Ada")
     (ai,) = events(await say(conn, COVERED), "ai_message")
     assert ai.data["confidence"] >= 0.70
 
@@ -32,11 +40,14 @@ async def test_import_applies_to_the_next_turn_of_a_running_conversation(server_
     body["keyword"]["phrases"].append("nameservers")
     changed = tmp_path / "p.json"
     changed.write_text(json.dumps(body))
-    code, out, err = await cli("policy", "import", str(changed), "--author", "ops", "--data-dir", str(data))
+    code, out, err = await cli(
+        "policy", "import", str(changed), "--author", "ops", "--data-dir", str(data)
+    )
     assert code == 0, err
 
     (esc,) = events(await say(conn, COVERED), "escalated")
-    trigger = esc.data["trigger"]
+    assert esc.data["trigger"] == {"kind": "keyword"}
+    trigger = await _trigger(srv, welcome.conversation_id)
     assert trigger["kind"] == "keyword"
     assert trigger["detail"] == "keyword 'nameservers' matched 'nameservers'"
     assert trigger["policy_version"] == 2
@@ -78,7 +89,7 @@ async def test_server_and_triage_agree(server_factory, tmp_path: Path) -> None:
         COVERED: None,
     }
     for text, expected in messages.items():
-        conn, _ = await start_visitor(srv.url, name="Cy")
+        conn, welcome = await start_visitor(srv.url, name="Cy")
         frames = await say(conn, text)
         esc = events(frames, "escalated")
         server_trigger = esc[0].data["trigger"]["kind"] if esc else None
@@ -87,5 +98,6 @@ async def test_server_and_triage_agree(server_factory, tmp_path: Path) -> None:
         report = json.loads(out)
         assert (server_trigger, report["trigger"]) == (expected, expected), text
         if esc:
-            assert esc[0].data["trigger"]["detail"] == report["detail"]
+            trigger = await _trigger(srv, welcome.conversation_id)
+            assert trigger["detail"] == report["detail"]
         await conn.close()

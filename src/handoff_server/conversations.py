@@ -46,7 +46,9 @@ from handoff_server.escalation import (
     decide,
 )
 from handoff_server.escalation.policy import PolicyError, parse_policy
+from handoff_server.kb.plaintext import markdown_to_text
 from handoff_server.protocol import (
+    DEFAULT_QUEUE_STATUSES,
     AgentInfo,
     CandidateInfo,
     Event,
@@ -55,6 +57,7 @@ from handoff_server.protocol import (
     SAck,
     SEvent,
     SQueueItem,
+    STyping,
     TriggerInfo,
     VisitorInfo,
 )
@@ -73,6 +76,7 @@ __all__ = [
     "Hub",
     "Subscriber",
     "build_packet",
+    "question_analysis",
     "to_event",
     "visitor_view",
 ]
@@ -94,14 +98,33 @@ ACTOR_BY_KIND = {
 """Who causes each event kind; anything else (``escalated``, ``reopened``,
 ``system_message``) is the system."""
 
-_VISITOR_HIDDEN_KEYS = {
-    "ai_message": ("candidates", "analysis", "decision", "evaluations"),
-    "escalated": ("draft",),
+_VISITOR_FIELDS: dict[str, frozenset[str]] = {
+    "conversation_started": frozenset({"visitor"}),
+    "visitor_message": frozenset({"text"}),
+    "ai_message": frozenset({"text", "sources", "confidence", "offer_handoff"}),
+    "escalated": frozenset({"text", "trigger"}),
+    "claimed": frozenset({"agent", "notice"}),
+    "released": frozenset({"agent", "notice"}),
+    "handed_back": frozenset({"agent", "notice"}),
+    "resolved": frozenset({"agent", "notice"}),
+    "agent_message": frozenset({"agent", "text"}),
+    "reopened": frozenset({"notice"}),
+    "system_message": frozenset({"text"}),
 }
-"""Event data the visitor never receives (the AI's internal analysis, unsent drafts)."""
+"""What a visitor may receive of each event kind's data (an allow-list: a kind or field
+not named here never reaches a visitor). Kept out: the AI's analysis, candidates and
+threshold, the trigger's detail, values and evaluations, the agent's own words on an
+action (the visitor gets the ``notice`` written for them), unsent drafts, routing."""
+
+_VISITOR_NESTED_FIELDS: dict[str, frozenset[str]] = {
+    "trigger": frozenset({"kind"}),
+    "agent": frozenset({"name"}),
+}
+"""Of a nested object in visitor-visible data, the fields a visitor may receive."""
 
 _UNASSIGNED = {"assigned_agent_id": None, "assigned_agent_name": None, "assigned_agent_role": None}
-"""Conversation fields cleared when nobody holds it any more (release, handback)."""
+"""Conversation fields cleared when nobody holds it any more (release, handback, reopening,
+escalation)."""
 
 _YES = {"yes", "y", "yes please", "yeah", "yep", "sure", "please", "ok", "okay", "yes!"}
 
@@ -139,6 +162,8 @@ class Subscriber:
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(maxsize=2000))
     on_overflow: Callable[[], None] | None = None
     overflowed: bool = False
+    typing_in: set[str] = field(default_factory=set)
+    """Conversations in which this client last said it is typing."""
 
     def push(self, frame: BaseModel) -> None:
         """Queue a frame for sending; never blocks."""
@@ -153,11 +178,12 @@ class Subscriber:
 
 
 class Hub:
-    """Who listens to what: each conversation's subscribers and the queue's."""
+    """Who listens to what: each conversation's subscribers, and the queue watchers with
+    the statuses each watches."""
 
     def __init__(self) -> None:
         self.conversations: dict[str, set[Subscriber]] = {}
-        self.queue_watchers: set[Subscriber] = set()
+        self.queue_watchers: dict[Subscriber, frozenset[str]] = {}
         self.agents: set[Subscriber] = set()
 
     def subscribe(self, conversation_id: str, sub: Subscriber) -> None:
@@ -173,11 +199,37 @@ class Hub:
                 del self.conversations[conversation_id]
 
     def drop(self, sub: Subscriber) -> None:
-        """Forget a disconnected client everywhere."""
+        """Forget a disconnected client everywhere; where it was typing, tell the others
+        it stopped."""
+        for cid in list(sub.typing_in):
+            self.stop_typing(cid, sub)
         for cid in [c for c, subs in self.conversations.items() if sub in subs]:
             self.unsubscribe(cid, sub)
-        self.queue_watchers.discard(sub)
+        self.queue_watchers.pop(sub, None)
         self.agents.discard(sub)
+
+    def typing(self, conversation_id: str, sub: Subscriber, active: bool) -> None:
+        """``sub`` started or stopped typing in the conversation: tell the others there
+        (a visitor's typing goes to agents; an agent's to the visitor and the other agents)."""
+        if active:
+            sub.typing_in.add(conversation_id)
+        else:
+            sub.typing_in.discard(conversation_id)
+        frame = STyping(
+            conversation_id=conversation_id,
+            role="agent" if sub.role == "agent" else "visitor",
+            name=sub.agent.name if sub.agent else None,
+            active=active,
+        )
+        if sub.role == "agent":
+            self.send_to(conversation_id, frame, role="visitor")
+        self.send_to(conversation_id, frame, role="agent", exclude=sub)
+
+    def stop_typing(self, conversation_id: str, sub: Subscriber) -> None:
+        """End ``sub``'s typing in the conversation if it had said it was typing (it sent
+        its message, closed the conversation or disconnected)."""
+        if conversation_id in sub.typing_in:
+            self.typing(conversation_id, sub, False)
 
     def publish(self, events: Sequence[Event], conversation_id: str) -> None:
         """Send events to the conversation's subscribers, filtered for visitors."""
@@ -190,11 +242,18 @@ class Hub:
                 else:
                     sub.push(SEvent(event=ev))
 
-    def publish_queue(self, item: QueueItem) -> None:
-        """Send a queue row change to every queue watcher."""
+    def watch_queue(self, sub: Subscriber, statuses: Sequence[str]) -> None:
+        """From now on send ``sub`` the changes of conversations in ``statuses`` (replacing
+        what it watched before)."""
+        self.queue_watchers[sub] = frozenset(statuses)
+
+    def publish_queue(self, item: QueueItem, previous: str) -> None:
+        """Send a row change to the watchers it concerns: those watching its new status,
+        and those watching its ``previous`` status, for whom it leaves the view."""
         frame = SQueueItem(item=item)
-        for sub in list(self.queue_watchers):
-            sub.push(frame)
+        for sub, statuses in list(self.queue_watchers.items()):
+            if item.status in statuses or previous in statuses:
+                sub.push(frame)
 
     def send_to(
         self,
@@ -229,17 +288,25 @@ def to_event(se: StoredEvent) -> Event:
 
 
 def visitor_view(ev: Event) -> Event | None:
-    """The event as the visitor may see it, or ``None`` for internal events (notes)."""
-    if ev.kind == "note":
+    """The event as the visitor may see it (see ``_VISITOR_FIELDS``), or ``None`` for an
+    event kind visitors never receive (notes, and any kind not on the allow-list).
+
+    ``client_msg_id`` is kept only on the visitor's own messages."""
+    allowed = _VISITOR_FIELDS.get(ev.kind)
+    if allowed is None:
         return None
-    hidden = _VISITOR_HIDDEN_KEYS.get(ev.kind)
-    data = ev.data
-    if hidden:
-        data = {k: v for k, v in data.items() if k not in hidden}
-    if ev.kind == "escalated" and isinstance(data.get("trigger"), dict):
-        data = dict(data)
-        data["trigger"] = {k: v for k, v in data["trigger"].items() if k != "evaluations"}
-    return ev.model_copy(update={"data": data}) if data is not ev.data else ev
+    data: dict[str, Any] = {}
+    for key, value in ev.data.items():
+        if key not in allowed:
+            continue
+        nested = _VISITOR_NESTED_FIELDS.get(key)
+        if nested is not None:
+            value = (
+                {k: v for k, v in value.items() if k in nested} if isinstance(value, dict) else None
+            )
+        data[key] = value
+    client_msg_id = ev.client_msg_id if ev.actor == "visitor" else None
+    return ev.model_copy(update={"data": data, "client_msg_id": client_msg_id})
 
 
 class ConversationService:
@@ -334,6 +401,7 @@ class ConversationService:
         updates: dict[str, Any] | None = None,
     ) -> tuple[ConversationRecord, list[Event]]:
         """Store events + state changes, then broadcast. Caller holds the lock."""
+        previous = conv.status
         stored = await self.store.call(
             self.store.store.append_events, conv.id, events, updates or {}
         )
@@ -346,7 +414,7 @@ class ConversationService:
             }
         )
         self.hub.publish(wire, conv.id)
-        self.hub.publish_queue(self.queue_item(conv))
+        self.hub.publish_queue(self.queue_item(conv), previous)
         return conv, wire
 
     async def _duplicate(
@@ -375,7 +443,7 @@ class ConversationService:
         self, visitor: VisitorInfo, sub: Subscriber
     ) -> tuple[ConversationRecord, str, list[Event]]:
         """Open a conversation; returns it, its resume token (shown once) and its first
-        event (``conversation_started``, seq 1)."""
+        event (``conversation_started``, seq 1) as the visitor may see it."""
         token = secrets.token_urlsafe(24)
         now = self.clock()
         conv = ConversationRecord(
@@ -400,7 +468,8 @@ class ConversationService:
         )
         conv = conv.model_copy(update={"last_seq": stored[-1].seq})
         self.hub.subscribe(conv.id, sub)
-        return conv, token, [to_event(se) for se in stored]
+        seen = (visitor_view(to_event(se)) for se in stored)
+        return conv, token, [ev for ev in seen if ev is not None]
 
     async def resume(
         self, conversation_id: str, resume_token: str, last_seq: int, sub: Subscriber
@@ -471,11 +540,15 @@ class ConversationService:
                 events.append(
                     NewEvent(
                         kind="reopened",
-                        data={"text": "The visitor wrote again; the conversation is open."},
+                        data={
+                            "text": "The visitor wrote again; the conversation is open.",
+                            "notice": "Welcome back: this conversation is open again.",
+                        },
                         at=self.clock(),
                     )
                 )
-                updates["status"] = "ai"
+                # Whoever resolved it is not holding it now; a new escalation starts afresh.
+                updates.update({"status": "ai", **_UNASSIGNED, "queued_at": None})
             elif conv.status == "ai" and not button:
                 button = await self._accepts_offer(conv, text)
             data: dict[str, Any] = {"text": text}
@@ -532,20 +605,8 @@ class ConversationService:
 
         The caller holds the conversation lock."""
         policy = await self.current_policy()
-        answer: Answer | None = None if explicit_human else courtesy_answer(text)
-        ai_error: str | None = None
-        try:
-            if answer is None:
-                answer = await asyncio.wait_for(
-                    asyncio.to_thread(self.answerer.answer, text), self.ai_timeout
-                )
-        except TimeoutError:
-            ai_error = f"the answerer took longer than {self.ai_timeout:g}s"
-        except (
-            Exception
-        ) as exc:  # any engine failure escalates; it must never look like low confidence
-            log.exception("answerer failed")
-            ai_error = f"{type(exc).__name__}: {exc}"
+        courtesy = None if explicit_human else courtesy_answer(text)
+        answer, ai_error = (courtesy, None) if courtesy else await self._answer(text)
         ctx = TurnContext(
             text=text,
             answer=answer,
@@ -563,11 +624,33 @@ class ConversationService:
             decision = Decision(
                 action="escalate", trigger="ai_error", detail=f"policy evaluation failed: {exc}"
             )
-        confidence = answer.confidence if answer else None
-        threshold = getattr(policy, "threshold", None)
+        turn = _Turn(
+            answer=answer,
+            decision=decision,
+            threshold=policy.threshold,
+            question=courtesy is None and not _asks_for_person(ctx, decision, policy.threshold),
+        )
         if decision.escalate:
-            await self._escalate(conv, decision, answer, threshold)
-            return
+            await self._escalate(conv, turn)
+        else:
+            await self._reply(conv, turn)
+
+    async def _answer(self, text: str) -> tuple[Answer | None, str | None]:
+        """The answerer's answer, or ``None`` and why it failed or timed out."""
+        try:
+            answer = await asyncio.wait_for(
+                asyncio.to_thread(self.answerer.answer, text), self.ai_timeout
+            )
+        except TimeoutError:
+            return None, f"the answerer took longer than {self.ai_timeout:g}s"
+        except Exception as exc:  # any engine failure escalates; never as low confidence
+            log.exception("answerer failed")
+            return None, f"{type(exc).__name__}: {exc}"
+        return answer, None
+
+    async def _reply(self, conv: ConversationRecord, turn: _Turn) -> None:
+        """Send the AI's answer (with an offer of a person when the policy says so)."""
+        answer, decision = turn.answer, turn.decision
         assert answer is not None
         reply = answer.text
         offer = decision.action == "offer_handoff"
@@ -577,12 +660,13 @@ class ConversationService:
             ) + "Would you like to talk to a person? Just say yes."
         data = {
             "text": reply,
-            "confidence": confidence,
-            "threshold": threshold,
+            "confidence": answer.confidence,
+            "threshold": turn.threshold,
             "entry_id": answer.entry_id,
             "sources": answer.sources,
             "candidates": [c.model_dump() for c in answer.candidates],
             "analysis": answer.analysis,
+            "question": turn.question,
             "offer_handoff": offer,
             "decision": {
                 "action": decision.action,
@@ -591,59 +675,33 @@ class ConversationService:
             },
             "evaluations": [e.model_dump(mode="json") for e in decision.evaluations],
         }
-        await self._append(
-            conv,
-            [NewEvent(kind="ai_message", data=data, at=self.clock())],
-            {"last_confidence": confidence},
-        )
+        # The queue shows the confidence on the visitor's last question, not on a thanks.
+        updates = {"last_confidence": answer.confidence} if turn.question else {}
+        await self._append(conv, [NewEvent(kind="ai_message", data=data, at=self.clock())], updates)
 
-    async def _escalate(
-        self,
-        conv: ConversationRecord,
-        decision: Decision,
-        answer: Answer | None,
-        threshold: float | None,
-    ) -> None:
+    async def _escalate(self, conv: ConversationRecord, turn: _Turn) -> None:
+        decision = turn.decision
+        # Of a request for a person the AI's reading means nothing: the agent keeps what it
+        # made of the visitor's last question (packet and queue), and gets no draft.
+        answer = turn.answer if turn.question else None
         trigger = TriggerInfo(
             kind=decision.trigger or "rule",
             detail=decision.detail,
             confidence=answer.confidence if answer else None,
-            threshold=threshold,
+            threshold=turn.threshold,
             rule=decision.rule,
             policy_version=decision.policy_version,
             evaluations=[e.model_dump(mode="json") for e in decision.evaluations],
         )
-        # The policy alone routes: a team guessed from a low-confidence entry would send
-        # the visitor to the wrong people.
-        team = decision.team
-        ahead = await self._queue_position(decision.priority)
-        if self.hub.agents_online == 0:
-            text = (
-                "I'm handing this conversation to a person. Nobody from the team is online right "
-                "now: your messages are saved here and a person will reply in this chat as soon as "
-                "someone is available."
-            )
-        else:
-            text = (
-                f"I'm handing this conversation to a person. {ahead} conversation"
-                f"{'' if ahead == 1 else 's'} ahead of you in the queue."
-            )
-        draft = None
-        if answer is not None:
-            draft = {
-                "text": answer.text,
-                "entry_id": answer.entry_id,
-                "confidence": answer.confidence,
-                "sources": answer.sources,
-                "candidates": [c.model_dump() for c in answer.candidates],
-                "analysis": answer.analysis,
-            }
         data = {
             "trigger": trigger.model_dump(mode="json"),
+            # The policy alone routes: a team guessed from a low-confidence entry would
+            # send the visitor to the wrong people.
             "priority": decision.priority,
-            "team": team,
-            "text": text,
-            "draft": draft,
+            "team": decision.team,
+            "text": await self._handoff_sentence(decision.priority),
+            "question": turn.question,
+            "draft": _draft(answer) if answer else None,
         }
         now = self.clock()
         await self._append(
@@ -651,14 +709,29 @@ class ConversationService:
             [NewEvent(kind="escalated", data=data, at=now)],
             {
                 "status": "queued",
+                **_UNASSIGNED,
                 "trigger": trigger.model_dump(mode="json"),
                 "priority": decision.priority,
-                "team": team,
+                "team": decision.team,
                 "queued_at": now,
                 "last_confidence": trigger.confidence
                 if trigger.confidence is not None
                 else conv.last_confidence,
             },
+        )
+
+    async def _handoff_sentence(self, priority: int) -> str:
+        """What the visitor is told when the conversation goes to a person."""
+        if self.hub.agents_online == 0:
+            return (
+                "I'm handing this conversation to a person. Nobody from the team is online right "
+                "now: your messages are saved here and a person will reply in this chat as soon as "
+                "someone is available."
+            )
+        ahead = await self._queue_position(priority)
+        return (
+            f"I'm handing this conversation to a person. {ahead} conversation"
+            f"{'' if ahead == 1 else 's'} ahead of you in the queue."
         )
 
     async def _queue_position(self, priority: int) -> int:
@@ -796,9 +869,10 @@ class ConversationService:
                 self.hub.subscribe(conversation_id, sub)
         return build_packet(conv, [to_event(se) for se in all_events], after_seq)
 
-    async def queue(self) -> list[QueueItem]:
-        """Queued and assigned conversations, highest priority first, then longest waiting."""
-        convs = await self.store.call(self.store.store.list_conversations, ["queued", "assigned"])
+    async def queue(self, statuses: Sequence[str] = DEFAULT_QUEUE_STATUSES) -> list[QueueItem]:
+        """The conversations whose status is in ``statuses`` (default: queued and
+        assigned), highest priority first, then longest waiting."""
+        convs = await self.store.call(self.store.store.list_conversations, list(statuses))
         items = [self.queue_item(c) for c in convs]
         items.sort(key=lambda i: (-i.priority, i.queued_at or i.updated_at))
         return items
@@ -823,6 +897,43 @@ class ConversationService:
         )
 
 
+@dataclass
+class _Turn:
+    """One AI turn, decided but not yet stored."""
+
+    answer: Answer | None
+    decision: Decision
+    threshold: float
+    question: bool
+    """The visitor's message is a question the answer is about: not a courtesy turn, not
+    a request for a person (see :func:`_asks_for_person`)."""
+
+
+def _asks_for_person(ctx: TurnContext, decision: Decision, threshold: float) -> bool:
+    """Whether the turn only asks for a person: pressed, accepted an offer, or the
+    ``human_request`` trigger fired, and the AI is not sure the message is also about a
+    topic (confidence below the threshold: "I want to talk to a person" reads as a weak
+    match for some entry; "a human please, about resetting my password" does not)."""
+    asked = ctx.explicit_human_request or any(
+        e.trigger == "human_request" and e.fired for e in decision.evaluations
+    )
+    sure = ctx.answer is not None and ctx.answer.confidence >= threshold
+    return asked and not sure
+
+
+def _draft(answer: Answer) -> dict[str, Any]:
+    """The AI's unsent answer as agents receive it with an escalation."""
+    return {
+        # Agents insert the draft into a reply: plain text, as the visitor reads it.
+        "text": markdown_to_text(answer.text),
+        "entry_id": answer.entry_id,
+        "confidence": answer.confidence,
+        "sources": answer.sources,
+        "candidates": [c.model_dump() for c in answer.candidates],
+        "analysis": answer.analysis,
+    }
+
+
 def assigned_agent(conv: ConversationRecord) -> AgentInfo | None:
     """Who holds the conversation, as others see them (``None`` when nobody does)."""
     if not conv.assigned_agent_id:
@@ -843,26 +954,11 @@ def _flat_visitor(visitor: dict[str, Any]) -> dict[str, Any]:
 def build_packet(
     conv: ConversationRecord, events: list[Event], after_seq: int = 0
 ) -> HandoffPacket:
-    """Assemble the handoff packet from a conversation and all its events."""
-    history: list[float] = []
-    analysis = ""
-    candidates: list[CandidateInfo] = []
-    threshold = None
-    for ev in events:
-        src = None
-        if ev.kind == "ai_message":
-            src = ev.data
-        elif ev.kind == "escalated" and ev.data.get("draft"):
-            src = ev.data["draft"]
-        if src is None:
-            continue
-        if src.get("confidence") is not None:
-            history.append(float(src["confidence"]))
-        analysis = src.get("analysis") or analysis
-        candidates = [
-            CandidateInfo.model_validate(c) for c in src.get("candidates") or []
-        ] or candidates
-        threshold = ev.data.get("threshold", threshold)
+    """Assemble the handoff packet from a conversation and all its events.
+
+    The analysis, candidates and confidence history are those of the visitor's questions
+    (:func:`question_analysis`)."""
+    analysis, candidates, history, threshold = question_analysis(events)
     if conv.trigger:
         threshold = conv.trigger.get("threshold", threshold)
     agent = assigned_agent(conv)
@@ -883,3 +979,53 @@ def build_packet(
         transcript=[e for e in events if e.seq > after_seq],
         last_seq=conv.last_seq,
     )
+
+
+def question_analysis(
+    events: list[Event],
+) -> tuple[str, list[CandidateInfo], list[float], float | None]:
+    """What the AI made of the visitor's last real question: ``(analysis, candidates,
+    confidence history, threshold)``.
+
+    Turns that were no question (a request for a person, a thanks; stored with
+    ``question: false``) are skipped, so the agent is not told what "I want to talk to
+    a person" resembles. The analysis names the question it is about. The history holds
+    one confidence (0–1) per answered question, oldest first."""
+    history: list[float] = []
+    analysis = ""
+    candidates: list[CandidateInfo] = []
+    threshold = None
+    asked: str | None = None
+    question: str | None = None
+    skipped = False
+    for ev in events:
+        if ev.kind == "visitor_message":
+            asked = str(ev.data.get("text", ""))
+        if ev.kind not in ("ai_message", "escalated"):
+            continue
+        threshold = ev.data.get("threshold", threshold)
+        if ev.data.get("question", True) is False:
+            skipped = True
+            continue
+        question = asked
+        src = ev.data if ev.kind == "ai_message" else ev.data.get("draft") or {}
+        if src.get("confidence") is not None:
+            history.append(float(src["confidence"]))
+        analysis = str(src.get("analysis") or "")
+        candidates = [CandidateInfo.model_validate(c) for c in src.get("candidates") or []]
+    if question is None:
+        if skipped:
+            analysis = (
+                "No question yet: the visitor asked for a person (or only said hello or "
+                "thanks) before asking anything."
+            )
+    elif analysis:
+        analysis = f"About the visitor's question “{_clip(question)}”: {analysis}"
+    else:
+        analysis = f"The AI had no answer to the visitor's question “{_clip(question)}”."
+    return analysis, candidates, history, threshold
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -9,7 +9,8 @@ Paths:
   text format) over ``process_request``.
 
 Limits: frames over ``max_frame_bytes`` close the connection (1009); messages over
-``max_message_chars`` or empty get ``message_too_long`` / ``empty_message``; more than
+``max_message_chars`` get ``message_too_long``, text with no visible character (see
+:func:`~handoff_server.protocol.has_visible_text`) ``empty_message``; more than
 ``rate_limit_per_minute`` frames get ``rate_limited``. A refused frame changes nothing
 and the connection stays open.
 
@@ -50,13 +51,13 @@ from handoff_server.protocol import (
     SError,
     SEvent,
     SQueue,
-    STyping,
     SWelcome,
     VMessage,
     VRequestHuman,
     VResume,
     VStart,
     VTyping,
+    has_visible_text,
     parse_agent_frame,
     parse_visitor_frame,
 )
@@ -243,8 +244,8 @@ class Gateway:
             if required:
                 raise HandoffError("text is required", code="empty_message")
             return None
-        if not text.strip():
-            raise HandoffError("message is empty", code="empty_message")
+        if not has_visible_text(text):
+            raise HandoffError("message has no visible character", code="empty_message")
         if len(text) > self.settings.max_message_chars:
             raise HandoffError(
                 f"message is {len(text)} characters; the limit is {self.settings.max_message_chars}",
@@ -297,18 +298,14 @@ class Gateway:
                 if isinstance(frame, VMessage):
                     text = self._check_text(frame.text)
                     assert text is not None
+                    svc.hub.stop_typing(conversation_id, sub)
                     await svc.visitor_message(conversation_id, frame.client_msg_id, text, sub)
                 elif isinstance(frame, VRequestHuman):
                     text = self._check_text(frame.text, required=False)
+                    svc.hub.stop_typing(conversation_id, sub)
                     await svc.request_human(conversation_id, frame.client_msg_id, text, sub)
                 elif isinstance(frame, VTyping):
-                    svc.hub.send_to(
-                        conversation_id,
-                        STyping(
-                            conversation_id=conversation_id, role="visitor", active=frame.active
-                        ),
-                        role="agent",
-                    )
+                    svc.hub.typing(conversation_id, sub, frame.active)
 
     @contextlib.contextmanager
     def _errors_as_frames(
@@ -355,31 +352,25 @@ class Gateway:
                 if isinstance(frame, ASubscribeQueue):
                     # Register first, then snapshot: an update racing the snapshot is sent
                     # after it, and later rows replace earlier ones, so the view converges.
-                    svc.hub.queue_watchers.add(sub)
-                    sub.push(SQueue(items=await svc.queue()))
+                    svc.hub.watch_queue(sub, frame.statuses)
+                    sub.push(SQueue(items=await svc.queue(frame.statuses)))
                 elif isinstance(frame, AOpen):
                     packet = await svc.packet(
                         frame.conversation_id, frame.last_seq, sub if frame.subscribe else None
                     )
                     sub.push(SConversation(packet=packet))
                 elif isinstance(frame, AClose):
+                    svc.hub.stop_typing(frame.conversation_id, sub)
                     svc.hub.unsubscribe(frame.conversation_id, sub)
                 elif isinstance(frame, ATyping):
-                    typing = STyping(
-                        conversation_id=frame.conversation_id,
-                        role="agent",
-                        name=agent.name,
-                        active=frame.active,
-                    )
-                    # To the visitor and to the other agents watching (not back to the typist).
-                    svc.hub.send_to(frame.conversation_id, typing, role="visitor")
-                    svc.hub.send_to(frame.conversation_id, typing, role="agent", exclude=sub)
+                    svc.hub.typing(frame.conversation_id, sub, frame.active)
                 else:
                     text = getattr(frame, "text", None)
                     if frame.type in ("reply", "note"):
                         text = self._check_text(text)
                     elif text is not None:
                         text = self._check_text(text, required=False)
+                    svc.hub.stop_typing(frame.conversation_id, sub)
                     await svc.agent_action(
                         agent, frame.type, frame.conversation_id, frame.client_msg_id, text, sub
                     )

@@ -21,15 +21,18 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+import regex
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 from handoff_server.errors import ProtocolError
 
 __all__ = [
     "PROTOCOL_VERSION",
     "AgentFrame",
+    "DEFAULT_QUEUE_STATUSES",
     "AgentInfo",
     "CandidateInfo",
+    "ConversationStatus",
     "ErrorCode",
     "Event",
     "HandoffPacket",
@@ -39,6 +42,7 @@ __all__ = [
     "VisitorFrame",
     "VisitorInfo",
     "dump_frame",
+    "has_visible_text",
     "parse_agent_frame",
     "parse_server_frame",
     "parse_visitor_frame",
@@ -51,6 +55,12 @@ MAX_SEQ = 2**53 - 1
 ClientMsgId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 ConversationId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 ShortText = Annotated[str, Field(max_length=500)]
+
+ConversationStatus = Literal["ai", "queued", "assigned", "resolved"]
+"""Where a conversation is in its lifecycle (see DESIGN.md)."""
+
+DEFAULT_QUEUE_STATUSES: tuple[ConversationStatus, ...] = ("queued", "assigned")
+"""What ``subscribe_queue`` watches when it names no ``statuses``: the agents' queue."""
 
 ErrorCode = Literal[
     "invalid_json",
@@ -70,6 +80,21 @@ ErrorCode = Literal[
     "internal",
 ]
 """Stable error codes sent in ``error`` frames."""
+
+
+_VISIBLE = regex.compile(r"[^\p{White_Space}\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]")
+
+
+def has_visible_text(text: str) -> bool:
+    """True when ``text`` has at least one character a reader can see.
+
+    Invisible are: whitespace, control characters (Unicode Cc), format characters (Cf:
+    U+200B ZERO WIDTH SPACE, U+2060 WORD JOINER, U+FEFF, U+200D, bidi controls, tags...),
+    every other default-ignorable code point (variation selectors, Hangul fillers; Unicode
+    DerivedCoreProperties) and U+2800 BRAILLE PATTERN BLANK, a symbol drawn as nothing.
+    Client text without a visible character is refused with ``empty_message``.
+    """
+    return _VISIBLE.search(text) is not None
 
 
 class _Frame(BaseModel):
@@ -99,7 +124,9 @@ class AgentInfo(_Frame):
 
 
 class CandidateInfo(_Frame):
-    """A KB entry the AI considered, with its score (0–1)."""
+    """A KB entry the AI considered, with its model score (0–1): the engine's score for
+    the entry, the number the analysis quotes for it; not the calibrated confidence of
+    the answer (``confidence``), which is a different number."""
 
     entry_id: str
     title: str
@@ -111,7 +138,8 @@ class TriggerInfo(_Frame):
 
     ``kind`` is the trigger (``low_confidence``, ``keyword``, ``human_request``, ...),
     ``detail`` a sentence for people, ``confidence`` the AI's confidence (0–1) on the turn
-    that escalated (``None`` when the AI did not answer, e.g. ``ai_error``),
+    that escalated (``None`` when the AI did not answer, e.g. ``ai_error``, and when the
+    turn only asked for a person: the AI's reading of "talk to a person" means nothing),
     ``threshold`` the policy threshold then, ``evaluations`` every trigger's result.
     """
 
@@ -130,10 +158,17 @@ class Event(_Frame):
     ``kind`` is one of: ``conversation_started`` (data: visitor), ``visitor_message``
     (text), ``ai_message`` (text, confidence, threshold, sources, candidates, analysis,
     entry_id, offer_handoff), ``escalated`` (trigger, priority, team, text shown to the
-    visitor, the AI's unsent draft), ``claimed`` / ``released`` / ``handed_back`` /
-    ``resolved`` (agent, the agent's optional text, and ``notice``: a sentence for the
-    visitor), ``agent_message`` (agent, text), ``note`` (agent, text;
-    never sent to visitors), ``system_message`` (text).
+    visitor, the AI's unsent ``draft``: its answer as plain text with its analysis),
+    ``claimed`` / ``released`` / ``handed_back`` / ``resolved`` (agent, the agent's
+    optional text, and ``notice``: a sentence for the visitor), ``agent_message`` (agent,
+    text), ``note`` (agent, text; never sent to visitors), ``reopened`` (text, notice),
+    ``system_message`` (text).
+
+    Visitors receive a projection (an allow-list per kind): ``visitor_message`` text;
+    ``ai_message`` text, sources, confidence, offer_handoff; ``escalated`` text and
+    ``trigger.kind``; ``agent_message`` text and ``agent.name``; the agent actions and
+    ``reopened`` their ``notice`` (and ``agent.name``); ``system_message`` text; never
+    notes, analysis, candidates, thresholds, trigger details, drafts or routing.
 
     ``actor`` is ``visitor`` | ``ai`` | ``agent`` | ``system``; ``at`` is UTC.
     """
@@ -151,11 +186,12 @@ class QueueItem(_Frame):
     """A row of the agents' queue: one queued or assigned conversation.
 
     ``queued_at`` is when it was escalated (UTC); waiting time is now − ``queued_at``.
-    ``last_confidence`` is the AI's confidence (0–1) on its last turn.
+    ``last_confidence`` is the AI's confidence (0–1) on the visitor's last question (a
+    request for a person or a thanks is no question).
     """
 
     conversation_id: str
-    status: Literal["ai", "queued", "assigned", "resolved"]
+    status: ConversationStatus
     visitor: VisitorInfo
     first_question: str | None = None
     trigger: TriggerInfo | None = None
@@ -172,13 +208,14 @@ class HandoffPacket(_Frame):
     """Everything an agent receives about a conversation.
 
     The transcript (every event, notes included, each AI message with its confidence and
-    KB sources), the trigger that fired, the AI's analysis and candidates on its last
-    turn, the confidence history (one value 0–1 per AI turn, oldest first), the visitor's
-    fields and start page, and UTC timestamps.
+    KB sources), the trigger that fired, the AI's analysis and candidates on the
+    visitor's last question (the analysis names it; a request for a person or a thanks
+    is no question), the confidence history (one value 0–1 per answered question, oldest
+    first), the visitor's fields and start page, and UTC timestamps.
     """
 
     conversation_id: str
-    status: Literal["ai", "queued", "assigned", "resolved"]
+    status: ConversationStatus
     visitor: VisitorInfo
     started_at: datetime
     queued_at: datetime | None = None
@@ -251,9 +288,27 @@ class AAuth(_Frame):
 
 
 class ASubscribeQueue(_Frame):
-    """Receive the queue now (``queue``) and every change after (``queue_item``)."""
+    """Watch the conversations whose status is in ``statuses`` (default: queued and
+    assigned; non-empty, no repeats).
+
+    The answer is ``queue`` (those conversations, highest priority first, then longest
+    waiting); after it, ``queue_item`` when one of them changes, when a conversation
+    enters the set, and when one leaves it (the row then carries its new status, so the
+    client removes it). Nothing is sent for conversations outside the set. Subscribing
+    again replaces the set and sends a fresh ``queue``.
+    """
 
     type: Literal["subscribe_queue"]
+    statuses: list[ConversationStatus] = Field(
+        default_factory=lambda: list(DEFAULT_QUEUE_STATUSES), min_length=1
+    )
+
+    @field_validator("statuses")
+    @classmethod
+    def _no_repeats(cls, value: list[ConversationStatus]) -> list[ConversationStatus]:
+        if len(set(value)) != len(value):
+            raise ValueError("statuses must not repeat")
+        return value
 
 
 class AOpen(_Frame):
@@ -390,14 +445,16 @@ class SError(_Frame):
 
 
 class SQueue(_Frame):
-    """The whole queue (queued and assigned conversations), highest priority first."""
+    """Answer to ``subscribe_queue``: every conversation whose status the agent watches,
+    highest priority first, then longest waiting."""
 
     type: Literal["queue"] = "queue"
     items: list[QueueItem]
 
 
 class SQueueItem(_Frame):
-    """One queue row changed (or left the queue: status ``ai`` or ``resolved``)."""
+    """A watched conversation changed, entered the watched statuses, or left them (its
+    ``status`` is then one the agent does not watch: remove the row)."""
 
     type: Literal["queue_item"] = "queue_item"
     item: QueueItem

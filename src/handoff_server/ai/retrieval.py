@@ -507,16 +507,21 @@ class RetrievalAnswerer:
             raise AnswererError(f"index is out of date: no entry {ix.classes[top[0]]!r}")
         confidence = float(conf[0])
         p_oos = float(p[ix.oos_index])
-        if p_oos > p[top[0]]:
+        p_top = float(p[top[0]])
+        # Each entry is quoted with its model score, the number the candidate list shows
+        # for it; the calibrated confidence (a different number) belongs to the answer.
+        if p_oos > p_top:
             analysis = (
-                f"Looks outside the knowledge base (out-of-scope probability {p_oos:.2f}); "
-                f"nearest entry '{best.title}' with confidence {confidence:.2f}."
+                f"Looks outside the knowledge base (out-of-scope model score {p_oos:.2f}); "
+                f"nearest entry '{best.title}' (model score {p_top:.2f})."
             )
         else:
             runner = (
-                f", runner-up '{cands[1].title}' ({cands[1].score:.2f})" if len(cands) > 1 else ""
+                f"; runner-up '{cands[1].title}' (model score {cands[1].score:.2f})"
+                if len(cands) > 1
+                else ""
             )
-            analysis = f"Visitor likely wants '{best.title}' (confidence {confidence:.2f}{runner})."
+            analysis = f"Visitor likely wants '{best.title}' (model score {p_top:.2f}{runner})."
         return Answer(
             text=best.answer,
             confidence=min(1.0, max(0.0, confidence)),

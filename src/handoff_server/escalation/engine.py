@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from handoff_server.escalation.human import HumanRequestDetector, detector_for
 from handoff_server.escalation.intents import IntentMatch, IntentMatcher
 from handoff_server.escalation.models import Decision, TriggerEvaluation, TriggerKind, TurnContext
+from handoff_server.escalation.numbers import compared, distinct
 from handoff_server.escalation.policy import BusinessHours, Comparison, Condition, Policy, Rule
 from handoff_server.escalation.sentiment import SentimentResult, SentimentScorer, same_question
 from handoff_server.escalation.text import PhraseMatch, PhraseMatcher, Token, tokenize
@@ -113,6 +114,8 @@ class _Facts:
     page_url: str | None
     now: datetime
     hours: BusinessHours
+    keyword_team: str | None = None
+    """The team of the first matched keyword that names one (``keyword.teams``)."""
 
 
 def decide(policy: Policy, ctx: TurnContext) -> Decision:
@@ -158,9 +161,11 @@ def decide(policy: Policy, ctx: TurnContext) -> Decision:
     elif sure:
         kb_detail = f"KB entry {entry_id!r} is marked escalate: true"
     else:
+        assert conf is not None  # an escalate-only entry comes with an answer
+        shown, bound = compared(conf, "<", policy.threshold)
         kb_detail = (
-            f"KB entry {entry_id!r} is marked escalate: true, but confidence {conf:.2f} "
-            f"< threshold {policy.threshold:.2f}: not sure it is the visitor's topic"
+            f"KB entry {entry_id!r} is marked escalate: true, but confidence {shown} "
+            f"< threshold {bound}: not sure it is the visitor's topic"
         )
     evals.append(
         TriggerEvaluation(
@@ -207,6 +212,7 @@ def decide(policy: Policy, ctx: TurnContext) -> Decision:
         page_url=ctx.page_url,
         now=ctx.now,
         hours=policy.business_hours,
+        keyword_team=_keyword_team(policy, keywords),
     )
     common = {
         "evaluations": evals,
@@ -273,10 +279,20 @@ def _from_rule(
 def _team(rule: Rule | None, facts: _Facts, ctx: TurnContext) -> str | None:
     if rule is not None and rule.team:
         return rule.team
+    if facts.keyword_team is not None:
+        return facts.keyword_team
     if facts.intent is not None and facts.intent.category.team:
         return facts.intent.category.team
     if "kb_entry" in facts.fired and ctx.answer is not None:
         return ctx.answer.team
+    return None
+
+
+def _keyword_team(policy: Policy, matches: list[PhraseMatch]) -> str | None:
+    for m in matches:
+        team = None if m.negated else policy.keyword.team_for(m.phrase)
+        if team is not None:
+            return team
     return None
 
 
@@ -301,13 +317,16 @@ def _human_request(
     p = round(res.probability, 4)
     if res.fired:
         how = (
-            f"matched {res.pattern!r}" if res.pattern else f"p={p:.2f} >= {cfg.min_probability:.2f}"
+            f"matched {res.pattern!r}"
+            if res.pattern
+            else "p={} >= {}".format(*compared(res.probability, ">=", cfg.min_probability))
         )
         detail = f"visitor asked for a person ({how})"
     elif res.negated:
         detail = f"mention of a person is negated (p={p:.2f})"
     else:
-        detail = f"no request for a person (p={p:.2f} < {cfg.min_probability:.2f})"
+        shown = compared(res.probability, "<", cfg.min_probability)
+        detail = "no request for a person (p={} < {})".format(*shown)
     return TriggerEvaluation(
         trigger="human_request",
         fired=res.fired,
@@ -354,7 +373,8 @@ def _intent(policy: Policy, match: IntentMatch | None) -> TriggerEvaluation:
     c = match.category
     prob = round(match.probability, 4)
     op = ">=" if match.matched else "<"
-    detail = f"intent {c.name!r} p={prob:.2f} {op} {c.min_probability:.2f} (closest example {match.example!r})"
+    shown, bound = compared(match.probability, op, c.min_probability)
+    detail = f"intent {c.name!r} p={shown} {op} {bound} (closest example {match.example!r})"
     if match.matched and not c.escalate:
         detail += f"; routes to team {c.team!r} only"
     return TriggerEvaluation(
@@ -372,13 +392,14 @@ def _sentiment(policy: Policy, mood: SentimentResult) -> TriggerEvaluation:
     fired = cfg.enabled and mood.score < cfg.threshold
     signals = f"; signals: {', '.join(mood.signals)}" if mood.signals else ""
     op = "<" if mood.score < cfg.threshold else ">="
+    shown, bound = compared(mood.score, op, cfg.threshold)
     return TriggerEvaluation(
         trigger="sentiment",
         enabled=cfg.enabled,
         fired=fired,
         value=score,
         threshold=cfg.threshold,
-        detail=f"sentiment {score:.2f} {op} threshold {cfg.threshold:.2f} (VADER {mood.compound:.2f}{signals})",
+        detail=f"sentiment {shown} {op} threshold {bound} (VADER {mood.compound:.2f}{signals})",
     )
 
 
@@ -394,13 +415,15 @@ def _low_confidence(policy: Policy, conf: float | None) -> TriggerEvaluation:
             detail="no answer to score",
         )
     low = conf < t
+    op = "<" if low else ">="
+    shown, bound = compared(conf, op, t)
     return TriggerEvaluation(
         trigger="low_confidence",
         enabled=on,
         fired=on and low,
         value=conf,
         threshold=t,
-        detail=f"confidence {conf:.2f} {'<' if low else '>='} threshold {t:.2f}",
+        detail=f"confidence {shown} {op} threshold {bound}",
     )
 
 
@@ -549,10 +572,15 @@ def _explain(cond: Condition, f: _Facts) -> str:
         return f"{cond.trigger} {'fired' if cond.trigger in f.fired else 'did not fire'}"
     if key in ("confidence", "sentiment", "exchanges", "unresolved"):
         cmp: Comparison = getattr(cond, key)
-        bounds = ", ".join(f"{op} {v:g}" for op, v in cmp.model_dump(exclude_none=True).items())
+        limits = cmp.model_dump(exclude_none=True)
+        bounds = ", ".join(f"{op} {v:g}" for op, v in limits.items())
         value = getattr(f, key)
         shown = (
-            "none" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+            "none"
+            if value is None
+            else distinct(value, limits.values())
+            if isinstance(value, float)
+            else str(value)
         )
         return f"{key} {shown} ({bounds})"
     if key == "intent":

@@ -14,19 +14,20 @@ How a turn is decided (see :func:`handoff_server.escalation.decide`):
 4. No rule matched: the AI answers (``continue``).
 
 The default rules (:func:`default_rules`) reproduce the recommended setup: human requests,
-the keywords "cancel account", "data breach" and "speak to manager", KB entries marked
-``escalate: true``, operator intents, frustration, 3 unresolved exchanges in a row, and
-confidence below 0.70.
+the keywords "cancel account" (routed to team billing), "data breach" and "speak to
+manager", KB entries marked ``escalate: true``, operator intents, frustration, 3 unresolved
+exchanges in a row, and confidence below 0.70.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date, time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -61,6 +62,20 @@ __all__ = [
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
+def _team_name(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value):
+        raise ValueError(f"team {value!r}: use 1-64 letters, digits, '_', '.' or '-'")
+    return value
+
+
+TeamName = Annotated[str, AfterValidator(_team_name)]
+"""A team escalations route to: 1–64 letters, digits, ``_ . -`` (``billing``, ``tier-2``)."""
+
+DEFAULT_KEYWORDS = ["cancel account", "data breach", "speak to manager"]
+DEFAULT_KEYWORD_TEAMS = {"cancel account": "billing"}
+"""Teams of the default keywords; kept for those of them a policy's ``phrases`` keep."""
+
+
 class PolicyError(HandoffError):
     """A policy was refused. ``problems`` lists every problem as ``"location: message"``."""
 
@@ -93,14 +108,27 @@ class KeywordTrigger(_Data):
     "cancel"); up to ``max_gap`` filler words (my, the, a, your, ...) may sit between the
     phrase's words ("cancel my account"). A match preceded in the same clause by a negation
     ("I don't want to cancel my account") does not fire.
+
+    ``teams`` routes a phrase's escalations to a team (phrase → team); every key must be
+    one of ``phrases`` (any case). Left out, the default phrases a policy keeps keep their
+    default team ("cancel account" → billing).
     """
 
     enabled: bool = True
-    phrases: list[str] = Field(
-        default_factory=lambda: ["cancel account", "data breach", "speak to manager"]
-    )
+    phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_KEYWORDS))
     max_gap: int = Field(default=2, ge=0, le=5)
     """Filler words allowed between two words of a phrase."""
+    teams: dict[str, TeamName] = Field(default_factory=dict)
+    """Phrase → the team its matches route to (unless the deciding rule names a team)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_teams(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "teams" not in data:
+            phrases = data.get("phrases", DEFAULT_KEYWORDS)
+            kept = {str(p).casefold() for p in phrases} if isinstance(phrases, list) else set()
+            data = {**data, "teams": {p: t for p, t in DEFAULT_KEYWORD_TEAMS.items() if p in kept}}
+        return data
 
     @field_validator("phrases")
     @classmethod
@@ -109,6 +137,11 @@ class KeywordTrigger(_Data):
         if bad:
             raise ValueError(f"phrases must contain at least one word: {bad!r}")
         return value
+
+    def team_for(self, phrase: str) -> str | None:
+        """The team a match of ``phrase`` routes to, if ``teams`` names one."""
+        wanted = phrase.casefold()
+        return next((t for p, t in self.teams.items() if p.casefold() == wanted), None)
 
 
 class HumanRequestTrigger(_Data):
@@ -154,7 +187,7 @@ class IntentCategory(_Data):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     examples: list[str] = Field(min_length=1)
     escalate: bool = True
-    team: str | None = None
+    team: TeamName | None = None
     priority: int = Field(default=0, ge=0, le=10)
     min_probability: float = Field(default=0.5, gt=0.0, le=1.0)
 
@@ -400,7 +433,7 @@ class Rule(_Data):
     when: Condition
     action: Literal["escalate", "offer_handoff", "continue"] = "escalate"
     priority: int = Field(default=0, ge=0, le=10)
-    team: str | None = None
+    team: TeamName | None = None
 
 
 def default_rules() -> list[Rule]:
@@ -462,6 +495,9 @@ class Policy(BaseModel):
         for name in sorted({n for n in names if names.count(n) > 1}):
             problems.append(f"intent.categories: duplicate intent name {name!r}")
         phrases = {p.casefold() for p in self.keyword.phrases}
+        for phrase in self.keyword.teams:
+            if phrase.casefold() not in phrases:
+                problems.append(f"keyword.teams: {phrase!r} is not one of keyword.phrases")
         for i, rule in enumerate(self.rules):
             for where, cond in _walk(rule.when, f"rules.{i}.when"):
                 if cond.intent is not None:

@@ -1,0 +1,271 @@
+"""Issue 8, kind 2: a visitor receives a sentence written for them and, of the agent-side
+analysis, at most the trigger's kind.
+
+The tables below list every field a frame sent to a visitor may carry, per frame type and
+per event kind. Real visitor clients drive a real server through an escalation by every
+trigger (keyword, human request typed and pressed, low confidence, answerer failure, KB
+entry, intent, sentiment, unresolved exchanges, an operator rule, an accepted offer),
+through every agent action, a reopening and a resume; every raw frame they receive is
+checked against the tables.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from handoff_server.ai import Answer, AnswererError
+from handoff_server.client import Connection, connect_visitor, new_client_msg_id
+from handoff_server.protocol import (
+    AClaim,
+    AHandback,
+    ANote,
+    AOpen,
+    ARelease,
+    AReply,
+    AResolve,
+    ATyping,
+    SAck,
+    SConversation,
+    SEvent,
+    STyping,
+    SWelcome,
+    VisitorInfo,
+    VMessage,
+    VRequestHuman,
+    VResume,
+    VStart,
+    parse_server_frame,
+)
+from tests.conftest import create_token
+from tests.helpers import agent, events, say, wait_ack
+
+FRAME_FIELDS = {
+    "welcome": {"type", "conversation_id", "resume_token", "status", "last_seq"},
+    "ack": {"type", "client_msg_id", "conversation_id", "seq", "duplicate"},
+    "error": {"type", "code", "detail", "client_msg_id", "conversation_id"},
+    "typing": {"type", "conversation_id", "role", "name", "active"},
+    "event": {"type", "event"},
+}
+"""Every frame type a visitor may receive, with every field it may carry."""
+
+EVENT_FIELDS = {"conversation_id", "seq", "kind", "at", "actor", "data", "client_msg_id"}
+
+DATA_FIELDS = {
+    "conversation_started": {"visitor"},
+    "visitor_message": {"text"},
+    "ai_message": {"text", "sources", "confidence", "offer_handoff"},
+    "escalated": {"text", "trigger"},
+    "claimed": {"agent", "notice"},
+    "released": {"agent", "notice"},
+    "handed_back": {"agent", "notice"},
+    "resolved": {"agent", "notice"},
+    "agent_message": {"agent", "text"},
+    "reopened": {"notice"},
+    "system_message": {"text"},
+}
+"""Every event kind a visitor may receive, with every field its data may carry."""
+
+NESTED_FIELDS = {"trigger": {"kind"}, "agent": {"name"}}
+
+SECRETS = [
+    "index file is corrupt",  # the answerer's error
+    "AnswererError",
+    "PRIVATE",  # the agents' own words on actions, and their notes
+    "evaluations",
+    "threshold",
+    "candidates",
+    "analysis",
+    "draft",
+    "matched",  # "keyword 'cancel account' matched 'cancel my account'"
+]
+
+
+class RecordingConnection(Connection):
+    """A real visitor connection that keeps every raw frame it receives."""
+
+    def __init__(self, conn: Connection, log: list[str]) -> None:
+        super().__init__(conn.ws)
+        self.log = log
+
+    async def recv(self, timeout: float | None = None) -> Any:
+        import asyncio
+
+        raw = await asyncio.wait_for(self.ws.recv(), timeout)
+        self.log.append(raw)
+        return parse_server_frame(raw)
+
+
+class FailingAnswerer:
+    """An engine whose index is broken."""
+
+    def answer(self, question: str) -> Answer:
+        raise AnswererError("index file is corrupt")
+
+
+async def _visitor(url: str, log: list[str], **info: Any) -> tuple[RecordingConnection, str]:
+    conn = RecordingConnection(await connect_visitor(url), log)
+    await conn.send(VStart(type="start", visitor=VisitorInfo(**info)))
+    frames = await conn.recv_until(
+        lambda f: isinstance(f, SEvent) and f.event.kind == "conversation_started"
+    )
+    welcome = next(f for f in frames if isinstance(f, SWelcome))
+    return conn, welcome.conversation_id
+
+
+async def _escalate(url: str, log: list[str], text: str, **info: Any) -> str:
+    conn, _ = await _visitor(url, log, **info)
+    (esc,) = events(await say(conn, text), "escalated")
+    await conn.close()
+    return esc.data["trigger"]["kind"]
+
+
+def check_visitor_frame(raw: str) -> dict[str, Any]:
+    """Fail unless the raw frame carries only fields a visitor may receive."""
+    frame = json.loads(raw)
+    assert frame["type"] in FRAME_FIELDS, frame
+    assert set(frame) <= FRAME_FIELDS[frame["type"]], frame
+    for secret in SECRETS:
+        assert secret not in raw, (secret, frame)
+    if frame["type"] == "event":
+        ev = frame["event"]
+        assert set(ev) <= EVENT_FIELDS, ev
+        assert ev["kind"] in DATA_FIELDS, ev
+        assert set(ev["data"]) <= DATA_FIELDS[ev["kind"]], ev
+        for key, allowed in NESTED_FIELDS.items():
+            if key in ev["data"]:
+                assert set(ev["data"][key]) <= allowed, ev
+        if ev["actor"] != "visitor":
+            assert ev["client_msg_id"] is None, ev
+    return frame
+
+
+async def _agent_actions(url: str, token: str, log: list[str]) -> set[str]:
+    """Every agent action on one conversation, then a reopening and a resume."""
+    visitor, cid = await _visitor(url, log, name="Vi", email="vi@example.com")
+    assert events(await say(visitor, "cancel my account"), "escalated")
+    sam = await agent(url, token)
+    await sam.send(AOpen(type="open", conversation_id=cid))
+    await sam.recv_until(lambda f: isinstance(f, SConversation))
+
+    async def act(frame_type: Any, kind: str, **extra: Any) -> None:
+        cmid = new_client_msg_id()
+        await sam.send(frame_type(type=kind, conversation_id=cid, client_msg_id=cmid, **extra))
+        assert isinstance((await wait_ack(sam, cmid))[-1], SAck)
+
+    await act(AClaim, "claim")
+    await sam.send(ATyping(type="typing", conversation_id=cid, active=True))
+    await act(AReply, "reply", text="Hi Vi, Sam here.")
+    await act(ANote, "note", text="PRIVATE note: retention offer?")
+    await act(ARelease, "release", text="PRIVATE: not my area")
+    await act(AClaim, "claim")
+    await act(AHandback, "handback", text="PRIVATE: the AI can do this")
+    assert events(await say(visitor, "I want to talk to a person"), "escalated")
+    await act(AClaim, "claim")
+    await act(AResolve, "resolve", text="PRIVATE: retained with a discount")
+    await visitor.recv_until(lambda f: isinstance(f, SEvent) and f.event.kind == "resolved")
+    assert events(await say(visitor, "how do I reset my password"), "ai_message")
+    assert any(isinstance(f, STyping) for f in _parsed(log))
+    # An error frame, and a resume that replays everything from the start.
+    cmid = new_client_msg_id()
+    await visitor.send(VMessage(type="message", client_msg_id=cmid, text="\u200b"))
+    await wait_ack(visitor, cmid)
+    resume_token = next(
+        f.resume_token for f in _parsed(log) if isinstance(f, SWelcome) and f.conversation_id == cid
+    )
+    await visitor.close()
+    again = RecordingConnection(await connect_visitor(url), log)
+    await again.send(VResume(type="resume", conversation_id=cid, resume_token=resume_token))
+    welcome = await again.recv(timeout=10)
+    assert isinstance(welcome, SWelcome)
+    replay = await again.recv_until(
+        lambda f: isinstance(f, SEvent) and f.event.seq == welcome.last_seq
+    )
+    await again.close()
+    await sam.close()
+    return {f.event.kind for f in replay}
+
+
+def _parsed(log: list[str]) -> list[Any]:
+    return [parse_server_frame(raw) for raw in log]
+
+
+async def test_visitor_frames_carry_only_allowed_fields(server_factory):
+    log: list[str] = []
+    server = await server_factory()
+    url = server.url
+    token = await create_token(server, "Sam")
+    fired = {
+        await _escalate(url, log, "what's a good recipe for sourdough bread"),
+        await _escalate(url, log, "cancel my account"),
+        await _escalate(url, log, "I want to talk to a person"),
+        await _escalate(url, log, "my site was hacked"),
+        await _escalate(url, log, "I will sue you, see you in court"),
+        await _escalate(url, log, "this is useless, I hate this!!! 😡😡"),
+    }
+    pressed, _ = await _visitor(url, log)
+    await pressed.send(VRequestHuman(type="request_human", client_msg_id=new_client_msg_id()))
+    esc = await pressed.recv_until(lambda f: isinstance(f, SEvent) and f.event.kind == "escalated")
+    fired.add(esc[-1].event.data["trigger"]["kind"])
+    await pressed.close()
+
+    broken = await server_factory(answerer=FailingAnswerer())
+    fired.add(await _escalate(broken.url, log, "how do I reset my password"))
+
+    fired |= await _rule_offer_and_unresolved(server_factory, log)
+    replayed = await _agent_actions(url, token, log)
+
+    assert fired == {
+        "low_confidence",
+        "keyword",
+        "human_request",
+        "kb_entry",
+        "intent",
+        "sentiment",
+        "ai_error",
+        "rule",
+        "unresolved_exchanges",
+    }
+    assert replayed == set(DATA_FIELDS) - {"system_message"}
+    seen = {check_visitor_frame(raw)["type"] for raw in log}
+    assert seen == set(FRAME_FIELDS)
+
+
+async def _rule_offer_and_unresolved(server_factory, log: list[str]) -> set[str]:
+    """An operator's rule, an accepted offer of a person, and a conversation in circles."""
+    rules = [
+        {"name": "circles", "when": {"trigger": "unresolved_exchanges"}},
+        {
+            "name": "vip page",
+            "when": {"all": [{"page_url": "*/vip*"}, {"exchanges": {"ge": 2}}]},
+            "team": "vip",
+            "priority": 5,
+        },
+        {
+            "name": "offer when unsure",
+            "when": {"confidence": {"lt": 0.7}},
+            "action": "offer_handoff",
+        },
+    ]
+    server = await server_factory(policy={"rules": rules})
+    fired = set()
+    vip, _ = await _visitor(server.url, log, page_url="https://host.example/vip/")
+    assert events(await say(vip, "how do I reset my password"), "ai_message")
+    (esc,) = events(await say(vip, "how do I point my domain to your nameservers"), "escalated")
+    fired.add(esc.data["trigger"]["kind"])
+    await vip.close()
+
+    offered, _ = await _visitor(server.url, log)
+    (ai,) = events(await say(offered, "our server is down and we lost data"), "ai_message")
+    assert ai.data["offer_handoff"] is True
+    (esc,) = events(await say(offered, "yes"), "escalated")
+    fired.add(esc.data["trigger"]["kind"])
+    await offered.close()
+
+    circles, _ = await _visitor(server.url, log)
+    for text in ("our server is down and we lost data", "what's a good recipe for sourdough bread"):
+        assert events(await say(circles, text), "ai_message")
+    (esc,) = events(await say(circles, "which football team won the league"), "escalated")
+    fired.add(esc.data["trigger"]["kind"])
+    await circles.close()
+    return fired
