@@ -183,12 +183,15 @@ CASES = [
          "visitor asked for a person"),
     Case("hr-agent-please", "agent please", "escalate", "human_request"),
     Case("hr-representative", "representative", "escalate", "human_request"),
-    Case("hr-is-there-human", "is there a human there?", "escalate", "human_request"),
+    # Asking who answers is not asking for a person: an honest answer and the offer
+    # (issue 12; these two were expected to escalate before).
+    Case("hr-is-there-human", "is there a human there?", "offer_handoff", None,
+         "the AI says it is an AI assistant and offers a person"),
     Case("hr-mixed-case", "CAN I SPEAK WITH A PERSON", "escalate", "human_request"),
     Case("hr-long-sentence", "Hi, I need to speak with a real person about my invoice from May",
          "escalate", "human_request"),
     Case("hr-typo", "can i talk to a humna plz", "escalate", "human_request"),
-    Case("hr-bot-question", "am i chatting with a bot?", "escalate", "human_request"),
+    Case("hr-bot-question", "am i chatting with a bot?", "offer_handoff", None),
     Case("hr-staff", "could somebody from your staff help me with this", "escalate", "human_request"),
     Case("hr-first-message-history-empty", "live agent", "escalate", "human_request", history=[]),
     Case("hr-indirect-engineer", "Can you have an engineer look at why my SSL certificate failed to renew?",

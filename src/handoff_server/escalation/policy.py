@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, time
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -50,6 +50,7 @@ __all__ = [
     "Policy",
     "PolicyError",
     "Rule",
+    "SentimentLexicon",
     "SentimentTrigger",
     "UnresolvedTrigger",
     "VisitorTest",
@@ -125,21 +126,74 @@ class HumanRequestTrigger(_Data):
     """Extra phrasings that mean "I want a person" in this operator's audience."""
 
 
+class SentimentLexicon(_Data):
+    """The operator's additions to the sentiment rules for support chat.
+
+    Each list or table is added to the built-in one in
+    :mod:`handoff_server.escalation.sentiment` (the one place where VADER's lexicon and
+    rules are adjusted); a ``words`` entry also overrides a built-in or VADER value.
+
+    - ``words``: word or emoticon → valence on VADER's scale (−4…4); 0 makes it neutral
+      (a word that names the product or the fault, not a mood: ``"kill" = 0``).
+    - ``neutral_phrases``: politeness markers and hedges, read as neutral ("kindly",
+      "no rush", "sorry to bother you").
+    - ``frowns``: emoticons or emoji that show displeasure (``":-/"``); each lowers the
+      score by 0.3, at most two.
+    - ``sarcasm``: praise that is frustration when the message also names a fault
+      ("oh great ... broke again").
+    """
+
+    words: dict[str, Annotated[float, Field(ge=-4.0, le=4.0)]] = Field(default_factory=dict)
+    neutral_phrases: list[str] = Field(default_factory=list)
+    frowns: list[str] = Field(default_factory=list)
+    sarcasm: list[str] = Field(default_factory=list)
+
+    @field_validator("words")
+    @classmethod
+    def _single_tokens(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [w for w in value if not w or len(w) > 40 or re.search(r"\s", w)]
+        if bad:
+            raise ValueError(f"words are single tokens of 1-40 characters without spaces: {bad!r}")
+        return value
+
+    @field_validator("frowns")
+    @classmethod
+    def _short_marks(cls, value: list[str]) -> list[str]:
+        bad = [f for f in value if not f or len(f) > 16 or re.search(r"\s", f)]
+        if bad:
+            raise ValueError(
+                f"frowns are emoticons or emoji of 1-16 characters without spaces: {bad!r}"
+            )
+        return value
+
+    @field_validator("neutral_phrases", "sarcasm")
+    @classmethod
+    def _phrases_have_words(cls, value: list[str]) -> list[str]:
+        bad = [p for p in value if not re.search(r"\w", p)]
+        if bad:
+            raise ValueError(f"phrases must contain at least one word: {bad!r}")
+        return value
+
+
 class SentimentTrigger(_Data):
     """Frustration or anger.
 
     ``score`` (−1…1) is VADER's compound valence (Hutto & Gilbert 2014, "VADER: A
-    Parsimonious Rule-based Model for Sentiment Analysis of Social Media Text", ICWSM)
-    adjusted by conversation signals: when any signal is present a positive reading is not
-    trusted (sarcasm) and each signal lowers the score by its weight — frustration phrases
-    ("this is useless") 0.55, angry emoji 0.3 each (two at most), shouting (mostly capitals) 0.3, the same
-    question again 0.3. Fires when ``score < threshold``.
+    Parsimonious Rule-based Model for Sentiment Analysis of Social Media Text", ICWSM) of
+    the most negative sentence, read with the support-chat adjustments of ``lexicon``,
+    then adjusted by conversation signals: when any signal is present a positive reading is
+    not trusted and each signal lowers the score by its weight — frustration phrases
+    ("this is useless") and sarcasm ("oh great, it broke again") 0.55, angry emoji and
+    frowning emoticons 0.3 each (two at most of each), shouting (mostly capitals) 0.3, the
+    same question again 0.3. Fires when ``score < threshold``.
     """
 
     enabled: bool = True
     threshold: float = Field(default=-0.5, ge=-1.0, le=1.0)
     phrases: list[str] = Field(default_factory=list)
     """Extra frustration phrases, matched like keywords."""
+    lexicon: SentimentLexicon = Field(default_factory=SentimentLexicon)
+    """Extra words, neutral phrases, frowns and sarcasm cues (see :class:`SentimentLexicon`)."""
 
 
 class IntentCategory(_Data):

@@ -1,5 +1,9 @@
 """TF-IDF features for short messages, fitted with scikit-learn, applied per turn in ~50 µs.
 
+Texts are read through :func:`~handoff_server.escalation.text.mark_negation` (lowercase,
+words in a negation's scope uppercase, and the n-grams case-sensitive), so a negated topic
+does not look like the topic itself.
+
 ``TfidfVectorizer.transform`` costs about a millisecond per call in input validation and
 sparse-matrix assembly; :meth:`TfidfFeatures.vector` computes the same values (sublinear
 tf × idf, l2-normalised per block) straight from the fitted vocabulary, and a test checks
@@ -16,30 +20,21 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-__all__ = ["CLIP_CHARS", "TfidfFeatures", "clip"]
+from handoff_server.escalation.text import mark_negation
 
-CLIP_CHARS = 1000
-"""Characters of a long message the classifiers read: the first and last half of this.
-Requests and intents are stated at the start or the end; the middle of a 4,000-character
-message would cost ~20 ms of n-grams for nothing."""
-
-
-def clip(text: str, limit: int = CLIP_CHARS) -> str:
-    """``text`` itself when short, else its first and last ``limit / 2`` characters."""
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return text[:half] + " … " + text[-half:]
+__all__ = ["TfidfFeatures"]
 
 
 class TfidfFeatures:
     """Word 1–2-grams and character 2–5-grams (within word boundaries), each block
-    l2-normalised, then scaled by 1/√2 so a vector with both blocks has norm 1."""
+    l2-normalised, then scaled by 1/√2 so a vector with both blocks has norm 1. The word
+    block's columns come first (see :meth:`knows_a_word`)."""
 
     def __init__(self) -> None:
+        common = {"sublinear_tf": True, "preprocessor": mark_negation, "lowercase": False}
         self._vecs = [
-            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+            TfidfVectorizer(ngram_range=(1, 2), **common),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common),
         ]
         self._tables: list[tuple[object, dict[str, int], np.ndarray, int]] = []
         self.n_features = 0
@@ -72,3 +67,10 @@ class TfidfFeatures:
             idx.extend(offset + j for j in cols)
             val.extend(w / norm for w in weights)
         return np.asarray(idx, dtype=np.intp), np.asarray(val, dtype=np.float64)
+
+    def knows_a_word(self, idx: np.ndarray) -> bool:
+        """Whether features ``idx`` (from :meth:`vector`) include a whole word seen in
+        training. Without one, only character n-grams matched: "a", "aaa", a keyboard mash
+        carry no evidence, and the classifier's answer is only its prior."""
+        words = len(self._tables[0][1]) if self._tables else 0
+        return bool(idx.size) and int(idx.min()) < words
