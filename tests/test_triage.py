@@ -170,3 +170,18 @@ def test_bad_inputs(data_dir: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1 and "threshold:" in result.stderr
     result = runner.invoke(app, ["triage", "--data-dir", str(data_dir), "--engine", "nope", "hi"])
     assert result.exit_code == 2 and "error[bad_engine]" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "hackers got into our shop and downloaded the customer list",
+        "someone accessed our control panel who had no business being there",
+    ],
+)
+def test_breach_report_without_the_words_goes_to_security(data_dir: Path, question: str) -> None:
+    """Issue 12: breach reports without the words "data breach" reached agents only as low
+    confidence, with no team."""
+    out = triage(data_dir, question)
+    assert (out["escalate"], out["trigger"], out["intent"]) == (True, "intent", "security_incident")
+    assert (out["team"], out["priority"]) == ("security", 2)
