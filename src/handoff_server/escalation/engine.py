@@ -23,7 +23,6 @@ from handoff_server.escalation.policy import BusinessHours, Comparison, Conditio
 from handoff_server.escalation.sentiment import SentimentResult, SentimentScorer, same_question
 from handoff_server.escalation.text import (
     FILLER_WORDS,
-    MARK_WINDOW,
     PhraseMatch,
     PhraseMatcher,
     Token,
@@ -368,6 +367,10 @@ def _kb_entry(policy: Policy, ctx: TurnContext, tokens: list[Token]) -> TriggerE
     )
 
 
+TOPIC_WINDOW = 6
+"""Tokens after a negation cue in which a title word counts as negated ("I don't want to
+cancel my account": "account" is the fifth)."""
+
 _TITLE_STOP = FILLER_WORDS | frozenset(
     stem(w)
     for w in """or and on in to for with how what you is are do does from by at it can set up
@@ -379,7 +382,7 @@ def _topic_negated(tokens: list[Token], title: str) -> bool:
     """Whether the message mentions the entry's title words only in a negation's scope:
     at least one title word (besides stop words) appears, and every appearance is negated."""
     words = {t.key for t in tokenize(title)} - _TITLE_STOP
-    mask = negation_mask(tokens, MARK_WINDOW)
+    mask = negation_mask(tokens, TOPIC_WINDOW)
     hits = [mask[i] for i, t in enumerate(tokens) if t.key in words]
     return bool(hits) and all(hits)
 

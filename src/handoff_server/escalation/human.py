@@ -10,9 +10,10 @@ human", a bare "agent"); negated requests ("I don't need a human") do not fire.
 A message is read sentence by sentence (:func:`~handoff_server.escalation.text.sentences`,
 the whole of it up to 4,000 characters) and the strongest sentence decides, so a request in
 the middle of a long message is seen. Two kinds of sentence never fire: one that only asks
-about the assistant ("am I talking to a bot?", :mod:`.identity`), and one with no word the
-classifier was trained on ("a", "aaaa", "asdfgh"): character n-grams alone carry no
-evidence, and the classifier's answer to them is only its prior (about 0.6).
+about the assistant ("am I talking to a bot?", :mod:`.identity`; in a longer sentence such
+a question is left out before classifying), and one with no word the classifier was
+trained on ("a", "aaaa", "asdfgh"): character n-grams alone carry no evidence, and the
+classifier's answer to them is only its prior (about 0.6).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from handoff_server.escalation.identity import about_assistant
+from handoff_server.escalation.identity import about_assistant, without_questions_about_assistant
 from handoff_server.escalation.text import (
     ORDINARY_QUESTIONS,
     is_negated,
@@ -97,6 +98,10 @@ POSITIVE_EXAMPLES: tuple[str, ...] = (
     "I want to open a ticket with a human",
     "human agent",
     "speak to someone in billing",
+    "is there a human there?",
+    "is anyone real there",
+    "any humans around?",
+    "hello? is a person reading this",
     "is there a person I can talk to",
     "is anyone available to help me",
     "can someone help me",
@@ -205,6 +210,8 @@ NEGATIVE_EXAMPLES: tuple[str, ...] = (
     "I need some help",
     "is there a way to chat with my visitors on my site",
     "can I have a live chat plugin on wordpress",
+    "your support team was great last time",
+    "I love your support",
 )
 
 # Canonical requests; word stems ("talk", "speak", "human", ...) keep them short.
@@ -323,7 +330,8 @@ class HumanRequestDetector:
             about,
         )
 
-    def _sentence(self, sentence: str) -> HumanRequestResult:
+    def _sentence(self, original: str) -> HumanRequestResult:
+        sentence = without_questions_about_assistant(original)
         tokens = tokenize(sentence)
         mentions = [i for i, t in enumerate(tokens) if t.key in _PERSON_WORDS]
         # A wider window than for keywords: "I do not want to speak to a manager".
@@ -339,7 +347,7 @@ class HumanRequestDetector:
         prob = self._sigmoid(idx, val)
         known = self._features.knows_a_word(idx)
         fired = not negated and (pattern is not None or (known and prob >= self.min_probability))
-        return HumanRequestResult(prob, pattern, negated, fired, sentence, known)
+        return HumanRequestResult(prob, pattern, negated, fired, original, known)
 
 
 @lru_cache(maxsize=16)

@@ -7,14 +7,15 @@ off only if the visitor then asks (``decide`` returns ``offer_handoff``).
 
 A sentence counts only when it is *nothing but* such a question, give or take fillers
 ("hi", "just curious", "honestly", "lol"): "is it a bot that is attacking my site?" and
-"am I talking to a bot? get me a human" are read as usual.
+"am I talking to a bot? get me a human" are read as usual, without the question about the
+assistant (:func:`without_questions_about_assistant`), which is no evidence of a request.
 """
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["about_assistant", "asks_about_assistant"]
+__all__ = ["about_assistant", "asks_about_assistant", "without_questions_about_assistant"]
 
 _WHO = (
     r"(?:(?:real|actual|live|genuine|human|automated|virtual)\s+)?"
@@ -78,3 +79,9 @@ def asks_about_assistant(sentences: list[str]) -> bool:
     """Whether any of ``sentences`` (see :func:`.text.sentences`) is only a question about
     the assistant."""
     return any(about_assistant(s) for s in sentences)
+
+
+def without_questions_about_assistant(sentence: str) -> str:
+    """``sentence`` with its questions about the assistant blanked out ("am I talking to a
+    bot, because I need help with DNS" → ", because I need help with DNS")."""
+    return _QUESTIONS.sub(" ", sentence)

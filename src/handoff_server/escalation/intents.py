@@ -65,6 +65,13 @@ BACKGROUND: tuple[str, ...] = (
     "what personal data do you store about me",
     "how do I export my customer list",
     "how do I add a user to my account",
+    "I want to cancel my account",
+    "how do I close my account",
+    "how do I change the email address on my account",
+    "update my account details",
+    "my account is suspended",
+    "I can't log into my account",
+    "how do I remove a user from my account",
     "is there an outage",
     "our site went down during the sale",
     "the server is very slow today",
@@ -107,6 +114,16 @@ class IntentMatcher:
         self._intercept = model.intercept_
         self._example_matrix = x[: len(texts)].toarray()
         self._other = len(categories)
+        rows = x[: len(texts)].tocsr()
+        self._category_words = [
+            frozenset(
+                col
+                for r, (i, _) in enumerate(self._examples)
+                if i == k
+                for col in self._features.content_words(rows[r].indices)
+            )
+            for k in range(len(categories))
+        ]
 
     def best(self, text: str) -> IntentMatch | None:
         """The strongest sentence's category (matched or not): a matched escalating intent
@@ -135,7 +152,9 @@ class IntentMatcher:
         p = np.exp(z - z.max())
         p /= p.sum()
         k = int(p.argmax())
-        if k == self._other:
+        # A category needs a content word in common with its examples: "Most of our orders
+        # come in on weekday evenings" shares only "our", "of", "on" with breach reports.
+        if k == self._other or not self._features.content_words(idx) & self._category_words[k]:
             return None
         category = self._categories[k]
         sims = self._example_matrix[:, idx] @ val

@@ -293,6 +293,8 @@ def default_intents() -> list[IntentCategory]:
                 "our server is compromised",
                 "credit card numbers of our customers were stolen",
                 "there are logins to my account that were not me",
+                "someone signed in to our account who is not on our team",
+                "my account email was changed and I didn't do it",
             ],
             team="security",
             priority=2,

@@ -413,7 +413,10 @@ class SentimentScorer:
         chars = list(sentence)
         for start, end in blank:
             chars[start:end] = " " * (end - start)
-        compound = float(self._vader.polarity_scores("".join(chars))["compound"])
+        # A comma left alone ("Please, kindly fix") would count as a word in VADER's
+        # windows and change how it weighs the next ones.
+        read = _ORPHAN_PUNCTUATION.sub(" ", "".join(chars))
+        compound = float(self._vader.polarity_scores(read)["compound"])
         if shift:
             # Back to VADER's sum of valences (compound = x / sqrt(x² + 15)), add, renormalise.
             c = max(-0.9999, min(0.9999, compound))
@@ -435,6 +438,9 @@ class SentimentScorer:
             fault = fault or tok.key in _FAULTS or (tok.key in _FAILING and prev in _UNABLE)
             success = success or text[tok.start : tok.end].lower() in _SUCCESS
         return cues[0].text if fault and not success else None
+
+
+_ORPHAN_PUNCTUATION = re.compile(r"(?:^|(?<=\s))[,;:]+(?=\s|$)")
 
 
 def _inside(pos: int, spans: list[tuple[int, int]]) -> bool:

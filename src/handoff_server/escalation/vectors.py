@@ -2,7 +2,8 @@
 
 Texts are read through :func:`~handoff_server.escalation.text.mark_negation` (lowercase,
 words in a negation's scope uppercase, and the n-grams case-sensitive), so a negated topic
-does not look like the topic itself.
+does not look like the topic itself. Words are Snowball stems (``NOT_`` + the stem for a
+negated word), so "filing a chargeback" shares its words with "I will file a chargeback".
 
 ``TfidfVectorizer.transform`` costs about a millisecond per call in input validation and
 sparse-matrix assembly; :meth:`TfidfFeatures.vector` computes the same values (sublinear
@@ -13,30 +14,42 @@ it against scikit-learn.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
-from handoff_server.escalation.text import mark_negation
+from handoff_server.escalation.text import mark_negation, stem
 
 __all__ = ["TfidfFeatures"]
 
 
+_WORD = re.compile(r"(?u)\b\w\w+\b")
+_STOP_STEMS = frozenset(stem(w) for w in ENGLISH_STOP_WORDS)
+
+
+def _stems(marked: str) -> list[str]:
+    """Word stems of a :func:`mark_negation` text; a negated (uppercase) word as ``NOT_``
+    + its stem."""
+    return [("NOT_" if w.isupper() else "") + stem(w) for w in _WORD.findall(marked)]
+
+
 class TfidfFeatures:
-    """Word 1–2-grams and character 2–5-grams (within word boundaries), each block
+    """Word-stem 1–2-grams and character 2–5-grams (within word boundaries), each block
     l2-normalised, then scaled by 1/√2 so a vector with both blocks has norm 1. The word
     block's columns come first (see :meth:`knows_a_word`)."""
 
     def __init__(self) -> None:
         common = {"sublinear_tf": True, "preprocessor": mark_negation, "lowercase": False}
         self._vecs = [
-            TfidfVectorizer(ngram_range=(1, 2), **common),
+            TfidfVectorizer(ngram_range=(1, 2), tokenizer=_stems, token_pattern=None, **common),
             TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common),
         ]
         self._tables: list[tuple[object, dict[str, int], np.ndarray, int]] = []
+        self._content: frozenset[int] = frozenset()
         self.n_features = 0
 
     def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
@@ -48,6 +61,11 @@ class TfidfFeatures:
             self._tables.append((vec.build_analyzer(), vec.vocabulary_, vec.idf_, offset))
             offset += len(vec.vocabulary_)
         self.n_features = offset
+        self._content = frozenset(
+            col
+            for term, col in self._vecs[0].vocabulary_.items()
+            if " " not in term and term.removeprefix("NOT_") not in _STOP_STEMS
+        )
         return (sp.hstack(blocks).tocsr() / math.sqrt(len(blocks))).tocsr()
 
     def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -74,3 +92,9 @@ class TfidfFeatures:
         carry no evidence, and the classifier's answer is only its prior."""
         words = len(self._tables[0][1]) if self._tables else 0
         return bool(idx.size) and int(idx.min()) < words
+
+    def content_words(self, idx: np.ndarray) -> frozenset[int]:
+        """The columns among ``idx`` that are single words other than stop words
+        ("charg", "hack", "NOT_cancel"; not "our", "the"): what a match must share with a
+        class's examples to rest on more than function words."""
+        return self._content.intersection(idx.tolist())
