@@ -41,9 +41,10 @@ _QUESTIONS = re.compile(
             rf"\bis\s+(?:this|it|that)\s+(?:chat\s+|conversation\s+)?{_ART}(?:{_WHO}|automated|"
             rf"automatic|live\s+chat)\b",
             # is there a human there / is anyone reading this / is someone real there
-            r"\bis\s+(?:there|anyone|anybody|someone|somebody)\s+(?:(?:a|an|any)\s+)?"
-            r"(?:(?:real|actual|live)\s+)?(?:(?:human|person|people)\s+)?(?:there|here|reading|"
-            r"typing|on\s+the\s+other\s+(?:end|side)|behind\s+(?:this|the\s+screen))\b",
+            r"\bis\s+(?:there\s+(?:(?:a|an|any)\s+)?(?:(?:real|actual|live)\s+)?(?:human|person|"
+            r"people|anyone|anybody|someone|somebody)|anyone|anybody|someone|somebody)\s+"
+            r"(?:(?:real|actual|live)\s+)?(?:there|here|reading|typing|"
+            r"on\s+the\s+other\s+(?:end|side)|behind\s+(?:this|the\s+screen))\b",
             r"\bis\s+(?:a|an|any)\s+(?:real\s+)?(?:human|person)\s+(?:reading|there|here|typing)\b",
             r"^\W*any\s+(?:real\s+)?(?:humans?|people|persons?)\s+(?:around|here|there|reading)\b",
             # human or bot? / bot or person?
@@ -54,6 +55,14 @@ _QUESTIONS = re.compile(
             r"^\W*(?:a\s+)?(?:bot|robot|ai)\s*\?",
         )
     ),
+    re.I,
+)
+
+# Every question above names one of these words; a sentence without any is not searched.
+_HINT = re.compile(
+    r"\b(?:bot|robot|chat\s?bot|machine|computer|program|ai|a\.i|human|humans|person|persons|"
+    r"people|agent|assistant|real|automated|automatic|anyone|anybody|someone|somebody|who|"
+    r"what|chat)\b",
     re.I,
 )
 
@@ -69,6 +78,8 @@ _FILLERS = frozenset(
 def about_assistant(sentence: str) -> bool:
     """Whether ``sentence`` is only a question about the assistant ("are you a bot?"),
     fillers aside; ``False`` when it also says anything else."""
+    if not _HINT.search(sentence):
+        return False
     rest, found = _QUESTIONS.subn(" ", sentence)
     if not found:
         return False
@@ -84,4 +95,4 @@ def asks_about_assistant(sentences: list[str]) -> bool:
 def without_questions_about_assistant(sentence: str) -> str:
     """``sentence`` with its questions about the assistant blanked out ("am I talking to a
     bot, because I need help with DNS" → ", because I need help with DNS")."""
-    return _QUESTIONS.sub(" ", sentence)
+    return _QUESTIONS.sub(" ", sentence) if _HINT.search(sentence) else sentence

@@ -51,6 +51,7 @@ from __future__ import annotations
 import copy
 import math
 import re
+import string
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -416,12 +417,26 @@ class SentimentScorer:
         # A comma left alone ("Please, kindly fix") would count as a word in VADER's
         # windows and change how it weighs the next ones.
         read = _ORPHAN_PUNCTUATION.sub(" ", "".join(chars))
-        compound = float(self._vader.polarity_scores(read)["compound"])
+        compound = (
+            float(self._vader.polarity_scores(read)["compound"]) if self._moved(read) else 0.0
+        )
         if shift:
             # Back to VADER's sum of valences (compound = x / sqrt(x² + 15)), add, renormalise.
             c = max(-0.9999, min(0.9999, compound))
             compound = float(normalize(c * math.sqrt(15) / math.sqrt(1 - c * c) + shift))
         return compound
+
+    def _moved(self, text: str) -> bool:
+        """Whether VADER can score ``text`` other than 0: it has a lexicon word, or emoji
+        (which VADER reads as words). Most sentences of a long message have neither, and
+        skipping VADER for them halves the cost of reading 4,000 characters."""
+        if not text.isascii():
+            return True
+        lexicon = self._vader.lexicon
+        return any(
+            w.lower() in lexicon or w.strip(string.punctuation).lower() in lexicon
+            for w in text.split()
+        )
 
     def _sarcasm_cue(self, text: str, tokens: list[Token]) -> str | None:
         """The first praise cue, when the message names a fault and no success."""

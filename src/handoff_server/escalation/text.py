@@ -109,6 +109,12 @@ class Token(NamedTuple):
 
 def tokenize(text: str) -> list[Token]:
     """Split ``text`` into :class:`Token` s, in order."""
+    return list(_tokenize(text))
+
+
+@lru_cache(maxsize=4096)
+def _tokenize(text: str) -> tuple[Token, ...]:
+    # Cached: a sentence is read by the human-request, intent and sentiment triggers.
     tokens: list[Token] = []
     clause = 0
     broken = False
@@ -121,7 +127,7 @@ def tokenize(text: str) -> list[Token]:
             clause += 1
         broken = False
         tokens.append(Token(stem(word), m.start(), m.end(), clause))
-    return tokens
+    return tuple(tokens)
 
 
 SCOPE_ENDERS = frozenset(

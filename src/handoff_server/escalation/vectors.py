@@ -17,6 +17,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Sequence
+from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,18 +38,33 @@ def _stems(marked: str) -> list[str]:
     return [("NOT_" if w.isupper() else "") + stem(w) for w in _WORD.findall(marked)]
 
 
+def _vectorizers() -> list[TfidfVectorizer]:
+    common = {"sublinear_tf": True, "preprocessor": mark_negation, "lowercase": False}
+    return [
+        TfidfVectorizer(ngram_range=(1, 2), tokenizer=_stems, token_pattern=None, **common),
+        TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common),
+    ]
+
+
+_ANALYZERS = [vec.build_analyzer() for vec in _vectorizers()]
+
+
+@lru_cache(maxsize=4096)
+def _counts(text: str) -> tuple[Counter[str], ...]:
+    """Every n-gram of ``text`` with its count, per block. Every :class:`TfidfFeatures`
+    uses the same analyzers, so the human-request and intent classifiers share this work
+    for each sentence."""
+    return tuple(Counter(analyzer(text)) for analyzer in _ANALYZERS)
+
+
 class TfidfFeatures:
     """Word-stem 1–2-grams and character 2–5-grams (within word boundaries), each block
     l2-normalised, then scaled by 1/√2 so a vector with both blocks has norm 1. The word
     block's columns come first (see :meth:`knows_a_word`)."""
 
     def __init__(self) -> None:
-        common = {"sublinear_tf": True, "preprocessor": mark_negation, "lowercase": False}
-        self._vecs = [
-            TfidfVectorizer(ngram_range=(1, 2), tokenizer=_stems, token_pattern=None, **common),
-            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), **common),
-        ]
-        self._tables: list[tuple[object, dict[str, int], np.ndarray, int]] = []
+        self._vecs = _vectorizers()
+        self._tables: list[tuple[dict[str, int], np.ndarray, int]] = []
         self._content: frozenset[int] = frozenset()
         self.n_features = 0
 
@@ -58,7 +74,7 @@ class TfidfFeatures:
         offset = 0
         for vec in self._vecs:
             blocks.append(vec.fit_transform(texts))
-            self._tables.append((vec.build_analyzer(), vec.vocabulary_, vec.idf_, offset))
+            self._tables.append((vec.vocabulary_, vec.idf_, offset))
             offset += len(vec.vocabulary_)
         self.n_features = offset
         self._content = frozenset(
@@ -71,26 +87,25 @@ class TfidfFeatures:
     def vector(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """Features of one text as ``(column indices, values)``; empty arrays when no
         n-gram is known."""
-        idx: list[int] = []
-        val: list[float] = []
-        for analyzer, vocab, idf, offset in self._tables:
-            counts = Counter(g for g in analyzer(text) if g in vocab)  # type: ignore[operator]
-            if not counts:
+        idx: list[np.ndarray] = []
+        val: list[np.ndarray] = []
+        for (vocab, idf, offset), grams in zip(self._tables, _counts(text), strict=True):
+            known = [(vocab[g], c) for g, c in grams.items() if g in vocab]
+            if not known:
                 continue
-            cols = [vocab[g] for g in counts]
-            weights = [
-                (1.0 + math.log(c)) * idf[j] for j, c in zip(cols, counts.values(), strict=True)
-            ]
-            norm = math.sqrt(sum(w * w for w in weights)) * math.sqrt(len(self._tables))
-            idx.extend(offset + j for j in cols)
-            val.extend(w / norm for w in weights)
-        return np.asarray(idx, dtype=np.intp), np.asarray(val, dtype=np.float64)
+            cols, counts = np.array(known, dtype=np.intp).T
+            weights = (1.0 + np.log(counts)) * idf[cols]
+            idx.append(cols + offset)
+            val.append(weights / (np.linalg.norm(weights) * math.sqrt(len(self._tables))))
+        if not idx:
+            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.float64)
+        return np.concatenate(idx), np.concatenate(val)
 
     def knows_a_word(self, idx: np.ndarray) -> bool:
         """Whether features ``idx`` (from :meth:`vector`) include a whole word seen in
         training. Without one, only character n-grams matched: "a", "aaa", a keyboard mash
         carry no evidence, and the classifier's answer is only its prior."""
-        words = len(self._tables[0][1]) if self._tables else 0
+        words = len(self._tables[0][0]) if self._tables else 0
         return bool(idx.size) and int(idx.min()) < words
 
     def content_words(self, idx: np.ndarray) -> frozenset[int]:
