@@ -11,12 +11,14 @@ How a turn is decided (see :func:`handoff_server.escalation.decide`):
 2. Two facts escalate whatever the rules say: the answerer failed (``ai_error``; the AI has
    nothing to say) and the visitor pressed "talk to a person" (``explicit_human_request``).
 3. The rules run in order; the first whose ``when`` holds decides the action.
-4. No rule matched: the AI answers (``continue``).
+4. No rule matched: the AI answers (``continue``); when the visitor only asked whether they
+   talk to a bot, it answers and offers a person (``offer_handoff``).
 
 The default rules (:func:`default_rules`) reproduce the recommended setup: human requests,
 the keywords "cancel account", "data breach" and "speak to manager", KB entries marked
-``escalate: true``, operator intents, frustration, 3 unresolved exchanges in a row, and
-confidence below 0.70.
+``escalate: true``, operator intents (by default legal threats, billing disputes and
+security incidents), frustration, 3 unresolved exchanges in a row, and confidence below
+0.70.
 """
 
 from __future__ import annotations
