@@ -1,10 +1,11 @@
-"""Courtesy turns get a short reply instead of a handoff; real questions never do."""
+"""Courtesy turns and questions about the assistant get a short reply instead of a handoff;
+real questions never do."""
 
 from __future__ import annotations
 
 import pytest
 
-from handoff_server.ai.courtesy import courtesy_answer
+from handoff_server.ai.courtesy import IDENTITY_REPLY, courtesy_answer
 from tests.helpers import events, say, start_visitor
 
 
@@ -49,4 +50,46 @@ async def test_thanks_after_an_answer_is_not_handed_off(server):
     assert events(frames, "escalated") == []
     (reply,) = events(frames, "ai_message")
     assert "welcome" in reply.data["text"] and reply.data["sources"] == []
+    await conn.close()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "am I talking to a bot?",
+        "is this a real person?",
+        "are you human?",
+        "Hello! Are you a real person or a bot?",
+        "hi, who am I chatting with?",
+    ],
+)
+def test_questions_about_the_assistant_get_the_honest_answer(text: str) -> None:
+    answer = courtesy_answer(text)
+    assert answer is not None and answer.text == IDENTITY_REPLY
+    assert answer.confidence == 1.0 and answer.sources == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "are you a bot? my site is down",
+        "am I talking to a bot? get me a human",
+        "is it a bot that is attacking my site?",
+    ],
+)
+def test_a_question_about_the_assistant_with_more_goes_to_the_answerer(text: str) -> None:
+    assert courtesy_answer(text) is None
+
+
+async def test_bot_question_is_answered_and_a_person_follows_only_on_yes(server):
+    """Issue 12: "am I talking to a bot?" was handed off at once as a request for a person."""
+    conn, _ = await start_visitor(server.url)
+    frames = await say(conn, "am I talking to a bot?")
+    assert events(frames, "escalated") == []
+    (reply,) = events(frames, "ai_message")
+    assert reply.data["text"].startswith(IDENTITY_REPLY)
+    assert reply.data["offer_handoff"] is True
+    frames = await say(conn, "yes")
+    (handoff,) = events(frames, "escalated")
+    assert handoff.data["trigger"]["kind"] == "human_request"
     await conn.close()

@@ -14,8 +14,16 @@ from handoff_server.store import SQLiteStore
 
 runner = CliRunner()
 TRIGGERS = {
-    "low_confidence", "keyword", "human_request", "sentiment", "intent", "kb_entry",
-    "unresolved_exchanges", "ai_error", "rule", None,
+    "low_confidence",
+    "keyword",
+    "human_request",
+    "sentiment",
+    "intent",
+    "kb_entry",
+    "unresolved_exchanges",
+    "ai_error",
+    "rule",
+    None,
 }
 
 
@@ -45,8 +53,52 @@ def test_keyword_bypasses_confidence(data_dir: Path) -> None:
 
 
 def test_human_request_first_message(data_dir: Path) -> None:
-    out = triage(data_dir, "is there a human there?")
+    out = triage(data_dir, "can I talk to a person please?")
     assert (out["escalate"], out["trigger"]) == (True, "human_request")
+
+
+@pytest.mark.parametrize(
+    "question", ["am I talking to a bot?", "is this a real person?", "are you human?"]
+)
+def test_question_about_the_assistant_is_answered_and_offered(
+    data_dir: Path, question: str
+) -> None:
+    """Issue 12: identity questions fired human_request (p 0.97). Triage answers them the
+    way the server does: the honest reply, confidence 1.0, and the offer of a person."""
+    out = triage(data_dir, question)
+    assert (out["escalate"], out["action"], out["trigger"]) == (False, "offer_handoff", None)
+    assert out["answer"].startswith("I'm an AI assistant, not a person")
+    assert out["confidence"] == 1.0
+    human = next(e for e in out["evaluations"] if e["trigger"] == "human_request")
+    assert human["fired"] is False and "about the assistant" in human["detail"]
+
+
+@pytest.mark.parametrize("question", ["a", "aaa", "aaaaaaaaaaaa", "asdfghjkl"])
+def test_nonsense_is_low_confidence_and_nothing_else(data_dir: Path, question: str) -> None:
+    """Issue 12: one-letter and mashed messages reached agents as "asked for a person"."""
+    out = triage(data_dir, question)
+    fired = [e["trigger"] for e in out["evaluations"] if e["fired"]]
+    assert fired == ["low_confidence"]
+    assert (out["trigger"], out["team"], out["priority"]) == ("low_confidence", None, 0)
+
+
+def test_request_in_the_middle_of_a_long_message(data_dir: Path) -> None:
+    """Issue 12: the classifiers read only the first and last 500 characters."""
+    filler = "My store runs on WordPress with a few plugins and the theme is customised. "
+    text = filler * 10 + "Honestly I would rather talk to a real person about this. " + filler * 10
+    assert len(text) > 1500
+    out = triage(data_dir, text)
+    assert (out["escalate"], out["trigger"]) == (True, "human_request")
+    assert "talk to a real person" in out["detail"]
+
+
+def test_negated_topic_does_not_escalate_through_its_entry(data_dir: Path) -> None:
+    """Issue 12: "I don't want to cancel my account, just update my email" must not
+    escalate through the account-closing entry or the "cancel account" keyword."""
+    out = triage(data_dir, "I don't want to cancel my account, just update my email")
+    fired = {e["trigger"] for e in out["evaluations"] if e["fired"]}
+    assert not fired & {"keyword", "kb_entry", "intent", "human_request", "sentiment"}
+    assert out["team"] is None
 
 
 def test_out_of_scope_question_is_low_confidence(data_dir: Path) -> None:
@@ -67,11 +119,17 @@ def test_policy_file_and_visitor_fields(data_dir: Path, tmp_path: Path) -> None:
     pol = tmp_path / "p.toml"
     pol.write_text(
         "threshold = 0.0\n"
-        "[[rules]]\nname = \"enterprise\"\naction = \"escalate\"\nteam = \"enterprise\"\npriority = 5\n"
-        "when = { visitor = { field = \"plan\", eq = \"enterprise\" } }\n"
+        '[[rules]]\nname = "enterprise"\naction = "escalate"\nteam = "enterprise"\npriority = 5\n'
+        'when = { visitor = { field = "plan", eq = "enterprise" } }\n'
     )
-    out = triage(data_dir, "what's a good recipe for banana bread", "--policy", str(pol),
-                 "--visitor", "plan=enterprise")
+    out = triage(
+        data_dir,
+        "what's a good recipe for banana bread",
+        "--policy",
+        str(pol),
+        "--visitor",
+        "plan=enterprise",
+    )
     assert (out["trigger"], out["team"], out["priority"]) == ("rule", "enterprise", 5)
     assert out["policy"] == str(pol)
     out = triage(data_dir, "what's a good recipe for banana bread", "--policy", str(pol))
@@ -112,3 +170,18 @@ def test_bad_inputs(data_dir: Path, tmp_path: Path) -> None:
     assert result.exit_code == 1 and "threshold:" in result.stderr
     result = runner.invoke(app, ["triage", "--data-dir", str(data_dir), "--engine", "nope", "hi"])
     assert result.exit_code == 2 and "error[bad_engine]" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "hackers got into our shop and downloaded the customer list",
+        "someone accessed our control panel who had no business being there",
+    ],
+)
+def test_breach_report_without_the_words_goes_to_security(data_dir: Path, question: str) -> None:
+    """Issue 12: breach reports without the words "data breach" reached agents only as low
+    confidence, with no team."""
+    out = triage(data_dir, question)
+    assert (out["escalate"], out["trigger"], out["intent"]) == (True, "intent", "security_incident")
+    assert (out["team"], out["priority"]) == ("security", 2)

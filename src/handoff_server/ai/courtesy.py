@@ -1,12 +1,18 @@
-"""Courtesy turns: "thanks, that worked", "hello", "bye".
+"""Courtesy turns ("thanks, that worked", "hello", "bye") and questions about the assistant.
 
 A KB answers questions; a visitor who only says thanks or hello asked none, and handing
 that to a person (the KB match is low, so confidence is low) wastes an agent's time. A
 message made only of courtesy words gets a short reply with confidence 1.0; anything with
 one word more ("hi, my site is down") goes to the answerer as usual.
 
-The check is deliberately closed-vocabulary: every word of the message must be a courtesy
-word (at most :data:`MAX_WORDS`), so it cannot swallow a real question.
+A visitor who only asks who answers ("am I talking to a bot?", "are you human?",
+:mod:`handoff_server.escalation.identity`) gets the honest answer: an AI assistant, with a
+person one step away. The policy then offers the handoff (``decide`` returns
+``offer_handoff``), and the conversation goes to a person only if the visitor says so.
+
+The checks are deliberately closed-vocabulary: every word of the message must be a
+courtesy word (at most :data:`MAX_WORDS`), or every sentence a question about the assistant
+or a courtesy, so neither can swallow a real question.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ from __future__ import annotations
 import re
 
 from handoff_server.ai.base import Answer
+from handoff_server.escalation.identity import about_assistant
+from handoff_server.escalation.text import sentences
 
-__all__ = ["MAX_WORDS", "courtesy_answer"]
+__all__ = ["IDENTITY_REPLY", "MAX_WORDS", "courtesy_answer"]
 
 MAX_WORDS = 12
 
@@ -39,10 +47,37 @@ _REPLIES = {
     "bye": "Thanks for chatting. Have a good day!",
 }
 
+IDENTITY_REPLY = (
+    "I'm an AI assistant, not a person: I answer from this site's help articles. A person "
+    "from the support team is one step away whenever you want one."
+)
+"""The honest answer to "am I talking to a bot?"."""
+
 
 def courtesy_answer(text: str) -> Answer | None:
     """An :class:`Answer` (confidence 1.0, no KB source) when ``text`` is only a thanks,
-    a greeting or a goodbye; ``None`` otherwise."""
+    a greeting or a goodbye, or only asks whether the visitor talks to a bot (with or
+    without a greeting); ``None`` otherwise."""
+    parts = sentences(text)
+    asks = [about_assistant(p) for p in parts]
+    if any(asks) and all(a or _kind(p) is not None for a, p in zip(asks, parts, strict=True)):
+        return Answer(
+            text=IDENTITY_REPLY,
+            confidence=1.0,
+            analysis="Question about the assistant: answered that it is an AI; a person is offered.",
+        )
+    kind = _kind(text)
+    if kind is None:
+        return None
+    return Answer(
+        text=_REPLIES[kind],
+        confidence=1.0,
+        analysis=f"Courtesy message ({kind}); no question to answer.",
+    )
+
+
+def _kind(text: str) -> str | None:
+    """``thanks``, ``hello`` or ``bye`` when every word of ``text`` is a courtesy word."""
     words = re.findall(r"[a-z']+", text.lower())
     if not words or len(words) > MAX_WORDS:
         return None
@@ -57,10 +92,4 @@ def courtesy_answer(text: str) -> Answer | None:
             kind = kind or "hello"
         elif word not in _FILLER:
             return None
-    if kind is None:
-        return None
-    return Answer(
-        text=_REPLIES[kind],
-        confidence=1.0,
-        analysis=f"Courtesy message ({kind}); no question to answer.",
-    )
+    return kind

@@ -22,7 +22,15 @@ from handoff_server.escalation.models import Decision, TriggerEvaluation, Trigge
 from handoff_server.escalation.numbers import compared, distinct
 from handoff_server.escalation.policy import BusinessHours, Comparison, Condition, Policy, Rule
 from handoff_server.escalation.sentiment import SentimentResult, SentimentScorer, same_question
-from handoff_server.escalation.text import PhraseMatch, PhraseMatcher, Token, tokenize
+from handoff_server.escalation.text import (
+    FILLER_WORDS,
+    PhraseMatch,
+    PhraseMatcher,
+    Token,
+    negation_mask,
+    stem,
+    tokenize,
+)
 
 __all__ = ["decide", "compile_policy", "in_business_hours"]
 
@@ -92,7 +100,7 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
             human=detector_for(
                 tuple(policy.human_request.examples), policy.human_request.min_probability
             ),
-            sentiment=SentimentScorer(tuple(policy.sentiment.phrases)),
+            sentiment=SentimentScorer(tuple(policy.sentiment.phrases), policy.sentiment.lexicon),
             intents=IntentMatcher(policy.intent.categories),
         )
         _compiled[key] = (weakref.ref(policy, lambda _r, k=key: _compiled.pop(k, None)), built)
@@ -118,87 +126,41 @@ class _Facts:
     """The team of the first matched keyword that names one (``keyword.teams``)."""
 
 
+ABOUT_ASSISTANT_DETAIL = (
+    "the visitor asked whether they are talking to a person: the AI says it is an AI "
+    "assistant and offers a person"
+)
+
+
 def decide(policy: Policy, ctx: TurnContext) -> Decision:
     """Evaluate every trigger on one visitor turn, then the rules; the first match decides.
 
     Returns a :class:`Decision` whose ``evaluations`` hold every trigger's value, threshold
     and result, in this order: ai_error, human_request, keyword, kb_entry, intent,
     sentiment, unresolved_exchanges, low_confidence. An answerer failure (``ai_error``) or
-    an explicit "talk to a person" always escalates. Never raises on any valid context.
+    an explicit "talk to a person" always escalates. When no rule matches and the visitor
+    only asked whether they talk to a bot, the action is ``offer_handoff`` (trigger
+    ``None``). Never raises on any valid context.
     """
     cp = compile_policy(policy)
     tokens = tokenize(ctx.text)
-    history = ctx.history[-HISTORY_LIMIT:]
-    earlier = [tokenize(turn.text) for turn in history]
+    earlier = [tokenize(turn.text) for turn in ctx.history[-HISTORY_LIMIT:]]
     conf = ctx.answer.confidence if ctx.answer is not None else None
-    evals: list[TriggerEvaluation] = []
-
-    evals.append(
-        TriggerEvaluation(
-            trigger="ai_error",
-            fired=ctx.ai_error is not None,
-            value=ctx.ai_error,
-            detail=f"answerer failed: {ctx.ai_error}"
-            if ctx.ai_error is not None
-            else "answerer answered",
-        )
-    )
-    evals.append(_human_request(policy, cp, ctx, tokens))
-
+    human, about_assistant = _human_request(policy, cp, ctx)
     keywords = cp.keywords.find(ctx.text, tokens) if policy.keyword.enabled else []
-    evals.append(_keyword(policy, keywords))
-
-    entry_escalate = bool(ctx.answer is not None and ctx.answer.entry_escalate)
-    kb_on = policy.intent.enabled and policy.intent.kb_entry
-    entry_id = ctx.answer.entry_id if ctx.answer is not None else None
-    conf = ctx.answer.confidence if ctx.answer is not None else None
-    # Only a confident match may claim an escalate-only entry: a low-confidence guess at
-    # "security incident" would give the agent a wrong reason and route to a wrong team;
-    # low_confidence hands such turns off honestly.
-    sure = conf is not None and conf >= policy.threshold
-    if not entry_escalate:
-        kb_detail = "top KB entry does not require a human"
-    elif sure:
-        kb_detail = f"KB entry {entry_id!r} is marked escalate: true"
-    else:
-        assert conf is not None  # an escalate-only entry comes with an answer
-        shown, bound = compared(conf, "<", policy.threshold)
-        kb_detail = (
-            f"KB entry {entry_id!r} is marked escalate: true, but confidence {shown} "
-            f"< threshold {bound}: not sure it is the visitor's topic"
-        )
-    evals.append(
-        TriggerEvaluation(
-            trigger="kb_entry",
-            enabled=kb_on,
-            fired=kb_on and entry_escalate and sure,
-            value=entry_id,
-            threshold=policy.threshold if entry_escalate else None,
-            detail=kb_detail,
-        )
-    )
-
     intent = cp.intents.best(ctx.text)
-    evals.append(_intent(policy, intent))
-
     mood = cp.sentiment.score(ctx.text, tokens, earlier)
-    evals.append(_sentiment(policy, mood))
-
     unresolved = _unresolved_streak(policy, ctx, tokens, earlier)
-    n = policy.unresolved_exchanges.count
-    on = policy.unresolved_exchanges.enabled
-    evals.append(
-        TriggerEvaluation(
-            trigger="unresolved_exchanges",
-            enabled=on,
-            fired=on and unresolved >= n,
-            value=unresolved,
-            threshold=n,
-            detail=f"{unresolved} unresolved AI turn(s) in a row {'>=' if unresolved >= n else '<'} {n}",
-        )
-    )
-    evals.append(_low_confidence(policy, conf))
-
+    evals = [
+        _ai_error(ctx),
+        human,
+        _keyword(policy, keywords),
+        _kb_entry(policy, ctx, tokens),
+        _intent(policy, intent),
+        _sentiment(policy, mood),
+        _unresolved(policy, unresolved),
+        _low_confidence(policy, conf),
+    ]
     by_kind = {e.trigger: e for e in evals}
     facts = _Facts(
         fired={e.trigger for e in evals if e.fired},
@@ -220,35 +182,49 @@ def decide(policy: Policy, ctx: TurnContext) -> Decision:
         "confidence": conf,
         "intent": facts.intent.category.name if facts.intent else None,
     }
-
     rule = next((r for r in policy.rules if _holds(r.when, facts)), None)
     if ctx.ai_error is not None or ctx.explicit_human_request:
-        forced: TriggerKind = "ai_error" if ctx.ai_error is not None else "human_request"
-        if rule is not None and rule.action == "escalate" and forced == "human_request":
-            decision = _from_rule(rule, facts, by_kind, common)
-            decision.team = _team(rule, facts, ctx)
-            return decision
-        escalating = next(
-            (r for r in policy.rules if r.action == "escalate" and _holds(r.when, facts)), None
-        )
-        priority = escalating.priority if escalating else 0
-        if forced == "ai_error":
-            priority = max(priority, policy.ai_error_priority)
-        return Decision(
-            action="escalate",
-            trigger=forced,
-            detail=by_kind[forced].detail,
-            priority=priority,
-            team=_team(escalating, facts, ctx) if escalating else None,
-            rule=escalating.name if escalating else None,
-            **common,
-        )
+        return _forced(policy, ctx, rule, facts, by_kind, common)
     if rule is None:
+        if about_assistant:
+            return Decision(action="offer_handoff", detail=ABOUT_ASSISTANT_DETAIL, **common)
         return Decision(action="continue", detail="no rule matched", **common)
     decision = _from_rule(rule, facts, by_kind, common)
     if decision.escalate:
         decision.team = _team(rule, facts, ctx)
     return decision
+
+
+def _forced(
+    policy: Policy,
+    ctx: TurnContext,
+    rule: Rule | None,
+    facts: _Facts,
+    by_kind: dict[str, TriggerEvaluation],
+    common: dict,
+) -> Decision:
+    """The decision when the answerer failed or the visitor pressed "talk to a person":
+    always escalate, with the priority and team of the first escalating rule that holds."""
+    forced: TriggerKind = "ai_error" if ctx.ai_error is not None else "human_request"
+    if rule is not None and rule.action == "escalate" and forced == "human_request":
+        decision = _from_rule(rule, facts, by_kind, common)
+        decision.team = _team(rule, facts, ctx)
+        return decision
+    escalating = next(
+        (r for r in policy.rules if r.action == "escalate" and _holds(r.when, facts)), None
+    )
+    priority = escalating.priority if escalating else 0
+    if forced == "ai_error":
+        priority = max(priority, policy.ai_error_priority)
+    return Decision(
+        action="escalate",
+        trigger=forced,
+        detail=by_kind[forced].detail,
+        priority=priority,
+        team=_team(escalating, facts, ctx) if escalating else None,
+        rule=escalating.name if escalating else None,
+        **common,
+    )
 
 
 def _from_rule(
@@ -296,9 +272,28 @@ def _keyword_team(policy: Policy, matches: list[PhraseMatch]) -> str | None:
     return None
 
 
+def _ai_error(ctx: TurnContext) -> TriggerEvaluation:
+    failed = ctx.ai_error is not None
+    return TriggerEvaluation(
+        trigger="ai_error",
+        fired=failed,
+        value=ctx.ai_error,
+        detail=f"answerer failed: {ctx.ai_error}" if failed else "answerer answered",
+    )
+
+
+def _quote(sentence: str | None, text: str) -> str:
+    """`` in "…"`` naming the sentence that decided, when the message has more than one."""
+    if sentence is None or sentence == text.strip():
+        return ""
+    short = sentence if len(sentence) <= 80 else sentence[:77] + "..."
+    return f" in {short!r}"
+
+
 def _human_request(
-    policy: Policy, cp: CompiledPolicy, ctx: TurnContext, tokens: list[Token]
-) -> TriggerEvaluation:
+    policy: Policy, cp: CompiledPolicy, ctx: TurnContext
+) -> tuple[TriggerEvaluation, bool]:
+    """The human_request evaluation, and whether the visitor only asked about the assistant."""
     cfg = policy.human_request
     if ctx.explicit_human_request:
         return TriggerEvaluation(
@@ -308,31 +303,118 @@ def _human_request(
             value=1.0,
             threshold=cfg.min_probability,
             detail="visitor pressed 'talk to a person'",
-        )
+        ), False
     if not cfg.enabled:
         return TriggerEvaluation(
             trigger="human_request", enabled=False, fired=False, detail="disabled"
-        )
-    res = cp.human.detect(ctx.text, tokens)
+        ), False
+    res = cp.human.detect(ctx.text)
     p = round(res.probability, 4)
+    where = _quote(res.sentence, ctx.text)
     if res.fired:
         how = (
             f"matched {res.pattern!r}"
             if res.pattern
             else "p={} >= {}".format(*compared(res.probability, ">=", cfg.min_probability))
         )
-        detail = f"visitor asked for a person ({how})"
+        detail = f"visitor asked for a person ({how}){where}"
     elif res.negated:
-        detail = f"mention of a person is negated (p={p:.2f})"
+        detail = f"mention of a person is negated (p={p:.2f}){where}"
+    elif res.about_assistant:
+        detail = "a question about the assistant, not a request for a person"
+    elif not res.known_words:
+        detail = (
+            f"no request for a person: no word the classifier knows (p={p:.2f} is only its prior)"
+        )
     else:
         shown = compared(res.probability, "<", cfg.min_probability)
         detail = "no request for a person (p={} < {})".format(*shown)
-    return TriggerEvaluation(
+    evaluation = TriggerEvaluation(
         trigger="human_request",
         fired=res.fired,
         value=p,
         threshold=cfg.min_probability,
         detail=detail,
+    )
+    return evaluation, res.about_assistant and not res.fired
+
+
+def _kb_entry(policy: Policy, ctx: TurnContext, tokens: list[Token]) -> TriggerEvaluation:
+    """Whether the answer's top KB entry, marked ``escalate: true``, claims this turn.
+
+    Only a confident match may: a low-confidence guess at "security incident" would give
+    the agent a wrong reason and route to a wrong team (low_confidence hands such turns
+    off honestly). Nor may an entry whose topic the visitor negates ("I don't want to
+    cancel my account, just update my email" against "Cancelling services or closing your
+    account"): see :func:`_topic_negated`.
+    """
+    answer = ctx.answer
+    on = policy.intent.enabled and policy.intent.kb_entry
+    if answer is None or not answer.entry_escalate:
+        return TriggerEvaluation(
+            trigger="kb_entry",
+            enabled=on,
+            fired=False,
+            value=answer.entry_id if answer is not None else None,
+            detail="top KB entry does not require a human",
+        )
+    entry, conf = answer.entry_id, answer.confidence
+    title = next((c.title for c in answer.candidates if c.entry_id == entry), None)
+    sure = conf >= policy.threshold
+    negated = title is not None and _topic_negated(tokens, title)
+    if negated:
+        detail = (
+            f"KB entry {entry!r} is marked escalate: true, but the message negates its topic "
+            f"({title!r})"
+        )
+    elif sure:
+        detail = f"KB entry {entry!r} is marked escalate: true"
+    else:
+        shown, bound = compared(conf, "<", policy.threshold)
+        detail = (
+            f"KB entry {entry!r} is marked escalate: true, but confidence {shown} "
+            f"< threshold {bound}: not sure it is the visitor's topic"
+        )
+    return TriggerEvaluation(
+        trigger="kb_entry",
+        enabled=on,
+        fired=on and sure and not negated,
+        value=entry,
+        threshold=policy.threshold,
+        detail=detail,
+    )
+
+
+TOPIC_WINDOW = 6
+"""Tokens after a negation cue in which a title word counts as negated ("I don't want to
+cancel my account": "account" is the fifth)."""
+
+_TITLE_STOP = FILLER_WORDS | frozenset(
+    stem(w)
+    for w in """or and on in to for with how what you is are do does from by at it can set up
+    get about when why who""".split()
+)
+
+
+def _topic_negated(tokens: list[Token], title: str) -> bool:
+    """Whether the message mentions the entry's title words only in a negation's scope:
+    at least one title word (besides stop words) appears, and every appearance is negated."""
+    words = {t.key for t in tokenize(title)} - _TITLE_STOP
+    mask = negation_mask(tokens, TOPIC_WINDOW)
+    hits = [mask[i] for i, t in enumerate(tokens) if t.key in words]
+    return bool(hits) and all(hits)
+
+
+def _unresolved(policy: Policy, streak: int) -> TriggerEvaluation:
+    n = policy.unresolved_exchanges.count
+    on = policy.unresolved_exchanges.enabled
+    return TriggerEvaluation(
+        trigger="unresolved_exchanges",
+        enabled=on,
+        fired=on and streak >= n,
+        value=streak,
+        threshold=n,
+        detail=f"{streak} unresolved AI turn(s) in a row {'>=' if streak >= n else '<'} {n}",
     )
 
 

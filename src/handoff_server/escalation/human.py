@@ -6,6 +6,14 @@ n-grams), trained on the example phrasings below: requests for a person, and ord
 support questions that merely mention agents, people or humans ("my user agent string",
 "add another person to my account"). The patterns catch the canonical forms ("talk to a
 human", a bare "agent"); negated requests ("I don't need a human") do not fire.
+
+A message is read sentence by sentence (:func:`~handoff_server.escalation.text.sentences`,
+the whole of it up to 4,000 characters) and the strongest sentence decides, so a request in
+the middle of a long message is seen. Two kinds of sentence never fire: one that only asks
+about the assistant ("am I talking to a bot?", :mod:`.identity`; in a longer sentence such
+a question is left out before classifying), and one with no word the classifier was
+trained on ("a", "aaaa", "asdfgh"): character n-grams alone carry no evidence, and the
+classifier's answer to them is only its prior (about 0.6).
 """
 
 from __future__ import annotations
@@ -18,8 +26,15 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from handoff_server.escalation.text import ORDINARY_QUESTIONS, Token, is_negated, stem, tokenize
-from handoff_server.escalation.vectors import TfidfFeatures, clip
+from handoff_server.escalation.identity import about_assistant, without_questions_about_assistant
+from handoff_server.escalation.text import (
+    ORDINARY_QUESTIONS,
+    is_negated,
+    sentences,
+    stem,
+    tokenize,
+)
+from handoff_server.escalation.vectors import TfidfFeatures
 
 __all__ = ["HumanRequestDetector", "HumanRequestResult", "POSITIVE_EXAMPLES", "NEGATIVE_EXAMPLES"]
 
@@ -33,11 +48,6 @@ POSITIVE_EXAMPLES: tuple[str, ...] = (
     "operator",
     "live agent",
     "real person please",
-    "is there a human there?",
-    "is anyone real there",
-    "am I talking to a bot",
-    "are you a robot",
-    "are you a real person",
     "get me a human",
     "connect me with an agent",
     "transfer me to a representative",
@@ -77,8 +87,6 @@ POSITIVE_EXAMPLES: tuple[str, ...] = (
     "please have a person reach out to me",
     "I prefer talking to a person",
     "is a live agent available",
-    "any humans around?",
-    "hello? is a person reading this",
     "I'm done with the chatbot, person please",
     "get me someone who can actually help",
     "I want to talk to your team",
@@ -90,6 +98,15 @@ POSITIVE_EXAMPLES: tuple[str, ...] = (
     "I want to open a ticket with a human",
     "human agent",
     "speak to someone in billing",
+    "is there a human there?",
+    "is anyone real there",
+    "any humans around?",
+    "hello? is a person reading this",
+    "is there a person I can talk to",
+    "is anyone available to help me",
+    "can someone help me",
+    "human pls",
+    "agent plz",
     "quiero hablar con una persona",
     "je veux parler à un humain",
     "ich möchte mit einem Menschen sprechen",
@@ -193,6 +210,8 @@ NEGATIVE_EXAMPLES: tuple[str, ...] = (
     "I need some help",
     "is there a way to chat with my visitors on my site",
     "can I have a live chat plugin on wordpress",
+    "your support team was great last time",
+    "I love your support",
 )
 
 # Canonical requests; word stems ("talk", "speak", "human", ...) keep them short.
@@ -207,10 +226,6 @@ _PATTERNS = (
     re.compile(
         r"^\W*(an?\s+)?(real|live|actual)?\s*(human|person|agent|representative|rep|operator)"
         r"(\s+(please|pls|plz|now|asap))?\W*$",
-        re.I,
-    ),
-    re.compile(
-        r"\b(is|are)\s+(there|you)\s+(a|an|any)?\s*(real\s+)?(human|person|people|bot|robot)s?\b",
         re.I,
     ),
 )
@@ -238,13 +253,22 @@ _PERSON_WORDS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class HumanRequestResult:
-    """``probability`` (0–1) from the classifier, the ``pattern`` text that matched (or
-    ``None``), ``negated`` when every mention of a person is negated, and ``fired``."""
+    """What the strongest sentence of a message says.
+
+    ``probability`` (0–1) from the classifier, the ``pattern`` text that matched (or
+    ``None``), ``negated`` when every mention of a person in that sentence is negated,
+    ``fired``, the deciding ``sentence`` (``None`` when no sentence was read),
+    ``known_words`` false when the sentence had no word the classifier knows (so its
+    probability is only the prior), and ``about_assistant`` when some sentence only asked
+    about the assistant ("are you a bot?")."""
 
     probability: float
     pattern: str | None
     negated: bool
     fired: bool
+    sentence: str | None = None
+    known_words: bool = True
+    about_assistant: bool = False
 
 
 class HumanRequestDetector:
@@ -269,29 +293,61 @@ class HumanRequestDetector:
         self._coef = model.coef_.ravel()
         self._intercept = float(model.intercept_[0])
 
-    def probability(self, text: str) -> float:
-        """Estimated probability (0–1) that ``text`` asks for a person."""
-        idx, val = self._features.vector(clip(text))
+    def probability(self, sentence: str) -> float:
+        """Estimated probability (0–1) that ``sentence`` asks for a person."""
+        idx, val = self._features.vector(sentence)
+        return self._sigmoid(idx, val)
+
+    def _sigmoid(self, idx: np.ndarray, val: np.ndarray) -> float:
         z = float(self._coef[idx] @ val) + self._intercept
         return float(1.0 / (1.0 + np.exp(-z)))
 
-    def detect(self, text: str, tokens: list[Token] | None = None) -> HumanRequestResult:
-        """Evaluate ``text``; ``tokens`` is a precomputed :func:`tokenize` of it."""
-        if tokens is None:
-            tokens = tokenize(text)
+    def detect(self, text: str) -> HumanRequestResult:
+        """Evaluate every sentence of ``text``; the strongest decides (a firing sentence
+        before any other, then the most probable)."""
+        best: HumanRequestResult | None = None
+        about = False
+        for sentence in dict.fromkeys(sentences(text)):
+            if about_assistant(sentence):
+                about = True
+                continue
+            res = self._sentence(sentence)
+            if best is None or (res.fired, res.known_words, res.probability) > (
+                best.fired,
+                best.known_words,
+                best.probability,
+            ):
+                best = res
+        if best is None:
+            return HumanRequestResult(0.0, None, False, False, about_assistant=about)
+        return HumanRequestResult(
+            best.probability,
+            best.pattern,
+            best.negated,
+            best.fired,
+            best.sentence,
+            best.known_words,
+            about,
+        )
+
+    def _sentence(self, original: str) -> HumanRequestResult:
+        sentence = without_questions_about_assistant(original)
+        tokens = tokenize(sentence)
         mentions = [i for i, t in enumerate(tokens) if t.key in _PERSON_WORDS]
         # A wider window than for keywords: "I do not want to speak to a manager".
         negated = bool(mentions) and all(is_negated(tokens, i, window=6) for i in mentions)
         pattern = None
         if not negated:
             for rx in _PATTERNS:
-                m = rx.search(clip(text))
+                m = rx.search(sentence)
                 if m:
                     pattern = m.group().strip()
                     break
-        prob = self.probability(text)
-        fired = not negated and (pattern is not None or prob >= self.min_probability)
-        return HumanRequestResult(prob, pattern, negated, fired)
+        idx, val = self._features.vector(sentence)
+        prob = self._sigmoid(idx, val)
+        known = self._features.knows_a_word(idx)
+        fired = not negated and (pattern is not None or (known and prob >= self.min_probability))
+        return HumanRequestResult(prob, pattern, negated, fired, original, known)
 
 
 @lru_cache(maxsize=16)

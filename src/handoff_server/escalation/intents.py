@@ -17,8 +17,8 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from handoff_server.escalation.policy import IntentCategory
-from handoff_server.escalation.text import ORDINARY_QUESTIONS
-from handoff_server.escalation.vectors import TfidfFeatures, clip
+from handoff_server.escalation.text import ORDINARY_QUESTIONS, SENTENCE_CHARS, sentences
+from handoff_server.escalation.vectors import TfidfFeatures
 
 __all__ = ["BACKGROUND", "IntentMatch", "IntentMatcher"]
 
@@ -57,6 +57,25 @@ BACKGROUND: tuple[str, ...] = (
     "what is my account number",
     "how do I change my billing address",
     "i love your service",
+    "how do I give my web developer access",
+    "how do I see the login history of my account",
+    "how do I make my site more secure",
+    "how do I stop spam on my contact form",
+    "is my data safe with you",
+    "what personal data do you store about me",
+    "how do I export my customer list",
+    "how do I add a user to my account",
+    "I want to cancel my account",
+    "how do I close my account",
+    "how do I change the email address on my account",
+    "update my account details",
+    "my account is suspended",
+    "I can't log into my account",
+    "how do I remove a user from my account",
+    "is there an outage",
+    "our site went down during the sale",
+    "the server is very slow today",
+    "our checkout page is broken",
 )
 """Ordinary support questions: the ``other`` class every message is compared against."""
 
@@ -64,13 +83,14 @@ BACKGROUND: tuple[str, ...] = (
 @dataclass(frozen=True, slots=True)
 class IntentMatch:
     """The most probable category for a message: its ``category``, the ``probability``
-    (0–1), the category's ``example`` closest to the message, and whether the probability
-    reaches ``category.min_probability`` (``matched``)."""
+    (0–1), the category's ``example`` closest to the message, whether the probability
+    reaches ``category.min_probability`` (``matched``), and the ``sentence`` that scored it."""
 
     category: IntentCategory
     probability: float
     example: str
     matched: bool
+    sentence: str = ""
 
 
 class IntentMatcher:
@@ -94,24 +114,55 @@ class IntentMatcher:
         self._intercept = model.intercept_
         self._example_matrix = x[: len(texts)].toarray()
         self._other = len(categories)
+        rows = x[: len(texts)].tocsr()
+        self._category_words = [
+            frozenset(
+                col
+                for r, (i, _) in enumerate(self._examples)
+                if i == k
+                for col in self._features.content_words(rows[r].indices)
+            )
+            for k in range(len(categories))
+        ]
 
     def best(self, text: str) -> IntentMatch | None:
-        """The most probable category (matched or not); ``None`` without categories, when
-        ``other`` is most probable, or when the message shares no feature with training."""
+        """The strongest sentence's category (matched or not): a matched escalating intent
+        before a matched route-only one before an unmatched one, then the most probable.
+        ``None`` without categories, or when in every sentence ``other`` is most probable
+        or no word seen in training occurs."""
         if not self._categories:
             return None
-        idx, val = self._features.vector(clip(text))
-        if idx.size == 0:
+        readings = sentences(text)
+        if len(readings) > 1 and len(text) <= SENTENCE_CHARS:
+            # A short message is also read whole: "I will sue you if my data isn't
+            # returned. My lawyer is in cc." says more than either sentence.
+            readings.append(text.strip())
+        found: IntentMatch | None = None
+        for sentence in dict.fromkeys(readings):
+            match = self._sentence(sentence)
+            if match is not None and (found is None or _strength(match) > _strength(found)):
+                found = match
+        return found
+
+    def _sentence(self, sentence: str) -> IntentMatch | None:
+        idx, val = self._features.vector(sentence)
+        if not self._features.knows_a_word(idx):
             return None
         z = self._coef[:, idx] @ val + self._intercept
         p = np.exp(z - z.max())
         p /= p.sum()
         k = int(p.argmax())
-        if k == self._other:
+        # A category needs a content word in common with its examples: "Most of our orders
+        # come in on weekday evenings" shares only "our", "of", "on" with breach reports.
+        if k == self._other or not self._features.content_words(idx) & self._category_words[k]:
             return None
         category = self._categories[k]
         sims = self._example_matrix[:, idx] @ val
         rows = [r for r, (i, _) in enumerate(self._examples) if i == k]
         example = self._examples[max(rows, key=lambda r: sims[r])][1]
         prob = float(p[k])
-        return IntentMatch(category, prob, example, prob >= category.min_probability)
+        return IntentMatch(category, prob, example, prob >= category.min_probability, sentence)
+
+
+def _strength(m: IntentMatch) -> tuple[bool, bool, float]:
+    return (m.matched, m.matched and m.category.escalate, m.probability)
