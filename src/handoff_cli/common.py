@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
+from handoff_cli.output import echo, json_line
 from handoff_server.config import ConfigError, Settings, load_settings
 from handoff_server.errors import HandoffError
 
@@ -40,8 +40,9 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON out
 
 
 def fail(message: str, code: str = "error", exit_code: int = 2) -> NoReturn:
-    """Print ``error[code]: message`` to stderr and exit with ``exit_code``."""
-    typer.echo(f"error[{code}]: {message}", err=True)
+    """Print ``error[code]: message`` to stderr and exit with ``exit_code``. The message
+    may quote input: its control characters are shown as escapes."""
+    echo(f"error[{code}]: ", message, err=True)
     raise typer.Exit(exit_code)
 
 
@@ -54,8 +55,8 @@ def settings_from(config: Path | None, overrides: dict[str, Any] | None = None) 
 
 
 def print_json(obj: Any) -> None:
-    """Print one JSON value on one line."""
-    sys.stdout.write(json.dumps(obj, default=str, ensure_ascii=False) + "\n")
+    """Print one JSON value on one line (see :func:`~handoff_cli.output.json_line`)."""
+    sys.stdout.write(json_line(obj) + "\n")
     sys.stdout.flush()
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from handoff_cli.common import ConfigOpt, DataDirOpt, fail, print_json, settings_from
+from handoff_cli.output import echo, one_line
 from handoff_server.ai import ENGINES
 from handoff_server.ai.factory import load_or_build_index
 from handoff_server.analytics import (
@@ -21,7 +22,9 @@ from handoff_server.analytics import (
 from handoff_server.errors import HandoffError
 from handoff_server.kb import KBError, check_kb, load_kb, write_kb_folder
 
-kb_app = typer.Typer(help="Build and check knowledge bases.", no_args_is_help=True)
+kb_app = typer.Typer(
+    help="Build and check knowledge bases.", no_args_is_help=True, rich_markup_mode=None
+)
 
 EngineOpt = Annotated[
     str,
@@ -55,8 +58,12 @@ def _index(kb_path: Path | None, engine: str, cache_dir: Path) -> tuple[Any, flo
 def kb_build(
     from_csv: Annotated[
         Path,
-        typer.Option("--from-csv", help="Labeled CSV (text,label; 'oos' rows = out of scope).",
-                     exists=True, dir_okay=False),
+        typer.Option(
+            "--from-csv",
+            help="Labeled CSV (text,label; 'oos' rows = out of scope).",
+            exists=True,
+            dir_okay=False,
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="KB folder to write (must not exist).")],
     engine: EngineOpt = "default",
@@ -83,7 +90,7 @@ def kb_build(
     answerer, seconds, cached = _index(out, engine, _cache_dir(config, data_dir))
     n = sum(1 for e in answerer.kb.entries if not e.out_of_scope)
     how = "loaded from cache" if cached else f"built in {seconds:.1f} s"
-    typer.echo(f"wrote {out}: {n} entries; {engine} index {how}")
+    echo(f"wrote {out}: {n} entries; {engine} index {how}")
 
 
 @kb_app.command("check")
@@ -108,8 +115,8 @@ def kb_check(
         )
     else:
         for p in problems:
-            typer.echo(str(p), err=p.severity == "error")
-        typer.echo(f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
+            echo(one_line(p), err=p.severity == "error")
+        echo(f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
     if errors:
         raise typer.Exit(1)
 
@@ -188,12 +195,12 @@ def evaluate(
         return
     if rows is not None:
         cols = ["threshold", "containment", "oos_recall", "wrong_answer_rate", "coverage"]
-        typer.echo(" | ".join(cols))
+        echo(" | ".join(cols))
         for row in rows:
-            typer.echo(" | ".join(_fmt(row[c]) for c in cols))
-        typer.echo("")
+            echo(" | ".join(_fmt(row[c]) for c in cols))
+        echo("")
     for key, value in report.items():
-        typer.echo(f"{key:<22} {_fmt(value)}")
+        echo(f"{key:<22} {one_line(_fmt(value))}")
 
 
 def register(app: typer.Typer) -> None:

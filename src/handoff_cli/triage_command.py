@@ -21,6 +21,7 @@ from handoff_cli.common import (
     print_json,
     settings_from,
 )
+from handoff_cli.output import echo, one_line
 from handoff_server.ai.base import Answer, AnswererError
 from handoff_server.ai.courtesy import courtesy_answer
 from handoff_server.escalation import (
@@ -55,21 +56,35 @@ def triage(
     question: Annotated[str, typer.Argument(help="The visitor's message.")],
     kb: Annotated[
         Path | None,
-        typer.Option("--kb", help="KB folder or file (default: from config, else the bundled demo KB).", exists=True),
+        typer.Option(
+            "--kb",
+            help="KB folder or file (default: from config, else the bundled demo KB).",
+            exists=True,
+        ),
     ] = None,
-    engine: Annotated[str | None, typer.Option("--engine", help="Answerer engine (default from config).")] = None,
+    engine: Annotated[
+        str | None, typer.Option("--engine", help="Answerer engine (default from config).")
+    ] = None,
     policy_file: Annotated[
         Path | None,
-        typer.Option("--policy", help="Try this policy file (TOML/JSON) instead of the one in force.", exists=True, dir_okay=False),
+        typer.Option(
+            "--policy",
+            help="Try this policy file (TOML/JSON) instead of the one in force.",
+            exists=True,
+            dir_okay=False,
+        ),
     ] = None,
     history: Annotated[
         list[str] | None,
         typer.Option("--history", help="An earlier visitor message, oldest first (repeatable)."),
     ] = None,
     visitor: Annotated[
-        list[str] | None, typer.Option("--visitor", help="A visitor field FIELD=VALUE (repeatable).")
+        list[str] | None,
+        typer.Option("--visitor", help="A visitor field FIELD=VALUE (repeatable)."),
     ] = None,
-    page_url: Annotated[str | None, typer.Option("--page-url", help="Page the visitor started on.")] = None,
+    page_url: Annotated[
+        str | None, typer.Option("--page-url", help="Page the visitor started on.")
+    ] = None,
     json_out: JsonOpt = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
@@ -145,21 +160,24 @@ def triage(
     if json_out:
         print_json(report)
         return
-    verdict = {"escalate": "ESCALATE", "offer_handoff": "OFFER A PERSON", "continue": "AI ANSWERS"}[d.action]
-    typer.echo(f"{verdict}" + (f" — {d.trigger}: {d.detail}" if d.trigger else f" — {d.detail}"))
+    verdict = {"escalate": "ESCALATE", "offer_handoff": "OFFER A PERSON", "continue": "AI ANSWERS"}[
+        d.action
+    ]
+    detail = one_line(d.detail)
+    echo(verdict + (f" — {d.trigger}: {detail}" if d.trigger else f" — {detail}"))
     if d.escalate:
-        typer.echo(f"  priority {d.priority}" + (f", team {d.team}" if d.team else ""))
+        echo(f"  priority {d.priority}" + (f", team {one_line(d.team)}" if d.team else ""))
     if answer is not None:
-        typer.echo(f"answer ({answer.entry_id}, confidence {answer.confidence:.2f}):")
-        typer.echo("  " + (answer.text.strip().splitlines() or [""])[0][:200])
+        echo(f"answer ({one_line(answer.entry_id)}, confidence {answer.confidence:.2f}):")
+        echo("  " + one_line((answer.text.strip().splitlines() or [""])[0][:200]))
         for c in answer.candidates[:5]:
-            typer.echo(f"  candidate {c.entry_id}: {c.score:.2f}  {c.title}")
+            echo(f"  candidate {one_line(c.entry_id)}: {c.score:.2f}  {one_line(c.title)}")
     else:
-        typer.echo(f"answer: none ({ai_error})")
-    typer.echo(f"triggers (policy {source}):")
+        echo(f"answer: none ({one_line(ai_error)})")
+    echo(f"triggers (policy {one_line(source)}):")
     for e in d.evaluations:
         mark = "FIRED" if e.fired else ("off  " if not e.enabled else "-    ")
-        typer.echo(f"  {mark} {e.trigger:<21} {e.detail}")
+        echo(f"  {mark} {e.trigger:<21} {one_line(e.detail)}")
 
 
 def register(app: typer.Typer) -> None:
