@@ -265,15 +265,19 @@ def visit(
         float,
         typer.Option(
             help="Seconds to keep listening after the last message (e.g. for an agent's reply).",
+            metavar="SECONDS",
             min=0,
         ),
     ] = 0.0,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each reply.", min=0.1)] = 30.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for each reply.", metavar="SECONDS", min=0.1)
+    ] = 30.0,
     retry_for: Annotated[
         float,
         typer.Option(
             "--retry-for",
             help="Seconds to keep reconnecting after the connection drops before giving up.",
+            metavar="SECONDS",
             min=0,
         ),
     ] = 60.0,
@@ -395,7 +399,7 @@ def queue(
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """List queued and assigned conversations, highest priority first.
+    """List queued and assigned conversations, most urgent first.
 
     Each row shows the status, priority, visitor, trigger, the AI's last confidence,
     team, assigned agent and first question; --json adds each transcript.
@@ -474,7 +478,11 @@ def transcript(
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Print a conversation's handoff packet: visitor, trigger, AI analysis, transcript."""
+    """Print a conversation's handoff packet.
+
+    The visitor and their fields, the trigger, the AI's analysis and candidates, then the
+    transcript; --json prints the packet as one JSON object.
+    """
     settings = settings_from(config)
     url = server or settings.client.server_url
     try:

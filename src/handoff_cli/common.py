@@ -15,13 +15,17 @@ from handoff_server.errors import HandoffError
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
-        "--config", help="TOML config file (default: $HANDOFF_CONFIG, else none).", dir_okay=False
+        "--config",
+        metavar="FILE",
+        help="TOML config file (default: $HANDOFF_CONFIG, else none).",
+        dir_okay=False,
     ),
 ]
 DataDirOpt = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
+        metavar="DIR",
         help="Folder for the SQLite store and caches (default: platform data dir).",
         file_okay=False,
     ),
@@ -29,12 +33,17 @@ DataDirOpt = Annotated[
 ServerOpt = Annotated[
     str | None,
     typer.Option(
-        "--server", help="Server URL, e.g. ws://127.0.0.1:8765.", envvar="HANDOFF_SERVER_URL"
+        "--server",
+        metavar="URL",
+        help="Server URL, e.g. ws://127.0.0.1:8765.",
+        envvar="HANDOFF_SERVER_URL",
     ),
 ]
 TokenOpt = Annotated[
     str | None,
-    typer.Option("--token", help="Agent or operator token.", envvar="HANDOFF_TOKEN"),
+    typer.Option(
+        "--token", metavar="TOKEN", help="Agent or operator token.", envvar="HANDOFF_TOKEN"
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 

@@ -71,8 +71,10 @@ def kb_build(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Write a KB folder (one Markdown entry per label, oos.csv for out-of-scope examples)
-    from a labeled CSV, then build and cache the engine's index for it.
+    """Write a KB folder from a labeled CSV and build its index.
+
+    The folder holds one Markdown entry per label and oos.csv for the out-of-scope
+    examples; the engine's index for it is built and cached.
 
     The folder is written to a temporary sibling and renamed, so a failure leaves nothing.
     """
@@ -98,7 +100,10 @@ def kb_check(
     path: Annotated[Path, typer.Argument(help="KB folder or file.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print problems as JSON.")] = False,
 ) -> None:
-    """Report every problem in a KB with its file and line; exit 1 when there are errors."""
+    """Report every problem in a KB with its file and line.
+
+    Exits 1 when there are errors (warnings alone exit 0).
+    """
     problems = check_kb(path)
     errors = [p for p in problems if p.severity == "error"]
     if json_out:
@@ -159,8 +164,10 @@ def evaluate(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Measure the answerer on labeled questions: accuracy, containment, out-of-scope
-    recall, wrong-answer rate, coverage, AURC and ECE (15 bins) at a threshold.
+    """Measure the answerer on labeled questions.
+
+    Reports accuracy, containment, out-of-scope recall, wrong-answer rate, coverage,
+    AURC and ECE (15 bins) at a threshold.
 
     An answer is right when its entry is the question's label; out-of-scope questions are
     right only when escalated (confidence < threshold).

@@ -23,7 +23,7 @@ from handoff_server.escalation import Policy, PolicyError, parse_policy
 from handoff_server.store import PolicyRecord, SQLiteStore
 
 policy_app = typer.Typer(
-    help="Show, export and import the escalation policy (versioned, with history).",
+    help="Show, export and import the escalation policy. Every version is kept.",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
@@ -68,7 +68,9 @@ def _meta(record: PolicyRecord | None) -> dict[str, Any]:
 
 @policy_app.command("show")
 def show(json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
-    """Show the policy in force: version, author, time, triggers and rules.
+    """Show the policy in force.
+
+    It prints the version, author, time, triggers and rules.
 
     With --json: one object with version, author, created_at (UTC), source (store or
     config) and policy (the body).
@@ -114,7 +116,10 @@ def show(json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigO
 def history(
     json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigOpt = None
 ) -> None:
-    """List every stored policy version, oldest first (version, author, time UTC)."""
+    """List every stored policy version, oldest first.
+
+    One line each: version, time (UTC), author.
+    """
     store = _store(config, data_dir)
     try:
         records = store.policy_history()
@@ -139,7 +144,10 @@ def export(
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Print the policy in force as TOML (or JSON with --json), ready to edit and import."""
+    """Print the policy in force, ready to edit and import.
+
+    TOML by default, JSON with --json.
+    """
     policy, _ = _current(config, data_dir)
     data = policy.to_data()
     text = (

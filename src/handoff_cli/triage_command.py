@@ -76,11 +76,15 @@ def triage(
     ] = None,
     history: Annotated[
         list[str] | None,
-        typer.Option("--history", help="An earlier visitor message, oldest first (repeatable)."),
+        typer.Option(
+            "--history",
+            metavar="TEXT",
+            help="An earlier visitor message, oldest first (repeatable).",
+        ),
     ] = None,
     visitor: Annotated[
         list[str] | None,
-        typer.Option("--visitor", help="A visitor field FIELD=VALUE (repeatable)."),
+        typer.Option("--visitor", metavar="FIELD=VALUE", help="A visitor field (repeatable)."),
     ] = None,
     page_url: Annotated[
         str | None, typer.Option("--page-url", help="Page the visitor started on.")
@@ -89,7 +93,10 @@ def triage(
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Answer one message and show whether the policy would escalate it, and why.
+    """Show whether the policy would escalate a message, and why.
+
+    It answers the message as the server would, then evaluates every trigger; no
+    server is needed.
 
     With --json: one object with answer, confidence (0-1), entry_id, sources, candidates,
     analysis, escalate (true/false), action, trigger (low_confidence, keyword,
