@@ -27,6 +27,7 @@ from handoff_server.client import (
     LinkError,
     MessageTooLong,
     VisitorLink,
+    backoff_delay,
     check_message_length,
     connect_agent,
     new_client_msg_id,
@@ -342,12 +343,18 @@ async def _agent_conn(url: str, token: str | None) -> Connection:
 
 
 async def _packet(conn: Connection, conversation_id: str) -> Any:
-    await conn.send(AOpen(type="open", conversation_id=conversation_id, subscribe=False))
-    frames = await conn.recv_until(lambda f: isinstance(f, SConversation | SError), 10)
-    last = frames[-1]
-    if isinstance(last, SError):
-        fail(last.detail, last.code)
-    return last.packet
+    """The handoff packet of ``conversation_id``. A ``rate_limited`` refusal (a long
+    queue read in one go) is retried after a jittered back-off, up to 10 times."""
+    for attempt in range(1, 11):
+        await conn.send(AOpen(type="open", conversation_id=conversation_id, subscribe=False))
+        frames = await conn.recv_until(lambda f: isinstance(f, SConversation | SError), 10)
+        last = frames[-1]
+        if isinstance(last, SConversation):
+            return last.packet
+        if last.code != "rate_limited":
+            break
+        await asyncio.sleep(backoff_delay(attempt, initial=1.0, maximum=10.0))
+    fail(last.detail, last.code)
 
 
 def _agent_run(url: str, work: Any) -> Any:
@@ -363,15 +370,18 @@ def _agent_run(url: str, work: Any) -> Any:
         fail(f"the server closed the connection: {exc}", "connection_closed")
 
 
-async def _queue(url: str, token: str | None) -> list[dict[str, Any]]:
+async def _queue(url: str, token: str | None, transcripts: bool) -> list[dict[str, Any]]:
+    """The queue's rows (``QueueItem`` as JSON), each with its ``transcript`` when
+    ``transcripts`` (one packet request per row)."""
     async with await _agent_conn(url, token) as conn:
         await conn.send(ASubscribeQueue(type="subscribe_queue"))
         frames = await conn.recv_until(lambda f: isinstance(f, SQueue), 10)
         out = []
         for item in frames[-1].items:
             row = item.model_dump(mode="json")
-            packet = await _packet(conn, item.conversation_id)
-            row["transcript"] = [e.model_dump(mode="json") for e in packet.transcript]
+            if transcripts:
+                packet = await _packet(conn, item.conversation_id)
+                row["transcript"] = [e.model_dump(mode="json") for e in packet.transcript]
             out.append(row)
         return out
 
@@ -406,7 +416,7 @@ def queue(
     """
     settings = settings_from(config)
     url = server or settings.client.server_url
-    rows = _agent_run(url, _queue(url, token or settings.client.token))
+    rows = _agent_run(url, _queue(url, token or settings.client.token, transcripts=as_json))
     if as_json:
         print_json(rows)
         return
