@@ -28,6 +28,8 @@ __all__ = [
 
 # Unicode category Cc (C0, DEL, C1) plus lone surrogates, which cannot even be encoded.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# For one-line fields also the line and paragraph separators (Zl, Zp): tools split lines there.
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 _NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
 
 
@@ -41,15 +43,15 @@ def visible(text: str, *, multiline: bool = True) -> str:
     CR as ``\\r``, C1 CSI as ``\\x9b``, a lone surrogate as ``\\udc80``.
 
     With ``multiline`` (the default) newline and tab are kept as they are; without it
-    they are shown as ``\\n`` and ``\\t`` too, for one-line fields (a visitor name with a
-    newline must not forge a second queue row). Everything else (brackets, backslashes,
-    emoji, RTL marks) is returned unchanged.
+    they are shown as ``\\n`` and ``\\t`` too, and U+2028/U+2029 as ``\\u2028``/``\\u2029``,
+    for one-line fields (a visitor name with a newline must not forge a second queue
+    row). Everything else (brackets, backslashes, emoji, RTL marks) is returned unchanged.
     """
     if multiline:
         return _CONTROL.sub(
             lambda m: m.group() if m.group() in "\n\t" else _escape(m.group()), text
         )
-    return _CONTROL.sub(lambda m: _escape(m.group()), text)
+    return _LINE_BREAKING.sub(lambda m: _escape(m.group()), text)
 
 
 def one_line(text: object) -> str:
