@@ -12,11 +12,16 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from handoff_server.client import backoff_delay
 from handoff_server.protocol import AOpen, SConversation
 from tests.conftest import create_token
 from tests.helpers import agent, run_handoff
@@ -69,6 +74,13 @@ class VisitProcess:
             while sum(1 for f in self.frames if f.get("kind") == kind) < count:
                 self._new.clear()
                 await self._new.wait()
+
+    async def exit_status(self, timeout: float = 30) -> int:
+        """Wait for the CLI to leave by itself; returns its exit status."""
+        async with asyncio.timeout(timeout):
+            rc = await self.proc.wait()
+            await asyncio.gather(*self._tasks)
+        return rc
 
     async def finish(self) -> int:
         """End of input: the CLI leaves; returns its exit status."""
@@ -225,3 +237,40 @@ async def test_a_server_closing_for_frame_size_is_reported_as_such(server_factor
     assert done.returncode != 0
     assert "error[message_too_long]" in done.stderr and "1009" in done.stderr
     assert "cannot connect" not in done.stderr
+
+
+async def test_an_over_long_line_in_a_chat_is_refused_and_the_chat_goes_on(server):
+    done = await run_handoff(
+        "visit", "--server", server.url, stdin="z" * 4001 + "\nHow do I reset my password?\n"
+    )
+    assert done.returncode == 1  # one message was refused
+    assert "error[message_too_long]" in done.stderr and "not sent" in done.stderr
+    assert "\nAI: 1. Go to" in done.stdout
+
+
+async def test_giving_up_says_why(server_factory, tmp_path):
+    first = await server_factory(data_dir=tmp_path / "a")
+    port = first.port
+    gone = await VisitProcess.start(first.url, "--retry-for", "1.5")
+    await gone.type(QUESTIONS[0])
+    await gone.wait_for(1, "ai_message")
+    forgotten = await VisitProcess.start(first.url)
+    await forgotten.type(QUESTIONS[0])
+    await forgotten.wait_for(1, "ai_message")
+    await first.close()
+
+    # Idle at the prompt, it still notices and leaves: nobody came back within --retry-for.
+    assert await gone.exit_status() != 0
+    assert "error[connect_failed]" in gone.stderr and "no connection for" in gone.stderr
+
+    await server_factory(data_dir=tmp_path / "b", server={"port": port})  # another store
+    assert await forgotten.exit_status() != 0
+    assert "error[bad_resume_token]" in forgotten.stderr
+
+
+@given(attempt=st.integers(1, 60))
+def test_back_off_doubles_up_to_a_cap_with_jitter(attempt):
+    base = min(10.0, 0.5 * 2 ** (attempt - 1))
+    delays = {backoff_delay(attempt, rng=random.Random(seed)) for seed in range(20)}
+    assert all(base / 2 <= d <= base for d in delays)
+    assert len(delays) > 10  # clients dropped together come back spread out

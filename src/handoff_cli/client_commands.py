@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import threading
 from typing import Annotated, Any
 
 import typer
@@ -204,6 +205,50 @@ class _VisitorSession:
             self.failures += 1
 
 
+def _stdin_lines() -> asyncio.Queue[str | None]:
+    """Lines of standard input as they are typed, then ``None`` at its end. A daemon
+    thread reads them, so leaving (the link gave up) never waits for the next line."""
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def pump() -> None:
+        try:
+            for line in sys.stdin:
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+            loop.call_soon_threadsafe(lines.put_nowait, None)
+        except RuntimeError:  # the loop closed first: the chat is over
+            return
+
+    threading.Thread(target=pump, name="stdin", daemon=True).start()
+    return lines
+
+
+async def _unless_link_fails(work: Any, reader: asyncio.Task[None]) -> Any:
+    """Await ``work``; if the link gives up first, raise its error (``LinkError``)."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task, reader}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        return task.result()
+    task.cancel()
+    reader.result()
+    raise LinkError("connection_closed", "the conversation ended")
+
+
+async def _chat(session: _VisitorSession, reader: asyncio.Task[None], timeout: float) -> None:
+    """Send each line of standard input until it ends."""
+    echo(styled("Type a message and press Enter; Ctrl-D to leave.", dim=True), err=True)
+    lines = _stdin_lines()
+    while (line := await _unless_link_fails(lines.get(), reader)) is not None:
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        try:
+            await session.say(text, timeout)
+        except MessageTooLong as exc:
+            echo(styled(f"error[{exc.code}]: ", fg="red"), str(exc), " (not sent)", err=True)
+            session.failures += 1
+
+
 async def _visit(
     link: VisitorLink, messages: list[str], as_json: bool, linger: float, timeout: float
 ) -> int:
@@ -213,26 +258,14 @@ async def _visit(
     reader = asyncio.create_task(session.read())
     try:
         await asyncio.wait_for(asyncio.shield(session.started), timeout)
-        if messages:
-            for text in messages:
-                if not as_json:
-                    echo(styled("you", bold=True), ": ", text)
-                await session.say(text, timeout)
-        else:
-            echo(styled("Type a message and press Enter; Ctrl-D to leave.", dim=True), err=True)
-            while line := await asyncio.to_thread(sys.stdin.readline):
-                text = line.rstrip("\n")
-                if not text.strip():
-                    continue
-                try:
-                    await session.say(text, timeout)
-                except MessageTooLong as exc:
-                    echo(
-                        styled(f"error[{exc.code}]: ", fg="red"), str(exc), " (not sent)", err=True
-                    )
-                    session.failures += 1
+        for text in messages:
+            if not as_json:
+                echo(styled("you", bold=True), ": ", text)
+            await session.say(text, timeout)
+        if not messages:
+            await _chat(session, reader, timeout)
         if linger > 0:
-            await asyncio.sleep(linger)
+            await _unless_link_fails(asyncio.sleep(linger), reader)
     finally:
         await link.close()
         reader.cancel()
