@@ -7,10 +7,11 @@ Each test runs `handoff` as a separate process against a real server.
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from handoff_server.ai import Answer, AnswererError
-from handoff_server.protocol import AClaim, AReply
+from handoff_server.protocol import AClaim, AReply, AResolve, ASubscribeQueue, SQueueItem
 from tests.conftest import create_token
 from tests.helpers import agent, run_handoff, say, start_visitor, wait_ack
 
@@ -152,3 +153,33 @@ async def test_answers_to_the_visitor_carry_no_confidence(server):
     assert done.returncode == 0, done.stderr
     assert "\nAI: 1. Go to" in done.stdout
     assert "confidence" not in done.stdout
+
+
+async def test_the_visitor_sees_an_agent_join_reply_and_resolve(server):
+    token = await create_token(server, name="Sam")
+    sam = await agent(server.url, token)
+    await sam.send(ASubscribeQueue(type="subscribe_queue"))
+    visit = asyncio.create_task(
+        run_handoff(
+            "visit", "--server", server.url, "--linger", "3", "-m", "I want to talk to a person"
+        )
+    )
+    frames = await sam.recv_until(
+        lambda f: isinstance(f, SQueueItem) and f.item.status == "queued", 30
+    )
+    cid = frames[-1].item.conversation_id
+    for frame in (
+        AClaim(type="claim", conversation_id=cid, client_msg_id="c1"),
+        AReply(type="reply", conversation_id=cid, client_msg_id="r1", text="Hello, I can help."),
+        AResolve(type="resolve", conversation_id=cid, client_msg_id="d1"),
+    ):
+        await sam.send(frame)
+        await wait_ack(sam, frame.client_msg_id)
+    await sam.close()
+    done = await visit
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "→ Sam joined the conversation." in lines
+    assert "Sam: Hello, I can help." in lines
+    assert "→ Sam marked this conversation resolved." in lines
+    assert not [word for word in INTERNALS if word in done.stdout], done.stdout

@@ -72,6 +72,7 @@ _NOTICES = {
     "released": "You're back in the queue for a person.",
     "handed_back": "You're back with our AI assistant.",
     "resolved": "This conversation was marked resolved.",
+    "reopened": "Your conversation is open again.",
 }
 """What a visitor is told for an event that carries no sentence of its own."""
 
@@ -114,15 +115,16 @@ class _VisitorView:
             echo(styled(_agent_name(data), fg="green", bold=True), ": ", text)
         elif kind == "system_message":
             echo(styled("· ", fg="magenta"), text)
-        elif kind in _NOTICES or kind == "reopened":
+        elif kind in ("escalated", "reopened"):
+            # The escalated text is written for the visitor; reopened's is for agents.
+            echo(
+                styled("→ ", fg="yellow"), text if kind == "escalated" and text else _NOTICES[kind]
+            )
+        elif kind in _NOTICES:
             notice = data.get("notice")
-            sentence = notice if isinstance(notice, str) and notice else _NOTICES.get(kind, "")
-            if kind == "escalated":
-                sentence = text or sentence
-            elif text:
-                sentence = f"{sentence} {_agent_name(data)}: {text}" if sentence else text
-            if sentence:
-                echo(styled("→ ", fg="yellow"), sentence)
+            sentence = notice if isinstance(notice, str) and notice else _NOTICES[kind]
+            said = f" {_agent_name(data)}: {text}" if text else ""
+            echo(styled("→ ", fg="yellow"), sentence, said)
 
 
 def _reconnecting(attempt: int, delay: float, reason: str) -> None:
@@ -177,7 +179,7 @@ class _VisitorSession:
             if frame.client_msg_id in self.waiting:
                 self._settle(frame.client_msg_id, False)
             elif not self.started.done():
-                self.started.set_exception(RuntimeError(f"{frame.code}: {frame.detail}"))
+                self.started.set_exception(LinkError(frame.code, frame.detail))
 
     def _settle(self, cmid: str, ok: bool) -> None:
         fut = self.waiting.pop(cmid, None)
