@@ -149,6 +149,7 @@ class _VisitorSession:
         self.started: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
     async def read(self) -> None:
+        """Show and track every frame of the link until it stops (then fail the waits)."""
         try:
             async for frame in self.link.frames():
                 self.emit(frame)
@@ -276,25 +277,52 @@ async def _visit(
     return 1 if session.failures else 0
 
 
+MessagesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--message",
+        "-m",
+        metavar="TEXT",
+        help="Send this message (repeatable); without it, chat interactively.",
+    ),
+]
+FieldsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--field", metavar="KEY=VALUE", help="Form field (repeatable)."),
+]
+
+
+def _visitor_info(
+    name: str | None, email: str | None, page_url: str | None, fields: list[str]
+) -> VisitorInfo:
+    """The visitor as the options describe them, or exit with ``invalid_option``."""
+    try:
+        return VisitorInfo(
+            name=name, email=email, page_url=page_url, fields=key_values(fields, "--field")
+        )
+    except ValueError as exc:
+        fail(str(exc), "invalid_option")
+
+
+def _check_messages(messages: list[str]) -> None:
+    """Exit with ``empty_message`` or ``message_too_long`` before connecting."""
+    for text in messages:
+        if not text.strip():
+            fail("--message must not be empty", "empty_message")
+        try:
+            check_message_length(text)
+        except MessageTooLong as exc:
+            fail(f"--message: {exc}", exc.code)
+
+
 def visit(
-    message: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--message",
-            "-m",
-            metavar="TEXT",
-            help="Send this message (repeatable); without it, chat interactively.",
-        ),
-    ] = None,
+    message: MessagesOpt = None,
     name: Annotated[str | None, typer.Option(metavar="TEXT", help="Visitor name.")] = None,
     email: Annotated[str | None, typer.Option(metavar="TEXT", help="Visitor email.")] = None,
     page_url: Annotated[
         str | None, typer.Option("--page-url", metavar="URL", help="Page the visitor started on.")
     ] = None,
-    field: Annotated[
-        list[str] | None,
-        typer.Option("--field", metavar="KEY=VALUE", help="Form field (repeatable)."),
-    ] = None,
+    field: FieldsOpt = None,
     server: ServerOpt = None,
     as_json: JsonOpt = False,
     linger: Annotated[
@@ -330,21 +358,9 @@ def visit(
     seconds) and unacknowledged messages are sent again; the server stores each once.
     A message over 4000 characters is refused before sending (message_too_long).
     """
-    settings = settings_from(config)
-    url = server or settings.client.server_url
-    try:
-        visitor = VisitorInfo(
-            name=name, email=email, page_url=page_url, fields=key_values(field or [], "--field")
-        )
-    except ValueError as exc:
-        fail(str(exc), "invalid_option")
-    for text in message or []:
-        if not text.strip():
-            fail("--message must not be empty", "empty_message")
-        try:
-            check_message_length(text)
-        except MessageTooLong as exc:
-            fail(f"--message: {exc}", exc.code)
+    url = server or settings_from(config).client.server_url
+    visitor = _visitor_info(name, email, page_url, field or [])
+    _check_messages(message or [])
     link = VisitorLink(url, visitor, retry_for=retry_for, on_reconnecting=_reconnecting)
     try:
         code = asyncio.run(_visit(link, list(message or []), as_json, linger, timeout))

@@ -134,32 +134,41 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
+QuestionsOpt = Annotated[
+    Path,
+    typer.Option(
+        "--questions", metavar="CSV", help="Questions CSV: text,label ('oos' = out of scope)."
+    ),
+]
+ThresholdOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--threshold",
+        min=0.0,
+        max=1.0,
+        help="Confidence threshold 0–1 (default 0.70; with --sweep the recommended one).",
+    ),
+]
+TargetRiskOpt = Annotated[
+    float,
+    typer.Option("--target-risk", min=0.0, max=1.0, help="Wrong-answer rate to stay under."),
+]
+
+
 def evaluate(
-    questions: Annotated[
-        Path,
-        typer.Option("--questions", help="Questions CSV: text,label ('oos' = out of scope)."),
-    ],
+    questions: QuestionsOpt,
     kb: Annotated[
         Path | None,
-        typer.Option("--kb", help="KB folder or file (CSV accepted); default: the demo KB."),
-    ] = None,
-    threshold: Annotated[
-        float | None,
         typer.Option(
-            "--threshold",
-            min=0.0,
-            max=1.0,
-            help="Confidence threshold 0–1 (default 0.70; with --sweep the recommended one).",
+            "--kb", metavar="PATH", help="KB folder or file (CSV accepted); default: the demo KB."
         ),
     ] = None,
+    threshold: ThresholdOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     do_sweep: Annotated[
         bool, typer.Option("--sweep", help="Also sweep thresholds 0.00–1.00 and recommend one.")
     ] = False,
-    target_risk: Annotated[
-        float,
-        typer.Option("--target-risk", min=0.0, max=1.0, help="Wrong-answer rate to stay under."),
-    ] = 0.02,
+    target_risk: TargetRiskOpt = 0.02,
     engine: EngineOpt = "default",
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
@@ -200,6 +209,11 @@ def evaluate(
             report["sweep"] = rows
         print_json(report)
         return
+    _show_eval(report, rows)
+
+
+def _show_eval(report: dict[str, object], rows: list[dict[str, Any]] | None) -> None:
+    """The sweep table (when swept), then one metric a line."""
     if rows is not None:
         cols = ["threshold", "containment", "oos_recall", "wrong_answer_rate", "coverage"]
         echo(" | ".join(cols))
