@@ -106,3 +106,27 @@ def start_serve(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], str
         if m:
             return proc, m.group(1)
     raise AssertionError(f"server did not start: {proc.wait()}")
+
+
+async def run_handoff(
+    *args: str, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``handoff ARGS`` as a separate process from an async test (the event loop,
+    and any server it runs, keeps going); returns its exit status and output."""
+    import asyncio
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "handoff_cli", *args,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(
+        proc.communicate(stdin.encode() if stdin is not None else None), timeout
+    )
+    return subprocess.CompletedProcess(
+        list(args),
+        proc.returncode or 0,
+        out.decode(errors="surrogateescape"),
+        err.decode(errors="surrogateescape"),
+    )

@@ -131,5 +131,5 @@ def test_interactive_visit_reads_lines_until_end_of_input(served):
     out = handoff(
         "visit", "--server", url, stdin="How do I reset my password?\nwhat is the capital of peru\n"
     )
-    assert "AI (confidence" in out.stdout
-    assert "handed to a person" in out.stdout
+    assert "\nAI: 1. Go to" in out.stdout
+    assert "I'm handing this conversation to a person." in out.stdout

@@ -27,7 +27,7 @@ log = logging.getLogger("handoff.demo")
 
 
 def agent(server: ServerOpt = None, token: TokenOpt = None) -> None:
-    """Open the agent terminal UI: the live queue and your conversations.
+    """Open the agent terminal UI. It shows the live queue and your conversations.
 
     The server defaults to $HANDOFF_SERVER_URL, else the configured host and port; the
     token to $HANDOFF_TOKEN (create one with 'handoff token create').
@@ -253,7 +253,7 @@ def demo(
         bool, typer.Option(help="Keep the temporary data dir (its path is printed).")
     ] = False,
 ) -> None:
-    """Run a whole support desk here: a server on embedded defaults in a temporary data dir,
+    """Run a whole support desk here. A server on embedded defaults in a temporary data dir,
     simulated visitors (some the AI answers, some it hands off), and the agent UI.
     Quitting the UI (ctrl+q) stops everything."""
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-demo-"))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import threading
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from handoff_cli.common import (
@@ -22,10 +22,22 @@ from handoff_cli.common import (
     print_json,
     settings_from,
 )
-from handoff_server.client import Connection, connect_agent, connect_visitor, new_client_msg_id
+from handoff_cli.output import echo, one_line, styled
+from handoff_server.client import (
+    Connection,
+    LinkError,
+    MessageTooLong,
+    VisitorLink,
+    backoff_delay,
+    check_message_length,
+    connect_agent,
+    new_client_msg_id,
+)
 from handoff_server.protocol import (
     AOpen,
     ASubscribeQueue,
+    Event,
+    HandoffPacket,
     SAck,
     SConversation,
     SError,
@@ -34,11 +46,7 @@ from handoff_server.protocol import (
     STyping,
     SWelcome,
     VisitorInfo,
-    VMessage,
-    VStart,
 )
-
-console = Console(highlight=False)
 
 
 def _flatten(frame: Any) -> dict[str, Any]:
@@ -58,83 +66,121 @@ def _flatten(frame: Any) -> dict[str, Any]:
     return frame.model_dump(mode="json")
 
 
-def _say(frame: Any) -> None:
-    """Print a frame for a person."""
-    if isinstance(frame, SWelcome):
-        console.print(f"[dim]conversation {frame.conversation_id}[/dim]")
-    elif isinstance(frame, SEvent):
-        ev = frame.event
-        d = ev.data
-        if ev.kind == "ai_message":
-            conf = d.get("confidence")
-            console.print(
-                f"[bold cyan]AI[/bold cyan] [dim](confidence {conf:.2f})[/dim]: {d.get('text', '')}"
+_NOTICES = {
+    "escalated": "You're being handed to a person.",
+    "claimed": "A person joined the conversation.",
+    "released": "You're back in the queue for a person.",
+    "handed_back": "You're back with our AI assistant.",
+    "resolved": "This conversation was marked resolved.",
+    "reopened": "Your conversation is open again.",
+}
+"""What a visitor is told for an event that carries no sentence of its own."""
+
+
+def _agent_name(data: dict[str, Any]) -> str:
+    agent = data.get("agent")
+    name = agent.get("name") if isinstance(agent, dict) else None
+    return one_line(name) if name else "Agent"
+
+
+class _VisitorView:
+    """Prints frames for a visitor: only the sentences written for them (the AI's and
+    agents' texts, notices, errors about their own messages), never the agent-side
+    analysis a frame may also carry (trigger, detail, confidence, threshold, rule)."""
+
+    def __init__(self) -> None:
+        self.welcomed = False
+
+    def __call__(self, frame: Any) -> None:
+        if isinstance(frame, SWelcome):
+            if self.welcomed:
+                echo(styled("reconnected; the conversation continues", dim=True), err=True)
+            else:
+                echo(styled(f"conversation {frame.conversation_id}", dim=True))
+            self.welcomed = True
+        elif isinstance(frame, SEvent):
+            self._event(frame.event.kind, frame.event.data)
+        elif isinstance(frame, SError):
+            echo(styled(f"error[{frame.code}]: ", fg="red"), frame.detail)
+        elif isinstance(frame, STyping) and frame.active:
+            who = one_line(frame.name) if frame.name else "someone"
+            echo(styled(f"{who} is typing…", dim=True))
+
+    def _event(self, kind: str, data: dict[str, Any]) -> None:
+        text = data.get("text")
+        text = text if isinstance(text, str) else ""
+        if kind == "ai_message":
+            echo(styled("AI", fg="cyan", bold=True), ": ", text)
+        elif kind == "agent_message":
+            echo(styled(_agent_name(data), fg="green", bold=True), ": ", text)
+        elif kind == "system_message":
+            echo(styled("· ", fg="magenta"), text)
+        elif kind in ("escalated", "reopened"):
+            # The escalated text is written for the visitor; reopened's is for agents.
+            echo(
+                styled("→ ", fg="yellow"), text if kind == "escalated" and text else _NOTICES[kind]
             )
-        elif ev.kind == "agent_message":
-            console.print(
-                f"[bold green]{d.get('agent', {}).get('name', 'Agent')}[/bold green]: {d.get('text', '')}"
-            )
-        elif ev.kind == "escalated":
-            trig = d.get("trigger") or {}
-            console.print(
-                f"[yellow]→ handed to a person ({trig.get('kind')}: {trig.get('detail')})[/yellow]"
-            )
-            console.print(f"[yellow]{d.get('text', '')}[/yellow]")
-        elif ev.kind in (
-            "claimed",
-            "released",
-            "handed_back",
-            "resolved",
-            "reopened",
-            "system_message",
-        ):
-            said = d.get("text")
-            console.print(
-                f"[magenta]· {d.get('notice') or ev.kind}{': ' + said if said else ''}[/magenta]"
-            )
-    elif isinstance(frame, SError):
-        console.print(f"[red]error[{frame.code}]: {frame.detail}[/red]")
-    elif isinstance(frame, STyping) and frame.active:
-        console.print(f"[dim]{frame.name or frame.role} is typing…[/dim]")
+        elif kind in _NOTICES:
+            notice = data.get("notice")
+            sentence = notice if isinstance(notice, str) and notice else _NOTICES[kind]
+            said = f" {_agent_name(data)}: {text}" if text else ""
+            echo(styled("→ ", fg="yellow"), sentence, said)
+
+
+def _reconnecting(attempt: int, delay: float, reason: str) -> None:
+    what = "connection lost" if attempt == 1 else f"still no connection (attempt {attempt})"
+    echo(styled(f"{what}: {one_line(reason)}; retrying in {delay:.1f} s", dim=True), err=True)
 
 
 class _VisitorSession:
-    """One visitor connection: a reader task shows every frame and settles each sent
-    message once its outcome arrives (the AI's answer, the handoff, or — when a person has
-    the conversation — the ack; an error for it counts as a failure)."""
+    """One visitor conversation over a :class:`VisitorLink`: a reader task shows every
+    frame and settles each sent message once its outcome arrives (the AI's answer, the
+    handoff, or — when a person has the conversation — the ack; an error for it counts
+    as a failure). If the reader stops (the link gave up), every wait fails with its
+    exception."""
 
-    def __init__(self, conn: Connection, emit: Any) -> None:
-        self.conn = conn
+    def __init__(self, link: VisitorLink, emit: Any) -> None:
+        self.link = link
         self.emit = emit
         self.status = "ai"
         self.waiting: dict[str, asyncio.Future[bool]] = {}
         self.acked: list[str] = []
         self.failures = 0
-        self.started = asyncio.get_running_loop().create_future()
+        self.started: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
     async def read(self) -> None:
-        async for frame in self.conn.frames():
-            self.emit(frame)
-            if isinstance(frame, SEvent):
-                kind = frame.event.kind
-                if kind == "conversation_started" and not self.started.done():
-                    self.started.set_result(True)
-                if kind in ("escalated", "claimed"):
-                    self.status = "human"
-                elif kind in ("handed_back", "reopened"):
-                    self.status = "ai"
-                if kind in ("ai_message", "escalated") and self.acked:
-                    self._settle(self.acked.pop(0), True)
-            elif isinstance(frame, SAck) and frame.client_msg_id in self.waiting:
-                if self.status == "ai" and not frame.duplicate:
-                    self.acked.append(frame.client_msg_id)
-                else:
-                    self._settle(frame.client_msg_id, True)
-            elif isinstance(frame, SError):
-                if frame.client_msg_id in self.waiting:
-                    self._settle(frame.client_msg_id, False)
-                elif not self.started.done():
-                    self.started.set_exception(RuntimeError(f"{frame.code}: {frame.detail}"))
+        """Show and track every frame of the link until it stops (then fail the waits)."""
+        try:
+            async for frame in self.link.frames():
+                self.emit(frame)
+                self._track(frame)
+        except Exception as exc:
+            for fut in [self.started, *self.waiting.values()]:
+                if not fut.done():
+                    fut.set_exception(exc)
+            raise
+
+    def _track(self, frame: Any) -> None:
+        if isinstance(frame, SWelcome) and not self.started.done():
+            self.started.set_result(True)
+        elif isinstance(frame, SEvent):
+            kind = frame.event.kind
+            if kind in ("escalated", "claimed"):
+                self.status = "human"
+            elif kind in ("handed_back", "reopened"):
+                self.status = "ai"
+            if kind in ("ai_message", "escalated") and self.acked:
+                self._settle(self.acked.pop(0), True)
+        elif isinstance(frame, SAck) and frame.client_msg_id in self.waiting:
+            if self.status == "ai" and not frame.duplicate:
+                self.acked.append(frame.client_msg_id)
+            else:
+                self._settle(frame.client_msg_id, True)
+        elif isinstance(frame, SError):
+            if frame.client_msg_id in self.waiting:
+                self._settle(frame.client_msg_id, False)
+            elif not self.started.done():
+                self.started.set_exception(LinkError(frame.code, frame.detail))
 
     def _settle(self, cmid: str, ok: bool) -> None:
         fut = self.waiting.pop(cmid, None)
@@ -142,92 +188,184 @@ class _VisitorSession:
             fut.set_result(ok)
 
     async def say(self, text: str, timeout: float) -> None:
+        """Send ``text`` and wait for its outcome. ``timeout`` seconds count only while
+        one connection lasts: a reconnect starts the wait again (the link itself gives
+        up after its ``retry_for``)."""
+        check_message_length(text, self.link.max_message_chars)
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         cmid = new_client_msg_id()
-        fut = asyncio.get_running_loop().create_future()
-        self.waiting[cmid] = fut
-        await self.conn.send(VMessage(type="message", client_msg_id=cmid, text=text))
-        if not await asyncio.wait_for(fut, timeout):
+        self.waiting[cmid] = fut  # before sending: the outcome can arrive at once
+        await self.link.send_message(text, client_msg_id=cmid)
+        while True:
+            generation = self.link.generation
+            try:
+                ok = await asyncio.wait_for(asyncio.shield(fut), timeout)
+                break
+            except TimeoutError:
+                if self.link.connected and self.link.generation == generation:
+                    raise
+        if not ok:
             self.failures += 1
 
 
-async def _visit(
-    server: str,
-    visitor: VisitorInfo,
-    messages: list[str],
-    as_json: bool,
-    linger: float,
-    timeout: float,
-) -> int:
-    async with await connect_visitor(server) as conn:
-        session = _VisitorSession(conn, (lambda f: print_json(_flatten(f))) if as_json else _say)
-        reader = asyncio.create_task(session.read())
+def _stdin_lines() -> asyncio.Queue[str | None]:
+    """Lines of standard input as they are typed, then ``None`` at its end. A daemon
+    thread reads them, so leaving (the link gave up) never waits for the next line."""
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str | None] = asyncio.Queue()
+
+    def pump() -> None:
         try:
-            await conn.send(VStart(type="start", visitor=visitor))
-            await asyncio.wait_for(session.started, timeout)
-            if messages:
-                for text in messages:
-                    if not as_json:
-                        console.print(f"[bold]you[/bold]: {text}")
-                    await session.say(text, timeout)
-            else:
-                console.print("[dim]Type a message and press Enter; Ctrl-D to leave.[/dim]")
-                while line := await asyncio.to_thread(sys.stdin.readline):
-                    if line.strip():
-                        await session.say(line.rstrip("\n"), timeout)
-            if linger > 0:
-                await asyncio.sleep(linger)
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
-                await reader
+            for line in sys.stdin:
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+            loop.call_soon_threadsafe(lines.put_nowait, None)
+        except RuntimeError:  # the loop closed first: the chat is over
+            return
+
+    threading.Thread(target=pump, name="stdin", daemon=True).start()
+    return lines
+
+
+async def _unless_link_fails(work: Any, reader: asyncio.Task[None]) -> Any:
+    """Await ``work``; if the link gives up first, raise its error (``LinkError``)."""
+    task = asyncio.ensure_future(work)
+    done, _ = await asyncio.wait({task, reader}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        return task.result()
+    task.cancel()
+    reader.result()
+    raise LinkError("connection_closed", "the conversation ended")
+
+
+async def _chat(session: _VisitorSession, reader: asyncio.Task[None], timeout: float) -> None:
+    """Send each line of standard input until it ends."""
+    echo(styled("Type a message and press Enter; Ctrl-D to leave.", dim=True), err=True)
+    lines = _stdin_lines()
+    while (line := await _unless_link_fails(lines.get(), reader)) is not None:
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        try:
+            await session.say(text, timeout)
+        except MessageTooLong as exc:
+            echo(styled(f"error[{exc.code}]: ", fg="red"), str(exc), " (not sent)", err=True)
+            session.failures += 1
+
+
+async def _visit(
+    link: VisitorLink, messages: list[str], as_json: bool, linger: float, timeout: float
+) -> int:
+    session = _VisitorSession(
+        link, (lambda f: print_json(_flatten(f))) if as_json else _VisitorView()
+    )
+    reader = asyncio.create_task(session.read())
+    try:
+        await asyncio.wait_for(asyncio.shield(session.started), timeout)
+        for text in messages:
+            if not as_json:
+                echo(styled("you", bold=True), ": ", text)
+            await session.say(text, timeout)
+        if not messages:
+            await _chat(session, reader, timeout)
+        if linger > 0:
+            await _unless_link_fails(asyncio.sleep(linger), reader)
+    finally:
+        await link.close()
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, LinkError, OSError):
+            await reader
     return 1 if session.failures else 0
 
 
+MessagesOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--message",
+        "-m",
+        metavar="TEXT",
+        help="Send this message (repeatable); without it, chat interactively.",
+    ),
+]
+FieldsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--field", metavar="KEY=VALUE", help="Form field (repeatable)."),
+]
+
+
+def _visitor_info(
+    name: str | None, email: str | None, page_url: str | None, fields: list[str]
+) -> VisitorInfo:
+    """The visitor as the options describe them, or exit with ``invalid_option``."""
+    try:
+        return VisitorInfo(
+            name=name, email=email, page_url=page_url, fields=key_values(fields, "--field")
+        )
+    except ValueError as exc:
+        fail(str(exc), "invalid_option")
+
+
+def _check_messages(messages: list[str]) -> None:
+    """Exit with ``empty_message`` or ``message_too_long`` before connecting."""
+    for text in messages:
+        if not text.strip():
+            fail("--message must not be empty", "empty_message")
+        try:
+            check_message_length(text)
+        except MessageTooLong as exc:
+            fail(f"--message: {exc}", exc.code)
+
+
 def visit(
-    message: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--message",
-            "-m",
-            help="Send this message (repeatable); without it, chat interactively.",
-        ),
-    ] = None,
-    name: Annotated[str | None, typer.Option(help="Visitor name.")] = None,
-    email: Annotated[str | None, typer.Option(help="Visitor email.")] = None,
+    message: MessagesOpt = None,
+    name: Annotated[str | None, typer.Option(metavar="TEXT", help="Visitor name.")] = None,
+    email: Annotated[str | None, typer.Option(metavar="TEXT", help="Visitor email.")] = None,
     page_url: Annotated[
-        str | None, typer.Option("--page-url", help="Page the visitor started on.")
+        str | None, typer.Option("--page-url", metavar="URL", help="Page the visitor started on.")
     ] = None,
-    field: Annotated[
-        list[str] | None, typer.Option("--field", help="Form field KEY=VALUE (repeatable).")
-    ] = None,
+    field: FieldsOpt = None,
     server: ServerOpt = None,
     as_json: JsonOpt = False,
     linger: Annotated[
         float,
         typer.Option(
             help="Seconds to keep listening after the last message (e.g. for an agent's reply).",
+            metavar="SECONDS",
             min=0,
         ),
     ] = 0.0,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for each reply.", min=0.1)] = 30.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for each reply.", metavar="SECONDS", min=0.1)
+    ] = 30.0,
+    retry_for: Annotated[
+        float,
+        typer.Option(
+            "--retry-for",
+            help="Seconds to keep reconnecting after the connection drops before giving up.",
+            metavar="SECONDS",
+            min=0,
+        ),
+    ] = 60.0,
     config: ConfigOpt = None,
 ) -> None:
     """Chat with the AI as a website visitor.
 
     With --message (repeatable) it sends each message, waits for the AI's answer or the
-    handoff, and exits 0; --json prints every frame received as one JSON object a line.
+    handoff, and exits 0 (1 if a message was refused); --json prints every frame received
+    as one JSON object a line. Without --message it reads one message a line from
+    standard input until end of input.
+
+    A dropped connection is resumed (with growing, jittered pauses, for up to --retry-for
+    seconds) and unacknowledged messages are sent again; the server stores each once.
+    A message over 4000 characters is refused before sending (message_too_long).
     """
-    settings = settings_from(config)
-    url = server or settings.client.server_url
+    url = server or settings_from(config).client.server_url
+    visitor = _visitor_info(name, email, page_url, field or [])
+    _check_messages(message or [])
+    link = VisitorLink(url, visitor, retry_for=retry_for, on_reconnecting=_reconnecting)
     try:
-        visitor = VisitorInfo(name=name, email=email, page_url=page_url, fields=key_values(field or [], "--field"))
-    except ValueError as exc:
-        fail(str(exc), "invalid_option")
-    for text in message or []:
-        if not text.strip():
-            fail("--message must not be empty", "empty_message")
-    try:
-        code = asyncio.run(_visit(url, visitor, list(message or []), as_json, linger, timeout))
+        code = asyncio.run(_visit(link, list(message or []), as_json, linger, timeout))
+    except LinkError as exc:
+        fail(exc.detail, exc.code)
     except (OSError, InvalidURI, InvalidStatus) as exc:
         fail(f"cannot connect to {url}: {exc}", "connect_failed")
     except TimeoutError:
@@ -256,25 +394,64 @@ async def _agent_conn(url: str, token: str | None) -> Connection:
 
 
 async def _packet(conn: Connection, conversation_id: str) -> Any:
-    await conn.send(AOpen(type="open", conversation_id=conversation_id, subscribe=False))
-    frames = await conn.recv_until(lambda f: isinstance(f, SConversation | SError), 10)
-    last = frames[-1]
-    if isinstance(last, SError):
-        fail(last.detail, last.code)
-    return last.packet
+    """The handoff packet of ``conversation_id``. A ``rate_limited`` refusal (a long
+    queue read in one go) is retried after a jittered back-off, up to 10 times."""
+    for attempt in range(1, 11):
+        await conn.send(AOpen(type="open", conversation_id=conversation_id, subscribe=False))
+        frames = await conn.recv_until(lambda f: isinstance(f, SConversation | SError), 10)
+        last = frames[-1]
+        if isinstance(last, SConversation):
+            return last.packet
+        if last.code != "rate_limited":
+            break
+        await asyncio.sleep(backoff_delay(attempt, initial=1.0, maximum=10.0))
+    fail(last.detail, last.code)
 
 
-async def _queue(url: str, token: str | None) -> list[dict[str, Any]]:
+def _agent_run(url: str, work: Any) -> Any:
+    """Run an agent-side coroutine; exit with a clear code when the server is
+    unreachable, silent or closes the connection."""
+    try:
+        return asyncio.run(work)
+    except (OSError, InvalidURI) as exc:
+        fail(f"cannot connect to {url}: {exc}", "connect_failed")
+    except TimeoutError:
+        fail(f"no answer from {url} within 10 s", "timeout")
+    except ConnectionClosed as exc:
+        fail(f"the server closed the connection: {exc}", "connection_closed")
+
+
+async def _queue(url: str, token: str | None, transcripts: bool) -> list[dict[str, Any]]:
+    """The queue's rows (``QueueItem`` as JSON), each with its ``transcript`` when
+    ``transcripts`` (one packet request per row)."""
     async with await _agent_conn(url, token) as conn:
         await conn.send(ASubscribeQueue(type="subscribe_queue"))
         frames = await conn.recv_until(lambda f: isinstance(f, SQueue), 10)
         out = []
         for item in frames[-1].items:
             row = item.model_dump(mode="json")
-            packet = await _packet(conn, item.conversation_id)
-            row["transcript"] = [e.model_dump(mode="json") for e in packet.transcript]
+            if transcripts:
+                packet = await _packet(conn, item.conversation_id)
+                row["transcript"] = [e.model_dump(mode="json") for e in packet.transcript]
             out.append(row)
         return out
+
+
+def _queue_row(r: dict[str, Any]) -> None:
+    """One conversation on one line: every field from a visitor or agent is shown with
+    its control characters (newlines too) as escapes, so no field can forge a row."""
+    trig = r.get("trigger") or {}
+    conf = r.get("last_confidence")
+    who = one_line((r.get("visitor") or {}).get("name") or "visitor")
+    agent = r.get("assigned_agent") or {}
+    echo(
+        f"{r['conversation_id']}  {r['status']:<8} p{r['priority']}  {who:<16} ",
+        f"{one_line(trig.get('kind') or '-'):<20} ",
+        f"conf={'-' if conf is None else f'{conf:.2f}'}  ",
+        f"team={one_line(r.get('team') or '-')}  ",
+        f"agent={one_line(agent.get('name') or '-')}  ",
+        one_line(r.get("first_question") or ""),
+    )
 
 
 def queue(
@@ -283,27 +460,76 @@ def queue(
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """List queued and assigned conversations, highest priority first, with the trigger,
-    the AI's last confidence and (with --json) the transcript."""
+    """List queued and assigned conversations, most urgent first.
+
+    Each row shows the status, priority, visitor, trigger, the AI's last confidence,
+    team, assigned agent and first question; --json adds each transcript.
+    """
     settings = settings_from(config)
     url = server or settings.client.server_url
-    try:
-        rows = asyncio.run(_queue(url, token or settings.client.token))
-    except (OSError, InvalidURI) as exc:
-        fail(f"cannot connect to {url}: {exc}", "connect_failed")
+    rows = _agent_run(url, _queue(url, token or settings.client.token, transcripts=as_json))
     if as_json:
         print_json(rows)
         return
     if not rows:
-        console.print("The queue is empty.")
+        echo("The queue is empty.")
     for r in rows:
-        trig = r.get("trigger") or {}
-        conf = r.get("last_confidence")
-        who = (r.get("visitor") or {}).get("name") or "visitor"
-        console.print(
-            f"{r['conversation_id']}  {r['status']:<8} p{r['priority']}  {who:<16} "
-            f"{trig.get('kind', '-'):<20} conf={'-' if conf is None else f'{conf:.2f}'}  {r.get('first_question') or ''}"
+        _queue_row(r)
+
+
+def _transcript_event(ev: Event) -> None:
+    """One event of the transcript, for an agent (confidence and trigger included)."""
+    d = ev.data
+    text = d.get("text") if isinstance(d.get("text"), str) else ""
+    if ev.kind == "conversation_started":
+        return
+    if ev.kind == "visitor_message":
+        echo(styled("visitor", bold=True), ": ", text)
+    elif ev.kind == "ai_message":
+        conf = d.get("confidence")
+        label = "AI" if not isinstance(conf, int | float) else f"AI ({conf:.2f})"
+        echo(styled(label, fg="cyan", bold=True), ": ", text)
+    elif ev.kind == "agent_message":
+        echo(styled(_agent_name(d), fg="green", bold=True), ": ", text)
+    elif ev.kind == "note":
+        echo(styled(f"note ({_agent_name(d)})", dim=True), ": ", text)
+    elif ev.kind == "escalated":
+        trig = d.get("trigger") if isinstance(d.get("trigger"), dict) else {}
+        echo(
+            styled("→ escalated", fg="yellow"),
+            f" ({one_line(trig.get('kind') or '-')}: {one_line(trig.get('detail') or '')})",
         )
+        if text:
+            echo("  told the visitor: ", text)
+    else:
+        notice = d.get("notice") if isinstance(d.get("notice"), str) else ""
+        said = ": ".join(t for t in (notice, text) if t)
+        echo(styled(f"· {one_line(ev.kind)}", fg="magenta"), f": {said}" if said else "")
+
+
+def _packet_header(packet: HandoffPacket) -> None:
+    """Who, where, why: the packet's visitor, trigger, AI analysis and candidates."""
+    v = packet.visitor
+    agent = packet.assigned_agent.name if packet.assigned_agent else "-"
+    echo(
+        styled(packet.conversation_id, bold=True),
+        f" {packet.status}  p{packet.priority}  team: {one_line(packet.team or '-')}  ",
+        f"agent: {one_line(agent)}",
+    )
+    echo(
+        f"visitor: {one_line(v.name or '-')} <{one_line(v.email or '-')}>  ",
+        f"page: {one_line(v.page_url or '-')}",
+    )
+    for key, value in v.fields.items():
+        echo(f"  {one_line(key)}: {one_line(value)}")
+    if packet.trigger:
+        echo(f"trigger: {one_line(packet.trigger.kind)} — {one_line(packet.trigger.detail)}")
+    if packet.analysis:
+        echo("analysis: ", packet.analysis)
+    for c in packet.candidates:
+        echo(f"  candidate {one_line(c.entry_id)}: {c.score:.2f}  {one_line(c.title)}")
+    if packet.confidence_history:
+        echo("confidence history: " + ", ".join(f"{c:.2f}" for c in packet.confidence_history))
 
 
 def transcript(
@@ -313,35 +539,29 @@ def transcript(
     as_json: JsonOpt = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Print a conversation's handoff packet: transcript, trigger, AI analysis, visitor."""
+    """Print a conversation's handoff packet.
+
+    The visitor and their fields, the trigger, the AI's analysis and candidates, then the
+    transcript; --json prints the packet as one JSON object.
+    """
     settings = settings_from(config)
     url = server or settings.client.server_url
+    try:
+        AOpen(type="open", conversation_id=conversation_id)
+    except ValueError:
+        fail(f"{conversation_id!r} is not a conversation id", "invalid_option")
 
-    async def run() -> Any:
+    async def run() -> HandoffPacket:
         async with await _agent_conn(url, token or settings.client.token) as conn:
             return await _packet(conn, conversation_id)
 
-    try:
-        packet = asyncio.run(run())
-    except (OSError, InvalidURI) as exc:
-        fail(f"cannot connect to {url}: {exc}", "connect_failed")
+    packet = _agent_run(url, run())
     if as_json:
         print_json(packet.model_dump(mode="json"))
         return
-    trig = packet.trigger
-    console.print(
-        f"[bold]{conversation_id}[/bold] {packet.status}  visitor: {packet.visitor.name or '-'} <{packet.visitor.email or '-'}>  page: {packet.visitor.page_url or '-'}"
-    )
-    if trig:
-        console.print(f"trigger: {trig.kind} — {trig.detail}")
+    _packet_header(packet)
     for ev in packet.transcript:
-        _say(SEvent(event=ev))
-        if ev.kind == "visitor_message":
-            console.print(f"[bold]visitor[/bold]: {ev.data.get('text', '')}")
-        elif ev.kind == "note":
-            console.print(
-                f"[dim]note ({ev.data.get('agent', {}).get('name')}): {ev.data.get('text')}[/dim]"
-            )
+        _transcript_event(ev)
 
 
 def register(app: typer.Typer) -> None:

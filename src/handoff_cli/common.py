@@ -2,26 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
+from handoff_cli.output import echo, json_line
 from handoff_server.config import ConfigError, Settings, load_settings
 from handoff_server.errors import HandoffError
 
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
-        "--config", help="TOML config file (default: $HANDOFF_CONFIG, else none).", dir_okay=False
+        "--config",
+        metavar="FILE",
+        help="TOML config file (default: $HANDOFF_CONFIG, else none).",
+        dir_okay=False,
     ),
 ]
 DataDirOpt = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
+        metavar="DIR",
         help="Folder for the SQLite store and caches (default: platform data dir).",
         file_okay=False,
     ),
@@ -29,19 +33,25 @@ DataDirOpt = Annotated[
 ServerOpt = Annotated[
     str | None,
     typer.Option(
-        "--server", help="Server URL, e.g. ws://127.0.0.1:8765.", envvar="HANDOFF_SERVER_URL"
+        "--server",
+        metavar="URL",
+        help="Server URL, e.g. ws://127.0.0.1:8765.",
+        envvar="HANDOFF_SERVER_URL",
     ),
 ]
 TokenOpt = Annotated[
     str | None,
-    typer.Option("--token", help="Agent or operator token.", envvar="HANDOFF_TOKEN"),
+    typer.Option(
+        "--token", metavar="TOKEN", help="Agent or operator token.", envvar="HANDOFF_TOKEN"
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 
 def fail(message: str, code: str = "error", exit_code: int = 2) -> NoReturn:
-    """Print ``error[code]: message`` to stderr and exit with ``exit_code``."""
-    typer.echo(f"error[{code}]: {message}", err=True)
+    """Print ``error[code]: message`` to stderr and exit with ``exit_code``. The message
+    may quote input: its control characters are shown as escapes."""
+    echo(f"error[{code}]: ", message, err=True)
     raise typer.Exit(exit_code)
 
 
@@ -54,8 +64,8 @@ def settings_from(config: Path | None, overrides: dict[str, Any] | None = None) 
 
 
 def print_json(obj: Any) -> None:
-    """Print one JSON value on one line."""
-    sys.stdout.write(json.dumps(obj, default=str, ensure_ascii=False) + "\n")
+    """Print one JSON value on one line (see :func:`~handoff_cli.output.json_line`)."""
+    sys.stdout.write(json_line(obj) + "\n")
     sys.stdout.flush()
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from handoff_cli.common import ConfigOpt, DataDirOpt, fail, print_json, settings_from
+from handoff_cli.output import echo, one_line
 from handoff_server.ai import ENGINES
 from handoff_server.ai.factory import load_or_build_index
 from handoff_server.analytics import (
@@ -21,7 +22,9 @@ from handoff_server.analytics import (
 from handoff_server.errors import HandoffError
 from handoff_server.kb import KBError, check_kb, load_kb, write_kb_folder
 
-kb_app = typer.Typer(help="Build and check knowledge bases.", no_args_is_help=True)
+kb_app = typer.Typer(
+    help="Build and check knowledge bases.", no_args_is_help=True, rich_markup_mode=None
+)
 
 EngineOpt = Annotated[
     str,
@@ -55,8 +58,12 @@ def _index(kb_path: Path | None, engine: str, cache_dir: Path) -> tuple[Any, flo
 def kb_build(
     from_csv: Annotated[
         Path,
-        typer.Option("--from-csv", help="Labeled CSV (text,label; 'oos' rows = out of scope).",
-                     exists=True, dir_okay=False),
+        typer.Option(
+            "--from-csv",
+            help="Labeled CSV (text,label; 'oos' rows = out of scope).",
+            exists=True,
+            dir_okay=False,
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", help="KB folder to write (must not exist).")],
     engine: EngineOpt = "default",
@@ -64,8 +71,10 @@ def kb_build(
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Write a KB folder (one Markdown entry per label, oos.csv for out-of-scope examples)
-    from a labeled CSV, then build and cache the engine's index for it.
+    """Write a KB folder from a labeled CSV and build its index.
+
+    The folder holds one Markdown entry per label and oos.csv for the out-of-scope
+    examples; the engine's index for it is built and cached.
 
     The folder is written to a temporary sibling and renamed, so a failure leaves nothing.
     """
@@ -83,7 +92,7 @@ def kb_build(
     answerer, seconds, cached = _index(out, engine, _cache_dir(config, data_dir))
     n = sum(1 for e in answerer.kb.entries if not e.out_of_scope)
     how = "loaded from cache" if cached else f"built in {seconds:.1f} s"
-    typer.echo(f"wrote {out}: {n} entries; {engine} index {how}")
+    echo(f"wrote {out}: {n} entries; {engine} index {how}")
 
 
 @kb_app.command("check")
@@ -91,7 +100,10 @@ def kb_check(
     path: Annotated[Path, typer.Argument(help="KB folder or file.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print problems as JSON.")] = False,
 ) -> None:
-    """Report every problem in a KB with its file and line; exit 1 when there are errors."""
+    """Report every problem in a KB with its file and line.
+
+    Exits 1 when there are errors (warnings alone exit 0).
+    """
     problems = check_kb(path)
     errors = [p for p in problems if p.severity == "error"]
     if json_out:
@@ -108,8 +120,8 @@ def kb_check(
         )
     else:
         for p in problems:
-            typer.echo(str(p), err=p.severity == "error")
-        typer.echo(f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
+            echo(one_line(p), err=p.severity == "error")
+        echo(f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
     if errors:
         raise typer.Exit(1)
 
@@ -122,38 +134,49 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
+QuestionsOpt = Annotated[
+    Path,
+    typer.Option(
+        "--questions", metavar="CSV", help="Questions CSV: text,label ('oos' = out of scope)."
+    ),
+]
+ThresholdOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--threshold",
+        min=0.0,
+        max=1.0,
+        help="Confidence threshold 0–1 (default 0.70; with --sweep the recommended one).",
+    ),
+]
+TargetRiskOpt = Annotated[
+    float,
+    typer.Option("--target-risk", min=0.0, max=1.0, help="Wrong-answer rate to stay under."),
+]
+
+
 def evaluate(
-    questions: Annotated[
-        Path,
-        typer.Option("--questions", help="Questions CSV: text,label ('oos' = out of scope)."),
-    ],
+    questions: QuestionsOpt,
     kb: Annotated[
         Path | None,
-        typer.Option("--kb", help="KB folder or file (CSV accepted); default: the demo KB."),
-    ] = None,
-    threshold: Annotated[
-        float | None,
         typer.Option(
-            "--threshold",
-            min=0.0,
-            max=1.0,
-            help="Confidence threshold 0–1 (default 0.70; with --sweep the recommended one).",
+            "--kb", metavar="PATH", help="KB folder or file (CSV accepted); default: the demo KB."
         ),
     ] = None,
+    threshold: ThresholdOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     do_sweep: Annotated[
         bool, typer.Option("--sweep", help="Also sweep thresholds 0.00–1.00 and recommend one.")
     ] = False,
-    target_risk: Annotated[
-        float,
-        typer.Option("--target-risk", min=0.0, max=1.0, help="Wrong-answer rate to stay under."),
-    ] = 0.02,
+    target_risk: TargetRiskOpt = 0.02,
     engine: EngineOpt = "default",
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
-    """Measure the answerer on labeled questions: accuracy, containment, out-of-scope
-    recall, wrong-answer rate, coverage, AURC and ECE (15 bins) at a threshold.
+    """Measure the answerer on labeled questions.
+
+    Reports accuracy, containment, out-of-scope recall, wrong-answer rate, coverage,
+    AURC and ECE (15 bins) at a threshold.
 
     An answer is right when its entry is the question's label; out-of-scope questions are
     right only when escalated (confidence < threshold).
@@ -186,14 +209,19 @@ def evaluate(
             report["sweep"] = rows
         print_json(report)
         return
+    _show_eval(report, rows)
+
+
+def _show_eval(report: dict[str, object], rows: list[dict[str, Any]] | None) -> None:
+    """The sweep table (when swept), then one metric a line."""
     if rows is not None:
         cols = ["threshold", "containment", "oos_recall", "wrong_answer_rate", "coverage"]
-        typer.echo(" | ".join(cols))
+        echo(" | ".join(cols))
         for row in rows:
-            typer.echo(" | ".join(_fmt(row[c]) for c in cols))
-        typer.echo("")
+            echo(" | ".join(_fmt(row[c]) for c in cols))
+        echo("")
     for key, value in report.items():
-        typer.echo(f"{key:<22} {_fmt(value)}")
+        echo(f"{key:<22} {one_line(_fmt(value))}")
 
 
 def register(app: typer.Typer) -> None:

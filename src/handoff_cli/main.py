@@ -1,11 +1,17 @@
 """``handoff`` — the command-line entry point.
 
-Each group of commands lives in its own module and is registered here.
+Each group of commands lives in its own module and is registered here. Help is plain
+text (``rich_markup_mode=None``): docstrings are re-wrapped to the terminal's width,
+flags show no value placeholder, and no help text is parsed as markup.
 """
 
 from __future__ import annotations
 
+import sys
+
 import typer
+
+from handoff_cli.output import VisibleStream
 
 app = typer.Typer(
     name="handoff",
@@ -13,6 +19,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 # Command modules register themselves on `app`; one import line each.
@@ -33,5 +40,20 @@ agent_commands.register(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: run ``app`` and exit with its status.
+
+    Usage errors quote the command line, which can carry any character: they are
+    printed with control characters shown as escapes (exit 2, as click does).
+    """
+    try:
+        status = app(standalone_mode=False)
+    except typer.TyperException as exc:
+        show = getattr(exc, "show", None)
+        if show is None:
+            raise
+        show(file=VisibleStream(sys.stderr))
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)

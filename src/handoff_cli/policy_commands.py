@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import sys
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,12 +18,14 @@ import tomli_w
 import typer
 
 from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
+from handoff_cli.output import echo, escape_serialized, one_line
 from handoff_server.escalation import Policy, PolicyError, parse_policy
 from handoff_server.store import PolicyRecord, SQLiteStore
 
 policy_app = typer.Typer(
-    help="Show, export and import the escalation policy (versioned, with history).",
+    help="Show, export and import the escalation policy. Every version is kept.",
     no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 AuthorOpt = Annotated[
@@ -65,7 +68,9 @@ def _meta(record: PolicyRecord | None) -> dict[str, Any]:
 
 @policy_app.command("show")
 def show(json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
-    """Show the policy in force: version, author, time, triggers and rules.
+    """Show the policy in force.
+
+    It prints the version, author, time, triggers and rules.
 
     With --json: one object with version, author, created_at (UTC), source (store or
     config) and policy (the body).
@@ -75,29 +80,46 @@ def show(json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigO
         print_json({**_meta(record), "policy": policy.to_data()})
         return
     if record is None:
-        typer.echo("policy: from the config file (nothing stored yet)")
+        echo("policy: from the config file (nothing stored yet)")
     else:
-        typer.echo(f"policy v{record.version} by {record.author} at {record.created_at.isoformat()}")
-    typer.echo(f"threshold: {policy.threshold:.2f} (low_confidence {'on' if policy.low_confidence.enabled else 'off'})")
-    typer.echo(f"keywords: {', '.join(policy.keyword.phrases) or '(none)'} ({'on' if policy.keyword.enabled else 'off'})")
-    typer.echo(f"human requests: {'on' if policy.human_request.enabled else 'off'}")
-    typer.echo(f"sentiment: threshold {policy.sentiment.threshold:.2f} ({'on' if policy.sentiment.enabled else 'off'})")
-    cats = ", ".join(c.name for c in policy.intent.categories) or "(none)"
-    typer.echo(f"intents: {cats}; kb_entry {'on' if policy.intent.kb_entry else 'off'}")
-    typer.echo(f"unresolved exchanges: {policy.unresolved_exchanges.count} ({'on' if policy.unresolved_exchanges.enabled else 'off'})")
+        echo(
+            f"policy v{record.version} by {one_line(record.author)} at {record.created_at.isoformat()}"
+        )
+    echo(
+        f"threshold: {policy.threshold:.2f} (low_confidence {'on' if policy.low_confidence.enabled else 'off'})"
+    )
+    echo(
+        f"keywords: {one_line(', '.join(policy.keyword.phrases)) or '(none)'} ({'on' if policy.keyword.enabled else 'off'})"
+    )
+    echo(f"human requests: {'on' if policy.human_request.enabled else 'off'}")
+    echo(
+        f"sentiment: threshold {policy.sentiment.threshold:.2f} ({'on' if policy.sentiment.enabled else 'off'})"
+    )
+    cats = one_line(", ".join(c.name for c in policy.intent.categories)) or "(none)"
+    echo(f"intents: {cats}; kb_entry {'on' if policy.intent.kb_entry else 'off'}")
+    echo(
+        f"unresolved exchanges: {policy.unresolved_exchanges.count} ({'on' if policy.unresolved_exchanges.enabled else 'off'})"
+    )
     bh = policy.business_hours
-    typer.echo(f"business hours: {', '.join(bh.days)} {bh.start:%H:%M}-{bh.end:%H:%M} {bh.timezone}")
-    typer.echo("rules (first match wins):")
+    echo(
+        f"business hours: {', '.join(bh.days)} {bh.start:%H:%M}-{bh.end:%H:%M} {one_line(bh.timezone)}"
+    )
+    echo("rules (first match wins):")
     for i, rule in enumerate(policy.rules, 1):
         when = json.dumps(rule.when.model_dump(mode="json", by_alias=True, exclude_none=True))
         extra = f" priority {rule.priority}" if rule.action == "escalate" else ""
-        extra += f" team {rule.team}" if rule.team else ""
-        typer.echo(f"  {i}. {rule.name}: when {when} -> {rule.action}{extra}")
+        extra += f" team {one_line(rule.team)}" if rule.team else ""
+        echo(f"  {i}. {one_line(rule.name)}: when {when} -> {rule.action}{extra}")
 
 
 @policy_app.command("history")
-def history(json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
-    """List every stored policy version, oldest first (version, author, time UTC)."""
+def history(
+    json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigOpt = None
+) -> None:
+    """List every stored policy version, oldest first.
+
+    One line each: version, time (UTC), author.
+    """
     store = _store(config, data_dir)
     try:
         records = store.policy_history()
@@ -107,27 +129,36 @@ def history(json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: Conf
         print_json([{**_meta(r), "policy": r.body} for r in records])
         return
     if not records:
-        typer.echo("no policy stored yet (the config file's policy applies)")
+        echo("no policy stored yet (the config file's policy applies)")
     for r in records:
-        typer.echo(f"v{r.version}  {r.created_at.isoformat()}  {r.author}")
+        echo(f"v{r.version}  {r.created_at.isoformat()}  {one_line(r.author)}")
 
 
 @policy_app.command("export")
 def export(
     json_out: JsonOpt = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.", dir_okay=False)] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write to this file instead of stdout.", dir_okay=False),
+    ] = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Print the policy in force as TOML (or JSON with --json), ready to edit and import."""
+    """Print the policy in force, ready to edit and import.
+
+    TOML by default, JSON with --json.
+    """
     policy, _ = _current(config, data_dir)
     data = policy.to_data()
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n" if json_out else tomli_w.dumps(data)
+    text = (
+        json.dumps(data, indent=2, ensure_ascii=False) + "\n" if json_out else tomli_w.dumps(data)
+    )
+    text = escape_serialized(text)
     if out is None:
-        typer.echo(text, nl=False)
+        sys.stdout.write(text)
     else:
         out.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {out}", err=True)
+        echo(f"wrote {out}", err=True)
 
 
 def read_policy_file(path: Path) -> dict[str, Any]:
@@ -156,9 +187,13 @@ def _login_name() -> str:
 
 @policy_app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="Policy file, TOML or .json.", exists=True, dir_okay=False)],
+    file: Annotated[
+        Path, typer.Argument(help="Policy file, TOML or .json.", exists=True, dir_okay=False)
+    ],
     author: AuthorOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only; store nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate only; store nothing.")
+    ] = False,
     json_out: JsonOpt = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
@@ -180,7 +215,7 @@ def import_(
         if json_out:
             print_json({"ok": True, "version": None, "dry_run": True})
         else:
-            typer.echo("policy is valid (dry run: nothing stored)")
+            echo("policy is valid (dry run: nothing stored)")
         return
     who = author or _login_name()
     store = _store(config, data_dir)
@@ -191,7 +226,7 @@ def import_(
     if json_out:
         print_json({"ok": True, "version": version, "author": who})
     else:
-        typer.echo(f"stored policy v{version} by {who}")
+        echo(f"stored policy v{version} by {one_line(who)}")
 
 
 def register(app: typer.Typer) -> None:

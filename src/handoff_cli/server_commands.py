@@ -13,11 +13,14 @@ from typing import Annotated, Literal
 import typer
 
 from handoff_cli.common import ConfigOpt, DataDirOpt, fail, settings_from
+from handoff_cli.output import echo
 from handoff_server.errors import HandoffError
 from handoff_server.store import AgentRecord, SQLiteStore, hash_token, utcnow
 
 token_app = typer.Typer(
-    help="Create sign-in tokens for agents and operators.", no_args_is_help=True
+    help="Create sign-in tokens for agents and operators.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 
@@ -98,8 +101,8 @@ def token_create(
         fail(f"cannot store the token: {exc}", "store_failed")
     finally:
         store.close()
-    typer.echo(f"created {role} {name.strip()!r} ({agent_id}) in {settings.store.data_dir}")
-    typer.echo(token)
+    echo(f"created {role} {name.strip()!r} ({agent_id}) in {settings.store.data_dir}")
+    echo(token)
 
 
 def register(app: typer.Typer) -> None:

@@ -21,9 +21,11 @@ from handoff_cli.common import (
     print_json,
     settings_from,
 )
+from handoff_cli.output import echo, one_line
 from handoff_server.ai.base import Answer, AnswererError
 from handoff_server.ai.courtesy import courtesy_answer
 from handoff_server.escalation import (
+    Decision,
     Policy,
     PolicyError,
     PriorTurn,
@@ -51,78 +53,36 @@ def _policy(policy_file: Path | None, settings: Any) -> tuple[Policy, str]:
     return settings.policy, "config"
 
 
-def triage(
-    question: Annotated[str, typer.Argument(help="The visitor's message.")],
-    kb: Annotated[
-        Path | None,
-        typer.Option("--kb", help="KB folder or file (default: from config, else the bundled demo KB).", exists=True),
-    ] = None,
-    engine: Annotated[str | None, typer.Option("--engine", help="Answerer engine (default from config).")] = None,
-    policy_file: Annotated[
-        Path | None,
-        typer.Option("--policy", help="Try this policy file (TOML/JSON) instead of the one in force.", exists=True, dir_okay=False),
-    ] = None,
-    history: Annotated[
-        list[str] | None,
-        typer.Option("--history", help="An earlier visitor message, oldest first (repeatable)."),
-    ] = None,
-    visitor: Annotated[
-        list[str] | None, typer.Option("--visitor", help="A visitor field FIELD=VALUE (repeatable).")
-    ] = None,
-    page_url: Annotated[str | None, typer.Option("--page-url", help="Page the visitor started on.")] = None,
-    json_out: JsonOpt = False,
-    data_dir: DataDirOpt = None,
-    config: ConfigOpt = None,
-) -> None:
-    """Answer one message and show whether the policy would escalate it, and why.
-
-    With --json: one object with answer, confidence (0-1), entry_id, sources, candidates,
-    analysis, escalate (true/false), action, trigger (low_confidence, keyword,
-    human_request, sentiment, intent, kb_entry, unresolved_exchanges, ai_error, rule or
-    null), detail, priority, team, rule, intent, policy (where it came from),
-    policy_version and evaluations (every trigger: value, threshold, fired, detail).
-    """
-    if not question.strip():
-        fail("the message is empty", "empty_message")
+def _answerer(settings: Any) -> Any:
+    """The configured KB and engine, or exit with ``bad_kb`` / ``bad_engine``."""
     from handoff_server.ai import make_answerer
     from handoff_server.kb import KBError, load_kb
 
-    settings = settings_from(
-        config, {"store": {"data_dir": data_dir}, "ai": {"kb": kb, "engine": engine}}
-    )
-    try:
-        policy, source = _policy(policy_file, settings)
-    except PolicyError as exc:
-        fail(str(exc), exc.code, exit_code=1)
     try:
         knowledge = load_kb(settings.ai.kb)
-        answerer = make_answerer(knowledge, settings.ai.engine, settings.store.data_dir / "cache")
+        return make_answerer(knowledge, settings.ai.engine, settings.store.data_dir / "cache")
     except KBError as exc:
         fail(exc.detail, exc.code)
     except (ValueError, ImportError) as exc:
         fail(str(exc), "bad_engine")
+
+
+def _answer(answerer: Any, question: str) -> tuple[Answer | None, str | None]:
+    """The answer to ``question`` and, when the answerer failed, its error text."""
     # The same order as the server: a courtesy message gets its short reply, anything
     # else goes to the answerer.
     answer: Answer | None = courtesy_answer(question)
-    ai_error: str | None = None
     try:
         if answer is None:
             answer = answerer.answer(question)
     except AnswererError as exc:
-        ai_error = str(exc)
-    ctx = TurnContext(
-        text=question,
-        answer=answer,
-        ai_error=ai_error,
-        history=[PriorTurn(text=h) for h in history or []],
-        visitor=key_values(visitor or [], "--visitor"),
-        page_url=page_url,
-        now=datetime.now(UTC),
-    )
-    from handoff_server.escalation import decide
+        return None, str(exc)
+    return answer, None
 
-    d = decide(policy, ctx)
-    report = {
+
+def _report(question: str, answer: Answer | None, d: Decision, source: str) -> dict[str, Any]:
+    """The --json object (see :func:`triage`)."""
+    return {
         "question": question,
         "answer": answer.text if answer else None,
         "confidence": answer.confidence if answer else None,
@@ -142,24 +102,117 @@ def triage(
         "policy_version": d.policy_version,
         "evaluations": [e.model_dump(mode="json") for e in d.evaluations],
     }
+
+
+def _show(d: Decision, answer: Answer | None, ai_error: str | None, source: str) -> None:
+    """The decision for people: verdict, answer, candidates and every trigger."""
+    verdict = {"escalate": "ESCALATE", "offer_handoff": "OFFER A PERSON", "continue": "AI ANSWERS"}[
+        d.action
+    ]
+    detail = one_line(d.detail)
+    echo(verdict + (f" — {d.trigger}: {detail}" if d.trigger else f" — {detail}"))
+    if d.escalate:
+        echo(f"  priority {d.priority}" + (f", team {one_line(d.team)}" if d.team else ""))
+    if answer is not None:
+        echo(f"answer ({one_line(answer.entry_id)}, confidence {answer.confidence:.2f}):")
+        echo("  " + one_line((answer.text.strip().splitlines() or [""])[0][:200]))
+        for c in answer.candidates[:5]:
+            echo(f"  candidate {one_line(c.entry_id)}: {c.score:.2f}  {one_line(c.title)}")
+    else:
+        echo(f"answer: none ({one_line(ai_error)})")
+    echo(f"triggers (policy {one_line(source)}):")
+    for e in d.evaluations:
+        mark = "FIRED" if e.fired else ("off  " if not e.enabled else "-    ")
+        echo(f"  {mark} {e.trigger:<21} {one_line(e.detail)}")
+
+
+KbOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--kb",
+        metavar="PATH",
+        help="KB folder or file (default: from config, else the bundled demo KB).",
+        exists=True,
+    ),
+]
+PolicyFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--policy",
+        metavar="FILE",
+        help="Try this policy file (TOML/JSON) instead of the one in force.",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+HistoryOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--history", metavar="TEXT", help="An earlier visitor message, oldest first (repeatable)."
+    ),
+]
+VisitorOpt = Annotated[
+    list[str] | None,
+    typer.Option("--visitor", metavar="FIELD=VALUE", help="A visitor field (repeatable)."),
+]
+
+
+def triage(
+    question: Annotated[str, typer.Argument(help="The visitor's message.")],
+    kb: KbOpt = None,
+    engine: Annotated[
+        str | None,
+        typer.Option("--engine", metavar="NAME", help="Answerer engine (default from config)."),
+    ] = None,
+    policy_file: PolicyFileOpt = None,
+    history: HistoryOpt = None,
+    visitor: VisitorOpt = None,
+    page_url: Annotated[
+        str | None, typer.Option("--page-url", metavar="URL", help="Page the visitor started on.")
+    ] = None,
+    json_out: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Show whether the policy would escalate a message, and why.
+
+    It answers the message as the server would, then evaluates every trigger; no
+    server is needed.
+
+    With --json: one object with answer, confidence (0-1), entry_id, sources, candidates,
+    analysis, escalate (true/false), action, trigger (low_confidence, keyword,
+    human_request, sentiment, intent, kb_entry, unresolved_exchanges, ai_error, rule or
+    null), detail, priority, team, rule, intent, policy (where it came from),
+    policy_version and evaluations (every trigger: value, threshold, fired, detail).
+    """
+    if not question.strip():
+        fail("the message is empty", "empty_message")
+    settings = settings_from(
+        config, {"store": {"data_dir": data_dir}, "ai": {"kb": kb, "engine": engine}}
+    )
+    try:
+        policy, source = _policy(policy_file, settings)
+    except PolicyError as exc:
+        fail(str(exc), exc.code, exit_code=1)
+    answerer = _answerer(settings)
+    answer, ai_error = _answer(answerer, question)
+    ctx = TurnContext(
+        text=question,
+        answer=answer,
+        ai_error=ai_error,
+        history=[PriorTurn(text=h) for h in history or []],
+        visitor=key_values(visitor or [], "--visitor"),
+        page_url=page_url,
+        now=datetime.now(UTC),
+    )
+    from handoff_server.escalation import decide
+
+    d = decide(policy, ctx)
+    report = _report(question, answer, d, source)
     if json_out:
         print_json(report)
         return
-    verdict = {"escalate": "ESCALATE", "offer_handoff": "OFFER A PERSON", "continue": "AI ANSWERS"}[d.action]
-    typer.echo(f"{verdict}" + (f" — {d.trigger}: {d.detail}" if d.trigger else f" — {d.detail}"))
-    if d.escalate:
-        typer.echo(f"  priority {d.priority}" + (f", team {d.team}" if d.team else ""))
-    if answer is not None:
-        typer.echo(f"answer ({answer.entry_id}, confidence {answer.confidence:.2f}):")
-        typer.echo("  " + (answer.text.strip().splitlines() or [""])[0][:200])
-        for c in answer.candidates[:5]:
-            typer.echo(f"  candidate {c.entry_id}: {c.score:.2f}  {c.title}")
-    else:
-        typer.echo(f"answer: none ({ai_error})")
-    typer.echo(f"triggers (policy {source}):")
-    for e in d.evaluations:
-        mark = "FIRED" if e.fired else ("off  " if not e.enabled else "-    ")
-        typer.echo(f"  {mark} {e.trigger:<21} {e.detail}")
+    _show(d, answer, ai_error, source)
 
 
 def register(app: typer.Typer) -> None:

@@ -9,25 +9,63 @@ Usage::
     async with await connect_agent("ws://127.0.0.1:8765", token) as conn:
         await conn.send(ASubscribeQueue(type="subscribe_queue"))
 
+    link = VisitorLink("ws://127.0.0.1:8765", VisitorInfo(name="Ada"))
+    async for frame in link.frames():      # survives dropped connections (resume)
+        ...                                # and elsewhere: await link.send_message("hi")
+
 ``recv`` returns parsed :data:`~handoff_server.protocol.ServerFrame` models.
 Errors: ``websockets.exceptions.InvalidStatus`` when the handshake is refused (401/403),
 ``websockets.exceptions.ConnectionClosed`` when the connection ends, ``TimeoutError``
-from ``recv(timeout=...)``.
+from ``recv(timeout=...)``; :class:`MessageTooLong` before sending an over-long message;
+:class:`LinkError` when a :class:`VisitorLink` gives up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from handoff_server.protocol import dump_frame, parse_server_frame
+from handoff_server.protocol import (
+    SAck,
+    SError,
+    SEvent,
+    SWelcome,
+    VisitorInfo,
+    VMessage,
+    VResume,
+    VStart,
+    dump_frame,
+    parse_server_frame,
+)
 
-__all__ = ["Connection", "connect_agent", "connect_visitor", "new_client_msg_id"]
+__all__ = [
+    "MAX_MESSAGE_CHARS",
+    "Connection",
+    "LinkError",
+    "MessageTooLong",
+    "VisitorLink",
+    "backoff_delay",
+    "check_message_length",
+    "connect_agent",
+    "connect_visitor",
+    "new_client_msg_id",
+]
+
+MAX_MESSAGE_CHARS = 4000
+"""Longest message (visitor or agent), in characters, that a server on the default
+``server.max_message_chars`` accepts; clients check it before sending."""
+
+CLOSE_MESSAGE_TOO_BIG = 1009
+"""Websocket close code a server sends after a frame over its size limit."""
 
 
 def new_client_msg_id() -> str:
@@ -46,8 +84,6 @@ class Connection:
         if isinstance(frame, BaseModel):
             await self.ws.send(dump_frame(frame))
         elif isinstance(frame, dict):
-            import json
-
             await self.ws.send(json.dumps(frame))
         else:
             await self.ws.send(frame)
@@ -116,3 +152,207 @@ async def connect_agent(server_url: str, token: str | None) -> Connection:
         _http_to_ws(server_url) + "/v1/agent", additional_headers=headers, open_timeout=10
     )
     return Connection(ws)
+
+
+class MessageTooLong(ValueError):
+    """A message over the length limit; nothing was sent. ``code`` is
+    ``message_too_long``."""
+
+    code = "message_too_long"
+
+
+def check_message_length(text: str, limit: int = MAX_MESSAGE_CHARS) -> None:
+    """Raise :class:`MessageTooLong` when ``text`` has more than ``limit`` characters
+    (the server would refuse it, or close the connection if the frame is too big)."""
+    if len(text) > limit:
+        raise MessageTooLong(f"the message is {len(text)} characters; the limit is {limit}")
+
+
+def backoff_delay(
+    attempt: int,
+    *,
+    initial: float = 0.5,
+    maximum: float = 10.0,
+    rng: random.Random | None = None,
+) -> float:
+    """Seconds to wait before reconnect ``attempt`` (1-based): ``initial`` doubled per
+    attempt, capped at ``maximum``, then a uniform draw between half of that and all
+    of it ("equal jitter"), so clients dropped together do not all return at once."""
+    base = min(maximum, initial * 2 ** (max(attempt, 1) - 1))
+    return (rng or random).uniform(base / 2, base)
+
+
+class LinkError(Exception):
+    """A :class:`VisitorLink` gave up. ``code``: ``connect_failed`` (no connection for
+    ``retry_for`` seconds, or the server refused the handshake), ``bad_resume_token``
+    (the server no longer knows the conversation) or ``message_too_long`` (the server
+    closed with 1009: a frame over its size limit). ``detail`` is for people."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+class VisitorLink:
+    """A visitor's conversation that outlives its connections.
+
+    :meth:`frames` opens ``/v1/visitor``, sends ``start`` (later ``resume`` with the
+    conversation id, resume token and last ``seq`` seen), and yields server frames: each
+    event once (by ``seq``), each ack once, errors for this link's messages once; a
+    ``welcome`` starts every connection. When the connection drops it reconnects with
+    :func:`backoff_delay` and resends every unacknowledged message with its original
+    client message id (the server stores a retried message once). ``on_reconnecting``
+    is called with (attempt, delay in seconds, reason) before each wait.
+
+    The first connection is not retried (its ``OSError``/``InvalidStatus`` propagates);
+    later ones are retried for ``retry_for`` seconds, then :class:`LinkError`.
+    """
+
+    def __init__(
+        self,
+        server_url: str,
+        visitor: VisitorInfo,
+        *,
+        origin: str | None = None,
+        retry_for: float = 60.0,
+        initial_backoff: float = 0.5,
+        max_backoff: float = 10.0,
+        max_message_chars: int = MAX_MESSAGE_CHARS,
+        on_reconnecting: Callable[[int, float, str], None] | None = None,
+    ) -> None:
+        self.server_url = server_url
+        self.visitor = visitor
+        self.origin = origin
+        self.retry_for = retry_for
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        self.max_message_chars = max_message_chars
+        self.on_reconnecting = on_reconnecting
+        self.conversation_id: str | None = None
+        self.resume_token: str | None = None
+        self.last_seq = 0
+        """Highest event ``seq`` yielded: where a resume starts."""
+        self.unacked: dict[str, VMessage] = {}
+        """Messages sent (or waiting to be) and not yet acknowledged, oldest first."""
+        self.generation = 0
+        """How many connections have been opened: changes on every reconnect."""
+        self._conn: Connection | None = None
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @property
+    def connected(self) -> bool:
+        """Whether a connection is open now."""
+        return self._conn is not None
+
+    async def send_message(self, text: str, client_msg_id: str | None = None) -> str:
+        """Queue ``text`` as a visitor message and send it if connected (else it goes on
+        the next connection); returns its client message id (``client_msg_id``, else a
+        new one). Raises :class:`MessageTooLong` before anything is queued."""
+        check_message_length(text, self.max_message_chars)
+        cmid = client_msg_id or new_client_msg_id()
+        msg = VMessage(type="message", client_msg_id=cmid, text=text)
+        async with self._lock:
+            self.unacked[msg.client_msg_id] = msg
+            if self._conn is not None:
+                # A failed send is resent on the next connection.
+                with contextlib.suppress(ConnectionClosed, OSError):
+                    await self._conn.send(msg)
+        return cmid
+
+    async def close(self) -> None:
+        """Stop: close the connection; :meth:`frames` ends."""
+        self._closed = True
+        if self._conn is not None:
+            await self._conn.close()
+
+    async def frames(self) -> AsyncIterator[Any]:
+        """Server frames, as described in the class docstring, until :meth:`close`."""
+        down_since: float | None = None
+        attempt = 0
+        loop = asyncio.get_running_loop()
+        while not self._closed:
+            try:
+                conn = await self._open()
+            except (OSError, TimeoutError, ConnectionClosed, InvalidStatus) as exc:
+                if self.conversation_id is None and self.generation == 0:
+                    raise
+                down_since = down_since if down_since is not None else loop.time()
+                attempt += 1
+                await self._wait_to_retry(exc, attempt, loop.time() - down_since)
+                continue
+            attempt, down_since = 0, None
+            try:
+                async for frame in conn.frames():
+                    out = self._accept(frame)
+                    if out is not None:
+                        yield out
+            except (ConnectionClosed, OSError):
+                pass
+            finally:
+                self._conn = None
+                await conn.close()
+            if conn.ws.close_code == CLOSE_MESSAGE_TOO_BIG:
+                raise LinkError(
+                    "message_too_long",
+                    "the server closed the connection (1009): a frame was over its size limit",
+                )
+            down_since = loop.time()
+
+    async def _open(self) -> Connection:
+        conn = await connect_visitor(self.server_url, origin=self.origin)
+        try:
+            if self.conversation_id is None or self.resume_token is None:
+                await conn.send(VStart(type="start", visitor=self.visitor))
+            else:
+                await conn.send(
+                    VResume(
+                        type="resume",
+                        conversation_id=self.conversation_id,
+                        resume_token=self.resume_token,
+                        last_seq=self.last_seq,
+                    )
+                )
+            async with self._lock:
+                for msg in list(self.unacked.values()):
+                    await conn.send(msg)
+                self._conn = conn
+        except BaseException:
+            await conn.close()
+            raise
+        self.generation += 1
+        return conn
+
+    async def _wait_to_retry(self, exc: BaseException, attempt: int, down_for: float) -> None:
+        reason = str(exc) or type(exc).__name__
+        if isinstance(exc, InvalidStatus) and exc.response.status_code < 500:
+            raise LinkError("connect_failed", f"the server refused the connection: {reason}")
+        if down_for >= self.retry_for:
+            raise LinkError(
+                "connect_failed", f"no connection for {down_for:.0f} s; last error: {reason}"
+            )
+        delay = backoff_delay(attempt, initial=self.initial_backoff, maximum=self.max_backoff)
+        if self.on_reconnecting is not None:
+            self.on_reconnecting(attempt, delay, reason)
+        await asyncio.sleep(delay)
+
+    def _accept(self, frame: Any) -> Any:
+        """Track ``frame``; returns it, or ``None`` when it was already delivered."""
+        if isinstance(frame, SWelcome):
+            self.conversation_id = frame.conversation_id
+            self.resume_token = frame.resume_token
+        elif isinstance(frame, SEvent):
+            if frame.event.seq <= self.last_seq:
+                return None
+            self.last_seq = frame.event.seq
+        elif isinstance(frame, SAck):
+            if self.unacked.pop(frame.client_msg_id, None) is None:
+                return None
+        elif isinstance(frame, SError):
+            if frame.code == "bad_resume_token":
+                raise LinkError(frame.code, frame.detail)
+            if frame.client_msg_id is not None and frame.client_msg_id not in self.unacked:
+                return None
+            self.unacked.pop(frame.client_msg_id or "", None)
+        return frame

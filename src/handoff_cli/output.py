@@ -1,0 +1,125 @@
+"""How the CLI prints: text from visitors, agents, KB files and configs is data.
+
+Nothing printed is ever parsed as markup (no Rich console, no format strings built from
+data), and no control character from data reaches a terminal as a control sequence:
+:func:`visible` shows each one as its Python escape (ESC as ``\\x1b``). Every line the
+commands print goes through :func:`echo`; JSON goes through :func:`json_line`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+import typer
+
+__all__ = [
+    "Styled",
+    "VisibleStream",
+    "echo",
+    "escape_serialized",
+    "json_line",
+    "one_line",
+    "styled",
+    "visible",
+]
+
+# Unicode category Cc (C0, DEL, C1) plus lone surrogates, which cannot even be encoded.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+# For one-line fields also the line and paragraph separators (Zl, Zp): tools split lines there.
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    return _NAMED.get(ch) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def visible(text: str, *, multiline: bool = True) -> str:
+    """``text`` with every control character shown as its escape: ESC as ``\\x1b``,
+    CR as ``\\r``, C1 CSI as ``\\x9b``, a lone surrogate as ``\\udc80``.
+
+    With ``multiline`` (the default) newline and tab are kept as they are; without it
+    they are shown as ``\\n`` and ``\\t`` too, and U+2028/U+2029 as ``\\u2028``/``\\u2029``,
+    for one-line fields (a visitor name with a newline must not forge a second queue
+    row). Everything else (brackets, backslashes, emoji, RTL marks) is returned unchanged.
+    """
+    if multiline:
+        return _CONTROL.sub(
+            lambda m: m.group() if m.group() in "\n\t" else _escape(m.group()), text
+        )
+    return _LINE_BREAKING.sub(lambda m: _escape(m.group()), text)
+
+
+def one_line(text: object) -> str:
+    """``str(text)`` for a one-line field: every control character, newline and tab
+    included, shown as its escape (see :func:`visible`)."""
+    return visible(str(text), multiline=False)
+
+
+@dataclass(frozen=True)
+class Styled:
+    """A label the CLI itself writes, shown in a terminal style (``typer.style``
+    keywords: ``fg``, ``bold``, ``dim``); styles are dropped when output is not a
+    terminal."""
+
+    text: str
+    style: dict[str, Any] = field(default_factory=dict)
+
+
+def styled(text: str, **style: Any) -> Styled:
+    """``Styled(text, style)``: e.g. ``styled("AI", fg="cyan", bold=True)``."""
+    return Styled(text, style)
+
+
+def echo(*parts: str | Styled, err: bool = False) -> None:
+    """Print one line made of ``parts``: plain strings are data (shown through
+    :func:`visible`), :class:`Styled` parts are the CLI's own labels. To stderr with
+    ``err``."""
+    out = "".join(
+        typer.style(visible(p.text), **p.style) if isinstance(p, Styled) else visible(p)
+        for p in parts
+    )
+    typer.echo(out, err=err)
+
+
+# JSON and TOML escape C0 themselves; DEL, C1 and lone surrogates they may leave raw.
+_RAW_IN_STRINGS = re.compile(r"[\x7f-\x9f\ud800-\udfff]")
+
+
+def escape_serialized(text: str) -> str:
+    """JSON or TOML text (as ``json.dumps``/``tomli_w`` write it) with every DEL, C1
+    control and lone surrogate written as a ``\\uXXXX`` escape: the same value for a
+    reader, nothing a terminal would act on. Such characters can only occur inside
+    quoted strings there, where both formats read the escape."""
+    return _RAW_IN_STRINGS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def json_line(obj: Any) -> str:
+    """``obj`` as one line of JSON (UTF-8 text kept readable, control characters
+    escaped: see :func:`escape_serialized`). Non-JSON values use ``str``."""
+    return escape_serialized(json.dumps(obj, default=str, ensure_ascii=False))
+
+
+class VisibleStream:
+    """A text stream wrapper that writes through :func:`visible` (newline and tab
+    kept): for output the CLI does not format itself, such as usage errors quoting a
+    command-line argument."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        """Write ``text`` with its control characters shown as escapes."""
+        return self._stream.write(visible(text))
+
+    def flush(self) -> None:
+        """Flush the wrapped stream."""
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        """Whether the wrapped stream is a terminal (decides whether styles are kept)."""
+        return self._stream.isatty()
