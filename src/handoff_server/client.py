@@ -25,7 +25,8 @@ from typing import Any
 from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection, connect
 
-from handoff_server.protocol import dump_frame, parse_server_frame
+from handoff_server.frames import parse_server_frame
+from handoff_server.protocol import dump_frame
 
 __all__ = ["Connection", "connect_agent", "connect_visitor", "new_client_msg_id"]
 

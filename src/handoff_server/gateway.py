@@ -39,6 +39,7 @@ from websockets.http11 import Request, Response
 from handoff_server.config import ServerSettings
 from handoff_server.conversations import ConversationService, Subscriber
 from handoff_server.errors import HandoffError, ProtocolError
+from handoff_server.frames import parse_agent_frame, parse_visitor_frame
 from handoff_server.protocol import (
     AAuth,
     AClose,
@@ -58,8 +59,6 @@ from handoff_server.protocol import (
     VStart,
     VTyping,
     has_visible_text,
-    parse_agent_frame,
-    parse_visitor_frame,
 )
 from handoff_server.store import hash_token
 
