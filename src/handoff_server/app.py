@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 from handoff_server.ai import Answerer, make_answerer
 from handoff_server.config import Settings
-from handoff_server.conversations import AsyncStore, ConversationService
+from handoff_server.conversations import ConversationService
 from handoff_server.gateway import Gateway
 from handoff_server.kb import load_kb
-from handoff_server.store import SQLiteStore
+from handoff_server.store import AsyncStore, open_store
 
 __all__ = ["RunningServer", "build_answerer", "run_forever", "start_server"]
 
@@ -67,7 +67,7 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
     and start listening. Port 0 picks a free port (see ``RunningServer.port``)."""
     if answerer is None:
         answerer = await asyncio.to_thread(build_answerer, settings)
-    store = AsyncStore(SQLiteStore(settings.store.data_dir, synchronous=settings.store.synchronous))
+    store = AsyncStore(open_store(settings.store))
     service = ConversationService(
         store,
         answerer,

@@ -27,7 +27,6 @@ import secrets
 import uuid
 import weakref
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -62,16 +61,15 @@ from handoff_server.protocol import (
     VisitorInfo,
 )
 from handoff_server.store import (
+    AsyncStore,
     ConversationRecord,
     NewEvent,
-    Store,
     StoredEvent,
     hash_token,
     utcnow,
 )
 
 __all__ = [
-    "AsyncStore",
     "ConversationService",
     "Hub",
     "Subscriber",
@@ -127,25 +125,6 @@ _UNASSIGNED = {"assigned_agent_id": None, "assigned_agent_name": None, "assigned
 escalation)."""
 
 _YES = {"yes", "y", "yes please", "yeah", "yep", "sure", "please", "ok", "okay", "yes!"}
-
-
-class AsyncStore:
-    """Runs a synchronous :class:`~handoff_server.store.Store` on one dedicated thread, so
-    the event loop never blocks on disk and the store sees one caller at a time."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
-
-    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn(*args, **kwargs)`` (a bound store method) on the store thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
-
-    async def close(self) -> None:
-        """Close the store and stop its thread."""
-        await self.call(self.store.close)
-        self._executor.shutdown(wait=True)
 
 
 @dataclass(eq=False)

@@ -30,6 +30,7 @@ __all__ = [
     "AgentFrame",
     "DEFAULT_QUEUE_STATUSES",
     "AgentInfo",
+    "AgentRole",
     "CandidateInfo",
     "ConversationStatus",
     "ErrorCode",
@@ -54,6 +55,10 @@ ShortText = Annotated[str, Field(max_length=500)]
 
 ConversationStatus = Literal["ai", "queued", "assigned", "resolved"]
 """Where a conversation is in its lifecycle (see DESIGN.md)."""
+
+AgentRole = Literal["agent", "operator"]
+"""What a signed-in person may do: operators may also resolve or hand back a
+conversation another agent holds."""
 
 DEFAULT_QUEUE_STATUSES: tuple[ConversationStatus, ...] = ("queued", "assigned")
 """What ``subscribe_queue`` watches when it names no ``statuses``: the agents' queue."""
@@ -116,7 +121,7 @@ class AgentInfo(_Frame):
 
     id: str
     name: str
-    role: Literal["agent", "operator"]
+    role: AgentRole
 
 
 class CandidateInfo(_Frame):
