@@ -30,7 +30,7 @@ from handoff_server.escalation import (
     TurnContext,
     parse_policy,
 )
-from handoff_server.store import SQLiteStore
+from handoff_server.policies import policy_in_force
 
 
 def _policy(policy_file: Path | None, settings: Any) -> tuple[Policy, str]:
@@ -39,16 +39,11 @@ def _policy(policy_file: Path | None, settings: Any) -> tuple[Policy, str]:
 
     if policy_file is not None:
         return parse_policy(read_policy_file(policy_file)), str(policy_file)
-    db = settings.store.data_dir / "handoff.sqlite3"
-    if db.exists():
-        store = SQLiteStore(settings.store.data_dir, synchronous=settings.store.synchronous)
-        try:
-            record = store.latest_policy()
-        finally:
-            store.close()
-        if record is not None:
-            return parse_policy(record.body, version=record.version), f"store v{record.version}"
-    return settings.policy, "config"
+    # Trying a message must not create a store in a data dir that has none.
+    current = policy_in_force(settings, create_store=False)
+    if current.record is None:
+        return settings.policy, "config"
+    return current.policy, f"store v{current.record.version}"
 
 
 def triage(

@@ -41,11 +41,10 @@ from handoff_server.escalation import (
     Policy,
     PriorTurn,
     TurnContext,
-    compile_policy,
     decide,
 )
-from handoff_server.escalation.policy import PolicyError, parse_policy
 from handoff_server.kb.plaintext import markdown_to_text
+from handoff_server.policies import PolicyBook
 from handoff_server.protocol import (
     DEFAULT_QUEUE_STATUSES,
     AgentInfo,
@@ -313,9 +312,7 @@ class ConversationService:
         self.hub = Hub()
         self.ai_timeout = ai_timeout
         self.clock = clock
-        self._default_policy = default_policy
-        self._policy: Policy = default_policy
-        self._policy_version = 0
+        self.policies = PolicyBook(store, default_policy)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     # ------------------------------------------------------------------ setup
@@ -324,9 +321,7 @@ class ConversationService:
         """Store the default policy if none is stored, load the current one, and finish AI
         turns a crash interrupted (a visitor message stored with no AI reply yet)."""
         s = self.store.store
-        if await self.store.call(s.latest_policy_version) == 0:
-            await self.store.call(s.save_policy, self._default_policy.to_data(), "config")
-        await self.current_policy()
+        await self.policies.seed()
         for conv in await self.store.call(s.list_conversations, ["ai"]):
             events = await self.store.call(s.events_after, conv.id, max(0, conv.last_seq - 1))
             if events and events[-1].kind == "visitor_message":
@@ -340,25 +335,8 @@ class ConversationService:
                     )
 
     async def current_policy(self) -> Policy:
-        """The newest stored policy (re-read only when its version changed)."""
-        s = self.store.store
-        version = await self.store.call(s.latest_policy_version)
-        if version != self._policy_version:
-            record = await self.store.call(s.latest_policy)
-            if record is not None:
-                try:
-                    policy = parse_policy(record.body, version=record.version)
-                    # Training the policy's classifiers takes ~0.1-0.3 s: off the event loop.
-                    await asyncio.to_thread(compile_policy, policy)
-                    self._policy = policy
-                    self._policy_version = record.version
-                except PolicyError:
-                    log.error(
-                        "stored policy v%s is invalid; keeping v%s",
-                        record.version,
-                        self._policy_version,
-                    )
-        return self._policy
+        """The policy in force (see :class:`~handoff_server.policies.PolicyBook`)."""
+        return await self.policies.current()
 
     def _lock(self, conversation_id: str) -> asyncio.Lock:
         lock = self._locks.get(conversation_id)
