@@ -72,16 +72,28 @@ def show(json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigO
     if record is None:
         typer.echo("policy: from the config file (nothing stored yet)")
     else:
-        typer.echo(f"policy v{record.version} by {record.author} at {record.created_at.isoformat()}")
-    typer.echo(f"threshold: {policy.threshold:.2f} (low_confidence {'on' if policy.low_confidence.enabled else 'off'})")
-    typer.echo(f"keywords: {', '.join(policy.keyword.phrases) or '(none)'} ({'on' if policy.keyword.enabled else 'off'})")
+        typer.echo(
+            f"policy v{record.version} by {record.author} at {record.created_at.isoformat()}"
+        )
+    typer.echo(
+        f"threshold: {policy.threshold:.2f} (low_confidence {'on' if policy.low_confidence.enabled else 'off'})"
+    )
+    typer.echo(
+        f"keywords: {', '.join(policy.keyword.phrases) or '(none)'} ({'on' if policy.keyword.enabled else 'off'})"
+    )
     typer.echo(f"human requests: {'on' if policy.human_request.enabled else 'off'}")
-    typer.echo(f"sentiment: threshold {policy.sentiment.threshold:.2f} ({'on' if policy.sentiment.enabled else 'off'})")
+    typer.echo(
+        f"sentiment: threshold {policy.sentiment.threshold:.2f} ({'on' if policy.sentiment.enabled else 'off'})"
+    )
     cats = ", ".join(c.name for c in policy.intent.categories) or "(none)"
     typer.echo(f"intents: {cats}; kb_entry {'on' if policy.intent.kb_entry else 'off'}")
-    typer.echo(f"unresolved exchanges: {policy.unresolved_exchanges.count} ({'on' if policy.unresolved_exchanges.enabled else 'off'})")
+    typer.echo(
+        f"unresolved exchanges: {policy.unresolved_exchanges.count} ({'on' if policy.unresolved_exchanges.enabled else 'off'})"
+    )
     bh = policy.business_hours
-    typer.echo(f"business hours: {', '.join(bh.days)} {bh.start:%H:%M}-{bh.end:%H:%M} {bh.timezone}")
+    typer.echo(
+        f"business hours: {', '.join(bh.days)} {bh.start:%H:%M}-{bh.end:%H:%M} {bh.timezone}"
+    )
     typer.echo("rules (first match wins):")
     for i, rule in enumerate(policy.rules, 1):
         when = json.dumps(rule.when.model_dump(mode="json", by_alias=True, exclude_none=True))
@@ -91,7 +103,9 @@ def show(json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigO
 
 
 @policy_app.command("history")
-def history(json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+def history(
+    json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigOpt = None
+) -> None:
     """List every stored policy version, oldest first (version, author, time UTC)."""
     records = policy_history(settings_from(config, {"store": {"data_dir": data_dir}}).store)
     if json_out:
@@ -106,14 +120,19 @@ def history(json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: Conf
 @policy_app.command("export")
 def export(
     json_out: JsonOpt = False,
-    out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout.", dir_okay=False)] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write to this file instead of stdout.", dir_okay=False),
+    ] = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Print the policy in force as TOML (or JSON with --json), ready to edit and import."""
     policy, _ = _current(config, data_dir)
     data = policy.to_data()
-    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n" if json_out else tomli_w.dumps(data)
+    text = (
+        json.dumps(data, indent=2, ensure_ascii=False) + "\n" if json_out else tomli_w.dumps(data)
+    )
     if out is None:
         typer.echo(text, nl=False)
     else:
@@ -147,9 +166,13 @@ def _login_name() -> str:
 
 @policy_app.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="Policy file, TOML or .json.", exists=True, dir_okay=False)],
+    file: Annotated[
+        Path, typer.Argument(help="Policy file, TOML or .json.", exists=True, dir_okay=False)
+    ],
     author: AuthorOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate only; store nothing.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate only; store nothing.")
+    ] = False,
     json_out: JsonOpt = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,

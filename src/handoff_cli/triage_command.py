@@ -50,21 +50,35 @@ def triage(
     question: Annotated[str, typer.Argument(help="The visitor's message.")],
     kb: Annotated[
         Path | None,
-        typer.Option("--kb", help="KB folder or file (default: from config, else the bundled demo KB).", exists=True),
+        typer.Option(
+            "--kb",
+            help="KB folder or file (default: from config, else the bundled demo KB).",
+            exists=True,
+        ),
     ] = None,
-    engine: Annotated[str | None, typer.Option("--engine", help="Answerer engine (default from config).")] = None,
+    engine: Annotated[
+        str | None, typer.Option("--engine", help="Answerer engine (default from config).")
+    ] = None,
     policy_file: Annotated[
         Path | None,
-        typer.Option("--policy", help="Try this policy file (TOML/JSON) instead of the one in force.", exists=True, dir_okay=False),
+        typer.Option(
+            "--policy",
+            help="Try this policy file (TOML/JSON) instead of the one in force.",
+            exists=True,
+            dir_okay=False,
+        ),
     ] = None,
     history: Annotated[
         list[str] | None,
         typer.Option("--history", help="An earlier visitor message, oldest first (repeatable)."),
     ] = None,
     visitor: Annotated[
-        list[str] | None, typer.Option("--visitor", help="A visitor field FIELD=VALUE (repeatable).")
+        list[str] | None,
+        typer.Option("--visitor", help="A visitor field FIELD=VALUE (repeatable)."),
     ] = None,
-    page_url: Annotated[str | None, typer.Option("--page-url", help="Page the visitor started on.")] = None,
+    page_url: Annotated[
+        str | None, typer.Option("--page-url", help="Page the visitor started on.")
+    ] = None,
     json_out: JsonOpt = False,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
@@ -140,7 +154,9 @@ def triage(
     if json_out:
         print_json(report)
         return
-    verdict = {"escalate": "ESCALATE", "offer_handoff": "OFFER A PERSON", "continue": "AI ANSWERS"}[d.action]
+    verdict = {"escalate": "ESCALATE", "offer_handoff": "OFFER A PERSON", "continue": "AI ANSWERS"}[
+        d.action
+    ]
     typer.echo(f"{verdict}" + (f" — {d.trigger}: {d.detail}" if d.trigger else f" — {d.detail}"))
     if d.escalate:
         typer.echo(f"  priority {d.priority}" + (f", team {d.team}" if d.team else ""))
