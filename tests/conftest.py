@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from handoff_server.ai import Answerer, make_answerer
+from handoff_server.ai.courtesy_layer import without_courtesy
 from handoff_server.app import RunningServer, start_server
 from handoff_server.config import Settings, load_settings
 from handoff_server.kb import load_kb
@@ -27,8 +28,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def demo_answerer(tmp_path_factory: pytest.TempPathFactory) -> Answerer:
-    """The default engine over the bundled demo KB, built once per test session."""
-    return make_answerer(load_kb(None), "default", cache_dir=tmp_path_factory.mktemp("cache"))
+    """The default engine over the bundled demo KB, built once per test session (the
+    engine itself: the server puts its courtesy layer around whatever answerer it gets)."""
+    answerer = make_answerer(load_kb(None), "default", cache_dir=tmp_path_factory.mktemp("cache"))
+    return without_courtesy(answerer)
 
 
 def make_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:

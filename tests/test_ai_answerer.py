@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from handoff_server.ai import ENGINES, Answer, Answerer, embeddings_available, make_answerer
+from handoff_server.ai.courtesy_layer import without_courtesy
 from handoff_server.ai.factory import index_key, load_or_build_index
 from handoff_server.analytics import compute_metrics, predict, read_questions
 from handoff_server.kb import KBEntry, KnowledgeBase, load_kb
@@ -89,7 +90,9 @@ def clinc_subset(tmp_path_factory: pytest.TempPathFactory) -> tuple[KnowledgeBas
         "text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in train), encoding="utf-8"
     )
     kb = load_kb(d / "train.csv")
-    return kb, make_answerer(kb), [t for t, _ in val], [lab for _, lab in val]
+    # The engine beneath the courtesy layer: these tests use its batch scoring.
+    engine = without_courtesy(make_answerer(kb))
+    return kb, engine, [t for t, _ in val], [lab for _, lab in val]
 
 
 def test_calibration_holds_on_questions_the_model_never_saw(clinc_subset) -> None:  # type: ignore[no-untyped-def]

@@ -19,8 +19,9 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from handoff_server import escalation
 from handoff_server.config import Settings, StoreSettings
-from handoff_server.escalation import Policy, PolicyError, compile_policy, parse_policy
+from handoff_server.escalation import Policy, PolicyError, parse_policy
 from handoff_server.store import AsyncStore, PolicyRecord, opened_store, store_exists
 
 __all__ = [
@@ -120,7 +121,7 @@ class PolicyBook:
         try:
             policy = _parse_record(record)
             # Training the policy's classifiers takes ~0.1-0.3 s: off the event loop.
-            await asyncio.to_thread(compile_policy, policy)
+            await asyncio.to_thread(escalation.compile_policy, policy)
         except PolicyError:
             log.error("stored policy v%s is invalid; keeping v%s", record.version, self._version)
             return self._policy
