@@ -1,12 +1,16 @@
 """``handoff triage``: run the answerer and the escalation policy on one message, no server.
 
+The turn is decided by :func:`~handoff_server.conversations.turn.evaluate_turn`, the
+function the server calls on every AI turn, with the same answerer (courtesy layer
+included), so triage says what the server would do.
+
 Operators use it to ask "why would this escalate?": it prints the answer, its confidence,
 the candidates and the decision with every trigger's evaluation.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,15 +25,8 @@ from handoff_cli.common import (
     print_json,
     settings_from,
 )
-from handoff_server.ai.base import Answer, AnswererError
-from handoff_server.ai.courtesy import courtesy_answer
-from handoff_server.escalation import (
-    Policy,
-    PolicyError,
-    PriorTurn,
-    TurnContext,
-    parse_policy,
-)
+from handoff_server.conversations.turn import TurnInput, evaluate_turn
+from handoff_server.escalation import Policy, PolicyError, PriorTurn, parse_policy
 from handoff_server.policies import policy_in_force
 
 
@@ -110,27 +107,15 @@ def triage(
         fail(exc.detail, exc.code)
     except (ValueError, ImportError) as exc:
         fail(str(exc), "bad_engine")
-    # The same order as the server: a courtesy message gets its short reply, anything
-    # else goes to the answerer.
-    answer: Answer | None = courtesy_answer(question)
-    ai_error: str | None = None
-    try:
-        if answer is None:
-            answer = answerer.answer(question)
-    except AnswererError as exc:
-        ai_error = str(exc)
-    ctx = TurnContext(
+    turn = TurnInput(
         text=question,
-        answer=answer,
-        ai_error=ai_error,
         history=[PriorTurn(text=h) for h in history or []],
         visitor=key_values(visitor or [], "--visitor"),
         page_url=page_url,
-        now=datetime.now(UTC),
     )
-    from handoff_server.escalation import decide
-
-    d = decide(policy, ctx)
+    # The server's own turn: the same function decides, so triage cannot drift from it.
+    result = asyncio.run(evaluate_turn(answerer, policy, turn, timeout=None))
+    answer, ai_error, d = result.answer, result.ai_error, result.decision
     report = {
         "question": question,
         "answer": answer.text if answer else None,
