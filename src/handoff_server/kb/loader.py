@@ -246,10 +246,49 @@ def _read_markdown(f: Path, problems: list[Problem]) -> list[tuple[KBEntry, dict
 def _read_entry(
     f: Path, lines: list[str], problems: list[Problem]
 ) -> list[tuple[KBEntry, dict[str, Any]]]:
+    parsed = _front_matter(f, lines, problems)
+    if parsed is None:
+        return []
+    data, at, end = parsed
+    questions, bad = _checked_front(f, data, at, problems)
+    body = "\n".join(lines[end + 1 :]).strip()
+    if not body:
+        problems.append(Problem(str(f), end + 2, "empty answer (the body after the front matter)"))
+        bad = True
+    if bad:
+        return []
+    fields = {k: data[k] for k in data if k in _FRONT_KEYS and k != "questions"}
+    for k in ("id", "title", "category", "team"):
+        if k in fields and fields[k] is not None:
+            fields[k] = str(fields[k])
+    try:
+        entry = KBEntry(**fields, questions=questions, answer=body, source=f"{f}:1")
+    except ValidationError as exc:
+        for err in exc.errors():
+            key = str(err["loc"][0]) if err["loc"] else ""
+            problems.append(Problem(str(f), _first(at.get(key, 2)), f"{key}: {err['msg']}"))
+        return []
+    if not questions:
+        problems.append(
+            Problem(
+                str(f),
+                at.get("id", 2),
+                "no example questions: the entry is matched on its title and answer only",
+                "warning",
+            )
+        )
+    return [(entry, at)]
+
+
+def _front_matter(
+    f: Path, lines: list[str], problems: list[Problem]
+) -> tuple[dict[str, Any], dict[str, Any], int] | None:
+    """The front matter as data, the file line of each key (and of each example
+    question), and the line index of its closing ``---``; ``None`` after a problem."""
     end = next((i for i in range(1, len(lines)) if lines[i].strip() in {"---", "..."}), None)
     if end is None:
         problems.append(Problem(str(f), 1, "front matter opened with '---' but never closed"))
-        return []
+        return None
     front = "\n".join(lines[1:end])
     try:
         data = yaml.safe_load(front)
@@ -258,16 +297,24 @@ def _read_entry(
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else 1
         problems.append(Problem(str(f), line, f"bad front matter: {getattr(exc, 'problem', exc)}"))
-        return []
+        return None
     if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
         problems.append(Problem(str(f), 2, "front matter must be a mapping of keys to values"))
-        return []
+        return None
     # Line numbers in the file: the YAML starts on file line 2 (after the opening '---').
     at: dict[str, Any] = {}
     for key_node, value_node in node.value:
         at[str(key_node.value)] = key_node.start_mark.line + 2
         if key_node.value == "questions" and isinstance(value_node, yaml.SequenceNode):
             at["questions"] = [item.start_mark.line + 2 for item in value_node.value]
+    return data, at, end
+
+
+def _checked_front(
+    f: Path, data: dict[str, Any], at: dict[str, Any], problems: list[Problem]
+) -> tuple[list[str], bool]:
+    """Check the front matter's keys and example questions; returns the questions and
+    whether a problem was found."""
     bad = False
     for key in data:
         if key not in _FRONT_KEYS:
@@ -297,33 +344,7 @@ def _read_entry(
         if not q:
             problems.append(Problem(str(f), _nth(at.get("questions"), i), "empty example question"))
             bad = True
-    body = "\n".join(lines[end + 1 :]).strip()
-    if not body:
-        problems.append(Problem(str(f), end + 2, "empty answer (the body after the front matter)"))
-        bad = True
-    if bad:
-        return []
-    fields = {k: data[k] for k in data if k in _FRONT_KEYS and k != "questions"}
-    for k in ("id", "title", "category", "team"):
-        if k in fields and fields[k] is not None:
-            fields[k] = str(fields[k])
-    try:
-        entry = KBEntry(**fields, questions=questions, answer=body, source=f"{f}:1")
-    except ValidationError as exc:
-        for err in exc.errors():
-            key = str(err["loc"][0]) if err["loc"] else ""
-            problems.append(Problem(str(f), _first(at.get(key, 2)), f"{key}: {err['msg']}"))
-        return []
-    if not questions:
-        problems.append(
-            Problem(
-                str(f),
-                at.get("id", 2),
-                "no example questions: the entry is matched on its title and answer only",
-                "warning",
-            )
-        )
-    return [(entry, at)]
+    return questions, bad
 
 
 def _first(v: Any) -> int:
