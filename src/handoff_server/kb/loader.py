@@ -367,7 +367,8 @@ def _read_article(
 ) -> list[tuple[KBEntry, dict[str, Any]]]:
     """Split a plain Markdown article at its headings; each section becomes a passage entry."""
     sections: list[tuple[str, int, list[str]]] = []
-    title, start, body = f.stem.replace("-", " ").replace("_", " "), 1, []
+    title, start = f.stem.replace("-", " ").replace("_", " "), 1
+    body: list[str] = []
     in_fence = False
     for n, line in enumerate(lines, start=1):
         if line.lstrip().startswith("```"):
@@ -382,7 +383,7 @@ def _read_article(
     stem = _slug(f.stem)
     out: list[tuple[KBEntry, dict[str, Any]]] = []
     used: set[str] = set()
-    for title, line, body in sections:
+    for title, first_line, body in sections:
         text = "\n".join(body).strip()
         if not text:
             continue
@@ -391,8 +392,8 @@ def _read_article(
         while eid in used:
             eid, n = f"{stem}:{_slug(title)}-{n}", n + 1
         used.add(eid)
-        entry = KBEntry(id=eid, title=title, category=stem, answer=text, source=f"{f}:{line}")
-        out.append((entry, {"id": line}))
+        entry = KBEntry(id=eid, title=title, category=stem, answer=text, source=f"{f}:{first_line}")
+        out.append((entry, {"id": first_line}))
     if not out:
         problems.append(Problem(str(f), 1, "empty article: no text to answer from"))
     return out
