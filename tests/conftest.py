@@ -46,13 +46,13 @@ ServerFactory = Callable[..., Awaitable[RunningServer]]
 
 
 @pytest.fixture
-async def server_factory(
-    tmp_path: Path, demo_answerer: Answerer
-) -> AsyncIterator[ServerFactory]:
+async def server_factory(tmp_path: Path, demo_answerer: Answerer) -> AsyncIterator[ServerFactory]:
     """Start real servers: ``await server_factory(server={...}, policy={...})``."""
     started: list[RunningServer] = []
 
-    async def factory(answerer: Answerer | None = None, data_dir: Path | None = None, **sections: dict[str, Any]) -> RunningServer:
+    async def factory(
+        answerer: Answerer | None = None, data_dir: Path | None = None, **sections: dict[str, Any]
+    ) -> RunningServer:
         settings = make_settings(data_dir or tmp_path / f"data-{len(started)}", **sections)
         srv = await start_server(settings, answerer=answerer or demo_answerer)
         started.append(srv)
@@ -72,7 +72,13 @@ async def server(server_factory: ServerFactory) -> RunningServer:
 async def create_token(srv: RunningServer, name: str = "Sam", role: str = "agent") -> str:
     """Create an agent/operator in the server's store; returns the token."""
     token = "hnd_test_" + uuid.uuid4().hex
-    rec = AgentRecord(id="agt_" + uuid.uuid4().hex[:8], name=name, role=role, token_hash=hash_token(token), created_at=utcnow())
+    rec = AgentRecord(
+        id="agt_" + uuid.uuid4().hex[:8],
+        name=name,
+        role=role,
+        token_hash=hash_token(token),
+        created_at=utcnow(),
+    )
     await srv.store.call(srv.store.store.create_agent, rec)
     return token
 

@@ -83,7 +83,9 @@ def _clinc_subset(n_intents: int, seed: int) -> tuple[list[list[str]], list[list
 
 
 @pytest.fixture(scope="module")
-def clinc_subset(tmp_path_factory: pytest.TempPathFactory) -> tuple[KnowledgeBase, Answerer, list, list]:
+def clinc_subset(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[KnowledgeBase, Answerer, list, list]:
     train, val = _clinc_subset(25, seed=7)
     d = tmp_path_factory.mktemp("clinc")
     (d / "train.csv").write_text(
@@ -113,8 +115,18 @@ def test_calibration_holds_on_questions_the_model_never_saw(clinc_subset) -> Non
 def test_index_cache_is_keyed_by_kb_content(tmp_path: Path) -> None:
     kb = KnowledgeBase(
         entries=[
-            KBEntry(id="a", title="reset password", questions=["forgot my password", "reset login"], answer="A"),
-            KBEntry(id="b", title="cancel plan", questions=["cancel my plan", "stop subscription"], answer="B"),
+            KBEntry(
+                id="a",
+                title="reset password",
+                questions=["forgot my password", "reset login"],
+                answer="A",
+            ),
+            KBEntry(
+                id="b",
+                title="cancel plan",
+                questions=["cancel my plan", "stop subscription"],
+                answer="B",
+            ),
         ]
     )
     _, cached = load_or_build_index(kb, "default", tmp_path)
