@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from handoff_server.ai import Answerer, make_answerer
+from handoff_server.ai.courtesy_layer import without_courtesy
 from handoff_server.app import RunningServer, start_server
 from handoff_server.config import Settings, load_settings
 from handoff_server.kb import load_kb
@@ -27,8 +28,10 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def demo_answerer(tmp_path_factory: pytest.TempPathFactory) -> Answerer:
-    """The default engine over the bundled demo KB, built once per test session."""
-    return make_answerer(load_kb(None), "default", cache_dir=tmp_path_factory.mktemp("cache"))
+    """The default engine over the bundled demo KB, built once per test session (the
+    engine itself: the server puts its courtesy layer around whatever answerer it gets)."""
+    answerer = make_answerer(load_kb(None), "default", cache_dir=tmp_path_factory.mktemp("cache"))
+    return without_courtesy(answerer)
 
 
 def make_settings(data_dir: Path, **sections: dict[str, Any]) -> Settings:
@@ -43,13 +46,13 @@ ServerFactory = Callable[..., Awaitable[RunningServer]]
 
 
 @pytest.fixture
-async def server_factory(
-    tmp_path: Path, demo_answerer: Answerer
-) -> AsyncIterator[ServerFactory]:
+async def server_factory(tmp_path: Path, demo_answerer: Answerer) -> AsyncIterator[ServerFactory]:
     """Start real servers: ``await server_factory(server={...}, policy={...})``."""
     started: list[RunningServer] = []
 
-    async def factory(answerer: Answerer | None = None, data_dir: Path | None = None, **sections: dict[str, Any]) -> RunningServer:
+    async def factory(
+        answerer: Answerer | None = None, data_dir: Path | None = None, **sections: dict[str, Any]
+    ) -> RunningServer:
         settings = make_settings(data_dir or tmp_path / f"data-{len(started)}", **sections)
         srv = await start_server(settings, answerer=answerer or demo_answerer)
         started.append(srv)
@@ -69,7 +72,13 @@ async def server(server_factory: ServerFactory) -> RunningServer:
 async def create_token(srv: RunningServer, name: str = "Sam", role: str = "agent") -> str:
     """Create an agent/operator in the server's store; returns the token."""
     token = "hnd_test_" + uuid.uuid4().hex
-    rec = AgentRecord(id="agt_" + uuid.uuid4().hex[:8], name=name, role=role, token_hash=hash_token(token), created_at=utcnow())
+    rec = AgentRecord(
+        id="agt_" + uuid.uuid4().hex[:8],
+        name=name,
+        role=role,
+        token_hash=hash_token(token),
+        created_at=utcnow(),
+    )
     await srv.store.call(srv.store.store.create_agent, rec)
     return token
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from handoff_server.ai import ENGINES, Answer, Answerer, embeddings_available, make_answerer
+from handoff_server.ai.courtesy_layer import without_courtesy
 from handoff_server.ai.factory import index_key, load_or_build_index
 from handoff_server.analytics import compute_metrics, predict, read_questions
 from handoff_server.kb import KBEntry, KnowledgeBase, load_kb
@@ -82,14 +83,18 @@ def _clinc_subset(n_intents: int, seed: int) -> tuple[list[list[str]], list[list
 
 
 @pytest.fixture(scope="module")
-def clinc_subset(tmp_path_factory: pytest.TempPathFactory) -> tuple[KnowledgeBase, Answerer, list, list]:
+def clinc_subset(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[KnowledgeBase, Answerer, list, list]:
     train, val = _clinc_subset(25, seed=7)
     d = tmp_path_factory.mktemp("clinc")
     (d / "train.csv").write_text(
         "text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in train), encoding="utf-8"
     )
     kb = load_kb(d / "train.csv")
-    return kb, make_answerer(kb), [t for t, _ in val], [lab for _, lab in val]
+    # The engine beneath the courtesy layer: these tests use its batch scoring.
+    engine = without_courtesy(make_answerer(kb))
+    return kb, engine, [t for t, _ in val], [lab for _, lab in val]
 
 
 def test_calibration_holds_on_questions_the_model_never_saw(clinc_subset) -> None:  # type: ignore[no-untyped-def]
@@ -110,8 +115,18 @@ def test_calibration_holds_on_questions_the_model_never_saw(clinc_subset) -> Non
 def test_index_cache_is_keyed_by_kb_content(tmp_path: Path) -> None:
     kb = KnowledgeBase(
         entries=[
-            KBEntry(id="a", title="reset password", questions=["forgot my password", "reset login"], answer="A"),
-            KBEntry(id="b", title="cancel plan", questions=["cancel my plan", "stop subscription"], answer="B"),
+            KBEntry(
+                id="a",
+                title="reset password",
+                questions=["forgot my password", "reset login"],
+                answer="A",
+            ),
+            KBEntry(
+                id="b",
+                title="cancel plan",
+                questions=["cancel my plan", "stop subscription"],
+                answer="B",
+            ),
         ]
     )
     _, cached = load_or_build_index(kb, "default", tmp_path)

@@ -16,6 +16,7 @@ from typing import Any
 
 from handoff_server.ai import Answer, AnswererError
 from handoff_server.client import Connection, connect_visitor, new_client_msg_id
+from handoff_server.frames import parse_server_frame
 from handoff_server.protocol import (
     AClaim,
     AHandback,
@@ -35,7 +36,6 @@ from handoff_server.protocol import (
     VRequestHuman,
     VResume,
     VStart,
-    parse_server_frame,
 )
 from tests.conftest import create_token
 from tests.helpers import agent, events, say, wait_ack

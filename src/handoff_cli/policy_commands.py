@@ -20,7 +20,13 @@ import typer
 from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
 from handoff_cli.output import echo, escape_serialized, one_line
 from handoff_server.escalation import Policy, PolicyError, parse_policy
-from handoff_server.store import PolicyRecord, SQLiteStore
+from handoff_server.policies import (
+    StoredPolicyInvalid,
+    policy_history,
+    policy_in_force,
+    save_policy,
+)
+from handoff_server.store import PolicyRecord
 
 policy_app = typer.Typer(
     help="Show, export and import the escalation policy. Every version is kept.",
@@ -34,25 +40,14 @@ AuthorOpt = Annotated[
 ]
 
 
-def _store(config: Path | None, data_dir: Path | None) -> SQLiteStore:
-    settings = settings_from(config, {"store": {"data_dir": data_dir}})
-    return SQLiteStore(settings.store.data_dir, synchronous=settings.store.synchronous)
-
-
 def _current(config: Path | None, data_dir: Path | None) -> tuple[Policy, PolicyRecord | None]:
     """The policy in force: the newest stored version, else the config file's."""
     settings = settings_from(config, {"store": {"data_dir": data_dir}})
-    store = SQLiteStore(settings.store.data_dir, synchronous=settings.store.synchronous)
     try:
-        record = store.latest_policy()
-    finally:
-        store.close()
-    if record is None:
-        return settings.policy, None
-    try:
-        return parse_policy(record.body, version=record.version), record
-    except PolicyError as exc:
-        fail(f"stored policy v{record.version} is invalid:\n{exc}", exc.code)
+        current = policy_in_force(settings)
+    except StoredPolicyInvalid as exc:
+        fail(f"stored policy v{exc.version} is invalid:\n{exc}", exc.code)
+    return current.policy, current.record
 
 
 def _meta(record: PolicyRecord | None) -> dict[str, Any]:
@@ -120,11 +115,7 @@ def history(
 
     One line each: version, time (UTC), author.
     """
-    store = _store(config, data_dir)
-    try:
-        records = store.policy_history()
-    finally:
-        store.close()
+    records = policy_history(settings_from(config, {"store": {"data_dir": data_dir}}).store)
     if json_out:
         print_json([{**_meta(r), "policy": r.body} for r in records])
         return
@@ -218,11 +209,8 @@ def import_(
             echo("policy is valid (dry run: nothing stored)")
         return
     who = author or _login_name()
-    store = _store(config, data_dir)
-    try:
-        version = store.save_policy(policy.to_data(), who)
-    finally:
-        store.close()
+    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    version = save_policy(settings.store, policy, who)
     if json_out:
         print_json({"ok": True, "version": version, "author": who})
     else:

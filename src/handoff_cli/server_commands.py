@@ -15,7 +15,7 @@ import typer
 from handoff_cli.common import ConfigOpt, DataDirOpt, fail, settings_from
 from handoff_cli.output import echo
 from handoff_server.errors import HandoffError
-from handoff_server.store import AgentRecord, SQLiteStore, hash_token, utcnow
+from handoff_server.store import AgentRecord, hash_token, open_store, utcnow
 
 token_app = typer.Typer(
     help="Create sign-in tokens for agents and operators.",
@@ -85,7 +85,7 @@ def token_create(
         fail("--name must be 1 to 100 characters", "invalid_option")
     settings = settings_from(config, {"store": {"data_dir": data_dir}})
     token = "hnd_" + secrets.token_urlsafe(32)
-    store = SQLiteStore(settings.store.data_dir, synchronous=settings.store.synchronous)
+    store = open_store(settings.store)
     try:
         agent_id = "agt_" + uuid.uuid4().hex[:12]
         store.create_agent(

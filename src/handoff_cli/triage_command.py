@@ -6,7 +6,7 @@ the candidates and the decision with every trigger's evaluation.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,17 +22,10 @@ from handoff_cli.common import (
     settings_from,
 )
 from handoff_cli.output import echo, one_line
-from handoff_server.ai.base import Answer, AnswererError
-from handoff_server.ai.courtesy import courtesy_answer
-from handoff_server.escalation import (
-    Decision,
-    Policy,
-    PolicyError,
-    PriorTurn,
-    TurnContext,
-    parse_policy,
-)
-from handoff_server.store import SQLiteStore
+from handoff_server.ai.base import Answer
+from handoff_server.conversations.turn import TurnInput, evaluate_turn
+from handoff_server.escalation import Decision, Policy, PolicyError, PriorTurn, parse_policy
+from handoff_server.policies import policy_in_force
 
 
 def _policy(policy_file: Path | None, settings: Any) -> tuple[Policy, str]:
@@ -41,16 +34,11 @@ def _policy(policy_file: Path | None, settings: Any) -> tuple[Policy, str]:
 
     if policy_file is not None:
         return parse_policy(read_policy_file(policy_file)), str(policy_file)
-    db = settings.store.data_dir / "handoff.sqlite3"
-    if db.exists():
-        store = SQLiteStore(settings.store.data_dir, synchronous=settings.store.synchronous)
-        try:
-            record = store.latest_policy()
-        finally:
-            store.close()
-        if record is not None:
-            return parse_policy(record.body, version=record.version), f"store v{record.version}"
-    return settings.policy, "config"
+    # Trying a message must not create a store in a data dir that has none.
+    current = policy_in_force(settings, create_store=False)
+    if current.record is None:
+        return settings.policy, "config"
+    return current.policy, f"store v{current.record.version}"
 
 
 def _answerer(settings: Any) -> Any:
@@ -65,19 +53,6 @@ def _answerer(settings: Any) -> Any:
         fail(exc.detail, exc.code)
     except (ValueError, ImportError) as exc:
         fail(str(exc), "bad_engine")
-
-
-def _answer(answerer: Any, question: str) -> tuple[Answer | None, str | None]:
-    """The answer to ``question`` and, when the answerer failed, its error text."""
-    # The same order as the server: a courtesy message gets its short reply, anything
-    # else goes to the answerer.
-    answer: Answer | None = courtesy_answer(question)
-    try:
-        if answer is None:
-            answer = answerer.answer(question)
-    except AnswererError as exc:
-        return None, str(exc)
-    return answer, None
 
 
 def _report(question: str, answer: Answer | None, d: Decision, source: str) -> dict[str, Any]:
@@ -195,19 +170,15 @@ def triage(
     except PolicyError as exc:
         fail(str(exc), exc.code, exit_code=1)
     answerer = _answerer(settings)
-    answer, ai_error = _answer(answerer, question)
-    ctx = TurnContext(
+    turn = TurnInput(
         text=question,
-        answer=answer,
-        ai_error=ai_error,
         history=[PriorTurn(text=h) for h in history or []],
         visitor=key_values(visitor or [], "--visitor"),
         page_url=page_url,
-        now=datetime.now(UTC),
     )
-    from handoff_server.escalation import decide
-
-    d = decide(policy, ctx)
+    # The server's own turn: the same function decides, so triage cannot drift from it.
+    result = asyncio.run(evaluate_turn(answerer, policy, turn, timeout=None))
+    answer, ai_error, d = result.answer, result.ai_error, result.decision
     report = _report(question, answer, d, source)
     if json_out:
         print_json(report)

@@ -1,4 +1,4 @@
-"""Assemble and run a server: store + KB + answerer + conversation service + gateway.
+"""Assemble and run a server: store + KB + answerer + conversation service + hub + gateway.
 
 ``start_server(settings)`` is what ``handoff serve`` and the tests run.
 """
@@ -11,12 +11,15 @@ import logging
 import signal
 from dataclasses import dataclass
 
+from handoff_server.agents import AgentDirectory
 from handoff_server.ai import Answerer, make_answerer
+from handoff_server.ai.courtesy_layer import with_courtesy
 from handoff_server.config import Settings
-from handoff_server.conversations import AsyncStore, ConversationService
+from handoff_server.conversations import ConversationService
 from handoff_server.gateway import Gateway
+from handoff_server.hub import Hub
 from handoff_server.kb import load_kb
-from handoff_server.store import SQLiteStore
+from handoff_server.store import AsyncStore, open_store
 
 __all__ = ["RunningServer", "build_answerer", "run_forever", "start_server"]
 
@@ -63,19 +66,23 @@ def build_answerer(settings: Settings) -> Answerer:
 
 
 async def start_server(settings: Settings, answerer: Answerer | None = None) -> RunningServer:
-    """Open the store, build the answerer (unless given), finish interrupted AI turns,
+    """Open the store, build the answerer (unless given; either way behind the courtesy
+    layer, see :mod:`~handoff_server.ai.courtesy_layer`), finish interrupted AI turns,
     and start listening. Port 0 picks a free port (see ``RunningServer.port``)."""
     if answerer is None:
         answerer = await asyncio.to_thread(build_answerer, settings)
-    store = AsyncStore(SQLiteStore(settings.store.data_dir, synchronous=settings.store.synchronous))
+    answerer = with_courtesy(answerer)
+    store = AsyncStore(open_store(settings.store))
+    hub = Hub()
     service = ConversationService(
         store,
         answerer,
+        hub,
         default_policy=settings.policy,
         ai_timeout=settings.server.ai_timeout_seconds,
     )
     await service.initialise()
-    gateway = Gateway(service, settings.server)
+    gateway = Gateway(service, hub, AgentDirectory(store), settings.server)
     await gateway.start()
     return RunningServer(gateway=gateway, service=service, store=store, host=settings.server.host)
 

@@ -34,6 +34,7 @@ from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from handoff_server.frames import parse_server_frame
 from handoff_server.protocol import (
     SAck,
     SError,
@@ -44,7 +45,6 @@ from handoff_server.protocol import (
     VResume,
     VStart,
     dump_frame,
-    parse_server_frame,
 )
 
 __all__ = [

@@ -14,7 +14,9 @@ Limits: frames over ``max_frame_bytes`` close the connection (1009); messages ov
 ``rate_limit_per_minute`` frames get ``rate_limited``. A refused frame changes nothing
 and the connection stays open.
 
-No business rules here: every decision is the conversation service's.
+No business rules here: every decision is the conversation service's. The gateway owns
+the connections: the :class:`~handoff_server.hub.Hub` with each client's send queue, to
+which the service publishes.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ import http
 import json
 import logging
 import time
+import weakref
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -36,12 +39,17 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from handoff_server.agents import AgentDirectory
 from handoff_server.config import ServerSettings
-from handoff_server.conversations import ConversationService, Subscriber
+from handoff_server.conversations import ConversationService
+from handoff_server.conversations.sink import Attach
 from handoff_server.errors import HandoffError, ProtocolError
+from handoff_server.frames import parse_agent_frame, parse_visitor_frame
+from handoff_server.hub import Hub, Subscriber
 from handoff_server.protocol import (
     AAuth,
     AClose,
+    AgentFrame,
     AgentInfo,
     AOpen,
     ASubscribeQueue,
@@ -58,14 +66,19 @@ from handoff_server.protocol import (
     VStart,
     VTyping,
     has_visible_text,
-    parse_agent_frame,
-    parse_visitor_frame,
 )
-from handoff_server.store import hash_token
 
 __all__ = ["Gateway", "TokenBucket"]
 
 log = logging.getLogger(__name__)
+
+
+class _Typed(Protocol):
+    @property
+    def type(self) -> str: ...
+
+
+F = TypeVar("F", bound=_Typed)
 
 
 @dataclass
@@ -96,22 +109,37 @@ class TokenBucket:
 class Gateway:
     """Serves the protocol for one :class:`ConversationService`.
 
-    ``ready`` is reported by ``/readyz``. ``start()`` binds (port 0 picks a free port,
-    see ``port``); ``close()`` stops accepting, closes connections (1001) and waits.
+    ``hub``: the connections (the sink the service publishes to). ``agents``: signs
+    agents in. ``ready`` is reported by ``/readyz``. ``start()`` binds (port 0 picks a
+    free port, see ``port``); ``close()`` stops accepting, closes connections (1001) and
+    waits.
     """
 
-    def __init__(self, service: ConversationService, settings: ServerSettings) -> None:
+    def __init__(
+        self,
+        service: ConversationService,
+        hub: Hub,
+        agents: AgentDirectory,
+        settings: ServerSettings,
+    ) -> None:
         self.service = service
+        self.hub = hub
+        self.agents = agents
         self.settings = settings
         self.server: Server | None = None
         self.ready = False
         self.metrics: Counter[str] = Counter()
+        self._handshake_agents: weakref.WeakKeyDictionary[ServerConnection, AgentInfo] = (
+            weakref.WeakKeyDictionary()
+        )
+        """Agents whose handshake carried a valid token, until their handler takes them."""
 
     @property
     def port(self) -> int:
         """The bound TCP port."""
         assert self.server is not None
-        return self.server.sockets[0].getsockname()[1]
+        port: int = self.server.sockets[0].getsockname()[1]
+        return port
 
     async def start(self) -> None:
         """Bind and start serving."""
@@ -155,19 +183,19 @@ class Gateway:
             self.metrics["handshake_forbidden_origin"] += 1
             return connection.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
         if path == "/v1/agent":
-            token = _bearer(request.headers) or (parse_qs(url.query).get("token") or [None])[0]
+            token = _bearer(request.headers) or _query_token(url.query)
             if token is not None:
-                agent = await self._authenticate(token)
+                agent = await self.agents.authenticate(token)
                 if agent is None:
                     self.metrics["handshake_unauthorized"] += 1
                     return connection.respond(http.HTTPStatus.UNAUTHORIZED, "invalid token\n")
-                connection.handoff_agent = agent  # type: ignore[attr-defined]
+                self._handshake_agents[connection] = agent
         return None
 
     def _metrics_response(self, connection: ServerConnection) -> Response:
         lines = [
             "# TYPE handoff_agents_online gauge",
-            f"handoff_agents_online {self.service.hub.agents_online}",
+            f"handoff_agents_online {self.hub.agents_online}",
             "# TYPE handoff_connections_open gauge",
             f"handoff_connections_open {len(self.server.connections) if self.server else 0}",
             "# TYPE handoff_frames_total counter",
@@ -178,19 +206,16 @@ class Gateway:
         resp.headers["Content-Type"] = "text/plain; version=0.0.4"
         return resp
 
-    async def _authenticate(self, token: str) -> AgentInfo | None:
-        store = self.service.store
-        rec = await store.call(store.store.agent_by_token_hash, hash_token(token))
-        if rec is None:
-            return None
-        return AgentInfo(id=rec.id, name=rec.name, role=rec.role)  # type: ignore[arg-type]
-
     # ------------------------------------------------------------------ websocket
 
     async def _handler(self, ws: ServerConnection) -> None:
         path = urlsplit(ws.request.path).path if ws.request else ""
         sub = Subscriber(role="visitor" if path == "/v1/visitor" else "agent")
-        sub.on_overflow = lambda: asyncio.ensure_future(ws.close(1013, "client too slow; resume"))
+
+        def too_slow() -> None:
+            asyncio.ensure_future(ws.close(1013, "client too slow; resume"))
+
+        sub.on_overflow = too_slow
         writer = asyncio.create_task(self._writer(ws, sub))
         try:
             if path == "/v1/visitor":
@@ -200,7 +225,7 @@ class Gateway:
         except ConnectionClosed:
             pass
         finally:
-            self.service.hub.drop(sub)
+            self.hub.drop(sub)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
@@ -214,7 +239,9 @@ class Gateway:
         except ConnectionClosed:
             pass
 
-    async def _frames(self, ws: ServerConnection, sub: Subscriber, parse: Any) -> Any:
+    async def _frames(
+        self, ws: ServerConnection, sub: Subscriber, parse: Callable[[str | bytes], F]
+    ) -> AsyncIterator[F]:
         """Yield parsed frames; answer bad ones with an error frame and go on."""
         bucket = TokenBucket(self.settings.rate_limit_per_minute)
         async for raw in ws:
@@ -253,129 +280,104 @@ class Gateway:
             )
         return text.strip()
 
+    def _attach(self, sub: Subscriber) -> Attach:
+        """The service's way to subscribe this client to a conversation."""
+        return lambda conversation_id: self.hub.subscribe(conversation_id, sub)
+
     async def _visitor(self, ws: ServerConnection, sub: Subscriber) -> None:
-        svc = self.service
         conversation_id: str | None = None
         async for frame in self._frames(ws, sub, parse_visitor_frame):
             client_msg_id = getattr(frame, "client_msg_id", None)
-            with self._errors_as_frames(sub, client_msg_id, conversation_id):
+            with _errors_as_frames(sub, client_msg_id, conversation_id):
                 if isinstance(frame, VStart | VResume):
                     if conversation_id is not None:
                         raise HandoffError(
                             "this connection already has a conversation", code="already_started"
                         )
-                    if isinstance(frame, VStart):
-                        conv, token, events = await svc.start(frame.visitor, sub)
-                        sub.push(
-                            SWelcome(
-                                conversation_id=conv.id,
-                                resume_token=token,
-                                status=conv.status,
-                                last_seq=0,
-                            )
-                        )
-                        conversation_id = conv.id
-                        for ev in events:
-                            sub.push(SEvent(event=ev))
-                    else:
-                        conv, events = await svc.resume(
-                            frame.conversation_id, frame.resume_token, frame.last_seq, sub
-                        )
-                        sub.push(
-                            SWelcome(
-                                conversation_id=conv.id,
-                                resume_token=frame.resume_token,
-                                status=conv.status,
-                                last_seq=conv.last_seq,
-                            )
-                        )
-                        for ev in events:
-                            sub.push(SEvent(event=ev))
-                        conversation_id = conv.id
+                    conversation_id = await self._welcome(frame, sub)
                     continue
                 if conversation_id is None:
                     raise HandoffError("send 'start' or 'resume' first", code="not_started")
-                if isinstance(frame, VMessage):
-                    text = self._check_text(frame.text)
-                    assert text is not None
-                    svc.hub.stop_typing(conversation_id, sub)
-                    await svc.visitor_message(conversation_id, frame.client_msg_id, text, sub)
-                elif isinstance(frame, VRequestHuman):
-                    text = self._check_text(frame.text, required=False)
-                    svc.hub.stop_typing(conversation_id, sub)
-                    await svc.request_human(conversation_id, frame.client_msg_id, text, sub)
-                elif isinstance(frame, VTyping):
-                    svc.hub.typing(conversation_id, sub, frame.active)
+                await self._visitor_frame(frame, conversation_id, sub)
 
-    @contextlib.contextmanager
-    def _errors_as_frames(
-        self, sub: Subscriber, client_msg_id: str | None, conversation_id: str | None
-    ) -> Iterator[None]:
-        """Answer a refused frame with an ``error`` frame; the connection stays open."""
-        try:
-            yield
-        except HandoffError as exc:
-            sub.push(
-                SError(
-                    code=exc.code,  # type: ignore[arg-type]
-                    detail=exc.detail,
-                    client_msg_id=client_msg_id,
-                    conversation_id=conversation_id,
-                )
+    async def _welcome(self, frame: VStart | VResume, sub: Subscriber) -> str:
+        """Start or resume the connection's conversation; returns its id."""
+        if isinstance(frame, VStart):
+            conv, token, events = await self.service.start(frame.visitor, self._attach(sub))
+            last_seq = 0
+        else:
+            conv, events = await self.service.resume(
+                frame.conversation_id, frame.resume_token, frame.last_seq, self._attach(sub)
             )
-        except Exception:
-            log.exception("frame failed")
-            sub.push(
-                SError(
-                    code="internal",
-                    detail="internal error; nothing was stored",
-                    client_msg_id=client_msg_id,
-                )
+            token, last_seq = frame.resume_token, conv.last_seq
+        sub.push(
+            SWelcome(
+                conversation_id=conv.id, resume_token=token, status=conv.status, last_seq=last_seq
             )
+        )
+        for ev in events:
+            sub.push(SEvent(event=ev))
+        return conv.id
+
+    async def _visitor_frame(
+        self, frame: VMessage | VRequestHuman | VTyping, conversation_id: str, sub: Subscriber
+    ) -> None:
+        if isinstance(frame, VMessage):
+            text = self._check_text(frame.text)
+            assert text is not None
+            self.hub.stop_typing(conversation_id, sub)
+            await self.service.visitor_message(conversation_id, frame.client_msg_id, text, sub.push)
+        elif isinstance(frame, VRequestHuman):
+            text = self._check_text(frame.text, required=False)
+            self.hub.stop_typing(conversation_id, sub)
+            await self.service.request_human(conversation_id, frame.client_msg_id, text, sub.push)
+        else:
+            self.hub.typing(conversation_id, sub, frame.active)
 
     async def _agent(self, ws: ServerConnection, sub: Subscriber) -> None:
-        svc = self.service
-        agent: AgentInfo | None = getattr(ws, "handoff_agent", None)
+        agent = self._handshake_agents.pop(ws, None)
         if agent is None:
-            agent = await self._auth_frame(ws, sub)
+            agent = await self._auth_frame(ws)
             if agent is None:
                 return
         sub.agent = agent
-        svc.hub.agents.add(sub)
+        self.hub.add_agent(sub)
         sub.push(SAuthenticated(agent=agent))
         async for frame in self._frames(ws, sub, parse_agent_frame):
             client_msg_id = getattr(frame, "client_msg_id", None)
             conversation_id = getattr(frame, "conversation_id", None)
-            with self._errors_as_frames(sub, client_msg_id, conversation_id):
-                if isinstance(frame, AAuth):
-                    raise HandoffError("already authenticated", code="invalid_state")
-                if isinstance(frame, ASubscribeQueue):
-                    # Register first, then snapshot: an update racing the snapshot is sent
-                    # after it, and later rows replace earlier ones, so the view converges.
-                    svc.hub.watch_queue(sub, frame.statuses)
-                    sub.push(SQueue(items=await svc.queue(frame.statuses)))
-                elif isinstance(frame, AOpen):
-                    packet = await svc.packet(
-                        frame.conversation_id, frame.last_seq, sub if frame.subscribe else None
-                    )
-                    sub.push(SConversation(packet=packet))
-                elif isinstance(frame, AClose):
-                    svc.hub.stop_typing(frame.conversation_id, sub)
-                    svc.hub.unsubscribe(frame.conversation_id, sub)
-                elif isinstance(frame, ATyping):
-                    svc.hub.typing(frame.conversation_id, sub, frame.active)
-                else:
-                    text = getattr(frame, "text", None)
-                    if frame.type in ("reply", "note"):
-                        text = self._check_text(text)
-                    elif text is not None:
-                        text = self._check_text(text, required=False)
-                    svc.hub.stop_typing(frame.conversation_id, sub)
-                    await svc.agent_action(
-                        agent, frame.type, frame.conversation_id, frame.client_msg_id, text, sub
-                    )
+            with _errors_as_frames(sub, client_msg_id, conversation_id):
+                await self._agent_frame(frame, agent, sub)
 
-    async def _auth_frame(self, ws: ServerConnection, sub: Subscriber) -> AgentInfo | None:
+    async def _agent_frame(self, frame: AgentFrame, agent: AgentInfo, sub: Subscriber) -> None:
+        if isinstance(frame, AAuth):
+            raise HandoffError("already authenticated", code="invalid_state")
+        if isinstance(frame, ASubscribeQueue):
+            # Register first, then snapshot: an update racing the snapshot is sent
+            # after it, and later rows replace earlier ones, so the view converges.
+            self.hub.watch_queue(sub, frame.statuses)
+            sub.push(SQueue(items=await self.service.queue(frame.statuses)))
+        elif isinstance(frame, AOpen):
+            attach = self._attach(sub) if frame.subscribe else None
+            packet = await self.service.packet(frame.conversation_id, frame.last_seq, attach)
+            sub.push(SConversation(packet=packet))
+        elif isinstance(frame, AClose):
+            self.hub.stop_typing(frame.conversation_id, sub)
+            self.hub.unsubscribe(frame.conversation_id, sub)
+        elif isinstance(frame, ATyping):
+            self.hub.typing(frame.conversation_id, sub, frame.active)
+        else:
+            text = getattr(frame, "text", None)
+            if frame.type in ("reply", "note"):
+                text = self._check_text(text)
+            elif text is not None:
+                text = self._check_text(text, required=False)
+            self.hub.stop_typing(frame.conversation_id, sub)
+            await self.service.agent_action(
+                agent, frame.type, frame.conversation_id, frame.client_msg_id, text, sub.push
+            )
+
+    async def _auth_frame(self, ws: ServerConnection) -> AgentInfo | None:
         try:
             raw = await asyncio.wait_for(ws.recv(), self.settings.auth_timeout_seconds)
         except TimeoutError:
@@ -390,13 +392,45 @@ class Gateway:
             await ws.send(SError(code=exc.code, detail=exc.detail).model_dump_json())  # type: ignore[arg-type]
             await ws.close(1008, "unauthorized")
             return None
-        agent = await self._authenticate(frame.token) if isinstance(frame, AAuth) else None
+        agent = await self.agents.authenticate(frame.token) if isinstance(frame, AAuth) else None
         if agent is None:
             detail = "invalid token" if isinstance(frame, AAuth) else "send 'auth' first"
             await ws.send(SError(code="unauthorized", detail=detail).model_dump_json())
             await ws.close(1008, "unauthorized")
             return None
         return agent
+
+
+@contextlib.contextmanager
+def _errors_as_frames(
+    sub: Subscriber, client_msg_id: str | None, conversation_id: str | None
+) -> Iterator[None]:
+    """Answer a refused frame with an ``error`` frame; the connection stays open."""
+    try:
+        yield
+    except HandoffError as exc:
+        sub.push(
+            SError(
+                code=exc.code,  # type: ignore[arg-type]
+                detail=exc.detail,
+                client_msg_id=client_msg_id,
+                conversation_id=conversation_id,
+            )
+        )
+    except Exception:
+        log.exception("frame failed")
+        sub.push(
+            SError(
+                code="internal",
+                detail="internal error; nothing was stored",
+                client_msg_id=client_msg_id,
+            )
+        )
+
+
+def _query_token(query: str) -> str | None:
+    tokens = parse_qs(query).get("token")
+    return tokens[0] if tokens else None
 
 
 def _client_msg_id(raw: str | bytes) -> str | None:

@@ -2,7 +2,8 @@
 
 Frames are JSON text messages with a ``type`` field; each direction is one discriminated
 union (:data:`VisitorFrame`, :data:`AgentFrame`, :data:`ServerFrame`). Unknown fields and
-unknown types are rejected (``invalid_frame`` / ``unknown_type``).
+unknown types are rejected (``invalid_frame`` / ``unknown_type``) by the parsers in
+:mod:`handoff_server.frames`.
 
 Client-sent frames that change state carry a ``client_msg_id`` (1–64 characters, unique
 per conversation): a retried frame is stored once and acknowledged again with the same
@@ -12,25 +13,24 @@ Events carry a per-conversation ``seq`` starting at 1. A client that reconnects 
 last ``seq`` it saw and receives exactly the events after it. Visitors do not receive
 internal events (agent notes), so their ``seq`` may skip numbers; it never goes back.
 
-This module does no I/O.
+This module does no I/O and imports nothing of the server: clients (the TUI, the CLI)
+read it as the contract.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import regex
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
-
-from handoff_server.errors import ProtocolError
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "PROTOCOL_VERSION",
     "AgentFrame",
     "DEFAULT_QUEUE_STATUSES",
     "AgentInfo",
+    "AgentRole",
     "CandidateInfo",
     "ConversationStatus",
     "ErrorCode",
@@ -43,9 +43,6 @@ __all__ = [
     "VisitorInfo",
     "dump_frame",
     "has_visible_text",
-    "parse_agent_frame",
-    "parse_server_frame",
-    "parse_visitor_frame",
 ]
 
 PROTOCOL_VERSION = "v1"
@@ -58,6 +55,10 @@ ShortText = Annotated[str, Field(max_length=500)]
 
 ConversationStatus = Literal["ai", "queued", "assigned", "resolved"]
 """Where a conversation is in its lifecycle (see DESIGN.md)."""
+
+AgentRole = Literal["agent", "operator"]
+"""What a signed-in person may do: operators may also resolve or hand back a
+conversation another agent holds."""
 
 DEFAULT_QUEUE_STATUSES: tuple[ConversationStatus, ...] = ("queued", "assigned")
 """What ``subscribe_queue`` watches when it names no ``statuses``: the agents' queue."""
@@ -120,7 +121,7 @@ class AgentInfo(_Frame):
 
     id: str
     name: str
-    role: Literal["agent", "operator"]
+    role: AgentRole
 
 
 class CandidateInfo(_Frame):
@@ -490,60 +491,6 @@ ServerFrame = Annotated[
     | STyping,
     Field(discriminator="type"),
 ]
-
-_visitor_adapter: TypeAdapter[Any] = TypeAdapter(VisitorFrame)
-_agent_adapter: TypeAdapter[Any] = TypeAdapter(AgentFrame)
-_server_adapter: TypeAdapter[Any] = TypeAdapter(ServerFrame)
-
-
-def _parse(adapter: TypeAdapter[Any], raw: str | bytes, direction: str) -> Any:
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ProtocolError(f"frame is not valid JSON: {exc}", code="invalid_json") from None
-    except RecursionError:
-        raise ProtocolError("frame is nested too deeply", code="invalid_json") from None
-    try:
-        # JSON may spell lone UTF-16 surrogates (\ud800) that no UTF-8 text can hold;
-        # refuse them here so nothing unsendable is ever stored.
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ProtocolError(
-            "frame contains invalid Unicode (a lone surrogate)", code="invalid_frame"
-        ) from None
-    if not isinstance(data, dict):
-        raise ProtocolError("frame must be a JSON object", code="invalid_frame")
-    if "type" not in data:
-        raise ProtocolError("frame has no 'type'", code="invalid_frame")
-    try:
-        return adapter.validate_python(data)
-    except ValidationError as exc:
-        errors = exc.errors()
-        if any(e["type"] == "union_tag_invalid" for e in errors):
-            raise ProtocolError(
-                f"unknown {direction} frame type {data.get('type')!r}", code="unknown_type"
-            ) from None
-        parts = []
-        for e in errors:
-            loc = ".".join(str(x) for x in e["loc"][1:]) or "(frame)"
-            parts.append(f"{loc}: {e['msg']}")
-        raise ProtocolError("; ".join(parts), code="invalid_frame") from None
-
-
-def parse_visitor_frame(raw: str | bytes) -> Any:
-    """Parse a visitor → server frame. Raises :class:`ProtocolError` (``invalid_json``,
-    ``invalid_frame`` or ``unknown_type``)."""
-    return _parse(_visitor_adapter, raw, "visitor")
-
-
-def parse_agent_frame(raw: str | bytes) -> Any:
-    """Parse an agent → server frame. Raises :class:`ProtocolError`."""
-    return _parse(_agent_adapter, raw, "agent")
-
-
-def parse_server_frame(raw: str | bytes) -> Any:
-    """Parse a server → client frame (for clients). Raises :class:`ProtocolError`."""
-    return _parse(_server_adapter, raw, "server")
 
 
 def dump_frame(frame: BaseModel) -> str:

@@ -1,9 +1,10 @@
 """Persistence behind a small interface; SQLite (WAL) is the embedded default.
 
-Everything the server persists goes through :class:`Store`. The SQLite implementation is
+Everything the server persists goes through :class:`Store`: the contract a second
+backend (PostgreSQL) implements, method by method. The SQLite implementation is
 synchronous and must be used from one thread at a time (the server confines it to a
-single worker thread, see :class:`handoff_server.conversations.AsyncStore`); a networked
-database can replace it by implementing the same methods.
+single worker thread, see :class:`AsyncStore`). :func:`open_store` is the one place a
+store is opened, for the server and for the CLI commands that read or write it.
 
 Durability: every ``append_events`` is one transaction; it returns only after commit, so
 an event that was acknowledged or broadcast survives a crash (``PRAGMA synchronous=FULL``
@@ -12,30 +13,45 @@ by default also survives power loss).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
 
 from pydantic import BaseModel, Field
 
+from handoff_server.protocol import AgentRole, ConversationStatus
+
+if TYPE_CHECKING:
+    from handoff_server.config import StoreSettings
+
 __all__ = [
     "AgentRecord",
+    "AsyncStore",
     "ConversationRecord",
+    "ConversationUpdate",
     "NewEvent",
     "PolicyRecord",
     "SQLiteStore",
     "Store",
     "StoredEvent",
     "hash_token",
+    "open_store",
+    "store_exists",
     "utcnow",
 ]
 
 SCHEMA_VERSION = 1
+DB_NAME = "handoff.sqlite3"
+"""The database file inside a data dir."""
+T = TypeVar("T")
 
 
 def hash_token(token: str) -> str:
@@ -82,7 +98,7 @@ class ConversationRecord(BaseModel):
     """
 
     id: str
-    status: str
+    status: ConversationStatus
     resume_token_hash: str
     created_at: datetime
     updated_at: datetime
@@ -91,7 +107,7 @@ class ConversationRecord(BaseModel):
     last_seq: int = 0
     assigned_agent_id: str | None = None
     assigned_agent_name: str | None = None
-    assigned_agent_role: str | None = None
+    assigned_agent_role: AgentRole | None = None
     team: str | None = None
     priority: int = 0
     trigger: dict[str, Any] | None = None
@@ -105,7 +121,7 @@ class AgentRecord(BaseModel):
 
     id: str
     name: str
-    role: str
+    role: AgentRole
     token_hash: str
     created_at: datetime
 
@@ -119,60 +135,151 @@ class PolicyRecord(BaseModel):
     body: dict[str, Any]
 
 
-_CONV_FIELDS = (
-    "status",
-    "updated_at",
-    "visitor",
-    "page_url",
-    "last_seq",
-    "assigned_agent_id",
-    "assigned_agent_name",
-    "assigned_agent_role",
-    "team",
-    "priority",
-    "trigger",
-    "last_confidence",
-    "first_question",
-    "queued_at",
-)
+class ConversationUpdate(TypedDict, total=False):
+    """Columns of a conversation that :meth:`Store.append_events` may change (see
+    :class:`ConversationRecord` for their meaning); a key left out is kept."""
+
+    status: ConversationStatus
+    updated_at: datetime
+    visitor: dict[str, Any]
+    page_url: str | None
+    last_seq: int
+    assigned_agent_id: str | None
+    assigned_agent_name: str | None
+    assigned_agent_role: AgentRole | None
+    team: str | None
+    priority: int
+    trigger: dict[str, Any] | None
+    last_confidence: float | None
+    first_question: str | None
+    queued_at: datetime | None
+
+
+_CONV_FIELDS = frozenset(ConversationUpdate.__annotations__)
 _JSON_FIELDS = {"visitor", "trigger"}
 
 
 class Store(Protocol):
-    """What the server needs from persistence. All times UTC; all methods may raise
-    ``sqlite3.Error`` (or the backend's equivalent) on I/O failure, with nothing written."""
+    """What the server needs from persistence: the contract every backend implements.
+
+    All times are UTC. Every method may raise ``sqlite3.Error`` (or the backend's
+    equivalent) on an I/O failure, with nothing written. Each write is one transaction:
+    when it returns, it is durable.
+    """
 
     def create_conversation(
         self, record: ConversationRecord, events: Sequence[NewEvent]
-    ) -> list[StoredEvent]: ...
+    ) -> list[StoredEvent]:
+        """Insert a new conversation and its first events (seq 1..n) in one transaction;
+        returns them as stored. Raises an integrity error if the id exists."""
+        ...
 
     def append_events(
-        self, conversation_id: str, events: Sequence[NewEvent], updates: dict[str, Any]
-    ) -> list[StoredEvent]: ...
+        self, conversation_id: str, events: Sequence[NewEvent], updates: ConversationUpdate
+    ) -> list[StoredEvent]:
+        """Append ``events`` after the conversation's last seq (no gap) and apply
+        ``updates`` in one transaction; ``last_seq`` and ``updated_at`` follow the last
+        event. Returns the stored events. Raises ``KeyError`` for an unknown
+        conversation, ``ValueError`` for an unknown column, an integrity error when a
+        sender's client message id repeats (nothing is written then)."""
+        ...
 
-    def get_conversation(self, conversation_id: str) -> ConversationRecord | None: ...
+    def get_conversation(self, conversation_id: str) -> ConversationRecord | None:
+        """The conversation, or ``None``."""
+        ...
 
-    def list_conversations(self, statuses: Iterable[str]) -> list[ConversationRecord]: ...
+    def list_conversations(
+        self, statuses: Iterable[ConversationStatus]
+    ) -> list[ConversationRecord]:
+        """The conversations whose status is in ``statuses``, oldest first."""
+        ...
 
     def events_after(
         self, conversation_id: str, after_seq: int, *, visitor_only: bool = False
-    ) -> list[StoredEvent]: ...
+    ) -> list[StoredEvent]:
+        """The conversation's events with ``seq > after_seq``, in seq order;
+        ``visitor_only`` leaves out those visitors never see (notes)."""
+        ...
 
     def event_for_client_msg(
         self, conversation_id: str, sender: str, client_msg_id: str
-    ) -> StoredEvent | None: ...
+    ) -> StoredEvent | None:
+        """The event stored for ``sender``'s (``visitor`` or an agent id) client message
+        id, if that frame was handled: how a retried frame is recognised."""
+        ...
 
-    def create_agent(self, record: AgentRecord) -> None: ...
+    def create_agent(self, record: AgentRecord) -> None:
+        """Insert an agent or operator. Raises an integrity error on a duplicate id or
+        token hash."""
+        ...
 
-    def agent_by_token_hash(self, token_hash: str) -> AgentRecord | None: ...
+    def agent_by_token_hash(self, token_hash: str) -> AgentRecord | None:
+        """The agent whose token hashes (:func:`hash_token`) to ``token_hash``, or ``None``."""
+        ...
 
-    def save_policy(self, body: dict[str, Any], author: str) -> int: ...
+    def save_policy(self, body: dict[str, Any], author: str) -> int:
+        """Store ``body`` (validated by the caller) as the next policy version; returns
+        its number, 1 for the first."""
+        ...
 
-    def latest_policy(self) -> PolicyRecord | None: ...
+    def latest_policy(self) -> PolicyRecord | None:
+        """The newest policy version, or ``None`` before the first is saved."""
+        ...
 
-    def policy_history(self) -> list[PolicyRecord]: ...
+    def latest_policy_version(self) -> int:
+        """The newest policy version number, 0 if none. Called on every AI turn: must be
+        cheap."""
+        ...
 
-    def close(self) -> None: ...
+    def policy_history(self) -> list[PolicyRecord]:
+        """Every policy version, oldest first."""
+        ...
+
+    def close(self) -> None:
+        """Release the backend (for SQLite: checkpoint the WAL and close the file)."""
+        ...
+
+
+def open_store(settings: StoreSettings) -> Store:
+    """Open (and create or migrate, if needed) the store the settings name: the one
+    place a store is opened. Raises ``sqlite3.Error`` when the database cannot be
+    opened."""
+    return SQLiteStore(settings.data_dir, synchronous=settings.synchronous)
+
+
+def store_exists(settings: StoreSettings) -> bool:
+    """Whether the data dir already holds a store (reading commands that must not
+    create one check this first)."""
+    return (settings.data_dir / DB_NAME).exists()
+
+
+@contextmanager
+def opened_store(settings: StoreSettings) -> Iterator[Store]:
+    """:func:`open_store` for the length of a ``with`` block, closed after it."""
+    store = open_store(settings)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+class AsyncStore:
+    """Runs a synchronous :class:`Store` on one dedicated thread, so the event loop never
+    blocks on disk and the store sees one caller at a time."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+
+    async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``fn(*args, **kwargs)`` (a bound store method) on the store thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+
+    async def close(self) -> None:
+        """Close the store and stop its thread."""
+        await self.call(self.store.close)
+        self._executor.shutdown(wait=True)
 
 
 def _ts(dt: datetime | None) -> str | None:
@@ -181,6 +288,97 @@ def _ts(dt: datetime | None) -> str | None:
 
 def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value is not None else None
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS conversations (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    resume_token_hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    visitor TEXT NOT NULL,
+    page_url TEXT,
+    last_seq INTEGER NOT NULL DEFAULT 0,
+    assigned_agent_id TEXT,
+    assigned_agent_name TEXT,
+    assigned_agent_role TEXT,
+    team TEXT,
+    priority INTEGER NOT NULL DEFAULT 0,
+    trigger TEXT,
+    last_confidence REAL,
+    first_question TEXT,
+    queued_at TEXT
+);
+CREATE INDEX IF NOT EXISTS conversations_status ON conversations(status);
+CREATE TABLE IF NOT EXISTS events (
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    at TEXT NOT NULL,
+    data TEXT NOT NULL,
+    client_msg_id TEXT,
+    sender TEXT,
+    visible_to_visitor INTEGER NOT NULL,
+    PRIMARY KEY (conversation_id, seq)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_client_msg
+    ON events(conversation_id, sender, client_msg_id) WHERE client_msg_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS agents (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS policies (
+    version INTEGER PRIMARY KEY,
+    author TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+"""
+
+
+def _encode(column: str, value: Any) -> Any:
+    """A conversation column's value as SQLite stores it."""
+    if column in _JSON_FIELDS:
+        return json.dumps(value) if value is not None else None
+    if isinstance(value, datetime):
+        return _ts(value)
+    return value
+
+
+def _conversation(row: sqlite3.Row) -> ConversationRecord:
+    d = dict(row)
+    d["visitor"] = json.loads(d["visitor"])
+    d["trigger"] = json.loads(d["trigger"]) if d["trigger"] else None
+    for k in ("created_at", "updated_at", "queued_at"):
+        d[k] = _dt(d[k])
+    return ConversationRecord.model_validate(d)
+
+
+def _event(row: sqlite3.Row) -> StoredEvent:
+    return StoredEvent(
+        conversation_id=row["conversation_id"],
+        seq=row["seq"],
+        kind=row["kind"],
+        at=datetime.fromisoformat(row["at"]),
+        data=json.loads(row["data"]),
+        client_msg_id=row["client_msg_id"],
+        sender=row["sender"],
+        visible_to_visitor=bool(row["visible_to_visitor"]),
+    )
+
+
+def _policy(row: sqlite3.Row) -> PolicyRecord:
+    return PolicyRecord(
+        version=row["version"],
+        author=row["author"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        body=json.loads(row["body"]),
+    )
 
 
 class SQLiteStore:
@@ -195,7 +393,7 @@ class SQLiteStore:
     def __init__(self, path: Path | str, *, synchronous: str = "FULL") -> None:
         p = Path(path)
         if p.suffix not in (".sqlite3", ".db", ".sqlite"):
-            p = p / "handoff.sqlite3"
+            p = p / DB_NAME
         p.parent.mkdir(parents=True, exist_ok=True)
         self.path = p
         self._lock = threading.Lock()
@@ -205,65 +403,25 @@ class SQLiteStore:
         self._db.execute(f"PRAGMA synchronous={'FULL' if synchronous == 'FULL' else 'NORMAL'}")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.execute("PRAGMA busy_timeout=5000")
-        self._migrate()
-
-    def _migrate(self) -> None:
         with self._lock:
-            self._db.executescript(
-                """
-                CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-                CREATE TABLE IF NOT EXISTS conversations (
-                    id TEXT PRIMARY KEY,
-                    status TEXT NOT NULL,
-                    resume_token_hash TEXT NOT NULL,
-                    created_at TEXT NOT NULL,
-                    updated_at TEXT NOT NULL,
-                    visitor TEXT NOT NULL,
-                    page_url TEXT,
-                    last_seq INTEGER NOT NULL DEFAULT 0,
-                    assigned_agent_id TEXT,
-                    assigned_agent_name TEXT,
-                    assigned_agent_role TEXT,
-                    team TEXT,
-                    priority INTEGER NOT NULL DEFAULT 0,
-                    trigger TEXT,
-                    last_confidence REAL,
-                    first_question TEXT,
-                    queued_at TEXT
-                );
-                CREATE INDEX IF NOT EXISTS conversations_status ON conversations(status);
-                CREATE TABLE IF NOT EXISTS events (
-                    conversation_id TEXT NOT NULL REFERENCES conversations(id),
-                    seq INTEGER NOT NULL,
-                    kind TEXT NOT NULL,
-                    at TEXT NOT NULL,
-                    data TEXT NOT NULL,
-                    client_msg_id TEXT,
-                    sender TEXT,
-                    visible_to_visitor INTEGER NOT NULL,
-                    PRIMARY KEY (conversation_id, seq)
-                );
-                CREATE UNIQUE INDEX IF NOT EXISTS events_client_msg
-                    ON events(conversation_id, sender, client_msg_id) WHERE client_msg_id IS NOT NULL;
-                CREATE TABLE IF NOT EXISTS agents (
-                    id TEXT PRIMARY KEY,
-                    name TEXT NOT NULL,
-                    role TEXT NOT NULL,
-                    token_hash TEXT NOT NULL UNIQUE,
-                    created_at TEXT NOT NULL
-                );
-                CREATE TABLE IF NOT EXISTS policies (
-                    version INTEGER PRIMARY KEY,
-                    author TEXT NOT NULL,
-                    created_at TEXT NOT NULL,
-                    body TEXT NOT NULL
-                );
-                """
-            )
+            self._db.executescript(_SCHEMA)
             self._db.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction (taken at once, so writers never deadlock), rolled back
+        on any error."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     # -- conversations -------------------------------------------------------------
 
@@ -275,37 +433,31 @@ class SQLiteStore:
         Returns the stored events (seq 1..n). Raises ``sqlite3.IntegrityError`` if the id
         exists.
         """
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "INSERT INTO conversations (id, status, resume_token_hash, created_at,"
-                    " updated_at, visitor, page_url, last_seq, priority)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
-                    (
-                        record.id,
-                        record.status,
-                        record.resume_token_hash,
-                        _ts(record.created_at),
-                        _ts(record.updated_at),
-                        json.dumps(record.visitor),
-                        record.page_url,
-                        record.priority,
-                    ),
-                )
-                stored = self._insert_events(record.id, 0, events)
-                self._db.execute(
-                    "UPDATE conversations SET last_seq = ? WHERE id = ?",
-                    (stored[-1].seq if stored else 0, record.id),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO conversations (id, status, resume_token_hash, created_at,"
+                " updated_at, visitor, page_url, last_seq, priority)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
+                (
+                    record.id,
+                    record.status,
+                    record.resume_token_hash,
+                    _ts(record.created_at),
+                    _ts(record.updated_at),
+                    json.dumps(record.visitor),
+                    record.page_url,
+                    record.priority,
+                ),
+            )
+            stored = self._insert_events(record.id, 0, events)
+            self._db.execute(
+                "UPDATE conversations SET last_seq = ? WHERE id = ?",
+                (stored[-1].seq if stored else 0, record.id),
+            )
         return stored
 
     def append_events(
-        self, conversation_id: str, events: Sequence[NewEvent], updates: dict[str, Any]
+        self, conversation_id: str, events: Sequence[NewEvent], updates: ConversationUpdate
     ) -> list[StoredEvent]:
         """Append ``events`` after the conversation's last seq and apply ``updates`` (column →
         value, see :class:`ConversationRecord`) in one transaction.
@@ -313,42 +465,29 @@ class SQLiteStore:
         Raises ``KeyError`` if the conversation does not exist, ``ValueError`` for an
         unknown update column, ``sqlite3.IntegrityError`` if a client message id repeats.
         """
-        bad = set(updates) - set(_CONV_FIELDS)
+        bad = set(updates) - _CONV_FIELDS
         if bad:
             raise ValueError(f"unknown conversation fields: {sorted(bad)}")
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute(
-                    "SELECT last_seq FROM conversations WHERE id = ?", (conversation_id,)
-                ).fetchone()
-                if row is None:
-                    raise KeyError(conversation_id)
-                stored = self._insert_events(conversation_id, row["last_seq"], events)
-                cols = dict(updates)
-                if stored:
-                    cols["last_seq"] = stored[-1].seq
-                    cols.setdefault("updated_at", stored[-1].at)
-                if cols:
-                    assignments = ", ".join(f"{k} = ?" for k in cols)
-                    values = [self._encode(k, v) for k, v in cols.items()]
-                    self._db.execute(
-                        f"UPDATE conversations SET {assignments} WHERE id = ?",
-                        (*values, conversation_id),
-                    )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT last_seq FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(conversation_id)
+            stored = self._insert_events(conversation_id, row["last_seq"], events)
+            cols: dict[str, Any] = dict(updates)
+            if stored:
+                cols["last_seq"] = stored[-1].seq
+                cols.setdefault("updated_at", stored[-1].at)
+            if cols:
+                # Column names come from ConversationUpdate (checked above), never from input.
+                assignments = ", ".join(f"{k} = ?" for k in cols)
+                values = [_encode(k, v) for k, v in cols.items()]
+                self._db.execute(
+                    f"UPDATE conversations SET {assignments} WHERE id = ?",
+                    (*values, conversation_id),
+                )
         return stored
-
-    @staticmethod
-    def _encode(column: str, value: Any) -> Any:
-        if column in _JSON_FIELDS:
-            return json.dumps(value) if value is not None else None
-        if isinstance(value, datetime):
-            return _ts(value)
-        return value
 
     def _insert_events(
         self, conversation_id: str, last_seq: int, events: Sequence[NewEvent]
@@ -382,44 +521,25 @@ class SQLiteStore:
             stored.append(se)
         return stored
 
-    def _conv(self, row: sqlite3.Row) -> ConversationRecord:
-        d = dict(row)
-        d["visitor"] = json.loads(d["visitor"])
-        d["trigger"] = json.loads(d["trigger"]) if d["trigger"] else None
-        for k in ("created_at", "updated_at", "queued_at"):
-            d[k] = _dt(d[k])
-        return ConversationRecord.model_validate(d)
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
 
     def get_conversation(self, conversation_id: str) -> ConversationRecord | None:
         """The conversation, or ``None``."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM conversations WHERE id = ?", (conversation_id,)
-            ).fetchone()
-        return self._conv(row) if row else None
+        rows = self._rows("SELECT * FROM conversations WHERE id = ?", (conversation_id,))
+        return _conversation(rows[0]) if rows else None
 
-    def list_conversations(self, statuses: Iterable[str]) -> list[ConversationRecord]:
+    def list_conversations(
+        self, statuses: Iterable[ConversationStatus]
+    ) -> list[ConversationRecord]:
         """Conversations whose status is in ``statuses``, oldest first."""
         sts = list(statuses)
         marks = ",".join("?" * len(sts))
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT * FROM conversations WHERE status IN ({marks}) ORDER BY created_at",
-                sts,
-            ).fetchall()
-        return [self._conv(r) for r in rows]
-
-    def _event(self, row: sqlite3.Row) -> StoredEvent:
-        return StoredEvent(
-            conversation_id=row["conversation_id"],
-            seq=row["seq"],
-            kind=row["kind"],
-            at=datetime.fromisoformat(row["at"]),
-            data=json.loads(row["data"]),
-            client_msg_id=row["client_msg_id"],
-            sender=row["sender"],
-            visible_to_visitor=bool(row["visible_to_visitor"]),
+        rows = self._rows(
+            f"SELECT * FROM conversations WHERE status IN ({marks}) ORDER BY created_at", sts
         )
+        return [_conversation(r) for r in rows]
 
     def events_after(
         self, conversation_id: str, after_seq: int, *, visitor_only: bool = False
@@ -428,20 +548,17 @@ class SQLiteStore:
         sql = "SELECT * FROM events WHERE conversation_id = ? AND seq > ?"
         if visitor_only:
             sql += " AND visible_to_visitor = 1"
-        with self._lock:
-            rows = self._db.execute(sql + " ORDER BY seq", (conversation_id, after_seq)).fetchall()
-        return [self._event(r) for r in rows]
+        return [_event(r) for r in self._rows(sql + " ORDER BY seq", (conversation_id, after_seq))]
 
     def event_for_client_msg(
         self, conversation_id: str, sender: str, client_msg_id: str
     ) -> StoredEvent | None:
         """The event stored for ``sender``'s client message id, if that frame was handled."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM events WHERE conversation_id = ? AND sender = ? AND client_msg_id = ?",
-                (conversation_id, sender, client_msg_id),
-            ).fetchone()
-        return self._event(row) if row else None
+        rows = self._rows(
+            "SELECT * FROM events WHERE conversation_id = ? AND sender = ? AND client_msg_id = ?",
+            (conversation_id, sender, client_msg_id),
+        )
+        return _event(rows[0]) if rows else None
 
     # -- agents --------------------------------------------------------------------
 
@@ -455,13 +572,10 @@ class SQLiteStore:
 
     def agent_by_token_hash(self, token_hash: str) -> AgentRecord | None:
         """The agent whose token hashes to ``token_hash``, or ``None``."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM agents WHERE token_hash = ?", (token_hash,)
-            ).fetchone()
-        if row is None:
+        rows = self._rows("SELECT * FROM agents WHERE token_hash = ?", (token_hash,))
+        if not rows:
             return None
-        d = dict(row)
+        d = dict(rows[0])
         d["created_at"] = _dt(d["created_at"])
         return AgentRecord.model_validate(d)
 
@@ -470,48 +584,27 @@ class SQLiteStore:
     def save_policy(self, body: dict[str, Any], author: str) -> int:
         """Store a new policy version (the caller validated ``body``); returns its number,
         1 for the first."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                row = self._db.execute("SELECT COALESCE(MAX(version), 0) FROM policies").fetchone()
-                version = row[0] + 1
-                self._db.execute(
-                    "INSERT INTO policies (version, author, created_at, body) VALUES (?,?,?,?)",
-                    (version, author, _ts(utcnow()), json.dumps(body)),
-                )
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            row = self._db.execute("SELECT COALESCE(MAX(version), 0) FROM policies").fetchone()
+            version = int(row[0]) + 1
+            self._db.execute(
+                "INSERT INTO policies (version, author, created_at, body) VALUES (?,?,?,?)",
+                (version, author, _ts(utcnow()), json.dumps(body)),
+            )
         return version
-
-    def _policy(self, row: sqlite3.Row) -> PolicyRecord:
-        return PolicyRecord(
-            version=row["version"],
-            author=row["author"],
-            created_at=datetime.fromisoformat(row["created_at"]),
-            body=json.loads(row["body"]),
-        )
 
     def latest_policy(self) -> PolicyRecord | None:
         """The newest policy version, or ``None`` before the first is saved."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT * FROM policies ORDER BY version DESC LIMIT 1"
-            ).fetchone()
-        return self._policy(row) if row else None
+        rows = self._rows("SELECT * FROM policies ORDER BY version DESC LIMIT 1")
+        return _policy(rows[0]) if rows else None
 
     def latest_policy_version(self) -> int:
         """The newest policy version number, 0 if none (cheap: for per-turn checks)."""
-        with self._lock:
-            row = self._db.execute("SELECT COALESCE(MAX(version), 0) FROM policies").fetchone()
-        return int(row[0])
+        return int(self._rows("SELECT COALESCE(MAX(version), 0) FROM policies")[0][0])
 
     def policy_history(self) -> list[PolicyRecord]:
         """Every policy version, oldest first."""
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM policies ORDER BY version").fetchall()
-        return [self._policy(r) for r in rows]
+        return [_policy(r) for r in self._rows("SELECT * FROM policies ORDER BY version")]
 
     def close(self) -> None:
         """Close the database (checkpointing the WAL)."""

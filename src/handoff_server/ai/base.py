@@ -37,6 +37,8 @@ class Answer(BaseModel):
     - ``analysis``: one human-readable sentence on what the AI thinks the visitor wants.
     - ``entry_escalate``: the top entry is marked ``escalate: true`` in the KB.
     - ``team``: the top entry's owning team, if any.
+    - ``courtesy``: the reply is to a thanks, hello or goodbye, not to a question (set by
+      :class:`~handoff_server.ai.courtesy_layer.CourtesyAnswerer`).
     """
 
     text: str
@@ -47,6 +49,7 @@ class Answer(BaseModel):
     analysis: str = ""
     entry_escalate: bool = False
     team: str | None = None
+    courtesy: bool = False
 
 
 class AnswererError(Exception):

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from handoff_server.ai.base import Answerer
+from handoff_server.ai.courtesy_layer import CourtesyAnswerer
 from handoff_server.kb.models import KnowledgeBase
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 INDEX_VERSION = "8"
 """Bumped whenever training or the index layout changes, so old caches are ignored."""
+
 
 def _encoder(name: str) -> Callable[[], Any]:
     def make() -> Any:
@@ -114,7 +116,9 @@ def load_or_build_index(
 def make_answerer(
     kb: KnowledgeBase, engine: str = "default", cache_dir: Path | None = None
 ) -> Answerer:
-    """An :class:`~handoff_server.ai.base.Answerer` for ``kb``.
+    """An :class:`~handoff_server.ai.base.Answerer` for ``kb``: the engine, behind the
+    courtesy layer (:class:`~handoff_server.ai.courtesy_layer.CourtesyAnswerer`: a thanks
+    or a hello gets a short reply, not a KB match).
 
     ``engine``: a name in :data:`ENGINES`. ``cache_dir``: folder for built indexes (keyed
     by :func:`index_key`, so editing the KB invalidates them); ``None`` builds in memory.
@@ -124,4 +128,4 @@ def make_answerer(
     from handoff_server.ai.retrieval import RetrievalAnswerer
 
     index, _ = load_or_build_index(kb, engine, cache_dir)
-    return RetrievalAnswerer(kb, index)
+    return CourtesyAnswerer(RetrievalAnswerer(kb, index))

@@ -234,9 +234,53 @@ def build_index(
         raise AnswererError("the knowledge base has no answerable entries")
     y = np.array([classes.index(label) for label in labels])
     oos = classes.index(_OOS)
-    n_classes = len(classes)
+    texts_arr = np.array(texts, dtype=object)
+    oof_scores, oof_sims, oof_unseen = _out_of_fold(
+        encoder, texts_arr, y, oos, len(classes), folds, seed, oos_weight
+    )
+    temperature = _fit_temperature(oof_scores, y)
+    feats, top, _ = _features(oof_scores, temperature, oof_sims, oos, oof_unseen)
+    right = ((top == y) & (y != oos)).astype(int)
+    is_oos = y == oos
+    # A KB that brings its own out-of-scope examples is calibrated on them; one without
+    # (most real KBs) learns what a near miss looks like from topics held out of training.
+    own_oos = any(e.out_of_scope and e.questions for e in kb.entries)
+    pseudo = (
+        np.zeros((0, feats.shape[1]))
+        if own_oos
+        else _held_out_topics(
+            encoder, texts_arr, y, oos, len(classes), temperature, oos_weight, seed
+        )
+    )
+    w = _calibration_weights(is_oos, len(pseudo), oos_share)
+    feats = np.vstack([feats, pseudo]) if len(pseudo) else feats
+    right = np.concatenate([right, np.zeros(len(pseudo), dtype=int)])
+    is_oos = np.concatenate([is_oos, np.ones(len(pseudo), dtype=bool)])
+    calibrator = _fit_calibrator(feats, right, w)
+    index = _final_index(engine, encoder, texts, y, classes, oos_weight, temperature, calibrator)
+    index.oof = {
+        "confidence": _calibrate(index, feats),
+        "right": right,
+        "features": feats,
+        "oos": is_oos,
+        "weight": w,
+    }
+    return index
 
-    # Out-of-fold scores: each example scored by a model that never saw it.
+
+def _out_of_fold(
+    encoder: Any,
+    texts: np.ndarray,
+    y: np.ndarray,
+    oos: int,
+    n_classes: int,
+    folds: int,
+    seed: int,
+    oos_weight: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Out-of-fold scores: each example scored by a model that never saw it. Returns the
+    SVM scores and nearest-example similarities (n_examples, n_classes) and the share of
+    unseen words (n_examples,)."""
     oof_scores = np.full((len(texts), n_classes), -10.0)
     oof_sims = np.zeros((len(texts), n_classes))
     oof_unseen = np.zeros(len(texts))
@@ -247,44 +291,53 @@ def build_index(
         # Entries with fewer examples than folds are expected in small KBs.
         warnings.simplefilter("ignore", UserWarning)
         splits = list(splitter.split(np.zeros(len(y)), y))
-    texts_arr = np.array(texts, dtype=object)
     for train, test in splits:
-        enc = encoder.fresh().fit(list(texts_arr[train]))
-        xtr, xte = enc.transform(list(texts_arr[train])), enc.transform(list(texts_arr[test]))
+        enc = encoder.fresh().fit(list(texts[train]))
+        xtr, xte = enc.transform(list(texts[train])), enc.transform(list(texts[test]))
         coef, intercept, cls = _fit_svm(xtr, y[train], oos, oos_weight)
         oof_scores[np.ix_(test, cls)] = np.asarray(xte @ coef) + intercept
         oof_sims[test] = _Examples.of(xtr, y[train], n_classes).nearest(xte)
-        oof_unseen[test] = enc.unseen(list(texts_arr[test]))
+        oof_unseen[test] = enc.unseen(list(texts[test]))
+    return oof_scores, oof_sims, oof_unseen
+
+
+def _fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
+    """The softmax temperature that minimises the negative log-likelihood of ``y``."""
 
     def nll(log_t: float) -> float:
-        logp = log_softmax(oof_scores * np.exp(log_t), axis=1)
+        logp = log_softmax(scores * np.exp(log_t), axis=1)
         return float(-logp[np.arange(len(y)), y].mean())
 
-    temperature = float(np.exp(minimize_scalar(nll, bounds=(-3, 6), method="bounded").x))
-    feats, top, _ = _features(oof_scores, temperature, oof_sims, oos, oof_unseen)
-    right = ((top == y) & (y != oos)).astype(int)
-    is_oos = y == oos
-    # A KB that brings its own out-of-scope examples is calibrated on them; one without
-    # (most real KBs) learns what a near miss looks like from topics held out of training.
-    own_oos = any(e.out_of_scope and e.questions for e in kb.entries)
-    pseudo = (
-        np.zeros((0, feats.shape[1]))
-        if own_oos
-        else _held_out_topics(encoder, texts_arr, y, oos, n_classes, temperature, oos_weight, seed)
-    )
-    w = np.ones(len(y) + len(pseudo))
-    if oos_share is not None and (is_oos.any() or len(pseudo)):
-        # Out-of-scope weight: oos_share of the calibration data, split evenly between
-        # the generic off-topic examples and the held-out-topic ones when both exist.
+    return float(np.exp(minimize_scalar(nll, bounds=(-3, 6), method="bounded").x))
+
+
+def _calibration_weights(is_oos: np.ndarray, n_pseudo: int, oos_share: float | None) -> np.ndarray:
+    """Weights of the calibration rows: the examples, then ``n_pseudo`` held-out-topic
+    rows. Out-of-scope rows weigh ``oos_share`` of the whole, split evenly between the
+    generic off-topic examples and the held-out-topic ones when both exist."""
+    w = np.ones(len(is_oos) + n_pseudo)
+    if oos_share is not None and (is_oos.any() or n_pseudo):
         n_in = (~is_oos).sum()
-        groups = [g for g in (np.flatnonzero(is_oos), len(y) + np.arange(len(pseudo))) if len(g)]
+        groups = [g for g in (np.flatnonzero(is_oos), len(is_oos) + np.arange(n_pseudo)) if len(g)]
         for g in groups:
             w[g] = oos_share * n_in / ((1 - oos_share) * len(g) * len(groups))
-    feats = np.vstack([feats, pseudo]) if len(pseudo) else feats
-    right = np.concatenate([right, np.zeros(len(pseudo), dtype=int)])
-    is_oos = np.concatenate([is_oos, np.ones(len(pseudo), dtype=bool)])
-    calib_lr, calib_iso = _fit_calibrator(feats, right, w)
+    return w
 
+
+def _final_index(
+    engine: str,
+    encoder: Any,
+    texts: list[str],
+    y: np.ndarray,
+    classes: list[str],
+    oos_weight: float,
+    temperature: float,
+    calibrator: tuple[Any, Any],
+) -> Index:
+    """The encoder and SVM fitted on every example, with the ``calibrator`` (as
+    :func:`_fit_calibrator` returns it), as an index."""
+    n_classes = len(classes)
+    oos = classes.index(_OOS)
     encoder.fit(texts)
     x = encoder.transform(texts)
     coef, intercept, cls = _fit_svm(x, y, oos, oos_weight)
@@ -293,7 +346,7 @@ def build_index(
     full_coef[:, cls], full_int[cls] = coef, intercept
     if hasattr(encoder, "forget"):
         encoder.forget()
-    index = Index(
+    return Index(
         engine=engine,
         encoder=encoder,
         classes=classes,
@@ -301,17 +354,9 @@ def build_index(
         intercept=full_int,
         temperature=temperature,
         layout=_Examples.of(sp.csr_matrix(x, dtype=np.float32), y, n_classes),
-        calib_lr=calib_lr,
-        calib_iso=calib_iso,
+        calib_lr=calibrator[0],
+        calib_iso=calibrator[1],
     )
-    index.oof = {
-        "confidence": _calibrate(index, feats),
-        "right": right,
-        "features": feats,
-        "oos": is_oos,
-        "weight": w,
-    }
-    return index
 
 
 def _held_out_topics(

@@ -246,57 +246,11 @@ def _read_markdown(f: Path, problems: list[Problem]) -> list[tuple[KBEntry, dict
 def _read_entry(
     f: Path, lines: list[str], problems: list[Problem]
 ) -> list[tuple[KBEntry, dict[str, Any]]]:
-    end = next((i for i in range(1, len(lines)) if lines[i].strip() in {"---", "..."}), None)
-    if end is None:
-        problems.append(Problem(str(f), 1, "front matter opened with '---' but never closed"))
+    parsed = _front_matter(f, lines, problems)
+    if parsed is None:
         return []
-    front = "\n".join(lines[1:end])
-    try:
-        data = yaml.safe_load(front)
-        node = yaml.compose(front)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 2 if mark is not None else 1
-        problems.append(Problem(str(f), line, f"bad front matter: {getattr(exc, 'problem', exc)}"))
-        return []
-    if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
-        problems.append(Problem(str(f), 2, "front matter must be a mapping of keys to values"))
-        return []
-    # Line numbers in the file: the YAML starts on file line 2 (after the opening '---').
-    at: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        at[str(key_node.value)] = key_node.start_mark.line + 2
-        if key_node.value == "questions" and isinstance(value_node, yaml.SequenceNode):
-            at["questions"] = [item.start_mark.line + 2 for item in value_node.value]
-    bad = False
-    for key in data:
-        if key not in _FRONT_KEYS:
-            problems.append(
-                Problem(
-                    str(f),
-                    at.get(str(key), 2),
-                    f"unknown front matter key {key!r} (allowed: {', '.join(sorted(_FRONT_KEYS))})",
-                )
-            )
-            bad = True
-    for key in ("id", "title"):
-        if not data.get(key):
-            problems.append(Problem(str(f), at.get(key, 2), f"front matter needs {key!r}"))
-            bad = True
-    qs = data.get("questions", [])
-    if qs is None:
-        qs = []
-    if not isinstance(qs, list) or not all(isinstance(q, str | int | float) for q in qs):
-        problems.append(
-            Problem(str(f), _first(at.get("questions", 2)), "'questions' must be a list of strings")
-        )
-        bad = True
-        qs = []
-    questions = [str(q).strip() for q in qs]
-    for i, q in enumerate(questions):
-        if not q:
-            problems.append(Problem(str(f), _nth(at.get("questions"), i), "empty example question"))
-            bad = True
+    data, at, end = parsed
+    questions, bad = _checked_front(f, data, at, problems)
     body = "\n".join(lines[end + 1 :]).strip()
     if not body:
         problems.append(Problem(str(f), end + 2, "empty answer (the body after the front matter)"))
@@ -326,6 +280,73 @@ def _read_entry(
     return [(entry, at)]
 
 
+def _front_matter(
+    f: Path, lines: list[str], problems: list[Problem]
+) -> tuple[dict[str, Any], dict[str, Any], int] | None:
+    """The front matter as data, the file line of each key (and of each example
+    question), and the line index of its closing ``---``; ``None`` after a problem."""
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() in {"---", "..."}), None)
+    if end is None:
+        problems.append(Problem(str(f), 1, "front matter opened with '---' but never closed"))
+        return None
+    front = "\n".join(lines[1:end])
+    try:
+        data = yaml.safe_load(front)
+        node = yaml.compose(front)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else 1
+        problems.append(Problem(str(f), line, f"bad front matter: {getattr(exc, 'problem', exc)}"))
+        return None
+    if not isinstance(data, dict) or not isinstance(node, yaml.MappingNode):
+        problems.append(Problem(str(f), 2, "front matter must be a mapping of keys to values"))
+        return None
+    # Line numbers in the file: the YAML starts on file line 2 (after the opening '---').
+    at: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        at[str(key_node.value)] = key_node.start_mark.line + 2
+        if key_node.value == "questions" and isinstance(value_node, yaml.SequenceNode):
+            at["questions"] = [item.start_mark.line + 2 for item in value_node.value]
+    return data, at, end
+
+
+def _checked_front(
+    f: Path, data: dict[str, Any], at: dict[str, Any], problems: list[Problem]
+) -> tuple[list[str], bool]:
+    """Check the front matter's keys and example questions; returns the questions and
+    whether a problem was found."""
+    bad = False
+    for key in data:
+        if key not in _FRONT_KEYS:
+            problems.append(
+                Problem(
+                    str(f),
+                    at.get(str(key), 2),
+                    f"unknown front matter key {key!r} (allowed: {', '.join(sorted(_FRONT_KEYS))})",
+                )
+            )
+            bad = True
+    for key in ("id", "title"):
+        if not data.get(key):
+            problems.append(Problem(str(f), at.get(key, 2), f"front matter needs {key!r}"))
+            bad = True
+    qs = data.get("questions", [])
+    if qs is None:
+        qs = []
+    if not isinstance(qs, list) or not all(isinstance(q, str | int | float) for q in qs):
+        problems.append(
+            Problem(str(f), _first(at.get("questions", 2)), "'questions' must be a list of strings")
+        )
+        bad = True
+        qs = []
+    questions = [str(q).strip() for q in qs]
+    for i, q in enumerate(questions):
+        if not q:
+            problems.append(Problem(str(f), _nth(at.get("questions"), i), "empty example question"))
+            bad = True
+    return questions, bad
+
+
 def _first(v: Any) -> int:
     return v[0] if isinstance(v, list) and v else (v if isinstance(v, int) else 2)
 
@@ -346,7 +367,8 @@ def _read_article(
 ) -> list[tuple[KBEntry, dict[str, Any]]]:
     """Split a plain Markdown article at its headings; each section becomes a passage entry."""
     sections: list[tuple[str, int, list[str]]] = []
-    title, start, body = f.stem.replace("-", " ").replace("_", " "), 1, []
+    title, start = f.stem.replace("-", " ").replace("_", " "), 1
+    body: list[str] = []
     in_fence = False
     for n, line in enumerate(lines, start=1):
         if line.lstrip().startswith("```"):
@@ -361,7 +383,7 @@ def _read_article(
     stem = _slug(f.stem)
     out: list[tuple[KBEntry, dict[str, Any]]] = []
     used: set[str] = set()
-    for title, line, body in sections:
+    for title, first_line, body in sections:
         text = "\n".join(body).strip()
         if not text:
             continue
@@ -370,8 +392,8 @@ def _read_article(
         while eid in used:
             eid, n = f"{stem}:{_slug(title)}-{n}", n + 1
         used.add(eid)
-        entry = KBEntry(id=eid, title=title, category=stem, answer=text, source=f"{f}:{line}")
-        out.append((entry, {"id": line}))
+        entry = KBEntry(id=eid, title=title, category=stem, answer=text, source=f"{f}:{first_line}")
+        out.append((entry, {"id": first_line}))
     if not out:
         problems.append(Problem(str(f), 1, "empty article: no text to answer from"))
     return out

@@ -1,0 +1,28 @@
+"""Agents and operators: who may sign in with which token.
+
+Only a token's SHA-256 hash is stored (:func:`~handoff_server.store.hash_token`); tokens
+are created by ``handoff token create``. Later: an operator's screens manage agents here.
+Never here: what an agent may do to a conversation (that is
+:mod:`handoff_server.conversations.lifecycle`).
+"""
+
+from __future__ import annotations
+
+from handoff_server.protocol import AgentInfo
+from handoff_server.store import AsyncStore, hash_token
+
+__all__ = ["AgentDirectory"]
+
+
+class AgentDirectory:
+    """Signs agents in against the store (an :class:`~handoff_server.store.AsyncStore`)."""
+
+    def __init__(self, store: AsyncStore) -> None:
+        self._store = store
+
+    async def authenticate(self, token: str) -> AgentInfo | None:
+        """The agent or operator whose token this is, or ``None`` for an unknown token."""
+        rec = await self._store.call(self._store.store.agent_by_token_hash, hash_token(token))
+        if rec is None:
+            return None
+        return AgentInfo(id=rec.id, name=rec.name, role=rec.role)

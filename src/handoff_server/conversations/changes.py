@@ -1,0 +1,212 @@
+"""What to store for each change: events and conversation columns, decided, not stored.
+
+Pure functions of the conversation, the actor, the lifecycle's verdict and the time;
+the service stores what they return in one transaction. Event data keys keep their order
+(it is the order of the JSON on the wire).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from handoff_server.conversations.lifecycle import AgentAction
+from handoff_server.conversations.projections import draft
+from handoff_server.conversations.turn import TurnResult
+from handoff_server.protocol import AgentInfo, ConversationStatus, TriggerInfo
+from handoff_server.routing import Route
+from handoff_server.store import ConversationRecord, ConversationUpdate, NewEvent
+
+__all__ = [
+    "Change",
+    "agent_change",
+    "ai_reply",
+    "entering",
+    "escalation",
+    "visitor_change",
+]
+
+OFFER = "Would you like to talk to a person? Just say yes."
+"""Appended to the AI's answer when the policy offers a person."""
+
+
+@dataclass
+class Change:
+    """Events to append and columns to update, in one transaction."""
+
+    events: list[NewEvent] = field(default_factory=list)
+    updates: ConversationUpdate = field(default_factory=lambda: ConversationUpdate())
+
+
+def entering(
+    status: ConversationStatus, now: datetime, agent: AgentInfo | None = None
+) -> ConversationUpdate:
+    """The columns that change when a conversation enters ``status``: nobody holds it
+    with the AI or in the queue (where it waits since ``now``); ``agent`` holds it when
+    assigned."""
+    if status == "assigned":
+        assert agent is not None
+        return {
+            "status": "assigned",
+            "assigned_agent_id": agent.id,
+            "assigned_agent_name": agent.name,
+            "assigned_agent_role": agent.role,
+        }
+    if status == "resolved":
+        return {"status": "resolved"}
+    unassigned: ConversationUpdate = {
+        "status": status,
+        "assigned_agent_id": None,
+        "assigned_agent_name": None,
+        "assigned_agent_role": None,
+    }
+    unassigned["queued_at"] = now if status == "queued" else None
+    return unassigned
+
+
+_AGENT_EVENTS: dict[AgentAction, tuple[str, Callable[[AgentInfo], str] | None]] = {
+    "claim": ("claimed", lambda a: f"{a.name} joined the conversation."),
+    "reply": ("agent_message", None),
+    "note": ("note", None),
+    "resolve": ("resolved", lambda a: f"{a.name} marked this conversation resolved."),
+    "release": ("released", lambda a: f"{a.name} returned the conversation to the queue."),
+    "handback": ("handed_back", lambda a: "You're back with our AI assistant."),
+}
+"""Per agent action: the event kind it stores and the sentence the visitor gets."""
+
+
+def agent_change(
+    action: AgentAction,
+    agent: AgentInfo,
+    text: str | None,
+    to: ConversationStatus | None,
+    client_msg_id: str,
+    now: datetime,
+) -> Change:
+    """The event of an agent's action (``to``: the status it moves to, ``None`` if it
+    stays) and the columns that change."""
+    kind, notice = _AGENT_EVENTS[action]
+    data: dict[str, Any] = {"agent": agent.model_dump()}
+    if action != "claim":
+        data["text"] = text
+    if notice is not None:
+        data["notice"] = notice(agent)
+    event = NewEvent(
+        kind=kind,
+        data=data,
+        client_msg_id=client_msg_id,
+        sender=agent.id,
+        visible_to_visitor=action != "note",
+        at=now,
+    )
+    return Change([event], entering(to, now, agent) if to is not None else {})
+
+
+def visitor_change(
+    conv: ConversationRecord,
+    to: ConversationStatus | None,
+    text: str,
+    client_msg_id: str,
+    requested_human: bool,
+    now: datetime,
+) -> Change:
+    """The visitor's message, after reopening the conversation when it moves back to the
+    AI (``to``; ``None``: it stays put). The first message becomes the conversation's
+    first question; ``requested_human``: the visitor asked for a person (pressed, or
+    accepted the AI's offer)."""
+    change = Change()
+    if to == "ai":
+        change.events.append(
+            NewEvent(
+                kind="reopened",
+                data={
+                    "text": "The visitor wrote again; the conversation is open.",
+                    "notice": "Welcome back: this conversation is open again.",
+                },
+                at=now,
+            )
+        )
+        # Whoever resolved it is not holding it now; a new escalation starts afresh.
+        change.updates.update(entering("ai", now))
+    data: dict[str, Any] = {"text": text}
+    if requested_human:
+        # Stored so a restart that finishes this turn still knows it was a request.
+        data["request_human"] = True
+    change.events.append(
+        NewEvent(
+            kind="visitor_message", data=data, client_msg_id=client_msg_id, sender="visitor", at=now
+        )
+    )
+    if conv.first_question is None:
+        change.updates["first_question"] = text[:500]
+    return change
+
+
+def ai_reply(turn: TurnResult, now: datetime) -> Change:
+    """The AI's answer (with an offer of a person when the policy says so)."""
+    answer, decision = turn.answer, turn.decision
+    assert answer is not None
+    offer = decision.action == "offer_handoff"
+    reply = answer.text
+    if offer:
+        reply = (reply + "\n\n" if reply else "") + OFFER
+    data = {
+        "text": reply,
+        "confidence": answer.confidence,
+        "threshold": turn.threshold,
+        "entry_id": answer.entry_id,
+        "sources": answer.sources,
+        "candidates": [c.model_dump() for c in answer.candidates],
+        "analysis": answer.analysis,
+        "question": turn.question,
+        "offer_handoff": offer,
+        "decision": {
+            "action": decision.action,
+            "trigger": decision.trigger,
+            "detail": decision.detail,
+        },
+        "evaluations": [e.model_dump(mode="json") for e in decision.evaluations],
+    }
+    # The queue shows the confidence on the visitor's last question, not on a thanks.
+    updates: ConversationUpdate = {"last_confidence": answer.confidence} if turn.question else {}
+    return Change([NewEvent(kind="ai_message", data=data, at=now)], updates)
+
+
+def escalation(
+    conv: ConversationRecord, turn: TurnResult, route: Route, notice: str, now: datetime
+) -> Change:
+    """The handoff: the ``escalated`` event (``notice`` is the visitor's sentence) and the
+    conversation queued on ``route``."""
+    decision = turn.decision
+    # Of a request for a person the AI's reading means nothing: the agent keeps what it
+    # made of the visitor's last question (packet and queue), and gets no draft.
+    answer = turn.answer if turn.question else None
+    trigger = TriggerInfo(
+        kind=decision.trigger or "rule",
+        detail=decision.detail,
+        confidence=answer.confidence if answer else None,
+        threshold=turn.threshold,
+        rule=decision.rule,
+        policy_version=decision.policy_version,
+        evaluations=[e.model_dump(mode="json") for e in decision.evaluations],
+    ).model_dump(mode="json")
+    data = {
+        "trigger": trigger,
+        "priority": route.priority,
+        "team": route.team,
+        "text": notice,
+        "question": turn.question,
+        "draft": draft(answer) if answer else None,
+    }
+    updates = entering("queued", now)
+    updates.update(
+        {
+            "trigger": trigger,
+            "priority": route.priority,
+            "team": route.team,
+            "last_confidence": answer.confidence if answer else conv.last_confidence,
+        }
+    )
+    return Change([NewEvent(kind="escalated", data=data, at=now)], updates)

@@ -1,0 +1,353 @@
+"""The conversation service: it orchestrates, it does not decide.
+
+Every change goes the same way: take the conversation's lock → load it → let the
+lifecycle (:mod:`.lifecycle`), the AI turn (:mod:`.turn`) and routing decide the change
+(:mod:`.changes`) → store its events in one transaction → acknowledge, then publish to
+the :class:`~handoff_server.conversations.sink.EventSink`.
+
+Rules kept here:
+
+- One writer per conversation: clients see events in ``seq`` order, no gap, no repeat.
+- A client frame's ``client_msg_id`` is stored with the event it caused; a retried frame
+  is acknowledged again with the same ``seq`` and changes nothing.
+- After a handoff the AI says nothing until the conversation is handed back (or a
+  resolved conversation is reopened by the visitor).
+- Rejected input is checked before any write: nothing is stored for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import secrets
+import uuid
+import weakref
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from handoff_server.ai.base import Answerer
+from handoff_server.conversations import changes, lifecycle
+from handoff_server.conversations.projections import (
+    assigned_agent,
+    build_packet,
+    queue_item,
+    to_event,
+    visitor_view,
+)
+from handoff_server.conversations.sink import Ack, Attach, EventSink
+from handoff_server.conversations.turn import (
+    TurnInput,
+    accepts_offer,
+    evaluate_turn,
+    flat_visitor,
+    history_from_events,
+    says_yes,
+)
+from handoff_server.errors import HandoffError, NotFound
+from handoff_server.escalation import Policy
+from handoff_server.policies import PolicyBook
+from handoff_server.protocol import (
+    DEFAULT_QUEUE_STATUSES,
+    AgentInfo,
+    ConversationStatus,
+    Event,
+    HandoffPacket,
+    QueueItem,
+    SAck,
+    VisitorInfo,
+)
+from handoff_server.routing import Router, route
+from handoff_server.store import (
+    AsyncStore,
+    ConversationRecord,
+    NewEvent,
+    hash_token,
+    utcnow,
+)
+
+__all__ = ["ConversationService"]
+
+log = logging.getLogger(__name__)
+
+
+class ConversationService:
+    """The conversation engine: visitor turns, the AI, escalation and agent actions.
+
+    ``store``: an :class:`~handoff_server.store.AsyncStore`. ``answerer``: the AI (built
+    by :func:`~handoff_server.ai.make_answerer`, courtesy replies included). ``sink``:
+    where stored changes are published. ``default_policy``: stored as version 1 if the
+    store has none. ``ai_timeout``: seconds the answerer may take per turn before the
+    turn escalates with trigger ``ai_error``. ``clock``: the time of changes (UTC).
+
+    Methods raise :class:`~handoff_server.errors.HandoffError` subclasses (``not_found``,
+    ``invalid_state``, ``conflict``, ``bad_resume_token``) before writing anything.
+    """
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        answerer: Answerer,
+        sink: EventSink,
+        *,
+        default_policy: Policy,
+        ai_timeout: float = 10.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._store = store
+        self._db = store.store
+        self.answerer = answerer
+        self.sink = sink
+        self.ai_timeout = ai_timeout
+        self.clock = clock
+        self.policies = PolicyBook(store, default_policy)
+        self.router = Router(store, lambda: sink.agents_online)
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    # ------------------------------------------------------------------ setup
+
+    async def initialise(self) -> None:
+        """Store the default policy if none is stored, load the current one, and finish AI
+        turns a crash interrupted (a visitor message stored with no AI reply yet)."""
+        await self.policies.seed()
+        for conv in await self._store.call(self._db.list_conversations, ["ai"]):
+            last = await self._store.call(self._db.events_after, conv.id, max(0, conv.last_seq - 1))
+            if last and last[-1].kind == "visitor_message":
+                log.info("finishing interrupted AI turn in %s", conv.id)
+                async with self._lock(conv.id):
+                    await self._ai_turn(
+                        await self._get(conv.id),
+                        last[-1].data.get("text", ""),
+                        explicit_human=bool(last[-1].data.get("request_human")),
+                    )
+
+    # ------------------------------------------------------------------ visitors
+
+    async def start(
+        self, visitor: VisitorInfo, attach: Attach
+    ) -> tuple[ConversationRecord, str, list[Event]]:
+        """Open a conversation and ``attach`` the caller to it; returns it, its resume
+        token (shown once) and its first event (``conversation_started``, seq 1) as the
+        visitor may see it."""
+        token = secrets.token_urlsafe(24)
+        now = self.clock()
+        conv = ConversationRecord(
+            id=uuid.uuid4().hex,
+            status="ai",
+            resume_token_hash=hash_token(token),
+            created_at=now,
+            updated_at=now,
+            visitor=visitor.model_dump(mode="json"),
+            page_url=visitor.page_url,
+        )
+        first = NewEvent(
+            kind="conversation_started", data={"visitor": visitor.model_dump(mode="json")}, at=now
+        )
+        stored = await self._store.call(self._db.create_conversation, conv, [first])
+        conv = conv.model_copy(update={"last_seq": stored[-1].seq})
+        attach(conv.id)
+        seen = (visitor_view(to_event(se)) for se in stored)
+        return conv, token, [ev for ev in seen if ev is not None]
+
+    async def resume(
+        self, conversation_id: str, resume_token: str, last_seq: int, attach: Attach
+    ) -> tuple[ConversationRecord, list[Event]]:
+        """Check the resume token, then ``attach`` the caller and return the
+        visitor-visible events after ``last_seq``, atomically: none is missed or sent twice.
+
+        Raises ``HandoffError(code="bad_resume_token")`` for an unknown conversation and
+        for a wrong token alike, so ids cannot be probed.
+        """
+        bad = HandoffError("unknown conversation or wrong resume token", code="bad_resume_token")
+        try:
+            conv = await self._get(conversation_id)
+        except NotFound:
+            raise bad from None
+        if not hmac.compare_digest(conv.resume_token_hash, hash_token(resume_token)):
+            raise bad
+        async with self._lock(conversation_id):
+            conv = await self._get(conversation_id)
+            stored = await self._store.call(
+                self._db.events_after, conversation_id, last_seq, visitor_only=True
+            )
+            attach(conversation_id)
+        events = [v for v in (visitor_view(to_event(se)) for se in stored) if v is not None]
+        return conv, events
+
+    async def visitor_message(
+        self, conversation_id: str, client_msg_id: str, text: str, ack: Ack | None
+    ) -> None:
+        """A visitor turn: store the message, acknowledge it, then let the AI answer (or
+        escalate) if the conversation is with the AI. A resolved conversation reopens."""
+        await self._visitor_turn(conversation_id, client_msg_id, text, ack, "message")
+
+    async def request_human(
+        self, conversation_id: str, client_msg_id: str, text: str | None, ack: Ack | None
+    ) -> None:
+        """The visitor pressed "talk to a person": escalate now (trigger
+        ``human_request``), storing ``text`` (or a stock sentence) as the visitor's message.
+
+        Raises ``InvalidState`` when a person already has (or was asked for) the
+        conversation."""
+        text = text or "I'd like to talk to a person."
+        await self._visitor_turn(conversation_id, client_msg_id, text, ack, "request_human")
+
+    async def _visitor_turn(
+        self,
+        conversation_id: str,
+        client_msg_id: str,
+        text: str,
+        ack: Ack | None,
+        action: lifecycle.VisitorAction,
+    ) -> None:
+        async with self._lock(conversation_id):
+            if await self._duplicate(conversation_id, "visitor", client_msg_id, ack):
+                return
+            conv = await self._get(conversation_id)
+            move = lifecycle.visitor_transition(action, conv.status)
+            requested = action == "request_human" or (
+                conv.status == "ai" and await self._accepts_offer(conv, text)
+            )
+            change = changes.visitor_change(
+                conv, move.to, text, client_msg_id, requested, self.clock()
+            )
+            conv, wire = await self._append(conv, change)
+            if ack is not None:
+                ack(SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq))
+            if conv.status == "ai":
+                await self._ai_turn(conv, text, explicit_human=requested)
+
+    async def _accepts_offer(self, conv: ConversationRecord, text: str) -> bool:
+        """True when the AI just offered a person and the visitor says yes."""
+        if not says_yes(text):
+            return False
+        last = await self._store.call(self._db.events_after, conv.id, max(0, conv.last_seq - 1))
+        return accepts_offer(text, last[-1] if last else None)
+
+    async def _ai_turn(self, conv: ConversationRecord, text: str, *, explicit_human: bool) -> None:
+        """Decide one AI turn (:func:`~.turn.evaluate_turn`), then store and publish the
+        answer or the handoff. The caller holds the conversation lock."""
+        policy = await self.policies.current()
+        events = await self._store.call(self._db.events_after, conv.id, 0)
+        turn = TurnInput(
+            text=text,
+            history=history_from_events(events),
+            explicit_human=explicit_human,
+            visitor=flat_visitor(conv.visitor),
+            page_url=conv.page_url,
+        )
+        result = await evaluate_turn(
+            self.answerer, policy, turn, timeout=self.ai_timeout, clock=self.clock
+        )
+        if result.decision.escalate:
+            where = route(result.decision)
+            notice = await self.router.notice(where.priority)
+            change = changes.escalation(conv, result, where, notice, self.clock())
+        else:
+            change = changes.ai_reply(result, self.clock())
+        await self._append(conv, change)
+
+    # ------------------------------------------------------------------ agents
+
+    async def agent_action(
+        self,
+        agent: AgentInfo,
+        action: lifecycle.AgentAction,
+        conversation_id: str,
+        client_msg_id: str,
+        text: str | None,
+        ack: Ack | None,
+    ) -> None:
+        """Apply an agent's ``claim`` / ``reply`` / ``note`` / ``resolve`` / ``release`` /
+        ``handback`` (see :mod:`.lifecycle`) and acknowledge it.
+
+        Raises ``NotFound``, ``InvalidState`` (wrong status), ``Conflict`` (assigned to
+        someone else) before storing anything.
+        """
+        async with self._lock(conversation_id):
+            if await self._duplicate(conversation_id, agent.id, client_msg_id, ack):
+                return
+            conv = await self._get(conversation_id)
+            move = lifecycle.agent_transition(action, conv.status, assigned_agent(conv), agent)
+            change = changes.agent_change(action, agent, text, move.to, client_msg_id, self.clock())
+            conv, wire = await self._append(conv, change)
+            if ack is not None:
+                ack(SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq))
+
+    async def packet(
+        self, conversation_id: str, after_seq: int = 0, attach: Attach | None = None
+    ) -> HandoffPacket:
+        """The handoff packet, with the transcript after ``after_seq``; with ``attach``,
+        also subscribe the caller to live events (atomically: nothing missed, nothing
+        doubled)."""
+        async with self._lock(conversation_id):
+            conv = await self._get(conversation_id)
+            stored = await self._store.call(self._db.events_after, conversation_id, 0)
+            if attach is not None:
+                attach(conversation_id)
+        return build_packet(conv, [to_event(se) for se in stored], after_seq)
+
+    async def queue(
+        self, statuses: Sequence[ConversationStatus] = DEFAULT_QUEUE_STATUSES
+    ) -> list[QueueItem]:
+        """The conversations whose status is in ``statuses`` (default: queued and
+        assigned), highest priority first, then longest waiting."""
+        convs = await self._store.call(self._db.list_conversations, list(statuses))
+        items = [queue_item(c) for c in convs]
+        items.sort(key=lambda i: (-i.priority, i.queued_at or i.updated_at))
+        return items
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _lock(self, conversation_id: str) -> asyncio.Lock:
+        lock = self._locks.get(conversation_id)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[conversation_id] = lock
+        return lock
+
+    async def _get(self, conversation_id: str) -> ConversationRecord:
+        conv = await self._store.call(self._db.get_conversation, conversation_id)
+        if conv is None:
+            raise NotFound(f"no conversation {conversation_id!r}")
+        return conv
+
+    async def _append(
+        self, conv: ConversationRecord, change: changes.Change
+    ) -> tuple[ConversationRecord, list[Event]]:
+        """Store a change, then publish it. The caller holds the lock."""
+        previous = conv.status
+        stored = await self._store.call(
+            self._db.append_events, conv.id, change.events, change.updates
+        )
+        wire = [to_event(se) for se in stored]
+        conv = conv.model_copy(
+            update={
+                **change.updates,
+                "last_seq": stored[-1].seq if stored else conv.last_seq,
+                "updated_at": stored[-1].at if stored else conv.updated_at,
+            }
+        )
+        self.sink.publish(wire, conv.id)
+        self.sink.publish_queue(queue_item(conv), previous)
+        return conv, wire
+
+    async def _duplicate(
+        self, conversation_id: str, sender: str, client_msg_id: str, ack: Ack | None
+    ) -> bool:
+        """If ``sender`` already sent this client message id, ack it again and return True."""
+        prior = await self._store.call(
+            self._db.event_for_client_msg, conversation_id, sender, client_msg_id
+        )
+        if prior is None:
+            return False
+        if ack is not None:
+            ack(
+                SAck(
+                    client_msg_id=client_msg_id,
+                    conversation_id=conversation_id,
+                    seq=prior.seq,
+                    duplicate=True,
+                )
+            )
+        return True

@@ -1,0 +1,42 @@
+"""How the conversation service tells the world: the interfaces it publishes through.
+
+The service never holds connections. It publishes stored events and queue rows to an
+:class:`EventSink` (the gateway's :class:`~handoff_server.hub.Hub`; a webhook sender
+or a second process later), acknowledges a client's frame through an :data:`Ack`
+callback, and subscribes the calling connection through an :data:`Attach` callback,
+called under the conversation's lock so no event is missed or doubled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from handoff_server.protocol import ConversationStatus, Event, QueueItem, SAck
+
+__all__ = ["Ack", "Attach", "EventSink"]
+
+Ack = Callable[[SAck], None]
+"""Sends an acknowledgement to the client whose frame was handled."""
+
+Attach = Callable[[str], None]
+"""Subscribes the calling client to the live events of the conversation (its id)."""
+
+
+class EventSink(Protocol):
+    """Where stored changes go once they are durable."""
+
+    def publish(self, events: Sequence[Event], conversation_id: str) -> None:
+        """Deliver a conversation's new events (in ``seq`` order) to its subscribers;
+        visitors get :func:`~handoff_server.conversations.projections.visitor_view`."""
+        ...
+
+    def publish_queue(self, item: QueueItem, previous: ConversationStatus) -> None:
+        """Deliver a conversation's new queue row to the queue watchers it concerns: those
+        watching its status now, and those watching ``previous``, its status before."""
+        ...
+
+    @property
+    def agents_online(self) -> int:
+        """Connected, signed-in agents and operators now."""
+        ...

@@ -1,0 +1,187 @@
+"""One AI turn, decided: :func:`evaluate_turn` runs the answerer and the policy.
+
+It is the one function that turns a visitor's message into a decision. The server calls
+it on every visitor turn of a conversation with the AI; ``handoff triage`` calls it on
+one message; so the two cannot drift. Steps:
+
+1. the answerer answers, in a worker thread, within ``timeout`` seconds (its courtesy
+   layer replies to a thanks or a hello; an explicit request for a person skips that
+   layer); a failure or a timeout is an ``ai_error``, never a low confidence;
+2. :func:`~handoff_server.escalation.decide` weighs the answer, the history and the
+   visitor against the policy; a policy that fails to evaluate escalates (``ai_error``);
+3. the result says whether the message was a question the answer is about (not a
+   courtesy turn, not a request for a person), which the agent's analysis relies on.
+
+Also here, for the server: the history of earlier turns from a conversation's events,
+and whether a message accepts the AI's offer of a person. Never here: storing or
+publishing (the service), routing (:mod:`handoff_server.routing`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from handoff_server import escalation
+from handoff_server.ai.base import Answer, Answerer
+from handoff_server.ai.courtesy_layer import without_courtesy
+from handoff_server.escalation import Decision, Policy, PriorTurn, TurnContext
+from handoff_server.store import StoredEvent, utcnow
+
+__all__ = [
+    "TurnInput",
+    "TurnResult",
+    "accepts_offer",
+    "evaluate_turn",
+    "flat_visitor",
+    "history_from_events",
+    "says_yes",
+]
+
+log = logging.getLogger(__name__)
+
+_YES = {"yes", "y", "yes please", "yeah", "yep", "sure", "please", "ok", "okay", "yes!"}
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    """One visitor turn: ``text``, the earlier turns (oldest first; since the last
+    handoff), whether the visitor pressed "talk to a person", their fields (flat
+    ``name → value``) and the page they started on."""
+
+    text: str
+    history: list[PriorTurn] = field(default_factory=list)
+    explicit_human: bool = False
+    visitor: dict[str, str] = field(default_factory=dict)
+    page_url: str | None = None
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    """A decided turn, not yet stored.
+
+    ``answer`` is ``None`` when the answerer failed or timed out (``ai_error`` says why);
+    ``threshold`` is the policy's (0–1); ``question`` is False for a courtesy turn and a
+    turn that only asks for a person."""
+
+    answer: Answer | None
+    ai_error: str | None
+    decision: Decision
+    threshold: float
+    question: bool
+
+
+async def evaluate_turn(
+    answerer: Answerer,
+    policy: Policy,
+    turn: TurnInput,
+    *,
+    timeout: float | None,
+    clock: Callable[[], datetime] = utcnow,
+) -> TurnResult:
+    """Answer and decide one turn. ``timeout``: seconds the answerer may take (``None``:
+    no limit). ``clock`` gives the turn's time (UTC), read once the answer is in.
+    Never raises for an answerer or policy failure: the turn then escalates."""
+    engine = without_courtesy(answerer) if turn.explicit_human else answerer
+    answer, ai_error = await _answer(engine, turn.text, timeout)
+    ctx = TurnContext(
+        text=turn.text,
+        answer=answer,
+        ai_error=ai_error,
+        history=turn.history,
+        explicit_human_request=turn.explicit_human,
+        visitor=turn.visitor,
+        page_url=turn.page_url,
+        now=clock(),
+    )
+    decision = _decide(policy, ctx)
+    courtesy = answer is not None and answer.courtesy
+    return TurnResult(
+        answer=answer,
+        ai_error=ai_error,
+        decision=decision,
+        threshold=policy.threshold,
+        question=not courtesy and not _asks_for_person(ctx, decision, policy.threshold),
+    )
+
+
+async def _answer(
+    answerer: Answerer, text: str, timeout: float | None
+) -> tuple[Answer | None, str | None]:
+    """The answerer's answer, or ``None`` and why it failed or timed out."""
+    try:
+        answer = await asyncio.wait_for(asyncio.to_thread(answerer.answer, text), timeout)
+    except TimeoutError:
+        return None, f"the answerer took longer than {timeout:g}s"
+    except Exception as exc:  # any engine failure escalates; never as low confidence
+        log.exception("answerer failed")
+        return None, f"{type(exc).__name__}: {exc}"
+    return answer, None
+
+
+def _decide(policy: Policy, ctx: TurnContext) -> Decision:
+    try:
+        # Through the package: the engine (scikit-learn) loads on the first turn, so the
+        # CLI that imports this module stays quick to start.
+        return escalation.decide(policy, ctx)
+    except Exception as exc:
+        log.exception("escalation policy failed")
+        return Decision(
+            action="escalate", trigger="ai_error", detail=f"policy evaluation failed: {exc}"
+        )
+
+
+def _asks_for_person(ctx: TurnContext, decision: Decision, threshold: float) -> bool:
+    """Whether the turn only asks for a person: pressed, accepted an offer, or the
+    ``human_request`` trigger fired, and the AI is not sure the message is also about a
+    topic (confidence below the threshold: "I want to talk to a person" reads as a weak
+    match for some entry; "a human please, about resetting my password" does not)."""
+    asked = ctx.explicit_human_request or any(
+        e.trigger == "human_request" and e.fired for e in decision.evaluations
+    )
+    sure = ctx.answer is not None and ctx.answer.confidence >= threshold
+    return asked and not sure
+
+
+def history_from_events(events: Sequence[StoredEvent]) -> list[PriorTurn]:
+    """The earlier visitor turns of a conversation whose events (all of them, in order)
+    end with the current turn's message: each with the AI's confidence on it, counting
+    only since the last handoff (escalation, handback or reopening)."""
+    turns: list[PriorTurn] = []
+    for se in events:
+        if se.kind == "visitor_message":
+            turns.append(PriorTurn(text=se.data.get("text", "")))
+        elif se.kind == "ai_message" and turns:
+            turns[-1] = turns[-1].model_copy(update={"confidence": se.data.get("confidence")})
+        elif se.kind in ("escalated", "handed_back", "reopened") and turns:
+            # A handoff ends the AI's run of exchanges; counting restarts after it.
+            turns = []
+    return turns[:-1]  # the current turn is not history
+
+
+def flat_visitor(visitor: dict[str, Any]) -> dict[str, str]:
+    """A stored visitor (``name``, ``email``, ``page_url``, ``fields``) as the flat
+    ``name → text`` the policy's visitor conditions read; unset values left out."""
+    out = {k: v for k, v in visitor.items() if k != "fields" and v is not None}
+    out.update(visitor.get("fields") or {})
+    return {k: str(v) for k, v in out.items()}
+
+
+def says_yes(text: str) -> bool:
+    """Whether ``text`` is a plain yes ("yes", "sure", "ok", ...)."""
+    return text.strip().lower().rstrip(".! ") in _YES
+
+
+def accepts_offer(text: str, last: StoredEvent | None) -> bool:
+    """Whether ``text`` accepts a person the AI offered in ``last`` (the conversation's
+    last event before this message)."""
+    return (
+        says_yes(text)
+        and last is not None
+        and last.kind == "ai_message"
+        and bool(last.data.get("offer_handoff"))
+    )

@@ -1,0 +1,79 @@
+"""Parsing frames off the wire: raw JSON text → the protocol's frame models.
+
+The models are the contract (:mod:`handoff_server.protocol`, which imports nothing of
+the server); refusing a frame is the server's business, so the parsers live here and
+raise :class:`~handoff_server.errors.ProtocolError` with a stable code:
+
+- ``invalid_json``: not JSON, or nested too deeply;
+- ``invalid_frame``: not an object, no ``type``, a lone UTF-16 surrogate, missing or
+  unknown fields, wrong types;
+- ``unknown_type``: ``type`` is not a frame of this direction.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pydantic import TypeAdapter, ValidationError
+
+from handoff_server.errors import ProtocolError
+from handoff_server.protocol import AgentFrame, ServerFrame, VisitorFrame
+
+__all__ = ["parse_agent_frame", "parse_server_frame", "parse_visitor_frame"]
+
+F = TypeVar("F")
+
+_visitor_adapter: TypeAdapter[VisitorFrame] = TypeAdapter(VisitorFrame)
+_agent_adapter: TypeAdapter[AgentFrame] = TypeAdapter(AgentFrame)
+_server_adapter: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
+
+
+def _parse(adapter: TypeAdapter[F], raw: str | bytes, direction: str) -> F:
+    try:
+        data: Any = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"frame is not valid JSON: {exc}", code="invalid_json") from None
+    except RecursionError:
+        raise ProtocolError("frame is nested too deeply", code="invalid_json") from None
+    try:
+        # JSON may spell lone UTF-16 surrogates (\ud800) that no UTF-8 text can hold;
+        # refuse them here so nothing unsendable is ever stored.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise ProtocolError(
+            "frame contains invalid Unicode (a lone surrogate)", code="invalid_frame"
+        ) from None
+    if not isinstance(data, dict):
+        raise ProtocolError("frame must be a JSON object", code="invalid_frame")
+    if "type" not in data:
+        raise ProtocolError("frame has no 'type'", code="invalid_frame")
+    try:
+        return adapter.validate_python(data)
+    except ValidationError as exc:
+        errors = exc.errors()
+        if any(e["type"] == "union_tag_invalid" for e in errors):
+            raise ProtocolError(
+                f"unknown {direction} frame type {data.get('type')!r}", code="unknown_type"
+            ) from None
+        parts = []
+        for e in errors:
+            loc = ".".join(str(x) for x in e["loc"][1:]) or "(frame)"
+            parts.append(f"{loc}: {e['msg']}")
+        raise ProtocolError("; ".join(parts), code="invalid_frame") from None
+
+
+def parse_visitor_frame(raw: str | bytes) -> VisitorFrame:
+    """Parse a visitor → server frame. Raises :class:`ProtocolError` (``invalid_json``,
+    ``invalid_frame`` or ``unknown_type``)."""
+    return _parse(_visitor_adapter, raw, "visitor")
+
+
+def parse_agent_frame(raw: str | bytes) -> AgentFrame:
+    """Parse an agent → server frame. Raises :class:`ProtocolError`."""
+    return _parse(_agent_adapter, raw, "agent")
+
+
+def parse_server_frame(raw: str | bytes) -> ServerFrame:
+    """Parse a server → client frame (for clients). Raises :class:`ProtocolError`."""
+    return _parse(_server_adapter, raw, "server")

@@ -1,0 +1,170 @@
+"""The connection hub, on the gateway side: who listens to what, and their send queues.
+
+Each connected client is a :class:`Subscriber` with its own bounded send queue (one
+writer task per connection drains it), so a slow client only fills its own queue and
+never stalls the rest; a client whose queue overflows is closed and resumes from its
+last ``seq``. :class:`Hub` keeps each conversation's subscribers, the queue watchers
+with the statuses each watches, and the signed-in agents; it is the
+:class:`~handoff_server.conversations.sink.EventSink` the conversation service
+publishes to, filtering events for visitors
+(:func:`~handoff_server.conversations.projections.visitor_view`).
+
+Never here: storing anything or deciding anything about a conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel
+
+from handoff_server.conversations.projections import visitor_view
+from handoff_server.protocol import (
+    AgentInfo,
+    ConversationStatus,
+    Event,
+    QueueItem,
+    SEvent,
+    SQueueItem,
+    STyping,
+)
+
+__all__ = ["SEND_QUEUE_FRAMES", "Hub", "Subscriber"]
+
+SEND_QUEUE_FRAMES = 2000
+"""Frames a client's send queue holds before the client counts as too slow."""
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One connected client: frames for it go through ``push`` into its send queue.
+
+    ``role``: visitor | agent. ``agent`` is set for agents. ``on_overflow`` is called
+    once if the client cannot keep up (its queue is full); the gateway then closes it so
+    it reconnects and resumes from its last ``seq``.
+    """
+
+    role: Literal["visitor", "agent"]
+    agent: AgentInfo | None = None
+    queue: asyncio.Queue[str] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=SEND_QUEUE_FRAMES)
+    )
+    on_overflow: Callable[[], None] | None = None
+    overflowed: bool = False
+    typing_in: set[str] = field(default_factory=set)
+    """Conversations in which this client last said it is typing."""
+
+    def push(self, frame: BaseModel) -> None:
+        """Queue a frame for sending; never blocks."""
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(frame.model_dump_json())
+        except asyncio.QueueFull:
+            self.overflowed = True
+            if self.on_overflow is not None:
+                self.on_overflow()
+
+
+class Hub:
+    """Who listens to what: each conversation's subscribers, the queue watchers with the
+    statuses each watches, and the signed-in agents."""
+
+    def __init__(self) -> None:
+        self.conversations: dict[str, set[Subscriber]] = {}
+        self.queue_watchers: dict[Subscriber, frozenset[ConversationStatus]] = {}
+        self.agents: set[Subscriber] = set()
+
+    def add_agent(self, sub: Subscriber) -> None:
+        """Count ``sub`` as a signed-in agent (until :meth:`drop`)."""
+        self.agents.add(sub)
+
+    def subscribe(self, conversation_id: str, sub: Subscriber) -> None:
+        """Send ``sub`` the conversation's future events."""
+        self.conversations.setdefault(conversation_id, set()).add(sub)
+
+    def unsubscribe(self, conversation_id: str, sub: Subscriber) -> None:
+        """Stop sending ``sub`` the conversation's events."""
+        subs = self.conversations.get(conversation_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self.conversations[conversation_id]
+
+    def drop(self, sub: Subscriber) -> None:
+        """Forget a disconnected client everywhere; where it was typing, tell the others
+        it stopped."""
+        for cid in list(sub.typing_in):
+            self.stop_typing(cid, sub)
+        for cid in [c for c, subs in self.conversations.items() if sub in subs]:
+            self.unsubscribe(cid, sub)
+        self.queue_watchers.pop(sub, None)
+        self.agents.discard(sub)
+
+    def typing(self, conversation_id: str, sub: Subscriber, active: bool) -> None:
+        """``sub`` started or stopped typing in the conversation: tell the others there
+        (a visitor's typing goes to agents; an agent's to the visitor and the other agents)."""
+        if active:
+            sub.typing_in.add(conversation_id)
+        else:
+            sub.typing_in.discard(conversation_id)
+        frame = STyping(
+            conversation_id=conversation_id,
+            role=sub.role,
+            name=sub.agent.name if sub.agent else None,
+            active=active,
+        )
+        if sub.role == "agent":
+            self._send_to(conversation_id, frame, role="visitor")
+        self._send_to(conversation_id, frame, role="agent", exclude=sub)
+
+    def stop_typing(self, conversation_id: str, sub: Subscriber) -> None:
+        """End ``sub``'s typing in the conversation if it had said it was typing (it sent
+        its message, closed the conversation or disconnected)."""
+        if conversation_id in sub.typing_in:
+            self.typing(conversation_id, sub, False)
+
+    def publish(self, events: Sequence[Event], conversation_id: str) -> None:
+        """Send events to the conversation's subscribers, filtered for visitors."""
+        for sub in list(self.conversations.get(conversation_id, ())):
+            for ev in events:
+                if sub.role == "visitor":
+                    v = visitor_view(ev)
+                    if v is not None:
+                        sub.push(SEvent(event=v))
+                else:
+                    sub.push(SEvent(event=ev))
+
+    def watch_queue(self, sub: Subscriber, statuses: Sequence[ConversationStatus]) -> None:
+        """From now on send ``sub`` the changes of conversations in ``statuses`` (replacing
+        what it watched before)."""
+        self.queue_watchers[sub] = frozenset(statuses)
+
+    def publish_queue(self, item: QueueItem, previous: ConversationStatus) -> None:
+        """Send a row change to the watchers it concerns: those watching its new status,
+        and those watching its ``previous`` status, for whom it leaves the view."""
+        frame = SQueueItem(item=item)
+        for sub, statuses in list(self.queue_watchers.items()):
+            if item.status in statuses or previous in statuses:
+                sub.push(frame)
+
+    def _send_to(
+        self,
+        conversation_id: str,
+        frame: BaseModel,
+        *,
+        role: str,
+        exclude: Subscriber | None = None,
+    ) -> None:
+        """Send a transient frame (typing) to the conversation's subscribers of ``role``."""
+        for sub in list(self.conversations.get(conversation_id, ())):
+            if sub.role == role and sub is not exclude:
+                sub.push(frame)
+
+    @property
+    def agents_online(self) -> int:
+        """Connected, authenticated agents and operators."""
+        return len(self.agents)
