@@ -26,6 +26,7 @@ CONVERSATIONS = [
     ["how do I reset my password"],
     ["I want to CANCEL my account!"],
     ["is there a human there?"],
+    ["can I talk to a real person please"],
     ["what's a good recipe for banana bread"],
     ["thanks, that worked!"],
     ["this is useless, I hate this!!! 😡😡"],
@@ -95,6 +96,7 @@ async def test_triage_and_the_server_decide_identically(server_factory, tmp_path
     # The turns went every way: answered, and handed off by each kind of trigger.
     assert seen == {
         ("continue", None),
+        ("offer_handoff", None),
         ("escalate", "human_request"),
         ("escalate", "kb_entry"),
         ("escalate", "keyword"),
