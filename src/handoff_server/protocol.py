@@ -21,7 +21,14 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 
 from handoff_server.errors import ProtocolError
 
@@ -250,10 +257,26 @@ class AAuth(_Frame):
     token: Annotated[str, Field(min_length=1, max_length=200)]
 
 
+QueueStatus = Literal["ai", "queued", "assigned", "resolved"]
+
+
 class ASubscribeQueue(_Frame):
-    """Receive the queue now (``queue``) and every change after (``queue_item``)."""
+    """Receive the conversations whose status is in ``statuses`` now (``queue``) and every
+    change after (``queue_item``): a conversation entering or changing inside the set, or
+    leaving it (the item then carries its new status). Sending it again replaces the set
+    and sends a fresh ``queue``. ``statuses`` is non-empty, without repeats."""
 
     type: Literal["subscribe_queue"]
+    statuses: list[QueueStatus] = ["queued", "assigned"]
+
+    @field_validator("statuses")
+    @classmethod
+    def _distinct(cls, value: list[QueueStatus]) -> list[QueueStatus]:
+        if not value:
+            raise ValueError("statuses must name at least one status")
+        if len(set(value)) != len(value):
+            raise ValueError("statuses must not repeat a status")
+        return value
 
 
 class AOpen(_Frame):
