@@ -22,6 +22,7 @@ from textual import on, work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
@@ -66,6 +67,7 @@ from handoff_tui.messages import (
 from handoff_tui.screens import ConversationScreen, QueueScreen
 from handoff_tui.settings import TUISettings
 from handoff_tui.state import ConversationState, PendingSend, QueueModel
+from handoff_tui.text import visible
 from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
 
 __all__ = ["AgentApp", "make_app"]
@@ -221,9 +223,22 @@ class AgentApp(App[None]):
             error = event.worker.error
             self.connection_state = "reconnecting"
             self.connection_detail = f"link failed: {error!r}"
-            self.notify(f"The connection worker failed: {error!r}", title="Error",
+            self.tell(f"The connection worker failed: {error!r}", title="Error",
                         severity="error", timeout=30)
             self.schedule_redraw()
+
+    def tell(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+    ) -> None:
+        """Show a notification. ``message`` and ``title`` are data (visitor names, server
+        error details): shown as plain text with control characters made visible."""
+        self.notify(visible(message), title=visible(title, one_line=True), severity=severity,
+                    timeout=timeout, markup=False)
 
     # ----------------------------------------------------------------- sending
 
@@ -249,7 +264,7 @@ class AgentApp(App[None]):
         "sending" until acknowledged; if the link is down it goes out on reconnect."""
         limit = 4000
         if len(text) > limit:
-            self.notify(f"Too long: {len(text)} characters (limit {limit}).", severity="error")
+            self.tell(f"Too long: {len(text)} characters (limit {limit}).", severity="error")
             return False
         conv = self.conversations[cid]
         # Failed lines have been seen by now; the new send replaces them.
@@ -265,7 +280,7 @@ class AgentApp(App[None]):
     def send_action(self, cid: str, kind: str) -> None:
         """Claim, resolve, release or hand back ``cid``; the result is notified."""
         if self.connection is None:
-            self.notify("Not connected; try again once the banner is gone.", severity="warning")
+            self.tell("Not connected; try again once the banner is gone.", severity="warning")
             return
         cmid = new_client_msg_id()
         self._actions_in_flight[cmid] = (cid, kind)
@@ -417,7 +432,7 @@ class AgentApp(App[None]):
         if self.queue.apply(item) and self._queue_loaded:
             name = item.visitor.name or item.visitor.email or "A visitor"
             reason = trigger_label(item.trigger) or "escalated"
-            self.notify(f"{name} — {reason}", title="New escalation", timeout=3)
+            self.tell(f"{name} — {reason}", title="New escalation", timeout=3)
         self.schedule_redraw()
 
     @on(ConversationLoaded)
@@ -456,7 +471,7 @@ class AgentApp(App[None]):
         action = self._actions_in_flight.pop(message.client_msg_id, None)
         if action:
             cid, kind = action
-            self.notify(f"{_DONE_WORDS[kind]}: {self.visitor_name(cid)}", timeout=3)
+            self.tell(f"{_DONE_WORDS[kind]}: {self.visitor_name(cid)}", timeout=3)
         conv = self.conversations.get(message.conversation_id)
         pending = conv.pending.get(message.client_msg_id) if conv else None
         if conv and pending:
@@ -487,7 +502,7 @@ class AgentApp(App[None]):
             conv.load_error = f"{message.code}: {message.detail}"
             self.schedule_redraw()
         what = f"{action[1]} failed" if action else "Server error"
-        self.notify(f"{message.detail} ({message.code})", title=what, severity="error", timeout=6)
+        self.tell(f"{message.detail} ({message.code})", title=what, severity="error", timeout=6)
 
     def _restore_draft(self, cid: str) -> None:
         screen = self.screen

@@ -8,11 +8,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
 from handoff_tui.state import ConversationState
+from handoff_tui.text import fill
 from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
 from handoff_tui.widgets.handoff_panel import HandoffPanel
 from handoff_tui.widgets.reply_box import ReplyBox
@@ -105,7 +105,7 @@ class ConversationScreen(Screen[None]):
         packet = conv.packet
         name = app.visitor_name(self.conversation_id)
         who = conv.assigned_agent.name if conv.assigned_agent else "nobody"
-        self.query_one("#title-bar", Static).update(Content.from_markup(
+        self.query_one("#title-bar", Static).update(fill(
             "[b]$name[/] · $status · assigned to [b]$who[/] · $cid",
             name=name, status=conv.status, who=who, cid=self.conversation_id))
         app.draw_bars(self)
@@ -113,7 +113,7 @@ class ConversationScreen(Screen[None]):
         lines = [event_content(e, name) for e in conv.transcript]
         if packet is None and not lines:
             text = f"could not open: {conv.load_error}" if conv.load_error else "loading…"
-            lines = [(Content.from_markup("$t", t=text), "-system")]
+            lines = [(fill("$t", t=text), "-system")]
         lines += [(pending_content(p, me), "-pending") for p in conv.pending.values()]
         self.query_one(Transcript).show(lines)
         self.query_one(HandoffPanel).show(conv, app.now)
@@ -133,7 +133,7 @@ class ConversationScreen(Screen[None]):
         reply = self.query_one(ReplyBox)
         text = reply.text.strip()
         if not text:
-            self.notify("Nothing to send.", severity="warning")
+            self.agent_app.tell("Nothing to send.", severity="warning")
             return
         if self.agent_app.send_text(self.conversation_id, kind, text):
             reply.set_text("")
@@ -149,7 +149,7 @@ class ConversationScreen(Screen[None]):
         """Put the AI's answer (its unsent draft from the KB) into the reply box."""
         draft = self.conv.draft_answer()
         if not draft:
-            self.notify("The AI left no answer to use as a draft.", severity="warning")
+            self.agent_app.tell("The AI left no answer to use as a draft.", severity="warning")
             return
         reply = self.query_one(ReplyBox)
         reply.set_text(draft)

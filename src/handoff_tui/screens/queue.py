@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, cast
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from handoff_tui.state import QueueFilter, QueueSort
+from handoff_tui.text import fill
 from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
 from handoff_tui.widgets.queue_table import QueueTable
 
@@ -68,7 +68,7 @@ class QueueScreen(Screen[None]):
         queue = app.queue
         queued, assigned = queue.counts()
         me = queue.me.name if queue.me else "…"
-        self.query_one("#title-bar", Static).update(Content.from_markup(
+        self.query_one("#title-bar", Static).update(fill(
             "[b]$me[/] · [b $error]$q[/] queued · $a assigned · "
             "[b]$shown[/] shown · filter [b]$f[/] · sort [b]$s[/]",
             me=me, q=str(queued), a=str(assigned), shown=str(len(queue.view)),
@@ -86,7 +86,7 @@ class QueueScreen(Screen[None]):
         """Claim the highlighted conversation."""
         item = self.query_one(QueueTable).selected
         if item is None:
-            self.notify("Nothing to claim.", severity="warning")
+            self.agent_app.tell("Nothing to claim.", severity="warning")
             return
         self.agent_app.send_action(item.conversation_id, "claim")
 

@@ -11,10 +11,11 @@ from textual.widgets import Static
 from handoff_server.protocol import TriggerInfo
 from handoff_tui.formatting import confidence_style, fired_value, trigger_label
 from handoff_tui.state import ConversationState, format_wait
+from handoff_tui.text import fill
 
 __all__ = ["HandoffPanel"]
 
-M = Content.from_markup
+M = fill
 _BARS = "▁▂▃▄▅▆▇█"
 
 
@@ -75,7 +76,7 @@ def panel_content(conv: ConversationState, now: datetime | None) -> Content:
     if packet:
         v = packet.visitor
         lines = [_kv("name", v.name or "—"), _kv("email", v.email or "—")]
-        lines += [_kv(k, val) for k, val in sorted(v.fields.items())]
+        lines += [_kv(k, str(val)) for k, val in sorted(v.fields.items())]
         lines.append(_kv("start page", v.page_url or "—"))
         sections.append(_section("Visitor", lines))
 
@@ -85,7 +86,7 @@ def panel_content(conv: ConversationState, now: datetime | None) -> Content:
             if e.kind == "ai_message" and e.data.get("analysis"):
                 analysis = str(e.data["analysis"])
                 break
-    sections.append(_section("AI analysis", [M("$a", a=analysis or "—")]))
+    sections.append(_section("AI analysis", [M("$a", one_line=False, a=analysis or "—")]))
 
     lines = []
     for c in conv.candidates()[:6]:

@@ -23,6 +23,7 @@ from textual.strip import Strip
 from handoff_server.protocol import QueueItem
 from handoff_tui.formatting import trigger_label
 from handoff_tui.state import QueueModel, format_wait
+from handoff_tui.text import visible
 
 __all__ = ["QueueTable", "columns_for_width"]
 
@@ -154,7 +155,7 @@ class QueueTable(ScrollView, can_focus=True):
         if key == "visitor":
             return item.visitor.name or item.visitor.email or "(anonymous)"
         if key == "question":
-            return (item.first_question or "").replace("\n", " ")
+            return item.first_question or ""
         if key == "trigger":
             return trigger_label(item.trigger)
         if key == "conf":
@@ -199,7 +200,8 @@ class QueueTable(ScrollView, can_focus=True):
             style = base
             if col.key == "conf" and item.last_confidence is not None:
                 style = base + self._confidence_style(item)
-            segments.append(Segment(" " + set_cell_size(self._cell(item, col.key), col.width), style))
+            cell = visible(self._cell(item, col.key), one_line=True)
+            segments.append(Segment(" " + set_cell_size(cell, col.width), style))
             used += col.width + 1
         if used < width:
             segments.append(Segment(" " * (width - used), base))

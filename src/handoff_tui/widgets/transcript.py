@@ -9,15 +9,21 @@ from textual.widgets import Static
 from handoff_server.protocol import Event, TriggerInfo
 from handoff_tui.formatting import confidence_style, trigger_sentence
 from handoff_tui.state import PendingSend
+from handoff_tui.text import fill
 
 __all__ = ["Transcript", "TranscriptLine", "event_content"]
 
-M = Content.from_markup
+M = fill
+
+
+def _said(template: str, text: str, **values: str) -> Content:
+    # What someone said keeps its line breaks; names and the rest stay on one line.
+    return M(template, **values) + fill("  $text", one_line=False, text=text)
 
 
 def _who(event: Event) -> str:
     agent = event.data.get("agent")
-    return agent.get("name", "agent") if isinstance(agent, dict) else "agent"
+    return str(agent.get("name") or "agent") if isinstance(agent, dict) else "agent"
 
 
 def event_content(event: Event, visitor_name: str) -> tuple[Content, str]:
@@ -27,7 +33,7 @@ def event_content(event: Event, visitor_name: str) -> tuple[Content, str]:
     text = str(event.data.get("text") or "")
     kind = event.kind
     if kind == "visitor_message":
-        return M("[dim]$at[/] [b $primary]$who[/]  $text", at=at, who=visitor_name, text=text), "-visitor"
+        return _said("[dim]$at[/] [b $primary]$who[/]", text, at=at, who=visitor_name), "-visitor"
     if kind == "ai_message":
         conf = event.data.get("confidence")
         threshold = event.data.get("threshold")
@@ -46,17 +52,15 @@ def event_content(event: Event, visitor_name: str) -> tuple[Content, str]:
             str(s.get("entry_id") or s.get("title")) if isinstance(s, dict) else str(s)
             for s in sources
         )
-        line = M("[dim]$at[/] [b $secondary]AI[/] ", at=at) + badge + M("  $text", text=text)
+        line = M("[dim]$at[/] [b $secondary]AI[/] ", at=at) + badge
+        line += fill("  $text", one_line=False, text=text)
         if names:
             line += M("  [dim i]sources: $names[/]", names=names)
         return line, "-ai"
     if kind == "agent_message":
-        return M("[dim]$at[/] [b $success]$who[/]  $text", at=at, who=_who(event), text=text), "-agent"
+        return _said("[dim]$at[/] [b $success]$who[/]", text, at=at, who=_who(event)), "-agent"
     if kind == "note":
-        return (
-            M("[dim]$at[/] [b]$who · internal note[/]  $text", at=at, who=_who(event), text=text),
-            "-note",
-        )
+        return _said("[dim]$at[/] [b]$who · internal note[/]", text, at=at, who=_who(event)), "-note"
     if kind == "escalated":
         trigger_data = event.data.get("trigger")
         trigger = TriggerInfo.model_validate(trigger_data) if isinstance(trigger_data, dict) else None
@@ -93,8 +97,9 @@ def pending_content(pending: PendingSend, me: str) -> Content:
         state = M("[b $error]✗ not sent: $why[/]", why=pending.error or "failed")
     else:
         state = M("[$warning]… sending[/]")
-    return M("[dim]--:--:--[/] [b]$me[/] [dim]($label)[/]  $text  ", me=me, label=label,
-             text=pending.text or "") + state
+    line = _said("[dim]--:--:--[/] [b]$me[/] [dim]($label)[/]", pending.text or "", me=me,
+                 label=label)
+    return line + M("  ") + state
 
 
 class TranscriptLine(Static):
