@@ -4,11 +4,16 @@ visitor client on the other side."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime
+
+from textual.widgets import Static
+from textual.widgets._footer import FooterKey
 
 from handoff_server.client import new_client_msg_id
 from handoff_server.protocol import SEvent, VMessage, VResume
-from handoff_tui import TUISettings, make_app
+from handoff_tui import FixedClock, TUISettings, make_app
 from handoff_tui.app import AgentApp
 from handoff_tui.screens import ConversationScreen
 from handoff_tui.widgets.banner import ConnectionBanner
@@ -95,6 +100,55 @@ async def test_bad_token_shows_banner_and_stops(server) -> None:
         await until(pilot, lambda: app.connection_state == "unauthorized", what="401")
         banner = app.screen.query_one(ConnectionBanner)
         assert banner.display and "refused the token" in str(banner.content)
+
+
+async def test_claim_stops_the_wait_and_resolved_drops_the_claim_hint(server, agent_token) -> None:
+    """Against a real server: while queued the panel counts the wait and says "press c to
+    claim"; after the claim the wait is fixed (the app's clock moves on, the shown wait
+    does not); after resolving, the conversation says it is resolved and offers no claim."""
+    clock = FixedClock(datetime.now(UTC))
+    app = make_app(TUISettings(server_url=server.url, token=agent_token), clock=clock)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.queue.me is not None, what="sign-in")
+        visitor, welcome = await start_visitor(server.url, name="Katherine Johnson")
+        cid = welcome.conversation_id
+        await say(visitor, "I want to talk to a person please")
+        await until(pilot, lambda: cid in app.queue.items, what="queue row")
+        app.open_conversation(cid)
+        screen = app.screen
+        conv = app.conversations[cid]
+        await until(pilot, lambda: conv.packet is not None and screen.ready, what="packet")
+        panel = screen.query_one("#panel-body", Static)
+        status = screen.query_one("#reply-status", Static)
+        clock.advance(300)
+        app._tick()
+        await pilot.pause(0.1)
+        # The app's clock started just before the escalation: about five minutes later.
+        assert re.search(r"waiting: [45]m\d\ds", panel.visual.plain)
+        assert status.visual.plain == "press c to claim it, then reply"
+
+        await pilot.press("c")
+        await until(pilot, lambda: conv.status == "assigned", what="claim")
+        clock.advance(300)
+        app._tick()
+        await pilot.pause(0.1)
+        first = panel.visual.plain
+        assert "waiting:" not in first and "waited: " in first
+        row_wait = app.queue.waiting(app.queue.items[cid], app.now)
+        assert row_wait is not None and row_wait < 60
+        clock.advance(3000)
+        app._tick()
+        await pilot.pause(0.1)
+        assert panel.visual.plain == first
+        assert app.queue.waiting(app.queue.items[cid], app.now) == row_wait
+
+        await pilot.press("escape", "r")
+        await until(pilot, lambda: conv.status == "resolved", what="resolve")
+        await pilot.pause(0.2)
+        assert status.visual.plain == "resolved · the AI answers if they write again"
+        footer = {k.description for k in screen.query(FooterKey)}
+        assert "Claim" not in footer and "Resolve" not in footer
+        await visitor.close()
 
 
 async def test_reconnect_resumes_without_loss_or_doubles(server_factory, tmp_path) -> None:

@@ -154,3 +154,33 @@ def build_app(*, queue: list[QueueItem] | None = None, packets: list[HandoffPack
                            reconnect_max_seconds=max(10.0, reconnect_initial))
     app = make_app(settings, FakeClient(server), FixedClock(NOW))
     return app, server
+
+
+def packet_in_status(cid: str, name: str, status: str, holder: AgentInfo | None = None) -> HandoffPacket:
+    """Ada's low-confidence conversation under another id and visitor ``name``, taken on to
+    ``status``: ``ai`` (the AI answered, never escalated), ``queued``, ``assigned`` (claimed
+    by ``holder`` 60 s after escalation), ``resolved`` (claimed then resolved by
+    ``holder``) or ``reopened`` (resolved, then the visitor wrote again: with the AI)."""
+    base = low_confidence_packet()
+    visitor = base.visitor.model_copy(update={"name": name})
+    events = [e.model_copy(update={"conversation_id": cid}) for e in base.transcript]
+    if status == "ai":
+        events = events[:3]
+    agent = (holder or SAM).model_dump()
+    claimed_at = events[-1].at + timedelta(seconds=60)
+    later = {
+        "assigned": [("claimed", "agent", {"agent": agent})],
+        "resolved": [("claimed", "agent", {"agent": agent}), ("resolved", "agent", {"agent": agent})],
+        "reopened": [("claimed", "agent", {"agent": agent}), ("resolved", "agent", {"agent": agent}),
+                     ("reopened", "system", {"text": "The visitor wrote again."}),
+                     ("visitor_message", "visitor", {"text": "One more question, sorry"})],
+    }.get(status, [])
+    for n, (kind, actor, data) in enumerate(later):
+        events.append(_ev(cid, len(events) + 1, kind, actor, claimed_at + timedelta(seconds=n), **data))
+    final = {"reopened": "ai"}.get(status, status)
+    return base.model_copy(update={
+        "conversation_id": cid, "visitor": visitor, "status": final, "transcript": events,
+        "last_seq": len(events), "trigger": None if status == "ai" else base.trigger,
+        "queued_at": None if final == "ai" else base.queued_at,
+        "assigned_agent": (holder or SAM) if final == "assigned" else None,
+    })

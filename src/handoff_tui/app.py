@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from textual import on, work
+from textual.actions import parse as parse_action
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -93,10 +94,6 @@ class AgentApp(App[None]):
 
     TITLE = "handoff agent"
     CSS_PATH = "app.tcss"
-    BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
-    ]
-
     now: reactive[datetime | None] = reactive(None)
     """The clock's time (UTC), refreshed every ``settings.tick_seconds``."""
 
@@ -104,19 +101,32 @@ class AgentApp(App[None]):
     """``connecting`` | ``connected`` | ``reconnecting`` | ``unauthorized``."""
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The command palette lists the screen's own actions (claim, resolve, filter…)
-        beside Textual's, so a key cut off the footer can still be found."""
+        """The command palette lists every action of the screen (and of the widgets named
+        in its ``COMMAND_SOURCES``) that the current state allows, beside Textual's: the
+        footer shows only the main keys of the current mode."""
         yield from super().get_system_commands(screen)
+        sources = [screen.BINDINGS, *(w.BINDINGS for w in getattr(screen, "COMMAND_SOURCES", ()))]
         seen: set[str] = set()
-        for binding in screen.BINDINGS:
-            if not isinstance(binding, Binding) or not binding.show or binding.action in seen:
+        for binding in (b for bindings in sources for b in bindings):
+            if not isinstance(binding, Binding) or binding.action in seen:
+                continue
+            namespace, name, params = parse_action(binding.action)
+            target = self if namespace == "app" else screen
+            if target.check_action(name, params) is not True:
                 continue
             seen.add(binding.action)
+            key = binding.key_display or self.get_key_display(binding)
+            # Run on this screen, not on whatever screen is on top when the palette calls it.
+            action = binding.action.removeprefix("screen.")
             yield SystemCommand(
-                binding.description,
-                f"key: {binding.key}",
-                partial(screen.run_action, binding.action),
+                binding.description, f"key: {key}", partial(self.run_action, action, screen)
             )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys 1–9 exist only for conversations that are open."""
+        if action == "show_open" and parameters:
+            return 0 < int(str(parameters[0])) <= len(self.open_order)
+        return True
 
     def __init__(self, settings: TUISettings, client: AgentClient, clock: Clock) -> None:
         super().__init__()
@@ -314,7 +324,9 @@ class AgentApp(App[None]):
     def open_conversation(self, cid: str) -> None:
         """Show conversation ``cid``, fetching it from the server the first time."""
         if cid not in self.conversations:
-            self.conversations[cid] = ConversationState(cid)
+            # Until its packet arrives, what is known comes from the queue row.
+            item = self.queue.items.get(cid)
+            self.conversations[cid] = ConversationState(cid, status=item.status if item else "")
         if cid not in self.open_order:
             self.open_order.append(cid)
             self._send_in_background(AOpen(type="open", conversation_id=cid, last_seq=0))
@@ -400,7 +412,9 @@ class AgentApp(App[None]):
             (self.visitor_name(cid), self.conversations[cid].unread, cid == current)
             for cid in self.open_order
         ]
-        screen.query_one(OpenBar).show_tabs(tabs, len(self.queue.items), current is None)
+        counts = self.queue.counts()
+        waiting = counts["queued"] + counts["assigned"]
+        screen.query_one(OpenBar).show_tabs(tabs, waiting, current is None)
 
     # ----------------------------------------------------------------- messages
 
@@ -411,7 +425,7 @@ class AgentApp(App[None]):
         self.connection_detail = message.detail
         if message.state == "connected":
             if self.attempt:
-                self.notify("Reconnected; caught up from the last event seen.", timeout=3)
+                self.tell("Reconnected; caught up from the last event seen.", timeout=3)
             self.attempt = 0
         self.schedule_redraw()
 

@@ -21,8 +21,11 @@ __all__ = [
     "QueueFilter",
     "QueueModel",
     "QueueSort",
+    "allowed",
     "format_wait",
+    "status_hint",
 ]
+
 
 ACTIVE_STATUSES = frozenset({"queued", "assigned"})
 """Statuses that keep a conversation in the queue; ``ai`` and ``resolved`` leave it."""
@@ -88,11 +91,19 @@ class QueueModel:
         self.filter: QueueFilter = QueueFilter.ALL
         self.me: AgentInfo | None = None
         self.my_teams: frozenset[str] = frozenset()
+        self.claimed_at: dict[str, datetime] = {}
+        """When each assigned row was claimed (UTC), for claims this app saw happen: the
+        ``queue_item`` a claim causes carries the claim's time as ``updated_at``. Rows
+        already assigned in a ``queue`` snapshot have no entry."""
         self._view: list[QueueItem] | None = None
 
     def replace(self, items: list[QueueItem]) -> None:
         """Replace every row with a fresh ``queue`` snapshot."""
         self.items = {i.conversation_id: i for i in items if i.status in ACTIVE_STATUSES}
+        self.claimed_at = {
+            k: at for k, at in self.claimed_at.items()
+            if k in self.items and self.items[k].status == "assigned"
+        }
         self._view = None
 
     def apply(self, item: QueueItem) -> bool:
@@ -100,13 +111,32 @@ class QueueModel:
 
         Returns True when this is a newly queued conversation (worth a notification).
         """
-        old = self.items.get(item.conversation_id)
+        cid = item.conversation_id
+        old = self.items.get(cid)
         if item.status in ACTIVE_STATUSES:
-            self.items[item.conversation_id] = item
+            self.items[cid] = item
         else:
-            self.items.pop(item.conversation_id, None)
+            self.items.pop(cid, None)
+        if item.status == "assigned":
+            if old is None or old.status != "assigned":
+                self.claimed_at[cid] = item.updated_at
+        else:
+            self.claimed_at.pop(cid, None)
         self._view = None
         return item.status == "queued" and (old is None or old.status != "queued")
+
+    def waiting(self, item: QueueItem, now: datetime | None) -> float | None:
+        """Seconds the visitor has waited for a person: until ``now`` while queued, until
+        the claim once assigned (``None`` when the claim's time is not known), ``None``
+        for other statuses."""
+        if item.queued_at is None or now is None:
+            return None
+        if item.status == "queued":
+            return (now - item.queued_at).total_seconds()
+        claimed = self.claimed_at.get(item.conversation_id)
+        if item.status == "assigned" and claimed is not None:
+            return (claimed - item.queued_at).total_seconds()
+        return None
 
     def set_sort(self, sort: QueueSort) -> None:
         """Order rows by ``sort``."""
@@ -141,10 +171,12 @@ class QueueModel:
             self._view = rows
         return self._view
 
-    def counts(self) -> tuple[int, int]:
-        """(queued, assigned) among all rows, whatever the filter."""
-        queued = sum(1 for i in self.items.values() if i.status == "queued")
-        return queued, len(self.items) - queued
+    def counts(self) -> dict[str, int]:
+        """Rows by status (``queued``, ``assigned``), whatever the filter."""
+        out = dict.fromkeys(("ai", "queued", "assigned"), 0)
+        for item in self.items.values():
+            out[item.status] = out.get(item.status, 0) + 1
+        return out
 
 
 @dataclass
@@ -167,7 +199,43 @@ _STATUS_AFTER = {
     "released": "queued",
     "handed_back": "ai",
     "resolved": "resolved",
+    "reopened": "ai",
 }
+
+
+def allowed(action: str, status: str, holder: AgentInfo | None, me: AgentInfo | None) -> bool:
+    """Whether ``me`` may ``claim`` / ``resolve`` / ``release`` / ``handback`` a conversation
+    in ``status`` held by ``holder`` — the server's rules, so the UI offers only what works.
+    Other actions are always allowed."""
+    mine = bool(holder and me and holder.id == me.id)
+    operator = bool(me and me.role == "operator")
+    held = status == "assigned" and (mine or operator)
+    if action == "claim":
+        return status in ("ai", "queued")
+    if action == "resolve":
+        return status in ("ai", "queued") or held
+    if action == "release":
+        return status == "assigned" and mine
+    if action == "handback":
+        return status == "queued" or held
+    return True
+
+
+def status_hint(status: str, holder: AgentInfo | None, me: AgentInfo | None) -> str | None:
+    """One line above the reply box saying what the agent can do here, or ``None`` when
+    the conversation is theirs to answer."""
+    if status == "assigned":
+        if holder and me and holder.id == me.id:
+            return None
+        who = holder.name if holder else "another agent"
+        return f"{who} has it · ctrl+n adds an internal note"
+    if status == "queued":
+        return "press c to claim it, then reply"
+    if status == "ai":
+        return "the AI is answering · press c to take over"
+    if status == "resolved":
+        return "resolved · the AI answers if they write again"
+    return None
 
 
 @dataclass
@@ -187,7 +255,8 @@ class ConversationState:
     pending: dict[str, PendingSend] = field(default_factory=dict)
     draft: str = ""
     """Unsent reply box text, kept when the screen is closed."""
-    status: str = "queued"
+    status: str = ""
+    """``ai`` | ``queued`` | ``assigned`` | ``resolved``; empty until known."""
     assigned_agent: AgentInfo | None = None
     load_error: str | None = None
     """Why the server refused to open the conversation, if it did."""
@@ -237,6 +306,29 @@ class ConversationState:
         if not out and self.packet:
             out = [(c, self.packet.threshold) for c in self.packet.confidence_history]
         return out
+
+    def holder(self, fallback: AgentInfo | None = None) -> AgentInfo | None:
+        """Who holds the conversation: from its events once loaded, else ``fallback``
+        (the queue row's assignee)."""
+        if self.packet is None and not self.events:
+            return fallback
+        return self.assigned_agent
+
+    def queued_at(self) -> datetime | None:
+        """When it last entered the queue (escalated or released), UTC."""
+        for e in reversed(self.transcript):
+            if e.kind in ("escalated", "released"):
+                return e.at
+        return self.packet.queued_at if self.packet else None
+
+    def claimed_at(self) -> datetime | None:
+        """When the current holder claimed it, UTC (``None`` unless assigned)."""
+        if self.status != "assigned":
+            return None
+        for e in reversed(self.transcript):
+            if e.kind == "claimed":
+                return e.at
+        return None
 
     def escalation(self) -> Event | None:
         """The latest ``escalated`` event."""

@@ -32,7 +32,8 @@ class QueueScreen(Screen[None]):
         Binding("c", "claim", "Claim", id="queue.claim"),
         Binding("f", "cycle_filter", "Filter", id="queue.filter"),
         Binding("s", "cycle_sort", "Sort", id="queue.sort"),
-        Binding("ctrl+o", "app.next_conversation", "Next open", id="queue.next"),
+        Binding("ctrl+q", "app.quit", "Quit", id="queue.quit", priority=True),
+        Binding("ctrl+o", "app.next_conversation", "Next open", id="queue.next", show=False),
         *[
             Binding(str(n), f"app.show_open({n})", f"Open #{n}", show=False, id=f"queue.open{n}")
             for n in range(1, 10)
@@ -66,13 +67,14 @@ class QueueScreen(Screen[None]):
         """Redraw everything from the app's state."""
         app = self.agent_app
         queue = app.queue
-        queued, assigned = queue.counts()
+        counts = queue.counts()
         me = queue.me.name if queue.me else "…"
-        self.query_one("#title-bar", Static).update(fill(
+        title = fill(
             "[b]$me[/] · [b $error]$q[/] queued · $a assigned · "
             "[b]$shown[/] shown · filter [b]$f[/] · sort [b]$s[/]",
-            me=me, q=str(queued), a=str(assigned), shown=str(len(queue.view)),
-            f=queue.filter.value, s=queue.sort.value))
+            me=me, q=str(counts["queued"]), a=str(counts["assigned"]),
+            shown=str(len(queue.view)), f=queue.filter.value, s=queue.sort.value)
+        self.query_one("#title-bar", Static).update(title)
         app.draw_bars(self)
         table = self.query_one(QueueTable)
         table.now = app.now

@@ -149,9 +149,7 @@ class QueueTable(ScrollView, can_focus=True):
 
     def _cell(self, item: QueueItem, key: str) -> str:
         if key == "wait":
-            if item.queued_at is None or self.now is None:
-                return ""
-            return format_wait((self.now - item.queued_at).total_seconds())
+            return self._wait_cell(item)
         if key == "visitor":
             return item.visitor.name or item.visitor.email or "(anonymous)"
         if key == "question":
@@ -167,6 +165,15 @@ class QueueTable(ScrollView, can_focus=True):
         if key == "assignee":
             return item.assigned_agent.name if item.assigned_agent else "—"
         raise KeyError(key)
+
+    def _wait_cell(self, item: QueueItem) -> str:
+        if self.now is None:
+            return ""
+        waited = self.model.waiting(item, self.now)
+        if waited is not None:
+            return format_wait(waited)
+        # Claimed before this app connected: the claim's time is not known.
+        return "—" if item.status == "assigned" else ""
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width

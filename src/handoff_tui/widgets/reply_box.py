@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Vertical
 from textual.content import Content
 from textual.message import Message
@@ -17,7 +18,17 @@ __all__ = ["ReplyBox", "ReplyEditor"]
 
 
 class ReplyEditor(TextArea):
-    """The reply text area. Pasted text has its control characters made visible."""
+    """The reply text area, with the writing-mode keys: ctrl+s sends, ctrl+n sends as an
+    internal note, ctrl+g inserts the AI's KB draft, ctrl+a selects all (the usual editor
+    habit; ``home`` still goes to the start of the line). Pasted text has its control
+    characters made visible."""
+
+    BINDINGS = [
+        Binding("ctrl+s", "screen.send('reply')", "Send", id="conv.send"),
+        Binding("ctrl+n", "screen.send('note')", "Send as note", id="conv.note"),
+        Binding("ctrl+g", "screen.insert_draft", "KB draft", id="conv.draft"),
+        Binding("ctrl+a", "select_all", "Select all", show=False, id="reply.select_all"),
+    ]
 
     def on_paste(self, event: events.Paste) -> None:
         # A paste is data like any other text: escape sequences must not reach the terminal.
@@ -58,8 +69,9 @@ class ReplyBox(Vertical):
         self.editor.load_text(visible(text))
         self.editor.move_cursor(self.editor.document.end)
 
-    def show_status(self, typing: str | None, sending: int, failed: int, can_reply: bool) -> None:
-        """``typing``: who else is typing; ``sending``/``failed``: frames in flight/refused."""
+    def show_status(self, typing: str | None, sending: int, failed: int, hint: str | None) -> None:
+        """``typing``: who else is typing; ``sending``/``failed``: frames in flight/refused;
+        ``hint``: what the agent can do in this conversation's status (our own words)."""
         parts: list[Content] = []
         if typing:
             parts.append(fill("[i $accent]$who is typing…[/]", who=typing))
@@ -67,8 +79,8 @@ class ReplyBox(Vertical):
             parts.append(Content.from_markup("[$warning]sending $n…[/]", n=str(sending)))
         if failed:
             parts.append(Content.from_markup("[b $error]$n failed (see transcript)[/]", n=str(failed)))
-        if not can_reply:
-            parts.append(Content.from_markup("[dim]press c to claim it, then reply[/]"))
+        if hint:
+            parts.append(fill("[dim]$hint[/]", hint=hint))
         self.query_one("#reply-status", Static).update(Content("  ·  ").join(parts))
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
@@ -107,7 +108,22 @@ class TranscriptLine(Static):
 
 
 class Transcript(VerticalScroll, can_focus=True):
-    """Transcript lines, oldest first; keeps to the bottom as lines arrive."""
+    """Transcript lines, oldest first; keeps to the bottom as lines arrive.
+
+    Focused, it holds the conversation screen's reading-mode keys (letters would type
+    into the reply box): c claim, r resolve, l release, b hand back, i write, d KB draft,
+    w close.
+    """
+
+    BINDINGS = [
+        Binding("c", "screen.act('claim')", "Claim", id="conv.claim"),
+        Binding("r", "screen.act('resolve')", "Resolve", id="conv.resolve"),
+        Binding("l", "screen.act('release')", "Release", id="conv.release"),
+        Binding("b", "screen.act('handback')", "Hand back", id="conv.handback"),
+        Binding("i", "screen.focus_reply", "Write", id="conv.reply"),
+        Binding("d", "screen.insert_draft", "KB draft", id="conv.draft_key", show=False),
+        Binding("w", "app.close_conversation", "Close", id="conv.close", show=False),
+    ]
 
     def show(self, lines: list[tuple[Content, str]]) -> None:
         """Show exactly ``lines`` (content, css class), reusing line widgets in place."""
