@@ -7,6 +7,8 @@ from __future__ import annotations
 from handoff_tui.widgets.reply_box import ReplyBox
 from tests.tui_fixtures import (
     SAM,
+    ago,
+    ai_row,
     build_app,
     keyword_packet,
     low_confidence_packet,
@@ -36,8 +38,8 @@ def _open(cid: str):
 def test_empty_queue_80x24(snap_compare) -> None:
     """Empty queue at 80×24: title bar "Sam Rivera · 0 queued · 0 assigned · 0 shown · filter all · sort priority", the column headers
     (Waiting, Visitor, First question, Trigger, Conf, Assignee — no Pri/Team at this width),
-    the line "No conversations waiting…", no banner, footer with ⏎ Open, c Claim, f Filter,
-    s Sort, ^q Quit (whole, nothing cut) and ^p palette."""
+    the line "No conversations waiting…", no banner, footer with ⏎ Open, c Claim, a AI view,
+    f Filter, s Sort, ^q Quit (whole, nothing cut) and ^p palette."""
     app, _ = build_app(queue=[])
     assert snap_compare(app, terminal_size=(80, 24), run_before=_settle)
 
@@ -186,6 +188,19 @@ def test_conversation_hostile_text_120x36(snap_compare) -> None:
                                        "last_seq": len(events)})
     app, _ = build_app(queue=[], packets=[packet])
     assert snap_compare(app, terminal_size=(120, 36), run_before=_open("c_ada"))
+
+
+def test_ai_view_120x36(snap_compare) -> None:
+    """The AI view at 120×36 after pressing a: the title says "AI view · 2 with the AI ·
+    5 queued · 3 assigned"; only the two conversations the AI is handling are listed
+    (Hedy Lamarr, idle 0s, confidence 0.91; Tim Berners-Lee, idle 2m00s, 0.64), with
+    "Idle" (time since the last message) as the first column and no trigger or assignee;
+    the footer offers a Queue view."""
+    tim = ai_row("c_tim", "Tim Berners-Lee").model_copy(update={
+        "first_question": "how do I point my domain at your nameservers",
+        "last_confidence": 0.64, "updated_at": ago(120)})
+    app, _ = build_app(queue=[*queue_items(), ai_row(), tim])
+    assert snap_compare(app, terminal_size=(120, 36), run_before=_settle, press=["a"])
 
 
 async def test_command_palette_offers_the_screen_actions() -> None:

@@ -184,3 +184,16 @@ def packet_in_status(cid: str, name: str, status: str, holder: AgentInfo | None 
         "queued_at": None if final == "ai" else base.queued_at,
         "assigned_agent": (holder or SAM) if final == "assigned" else None,
     })
+
+
+def ai_row(cid: str = "c_ai", name: str = "Hedy Lamarr") -> QueueItem:
+    """A queue row for a conversation the AI is handling alone (status ``ai``): a KB
+    question answered at confidence 0.91, last message at :data:`NOW`."""
+    base = queue_items()[0]
+    return base.model_copy(update={
+        "conversation_id": cid, "status": "ai", "trigger": None, "queued_at": None,
+        "priority": 0, "team": None, "assigned_agent": None,
+        "visitor": base.visitor.model_copy(update={"name": name}),
+        "first_question": "how do I add a user to my account", "last_confidence": 0.91,
+        "updated_at": NOW,
+    })

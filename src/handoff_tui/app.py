@@ -67,7 +67,7 @@ from handoff_tui.messages import (
 )
 from handoff_tui.screens import ConversationScreen, QueueScreen
 from handoff_tui.settings import TUISettings
-from handoff_tui.state import ConversationState, PendingSend, QueueModel
+from handoff_tui.state import ConversationState, PendingSend, QueueModel, QueueView
 from handoff_tui.text import visible
 from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
 
@@ -197,8 +197,11 @@ class AgentApp(App[None]):
         )
         await asyncio.sleep(delay)
 
+    def _subscription(self) -> ASubscribeQueue:
+        return ASubscribeQueue(type="subscribe_queue", statuses=list(self.queue.statuses))
+
     async def _resync(self, conn: AgentConnection) -> None:
-        await conn.send(ASubscribeQueue(type="subscribe_queue"))
+        await conn.send(self._subscription())
         for cid in list(self.open_order):
             conv = self.conversations[cid]
             await conn.send(AOpen(type="open", conversation_id=cid, last_seq=conv.last_seq))
@@ -318,6 +321,15 @@ class AgentApp(App[None]):
         if timer is not None:
             timer.stop()
             self._send_in_background(ATyping(type="typing", conversation_id=cid, active=False))
+
+    def set_queue_view(self, mode: QueueView) -> None:
+        """Switch the queue screen to ``mode`` and subscribe to the statuses it lists; the
+        server answers with a fresh ``queue`` (on a reconnect the same set is sent)."""
+        if mode is self.queue.mode:
+            return
+        self.queue.set_mode(mode)
+        self._send_in_background(self._subscription())
+        self.schedule_redraw()
 
     # ----------------------------------------------------------------- navigation
 

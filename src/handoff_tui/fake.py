@@ -1,7 +1,8 @@
 """An in-memory stand-in for the server, for snapshot tests, benchmarks and screenshots.
 
 It speaks the same frames as the real server (``handoff_server.protocol`` models) for the
-parts the agent app uses — ``subscribe_queue``, ``open``, the actions and ``typing`` —
+parts the agent app uses — ``subscribe_queue`` (with its ``statuses``), ``open``, the
+actions and ``typing`` —
 from fixture data, so pictures and timings do not depend on the AI, the store or the
 network. Behavioural tests use the real server (``tests/test_tui_pilot.py``).
 """
@@ -50,7 +51,8 @@ class FakeConnection:
         self.server = server
         self.inbox: asyncio.Queue[Any] = asyncio.Queue()
         self.subscribed: set[str] = set()
-        self.queue_subscribed = False
+        self.queue_statuses: frozenset[str] = frozenset()
+        """Statuses of the last ``subscribe_queue`` (empty: not subscribed)."""
         self.closed = False
 
     async def send(self, frame: BaseModel) -> None:
@@ -118,10 +120,12 @@ class FakeServer:
         self.connections.clear()
 
     def upsert(self, item: QueueItem) -> None:
-        """Change a queue row and tell subscribers."""
+        """Change a queue row and tell the subscribers whose set it is in or leaves."""
+        old = self.queue.get(item.conversation_id)
         self.queue[item.conversation_id] = item
         for conn in self.connections:
-            if conn.queue_subscribed:
+            watched = conn.queue_statuses
+            if item.status in watched or (old is not None and old.status in watched):
                 conn.push(SQueueItem(item=item))
 
     def append(self, conversation_id: str, kind: str, actor: str, **data: Any) -> Event:
@@ -154,8 +158,8 @@ class FakeServer:
     async def handle(self, conn: FakeConnection, frame: BaseModel) -> None:
         """Answer one frame."""
         if isinstance(frame, ASubscribeQueue):
-            conn.queue_subscribed = True
-            conn.push(SQueue(items=list(self.queue.values())))
+            conn.queue_statuses = frozenset(frame.statuses)
+            conn.push(SQueue(items=[q for q in self.queue.values() if q.status in frame.statuses]))
         elif isinstance(frame, AOpen):
             packet = self.packets.get(frame.conversation_id)
             if packet is None:

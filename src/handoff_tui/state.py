@@ -21,14 +21,34 @@ __all__ = [
     "QueueFilter",
     "QueueModel",
     "QueueSort",
+    "QueueView",
     "allowed",
     "format_wait",
     "status_hint",
 ]
 
 
-ACTIVE_STATUSES = frozenset({"queued", "assigned"})
-"""Statuses that keep a conversation in the queue; ``ai`` and ``resolved`` leave it."""
+class QueueView(StrEnum):
+    """Which conversations the queue screen lists (and the app subscribes to)."""
+
+    QUEUE = "queue"
+    """Queued and assigned conversations: the ones waiting for or held by a person."""
+    AI = "ai"
+    """Conversations the AI is handling on its own."""
+
+
+SUBSCRIBED: dict[QueueView, tuple[str, ...]] = {
+    QueueView.QUEUE: ("queued", "assigned"),
+    # The AI view keeps queued and assigned rows too, so new escalations still arrive
+    # (with their notification) while the agent watches the AI at work.
+    QueueView.AI: ("ai", "queued", "assigned"),
+}
+"""The ``statuses`` sent with ``subscribe_queue`` for each view."""
+
+_SHOWN: dict[QueueView, frozenset[str]] = {
+    QueueView.QUEUE: frozenset({"queued", "assigned"}),
+    QueueView.AI: frozenset({"ai"}),
+}
 
 
 class QueueFilter(StrEnum):
@@ -89,6 +109,7 @@ class QueueModel:
         self.items: dict[str, QueueItem] = {}
         self.sort: QueueSort = QueueSort.PRIORITY
         self.filter: QueueFilter = QueueFilter.ALL
+        self.mode: QueueView = QueueView.QUEUE
         self.me: AgentInfo | None = None
         self.my_teams: frozenset[str] = frozenset()
         self.claimed_at: dict[str, datetime] = {}
@@ -97,9 +118,20 @@ class QueueModel:
         already assigned in a ``queue`` snapshot have no entry."""
         self._view: list[QueueItem] | None = None
 
+    @property
+    def statuses(self) -> tuple[str, ...]:
+        """The statuses subscribed to in the current view (``subscribe_queue``)."""
+        return SUBSCRIBED[self.mode]
+
+    def set_mode(self, mode: QueueView) -> None:
+        """Switch views; rows outside the new subscription are dropped at once."""
+        self.mode = mode
+        self.items = {k: i for k, i in self.items.items() if i.status in self.statuses}
+        self._view = None
+
     def replace(self, items: list[QueueItem]) -> None:
         """Replace every row with a fresh ``queue`` snapshot."""
-        self.items = {i.conversation_id: i for i in items if i.status in ACTIVE_STATUSES}
+        self.items = {i.conversation_id: i for i in items if i.status in self.statuses}
         self.claimed_at = {
             k: at for k, at in self.claimed_at.items()
             if k in self.items and self.items[k].status == "assigned"
@@ -107,13 +139,13 @@ class QueueModel:
         self._view = None
 
     def apply(self, item: QueueItem) -> bool:
-        """Upsert one ``queue_item``; rows with status ``ai``/``resolved`` leave the queue.
+        """Upsert one ``queue_item``; a row whose status left the subscribed set is removed.
 
         Returns True when this is a newly queued conversation (worth a notification).
         """
         cid = item.conversation_id
         old = self.items.get(cid)
-        if item.status in ACTIVE_STATUSES:
+        if item.status in self.statuses:
             self.items[cid] = item
         else:
             self.items.pop(cid, None)
@@ -149,6 +181,8 @@ class QueueModel:
         self._view = None
 
     def _visible(self, item: QueueItem) -> bool:
+        if item.status not in _SHOWN[self.mode]:
+            return False
         if self.filter is QueueFilter.MINE:
             return bool(
                 self.me and item.assigned_agent and item.assigned_agent.id == self.me.id
@@ -172,7 +206,7 @@ class QueueModel:
         return self._view
 
     def counts(self) -> dict[str, int]:
-        """Rows by status (``queued``, ``assigned``), whatever the filter."""
+        """Rows by status (``ai``, ``queued``, ``assigned``), whatever the view and filter."""
         out = dict.fromkeys(("ai", "queued", "assigned"), 0)
         for item in self.items.values():
             out[item.status] = out.get(item.status, 0) + 1
