@@ -94,12 +94,16 @@ async def test_escalation_claim_reply_resolve(server, agent_token) -> None:
         await visitor.close()
 
 
-async def test_bad_token_shows_banner_and_stops(server) -> None:
+async def test_bad_token_stops_the_app_with_the_reason(server) -> None:
+    """A refused token (HTTP 401) ends the app with return code 1 and says why; nothing
+    retries (``handoff agent`` then prints it and exits non-zero: test_cli_agent.py)."""
     app = _app(server.url, "hnd_not_a_token")
     async with app.run_test(size=(100, 30)) as pilot:
-        await until(pilot, lambda: app.connection_state == "unauthorized", what="401")
-        banner = app.screen.query_one(ConnectionBanner)
-        assert banner.display and "refused the token" in str(banner.content)
+        await until(pilot, lambda: app.refusal is not None, what="401")
+        await pilot.pause(0.3)
+    assert app.return_code == 1
+    assert app.refusal == f"the server at {server.url} refused the token (HTTP 401)"
+    assert app.attempt == 0
 
 
 async def test_claim_stops_the_wait_and_resolved_drops_the_claim_hint(server, agent_token) -> None:

@@ -37,7 +37,11 @@ def agent(server: ServerOpt = None, token: TokenOpt = None) -> None:
     settings = TUISettings.from_env(server, token)
     if not settings.token:
         fail("no token: pass --token or set HANDOFF_TOKEN ('handoff token create')", "no_token")
-    make_app(settings).run()
+    app = make_app(settings)
+    app.run()
+    if app.refusal:
+        fail(f"{app.refusal}: check --token / HANDOFF_TOKEN ('handoff token create')",
+             "unauthorized")
 
 
 # --------------------------------------------------------------------------- demo

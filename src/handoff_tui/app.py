@@ -141,6 +141,9 @@ class AgentApp(App[None]):
         self.attempt = 0
         self.retry_in = 0.0
         self.connection_detail = ""
+        self.refusal: str | None = None
+        """Why the server refused the token (HTTP 401/403), once it has: the app stops
+        retrying, and ``handoff agent`` reports it and exits non-zero."""
         self._actions_in_flight: dict[str, tuple[str, str]] = {}
         self._typing_sent: dict[str, Timer] = {}
         self._redraw_pending = False
@@ -439,6 +442,13 @@ class AgentApp(App[None]):
             if self.attempt:
                 self.tell("Reconnected; caught up from the last event seen.", timeout=3)
             self.attempt = 0
+        if message.state == "unauthorized":
+            self.refusal = (f"the server at {self.client.url} refused the token "
+                            f"({message.detail or 'HTTP 401'})")
+            if self.queue.me is None:
+                # Never signed in: there is nothing on screen to keep, so say why and stop.
+                self.exit(return_code=1)
+                return
         self.schedule_redraw()
 
     @on(Authenticated)
