@@ -1,8 +1,10 @@
-"""`handoff agent` and `handoff demo` refuse bad options before starting anything; a
-refused token ends the agent UI with an error."""
+"""`handoff agent` and `handoff demo`: bad options are refused before anything starts, a
+refused token ends the agent UI with an error, and the demo's simulated visitors."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import os
 import pty
 import select
@@ -13,7 +15,8 @@ import time
 from typer.testing import CliRunner
 
 from handoff_cli.main import app
-from tests.helpers import start_serve
+from handoff_server.protocol import ASubscribeQueue, SQueue, SQueueItem
+from tests.helpers import agent, start_serve
 
 runner = CliRunner(env={"COLUMNS": "200"})
 
@@ -83,3 +86,58 @@ def test_agent_exits_non_zero_when_the_server_refuses_the_token(tmp_path):
     assert (f"error[unauthorized]: the server at {url} refused the token (HTTP 401): check "
             "--token / HANDOFF_TOKEN ('handoff token create')") in output
 
+
+def test_demo_visitors_vary_and_the_first_one_escalates():
+    """Every simulated visitor has their own name and first line: KB example questions and
+    escalating messages of every kind (human request, frustration, keyword, low
+    confidence), none repeated in the first 30 visitors (an escalating line comes back
+    only once its category's lines are used up); the first visitor asks for a handoff."""
+    from handoff_cli.agent_commands import ESCALATING, _kb_questions, visitor_script
+
+    script = list(itertools.islice(visitor_script(_kb_questions(None), 0.35, seed=7), 30))
+    assert script[0].reason != "kb question" and script[1].reason == "kb question"
+    assert len({v.name for v in script}) == len({v.email for v in script}) == 30
+    escalated = [v for v in script if v.reason != "kb question"]
+    per_category = {r: sum(v.reason == r for v in escalated) for r in ESCALATING}
+    assert all(per_category[r] <= len(lines) for r, lines in ESCALATING.items()), per_category
+    assert len({v.text for v in script}) == 30
+    assert [v.reason for v in escalated[:4]] == list(ESCALATING)
+    assert all(v.text in ESCALATING[v.reason] for v in escalated)
+    assert len({v.follow_up for v in escalated}) > 1
+    assert len(escalated) >= 6  # the first, plus about 0.35 of the rest
+
+
+async def test_demo_queue_is_busy_within_seconds(server, agent_token):
+    """Run against a real server, the demo's visitors put an escalation in the queue within
+    a few seconds of starting, and each conversation comes from a different visitor
+    asking a different question."""
+    from handoff_cli.agent_commands import _kb_questions, simulate
+
+    watcher = await agent(server.url, agent_token)
+    await watcher.send(ASubscribeQueue(type="subscribe_queue", statuses=["ai", "queued"]))
+    assert isinstance(await watcher.recv(timeout=10), SQueue)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    sim = asyncio.create_task(simulate(server.url, _kb_questions(None), 0.4, 0.35, seed=7))
+    first: dict[str, tuple[str, str]] = {}
+    escalated_after: float | None = None
+    try:
+        while loop.time() - started < 8:
+            try:
+                frame = await watcher.recv(timeout=1)
+            except TimeoutError:
+                continue
+            if isinstance(frame, SQueueItem):
+                item = frame.item
+                first.setdefault(item.conversation_id, (item.visitor.name, item.first_question))
+                if item.status == "queued" and escalated_after is None:
+                    escalated_after = loop.time() - started
+    finally:
+        sim.cancel()
+        await asyncio.gather(sim, return_exceptions=True)
+        await watcher.close()
+    assert escalated_after is not None and escalated_after < 5, escalated_after
+    names = [name for name, _ in first.values()]
+    questions = [q for _, q in first.values() if q]
+    assert len(first) >= 5, first
+    assert len(set(names)) == len(names) and len(set(questions)) == len(questions), first
