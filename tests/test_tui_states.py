@@ -154,41 +154,44 @@ def _overlaps(a: Region, b: Region) -> bool:
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)])
 async def test_footer_shows_whole_keys_at_80_and_120_columns(size) -> None:
-    """No key is cut ("… w Clo"): on the queue, in a conversation being read and in one
-    being written, every key shown ends before the palette key; the rest is in the
-    palette."""
+    """No key is cut ("… w Clo"): on the queue, in a conversation being read, being
+    written, and read again once claimed, every key shown ends before the palette key;
+    the rest is in the palette."""
     app, _server = build_app(queue=queue_items(), packets=[low_confidence_packet()])
     async with app.run_test(size=size) as pilot:
         await _wait(pilot, lambda: app.queue.me is not None, "sign-in")
-        await pilot.pause(0.2)
-        states = [("queue", app.screen)]
+        await _assert_footer_fits(pilot, size[0], "queue", {"Claim", "Quit"})
         screen = await _open(pilot, "c_ada")
-        states.append(("reading", screen))
+        await _assert_footer_fits(pilot, size[0], "reading", {"Claim", "Back"})
         await pilot.press("c")
         await _wait(pilot, lambda: screen.conv.status == "assigned", "claim")
-        await pilot.pause(0.2)
-        states.append(("writing", screen))
-        for name, state_screen in states:
-            if state_screen is not app.screen:
-                continue
-            _assert_footer_fits(state_screen, size[0], name)
+        await _assert_footer_fits(pilot, size[0], "writing", {"Send", "Send as note"})
         await pilot.press("escape")
-        await pilot.pause(0.2)
-        _assert_footer_fits(app.screen, size[0], "reading, mine")
+        await _assert_footer_fits(pilot, size[0], "reading, mine", {"Release"})
         app.show_queue()
-        await pilot.pause(0.2)
-        _assert_footer_fits(app.screen, size[0], "queue")
+        await _assert_footer_fits(pilot, size[0], "queue again", {"Claim"})
 
 
-def _assert_footer_fits(screen, width: int, state: str) -> None:
-    footer = screen.query_one(Footer)
-    palette = next(k for k in footer.query(FooterKey) if k.has_class("-command-palette"))
-    keys = _footer_keys(screen)
-    assert keys, state
-    for key in keys:
+async def _assert_footer_fits(pilot, width: int, state: str, expected: set[str]) -> None:
+    def keys():
+        footer = pilot.app.screen.query_one(Footer)
+        return list(footer.query(FooterKey))
+
+    # The footer recomposes its keys after each change of focus or state.
+    await _wait(pilot, lambda: expected <= {k.description for k in keys()}, f"{state} footer")
+    await pilot.pause(0.1)
+    keys_now = keys()
+    palette = next(k for k in keys_now if k.has_class("-command-palette"))
+    for key in keys_now:
+        if key is palette:
+            continue
         region = key.region
         assert region.width > 0 and region.right <= palette.region.x <= width, (
-            state, key.description, region, palette.region)
+            state,
+            key.description,
+            region,
+            palette.region,
+        )
 
 
 async def test_footer_offers_the_keys_of_the_current_mode() -> None:

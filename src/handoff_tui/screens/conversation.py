@@ -101,7 +101,9 @@ class ConversationScreen(Screen[None]):
         return True
 
     def on_screen_resume(self) -> None:
-        self.redraw()
+        # A newly pushed screen can be resumed before it is composed; on_mount draws it then.
+        if self.ready:
+            self.redraw()
 
     def redraw(self) -> None:
         """Redraw from the app's state."""

@@ -63,7 +63,9 @@ class QueueScreen(Screen[None]):
         self.redraw()
 
     def on_screen_resume(self) -> None:
-        self.redraw()
+        # A newly pushed screen can be resumed before it is composed; on_mount draws it then.
+        if self.ready:
+            self.redraw()
 
     def redraw(self) -> None:
         """Redraw everything from the app's state."""
