@@ -47,7 +47,9 @@ def _run_in_terminal(args: list[str], timeout: float) -> tuple[int | None, str]:
     wrote."""
     master, slave = pty.openpty()
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env={**env, "TERM": "xterm"})
+    proc = subprocess.Popen(
+        args, stdin=slave, stdout=slave, stderr=slave, env={**env, "TERM": "xterm"}
+    )
     os.close(slave)
     output = bytearray()
     deadline = time.monotonic() + timeout
@@ -83,8 +85,10 @@ def test_agent_exits_non_zero_when_the_server_refuses_the_token(tmp_path):
         server.terminate()
         server.wait(timeout=10)
     assert code == 2, output[-2000:]
-    assert (f"error[unauthorized]: the server at {url} refused the token (HTTP 401): check "
-            "--token / HANDOFF_TOKEN ('handoff token create')") in output
+    assert (
+        f"error[unauthorized]: the server at {url} refused the token (HTTP 401): check "
+        "--token / HANDOFF_TOKEN ('handoff token create')"
+    ) in output
 
 
 def test_demo_visitors_vary_and_the_first_one_escalates():

@@ -23,7 +23,9 @@ from tests.conftest import create_token
 from tests.helpers import say, start_visitor
 
 
-async def until(pilot, predicate: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
+async def until(
+    pilot, predicate: Callable[[], object], timeout: float = 10.0, what: str = ""
+) -> None:
     """Let the app run until ``predicate()`` is true; fail after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -34,20 +36,28 @@ async def until(pilot, predicate: Callable[[], object], timeout: float = 10.0, w
 
 
 def _app(url: str, token: str) -> AgentApp:
-    return make_app(TUISettings(server_url=url, token=token, reconnect_initial_seconds=0.1,
-                                reconnect_max_seconds=0.5))
+    return make_app(
+        TUISettings(
+            server_url=url, token=token, reconnect_initial_seconds=0.1, reconnect_max_seconds=0.5
+        )
+    )
 
 
 async def test_escalation_claim_reply_resolve(server, agent_token) -> None:
     app = _app(server.url, agent_token)
     async with app.run_test(size=(120, 36)) as pilot:
-        await until(pilot, lambda: app.connection_state == "connected" and app.queue.me, what="sign-in")
+        await until(
+            pilot, lambda: app.connection_state == "connected" and app.queue.me, what="sign-in"
+        )
         assert app.queue.me.name == "Sam"
         assert app.queue.view == []
 
-        visitor, welcome = await start_visitor(server.url, name="Ada Lovelace",
-                                               email="ada@example.org",
-                                               page_url="https://hostco.example/help")
+        visitor, welcome = await start_visitor(
+            server.url,
+            name="Ada Lovelace",
+            email="ada@example.org",
+            page_url="https://hostco.example/help",
+        )
         cid = welcome.conversation_id
         frames = await say(visitor, "I want to talk to a person please")
         assert any(isinstance(f, SEvent) and f.event.kind == "escalated" for f in frames)
@@ -56,8 +66,9 @@ async def test_escalation_claim_reply_resolve(server, agent_token) -> None:
         await until(pilot, lambda: cid in app.queue.items, what="queue row")
         table = app.screen.query_one(QueueTable)
         assert table.selected.conversation_id == cid
-        assert any(n.title == "New escalation" and "Ada Lovelace" in n.message
-                   for n in app._notifications), [(n.title, n.message) for n in app._notifications]
+        assert any(
+            n.title == "New escalation" and "Ada Lovelace" in n.message for n in app._notifications
+        ), [(n.title, n.message) for n in app._notifications]
         row = "".join(seg.text for seg in table.render_line(1))
         assert "Ada Lovelace" in row and "talk to a person" in row
 
@@ -78,19 +89,25 @@ async def test_escalation_claim_reply_resolve(server, agent_token) -> None:
         await pilot.press(*"Hi Ada, Sam here.")
         await pilot.press("ctrl+s")
         reply = await visitor.recv_until(
-            lambda f: isinstance(f, SEvent) and f.event.kind == "agent_message", timeout=10)
+            lambda f: isinstance(f, SEvent) and f.event.kind == "agent_message", timeout=10
+        )
         assert reply[-1].event.data["text"] == "Hi Ada, Sam here."
-        await until(pilot, lambda: not conv.pending and any(
-            e.kind == "agent_message" for e in conv.transcript), what="reply acked")
+        await until(
+            pilot,
+            lambda: not conv.pending and any(e.kind == "agent_message" for e in conv.transcript),
+            what="reply acked",
+        )
         lines = [w for w in app.screen.query(TranscriptLine)]
         assert sum("Hi Ada, Sam here." in str(w.content) for w in lines) == 1
 
         await pilot.press("escape", "r")
         resolved = await visitor.recv_until(
-            lambda f: isinstance(f, SEvent) and f.event.kind == "resolved", timeout=10)
+            lambda f: isinstance(f, SEvent) and f.event.kind == "resolved", timeout=10
+        )
         assert resolved[-1].event.data["agent"]["name"] == "Sam"
-        await until(pilot, lambda: conv.status == "resolved" and cid not in app.queue.items,
-                    what="resolved")
+        await until(
+            pilot, lambda: conv.status == "resolved" and cid not in app.queue.items, what="resolved"
+        )
         await visitor.close()
 
 
@@ -183,15 +200,26 @@ async def test_reconnect_resumes_without_loss_or_doubles(server_factory, tmp_pat
 
         second = await server_factory(data_dir=data_dir, server={"port": port})
         visitor2, _ = await _resume(second.url, cid, welcome.resume_token, welcome.last_seq)
-        await visitor2.send(VMessage(type="message", client_msg_id=new_client_msg_id(),
-                                     text="hello? are you there"))
-        await until(pilot, lambda: app.connection_state == "connected", timeout=15, what="reconnect")
-        await until(pilot, lambda: any(e.kind == "visitor_message" and "are you there" in
-                                       e.data.get("text", "") for e in conv.transcript),
-                    what="missed message")
+        await visitor2.send(
+            VMessage(type="message", client_msg_id=new_client_msg_id(), text="hello? are you there")
+        )
+        await until(
+            pilot, lambda: app.connection_state == "connected", timeout=15, what="reconnect"
+        )
+        await until(
+            pilot,
+            lambda: any(
+                e.kind == "visitor_message" and "are you there" in e.data.get("text", "")
+                for e in conv.transcript
+            ),
+            what="missed message",
+        )
         await until(pilot, lambda: not conv.pending, what="pending reply resent and acked")
-        await until(pilot, lambda: any(e.kind == "agent_message" for e in conv.transcript),
-                    what="reply event")
+        await until(
+            pilot,
+            lambda: any(e.kind == "agent_message" for e in conv.transcript),
+            what="reply event",
+        )
         seqs = sorted(conv.events)
         assert seqs == list(range(1, len(seqs) + 1)) and seqs[-1] > before
         texts = [e.data.get("text") for e in conv.transcript if e.kind == "agent_message"]
@@ -208,6 +236,7 @@ async def _resume(url: str, cid: str, resume_token: str, last_seq: int):
     from handoff_server.client import connect_visitor
 
     conn = await connect_visitor(url)
-    await conn.send(VResume(type="resume", conversation_id=cid, resume_token=resume_token,
-                            last_seq=last_seq))
+    await conn.send(
+        VResume(type="resume", conversation_id=cid, resume_token=resume_token, last_seq=last_seq)
+    )
     return conn, await conn.recv(timeout=10)

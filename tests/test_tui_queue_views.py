@@ -37,7 +37,9 @@ async def _until(pilot, predicate, what: str, timeout: float = 10.0) -> None:
 
 def _rows(app) -> list[str]:
     table = app.screen.query_one(QueueTable)
-    return ["".join(s.text for s in table.render_line(y)) for y in range(1, len(app.queue.view) + 1)]
+    return [
+        "".join(s.text for s in table.render_line(y)) for y in range(1, len(app.queue.view) + 1)
+    ]
 
 
 async def test_ai_view_subscribes_to_ai_conversations_and_back() -> None:

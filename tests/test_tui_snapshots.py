@@ -141,7 +141,9 @@ def test_two_open_with_unread_120x36(snap_compare) -> None:
     Grace's was shown; typing does not count as unread) and "2 Grace Hopper" highlighted;
     the reply box status line says "Grace Hopper is typing… · press c to claim it, then
     reply"."""
-    app, server = build_app(queue=queue_items(), packets=[low_confidence_packet(), keyword_packet()])
+    app, server = build_app(
+        queue=queue_items(), packets=[low_confidence_packet(), keyword_packet()]
+    )
 
     async def run_before(pilot) -> None:
         await _open("c_ada")(pilot)
@@ -164,7 +166,9 @@ def test_conversation_resolved_80x24(snap_compare) -> None:
     with "── resolved by Sam Rivera ──"; the panel says status resolved and shows no
     waiting time; the footer offers only i Write and esc Back (nothing to claim, resolve,
     release or hand back)."""
-    app, _ = build_app(queue=[], packets=[packet_in_status("c_done", "Ada Lovelace", "resolved", SAM)])
+    app, _ = build_app(
+        queue=[], packets=[packet_in_status("c_done", "Ada Lovelace", "resolved", SAM)]
+    )
     assert snap_compare(app, terminal_size=(80, 24), run_before=_open("c_done"))
 
 
@@ -184,8 +188,9 @@ def test_conversation_hostile_text_120x36(snap_compare) -> None:
     for n, text in enumerate(said):
         events.insert(2 + n, events[1].model_copy(update={"data": {"text": text}}))
     events = [e.model_copy(update={"seq": n}) for n, e in enumerate(events, start=1)]
-    packet = packet.model_copy(update={"visitor": visitor, "transcript": events,
-                                       "last_seq": len(events)})
+    packet = packet.model_copy(
+        update={"visitor": visitor, "transcript": events, "last_seq": len(events)}
+    )
     app, _ = build_app(queue=[], packets=[packet])
     assert snap_compare(app, terminal_size=(120, 36), run_before=_open("c_ada"))
 
@@ -196,9 +201,13 @@ def test_ai_view_120x36(snap_compare) -> None:
     (Hedy Lamarr, idle 0s, confidence 0.91; Tim Berners-Lee, idle 2m00s, 0.64), with
     "Idle" (time since the last message) as the first column and no trigger or assignee;
     the footer offers a Queue view."""
-    tim = ai_row("c_tim", "Tim Berners-Lee").model_copy(update={
-        "first_question": "how do I point my domain at your nameservers",
-        "last_confidence": 0.64, "updated_at": ago(120)})
+    tim = ai_row("c_tim", "Tim Berners-Lee").model_copy(
+        update={
+            "first_question": "how do I point my domain at your nameservers",
+            "last_confidence": 0.64,
+            "updated_at": ago(120),
+        }
+    )
     app, _ = build_app(queue=[*queue_items(), ai_row(), tim])
     assert snap_compare(app, terminal_size=(120, 36), run_before=_settle, press=["a"])
 
@@ -217,7 +226,9 @@ async def test_command_palette_offers_the_screen_actions() -> None:
             await pilot.pause(0.1)
         commands = {c.title: c for c in app.get_system_commands(app.screen)}
         # Ada's conversation is queued: release needs a claim first, so it is not offered.
-        assert {"Claim", "Resolve", "Hand back", "Send", "Send as note", "KB draft"} <= set(commands)
+        assert {"Claim", "Resolve", "Hand back", "Send", "Send as note", "KB draft"} <= set(
+            commands
+        )
         assert "Release" not in commands
         await commands["Claim"].callback()
         for _ in range(50):  # the link worker sends it; allow a loaded machine 5 s

@@ -37,14 +37,11 @@ ACTIONS = {"Claim", "Resolve", "Release", "Hand back"}
 CASES = [
     # (conversation id, status, holder, hint above the reply box, actions offered)
     ("c_q", "queued", None, "press c to claim it, then reply", {"Claim", "Resolve", "Hand back"}),
-    ("c_ai", "ai", None, "the AI is answering · press c to take over",
-     {"Claim", "Resolve"}),
+    ("c_ai", "ai", None, "the AI is answering · press c to take over", {"Claim", "Resolve"}),
     ("c_mine", "assigned", SAM, "", {"Resolve", "Release", "Hand back"}),
-    ("c_kim", "assigned", KIM, "Kim Okafor has it · ctrl+n adds an internal note",
-     set()),
+    ("c_kim", "assigned", KIM, "Kim Okafor has it · ctrl+n adds an internal note", set()),
     ("c_done", "resolved", SAM, "resolved · the AI answers if they write again", set()),
-    ("c_back", "reopened", SAM, "the AI is answering · press c to take over",
-     {"Claim", "Resolve"}),
+    ("c_back", "reopened", SAM, "the AI is answering · press c to take over", {"Claim", "Resolve"}),
 ]
 
 
@@ -60,23 +57,28 @@ async def _open(pilot, cid: str) -> ConversationScreen:
     app = pilot.app
     await _wait(pilot, lambda: app.queue.me is not None, "sign-in")
     app.open_conversation(cid)
-    await _wait(pilot, lambda: isinstance(app.screen, ConversationScreen)
-                and app.screen.conv.packet is not None, f"{cid} loaded")
+    await _wait(
+        pilot,
+        lambda: isinstance(app.screen, ConversationScreen) and app.screen.conv.packet is not None,
+        f"{cid} loaded",
+    )
     await pilot.pause(0.1)
     return app.screen
 
 
 def _footer_keys(screen) -> list[FooterKey]:
-    return [k for k in screen.query_one(Footer).query(FooterKey)
-            if not k.has_class("-command-palette")]
+    return [
+        k for k in screen.query_one(Footer).query(FooterKey) if not k.has_class("-command-palette")
+    ]
 
 
 def _status_line(screen: ConversationScreen) -> str:
     return screen.query_one("#reply-status", Static).visual.plain
 
 
-@pytest.mark.parametrize(("cid", "status", "holder", "hint", "actions"), CASES,
-                         ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("cid", "status", "holder", "hint", "actions"), CASES, ids=[c[0] for c in CASES]
+)
 async def test_each_status_shows_its_own_hint_and_actions(cid, status, holder, hint, actions):
     """A resolved conversation no longer says "press c to claim"; each status says what
     can be done, and the footer (reading mode) and palette offer exactly those actions."""
@@ -120,8 +122,9 @@ async def test_queue_waiting_column_stops_at_the_claim() -> None:
     async with app.run_test(size=(160, 48)) as pilot:
         await _wait(pilot, lambda: "c_ada" in app.queue.items, "queue")
         ada = app.queue.items["c_ada"]
-        server.upsert(ada.model_copy(update={"status": "assigned", "assigned_agent": SAM,
-                                             "updated_at": NOW}))
+        server.upsert(
+            ada.model_copy(update={"status": "assigned", "assigned_agent": SAM, "updated_at": NOW})
+        )
         await _wait(pilot, lambda: app.queue.items["c_ada"].status == "assigned", "claim")
         app.clock.advance(600)
         app._tick()
@@ -143,8 +146,9 @@ def test_reopened_conversation_is_with_the_ai_again() -> None:
     conv = ConversationState("c_back")
     conv.load(packet.model_copy(update={"status": "resolved"}))
     assert conv.status == "ai" and conv.assigned_agent is None
-    conv.add(Event(conversation_id="c_back", seq=99, kind="escalated", at=NOW, actor="system",
-                   data={}))
+    conv.add(
+        Event(conversation_id="c_back", seq=99, kind="escalated", at=NOW, actor="system", data={})
+    )
     assert conv.status == "queued" and conv.assigned_agent is None
 
 
@@ -209,8 +213,17 @@ async def test_footer_offers_the_keys_of_the_current_mode() -> None:
         writing = {k.description for k in _footer_keys(screen)}
         assert writing >= {"Send", "Send as note", "KB draft"} and not writing & ACTIONS
         palette = {c.title for c in app.get_system_commands(screen)}
-        assert palette >= {"Claim", "Resolve", "Hand back", "Send", "Send as note", "KB draft",
-                           "Write", "Close", "Back"}
+        assert palette >= {
+            "Claim",
+            "Resolve",
+            "Hand back",
+            "Send",
+            "Send as note",
+            "KB draft",
+            "Write",
+            "Close",
+            "Back",
+        }
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)])
@@ -255,10 +268,17 @@ async def test_emoji_do_not_move_the_panel_divider(size) -> None:
     packet = low_confidence_packet()
     events = list(packet.transcript)
     extra = events[1].model_copy(update={"seq": len(events) + 1, "data": {"text": EMOJI * 3}})
-    visitor = packet.visitor.model_copy(update={"name": "Ada " + EMOJI[:8],
-                                                "fields": {"note": EMOJI}})
-    packet = packet.model_copy(update={"transcript": [*events, extra], "last_seq": len(events) + 1,
-                                       "visitor": visitor, "analysis": EMOJI * 2})
+    visitor = packet.visitor.model_copy(
+        update={"name": "Ada " + EMOJI[:8], "fields": {"note": EMOJI}}
+    )
+    packet = packet.model_copy(
+        update={
+            "transcript": [*events, extra],
+            "last_seq": len(events) + 1,
+            "visitor": visitor,
+            "analysis": EMOJI * 2,
+        }
+    )
     app, _server = build_app(queue=queue_items(), packets=[packet])
     async with app.run_test(size=size) as pilot:
         screen = await _open(pilot, "c_ada")

@@ -42,8 +42,9 @@ def agent(server: ServerOpt = None, token: TokenOpt = None) -> None:
     app = make_app(settings)
     app.run()
     if app.refusal:
-        fail(f"{app.refusal}: check --token / HANDOFF_TOKEN ('handoff token create')",
-             "unauthorized")
+        fail(
+            f"{app.refusal}: check --token / HANDOFF_TOKEN ('handoff token create')", "unauthorized"
+        )
 
 
 # --------------------------------------------------------------------------- demo
@@ -91,13 +92,44 @@ FOLLOW_UPS = [
 """What an escalated visitor answers to the agent's first reply."""
 
 FIRST_NAMES = [
-    "Ada", "Grace", "Alan", "Margaret", "Barbara", "Ken", "Radia", "Katherine", "Edsger",
-    "Frances", "Linus", "Hedy", "Dennis", "Sophie", "Tim", "Anita", "Vint", "Shafi",
+    "Ada",
+    "Grace",
+    "Alan",
+    "Margaret",
+    "Barbara",
+    "Ken",
+    "Radia",
+    "Katherine",
+    "Edsger",
+    "Frances",
+    "Linus",
+    "Hedy",
+    "Dennis",
+    "Sophie",
+    "Tim",
+    "Anita",
+    "Vint",
+    "Shafi",
 ]
 LAST_NAMES = [
-    "Lovelace", "Hopper", "Turing", "Hamilton", "Liskov", "Thompson", "Perlman", "Johnson",
-    "Dijkstra", "Allen", "Torvalds", "Lamarr", "Ritchie", "Wilson", "Berners-Lee", "Borg",
-    "Cerf", "Goldwasser",
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Hamilton",
+    "Liskov",
+    "Thompson",
+    "Perlman",
+    "Johnson",
+    "Dijkstra",
+    "Allen",
+    "Torvalds",
+    "Lamarr",
+    "Ritchie",
+    "Wilson",
+    "Berners-Lee",
+    "Borg",
+    "Cerf",
+    "Goldwasser",
 ]
 DOMAINS = ["example.com", "example.org", "shop.example", "studio.example", "mail.example"]
 PAGES = [
@@ -167,9 +199,19 @@ def _start_server(data_dir: Path, kb: Path | None, port: int, timeout: float) ->
 
 def _create_token(data_dir: Path) -> str:
     out = subprocess.run(
-        _handoff("token", "create", "--name", "Demo Agent", "--role", "agent",
-                 "--data-dir", str(data_dir)),
-        capture_output=True, text=True, check=False,
+        _handoff(
+            "token",
+            "create",
+            "--name",
+            "Demo Agent",
+            "--role",
+            "agent",
+            "--data-dir",
+            str(data_dir),
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if out.returncode != 0:
         fail(f"cannot create a token: {out.stderr.strip()}", "token_failed")
@@ -235,13 +277,17 @@ def visitor_script(
         yield SimulatedVisitor(name, email, text, reason, follow_ups.draw())
 
 
-async def _visitor(url: str, rng: random.Random, who: SimulatedVisitor, hold_seconds: float) -> None:
+async def _visitor(
+    url: str, rng: random.Random, who: SimulatedVisitor, hold_seconds: float
+) -> None:
     """One simulated visitor: start, type, ask, read the answer; stay a while if handed off."""
     from handoff_server.client import connect_visitor, new_client_msg_id
     from handoff_server.protocol import SEvent, VisitorInfo, VMessage, VStart, VTyping
 
     info = VisitorInfo(
-        name=who.name, email=who.email, page_url=rng.choice(PAGES),
+        name=who.name,
+        email=who.email,
+        page_url=rng.choice(PAGES),
         fields={"plan": rng.choice(PLANS), "customer since": str(rng.randint(2015, 2025))},
     )
     async with await connect_visitor(url) as conn:
@@ -264,16 +310,24 @@ async def _visitor(url: str, rng: random.Random, who: SimulatedVisitor, hold_sec
                     break
                 if isinstance(frame, SEvent) and frame.event.kind == "resolved":
                     break
-                if isinstance(frame, SEvent) and frame.event.kind == "agent_message" and not answered:
+                if (
+                    isinstance(frame, SEvent)
+                    and frame.event.kind == "agent_message"
+                    and not answered
+                ):
                     answered = True
                     await conn.send(VTyping(type="typing", active=True))
                     await asyncio.sleep(2.0)
-                    await conn.send(VMessage(type="message", client_msg_id=new_client_msg_id(),
-                                             text=who.follow_up))
+                    await conn.send(
+                        VMessage(
+                            type="message", client_msg_id=new_client_msg_id(), text=who.follow_up
+                        )
+                    )
 
 
-async def simulate(url: str, questions: list[str], interval: float, escalate_share: float,
-                   seed: int) -> None:
+async def simulate(
+    url: str, questions: list[str], interval: float, escalate_share: float, seed: int
+) -> None:
     """Start the visitors of :func:`visitor_script` against the server at ``url`` until
     cancelled: the first two within a second (an escalation, then a question the AI
     answers), then one every ``interval`` seconds on average."""
@@ -299,8 +353,9 @@ def _log_outcome(tasks: set[asyncio.Task[None]]):
     return done
 
 
-async def _run_demo(url: str, token: str, questions: list[str], interval: float,
-                    escalate_share: float, seed: int) -> None:
+async def _run_demo(
+    url: str, token: str, questions: list[str], interval: float, escalate_share: float, seed: int
+) -> None:
     from handoff_tui import TUISettings, make_app
 
     app = make_app(TUISettings(server_url=url, token=token))
@@ -320,15 +375,23 @@ def demo(
     ] = None,
     questions: Annotated[
         Path | None,
-        typer.Option(help="CSV of real visitor questions ('text' or 'question' column).",
-                     exists=True, dir_okay=False),
+        typer.Option(
+            help="CSV of real visitor questions ('text' or 'question' column).",
+            exists=True,
+            dir_okay=False,
+        ),
     ] = None,
     interval: Annotated[
         float, typer.Option(help="Average seconds between new visitors.", min=0.2)
     ] = 8.0,
     escalate_share: Annotated[
-        float, typer.Option(help="Share (0–1) of visitors sent a message meant to be handed "
-                            "off (the first visitor always is).", min=0.0, max=1.0)
+        float,
+        typer.Option(
+            help="Share (0–1) of visitors sent a message meant to be handed "
+            "off (the first visitor always is).",
+            min=0.0,
+            max=1.0,
+        ),
     ] = 0.35,
     seed: Annotated[int, typer.Option(help="Random seed for the simulated visitors.")] = 7,
     port: Annotated[int, typer.Option(help="Server port (0 picks a free one).", min=0)] = 0,

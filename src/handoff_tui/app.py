@@ -210,7 +210,9 @@ class AgentApp(App[None]):
             await conn.send(AOpen(type="open", conversation_id=cid, last_seq=conv.last_seq))
             for pending in list(conv.pending.values()):
                 if pending.status == "sending":
-                    await conn.send(self._frame(cid, pending.kind, pending.client_msg_id, pending.text))
+                    await conn.send(
+                        self._frame(cid, pending.kind, pending.client_msg_id, pending.text)
+                    )
 
     def _dispatch(self, frame: Any) -> None:
         if isinstance(frame, SEvent):
@@ -239,8 +241,12 @@ class AgentApp(App[None]):
             error = event.worker.error
             self.connection_state = "reconnecting"
             self.connection_detail = f"link failed: {error!r}"
-            self.tell(f"The connection worker failed: {error!r}", title="Error",
-                        severity="error", timeout=30)
+            self.tell(
+                f"The connection worker failed: {error!r}",
+                title="Error",
+                severity="error",
+                timeout=30,
+            )
             self.schedule_redraw()
 
     def tell(
@@ -253,8 +259,13 @@ class AgentApp(App[None]):
     ) -> None:
         """Show a notification. ``message`` and ``title`` are data (visitor names, server
         error details): shown as plain text with control characters made visible."""
-        self.notify(visible(message), title=visible(title, one_line=True), severity=severity,
-                    timeout=timeout, markup=False)
+        self.notify(
+            visible(message),
+            title=visible(title, one_line=True),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     # ----------------------------------------------------------------- sending
 
@@ -365,7 +376,9 @@ class AgentApp(App[None]):
         """Cycle queue → first open conversation → … → queue."""
         if not self.open_order:
             return
-        current = self.screen.conversation_id if isinstance(self.screen, ConversationScreen) else None
+        current = (
+            self.screen.conversation_id if isinstance(self.screen, ConversationScreen) else None
+        )
         if current is None:
             self.open_conversation(self.open_order[0])
             return
@@ -419,7 +432,10 @@ class AgentApp(App[None]):
     def draw_bars(self, screen: Screen[Any]) -> None:
         """Draw the connection banner and open-conversations bar of ``screen``."""
         screen.query_one(ConnectionBanner).show_state(
-            self.connection_state, self.client.url, self.attempt, self.retry_in,
+            self.connection_state,
+            self.client.url,
+            self.attempt,
+            self.retry_in,
             self.connection_detail,
         )
         current = screen.conversation_id if isinstance(screen, ConversationScreen) else None
@@ -443,8 +459,10 @@ class AgentApp(App[None]):
                 self.tell("Reconnected; caught up from the last event seen.", timeout=3)
             self.attempt = 0
         if message.state == "unauthorized":
-            self.refusal = (f"the server at {self.client.url} refused the token "
-                            f"({message.detail or 'HTTP 401'})")
+            self.refusal = (
+                f"the server at {self.client.url} refused the token "
+                f"({message.detail or 'HTTP 401'})"
+            )
             if self.queue.me is None:
                 # Never signed in: there is nothing on screen to keep, so say why and stop.
                 self.exit(return_code=1)
@@ -542,7 +560,11 @@ class AgentApp(App[None]):
 
     def _restore_draft(self, cid: str) -> None:
         screen = self.screen
-        if isinstance(screen, ConversationScreen) and screen.ready and screen.conversation_id == cid:
+        if (
+            isinstance(screen, ConversationScreen)
+            and screen.ready
+            and screen.conversation_id == cid
+        ):
             screen.restore_draft()
 
     @on(TypingChanged)
@@ -573,4 +595,3 @@ def make_app(
         client or ServerClient(settings.server_url, settings.token),
         clock or SystemClock(),
     )
-

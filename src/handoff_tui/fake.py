@@ -145,7 +145,9 @@ class FakeServer:
                 conn.push(SEvent(event=event))
         return event
 
-    def typing(self, conversation_id: str, role: str, active: bool, name: str | None = None) -> None:
+    def typing(
+        self, conversation_id: str, role: str, active: bool, name: str | None = None
+    ) -> None:
         """Tell subscribers someone is typing."""
         for conn in self.connections:
             if conversation_id in conn.subscribed:
@@ -164,8 +166,11 @@ class FakeServer:
             packet = self.packets.get(frame.conversation_id)
             if packet is None:
                 conn.push(
-                    SError(code="not_found", detail="no such conversation",
-                           conversation_id=frame.conversation_id)
+                    SError(
+                        code="not_found",
+                        detail="no such conversation",
+                        conversation_id=frame.conversation_id,
+                    )
                 )
                 return
             events = self.events.get(frame.conversation_id, [])
@@ -193,8 +198,11 @@ class FakeServer:
             agent = self.agent.model_dump()
             event = self.append(frame.conversation_id, kind, "agent", agent=agent, text=text)
             conn.push(
-                SAck(client_msg_id=frame.client_msg_id, conversation_id=frame.conversation_id,
-                     seq=event.seq)
+                SAck(
+                    client_msg_id=frame.client_msg_id,
+                    conversation_id=frame.conversation_id,
+                    seq=event.seq,
+                )
             )
 
 

@@ -133,7 +133,8 @@ class QueueModel:
         """Replace every row with a fresh ``queue`` snapshot."""
         self.items = {i.conversation_id: i for i in items if i.status in self.statuses}
         self.claimed_at = {
-            k: at for k, at in self.claimed_at.items()
+            k: at
+            for k, at in self.claimed_at.items()
             if k in self.items and self.items[k].status == "assigned"
         }
         self._view = None
@@ -184,9 +185,7 @@ class QueueModel:
         if item.status not in _SHOWN[self.mode]:
             return False
         if self.filter is QueueFilter.MINE:
-            return bool(
-                self.me and item.assigned_agent and item.assigned_agent.id == self.me.id
-            )
+            return bool(self.me and item.assigned_agent and item.assigned_agent.id == self.me.id)
         if self.filter is QueueFilter.TEAM:
             # An agent without known teams sees unassigned-team rows and their own.
             if self.my_teams:

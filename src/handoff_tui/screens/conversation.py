@@ -96,8 +96,9 @@ class ConversationScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer claim / resolve / release / hand back only where the status allows them."""
         if action == "act" and parameters:
-            return allowed(str(parameters[0]), self.conv.status, self._holder(),
-                           self.agent_app.queue.me)
+            return allowed(
+                str(parameters[0]), self.conv.status, self._holder(), self.agent_app.queue.me
+            )
         return True
 
     def on_screen_resume(self) -> None:
@@ -113,9 +114,15 @@ class ConversationScreen(Screen[None]):
         packet = conv.packet
         name = app.visitor_name(self.conversation_id)
         who = conv.assigned_agent.name if conv.assigned_agent else "nobody"
-        self.query_one("#title-bar", Static).update(fill(
-            "[b]$name[/] · $status · assigned to [b]$who[/] · $cid",
-            name=name, status=conv.status or "…", who=who, cid=self.conversation_id))
+        self.query_one("#title-bar", Static).update(
+            fill(
+                "[b]$name[/] · $status · assigned to [b]$who[/] · $cid",
+                name=name,
+                status=conv.status or "…",
+                who=who,
+                cid=self.conversation_id,
+            )
+        )
         app.draw_bars(self)
         me = app.queue.me.name if app.queue.me else "me"
         lines = [event_content(e, name) for e in conv.transcript]

@@ -77,14 +77,23 @@ class QueueScreen(Screen[None]):
             title = fill(
                 "[b]$me[/] · [b]AI view[/] · [b]$n[/] with the AI · $q queued · $a assigned · "
                 "sort [b]$s[/]",
-                me=me, n=str(counts["ai"]), q=str(counts["queued"]), a=str(counts["assigned"]),
-                s=queue.sort.value)
+                me=me,
+                n=str(counts["ai"]),
+                q=str(counts["queued"]),
+                a=str(counts["assigned"]),
+                s=queue.sort.value,
+            )
         else:
             title = fill(
                 "[b]$me[/] · [b $error]$q[/] queued · $a assigned · "
                 "[b]$shown[/] shown · filter [b]$f[/] · sort [b]$s[/]",
-                me=me, q=str(counts["queued"]), a=str(counts["assigned"]),
-                shown=str(len(queue.view)), f=queue.filter.value, s=queue.sort.value)
+                me=me,
+                q=str(counts["queued"]),
+                a=str(counts["assigned"]),
+                shown=str(len(queue.view)),
+                f=queue.filter.value,
+                s=queue.sort.value,
+            )
         self.query_one("#title-bar", Static).update(title)
         app.draw_bars(self)
         table = self.query_one(QueueTable)

@@ -43,8 +43,13 @@ def _trigger_section(conv: ConversationState) -> Content:
     if trigger.confidence is not None:
         style = confidence_style(trigger.confidence, trigger.threshold)
         threshold = "—" if trigger.threshold is None else f"{trigger.threshold:.2f}"
-        lines.append(M(f"confidence [b {style}]$c[/] vs threshold [b]$t[/]",
-                       c=f"{trigger.confidence:.2f}", t=threshold))
+        lines.append(
+            M(
+                f"confidence [b {style}]$c[/] vs threshold [b]$t[/]",
+                c=f"{trigger.confidence:.2f}",
+                t=threshold,
+            )
+        )
     value = fired_value(trigger)
     if value is not None and trigger.kind == "keyword":
         lines.append(_kv("matched", str(value)))
@@ -99,8 +104,15 @@ def _candidates_section(conv: ConversationState) -> Content:
     for c in conv.candidates()[:6]:
         score = float(c.get("score") or 0.0)
         bar = "█" * round(score * 10) + "░" * (10 - round(score * 10))
-        lines.append(M("[$accent]$bar[/] $s $title [dim]($id)[/]", bar=bar, s=f"{score:.2f}",
-                       title=str(c.get("title", "")), id=str(c.get("entry_id", ""))))
+        lines.append(
+            M(
+                "[$accent]$bar[/] $s $title [dim]($id)[/]",
+                bar=bar,
+                s=f"{score:.2f}",
+                title=str(c.get("title", "")),
+                id=str(c.get("entry_id", "")),
+            )
+        )
     return _section("KB candidates (model scores)", lines or [M("[dim]none[/]")])
 
 

@@ -190,8 +190,11 @@ class QueueTable(ScrollView, can_focus=True):
         index = y - 1 + round(self.scroll_y)
         if not view and y == 1:
             style = self.get_component_rich_style("queue-table--empty")
-            empty = (" No conversation with the AI right now." if self.model.mode is QueueView.AI
-                     else " No conversations waiting. New escalations appear here.")
+            empty = (
+                " No conversation with the AI right now."
+                if self.model.mode is QueueView.AI
+                else " No conversations waiting. New escalations appear here."
+            )
             return Strip([Segment(set_cell_size(empty, width), style)], width)
         if index >= len(view):
             return Strip.blank(width, self.rich_style)

@@ -50,8 +50,13 @@ class ReplyBox(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(id="reply-status")
-        yield ReplyEditor(id="reply-text", soft_wrap=True, show_line_numbers=False,
-                          tab_behavior="focus", placeholder="Write a reply… (ctrl+s sends)")
+        yield ReplyEditor(
+            id="reply-text",
+            soft_wrap=True,
+            show_line_numbers=False,
+            tab_behavior="focus",
+            placeholder="Write a reply… (ctrl+s sends)",
+        )
 
     @property
     def editor(self) -> ReplyEditor:
@@ -78,7 +83,9 @@ class ReplyBox(Vertical):
         if sending:
             parts.append(Content.from_markup("[$warning]sending $n…[/]", n=str(sending)))
         if failed:
-            parts.append(Content.from_markup("[b $error]$n failed (see transcript)[/]", n=str(failed)))
+            parts.append(
+                Content.from_markup("[b $error]$n failed (see transcript)[/]", n=str(failed))
+            )
         if hint:
             parts.append(fill("[dim]$hint[/]", hint=hint))
         self.query_one("#reply-status", Static).update(Content("  ·  ").join(parts))

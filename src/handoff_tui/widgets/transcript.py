@@ -61,17 +61,23 @@ def event_content(event: Event, visitor_name: str) -> tuple[Content, str]:
     if kind == "agent_message":
         return _said("[dim]$at[/] [b $success]$who[/]", text, at=at, who=_who(event)), "-agent"
     if kind == "note":
-        return _said("[dim]$at[/] [b]$who · internal note[/]", text, at=at, who=_who(event)), "-note"
+        return _said(
+            "[dim]$at[/] [b]$who · internal note[/]", text, at=at, who=_who(event)
+        ), "-note"
     if kind == "escalated":
         trigger_data = event.data.get("trigger")
-        trigger = TriggerInfo.model_validate(trigger_data) if isinstance(trigger_data, dict) else None
+        trigger = (
+            TriggerInfo.model_validate(trigger_data) if isinstance(trigger_data, dict) else None
+        )
         extra = []
         if event.data.get("priority"):
             extra.append(f"priority {event.data['priority']}")
         if event.data.get("team"):
             extra.append(f"team {event.data['team']}")
         tail = (" · " + " · ".join(extra)) if extra else ""
-        return M("[dim]$at[/] ── $what$tail ──", at=at, what=trigger_sentence(trigger), tail=tail), "-system"
+        return M(
+            "[dim]$at[/] ── $what$tail ──", at=at, what=trigger_sentence(trigger), tail=tail
+        ), "-system"
     words = {
         "claimed": "claimed by {who}",
         "released": "released to the queue by {who}",
@@ -98,8 +104,9 @@ def pending_content(pending: PendingSend, me: str) -> Content:
         state = M("[b $error]✗ not sent: $why[/]", why=pending.error or "failed")
     else:
         state = M("[$warning]… sending[/]")
-    line = _said("[dim]--:--:--[/] [b]$me[/] [dim]($label)[/]", pending.text or "", me=me,
-                 label=label)
+    line = _said(
+        "[dim]--:--:--[/] [b]$me[/] [dim]($label)[/]", pending.text or "", me=me, label=label
+    )
     return line + M("  ") + state
 
 
@@ -134,9 +141,9 @@ class Transcript(VerticalScroll, can_focus=True):
             widget.set_classes(cls)
         if len(lines) > len(existing):
             self.mount_all(
-                TranscriptLine(content, classes=cls) for content, cls in lines[len(existing):]
+                TranscriptLine(content, classes=cls) for content, cls in lines[len(existing) :]
             )
-        for widget in existing[len(lines):]:
+        for widget in existing[len(lines) :]:
             widget.remove()
         if at_bottom:
             self.call_after_refresh(self.scroll_end, animate=False)
