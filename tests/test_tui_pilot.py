@@ -43,6 +43,27 @@ def _app(url: str, token: str) -> AgentApp:
     )
 
 
+async def _escalation_shows_in_the_queue(pilot, url: str):
+    """A visitor asks for a person; the row appears in the queue without a refresh, with a
+    notification. Returns the visitor's connection and the conversation id."""
+    app = pilot.app
+    visitor, welcome = await start_visitor(
+        url, name="Ada Lovelace", email="ada@example.org", page_url="https://hostco.example/help"
+    )
+    cid = welcome.conversation_id
+    frames = await say(visitor, "I want to talk to a person please")
+    assert any(isinstance(f, SEvent) and f.event.kind == "escalated" for f in frames)
+    await until(pilot, lambda: cid in app.queue.items, what="queue row")
+    table = app.screen.query_one(QueueTable)
+    assert table.selected.conversation_id == cid
+    assert any(
+        n.title == "New escalation" and "Ada Lovelace" in n.message for n in app._notifications
+    ), [(n.title, n.message) for n in app._notifications]
+    row = "".join(seg.text for seg in table.render_line(1))
+    assert "Ada Lovelace" in row and "talk to a person" in row
+    return visitor, cid
+
+
 async def test_escalation_claim_reply_resolve(server, agent_token) -> None:
     app = _app(server.url, agent_token)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -52,25 +73,7 @@ async def test_escalation_claim_reply_resolve(server, agent_token) -> None:
         assert app.queue.me.name == "Sam"
         assert app.queue.view == []
 
-        visitor, welcome = await start_visitor(
-            server.url,
-            name="Ada Lovelace",
-            email="ada@example.org",
-            page_url="https://hostco.example/help",
-        )
-        cid = welcome.conversation_id
-        frames = await say(visitor, "I want to talk to a person please")
-        assert any(isinstance(f, SEvent) and f.event.kind == "escalated" for f in frames)
-
-        # The escalation appears in the queue without a refresh, with a notification.
-        await until(pilot, lambda: cid in app.queue.items, what="queue row")
-        table = app.screen.query_one(QueueTable)
-        assert table.selected.conversation_id == cid
-        assert any(
-            n.title == "New escalation" and "Ada Lovelace" in n.message for n in app._notifications
-        ), [(n.title, n.message) for n in app._notifications]
-        row = "".join(seg.text for seg in table.render_line(1))
-        assert "Ada Lovelace" in row and "talk to a person" in row
+        visitor, cid = await _escalation_shows_in_the_queue(pilot, server.url)
 
         await pilot.press("c")
         await until(pilot, lambda: app.queue.items[cid].assigned_agent is not None, what="claim")

@@ -23,10 +23,27 @@ async def _settle(pilot) -> None:
     await pilot.pause(0.25)
 
 
+async def _until(pilot, predicate) -> None:
+    # Allow a loaded machine 5 s; the picture is taken once the state is there.
+    for _ in range(100):
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("timed out")
+
+
 def _open(cid: str):
     async def run_before(pilot) -> None:
+        app = pilot.app
+        await _until(pilot, lambda: app.queue.me is not None)
         await _settle(pilot)
-        pilot.app.open_conversation(cid)
+        app.open_conversation(cid)
+        await _until(
+            pilot,
+            lambda: (
+                getattr(app.screen, "ready", False) and app.conversations[cid].packet is not None
+            ),
+        )
         await _settle(pilot)
         # The cursor blinks in a focused editor; park focus on the transcript for a stable picture.
         pilot.app.screen.query_one("#transcript").focus()
@@ -220,10 +237,6 @@ async def test_command_palette_offers_the_screen_actions() -> None:
     app, server = build_app(queue=queue_items(), packets=[low_confidence_packet()])
     async with app.run_test(size=(80, 24)) as pilot:
         await _open("c_ada")(pilot)
-        for _ in range(50):
-            if type(app.screen).__name__ == "ConversationScreen":
-                break
-            await pilot.pause(0.1)
         commands = {c.title: c for c in app.get_system_commands(app.screen)}
         # Ada's conversation is queued: release needs a claim first, so it is not offered.
         assert {"Claim", "Resolve", "Hand back", "Send", "Send as note", "KB draft"} <= set(

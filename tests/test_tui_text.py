@@ -218,17 +218,18 @@ def _check_queue(screen: QueueScreen, s: str) -> None:
     _assert_terminal_safe(table, screen.query_one("#title-bar"))
 
 
-def _check_conversation(screen: ConversationScreen, s: str) -> None:
+def _load_hostile(screen: ConversationScreen, s: str) -> None:
+    """Put ``s`` in every field of the screen's conversation and redraw it."""
     conv = screen.conv
-    one_line, multi = visible(s, one_line=True), visible(s)
     visitor = VisitorInfo(name=s, email=s, fields={s[:100]: s}, page_url=s)
+    candidates = [CandidateInfo(entry_id=s, title=s, score=0.5)]
     conv.packet = conv.packet.model_copy(
         update={
             "visitor": visitor,
             "analysis": s,
             "team": s,
             "trigger": None,
-            "candidates": [CandidateInfo(entry_id=s, title=s, score=0.5)],
+            "candidates": candidates,
         }
     )
     conv.events = {e.seq: e for e in _events(conv.conversation_id, s)}
@@ -236,6 +237,10 @@ def _check_conversation(screen: ConversationScreen, s: str) -> None:
     conv.agent_typing = s
     screen.redraw()
 
+
+def _check_conversation(screen: ConversationScreen, s: str) -> None:
+    _load_hostile(screen, s)
+    one_line, multi = visible(s, one_line=True), visible(s)
     title = _content(screen.query_one("#title-bar", Static))
     assert title.startswith(one_line + " · assigned · assigned to " + one_line)
     assert f" 1 {one_line} " in _content(screen.query_one(OpenBar))

@@ -75,51 +75,21 @@ def low_confidence_packet() -> HandoffPacket:
         {"entry_id": "domain-transfer", "title": "Transferring a domain", "score": 0.12},
     ]
     t0 = ago(420)
+    # fmt: off
     events = [
         _ev(cid, 1, "conversation_started", "system", t0, visitor=visitor.model_dump()),
-        _ev(
-            cid,
-            2,
-            "visitor_message",
-            "visitor",
-            t0,
-            text="How do I point my domain at your servers?",
-        ),
-        _ev(
-            cid,
-            3,
-            "ai_message",
-            "ai",
-            t0 + timedelta(seconds=2),
+        _ev(cid, 2, "visitor_message", "visitor", t0, text="How do I point my domain at your servers?"),
+        _ev(cid, 3, "ai_message", "ai", t0 + timedelta(seconds=2),
             text="Set your domain's nameservers to ns1.hostco.example and ns2.hostco.example at your registrar.",
-            confidence=0.86,
-            threshold=THRESHOLD,
-            sources=[{"entry_id": "nameservers"}],
-        ),
-        _ev(
-            cid,
-            4,
-            "visitor_message",
-            "visitor",
-            ago(200),
-            text="I did that two days ago and the MX records still point at the old host, mail bounces",
-        ),
-        _ev(
-            cid,
-            5,
-            "escalated",
-            "system",
-            ago(198),
-            trigger=LOW_CONF_TRIGGER.model_dump(),
-            priority=1,
-            team="dns",
-            text="I'm passing you to a colleague who can check your DNS.",
-            draft={
-                "text": "DNS changes can take up to 48 hours to propagate. After that, check the MX records under Domains → DNS.",
-                "candidates": cands,
-            },
-        ),
+            confidence=0.86, threshold=THRESHOLD, sources=[{"entry_id": "nameservers"}]),
+        _ev(cid, 4, "visitor_message", "visitor", ago(200),
+            text="I did that two days ago and the MX records still point at the old host, mail bounces"),
+        _ev(cid, 5, "escalated", "system", ago(198), trigger=LOW_CONF_TRIGGER.model_dump(),
+            priority=1, team="dns", text="I'm passing you to a colleague who can check your DNS.",
+            draft={"text": "DNS changes can take up to 48 hours to propagate. After that, check the MX records under Domains → DNS.",
+                   "candidates": cands}),
     ]
+    # fmt: on
     return HandoffPacket(
         conversation_id=cid,
         status="queued",
@@ -149,34 +119,18 @@ def keyword_packet() -> HandoffPacket:
         page_url="https://hostco.example/billing",
     )
     t0 = ago(95)
+    # fmt: off
     events = [
         _ev(cid, 1, "conversation_started", "system", t0, visitor=visitor.model_dump()),
-        _ev(
-            cid,
-            2,
-            "visitor_message",
-            "visitor",
-            t0,
-            text="This is the third outage this month. Cancel my account and refund March.",
-        ),
-        _ev(
-            cid,
-            3,
-            "escalated",
-            "system",
-            t0 + timedelta(seconds=1),
-            trigger=KEYWORD_TRIGGER.model_dump(),
-            priority=2,
-            team="billing",
+        _ev(cid, 2, "visitor_message", "visitor", t0,
+            text="This is the third outage this month. Cancel my account and refund March."),
+        _ev(cid, 3, "escalated", "system", t0 + timedelta(seconds=1),
+            trigger=KEYWORD_TRIGGER.model_dump(), priority=2, team="billing",
             text="I'm getting a member of our billing team for you.",
-            draft={
-                "text": "You can cancel any time under Billing → Plan → Cancel. Refunds for outages are covered by our SLA credit policy.",
-                "candidates": [
-                    {"entry_id": "cancel-plan", "title": "Cancelling your plan", "score": 0.88}
-                ],
-            },
-        ),
+            draft={"text": "You can cancel any time under Billing → Plan → Cancel. Refunds for outages are covered by our SLA credit policy.",
+                   "candidates": [{"entry_id": "cancel-plan", "title": "Cancelling your plan", "score": 0.88}]}),
     ]
+    # fmt: on
     return HandoffPacket(
         conversation_id=cid,
         status="queued",

@@ -240,6 +240,7 @@ class _Deck:
         self._left: list[str] = []
 
     def draw(self) -> str:
+        """The next item."""
         if not self._left:
             self._left = self._items[:]
             self._rng.shuffle(self._left)

@@ -27,43 +27,41 @@ def _who(event: Event) -> str:
     return str(agent.get("name") or "agent") if isinstance(agent, dict) else "agent"
 
 
-def event_content(event: Event, visitor_name: str) -> tuple[Content, str]:
-    """The line for ``event`` and its CSS class (``-visitor``, ``-ai``, ``-agent``,
-    ``-note``, ``-system``)."""
-    at = event.at.strftime("%H:%M:%S")
-    text = str(event.data.get("text") or "")
-    kind = event.kind
-    if kind == "visitor_message":
-        return _said("[dim]$at[/] [b $primary]$who[/]", text, at=at, who=visitor_name), "-visitor"
-    if kind == "ai_message":
-        conf = event.data.get("confidence")
-        threshold = event.data.get("threshold")
-        if conf is None:
-            badge = M("[$text-muted]\\[no confidence][/]")
-        else:
-            sign = "≥" if threshold is None or conf >= threshold else "<"
-            limit = f" {sign} {threshold:.2f}" if threshold is not None else ""
-            badge = M(
-                f"[b {confidence_style(conf, threshold)}]\\[$conf$limit][/]",
-                conf=f"{conf:.2f}",
-                limit=limit,
-            )
-        sources = event.data.get("sources") or []
-        names = ", ".join(
-            str(s.get("entry_id") or s.get("title")) if isinstance(s, dict) else str(s)
-            for s in sources
+_DONE_BY = {
+    "claimed": "claimed by {who}",
+    "released": "released to the queue by {who}",
+    "handed_back": "handed back to the AI by {who}",
+    "resolved": "resolved by {who}",
+}
+
+
+def _ai_line(event: Event, at: str, text: str) -> Content:
+    conf = event.data.get("confidence")
+    threshold = event.data.get("threshold")
+    if conf is None:
+        badge = M("[$text-muted]\\[no confidence][/]")
+    else:
+        sign = "≥" if threshold is None or conf >= threshold else "<"
+        limit = f" {sign} {threshold:.2f}" if threshold is not None else ""
+        badge = M(
+            f"[b {confidence_style(conf, threshold)}]\\[$conf$limit][/]",
+            conf=f"{conf:.2f}",
+            limit=limit,
         )
-        line = M("[dim]$at[/] [b $secondary]AI[/] ", at=at) + badge
-        line += fill("  $text", one_line=False, text=text)
-        if names:
-            line += M("  [dim i]sources: $names[/]", names=names)
-        return line, "-ai"
-    if kind == "agent_message":
-        return _said("[dim]$at[/] [b $success]$who[/]", text, at=at, who=_who(event)), "-agent"
-    if kind == "note":
-        return _said(
-            "[dim]$at[/] [b]$who · internal note[/]", text, at=at, who=_who(event)
-        ), "-note"
+    sources = event.data.get("sources") or []
+    names = ", ".join(
+        str(s.get("entry_id") or s.get("title")) if isinstance(s, dict) else str(s) for s in sources
+    )
+    line = M("[dim]$at[/] [b $secondary]AI[/] ", at=at) + badge
+    line += fill("  $text", one_line=False, text=text)
+    if names:
+        line += M("  [dim i]sources: $names[/]", names=names)
+    return line
+
+
+def _system_what(event: Event, text: str) -> str:
+    """What a system line says about ``event`` (escalation, claim, start, ...)."""
+    kind = event.kind
     if kind == "escalated":
         trigger_data = event.data.get("trigger")
         trigger = (
@@ -74,27 +72,33 @@ def event_content(event: Event, visitor_name: str) -> tuple[Content, str]:
             extra.append(f"priority {event.data['priority']}")
         if event.data.get("team"):
             extra.append(f"team {event.data['team']}")
-        tail = (" · " + " · ".join(extra)) if extra else ""
-        return M(
-            "[dim]$at[/] ── $what$tail ──", at=at, what=trigger_sentence(trigger), tail=tail
-        ), "-system"
-    words = {
-        "claimed": "claimed by {who}",
-        "released": "released to the queue by {who}",
-        "handed_back": "handed back to the AI by {who}",
-        "resolved": "resolved by {who}",
-    }
-    if kind in words:
-        what = words[kind].format(who=_who(event))
-        if text:
-            what += f": {text}"
-        return M("[dim]$at[/] ── $what ──", at=at, what=what), "-system"
+        return trigger_sentence(trigger) + "".join(f" · {e}" for e in extra)
+    if kind in _DONE_BY:
+        what = _DONE_BY[kind].format(who=_who(event))
+        return f"{what}: {text}" if text else what
     if kind == "conversation_started":
         visitor = event.data.get("visitor") or {}
         page = visitor.get("page_url") if isinstance(visitor, dict) else None
-        what = "conversation started" + (f" on {page}" if page else "")
-        return M("[dim]$at[/] ── $what ──", at=at, what=what), "-system"
-    return M("[dim]$at[/] ── $what ──", at=at, what=text or kind.replace("_", " ")), "-system"
+        return "conversation started" + (f" on {page}" if page else "")
+    return text or kind.replace("_", " ")
+
+
+def event_content(event: Event, visitor_name: str) -> tuple[Content, str]:
+    """The line for ``event`` and its CSS class (``-visitor``, ``-ai``, ``-agent``,
+    ``-note``, ``-system``)."""
+    at = event.at.strftime("%H:%M:%S")
+    text = str(event.data.get("text") or "")
+    kind = event.kind
+    if kind == "visitor_message":
+        return _said("[dim]$at[/] [b $primary]$who[/]", text, at=at, who=visitor_name), "-visitor"
+    if kind == "ai_message":
+        return _ai_line(event, at, text), "-ai"
+    if kind == "agent_message":
+        return _said("[dim]$at[/] [b $success]$who[/]", text, at=at, who=_who(event)), "-agent"
+    if kind == "note":
+        note = "[dim]$at[/] [b]$who · internal note[/]"
+        return _said(note, text, at=at, who=_who(event)), "-note"
+    return M("[dim]$at[/] ── $what ──", at=at, what=_system_what(event, text)), "-system"
 
 
 def pending_content(pending: PendingSend, me: str) -> Content:
