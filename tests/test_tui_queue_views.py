@@ -10,6 +10,7 @@ The default view subscribes to ``queued`` + ``assigned`` (``subscribe_queue`` wi
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from handoff_server.protocol import ASubscribeQueue, SError, SQueue
 from handoff_tui import TUISettings, make_app
@@ -56,6 +57,16 @@ async def test_ai_view_subscribes_to_ai_conversations_and_back() -> None:
         await _until(pilot, lambda: "c_ai" in app.queue.items, "AI row")
         assert _subscriptions(server) == [DEFAULT, AI]
         assert [i.conversation_id for i in app.queue.view] == ["c_ai"]
+        # Another AI conversation, idle longer: the longest idle comes first.
+        server.upsert(
+            ai_row("c_ai2", "Vint Cerf").model_copy(
+                update={"updated_at": NOW - timedelta(minutes=5)}
+            )
+        )
+        await _until(pilot, lambda: "c_ai2" in app.queue.items, "second AI row")
+        assert [i.conversation_id for i in app.queue.view] == ["c_ai2", "c_ai"]
+        server.upsert(server.queue["c_ai2"].model_copy(update={"status": "resolved"}))
+        await _until(pilot, lambda: "c_ai2" not in app.queue.items, "second AI row gone")
         header = "".join(s.text for s in app.screen.query_one(QueueTable).render_line(0))
         assert header.startswith(" Idle ")
         assert "Hedy Lamarr" in _rows(app)[0] and "0.91" in _rows(app)[0]

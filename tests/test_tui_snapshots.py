@@ -214,10 +214,10 @@ def test_conversation_hostile_text_120x36(snap_compare) -> None:
 
 def test_ai_view_120x36(snap_compare) -> None:
     """The AI view at 120×36 after pressing a: the title says "AI view · 2 with the AI ·
-    5 queued · 3 assigned"; only the two conversations the AI is handling are listed
-    (Hedy Lamarr, idle 0s, confidence 0.91; Tim Berners-Lee, idle 2m00s, 0.64), with
-    "Idle" (time since the last message) as the first column and no trigger or assignee;
-    the footer offers a Queue view."""
+    5 queued · 3 assigned"; only the two conversations the AI is handling are listed, the
+    longest idle first (Tim Berners-Lee, idle 2m00s, confidence 0.64 in red; Hedy Lamarr,
+    idle 0s, 0.91 in green), with "Idle" (time since the last message) as the first column
+    and no trigger, priority, team or assignee; the footer offers a Queue view."""
     tim = ai_row("c_tim", "Tim Berners-Lee").model_copy(
         update={
             "first_question": "how do I point my domain at your nameservers",

@@ -9,7 +9,7 @@ unread count, typing indicators and the agent's own frames still in flight.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -80,12 +80,11 @@ def format_wait(seconds: float) -> str:
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
-_FAR_PAST = datetime.min.replace(tzinfo=UTC)
-
-
 def _sort_key(sort: QueueSort):
     def queued(item: QueueItem) -> datetime:
-        return item.queued_at or _FAR_PAST
+        # A conversation with the AI was never queued: the AI view orders it by its last
+        # message, the longest idle first, as the queue orders by the longest waiting.
+        return item.queued_at or item.updated_at
 
     if sort is QueueSort.WAITING:
         return lambda i: (queued(i), i.conversation_id)
