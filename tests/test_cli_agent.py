@@ -10,6 +10,7 @@ import pty
 import select
 import subprocess
 import sys
+import tempfile
 import time
 
 from typer.testing import CliRunner
@@ -27,12 +28,17 @@ def test_agent_without_a_token_says_how_to_get_one():
     assert "no_token" in result.output and "handoff token create" in result.output
 
 
-def test_demo_refuses_a_questions_file_without_a_text_column(tmp_path):
+def test_demo_refuses_a_questions_file_without_a_text_column(tmp_path, monkeypatch):
+    """Refused before anything is created: no temporary data dir is left behind."""
     bad = tmp_path / "q.csv"
     bad.write_text("foo,bar\n1,2\n")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     result = runner.invoke(app, ["demo", "--questions", str(bad)])
     assert result.exit_code != 0
     assert "bad_questions" in result.output and "'text'" in result.output
+    assert list(temp.iterdir()) == []
 
 
 def test_demo_refuses_a_missing_kb(tmp_path):

@@ -403,26 +403,33 @@ def demo(
     """Run a whole support desk here: a server on embedded defaults in a temporary data dir,
     simulated visitors (some the AI answers, some it hands off), and the agent UI.
     Quitting the UI (ctrl+q) stops everything."""
-    data_dir = Path(tempfile.mkdtemp(prefix="handoff-demo-"))
-    logging.basicConfig(filename=data_dir / "demo.log", level=logging.INFO)
+    # Checked before anything is created: a refused option leaves nothing behind.
     pool = _csv_questions(questions) if questions else _kb_questions(kb)
     if not pool:
         fail("no questions to ask", "bad_questions")
-    typer.echo(f"starting the server in {data_dir} …", err=True)
-    token = _create_token(data_dir)
-    server = _start_server(data_dir, kb, port, timeout=300)
+    data_dir = Path(tempfile.mkdtemp(prefix="handoff-demo-"))
     try:
-        asyncio.run(_run_demo(server.url, token, pool, interval, escalate_share, seed))
-    finally:
-        server.process.terminate()
+        logging.basicConfig(filename=data_dir / "demo.log", level=logging.INFO)
+        typer.echo(f"starting the server in {data_dir} …", err=True)
+        token = _create_token(data_dir)
+        server = _start_server(data_dir, kb, port, timeout=300)
         try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+            asyncio.run(_run_demo(server.url, token, pool, interval, escalate_share, seed))
+        finally:
+            _stop(server.process)
+    finally:
         if keep_data:
             typer.echo(f"data kept in {data_dir}", err=True)
         else:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def register(app: typer.Typer) -> None:
