@@ -1,10 +1,23 @@
-"""`handoff agent` and `handoff demo` refuse bad options before starting anything."""
+"""`handoff agent` and `handoff demo`: bad options are refused before anything starts, a
+refused token ends the agent UI with an error, and the demo's simulated visitors."""
 
 from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import pty
+import select
+import subprocess
+import sys
+import tempfile
+import time
 
 from typer.testing import CliRunner
 
 from handoff_cli.main import app
+from handoff_server.protocol import ASubscribeQueue, SQueue, SQueueItem
+from tests.helpers import agent, start_serve
 
 runner = CliRunner(env={"COLUMNS": "200"})
 
@@ -15,15 +28,126 @@ def test_agent_without_a_token_says_how_to_get_one():
     assert "no_token" in result.output and "handoff token create" in result.output
 
 
-def test_demo_refuses_a_questions_file_without_a_text_column(tmp_path):
+def test_demo_refuses_a_questions_file_without_a_text_column(tmp_path, monkeypatch):
+    """Refused before anything is created: no temporary data dir is left behind."""
     bad = tmp_path / "q.csv"
     bad.write_text("foo,bar\n1,2\n")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
     result = runner.invoke(app, ["demo", "--questions", str(bad)])
     assert result.exit_code != 0
     assert "bad_questions" in result.output and "'text'" in result.output
+    assert list(temp.iterdir()) == []
 
 
 def test_demo_refuses_a_missing_kb(tmp_path):
     result = runner.invoke(app, ["demo", "--kb", str(tmp_path / "nope")])
     assert result.exit_code == 2  # a usage error: nothing was started
     assert "does not exist" in " ".join(result.output.split())
+
+
+def _run_in_terminal(args: list[str], timeout: float) -> tuple[int | None, str]:
+    """Run ``args`` on a pseudo-terminal (the agent UI needs one); returns its exit code
+    (``None`` if it was still running after ``timeout`` seconds and was killed) and all it
+    wrote."""
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    proc = subprocess.Popen(
+        args, stdin=slave, stdout=slave, stderr=slave, env={**env, "TERM": "xterm"}
+    )
+    os.close(slave)
+    output = bytearray()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                output += os.read(master, 65536)
+            except OSError:  # the terminal closed: the process has exited
+                break
+        elif proc.poll() is not None:
+            break
+    try:
+        code: int | None = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        code = None
+        proc.kill()
+        proc.wait()
+    os.close(master)
+    return code, output.decode("utf-8", "replace")
+
+
+def test_agent_exits_non_zero_when_the_server_refuses_the_token(tmp_path):
+    """A refused token (HTTP 401) ends ``handoff agent`` at once with a non-zero code and
+    a clear error, instead of a banner that waits for ctrl+q."""
+    server, url = start_serve(tmp_path / "data")
+    try:
+        code, output = _run_in_terminal(
+            [sys.executable, "-m", "handoff_cli", "agent", "--server", url, "--token", "hnd_wrong"],
+            timeout=30,
+        )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert code == 2, output[-2000:]
+    assert (
+        f"error[unauthorized]: the server at {url} refused the token (HTTP 401): check "
+        "--token / HANDOFF_TOKEN ('handoff token create')"
+    ) in output
+
+
+def test_demo_visitors_vary_and_the_first_one_escalates():
+    """Every simulated visitor has their own name and first line: KB example questions and
+    escalating messages of every kind (human request, frustration, keyword, low
+    confidence), none repeated in the first 30 visitors (an escalating line comes back
+    only once its category's lines are used up); the first visitor asks for a handoff."""
+    from handoff_cli.agent_commands import ESCALATING, _kb_questions, visitor_script
+
+    script = list(itertools.islice(visitor_script(_kb_questions(None), 0.35, seed=7), 30))
+    assert script[0].reason != "kb question" and script[1].reason == "kb question"
+    assert len({v.name for v in script}) == len({v.email for v in script}) == 30
+    escalated = [v for v in script if v.reason != "kb question"]
+    per_category = {r: sum(v.reason == r for v in escalated) for r in ESCALATING}
+    assert all(per_category[r] <= len(lines) for r, lines in ESCALATING.items()), per_category
+    assert len({v.text for v in script}) == 30
+    assert [v.reason for v in escalated[:4]] == list(ESCALATING)
+    assert all(v.text in ESCALATING[v.reason] for v in escalated)
+    assert len({v.follow_up for v in escalated}) > 1
+    assert len(escalated) >= 6  # the first, plus about 0.35 of the rest
+
+
+async def test_demo_queue_is_busy_within_seconds(server, agent_token):
+    """Run against a real server, the demo's visitors put an escalation in the queue within
+    a few seconds of starting, and each conversation comes from a different visitor
+    asking a different question."""
+    from handoff_cli.agent_commands import _kb_questions, simulate
+
+    watcher = await agent(server.url, agent_token)
+    await watcher.send(ASubscribeQueue(type="subscribe_queue", statuses=["ai", "queued"]))
+    assert isinstance(await watcher.recv(timeout=10), SQueue)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    sim = asyncio.create_task(simulate(server.url, _kb_questions(None), 0.4, 0.35, seed=7))
+    first: dict[str, tuple[str, str]] = {}
+    escalated_after: float | None = None
+    try:
+        while loop.time() - started < 8:
+            try:
+                frame = await watcher.recv(timeout=1)
+            except TimeoutError:
+                continue
+            if isinstance(frame, SQueueItem):
+                item = frame.item
+                first.setdefault(item.conversation_id, (item.visitor.name, item.first_question))
+                if item.status == "queued" and escalated_after is None:
+                    escalated_after = loop.time() - started
+    finally:
+        sim.cancel()
+        await asyncio.gather(sim, return_exceptions=True)
+        await watcher.close()
+    assert escalated_after is not None and escalated_after < 5, escalated_after
+    names = [name for name, _ in first.values()]
+    questions = [q for _, q in first.values() if q]
+    assert len(first) >= 5, first
+    assert len(set(names)) == len(names) and len(set(questions)) == len(questions), first

@@ -4,11 +4,16 @@ visitor client on the other side."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime
+
+from textual.widgets import Static
+from textual.widgets._footer import FooterKey
 
 from handoff_server.client import new_client_msg_id
 from handoff_server.protocol import SEvent, VMessage, VResume
-from handoff_tui import TUISettings, make_app
+from handoff_tui import FixedClock, TUISettings, make_app
 from handoff_tui.app import AgentApp
 from handoff_tui.screens import ConversationScreen
 from handoff_tui.widgets.banner import ConnectionBanner
@@ -18,7 +23,9 @@ from tests.conftest import create_token
 from tests.helpers import say, start_visitor
 
 
-async def until(pilot, predicate: Callable[[], object], timeout: float = 10.0, what: str = "") -> None:
+async def until(
+    pilot, predicate: Callable[[], object], timeout: float = 10.0, what: str = ""
+) -> None:
     """Let the app run until ``predicate()`` is true; fail after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -29,32 +36,44 @@ async def until(pilot, predicate: Callable[[], object], timeout: float = 10.0, w
 
 
 def _app(url: str, token: str) -> AgentApp:
-    return make_app(TUISettings(server_url=url, token=token, reconnect_initial_seconds=0.1,
-                                reconnect_max_seconds=0.5))
+    return make_app(
+        TUISettings(
+            server_url=url, token=token, reconnect_initial_seconds=0.1, reconnect_max_seconds=0.5
+        )
+    )
+
+
+async def _escalation_shows_in_the_queue(pilot, url: str):
+    """A visitor asks for a person; the row appears in the queue without a refresh, with a
+    notification. Returns the visitor's connection and the conversation id."""
+    app = pilot.app
+    visitor, welcome = await start_visitor(
+        url, name="Ada Lovelace", email="ada@example.org", page_url="https://hostco.example/help"
+    )
+    cid = welcome.conversation_id
+    frames = await say(visitor, "I want to talk to a person please")
+    assert any(isinstance(f, SEvent) and f.event.kind == "escalated" for f in frames)
+    await until(pilot, lambda: cid in app.queue.items, what="queue row")
+    table = app.screen.query_one(QueueTable)
+    assert table.selected.conversation_id == cid
+    assert any(
+        n.title == "New escalation" and "Ada Lovelace" in n.message for n in app._notifications
+    ), [(n.title, n.message) for n in app._notifications]
+    row = "".join(seg.text for seg in table.render_line(1))
+    assert "Ada Lovelace" in row and "talk to a person" in row
+    return visitor, cid
 
 
 async def test_escalation_claim_reply_resolve(server, agent_token) -> None:
     app = _app(server.url, agent_token)
     async with app.run_test(size=(120, 36)) as pilot:
-        await until(pilot, lambda: app.connection_state == "connected" and app.queue.me, what="sign-in")
+        await until(
+            pilot, lambda: app.connection_state == "connected" and app.queue.me, what="sign-in"
+        )
         assert app.queue.me.name == "Sam"
         assert app.queue.view == []
 
-        visitor, welcome = await start_visitor(server.url, name="Ada Lovelace",
-                                               email="ada@example.org",
-                                               page_url="https://hostco.example/help")
-        cid = welcome.conversation_id
-        frames = await say(visitor, "I want to talk to a person please")
-        assert any(isinstance(f, SEvent) and f.event.kind == "escalated" for f in frames)
-
-        # The escalation appears in the queue without a refresh, with a notification.
-        await until(pilot, lambda: cid in app.queue.items, what="queue row")
-        table = app.screen.query_one(QueueTable)
-        assert table.selected.conversation_id == cid
-        assert any(n.title == "New escalation" and "Ada Lovelace" in n.message
-                   for n in app._notifications), [(n.title, n.message) for n in app._notifications]
-        row = "".join(seg.text for seg in table.render_line(1))
-        assert "Ada Lovelace" in row and "talk to a person" in row
+        visitor, cid = await _escalation_shows_in_the_queue(pilot, server.url)
 
         await pilot.press("c")
         await until(pilot, lambda: app.queue.items[cid].assigned_agent is not None, what="claim")
@@ -73,28 +92,87 @@ async def test_escalation_claim_reply_resolve(server, agent_token) -> None:
         await pilot.press(*"Hi Ada, Sam here.")
         await pilot.press("ctrl+s")
         reply = await visitor.recv_until(
-            lambda f: isinstance(f, SEvent) and f.event.kind == "agent_message", timeout=10)
+            lambda f: isinstance(f, SEvent) and f.event.kind == "agent_message", timeout=10
+        )
         assert reply[-1].event.data["text"] == "Hi Ada, Sam here."
-        await until(pilot, lambda: not conv.pending and any(
-            e.kind == "agent_message" for e in conv.transcript), what="reply acked")
+        await until(
+            pilot,
+            lambda: not conv.pending and any(e.kind == "agent_message" for e in conv.transcript),
+            what="reply acked",
+        )
         lines = [w for w in app.screen.query(TranscriptLine)]
         assert sum("Hi Ada, Sam here." in str(w.content) for w in lines) == 1
 
         await pilot.press("escape", "r")
         resolved = await visitor.recv_until(
-            lambda f: isinstance(f, SEvent) and f.event.kind == "resolved", timeout=10)
+            lambda f: isinstance(f, SEvent) and f.event.kind == "resolved", timeout=10
+        )
         assert resolved[-1].event.data["agent"]["name"] == "Sam"
-        await until(pilot, lambda: conv.status == "resolved" and cid not in app.queue.items,
-                    what="resolved")
+        await until(
+            pilot, lambda: conv.status == "resolved" and cid not in app.queue.items, what="resolved"
+        )
         await visitor.close()
 
 
-async def test_bad_token_shows_banner_and_stops(server) -> None:
+async def test_bad_token_stops_the_app_with_the_reason(server) -> None:
+    """A refused token (HTTP 401) ends the app with return code 1 and says why; nothing
+    retries (``handoff agent`` then prints it and exits non-zero: test_cli_agent.py)."""
     app = _app(server.url, "hnd_not_a_token")
     async with app.run_test(size=(100, 30)) as pilot:
-        await until(pilot, lambda: app.connection_state == "unauthorized", what="401")
-        banner = app.screen.query_one(ConnectionBanner)
-        assert banner.display and "refused the token" in str(banner.content)
+        await until(pilot, lambda: app.refusal is not None, what="401")
+        await pilot.pause(0.3)
+    assert app.return_code == 1
+    assert app.refusal == f"the server at {server.url} refused the token (HTTP 401)"
+    assert app.attempt == 0
+
+
+async def test_claim_stops_the_wait_and_resolved_drops_the_claim_hint(server, agent_token) -> None:
+    """Against a real server: while queued the panel counts the wait and says "press c to
+    claim"; after the claim the wait is fixed (the app's clock moves on, the shown wait
+    does not); after resolving, the conversation says it is resolved and offers no claim."""
+    clock = FixedClock(datetime.now(UTC))
+    app = make_app(TUISettings(server_url=server.url, token=agent_token), clock=clock)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.queue.me is not None, what="sign-in")
+        visitor, welcome = await start_visitor(server.url, name="Katherine Johnson")
+        cid = welcome.conversation_id
+        await say(visitor, "I want to talk to a person please")
+        await until(pilot, lambda: cid in app.queue.items, what="queue row")
+        app.open_conversation(cid)
+        screen = app.screen
+        conv = app.conversations[cid]
+        await until(pilot, lambda: conv.packet is not None and screen.ready, what="packet")
+        panel = screen.query_one("#panel-body", Static)
+        status = screen.query_one("#reply-status", Static)
+        clock.advance(300)
+        app._tick()
+        await pilot.pause(0.1)
+        # The app's clock started just before the escalation: about five minutes later.
+        assert re.search(r"waiting: [45]m\d\ds", panel.visual.plain)
+        assert status.visual.plain == "press c to claim it, then reply"
+
+        await pilot.press("c")
+        await until(pilot, lambda: conv.status == "assigned", what="claim")
+        clock.advance(300)
+        app._tick()
+        await pilot.pause(0.1)
+        first = panel.visual.plain
+        assert "waiting:" not in first and "waited: " in first
+        row_wait = app.queue.waiting(app.queue.items[cid], app.now)
+        assert row_wait is not None and row_wait < 60
+        clock.advance(3000)
+        app._tick()
+        await pilot.pause(0.1)
+        assert panel.visual.plain == first
+        assert app.queue.waiting(app.queue.items[cid], app.now) == row_wait
+
+        await pilot.press("escape", "r")
+        await until(pilot, lambda: conv.status == "resolved", what="resolve")
+        await pilot.pause(0.2)
+        assert status.visual.plain == "resolved · the AI answers if they write again"
+        footer = {k.description for k in screen.query(FooterKey)}
+        assert "Claim" not in footer and "Resolve" not in footer
+        await visitor.close()
 
 
 async def test_reconnect_resumes_without_loss_or_doubles(server_factory, tmp_path) -> None:
@@ -125,15 +203,26 @@ async def test_reconnect_resumes_without_loss_or_doubles(server_factory, tmp_pat
 
         second = await server_factory(data_dir=data_dir, server={"port": port})
         visitor2, _ = await _resume(second.url, cid, welcome.resume_token, welcome.last_seq)
-        await visitor2.send(VMessage(type="message", client_msg_id=new_client_msg_id(),
-                                     text="hello? are you there"))
-        await until(pilot, lambda: app.connection_state == "connected", timeout=15, what="reconnect")
-        await until(pilot, lambda: any(e.kind == "visitor_message" and "are you there" in
-                                       e.data.get("text", "") for e in conv.transcript),
-                    what="missed message")
+        await visitor2.send(
+            VMessage(type="message", client_msg_id=new_client_msg_id(), text="hello? are you there")
+        )
+        await until(
+            pilot, lambda: app.connection_state == "connected", timeout=15, what="reconnect"
+        )
+        await until(
+            pilot,
+            lambda: any(
+                e.kind == "visitor_message" and "are you there" in e.data.get("text", "")
+                for e in conv.transcript
+            ),
+            what="missed message",
+        )
         await until(pilot, lambda: not conv.pending, what="pending reply resent and acked")
-        await until(pilot, lambda: any(e.kind == "agent_message" for e in conv.transcript),
-                    what="reply event")
+        await until(
+            pilot,
+            lambda: any(e.kind == "agent_message" for e in conv.transcript),
+            what="reply event",
+        )
         seqs = sorted(conv.events)
         assert seqs == list(range(1, len(seqs) + 1)) and seqs[-1] > before
         texts = [e.data.get("text") for e in conv.transcript if e.kind == "agent_message"]
@@ -150,6 +239,7 @@ async def _resume(url: str, cid: str, resume_token: str, last_seq: int):
     from handoff_server.client import connect_visitor
 
     conn = await connect_visitor(url)
-    await conn.send(VResume(type="resume", conversation_id=cid, resume_token=resume_token,
-                            last_seq=last_seq))
+    await conn.send(
+        VResume(type="resume", conversation_id=cid, resume_token=resume_token, last_seq=last_seq)
+    )
     return conn, await conn.recv(timeout=10)

@@ -51,8 +51,9 @@ KEYWORD_TRIGGER = TriggerInfo(
         {"trigger": "sentiment", "fired": True, "value": -0.62, "threshold": -0.5},
     ],
 )
-HUMAN_TRIGGER = TriggerInfo(kind="human_request", detail="visitor asked for a person",
-                            confidence=None, threshold=THRESHOLD)
+HUMAN_TRIGGER = TriggerInfo(
+    kind="human_request", detail="visitor asked for a person", confidence=None, threshold=THRESHOLD
+)
 
 
 def _ev(cid: str, seq: int, kind: str, actor: str, at: datetime, **data) -> Event:
@@ -62,15 +63,19 @@ def _ev(cid: str, seq: int, kind: str, actor: str, at: datetime, **data) -> Even
 def low_confidence_packet() -> HandoffPacket:
     """Ada asks about a DNS problem the KB only half covers; the AI is unsure (0.41)."""
     cid = "c_ada"
-    visitor = VisitorInfo(name="Ada Lovelace", email="ada@example.org",
-                          fields={"plan": "Business", "domain": "analytical.engine"},
-                          page_url="https://hostco.example/help/dns")
+    visitor = VisitorInfo(
+        name="Ada Lovelace",
+        email="ada@example.org",
+        fields={"plan": "Business", "domain": "analytical.engine"},
+        page_url="https://hostco.example/help/dns",
+    )
     cands = [
         {"entry_id": "dns-propagation", "title": "How long DNS changes take", "score": 0.41},
         {"entry_id": "dns-records", "title": "Adding DNS records", "score": 0.33},
         {"entry_id": "domain-transfer", "title": "Transferring a domain", "score": 0.12},
     ]
     t0 = ago(420)
+    # fmt: off
     events = [
         _ev(cid, 1, "conversation_started", "system", t0, visitor=visitor.model_dump()),
         _ev(cid, 2, "visitor_message", "visitor", t0, text="How do I point my domain at your servers?"),
@@ -84,22 +89,37 @@ def low_confidence_packet() -> HandoffPacket:
             draft={"text": "DNS changes can take up to 48 hours to propagate. After that, check the MX records under Domains → DNS.",
                    "candidates": cands}),
     ]
+    # fmt: on
     return HandoffPacket(
-        conversation_id=cid, status="queued", visitor=visitor, started_at=t0,
-        queued_at=ago(198), trigger=LOW_CONF_TRIGGER,
+        conversation_id=cid,
+        status="queued",
+        visitor=visitor,
+        started_at=t0,
+        queued_at=ago(198),
+        trigger=LOW_CONF_TRIGGER,
         analysis="Visitor moved nameservers 2 days ago; MX records still resolve to the old "
-                 "host so mail bounces. Likely stale MX at the old DNS zone, not propagation.",
-        candidates=[CandidateInfo(**c) for c in cands], confidence_history=[0.86, 0.41],
-        threshold=THRESHOLD, priority=1, team="dns", transcript=events, last_seq=len(events),
+        "host so mail bounces. Likely stale MX at the old DNS zone, not propagation.",
+        candidates=[CandidateInfo(**c) for c in cands],
+        confidence_history=[0.86, 0.41],
+        threshold=THRESHOLD,
+        priority=1,
+        team="dns",
+        transcript=events,
+        last_seq=len(events),
     )
 
 
 def keyword_packet() -> HandoffPacket:
     """Grace wants to cancel; the keyword trigger fires even though the AI was confident."""
     cid = "c_grace"
-    visitor = VisitorInfo(name="Grace Hopper", email="grace@navy.example",
-                          fields={"plan": "Starter"}, page_url="https://hostco.example/billing")
+    visitor = VisitorInfo(
+        name="Grace Hopper",
+        email="grace@navy.example",
+        fields={"plan": "Starter"},
+        page_url="https://hostco.example/billing",
+    )
     t0 = ago(95)
+    # fmt: off
     events = [
         _ev(cid, 1, "conversation_started", "system", t0, visitor=visitor.model_dump()),
         _ev(cid, 2, "visitor_message", "visitor", t0,
@@ -110,19 +130,32 @@ def keyword_packet() -> HandoffPacket:
             draft={"text": "You can cancel any time under Billing → Plan → Cancel. Refunds for outages are covered by our SLA credit policy.",
                    "candidates": [{"entry_id": "cancel-plan", "title": "Cancelling your plan", "score": 0.88}]}),
     ]
+    # fmt: on
     return HandoffPacket(
-        conversation_id=cid, status="queued", visitor=visitor, started_at=t0, queued_at=ago(94),
-        trigger=KEYWORD_TRIGGER, analysis="Angry about repeated outages; wants to cancel and get "
+        conversation_id=cid,
+        status="queued",
+        visitor=visitor,
+        started_at=t0,
+        queued_at=ago(94),
+        trigger=KEYWORD_TRIGGER,
+        analysis="Angry about repeated outages; wants to cancel and get "
         "a refund for March. Retention offer and SLA credit apply.",
-        candidates=[CandidateInfo(entry_id="cancel-plan", title="Cancelling your plan", score=0.88),
-                    CandidateInfo(entry_id="sla-credits", title="SLA credits for downtime", score=0.64)],
-        confidence_history=[0.88], threshold=THRESHOLD, priority=2, team="billing",
-        transcript=events, last_seq=len(events),
+        candidates=[
+            CandidateInfo(entry_id="cancel-plan", title="Cancelling your plan", score=0.88),
+            CandidateInfo(entry_id="sla-credits", title="SLA credits for downtime", score=0.64),
+        ],
+        confidence_history=[0.88],
+        threshold=THRESHOLD,
+        priority=2,
+        team="billing",
+        transcript=events,
+        last_seq=len(events),
     )
 
 
 def queue_items() -> list[QueueItem]:
     """A busy afternoon: eight conversations, queued and assigned, several triggers."""
+    # fmt: off
     rows = [
         ("c_ada", "Ada Lovelace", "How do I point my domain at your servers?", LOW_CONF_TRIGGER, 0.41, 1, "dns", None, 198),
         ("c_grace", "Grace Hopper", "This is the third outage this month. Cancel my account and refund March.", KEYWORD_TRIGGER, 0.88, 2, "billing", None, 94),
@@ -133,24 +166,110 @@ def queue_items() -> list[QueueItem]:
         ("c_ken", "ken@unix.example", "Migrate 40 mailboxes from Exchange", HUMAN_TRIGGER, 0.73, 1, "migrations", None, 3720),
         ("c_dennis", "Dennis R.", "Invoice shows wrong VAT number", KEYWORD_TRIGGER.model_copy(update={"evaluations": [{"trigger": "keyword", "fired": True, "value": "refund"}]}), 0.79, 0, "billing", SAM, 75),
     ]
+    # fmt: on
     items = []
     for cid, name, q, trig, conf, pri, team, agent, wait in rows:
         email = name if "@" in name else None
-        items.append(QueueItem(
-            conversation_id=cid, status="assigned" if agent else "queued",
-            visitor=VisitorInfo(name=None if email else name, email=email),
-            first_question=q, trigger=trig, last_confidence=conf, priority=pri, team=team,
-            assigned_agent=agent, queued_at=ago(wait), updated_at=ago(wait), last_seq=5,
-        ))
+        items.append(
+            QueueItem(
+                conversation_id=cid,
+                status="assigned" if agent else "queued",
+                visitor=VisitorInfo(name=None if email else name, email=email),
+                first_question=q,
+                trigger=trig,
+                last_confidence=conf,
+                priority=pri,
+                team=team,
+                assigned_agent=agent,
+                queued_at=ago(wait),
+                updated_at=ago(wait),
+                last_seq=5,
+            )
+        )
     return items
 
 
-def build_app(*, queue: list[QueueItem] | None = None, packets: list[HandoffPacket] | None = None,
-              hold_acks: bool = False, reconnect_initial: float = 0.5) -> tuple[AgentApp, FakeServer]:
+def build_app(
+    *,
+    queue: list[QueueItem] | None = None,
+    packets: list[HandoffPacket] | None = None,
+    hold_acks: bool = False,
+    reconnect_initial: float = 0.5,
+) -> tuple[AgentApp, FakeServer]:
     """The agent app on a :class:`FakeServer` holding ``queue`` and ``packets``, at :data:`NOW`."""
     server = FakeServer(SAM, queue, packets, now=NOW, hold_acks=hold_acks)
-    settings = TUISettings(server_url="ws://fake.invalid:8765", token="t",
-                           reconnect_initial_seconds=reconnect_initial,
-                           reconnect_max_seconds=max(10.0, reconnect_initial))
+    settings = TUISettings(
+        server_url="ws://fake.invalid:8765",
+        token="t",
+        reconnect_initial_seconds=reconnect_initial,
+        reconnect_max_seconds=max(10.0, reconnect_initial),
+    )
     app = make_app(settings, FakeClient(server), FixedClock(NOW))
     return app, server
+
+
+def packet_in_status(
+    cid: str, name: str, status: str, holder: AgentInfo | None = None
+) -> HandoffPacket:
+    """Ada's low-confidence conversation under another id and visitor ``name``, taken on to
+    ``status``: ``ai`` (the AI answered, never escalated), ``queued``, ``assigned`` (claimed
+    by ``holder`` 60 s after escalation), ``resolved`` (claimed then resolved by
+    ``holder``) or ``reopened`` (resolved, then the visitor wrote again: with the AI)."""
+    base = low_confidence_packet()
+    visitor = base.visitor.model_copy(update={"name": name})
+    events = [e.model_copy(update={"conversation_id": cid}) for e in base.transcript]
+    if status == "ai":
+        events = events[:3]
+    agent = (holder or SAM).model_dump()
+    claimed_at = events[-1].at + timedelta(seconds=60)
+    later = {
+        "assigned": [("claimed", "agent", {"agent": agent})],
+        "resolved": [
+            ("claimed", "agent", {"agent": agent}),
+            ("resolved", "agent", {"agent": agent}),
+        ],
+        "reopened": [
+            ("claimed", "agent", {"agent": agent}),
+            ("resolved", "agent", {"agent": agent}),
+            ("reopened", "system", {"text": "The visitor wrote again."}),
+            ("visitor_message", "visitor", {"text": "One more question, sorry"}),
+        ],
+    }.get(status, [])
+    for n, (kind, actor, data) in enumerate(later):
+        events.append(
+            _ev(cid, len(events) + 1, kind, actor, claimed_at + timedelta(seconds=n), **data)
+        )
+    final = {"reopened": "ai"}.get(status, status)
+    return base.model_copy(
+        update={
+            "conversation_id": cid,
+            "visitor": visitor,
+            "status": final,
+            "transcript": events,
+            "last_seq": len(events),
+            "trigger": None if status == "ai" else base.trigger,
+            "queued_at": None if final == "ai" else base.queued_at,
+            "assigned_agent": (holder or SAM) if final == "assigned" else None,
+        }
+    )
+
+
+def ai_row(cid: str = "c_ai", name: str = "Hedy Lamarr") -> QueueItem:
+    """A queue row for a conversation the AI is handling alone (status ``ai``): a KB
+    question answered at confidence 0.91, last message at :data:`NOW`."""
+    base = queue_items()[0]
+    return base.model_copy(
+        update={
+            "conversation_id": cid,
+            "status": "ai",
+            "trigger": None,
+            "queued_at": None,
+            "priority": 0,
+            "team": None,
+            "assigned_agent": None,
+            "visitor": base.visitor.model_copy(update={"name": name}),
+            "first_question": "how do I add a user to my account",
+            "last_confidence": 0.91,
+            "updated_at": NOW,
+        }
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import itertools
 import logging
 import random
 import shutil
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -37,38 +39,99 @@ def agent(server: ServerOpt = None, token: TokenOpt = None) -> None:
     settings = TUISettings.from_env(server, token)
     if not settings.token:
         fail("no token: pass --token or set HANDOFF_TOKEN ('handoff token create')", "no_token")
-    make_app(settings).run()
+    app = make_app(settings)
+    app.run()
+    if app.refusal:
+        fail(
+            f"{app.refusal}: check --token / HANDOFF_TOKEN ('handoff token create')", "unauthorized"
+        )
 
 
 # --------------------------------------------------------------------------- demo
 
-ESCALATING_LINES = [
-    "I want to talk to a human",
-    "Cancel my account, this is the third outage this month",
-    "Can I speak to a real person please?",
-    "Our whole shop has been down for two hours and we're losing sales, fix it now",
-    "Do you sell gift cards for the garden centre?",
-    "What's the weather going to be like in Lisbon tomorrow?",
-    "I was charged twice and I want a refund today",
-    "Can you recommend a good accountant?",
-]
-"""Visitor messages the AI should not handle alone: requests for a person, cancellations,
-anger and out-of-scope questions."""
+ESCALATING: dict[str, list[str]] = {
+    "human request": [
+        "I want to talk to a human",
+        "Can I speak to a real person please?",
+        "Please get me an agent, not a bot",
+        "Let me speak to a manager right now",
+        "Is there a phone number? I'd rather talk to someone",
+    ],
+    "frustration": [
+        "This is the third outage this month and nobody tells us anything. Absolutely useless.",
+        "I've been trying to fix this for two hours, this is ridiculous and I'm furious",
+        "Our shop has been down all morning and we're losing sales, this is unacceptable",
+        "Everything is broken again and I'm sick of it",
+    ],
+    "keyword": [
+        "I want to cancel my account today",
+        "Cancel account please, we are moving to another host",
+        "We think there was a data breach on one of our mailboxes",
+        "Please cancel account for our agency, we're done",
+        "I need to cancel account and get my data out before Friday",
+    ],
+    "low confidence": [
+        "Do you sell gift cards for the garden centre?",
+        "What's the weather going to be like in Lisbon tomorrow?",
+        "Can you recommend a good accountant?",
+        "My cat walked over the keyboard and now the screen is upside down",
+        "Can you help me write a cover letter for a job application?",
+    ],
+}
+"""Visitor messages the AI should not handle alone, by the trigger they are meant to fire
+under the default policy (checked with ``handoff triage``)."""
 
-NAMES = [
-    ("Ada Lovelace", "ada@analytical.example"),
-    ("Grace Hopper", "grace@navy.example"),
-    ("Alan Turing", "alan@bletchley.example"),
-    ("Margaret Hamilton", "margaret@apollo.example"),
-    ("Barbara Liskov", "barbara@clu.example"),
-    ("Ken Thompson", "ken@unix.example"),
-    ("Radia Perlman", "radia@spanning.example"),
-    ("Katherine Johnson", "katherine@langley.example"),
-    ("Edsger Dijkstra", "edsger@eindhoven.example"),
-    ("Frances Allen", "fran@ibm.example"),
-    ("Linus Torvalds", "linus@kernel.example"),
-    ("Hedy Lamarr", "hedy@frequency.example"),
+FOLLOW_UPS = [
+    "Thanks, that helps. One more thing: is this on my invoice?",
+    "Great, thank you! Will I get an email when it's done?",
+    "OK, I'll try that now.",
+    "Thanks. How long does that usually take?",
+    "That worked, cheers.",
+    "Hmm, I don't see that option. Where exactly is it?",
 ]
+"""What an escalated visitor answers to the agent's first reply."""
+
+FIRST_NAMES = [
+    "Ada",
+    "Grace",
+    "Alan",
+    "Margaret",
+    "Barbara",
+    "Ken",
+    "Radia",
+    "Katherine",
+    "Edsger",
+    "Frances",
+    "Linus",
+    "Hedy",
+    "Dennis",
+    "Sophie",
+    "Tim",
+    "Anita",
+    "Vint",
+    "Shafi",
+]
+LAST_NAMES = [
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Hamilton",
+    "Liskov",
+    "Thompson",
+    "Perlman",
+    "Johnson",
+    "Dijkstra",
+    "Allen",
+    "Torvalds",
+    "Lamarr",
+    "Ritchie",
+    "Wilson",
+    "Berners-Lee",
+    "Borg",
+    "Cerf",
+    "Goldwasser",
+]
+DOMAINS = ["example.com", "example.org", "shop.example", "studio.example", "mail.example"]
 PAGES = [
     "https://brambleport.example/help/dns",
     "https://brambleport.example/billing",
@@ -136,31 +199,103 @@ def _start_server(data_dir: Path, kb: Path | None, port: int, timeout: float) ->
 
 def _create_token(data_dir: Path) -> str:
     out = subprocess.run(
-        _handoff("token", "create", "--name", "Demo Agent", "--role", "agent",
-                 "--data-dir", str(data_dir)),
-        capture_output=True, text=True, check=False,
+        _handoff(
+            "token",
+            "create",
+            "--name",
+            "Demo Agent",
+            "--role",
+            "agent",
+            "--data-dir",
+            str(data_dir),
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if out.returncode != 0:
         fail(f"cannot create a token: {out.stderr.strip()}", "token_failed")
     return out.stdout.strip().splitlines()[-1]
 
 
-async def _visitor(url: str, rng: random.Random, who: tuple[str, str], question: str,
-                   hold_seconds: float) -> None:
+@dataclass(frozen=True)
+class SimulatedVisitor:
+    """One visitor of the demo: who they are, what they first say, and why (``reason``:
+    ``kb question`` for a question the AI should answer, else the escalation category)."""
+
+    name: str
+    email: str
+    text: str
+    reason: str
+    follow_up: str
+    """What they answer to the agent's first reply."""
+
+
+class _Deck:
+    """Draws items in a shuffled order without repeats until all were drawn, then again."""
+
+    def __init__(self, items: list[str], rng: random.Random) -> None:
+        self._items = list(items)
+        self._rng = rng
+        self._left: list[str] = []
+
+    def draw(self) -> str:
+        """The next item."""
+        if not self._left:
+            self._left = self._items[:]
+            self._rng.shuffle(self._left)
+        return self._left.pop()
+
+
+def visitor_script(
+    questions: list[str], escalate_share: float, seed: int
+) -> Iterator[SimulatedVisitor]:
+    """The demo's visitors, in order: deterministic for a ``seed``, endless.
+
+    The first visitor asks for a handoff (the queue is busy within seconds), the second
+    asks a KB question (the AI view shows the AI at work); after that a share
+    ``escalate_share`` (0–1) escalate. Escalating visitors go through the categories of
+    :data:`ESCALATING` in turn (human request, frustration, keyword, low confidence); no
+    name, question or escalating line repeats until its list is used up.
+    """
+    rng = random.Random(seed)
+    people = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
+    rng.shuffle(people)
+    categories = list(ESCALATING)
+    lines = {category: _Deck(texts, rng) for category, texts in ESCALATING.items()}
+    asked, follow_ups = _Deck(questions, rng), _Deck(FOLLOW_UPS, rng)
+    escalations = 0
+    for n in itertools.count():
+        name = people[n % len(people)]
+        email = f"{name.split()[0].lower()}.{n}@{rng.choice(DOMAINS)}"
+        escalate = n == 0 or (n > 1 and rng.random() < escalate_share)
+        if escalate:
+            reason = categories[escalations % len(categories)]
+            escalations += 1
+            text = lines[reason].draw()
+        else:
+            reason, text = "kb question", asked.draw()
+        yield SimulatedVisitor(name, email, text, reason, follow_ups.draw())
+
+
+async def _visitor(
+    url: str, rng: random.Random, who: SimulatedVisitor, hold_seconds: float
+) -> None:
     """One simulated visitor: start, type, ask, read the answer; stay a while if handed off."""
     from handoff_server.client import connect_visitor, new_client_msg_id
     from handoff_server.protocol import SEvent, VisitorInfo, VMessage, VStart, VTyping
 
-    name, email = who
     info = VisitorInfo(
-        name=name, email=email, page_url=rng.choice(PAGES),
+        name=who.name,
+        email=who.email,
+        page_url=rng.choice(PAGES),
         fields={"plan": rng.choice(PLANS), "customer since": str(rng.randint(2015, 2025))},
     )
     async with await connect_visitor(url) as conn:
         await conn.send(VStart(type="start", visitor=info))
         await conn.send(VTyping(type="typing", active=True))
         await asyncio.sleep(rng.uniform(0.5, 1.5))
-        await conn.send(VMessage(type="message", client_msg_id=new_client_msg_id(), text=question))
+        await conn.send(VMessage(type="message", client_msg_id=new_client_msg_id(), text=who.text))
         frames = await conn.recv_until(
             lambda f: isinstance(f, SEvent) and f.event.kind in ("ai_message", "escalated"),
             timeout=30,
@@ -176,32 +311,35 @@ async def _visitor(url: str, rng: random.Random, who: tuple[str, str], question:
                     break
                 if isinstance(frame, SEvent) and frame.event.kind == "resolved":
                     break
-                if isinstance(frame, SEvent) and frame.event.kind == "agent_message" and not answered:
+                if (
+                    isinstance(frame, SEvent)
+                    and frame.event.kind == "agent_message"
+                    and not answered
+                ):
                     answered = True
                     await conn.send(VTyping(type="typing", active=True))
                     await asyncio.sleep(2.0)
-                    await conn.send(VMessage(type="message", client_msg_id=new_client_msg_id(),
-                                             text="Thanks, that helps. One more thing: is this on my invoice?"))
+                    await conn.send(
+                        VMessage(
+                            type="message", client_msg_id=new_client_msg_id(), text=who.follow_up
+                        )
+                    )
 
 
-async def _simulate(url: str, questions: list[str], interval: float, escalate_share: float,
-                    seed: int, limit: int) -> None:
-    """Start a visitor every ``interval`` seconds (0–1 ``escalate_share`` of them with a
-    message the AI should hand off) until cancelled or ``limit`` visitors (0: no limit)."""
+async def simulate(
+    url: str, questions: list[str], interval: float, escalate_share: float, seed: int
+) -> None:
+    """Start the visitors of :func:`visitor_script` against the server at ``url`` until
+    cancelled: the first two within a second (an escalation, then a question the AI
+    answers), then one every ``interval`` seconds on average."""
     rng = random.Random(seed)
-    people = NAMES[:]
-    rng.shuffle(people)
     tasks: set[asyncio.Task[None]] = set()
-    n = 0
     try:
-        while limit == 0 or n < limit:
-            n += 1
-            text = rng.choice(ESCALATING_LINES) if rng.random() < escalate_share else rng.choice(questions)
-            who = people[(n - 1) % len(people)]
-            task = asyncio.create_task(_visitor(url, rng, who, text, hold_seconds=600))
+        for n, who in enumerate(visitor_script(questions, escalate_share, seed), start=1):
+            task = asyncio.create_task(_visitor(url, rng, who, hold_seconds=600))
             tasks.add(task)
             task.add_done_callback(_log_outcome(tasks))
-            await asyncio.sleep(interval * rng.uniform(0.5, 1.5))
+            await asyncio.sleep(1.0 if n == 1 else interval * rng.uniform(0.5, 1.5))
     finally:
         for task in tasks:
             task.cancel()
@@ -216,12 +354,13 @@ def _log_outcome(tasks: set[asyncio.Task[None]]):
     return done
 
 
-async def _run_demo(url: str, token: str, questions: list[str], interval: float,
-                    escalate_share: float, seed: int) -> None:
+async def _run_demo(
+    url: str, token: str, questions: list[str], interval: float, escalate_share: float, seed: int
+) -> None:
     from handoff_tui import TUISettings, make_app
 
     app = make_app(TUISettings(server_url=url, token=token))
-    sim = asyncio.create_task(_simulate(url, questions, interval, escalate_share, seed, 0))
+    sim = asyncio.create_task(simulate(url, questions, interval, escalate_share, seed))
     try:
         await app.run_async()
     finally:
@@ -237,15 +376,23 @@ def demo(
     ] = None,
     questions: Annotated[
         Path | None,
-        typer.Option(help="CSV of real visitor questions ('text' or 'question' column).",
-                     exists=True, dir_okay=False),
+        typer.Option(
+            help="CSV of real visitor questions ('text' or 'question' column).",
+            exists=True,
+            dir_okay=False,
+        ),
     ] = None,
     interval: Annotated[
         float, typer.Option(help="Average seconds between new visitors.", min=0.2)
     ] = 8.0,
     escalate_share: Annotated[
-        float, typer.Option(help="Share (0–1) of visitors sent a message meant to be handed off.",
-                            min=0.0, max=1.0)
+        float,
+        typer.Option(
+            help="Share (0–1) of visitors sent a message meant to be handed "
+            "off (the first visitor always is).",
+            min=0.0,
+            max=1.0,
+        ),
     ] = 0.35,
     seed: Annotated[int, typer.Option(help="Random seed for the simulated visitors.")] = 7,
     port: Annotated[int, typer.Option(help="Server port (0 picks a free one).", min=0)] = 0,
@@ -256,26 +403,33 @@ def demo(
     """Run a whole support desk here. A server on embedded defaults in a temporary data dir,
     simulated visitors (some the AI answers, some it hands off), and the agent UI.
     Quitting the UI (ctrl+q) stops everything."""
-    data_dir = Path(tempfile.mkdtemp(prefix="handoff-demo-"))
-    logging.basicConfig(filename=data_dir / "demo.log", level=logging.INFO)
+    # Checked before anything is created: a refused option leaves nothing behind.
     pool = _csv_questions(questions) if questions else _kb_questions(kb)
     if not pool:
         fail("no questions to ask", "bad_questions")
-    typer.echo(f"starting the server in {data_dir} …", err=True)
-    token = _create_token(data_dir)
-    server = _start_server(data_dir, kb, port, timeout=300)
+    data_dir = Path(tempfile.mkdtemp(prefix="handoff-demo-"))
     try:
-        asyncio.run(_run_demo(server.url, token, pool, interval, escalate_share, seed))
-    finally:
-        server.process.terminate()
+        logging.basicConfig(filename=data_dir / "demo.log", level=logging.INFO)
+        typer.echo(f"starting the server in {data_dir} …", err=True)
+        token = _create_token(data_dir)
+        server = _start_server(data_dir, kb, port, timeout=300)
         try:
-            server.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
+            asyncio.run(_run_demo(server.url, token, pool, interval, escalate_share, seed))
+        finally:
+            _stop(server.process)
+    finally:
         if keep_data:
             typer.echo(f"data kept in {data_dir}", err=True)
         else:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 def register(app: typer.Typer) -> None:

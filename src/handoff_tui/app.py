@@ -19,9 +19,11 @@ from typing import Any
 
 from pydantic import BaseModel
 from textual import on, work
+from textual.actions import parse as parse_action
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.timer import Timer
@@ -65,7 +67,8 @@ from handoff_tui.messages import (
 )
 from handoff_tui.screens import ConversationScreen, QueueScreen
 from handoff_tui.settings import TUISettings
-from handoff_tui.state import ConversationState, PendingSend, QueueModel
+from handoff_tui.state import ConversationState, PendingSend, QueueModel, QueueView
+from handoff_tui.text import visible
 from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
 
 __all__ = ["AgentApp", "make_app"]
@@ -91,10 +94,6 @@ class AgentApp(App[None]):
 
     TITLE = "handoff agent"
     CSS_PATH = "app.tcss"
-    BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
-    ]
-
     now: reactive[datetime | None] = reactive(None)
     """The clock's time (UTC), refreshed every ``settings.tick_seconds``."""
 
@@ -102,19 +101,32 @@ class AgentApp(App[None]):
     """``connecting`` | ``connected`` | ``reconnecting`` | ``unauthorized``."""
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """The command palette lists the screen's own actions (claim, resolve, filter…)
-        beside Textual's, so a key cut off the footer can still be found."""
+        """The command palette lists every action of the screen (and of the widgets named
+        in its ``COMMAND_SOURCES``) that the current state allows, beside Textual's: the
+        footer shows only the main keys of the current mode."""
         yield from super().get_system_commands(screen)
+        sources = [screen.BINDINGS, *(w.BINDINGS for w in getattr(screen, "COMMAND_SOURCES", ()))]
         seen: set[str] = set()
-        for binding in screen.BINDINGS:
-            if not isinstance(binding, Binding) or not binding.show or binding.action in seen:
+        for binding in (b for bindings in sources for b in bindings):
+            if not isinstance(binding, Binding) or binding.action in seen:
+                continue
+            namespace, name, params = parse_action(binding.action)
+            target = self if namespace == "app" else screen
+            if target.check_action(name, params) is not True:
                 continue
             seen.add(binding.action)
+            key = binding.key_display or self.get_key_display(binding)
+            # Run on this screen, not on whatever screen is on top when the palette calls it.
+            action = binding.action.removeprefix("screen.")
             yield SystemCommand(
-                binding.description,
-                f"key: {binding.key}",
-                partial(screen.run_action, binding.action),
+                binding.description, f"key: {key}", partial(self.run_action, action, screen)
             )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys 1–9 exist only for conversations that are open."""
+        if action == "show_open" and parameters:
+            return 0 < int(str(parameters[0])) <= len(self.open_order)
+        return True
 
     def __init__(self, settings: TUISettings, client: AgentClient, clock: Clock) -> None:
         super().__init__()
@@ -129,6 +141,9 @@ class AgentApp(App[None]):
         self.attempt = 0
         self.retry_in = 0.0
         self.connection_detail = ""
+        self.refusal: str | None = None
+        """Why the server refused the token (HTTP 401/403), once it has: the app stops
+        retrying, and ``handoff agent`` reports it and exits non-zero."""
         self._actions_in_flight: dict[str, tuple[str, str]] = {}
         self._typing_sent: dict[str, Timer] = {}
         self._redraw_pending = False
@@ -185,14 +200,19 @@ class AgentApp(App[None]):
         )
         await asyncio.sleep(delay)
 
+    def _subscription(self) -> ASubscribeQueue:
+        return ASubscribeQueue(type="subscribe_queue", statuses=list(self.queue.statuses))
+
     async def _resync(self, conn: AgentConnection) -> None:
-        await conn.send(ASubscribeQueue(type="subscribe_queue"))
+        await conn.send(self._subscription())
         for cid in list(self.open_order):
             conv = self.conversations[cid]
             await conn.send(AOpen(type="open", conversation_id=cid, last_seq=conv.last_seq))
             for pending in list(conv.pending.values()):
                 if pending.status == "sending":
-                    await conn.send(self._frame(cid, pending.kind, pending.client_msg_id, pending.text))
+                    await conn.send(
+                        self._frame(cid, pending.kind, pending.client_msg_id, pending.text)
+                    )
 
     def _dispatch(self, frame: Any) -> None:
         if isinstance(frame, SEvent):
@@ -221,9 +241,31 @@ class AgentApp(App[None]):
             error = event.worker.error
             self.connection_state = "reconnecting"
             self.connection_detail = f"link failed: {error!r}"
-            self.notify(f"The connection worker failed: {error!r}", title="Error",
-                        severity="error", timeout=30)
+            self.tell(
+                f"The connection worker failed: {error!r}",
+                title="Error",
+                severity="error",
+                timeout=30,
+            )
             self.schedule_redraw()
+
+    def tell(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+    ) -> None:
+        """Show a notification. ``message`` and ``title`` are data (visitor names, server
+        error details): shown as plain text with control characters made visible."""
+        self.notify(
+            visible(message),
+            title=visible(title, one_line=True),
+            severity=severity,
+            timeout=timeout,
+            markup=False,
+        )
 
     # ----------------------------------------------------------------- sending
 
@@ -249,7 +291,7 @@ class AgentApp(App[None]):
         "sending" until acknowledged; if the link is down it goes out on reconnect."""
         limit = 4000
         if len(text) > limit:
-            self.notify(f"Too long: {len(text)} characters (limit {limit}).", severity="error")
+            self.tell(f"Too long: {len(text)} characters (limit {limit}).", severity="error")
             return False
         conv = self.conversations[cid]
         # Failed lines have been seen by now; the new send replaces them.
@@ -265,7 +307,7 @@ class AgentApp(App[None]):
     def send_action(self, cid: str, kind: str) -> None:
         """Claim, resolve, release or hand back ``cid``; the result is notified."""
         if self.connection is None:
-            self.notify("Not connected; try again once the banner is gone.", severity="warning")
+            self.tell("Not connected; try again once the banner is gone.", severity="warning")
             return
         cmid = new_client_msg_id()
         self._actions_in_flight[cmid] = (cid, kind)
@@ -294,12 +336,23 @@ class AgentApp(App[None]):
             timer.stop()
             self._send_in_background(ATyping(type="typing", conversation_id=cid, active=False))
 
+    def set_queue_view(self, mode: QueueView) -> None:
+        """Switch the queue screen to ``mode`` and subscribe to the statuses it lists; the
+        server answers with a fresh ``queue`` (on a reconnect the same set is sent)."""
+        if mode is self.queue.mode:
+            return
+        self.queue.set_mode(mode)
+        self._send_in_background(self._subscription())
+        self.schedule_redraw()
+
     # ----------------------------------------------------------------- navigation
 
     def open_conversation(self, cid: str) -> None:
         """Show conversation ``cid``, fetching it from the server the first time."""
         if cid not in self.conversations:
-            self.conversations[cid] = ConversationState(cid)
+            # Until its packet arrives, what is known comes from the queue row.
+            item = self.queue.items.get(cid)
+            self.conversations[cid] = ConversationState(cid, status=item.status if item else "")
         if cid not in self.open_order:
             self.open_order.append(cid)
             self._send_in_background(AOpen(type="open", conversation_id=cid, last_seq=0))
@@ -323,7 +376,9 @@ class AgentApp(App[None]):
         """Cycle queue → first open conversation → … → queue."""
         if not self.open_order:
             return
-        current = self.screen.conversation_id if isinstance(self.screen, ConversationScreen) else None
+        current = (
+            self.screen.conversation_id if isinstance(self.screen, ConversationScreen) else None
+        )
         if current is None:
             self.open_conversation(self.open_order[0])
             return
@@ -377,7 +432,10 @@ class AgentApp(App[None]):
     def draw_bars(self, screen: Screen[Any]) -> None:
         """Draw the connection banner and open-conversations bar of ``screen``."""
         screen.query_one(ConnectionBanner).show_state(
-            self.connection_state, self.client.url, self.attempt, self.retry_in,
+            self.connection_state,
+            self.client.url,
+            self.attempt,
+            self.retry_in,
             self.connection_detail,
         )
         current = screen.conversation_id if isinstance(screen, ConversationScreen) else None
@@ -385,7 +443,9 @@ class AgentApp(App[None]):
             (self.visitor_name(cid), self.conversations[cid].unread, cid == current)
             for cid in self.open_order
         ]
-        screen.query_one(OpenBar).show_tabs(tabs, len(self.queue.items), current is None)
+        counts = self.queue.counts()
+        waiting = counts["queued"] + counts["assigned"]
+        screen.query_one(OpenBar).show_tabs(tabs, waiting, current is None)
 
     # ----------------------------------------------------------------- messages
 
@@ -396,8 +456,17 @@ class AgentApp(App[None]):
         self.connection_detail = message.detail
         if message.state == "connected":
             if self.attempt:
-                self.notify("Reconnected; caught up from the last event seen.", timeout=3)
+                self.tell("Reconnected; caught up from the last event seen.", timeout=3)
             self.attempt = 0
+        if message.state == "unauthorized":
+            self.refusal = (
+                f"the server at {self.client.url} refused the token "
+                f"({message.detail or 'HTTP 401'})"
+            )
+            if self.queue.me is None:
+                # Never signed in: there is nothing on screen to keep, so say why and stop.
+                self.exit(return_code=1)
+                return
         self.schedule_redraw()
 
     @on(Authenticated)
@@ -417,7 +486,7 @@ class AgentApp(App[None]):
         if self.queue.apply(item) and self._queue_loaded:
             name = item.visitor.name or item.visitor.email or "A visitor"
             reason = trigger_label(item.trigger) or "escalated"
-            self.notify(f"{name} — {reason}", title="New escalation", timeout=3)
+            self.tell(f"{name} — {reason}", title="New escalation", timeout=3)
         self.schedule_redraw()
 
     @on(ConversationLoaded)
@@ -456,7 +525,7 @@ class AgentApp(App[None]):
         action = self._actions_in_flight.pop(message.client_msg_id, None)
         if action:
             cid, kind = action
-            self.notify(f"{_DONE_WORDS[kind]}: {self.visitor_name(cid)}", timeout=3)
+            self.tell(f"{_DONE_WORDS[kind]}: {self.visitor_name(cid)}", timeout=3)
         conv = self.conversations.get(message.conversation_id)
         pending = conv.pending.get(message.client_msg_id) if conv else None
         if conv and pending:
@@ -487,11 +556,15 @@ class AgentApp(App[None]):
             conv.load_error = f"{message.code}: {message.detail}"
             self.schedule_redraw()
         what = f"{action[1]} failed" if action else "Server error"
-        self.notify(f"{message.detail} ({message.code})", title=what, severity="error", timeout=6)
+        self.tell(f"{message.detail} ({message.code})", title=what, severity="error", timeout=6)
 
     def _restore_draft(self, cid: str) -> None:
         screen = self.screen
-        if isinstance(screen, ConversationScreen) and screen.ready and screen.conversation_id == cid:
+        if (
+            isinstance(screen, ConversationScreen)
+            and screen.ready
+            and screen.conversation_id == cid
+        ):
             screen.restore_draft()
 
     @on(TypingChanged)
@@ -522,4 +595,3 @@ def make_app(
         client or ServerClient(settings.server_url, settings.token),
         clock or SystemClock(),
     )
-

@@ -1,7 +1,8 @@
 """An in-memory stand-in for the server, for snapshot tests, benchmarks and screenshots.
 
 It speaks the same frames as the real server (``handoff_server.protocol`` models) for the
-parts the agent app uses — ``subscribe_queue``, ``open``, the actions and ``typing`` —
+parts the agent app uses — ``subscribe_queue`` (with its ``statuses``), ``open``, the
+actions and ``typing`` —
 from fixture data, so pictures and timings do not depend on the AI, the store or the
 network. Behavioural tests use the real server (``tests/test_tui_pilot.py``).
 """
@@ -50,7 +51,8 @@ class FakeConnection:
         self.server = server
         self.inbox: asyncio.Queue[Any] = asyncio.Queue()
         self.subscribed: set[str] = set()
-        self.queue_subscribed = False
+        self.queue_statuses: frozenset[str] = frozenset()
+        """Statuses of the last ``subscribe_queue`` (empty: not subscribed)."""
         self.closed = False
 
     async def send(self, frame: BaseModel) -> None:
@@ -118,10 +120,12 @@ class FakeServer:
         self.connections.clear()
 
     def upsert(self, item: QueueItem) -> None:
-        """Change a queue row and tell subscribers."""
+        """Change a queue row and tell the subscribers whose set it is in or leaves."""
+        old = self.queue.get(item.conversation_id)
         self.queue[item.conversation_id] = item
         for conn in self.connections:
-            if conn.queue_subscribed:
+            watched = conn.queue_statuses
+            if item.status in watched or (old is not None and old.status in watched):
                 conn.push(SQueueItem(item=item))
 
     def append(self, conversation_id: str, kind: str, actor: str, **data: Any) -> Event:
@@ -141,7 +145,9 @@ class FakeServer:
                 conn.push(SEvent(event=event))
         return event
 
-    def typing(self, conversation_id: str, role: str, active: bool, name: str | None = None) -> None:
+    def typing(
+        self, conversation_id: str, role: str, active: bool, name: str | None = None
+    ) -> None:
         """Tell subscribers someone is typing."""
         for conn in self.connections:
             if conversation_id in conn.subscribed:
@@ -154,14 +160,17 @@ class FakeServer:
     async def handle(self, conn: FakeConnection, frame: BaseModel) -> None:
         """Answer one frame."""
         if isinstance(frame, ASubscribeQueue):
-            conn.queue_subscribed = True
-            conn.push(SQueue(items=list(self.queue.values())))
+            conn.queue_statuses = frozenset(frame.statuses)
+            conn.push(SQueue(items=[q for q in self.queue.values() if q.status in frame.statuses]))
         elif isinstance(frame, AOpen):
             packet = self.packets.get(frame.conversation_id)
             if packet is None:
                 conn.push(
-                    SError(code="not_found", detail="no such conversation",
-                           conversation_id=frame.conversation_id)
+                    SError(
+                        code="not_found",
+                        detail="no such conversation",
+                        conversation_id=frame.conversation_id,
+                    )
                 )
                 return
             events = self.events.get(frame.conversation_id, [])
@@ -189,8 +198,11 @@ class FakeServer:
             agent = self.agent.model_dump()
             event = self.append(frame.conversation_id, kind, "agent", agent=agent, text=text)
             conn.push(
-                SAck(client_msg_id=frame.client_msg_id, conversation_id=frame.conversation_id,
-                     seq=event.seq)
+                SAck(
+                    client_msg_id=frame.client_msg_id,
+                    conversation_id=frame.conversation_id,
+                    seq=event.seq,
+                )
             )
 
 

@@ -9,7 +9,7 @@ unread count, typing indicators and the agent's own frames still in flight.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -21,11 +21,34 @@ __all__ = [
     "QueueFilter",
     "QueueModel",
     "QueueSort",
+    "QueueView",
+    "allowed",
     "format_wait",
+    "status_hint",
 ]
 
-ACTIVE_STATUSES = frozenset({"queued", "assigned"})
-"""Statuses that keep a conversation in the queue; ``ai`` and ``resolved`` leave it."""
+
+class QueueView(StrEnum):
+    """Which conversations the queue screen lists (and the app subscribes to)."""
+
+    QUEUE = "queue"
+    """Queued and assigned conversations: the ones waiting for or held by a person."""
+    AI = "ai"
+    """Conversations the AI is handling on its own."""
+
+
+SUBSCRIBED: dict[QueueView, tuple[str, ...]] = {
+    QueueView.QUEUE: ("queued", "assigned"),
+    # The AI view keeps queued and assigned rows too, so new escalations still arrive
+    # (with their notification) while the agent watches the AI at work.
+    QueueView.AI: ("ai", "queued", "assigned"),
+}
+"""The ``statuses`` sent with ``subscribe_queue`` for each view."""
+
+_SHOWN: dict[QueueView, frozenset[str]] = {
+    QueueView.QUEUE: frozenset({"queued", "assigned"}),
+    QueueView.AI: frozenset({"ai"}),
+}
 
 
 class QueueFilter(StrEnum):
@@ -57,12 +80,11 @@ def format_wait(seconds: float) -> str:
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
-_FAR_PAST = datetime.min.replace(tzinfo=UTC)
-
-
 def _sort_key(sort: QueueSort):
     def queued(item: QueueItem) -> datetime:
-        return item.queued_at or _FAR_PAST
+        # A conversation with the AI was never queued: the AI view orders it by its last
+        # message, the longest idle first, as the queue orders by the longest waiting.
+        return item.queued_at or item.updated_at
 
     if sort is QueueSort.WAITING:
         return lambda i: (queued(i), i.conversation_id)
@@ -86,27 +108,67 @@ class QueueModel:
         self.items: dict[str, QueueItem] = {}
         self.sort: QueueSort = QueueSort.PRIORITY
         self.filter: QueueFilter = QueueFilter.ALL
+        self.mode: QueueView = QueueView.QUEUE
         self.me: AgentInfo | None = None
         self.my_teams: frozenset[str] = frozenset()
+        self.claimed_at: dict[str, datetime] = {}
+        """When each assigned row was claimed (UTC), for claims this app saw happen: the
+        ``queue_item`` a claim causes carries the claim's time as ``updated_at``. Rows
+        already assigned in a ``queue`` snapshot have no entry."""
         self._view: list[QueueItem] | None = None
+
+    @property
+    def statuses(self) -> tuple[str, ...]:
+        """The statuses subscribed to in the current view (``subscribe_queue``)."""
+        return SUBSCRIBED[self.mode]
+
+    def set_mode(self, mode: QueueView) -> None:
+        """Switch views; rows outside the new subscription are dropped at once."""
+        self.mode = mode
+        self.items = {k: i for k, i in self.items.items() if i.status in self.statuses}
+        self._view = None
 
     def replace(self, items: list[QueueItem]) -> None:
         """Replace every row with a fresh ``queue`` snapshot."""
-        self.items = {i.conversation_id: i for i in items if i.status in ACTIVE_STATUSES}
+        self.items = {i.conversation_id: i for i in items if i.status in self.statuses}
+        self.claimed_at = {
+            k: at
+            for k, at in self.claimed_at.items()
+            if k in self.items and self.items[k].status == "assigned"
+        }
         self._view = None
 
     def apply(self, item: QueueItem) -> bool:
-        """Upsert one ``queue_item``; rows with status ``ai``/``resolved`` leave the queue.
+        """Upsert one ``queue_item``; a row whose status left the subscribed set is removed.
 
         Returns True when this is a newly queued conversation (worth a notification).
         """
-        old = self.items.get(item.conversation_id)
-        if item.status in ACTIVE_STATUSES:
-            self.items[item.conversation_id] = item
+        cid = item.conversation_id
+        old = self.items.get(cid)
+        if item.status in self.statuses:
+            self.items[cid] = item
         else:
-            self.items.pop(item.conversation_id, None)
+            self.items.pop(cid, None)
+        if item.status == "assigned":
+            if old is None or old.status != "assigned":
+                self.claimed_at[cid] = item.updated_at
+        else:
+            self.claimed_at.pop(cid, None)
         self._view = None
         return item.status == "queued" and (old is None or old.status != "queued")
+
+    def waiting(self, item: QueueItem, now: datetime | None) -> float | None:
+        """Seconds the visitor has waited for a person: until ``now`` while queued, until
+        the claim once assigned (``None`` when the claim's time is not known), ``None``
+        for other statuses."""
+        if item.queued_at is None or now is None:
+            return None
+        if item.status == "queued":
+            return (now - item.queued_at).total_seconds()
+        claimed = self.claimed_at.get(item.conversation_id)
+        if item.status == "assigned" and claimed is not None:
+            return (claimed - item.queued_at).total_seconds()
+        return None
 
     def set_sort(self, sort: QueueSort) -> None:
         """Order rows by ``sort``."""
@@ -119,10 +181,10 @@ class QueueModel:
         self._view = None
 
     def _visible(self, item: QueueItem) -> bool:
+        if item.status not in _SHOWN[self.mode]:
+            return False
         if self.filter is QueueFilter.MINE:
-            return bool(
-                self.me and item.assigned_agent and item.assigned_agent.id == self.me.id
-            )
+            return bool(self.me and item.assigned_agent and item.assigned_agent.id == self.me.id)
         if self.filter is QueueFilter.TEAM:
             # An agent without known teams sees unassigned-team rows and their own.
             if self.my_teams:
@@ -141,10 +203,12 @@ class QueueModel:
             self._view = rows
         return self._view
 
-    def counts(self) -> tuple[int, int]:
-        """(queued, assigned) among all rows, whatever the filter."""
-        queued = sum(1 for i in self.items.values() if i.status == "queued")
-        return queued, len(self.items) - queued
+    def counts(self) -> dict[str, int]:
+        """Rows by status (``ai``, ``queued``, ``assigned``), whatever the view and filter."""
+        out = dict.fromkeys(("ai", "queued", "assigned"), 0)
+        for item in self.items.values():
+            out[item.status] = out.get(item.status, 0) + 1
+        return out
 
 
 @dataclass
@@ -167,7 +231,43 @@ _STATUS_AFTER = {
     "released": "queued",
     "handed_back": "ai",
     "resolved": "resolved",
+    "reopened": "ai",
 }
+
+
+def allowed(action: str, status: str, holder: AgentInfo | None, me: AgentInfo | None) -> bool:
+    """Whether ``me`` may ``claim`` / ``resolve`` / ``release`` / ``handback`` a conversation
+    in ``status`` held by ``holder`` — the server's rules, so the UI offers only what works.
+    Other actions are always allowed."""
+    mine = bool(holder and me and holder.id == me.id)
+    operator = bool(me and me.role == "operator")
+    held = status == "assigned" and (mine or operator)
+    if action == "claim":
+        return status in ("ai", "queued")
+    if action == "resolve":
+        return status in ("ai", "queued") or held
+    if action == "release":
+        return status == "assigned" and mine
+    if action == "handback":
+        return status == "queued" or held
+    return True
+
+
+def status_hint(status: str, holder: AgentInfo | None, me: AgentInfo | None) -> str | None:
+    """One line above the reply box saying what the agent can do here, or ``None`` when
+    the conversation is theirs to answer."""
+    if status == "assigned":
+        if holder and me and holder.id == me.id:
+            return None
+        who = holder.name if holder else "another agent"
+        return f"{who} has it · ctrl+n adds an internal note"
+    if status == "queued":
+        return "press c to claim it, then reply"
+    if status == "ai":
+        return "the AI is answering · press c to take over"
+    if status == "resolved":
+        return "resolved · the AI answers if they write again"
+    return None
 
 
 @dataclass
@@ -187,7 +287,8 @@ class ConversationState:
     pending: dict[str, PendingSend] = field(default_factory=dict)
     draft: str = ""
     """Unsent reply box text, kept when the screen is closed."""
-    status: str = "queued"
+    status: str = ""
+    """``ai`` | ``queued`` | ``assigned`` | ``resolved``; empty until known."""
     assigned_agent: AgentInfo | None = None
     load_error: str | None = None
     """Why the server refused to open the conversation, if it did."""
@@ -237,6 +338,29 @@ class ConversationState:
         if not out and self.packet:
             out = [(c, self.packet.threshold) for c in self.packet.confidence_history]
         return out
+
+    def holder(self, fallback: AgentInfo | None = None) -> AgentInfo | None:
+        """Who holds the conversation: from its events once loaded, else ``fallback``
+        (the queue row's assignee)."""
+        if self.packet is None and not self.events:
+            return fallback
+        return self.assigned_agent
+
+    def queued_at(self) -> datetime | None:
+        """When it last entered the queue (escalated or released), UTC."""
+        for e in reversed(self.transcript):
+            if e.kind in ("escalated", "released"):
+                return e.at
+        return self.packet.queued_at if self.packet else None
+
+    def claimed_at(self) -> datetime | None:
+        """When the current holder claimed it, UTC (``None`` unless assigned)."""
+        if self.status != "assigned":
+            return None
+        for e in reversed(self.transcript):
+            if e.kind == "claimed":
+                return e.at
+        return None
 
     def escalation(self) -> Event | None:
         """The latest ``escalated`` event."""

@@ -8,14 +8,15 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
-from handoff_tui.state import ConversationState
+from handoff_server.protocol import AgentInfo
+from handoff_tui.state import ConversationState, allowed, status_hint
+from handoff_tui.text import fill
 from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
 from handoff_tui.widgets.handoff_panel import HandoffPanel
-from handoff_tui.widgets.reply_box import ReplyBox
+from handoff_tui.widgets.reply_box import ReplyBox, ReplyEditor
 from handoff_tui.widgets.transcript import Transcript, event_content, pending_content
 
 if TYPE_CHECKING:
@@ -25,27 +26,22 @@ __all__ = ["ConversationScreen"]
 
 
 class ConversationScreen(Screen[None]):
-    """One open conversation. Letter keys act when the reply box is not focused
-    (``escape`` leaves it); ctrl keys work everywhere."""
+    """One open conversation, in two modes. Reading (the transcript focused): letter keys
+    act (``c`` claim, ``r`` resolve…, see :class:`Transcript`). Writing (the reply box
+    focused): ctrl keys send (see :class:`ReplyEditor`). ``escape`` leaves the box, then
+    goes back to the queue. The footer shows the current mode's keys for what the
+    conversation's status allows; the command palette lists every action."""
 
     BINDINGS = [
-        Binding("ctrl+s", "send('reply')", "Send", id="conv.send", priority=True),
-        Binding("ctrl+n", "send('note')", "Send as note", id="conv.note", priority=True),
-        Binding("ctrl+g", "insert_draft", "KB draft", id="conv.draft", priority=True),
         Binding("escape", "back", "Back", id="conv.back"),
-        Binding("c", "act('claim')", "Claim", id="conv.claim"),
-        Binding("r", "act('resolve')", "Resolve", id="conv.resolve"),
-        Binding("l", "act('release')", "Release", id="conv.release"),
-        Binding("b", "act('handback')", "Hand back", id="conv.handback"),
-        Binding("d", "insert_draft", "KB draft", id="conv.draft_key", show=False),
-        Binding("i", "focus_reply", "Reply", id="conv.reply"),
-        Binding("w", "app.close_conversation", "Close", id="conv.close"),
-        Binding("ctrl+o", "app.next_conversation", "Next open", id="conv.next"),
+        Binding("ctrl+o", "app.next_conversation", "Next open", id="conv.next", show=False),
         *[
             Binding(str(n), f"app.show_open({n})", f"Open #{n}", show=False, id=f"conv.open{n}")
             for n in range(1, 10)
         ],
     ]
+    COMMAND_SOURCES = (Transcript, ReplyEditor)
+    """Widgets whose key bindings the command palette also lists (for this screen)."""
 
     def __init__(self, conversation_id: str) -> None:
         super().__init__()
@@ -87,15 +83,28 @@ class ConversationScreen(Screen[None]):
             self.query_one(Transcript).focus()
         self.redraw()
 
-    def _mine(self) -> bool:
-        app = self.agent_app
+    def _holder(self) -> AgentInfo | None:
         # Before its packet arrives the conversation's holder is known from the queue row.
-        item = app.queue.items.get(self.conversation_id)
-        holder = self.conv.assigned_agent or (item.assigned_agent if item else None)
-        return bool(app.queue.me and holder and holder.id == app.queue.me.id)
+        item = self.agent_app.queue.items.get(self.conversation_id)
+        return self.conv.holder(item.assigned_agent if item else None)
+
+    def _mine(self) -> bool:
+        me = self.agent_app.queue.me
+        holder = self._holder()
+        return bool(me and holder and holder.id == me.id)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Offer claim / resolve / release / hand back only where the status allows them."""
+        if action == "act" and parameters:
+            return allowed(
+                str(parameters[0]), self.conv.status, self._holder(), self.agent_app.queue.me
+            )
+        return True
 
     def on_screen_resume(self) -> None:
-        self.redraw()
+        # A newly pushed screen can be resumed before it is composed; on_mount draws it then.
+        if self.ready:
+            self.redraw()
 
     def redraw(self) -> None:
         """Redraw from the app's state."""
@@ -105,22 +114,30 @@ class ConversationScreen(Screen[None]):
         packet = conv.packet
         name = app.visitor_name(self.conversation_id)
         who = conv.assigned_agent.name if conv.assigned_agent else "nobody"
-        self.query_one("#title-bar", Static).update(Content.from_markup(
-            "[b]$name[/] · $status · assigned to [b]$who[/] · $cid",
-            name=name, status=conv.status, who=who, cid=self.conversation_id))
+        self.query_one("#title-bar", Static).update(
+            fill(
+                "[b]$name[/] · $status · assigned to [b]$who[/] · $cid",
+                name=name,
+                status=conv.status or "…",
+                who=who,
+                cid=self.conversation_id,
+            )
+        )
         app.draw_bars(self)
         me = app.queue.me.name if app.queue.me else "me"
         lines = [event_content(e, name) for e in conv.transcript]
         if packet is None and not lines:
             text = f"could not open: {conv.load_error}" if conv.load_error else "loading…"
-            lines = [(Content.from_markup("$t", t=text), "-system")]
+            lines = [(fill("$t", t=text), "-system")]
         lines += [(pending_content(p, me), "-pending") for p in conv.pending.values()]
         self.query_one(Transcript).show(lines)
         self.query_one(HandoffPanel).show(conv, app.now)
         sending = sum(1 for p in conv.pending.values() if p.status == "sending")
         failed = sum(1 for p in conv.pending.values() if p.status == "failed")
         typing = name if conv.visitor_typing else conv.agent_typing
-        self.query_one(ReplyBox).show_status(typing, sending, failed, self._mine())
+        hint = status_hint(conv.status, self._holder(), app.queue.me)
+        self.query_one(ReplyBox).show_status(typing, sending, failed, hint)
+        self.refresh_bindings()
 
     def restore_draft(self) -> None:
         """Put the saved draft back in an empty reply box (after a refused send)."""
@@ -133,7 +150,7 @@ class ConversationScreen(Screen[None]):
         reply = self.query_one(ReplyBox)
         text = reply.text.strip()
         if not text:
-            self.notify("Nothing to send.", severity="warning")
+            self.agent_app.tell("Nothing to send.", severity="warning")
             return
         if self.agent_app.send_text(self.conversation_id, kind, text):
             reply.set_text("")
@@ -149,7 +166,7 @@ class ConversationScreen(Screen[None]):
         """Put the AI's answer (its unsent draft from the KB) into the reply box."""
         draft = self.conv.draft_answer()
         if not draft:
-            self.notify("The AI left no answer to use as a draft.", severity="warning")
+            self.agent_app.tell("The AI left no answer to use as a draft.", severity="warning")
             return
         reply = self.query_one(ReplyBox)
         reply.set_text(draft)

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING, cast
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from handoff_tui.state import QueueFilter, QueueSort
+from handoff_tui.state import QueueFilter, QueueSort, QueueView
+from handoff_tui.text import fill
 from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
 from handoff_tui.widgets.queue_table import QueueTable
 
@@ -30,9 +30,12 @@ class QueueScreen(Screen[None]):
     BINDINGS = [
         Binding("enter", "open", "Open", id="queue.open", show=False),
         Binding("c", "claim", "Claim", id="queue.claim"),
+        Binding("a", "view('ai')", "AI view", id="queue.ai"),
+        Binding("a", "view('queue')", "Queue view", id="queue.queue"),
         Binding("f", "cycle_filter", "Filter", id="queue.filter"),
         Binding("s", "cycle_sort", "Sort", id="queue.sort"),
-        Binding("ctrl+o", "app.next_conversation", "Next open", id="queue.next"),
+        Binding("ctrl+q", "app.quit", "Quit", id="queue.quit", priority=True),
+        Binding("ctrl+o", "app.next_conversation", "Next open", id="queue.next", show=False),
         *[
             Binding(str(n), f"app.show_open({n})", f"Open #{n}", show=False, id=f"queue.open{n}")
             for n in range(1, 10)
@@ -60,19 +63,38 @@ class QueueScreen(Screen[None]):
         self.redraw()
 
     def on_screen_resume(self) -> None:
-        self.redraw()
+        # A newly pushed screen can be resumed before it is composed; on_mount draws it then.
+        if self.ready:
+            self.redraw()
 
     def redraw(self) -> None:
         """Redraw everything from the app's state."""
         app = self.agent_app
         queue = app.queue
-        queued, assigned = queue.counts()
+        counts = queue.counts()
         me = queue.me.name if queue.me else "…"
-        self.query_one("#title-bar", Static).update(Content.from_markup(
-            "[b]$me[/] · [b $error]$q[/] queued · $a assigned · "
-            "[b]$shown[/] shown · filter [b]$f[/] · sort [b]$s[/]",
-            me=me, q=str(queued), a=str(assigned), shown=str(len(queue.view)),
-            f=queue.filter.value, s=queue.sort.value))
+        if queue.mode is QueueView.AI:
+            title = fill(
+                "[b]$me[/] · [b]AI view[/] · [b]$n[/] with the AI · $q queued · $a assigned · "
+                "sort [b]$s[/]",
+                me=me,
+                n=str(counts["ai"]),
+                q=str(counts["queued"]),
+                a=str(counts["assigned"]),
+                s=queue.sort.value,
+            )
+        else:
+            title = fill(
+                "[b]$me[/] · [b $error]$q[/] queued · $a assigned · "
+                "[b]$shown[/] shown · filter [b]$f[/] · sort [b]$s[/]",
+                me=me,
+                q=str(counts["queued"]),
+                a=str(counts["assigned"]),
+                shown=str(len(queue.view)),
+                f=queue.filter.value,
+                s=queue.sort.value,
+            )
+        self.query_one("#title-bar", Static).update(title)
         app.draw_bars(self)
         table = self.query_one(QueueTable)
         table.now = app.now
@@ -86,9 +108,22 @@ class QueueScreen(Screen[None]):
         """Claim the highlighted conversation."""
         item = self.query_one(QueueTable).selected
         if item is None:
-            self.notify("Nothing to claim.", severity="warning")
+            self.agent_app.tell("Nothing to claim.", severity="warning")
             return
         self.agent_app.send_action(item.conversation_id, "claim")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``a`` switches to the view not shown."""
+        if action == "view" and parameters:
+            return parameters[0] != self.agent_app.queue.mode.value
+        return True
+
+    def action_view(self, mode: str) -> None:
+        """Show the queue (queued and assigned) or the AI view (conversations the AI is
+        handling on its own)."""
+        self.agent_app.set_queue_view(QueueView(mode))
+        self.refresh_bindings()
+        self.redraw()
 
     def action_cycle_filter(self) -> None:
         """Show all → mine → team → all."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from textual.content import Content
 from textual.widgets import Static
 
+from handoff_tui.text import fill
+
 __all__ = ["ConnectionBanner", "OpenBar"]
 
 
@@ -19,16 +21,26 @@ class ConnectionBanner(Static):
         self.display = True
         self.set_class(state == "unauthorized", "-fatal")
         if state == "unauthorized":
-            self.update(Content.from_markup(
-                "✗ The server at $url refused the token: $detail. Quit with ctrl+q and check "
-                "--token / HANDOFF_TOKEN.", url=url, detail=detail or "401"))
+            self.update(
+                fill(
+                    "✗ The server at $url refused the token: $detail. Quit with ctrl+q and check "
+                    "--token / HANDOFF_TOKEN.",
+                    url=url,
+                    detail=detail or "401",
+                )
+            )
         elif state == "connecting":
-            self.update(Content.from_markup("… Connecting to $url", url=url))
+            self.update(fill("… Connecting to $url", url=url))
         else:
-            self.update(Content.from_markup(
-                "⚠ Connection to $url lost — reconnecting (attempt $n, next try in $s s). "
-                "Your unsent replies are kept and resent.",
-                url=url, n=str(attempt), s=f"{retry_in:.1f}"))
+            self.update(
+                fill(
+                    "⚠ Connection to $url lost — reconnecting (attempt $n, next try in $s s). "
+                    "Your unsent replies are kept and resent.",
+                    url=url,
+                    n=str(attempt),
+                    s=f"{retry_in:.1f}",
+                )
+            )
 
 
 class OpenBar(Static):
@@ -36,10 +48,13 @@ class OpenBar(Static):
 
     def show_tabs(self, tabs: list[tuple[str, int, bool]], queue_size: int, on_queue: bool) -> None:
         """``tabs``: (visitor name, unread count, is current) per open conversation."""
-        parts = [Content.from_markup(
-            "[reverse b] Queue $n [/]" if on_queue else "[b] Queue $n [/]", n=str(queue_size))]
+        parts = [
+            fill("[reverse b] Queue $n [/]" if on_queue else "[b] Queue $n [/]", n=str(queue_size))
+        ]
         for n, (name, unread, current) in enumerate(tabs, start=1):
             badge = f" ●{unread}" if unread else ""
-            markup = "[reverse b] $k $name$badge [/]" if current else " $k $name[b $warning]$badge[/] "
-            parts.append(Content.from_markup(markup, k=str(n), name=name, badge=badge))
+            markup = (
+                "[reverse b] $k $name$badge [/]" if current else " $k $name[b $warning]$badge[/] "
+            )
+            parts.append(fill(markup, k=str(n), name=name, badge=badge))
         self.update(Content(" ").join(parts))

@@ -22,7 +22,8 @@ from textual.strip import Strip
 
 from handoff_server.protocol import QueueItem
 from handoff_tui.formatting import trigger_label
-from handoff_tui.state import QueueModel, format_wait
+from handoff_tui.state import QueueModel, QueueView, format_wait
+from handoff_tui.text import visible
 
 __all__ = ["QueueTable", "columns_for_width"]
 
@@ -36,11 +37,13 @@ class Column:
     width: int
 
 
-def columns_for_width(width: int) -> list[Column]:
-    """The columns that fit ``width`` cells; narrow terminals drop priority and team."""
+def columns_for_width(width: int, mode: QueueView = QueueView.QUEUE) -> list[Column]:
+    """The columns that fit ``width`` cells; narrow terminals drop priority and team. The
+    first column is the waiting time in the queue view, the time since the last message
+    ("Idle") in the AI view."""
     wide = width >= 110
     cols = [
-        Column("wait", "Waiting", 8),
+        Column("wait", "Idle" if mode is QueueView.AI else "Waiting", 8),
         Column("visitor", "Visitor", 18 if wide else 12),
         Column("question", "First question", 0),
         Column("trigger", "Trigger", 24 if wide else 15),
@@ -148,13 +151,11 @@ class QueueTable(ScrollView, can_focus=True):
 
     def _cell(self, item: QueueItem, key: str) -> str:
         if key == "wait":
-            if item.queued_at is None or self.now is None:
-                return ""
-            return format_wait((self.now - item.queued_at).total_seconds())
+            return self._wait_cell(item)
         if key == "visitor":
             return item.visitor.name or item.visitor.email or "(anonymous)"
         if key == "question":
-            return (item.first_question or "").replace("\n", " ")
+            return item.first_question or ""
         if key == "trigger":
             return trigger_label(item.trigger)
         if key == "conf":
@@ -167,9 +168,20 @@ class QueueTable(ScrollView, can_focus=True):
             return item.assigned_agent.name if item.assigned_agent else "—"
         raise KeyError(key)
 
+    def _wait_cell(self, item: QueueItem) -> str:
+        if self.now is None:
+            return ""
+        if item.status == "ai":
+            return format_wait((self.now - item.updated_at).total_seconds())
+        waited = self.model.waiting(item, self.now)
+        if waited is not None:
+            return format_wait(waited)
+        # Claimed before this app connected: the claim's time is not known.
+        return "—" if item.status == "assigned" else ""
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
-        columns = columns_for_width(width)
+        columns = columns_for_width(width, self.model.mode)
         if y == 0:
             style = self.get_component_rich_style("queue-table--header")
             text = "".join(" " + set_cell_size(c.header, c.width) for c in columns)
@@ -178,7 +190,11 @@ class QueueTable(ScrollView, can_focus=True):
         index = y - 1 + round(self.scroll_y)
         if not view and y == 1:
             style = self.get_component_rich_style("queue-table--empty")
-            empty = " No conversations waiting. New escalations appear here."
+            empty = (
+                " No conversation with the AI right now."
+                if self.model.mode is QueueView.AI
+                else " No conversations waiting. New escalations appear here."
+            )
             return Strip([Segment(set_cell_size(empty, width), style)], width)
         if index >= len(view):
             return Strip.blank(width, self.rich_style)
@@ -199,7 +215,8 @@ class QueueTable(ScrollView, can_focus=True):
             style = base
             if col.key == "conf" and item.last_confidence is not None:
                 style = base + self._confidence_style(item)
-            segments.append(Segment(" " + set_cell_size(self._cell(item, col.key), col.width), style))
+            cell = visible(self._cell(item, col.key), one_line=True)
+            segments.append(Segment(" " + set_cell_size(cell, col.width), style))
             used += col.width + 1
         if used < width:
             segments.append(Segment(" " * (width - used), base))

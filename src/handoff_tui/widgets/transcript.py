@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
@@ -9,15 +10,77 @@ from textual.widgets import Static
 from handoff_server.protocol import Event, TriggerInfo
 from handoff_tui.formatting import confidence_style, trigger_sentence
 from handoff_tui.state import PendingSend
+from handoff_tui.text import fill
 
 __all__ = ["Transcript", "TranscriptLine", "event_content"]
 
-M = Content.from_markup
+M = fill
+
+
+def _said(template: str, text: str, **values: str) -> Content:
+    # What someone said keeps its line breaks; names and the rest stay on one line.
+    return M(template, **values) + fill("  $text", one_line=False, text=text)
 
 
 def _who(event: Event) -> str:
     agent = event.data.get("agent")
-    return agent.get("name", "agent") if isinstance(agent, dict) else "agent"
+    return str(agent.get("name") or "agent") if isinstance(agent, dict) else "agent"
+
+
+_DONE_BY = {
+    "claimed": "claimed by {who}",
+    "released": "released to the queue by {who}",
+    "handed_back": "handed back to the AI by {who}",
+    "resolved": "resolved by {who}",
+}
+
+
+def _ai_line(event: Event, at: str, text: str) -> Content:
+    conf = event.data.get("confidence")
+    threshold = event.data.get("threshold")
+    if conf is None:
+        badge = M("[$text-muted]\\[no confidence][/]")
+    else:
+        sign = "≥" if threshold is None or conf >= threshold else "<"
+        limit = f" {sign} {threshold:.2f}" if threshold is not None else ""
+        badge = M(
+            f"[b {confidence_style(conf, threshold)}]\\[$conf$limit][/]",
+            conf=f"{conf:.2f}",
+            limit=limit,
+        )
+    sources = event.data.get("sources") or []
+    names = ", ".join(
+        str(s.get("entry_id") or s.get("title")) if isinstance(s, dict) else str(s) for s in sources
+    )
+    line = M("[dim]$at[/] [b $secondary]AI[/] ", at=at) + badge
+    line += fill("  $text", one_line=False, text=text)
+    if names:
+        line += M("  [dim i]sources: $names[/]", names=names)
+    return line
+
+
+def _system_what(event: Event, text: str) -> str:
+    """What a system line says about ``event`` (escalation, claim, start, ...)."""
+    kind = event.kind
+    if kind == "escalated":
+        trigger_data = event.data.get("trigger")
+        trigger = (
+            TriggerInfo.model_validate(trigger_data) if isinstance(trigger_data, dict) else None
+        )
+        extra = []
+        if event.data.get("priority"):
+            extra.append(f"priority {event.data['priority']}")
+        if event.data.get("team"):
+            extra.append(f"team {event.data['team']}")
+        return trigger_sentence(trigger) + "".join(f" · {e}" for e in extra)
+    if kind in _DONE_BY:
+        what = _DONE_BY[kind].format(who=_who(event))
+        return f"{what}: {text}" if text else what
+    if kind == "conversation_started":
+        visitor = event.data.get("visitor") or {}
+        page = visitor.get("page_url") if isinstance(visitor, dict) else None
+        return "conversation started" + (f" on {page}" if page else "")
+    return text or kind.replace("_", " ")
 
 
 def event_content(event: Event, visitor_name: str) -> tuple[Content, str]:
@@ -27,63 +90,15 @@ def event_content(event: Event, visitor_name: str) -> tuple[Content, str]:
     text = str(event.data.get("text") or "")
     kind = event.kind
     if kind == "visitor_message":
-        return M("[dim]$at[/] [b $primary]$who[/]  $text", at=at, who=visitor_name, text=text), "-visitor"
+        return _said("[dim]$at[/] [b $primary]$who[/]", text, at=at, who=visitor_name), "-visitor"
     if kind == "ai_message":
-        conf = event.data.get("confidence")
-        threshold = event.data.get("threshold")
-        if conf is None:
-            badge = M("[$text-muted]\\[no confidence][/]")
-        else:
-            sign = "≥" if threshold is None or conf >= threshold else "<"
-            limit = f" {sign} {threshold:.2f}" if threshold is not None else ""
-            badge = M(
-                f"[b {confidence_style(conf, threshold)}]\\[$conf$limit][/]",
-                conf=f"{conf:.2f}",
-                limit=limit,
-            )
-        sources = event.data.get("sources") or []
-        names = ", ".join(
-            str(s.get("entry_id") or s.get("title")) if isinstance(s, dict) else str(s)
-            for s in sources
-        )
-        line = M("[dim]$at[/] [b $secondary]AI[/] ", at=at) + badge + M("  $text", text=text)
-        if names:
-            line += M("  [dim i]sources: $names[/]", names=names)
-        return line, "-ai"
+        return _ai_line(event, at, text), "-ai"
     if kind == "agent_message":
-        return M("[dim]$at[/] [b $success]$who[/]  $text", at=at, who=_who(event), text=text), "-agent"
+        return _said("[dim]$at[/] [b $success]$who[/]", text, at=at, who=_who(event)), "-agent"
     if kind == "note":
-        return (
-            M("[dim]$at[/] [b]$who · internal note[/]  $text", at=at, who=_who(event), text=text),
-            "-note",
-        )
-    if kind == "escalated":
-        trigger_data = event.data.get("trigger")
-        trigger = TriggerInfo.model_validate(trigger_data) if isinstance(trigger_data, dict) else None
-        extra = []
-        if event.data.get("priority"):
-            extra.append(f"priority {event.data['priority']}")
-        if event.data.get("team"):
-            extra.append(f"team {event.data['team']}")
-        tail = (" · " + " · ".join(extra)) if extra else ""
-        return M("[dim]$at[/] ── $what$tail ──", at=at, what=trigger_sentence(trigger), tail=tail), "-system"
-    words = {
-        "claimed": "claimed by {who}",
-        "released": "released to the queue by {who}",
-        "handed_back": "handed back to the AI by {who}",
-        "resolved": "resolved by {who}",
-    }
-    if kind in words:
-        what = words[kind].format(who=_who(event))
-        if text:
-            what += f": {text}"
-        return M("[dim]$at[/] ── $what ──", at=at, what=what), "-system"
-    if kind == "conversation_started":
-        visitor = event.data.get("visitor") or {}
-        page = visitor.get("page_url") if isinstance(visitor, dict) else None
-        what = "conversation started" + (f" on {page}" if page else "")
-        return M("[dim]$at[/] ── $what ──", at=at, what=what), "-system"
-    return M("[dim]$at[/] ── $what ──", at=at, what=text or kind.replace("_", " ")), "-system"
+        note = "[dim]$at[/] [b]$who · internal note[/]"
+        return _said(note, text, at=at, who=_who(event)), "-note"
+    return M("[dim]$at[/] ── $what ──", at=at, what=_system_what(event, text)), "-system"
 
 
 def pending_content(pending: PendingSend, me: str) -> Content:
@@ -93,8 +108,10 @@ def pending_content(pending: PendingSend, me: str) -> Content:
         state = M("[b $error]✗ not sent: $why[/]", why=pending.error or "failed")
     else:
         state = M("[$warning]… sending[/]")
-    return M("[dim]--:--:--[/] [b]$me[/] [dim]($label)[/]  $text  ", me=me, label=label,
-             text=pending.text or "") + state
+    line = _said(
+        "[dim]--:--:--[/] [b]$me[/] [dim]($label)[/]", pending.text or "", me=me, label=label
+    )
+    return line + M("  ") + state
 
 
 class TranscriptLine(Static):
@@ -102,7 +119,22 @@ class TranscriptLine(Static):
 
 
 class Transcript(VerticalScroll, can_focus=True):
-    """Transcript lines, oldest first; keeps to the bottom as lines arrive."""
+    """Transcript lines, oldest first; keeps to the bottom as lines arrive.
+
+    Focused, it holds the conversation screen's reading-mode keys (letters would type
+    into the reply box): c claim, r resolve, l release, b hand back, i write, d KB draft,
+    w close.
+    """
+
+    BINDINGS = [
+        Binding("c", "screen.act('claim')", "Claim", id="conv.claim"),
+        Binding("r", "screen.act('resolve')", "Resolve", id="conv.resolve"),
+        Binding("l", "screen.act('release')", "Release", id="conv.release"),
+        Binding("b", "screen.act('handback')", "Hand back", id="conv.handback"),
+        Binding("i", "screen.focus_reply", "Write", id="conv.reply"),
+        Binding("d", "screen.insert_draft", "KB draft", id="conv.draft_key", show=False),
+        Binding("w", "app.close_conversation", "Close", id="conv.close", show=False),
+    ]
 
     def show(self, lines: list[tuple[Content, str]]) -> None:
         """Show exactly ``lines`` (content, css class), reusing line widgets in place."""
@@ -113,9 +145,9 @@ class Transcript(VerticalScroll, can_focus=True):
             widget.set_classes(cls)
         if len(lines) > len(existing):
             self.mount_all(
-                TranscriptLine(content, classes=cls) for content, cls in lines[len(existing):]
+                TranscriptLine(content, classes=cls) for content, cls in lines[len(existing) :]
             )
-        for widget in existing[len(lines):]:
+        for widget in existing[len(lines) :]:
             widget.remove()
         if at_bottom:
             self.call_after_refresh(self.scroll_end, animate=False)
