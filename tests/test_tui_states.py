@@ -30,6 +30,7 @@ from tests.tui_fixtures import (
     low_confidence_packet,
     packet_in_status,
     queue_items,
+    wait_for,
 )
 
 ACTIONS = {"Claim", "Resolve", "Release", "Hand back"}
@@ -45,12 +46,8 @@ CASES = [
 ]
 
 
-async def _wait(pilot, predicate, what: str, timeout: float = 5.0) -> None:
-    for _ in range(int(timeout / 0.05)):
-        if predicate():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+async def _wait(pilot, predicate, what: str, timeout: float = 10.0) -> None:
+    await wait_for(pilot, predicate, what, timeout)
 
 
 async def _open(pilot, cid: str) -> ConversationScreen:
@@ -181,9 +178,19 @@ async def _assert_footer_fits(pilot, width: int, state: str, expected: set[str])
         footer = pilot.app.screen.query_one(Footer)
         return list(footer.query(FooterKey))
 
-    # The footer recomposes its keys after each change of focus or state.
+    def fits() -> bool:
+        keys_now = keys()
+        palette = next((k for k in keys_now if k.has_class("-command-palette")), None)
+        return palette is not None and all(
+            k.region.width > 0 and k.region.right <= palette.region.x <= width
+            for k in keys_now
+            if k is not palette
+        )
+
+    # The footer recomposes its keys (and then lays them out) after each change of focus
+    # or state: wait for the expected keys, then for the layout.
     await _wait(pilot, lambda: expected <= {k.description for k in keys()}, f"{state} footer")
-    await pilot.pause(0.1)
+    await _wait(pilot, fits, f"{state} footer laid out within {width} columns", timeout=3.0)
     keys_now = keys()
     palette = next(k for k in keys_now if k.has_class("-command-palette"))
     for key in keys_now:

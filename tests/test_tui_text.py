@@ -33,7 +33,14 @@ from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
 from handoff_tui.widgets.queue_table import QueueTable, columns_for_width
 from handoff_tui.widgets.reply_box import ReplyBox
 from handoff_tui.widgets.transcript import TranscriptLine
-from tests.tui_fixtures import SAM, ago, build_app, low_confidence_packet, queue_items
+from tests.tui_fixtures import (
+    SAM,
+    ago,
+    build_app,
+    low_confidence_packet,
+    queue_items,
+    wait_for,
+)
 
 FRAGMENTS = [
     "[",
@@ -320,17 +327,27 @@ async def test_quoted_inputs_render_verbatim_on_screen() -> None:
     (brackets kept, nothing bold), the escape sequence shows as ␛ and a bell as ␇."""
     app, server = build_app(queue=queue_items(), packets=[low_confidence_packet()])
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: app.queue.me is not None, "sign-in")
         app.open_conversation("c_ada")
-        await pilot.pause(0.3)
+        await wait_for(
+            pilot,
+            lambda: (
+                isinstance(app.screen, ConversationScreen) and app.screen.conv.packet is not None
+            ),
+            "c_ada loaded",
+        )
         for text in QUOTED:
             server.append("c_ada", "visitor_message", "visitor", text=text)
-        await pilot.pause(0.3)
-        drawn = "\n".join(_rendered(line) for line in app.screen.query(TranscriptLine))
-        assert "my error log says [/var/log/nginx] is full" in drawn
-        assert "[bold]hi[/bold]" in drawn and "[/bold]" in drawn
-        assert "␛[2J␛[31mred alert␇" in drawn
-        assert not CONTROL.search(drawn)
+
+        def drawn() -> str:
+            return "\n".join(_rendered(line) for line in app.screen.query(TranscriptLine))
+
+        await wait_for(pilot, lambda: "red alert" in drawn(), "the quoted lines drawn")
+        shown = drawn()
+        assert "my error log says [/var/log/nginx] is full" in shown
+        assert "[bold]hi[/bold]" in shown and "[/bold]" in shown
+        assert "␛[2J␛[31mred alert␇" in shown
+        assert not CONTROL.search(shown)
 
 
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -273,3 +273,13 @@ def ai_row(cid: str = "c_ai", name: str = "Hedy Lamarr") -> QueueItem:
             "updated_at": NOW,
         }
     )
+
+
+async def wait_for(pilot, predicate, what: str, timeout: float = 10.0) -> None:
+    """Let the app run until ``predicate()`` holds; fail naming ``what`` after ``timeout``
+    seconds. Tests wait for a condition, never for a fixed time (CI machines are loaded)."""
+    for _ in range(int(timeout / 0.05)):
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
