@@ -161,6 +161,13 @@ def _features(
     return feats, top, np.exp(logp)
 
 
+def _sparse(x: object) -> bool:
+    # ``sp.issparse`` without its type narrowing: scipy-stubs narrow to the empty
+    # ``SparseABC`` base, which declares none of the methods (``tocsr``, ``T``,
+    # ``toarray``) that these CSR-or-dense ``Any`` values are used with.
+    return sp.issparse(x)
+
+
 @dataclass
 class _Examples:
     """Example vectors sorted by class for nearest-per-class lookup: ``rows`` (m,
@@ -179,7 +186,7 @@ class _Examples:
         sorted_class = example_class[order]
         present = np.unique(sorted_class)
         rows = examples[order]
-        rows = rows.tocsr() if sp.issparse(rows) else np.ascontiguousarray(rows)
+        rows = rows.tocsr() if _sparse(rows) else np.ascontiguousarray(rows)
         starts = np.searchsorted(sorted_class, present)
         ends = np.searchsorted(sorted_class, present, side="right")
         return cls(rows, present, starts, ends, n_classes)
@@ -188,10 +195,10 @@ class _Examples:
         """Cosine similarity of each row of ``x`` (unit rows) to its nearest example of each
         class → (n, n_classes), 0 where a class has no example. Row blocks bound memory."""
         out = np.zeros((x.shape[0], self.n_classes))
-        t = self.rows.T.tocsr() if sp.issparse(self.rows) else self.rows.T
+        t = self.rows.T.tocsr() if _sparse(self.rows) else self.rows.T
         for start in range(0, x.shape[0], block):
             sim = x[start : start + block] @ t
-            sim = sim.toarray() if sp.issparse(sim) else np.asarray(sim)
+            sim = sim.toarray() if _sparse(sim) else np.asarray(sim)
             out[start : start + block, self.present] = np.maximum.reduceat(
                 sim, self.starts, axis=1
             ).clip(min=0)
@@ -510,7 +517,7 @@ class RetrievalAnswerer:
         # features' rows of ``coef``, and the nearest examples of the two classes the
         # calibration features read (the top entry and the reject class).
         ix = self.index
-        if sp.issparse(x):
+        if _sparse(x):
             x = x.tocsr()
             scores = x.data.astype(np.float32) @ ix.coef[x.indices] + ix.intercept
             xd = np.zeros(x.shape[1], dtype=np.float32)

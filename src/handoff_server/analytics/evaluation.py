@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -62,6 +63,23 @@ class Predictions:
     n_unknown_labels: int
 
 
+class _Classes(Protocol):
+    @property
+    def classes(self) -> list[str]: ...
+
+
+@runtime_checkable
+class _BatchScorer(Protocol):
+    """An answerer that also scores many questions at once (the retrieval answerer):
+    ``score`` returns (confidence (n,), top class index (n,), probabilities (n, C)) and
+    ``index.classes`` names the KB entry of each class index."""
+
+    @property
+    def index(self) -> _Classes: ...
+
+    def score(self, questions: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
 def predict(
     answerer: Answerer, kb_ids: set[str], texts: list[str], labels: list[str]
 ) -> Predictions:
@@ -71,10 +89,9 @@ def predict(
         1 for t, lab in zip(targets, labels, strict=True) if t is not None and t not in kb_ids
     )
     oos = np.array([t is None or t not in kb_ids for t in targets])
-    score = getattr(answerer, "score", None)
-    if callable(score):
-        conf, top, _ = score(texts)
-        classes = answerer.index.classes  # type: ignore[attr-defined]
+    if isinstance(answerer, _BatchScorer):
+        conf, top, _ = answerer.score(texts)
+        classes = answerer.index.classes
         ids: list[str | None] = [classes[i] for i in top]
     else:
         answers = [answerer.answer(t) for t in texts]

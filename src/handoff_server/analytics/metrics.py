@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 __all__ = [
     "ECE_BINS",
@@ -29,7 +30,9 @@ __all__ = [
 ECE_BINS = 15
 
 
-def _arrays(confidence, right, oos=None):  # type: ignore[no-untyped-def]
+def _arrays(
+    confidence: ArrayLike, right: ArrayLike, oos: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     c = np.asarray(confidence, dtype=float)
     r = np.asarray(right, dtype=bool)
     if c.shape != r.shape or c.ndim != 1:
@@ -44,7 +47,7 @@ def _arrays(confidence, right, oos=None):  # type: ignore[no-untyped-def]
     return c, r, o
 
 
-def ece(confidence, right, bins: int = ECE_BINS) -> float:  # type: ignore[no-untyped-def]
+def ece(confidence: ArrayLike, right: ArrayLike, bins: int = ECE_BINS) -> float:
     """Expected calibration error (Guo et al. 2017, "On Calibration of Modern Neural
     Networks"): ``sum_b (n_b / n) * |accuracy_b - mean confidence_b|`` over ``bins``
     equal-width bins of [0, 1]; bin ``b`` holds confidences in ``(b/B, (b+1)/B]``, and 0
@@ -61,7 +64,7 @@ def ece(confidence, right, bins: int = ECE_BINS) -> float:  # type: ignore[no-un
     return float(total)
 
 
-def aurc(confidence, right) -> float:  # type: ignore[no-untyped-def]
+def aurc(confidence: ArrayLike, right: ArrayLike) -> float:
     """Area under the risk–coverage curve (Geifman & El-Yaniv 2017, "Selective
     Classification for Deep Neural Networks"): answer the ``k`` most confident questions
     for ``k = 1..n``; risk(k) = wrong answers among them / k; AURC = mean of risk(k).
@@ -125,7 +128,9 @@ def _at(
     return containment, oos_recall, war, coverage
 
 
-def compute_metrics(confidence, right, oos, threshold: float) -> Metrics:  # type: ignore[no-untyped-def]
+def compute_metrics(
+    confidence: ArrayLike, right: ArrayLike, oos: ArrayLike, threshold: float
+) -> Metrics:
     """All metrics at ``threshold`` (0–1). Raises ``ValueError`` on mismatched or
     out-of-range inputs, or an out-of-scope question marked right."""
     c, r, o = _arrays(confidence, right, oos)
@@ -147,12 +152,17 @@ def compute_metrics(confidence, right, oos, threshold: float) -> Metrics:  # typ
     )
 
 
-def sweep(confidence, right, oos, thresholds=None) -> list[dict[str, float | None]]:  # type: ignore[no-untyped-def]
+def sweep(
+    confidence: ArrayLike,
+    right: ArrayLike,
+    oos: ArrayLike,
+    thresholds: ArrayLike | None = None,
+) -> list[dict[str, float | None]]:
     """Rows ``{threshold, containment, oos_recall, wrong_answer_rate, coverage}`` for each
     threshold (default 0.00, 0.01, …, 1.00), ascending."""
     c, r, o = _arrays(confidence, right, oos)
     grid = np.round(np.arange(0, 101) / 100, 2) if thresholds is None else np.asarray(thresholds)
-    rows = []
+    rows: list[dict[str, float | None]] = []
     for t in sorted(float(x) for x in grid):
         containment, oos_recall, war, coverage = _at(c, r, o, t)
         rows.append(
@@ -173,9 +183,17 @@ def recommend_threshold(rows: list[dict[str, float | None]], target_risk: float)
     table, so a small move up never breaks the target. ``None`` if no threshold qualifies
     (then even the strictest setting answers wrongly too often)."""
     best = None
-    for row in sorted(rows, key=lambda x: -float(x["threshold"])):  # type: ignore[arg-type]
-        if float(row["wrong_answer_rate"]) <= target_risk:  # type: ignore[arg-type]
-            best = float(row["threshold"])  # type: ignore[arg-type]
+    for row in sorted(rows, key=lambda x: -_number(x, "threshold")):
+        if _number(row, "wrong_answer_rate") <= target_risk:
+            best = _number(row, "threshold")
         else:
             break
     return best
+
+
+def _number(row: dict[str, float | None], key: str) -> float:
+    # Only ``oos_recall`` may be None in a sweep row; the keys read here never are.
+    value = row[key]
+    if value is None:
+        raise TypeError(f"sweep row has no {key}")
+    return float(value)

@@ -14,6 +14,7 @@ import weakref
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TypedDict
 from zoneinfo import ZoneInfo
 
 from handoff_server.escalation.human import HumanRequestDetector, detector_for
@@ -103,7 +104,11 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
             sentiment=SentimentScorer(tuple(policy.sentiment.phrases), policy.sentiment.lexicon),
             intents=IntentMatcher(policy.intent.categories),
         )
-        _compiled[key] = (weakref.ref(policy, lambda _r, k=key: _compiled.pop(k, None)), built)
+
+        def forget(_ref: weakref.ref[Policy]) -> None:
+            _compiled.pop(key, None)
+
+        _compiled[key] = (weakref.ref(policy, forget), built)
         return built
 
 
@@ -111,7 +116,7 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
 class _Facts:
     """What rule conditions test, measured once per turn."""
 
-    fired: set[str]
+    fired: set[TriggerKind]
     confidence: float | None
     sentiment: float
     intent: IntentMatch | None
@@ -124,6 +129,15 @@ class _Facts:
     hours: BusinessHours
     keyword_team: str | None = None
     """The team of the first matched keyword that names one (``keyword.teams``)."""
+
+
+class _Shared(TypedDict):
+    """The fields every :class:`Decision` of one turn carries, whatever decided."""
+
+    evaluations: list[TriggerEvaluation]
+    policy_version: int | None
+    confidence: float | None
+    intent: str | None
 
 
 ABOUT_ASSISTANT_DETAIL = (
@@ -161,7 +175,6 @@ def decide(policy: Policy, ctx: TurnContext) -> Decision:
         _unresolved(policy, unresolved),
         _low_confidence(policy, conf),
     ]
-    by_kind = {e.trigger: e for e in evals}
     facts = _Facts(
         fired={e.trigger for e in evals if e.fired},
         confidence=conf,
@@ -176,12 +189,24 @@ def decide(policy: Policy, ctx: TurnContext) -> Decision:
         hours=policy.business_hours,
         keyword_team=_keyword_team(policy, keywords),
     )
-    common = {
-        "evaluations": evals,
-        "policy_version": policy.version,
-        "confidence": conf,
-        "intent": facts.intent.category.name if facts.intent else None,
-    }
+    return _verdict(policy, ctx, facts, evals, about_assistant)
+
+
+def _verdict(
+    policy: Policy,
+    ctx: TurnContext,
+    facts: _Facts,
+    evals: list[TriggerEvaluation],
+    about_assistant: bool,
+) -> Decision:
+    """The rules' decision on the measured ``facts``; see :func:`decide`."""
+    by_kind = {e.trigger: e for e in evals}
+    common = _Shared(
+        evaluations=evals,
+        policy_version=policy.version,
+        confidence=facts.confidence,
+        intent=facts.intent.category.name if facts.intent else None,
+    )
     rule = next((r for r in policy.rules if _holds(r.when, facts)), None)
     if ctx.ai_error is not None or ctx.explicit_human_request:
         return _forced(policy, ctx, rule, facts, by_kind, common)
@@ -200,8 +225,8 @@ def _forced(
     ctx: TurnContext,
     rule: Rule | None,
     facts: _Facts,
-    by_kind: dict[str, TriggerEvaluation],
-    common: dict,
+    by_kind: dict[TriggerKind, TriggerEvaluation],
+    common: _Shared,
 ) -> Decision:
     """The decision when the answerer failed or the visitor pressed "talk to a person":
     always escalate, with the priority and team of the first escalating rule that holds."""
@@ -228,7 +253,7 @@ def _forced(
 
 
 def _from_rule(
-    rule: Rule, facts: _Facts, by_kind: dict[str, TriggerEvaluation], common: dict
+    rule: Rule, facts: _Facts, by_kind: dict[TriggerKind, TriggerEvaluation], common: _Shared
 ) -> Decision:
     simple = rule.when.trigger
     if simple is not None:
@@ -586,18 +611,18 @@ def _holds(cond: Condition, f: _Facts) -> bool:
         return all(_holds(c, f) for c in cond.all_ or ())
     if key == "any":
         return any(_holds(c, f) for c in cond.any_ or ())
-    if key == "not":
-        return not _holds(cond.not_, f)  # type: ignore[arg-type]
+    if key == "not" and cond.not_ is not None:
+        return not _holds(cond.not_, f)
     if key == "trigger":
         return cond.trigger in f.fired
-    if key == "confidence":
-        return _compare(cond.confidence, f.confidence)  # type: ignore[arg-type]
-    if key == "sentiment":
-        return _compare(cond.sentiment, f.sentiment)  # type: ignore[arg-type]
-    if key == "exchanges":
-        return _compare(cond.exchanges, f.exchanges)  # type: ignore[arg-type]
-    if key == "unresolved":
-        return _compare(cond.unresolved, f.unresolved)  # type: ignore[arg-type]
+    if key == "confidence" and cond.confidence is not None:
+        return _compare(cond.confidence, f.confidence)
+    if key == "sentiment" and cond.sentiment is not None:
+        return _compare(cond.sentiment, f.sentiment)
+    if key == "exchanges" and cond.exchanges is not None:
+        return _compare(cond.exchanges, f.exchanges)
+    if key == "unresolved" and cond.unresolved is not None:
+        return _compare(cond.unresolved, f.unresolved)
     if key == "intent":
         return f.intent is not None and f.intent.category.name in (cond.intent or ())
     if key == "keyword":
@@ -649,7 +674,8 @@ def _explain(cond: Condition, f: _Facts) -> str:
             parts = held or parts
         return "(" + f" {'and' if key == 'all' else 'or'} ".join(parts) + ")"
     if key == "not":
-        return f"not {_explain(cond.not_, f)}"  # type: ignore[arg-type]
+        assert cond.not_ is not None
+        return f"not {_explain(cond.not_, f)}"
     if key == "trigger":
         return f"{cond.trigger} {'fired' if cond.trigger in f.fired else 'did not fire'}"
     if key in ("confidence", "sentiment", "exchanges", "unresolved"):

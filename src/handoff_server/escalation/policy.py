@@ -63,6 +63,7 @@ __all__ = [
 
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 
 
 def _team_name(value: str) -> str:
@@ -369,7 +370,7 @@ class BusinessHours(_Data):
     """
 
     timezone: str = "UTC"
-    days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"])
+    days: list[Weekday] = Field(default_factory=lambda: list(WORKDAYS))
     start: time = time(9, 0)
     end: time = time(17, 0)
     holidays: list[date] = Field(default_factory=list)
@@ -542,7 +543,7 @@ class Rule(_Data):
 def default_rules() -> list[Rule]:
     """The recommended setup, one rule per trigger, most specific first."""
 
-    def on(name: str, trigger: str, priority: int = 0) -> Rule:
+    def on(name: str, trigger: FiringTrigger, priority: int = 0) -> Rule:
         return Rule(name=name, when=Condition(trigger=trigger), priority=priority)
 
     return [
