@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from handoff_server.escalation import Policy, TurnContext, decide
 from handoff_server.escalation.engine import in_business_hours
 from handoff_server.escalation.policy import BusinessHours
-from handoff_server.escalation.text import PhraseMatcher, is_negated, tokenize
 from handoff_server.escalation.vectors import TfidfFeatures
+from handoff_server.language.text import PhraseMatcher, is_negated, tokenize
 
 PHRASES = ["cancel account", "data breach", "speak to manager"]
 matcher = PhraseMatcher(PHRASES)

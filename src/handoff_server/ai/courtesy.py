@@ -6,7 +6,7 @@ message made only of courtesy words gets a short reply with confidence 1.0; anyt
 one word more ("hi, my site is down") goes to the answerer as usual.
 
 A visitor who only asks who answers ("am I talking to a bot?", "are you human?",
-:mod:`handoff_server.escalation.identity`) gets the honest answer: an AI assistant, with a
+:mod:`handoff_server.language.identity`) gets the honest answer: an AI assistant, with a
 person one step away. The policy then offers the handoff (``decide`` returns
 ``offer_handoff``), and the conversation goes to a person only if the visitor says so.
 
@@ -20,8 +20,8 @@ from __future__ import annotations
 import re
 
 from handoff_server.ai.base import Answer
-from handoff_server.escalation.identity import about_assistant
-from handoff_server.escalation.text import sentences
+from handoff_server.language.identity import about_assistant
+from handoff_server.language.text import sentences
 
 __all__ = ["IDENTITY_REPLY", "MAX_WORDS", "courtesy_answer"]
 

@@ -23,7 +23,7 @@ from handoff_server.escalation.models import Decision, TriggerEvaluation, Trigge
 from handoff_server.escalation.numbers import compared, distinct
 from handoff_server.escalation.policy import BusinessHours, Comparison, Condition, Policy, Rule
 from handoff_server.escalation.sentiment import SentimentResult, SentimentScorer, same_question
-from handoff_server.escalation.text import (
+from handoff_server.language.text import (
     FILLER_WORDS,
     PhraseMatch,
     PhraseMatcher,

@@ -7,7 +7,7 @@ support questions that merely mention agents, people or humans ("my user agent s
 "add another person to my account"). The patterns catch the canonical forms ("talk to a
 human", a bare "agent"); negated requests ("I don't need a human") do not fire.
 
-A message is read sentence by sentence (:func:`~handoff_server.escalation.text.sentences`,
+A message is read sentence by sentence (:func:`~handoff_server.language.text.sentences`,
 the whole of it up to 4,000 characters) and the strongest sentence decides, so a request in
 the middle of a long message is seen. Two kinds of sentence never fire: one that only asks
 about the assistant ("am I talking to a bot?", :mod:`.identity`; in a longer sentence such
@@ -26,15 +26,15 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
-from handoff_server.escalation.identity import about_assistant, without_questions_about_assistant
-from handoff_server.escalation.text import (
+from handoff_server.escalation.vectors import TfidfFeatures
+from handoff_server.language.identity import about_assistant, without_questions_about_assistant
+from handoff_server.language.text import (
     ORDINARY_QUESTIONS,
     is_negated,
     sentences,
     stem,
     tokenize,
 )
-from handoff_server.escalation.vectors import TfidfFeatures
 
 __all__ = ["HumanRequestDetector", "HumanRequestResult", "POSITIVE_EXAMPLES", "NEGATIVE_EXAMPLES"]
 

@@ -17,8 +17,8 @@ from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
 from handoff_server.escalation.policy import IntentCategory
-from handoff_server.escalation.text import ORDINARY_QUESTIONS, SENTENCE_CHARS, sentences
 from handoff_server.escalation.vectors import TfidfFeatures
+from handoff_server.language.text import ORDINARY_QUESTIONS, SENTENCE_CHARS, sentences
 
 __all__ = ["BACKGROUND", "IntentMatch", "IntentMatcher"]
 

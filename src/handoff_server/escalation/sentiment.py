@@ -40,7 +40,7 @@ shouting               0.30    a sentence of ≥ 8 letters, ≥ 70 % of them cap
 repeated question      0.30    the message repeats an earlier one (word-stem Jaccard ≥ 0.7)
 =====================  ======  ================================================
 
-A message is read sentence by sentence (:func:`~handoff_server.escalation.text.sentences`,
+A message is read sentence by sentence (:func:`~handoff_server.language.text.sentences`,
 the whole of it up to 4,000 characters); its ``compound`` is its most negative sentence's.
 ``score = min(compound, 0) − Σ weights`` when any signal is present (a positive reading is
 not trusted then), else ``compound``; clamped to −1…1.
@@ -58,7 +58,7 @@ from functools import lru_cache
 from vaderSentiment.vaderSentiment import N_SCALAR, SentimentIntensityAnalyzer, normalize
 
 from handoff_server.escalation.policy import SentimentLexicon
-from handoff_server.escalation.text import (
+from handoff_server.language.text import (
     NEGATION_CUES,
     PhraseMatcher,
     Token,
@@ -366,7 +366,7 @@ class SentimentScorer:
         self._vader = _vader(tuple(sorted(lexicon.words.items())))
 
     def score(self, text: str, tokens: list[Token], earlier: list[list[Token]]) -> SentimentResult:
-        """Score ``text`` (``tokens`` its :func:`~handoff_server.escalation.text.tokenize`);
+        """Score ``text`` (``tokens`` its :func:`~handoff_server.language.text.tokenize`);
         ``earlier``: the tokens of the visitor's earlier messages, oldest first."""
         parts = list(dict.fromkeys(sentences(text)))
         compound = min((self._sentence(s) for s in parts), default=0.0)

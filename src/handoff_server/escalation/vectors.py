@@ -1,6 +1,6 @@
 """TF-IDF features for short messages, fitted with scikit-learn, applied per turn in ~50 µs.
 
-Texts are read through :func:`~handoff_server.escalation.text.mark_negation` (lowercase,
+Texts are read through :func:`~handoff_server.language.text.mark_negation` (lowercase,
 words in a negation's scope uppercase, and the n-grams case-sensitive), so a negated topic
 does not look like the topic itself. Words are Snowball stems (``NOT_`` + the stem for a
 negated word), so "filing a chargeback" shares its words with "I will file a chargeback".
@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
-from handoff_server.escalation.text import mark_negation, stem
+from handoff_server.language.text import mark_negation, stem
 
 __all__ = ["TfidfFeatures"]
 
