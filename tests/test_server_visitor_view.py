@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from handoff_server.ai import Answer, AnswererError
+from handoff_server.ai import Answer
 from handoff_server.client import Connection, connect_visitor, new_client_msg_id
+from handoff_server.errors import AnswererError
 from handoff_server.frames import parse_server_frame
 from handoff_server.protocol import (
     AClaim,

@@ -59,7 +59,8 @@ def build_answerer(settings: Settings) -> Answerer:
     """Load the KB named in the settings (the bundled demo KB when unset) and build the
     configured engine, using the index cache under the data dir.
 
-    Raises :class:`~handoff_server.kb.KBError` for a bad KB or unknown engine.
+    Raises :class:`~handoff_server.errors.KBError` for a bad KB,
+    :class:`~handoff_server.errors.UnknownEngine` for an unknown engine.
     """
     kb = load_kb(settings.ai.kb)
     return make_answerer(kb, settings.ai.engine, cache_dir=settings.store.data_dir / "cache")

@@ -34,6 +34,7 @@ from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from handoff_server.errors import LinkError, MessageTooLong
 from handoff_server.frames import parse_server_frame
 from handoff_server.protocol import (
     SAck,
@@ -154,13 +155,6 @@ async def connect_agent(server_url: str, token: str | None) -> Connection:
     return Connection(ws)
 
 
-class MessageTooLong(ValueError):
-    """A message over the length limit; nothing was sent. ``code`` is
-    ``message_too_long``."""
-
-    code = "message_too_long"
-
-
 def check_message_length(text: str, limit: int = MAX_MESSAGE_CHARS) -> None:
     """Raise :class:`MessageTooLong` when ``text`` has more than ``limit`` characters
     (the server would refuse it, or close the connection if the frame is too big)."""
@@ -180,18 +174,6 @@ def backoff_delay(
     of it ("equal jitter"), so clients dropped together do not all return at once."""
     base = min(maximum, initial * 2 ** (max(attempt, 1) - 1))
     return (rng or random).uniform(base / 2, base)
-
-
-class LinkError(Exception):
-    """A :class:`VisitorLink` gave up. ``code``: ``connect_failed`` (no connection for
-    ``retry_for`` seconds, or the server refused the handshake), ``bad_resume_token``
-    (the server no longer knows the conversation) or ``message_too_long`` (the server
-    closed with 1009: a frame over its size limit). ``detail`` is for people."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
 
 
 class VisitorLink:

@@ -27,21 +27,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from handoff_server.errors import HandoffError
+from handoff_server.errors import ConfigError
 from handoff_server.escalation.policy import Policy
 
-__all__ = ["ConfigError", "Settings", "load_settings", "default_data_dir"]
+__all__ = ["Settings", "load_settings", "default_data_dir"]
 
 
 def default_data_dir() -> Path:
     """The platform's per-user data directory for handoff (``platformdirs``)."""
     return Path(platformdirs.user_data_dir("handoff", appauthor=False))
-
-
-class ConfigError(HandoffError):
-    """The configuration file or environment is invalid."""
-
-    code = "bad_config"
 
 
 class _Section(BaseModel):
