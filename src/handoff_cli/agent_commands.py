@@ -15,29 +15,72 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from handoff_cli.common import ServerOpt, TokenOpt, fail
+from handoff_cli.common import ConfigOpt, ServerOpt, TokenOpt, fail, settings_from
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from handoff_tui import TUISettings
+
+__all__ = ["agent_settings", "register"]
 
 log = logging.getLogger("handoff.demo")
 
 
-def agent(server: ServerOpt = None, token: TokenOpt = None) -> None:
+def agent_settings(config: Path | None, server: str | None, token: str | None) -> TUISettings:
+    """The agent UI's settings: ``server`` and ``token`` (options or their environment
+    variables), else the ``[client]`` section of ``config`` (read once). Exits with
+    ``no_token`` when there is no token, ``unauthorized``/``forbidden`` (naming the
+    server) when the server refuses it; an unreachable server is left to the UI, which
+    keeps reconnecting."""
+    from handoff_tui import TUISettings
+
+    client = settings_from(config).client
+    url = server or client.server_url
+    token = token or client.token
+    if not token:
+        fail(
+            "no token: pass --token, set HANDOFF_TOKEN or [client] token in the config"
+            " ('handoff token create')",
+            "no_token",
+        )
+    asyncio.run(_check_token(url, token))
+    return TUISettings(server_url=url, token=token)
+
+
+async def _check_token(url: str, token: str) -> None:
+    """Exit with a clear error when the server at ``url`` refuses ``token``."""
+    from websockets.exceptions import InvalidStatus, InvalidURI
+
+    from handoff_server.client import connect_agent
+
+    try:
+        conn = await asyncio.wait_for(connect_agent(url, token), 10)
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        fail(
+            f"the server at {url} refused the token (HTTP {status})",
+            "unauthorized" if status == 401 else "forbidden",
+        )
+    except InvalidURI as exc:
+        fail(f"--server: {exc}", "invalid_option")
+    except (OSError, TimeoutError):
+        return
+    await conn.close()
+
+
+def agent(server: ServerOpt = None, token: TokenOpt = None, config: ConfigOpt = None) -> None:
     """Open the agent terminal UI. It shows the live queue and your conversations.
 
-    The server defaults to $HANDOFF_SERVER_URL, else the configured host and port; the
-    token to $HANDOFF_TOKEN (create one with 'handoff token create').
+    The server defaults to $HANDOFF_SERVER_URL, else [client] server_url in the config;
+    the token to $HANDOFF_TOKEN, else [client] token (create one with 'handoff token
+    create'). A refused token exits at once (unauthorized).
     """
-    from handoff_tui import TUISettings, make_app
+    from handoff_tui import make_app
 
-    settings = TUISettings.from_env(server, token)
-    if not settings.token:
-        fail("no token: pass --token or set HANDOFF_TOKEN ('handoff token create')", "no_token")
-    make_app(settings).run()
+    make_app(agent_settings(config, server, token)).run()
 
 
 # --------------------------------------------------------------------------- demo
@@ -136,24 +179,37 @@ def _start_server(data_dir: Path, kb: Path | None, port: int, timeout: float) ->
 
 def _create_token(data_dir: Path) -> str:
     out = subprocess.run(
-        _handoff("token", "create", "--name", "Demo Agent", "--role", "agent",
-                 "--data-dir", str(data_dir)),
-        capture_output=True, text=True, check=False,
+        _handoff(
+            "token",
+            "create",
+            "--name",
+            "Demo Agent",
+            "--role",
+            "agent",
+            "--data-dir",
+            str(data_dir),
+        ),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if out.returncode != 0:
         fail(f"cannot create a token: {out.stderr.strip()}", "token_failed")
     return out.stdout.strip().splitlines()[-1]
 
 
-async def _visitor(url: str, rng: random.Random, who: tuple[str, str], question: str,
-                   hold_seconds: float) -> None:
+async def _visitor(
+    url: str, rng: random.Random, who: tuple[str, str], question: str, hold_seconds: float
+) -> None:
     """One simulated visitor: start, type, ask, read the answer; stay a while if handed off."""
     from handoff_server.client import connect_visitor, new_client_msg_id
     from handoff_server.protocol import SEvent, VisitorInfo, VMessage, VStart, VTyping
 
     name, email = who
     info = VisitorInfo(
-        name=name, email=email, page_url=rng.choice(PAGES),
+        name=name,
+        email=email,
+        page_url=rng.choice(PAGES),
         fields={"plan": rng.choice(PLANS), "customer since": str(rng.randint(2015, 2025))},
     )
     async with await connect_visitor(url) as conn:
@@ -176,16 +232,26 @@ async def _visitor(url: str, rng: random.Random, who: tuple[str, str], question:
                     break
                 if isinstance(frame, SEvent) and frame.event.kind == "resolved":
                     break
-                if isinstance(frame, SEvent) and frame.event.kind == "agent_message" and not answered:
+                if (
+                    isinstance(frame, SEvent)
+                    and frame.event.kind == "agent_message"
+                    and not answered
+                ):
                     answered = True
                     await conn.send(VTyping(type="typing", active=True))
                     await asyncio.sleep(2.0)
-                    await conn.send(VMessage(type="message", client_msg_id=new_client_msg_id(),
-                                             text="Thanks, that helps. One more thing: is this on my invoice?"))
+                    await conn.send(
+                        VMessage(
+                            type="message",
+                            client_msg_id=new_client_msg_id(),
+                            text="Thanks, that helps. One more thing: is this on my invoice?",
+                        )
+                    )
 
 
-async def _simulate(url: str, questions: list[str], interval: float, escalate_share: float,
-                    seed: int, limit: int) -> None:
+async def _simulate(
+    url: str, questions: list[str], interval: float, escalate_share: float, seed: int, limit: int
+) -> None:
     """Start a visitor every ``interval`` seconds (0–1 ``escalate_share`` of them with a
     message the AI should hand off) until cancelled or ``limit`` visitors (0: no limit)."""
     rng = random.Random(seed)
@@ -196,7 +262,11 @@ async def _simulate(url: str, questions: list[str], interval: float, escalate_sh
     try:
         while limit == 0 or n < limit:
             n += 1
-            text = rng.choice(ESCALATING_LINES) if rng.random() < escalate_share else rng.choice(questions)
+            text = (
+                rng.choice(ESCALATING_LINES)
+                if rng.random() < escalate_share
+                else rng.choice(questions)
+            )
             who = people[(n - 1) % len(people)]
             task = asyncio.create_task(_visitor(url, rng, who, text, hold_seconds=600))
             tasks.add(task)
@@ -216,8 +286,9 @@ def _log_outcome(tasks: set[asyncio.Task[None]]):
     return done
 
 
-async def _run_demo(url: str, token: str, questions: list[str], interval: float,
-                    escalate_share: float, seed: int) -> None:
+async def _run_demo(
+    url: str, token: str, questions: list[str], interval: float, escalate_share: float, seed: int
+) -> None:
     from handoff_tui import TUISettings, make_app
 
     app = make_app(TUISettings(server_url=url, token=token))
@@ -237,15 +308,20 @@ def demo(
     ] = None,
     questions: Annotated[
         Path | None,
-        typer.Option(help="CSV of real visitor questions ('text' or 'question' column).",
-                     exists=True, dir_okay=False),
+        typer.Option(
+            help="CSV of real visitor questions ('text' or 'question' column).",
+            exists=True,
+            dir_okay=False,
+        ),
     ] = None,
     interval: Annotated[
         float, typer.Option(help="Average seconds between new visitors.", min=0.2)
     ] = 8.0,
     escalate_share: Annotated[
-        float, typer.Option(help="Share (0–1) of visitors sent a message meant to be handed off.",
-                            min=0.0, max=1.0)
+        float,
+        typer.Option(
+            help="Share (0–1) of visitors sent a message meant to be handed off.", min=0.0, max=1.0
+        ),
     ] = 0.35,
     seed: Annotated[int, typer.Option(help="Random seed for the simulated visitors.")] = 7,
     port: Annotated[int, typer.Option(help="Server port (0 picks a free one).", min=0)] = 0,

@@ -63,7 +63,8 @@ __all__ = [
 
 MAX_MESSAGE_CHARS = 4000
 """Longest message (visitor or agent), in characters, that a server on the default
-``server.max_message_chars`` accepts; clients check it before sending."""
+``server.max_message_chars`` accepts: a client's limit only until the server's
+``welcome``/``authenticated`` frame tells it the real one (``limits``)."""
 
 CLOSE_MESSAGE_TOO_BIG = 1009
 """Websocket close code a server sends after a frame over its size limit."""
@@ -186,6 +187,7 @@ class VisitorLink:
     :func:`backoff_delay` and resends every unacknowledged message with its original
     client message id (the server stores a retried message once). ``on_reconnecting``
     is called with (attempt, delay in seconds, reason) before each wait.
+    ``max_message_chars`` is the limit until a ``welcome`` carries the server's.
 
     The first connection is not retried (its ``OSError``/``InvalidStatus`` propagates);
     later ones are retried for ``retry_for`` seconds, then :class:`LinkError`.
@@ -324,6 +326,8 @@ class VisitorLink:
         if isinstance(frame, SWelcome):
             self.conversation_id = frame.conversation_id
             self.resume_token = frame.resume_token
+            if frame.limits is not None:
+                self.max_message_chars = frame.limits.max_message_chars
         elif isinstance(frame, SEvent):
             if frame.event.seq <= self.last_seq:
                 return None

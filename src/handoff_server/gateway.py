@@ -54,6 +54,7 @@ from handoff_server.protocol import (
     AOpen,
     ASubscribeQueue,
     ATyping,
+    Limits,
     SAuthenticated,
     SConversation,
     SError,
@@ -312,7 +313,11 @@ class Gateway:
             token, last_seq = frame.resume_token, conv.last_seq
         sub.push(
             SWelcome(
-                conversation_id=conv.id, resume_token=token, status=conv.status, last_seq=last_seq
+                conversation_id=conv.id,
+                resume_token=token,
+                status=conv.status,
+                last_seq=last_seq,
+                limits=await self._limits(),
             )
         )
         for ev in events:
@@ -342,12 +347,18 @@ class Gateway:
                 return
         sub.agent = agent
         self.hub.add_agent(sub)
-        sub.push(SAuthenticated(agent=agent))
+        sub.push(SAuthenticated(agent=agent, limits=await self._limits()))
         async for frame in self._frames(ws, sub, parse_agent_frame):
             client_msg_id = getattr(frame, "client_msg_id", None)
             conversation_id = getattr(frame, "conversation_id", None)
             with _errors_as_frames(sub, client_msg_id, conversation_id):
                 await self._agent_frame(frame, agent, sub)
+
+    async def _limits(self) -> Limits:
+        return Limits(
+            max_message_chars=self.settings.max_message_chars,
+            threshold=await self.service.threshold(),
+        )
 
     async def _agent_frame(self, frame: AgentFrame, agent: AgentInfo, sub: Subscriber) -> None:
         if isinstance(frame, AAuth):

@@ -123,6 +123,10 @@ class ConversationService:
 
     # ------------------------------------------------------------------ visitors
 
+    async def threshold(self) -> float:
+        """The confidence threshold (0–1) of the policy in force now."""
+        return (await self.policies.current()).threshold
+
     async def start(
         self, visitor: VisitorInfo, attach: Attach
     ) -> tuple[ConversationRecord, str, list[Event]]:
