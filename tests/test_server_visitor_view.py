@@ -42,7 +42,7 @@ from tests.conftest import create_token
 from tests.helpers import agent, events, say, wait_ack
 
 FRAME_FIELDS = {
-    "welcome": {"type", "conversation_id", "resume_token", "status", "last_seq"},
+    "welcome": {"type", "conversation_id", "resume_token", "status", "last_seq", "limits"},
     "ack": {"type", "client_msg_id", "conversation_id", "seq", "duplicate"},
     "error": {"type", "code", "detail", "client_msg_id", "conversation_id"},
     "typing": {"type", "conversation_id", "role", "name", "active"},
@@ -128,6 +128,8 @@ def check_visitor_frame(raw: str) -> dict[str, Any]:
     assert set(frame) <= FRAME_FIELDS[frame["type"]], frame
     for secret in SECRETS:
         assert secret not in raw, (secret, frame)
+    if frame["type"] == "welcome":
+        assert set(frame.get("limits") or {}) <= {"max_message_chars"}, frame  # no threshold
     if frame["type"] == "event":
         ev = frame["event"]
         assert set(ev) <= EVENT_FIELDS, ev

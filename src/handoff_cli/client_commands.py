@@ -360,8 +360,7 @@ def visit(
 
     A dropped connection is resumed (with growing, jittered pauses, for up to --retry-for
     seconds) and unacknowledged messages are sent again; the server stores each once.
-    A message over the server's limit (max_message_chars, told on connecting; 4000 by
-    default) is refused before sending (message_too_long).
+    A message over the server's limit (4000 by default) is not sent (message_too_long).
     """
     url = server or settings_from(config).client.server_url
     visitor = _visitor_info(name, email, page_url, field or [])

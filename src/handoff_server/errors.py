@@ -13,7 +13,8 @@ people)::
     │   └── MessageTooLong            message_too_long (a client's check before sending;
     │                                 also a ValueError)
     ├── ConfigError                   bad_config     (settings: file, environment, options)
-    │   ├── UnknownEngine             bad_engine     (``ai.engine`` names no engine)
+    │   ├── UnknownEngine             bad_engine     (``ai.engine`` names no engine;
+    │   │                                             also a ValueError)
     │   └── DataDirError              bad_data_dir   (the store's folder cannot be used)
     ├── KBError                       bad_kb         (``problems``: each ``file:line: message``)
     ├── PolicyError                   bad_policy     (``problems``: each ``location: message``)
@@ -147,7 +148,7 @@ class ConfigError(HandoffError):
     code: Code = "bad_config"
 
 
-class UnknownEngine(ConfigError):
+class UnknownEngine(ConfigError, ValueError):
     """The answerer engine named in the settings does not exist."""
 
     code: Code = "bad_engine"

@@ -61,6 +61,7 @@ from handoff_server.protocol import (
     SEvent,
     SQueue,
     SWelcome,
+    VisitorLimits,
     VMessage,
     VRequestHuman,
     VResume,
@@ -317,7 +318,7 @@ class Gateway:
                 resume_token=token,
                 status=conv.status,
                 last_seq=last_seq,
-                limits=await self._limits(),
+                limits=VisitorLimits(max_message_chars=self.settings.max_message_chars),
             )
         )
         for ev in events:

@@ -37,6 +37,7 @@ __all__ = [
     "Event",
     "HandoffPacket",
     "Limits",
+    "VisitorLimits",
     "QueueItem",
     "ServerFrame",
     "TriggerInfo",
@@ -402,11 +403,17 @@ AgentFrame = Annotated[
 # --------------------------------------------------------------------------- server → client
 
 
-class Limits(BaseModel):
-    """What the server accepts and applies, so clients need not hard-code it."""
+class VisitorLimits(BaseModel):
+    """What the server accepts, so clients need not hard-code it (a visitor's share:
+    the policy's threshold is never sent to visitors)."""
 
     max_message_chars: int = Field(ge=1)
     """Longest visitor or agent message accepted, in characters."""
+
+
+class Limits(VisitorLimits):
+    """What the server accepts and applies, for agents."""
+
     threshold: float = Field(ge=0.0, le=1.0)
     """The policy's confidence threshold in force (0–1) when the frame was sent."""
 
@@ -420,11 +427,11 @@ class SWelcome(_Frame):
     resume_token: str
     status: str
     last_seq: int
-    limits: Limits | None = None
+    limits: VisitorLimits | None = None
 
 
 class SAuthenticated(_Frame):
-    """The agent connection is signed in. ``limits``: as in :class:`SWelcome`."""
+    """The agent connection is signed in. ``limits`` is optional, as in :class:`SWelcome`."""
 
     type: Literal["authenticated"] = "authenticated"
     agent: AgentInfo
