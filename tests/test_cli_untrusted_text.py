@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 
-from handoff_server.ai import Answer, AnswererError
+from handoff_server.ai import Answer
+from handoff_server.errors import AnswererError
 from handoff_server.protocol import AClaim, AReply, AResolve, ASubscribeQueue, SQueueItem
 from tests.conftest import create_token
 from tests.helpers import agent, run_handoff, say, start_visitor, wait_ack

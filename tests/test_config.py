@@ -6,13 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from handoff_server.config import ConfigError, Settings, load_settings
+from handoff_server.config import Settings, load_settings
+from handoff_server.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
 
 
 def test_example_config_documents_the_defaults():
-    assert load_settings(EXAMPLE).model_dump(exclude={"store"}) == Settings().model_dump(exclude={"store"})
+    assert load_settings(EXAMPLE).model_dump(exclude={"store"}) == Settings().model_dump(
+        exclude={"store"}
+    )
 
 
 def test_env_beats_file_and_cli_beats_env(tmp_path, monkeypatch):

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from handoff_server.ai.base import Answer
+from handoff_server.errors import PolicyError
 from handoff_server.escalation import (
     Policy,
-    PolicyError,
     TriggerEvaluation,
     TurnContext,
     decide,

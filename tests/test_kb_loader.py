@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from handoff_cli.main import app
-from handoff_server.errors import HandoffError
-from handoff_server.kb import KBError, check_kb, load_kb, write_kb_folder
+from handoff_server.errors import HandoffError, KBError
+from handoff_server.kb import check_kb, load_kb, write_kb_folder
 
 ENTRY = """---
 id: {id}
@@ -32,7 +32,12 @@ def write(path: Path, text: str) -> Path:
 
 
 def entry(folder: Path, name: str, **kw: str) -> Path:
-    fields = {"id": name, "title": f"About {name}", "q1": f"question about {name}", "body": "The answer."}
+    fields = {
+        "id": name,
+        "title": f"About {name}",
+        "q1": f"question about {name}",
+        "body": "The answer.",
+    }
     fields.update(kw)
     return write(folder / f"{name}.md", ENTRY.format(**fields))
 
@@ -44,7 +49,10 @@ def test_all_formats_load_into_one_kb(tmp_path: Path) -> None:
         "# Email setup\n\nUse IMAP on port 993.\n\n## Spam filters\n\nTurn them on in the panel.\n",
     )
     write(tmp_path / "faq.csv", "question,answer\nDo you offer refunds?,Yes within 30 days.\n")
-    write(tmp_path / "labeled.csv", "text,label\nreset my password,password\nforgot password,password\nwhat's the weather,oos\n")
+    write(
+        tmp_path / "labeled.csv",
+        "text,label\nreset my password,password\nforgot password,password\nwhat's the weather,oos\n",
+    )
     kb = load_kb(tmp_path)
     by_id = kb.by_id()
     assert by_id["dns-propagation"].answer == "Wait up to 48 hours."
@@ -102,8 +110,15 @@ def test_kb_check_reports_every_problem_with_file_and_line(tmp_path: Path) -> No
     assert ("k.md", 2) in got
     assert any(Path(p.file).name == "e.md" and "front matter" in p.message for p in problems)
     messages = " | ".join(p.message for p in problems)
-    for phrase in ("duplicate id", "is under both", "empty answer", "unknown front matter key",
-                   "needs 'id'", "never closed", "unknown CSV header"):
+    for phrase in (
+        "duplicate id",
+        "is under both",
+        "empty answer",
+        "unknown front matter key",
+        "needs 'id'",
+        "never closed",
+        "unknown CSV header",
+    ):
         assert phrase in messages
     with pytest.raises(KBError) as err:
         load_kb(tmp_path)
@@ -129,7 +144,10 @@ def test_missing_path_and_empty_kb(tmp_path: Path) -> None:
 
 
 def test_written_folder_round_trips(tmp_path: Path) -> None:
-    src = write(tmp_path / "l.csv", "text,label\nreset my password,password\nhi there,greeting\nweather?,oos\n")
+    src = write(
+        tmp_path / "l.csv",
+        "text,label\nreset my password,password\nhi there,greeting\nweather?,oos\n",
+    )
     kb = load_kb(src)
     out = write_kb_folder(kb, tmp_path / "kb")
     again = load_kb(out)
@@ -159,23 +177,39 @@ def test_cli_kb_check(tmp_path: Path) -> None:
 def test_cli_kb_build(tmp_path: Path) -> None:
     src = write(
         tmp_path / "l.csv",
-        "text,label\n" + "".join(f"how do i {v} my card,{v}\n" for v in ["block", "activate"] * 1)
+        "text,label\n"
+        + "".join(f"how do i {v} my card,{v}\n" for v in ["block", "activate"] * 1)
         + "please block the card,block\nturn on my new card,activate\nwhat time is it,oos\n",
     )
     out = tmp_path / "kb"
-    res = runner.invoke(app, ["kb", "build", "--from-csv", str(src), "--out", str(out),
-                              "--data-dir", str(tmp_path / "data")])
+    res = runner.invoke(
+        app,
+        [
+            "kb",
+            "build",
+            "--from-csv",
+            str(src),
+            "--out",
+            str(out),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in out.iterdir()) == ["activate.md", "block.md", "oos.csv"]
     assert list((tmp_path / "data" / "cache").glob("index-tfidf-*.joblib"))
     again = runner.invoke(app, ["kb", "build", "--from-csv", str(src), "--out", str(out)])
     assert again.exit_code != 0 and "already exists" in again.output
-    bad = runner.invoke(app, ["kb", "build", "--from-csv", str(src), "--out", str(tmp_path / "k2"),
-                              "--engine", "nope"])
+    bad = runner.invoke(
+        app,
+        ["kb", "build", "--from-csv", str(src), "--out", str(tmp_path / "k2"), "--engine", "nope"],
+    )
     assert bad.exit_code != 0 and "unknown engine" in bad.output
     assert not (tmp_path / "k2").exists()
     broken = write(tmp_path / "b.csv", "foo,bar\n1,2\n")
-    res = runner.invoke(app, ["kb", "build", "--from-csv", str(broken), "--out", str(tmp_path / "k3")])
+    res = runner.invoke(
+        app, ["kb", "build", "--from-csv", str(broken), "--out", str(tmp_path / "k3")]
+    )
     assert res.exit_code != 0 and "unknown CSV header" in res.output
     assert not (tmp_path / "k3").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".k")]

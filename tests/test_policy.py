@@ -10,8 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from handoff_cli.main import app
-from handoff_server.config import ConfigError, load_settings
-from handoff_server.escalation import Policy, PolicyError, TurnContext, decide, parse_policy
+from handoff_server.config import load_settings
+from handoff_server.errors import ConfigError, PolicyError
+from handoff_server.escalation import Policy, TurnContext, decide, parse_policy
 from handoff_server.escalation.engine import compile_policy
 from handoff_server.store import SQLiteStore
 
@@ -24,7 +25,13 @@ def test_defaults_reproduce_the_recommended_setup() -> None:
     assert p.keyword.phrases == ["cancel account", "data breach", "speak to manager"]
     assert p.unresolved_exchanges.count == 3
     fired_by_rules = [r.when.trigger for r in p.rules]
-    assert set(fired_by_rules) >= {"human_request", "keyword", "sentiment", "unresolved_exchanges", "low_confidence"}
+    assert set(fired_by_rules) >= {
+        "human_request",
+        "keyword",
+        "sentiment",
+        "unresolved_exchanges",
+        "low_confidence",
+    }
     assert all(r.action == "escalate" for r in p.rules)
 
 
@@ -47,9 +54,17 @@ def test_every_problem_is_listed() -> None:
         parse_policy(bad)
     problems = info.value.problems
     expected = [
-        "threshold:", "sentiment.threshold:", "unresolved_exchanges.count:", "keyword.phrases:",
-        "business_hours.timezone:", "rules.0.when:", "rules.1.when.visitor:",
-        "rules.2.when.page_url:", "rules.3.when.confidence:", "rules.3.action:", "typo_key:",
+        "threshold:",
+        "sentiment.threshold:",
+        "unresolved_exchanges.count:",
+        "keyword.phrases:",
+        "business_hours.timezone:",
+        "rules.0.when:",
+        "rules.1.when.visitor:",
+        "rules.2.when.page_url:",
+        "rules.3.when.confidence:",
+        "rules.3.action:",
+        "typo_key:",
     ]
     for prefix in expected:
         assert any(p.startswith(prefix) for p in problems), (prefix, problems)
@@ -60,11 +75,18 @@ def test_cross_reference_problems_are_all_listed() -> None:
     with pytest.raises(PolicyError) as info:
         parse_policy(
             {
-                "intent": {"categories": [{"name": "billing", "examples": ["refund"]},
-                                          {"name": "billing", "examples": ["charge"]}]},
+                "intent": {
+                    "categories": [
+                        {"name": "billing", "examples": ["refund"]},
+                        {"name": "billing", "examples": ["charge"]},
+                    ]
+                },
                 "rules": [
                     {"name": "r", "when": {"intent": "legal"}},
-                    {"name": "r", "when": {"any": [{"keyword": "not a phrase"}, {"trigger": "keyword"}]}},
+                    {
+                        "name": "r",
+                        "when": {"any": [{"keyword": "not a phrase"}, {"trigger": "keyword"}]},
+                    },
                 ],
             }
         )
@@ -85,9 +107,16 @@ def test_round_trip_through_data_and_the_lead_store_format() -> None:
         {
             "threshold": 0.6,
             "rules": [
-                {"name": "x", "when": {"all": [{"visitor": {"field": "plan", "in": ["a", "b"]}},
-                                               {"not": {"page_url": "*/docs/*"}}]},
-                 "action": "offer_handoff"},
+                {
+                    "name": "x",
+                    "when": {
+                        "all": [
+                            {"visitor": {"field": "plan", "in": ["a", "b"]}},
+                            {"not": {"page_url": "*/docs/*"}},
+                        ]
+                    },
+                    "action": "offer_handoff",
+                },
             ],
         }
     )
@@ -148,7 +177,9 @@ def test_export_edit_import_history(tmp_path: Path) -> None:
     assert code == 0 and "threshold = 0.7" in out
     edited = tmp_path / "p.toml"
     edited.write_text(out.replace("threshold = 0.7\n", "threshold = 0.8\n", 1))
-    code, out, _ = _invoke("policy", "import", str(edited), "--author", "alice", "--data-dir", d, "--json")
+    code, out, _ = _invoke(
+        "policy", "import", str(edited), "--author", "alice", "--data-dir", d, "--json"
+    )
     assert code == 0, out
     assert json.loads(out) == {"ok": True, "version": 1, "author": "alice"}
 

@@ -20,8 +20,9 @@ from hypothesis import strategies as st
 
 from handoff_server.ai import Answer
 from handoff_server.client import new_client_msg_id
-from handoff_server.config import ConfigError, load_settings
-from handoff_server.escalation import Policy, PolicyError, TurnContext, decide, parse_policy
+from handoff_server.config import load_settings
+from handoff_server.errors import ConfigError, PolicyError
+from handoff_server.escalation import Policy, TurnContext, decide, parse_policy
 from handoff_server.protocol import (
     AOpen,
     ASubscribeQueue,

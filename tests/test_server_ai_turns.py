@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 
-from handoff_server.ai import Answer, AnswererError
+from handoff_server.ai import Answer
+from handoff_server.errors import AnswererError
 from handoff_server.store import NewEvent
 from tests.helpers import events, say, start_visitor
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from handoff_server.ai import Answer, AnswererError
+from handoff_server.ai import Answer
 from handoff_server.client import Connection, connect_visitor, new_client_msg_id
+from handoff_server.errors import AnswererError
 from handoff_server.frames import parse_server_frame
 from handoff_server.protocol import (
     AClaim,
@@ -41,7 +42,7 @@ from tests.conftest import create_token
 from tests.helpers import agent, events, say, wait_ack
 
 FRAME_FIELDS = {
-    "welcome": {"type", "conversation_id", "resume_token", "status", "last_seq"},
+    "welcome": {"type", "conversation_id", "resume_token", "status", "last_seq", "limits"},
     "ack": {"type", "client_msg_id", "conversation_id", "seq", "duplicate"},
     "error": {"type", "code", "detail", "client_msg_id", "conversation_id"},
     "typing": {"type", "conversation_id", "role", "name", "active"},
@@ -127,6 +128,8 @@ def check_visitor_frame(raw: str) -> dict[str, Any]:
     assert set(frame) <= FRAME_FIELDS[frame["type"]], frame
     for secret in SECRETS:
         assert secret not in raw, (secret, frame)
+    if frame["type"] == "welcome":
+        assert set(frame.get("limits") or {}) <= {"max_message_chars"}, frame  # no threshold
     if frame["type"] == "event":
         ev = frame["event"]
         assert set(ev) <= EVENT_FIELDS, ev

@@ -17,29 +17,72 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from handoff_cli.common import ServerOpt, TokenOpt, fail
+from handoff_cli.common import ConfigOpt, ServerOpt, TokenOpt, fail, settings_from
 
-__all__ = ["register"]
+if TYPE_CHECKING:
+    from handoff_tui import TUISettings
+
+__all__ = ["agent_settings", "register"]
 
 log = logging.getLogger("handoff.demo")
 
 
-def agent(server: ServerOpt = None, token: TokenOpt = None) -> None:
+def agent_settings(config: Path | None, server: str | None, token: str | None) -> TUISettings:
+    """The agent UI's settings: ``server`` and ``token`` (options or their environment
+    variables), else the ``[client]`` section of ``config`` (read once). Exits with
+    ``no_token`` when there is no token, ``unauthorized``/``forbidden`` (naming the
+    server) when the server refuses it; an unreachable server is left to the UI, which
+    keeps reconnecting."""
+    from handoff_tui import TUISettings
+
+    client = settings_from(config).client
+    url = server or client.server_url
+    token = token or client.token
+    if not token:
+        fail(
+            "no token: pass --token, set HANDOFF_TOKEN or [client] token in the config"
+            " ('handoff token create')",
+            "no_token",
+        )
+    asyncio.run(_check_token(url, token))
+    return TUISettings(server_url=url, token=token)
+
+
+async def _check_token(url: str, token: str) -> None:
+    """Exit with a clear error when the server at ``url`` refuses ``token``."""
+    from websockets.exceptions import InvalidStatus, InvalidURI
+
+    from handoff_server.client import connect_agent
+
+    try:
+        conn = await asyncio.wait_for(connect_agent(url, token), 10)
+    except InvalidStatus as exc:
+        status = exc.response.status_code
+        fail(
+            f"the server at {url} refused the token (HTTP {status})",
+            "unauthorized" if status == 401 else "forbidden",
+        )
+    except InvalidURI as exc:
+        fail(f"--server: {exc}", "invalid_option")
+    except (OSError, TimeoutError):
+        return
+    await conn.close()
+
+
+def agent(server: ServerOpt = None, token: TokenOpt = None, config: ConfigOpt = None) -> None:
     """Open the agent terminal UI. It shows the live queue and your conversations.
 
-    The server defaults to $HANDOFF_SERVER_URL, else the configured host and port; the
-    token to $HANDOFF_TOKEN (create one with 'handoff token create').
+    The server defaults to $HANDOFF_SERVER_URL, else [client] server_url in the config;
+    the token to $HANDOFF_TOKEN, else [client] token (create one with 'handoff token
+    create'). A refused token exits at once (unauthorized).
     """
-    from handoff_tui import TUISettings, make_app
+    from handoff_tui import make_app
 
-    settings = TUISettings.from_env(server, token)
-    if not settings.token:
-        fail("no token: pass --token or set HANDOFF_TOKEN ('handoff token create')", "no_token")
-    app = make_app(settings)
+    app = make_app(agent_settings(config, server, token))
     app.run()
     if app.refusal:
         fail(

@@ -139,9 +139,10 @@ class _VisitorSession:
     as a failure). If the reader stops (the link gave up), every wait fails with its
     exception."""
 
-    def __init__(self, link: VisitorLink, emit: Any) -> None:
+    def __init__(self, link: VisitorLink, emit: Any, messages: list[str]) -> None:
         self.link = link
         self.emit = emit
+        self.messages = messages
         self.status = "ai"
         self.waiting: dict[str, asyncio.Future[bool]] = {}
         self.acked: list[str] = []
@@ -152,8 +153,8 @@ class _VisitorSession:
         """Show and track every frame of the link until it stops (then fail the waits)."""
         try:
             async for frame in self.link.frames():
-                self.emit(frame)
                 self._track(frame)
+                self.emit(frame)
         except Exception as exc:
             for fut in [self.started, *self.waiting.values()]:
                 if not fut.done():
@@ -162,6 +163,10 @@ class _VisitorSession:
 
     def _track(self, frame: Any) -> None:
         if isinstance(frame, SWelcome) and not self.started.done():
+            # The server's limit is known now: refuse an over-long --message before
+            # anything is shown or sent.
+            for text in self.messages:
+                check_message_length(text, self.link.max_message_chars)
             self.started.set_result(True)
         elif isinstance(frame, SEvent):
             kind = frame.event.kind
@@ -256,7 +261,7 @@ async def _visit(
     link: VisitorLink, messages: list[str], as_json: bool, linger: float, timeout: float
 ) -> int:
     session = _VisitorSession(
-        link, (lambda f: print_json(_flatten(f))) if as_json else _VisitorView()
+        link, (lambda f: print_json(_flatten(f))) if as_json else _VisitorView(), messages
     )
     reader = asyncio.create_task(session.read())
     try:
@@ -272,7 +277,9 @@ async def _visit(
     finally:
         await link.close()
         reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError, ConnectionClosed, LinkError, OSError):
+        with contextlib.suppress(
+            asyncio.CancelledError, ConnectionClosed, LinkError, MessageTooLong, OSError
+        ):
             await reader
     return 1 if session.failures else 0
 
@@ -305,14 +312,11 @@ def _visitor_info(
 
 
 def _check_messages(messages: list[str]) -> None:
-    """Exit with ``empty_message`` or ``message_too_long`` before connecting."""
+    """Exit with ``empty_message`` before connecting (their length is checked against the
+    server's limit once it is known)."""
     for text in messages:
         if not text.strip():
             fail("--message must not be empty", "empty_message")
-        try:
-            check_message_length(text)
-        except MessageTooLong as exc:
-            fail(f"--message: {exc}", exc.code)
 
 
 def visit(
@@ -356,7 +360,7 @@ def visit(
 
     A dropped connection is resumed (with growing, jittered pauses, for up to --retry-for
     seconds) and unacknowledged messages are sent again; the server stores each once.
-    A message over 4000 characters is refused before sending (message_too_long).
+    A message over the server's limit (4000 by default) is not sent (message_too_long).
     """
     url = server or settings_from(config).client.server_url
     visitor = _visitor_info(name, email, page_url, field or [])
@@ -366,6 +370,8 @@ def visit(
         code = asyncio.run(_visit(link, list(message or []), as_json, linger, timeout))
     except LinkError as exc:
         fail(exc.detail, exc.code)
+    except MessageTooLong as exc:
+        fail(f"--message: {exc}", exc.code)
     except (OSError, InvalidURI, InvalidStatus) as exc:
         fail(f"cannot connect to {url}: {exc}", "connect_failed")
     except TimeoutError:

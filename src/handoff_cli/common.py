@@ -9,8 +9,8 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from handoff_cli.output import echo, json_line
-from handoff_server.config import ConfigError, Settings, load_settings
-from handoff_server.errors import HandoffError
+from handoff_server.config import Settings, load_settings
+from handoff_server.errors import ConfigError, HandoffError
 
 ConfigOpt = Annotated[
     Path | None,

@@ -19,8 +19,8 @@ from handoff_server.analytics import (
     recommend_threshold,
     sweep,
 )
-from handoff_server.errors import HandoffError
-from handoff_server.kb import KBError, check_kb, load_kb, write_kb_folder
+from handoff_server.errors import HandoffError, KBError
+from handoff_server.kb import check_kb, load_kb, write_kb_folder
 
 kb_app = typer.Typer(
     help="Build and check knowledge bases.", no_args_is_help=True, rich_markup_mode=None

@@ -11,7 +11,8 @@ import sys
 
 import typer
 
-from handoff_cli.output import VisibleStream
+from handoff_cli.output import VisibleStream, echo
+from handoff_server.errors import Code, HandoffError
 
 app = typer.Typer(
     name="handoff",
@@ -39,15 +40,44 @@ from handoff_cli import agent_commands  # noqa: E402
 agent_commands.register(app)
 
 
+_PARAM_CODES: dict[str, Code] = {
+    "kb": "bad_kb",
+    "config": "bad_config",
+    "data_dir": "bad_data_dir",
+}
+"""Code of a refused option value, by parameter name; others are ``invalid_option``."""
+
+
+def _usage_error(exc: typer.TyperException) -> None:
+    """Print a usage error (click's ``UsageError``, exit status 2, which typer does not
+    export) as ``error[code]: ...``: the refused option's code, else ``invalid_option``;
+    then the command's ``--help`` hint."""
+    name = getattr(getattr(exc, "param", None), "name", None) or ""
+    code = _PARAM_CODES.get(name, "invalid_option")
+    echo(f"error[{code}]: ", exc.format_message(), err=True)
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        echo(f"Try '{ctx.command_path} --help' for help.", err=True)
+
+
 def main() -> None:
     """Console-script entry point: run ``app`` and exit with its status.
 
-    Usage errors quote the command line, which can carry any character: they are
-    printed with control characters shown as escapes (exit 2, as click does).
+    Every mistake is one ``error[code]: ...`` line on stderr and exit status 2: a usage
+    error (bad option value, unknown option or command; the line after it names the
+    command's --help) and any :class:`~handoff_server.errors.HandoffError` a command
+    lets through. The command line can carry any character: it is printed with control
+    characters shown as escapes.
     """
     try:
         status = app(standalone_mode=False)
+    except HandoffError as exc:
+        echo(f"error[{exc.code}]: ", exc.detail, err=True)
+        sys.exit(2)
     except typer.TyperException as exc:
+        if exc.exit_code == 2 and hasattr(exc, "format_message"):
+            _usage_error(exc)
+            sys.exit(2)
         show = getattr(exc, "show", None)
         if show is None:
             raise

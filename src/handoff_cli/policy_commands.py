@@ -19,9 +19,9 @@ import typer
 
 from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
 from handoff_cli.output import echo, escape_serialized, one_line
-from handoff_server.escalation import Policy, PolicyError, parse_policy
+from handoff_server.errors import PolicyError, StoredPolicyInvalid
+from handoff_server.escalation import Policy, parse_policy
 from handoff_server.policies import (
-    StoredPolicyInvalid,
     policy_history,
     policy_in_force,
     save_policy,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
+import shlex
 import sqlite3
 import uuid
 from pathlib import Path
@@ -14,7 +16,9 @@ import typer
 
 from handoff_cli.common import ConfigOpt, DataDirOpt, fail, settings_from
 from handoff_cli.output import echo
+from handoff_server.config import Settings
 from handoff_server.errors import HandoffError
+from handoff_server.policies import policy_in_force
 from handoff_server.store import AgentRecord, hash_token, open_store, utcnow
 
 token_app = typer.Typer(
@@ -47,8 +51,14 @@ def serve(
 
     Prints 'handoff listening on ws://HOST:PORT' when ready.
     """
+    from handoff_server.ai import ENGINES
     from handoff_server.app import run_forever
 
+    if log_level.upper() not in logging.getLevelNamesMapping():
+        fail(
+            f"--log-level: unknown level {log_level!r}; use DEBUG, INFO, WARNING or ERROR",
+            "invalid_option",
+        )
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -60,15 +70,43 @@ def serve(
             "ai": {"kb": kb, "engine": engine},
         },
     )
+    if settings.ai.engine not in ENGINES:
+        fail(
+            f"unknown engine {settings.ai.engine!r}; choose one of: {', '.join(ENGINES)}",
+            "bad_engine",
+        )
+    _warn_unapplied_policy(settings, config)
     try:
         asyncio.run(run_forever(settings))
     except HandoffError as exc:
         fail(exc.detail, exc.code)
+    except ImportError as exc:
+        fail(f"engine {settings.ai.engine!r} needs the 'embeddings' extra: {exc}", "missing_extra")
     except OSError as exc:
         fail(
             f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror or exc}",
             "listen_failed",
         )
+
+
+def _warn_unapplied_policy(settings: Settings, config: Path | None) -> None:
+    """Say on stderr when the config's ``[policy]`` differs from the version stored in the
+    data dir: the stored one is in force, so the edit does nothing until imported."""
+    if "policy" not in settings.model_fields_set:
+        return
+    try:
+        current = policy_in_force(settings, create_store=False)
+    except HandoffError:
+        return  # the server logs a stored policy it cannot read
+    if current.record is None or current.policy.to_data() == settings.policy.to_data():
+        return
+    path = config or os.environ.get("HANDOFF_CONFIG") or "FILE"
+    echo(
+        f"warning: the config's [policy] differs from stored policy v{current.record.version},"
+        " which stays in force; to apply it: handoff policy import ",
+        shlex.join([str(path), "--data-dir", str(settings.store.data_dir)]),
+        err=True,
+    )
 
 
 @token_app.command("create")

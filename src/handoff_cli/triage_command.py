@@ -24,7 +24,8 @@ from handoff_cli.common import (
 from handoff_cli.output import echo, one_line
 from handoff_server.ai.base import Answer
 from handoff_server.conversations.turn import TurnInput, evaluate_turn
-from handoff_server.escalation import Decision, Policy, PolicyError, PriorTurn, parse_policy
+from handoff_server.errors import HandoffError, PolicyError
+from handoff_server.escalation import Decision, Policy, PriorTurn, parse_policy
 from handoff_server.policies import policy_in_force
 
 
@@ -44,15 +45,15 @@ def _policy(policy_file: Path | None, settings: Any) -> tuple[Policy, str]:
 def _answerer(settings: Any) -> Any:
     """The configured KB and engine, or exit with ``bad_kb`` / ``bad_engine``."""
     from handoff_server.ai import make_answerer
-    from handoff_server.kb import KBError, load_kb
+    from handoff_server.kb import load_kb
 
     try:
         knowledge = load_kb(settings.ai.kb)
         return make_answerer(knowledge, settings.ai.engine, settings.store.data_dir / "cache")
-    except KBError as exc:
+    except HandoffError as exc:
         fail(exc.detail, exc.code)
-    except (ValueError, ImportError) as exc:
-        fail(str(exc), "bad_engine")
+    except ImportError as exc:
+        fail(str(exc), "missing_extra")
 
 
 def _report(question: str, answer: Answer | None, d: Decision, source: str) -> dict[str, Any]:

@@ -59,7 +59,8 @@ def build_answerer(settings: Settings) -> Answerer:
     """Load the KB named in the settings (the bundled demo KB when unset) and build the
     configured engine, using the index cache under the data dir.
 
-    Raises :class:`~handoff_server.kb.KBError` for a bad KB or unknown engine.
+    Raises :class:`~handoff_server.errors.KBError` for a bad KB,
+    :class:`~handoff_server.errors.UnknownEngine` for an unknown engine.
     """
     kb = load_kb(settings.ai.kb)
     return make_answerer(kb, settings.ai.engine, cache_dir=settings.store.data_dir / "cache")
@@ -68,22 +69,29 @@ def build_answerer(settings: Settings) -> Answerer:
 async def start_server(settings: Settings, answerer: Answerer | None = None) -> RunningServer:
     """Open the store, build the answerer (unless given; either way behind the courtesy
     layer, see :mod:`~handoff_server.ai.courtesy_layer`), finish interrupted AI turns,
-    and start listening. Port 0 picks a free port (see ``RunningServer.port``)."""
-    if answerer is None:
-        answerer = await asyncio.to_thread(build_answerer, settings)
-    answerer = with_courtesy(answerer)
+    and start listening. Port 0 picks a free port (see ``RunningServer.port``).
+
+    The store opens first, so a data dir that cannot be used fails at once
+    (:class:`~handoff_server.errors.DataDirError`), before the index is built; if a
+    later step fails the store is closed again."""
     store = AsyncStore(open_store(settings.store))
-    hub = Hub()
-    service = ConversationService(
-        store,
-        answerer,
-        hub,
-        default_policy=settings.policy,
-        ai_timeout=settings.server.ai_timeout_seconds,
-    )
-    await service.initialise()
-    gateway = Gateway(service, hub, AgentDirectory(store), settings.server)
-    await gateway.start()
+    try:
+        if answerer is None:
+            answerer = await asyncio.to_thread(build_answerer, settings)
+        hub = Hub()
+        service = ConversationService(
+            store,
+            with_courtesy(answerer),
+            hub,
+            default_policy=settings.policy,
+            ai_timeout=settings.server.ai_timeout_seconds,
+        )
+        await service.initialise()
+        gateway = Gateway(service, hub, AgentDirectory(store), settings.server)
+        await gateway.start()
+    except BaseException:
+        await store.close()
+        raise
     return RunningServer(gateway=gateway, service=service, store=store, host=settings.server.host)
 
 

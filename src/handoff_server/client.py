@@ -34,6 +34,7 @@ from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from handoff_server.errors import LinkError, MessageTooLong
 from handoff_server.frames import parse_server_frame
 from handoff_server.protocol import (
     SAck,
@@ -62,7 +63,8 @@ __all__ = [
 
 MAX_MESSAGE_CHARS = 4000
 """Longest message (visitor or agent), in characters, that a server on the default
-``server.max_message_chars`` accepts; clients check it before sending."""
+``server.max_message_chars`` accepts: a client's limit only until the server's
+``welcome``/``authenticated`` frame tells it the real one (``limits``)."""
 
 CLOSE_MESSAGE_TOO_BIG = 1009
 """Websocket close code a server sends after a frame over its size limit."""
@@ -154,13 +156,6 @@ async def connect_agent(server_url: str, token: str | None) -> Connection:
     return Connection(ws)
 
 
-class MessageTooLong(ValueError):
-    """A message over the length limit; nothing was sent. ``code`` is
-    ``message_too_long``."""
-
-    code = "message_too_long"
-
-
 def check_message_length(text: str, limit: int = MAX_MESSAGE_CHARS) -> None:
     """Raise :class:`MessageTooLong` when ``text`` has more than ``limit`` characters
     (the server would refuse it, or close the connection if the frame is too big)."""
@@ -182,18 +177,6 @@ def backoff_delay(
     return (rng or random).uniform(base / 2, base)
 
 
-class LinkError(Exception):
-    """A :class:`VisitorLink` gave up. ``code``: ``connect_failed`` (no connection for
-    ``retry_for`` seconds, or the server refused the handshake), ``bad_resume_token``
-    (the server no longer knows the conversation) or ``message_too_long`` (the server
-    closed with 1009: a frame over its size limit). ``detail`` is for people."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-
-
 class VisitorLink:
     """A visitor's conversation that outlives its connections.
 
@@ -204,6 +187,7 @@ class VisitorLink:
     :func:`backoff_delay` and resends every unacknowledged message with its original
     client message id (the server stores a retried message once). ``on_reconnecting``
     is called with (attempt, delay in seconds, reason) before each wait.
+    ``max_message_chars`` is the limit until a ``welcome`` carries the server's.
 
     The first connection is not retried (its ``OSError``/``InvalidStatus`` propagates);
     later ones are retried for ``retry_for`` seconds, then :class:`LinkError`.
@@ -342,6 +326,8 @@ class VisitorLink:
         if isinstance(frame, SWelcome):
             self.conversation_id = frame.conversation_id
             self.resume_token = frame.resume_token
+            if frame.limits is not None:
+                self.max_message_chars = frame.limits.max_message_chars
         elif isinstance(frame, SEvent):
             if frame.event.seq <= self.last_seq:
                 return None

@@ -16,32 +16,26 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
-from handoff_server.errors import HandoffError
+from handoff_server.errors import ConfigError
 from handoff_server.escalation.policy import Policy
 
-__all__ = ["ConfigError", "Settings", "load_settings", "default_data_dir"]
+__all__ = ["Settings", "load_settings", "default_data_dir"]
 
 
 def default_data_dir() -> Path:
     """The platform's per-user data directory for handoff (``platformdirs``)."""
     return Path(platformdirs.user_data_dir("handoff", appauthor=False))
-
-
-class ConfigError(HandoffError):
-    """The configuration file or environment is invalid."""
-
-    code = "bad_config"
 
 
 class _Section(BaseModel):
@@ -109,6 +103,9 @@ class Settings(BaseSettings):
     policy: Policy = Field(default_factory=Policy)
     """The escalation policy applied on first start; later changes live in the store."""
 
+    _file_data: ClassVar[dict[str, Any] | None] = None
+    """The config file's data, set on the subclass :func:`load_settings` makes for a file."""
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -118,11 +115,12 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # CLI overrides (init) beat the environment, which beats the TOML file.
-        toml_file = settings_cls.model_config.get("toml_file")
+        # CLI overrides (init) beat the environment, which beats the TOML file (its
+        # data, parsed once by load_settings).
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        if toml_file:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        file_data = getattr(settings_cls, "_file_data", None)
+        if file_data:
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=file_data))
         return tuple(sources)
 
 
@@ -155,16 +153,14 @@ def load_settings(
     if path:
         p = Path(path)
         try:
-            tomllib.loads(p.read_text(encoding="utf-8"))
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {p}") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"cannot read config file {p}: {exc}") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from None
-        cls = type(
-            "FileSettings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": p}}
-        )
+        cls = type("FileSettings", (Settings,), {"_file_data": data})
     try:
         return cls(**_prune(overrides or {}))
     except ValidationError as exc:

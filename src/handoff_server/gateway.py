@@ -43,7 +43,7 @@ from handoff_server.agents import AgentDirectory
 from handoff_server.config import ServerSettings
 from handoff_server.conversations import ConversationService
 from handoff_server.conversations.sink import Attach
-from handoff_server.errors import HandoffError, ProtocolError
+from handoff_server.errors import ProtocolError, WireError
 from handoff_server.frames import parse_agent_frame, parse_visitor_frame
 from handoff_server.hub import Hub, Subscriber
 from handoff_server.protocol import (
@@ -54,12 +54,14 @@ from handoff_server.protocol import (
     AOpen,
     ASubscribeQueue,
     ATyping,
+    Limits,
     SAuthenticated,
     SConversation,
     SError,
     SEvent,
     SQueue,
     SWelcome,
+    VisitorLimits,
     VMessage,
     VRequestHuman,
     VResume,
@@ -260,7 +262,7 @@ class Gateway:
             except ProtocolError as exc:
                 self.metrics["invalid"] += 1
                 sub.push(
-                    SError(code=exc.code, detail=exc.detail, client_msg_id=_client_msg_id(raw))  # type: ignore[arg-type]
+                    SError(code=exc.code, detail=exc.detail, client_msg_id=_client_msg_id(raw))
                 )
                 continue
             self.metrics[frame.type] += 1
@@ -269,12 +271,12 @@ class Gateway:
     def _check_text(self, text: str | None, *, required: bool = True) -> str | None:
         if text is None:
             if required:
-                raise HandoffError("text is required", code="empty_message")
+                raise WireError("text is required", code="empty_message")
             return None
         if not has_visible_text(text):
-            raise HandoffError("message has no visible character", code="empty_message")
+            raise WireError("message has no visible character", code="empty_message")
         if len(text) > self.settings.max_message_chars:
-            raise HandoffError(
+            raise WireError(
                 f"message is {len(text)} characters; the limit is {self.settings.max_message_chars}",
                 code="message_too_long",
             )
@@ -291,13 +293,13 @@ class Gateway:
             with _errors_as_frames(sub, client_msg_id, conversation_id):
                 if isinstance(frame, VStart | VResume):
                     if conversation_id is not None:
-                        raise HandoffError(
+                        raise WireError(
                             "this connection already has a conversation", code="already_started"
                         )
                     conversation_id = await self._welcome(frame, sub)
                     continue
                 if conversation_id is None:
-                    raise HandoffError("send 'start' or 'resume' first", code="not_started")
+                    raise WireError("send 'start' or 'resume' first", code="not_started")
                 await self._visitor_frame(frame, conversation_id, sub)
 
     async def _welcome(self, frame: VStart | VResume, sub: Subscriber) -> str:
@@ -312,7 +314,11 @@ class Gateway:
             token, last_seq = frame.resume_token, conv.last_seq
         sub.push(
             SWelcome(
-                conversation_id=conv.id, resume_token=token, status=conv.status, last_seq=last_seq
+                conversation_id=conv.id,
+                resume_token=token,
+                status=conv.status,
+                last_seq=last_seq,
+                limits=VisitorLimits(max_message_chars=self.settings.max_message_chars),
             )
         )
         for ev in events:
@@ -342,16 +348,22 @@ class Gateway:
                 return
         sub.agent = agent
         self.hub.add_agent(sub)
-        sub.push(SAuthenticated(agent=agent))
+        sub.push(SAuthenticated(agent=agent, limits=await self._limits()))
         async for frame in self._frames(ws, sub, parse_agent_frame):
             client_msg_id = getattr(frame, "client_msg_id", None)
             conversation_id = getattr(frame, "conversation_id", None)
             with _errors_as_frames(sub, client_msg_id, conversation_id):
                 await self._agent_frame(frame, agent, sub)
 
+    async def _limits(self) -> Limits:
+        return Limits(
+            max_message_chars=self.settings.max_message_chars,
+            threshold=await self.service.threshold(),
+        )
+
     async def _agent_frame(self, frame: AgentFrame, agent: AgentInfo, sub: Subscriber) -> None:
         if isinstance(frame, AAuth):
-            raise HandoffError("already authenticated", code="invalid_state")
+            raise WireError("already authenticated", code="invalid_state")
         if isinstance(frame, ASubscribeQueue):
             # Register first, then snapshot: an update racing the snapshot is sent
             # after it, and later rows replace earlier ones, so the view converges.
@@ -389,7 +401,7 @@ class Gateway:
         try:
             frame = parse_agent_frame(raw)
         except ProtocolError as exc:
-            await ws.send(SError(code=exc.code, detail=exc.detail).model_dump_json())  # type: ignore[arg-type]
+            await ws.send(SError(code=exc.code, detail=exc.detail).model_dump_json())
             await ws.close(1008, "unauthorized")
             return None
         agent = await self.agents.authenticate(frame.token) if isinstance(frame, AAuth) else None
@@ -408,10 +420,10 @@ def _errors_as_frames(
     """Answer a refused frame with an ``error`` frame; the connection stays open."""
     try:
         yield
-    except HandoffError as exc:
+    except WireError as exc:
         sub.push(
             SError(
-                code=exc.code,  # type: ignore[arg-type]
+                code=exc.code,
                 detail=exc.detail,
                 client_msg_id=client_msg_id,
                 conversation_id=conversation_id,

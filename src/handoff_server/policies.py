@@ -21,13 +21,13 @@ from dataclasses import dataclass
 
 from handoff_server import escalation
 from handoff_server.config import Settings, StoreSettings
-from handoff_server.escalation import Policy, PolicyError, parse_policy
+from handoff_server.errors import PolicyError, StoredPolicyInvalid
+from handoff_server.escalation import Policy, parse_policy
 from handoff_server.store import AsyncStore, PolicyRecord, opened_store, store_exists
 
 __all__ = [
     "PolicyBook",
     "PolicyInForce",
-    "StoredPolicyInvalid",
     "policy_history",
     "policy_in_force",
     "save_policy",
@@ -37,15 +37,6 @@ log = logging.getLogger(__name__)
 
 CONFIG_AUTHOR = "config"
 """Author of the version the server stores from the config file when none is stored."""
-
-
-class StoredPolicyInvalid(PolicyError):
-    """The newest stored policy version does not validate (``version``: its number);
-    ``problems`` as for :class:`~handoff_server.escalation.PolicyError`."""
-
-    def __init__(self, version: int, problems: list[str]) -> None:
-        super().__init__(problems)
-        self.version = version
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,8 @@ __all__ = [
     "ErrorCode",
     "Event",
     "HandoffPacket",
+    "Limits",
+    "VisitorLimits",
     "QueueItem",
     "ServerFrame",
     "TriggerInfo",
@@ -401,21 +403,39 @@ AgentFrame = Annotated[
 # --------------------------------------------------------------------------- server → client
 
 
+class VisitorLimits(BaseModel):
+    """What the server accepts, so clients need not hard-code it (a visitor's share:
+    the policy's threshold is never sent to visitors)."""
+
+    max_message_chars: int = Field(ge=1)
+    """Longest visitor or agent message accepted, in characters."""
+
+
+class Limits(VisitorLimits):
+    """What the server accepts and applies, for agents."""
+
+    threshold: float = Field(ge=0.0, le=1.0)
+    """The policy's confidence threshold in force (0–1) when the frame was sent."""
+
+
 class SWelcome(_Frame):
-    """A visitor's conversation is ready; keep ``resume_token`` to reconnect."""
+    """A visitor's conversation is ready; keep ``resume_token`` to reconnect.
+    ``limits`` is optional (added in v1 without breaking older servers or clients)."""
 
     type: Literal["welcome"] = "welcome"
     conversation_id: str
     resume_token: str
     status: str
     last_seq: int
+    limits: VisitorLimits | None = None
 
 
 class SAuthenticated(_Frame):
-    """The agent connection is signed in."""
+    """The agent connection is signed in. ``limits`` is optional, as in :class:`SWelcome`."""
 
     type: Literal["authenticated"] = "authenticated"
     agent: AgentInfo
+    limits: Limits | None = None
 
 
 class SEvent(_Frame):

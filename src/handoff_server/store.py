@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
 
 from pydantic import BaseModel, Field
 
+from handoff_server.errors import DataDirError
 from handoff_server.protocol import AgentRole, ConversationStatus
 
 if TYPE_CHECKING:
@@ -242,9 +243,13 @@ class Store(Protocol):
 
 def open_store(settings: StoreSettings) -> Store:
     """Open (and create or migrate, if needed) the store the settings name: the one
-    place a store is opened. Raises ``sqlite3.Error`` when the database cannot be
-    opened."""
-    return SQLiteStore(settings.data_dir, synchronous=settings.synchronous)
+    place a store is opened. Raises :class:`~handoff_server.errors.DataDirError` (code
+    ``bad_data_dir``, naming the folder) when the folder cannot be created or the database
+    cannot be opened."""
+    try:
+        return SQLiteStore(settings.data_dir, synchronous=settings.synchronous)
+    except (OSError, sqlite3.Error) as exc:
+        raise DataDirError(f"cannot open the store in {settings.data_dir}: {exc}") from None
 
 
 def store_exists(settings: StoreSettings) -> bool:

@@ -5,7 +5,7 @@
 
 from typing import TYPE_CHECKING, Any
 
-from handoff_server.ai.base import Answer, Answerer, AnswererError, Candidate
+from handoff_server.ai.base import Answer, Answerer, Candidate
 
 if TYPE_CHECKING:
     from handoff_server.ai.encoders import embeddings_available
@@ -16,7 +16,6 @@ __all__ = [
     "ENGINES",
     "Answer",
     "Answerer",
-    "AnswererError",
     "Candidate",
     "RetrievalAnswerer",
     "embeddings_available",

@@ -52,16 +52,12 @@ class Answer(BaseModel):
     courtesy: bool = False
 
 
-class AnswererError(Exception):
-    """The answerer could not produce an answer (engine failure, missing index, timeout)."""
-
-
 @runtime_checkable
 class Answerer(Protocol):
     """Anything that turns a visitor question into an :class:`Answer`.
 
     ``answer`` is synchronous and CPU-bound; the server runs it in a worker thread with a
-    timeout. It raises :class:`AnswererError` on failure.
+    timeout. It raises :class:`~handoff_server.errors.AnswererError` on failure.
     """
 
     def answer(self, question: str) -> Answer: ...

@@ -24,7 +24,7 @@ class CourtesyAnswerer:
 
     def answer(self, question: str) -> Answer:
         """A courtesy reply (confidence 1.0, ``courtesy=True``), else ``inner``'s answer
-        (raising what it raises, e.g. :class:`~handoff_server.ai.base.AnswererError`)."""
+        (raising what it raises, e.g. :class:`~handoff_server.errors.AnswererError`)."""
         reply = courtesy_answer(question)
         if reply is not None:
             return reply.model_copy(update={"courtesy": True})

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from handoff_server.ai.base import Answerer
 from handoff_server.ai.courtesy_layer import CourtesyAnswerer
+from handoff_server.errors import UnknownEngine
 from handoff_server.kb.models import KnowledgeBase
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ _CANONICAL = {"default": "tfidf"}
 
 def _engine(name: str) -> str:
     if name not in ENGINES:
-        raise ValueError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
+        raise UnknownEngine(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
     return _CANONICAL.get(name, name)
 
 
@@ -80,8 +81,8 @@ def load_or_build_index(
     :func:`index_key` is there, else built (and saved there, atomically). Returns
     ``(index, loaded_from_cache)``. A cache file that fails to load is rebuilt.
 
-    Raises ``ValueError`` for an unknown engine, ``ImportError`` when the engine's extra
-    is missing, :class:`~handoff_server.ai.base.AnswererError` for a KB with nothing to
+    Raises :class:`~handoff_server.errors.UnknownEngine` for an unknown engine, ``ImportError`` when the engine's extra
+    is missing, :class:`~handoff_server.errors.AnswererError` for a KB with nothing to
     answer.
     """
     import joblib
@@ -122,7 +123,7 @@ def make_answerer(
 
     ``engine``: a name in :data:`ENGINES`. ``cache_dir``: folder for built indexes (keyed
     by :func:`index_key`, so editing the KB invalidates them); ``None`` builds in memory.
-    Raises ``ValueError`` for an unknown engine, ``ImportError`` when the engine needs the
+    Raises :class:`~handoff_server.errors.UnknownEngine` for an unknown engine, ``ImportError`` when the engine needs the
     ``embeddings`` extra and it is not installed.
     """
     from handoff_server.ai.retrieval import RetrievalAnswerer

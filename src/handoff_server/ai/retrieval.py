@@ -35,8 +35,9 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
-from handoff_server.ai.base import Answer, AnswererError, Candidate
+from handoff_server.ai.base import Answer, Candidate
 from handoff_server.ai.generic_oos import GENERIC_OUT_OF_SCOPE
+from handoff_server.errors import AnswererError
 from handoff_server.kb.models import KBEntry, KnowledgeBase
 
 __all__ = ["Index", "RetrievalAnswerer", "build_index", "training_examples"]

@@ -10,7 +10,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from handoff_server.ai.base import Answerer
-from handoff_server.kb.loader import OOS_LABEL, KBError, label_to_id
+from handoff_server.errors import KBError
+from handoff_server.kb.loader import OOS_LABEL, label_to_id
 
 __all__ = ["Predictions", "predict", "read_questions"]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from handoff_server.errors import Conflict, HandoffError, InvalidState
+from handoff_server.errors import Conflict, InvalidState, WireError
 from handoff_server.protocol import AgentInfo, ConversationStatus
 
 __all__ = [
@@ -58,10 +58,10 @@ class Refusal:
     a fixed sentence that may name ``{holder}`` (who holds the conversation) and
     ``{status}`` (its status)."""
 
-    error: type[HandoffError]
+    error: type[WireError]
     message: str
 
-    def exception(self, status: ConversationStatus, holder: AgentInfo | None) -> HandoffError:
+    def exception(self, status: ConversationStatus, holder: AgentInfo | None) -> WireError:
         """The error to raise, its sentence filled in (the values are data, never
         templates themselves)."""
         name = holder.name if holder is not None else ""

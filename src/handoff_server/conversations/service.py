@@ -44,7 +44,7 @@ from handoff_server.conversations.turn import (
     history_from_events,
     says_yes,
 )
-from handoff_server.errors import HandoffError, NotFound
+from handoff_server.errors import NotFound, WireError
 from handoff_server.escalation import Policy
 from handoff_server.policies import PolicyBook
 from handoff_server.protocol import (
@@ -80,7 +80,7 @@ class ConversationService:
     store has none. ``ai_timeout``: seconds the answerer may take per turn before the
     turn escalates with trigger ``ai_error``. ``clock``: the time of changes (UTC).
 
-    Methods raise :class:`~handoff_server.errors.HandoffError` subclasses (``not_found``,
+    Methods raise :class:`~handoff_server.errors.WireError` subclasses (``not_found``,
     ``invalid_state``, ``conflict``, ``bad_resume_token``) before writing anything.
     """
 
@@ -123,6 +123,10 @@ class ConversationService:
 
     # ------------------------------------------------------------------ visitors
 
+    async def threshold(self) -> float:
+        """The confidence threshold (0–1) of the policy in force now."""
+        return (await self.policies.current()).threshold
+
     async def start(
         self, visitor: VisitorInfo, attach: Attach
     ) -> tuple[ConversationRecord, str, list[Event]]:
@@ -155,10 +159,10 @@ class ConversationService:
         """Check the resume token, then ``attach`` the caller and return the
         visitor-visible events after ``last_seq``, atomically: none is missed or sent twice.
 
-        Raises ``HandoffError(code="bad_resume_token")`` for an unknown conversation and
+        Raises ``WireError(code="bad_resume_token")`` for an unknown conversation and
         for a wrong token alike, so ids cannot be probed.
         """
-        bad = HandoffError("unknown conversation or wrong resume token", code="bad_resume_token")
+        bad = WireError("unknown conversation or wrong resume token", code="bad_resume_token")
         try:
             conv = await self._get(conversation_id)
         except NotFound:

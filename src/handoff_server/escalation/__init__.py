@@ -14,7 +14,7 @@ from handoff_server.escalation.models import (
     TriggerKind,
     TurnContext,
 )
-from handoff_server.escalation.policy import Policy, PolicyError, Rule, default_rules, parse_policy
+from handoff_server.escalation.policy import Policy, Rule, default_rules, parse_policy
 
 if TYPE_CHECKING:
     from handoff_server.escalation.engine import compile_policy, decide, in_business_hours
@@ -35,7 +35,6 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "Decision",
     "Policy",
-    "PolicyError",
     "PriorTurn",
     "Rule",
     "TriggerEvaluation",

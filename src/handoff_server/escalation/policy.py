@@ -38,7 +38,7 @@ from pydantic import (
     model_validator,
 )
 
-from handoff_server.errors import HandoffError
+from handoff_server.errors import PolicyError
 from handoff_server.escalation.models import FiringTrigger
 
 __all__ = [
@@ -51,7 +51,6 @@ __all__ = [
     "KeywordTrigger",
     "LowConfidenceTrigger",
     "Policy",
-    "PolicyError",
     "Rule",
     "SentimentLexicon",
     "SentimentTrigger",
@@ -78,16 +77,6 @@ TeamName = Annotated[str, AfterValidator(_team_name)]
 DEFAULT_KEYWORDS = ["cancel account", "data breach", "speak to manager"]
 DEFAULT_KEYWORD_TEAMS = {"cancel account": "billing"}
 """Teams of the default keywords; kept for those of them a policy's ``phrases`` keep."""
-
-
-class PolicyError(HandoffError):
-    """A policy was refused. ``problems`` lists every problem as ``"location: message"``."""
-
-    code = "bad_policy"
-
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = problems
-        super().__init__("invalid policy:\n" + "\n".join(f"  {p}" for p in problems))
 
 
 class _Data(BaseModel):

@@ -7,7 +7,6 @@ problem with ``file:line``), :func:`check_kb` (every problem, errors and warning
 
 from handoff_server.kb.loader import (
     OOS_LABEL,
-    KBError,
     Problem,
     check_kb,
     demo_kb_path,
@@ -20,7 +19,6 @@ from handoff_server.kb.writer import write_kb_folder
 __all__ = [
     "OOS_LABEL",
     "KBEntry",
-    "KBError",
     "KnowledgeBase",
     "Problem",
     "check_kb",

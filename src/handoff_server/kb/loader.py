@@ -26,12 +26,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import ValidationError
 
-from handoff_server.errors import HandoffError
+from handoff_server.errors import KBError
 from handoff_server.kb.models import KBEntry, KnowledgeBase
 
 __all__ = [
     "OOS_LABEL",
-    "KBError",
     "Problem",
     "check_kb",
     "load_kb",
@@ -45,16 +44,6 @@ OOS_LABEL = "oos"
 """Label of out-of-scope examples in labeled CSVs (CLINC150's convention)."""
 
 _FRONT_KEYS = {"id", "title", "questions", "category", "team", "escalate"}
-
-
-class KBError(HandoffError):
-    """The knowledge base cannot be used; ``problems`` lists each one (``file:line: message``)."""
-
-    code = "bad_kb"
-
-    def __init__(self, detail: str, *, problems: list[Problem] | None = None) -> None:
-        super().__init__(detail)
-        self.problems = problems or []
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from handoff_server.kb.loader import KBError
+from handoff_server.errors import KBError
 from handoff_server.kb.models import KBEntry, KnowledgeBase
 
 __all__ = ["write_kb_folder", "entry_markdown"]
