@@ -63,7 +63,8 @@ async def _check_token(url: str, token: str) -> None:
     except InvalidStatus as exc:
         status = exc.response.status_code
         fail(
-            f"the server at {url} refused the token (HTTP {status})",
+            f"the server at {url} refused the token (HTTP {status}): check --token / "
+            "HANDOFF_TOKEN ('handoff token create')",
             "unauthorized" if status == 401 else "forbidden",
         )
     except InvalidURI as exc:
