@@ -9,9 +9,9 @@ with a small queue (the same-run baseline) and once with a large one, and prints
 - key press: median and worst time from a key to the repainted screen, for ``down``
   (move the cursor), ``s`` (re-sort every row) and ``f`` (re-filter every row).
 
-Usage::
+Usage (the fake server lives with the tests, hence ``.`` on the path)::
 
-    .venv/bin/python benchmarks/bench_tui.py [--rows 5000] [--updates 1000] [--baseline 10]
+    PYTHONPATH=src:. .venv/bin/python benchmarks/bench_tui.py [--rows 5000] [--updates 1000] [--baseline 10]
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
+from tests.fake import FakeClient, FakeServer
+
 from handoff_server.protocol import AgentInfo, QueueItem, TriggerInfo, VisitorInfo
 from handoff_tui import FixedClock, TUISettings, make_app
-from handoff_tui.fake import FakeClient, FakeServer
 
 NOW = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 ME = AgentInfo(id="ag_me", name="Bench Agent", role="agent")

@@ -1,5 +1,5 @@
 """Snapshot tests of the agent TUI: fixed clock (2026-03-02 14:30:00 UTC), fixture data on an
-in-memory server (``handoff_tui.fake``), explicit terminal sizes. Each SVG was reviewed as
+in-memory server (``tests/fake.py``), explicit terminal sizes. Each SVG was reviewed as
 a picture; the docstring says what it must show."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ the hint above the reply box and the keys in the footer and palette follow the s
 the waiting time stops at the claim; the footer fits 80 and 120 columns; notifications
 stay off the reply box; ctrl+a selects all in the reply box; emoji do not push the panel.
 
-On the in-memory server (``handoff_tui.fake``) with a fixed clock; the same behaviour
+On the in-memory server (``tests/fake.py``) with a fixed clock; the same behaviour
 against a real server is in ``tests/test_tui_pilot.py``.
 """
 

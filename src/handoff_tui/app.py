@@ -587,7 +587,7 @@ def make_app(
     """Build the agent app.
 
     ``client`` opens connections (default: the real server at ``settings.server_url`` with
-    ``settings.token``); tests pass :class:`handoff_tui.fake.FakeClient` or a client for
+    ``settings.token``); tests pass the in-memory ``FakeClient`` (``tests/fake.py``) or a client for
     a server on an ephemeral port. ``clock`` defaults to the system clock; tests fix it.
     """
     return AgentApp(
