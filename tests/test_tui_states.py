@@ -18,7 +18,7 @@ from textual.widgets._toast import Toast
 
 from handoff_server.protocol import Event
 from handoff_tui.screens import ConversationScreen
-from handoff_tui.state import ConversationState
+from handoff_tui.model import ConversationState
 from handoff_tui.widgets.queue_table import QueueTable
 from handoff_tui.widgets.reply_box import ReplyBox
 from handoff_tui.widgets.transcript import Transcript, TranscriptLine
