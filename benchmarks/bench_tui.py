@@ -69,13 +69,20 @@ async def measure(rows: int, updates: int, presses: int, seed: int = 1) -> dict[
     rng = random.Random(seed)
     items = [make_item(n, rng) for n in range(rows)]
     server = FakeServer(ME, items, now=NOW)
-    app = make_app(TUISettings(server_url="ws://bench.invalid", token="t", tick_seconds=3600),
-                   FakeClient(server), FixedClock(NOW))
+    app = make_app(
+        TUISettings(server_url="ws://bench.invalid", token="t", tick_seconds=3600),
+        FakeClient(server),
+        FixedClock(NOW),
+    )
     out: dict[str, float] = {}
     async with app.run_test(size=(160, 48)) as pilot:
         t0 = time.perf_counter()
-        await until(pilot, lambda: len(app.queue.items) == sum(
-            1 for i in items if i.status in ("queued", "assigned")))
+        await until(
+            pilot,
+            lambda: (
+                len(app.queue.items) == sum(1 for i in items if i.status in ("queued", "assigned"))
+            ),
+        )
         await pilot.pause()
         out["load_ms"] = (time.perf_counter() - t0) * 1000
 
@@ -119,8 +126,10 @@ def main() -> None:
         args.baseline: asyncio.run(measure(args.baseline, args.updates, args.presses)),
         args.rows: asyncio.run(measure(args.rows, args.updates, args.presses)),
     }
-    print(f"agent TUI queue benchmark — {platform.python_implementation()} "
-          f"{platform.python_version()}, {platform.machine()}, terminal 160x48 headless")
+    print(
+        f"agent TUI queue benchmark — {platform.python_implementation()} "
+        f"{platform.python_version()}, {platform.machine()}, terminal 160x48 headless"
+    )
     print(f"{args.updates} queue_item updates; key presses: {args.presses} each\n")
     cols = [
         ("load_ms", "load ms"),
@@ -139,9 +148,11 @@ def main() -> None:
     for rows, res in results.items():
         print(f"{rows:>6} | " + " | ".join(f"{res[key]:>13.1f}" for key, _ in cols))
     base, big = results[args.baseline], results[args.rows]
-    print(f"\nratio {args.rows}/{args.baseline} rows: updates x{big['updates_ms'] / base['updates_ms']:.2f}, "
-          f"down x{big['down_median_ms'] / base['down_median_ms']:.2f}, "
-          f"sort x{big['s_median_ms'] / base['s_median_ms']:.2f}")
+    print(
+        f"\nratio {args.rows}/{args.baseline} rows: updates x{big['updates_ms'] / base['updates_ms']:.2f}, "
+        f"down x{big['down_median_ms'] / base['down_median_ms']:.2f}, "
+        f"sort x{big['s_median_ms'] / base['s_median_ms']:.2f}"
+    )
 
 
 if __name__ == "__main__":
