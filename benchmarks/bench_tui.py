@@ -9,9 +9,9 @@ with a small queue (the same-run baseline) and once with a large one, and prints
 - key press: median and worst time from a key to the repainted screen, for ``down``
   (move the cursor), ``s`` (re-sort every row) and ``f`` (re-filter every row).
 
-Usage::
+Usage (the fake server lives with the tests, hence ``.`` on the path)::
 
-    .venv/bin/python benchmarks/bench_tui.py [--rows 5000] [--updates 1000] [--baseline 10]
+    PYTHONPATH=src:. .venv/bin/python benchmarks/bench_tui.py [--rows 5000] [--updates 1000] [--baseline 10]
 """
 
 from __future__ import annotations
@@ -24,9 +24,10 @@ import statistics
 import time
 from datetime import UTC, datetime, timedelta
 
+from tests.fake import FakeClient, FakeServer
+
 from handoff_server.protocol import AgentInfo, QueueItem, TriggerInfo, VisitorInfo
 from handoff_tui import FixedClock, TUISettings, make_app
-from handoff_tui.fake import FakeClient, FakeServer
 
 NOW = datetime(2026, 3, 2, 14, 30, tzinfo=UTC)
 ME = AgentInfo(id="ag_me", name="Bench Agent", role="agent")
@@ -68,13 +69,20 @@ async def measure(rows: int, updates: int, presses: int, seed: int = 1) -> dict[
     rng = random.Random(seed)
     items = [make_item(n, rng) for n in range(rows)]
     server = FakeServer(ME, items, now=NOW)
-    app = make_app(TUISettings(server_url="ws://bench.invalid", token="t", tick_seconds=3600),
-                   FakeClient(server), FixedClock(NOW))
+    app = make_app(
+        TUISettings(server_url="ws://bench.invalid", token="t", tick_seconds=3600),
+        FakeClient(server),
+        FixedClock(NOW),
+    )
     out: dict[str, float] = {}
     async with app.run_test(size=(160, 48)) as pilot:
         t0 = time.perf_counter()
-        await until(pilot, lambda: len(app.queue.items) == sum(
-            1 for i in items if i.status in ("queued", "assigned")))
+        await until(
+            pilot,
+            lambda: (
+                len(app.queue.items) == sum(1 for i in items if i.status in ("queued", "assigned"))
+            ),
+        )
         await pilot.pause()
         out["load_ms"] = (time.perf_counter() - t0) * 1000
 
@@ -118,8 +126,10 @@ def main() -> None:
         args.baseline: asyncio.run(measure(args.baseline, args.updates, args.presses)),
         args.rows: asyncio.run(measure(args.rows, args.updates, args.presses)),
     }
-    print(f"agent TUI queue benchmark — {platform.python_implementation()} "
-          f"{platform.python_version()}, {platform.machine()}, terminal 160x48 headless")
+    print(
+        f"agent TUI queue benchmark — {platform.python_implementation()} "
+        f"{platform.python_version()}, {platform.machine()}, terminal 160x48 headless"
+    )
     print(f"{args.updates} queue_item updates; key presses: {args.presses} each\n")
     cols = [
         ("load_ms", "load ms"),
@@ -138,9 +148,11 @@ def main() -> None:
     for rows, res in results.items():
         print(f"{rows:>6} | " + " | ".join(f"{res[key]:>13.1f}" for key, _ in cols))
     base, big = results[args.baseline], results[args.rows]
-    print(f"\nratio {args.rows}/{args.baseline} rows: updates x{big['updates_ms'] / base['updates_ms']:.2f}, "
-          f"down x{big['down_median_ms'] / base['down_median_ms']:.2f}, "
-          f"sort x{big['s_median_ms'] / base['s_median_ms']:.2f}")
+    print(
+        f"\nratio {args.rows}/{args.baseline} rows: updates x{big['updates_ms'] / base['updates_ms']:.2f}, "
+        f"down x{big['down_median_ms'] / base['down_median_ms']:.2f}, "
+        f"sort x{big['s_median_ms'] / base['s_median_ms']:.2f}"
+    )
 
 
 if __name__ == "__main__":

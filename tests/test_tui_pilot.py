@@ -120,7 +120,7 @@ async def test_bad_token_stops_the_app_with_the_reason(server) -> None:
     app = _app(server.url, "hnd_not_a_token")
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: app.refusal is not None, what="401")
-        await pilot.pause(0.3)
+        await until(pilot, lambda: app.return_code is not None, what="the app to exit")
     assert app.return_code == 1
     assert app.refusal == f"the server at {server.url} refused the token (HTTP 401)"
     assert app.attempt == 0

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from handoff_server.protocol import ASubscribeQueue, SError, SQueue
 from handoff_tui import TUISettings, make_app
-from handoff_tui.state import QueueView
+from handoff_tui.model import QueueView
 from handoff_tui.widgets.queue_table import QueueTable
 from tests.helpers import agent, say, start_visitor
 from tests.tui_fixtures import NOW, ai_row, build_app, queue_items

@@ -1,5 +1,5 @@
 """Snapshot tests of the agent TUI: fixed clock (2026-03-02 14:30:00 UTC), fixture data on an
-in-memory server (``handoff_tui.fake``), explicit terminal sizes. Each SVG was reviewed as
+in-memory server (``tests/fake.py``), explicit terminal sizes. Each SVG was reviewed as
 a picture; the docstring says what it must show."""
 
 from __future__ import annotations
@@ -131,7 +131,6 @@ def test_reply_in_progress_120x36(snap_compare) -> None:
         await pilot.press("ctrl+g", "ctrl+s")
         await _settle(pilot)
         reply = pilot.app.screen.query_one(ReplyBox)
-        reply.editor.cursor_blink = False  # a blinking cursor would make the picture random
         reply.set_text("Could you also tell me which mail client")
         await _settle(pilot)
 

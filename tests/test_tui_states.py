@@ -3,7 +3,7 @@ the hint above the reply box and the keys in the footer and palette follow the s
 the waiting time stops at the claim; the footer fits 80 and 120 columns; notifications
 stay off the reply box; ctrl+a selects all in the reply box; emoji do not push the panel.
 
-On the in-memory server (``handoff_tui.fake``) with a fixed clock; the same behaviour
+On the in-memory server (``tests/fake.py``) with a fixed clock; the same behaviour
 against a real server is in ``tests/test_tui_pilot.py``.
 """
 
@@ -17,8 +17,8 @@ from textual.widgets._footer import FooterKey
 from textual.widgets._toast import Toast
 
 from handoff_server.protocol import Event
+from handoff_tui.model import ConversationState
 from handoff_tui.screens import ConversationScreen
-from handoff_tui.state import ConversationState
 from handoff_tui.widgets.queue_table import QueueTable
 from handoff_tui.widgets.reply_box import ReplyBox
 from handoff_tui.widgets.transcript import Transcript, TranscriptLine
@@ -59,7 +59,7 @@ async def _open(pilot, cid: str) -> ConversationScreen:
         lambda: isinstance(app.screen, ConversationScreen) and app.screen.conv.packet is not None,
         f"{cid} loaded",
     )
-    await pilot.pause(0.1)
+    await _wait(pilot, lambda: app.screen.ready, f"{cid} drawn")
     return app.screen
 
 
@@ -212,11 +212,13 @@ async def test_footer_offers_the_keys_of_the_current_mode() -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await _open(pilot, "c_ada")
         screen.query_one(Transcript).focus()
-        await pilot.pause(0.1)
+        await _wait(pilot, lambda: "Claim" in {k.description for k in _footer_keys(screen)}, "keys")
         assert {k.description for k in _footer_keys(screen)} >= {"Claim", "Write", "Back"}
         assert "Send" not in {k.description for k in _footer_keys(screen)}
         screen.query_one(ReplyBox).editor.focus()
-        await pilot.pause(0.1)
+        await _wait(
+            pilot, lambda: "Send" in {k.description for k in _footer_keys(screen)}, "writing keys"
+        )
         writing = {k.description for k in _footer_keys(screen)}
         assert writing >= {"Send", "Send as note", "KB draft"} and not writing & ACTIONS
         palette = {c.title for c in app.get_system_commands(screen)}

@@ -42,6 +42,27 @@ from tests.tui_fixtures import (
     wait_for,
 )
 
+
+async def _signed_in(pilot) -> None:
+    app = pilot.app
+    await wait_for(pilot, lambda: app.model.queue_loaded, "sign-in and the queue")
+
+
+async def _opened(pilot, cid: str) -> ConversationScreen:
+    app = pilot.app
+    app.open_conversation(cid)
+    await wait_for(
+        pilot,
+        lambda: (
+            isinstance(app.screen, ConversationScreen)
+            and app.screen.ready
+            and app.screen.conv.packet is not None
+        ),
+        f"{cid} loaded",
+    )
+    return app.screen
+
+
 FRAGMENTS = [
     "[",
     "]",
@@ -298,17 +319,18 @@ async def test_hostile_text_in_every_widget_is_shown_verbatim() -> None:
     nothing crashes, and the drawn lines hold no control character."""
     app, _server = build_app(queue=queue_items(), packets=[low_confidence_packet()])
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.pause(0.3)
+        await _signed_in(pilot)
         queue_screen = app.screen
         assert isinstance(queue_screen, QueueScreen)
-        app.open_conversation("c_ada")
-        await pilot.pause(0.3)
-        screen = app.screen
-        assert isinstance(screen, ConversationScreen)
+        screen = await _opened(pilot, "c_ada")
         # One line widget per event kind, laid out once, then updated in place per example.
         screen.conv.events = {e.seq: e for e in _events("c_ada", "x")}
         screen.redraw()
-        await pilot.pause(0.3)
+        await wait_for(
+            pilot,
+            lambda: len(screen.query(TranscriptLine)) == len(screen.conv.events),
+            "one line per event",
+        )
 
         @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
         @given(s=HOSTILE)
@@ -357,11 +379,11 @@ async def test_notifications_show_hostile_text_verbatim(s: str) -> None:
     error's detail in the error toast, read back exactly (controls made visible)."""
     app, server = build_app(queue=[])
     async with app.run_test(size=(120, 36), notifications=True) as pilot:
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: app.model.queue_loaded, "the queue snapshot")
         server.upsert(_queue_row(s))
         for conn in server.connections:
             conn.push(SError(code="conflict", detail=s))
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: len(app.screen.query(Toast)) >= 2, "both toasts")
         toasts = [t.render().plain for t in app.screen.query(Toast)]
         assert f"New escalation\n{visible(s)} — keyword '{visible(s)}'" in toasts, toasts
         assert f"Server error\n{visible(s)} (conflict)" in toasts, toasts
@@ -396,13 +418,11 @@ async def test_pasted_escape_sequences_are_shown_not_obeyed() -> None:
 
     app, _server = build_app(queue=queue_items(), packets=[low_confidence_packet()])
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause(0.3)
-        app.open_conversation("c_ada")
-        await pilot.pause(0.3)
-        editor = app.screen.query_one(ReplyBox).editor
+        await _signed_in(pilot)
+        editor = (await _opened(pilot, "c_ada")).query_one(ReplyBox).editor
         editor.focus()
         editor.post_message(events.Paste("see \x1b[2J\x1b[31mthis\x07"))
-        await pilot.pause(0.2)
+        await wait_for(pilot, lambda: editor.text != "", "the paste")
         assert editor.text == "see ␛[2J␛[31mthis␇"
         assert not CONTROL.search(_rendered(editor))
 
@@ -418,13 +438,11 @@ async def test_kb_draft_markdown_is_inserted_and_shown_as_written() -> None:
     packet = packet.model_copy(update={"transcript": events_})
     app, _server = build_app(queue=queue_items(), packets=[packet])
     async with app.run_test(size=(160, 48)) as pilot:
-        await pilot.pause(0.3)
-        app.open_conversation("c_ada")
-        await pilot.pause(0.3)
-        app.screen.query_one(ReplyBox).editor.focus()
+        await _signed_in(pilot)
+        editor = (await _opened(pilot, "c_ada")).query_one(ReplyBox).editor
+        editor.focus()
         await pilot.press("ctrl+g")
-        await pilot.pause(0.1)
-        editor = app.screen.query_one(ReplyBox).editor
+        await wait_for(pilot, lambda: editor.text != "", "the draft inserted")
         assert editor.text == draft
         drawn = _rendered(editor)
         for line in draft.splitlines():

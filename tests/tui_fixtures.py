@@ -15,7 +15,7 @@ from handoff_server.protocol import (
 )
 from handoff_tui import FixedClock, TUISettings, make_app
 from handoff_tui.app import AgentApp
-from handoff_tui.fake import FakeClient, FakeServer
+from tests.fake import FakeClient, FakeServer
 
 NOW = datetime(2026, 3, 2, 14, 30, 0, tzinfo=UTC)
 SAM = AgentInfo(id="ag_sam", name="Sam Rivera", role="agent")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from handoff_server.protocol import TriggerInfo
+from handoff_tui.model import ServerLimits
 
 __all__ = ["confidence_style", "fired_value", "trigger_label", "trigger_sentence"]
 
@@ -53,13 +54,16 @@ def trigger_sentence(trigger: TriggerInfo | None) -> str:
     return f"escalated: {label}"
 
 
-def confidence_style(confidence: float | None, threshold: float | None) -> str:
+def confidence_style(
+    confidence: float | None, threshold: float | None, fallback: float = ServerLimits.threshold
+) -> str:
     """Theme variable for a confidence (0–1) against its threshold: ``$error`` below it,
-    ``$warning`` within 0.10 above it, ``$success`` above that."""
+    ``$warning`` within 0.10 above it, ``$success`` above that. ``fallback``: the
+    threshold in force (the server's ``limits``) for a confidence without its own."""
     if confidence is None:
         return "$text-muted"
     if threshold is None:
-        threshold = 0.70
+        threshold = fallback
     if confidence < threshold:
         return "$error"
     if confidence < threshold + 0.10:

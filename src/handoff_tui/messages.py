@@ -1,7 +1,8 @@
 """App-wide messages: what the connection worker learned, posted to the app.
 
-The worker (``AgentApp.run_link``) turns each server frame into one of these; handlers
-on the app update :mod:`handoff_tui.state` and the screens redraw from it.
+The link (:class:`handoff_tui.services.link.Link`, run by the app's ``ws`` worker) turns
+each server frame into one of these; handlers on the app update :mod:`handoff_tui.model`
+and the screens redraw from it.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ class Authenticated(Message):
     """The server accepted the token."""
 
     agent: AgentInfo
+    limits: object | None = None
+    """The frame's ``limits`` (``max_message_chars``, ``threshold``), if the server sent
+    them (see :meth:`handoff_tui.model.ServerLimits.update`)."""
 
 
 @dataclass

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import Literal
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.widgets import Footer, Static, TextArea
 
 from handoff_server.protocol import AgentInfo
-from handoff_tui.state import ConversationState, allowed, status_hint
+from handoff_tui.model import ConversationState, allowed, status_hint
+from handoff_tui.screens.base import AgentScreen
 from handoff_tui.text import fill
 from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
 from handoff_tui.widgets.handoff_panel import HandoffPanel
 from handoff_tui.widgets.reply_box import ReplyBox, ReplyEditor
 from handoff_tui.widgets.transcript import Transcript, event_content, pending_content
 
-if TYPE_CHECKING:
-    from handoff_tui.app import AgentApp
-
 __all__ = ["ConversationScreen"]
 
 
-class ConversationScreen(Screen[None]):
+class ConversationScreen(AgentScreen):
     """One open conversation, in two modes. Reading (the transcript focused): letter keys
     act (``c`` claim, ``r`` resolve…, see :class:`Transcript`). Writing (the reply box
     focused): ctrl keys send (see :class:`ReplyEditor`). ``escape`` leaves the box, then
@@ -48,14 +45,9 @@ class ConversationScreen(Screen[None]):
         self.conversation_id = conversation_id
 
     @property
-    def agent_app(self) -> AgentApp:
-        """The app, typed."""
-        return cast("AgentApp", self.app)
-
-    @property
     def conv(self) -> ConversationState:
         """This screen's conversation state."""
-        return self.agent_app.conversations[self.conversation_id]
+        return self.model.conversations[self.conversation_id]
 
     def compose(self) -> ComposeResult:
         yield Static(id="title-bar")
@@ -67,9 +59,6 @@ class ConversationScreen(Screen[None]):
                 yield ReplyBox(id="reply")
             yield HandoffPanel(id="panel")
         yield Footer()
-
-    ready = False
-    """True once composed and mounted: redraws before that have nothing to draw on."""
 
     def on_mount(self) -> None:
         self.ready = True
@@ -85,11 +74,11 @@ class ConversationScreen(Screen[None]):
 
     def _holder(self) -> AgentInfo | None:
         # Before its packet arrives the conversation's holder is known from the queue row.
-        item = self.agent_app.queue.items.get(self.conversation_id)
+        item = self.model.queue.items.get(self.conversation_id)
         return self.conv.holder(item.assigned_agent if item else None)
 
     def _mine(self) -> bool:
-        me = self.agent_app.queue.me
+        me = self.model.queue.me
         holder = self._holder()
         return bool(me and holder and holder.id == me.id)
 
@@ -97,22 +86,17 @@ class ConversationScreen(Screen[None]):
         """Offer claim / resolve / release / hand back only where the status allows them."""
         if action == "act" and parameters:
             return allowed(
-                str(parameters[0]), self.conv.status, self._holder(), self.agent_app.queue.me
+                str(parameters[0]), self.conv.status, self._holder(), self.model.queue.me
             )
         return True
 
-    def on_screen_resume(self) -> None:
-        # A newly pushed screen can be resumed before it is composed; on_mount draws it then.
-        if self.ready:
-            self.redraw()
-
     def redraw(self) -> None:
-        """Redraw from the app's state."""
-        app = self.agent_app
+        """Redraw from the model."""
+        model = self.model
         conv = self.conv
         conv.unread = 0
         packet = conv.packet
-        name = app.visitor_name(self.conversation_id)
+        name = model.visitor_name(self.conversation_id)
         who = conv.assigned_agent.name if conv.assigned_agent else "nobody"
         self.query_one("#title-bar", Static).update(
             fill(
@@ -123,29 +107,32 @@ class ConversationScreen(Screen[None]):
                 cid=self.conversation_id,
             )
         )
-        app.draw_bars(self)
-        me = app.queue.me.name if app.queue.me else "me"
+        self.draw_bars(self.conversation_id)
+        me = model.queue.me.name if model.queue.me else "me"
         lines = [event_content(e, name) for e in conv.transcript]
         if packet is None and not lines:
             text = f"could not open: {conv.load_error}" if conv.load_error else "loading…"
             lines = [(fill("$t", t=text), "-system")]
         lines += [(pending_content(p, me), "-pending") for p in conv.pending.values()]
         self.query_one(Transcript).show(lines)
-        self.query_one(HandoffPanel).show(conv, app.now)
+        self.query_one(HandoffPanel).show(conv, self.agent_app.now)
         sending = sum(1 for p in conv.pending.values() if p.status == "sending")
         failed = sum(1 for p in conv.pending.values() if p.status == "failed")
         typing = name if conv.visitor_typing else conv.agent_typing
-        hint = status_hint(conv.status, self._holder(), app.queue.me)
+        hint = status_hint(conv.status, self._holder(), model.queue.me)
         self.query_one(ReplyBox).show_status(typing, sending, failed, hint)
         self.refresh_bindings()
 
-    def restore_draft(self) -> None:
-        """Put the saved draft back in an empty reply box (after a refused send)."""
+    def restore_draft(self, cid: str) -> None:
+        """Put ``cid``'s saved draft back in an empty reply box (after a refused send), if
+        this screen shows ``cid``."""
+        if not self.ready or cid != self.conversation_id:
+            return
         reply = self.query_one(ReplyBox)
         if not reply.text.strip():
             reply.set_text(self.conv.draft)
 
-    def action_send(self, kind: str) -> None:
+    def action_send(self, kind: Literal["reply", "note"]) -> None:
         """Send the reply box text as a reply (or an internal note)."""
         reply = self.query_one(ReplyBox)
         text = reply.text.strip()

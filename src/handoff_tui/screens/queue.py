@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
-
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from handoff_tui.state import QueueFilter, QueueSort, QueueView
+from handoff_tui.model import QueueFilter, QueueSort, QueueView
+from handoff_tui.screens.base import AgentScreen
 from handoff_tui.text import fill
 from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
 from handoff_tui.widgets.queue_table import QueueTable
-
-if TYPE_CHECKING:
-    from handoff_tui.app import AgentApp
 
 __all__ = ["QueueScreen"]
 
@@ -24,7 +19,7 @@ _FILTERS = list(QueueFilter)
 _SORTS = list(QueueSort)
 
 
-class QueueScreen(Screen[None]):
+class QueueScreen(AgentScreen):
     """The live queue table with its filter, sort and the open conversations."""
 
     BINDINGS = [
@@ -42,35 +37,21 @@ class QueueScreen(Screen[None]):
         ],
     ]
 
-    @property
-    def agent_app(self) -> AgentApp:
-        """The app, typed."""
-        return cast("AgentApp", self.app)
-
     def compose(self) -> ComposeResult:
         yield Static(id="title-bar")
         yield ConnectionBanner(id="banner")
         yield OpenBar(id="open-bar")
-        yield QueueTable(self.agent_app.queue, id="queue-table")
+        yield QueueTable(self.model.queue, self.model.limits, id="queue-table")
         yield Footer()
-
-    ready = False
-    """True once composed and mounted: redraws before that have nothing to draw on."""
 
     def on_mount(self) -> None:
         self.ready = True
         self.query_one(QueueTable).focus()
         self.redraw()
 
-    def on_screen_resume(self) -> None:
-        # A newly pushed screen can be resumed before it is composed; on_mount draws it then.
-        if self.ready:
-            self.redraw()
-
     def redraw(self) -> None:
-        """Redraw everything from the app's state."""
-        app = self.agent_app
-        queue = app.queue
+        """Redraw everything from the model."""
+        queue = self.model.queue
         counts = queue.counts()
         me = queue.me.name if queue.me else "…"
         if queue.mode is QueueView.AI:
@@ -95,9 +76,9 @@ class QueueScreen(Screen[None]):
                 s=queue.sort.value,
             )
         self.query_one("#title-bar", Static).update(title)
-        app.draw_bars(self)
+        self.draw_bars(None)
         table = self.query_one(QueueTable)
-        table.now = app.now
+        table.now = self.agent_app.now
         table.model_changed()
 
     def action_open(self) -> None:
@@ -115,7 +96,7 @@ class QueueScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """``a`` switches to the view not shown."""
         if action == "view" and parameters:
-            return parameters[0] != self.agent_app.queue.mode.value
+            return parameters[0] != self.model.queue.mode.value
         return True
 
     def action_view(self, mode: str) -> None:
@@ -127,13 +108,13 @@ class QueueScreen(Screen[None]):
 
     def action_cycle_filter(self) -> None:
         """Show all → mine → team → all."""
-        queue = self.agent_app.queue
+        queue = self.model.queue
         queue.set_filter(_FILTERS[(_FILTERS.index(queue.filter) + 1) % len(_FILTERS)])
         self.redraw()
 
     def action_cycle_sort(self) -> None:
         """Order by priority → waiting → confidence."""
-        queue = self.agent_app.queue
+        queue = self.model.queue
         queue.set_sort(_SORTS[(_SORTS.index(queue.sort) + 1) % len(_SORTS)])
         self.redraw()
 

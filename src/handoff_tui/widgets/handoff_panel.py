@@ -10,7 +10,7 @@ from textual.widgets import Static
 
 from handoff_server.protocol import TriggerInfo
 from handoff_tui.formatting import confidence_style, fired_value, trigger_label
-from handoff_tui.state import ConversationState, format_wait
+from handoff_tui.model import ConversationState, format_wait
 from handoff_tui.text import fill
 
 __all__ = ["HandoffPanel"]

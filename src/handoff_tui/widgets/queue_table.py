@@ -22,7 +22,7 @@ from textual.strip import Strip
 
 from handoff_server.protocol import QueueItem
 from handoff_tui.formatting import trigger_label
-from handoff_tui.state import QueueModel, QueueView, format_wait
+from handoff_tui.model import QueueModel, QueueView, ServerLimits, format_wait
 from handoff_tui.text import visible
 
 __all__ = ["QueueTable", "columns_for_width"]
@@ -58,7 +58,7 @@ def columns_for_width(width: int, mode: QueueView = QueueView.QUEUE) -> list[Col
 
 
 class QueueTable(ScrollView, can_focus=True):
-    """Rows of a :class:`~handoff_tui.state.QueueModel`, redrawn from it on refresh."""
+    """Rows of a :class:`~handoff_tui.model.QueueModel`, redrawn from it on refresh."""
 
     COMPONENT_CLASSES = {
         "queue-table--header",
@@ -94,9 +94,12 @@ class QueueTable(ScrollView, can_focus=True):
 
         conversation_id: str
 
-    def __init__(self, model: QueueModel, *, id: str | None = None) -> None:
+    def __init__(self, model: QueueModel, limits: ServerLimits, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.model = model
+        self.limits = limits
+        """The server's limits: the threshold a row's confidence is coloured against when
+        its trigger carries none."""
         self._index_of: dict[str, int] = {}
         self._indexed_view: list[QueueItem] | None = None
 
@@ -223,7 +226,8 @@ class QueueTable(ScrollView, can_focus=True):
         return Strip(segments, max(width, used)).crop(0, width)
 
     def _confidence_style(self, item: QueueItem) -> Style:
-        threshold = item.trigger.threshold if item.trigger and item.trigger.threshold else 0.70
+        trigger = item.trigger
+        threshold = trigger.threshold if trigger and trigger.threshold else self.limits.threshold
         conf = item.last_confidence or 0.0
         if conf < threshold:
             name = "queue-table--low"

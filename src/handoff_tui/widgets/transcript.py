@@ -9,7 +9,7 @@ from textual.widgets import Static
 
 from handoff_server.protocol import Event, TriggerInfo
 from handoff_tui.formatting import confidence_style, trigger_sentence
-from handoff_tui.state import PendingSend
+from handoff_tui.model import PendingSend
 from handoff_tui.text import fill
 
 __all__ = ["Transcript", "TranscriptLine", "event_content"]
@@ -19,7 +19,7 @@ M = fill
 
 def _said(template: str, text: str, **values: str) -> Content:
     # What someone said keeps its line breaks; names and the rest stay on one line.
-    return M(template, **values) + fill("  $text", one_line=False, text=text)
+    return M(template, one_line=True, **values) + fill("  $text", one_line=False, text=text)
 
 
 def _who(event: Event) -> str:

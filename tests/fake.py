@@ -1,7 +1,7 @@
 """An in-memory stand-in for the server, for snapshot tests, benchmarks and screenshots.
 
-It speaks the same frames as the real server (``handoff_server.protocol`` models) for the
-parts the agent app uses — ``subscribe_queue`` (with its ``statuses``), ``open``, the
+It lives with the tests (nothing in ``src`` uses it). It speaks the same frames as the
+real server (``handoff_server.protocol`` models) for the parts the agent app uses — ``subscribe_queue`` (with its ``statuses``), ``open``, the
 actions and ``typing`` —
 from fixture data, so pictures and timings do not depend on the AI, the store or the
 network. Behavioural tests use the real server (``tests/test_tui_pilot.py``).

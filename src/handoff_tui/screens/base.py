@@ -1,0 +1,101 @@
+"""What every screen of the agent app shares: the model it reads, what it may ask of the
+app, the connection banner and the open-conversations bar.
+
+Screens never import the app (no import cycle): they see it through :class:`AgentActions`,
+which :class:`handoff_tui.app.AgentApp` implements.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal, Protocol, cast
+
+from textual.notifications import SeverityLevel
+from textual.screen import Screen
+
+from handoff_tui.model import AgentModel, QueueView
+from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
+
+__all__ = ["AgentActions", "AgentScreen"]
+
+
+class AgentActions(Protocol):
+    """What a screen may ask of the app."""
+
+    model: AgentModel
+    now: datetime | None
+    """The clock's time (UTC), refreshed every tick."""
+
+    def tell(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+    ) -> None:
+        """Notify ``message`` (data: shown as plain text)."""
+        ...
+
+    def send_text(self, cid: str, kind: Literal["reply", "note"], text: str) -> bool:
+        """Send a reply or note; False when refused before sending (too long)."""
+        ...
+
+    def send_action(self, cid: str, kind: str) -> None:
+        """Claim, resolve, release or hand back ``cid``."""
+        ...
+
+    def agent_typing(self, cid: str) -> None:
+        """The agent typed in ``cid``'s reply box."""
+        ...
+
+    def open_conversation(self, cid: str) -> None:
+        """Show conversation ``cid``."""
+        ...
+
+    def show_queue(self) -> None:
+        """Go back to the queue screen."""
+        ...
+
+    def set_queue_view(self, mode: QueueView) -> None:
+        """Switch the queue screen to ``mode``."""
+        ...
+
+
+class AgentScreen(Screen[None]):
+    """A screen that draws from the app's :class:`AgentModel`. Subclasses implement
+    :meth:`redraw`; the app calls it (once per batch of messages) when ``ready``."""
+
+    ready = False
+    """True once composed and mounted: redraws before that have nothing to draw on."""
+
+    @property
+    def agent_app(self) -> AgentActions:
+        """The app, as far as screens may use it."""
+        return cast(AgentActions, self.app)
+
+    @property
+    def model(self) -> AgentModel:
+        """What the app knows."""
+        return self.agent_app.model
+
+    def redraw(self) -> None:
+        """Redraw everything from the model."""
+        raise NotImplementedError
+
+    def on_screen_resume(self) -> None:
+        # A newly pushed screen can be resumed before it is composed; on_mount draws it then.
+        if self.ready:
+            self.redraw()
+
+    def draw_bars(self, current: str | None) -> None:
+        """Draw the connection banner and the open-conversations bar (``current``: the
+        conversation shown, ``None`` on the queue)."""
+        model = self.model
+        link = model.link
+        self.query_one(ConnectionBanner).show_state(
+            link.state, link.server_url, link.attempt, link.retry_in, link.detail
+        )
+        counts = model.queue.counts()
+        waiting = counts["queued"] + counts["assigned"]
+        self.query_one(OpenBar).show_tabs(model.tabs(current), waiting, current is None)

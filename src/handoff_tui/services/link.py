@@ -1,0 +1,188 @@
+"""The link to the server: connect with back-off, resync, turn frames into messages.
+
+:meth:`Link.run` is the body of the app's long-lived ``ws`` worker. It connects (backing
+off after each failure), subscribes to the queue, re-opens every open conversation from
+its last seen ``seq`` and resends unacknowledged replies with their original
+``client_msg_id`` (the server stores a retried frame once), then posts one message from
+:mod:`handoff_tui.messages` per server frame. It reads the model (what to resync) and
+never changes it: the app's handlers do, on the messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel
+from textual.message import Message
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from handoff_server.protocol import (
+    AClaim,
+    AHandback,
+    ANote,
+    AOpen,
+    ARelease,
+    AReply,
+    AResolve,
+    ASubscribeQueue,
+    SAck,
+    SAuthenticated,
+    SConversation,
+    SError,
+    SEvent,
+    SQueue,
+    SQueueItem,
+    STyping,
+)
+from handoff_tui.messages import (
+    AckReceived,
+    Authenticated,
+    ConnectionChanged,
+    ConversationLoaded,
+    ErrorReceived,
+    EventReceived,
+    QueueItemChanged,
+    QueueReplaced,
+    TypingChanged,
+)
+from handoff_tui.model import AgentModel
+from handoff_tui.services.client import AgentClient, AgentConnection
+from handoff_tui.settings import TUISettings
+
+__all__ = ["Link", "action_frame", "subscription"]
+
+_ACTIONS: dict[str, type[BaseModel]] = {
+    "claim": AClaim,
+    "resolve": AResolve,
+    "release": ARelease,
+    "handback": AHandback,
+    "reply": AReply,
+    "note": ANote,
+}
+
+
+def action_frame(cid: str, kind: str, cmid: str, text: str | None = None) -> BaseModel:
+    """The frame for ``kind`` (``claim``, ``resolve``, ``release``, ``handback``,
+    ``reply``, ``note``) on conversation ``cid``, sent as ``cmid``; raises ``KeyError``
+    for another kind."""
+    cls = _ACTIONS[kind]
+    fields: dict[str, Any] = {"type": kind, "conversation_id": cid, "client_msg_id": cmid}
+    if text is not None or kind in ("reply", "note"):
+        fields["text"] = text
+    return cls(**fields)
+
+
+def subscription(model: AgentModel) -> ASubscribeQueue:
+    """The ``subscribe_queue`` frame for the statuses the current queue view lists."""
+    return ASubscribeQueue(type="subscribe_queue", statuses=list(model.queue.statuses))
+
+
+class Link:
+    """One agent's link to the server. ``post`` delivers a message to the app (its
+    ``post_message``); :meth:`run` runs inside the app's worker, :meth:`send` anywhere on
+    the app's event loop."""
+
+    def __init__(
+        self,
+        client: AgentClient,
+        settings: TUISettings,
+        model: AgentModel,
+        post: Callable[[Message], object],
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.model = model
+        self.post = post
+        self.connection: AgentConnection | None = None
+        """The open connection, ``None`` while (re)connecting."""
+        self.attempt = 0
+        """Failed attempts in a row since the last connection."""
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection is open."""
+        return self.connection is not None
+
+    async def run(self) -> None:
+        """Stay connected: connect with back-off, resync, then read frames until closed.
+        Returns only when the server refuses the token (HTTP 401/403)."""
+        while True:
+            try:
+                conn = await self.client.connect()
+            except InvalidStatus as exc:
+                code = exc.response.status_code
+                if code in (401, 403):
+                    self.post(ConnectionChanged("unauthorized", detail=f"HTTP {code}"))
+                    return
+                await self._wait_to_retry(f"HTTP {code}")
+                continue
+            except (OSError, TimeoutError, ConnectionClosed) as exc:
+                await self._wait_to_retry(str(exc) or type(exc).__name__)
+                continue
+            self.connection = conn
+            self.attempt = 0
+            self.post(ConnectionChanged("connected"))
+            try:
+                await self._resync(conn)
+                async for frame in conn.frames():
+                    self._dispatch(frame)
+            except (OSError, ConnectionClosed):
+                pass
+            finally:
+                self.connection = None
+                await conn.close()
+            await self._wait_to_retry("connection closed")
+
+    async def send(self, frame: BaseModel) -> bool:
+        """Send ``frame``; False when the link is down (the caller keeps it pending)."""
+        conn = self.connection
+        if conn is None:
+            return False
+        try:
+            await conn.send(frame)
+        except (OSError, ConnectionClosed):
+            return False
+        return True
+
+    async def _wait_to_retry(self, detail: str) -> None:
+        self.attempt += 1
+        delay = self.settings.backoff(self.attempt)
+        self.post(
+            ConnectionChanged("reconnecting", attempt=self.attempt, retry_in=delay, detail=detail)
+        )
+        await asyncio.sleep(delay)
+
+    async def _resync(self, conn: AgentConnection) -> None:
+        model = self.model
+        await conn.send(subscription(model))
+        for cid in list(model.open_order):
+            conv = model.conversations[cid]
+            await conn.send(AOpen(type="open", conversation_id=cid, last_seq=conv.last_seq))
+            for pending in list(conv.pending.values()):
+                if pending.status == "sending":
+                    await conn.send(
+                        action_frame(cid, pending.kind, pending.client_msg_id, pending.text)
+                    )
+
+    def _dispatch(self, frame: Any) -> None:
+        if isinstance(frame, SEvent):
+            self.post(EventReceived(frame.event))
+        elif isinstance(frame, SQueueItem):
+            self.post(QueueItemChanged(frame.item))
+        elif isinstance(frame, SAck):
+            self.post(AckReceived(frame.client_msg_id, frame.conversation_id, frame.seq))
+        elif isinstance(frame, SConversation):
+            self.post(ConversationLoaded(frame.packet))
+        elif isinstance(frame, SQueue):
+            self.post(QueueReplaced(frame.items))
+        elif isinstance(frame, STyping):
+            self.post(TypingChanged(frame.conversation_id, frame.role, frame.name, frame.active))
+        elif isinstance(frame, SError):
+            self.post(
+                ErrorReceived(frame.code, frame.detail, frame.client_msg_id, frame.conversation_id)
+            )
+        elif isinstance(frame, SAuthenticated):
+            # ``limits`` is optional on the wire: older servers do not send it.
+            self.post(Authenticated(frame.agent, getattr(frame, "limits", None)))
