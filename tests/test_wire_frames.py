@@ -7,6 +7,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from handoff_server.frames import parse_server_frame
+from handoff_server.protocol import AiMessage, AOpen, Escalated, Resolved, SConversation
+from handoff_server.store import NewEvent
+from tests.helpers import agent, start_visitor
 from tests.wire_script import ScriptedAnswerer, run_script
 
 RECORDING = Path(__file__).parent / "data" / "wire_frames.json"
@@ -45,3 +49,42 @@ def test_the_recording_covers_every_kind_a_session_stores():
         "resolved",
         "reopened",
     }
+
+
+OLD_ROWS = [
+    # An AI answer from before ``question``, ``decision`` and ``evaluations`` were stored,
+    # with a key no model names any more.
+    ("ai_message", {"text": "Try Settings.", "confidence": 0.8, "sources": ["s"], "score": 3}),
+    # An escalation whose draft and trigger lack later fields.
+    (
+        "escalated",
+        {"trigger": {"kind": "keyword"}, "text": "A person will help.", "draft": {"text": "d"}},
+    ),
+    ("resolved", {"agent": {"id": "agt_1", "name": "Sam", "role": "agent"}, "notice": "Done."}),
+]
+
+
+async def test_old_stored_rows_load_and_go_out_as_they_were_stored(server, agent_token):
+    visitor, welcome = await start_visitor(server.url)
+    cid = welcome.conversation_id
+    await server.store.call(
+        server.store.store.append_events,
+        cid,
+        [NewEvent(kind=kind, data=data) for kind, data in OLD_ROWS],
+        {},
+    )
+    sam = await agent(server.url, agent_token)
+    await sam.send(AOpen(type="open", conversation_id=cid, last_seq=1, subscribe=False))
+    raw = json.loads(await sam.ws.recv())
+    assert raw["type"] == "conversation"
+    assert [(e["kind"], e["data"]) for e in raw["packet"]["transcript"]] == OLD_ROWS
+    # The typed reading of the same rows: defaults where a row says nothing.
+    frame = parse_server_frame(json.dumps(raw))
+    assert isinstance(frame, SConversation)
+    ai, esc, done = frame.packet.transcript
+    assert isinstance(ai, AiMessage) and ai.data.question is True and ai.data.decision is None
+    assert isinstance(esc, Escalated) and esc.data.draft is not None
+    assert esc.data.draft.candidates == [] and esc.data.trigger.detail == ""
+    assert isinstance(done, Resolved) and done.data.text is None
+    await sam.close()
+    await visitor.close()

@@ -67,7 +67,13 @@ from handoff_tui.messages import (
 )
 from handoff_tui.screens import ConversationScreen, QueueScreen
 from handoff_tui.settings import TUISettings
-from handoff_tui.state import ConversationState, PendingSend, QueueModel, QueueView
+from handoff_tui.state import (
+    ConversationState,
+    PendingSend,
+    QueueModel,
+    QueueView,
+    acting_agent_id,
+)
 from handoff_tui.text import visible
 from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
 
@@ -505,7 +511,7 @@ class AgentApp(App[None]):
         if conv is None or not conv.add(event):
             return
         self._settle_pending(conv, event.seq, event.client_msg_id)
-        mine = self.queue.me and (event.data.get("agent") or {}).get("id") == self.queue.me.id
+        mine = self.queue.me and acting_agent_id(event) == self.queue.me.id
         showing = isinstance(self.screen, ConversationScreen) and (
             self.screen.conversation_id == event.conversation_id
         )
