@@ -35,7 +35,6 @@ from pydantic import (
 )
 
 __all__ = [
-    "AGENT_ACTION_EVENTS",
     "DEFAULT_QUEUE_STATUSES",
     "PROTOCOL_VERSION",
     "AgentActionData",
@@ -471,9 +470,6 @@ candidates, thresholds, trigger details, drafts or routing.
 
 ``actor`` is ``visitor`` | ``ai`` | ``agent`` | ``system``; ``at`` is UTC.
 """
-
-AGENT_ACTION_EVENTS = (Claimed, Released, HandedBack, Resolved)
-"""The events of an agent's action on a conversation (each with a ``notice``)."""
 
 _EVENT: TypeAdapter[Event] = TypeAdapter(Event)
 
