@@ -37,6 +37,7 @@ from handoff_server.protocol import (
     SQueue,
     SQueueItem,
     STyping,
+    parse_event,
 )
 
 __all__ = ["FakeClient", "FakeServer"]
@@ -131,13 +132,15 @@ class FakeServer:
     def append(self, conversation_id: str, kind: str, actor: str, **data: Any) -> Event:
         """Store a new event and send it to connections that opened the conversation."""
         events = self.events.setdefault(conversation_id, [])
-        event = Event(
-            conversation_id=conversation_id,
-            seq=len(events) + 1,
-            kind=kind,
-            at=self.now,
-            actor=actor,  # type: ignore[arg-type]
-            data=data,
+        event = parse_event(
+            {
+                "conversation_id": conversation_id,
+                "seq": len(events) + 1,
+                "kind": kind,
+                "at": self.now,
+                "actor": actor,
+                "data": data,
+            }
         )
         events.append(event)
         for conn in self.connections:

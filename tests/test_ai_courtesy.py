@@ -49,7 +49,7 @@ async def test_thanks_after_an_answer_is_not_handed_off(server):
     frames = await say(conn, "Thanks, that worked perfectly!")
     assert events(frames, "escalated") == []
     (reply,) = events(frames, "ai_message")
-    assert "welcome" in reply.data["text"] and reply.data["sources"] == []
+    assert "welcome" in reply.data.text and reply.data.sources == []
     await conn.close()
 
 
@@ -87,9 +87,9 @@ async def test_bot_question_is_answered_and_a_person_follows_only_on_yes(server)
     frames = await say(conn, "am I talking to a bot?")
     assert events(frames, "escalated") == []
     (reply,) = events(frames, "ai_message")
-    assert reply.data["text"].startswith(IDENTITY_REPLY)
-    assert reply.data["offer_handoff"] is True
+    assert reply.data.text.startswith(IDENTITY_REPLY)
+    assert reply.data.offer_handoff is True
     frames = await say(conn, "yes")
     (handoff,) = events(frames, "escalated")
-    assert handoff.data["trigger"]["kind"] == "human_request"
+    assert handoff.data.trigger.kind == "human_request"
     await conn.close()

@@ -138,7 +138,7 @@ async def test_visit_resumes_after_a_server_restart_on_the_same_port(server_fact
     cid = visit.frames[0]["conversation_id"]
     token = await create_token(second)
     stored = await _server_transcript(second.url, token, cid)
-    assert [e.data["text"] for e in stored if e.kind == "visitor_message"] == QUESTIONS
+    assert [e.data.text for e in stored if e.kind == "visitor_message"] == QUESTIONS
 
 
 class LossyProxy:
@@ -221,7 +221,7 @@ async def test_a_message_whose_ack_was_lost_is_resent_and_stored_once(server):
     duplicate = [f for f in visit.frames if f["type"] == "ack" and f["duplicate"]]
     assert len(duplicate) == 1  # the resent message, recognised by its client id
     stored = await _server_transcript(server.url, token, cid)
-    assert [e.data["text"] for e in stored if e.kind == "visitor_message"] == QUESTIONS
+    assert [e.data.text for e in stored if e.kind == "visitor_message"] == QUESTIONS
 
 
 async def test_an_over_long_message_is_refused_before_sending(server):

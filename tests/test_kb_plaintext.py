@@ -65,7 +65,7 @@ async def test_the_draft_an_agent_receives_is_plain_text(server):
     await sam.send(AOpen(type="open", conversation_id=welcome.conversation_id))
     packet = (await sam.recv_until(lambda f: isinstance(f, SConversation)))[-1].packet
     (escalated,) = [e for e in packet.transcript if e.kind == "escalated"]
-    draft = escalated.data["draft"]["text"]
+    draft = escalated.data.draft.text
     assert draft.startswith("Cancel a single service: Billing → Services → the service → Cancel.")
     assert "**" not in draft and "\n1. Download a backup" in draft
     from handoff_server.kb.plaintext import markdown_to_text

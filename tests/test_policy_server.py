@@ -33,7 +33,7 @@ async def test_import_applies_to_the_next_turn_of_a_running_conversation(
     srv = await server_factory(data_dir=data)
     conn, welcome = await start_visitor(srv.url, name="Ada")
     (ai,) = events(await say(conn, COVERED), "ai_message")
-    assert ai.data["confidence"] >= 0.70
+    assert ai.data.confidence >= 0.70
 
     code, out, _ = await cli("policy", "export", "--json", "--data-dir", str(data))
     body = json.loads(out)
@@ -46,7 +46,7 @@ async def test_import_applies_to_the_next_turn_of_a_running_conversation(
     assert code == 0, err
 
     (esc,) = events(await say(conn, COVERED), "escalated")
-    assert esc.data["trigger"] == {"kind": "keyword"}
+    assert esc.data.trigger.model_dump() == {"kind": "keyword"}
     trigger = await _trigger(srv, welcome.conversation_id)
     assert trigger["kind"] == "keyword"
     assert trigger["detail"] == "keyword 'nameservers' matched 'nameservers'"
@@ -71,7 +71,7 @@ async def test_bad_import_keeps_the_running_policy(server_factory, tmp_path: Pat
 
     conn, _ = await start_visitor(srv.url, name="Bo")
     (ai,) = events(await say(conn, COVERED), "ai_message")
-    assert ai.data["confidence"] >= 0.70
+    assert ai.data.confidence >= 0.70
     code, out, _ = await cli("policy", "history", "--json", "--data-dir", str(data))
     assert [h["version"] for h in json.loads(out)] == [1]
     await conn.close()
@@ -92,7 +92,7 @@ async def test_server_and_triage_agree(server_factory, tmp_path: Path) -> None:
         conn, welcome = await start_visitor(srv.url, name="Cy")
         frames = await say(conn, text)
         esc = events(frames, "escalated")
-        server_trigger = esc[0].data["trigger"]["kind"] if esc else None
+        server_trigger = esc[0].data.trigger.kind if esc else None
         code, out, err = await cli("triage", "--json", "--data-dir", str(data), text)
         assert code == 0, err
         report = json.loads(out)

@@ -78,12 +78,12 @@ async def test_after_a_request_for_a_person_the_agent_sees_the_last_question(ser
     assert packet.analysis.startswith(f"About the visitor's question “{QUESTION}”: ")
     assert TITLE in packet.analysis and "Enterprise" not in packet.analysis
     assert packet.candidates[0].entry_id == "account-password-reset"
-    assert packet.confidence_history == [ai.data["confidence"]]
-    assert row.last_confidence == ai.data["confidence"]
+    assert packet.confidence_history == [ai.data.confidence]
+    assert row.last_confidence == ai.data.confidence
     # The request sentence has no confidence of its own to show, and no draft.
     assert packet.trigger.confidence is None
     (esc,) = [e for e in packet.transcript if e.kind == "escalated"]
-    assert esc.data["draft"] is None
+    assert esc.data.draft is None
     await visitor.close()
 
 

@@ -82,10 +82,10 @@ async def test_resume_replays_each_missed_event_exactly_once(server, agent_token
 
     conn2 = await connect_visitor(server.url)
     await conn2.send(VResume(type="resume", conversation_id=cid, resume_token=welcome.resume_token, last_seq=last_seen))
-    frames = await conn2.recv_until(lambda f: isinstance(f, SEvent) and f.event.data.get("text") == "second reply", 10)
+    frames = await conn2.recv_until(lambda f: isinstance(f, SEvent) and getattr(f.event.data, "text", None) == "second reply", 10)
     got = events(frames)
     assert [e.kind for e in got] == ["claimed", "agent_message", "agent_message"]
-    assert [e.data["text"] for e in got[1:]] == ["first reply", "second reply"]
+    assert [e.data.text for e in got[1:]] == ["first reply", "second reply"]
     assert all(e.seq > last_seen for e in got)
     assert len({e.seq for e in got}) == len(got)
     # The internal note is not replayed to the visitor, and nothing else arrives.
@@ -100,7 +100,7 @@ async def test_resume_replays_each_missed_event_exactly_once(server, agent_token
     ids5 = new_client_msg_id()
     await sam.send(AReply(type="reply", conversation_id=cid, client_msg_id=ids5, text="live"))
     live = await conn2.recv_until(lambda f: isinstance(f, SEvent), 10)
-    assert live[-1].event.data["text"] == "live" and live[-1].event.seq == got[-1].seq + 1
+    assert live[-1].event.data.text == "live" and live[-1].event.seq == got[-1].seq + 1
     await conn2.close()
     await sam.close()
 

@@ -31,11 +31,11 @@ async def test_covered_question_gets_ai_answer_with_confidence_and_sources(serve
     conn, welcome = await start_visitor(server.url, name="Ada", email="ada@example.com")
     frames = await say(conn, COVERED)
     (ai,) = events(frames, "ai_message")
-    assert ai.data["confidence"] >= 0.70
-    assert ai.data["sources"] == ["dns-nameservers"]
-    assert "ns1.brambleport.example" in ai.data["text"]
+    assert ai.data.confidence >= 0.70
+    assert ai.data.sources == ["dns-nameservers"]
+    assert "ns1.brambleport.example" in ai.data.text
     # The visitor never sees the AI's internal analysis.
-    assert "candidates" not in ai.data and "evaluations" not in ai.data
+    assert "candidates" not in ai.data.model_dump() and "evaluations" not in ai.data.model_dump()
     acks = [f for f in frames if isinstance(f, SAck)]
     assert len(acks) == 1 and acks[0].seq == ai.seq - 1
     await conn.close()
@@ -49,13 +49,13 @@ async def test_uncovered_question_and_human_request_are_escalated_and_queued(ser
     frames = await say(conn1, UNCOVERED)
     (esc,) = events(frames, "escalated")
     # The visitor learns the trigger's kind, nothing of the analysis behind it.
-    assert esc.data["trigger"] == {"kind": "low_confidence"}
+    assert esc.data.trigger.model_dump() == {"kind": "low_confidence"}
     assert events(frames, "ai_message") == []  # no wrong answer was sent
 
     conn2, w2 = await start_visitor(server.url, name="Cy")
     frames = await say(conn2, "I want to talk to a person")
     (esc2,) = events(frames, "escalated")
-    assert esc2.data["trigger"] == {"kind": "human_request"}
+    assert esc2.data.trigger.model_dump() == {"kind": "human_request"}
 
     result = await asyncio.to_thread(
         runner.invoke, app, ["queue", "--json", "--server", server.url, "--token", agent_token]
@@ -77,7 +77,7 @@ async def test_uncovered_question_and_human_request_are_escalated_and_queued(ser
     ]
     assert bo["transcript"][1]["data"]["text"] == UNCOVERED
     # Agents see the AI's unsent draft and the evaluations; visitors did not.
-    assert "draft" in bo["transcript"][2]["data"] and "draft" not in esc.data
+    assert "draft" in bo["transcript"][2]["data"] and "draft" not in esc.data.model_dump()
     assert rows[w2.conversation_id]["trigger"]["kind"] == "human_request"
     # Routing is the policy's: no team is guessed from whatever entry the AI thought closest.
     assert rows[w2.conversation_id]["team"] is None
@@ -117,8 +117,8 @@ async def test_agent_claims_replies_resolves_and_ai_stays_silent(server, agent_t
     got = await visitor.recv_until(
         lambda f: isinstance(f, SEvent) and f.event.kind == "agent_message", 10
     )
-    assert got[-1].event.data["text"] == "Hi Dee, Sam here."
-    assert got[-1].event.data["agent"]["name"] == "Sam"
+    assert got[-1].event.data.text == "Hi Dee, Sam here."
+    assert got[-1].event.data.agent.name == "Sam"
 
     # A question the AI could answer: the AI must stay silent now a person has it.
     frames = await say(visitor, COVERED, ai_expected=False)
@@ -128,7 +128,7 @@ async def test_agent_claims_replies_resolves_and_ai_stays_silent(server, agent_t
         lambda f: (
             isinstance(f, SEvent)
             and f.event.kind == "visitor_message"
-            and f.event.data["text"] == COVERED
+            and f.event.data.text == COVERED
         ),
         10,
     )

@@ -118,7 +118,7 @@ async def _escalate(url: str, log: list[str], text: str, **info: Any) -> str:
     conn, _ = await _visitor(url, log, **info)
     (esc,) = events(await say(conn, text), "escalated")
     await conn.close()
-    return esc.data["trigger"]["kind"]
+    return esc.data.trigger.kind
 
 
 def check_visitor_frame(raw: str) -> dict[str, Any]:
@@ -209,7 +209,7 @@ async def test_visitor_frames_carry_only_allowed_fields(server_factory):
     pressed, _ = await _visitor(url, log)
     await pressed.send(VRequestHuman(type="request_human", client_msg_id=new_client_msg_id()))
     esc = await pressed.recv_until(lambda f: isinstance(f, SEvent) and f.event.kind == "escalated")
-    fired.add(esc[-1].event.data["trigger"]["kind"])
+    fired.add(esc[-1].event.data.trigger.kind)
     await pressed.close()
 
     broken = await server_factory(answerer=FailingAnswerer())
@@ -255,20 +255,20 @@ async def _rule_offer_and_unresolved(server_factory, log: list[str]) -> set[str]
     vip, _ = await _visitor(server.url, log, page_url="https://host.example/vip/")
     assert events(await say(vip, "how do I reset my password"), "ai_message")
     (esc,) = events(await say(vip, "how do I point my domain to your nameservers"), "escalated")
-    fired.add(esc.data["trigger"]["kind"])
+    fired.add(esc.data.trigger.kind)
     await vip.close()
 
     offered, _ = await _visitor(server.url, log)
     (ai,) = events(await say(offered, "our server is down and we lost data"), "ai_message")
-    assert ai.data["offer_handoff"] is True
+    assert ai.data.offer_handoff is True
     (esc,) = events(await say(offered, "yes"), "escalated")
-    fired.add(esc.data["trigger"]["kind"])
+    fired.add(esc.data.trigger.kind)
     await offered.close()
 
     circles, _ = await _visitor(server.url, log)
     for text in ("our server is down and we lost data", "what's a good recipe for sourdough bread"):
         assert events(await say(circles, text), "ai_message")
     (esc,) = events(await say(circles, "which football team won the league"), "escalated")
-    fired.add(esc.data["trigger"]["kind"])
+    fired.add(esc.data.trigger.kind)
     await circles.close()
     return fired

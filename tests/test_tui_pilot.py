@@ -94,7 +94,7 @@ async def test_escalation_claim_reply_resolve(server, agent_token) -> None:
         reply = await visitor.recv_until(
             lambda f: isinstance(f, SEvent) and f.event.kind == "agent_message", timeout=10
         )
-        assert reply[-1].event.data["text"] == "Hi Ada, Sam here."
+        assert reply[-1].event.data.text == "Hi Ada, Sam here."
         await until(
             pilot,
             lambda: not conv.pending and any(e.kind == "agent_message" for e in conv.transcript),
@@ -107,7 +107,7 @@ async def test_escalation_claim_reply_resolve(server, agent_token) -> None:
         resolved = await visitor.recv_until(
             lambda f: isinstance(f, SEvent) and f.event.kind == "resolved", timeout=10
         )
-        assert resolved[-1].event.data["agent"]["name"] == "Sam"
+        assert resolved[-1].event.data.agent.name == "Sam"
         await until(
             pilot, lambda: conv.status == "resolved" and cid not in app.queue.items, what="resolved"
         )
@@ -212,7 +212,7 @@ async def test_reconnect_resumes_without_loss_or_doubles(server_factory, tmp_pat
         await until(
             pilot,
             lambda: any(
-                e.kind == "visitor_message" and "are you there" in e.data.get("text", "")
+                e.kind == "visitor_message" and "are you there" in e.data.text
                 for e in conv.transcript
             ),
             what="missed message",
@@ -225,7 +225,7 @@ async def test_reconnect_resumes_without_loss_or_doubles(server_factory, tmp_pat
         )
         seqs = sorted(conv.events)
         assert seqs == list(range(1, len(seqs) + 1)) and seqs[-1] > before
-        texts = [e.data.get("text") for e in conv.transcript if e.kind == "agent_message"]
+        texts = [e.data.text for e in conv.transcript if e.kind == "agent_message"]
         assert texts == ["Still there? Our link blipped."]
         assert isinstance(app.screen, ConversationScreen)
         await pilot.pause(0.2)

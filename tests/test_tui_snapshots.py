@@ -4,6 +4,7 @@ a picture; the docstring says what it must show."""
 
 from __future__ import annotations
 
+from handoff_server.protocol import VisitorMessageData
 from handoff_tui.widgets.reply_box import ReplyBox
 from tests.tui_fixtures import (
     SAM,
@@ -202,7 +203,7 @@ def test_conversation_hostile_text_120x36(snap_compare) -> None:
         "$name \\[not markup]",
     ]
     for n, text in enumerate(said):
-        events.insert(2 + n, events[1].model_copy(update={"data": {"text": text}}))
+        events.insert(2 + n, events[1].model_copy(update={"data": VisitorMessageData(text=text)}))
     events = [e.model_copy(update={"seq": n}) for n, e in enumerate(events, start=1)]
     packet = packet.model_copy(
         update={"visitor": visitor, "transcript": events, "last_seq": len(events)}

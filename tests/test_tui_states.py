@@ -16,7 +16,7 @@ from textual.widgets import Footer, Static
 from textual.widgets._footer import FooterKey
 from textual.widgets._toast import Toast
 
-from handoff_server.protocol import Event
+from handoff_server.protocol import VisitorMessageData, parse_event
 from handoff_tui.model import ConversationState
 from handoff_tui.screens import ConversationScreen
 from handoff_tui.widgets.queue_table import QueueTable
@@ -144,7 +144,16 @@ def test_reopened_conversation_is_with_the_ai_again() -> None:
     conv.load(packet.model_copy(update={"status": "resolved"}))
     assert conv.status == "ai" and conv.assigned_agent is None
     conv.add(
-        Event(conversation_id="c_back", seq=99, kind="escalated", at=NOW, actor="system", data={})
+        parse_event(
+            {
+                "conversation_id": "c_back",
+                "seq": 99,
+                "kind": "escalated",
+                "at": NOW,
+                "actor": "system",
+                "data": {},
+            }
+        )
     )
     assert conv.status == "queued" and conv.assigned_agent is None
 
@@ -276,7 +285,9 @@ async def test_emoji_do_not_move_the_panel_divider(size) -> None:
     by Textual's own measure (rich's cell_len), so the divider stays in one column."""
     packet = low_confidence_packet()
     events = list(packet.transcript)
-    extra = events[1].model_copy(update={"seq": len(events) + 1, "data": {"text": EMOJI * 3}})
+    extra = events[1].model_copy(
+        update={"seq": len(events) + 1, "data": VisitorMessageData(text=EMOJI * 3)}
+    )
     visitor = packet.visitor.model_copy(
         update={"name": "Ada " + EMOJI[:8], "fields": {"note": EMOJI}}
     )

@@ -22,11 +22,13 @@ from textual.widgets._toast import Toast
 from handoff_server.protocol import (
     AgentInfo,
     CandidateInfo,
+    DraftInfo,
     Event,
     QueueItem,
     SError,
     TriggerInfo,
     VisitorInfo,
+    parse_event,
 )
 from handoff_tui.screens import ConversationScreen, QueueScreen
 from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
@@ -187,7 +189,7 @@ def _events(cid: str, s: str) -> list[Event]:
                 "text": s,
                 "confidence": 0.4,
                 "threshold": 0.7,
-                "sources": [{"entry_id": s}],
+                "sources": [s],
                 "analysis": s,
             },
         ),
@@ -207,7 +209,16 @@ def _events(cid: str, s: str) -> list[Event]:
         ("system_message", "system", {"text": s}),
     ]
     return [
-        Event(conversation_id=cid, seq=n, kind=kind, at=ago(60 - n), actor=actor, data=data)
+        parse_event(
+            {
+                "conversation_id": cid,
+                "seq": n,
+                "kind": kind,
+                "at": ago(60 - n),
+                "actor": actor,
+                "data": data,
+            }
+        )
         for n, (kind, actor, data) in enumerate(kinds, start=1)
     ]
 
@@ -434,7 +445,9 @@ async def test_kb_draft_markdown_is_inserted_and_shown_as_written() -> None:
     packet = low_confidence_packet()
     events_ = list(packet.transcript)
     esc = events_[-1]
-    events_[-1] = esc.model_copy(update={"data": {**esc.data, "draft": {"text": draft}}})
+    events_[-1] = esc.model_copy(
+        update={"data": esc.data.model_copy(update={"draft": DraftInfo(text=draft)})}
+    )
     packet = packet.model_copy(update={"transcript": events_})
     app, _server = build_app(queue=queue_items(), packets=[packet])
     async with app.run_test(size=(160, 48)) as pilot:

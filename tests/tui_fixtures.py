@@ -10,8 +10,10 @@ from handoff_server.protocol import (
     Event,
     HandoffPacket,
     QueueItem,
+    TriggerEvaluationInfo,
     TriggerInfo,
     VisitorInfo,
+    parse_event,
 )
 from handoff_tui import FixedClock, TUISettings, make_app
 from handoff_tui.app import AgentApp
@@ -57,7 +59,9 @@ HUMAN_TRIGGER = TriggerInfo(
 
 
 def _ev(cid: str, seq: int, kind: str, actor: str, at: datetime, **data) -> Event:
-    return Event(conversation_id=cid, seq=seq, kind=kind, at=at, actor=actor, data=data)
+    return parse_event(
+        {"conversation_id": cid, "seq": seq, "kind": kind, "at": at, "actor": actor, "data": data}
+    )
 
 
 def low_confidence_packet() -> HandoffPacket:
@@ -81,7 +85,7 @@ def low_confidence_packet() -> HandoffPacket:
         _ev(cid, 2, "visitor_message", "visitor", t0, text="How do I point my domain at your servers?"),
         _ev(cid, 3, "ai_message", "ai", t0 + timedelta(seconds=2),
             text="Set your domain's nameservers to ns1.hostco.example and ns2.hostco.example at your registrar.",
-            confidence=0.86, threshold=THRESHOLD, sources=[{"entry_id": "nameservers"}]),
+            confidence=0.86, threshold=THRESHOLD, sources=["nameservers"]),
         _ev(cid, 4, "visitor_message", "visitor", ago(200),
             text="I did that two days ago and the MX records still point at the old host, mail bounces"),
         _ev(cid, 5, "escalated", "system", ago(198), trigger=LOW_CONF_TRIGGER.model_dump(),
@@ -164,7 +168,7 @@ def queue_items() -> list[QueueItem]:
         ("c_margaret", "Margaret Hamilton", "Can I restore yesterday's backup of one database only?", LOW_CONF_TRIGGER.model_copy(update={"confidence": 0.58}), 0.58, 0, "support", SAM, 640),
         ("c_barbara", "Barbara Liskov", "SSL certificate shows as expired on www", LOW_CONF_TRIGGER.model_copy(update={"confidence": 0.66}), 0.66, 0, "support", KIM, 410),
         ("c_ken", "ken@unix.example", "Migrate 40 mailboxes from Exchange", HUMAN_TRIGGER, 0.73, 1, "migrations", None, 3720),
-        ("c_dennis", "Dennis R.", "Invoice shows wrong VAT number", KEYWORD_TRIGGER.model_copy(update={"evaluations": [{"trigger": "keyword", "fired": True, "value": "refund"}]}), 0.79, 0, "billing", SAM, 75),
+        ("c_dennis", "Dennis R.", "Invoice shows wrong VAT number", KEYWORD_TRIGGER.model_copy(update={"evaluations": [TriggerEvaluationInfo(trigger="keyword", fired=True, value="refund")]}), 0.79, 0, "billing", SAM, 75),
     ]
     # fmt: on
     items = []

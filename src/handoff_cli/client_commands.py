@@ -34,10 +34,21 @@ from handoff_server.client import (
     new_client_msg_id,
 )
 from handoff_server.protocol import (
+    AgentMessage,
+    AiMessage,
     AOpen,
     ASubscribeQueue,
+    Claimed,
+    ConversationStarted,
+    Escalated,
     Event,
+    EventAgent,
+    HandedBack,
     HandoffPacket,
+    Note,
+    Released,
+    Reopened,
+    Resolved,
     SAck,
     SConversation,
     SError,
@@ -45,7 +56,9 @@ from handoff_server.protocol import (
     SQueue,
     STyping,
     SWelcome,
+    SystemMessage,
     VisitorInfo,
+    VisitorMessage,
 )
 
 
@@ -61,7 +74,7 @@ def _flatten(frame: Any) -> dict[str, Any]:
             "actor": ev.actor,
             "at": ev.at.isoformat(),
         }
-        out.update(ev.data)
+        out.update(ev.data.model_dump(mode="json"))
         return out
     return frame.model_dump(mode="json")
 
@@ -77,10 +90,17 @@ _NOTICES = {
 """What a visitor is told for an event that carries no sentence of its own."""
 
 
-def _agent_name(data: dict[str, Any]) -> str:
-    agent = data.get("agent")
-    name = agent.get("name") if isinstance(agent, dict) else None
-    return one_line(name) if name else "Agent"
+def _agent_name(agent: EventAgent) -> str:
+    return one_line(agent.name) if agent.name else "Agent"
+
+
+_AGENT_ACTIONS = (Claimed, Released, HandedBack, Resolved)
+"""The events of an agent's action: each carries a ``notice`` for the visitor."""
+
+
+def _action_words(ev: Claimed | Released | HandedBack | Resolved) -> str:
+    """The agent's own words on an action (a claim has none)."""
+    return "" if isinstance(ev, Claimed) else ev.data.text or ""
 
 
 class _VisitorView:
@@ -99,31 +119,29 @@ class _VisitorView:
                 echo(styled(f"conversation {frame.conversation_id}", dim=True))
             self.welcomed = True
         elif isinstance(frame, SEvent):
-            self._event(frame.event.kind, frame.event.data)
+            self._event(frame.event)
         elif isinstance(frame, SError):
             echo(styled(f"error[{frame.code}]: ", fg="red"), frame.detail)
         elif isinstance(frame, STyping) and frame.active:
             who = one_line(frame.name) if frame.name else "someone"
             echo(styled(f"{who} is typing…", dim=True))
 
-    def _event(self, kind: str, data: dict[str, Any]) -> None:
-        text = data.get("text")
-        text = text if isinstance(text, str) else ""
-        if kind == "ai_message":
-            echo(styled("AI", fg="cyan", bold=True), ": ", text)
-        elif kind == "agent_message":
-            echo(styled(_agent_name(data), fg="green", bold=True), ": ", text)
-        elif kind == "system_message":
-            echo(styled("· ", fg="magenta"), text)
-        elif kind in ("escalated", "reopened"):
-            # The escalated text is written for the visitor; reopened's is for agents.
-            echo(
-                styled("→ ", fg="yellow"), text if kind == "escalated" and text else _NOTICES[kind]
-            )
-        elif kind in _NOTICES:
-            notice = data.get("notice")
-            sentence = notice if isinstance(notice, str) and notice else _NOTICES[kind]
-            said = f" {_agent_name(data)}: {text}" if text else ""
+    def _event(self, ev: Event) -> None:
+        if isinstance(ev, AiMessage):
+            echo(styled("AI", fg="cyan", bold=True), ": ", ev.data.text)
+        elif isinstance(ev, AgentMessage):
+            echo(styled(_agent_name(ev.data.agent), fg="green", bold=True), ": ", ev.data.text)
+        elif isinstance(ev, SystemMessage):
+            echo(styled("· ", fg="magenta"), ev.data.text)
+        elif isinstance(ev, Escalated):
+            echo(styled("→ ", fg="yellow"), ev.data.text or _NOTICES[ev.kind])
+        elif isinstance(ev, Reopened):
+            # Reopened's text is for agents; the visitor gets the stock sentence.
+            echo(styled("→ ", fg="yellow"), _NOTICES[ev.kind])
+        elif isinstance(ev, _AGENT_ACTIONS):
+            sentence = ev.data.notice or _NOTICES[ev.kind]
+            text = _action_words(ev)
+            said = f" {_agent_name(ev.data.agent)}: {text}" if text else ""
             echo(styled("→ ", fg="yellow"), sentence, said)
 
 
@@ -485,30 +503,31 @@ def queue(
 
 def _transcript_event(ev: Event) -> None:
     """One event of the transcript, for an agent (confidence and trigger included)."""
-    d = ev.data
-    text = d.get("text") if isinstance(d.get("text"), str) else ""
-    if ev.kind == "conversation_started":
+    if isinstance(ev, ConversationStarted):
         return
-    if ev.kind == "visitor_message":
-        echo(styled("visitor", bold=True), ": ", text)
-    elif ev.kind == "ai_message":
-        conf = d.get("confidence")
-        label = "AI" if not isinstance(conf, int | float) else f"AI ({conf:.2f})"
-        echo(styled(label, fg="cyan", bold=True), ": ", text)
-    elif ev.kind == "agent_message":
-        echo(styled(_agent_name(d), fg="green", bold=True), ": ", text)
-    elif ev.kind == "note":
-        echo(styled(f"note ({_agent_name(d)})", dim=True), ": ", text)
-    elif ev.kind == "escalated":
-        trig = d.get("trigger") if isinstance(d.get("trigger"), dict) else {}
-        echo(
-            styled("→ escalated", fg="yellow"),
-            f" ({one_line(trig.get('kind') or '-')}: {one_line(trig.get('detail') or '')})",
-        )
-        if text:
-            echo("  told the visitor: ", text)
+    if isinstance(ev, VisitorMessage):
+        echo(styled("visitor", bold=True), ": ", ev.data.text)
+    elif isinstance(ev, AiMessage):
+        conf = ev.data.confidence
+        label = "AI" if conf is None else f"AI ({conf:.2f})"
+        echo(styled(label, fg="cyan", bold=True), ": ", ev.data.text)
+    elif isinstance(ev, AgentMessage):
+        echo(styled(_agent_name(ev.data.agent), fg="green", bold=True), ": ", ev.data.text)
+    elif isinstance(ev, Note):
+        echo(styled(f"note ({_agent_name(ev.data.agent)})", dim=True), ": ", ev.data.text)
+    elif isinstance(ev, Escalated):
+        trig = ev.data.trigger
+        kind, detail = (trig.kind, trig.detail) if trig is not None else ("", "")
+        echo(styled("→ escalated", fg="yellow"), f" ({one_line(kind or '-')}: {one_line(detail)})")
+        if ev.data.text:
+            echo("  told the visitor: ", ev.data.text)
     else:
-        notice = d.get("notice") if isinstance(d.get("notice"), str) else ""
+        if isinstance(ev, SystemMessage):
+            notice, text = "", ev.data.text
+        elif isinstance(ev, Reopened):
+            notice, text = ev.data.notice, ev.data.text
+        else:
+            notice, text = ev.data.notice, _action_words(ev)
         said = ": ".join(t for t in (notice, text) if t)
         echo(styled(f"· {one_line(ev.kind)}", fg="magenta"), f": {said}" if said else "")
 

@@ -23,28 +23,65 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import regex
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    field_validator,
+    model_serializer,
+)
 
 __all__ = [
-    "PROTOCOL_VERSION",
-    "AgentFrame",
     "DEFAULT_QUEUE_STATUSES",
+    "PROTOCOL_VERSION",
+    "AgentActionData",
+    "AgentFrame",
     "AgentInfo",
+    "AgentMessage",
+    "AgentName",
     "AgentRole",
+    "AgentTextData",
+    "AiMessage",
+    "AiMessageData",
     "CandidateInfo",
+    "Claimed",
+    "ClaimedData",
+    "ConversationStarted",
+    "ConversationStartedData",
     "ConversationStatus",
+    "DecisionInfo",
+    "DraftInfo",
     "ErrorCode",
+    "Escalated",
+    "EscalatedData",
     "Event",
+    "EventActor",
+    "EventAgent",
+    "HandedBack",
     "HandoffPacket",
     "Limits",
+    "Note",
     "VisitorLimits",
     "QueueItem",
+    "Released",
+    "Reopened",
+    "ReopenedData",
+    "Resolved",
     "ServerFrame",
+    "SystemMessage",
+    "SystemMessageData",
+    "TriggerEvaluationInfo",
     "TriggerInfo",
     "VisitorFrame",
     "VisitorInfo",
+    "VisitorMessage",
+    "VisitorMessageData",
     "dump_frame",
     "has_visible_text",
+    "parse_event",
 ]
 
 PROTOCOL_VERSION = "v1"
@@ -136,7 +173,37 @@ class CandidateInfo(_Frame):
     score: float
 
 
-class TriggerInfo(_Frame):
+class _EventPart(BaseModel):
+    """Part of an event's stored data.
+
+    It dumps exactly the fields it was given (a stored row, or what the server built),
+    in declaration order, so the wire carries what was stored and nothing the reader
+    filled in; fields a row lacks read as their defaults. Keys it does not name (rows
+    of another version) are kept and sent on as they are.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    @model_serializer(mode="wrap")
+    def _given_fields_only(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        return {k: v for k, v in out.items() if k in self.model_fields_set}
+
+
+class TriggerEvaluationInfo(_EventPart):
+    """One trigger's result on a turn: ``trigger`` (its name), whether it is ``enabled``
+    and ``fired``, the measured ``value`` (a confidence 0–1, a sentiment −1…1, a matched
+    phrase, a count) against ``threshold`` when that applies, and ``detail`` for people."""
+
+    trigger: str
+    enabled: bool = True
+    fired: bool = False
+    value: JsonValue = None
+    threshold: JsonValue = None
+    detail: str = ""
+
+
+class TriggerInfo(_EventPart):
     """Why a conversation was escalated.
 
     ``kind`` is the trigger (``low_confidence``, ``keyword``, ``human_request``, ...),
@@ -144,7 +211,11 @@ class TriggerInfo(_Frame):
     that escalated (``None`` when the AI did not answer, e.g. ``ai_error``, and when the
     turn only asked for a person: the AI's reading of "talk to a person" means nothing),
     ``threshold`` the policy threshold then, ``evaluations`` every trigger's result.
+    Unknown fields are refused. Like event data it dumps the fields it was given: a
+    visitor's copy is ``{"kind": ...}`` only.
     """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: str
     detail: str = ""
@@ -152,37 +223,264 @@ class TriggerInfo(_Frame):
     threshold: float | None = None
     rule: str | None = None
     policy_version: int | None = None
-    evaluations: list[dict[str, Any]] = Field(default_factory=list)
+    evaluations: list[TriggerEvaluationInfo] = Field(default_factory=list)
+
+    def complete(self) -> TriggerInfo:
+        """A copy with every field given (defaults included), which dumps them all."""
+        return TriggerInfo(**dict(self))
 
 
-class Event(_Frame):
-    """One stored change in a conversation.
+class AgentName(_Frame):
+    """An agent as a visitor sees them: the name only."""
 
-    ``kind`` is one of: ``conversation_started`` (data: visitor), ``visitor_message``
-    (text), ``ai_message`` (text, confidence, threshold, sources, candidates, analysis,
-    entry_id, offer_handoff), ``escalated`` (trigger, priority, team, text shown to the
-    visitor, the AI's unsent ``draft``: its answer as plain text with its analysis),
-    ``claimed`` / ``released`` / ``handed_back`` / ``resolved`` (agent, the agent's
-    optional text, and ``notice``: a sentence for the visitor), ``agent_message`` (agent,
-    text), ``note`` (agent, text; never sent to visitors), ``reopened`` (text, notice),
-    ``system_message`` (text).
+    name: str
 
-    Visitors receive a projection (an allow-list per kind): ``visitor_message`` text;
-    ``ai_message`` text, sources, confidence, offer_handoff; ``escalated`` text and
-    ``trigger.kind``; ``agent_message`` text and ``agent.name``; the agent actions and
-    ``reopened`` their ``notice`` (and ``agent.name``); ``system_message`` text; never
-    notes, analysis, candidates, thresholds, trigger details, drafts or routing.
 
-    ``actor`` is ``visitor`` | ``ai`` | ``agent`` | ``system``; ``at`` is UTC.
-    """
+class DecisionInfo(_EventPart):
+    """The policy's verdict on an AI turn: ``action`` (``continue``, ``offer_handoff``,
+    ``escalate``), the ``trigger`` that decided (``None`` when continuing), ``detail``."""
+
+    action: str
+    trigger: str | None = None
+    detail: str = ""
+
+
+class DraftInfo(_EventPart):
+    """The AI's unsent answer sent to agents with an escalation: ``text`` as plain text
+    (Markdown removed), the top KB ``entry_id``, ``confidence`` (0–1), ``sources``,
+    ``candidates`` and ``analysis``."""
+
+    text: str = ""
+    entry_id: str | None = None
+    confidence: float | None = None
+    sources: list[str] = Field(default_factory=list)
+    candidates: list[CandidateInfo] = Field(default_factory=list)
+    analysis: str = ""
+
+
+class ConversationStartedData(_EventPart):
+    """``conversation_started``: what the visitor gave at ``start``."""
+
+    visitor: VisitorInfo = Field(default_factory=VisitorInfo)
+
+
+class VisitorMessageData(_EventPart):
+    """``visitor_message``: the ``text``; ``request_human`` (given only when true) says
+    the visitor asked for a person (pressed, or accepted the AI's offer)."""
+
+    text: str = ""
+    request_human: bool = False
+
+
+class AiMessageData(_EventPart):
+    """``ai_message``: the reply ``text``, the AI's ``confidence`` (0–1) against the
+    policy ``threshold``, the top ``entry_id``, ``sources``, ``candidates``,
+    ``analysis``; ``question`` is false for a courtesy turn or a request for a person;
+    ``offer_handoff``: the reply offers a person; the policy's ``decision`` and every
+    trigger's ``evaluations``."""
+
+    text: str = ""
+    confidence: float | None = None
+    threshold: float | None = None
+    entry_id: str | None = None
+    sources: list[str] = Field(default_factory=list)
+    candidates: list[CandidateInfo] = Field(default_factory=list)
+    analysis: str = ""
+    question: bool = True
+    offer_handoff: bool = False
+    decision: DecisionInfo | None = None
+    evaluations: list[TriggerEvaluationInfo] = Field(default_factory=list)
+
+
+class EscalatedData(_EventPart):
+    """``escalated``: the ``trigger``, queue ``priority`` and ``team``, the ``text`` the
+    visitor is told, ``question`` (as on ``ai_message``), and the AI's unsent ``draft``
+    (``None`` when there is none)."""
+
+    trigger: TriggerInfo | None = None
+    priority: int = 0
+    team: str | None = None
+    text: str = ""
+    question: bool = True
+    draft: DraftInfo | None = None
+
+
+EventAgent = AgentInfo | AgentName
+"""Who acted: the full :class:`AgentInfo` for agents, :class:`AgentName` for visitors."""
+
+
+class ClaimedData(_EventPart):
+    """``claimed``: the ``agent`` and the ``notice`` sentence for the visitor."""
+
+    agent: EventAgent
+    notice: str = ""
+
+
+class AgentTextData(_EventPart):
+    """``agent_message`` and ``note``: the ``agent`` and their ``text``."""
+
+    agent: EventAgent
+    text: str = ""
+
+
+class AgentActionData(_EventPart):
+    """``released``, ``handed_back``, ``resolved``: the ``agent``, their optional
+    ``text`` (for agents) and the ``notice`` sentence for the visitor."""
+
+    agent: EventAgent
+    text: str | None = None
+    notice: str = ""
+
+
+class ReopenedData(_EventPart):
+    """``reopened``: ``text`` for agents, ``notice`` for the visitor."""
+
+    text: str = ""
+    notice: str = ""
+
+
+class SystemMessageData(_EventPart):
+    """``system_message``: a sentence from the system."""
+
+    text: str = ""
+
+
+EventActor = Literal["visitor", "ai", "agent", "system"]
+
+
+class _Event(_Frame):
+    """What every event carries; ``kind`` and ``data`` are narrowed per kind below (they
+    keep their place in the JSON: ``conversation_id, seq, kind, at, actor, data,
+    client_msg_id``)."""
 
     conversation_id: str
     seq: int = Field(ge=1)
     kind: str
     at: datetime
-    actor: Literal["visitor", "ai", "agent", "system"]
-    data: dict[str, Any] = Field(default_factory=dict)
+    actor: EventActor
+    data: _EventPart
     client_msg_id: str | None = None
+
+
+class ConversationStarted(_Event):
+    """The visitor started the conversation (seq 1)."""
+
+    kind: Literal["conversation_started"]
+    data: ConversationStartedData
+
+
+class VisitorMessage(_Event):
+    """The visitor wrote."""
+
+    kind: Literal["visitor_message"]
+    data: VisitorMessageData
+
+
+class AiMessage(_Event):
+    """The AI answered."""
+
+    kind: Literal["ai_message"]
+    data: AiMessageData
+
+
+class Escalated(_Event):
+    """The conversation was handed to people (queued)."""
+
+    kind: Literal["escalated"]
+    data: EscalatedData
+
+
+class Claimed(_Event):
+    """An agent took the conversation."""
+
+    kind: Literal["claimed"]
+    data: ClaimedData
+
+
+class AgentMessage(_Event):
+    """An agent wrote to the visitor."""
+
+    kind: Literal["agent_message"]
+    data: AgentTextData
+
+
+class Note(_Event):
+    """An agent's internal note; never sent to visitors."""
+
+    kind: Literal["note"]
+    data: AgentTextData
+
+
+class Released(_Event):
+    """An agent put the conversation back in the queue."""
+
+    kind: Literal["released"]
+    data: AgentActionData
+
+
+class HandedBack(_Event):
+    """An agent handed the conversation back to the AI."""
+
+    kind: Literal["handed_back"]
+    data: AgentActionData
+
+
+class Resolved(_Event):
+    """An agent marked the conversation resolved."""
+
+    kind: Literal["resolved"]
+    data: AgentActionData
+
+
+class Reopened(_Event):
+    """The visitor wrote to a resolved conversation; it is with the AI again."""
+
+    kind: Literal["reopened"]
+    data: ReopenedData
+
+
+class SystemMessage(_Event):
+    """A sentence from the system."""
+
+    kind: Literal["system_message"]
+    data: SystemMessageData
+
+
+Event = Annotated[
+    ConversationStarted
+    | VisitorMessage
+    | AiMessage
+    | Escalated
+    | Claimed
+    | AgentMessage
+    | Note
+    | Released
+    | HandedBack
+    | Resolved
+    | Reopened
+    | SystemMessage,
+    Field(discriminator="kind"),
+]
+"""One stored change in a conversation: a discriminated union on ``kind``.
+
+Each kind has its typed ``data`` (see the ``*Data`` models). Visitors receive a
+projection (an allow-list per kind): ``visitor_message`` text; ``ai_message`` text,
+sources, confidence, offer_handoff; ``escalated`` text and ``trigger.kind``;
+``agent_message`` text and ``agent.name``; the agent actions and ``reopened`` their
+``notice`` (and ``agent.name``); ``system_message`` text; never notes, analysis,
+candidates, thresholds, trigger details, drafts or routing.
+
+``actor`` is ``visitor`` | ``ai`` | ``agent`` | ``system``; ``at`` is UTC.
+"""
+
+_EVENT: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(obj: Any) -> Event:
+    """An event from its JSON-able form (a dict with ``kind``, ``data``, ...).
+
+    Raises :class:`pydantic.ValidationError` for an unknown kind or a wrong shape."""
+    return _EVENT.validate_python(obj)
 
 
 class QueueItem(_Frame):

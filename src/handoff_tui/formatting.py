@@ -24,8 +24,8 @@ def fired_value(trigger: TriggerInfo) -> object:
     """The measured value of the evaluation that fired for ``trigger.kind`` (e.g. the
     matched keyword), or ``None``."""
     for ev in trigger.evaluations:
-        if ev.get("trigger") == trigger.kind and ev.get("fired"):
-            return ev.get("value")
+        if ev.trigger == trigger.kind and ev.fired:
+            return ev.value
     return None
 
 

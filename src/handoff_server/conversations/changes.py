@@ -1,8 +1,9 @@
 """What to store for each change: events and conversation columns, decided, not stored.
 
 Pure functions of the conversation, the actor, the lifecycle's verdict and the time;
-the service stores what they return in one transaction. Event data keys keep their order
-(it is the order of the JSON on the wire).
+the service stores what they return in one transaction. Event data is built as the
+protocol's typed models (``*Data``) and stored as their JSON: the fields given, in the
+models' order (the order of the JSON on the wire).
 """
 
 from __future__ import annotations
@@ -10,12 +11,25 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from handoff_server.conversations.lifecycle import AgentAction
 from handoff_server.conversations.projections import draft
 from handoff_server.conversations.turn import TurnResult
-from handoff_server.protocol import AgentInfo, ConversationStatus, TriggerInfo
+from handoff_server.protocol import (
+    AgentActionData,
+    AgentInfo,
+    AgentTextData,
+    AiMessageData,
+    CandidateInfo,
+    ClaimedData,
+    ConversationStatus,
+    DecisionInfo,
+    EscalatedData,
+    ReopenedData,
+    TriggerEvaluationInfo,
+    TriggerInfo,
+    VisitorMessageData,
+)
 from handoff_server.routing import Route
 from handoff_server.store import ConversationRecord, ConversationUpdate, NewEvent
 
@@ -88,14 +102,16 @@ def agent_change(
     """The event of an agent's action (``to``: the status it moves to, ``None`` if it
     stays) and the columns that change."""
     kind, notice = _AGENT_EVENTS[action]
-    data: dict[str, Any] = {"agent": agent.model_dump()}
-    if action != "claim":
-        data["text"] = text
-    if notice is not None:
-        data["notice"] = notice(agent)
+    data: ClaimedData | AgentTextData | AgentActionData
+    if notice is None:
+        data = AgentTextData(agent=agent, text=text or "")
+    elif action == "claim":
+        data = ClaimedData(agent=agent, notice=notice(agent))
+    else:
+        data = AgentActionData(agent=agent, text=text, notice=notice(agent))
     event = NewEvent(
         kind=kind,
-        data=data,
+        data=data.model_dump(mode="json"),
         client_msg_id=client_msg_id,
         sender=agent.id,
         visible_to_visitor=action != "note",
@@ -121,22 +137,29 @@ def visitor_change(
         change.events.append(
             NewEvent(
                 kind="reopened",
-                data={
-                    "text": "The visitor wrote again; the conversation is open.",
-                    "notice": "Welcome back: this conversation is open again.",
-                },
+                data=ReopenedData(
+                    text="The visitor wrote again; the conversation is open.",
+                    notice="Welcome back: this conversation is open again.",
+                ).model_dump(mode="json"),
                 at=now,
             )
         )
         # Whoever resolved it is not holding it now; a new escalation starts afresh.
         change.updates.update(entering("ai", now))
-    data: dict[str, Any] = {"text": text}
-    if requested_human:
-        # Stored so a restart that finishes this turn still knows it was a request.
-        data["request_human"] = True
+    # ``request_human`` is stored (only when true) so that a restart that finishes this
+    # turn still knows it was a request.
+    data = (
+        VisitorMessageData(text=text, request_human=True)
+        if requested_human
+        else VisitorMessageData(text=text)
+    )
     change.events.append(
         NewEvent(
-            kind="visitor_message", data=data, client_msg_id=client_msg_id, sender="visitor", at=now
+            kind="visitor_message",
+            data=data.model_dump(mode="json"),
+            client_msg_id=client_msg_id,
+            sender="visitor",
+            at=now,
         )
     )
     if conv.first_question is None:
@@ -152,26 +175,32 @@ def ai_reply(turn: TurnResult, now: datetime) -> Change:
     reply = answer.text
     if offer:
         reply = (reply + "\n\n" if reply else "") + OFFER
-    data = {
-        "text": reply,
-        "confidence": answer.confidence,
-        "threshold": turn.threshold,
-        "entry_id": answer.entry_id,
-        "sources": answer.sources,
-        "candidates": [c.model_dump() for c in answer.candidates],
-        "analysis": answer.analysis,
-        "question": turn.question,
-        "offer_handoff": offer,
-        "decision": {
-            "action": decision.action,
-            "trigger": decision.trigger,
-            "detail": decision.detail,
-        },
-        "evaluations": [e.model_dump(mode="json") for e in decision.evaluations],
-    }
+    data = AiMessageData(
+        text=reply,
+        confidence=answer.confidence,
+        threshold=turn.threshold,
+        entry_id=answer.entry_id,
+        sources=answer.sources,
+        candidates=[CandidateInfo.model_validate(c.model_dump()) for c in answer.candidates],
+        analysis=answer.analysis,
+        question=turn.question,
+        offer_handoff=offer,
+        decision=DecisionInfo(
+            action=decision.action, trigger=decision.trigger, detail=decision.detail
+        ),
+        evaluations=_evaluations(turn),
+    )
     # The queue shows the confidence on the visitor's last question, not on a thanks.
     updates: ConversationUpdate = {"last_confidence": answer.confidence} if turn.question else {}
-    return Change([NewEvent(kind="ai_message", data=data, at=now)], updates)
+    return Change([NewEvent(kind="ai_message", data=data.model_dump(mode="json"), at=now)], updates)
+
+
+def _evaluations(turn: TurnResult) -> list[TriggerEvaluationInfo]:
+    """Every trigger's evaluation on the turn, as the protocol carries it."""
+    return [
+        TriggerEvaluationInfo.model_validate(e.model_dump(mode="json"))
+        for e in turn.decision.evaluations
+    ]
 
 
 def escalation(
@@ -190,23 +219,23 @@ def escalation(
         threshold=turn.threshold,
         rule=decision.rule,
         policy_version=decision.policy_version,
-        evaluations=[e.model_dump(mode="json") for e in decision.evaluations],
-    ).model_dump(mode="json")
-    data = {
-        "trigger": trigger,
-        "priority": route.priority,
-        "team": route.team,
-        "text": notice,
-        "question": turn.question,
-        "draft": draft(answer) if answer else None,
-    }
+        evaluations=_evaluations(turn),
+    )
+    data = EscalatedData(
+        trigger=trigger,
+        priority=route.priority,
+        team=route.team,
+        text=notice,
+        question=turn.question,
+        draft=draft(answer) if answer else None,
+    )
     updates = entering("queued", now)
     updates.update(
         {
-            "trigger": trigger,
+            "trigger": trigger.model_dump(mode="json"),
             "priority": route.priority,
             "team": route.team,
             "last_confidence": answer.confidence if answer else conv.last_confidence,
         }
     )
-    return Change([NewEvent(kind="escalated", data=data, at=now)], updates)
+    return Change([NewEvent(kind="escalated", data=data.model_dump(mode="json"), at=now)], updates)

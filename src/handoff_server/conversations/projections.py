@@ -12,18 +12,26 @@ Never here: deciding or storing anything.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 from handoff_server.ai.base import Answer
 from handoff_server.kb.plaintext import markdown_to_text
 from handoff_server.protocol import (
     AgentInfo,
+    AgentName,
+    AiMessage,
+    AiMessageData,
     CandidateInfo,
+    DraftInfo,
+    Escalated,
     Event,
     HandoffPacket,
     QueueItem,
     TriggerInfo,
     VisitorInfo,
+    VisitorMessage,
+    parse_event,
 )
 from handoff_server.store import ConversationRecord, StoredEvent
 
@@ -70,23 +78,27 @@ not named here never reaches a visitor). Kept out: the AI's analysis, candidates
 threshold, the trigger's detail, values and evaluations, the agent's own words on an
 action (the visitor gets the ``notice`` written for them), unsent drafts, routing."""
 
-_VISITOR_NESTED_FIELDS: dict[str, frozenset[str]] = {
-    "trigger": frozenset({"kind"}),
-    "agent": frozenset({"name"}),
+_VISITOR_NESTED: dict[str, Callable[[Any], Any]] = {
+    "trigger": lambda t: TriggerInfo(kind=t.kind) if t is not None else None,
+    "agent": lambda a: AgentName(name=a.name),
 }
-"""Of a nested object in visitor-visible data, the fields a visitor may receive."""
+"""Of a nested object in visitor-visible data, the part a visitor may receive: the
+trigger's kind, the agent's name."""
 
 
 def to_event(se: StoredEvent) -> Event:
-    """Stored event → wire :class:`~handoff_server.protocol.Event`."""
-    return Event(
-        conversation_id=se.conversation_id,
-        seq=se.seq,
-        kind=se.kind,
-        at=se.at,
-        actor=ACTOR_BY_KIND.get(se.kind, "system"),
-        data=se.data,
-        client_msg_id=se.client_msg_id,
+    """Stored event → wire :data:`~handoff_server.protocol.Event` (its typed data read
+    from the stored JSON; fields an old row lacks read as their defaults)."""
+    return parse_event(
+        {
+            "conversation_id": se.conversation_id,
+            "seq": se.seq,
+            "kind": se.kind,
+            "at": se.at,
+            "actor": ACTOR_BY_KIND.get(se.kind, "system"),
+            "data": se.data,
+            "client_msg_id": se.client_msg_id,
+        }
     )
 
 
@@ -98,16 +110,15 @@ def visitor_view(ev: Event) -> Event | None:
     allowed = _VISITOR_FIELDS.get(ev.kind)
     if allowed is None:
         return None
-    data: dict[str, Any] = {}
-    for key, value in ev.data.items():
-        if key not in allowed:
+    given = ev.data.model_fields_set
+    kept: dict[str, Any] = {}
+    for key in type(ev.data).model_fields:  # declared fields only: never an unknown key
+        if key not in allowed or key not in given:
             continue
-        nested = _VISITOR_NESTED_FIELDS.get(key)
-        if nested is not None:
-            value = (
-                {k: v for k, v in value.items() if k in nested} if isinstance(value, dict) else None
-            )
-        data[key] = value
+        value = getattr(ev.data, key)
+        narrow = _VISITOR_NESTED.get(key)
+        kept[key] = narrow(value) if narrow is not None else value
+    data = type(ev.data)(**kept)
     client_msg_id = ev.client_msg_id if ev.actor == "visitor" else None
     return ev.model_copy(update={"data": data, "client_msg_id": client_msg_id})
 
@@ -130,7 +141,7 @@ def queue_item(conv: ConversationRecord) -> QueueItem:
         status=conv.status,
         visitor=VisitorInfo.model_validate(conv.visitor),
         first_question=conv.first_question,
-        trigger=TriggerInfo.model_validate(conv.trigger) if conv.trigger else None,
+        trigger=_trigger(conv),
         last_confidence=conv.last_confidence,
         priority=conv.priority,
         team=conv.team,
@@ -141,17 +152,22 @@ def queue_item(conv: ConversationRecord) -> QueueItem:
     )
 
 
-def draft(answer: Answer) -> dict[str, Any]:
+def _trigger(conv: ConversationRecord) -> TriggerInfo | None:
+    """The conversation's trigger with every field (agents get them all)."""
+    return TriggerInfo.model_validate(conv.trigger).complete() if conv.trigger else None
+
+
+def draft(answer: Answer) -> DraftInfo:
     """The AI's unsent answer as agents receive it with an escalation."""
-    return {
+    return DraftInfo(
         # Agents insert the draft into a reply: plain text, as the visitor reads it.
-        "text": markdown_to_text(answer.text),
-        "entry_id": answer.entry_id,
-        "confidence": answer.confidence,
-        "sources": answer.sources,
-        "candidates": [c.model_dump() for c in answer.candidates],
-        "analysis": answer.analysis,
-    }
+        text=markdown_to_text(answer.text),
+        entry_id=answer.entry_id,
+        confidence=answer.confidence,
+        sources=answer.sources,
+        candidates=[CandidateInfo.model_validate(c.model_dump()) for c in answer.candidates],
+        analysis=answer.analysis,
+    )
 
 
 def build_packet(
@@ -170,7 +186,7 @@ def build_packet(
         visitor=VisitorInfo.model_validate(conv.visitor),
         started_at=conv.created_at,
         queued_at=conv.queued_at,
-        trigger=TriggerInfo.model_validate(conv.trigger) if conv.trigger else None,
+        trigger=_trigger(conv),
         analysis=analysis,
         candidates=candidates,
         confidence_history=history,
@@ -201,20 +217,23 @@ def question_analysis(
     question: str | None = None
     skipped = False
     for ev in events:
-        if ev.kind == "visitor_message":
-            asked = str(ev.data.get("text", ""))
-        if ev.kind not in ("ai_message", "escalated"):
+        if isinstance(ev, VisitorMessage):
+            asked = ev.data.text
+        if not isinstance(ev, AiMessage | Escalated):
             continue
-        threshold = ev.data.get("threshold", threshold)
-        if ev.data.get("question", True) is False:
+        if isinstance(ev, AiMessage) and "threshold" in ev.data.model_fields_set:
+            threshold = ev.data.threshold
+        if not ev.data.question:
             skipped = True
             continue
         question = asked
-        src = ev.data if ev.kind == "ai_message" else ev.data.get("draft") or {}
-        if src.get("confidence") is not None:
-            history.append(float(src["confidence"]))
-        analysis = str(src.get("analysis") or "")
-        candidates = [CandidateInfo.model_validate(c) for c in src.get("candidates") or []]
+        src: AiMessageData | DraftInfo = (
+            ev.data if isinstance(ev, AiMessage) else ev.data.draft or DraftInfo()
+        )
+        if src.confidence is not None:
+            history.append(src.confidence)
+        analysis = src.analysis
+        candidates = list(src.candidates)
     if question is None:
         if skipped:
             analysis = (

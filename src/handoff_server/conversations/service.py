@@ -50,12 +50,14 @@ from handoff_server.policies import PolicyBook
 from handoff_server.protocol import (
     DEFAULT_QUEUE_STATUSES,
     AgentInfo,
+    ConversationStartedData,
     ConversationStatus,
     Event,
     HandoffPacket,
     QueueItem,
     SAck,
     VisitorInfo,
+    VisitorMessage,
 )
 from handoff_server.routing import Router, route
 from handoff_server.store import (
@@ -112,13 +114,14 @@ class ConversationService:
         await self.policies.seed()
         for conv in await self._store.call(self._db.list_conversations, ["ai"]):
             last = await self._store.call(self._db.events_after, conv.id, max(0, conv.last_seq - 1))
-            if last and last[-1].kind == "visitor_message":
+            message = to_event(last[-1]) if last else None
+            if isinstance(message, VisitorMessage):
                 log.info("finishing interrupted AI turn in %s", conv.id)
                 async with self._lock(conv.id):
                     await self._ai_turn(
                         await self._get(conv.id),
-                        last[-1].data.get("text", ""),
-                        explicit_human=bool(last[-1].data.get("request_human")),
+                        message.data.text,
+                        explicit_human=message.data.request_human,
                     )
 
     # ------------------------------------------------------------------ visitors
@@ -144,9 +147,8 @@ class ConversationService:
             visitor=visitor.model_dump(mode="json"),
             page_url=visitor.page_url,
         )
-        first = NewEvent(
-            kind="conversation_started", data={"visitor": visitor.model_dump(mode="json")}, at=now
-        )
+        started = ConversationStartedData(visitor=visitor)
+        first = NewEvent(kind="conversation_started", data=started.model_dump(mode="json"), at=now)
         stored = await self._store.call(self._db.create_conversation, conv, [first])
         conv = conv.model_copy(update={"last_seq": stored[-1].seq})
         attach(conv.id)
@@ -226,7 +228,7 @@ class ConversationService:
         if not says_yes(text):
             return False
         last = await self._store.call(self._db.events_after, conv.id, max(0, conv.last_seq - 1))
-        return accepts_offer(text, last[-1] if last else None)
+        return accepts_offer(text, to_event(last[-1]) if last else None)
 
     async def _ai_turn(self, conv: ConversationRecord, text: str, *, explicit_human: bool) -> None:
         """Decide one AI turn (:func:`~.turn.evaluate_turn`), then store and publish the
@@ -235,7 +237,7 @@ class ConversationService:
         events = await self._store.call(self._db.events_after, conv.id, 0)
         turn = TurnInput(
             text=text,
-            history=history_from_events(events),
+            history=history_from_events([to_event(se) for se in events]),
             explicit_human=explicit_human,
             visitor=flat_visitor(conv.visitor),
             page_url=conv.page_url,

@@ -30,7 +30,15 @@ from handoff_server import escalation
 from handoff_server.ai.base import Answer, Answerer
 from handoff_server.ai.courtesy_layer import without_courtesy
 from handoff_server.escalation import Decision, Policy, PriorTurn, TurnContext
-from handoff_server.store import StoredEvent, utcnow
+from handoff_server.protocol import (
+    AiMessage,
+    Escalated,
+    Event,
+    HandedBack,
+    Reopened,
+    VisitorMessage,
+)
+from handoff_server.store import utcnow
 
 __all__ = [
     "TurnInput",
@@ -147,17 +155,17 @@ def _asks_for_person(ctx: TurnContext, decision: Decision, threshold: float) -> 
     return asked and not sure
 
 
-def history_from_events(events: Sequence[StoredEvent]) -> list[PriorTurn]:
+def history_from_events(events: Sequence[Event]) -> list[PriorTurn]:
     """The earlier visitor turns of a conversation whose events (all of them, in order)
     end with the current turn's message: each with the AI's confidence on it, counting
     only since the last handoff (escalation, handback or reopening)."""
     turns: list[PriorTurn] = []
-    for se in events:
-        if se.kind == "visitor_message":
-            turns.append(PriorTurn(text=se.data.get("text", "")))
-        elif se.kind == "ai_message" and turns:
-            turns[-1] = turns[-1].model_copy(update={"confidence": se.data.get("confidence")})
-        elif se.kind in ("escalated", "handed_back", "reopened") and turns:
+    for ev in events:
+        if isinstance(ev, VisitorMessage):
+            turns.append(PriorTurn(text=ev.data.text))
+        elif isinstance(ev, AiMessage) and turns:
+            turns[-1] = turns[-1].model_copy(update={"confidence": ev.data.confidence})
+        elif isinstance(ev, Escalated | HandedBack | Reopened) and turns:
             # A handoff ends the AI's run of exchanges; counting restarts after it.
             turns = []
     return turns[:-1]  # the current turn is not history
@@ -176,12 +184,7 @@ def says_yes(text: str) -> bool:
     return text.strip().lower().rstrip(".! ") in _YES
 
 
-def accepts_offer(text: str, last: StoredEvent | None) -> bool:
+def accepts_offer(text: str, last: Event | None) -> bool:
     """Whether ``text`` accepts a person the AI offered in ``last`` (the conversation's
     last event before this message)."""
-    return (
-        says_yes(text)
-        and last is not None
-        and last.kind == "ai_message"
-        and bool(last.data.get("offer_handoff"))
-    )
+    return says_yes(text) and isinstance(last, AiMessage) and last.data.offer_handoff

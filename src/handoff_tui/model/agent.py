@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from handoff_server.protocol import AgentInfo, Event, HandoffPacket, QueueItem
-from handoff_tui.model.conversation import ConversationState, PendingSend
+from handoff_tui.model.conversation import ConversationState, PendingSend, acting_agent_id
 from handoff_tui.model.queue import QueueModel
 
 __all__ = ["AgentModel", "LinkStatus", "ServerLimits"]
@@ -175,7 +175,7 @@ class AgentModel:
         if conv is None or not conv.add(event):
             return False
         self._settle_pending(conv, event.seq, event.client_msg_id)
-        mine = self.queue.me and (event.data.get("agent") or {}).get("id") == self.queue.me.id
+        mine = self.queue.me and acting_agent_id(event) == self.queue.me.id
         if not showing and not mine:
             conv.unread += 1
         if event.actor == "visitor":

@@ -13,9 +13,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from handoff_server.protocol import AgentInfo, Event, HandoffPacket
+from handoff_server.protocol import (
+    AgentInfo,
+    AgentMessage,
+    AiMessage,
+    Claimed,
+    Escalated,
+    Event,
+    HandedBack,
+    HandoffPacket,
+    Note,
+    Released,
+    Resolved,
+)
 
-__all__ = ["ConversationState", "PendingSend", "allowed", "status_hint"]
+__all__ = ["ConversationState", "PendingSend", "acting_agent_id", "allowed", "status_hint"]
 
 
 @dataclass
@@ -40,6 +52,15 @@ _STATUS_AFTER = {
     "resolved": "resolved",
     "reopened": "ai",
 }
+
+
+def acting_agent_id(event: Event) -> str | None:
+    """The id of the agent whose action or message ``event`` is (``None``: no agent's,
+    or only the agent's name is known)."""
+    if isinstance(event, Claimed | AgentMessage | Note | Released | HandedBack | Resolved):
+        agent = event.data.agent
+        return agent.id if isinstance(agent, AgentInfo) else None
+    return None
 
 
 def allowed(action: str, status: str, holder: AgentInfo | None, me: AgentInfo | None) -> bool:
@@ -129,9 +150,9 @@ class ConversationState:
         after = _STATUS_AFTER.get(event.kind)
         if after:
             self.status = after
-            if event.kind == "claimed":
-                agent = event.data.get("agent")
-                self.assigned_agent = AgentInfo.model_validate(agent) if agent else None
+            if isinstance(event, Claimed):
+                agent = event.data.agent
+                self.assigned_agent = agent if isinstance(agent, AgentInfo) else None
             elif after != "assigned":
                 self.assigned_agent = None
         return True
@@ -140,8 +161,8 @@ class ConversationState:
         """(confidence, threshold) of every AI answer so far, oldest first."""
         out: list[tuple[float, float | None]] = []
         for e in self.transcript:
-            if e.kind == "ai_message" and e.data.get("confidence") is not None:
-                out.append((float(e.data["confidence"]), e.data.get("threshold")))
+            if isinstance(e, AiMessage) and e.data.confidence is not None:
+                out.append((e.data.confidence, e.data.threshold))
         if not out and self.packet:
             out = [(c, self.packet.threshold) for c in self.packet.confidence_history]
         return out
@@ -169,10 +190,10 @@ class ConversationState:
                 return e.at
         return None
 
-    def escalation(self) -> Event | None:
+    def escalation(self) -> Escalated | None:
         """The latest ``escalated`` event."""
         for e in reversed(self.transcript):
-            if e.kind == "escalated":
+            if isinstance(e, Escalated):
                 return e
         return None
 
@@ -180,15 +201,11 @@ class ConversationState:
         """Text to insert as a reply draft: the AI's unsent answer from the escalation,
         else its last answer."""
         esc = self.escalation()
-        if esc:
-            draft = esc.data.get("draft")
-            if isinstance(draft, dict):
-                draft = draft.get("text")
-            if isinstance(draft, str) and draft.strip():
-                return draft
+        if esc and esc.data.draft is not None and esc.data.draft.text.strip():
+            return esc.data.draft.text
         for e in reversed(self.transcript):
-            if e.kind == "ai_message" and e.data.get("text"):
-                return str(e.data["text"])
+            if isinstance(e, AiMessage) and e.data.text:
+                return e.data.text
         return None
 
     def candidates(self) -> list[dict[str, Any]]:
@@ -196,8 +213,6 @@ class ConversationState:
         if self.packet and self.packet.candidates:
             return [c.model_dump() for c in self.packet.candidates]
         esc = self.escalation()
-        if esc:
-            draft = esc.data.get("draft")
-            if isinstance(draft, dict) and isinstance(draft.get("candidates"), list):
-                return list(draft["candidates"])
+        if esc and esc.data.draft is not None:
+            return [c.model_dump() for c in esc.data.draft.candidates]
         return []

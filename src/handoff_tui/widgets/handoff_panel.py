@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from handoff_server.protocol import TriggerInfo
+from handoff_server.protocol import AiMessage
 from handoff_tui.formatting import confidence_style, fired_value, trigger_label
 from handoff_tui.model import ConversationState, format_wait
 from handoff_tui.text import fill
@@ -32,8 +32,8 @@ def _trigger_section(conv: ConversationState) -> Content:
     packet = conv.packet
     esc = conv.escalation()
     trigger = packet.trigger if packet and packet.trigger else None
-    if trigger is None and esc and isinstance(esc.data.get("trigger"), dict):
-        trigger = TriggerInfo.model_validate(esc.data["trigger"])
+    if trigger is None and esc:
+        trigger = esc.data.trigger
     if trigger is None:
         return _section("Trigger", [M("[dim]not escalated[/]")])
     lines = [M("[b $error]$label[/]", label=trigger_label(trigger))]
@@ -55,7 +55,7 @@ def _trigger_section(conv: ConversationState) -> Content:
         lines.append(_kv("matched", str(value)))
     if trigger.rule:
         lines.append(_kv("rule", trigger.rule))
-    fired = [str(e.get("trigger")) for e in trigger.evaluations if e.get("fired")]
+    fired = [e.trigger for e in trigger.evaluations if e.fired]
     if len(fired) > 1:
         lines.append(_kv("also fired", ", ".join(f for f in fired if f != trigger.kind)))
     return _section("Trigger", lines)
@@ -94,8 +94,8 @@ def _analysis(conv: ConversationState) -> str:
     if packet and packet.analysis:
         return packet.analysis
     for e in reversed(conv.transcript):
-        if e.kind == "ai_message" and e.data.get("analysis"):
-            return str(e.data["analysis"])
+        if isinstance(e, AiMessage) and e.data.analysis:
+            return e.data.analysis
     return ""
 
 

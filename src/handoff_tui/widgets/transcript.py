@@ -7,7 +7,19 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from handoff_server.protocol import Event, TriggerInfo
+from handoff_server.protocol import (
+    AgentMessage,
+    AiMessage,
+    Claimed,
+    ConversationStarted,
+    Escalated,
+    Event,
+    HandedBack,
+    Note,
+    Released,
+    Resolved,
+    VisitorMessage,
+)
 from handoff_tui.formatting import confidence_style, trigger_sentence
 from handoff_tui.model import PendingSend
 from handoff_tui.text import fill
@@ -22,9 +34,17 @@ def _said(template: str, text: str, **values: str) -> Content:
     return M(template, one_line=True, **values) + fill("  $text", one_line=False, text=text)
 
 
-def _who(event: Event) -> str:
-    agent = event.data.get("agent")
-    return str(agent.get("name") or "agent") if isinstance(agent, dict) else "agent"
+def _who(event: AgentMessage | Note | Claimed | Released | HandedBack | Resolved) -> str:
+    return event.data.agent.name or "agent"
+
+
+def _text(event: Event) -> str:
+    """What the event says in words (a claim or a start says nothing)."""
+    if isinstance(event, ConversationStarted | Claimed):
+        return ""
+    if isinstance(event, Released | HandedBack | Resolved):
+        return event.data.text or ""  # the agent's words on an action are optional
+    return event.data.text
 
 
 _DONE_BY = {
@@ -35,9 +55,9 @@ _DONE_BY = {
 }
 
 
-def _ai_line(event: Event, at: str, text: str) -> Content:
-    conf = event.data.get("confidence")
-    threshold = event.data.get("threshold")
+def _ai_line(event: AiMessage, at: str, text: str) -> Content:
+    conf = event.data.confidence
+    threshold = event.data.threshold
     if conf is None:
         badge = M("[$text-muted]\\[no confidence][/]")
     else:
@@ -48,10 +68,7 @@ def _ai_line(event: Event, at: str, text: str) -> Content:
             conf=f"{conf:.2f}",
             limit=limit,
         )
-    sources = event.data.get("sources") or []
-    names = ", ".join(
-        str(s.get("entry_id") or s.get("title")) if isinstance(s, dict) else str(s) for s in sources
-    )
+    names = ", ".join(event.data.sources)
     line = M("[dim]$at[/] [b $secondary]AI[/] ", at=at) + badge
     line += fill("  $text", one_line=False, text=text)
     if names:
@@ -62,23 +79,18 @@ def _ai_line(event: Event, at: str, text: str) -> Content:
 def _system_what(event: Event, text: str) -> str:
     """What a system line says about ``event`` (escalation, claim, start, ...)."""
     kind = event.kind
-    if kind == "escalated":
-        trigger_data = event.data.get("trigger")
-        trigger = (
-            TriggerInfo.model_validate(trigger_data) if isinstance(trigger_data, dict) else None
-        )
+    if isinstance(event, Escalated):
         extra = []
-        if event.data.get("priority"):
-            extra.append(f"priority {event.data['priority']}")
-        if event.data.get("team"):
-            extra.append(f"team {event.data['team']}")
-        return trigger_sentence(trigger) + "".join(f" · {e}" for e in extra)
-    if kind in _DONE_BY:
+        if event.data.priority:
+            extra.append(f"priority {event.data.priority}")
+        if event.data.team:
+            extra.append(f"team {event.data.team}")
+        return trigger_sentence(event.data.trigger) + "".join(f" · {e}" for e in extra)
+    if isinstance(event, Claimed | Released | HandedBack | Resolved):
         what = _DONE_BY[kind].format(who=_who(event))
         return f"{what}: {text}" if text else what
-    if kind == "conversation_started":
-        visitor = event.data.get("visitor") or {}
-        page = visitor.get("page_url") if isinstance(visitor, dict) else None
+    if isinstance(event, ConversationStarted):
+        page = event.data.visitor.page_url
         return "conversation started" + (f" on {page}" if page else "")
     return text or kind.replace("_", " ")
 
@@ -87,15 +99,14 @@ def event_content(event: Event, visitor_name: str) -> tuple[Content, str]:
     """The line for ``event`` and its CSS class (``-visitor``, ``-ai``, ``-agent``,
     ``-note``, ``-system``)."""
     at = event.at.strftime("%H:%M:%S")
-    text = str(event.data.get("text") or "")
-    kind = event.kind
-    if kind == "visitor_message":
+    text = _text(event)
+    if isinstance(event, VisitorMessage):
         return _said("[dim]$at[/] [b $primary]$who[/]", text, at=at, who=visitor_name), "-visitor"
-    if kind == "ai_message":
+    if isinstance(event, AiMessage):
         return _ai_line(event, at, text), "-ai"
-    if kind == "agent_message":
+    if isinstance(event, AgentMessage):
         return _said("[dim]$at[/] [b $success]$who[/]", text, at=at, who=_who(event)), "-agent"
-    if kind == "note":
+    if isinstance(event, Note):
         note = "[dim]$at[/] [b]$who · internal note[/]"
         return _said(note, text, at=at, who=_who(event)), "-note"
     return M("[dim]$at[/] ── $what ──", at=at, what=_system_what(event, text)), "-system"
