@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from handoff_server import protocol
-from handoff_server.protocol import Event
+from handoff_server.protocol import Event, parse_event
 from handoff_tui.messages import Authenticated, ConnectionChanged, QueueReplaced
 from handoff_tui.model import AgentModel, QueueView, ServerLimits
 from handoff_tui.services import Link, ServerClient, action_frame
@@ -25,8 +25,16 @@ def _signed_in() -> AgentModel:
 
 
 def _event(cid: str, seq: int, kind: str, actor: str, cmid: str | None = None, **data) -> Event:
-    return Event(
-        conversation_id=cid, seq=seq, kind=kind, at=NOW, actor=actor, data=data, client_msg_id=cmid
+    return parse_event(
+        {
+            "conversation_id": cid,
+            "seq": seq,
+            "kind": kind,
+            "at": NOW,
+            "actor": actor,
+            "data": data,
+            "client_msg_id": cmid,
+        }
     )
 
 
