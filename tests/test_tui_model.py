@@ -75,7 +75,8 @@ def test_opening_loading_and_live_events_count_unread_once() -> None:
     assert model.add_event(theirs, showing=True) is True
     assert conv.unread == 1
     assert conv.status == "assigned" and conv.assigned_agent == SAM
-    assert model.add_event(_event("c_other", 1, "note", "agent"), showing=False) is False
+    other = _event("c_other", 1, "note", "agent", agent=KIM.model_dump(), text="x")
+    assert model.add_event(other, showing=False) is False
 
 
 def test_a_reply_is_pending_until_acknowledged_and_its_event_arrives() -> None:
