@@ -226,3 +226,34 @@ async def test_the_link_turns_a_real_servers_frames_into_messages(server) -> Non
     bad = Link(ServerClient(server.url, "hnd_wrong"), TUISettings(), AgentModel(), refused.append)
     await asyncio.wait_for(bad.run(), timeout=10)
     assert [getattr(m, "state", None) for m in refused] == ["unauthorized"]
+
+
+def test_a_conversation_back_with_the_ai_shows_no_stale_trigger_team_or_analysis() -> None:
+    """Resolve → the visitor writes again (reopened): the panel's trigger, priority, team
+    and analysis come from live events, not from the packet loaded before; a new handoff
+    shows the new trigger. (A newcomer saw 'KB entry server-outage', team
+    senior-engineering and the old question on a conversation back with the AI.)"""
+    model = _signed_in()
+    model.open("c_ada")
+    packet = low_confidence_packet()
+    model.load(packet)
+    conv = model.conversations["c_ada"]
+    assert conv.current_trigger() == packet.trigger and packet.trigger is not None
+    seq = packet.last_seq
+    model.add_event(_event("c_ada", seq + 1, "resolved", "agent", agent=SAM.model_dump()), True)
+    model.add_event(_event("c_ada", seq + 2, "reopened", "system", text="again"), True)
+    assert conv.current_trigger() is None and conv.routing() == (0, None)
+    fresh = 'About the visitor\'s question "how do I reset my password": account-password-reset'
+    answer = _event(
+        "c_ada", seq + 3, "ai_message", "ai", text="Reset it here.", analysis=fresh, question=True
+    )
+    model.add_event(answer, True)
+    assert conv.question_analysis() == fresh
+    trigger = {"kind": "keyword", "detail": "keyword 'cancel account' matched"}
+    again = _event(
+        "c_ada", seq + 4, "escalated", "system", trigger=trigger, priority=2, team="billing"
+    )
+    model.add_event(again, True)
+    current = conv.current_trigger()
+    assert current is not None and current.kind == "keyword"
+    assert conv.routing() == (2, "billing")

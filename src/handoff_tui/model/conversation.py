@@ -24,7 +24,9 @@ from handoff_server.protocol import (
     HandoffPacket,
     Note,
     Released,
+    Reopened,
     Resolved,
+    TriggerInfo,
 )
 
 __all__ = ["ConversationState", "PendingSend", "acting_agent_id", "allowed", "status_hint"]
@@ -196,6 +198,49 @@ class ConversationState:
             if isinstance(e, Escalated):
                 return e
         return None
+
+    def standing_escalation(self) -> tuple[bool, Escalated | None]:
+        """Whether the transcript tells the escalation story, and the escalation that still
+        stands: the latest ``escalated`` event unless the conversation went back to the AI
+        after it (``reopened``, ``handed_back``: then ``None``). ``(False, None)`` when the
+        transcript holds none of these (a packet loaded from a later ``seq``)."""
+        for e in reversed(self.transcript):
+            if isinstance(e, Escalated):
+                return True, e
+            if isinstance(e, Reopened | HandedBack):
+                return True, None
+        return False, None
+
+    def current_trigger(self) -> TriggerInfo | None:
+        """Why a person has the conversation now: the standing escalation's trigger (live
+        events win over the packet, which was true when it was loaded)."""
+        told, esc = self.standing_escalation()
+        if told:
+            return esc.data.trigger if esc else None
+        return self.packet.trigger if self.packet else None
+
+    def routing(self) -> tuple[int, str | None]:
+        """(priority, team) of the standing escalation; (0, None) once back with the AI."""
+        told, esc = self.standing_escalation()
+        if told:
+            return (esc.data.priority, esc.data.team) if esc else (0, None)
+        return (self.packet.priority, self.packet.team) if self.packet else (0, None)
+
+    def question_analysis(self) -> str:
+        """The AI's analysis of the visitor's latest real question: from an answer that
+        arrived after the packet, else the packet's, else the newest answer's."""
+        loaded = self.packet.last_seq if self.packet else 0
+        for e in reversed(self.transcript):
+            if e.seq <= loaded:
+                break
+            if isinstance(e, AiMessage) and e.data.question and e.data.analysis:
+                return e.data.analysis
+        if self.packet and self.packet.analysis:
+            return self.packet.analysis
+        for e in reversed(self.transcript):
+            if isinstance(e, AiMessage) and e.data.analysis:
+                return e.data.analysis
+        return ""
 
     def draft_answer(self) -> str | None:
         """Text to insert as a reply draft: the AI's unsent answer from the escalation,

@@ -8,7 +8,6 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
-from handoff_server.protocol import AiMessage
 from handoff_tui.formatting import confidence_style, fired_value, trigger_label
 from handoff_tui.model import ConversationState, format_wait
 from handoff_tui.text import fill
@@ -29,13 +28,11 @@ def _kv(key: str, value: str) -> Content:
 
 
 def _trigger_section(conv: ConversationState) -> Content:
-    packet = conv.packet
-    esc = conv.escalation()
-    trigger = packet.trigger if packet and packet.trigger else None
-    if trigger is None and esc:
-        trigger = esc.data.trigger
+    trigger = conv.current_trigger()
     if trigger is None:
-        return _section("Trigger", [M("[dim]not escalated[/]")])
+        told, _ = conv.standing_escalation()
+        note = "back with the AI" if told and conv.status == "ai" else "not escalated"
+        return _section("Trigger", [M("[dim]$n[/]", n=note)])
     lines = [M("[b $error]$label[/]", label=trigger_label(trigger))]
     # The coloured confidence line below says the same as a low-confidence detail.
     if trigger.detail and not (trigger.kind == "low_confidence" and trigger.confidence is not None):
@@ -80,23 +77,14 @@ def _handoff_section(conv: ConversationState, now: datetime | None) -> Content:
     if conv.assigned_agent:
         lines.append(_kv("assigned to", conv.assigned_agent.name))
     lines += _wait_lines(conv, now)
+    priority, team = conv.routing()
+    if priority:
+        lines.append(_kv("priority", str(priority)))
+    if team:
+        lines.append(_kv("team", team))
     if packet:
-        if packet.priority:
-            lines.append(_kv("priority", str(packet.priority)))
-        if packet.team:
-            lines.append(_kv("team", packet.team))
         lines.append(_kv("started", packet.started_at.strftime("%Y-%m-%d %H:%M:%S UTC")))
     return _section("Handoff", lines)
-
-
-def _analysis(conv: ConversationState) -> str:
-    packet = conv.packet
-    if packet and packet.analysis:
-        return packet.analysis
-    for e in reversed(conv.transcript):
-        if isinstance(e, AiMessage) and e.data.analysis:
-            return e.data.analysis
-    return ""
 
 
 def _candidates_section(conv: ConversationState) -> Content:
@@ -144,7 +132,9 @@ def panel_content(conv: ConversationState, now: datetime | None) -> Content:
         lines += [_kv(k, str(val)) for k, val in sorted(v.fields.items())]
         lines.append(_kv("start page", v.page_url or "—"))
         sections.append(_section("Visitor", lines))
-    sections.append(_section("AI analysis", [M("$a", one_line=False, a=_analysis(conv) or "—")]))
+    sections.append(
+        _section("AI analysis", [M("$a", one_line=False, a=conv.question_analysis() or "—")])
+    )
     sections += [_candidates_section(conv), _confidence_section(conv)]
     return Content("\n\n").join(sections)
 
