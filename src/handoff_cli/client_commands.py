@@ -46,6 +46,7 @@ from handoff_server.protocol import (
     STyping,
     SWelcome,
     VisitorInfo,
+    has_visible_text,
 )
 
 
@@ -248,7 +249,7 @@ async def _chat(session: _VisitorSession, reader: asyncio.Task[None], timeout: f
     lines = _stdin_lines()
     while (line := await _unless_link_fails(lines.get(), reader)) is not None:
         text = line.rstrip("\n")
-        if not text.strip():
+        if not has_visible_text(text):
             continue
         try:
             await session.say(text, timeout)
@@ -315,8 +316,8 @@ def _check_messages(messages: list[str]) -> None:
     """Exit with ``empty_message`` before connecting (their length is checked against the
     server's limit once it is known)."""
     for text in messages:
-        if not text.strip():
-            fail("--message must not be empty", "empty_message")
+        if not has_visible_text(text):
+            fail("--message has no visible character", "empty_message")
 
 
 def visit(
