@@ -43,7 +43,6 @@ from handoff_server.protocol import (
     SError,
     SEvent,
     SQueue,
-    STyping,
     SWelcome,
     VisitorInfo,
     has_visible_text,
@@ -87,7 +86,11 @@ def _agent_name(data: dict[str, Any]) -> str:
 class _VisitorView:
     """Prints frames for a visitor: only the sentences written for them (the AI's and
     agents' texts, notices, errors about their own messages), never the agent-side
-    analysis a frame may also carry (trigger, detail, confidence, threshold, rule)."""
+    analysis a frame may also carry (trigger, detail, confidence, threshold, rule).
+
+    No typing lines: a printed line cannot be taken back, so "Sam is typing…" would stay
+    on screen as a state that is soon false, and the server ends an agent's typing just
+    before storing the reply, so a "stopped typing" line would precede most replies."""
 
     def __init__(self) -> None:
         self.welcomed = False
@@ -103,9 +106,6 @@ class _VisitorView:
             self._event(frame.event.kind, frame.event.data)
         elif isinstance(frame, SError):
             echo(styled(f"error[{frame.code}]: ", fg="red"), frame.detail)
-        elif isinstance(frame, STyping) and frame.active:
-            who = one_line(frame.name) if frame.name else "someone"
-            echo(styled(f"{who} is typing…", dim=True))
 
     def _event(self, kind: str, data: dict[str, Any]) -> None:
         text = data.get("text")
