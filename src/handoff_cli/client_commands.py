@@ -487,7 +487,8 @@ def queue(
 def _transcript_event(ev: Event) -> None:
     """One event of the transcript, for an agent (confidence and trigger included)."""
     d = ev.data
-    text = d.get("text") if isinstance(d.get("text"), str) else ""
+    said = d.get("text")
+    text = said if isinstance(said, str) else ""
     if ev.kind == "conversation_started":
         return
     if ev.kind == "visitor_message":
@@ -501,7 +502,8 @@ def _transcript_event(ev: Event) -> None:
     elif ev.kind == "note":
         echo(styled(f"note ({_agent_name(d)})", dim=True), ": ", text)
     elif ev.kind == "escalated":
-        trig = d.get("trigger") if isinstance(d.get("trigger"), dict) else {}
+        found = d.get("trigger")
+        trig = found if isinstance(found, dict) else {}
         echo(
             styled("→ escalated", fg="yellow"),
             f" ({one_line(trig.get('kind') or '-')}: {one_line(trig.get('detail') or '')})",
@@ -540,7 +542,9 @@ def _packet_header(packet: HandoffPacket) -> None:
 
 
 def transcript(
-    conversation_id: Annotated[str, typer.Argument(help="Conversation id.")],
+    conversation_id: Annotated[
+        str, typer.Argument(metavar="CONVERSATION_ID", help="Conversation id.")
+    ],
     server: ServerOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,

@@ -135,7 +135,7 @@ VisitorOpt = Annotated[
 
 
 def triage(
-    question: Annotated[str, typer.Argument(help="The visitor's message.")],
+    question: Annotated[str, typer.Argument(metavar="TEXT", help="The visitor's message.")],
     kb: KbOpt = None,
     engine: Annotated[
         str | None,
