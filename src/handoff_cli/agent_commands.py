@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from handoff_cli.common import ConfigOpt, ServerOpt, TokenOpt, fail, settings_from
+from handoff_cli.common import ConfigOpt, DemoKbOpt, ServerOpt, TokenOpt, fail, settings_from
 
 if TYPE_CHECKING:
     from handoff_tui import TUISettings
@@ -414,15 +414,7 @@ async def _run_demo(
 
 
 def demo(
-    kb: Annotated[
-        Path | None,
-        typer.Option(
-            "--kb",
-            metavar="PATH",
-            help="KB folder or file (default: the bundled demo KB).",
-            exists=True,
-        ),
-    ] = None,
+    kb: DemoKbOpt = None,
     questions: Annotated[
         Path | None,
         typer.Option(

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from handoff_cli.common import ConfigOpt, DataDirOpt, fail, settings_from
+from handoff_cli.common import ConfigOpt, DataDirOpt, DemoKbOpt, fail, settings_from
 from handoff_cli.output import echo
 from handoff_server.config import Settings
 from handoff_server.errors import HandoffError
@@ -28,30 +28,27 @@ token_app = typer.Typer(
 )
 
 
+_HostOpt = Annotated[
+    str | None, typer.Option(metavar="HOST", help="Interface to listen on (default 127.0.0.1).")
+]
+_PortOpt = Annotated[
+    int | None,
+    typer.Option(
+        metavar="PORT", help="TCP port (default 8765; 0 picks a free one).", min=0, max=65535
+    ),
+]
+_EngineOpt = Annotated[
+    str | None,
+    typer.Option(metavar="NAME", help="Answerer engine (default from config: 'default')."),
+]
+
+
 def serve(
-    host: Annotated[
-        str | None, typer.Option(metavar="HOST", help="Interface to listen on (default 127.0.0.1).")
-    ] = None,
-    port: Annotated[
-        int | None,
-        typer.Option(
-            metavar="PORT", help="TCP port (default 8765; 0 picks a free one).", min=0, max=65535
-        ),
-    ] = None,
+    host: _HostOpt = None,
+    port: _PortOpt = None,
     data_dir: DataDirOpt = None,
-    kb: Annotated[
-        Path | None,
-        typer.Option(
-            "--kb",
-            metavar="PATH",
-            help="KB folder or file (default: the bundled demo KB).",
-            exists=True,
-        ),
-    ] = None,
-    engine: Annotated[
-        str | None,
-        typer.Option(metavar="NAME", help="Answerer engine (default from config: 'default')."),
-    ] = None,
+    kb: DemoKbOpt = None,
+    engine: _EngineOpt = None,
     config: ConfigOpt = None,
     log_level: Annotated[str, typer.Option(metavar="LEVEL", help="Logging level.")] = "INFO",
 ) -> None:
