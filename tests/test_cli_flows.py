@@ -120,8 +120,9 @@ def test_cli_errors_are_clear(served):
     assert bad.returncode != 0 and "error[unauthorized]" in bad.stderr
     down = handoff("visit", "--server", "ws://127.0.0.1:9", "-m", "hi", check=False)
     assert down.returncode != 0 and "error[connect_failed]" in down.stderr
-    empty = handoff("visit", "--server", url, "-m", "   ", check=False)
-    assert empty.returncode != 0 and "error[empty_message]" in empty.stderr
+    for text in ("   ", "\u0301\u0301", "\u2800\u0301", "\ue000", "\U0001d159"):
+        empty = handoff("visit", "--server", url, "-m", text, check=False)
+        assert empty.returncode != 0 and "error[empty_message]" in empty.stderr, text
     role = handoff("token", "create", "--name", "X", "--role", "boss", check=False)
     assert role.returncode != 0
 

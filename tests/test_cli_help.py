@@ -1,6 +1,10 @@
 """Every command's --help reads well at a fixed terminal width: flags show no value
 placeholder (no `<bool>`), prose is re-wrapped to the width (no sentence broken by a
-hard newline from a docstring), and command lists show whole first sentences."""
+hard newline from a docstring), and command lists show whole first sentences.
+
+Every option and argument shows one uppercase metavar (PATH, FILE, TEXT, N...), never
+click's ``<int range>``/``{path}`` forms, and no hyphenated word ("out-of-scope") is
+broken across lines at any terminal width."""
 
 from __future__ import annotations
 
@@ -60,7 +64,13 @@ def _broken_lines(lines: list[str]) -> list[tuple[str, str]]:
 
 
 def test_every_command_is_covered():
-    assert {("visit",), ("queue",), ("kb", "check"), ("policy", "import"), ("token", "create")} <= set(COMMANDS)
+    assert {
+        ("visit",),
+        ("queue",),
+        ("kb", "check"),
+        ("policy", "import"),
+        ("token", "create"),
+    } <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "handoff")
@@ -73,6 +83,61 @@ def test_help_reads_well(path):
     assert not _broken_lines(blocks.get("Options:", [])), _broken_lines(blocks["Options:"])
     for line in blocks.get("Commands:", []):
         assert not line.rstrip().endswith("..."), f"short help cut: {line!r}"
+
+
+METAVAR = re.compile(r"^[A-Z][A-Z0-9_]*(?:=[A-Z][A-Z0-9_]*)?(?:\.\.\.)?$")
+"""An uppercase metavar: PATH, N, KEY=VALUE, TEXT..."""
+
+
+def _terms(blocks: dict[str, list[str]]) -> list[str]:
+    """The left column of the Options and Arguments sections: ``--kb PATH``, ``path PATH``."""
+    terms = []
+    for section in ("Options:", "Arguments:"):
+        for line in blocks.get(section, []):
+            m = re.match(r"^  (\S+(?: \S+)*?)(?:  |$)", line)
+            if m and (line.startswith("  -") or section == "Arguments:"):
+                terms.append(m.group(1))
+    return terms
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=lambda p: " ".join(p) or "handoff")
+def test_every_metavar_is_one_uppercase_word(path):
+    text = _help(path)
+    usage = text.splitlines()[0]
+    assert not re.search(r"<[^>]*>|\{[^}]*\}", usage), usage
+    for term in _terms(_blocks(text)):
+        words = term.split(" ")
+        metavar = [w for w in words if not w.startswith("-") and w != "/"]
+        if words[0].startswith("-") and not metavar:
+            continue  # a flag
+        assert len(metavar) == 1 and METAVAR.match(metavar[0]), f"{term!r} in {path}"
+
+
+@pytest.mark.parametrize("width", [50, 60, 70, 78, 90, 120])
+def test_no_hyphenated_word_is_broken_across_lines(width):
+    for path in COMMANDS:
+        text = runner.invoke(app, [*path, "--help"], terminal_width=width).output
+        lines = text.splitlines()
+        for a, b in zip(lines, lines[1:], strict=False):
+            assert not (re.search(r"\w-$", a) and re.match(r"\s*\w", b)), (width, path, a, b)
+
+
+@pytest.mark.parametrize("path", [("serve",), ("demo",), ("eval",), ("triage",)])
+def test_kb_is_one_path_everywhere(path):
+    assert re.search(r"^  --kb PATH\s", _help(path), re.M)
+
+
+def test_the_reported_metavars():
+    create = _help(("token", "create"))
+    assert re.search(r"^  --name TEXT\s+The person's display name\.\s+\[required\]$", create, re.M)
+    assert re.search(r"^  --role ROLE\s", create, re.M)
+    for path, usage in (
+        (("kb", "check"), "[OPTIONS] PATH"),
+        (("policy", "import"), "[OPTIONS] FILE"),
+        (("transcript",), "[OPTIONS] CONVERSATION_ID"),
+        (("triage",), "[OPTIONS] TEXT"),
+    ):
+        assert _help(path).splitlines()[0].endswith(usage), path
 
 
 def test_flags_take_no_value():

@@ -1,9 +1,16 @@
 """Issue 8, kind 3: text with no visible character is ``empty_message`` for every text a
-client sends, through a real server: nothing stored, nothing sent to the AI, no turn."""
+client sends, through a real server: nothing stored, nothing sent to the AI, no turn.
+
+Visible means a letter, number, punctuation or symbol that draws something; combining
+marks without a visible base, private-use and unassigned code points and known blanks
+draw nothing (the newcomer's second pass found those accepted)."""
 
 from __future__ import annotations
 
 import pytest
+import regex
+from hypothesis import given
+from hypothesis import strategies as st
 
 from handoff_server.ai import Answer, Answerer
 from handoff_server.client import new_client_msg_id
@@ -37,9 +44,40 @@ INVISIBLE = [
     "\u2800",  # BRAILLE PATTERN BLANK
     "\x07\x1b",  # control characters
     "\u3000\u00a0\u2028",  # ideographic space, no-break space, line separator
+    # The second pass: marks with no base, blanks, unassigned and private-use code points.
+    "\u0300",  # COMBINING GRAVE ACCENT alone
+    "\u0301\u0301",  # two combining marks, no base
+    "\u034f\u0301",  # a combining mark on the (invisible) grapheme joiner
+    "\u2800\u0301",  # a combining mark on a blank
+    "\ud7ff",  # unassigned (Cn)
+    "\ue000",  # private use (Co)
+    "\U000f0000",  # supplementary private use (Co)
+    "\U0001d159",  # MUSICAL SYMBOL NULL NOTEHEAD: a symbol that draws nothing
 ]
 
-VISIBLE = ["a", "👍", "👨\u200d👩\u200d👧", "\u200bhello\u2060", "é", "你好", "\U0001fae8"]
+VISIBLE = [
+    "a",
+    "👍",
+    "👨\u200d👩\u200d👧",  # emoji joined by ZWJ
+    "👍🏽",  # emoji with a skin tone
+    "\u200bhello\u2060",
+    "é",
+    "e\u0301",  # a combining mark on a visible base
+    "你好",
+    "مرحبا",  # right-to-left
+    "\U0001fae8",
+    "1\ufe0f\u20e3",  # keycap sequence
+    "?",
+]
+
+_UNASSIGNED = regex.compile(r"\p{Cn}")
+_invisible_piece = st.one_of(
+    st.characters(categories=["Zs", "Zl", "Zp", "Cc", "Cf", "Co", "Mn", "Mc", "Me"]),
+    st.characters(categories=["Cn"]).filter(lambda c: _UNASSIGNED.fullmatch(c) is not None),
+    st.sampled_from("\u2800\u115f\u1160\u3164\uffa0\U0001d159\u034f\ufe0f\U000e0041"),
+)
+_HANGUL_FILLERS = "\u115f\u1160\u3164\uffa0"
+_letter = st.characters(categories=["L"]).filter(lambda c: c not in _HANGUL_FILLERS)
 
 
 class CountingAnswerer:
@@ -82,6 +120,26 @@ def test_invisible_text_is_not(text):
     from handoff_server.protocol import has_visible_text
 
     assert not has_visible_text(text)
+
+
+@given(st.lists(_invisible_piece, max_size=12).map("".join))
+def test_only_invisible_pieces_is_never_visible(text):
+    """Whitespace, controls, format, private-use, unassigned, marks and blanks, in any
+    order and number, add up to nothing visible."""
+    from handoff_server.protocol import has_visible_text
+
+    assert not has_visible_text(text)
+
+
+@given(
+    st.lists(_invisible_piece, max_size=6).map("".join),
+    _letter,
+    st.lists(_invisible_piece, max_size=6).map("".join),
+)
+def test_one_visible_letter_among_invisible_pieces_is_visible(before, letter, after):
+    from handoff_server.protocol import has_visible_text
+
+    assert has_visible_text(before + letter + after)
 
 
 async def test_invisible_visitor_messages_are_refused_and_change_nothing(
@@ -136,7 +194,7 @@ async def test_invisible_agent_texts_are_refused_and_change_nothing(server):
     await sam.send(AClaim(type="claim", conversation_id=cid, client_msg_id=claim))
     await wait_ack(sam, claim)
     before = await _stored(server, cid)
-    for text in ("\u200b", "\u2060 \ufeff", "\u200d\n"):
+    for text in ("\u200b", "\u2060 \ufeff", "\u200d\n", "\u0301", "\ue000", "\U0001d159"):
         for frame_type, kind in (
             (AReply, "reply"),
             (ANote, "note"),

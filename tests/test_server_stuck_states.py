@@ -2,12 +2,16 @@
 
 - Someone typing whose connection dies (or who closes the conversation, or sends their
   message) stops "typing" for everyone else.
+- Someone who says they are typing and then nothing, connection open, stops "typing" for
+  everyone else after ``server.typing_expiry_seconds`` (another ``active=true`` refreshes it).
 - A resolved conversation that reopens and escalates again has no assignee: the old
   agent's name is not on the new queue row or packet.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from handoff_server.client import Connection, new_client_msg_id
@@ -19,6 +23,7 @@ from handoff_server.protocol import (
     AResolve,
     ASubscribeQueue,
     ATyping,
+    SAck,
     SConversation,
     SEvent,
     SQueue,
@@ -74,6 +79,41 @@ async def test_visitor_connection_dying_while_typing_stops_typing_for_agents(ser
     cleared = await sam.recv_until(_typing(False, "visitor"), timeout=5)
     assert cleared[-1].conversation_id == cid
     await sam.close()
+
+
+EXPIRY = 0.5
+
+
+async def test_visitor_typing_once_and_saying_nothing_expires_for_agents(server_factory):
+    server = await server_factory(server={"typing_expiry_seconds": EXPIRY})
+    visitor, cid, (sam,) = await _escalated_and_opened(server, "Sam")
+    await visitor.send(VTyping(type="typing", active=True))
+    started = time.monotonic()
+    await sam.recv_until(_typing(True, "visitor"), timeout=5)
+    cleared = await sam.recv_until(_typing(False, "visitor"), timeout=5)
+    assert cleared[-1].conversation_id == cid
+    assert time.monotonic() - started >= EXPIRY * 0.9
+    # The visitor is still connected and heard: the expiry ended the typing, nothing else.
+    heard = await say(visitor, "still here", ai_expected=False)
+    assert isinstance(heard[-1], SAck), heard
+    await sam.close()
+    await visitor.close()
+
+
+async def test_agent_typing_expiry_is_refreshed_by_another_active(server_factory):
+    server = await server_factory(server={"typing_expiry_seconds": EXPIRY})
+    visitor, cid, (sam, kim) = await _escalated_and_opened(server, "Sam", "Kim")
+    await sam.send(ATyping(type="typing", conversation_id=cid, active=True))
+    await visitor.recv_until(_typing(True, "agent"), timeout=5)
+    await asyncio.sleep(EXPIRY / 2)
+    await sam.send(ATyping(type="typing", conversation_id=cid, active=True))
+    refreshed = time.monotonic()
+    for watcher in (visitor, kim):
+        cleared = await watcher.recv_until(_typing(False, "agent"), timeout=5)
+        assert cleared[-1].name == "Sam" and cleared[-1].conversation_id == cid
+    assert time.monotonic() - refreshed >= EXPIRY * 0.9
+    for conn in (visitor, sam, kim):
+        await conn.close()
 
 
 async def test_closing_the_conversation_or_sending_the_message_stops_typing(server):

@@ -160,8 +160,9 @@ def test_readable_summary(data_dir: Path) -> None:
 
 
 def test_bad_inputs(data_dir: Path, tmp_path: Path) -> None:
-    result = runner.invoke(app, ["triage", "--data-dir", str(data_dir), "   "])
-    assert result.exit_code == 2 and "error[empty_message]" in result.stderr
+    for text in ("   ", "\u0300", "\ue000 \U0001d159"):
+        result = runner.invoke(app, ["triage", "--data-dir", str(data_dir), text])
+        assert result.exit_code == 2 and "error[empty_message]" in result.stderr, text
     result = runner.invoke(app, ["triage", "--data-dir", str(data_dir), "--visitor", "plan", "hi"])
     assert result.exit_code == 2 and "error[invalid_option]" in result.stderr
     bad = tmp_path / "bad.json"

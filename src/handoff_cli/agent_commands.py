@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from handoff_cli.common import ConfigOpt, ServerOpt, TokenOpt, fail, settings_from
+from handoff_cli.common import ConfigOpt, DemoKbOpt, ServerOpt, TokenOpt, fail, settings_from
 
 if TYPE_CHECKING:
     from handoff_tui import TUISettings
@@ -414,32 +414,36 @@ async def _run_demo(
 
 
 def demo(
-    kb: Annotated[
-        Path | None,
-        typer.Option("--kb", help="KB folder or file (default: the bundled demo KB).", exists=True),
-    ] = None,
+    kb: DemoKbOpt = None,
     questions: Annotated[
         Path | None,
         typer.Option(
+            metavar="FILE",
             help="CSV of real visitor questions ('text' or 'question' column).",
             exists=True,
             dir_okay=False,
         ),
     ] = None,
     interval: Annotated[
-        float, typer.Option(help="Average seconds between new visitors.", min=0.2)
+        float,
+        typer.Option(metavar="SECONDS", help="Average seconds between new visitors.", min=0.2),
     ] = 8.0,
     escalate_share: Annotated[
         float,
         typer.Option(
+            metavar="FRACTION",
             help="Share (0–1) of visitors sent a message meant to be handed "
             "off (the first visitor always is).",
             min=0.0,
             max=1.0,
         ),
     ] = 0.35,
-    seed: Annotated[int, typer.Option(help="Random seed for the simulated visitors.")] = 7,
-    port: Annotated[int, typer.Option(help="Server port (0 picks a free one).", min=0)] = 0,
+    seed: Annotated[
+        int, typer.Option(metavar="N", help="Random seed for the simulated visitors.")
+    ] = 7,
+    port: Annotated[
+        int, typer.Option(metavar="PORT", help="Server port (0 picks a free one).", min=0)
+    ] = 0,
     keep_data: Annotated[
         bool, typer.Option(help="Keep the temporary data dir (its path is printed).")
     ] = False,

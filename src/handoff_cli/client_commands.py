@@ -54,11 +54,11 @@ from handoff_server.protocol import (
     SError,
     SEvent,
     SQueue,
-    STyping,
     SWelcome,
     SystemMessage,
     VisitorInfo,
     VisitorMessage,
+    has_visible_text,
 )
 
 
@@ -106,7 +106,11 @@ def _action_words(ev: Claimed | Released | HandedBack | Resolved) -> str:
 class _VisitorView:
     """Prints frames for a visitor: only the sentences written for them (the AI's and
     agents' texts, notices, errors about their own messages), never the agent-side
-    analysis a frame may also carry (trigger, detail, confidence, threshold, rule)."""
+    analysis a frame may also carry (trigger, detail, confidence, threshold, rule).
+
+    No typing lines: a printed line cannot be taken back, so "Sam is typing…" would stay
+    on screen as a state that is soon false, and the server ends an agent's typing just
+    before storing the reply, so a "stopped typing" line would precede most replies."""
 
     def __init__(self) -> None:
         self.welcomed = False
@@ -122,9 +126,6 @@ class _VisitorView:
             self._event(frame.event)
         elif isinstance(frame, SError):
             echo(styled(f"error[{frame.code}]: ", fg="red"), frame.detail)
-        elif isinstance(frame, STyping) and frame.active:
-            who = one_line(frame.name) if frame.name else "someone"
-            echo(styled(f"{who} is typing…", dim=True))
 
     def _event(self, ev: Event) -> None:
         if isinstance(ev, AiMessage):
@@ -266,7 +267,7 @@ async def _chat(session: _VisitorSession, reader: asyncio.Task[None], timeout: f
     lines = _stdin_lines()
     while (line := await _unless_link_fails(lines.get(), reader)) is not None:
         text = line.rstrip("\n")
-        if not text.strip():
+        if not has_visible_text(text):
             continue
         try:
             await session.say(text, timeout)
@@ -333,8 +334,8 @@ def _check_messages(messages: list[str]) -> None:
     """Exit with ``empty_message`` before connecting (their length is checked against the
     server's limit once it is known)."""
     for text in messages:
-        if not text.strip():
-            fail("--message must not be empty", "empty_message")
+        if not has_visible_text(text):
+            fail("--message has no visible character", "empty_message")
 
 
 def visit(
@@ -558,7 +559,9 @@ def _packet_header(packet: HandoffPacket) -> None:
 
 
 def transcript(
-    conversation_id: Annotated[str, typer.Argument(help="Conversation id.")],
+    conversation_id: Annotated[
+        str, typer.Argument(metavar="CONVERSATION_ID", help="Conversation id.")
+    ],
     server: ServerOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,

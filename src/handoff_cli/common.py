@@ -46,6 +46,16 @@ TokenOpt = Annotated[
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+DemoKbOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--kb",
+        metavar="PATH",
+        help="KB folder or file (default: the bundled demo KB).",
+        exists=True,
+    ),
+]
+"""``--kb`` of the commands that run a server (serve, demo)."""
 
 
 def fail(message: str, code: str = "error", exit_code: int = 2) -> NoReturn:

@@ -28,7 +28,7 @@ kb_app = typer.Typer(
 
 EngineOpt = Annotated[
     str,
-    typer.Option("--engine", help=f"Answerer engine: {', '.join(ENGINES)}."),
+    typer.Option("--engine", metavar="NAME", help=f"Answerer engine: {', '.join(ENGINES)}."),
 ]
 
 
@@ -60,12 +60,15 @@ def kb_build(
         Path,
         typer.Option(
             "--from-csv",
+            metavar="FILE",
             help="Labeled CSV (text,label; 'oos' rows = out of scope).",
             exists=True,
             dir_okay=False,
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", help="KB folder to write (must not exist).")],
+    out: Annotated[
+        Path, typer.Option("--out", metavar="DIR", help="KB folder to write (must not exist).")
+    ],
     engine: EngineOpt = "default",
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
     config: ConfigOpt = None,
@@ -97,7 +100,7 @@ def kb_build(
 
 @kb_app.command("check")
 def kb_check(
-    path: Annotated[Path, typer.Argument(help="KB folder or file.")],
+    path: Annotated[Path, typer.Argument(metavar="PATH", help="KB folder or file.")],
     json_out: Annotated[bool, typer.Option("--json", help="Print problems as JSON.")] = False,
 ) -> None:
     """Report every problem in a KB with its file and line.
@@ -137,13 +140,14 @@ def _fmt(v: object) -> str:
 QuestionsOpt = Annotated[
     Path,
     typer.Option(
-        "--questions", metavar="CSV", help="Questions CSV: text,label ('oos' = out of scope)."
+        "--questions", metavar="FILE", help="Questions CSV: text,label ('oos' = out of scope)."
     ),
 ]
 ThresholdOpt = Annotated[
     float | None,
     typer.Option(
         "--threshold",
+        metavar="FRACTION",
         min=0.0,
         max=1.0,
         help="Confidence threshold 0–1 (default 0.70; with --sweep the recommended one).",
@@ -151,7 +155,13 @@ ThresholdOpt = Annotated[
 ]
 TargetRiskOpt = Annotated[
     float,
-    typer.Option("--target-risk", min=0.0, max=1.0, help="Wrong-answer rate to stay under."),
+    typer.Option(
+        "--target-risk",
+        metavar="FRACTION",
+        min=0.0,
+        max=1.0,
+        help="Wrong-answer rate to stay under.",
+    ),
 ]
 
 

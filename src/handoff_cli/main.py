@@ -10,11 +10,60 @@ from __future__ import annotations
 import sys
 
 import typer
+import typer._click as click
+import typer._click._textwrap as click_textwrap
+from typer.core import TyperArgument, TyperGroup
 
 from handoff_cli.output import VisibleStream, echo
 from handoff_server.errors import Code, HandoffError
 
+
+class _WholeWords(click_textwrap.TextWrapper):
+    """Click's help wrapper, never breaking a hyphenated word across lines ("out-of-" /
+    "scope"): the click that typer bundles wraps with textwrap's default
+    ``break_on_hyphens=True`` and has no setting for it, so its wrapper class is replaced
+    once, here."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs["break_on_hyphens"] = False
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+
+
+click_textwrap.TextWrapper = _WholeWords  # type: ignore[misc]
+
+
+class _PlainArgument(TyperArgument):
+    """An argument shown by its uppercase metavar alone (``PATH``; ``[PATH]`` when
+    optional), like every option's value: not typer's ``{PATH}`` usage and ``PATH <path>``
+    help forms."""
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 else "")
+
+    def display_type_rich(self, ctx: click.Context) -> str | None:
+        return None
+
+
+class _HandoffGroup(TyperGroup):
+    """The ``handoff`` group: every command's arguments below it are shown plainly."""
+
+    def __init__(self, **attrs: object) -> None:
+        super().__init__(**attrs)  # type: ignore[arg-type]
+        _plain_arguments(self)
+
+
+def _plain_arguments(command: click.Command) -> None:
+    """Show ``command``'s arguments, and its subcommands', as :class:`_PlainArgument`."""
+    for param in command.params:
+        if type(param) is TyperArgument:
+            param.__class__ = _PlainArgument
+    for sub in getattr(command, "commands", {}).values():
+        _plain_arguments(sub)
+
+
 app = typer.Typer(
+    cls=_HandoffGroup,
     name="handoff",
     help="AI-to-human support handoff: serve, chat as a visitor, work the queue, tune the AI.",
     no_args_is_help=True,

@@ -36,7 +36,7 @@ policy_app = typer.Typer(
 
 AuthorOpt = Annotated[
     str | None,
-    typer.Option("--author", help="Who made the change (default: the login name)."),
+    typer.Option("--author", metavar="NAME", help="Who made the change (default: the login name)."),
 ]
 
 
@@ -130,7 +130,9 @@ def export(
     json_out: JsonOpt = False,
     out: Annotated[
         Path | None,
-        typer.Option("--out", help="Write to this file instead of stdout.", dir_okay=False),
+        typer.Option(
+            "--out", metavar="FILE", help="Write to this file instead of stdout.", dir_okay=False
+        ),
     ] = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
@@ -179,7 +181,10 @@ def _login_name() -> str:
 @policy_app.command("import")
 def import_(
     file: Annotated[
-        Path, typer.Argument(help="Policy file, TOML or .json.", exists=True, dir_okay=False)
+        Path,
+        typer.Argument(
+            metavar="FILE", help="Policy file, TOML or .json.", exists=True, dir_okay=False
+        ),
     ],
     author: AuthorOpt = None,
     dry_run: Annotated[

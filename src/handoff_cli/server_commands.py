@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from handoff_cli.common import ConfigOpt, DataDirOpt, fail, settings_from
+from handoff_cli.common import ConfigOpt, DataDirOpt, DemoKbOpt, fail, settings_from
 from handoff_cli.output import echo
 from handoff_server.config import Settings
 from handoff_server.errors import HandoffError
@@ -28,24 +28,29 @@ token_app = typer.Typer(
 )
 
 
+_HostOpt = Annotated[
+    str | None, typer.Option(metavar="HOST", help="Interface to listen on (default 127.0.0.1).")
+]
+_PortOpt = Annotated[
+    int | None,
+    typer.Option(
+        metavar="PORT", help="TCP port (default 8765; 0 picks a free one).", min=0, max=65535
+    ),
+]
+_EngineOpt = Annotated[
+    str | None,
+    typer.Option(metavar="NAME", help="Answerer engine (default from config: 'default')."),
+]
+
+
 def serve(
-    host: Annotated[
-        str | None, typer.Option(help="Interface to listen on (default 127.0.0.1).")
-    ] = None,
-    port: Annotated[
-        int | None,
-        typer.Option(help="TCP port (default 8765; 0 picks a free one).", min=0, max=65535),
-    ] = None,
+    host: _HostOpt = None,
+    port: _PortOpt = None,
     data_dir: DataDirOpt = None,
-    kb: Annotated[
-        Path | None,
-        typer.Option("--kb", help="KB folder or file (default: the bundled demo KB).", exists=True),
-    ] = None,
-    engine: Annotated[
-        str | None, typer.Option(help="Answerer engine (default from config: 'default').")
-    ] = None,
+    kb: DemoKbOpt = None,
+    engine: _EngineOpt = None,
     config: ConfigOpt = None,
-    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+    log_level: Annotated[str, typer.Option(metavar="LEVEL", help="Logging level.")] = "INFO",
 ) -> None:
     """Run the handoff server until SIGTERM or Ctrl-C.
 
@@ -111,9 +116,9 @@ def _warn_unapplied_policy(settings: Settings, config: Path | None) -> None:
 
 @token_app.command("create")
 def token_create(
-    name: Annotated[str, typer.Option(help="The person's display name.", min=1)],
+    name: Annotated[str, typer.Option(metavar="TEXT", help="The person's display name.")],
     role: Annotated[
-        Literal["agent", "operator"], typer.Option(help="agent or operator.")
+        Literal["agent", "operator"], typer.Option(metavar="ROLE", help="agent or operator.")
     ] = "agent",
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,

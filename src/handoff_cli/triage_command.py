@@ -27,6 +27,7 @@ from handoff_server.conversations.turn import TurnInput, evaluate_turn
 from handoff_server.errors import HandoffError, PolicyError
 from handoff_server.escalation import Decision, Policy, PriorTurn, parse_policy
 from handoff_server.policies import policy_in_force
+from handoff_server.protocol import has_visible_text
 
 
 def _policy(policy_file: Path | None, settings: Any) -> tuple[Policy, str]:
@@ -134,7 +135,7 @@ VisitorOpt = Annotated[
 
 
 def triage(
-    question: Annotated[str, typer.Argument(help="The visitor's message.")],
+    question: Annotated[str, typer.Argument(metavar="TEXT", help="The visitor's message.")],
     kb: KbOpt = None,
     engine: Annotated[
         str | None,
@@ -161,8 +162,8 @@ def triage(
     null), detail, priority, team, rule, intent, policy (where it came from),
     policy_version and evaluations (every trigger: value, threshold, fired, detail).
     """
-    if not question.strip():
-        fail("the message is empty", "empty_message")
+    if not has_visible_text(question):
+        fail("the message has no visible character", "empty_message")
     settings = settings_from(
         config, {"store": {"data_dir": data_dir}, "ai": {"kb": kb, "engine": engine}}
     )

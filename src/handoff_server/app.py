@@ -78,7 +78,7 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
     try:
         if answerer is None:
             answerer = await asyncio.to_thread(build_answerer, settings)
-        hub = Hub()
+        hub = Hub(typing_expiry=settings.server.typing_expiry_seconds)
         service = ConversationService(
             store,
             with_courtesy(answerer),

@@ -38,6 +38,10 @@ def default_data_dir() -> Path:
     return Path(platformdirs.user_data_dir("handoff", appauthor=False))
 
 
+TYPING_EXPIRY_SECONDS = 6.0
+"""Default of ``server.typing_expiry_seconds``: seconds one ``typing active=true`` holds."""
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -60,6 +64,9 @@ class ServerSettings(_Section):
     """Time the answerer may take for one turn before the turn escalates with ``ai_error``."""
     auth_timeout_seconds: float = Field(default=10.0, gt=0)
     """Time an agent connection without a handshake token has to send its ``auth`` frame."""
+    typing_expiry_seconds: float = Field(default=TYPING_EXPIRY_SECONDS, gt=0)
+    """How long one ``typing active=true`` holds; a client still typing repeats it sooner.
+    Past it the server tells the others ``active=false`` itself."""
 
 
 class StoreSettings(_Section):

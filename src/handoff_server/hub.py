@@ -21,6 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from handoff_server.config import TYPING_EXPIRY_SECONDS
 from handoff_server.conversations.projections import visitor_view
 from handoff_server.protocol import (
     AgentInfo,
@@ -54,8 +55,9 @@ class Subscriber:
     )
     on_overflow: Callable[[], None] | None = None
     overflowed: bool = False
-    typing_in: set[str] = field(default_factory=set)
-    """Conversations in which this client last said it is typing."""
+    typing_in: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
+    """Conversations in which this client last said it is typing, each with the timer
+    that ends it if the client never says it stopped."""
 
     def push(self, frame: BaseModel) -> None:
         """Queue a frame for sending; never blocks."""
@@ -71,9 +73,15 @@ class Subscriber:
 
 class Hub:
     """Who listens to what: each conversation's subscribers, the queue watchers with the
-    statuses each watches, and the signed-in agents."""
+    statuses each watches, and the signed-in agents.
 
-    def __init__(self) -> None:
+    ``typing_expiry`` (seconds) is how long one ``typing active=true`` holds: a client
+    that says it is typing and then nothing (a stuck or closed tab, a lost frame) would
+    otherwise show as typing forever.
+    """
+
+    def __init__(self, typing_expiry: float = TYPING_EXPIRY_SECONDS) -> None:
+        self.typing_expiry = typing_expiry
         self.conversations: dict[str, set[Subscriber]] = {}
         self.queue_watchers: dict[Subscriber, frozenset[ConversationStatus]] = {}
         self.agents: set[Subscriber] = set()
@@ -106,11 +114,16 @@ class Hub:
 
     def typing(self, conversation_id: str, sub: Subscriber, active: bool) -> None:
         """``sub`` started or stopped typing in the conversation: tell the others there
-        (a visitor's typing goes to agents; an agent's to the visitor and the other agents)."""
+        (a visitor's typing goes to agents; an agent's to the visitor and the other agents).
+        An ``active`` holds for ``typing_expiry`` seconds from the last one; then the
+        others are told it stopped. Call from the event loop."""
+        timer = sub.typing_in.pop(conversation_id, None)
+        if timer is not None:
+            timer.cancel()
         if active:
-            sub.typing_in.add(conversation_id)
-        else:
-            sub.typing_in.discard(conversation_id)
+            sub.typing_in[conversation_id] = asyncio.get_running_loop().call_later(
+                self.typing_expiry, self.stop_typing, conversation_id, sub
+            )
         frame = STyping(
             conversation_id=conversation_id,
             role=sub.role,
@@ -123,7 +136,8 @@ class Hub:
 
     def stop_typing(self, conversation_id: str, sub: Subscriber) -> None:
         """End ``sub``'s typing in the conversation if it had said it was typing (it sent
-        its message, closed the conversation or disconnected)."""
+        its message, closed the conversation, disconnected or said nothing for
+        ``typing_expiry`` seconds)."""
         if conversation_id in sub.typing_in:
             self.typing(conversation_id, sub, False)
 

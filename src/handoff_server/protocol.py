@@ -80,6 +80,7 @@ __all__ = [
     "VisitorMessage",
     "VisitorMessageData",
     "dump_frame",
+    "KNOWN_BLANKS",
     "has_visible_text",
     "parse_event",
 ]
@@ -122,16 +123,26 @@ ErrorCode = Literal[
 """Stable error codes sent in ``error`` frames."""
 
 
-_VISIBLE = regex.compile(r"[^\p{White_Space}\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]")
+KNOWN_BLANKS = "\u2800\u115f\u1160\u3164\uffa0\U0001d159"
+"""Assigned letters and symbols that draw nothing: U+2800 BRAILLE PATTERN BLANK, the
+Hangul fillers (U+115F, U+1160, U+3164, U+FFA0) and U+1D159 MUSICAL SYMBOL NULL NOTEHEAD."""
+
+_VISIBLE = regex.compile(
+    r"[[\p{L}\p{N}\p{P}\p{S}]--[\p{Default_Ignorable_Code_Point}" + KNOWN_BLANKS + "]]",
+    flags=regex.V1,
+)
 
 
 def has_visible_text(text: str) -> bool:
     """True when ``text`` has at least one character a reader can see.
 
-    Invisible are: whitespace, control characters (Unicode Cc), format characters (Cf:
-    U+200B ZERO WIDTH SPACE, U+2060 WORD JOINER, U+FEFF, U+200D, bidi controls, tags...),
-    every other default-ignorable code point (variation selectors, Hangul fillers; Unicode
-    DerivedCoreProperties) and U+2800 BRAILLE PATTERN BLANK, a symbol drawn as nothing.
+    Visible is a letter, number, punctuation or symbol (Unicode categories L*, N*, P*,
+    S*) that is not default-ignorable (Unicode DerivedCoreProperties) and not one of
+    :data:`KNOWN_BLANKS`. Everything else draws nothing on its own: whitespace, controls
+    (Cc), format characters (Cf: U+200B, U+2060, U+FEFF, bidi controls, tags...),
+    private-use (Co) and unassigned (Cn) code points, and combining marks (M*), which
+    only decorate a visible base (``"e\u0301"`` is visible through its ``e``; U+0301
+    alone, or on U+2800, is not). Emoji sequences count through their pictographs (So).
     Client text without a visible character is refused with ``empty_message``.
     """
     return _VISIBLE.search(text) is not None

@@ -59,7 +59,8 @@ def entering(
 ) -> ConversationUpdate:
     """The columns that change when a conversation enters ``status``: nobody holds it
     with the AI or in the queue (where it waits since ``now``); ``agent`` holds it when
-    assigned."""
+    assigned. Back with the AI (handback, reopening) it has no routing: the trigger,
+    team and priority of the last escalation stay in its ``escalated`` event only."""
     if status == "assigned":
         assert agent is not None
         return {
@@ -77,6 +78,8 @@ def entering(
         "assigned_agent_role": None,
     }
     unassigned["queued_at"] = now if status == "queued" else None
+    if status == "ai":
+        unassigned.update({"trigger": None, "team": None, "priority": 0})
     return unassigned
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from handoff_server import escalation
 from handoff_server.ai.base import Answer, Answerer
 from handoff_server.ai.courtesy_layer import without_courtesy
-from handoff_server.escalation import Decision, Policy, PriorTurn, TurnContext
+from handoff_server.escalation import Decision, Policy, PriorTurn, TurnContext, not_a_question
 from handoff_server.protocol import (
     AiMessage,
     Escalated,
@@ -74,7 +74,8 @@ class TurnResult:
 
     ``answer`` is ``None`` when the answerer failed or timed out (``ai_error`` says why);
     ``threshold`` is the policy's (0–1); ``question`` is False for a courtesy turn and a
-    turn that only asks for a person."""
+    turn that only asks for a person (the decision's, see
+    :func:`~handoff_server.escalation.not_a_question`)."""
 
     answer: Answer | None
     ai_error: str | None
@@ -107,13 +108,12 @@ async def evaluate_turn(
         now=clock(),
     )
     decision = _decide(policy, ctx)
-    courtesy = answer is not None and answer.courtesy
     return TurnResult(
         answer=answer,
         ai_error=ai_error,
         decision=decision,
         threshold=policy.threshold,
-        question=not courtesy and not _asks_for_person(ctx, decision, policy.threshold),
+        question=decision.question,
     )
 
 
@@ -139,20 +139,11 @@ def _decide(policy: Policy, ctx: TurnContext) -> Decision:
     except Exception as exc:
         log.exception("escalation policy failed")
         return Decision(
-            action="escalate", trigger="ai_error", detail=f"policy evaluation failed: {exc}"
+            action="escalate",
+            trigger="ai_error",
+            detail=f"policy evaluation failed: {exc}",
+            question=not_a_question(ctx, False, policy.threshold) is None,
         )
-
-
-def _asks_for_person(ctx: TurnContext, decision: Decision, threshold: float) -> bool:
-    """Whether the turn only asks for a person: pressed, accepted an offer, or the
-    ``human_request`` trigger fired, and the AI is not sure the message is also about a
-    topic (confidence below the threshold: "I want to talk to a person" reads as a weak
-    match for some entry; "a human please, about resetting my password" does not)."""
-    asked = ctx.explicit_human_request or any(
-        e.trigger == "human_request" and e.fired for e in decision.evaluations
-    )
-    sure = ctx.answer is not None and ctx.answer.confidence >= threshold
-    return asked and not sure
 
 
 def history_from_events(events: Sequence[Event]) -> list[PriorTurn]:

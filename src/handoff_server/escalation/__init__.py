@@ -13,6 +13,7 @@ from handoff_server.escalation.models import (
     TriggerEvaluation,
     TriggerKind,
     TurnContext,
+    not_a_question,
 )
 from handoff_server.escalation.policy import Policy, Rule, default_rules, parse_policy
 
@@ -44,5 +45,6 @@ __all__ = [
     "decide",
     "default_rules",
     "in_business_hours",
+    "not_a_question",
     "parse_policy",
 ]

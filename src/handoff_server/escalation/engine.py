@@ -19,7 +19,13 @@ from zoneinfo import ZoneInfo
 
 from handoff_server.escalation.human import HumanRequestDetector, detector_for
 from handoff_server.escalation.intents import IntentMatch, IntentMatcher
-from handoff_server.escalation.models import Decision, TriggerEvaluation, TriggerKind, TurnContext
+from handoff_server.escalation.models import (
+    Decision,
+    TriggerEvaluation,
+    TriggerKind,
+    TurnContext,
+    not_a_question,
+)
 from handoff_server.escalation.numbers import compared, distinct
 from handoff_server.escalation.policy import BusinessHours, Comparison, Condition, Policy, Rule
 from handoff_server.escalation.sentiment import SentimentResult, SentimentScorer, same_question
@@ -138,6 +144,7 @@ class _Shared(TypedDict):
     policy_version: int | None
     confidence: float | None
     intent: str | None
+    question: bool
 
 
 ABOUT_ASSISTANT_DETAIL = (
@@ -165,6 +172,7 @@ def decide(policy: Policy, ctx: TurnContext) -> Decision:
     intent = cp.intents.best(ctx.text)
     mood = cp.sentiment.score(ctx.text, tokens, earlier)
     unresolved = _unresolved_streak(policy, ctx, tokens, earlier)
+    not_question = not_a_question(ctx, human.fired, policy.threshold)
     evals = [
         _ai_error(ctx),
         human,
@@ -175,6 +183,8 @@ def decide(policy: Policy, ctx: TurnContext) -> Decision:
         _unresolved(policy, unresolved),
         _low_confidence(policy, conf),
     ]
+    if not_question is not None:
+        evals = [_not_applicable(e, not_question) for e in evals]
     facts = _Facts(
         fired={e.trigger for e in evals if e.fired},
         confidence=conf,
@@ -189,7 +199,21 @@ def decide(policy: Policy, ctx: TurnContext) -> Decision:
         hours=policy.business_hours,
         keyword_team=_keyword_team(policy, keywords),
     )
-    return _verdict(policy, ctx, facts, evals, about_assistant)
+    return _verdict(policy, ctx, facts, evals, about_assistant, question=not_question is None)
+
+
+CONFIDENCE_TRIGGERS: frozenset[TriggerKind] = frozenset(
+    {"kb_entry", "unresolved_exchanges", "low_confidence"}
+)
+"""Triggers that read the answer's confidence on the turn: on a turn that is not a
+question (:func:`~handoff_server.escalation.models.not_a_question`) they do not apply."""
+
+
+def _not_applicable(e: TriggerEvaluation, reason: str) -> TriggerEvaluation:
+    """``e`` unfired with ``reason`` and no value, if it reads the turn's confidence."""
+    if e.trigger not in CONFIDENCE_TRIGGERS:
+        return e
+    return e.model_copy(update={"fired": False, "value": None, "detail": reason})
 
 
 def _verdict(
@@ -198,6 +222,8 @@ def _verdict(
     facts: _Facts,
     evals: list[TriggerEvaluation],
     about_assistant: bool,
+    *,
+    question: bool,
 ) -> Decision:
     """The rules' decision on the measured ``facts``; see :func:`decide`."""
     by_kind = {e.trigger: e for e in evals}
@@ -206,6 +232,7 @@ def _verdict(
         policy_version=policy.version,
         confidence=facts.confidence,
         intent=facts.intent.category.name if facts.intent else None,
+        question=question,
     )
     rule = next((r for r in policy.rules if _holds(r.when, facts)), None)
     if ctx.ai_error is not None or ctx.explicit_human_request:

@@ -66,6 +66,25 @@ class TurnContext(BaseModel):
     now: datetime
 
 
+def not_a_question(ctx: TurnContext, asked_for_person: bool, threshold: float) -> str | None:
+    """Why the turn is not a question the answer is about (a sentence for agents), or
+    ``None`` when it is one.
+
+    Not a question: a courtesy turn (a thanks, hello or goodbye), and a turn that only asks
+    for a person (``asked_for_person``: pressed, accepted an offer or ``human_request``
+    fired) while the AI is not sure it is also about a topic (confidence below
+    ``threshold``, 0–1: "I want to talk to a person" reads as a weak match for some entry;
+    "a human please, about resetting my password" does not). On such a turn the answer's
+    confidence measures nothing about the visitor's need.
+    """
+    if ctx.answer is not None and ctx.answer.courtesy:
+        return "not a question: a courtesy turn"
+    sure = ctx.answer is not None and ctx.answer.confidence >= threshold
+    if (asked_for_person or ctx.explicit_human_request) and not sure:
+        return "not a question: the visitor asked for a person"
+    return None
+
+
 class TriggerEvaluation(BaseModel):
     """One trigger's evaluation on one turn: what it measured against what, and the result.
 
@@ -96,6 +115,9 @@ class Decision(BaseModel):
     - ``confidence``: the original confidence (0–1) of this turn's answer, ``None`` when the
       answerer failed; never a substitute value.
     - ``intent``: the best-matching operator intent, if one matched.
+    - ``question``: False when the turn is not a question (see :func:`not_a_question`);
+      the confidence-based triggers (kb_entry, unresolved_exchanges, low_confidence) then
+      do not apply and report so, unfired.
     """
 
     action: Action
@@ -108,6 +130,7 @@ class Decision(BaseModel):
     policy_version: int | None = None
     confidence: float | None = None
     intent: str | None = None
+    question: bool = True
 
     @property
     def escalate(self) -> bool:
