@@ -26,7 +26,8 @@ async def _act(sam: Connection, frame_type: Any, kind: str, cid: str) -> None:
 
 async def _escalate_and_claim(visitor: Connection, sam: Connection, cid: str) -> None:
     escalated = events(await say(visitor, DISPUTE), "escalated")
-    assert escalated and escalated[-1].data["trigger"]["kind"] == "intent", escalated
+    trigger = escalated[-1].data.trigger if escalated else None
+    assert trigger is not None and trigger.kind == "intent", escalated
     await _act(sam, AClaim, "claim", cid)
 
 
