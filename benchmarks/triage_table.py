@@ -1,7 +1,7 @@
 """Run ``handoff triage --json`` over the labeled trigger cases; count false and missed
 escalations.
 
-The table (``tests/test_escalation_table.py``) fixes each case's AI answer; triage runs
+The table (``tests/escalation/test_escalation_table.py``) fixes each case's AI answer; triage runs
 the real answerer on the bundled demo KB instead, so this counts what a visitor would get.
 Only cases under the default policy without history, visitor fields or a failed answerer
 are run. A case's expected reason is its trigger when that is one of the text triggers

@@ -26,18 +26,6 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
             monkeypatch.delenv(key)
 
 
-@pytest.fixture(autouse=True)
-def _cursor_blink_off(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
-    """In the TUI tests (``test_tui_*``) text cursors do not blink: a picture or a check
-    must not depend on when it was taken. Other tests never load Textual for this."""
-    if not request.module.__name__.rpartition(".")[2].startswith("test_tui_"):
-        return
-    from textual.widgets import Input, TextArea
-
-    for widget in (Input, TextArea):
-        monkeypatch.setattr(widget.cursor_blink, "_default", False)
-
-
 @pytest.fixture(scope="session")
 def demo_answerer(tmp_path_factory: pytest.TempPathFactory) -> Answerer:
     """The default engine over the bundled demo KB, built once per test session (the

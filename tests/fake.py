@@ -4,7 +4,7 @@ It lives with the tests (nothing in ``src`` uses it). It speaks the same frames 
 real server (``handoff_server.protocol`` models) for the parts the agent app uses — ``subscribe_queue`` (with its ``statuses``), ``open``, the
 actions and ``typing`` —
 from fixture data, so pictures and timings do not depend on the AI, the store or the
-network. Behavioural tests use the real server (``tests/test_tui_pilot.py``).
+network. Behavioural tests use the real server (``tests/tui/test_tui_pilot.py``).
 """
 
 from __future__ import annotations

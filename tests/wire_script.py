@@ -8,7 +8,7 @@ received, with the conversation id, resume token and timestamps blanked.
 
 Record the fixture with the code whose wire format is the reference::
 
-    PYTHONPATH=/work/main/src python -m tests.wire_script tests/data/wire_frames.json
+    PYTHONPATH=src python -m tests.wire_script tests/data/wire_frames.json
 
 ``welcome`` and ``authenticated`` frames are left out: they carry no event data, and
 their fields belong to another part of the protocol (the server's limits).

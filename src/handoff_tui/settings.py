@@ -28,9 +28,7 @@ class TUISettings:
     """After this long without a keystroke the agent's typing indicator is switched off."""
 
     @classmethod
-    def from_env(
-        cls, server_url: str | None = None, token: str | None = None
-    ) -> TUISettings:
+    def from_env(cls, server_url: str | None = None, token: str | None = None) -> TUISettings:
         """Settings from explicit values, else ``HANDOFF_SERVER_URL`` / ``HANDOFF_TOKEN``,
         else ``ws://HOST:PORT`` from the server config (``handoff_server.config``)."""
         url = server_url or os.environ.get("HANDOFF_SERVER_URL")

@@ -4,7 +4,7 @@
 open conversations (:class:`~handoff_tui.model.conversation.ConversationState`) with their
 pending sends, the actions in flight, the link's state and the server's limits. Its methods
 take what the server said (frames, already parsed) and say what changed; they never draw,
-notify or send, so the model is tested without Textual (``tests/test_tui_model.py``).
+notify or send, so the model is tested without Textual (``tests/tui/test_tui_model.py``).
 
 A later slice (the operator's view, say) is one more attribute here with its own methods,
 and one more screen reading it.

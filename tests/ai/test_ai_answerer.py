@@ -16,10 +16,10 @@ from handoff_server.ai.factory import index_key, load_or_build_index
 from handoff_server.analytics import compute_metrics, predict, read_questions
 from handoff_server.kb import KBEntry, KnowledgeBase, load_kb
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 """The read-only data folder beside the checkout (shared/data), there in CI too."""
 CLINC = DATA / "clinc150"
-DEMO_QUESTIONS = Path(__file__).parent / "data" / "demo_questions.csv"
+DEMO_QUESTIONS = Path(__file__).parents[1] / "data" / "demo_questions.csv"
 
 
 @pytest.fixture(scope="module")

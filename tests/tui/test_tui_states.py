@@ -4,7 +4,7 @@ the waiting time stops at the claim; the footer fits 80 and 120 columns; notific
 stay off the reply box; ctrl+a selects all in the reply box; emoji do not push the panel.
 
 On the in-memory server (``tests/fake.py``) with a fixed clock; the same behaviour
-against a real server is in ``tests/test_tui_pilot.py``.
+against a real server is in ``tests/tui/test_tui_pilot.py``.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import typer
 
 from handoff_cli.main import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 SHELL_LANGS = {"bash", "sh", "shell", "console"}
@@ -76,11 +76,15 @@ def _commands(doc: Path) -> list[Command]:
                 while words and "=" in words[0] and not words[0].startswith("-"):
                     words.pop(0)  # VAR=value before a command
                 if words:
-                    name = words[0].rsplit("/", 1)[-1] if words[0].startswith(".venv/") else words[0]
+                    name = (
+                        words[0].rsplit("/", 1)[-1] if words[0].startswith(".venv/") else words[0]
+                    )
                     if name in COMMANDS:
                         found.append(Command(doc.name, line.strip(), [name, *words[1:]], heredoc))
                     elif lang in SHELL_LANGS:
-                        raise AssertionError(f"{doc.name}: unknown command in a shell block: {line!r}")
+                        raise AssertionError(
+                            f"{doc.name}: unknown command in a shell block: {line!r}"
+                        )
                 words = []
     return found
 
@@ -116,7 +120,9 @@ def test_every_path_a_command_names_exists(command):
     for path in _paths(command):
         if path.startswith("../shared/data/") and not SHARED_DATA.is_dir():
             continue  # the data folder is not next to this checkout
-        assert (ROOT / path).exists(), f"{command.doc}: {command.line!r} names {path}, which does not exist"
+        assert (ROOT / path).exists(), (
+            f"{command.doc}: {command.line!r} names {path}, which does not exist"
+        )
 
 
 def _leaf(words: list[str]) -> tuple[typer.main.TyperGroup, list[str]]:
@@ -143,7 +149,11 @@ def test_every_handoff_subcommand_and_option_exists(command):
             assert option in options, f"{command.doc}: {command.line!r}: no option {option}"
 
 
-SCRIPTS = [c for c in ALL if c.words[0].startswith("python") and len(c.words) > 1 and c.words[1].endswith(".py")]
+SCRIPTS = [
+    c
+    for c in ALL
+    if c.words[0].startswith("python") and len(c.words) > 1 and c.words[1].endswith(".py")
+]
 
 
 @pytest.mark.parametrize("command", SCRIPTS, ids=lambda c: f"{c.doc}: {c.line[:60]}")

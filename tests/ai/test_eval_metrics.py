@@ -113,9 +113,7 @@ def test_recommendation_requires_every_higher_threshold_to_hold() -> None:
 
 
 @given(
-    st.lists(
-        st.tuples(st.floats(0, 1), st.booleans()), min_size=1, max_size=60
-    ),
+    st.lists(st.tuples(st.floats(0, 1), st.booleans()), min_size=1, max_size=60),
     st.floats(0, 1),
 )
 def test_metric_ranges(pairs: list[tuple[float, bool]], t: float) -> None:

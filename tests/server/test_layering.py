@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-SERVER = Path(__file__).resolve().parents[1] / "src" / "handoff_server"
+SERVER = Path(__file__).resolve().parents[2] / "src" / "handoff_server"
 
 
 def test_server_modules_do_not_import_textual_at_runtime():
@@ -37,5 +37,7 @@ def test_no_import_statement_names_textual_anywhere_in_the_server():
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
-            offenders += [f"{path.name}: {n}" for n in names if n.split(".")[0] in ("textual", "handoff_tui")]
+            offenders += [
+                f"{path.name}: {n}" for n in names if n.split(".")[0] in ("textual", "handoff_tui")
+            ]
     assert offenders == []

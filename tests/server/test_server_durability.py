@@ -42,7 +42,14 @@ async def test_sigkill_loses_no_acknowledged_message(tmp_path):
     proc2, url2 = start_serve(tmp_path)
     try:
         conn2 = await connect_visitor(url2)
-        await conn2.send(VResume(type="resume", conversation_id=welcome.conversation_id, resume_token=welcome.resume_token, last_seq=0))
+        await conn2.send(
+            VResume(
+                type="resume",
+                conversation_id=welcome.conversation_id,
+                resume_token=welcome.resume_token,
+                last_seq=0,
+            )
+        )
         first = await conn2.recv(timeout=10)
         assert isinstance(first, SWelcome)
         replay = []
@@ -73,16 +80,32 @@ async def test_resume_replays_each_missed_event_exactly_once(server, agent_token
     ids = [new_client_msg_id() for _ in range(4)]
     await sam.send(AClaim(type="claim", conversation_id=cid, client_msg_id=ids[0]))
     await wait_ack(sam, ids[0])
-    await sam.send(AReply(type="reply", conversation_id=cid, client_msg_id=ids[1], text="first reply"))
+    await sam.send(
+        AReply(type="reply", conversation_id=cid, client_msg_id=ids[1], text="first reply")
+    )
     await wait_ack(sam, ids[1])
-    await sam.send(ANote(type="note", conversation_id=cid, client_msg_id=ids[2], text="internal: VIP"))
+    await sam.send(
+        ANote(type="note", conversation_id=cid, client_msg_id=ids[2], text="internal: VIP")
+    )
     await wait_ack(sam, ids[2])
-    await sam.send(AReply(type="reply", conversation_id=cid, client_msg_id=ids[3], text="second reply"))
+    await sam.send(
+        AReply(type="reply", conversation_id=cid, client_msg_id=ids[3], text="second reply")
+    )
     await wait_ack(sam, ids[3])
 
     conn2 = await connect_visitor(server.url)
-    await conn2.send(VResume(type="resume", conversation_id=cid, resume_token=welcome.resume_token, last_seq=last_seen))
-    frames = await conn2.recv_until(lambda f: isinstance(f, SEvent) and getattr(f.event.data, "text", None) == "second reply", 10)
+    await conn2.send(
+        VResume(
+            type="resume",
+            conversation_id=cid,
+            resume_token=welcome.resume_token,
+            last_seq=last_seen,
+        )
+    )
+    frames = await conn2.recv_until(
+        lambda f: isinstance(f, SEvent) and getattr(f.event.data, "text", None) == "second reply",
+        10,
+    )
     got = events(frames)
     assert [e.kind for e in got] == ["claimed", "agent_message", "agent_message"]
     assert [e.data.text for e in got[1:]] == ["first reply", "second reply"]

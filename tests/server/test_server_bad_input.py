@@ -62,7 +62,9 @@ async def test_message_longer_than_limit_is_refused(server_factory):
     await conn.send({"type": "message", "client_msg_id": "long1", "text": "x" * 51})
     err = await _error(conn)
     assert err.code == "message_too_long" and err.client_msg_id == "long1"
-    assert [e.kind for e in await _stored(server, welcome.conversation_id)] == ["conversation_started"]
+    assert [e.kind for e in await _stored(server, welcome.conversation_id)] == [
+        "conversation_started"
+    ]
     # Exactly at the limit is accepted.
     frames = await say(conn, "y" * 50)
     assert events(frames, "escalated") or events(frames, "ai_message")
@@ -81,11 +83,20 @@ async def test_bad_resume_is_refused(server, case):
     _, welcome = await start_visitor(server.url)
     conn = await connect_visitor(server.url)
     cid = "0" * 32 if case == "unknown_conversation" else welcome.conversation_id
-    await conn.send(VResume(type="resume", conversation_id=cid, resume_token="not-the-token", last_seq=0))
+    await conn.send(
+        VResume(type="resume", conversation_id=cid, resume_token="not-the-token", last_seq=0)
+    )
     err = await _error(conn)
     assert err.code == "bad_resume_token"
     # A correct resume on the same connection still works afterwards.
-    await conn.send(VResume(type="resume", conversation_id=welcome.conversation_id, resume_token=welcome.resume_token, last_seq=0))
+    await conn.send(
+        VResume(
+            type="resume",
+            conversation_id=welcome.conversation_id,
+            resume_token=welcome.resume_token,
+            last_seq=0,
+        )
+    )
     assert isinstance(await conn.recv(timeout=10), SWelcome)
     await conn.close()
 
@@ -141,7 +152,9 @@ async def test_rate_limit(server_factory):
     await conn.send({"type": "message", "client_msg_id": new_client_msg_id(), "text": "hi"})
     err = await _error(conn)
     assert err.code == "rate_limited"
-    assert [e.kind for e in await _stored(server, welcome.conversation_id)] == ["conversation_started"]
+    assert [e.kind for e in await _stored(server, welcome.conversation_id)] == [
+        "conversation_started"
+    ]
     await conn.close()
 
 

@@ -13,7 +13,7 @@ from handoff_server.store import NewEvent
 from tests.helpers import agent, start_visitor
 from tests.wire_script import ScriptedAnswerer, run_script
 
-RECORDING = Path(__file__).parent / "data" / "wire_frames.json"
+RECORDING = Path(__file__).parents[1] / "data" / "wire_frames.json"
 
 
 async def test_frames_match_the_recording(server_factory):

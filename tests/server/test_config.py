@@ -9,7 +9,7 @@ import pytest
 from handoff_server.config import Settings, load_settings
 from handoff_server.errors import ConfigError
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "config.example.toml"
+EXAMPLE = Path(__file__).resolve().parents[2] / "config.example.toml"
 
 
 def test_example_config_documents_the_defaults():

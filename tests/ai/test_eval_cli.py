@@ -12,8 +12,17 @@ from handoff_cli.main import app
 from handoff_server.kb import load_kb
 
 runner = CliRunner()
-KEYS = {"in_scope_accuracy", "containment", "oos_recall", "wrong_answer_rate", "coverage",
-        "aurc", "ece", "threshold", "n"}
+KEYS = {
+    "in_scope_accuracy",
+    "containment",
+    "oos_recall",
+    "wrong_answer_rate",
+    "coverage",
+    "aurc",
+    "ece",
+    "threshold",
+    "n",
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +41,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_eval_json_keys(questions: Path, data_dir: Path) -> None:
-    res = runner.invoke(app, ["eval", "--questions", str(questions), "--json", "--data-dir", str(data_dir)])
+    res = runner.invoke(
+        app, ["eval", "--questions", str(questions), "--json", "--data-dir", str(data_dir)]
+    )
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     assert KEYS <= set(report)
@@ -44,28 +55,69 @@ def test_eval_json_keys(questions: Path, data_dir: Path) -> None:
 
 
 def test_eval_sweep_recommends_threshold(questions: Path, data_dir: Path) -> None:
-    res = runner.invoke(app, ["eval", "--questions", str(questions), "--json", "--sweep",
-                              "--target-risk", "0.02", "--data-dir", str(data_dir)])
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "--questions",
+            str(questions),
+            "--json",
+            "--sweep",
+            "--target-risk",
+            "0.02",
+            "--data-dir",
+            str(data_dir),
+        ],
+    )
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
     rec = report["recommended_threshold"]
     assert rec is not None and report["threshold"] == rec
     assert report["wrong_answer_rate"] <= 0.02
     assert len(report["sweep"]) == 101
-    text = runner.invoke(app, ["eval", "--questions", str(questions), "--sweep", "--threshold", "0.5",
-                               "--data-dir", str(data_dir)])
+    text = runner.invoke(
+        app,
+        [
+            "eval",
+            "--questions",
+            str(questions),
+            "--sweep",
+            "--threshold",
+            "0.5",
+            "--data-dir",
+            str(data_dir),
+        ],
+    )
     assert text.exit_code == 0 and "recommended_threshold" in text.stdout
     assert "threshold | containment" in text.stdout
 
 
 def test_eval_accepts_csv_kb(tmp_path: Path, data_dir: Path) -> None:
     kb = tmp_path / "kb.csv"
-    kb.write_text("text,label\nreset my password,pw\nforgot password,pw\ncancel my plan,cancel\n"
-                  "stop my subscription,cancel\n", encoding="utf-8")
+    kb.write_text(
+        "text,label\nreset my password,pw\nforgot password,pw\ncancel my plan,cancel\n"
+        "stop my subscription,cancel\n",
+        encoding="utf-8",
+    )
     q = tmp_path / "q.csv"
-    q.write_text("text,label\nI forgot my password,pw\nplease cancel the plan,cancel\n", encoding="utf-8")
-    res = runner.invoke(app, ["eval", "--kb", str(kb), "--questions", str(q), "--json",
-                              "--threshold", "0", "--data-dir", str(data_dir)])
+    q.write_text(
+        "text,label\nI forgot my password,pw\nplease cancel the plan,cancel\n", encoding="utf-8"
+    )
+    res = runner.invoke(
+        app,
+        [
+            "eval",
+            "--kb",
+            str(kb),
+            "--questions",
+            str(q),
+            "--json",
+            "--threshold",
+            "0",
+            "--data-dir",
+            str(data_dir),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["in_scope_accuracy"] == 1.0
 

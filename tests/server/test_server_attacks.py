@@ -64,9 +64,7 @@ async def test_deeply_nested_json_gets_an_error_frame_not_a_dead_connection(serv
     await conn.close()
 
 
-async def test_lone_surrogate_is_refused_and_cannot_poison_a_conversation(
-    server, agent_token
-):
+async def test_lone_surrogate_is_refused_and_cannot_poison_a_conversation(server, agent_token):
     """A visitor message whose text holds a lone surrogate (JSON ``"\\ud800"``, valid
     UTF-8 on the wire) passes validation and is stored (``json.dumps`` escapes it), but
     every later serialisation of it fails (``model_dump_json``: "surrogates not allowed"):

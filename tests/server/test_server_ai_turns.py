@@ -35,7 +35,9 @@ async def test_answerer_failure_escalates_as_ai_error(server_factory):
     server = await server_factory(answerer=FailingAnswerer())
     conn, welcome = await start_visitor(server.url)
     (esc,) = events(await say(conn, "how do I reset my password"), "escalated")
-    assert esc.data.trigger.model_dump() == {"kind": "ai_error"}  # the error text is for agents only
+    assert esc.data.trigger.model_dump() == {
+        "kind": "ai_error"
+    }  # the error text is for agents only
     trigger = await _stored_trigger(server, welcome.conversation_id)
     assert "index file is corrupt" in trigger["detail"]
     assert trigger["confidence"] is None  # not disguised as low confidence

@@ -68,7 +68,7 @@ async def test_a_pressed_request_fires_only_human_request(server):
     sam = await agent(server.url, await create_token(server))
     await sam.send(AOpen(type="open", conversation_id=welcome.conversation_id, subscribe=False))
     packet = (await sam.recv_until(lambda f: isinstance(f, SConversation)))[-1].packet
-    evaluations = packet.trigger.evaluations
+    evaluations = [e.model_dump() for e in packet.trigger.evaluations]
     assert _fired(evaluations) == ["human_request"], evaluations
     _not_applicable(evaluations, "the visitor asked for a person")
     for conn in (visitor, sam):

@@ -23,12 +23,17 @@ filler = st.sampled_from(["", "hello ", "please, ", "ok so ", "¿ ", "👋 "])
 
 
 @given(prefix=letters, before=filler, after=filler, phrase=st.sampled_from(PHRASES))
-def test_never_fires_glued_to_another_word(prefix: str, before: str, after: str, phrase: str) -> None:
+def test_never_fires_glued_to_another_word(
+    prefix: str, before: str, after: str, phrase: str
+) -> None:
     """A phrase preceded by letters in the same word ("xcancel account") is not a match."""
     assert matcher.find(f"{before}{prefix}{phrase}{after}") == []
 
 
-@given(suffix=st.text(alphabet="bcdfgjkpqvwxz", min_size=2, max_size=5), phrase=st.sampled_from(PHRASES))
+@given(
+    suffix=st.text(alphabet="bcdfgjkpqvwxz", min_size=2, max_size=5),
+    phrase=st.sampled_from(PHRASES),
+)
 def test_never_fires_when_the_last_word_runs_on(suffix: str, phrase: str) -> None:
     """Letters glued after the phrase's last word make another word ("cancel accountbq")."""
     assert matcher.find(f"please {phrase}{suffix} now") == []
@@ -41,7 +46,9 @@ def test_never_fires_when_the_last_word_runs_on(suffix: str, phrase: str) -> Non
     before=filler,
     after=st.sampled_from(["", "!", "?!", " now.", " 🙏"]),
 )
-def test_fires_in_any_case_and_spacing(phrase: str, case, sep: str, before: str, after: str) -> None:
+def test_fires_in_any_case_and_spacing(
+    phrase: str, case, sep: str, before: str, after: str
+) -> None:
     text = before + sep.join(case(w) for w in phrase.split()) + after
     found = matcher.find(text)
     assert [m.phrase for m in found] == [phrase]
@@ -75,7 +82,8 @@ def test_is_negated_stops_at_clause_boundary() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["canceled my account", "cancelling accounts", "Cancels the account", "CANCELLED ACCOUNT"]
+    "text",
+    ["canceled my account", "cancelling accounts", "Cancels the account", "CANCELLED ACCOUNT"],
 )
 def test_inflections(text: str) -> None:
     assert [m.phrase for m in matcher.find(text)] == ["cancel account"]
@@ -106,7 +114,12 @@ def test_overnight_business_hours() -> None:
 
 
 def test_fast_tfidf_matches_scikit_learn() -> None:
-    texts = ["I was charged twice", "my site was hacked", "how do I reset my password", "agent please"]
+    texts = [
+        "I was charged twice",
+        "my site was hacked",
+        "how do I reset my password",
+        "agent please",
+    ]
     f = TfidfFeatures()
     x = f.fit_transform(texts)
     for text in [*texts, "charged twice for my hacked site", "zzz"]:

@@ -1,0 +1,20 @@
+"""The CLI: commands run as a person runs them, against real servers.
+
+Every test collected below this folder is marked ``cli``: ``pytest -m cli`` runs this
+part alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark this part's tests (the hook sees every item; it marks only those under here)."""
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(pytest.mark.cli)
