@@ -257,3 +257,33 @@ def test_a_conversation_back_with_the_ai_shows_no_stale_trigger_team_or_analysis
     current = conv.current_trigger()
     assert current is not None and current.kind == "keyword"
     assert conv.routing() == (2, "billing")
+
+
+def test_typing_is_said_again_while_the_agent_keeps_typing() -> None:
+    """The server lets one ``typing active=true`` hold a few seconds: an agent typing for
+    10 s sends it again every 3 s, and ``active=false`` once idle (not after each key)."""
+    from handoff_server.protocol import ATyping
+    from handoff_tui.services.typing import TypingSignal
+
+    sent: list[ATyping] = []
+    now = [0.0]
+    timers: list[object] = []
+
+    class _Timer:
+        def __init__(self, callback) -> None:
+            self.callback, self.stopped = callback, False
+
+        def stop(self) -> None:
+            self.stopped = True
+
+    def set_timer(_seconds, callback):
+        timers.append(timer := _Timer(callback))
+        return timer
+
+    signal = TypingSignal(3.0, set_timer, sent.append, clock=lambda: now[0])
+    for step in range(21):  # a key every 0.5 s for 10 s
+        now[0] = step * 0.5
+        signal.typed("c_ada")
+    assert [f.active for f in sent] == [True, True, True, True]
+    timers[-1].callback()  # idle
+    assert [f.active for f in sent][-1] is False and len(sent) == 5
