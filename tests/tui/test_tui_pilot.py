@@ -146,16 +146,16 @@ async def test_claim_stops_the_wait_and_resolved_drops_the_claim_hint(server, ag
         status = screen.query_one("#reply-status", Static)
         clock.advance(300)
         app._tick()
-        await pilot.pause(0.1)
         # The app's clock started just before the escalation: about five minutes later.
-        assert re.search(r"waiting: [45]m\d\ds", panel.visual.plain)
+        five = re.compile(r"waiting: [45]m\d\ds")
+        await until(pilot, lambda: five.search(panel.visual.plain), what="waiting redrawn")
         assert status.visual.plain == "press c to claim it, then reply"
 
         await pilot.press("c")
         await until(pilot, lambda: conv.status == "assigned", what="claim")
         clock.advance(300)
         app._tick()
-        await pilot.pause(0.1)
+        await until(pilot, lambda: "waited: " in panel.visual.plain, what="waited redrawn")
         first = panel.visual.plain
         assert "waiting:" not in first and "waited: " in first
         row_wait = app.queue.waiting(app.queue.items[cid], app.now)
@@ -168,8 +168,8 @@ async def test_claim_stops_the_wait_and_resolved_drops_the_claim_hint(server, ag
 
         await pilot.press("escape", "r")
         await until(pilot, lambda: conv.status == "resolved", what="resolve")
-        await pilot.pause(0.2)
-        assert status.visual.plain == "resolved · the AI answers if they write again"
+        resolved_hint = "resolved · the AI answers if they write again"
+        await until(pilot, lambda: status.visual.plain == resolved_hint, what="resolved hint")
         footer = {k.description for k in screen.query(FooterKey)}
         assert "Claim" not in footer and "Resolve" not in footer
         await visitor.close()
@@ -228,7 +228,11 @@ async def test_reconnect_resumes_without_loss_or_doubles(server_factory, tmp_pat
         texts = [e.data.text for e in conv.transcript if e.kind == "agent_message"]
         assert texts == ["Still there? Our link blipped."]
         assert isinstance(app.screen, ConversationScreen)
-        await pilot.pause(0.2)
+        await until(
+            pilot,
+            lambda: len(app.screen.query(TranscriptLine)) == len(seqs),
+            what="transcript redrawn",
+        )
         lines = list(app.screen.query(TranscriptLine))
         assert len(lines) == len(seqs)
         assert not app.screen.query_one(ConnectionBanner).display

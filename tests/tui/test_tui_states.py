@@ -84,8 +84,14 @@ async def test_each_status_shows_its_own_hint_and_actions(cid, status, holder, h
     async with app.run_test(size=(120, 36)) as pilot:
         screen = await _open(pilot, cid)
         screen.query_one(Transcript).focus()
-        await pilot.pause(0.1)
-        assert _status_line(screen) == hint
+        await _wait(pilot, lambda: _status_line(screen) == hint, "status hint")
+        # The footer recomposes after the focus moves: wait for the reading mode's keys.
+        await _wait(
+            pilot,
+            lambda: {k.description for k in _footer_keys(screen)} & ACTIONS == actions,
+            "reading-mode footer",
+            timeout=3.0,
+        )
         shown = {k.description for k in _footer_keys(screen)}
         assert shown & ACTIONS == actions, shown
         palette = {c.title for c in app.get_system_commands(screen)}
@@ -105,7 +111,7 @@ async def test_claim_stops_the_waiting_time() -> None:
         await _wait(pilot, lambda: screen.conv.status == "assigned", "claim")
         app.clock.advance(600)
         app._tick()
-        await pilot.pause(0.1)
+        await _wait(pilot, lambda: "waited: " in panel.visual.plain, "waited redrawn")
         text = panel.visual.plain
         assert "waiting:" not in text
         assert "waited: 3m18s (claimed 14:30:00 UTC)" in text
