@@ -33,6 +33,7 @@ from handoff_server.client import (
     connect_agent,
     new_client_msg_id,
 )
+from handoff_server.kb.plaintext import markdown_to_text
 from handoff_server.protocol import (
     AgentMessage,
     AiMessage,
@@ -129,7 +130,9 @@ class _VisitorView:
 
     def _event(self, ev: Event) -> None:
         if isinstance(ev, AiMessage):
-            echo(styled("AI", fg="cyan", bold=True), ": ", ev.data.text)
+            # KB answers are Markdown: the visitor reads them as text, the syntax removed
+            # the same way as in the draft an agent inserts.
+            echo(styled("AI", fg="cyan", bold=True), ": ", markdown_to_text(ev.data.text))
         elif isinstance(ev, AgentMessage):
             echo(styled(_agent_name(ev.data.agent), fg="green", bold=True), ": ", ev.data.text)
         elif isinstance(ev, SystemMessage):

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 
 import regex
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -72,6 +73,8 @@ __all__ = [
     "Resolved",
     "ServerFrame",
     "SystemMessage",
+    "TEAM_NAME_PATTERN",
+    "TeamName",
     "SystemMessageData",
     "TriggerEvaluationInfo",
     "TriggerInfo",
@@ -84,6 +87,20 @@ __all__ = [
     "has_visible_text",
     "parse_event",
 ]
+
+TEAM_NAME_PATTERN = r"[A-Za-z0-9_.-]{1,64}"
+"""A team's name, wherever one is written (policy, KB entries, queue rows): 1–64 letters,
+digits, ``_``, ``.`` or ``-`` (``billing``, ``tier-2``)."""
+
+
+def _team_name(value: str) -> str:
+    if not regex.fullmatch(TEAM_NAME_PATTERN, value):
+        raise ValueError(f"team {value!r}: use 1-64 letters, digits, '_', '.' or '-'")
+    return value
+
+
+TeamName = Annotated[str, AfterValidator(_team_name)]
+"""A team name checked against :data:`TEAM_NAME_PATTERN` (``ValueError`` naming the rule)."""
 
 PROTOCOL_VERSION = "v1"
 MAX_SEQ = 2**53 - 1

@@ -213,3 +213,24 @@ def test_cli_kb_build(tmp_path: Path) -> None:
     assert res.exit_code != 0 and "unknown CSV header" in res.output
     assert not (tmp_path / "k3").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".k")]
+
+
+@pytest.mark.parametrize("team", ["[red]t[/red]", "billing team", "", "x" * 65])
+def test_a_kb_team_is_a_team_name_as_in_the_policy(tmp_path: Path, team: str) -> None:
+    """A KB entry's team follows the policy's rule for team names (a newcomer's
+    ``team: "[red]t[/red]"`` passed ``kb check``): refused with its file and line."""
+    (tmp_path / "x.md").write_text(
+        f'---\nid: x\ntitle: X\nteam: "{team}"\nquestions:\n  - how do I x\n---\nDo x.\n',
+        encoding="utf-8",
+    )
+    problems = [p for p in check_kb(tmp_path) if p.severity == "error"]
+    assert len(problems) == 1 and problems[0].line == 4, problems
+    assert "use 1-64 letters, digits" in problems[0].message
+
+
+def test_a_kb_team_name_loads(tmp_path: Path) -> None:
+    (tmp_path / "x.md").write_text(
+        "---\nid: x\ntitle: X\nteam: tier-2.billing\nquestions:\n  - how do I x\n---\nDo x.\n",
+        encoding="utf-8",
+    )
+    assert load_kb(tmp_path).entries[0].team == "tier-2.billing"

@@ -184,3 +184,18 @@ async def test_the_visitor_sees_an_agent_join_reply_and_resolve(server):
     assert "Sam: Hello, I can help." in lines
     assert "→ Sam marked this conversation resolved." in lines
     assert not [word for word in INTERNALS if word in done.stdout], done.stdout
+
+
+async def test_a_visitor_reads_kb_answers_as_text_not_markdown(server):
+    """The demo KB's answers are Markdown; ``handoff visit`` shows them as text (the
+    newcomer saw ``**Forgot password?**`` and code fences), and ``--json`` keeps the frame
+    as sent."""
+    done = await run_handoff(
+        "visit", "--server", server.url, "-m", "how do I reset my login password"
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Forgot password?" in done.stdout and "**" not in done.stdout, done.stdout
+    raw = await run_handoff(
+        "visit", "--json", "--server", server.url, "-m", "how do I reset my login password"
+    )
+    assert "**Forgot password?**" in raw.stdout

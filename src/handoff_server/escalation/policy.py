@@ -29,7 +29,6 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
-    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -40,6 +39,7 @@ from pydantic import (
 
 from handoff_server.errors import PolicyError
 from handoff_server.escalation.models import FiringTrigger
+from handoff_server.protocol import TeamName
 
 __all__ = [
     "BusinessHours",
@@ -64,15 +64,6 @@ __all__ = [
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 
-
-def _team_name(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", value):
-        raise ValueError(f"team {value!r}: use 1-64 letters, digits, '_', '.' or '-'")
-    return value
-
-
-TeamName = Annotated[str, AfterValidator(_team_name)]
-"""A team escalations route to: 1–64 letters, digits, ``_ . -`` (``billing``, ``tier-2``)."""
 
 DEFAULT_KEYWORDS = ["cancel account", "data breach", "speak to manager"]
 DEFAULT_KEYWORD_TEAMS = {"cancel account": "billing"}

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from handoff_server.protocol import TeamName
+
 
 class KBEntry(BaseModel):
     """One knowledge-base entry.
@@ -31,7 +33,8 @@ class KBEntry(BaseModel):
     title: str = Field(min_length=1)
     questions: list[str] = Field(default_factory=list)
     category: str = "general"
-    team: str | None = None
+    team: TeamName | None = None
+    """The team this entry's escalations go to (a name as everywhere: ``billing``)."""
     escalate: bool = False
     answer: str = ""
     source: str = ""
