@@ -130,3 +130,14 @@ async def run_handoff(
         out.decode(errors="surrogateescape"),
         err.decode(errors="surrogateescape"),
     )
+
+
+def mark_part(items: list[Any], folder: Path, name: str) -> None:
+    """Mark with ``name`` every collected test under ``folder``, so ``pytest -m name`` runs
+    one part of the suite (the collection hook sees every item, not only its folder's)."""
+    import pytest
+
+    marker = getattr(pytest.mark, name)
+    for item in items:
+        if folder in item.path.parents:
+            item.add_marker(marker)

@@ -10,11 +10,9 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).parent
+from tests.helpers import mark_part
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark this part's tests (the hook sees every item; it marks only those under here)."""
-    for item in items:
-        if HERE in item.path.parents:
-            item.add_marker(pytest.mark.server)
+    """Mark this part's tests ``server``."""
+    mark_part(items, Path(__file__).parent, "server")
