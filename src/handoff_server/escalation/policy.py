@@ -61,6 +61,14 @@ __all__ = [
 ]
 
 
+def _with_words(value: list[str]) -> list[str]:
+    """``value``, or ``ValueError`` naming the phrases that contain no word at all."""
+    bad = [p for p in value if not re.search(r"\w", p)]
+    if bad:
+        raise ValueError(f"phrases must contain at least one word: {bad!r}")
+    return value
+
+
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 
@@ -117,10 +125,7 @@ class KeywordTrigger(_Data):
     @field_validator("phrases")
     @classmethod
     def _phrases_have_words(cls, value: list[str]) -> list[str]:
-        bad = [p for p in value if not re.search(r"\w", p)]
-        if bad:
-            raise ValueError(f"phrases must contain at least one word: {bad!r}")
-        return value
+        return _with_words(value)
 
     def team_for(self, phrase: str) -> str | None:
         """The team a match of ``phrase`` routes to, if ``teams`` names one."""
@@ -185,10 +190,7 @@ class SentimentLexicon(_Data):
     @field_validator("neutral_phrases", "sarcasm")
     @classmethod
     def _phrases_have_words(cls, value: list[str]) -> list[str]:
-        bad = [p for p in value if not re.search(r"\w", p)]
-        if bad:
-            raise ValueError(f"phrases must contain at least one word: {bad!r}")
-        return value
+        return _with_words(value)
 
 
 class SentimentTrigger(_Data):
