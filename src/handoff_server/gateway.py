@@ -108,6 +108,23 @@ class TokenBucket:
         return False
 
 
+def checked_text(text: str | None, limit: int, *, required: bool = True) -> str | None:
+    """A client's text as the server keeps it (stripped), or ``WireError``:
+    ``empty_message`` when it is missing (and ``required``) or has no visible character,
+    ``message_too_long`` past ``limit`` characters. ``None`` stays ``None`` when optional."""
+    if text is None:
+        if required:
+            raise WireError("text is required", code="empty_message")
+        return None
+    if not has_visible_text(text):
+        raise WireError("message has no visible character", code="empty_message")
+    if len(text) > limit:
+        raise WireError(
+            f"message is {len(text)} characters; the limit is {limit}", code="message_too_long"
+        )
+    return text.strip()
+
+
 class Gateway:
     """Serves the protocol for one :class:`ConversationService`.
 
@@ -269,18 +286,7 @@ class Gateway:
             yield frame
 
     def _check_text(self, text: str | None, *, required: bool = True) -> str | None:
-        if text is None:
-            if required:
-                raise WireError("text is required", code="empty_message")
-            return None
-        if not has_visible_text(text):
-            raise WireError("message has no visible character", code="empty_message")
-        if len(text) > self.settings.max_message_chars:
-            raise WireError(
-                f"message is {len(text)} characters; the limit is {self.settings.max_message_chars}",
-                code="message_too_long",
-            )
-        return text.strip()
+        return checked_text(text, self.settings.max_message_chars, required=required)
 
     def _attach(self, sub: Subscriber) -> Attach:
         """The service's way to subscribe this client to a conversation."""
