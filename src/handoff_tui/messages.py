@@ -12,7 +12,7 @@ from typing import Literal
 
 from textual.message import Message
 
-from handoff_server.protocol import AgentInfo, Event, HandoffPacket, QueueItem
+from handoff_server.protocol import AgentInfo, Event, HandoffPacket, Limits, QueueItem
 
 __all__ = [
     "AckReceived",
@@ -44,7 +44,7 @@ class Authenticated(Message):
     """The server accepted the token."""
 
     agent: AgentInfo
-    limits: object | None = None
+    limits: Limits | None = None
     """The frame's ``limits`` (``max_message_chars``, ``threshold``), if the server sent
     them (see :meth:`handoff_tui.model.ServerLimits.update`)."""
 

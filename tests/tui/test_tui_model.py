@@ -7,8 +7,7 @@ import asyncio
 
 import pytest
 
-from handoff_server import protocol
-from handoff_server.protocol import Event, parse_event
+from handoff_server.protocol import Event, Limits, parse_event
 from handoff_tui.messages import Authenticated, ConnectionChanged, QueueReplaced
 from handoff_tui.model import AgentModel, QueueView, ServerLimits
 from handoff_tui.services import Link, ServerClient, action_frame
@@ -183,10 +182,7 @@ def test_limits_default_until_the_server_says_otherwise() -> None:
     model = AgentModel()
     model.signed_in(SAM, None)
     assert (model.limits.max_message_chars, model.limits.threshold) == (4000, 0.70)
-    limits_model = getattr(protocol, "Limits", None)
-    if limits_model is None:
-        pytest.skip("the protocol has no limits yet (they come with the server side)")
-    model.signed_in(SAM, limits_model(max_message_chars=120, threshold=0.55))
+    model.signed_in(SAM, Limits(max_message_chars=120, threshold=0.55))
     assert model.limits == ServerLimits(max_message_chars=120, threshold=0.55)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from handoff_server.protocol import AgentInfo, Event, HandoffPacket, QueueItem
+from handoff_server.protocol import AgentInfo, Event, HandoffPacket, Limits, QueueItem
 from handoff_tui.model.conversation import ConversationState, PendingSend, acting_agent_id
 from handoff_tui.model.queue import QueueModel
 
@@ -35,13 +35,13 @@ class ServerLimits:
     """The confidence threshold in force (0–1): colours a confidence that comes without
     its own threshold."""
 
-    def update(self, limits: object | None) -> None:
-        """Take the ``limits`` of an ``authenticated`` frame (``max_message_chars``,
-        ``threshold``); ``None`` (an older server) keeps the current values."""
+    def update(self, limits: Limits | None) -> None:
+        """Take the ``limits`` of an ``authenticated`` frame; ``None`` (a server older
+        than the field) keeps the current values."""
         if limits is None:
             return
-        self.max_message_chars = int(getattr(limits, "max_message_chars", self.max_message_chars))
-        self.threshold = float(getattr(limits, "threshold", self.threshold))
+        self.max_message_chars = limits.max_message_chars
+        self.threshold = limits.threshold
 
 
 @dataclass
@@ -98,7 +98,7 @@ class AgentModel:
             return reconnected
         return False
 
-    def signed_in(self, agent: AgentInfo, limits: object | None = None) -> None:
+    def signed_in(self, agent: AgentInfo, limits: Limits | None = None) -> None:
         """The server accepted the token as ``agent`` and (newer servers) said its
         ``limits``."""
         self.queue.me = agent

@@ -185,4 +185,4 @@ class Link:
             )
         elif isinstance(frame, SAuthenticated):
             # ``limits`` is optional on the wire: older servers do not send it.
-            self.post(Authenticated(frame.agent, getattr(frame, "limits", None)))
+            self.post(Authenticated(frame.agent, frame.limits))
