@@ -24,6 +24,7 @@ from handoff_cli.common import (
 )
 from handoff_cli.output import echo, one_line, styled
 from handoff_server.client import (
+    MAX_MESSAGE_CHARS,
     Connection,
     LinkError,
     MessageTooLong,
@@ -129,12 +130,13 @@ class _VisitorView:
             echo(styled(f"error[{frame.code}]: ", fg="red"), frame.detail)
 
     def _event(self, ev: Event) -> None:
+        # KB answers are Markdown and agents write it too (or insert a KB answer): the
+        # visitor reads both as text, the syntax removed as in the agent's draft.
         if isinstance(ev, AiMessage):
-            # KB answers are Markdown: the visitor reads them as text, the syntax removed
-            # the same way as in the draft an agent inserts.
             echo(styled("AI", fg="cyan", bold=True), ": ", markdown_to_text(ev.data.text))
         elif isinstance(ev, AgentMessage):
-            echo(styled(_agent_name(ev.data.agent), fg="green", bold=True), ": ", ev.data.text)
+            name = styled(_agent_name(ev.data.agent), fg="green", bold=True)
+            echo(name, ": ", markdown_to_text(ev.data.text))
         elif isinstance(ev, SystemMessage):
             echo(styled("· ", fg="magenta"), ev.data.text)
         elif isinstance(ev, Escalated):
@@ -334,11 +336,17 @@ def _visitor_info(
 
 
 def _check_messages(messages: list[str]) -> None:
-    """Exit with ``empty_message`` before connecting (their length is checked against the
-    server's limit once it is known)."""
+    """Exit with ``empty_message`` or ``message_too_long`` before connecting, so a refused
+    message leaves no empty conversation behind. The length is checked against the
+    server's default limit here, and against the server's own once it says it (a server
+    configured lower refuses after the conversation has started)."""
     for text in messages:
         if not has_visible_text(text):
             fail("--message has no visible character", "empty_message")
+        try:
+            check_message_length(text, MAX_MESSAGE_CHARS)
+        except MessageTooLong as exc:
+            fail(f"--message: {exc}", exc.code)
 
 
 def visit(
@@ -376,7 +384,7 @@ def visit(
     """Chat with the AI as a website visitor.
 
     With --message (repeatable) it sends each message, waits for the AI's answer or the
-    handoff, and exits 0 (1 if a message was refused); --json prints every frame received
+    handoff, and exits 0 (2 with error[code] if a message is refused); --json prints every frame received
     as one JSON object a line. Without --message it reads one message a line from
     standard input until end of input.
 
