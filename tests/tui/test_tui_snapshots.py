@@ -238,11 +238,10 @@ async def test_command_palette_offers_the_screen_actions() -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await _open("c_ada")(pilot)
         commands = {c.title: c for c in app.get_system_commands(app.screen)}
-        # Ada's conversation is queued: release needs a claim first, so it is not offered.
-        assert {"Claim", "Resolve", "Hand back", "Send", "Send as note", "KB draft"} <= set(
-            commands
-        )
-        assert "Release" not in commands
+        # Ada's conversation is queued: release and a reply need a claim first, so they
+        # are not offered.
+        assert {"Claim", "Resolve", "Hand back", "Send as note", "KB draft"} <= set(commands)
+        assert "Release" not in commands and "Send" not in commands
         await commands["Claim"].callback()
         for _ in range(50):  # the link worker sends it; allow a loaded machine 5 s
             if any(isinstance(f, AClaim) and f.conversation_id == "c_ada" for f in server.received):

@@ -232,22 +232,32 @@ async def test_footer_offers_the_keys_of_the_current_mode() -> None:
         assert "Send" not in {k.description for k in _footer_keys(screen)}
         screen.query_one(ReplyBox).editor.focus()
         await _wait(
-            pilot, lambda: "Send" in {k.description for k in _footer_keys(screen)}, "writing keys"
+            pilot,
+            lambda: "Send as note" in {k.description for k in _footer_keys(screen)},
+            "writing keys",
         )
         writing = {k.description for k in _footer_keys(screen)}
-        assert writing >= {"Send", "Send as note", "KB draft"} and not writing & ACTIONS
+        assert writing >= {"Send as note", "KB draft"} and not writing & ACTIONS
+        # Ada's conversation is queued: a reply needs a claim first, so Send is not
+        # offered (the server would refuse it); a note always can be added.
+        assert "Send" not in writing
         palette = {c.title for c in app.get_system_commands(screen)}
         assert palette >= {
             "Claim",
             "Resolve",
             "Hand back",
-            "Send",
             "Send as note",
             "KB draft",
             "Write",
             "Close",
             "Back",
         }
+        assert "Send" not in palette
+        await pilot.press("escape", "c")
+        await _wait(pilot, lambda: screen.conv.status == "assigned", "claim")
+        await _wait(
+            pilot, lambda: "Send" in {k.description for k in _footer_keys(screen)}, "Send once mine"
+        )
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)])

@@ -66,8 +66,8 @@ def acting_agent_id(event: Event) -> str | None:
 
 
 def allowed(action: str, status: str, holder: AgentInfo | None, me: AgentInfo | None) -> bool:
-    """Whether ``me`` may ``claim`` / ``resolve`` / ``release`` / ``handback`` a conversation
-    in ``status`` held by ``holder`` — the server's rules, so the UI offers only what works.
+    """Whether ``me`` may ``claim`` / ``resolve`` / ``release`` / ``handback`` / ``reply``
+    to a conversation in ``status`` held by ``holder`` — the server's rules, so the UI offers only what works.
     Other actions are always allowed."""
     mine = bool(holder and me and holder.id == me.id)
     operator = bool(me and me.role == "operator")
@@ -76,7 +76,7 @@ def allowed(action: str, status: str, holder: AgentInfo | None, me: AgentInfo | 
         return status in ("ai", "queued")
     if action == "resolve":
         return status in ("ai", "queued") or held
-    if action == "release":
+    if action in ("release", "reply"):
         return status == "assigned" and mine
     if action == "handback":
         return status == "queued" or held

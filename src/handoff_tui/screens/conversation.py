@@ -83,8 +83,9 @@ class ConversationScreen(AgentScreen):
         return bool(me and holder and holder.id == me.id)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Offer claim / resolve / release / hand back only where the status allows them."""
-        if action == "act" and parameters:
+        """Offer claim / resolve / release / hand back, and sending a reply, only where the
+        status allows them (a note can always be added)."""
+        if action in ("act", "send") and parameters:
             return allowed(
                 str(parameters[0]), self.conv.status, self._holder(), self.model.queue.me
             )
