@@ -24,7 +24,6 @@ from handoff_cli.common import (
 )
 from handoff_cli.output import echo, one_line, styled
 from handoff_server.client import (
-    MAX_MESSAGE_CHARS,
     Connection,
     LinkError,
     MessageTooLong,
@@ -130,13 +129,12 @@ class _VisitorView:
             echo(styled(f"error[{frame.code}]: ", fg="red"), frame.detail)
 
     def _event(self, ev: Event) -> None:
-        # KB answers are Markdown and agents write it too (or insert a KB answer): the
-        # visitor reads both as text, the syntax removed as in the agent's draft.
+        # KB answers are Markdown: the visitor reads them as text, the syntax removed as in
+        # the agent's draft. What an agent writes is shown as written.
         if isinstance(ev, AiMessage):
             echo(styled("AI", fg="cyan", bold=True), ": ", markdown_to_text(ev.data.text))
         elif isinstance(ev, AgentMessage):
-            name = styled(_agent_name(ev.data.agent), fg="green", bold=True)
-            echo(name, ": ", markdown_to_text(ev.data.text))
+            echo(styled(_agent_name(ev.data.agent), fg="green", bold=True), ": ", ev.data.text)
         elif isinstance(ev, SystemMessage):
             echo(styled("· ", fg="magenta"), ev.data.text)
         elif isinstance(ev, Escalated):
@@ -336,17 +334,11 @@ def _visitor_info(
 
 
 def _check_messages(messages: list[str]) -> None:
-    """Exit with ``empty_message`` or ``message_too_long`` before connecting, so a refused
-    message leaves no empty conversation behind. The length is checked against the
-    server's default limit here, and against the server's own once it says it (a server
-    configured lower refuses after the conversation has started)."""
+    """Exit with ``empty_message`` before connecting (their length is checked against the
+    server's limit once it is known)."""
     for text in messages:
         if not has_visible_text(text):
             fail("--message has no visible character", "empty_message")
-        try:
-            check_message_length(text, MAX_MESSAGE_CHARS)
-        except MessageTooLong as exc:
-            fail(f"--message: {exc}", exc.code)
 
 
 def visit(
