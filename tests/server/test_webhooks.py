@@ -27,7 +27,7 @@ from handoff_server.config import Settings
 from handoff_server.protocol import AClaim, AResolve, VRequestHuman
 from handoff_server.store import OutboxRow
 from tests.conftest import create_token
-from tests.helpers import agent, start_visitor, wait_ack
+from tests.helpers import agent, run_handoff, start_visitor, wait_ack
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 
@@ -272,3 +272,42 @@ async def test_slack_body_escapes_visitor_text_and_the_filter_holds(server_facto
 def test_bad_endpoint_config_is_refused(endpoint_cfg, needle):
     with pytest.raises(ValueError, match=needle):
         Settings(webhooks={"endpoints": [endpoint_cfg]})
+
+
+async def test_operator_lists_a_failed_delivery_and_redelivers_it(
+    server_factory, receiver, tmp_path: Path
+):
+    data = tmp_path / "d"
+    refused = await server_factory(
+        data_dir=data, webhooks=endpoint(receiver.url, allow_private=False)
+    )
+    await escalate(refused.url)
+    row = await wait_row(refused, lambda r: r.status == "failed")
+    await refused.close()
+    listed = await run_handoff("webhooks", "list", "--failed", "--json", "--data-dir", str(data))
+    assert listed.returncode == 0, listed.stderr
+    (item,) = json.loads(listed.stdout)
+    assert (item["id"], item["status"], item["event_type"]) == (
+        row.id,
+        "failed",
+        "conversation.escalated",
+    )
+    text = await run_handoff("webhooks", "list", "--data-dir", str(data))
+    assert (
+        f"{row.id}  conversation.escalated  failed  tries=1  {receiver.url}  refused:"
+        in text.stdout
+    )
+    unknown = await run_handoff("webhooks", "redeliver", "msg_nope", "--data-dir", str(data))
+    assert (unknown.returncode, unknown.stderr.strip()) == (
+        2,
+        "error[not_found]: no webhook event 'msg_nope'",
+    )
+    again = await run_handoff("webhooks", "redeliver", row.id, "--data-dir", str(data))
+    assert again.stdout.strip() == f"{row.id}: 1 delivery queued again"
+    # Allowed now: the restarted server posts the redelivered event.
+    allowed = await server_factory(data_dir=data, webhooks=endpoint(receiver.url))
+    (got,) = await receiver.wait_for(1)
+    assert Webhook(SECRET).verify(got.body, got.headers)["id"] == row.id
+    await wait_row(allowed, lambda r: r.status == "delivered")
+    empty = await run_handoff("webhooks", "list", "--failed", "--data-dir", str(data))
+    assert empty.stdout.strip() == "no failed deliveries"
