@@ -87,6 +87,9 @@ triage_command.register(app)
 from handoff_cli import agent_commands  # noqa: E402
 
 agent_commands.register(app)
+from handoff_cli import webhook_commands  # noqa: E402
+
+webhook_commands.register(app)
 
 
 _PARAM_CODES: dict[str, Code] = {

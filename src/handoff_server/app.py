@@ -20,6 +20,7 @@ from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
 from handoff_server.kb import load_kb
 from handoff_server.store import AsyncStore, open_store
+from handoff_server.webhooks import Deliverer, Outbox
 
 __all__ = ["RunningServer", "build_answerer", "run_forever", "start_server"]
 
@@ -34,6 +35,7 @@ class RunningServer:
     service: ConversationService
     store: AsyncStore
     host: str
+    webhooks: Deliverer
     closed: bool = False
 
     @property
@@ -52,6 +54,7 @@ class RunningServer:
             return
         self.closed = True
         await self.gateway.close()
+        await self.webhooks.close()
         await self.store.close()
 
 
@@ -73,8 +76,11 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
 
     The store opens first, so a data dir that cannot be used fails at once
     (:class:`~handoff_server.errors.DataDirError`), before the index is built; if a
-    later step fails the store is closed again."""
+    later step fails the store is closed again. Webhook delivery (``[webhooks]``) runs
+    as a background task of its own."""
     store = AsyncStore(open_store(settings.store))
+    outbox = Outbox(settings.webhooks)
+    webhooks = Deliverer(store, settings.webhooks, outbox)
     try:
         if answerer is None:
             answerer = await asyncio.to_thread(build_answerer, settings)
@@ -85,14 +91,23 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
             hub,
             default_policy=settings.policy,
             ai_timeout=settings.server.ai_timeout_seconds,
+            outbox=outbox,
         )
         await service.initialise()
         gateway = Gateway(service, hub, AgentDirectory(store), settings.server)
         await gateway.start()
+        webhooks.start()
     except BaseException:
+        await webhooks.close()
         await store.close()
         raise
-    return RunningServer(gateway=gateway, service=service, store=store, host=settings.server.host)
+    return RunningServer(
+        gateway=gateway,
+        service=service,
+        store=store,
+        host=settings.server.host,
+        webhooks=webhooks,
+    )
 
 
 async def run_forever(settings: Settings, *, announce: bool = True) -> None:

@@ -13,13 +13,15 @@ Errors: :class:`ConfigError` (code ``bad_config``) lists every problem with its 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import tomllib
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -96,6 +98,67 @@ class ClientSettings(_Section):
     """Agent or operator token (``handoff token create``); prefer ``HANDOFF_TOKEN``."""
 
 
+WebhookEvent = Literal[
+    "conversation.escalated",
+    "conversation.assigned",
+    "conversation.resolved",
+]
+"""The webhook event types sent today (``docs/webhooks.md``); transfers, callbacks and
+offline messages join this list when they exist."""
+
+RETRY_SCHEDULE_SECONDS = [5, 300, 1800, 7200, 18000] + [36000] * 6
+"""Default ceilings (seconds) of the waits between webhook tries: 5 s, 5 min, 30 min,
+2 h, 5 h, then 10 h six times (about 2.8 days in all); each wait is drawn at random
+between 0 and its ceiling (full jitter), never shorter than a ``Retry-After``."""
+
+
+class WebhookEndpoint(_Section):
+    """One ``[[webhooks.endpoints]]`` entry."""
+
+    url: str = Field(pattern=r"^https?://[^/\s]+")
+    """Where events are POSTed (http or https)."""
+    secret: str
+    """Signing secret, ``whsec_`` + base64 (Standard Webhooks)."""
+    events: list[WebhookEvent] = Field(default_factory=list)
+    """Event types sent to this endpoint; empty sends all."""
+    format: Literal["standard", "slack"] = "standard"
+    """``standard``: the signed JSON event; ``slack``: an incoming-webhook ``text``/``blocks`` body."""
+    allow_private: bool = False
+    """Allow private, loopback and link-local addresses (refused by default)."""
+
+    @field_validator("secret")
+    @classmethod
+    def _whsec(cls, value: str) -> str:
+        body = value.removeprefix("whsec_")
+        try:
+            key = base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            key = b""
+        if body == value or len(key) < 16:
+            raise ValueError("must be 'whsec_' followed by base64 of at least 16 bytes")
+        return value
+
+
+class WebhookSettings(_Section):
+    """Outgoing webhooks (``docs/webhooks.md``)."""
+
+    endpoints: list[WebhookEndpoint] = Field(default_factory=list)
+    retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [float(s) for s in RETRY_SCHEDULE_SECONDS], min_length=1
+    )
+    """Ceilings of the waits between tries; after the last the delivery is failed."""
+    timeout_seconds: float = Field(default=10.0, gt=0)
+    """Time one delivery may take (connect, send, answer)."""
+
+    @field_validator("endpoints")
+    @classmethod
+    def _distinct_urls(cls, value: list[WebhookEndpoint]) -> list[WebhookEndpoint]:
+        urls = [ep.url for ep in value]
+        if len(set(urls)) != len(urls):
+            raise ValueError("each endpoint url may appear once")
+        return value
+
+
 class Settings(BaseSettings):
     """All settings. See ``config.example.toml``."""
 
@@ -107,6 +170,7 @@ class Settings(BaseSettings):
     store: StoreSettings = Field(default_factory=StoreSettings)
     ai: AISettings = Field(default_factory=AISettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     policy: Policy = Field(default_factory=Policy)
     """The escalation policy applied on first start; later changes live in the store."""
 

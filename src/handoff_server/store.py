@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, TypeVar
 
 from pydantic import BaseModel, Field
 
@@ -39,6 +39,7 @@ __all__ = [
     "ConversationRecord",
     "ConversationUpdate",
     "NewEvent",
+    "OutboxRow",
     "PolicyRecord",
     "SQLiteStore",
     "Store",
@@ -127,6 +128,26 @@ class AgentRecord(BaseModel):
     created_at: datetime
 
 
+class OutboxRow(BaseModel):
+    """One webhook delivery: one event for one endpoint.
+
+    ``id`` is the event's stable webhook id (the same on every retry), ``endpoint`` the
+    URL, ``payload`` the JSON body ``{id, type, timestamp, data}``. ``status`` is
+    ``pending`` (due at ``next_attempt_at``), ``delivered`` or ``failed`` (the retry
+    schedule ran out, or the endpoint was refused); ``last_error`` says why the last
+    attempt failed."""
+
+    id: str
+    endpoint: str
+    event_type: str
+    payload: dict[str, Any]
+    created_at: datetime
+    next_attempt_at: datetime
+    attempts: int = 0
+    status: Literal["pending", "delivered", "failed"] = "pending"
+    last_error: str | None = None
+
+
 class PolicyRecord(BaseModel):
     """One version of the escalation policy: who changed it, when (UTC), and its body."""
 
@@ -176,13 +197,45 @@ class Store(Protocol):
         ...
 
     def append_events(
-        self, conversation_id: str, events: Sequence[NewEvent], updates: ConversationUpdate
+        self,
+        conversation_id: str,
+        events: Sequence[NewEvent],
+        updates: ConversationUpdate,
+        outbox: Sequence[OutboxRow] = (),
     ) -> list[StoredEvent]:
         """Append ``events`` after the conversation's last seq (no gap) and apply
-        ``updates`` in one transaction; ``last_seq`` and ``updated_at`` follow the last
-        event. Returns the stored events. Raises ``KeyError`` for an unknown
-        conversation, ``ValueError`` for an unknown column, an integrity error when a
-        sender's client message id repeats (nothing is written then)."""
+        ``updates`` in one transaction, with the webhook deliveries ``outbox`` announcing
+        them; ``last_seq`` and ``updated_at`` follow the last event. Returns the stored
+        events. Raises ``KeyError`` for an unknown conversation, ``ValueError`` for an
+        unknown column, an integrity error when a sender's client message id repeats
+        (nothing is written then)."""
+        ...
+
+    def due_outbox(self, now: datetime, limit: int) -> list[OutboxRow]:
+        """Up to ``limit`` pending deliveries due at ``now``, oldest due first."""
+        ...
+
+    def outbox_delivered(self, row_id: str, endpoint: str, attempts: int) -> None:
+        """Mark a delivery done after ``attempts`` tries."""
+        ...
+
+    def outbox_retry(
+        self, row_id: str, endpoint: str, attempts: int, at: datetime, error: str
+    ) -> None:
+        """Record a failed try (``error``) and when to try again (``at``)."""
+        ...
+
+    def outbox_failed(self, row_id: str, endpoint: str, attempts: int, error: str) -> None:
+        """Mark a delivery failed for good (listed, redelivered only by an operator)."""
+        ...
+
+    def list_outbox(self, *, failed_only: bool = False) -> list[OutboxRow]:
+        """Every delivery (or only the failed ones), oldest first."""
+        ...
+
+    def requeue_outbox(self, row_id: str, now: datetime) -> int:
+        """Make every delivery of event ``row_id`` pending again, due ``now``, with its
+        attempts reset; returns how many rows changed (0: no such event)."""
         ...
 
     def get_conversation(self, conversation_id: str) -> ConversationRecord | None:
@@ -343,7 +396,28 @@ CREATE TABLE IF NOT EXISTS policies (
     created_at TEXT NOT NULL,
     body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    id TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    next_attempt_at TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL DEFAULT 'pending',
+    last_error TEXT,
+    PRIMARY KEY (id, endpoint)
+);
+CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox(status, next_attempt_at);
 """
+
+
+def _outbox_row(row: sqlite3.Row) -> OutboxRow:
+    d = dict(row)
+    d["payload"] = json.loads(d["payload"])
+    d["created_at"] = _dt(d["created_at"])
+    d["next_attempt_at"] = _dt(d["next_attempt_at"])
+    return OutboxRow.model_validate(d)
 
 
 def _encode(column: str, value: Any) -> Any:
@@ -386,7 +460,100 @@ def _policy(row: sqlite3.Row) -> PolicyRecord:
     )
 
 
-class SQLiteStore:
+class _SQLiteTables:
+    """The SQLite connection's helpers and the webhook outbox table, shared by
+    :class:`SQLiteStore` (kept apart so each class stays readable)."""
+
+    _db: sqlite3.Connection
+    _lock: threading.Lock
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction (taken at once, so writers never deadlock), rolled back
+        on any error."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    # -- webhook outbox --------------------------------------------------------------
+
+    def _insert_outbox(self, rows: Sequence[OutboxRow]) -> None:
+        for r in rows:
+            self._db.execute(
+                "INSERT INTO webhook_outbox (id, endpoint, event_type, payload, created_at,"
+                " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    r.id,
+                    r.endpoint,
+                    r.event_type,
+                    json.dumps(r.payload),
+                    _ts(r.created_at),
+                    _ts(r.next_attempt_at),
+                ),
+            )
+
+    def due_outbox(self, now: datetime, limit: int) -> list[OutboxRow]:
+        """Up to ``limit`` pending deliveries due at ``now``, oldest due first."""
+        rows = self._rows(
+            "SELECT * FROM webhook_outbox WHERE status = 'pending' AND next_attempt_at <= ?"
+            " ORDER BY next_attempt_at, created_at LIMIT ?",
+            (_ts(now), limit),
+        )
+        return [_outbox_row(r) for r in rows]
+
+    def _set_outbox(self, row_id: str, endpoint: str, **cols: Any) -> None:
+        # Column names come from the methods below, never from input.
+        assignments = ", ".join(f"{k} = ?" for k in cols)
+        with self._transaction():
+            self._db.execute(
+                f"UPDATE webhook_outbox SET {assignments} WHERE id = ? AND endpoint = ?",
+                (*cols.values(), row_id, endpoint),
+            )
+
+    def outbox_delivered(self, row_id: str, endpoint: str, attempts: int) -> None:
+        """Mark a delivery done after ``attempts`` tries."""
+        self._set_outbox(row_id, endpoint, status="delivered", attempts=attempts, last_error=None)
+
+    def outbox_retry(
+        self, row_id: str, endpoint: str, attempts: int, at: datetime, error: str
+    ) -> None:
+        """Record a failed try (``error``) and when to try again (``at``)."""
+        self._set_outbox(
+            row_id, endpoint, attempts=attempts, next_attempt_at=_ts(at), last_error=error
+        )
+
+    def outbox_failed(self, row_id: str, endpoint: str, attempts: int, error: str) -> None:
+        """Mark a delivery failed for good (listed, redelivered only by an operator)."""
+        self._set_outbox(row_id, endpoint, status="failed", attempts=attempts, last_error=error)
+
+    def list_outbox(self, *, failed_only: bool = False) -> list[OutboxRow]:
+        """Every delivery (or only the failed ones), oldest first."""
+        where = " WHERE status = 'failed'" if failed_only else ""
+        rows = self._rows(f"SELECT * FROM webhook_outbox{where} ORDER BY created_at, id")
+        return [_outbox_row(r) for r in rows]
+
+    def requeue_outbox(self, row_id: str, now: datetime) -> int:
+        """Make every delivery of event ``row_id`` pending again, due ``now``, with its
+        attempts reset; returns how many rows changed (0: no such event)."""
+        with self._transaction():
+            cur = self._db.execute(
+                "UPDATE webhook_outbox SET status = 'pending', attempts = 0,"
+                " next_attempt_at = ?, last_error = NULL WHERE id = ?",
+                (_ts(now), row_id),
+            )
+        return cur.rowcount
+
+
+class SQLiteStore(_SQLiteTables):
     """SQLite implementation of :class:`Store`.
 
     ``path``: the database file, or a folder (then ``handoff.sqlite3`` inside it); parent
@@ -414,19 +581,6 @@ class SQLiteStore:
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """One write transaction (taken at once, so writers never deadlock), rolled back
-        on any error."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
 
     # -- conversations -------------------------------------------------------------
 
@@ -462,10 +616,15 @@ class SQLiteStore:
         return stored
 
     def append_events(
-        self, conversation_id: str, events: Sequence[NewEvent], updates: ConversationUpdate
+        self,
+        conversation_id: str,
+        events: Sequence[NewEvent],
+        updates: ConversationUpdate,
+        outbox: Sequence[OutboxRow] = (),
     ) -> list[StoredEvent]:
         """Append ``events`` after the conversation's last seq and apply ``updates`` (column →
-        value, see :class:`ConversationRecord`) in one transaction.
+        value, see :class:`ConversationRecord`) in one transaction, with the ``outbox``
+        rows (webhook deliveries of these events).
 
         Raises ``KeyError`` if the conversation does not exist, ``ValueError`` for an
         unknown update column, ``sqlite3.IntegrityError`` if a client message id repeats.
@@ -480,6 +639,7 @@ class SQLiteStore:
             if row is None:
                 raise KeyError(conversation_id)
             stored = self._insert_events(conversation_id, row["last_seq"], events)
+            self._insert_outbox(outbox)
             cols: dict[str, Any] = dict(updates)
             if stored:
                 cols["last_seq"] = stored[-1].seq
@@ -525,10 +685,6 @@ class SQLiteStore:
             )
             stored.append(se)
         return stored
-
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
 
     def get_conversation(self, conversation_id: str) -> ConversationRecord | None:
         """The conversation, or ``None``."""

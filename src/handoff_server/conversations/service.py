@@ -25,6 +25,7 @@ import uuid
 import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from handoff_server.ai.base import Answerer
 from handoff_server.conversations import changes, lifecycle
@@ -64,9 +65,14 @@ from handoff_server.store import (
     AsyncStore,
     ConversationRecord,
     NewEvent,
+    OutboxRow,
+    StoredEvent,
     hash_token,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from handoff_server.webhooks import Outbox
 
 __all__ = ["ConversationService"]
 
@@ -95,6 +101,7 @@ class ConversationService:
         default_policy: Policy,
         ai_timeout: float = 10.0,
         clock: Callable[[], datetime] = utcnow,
+        outbox: Outbox | None = None,
     ) -> None:
         self._store = store
         self._db = store.store
@@ -102,6 +109,7 @@ class ConversationService:
         self.sink = sink
         self.ai_timeout = ai_timeout
         self.clock = clock
+        self.outbox = outbox
         self.policies = PolicyBook(store, default_policy)
         self.router = Router(store, lambda: sink.agents_online)
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -323,9 +331,12 @@ class ConversationService:
     ) -> tuple[ConversationRecord, list[Event]]:
         """Store a change, then publish it. The caller holds the lock."""
         previous = conv.status
+        webhooks = await webhook_rows(self._store, self.outbox, conv, change)
         stored = await self._store.call(
-            self._db.append_events, conv.id, change.events, change.updates
+            self._db.append_events, conv.id, change.events, change.updates, webhooks
         )
+        if webhooks and self.outbox is not None:
+            self.outbox.kick()
         wire = [to_event(se) for se in stored]
         conv = conv.model_copy(
             update={
@@ -357,3 +368,38 @@ class ConversationService:
                 )
             )
         return True
+
+
+async def webhook_rows(
+    store: AsyncStore, outbox: Outbox | None, conv: ConversationRecord, change: changes.Change
+) -> list[OutboxRow]:
+    """The webhook outbox rows announcing ``change``'s events (stored with them). The
+    caller holds the conversation's lock, so the events take the seqs after
+    ``conv.last_seq``."""
+    rows: list[OutboxRow] = []
+    for offset, ev in enumerate(change.events, start=1):
+        if outbox is None or not outbox.wants(ev.kind):
+            continue
+        data: dict[str, Any] = {"conversation_id": conv.id}
+        if ev.kind == "escalated":
+            packet = await _packet_with(store, conv, change, offset)
+            data["question"] = ev.data.get("question")
+            data["packet"] = packet.model_dump(mode="json")
+        else:
+            data["agent"] = ev.data.get("agent")
+        rows += outbox.rows(ev.kind, data, ev.at)
+    return rows
+
+
+async def _packet_with(
+    store: AsyncStore, conv: ConversationRecord, change: changes.Change, upto: int
+) -> HandoffPacket:
+    """The packet as it will read once the first ``upto`` events of ``change`` are
+    stored."""
+    stored = await store.call(store.store.events_after, conv.id, 0)
+    pending = [
+        StoredEvent(conversation_id=conv.id, seq=conv.last_seq + i, **ev.model_dump())
+        for i, ev in enumerate(change.events[:upto], start=1)
+    ]
+    after = conv.model_copy(update={**change.updates, "last_seq": conv.last_seq + upto})
+    return build_packet(after, [to_event(se) for se in stored + pending])

@@ -1,0 +1,74 @@
+"""``handoff webhooks list|redeliver``: the operator's view of the webhook outbox."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
+from handoff_cli.output import echo, one_line
+from handoff_server.store import opened_store, store_exists, utcnow
+
+webhooks_app = typer.Typer(
+    help="See webhook deliveries and send failed ones again.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+@webhooks_app.command("list")
+def list_deliveries(
+    failed: Annotated[bool, typer.Option("--failed", help="Only deliveries that failed.")] = False,
+    json_out: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """List webhook deliveries, oldest first.
+
+    One line each: event id, type, status, tries, endpoint and the last error.
+
+    With --json: one list of objects (id, endpoint, event_type, payload, created_at,
+    next_attempt_at, attempts, status, last_error; times UTC).
+    """
+    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    rows = []
+    if store_exists(settings.store):
+        with opened_store(settings.store) as store:
+            rows = store.list_outbox(failed_only=failed)
+    if json_out:
+        print_json([row.model_dump(mode="json") for row in rows])
+        return
+    if not rows:
+        echo("no failed deliveries" if failed else "no deliveries")
+    for row in rows:
+        echo(
+            f"{row.id}  {row.event_type}  {row.status}  tries={row.attempts}  ",
+            one_line(row.endpoint),
+            f"  {one_line(row.last_error)}" if row.last_error else "",
+        )
+
+
+@webhooks_app.command("redeliver")
+def redeliver(
+    event_id: Annotated[str, typer.Argument(metavar="EVENT_ID", help="The webhook-id.")],
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Send an event again to its endpoints.
+
+    Its deliveries become pending, due now, with their tries reset; a running server
+    posts them within seconds."""
+    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    count = 0
+    if store_exists(settings.store):
+        with opened_store(settings.store) as store:
+            count = store.requeue_outbox(event_id, utcnow())
+    if count == 0:
+        fail(f"no webhook event {event_id!r}", "not_found")
+    echo(f"{event_id}: {count} deliver{'y' if count == 1 else 'ies'} queued again")
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the main app."""
+    app.add_typer(webhooks_app, name="webhooks")

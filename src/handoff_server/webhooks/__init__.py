@@ -1,0 +1,11 @@
+"""Outgoing webhooks: the outbox rows written with an event, and their delivery.
+
+The conversation service asks :class:`Outbox` for the rows announcing an event and
+hands them to the store with the event (one transaction); :class:`Deliverer`, started by
+``app.py``, posts them off the conversation path. See ``docs/webhooks.md``.
+"""
+
+from handoff_server.webhooks.delivery import Deliverer
+from handoff_server.webhooks.outbox import EVENT_TYPES, Outbox
+
+__all__ = ["EVENT_TYPES", "Deliverer", "Outbox"]

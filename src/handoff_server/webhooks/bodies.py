@@ -1,0 +1,69 @@
+"""What is posted: the body (standard JSON or Slack) and its Standard Webhooks headers."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from standardwebhooks import Webhook
+
+from handoff_server.config import WebhookEndpoint
+
+
+def body_for(endpoint: WebhookEndpoint, payload: dict[str, Any]) -> str:
+    """The JSON text posted to ``endpoint``: the event itself, or for ``format = "slack"``
+    an incoming-webhook ``{"text", "blocks"}`` body describing it."""
+    if endpoint.format == "slack":
+        text = slack_text(payload)
+        blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+        return json.dumps({"text": text, "blocks": blocks}, separators=(",", ":"))
+    return json.dumps(payload, separators=(",", ":"))
+
+
+def signed_headers(
+    endpoint: WebhookEndpoint, event_id: str, body: str, now: datetime
+) -> dict[str, str]:
+    """``webhook-id``, ``webhook-timestamp`` (Unix seconds of ``now``) and
+    ``webhook-signature`` (``v1,<base64 HMAC-SHA256 of "id.timestamp.body">`` with the
+    endpoint's secret), by the Standard Webhooks reference library."""
+    signature = Webhook(endpoint.secret).sign(event_id, now, body)
+    return {
+        "content-type": "application/json",
+        "webhook-id": event_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": signature,
+    }
+
+
+def slack_escape(text: str) -> str:
+    """Text made inert for Slack's mrkdwn: ``&``, ``<`` and ``>`` as entities, so
+    visitor text can make no link, mention or markup."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def last_visitor_text(packet: dict[str, Any]) -> str:
+    """The visitor's newest message in a packet's transcript ("" when none)."""
+    for event in reversed(packet.get("transcript") or []):
+        if event.get("kind") == "visitor_message":
+            return str(event.get("data", {}).get("text", ""))
+    return ""
+
+
+def slack_text(payload: dict[str, Any]) -> str:
+    """One line for a person reading the Slack channel; every value from the event is
+    escaped."""
+    data = payload.get("data", {})
+    cid = slack_escape(str(data.get("conversation_id", "")))
+    if payload.get("type") == "conversation.escalated":
+        packet = data.get("packet") or {}
+        trigger = slack_escape(str((packet.get("trigger") or {}).get("kind", "unknown")))
+        team = slack_escape(str(packet.get("team") or "none"))
+        question = slack_escape(str(data.get("question") or last_visitor_text(packet)))
+        return (
+            f"Conversation {cid} escalated ({trigger}; team {team}; priority "
+            f"{int(packet.get('priority') or 0)}): {question}"
+        )
+    agent = slack_escape(str((data.get("agent") or {}).get("name", "someone")))
+    verb = "assigned to" if payload.get("type") == "conversation.assigned" else "resolved by"
+    return f"Conversation {cid} {verb} {agent}"

@@ -1,0 +1,62 @@
+"""Which webhook rows an event makes: one per endpoint whose filter takes it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime
+from typing import Any
+
+from handoff_server.config import WebhookSettings
+from handoff_server.store import OutboxRow
+
+EVENT_TYPES: dict[str, str] = {
+    "escalated": "conversation.escalated",
+    "claimed": "conversation.assigned",
+    "resolved": "conversation.resolved",
+}
+"""Stored event kind → webhook event type. A later kind (transfer, callback, offline
+message) joins by one entry here and one in ``config.WebhookEvent``."""
+
+
+class Outbox:
+    """The rows announcing an event, and the signal that new rows are waiting.
+
+    ``settings``: the ``[webhooks]`` section. Create it inside the running event loop's
+    thread (``kick`` sets an ``asyncio.Event``)."""
+
+    def __init__(self, settings: WebhookSettings) -> None:
+        self.settings = settings
+        self.wake = asyncio.Event()
+
+    def wants(self, kind: str) -> bool:
+        """Whether some endpoint takes events of the stored ``kind``."""
+        event_type = EVENT_TYPES.get(kind)
+        return event_type is not None and any(
+            not ep.events or event_type in ep.events for ep in self.settings.endpoints
+        )
+
+    def rows(self, kind: str, data: dict[str, Any], at: datetime) -> list[OutboxRow]:
+        """One pending row per endpoint taking ``kind``, all with the same new event id
+        and the payload ``{id, type, timestamp, data}``; due at ``at`` (UTC)."""
+        event_type = EVENT_TYPES.get(kind)
+        if event_type is None:
+            return []
+        event_id = "msg_" + uuid.uuid4().hex
+        payload = {"id": event_id, "type": event_type, "timestamp": at.isoformat(), "data": data}
+        return [
+            OutboxRow(
+                id=event_id,
+                endpoint=ep.url,
+                event_type=event_type,
+                payload=payload,
+                created_at=at,
+                next_attempt_at=at,
+            )
+            for ep in self.settings.endpoints
+            if not ep.events or event_type in ep.events
+        ]
+
+    def kick(self) -> None:
+        """Wake the deliverer: rows are due."""
+        self.wake.set()
