@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from handoff_server.config import StoreSettings
 
 __all__ = [
+    "MIGRATIONS",
     "AgentRecord",
     "AsyncStore",
     "ConversationRecord",
@@ -42,6 +43,7 @@ __all__ = [
     "OutboxRow",
     "PolicyRecord",
     "SQLiteStore",
+    "StoreVersionError",
     "Store",
     "StoredEvent",
     "hash_token",
@@ -51,6 +53,8 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 1
+"""The schema version :data:`_SCHEMA` creates; later versions are reached by
+:data:`MIGRATIONS`, so :data:`SCHEMA_VERSION` is the newest of the two."""
 DB_NAME = "handoff.sqlite3"
 """The database file inside a data dir."""
 T = TypeVar("T")
@@ -412,6 +416,33 @@ CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox(status, next_att
 """
 
 
+_BASE_SCHEMA_VERSION = 1
+
+MIGRATIONS: list[tuple[int, str]] = []
+"""Schema changes after version 1, oldest first: ``(version, SQL script)``. Add a change
+by appending the next version here (``ALTER TABLE ... ADD COLUMN``, ``CREATE TABLE``) and
+raising :data:`SCHEMA_VERSION` to it; never edit a released entry. New tables may also go
+in :data:`_SCHEMA` as ``CREATE TABLE IF NOT EXISTS``; new columns must come from here,
+since ``CREATE TABLE IF NOT EXISTS`` leaves an existing table as it is."""
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a migration script (split on ``;`` at a line end)."""
+    return [part.strip() for part in script.split(";\n") if part.strip()]
+
+
+class StoreVersionError(RuntimeError):
+    """The store was written by a newer release (``found`` > ``supported``)."""
+
+    def __init__(self, found: int, supported: int) -> None:
+        super().__init__(
+            f"this store has schema version {found}; this release reads up to {supported}:"
+            " upgrade handoff"
+        )
+        self.found = found
+        self.supported = supported
+
+
 def _outbox_row(row: sqlite3.Row) -> OutboxRow:
     d = dict(row)
     d["payload"] = json.loads(d["payload"])
@@ -579,8 +610,35 @@ class SQLiteStore(_SQLiteTables):
             self._db.executescript(_SCHEMA)
             self._db.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
+                (str(_BASE_SCHEMA_VERSION),),
             )
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Apply the :data:`MIGRATIONS` newer than the stored schema version, each with its
+        version bump in one transaction (a crash leaves the store at a whole version).
+
+        Raises :class:`StoreVersionError` for a store written by a newer release."""
+        found = self.schema_version()
+        if found > SCHEMA_VERSION:
+            raise StoreVersionError(found, SCHEMA_VERSION)
+        for version, script in MIGRATIONS:
+            with self._transaction():
+                row = self._db.execute(
+                    "SELECT value FROM meta WHERE key = 'schema_version'"
+                ).fetchone()
+                if int(row[0]) >= version:
+                    continue
+                for statement in _statements(script):
+                    self._db.execute(statement)
+                self._db.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),)
+                )
+
+    def schema_version(self) -> int:
+        """The schema version of the open store (an int, 1 or more)."""
+        row = self._rows("SELECT value FROM meta WHERE key = 'schema_version'")
+        return int(row[0][0])
 
     # -- conversations -------------------------------------------------------------
 

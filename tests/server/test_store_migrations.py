@@ -1,0 +1,45 @@
+"""Schema migrations: an existing store is brought to the newest schema on open, once,
+and a store from a newer release is refused rather than misread."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from handoff_server import store as store_module
+from handoff_server.store import SQLiteStore, StoreVersionError
+
+
+def test_a_fresh_store_is_at_the_current_schema_version(tmp_path: Path) -> None:
+    s = SQLiteStore(tmp_path / "h.sqlite3")
+    assert s.schema_version() == store_module.SCHEMA_VERSION
+
+
+def test_an_old_store_gets_the_new_migration_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "h.sqlite3"
+    SQLiteStore(path)  # written by "the previous release"
+    newest = store_module.SCHEMA_VERSION + 1
+    migration = (newest, "ALTER TABLE agents ADD COLUMN capacity INTEGER NOT NULL DEFAULT 3;\n")
+    monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, migration])
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", newest)
+    upgraded = SQLiteStore(path)
+    assert upgraded.schema_version() == newest
+    cols = [r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(agents)")]
+    assert cols.count("capacity") == 1
+    again = SQLiteStore(path)  # opening again applies nothing twice (ALTER would fail)
+    assert again.schema_version() == newest
+
+
+def test_a_store_from_a_newer_release_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    SQLiteStore(path)
+    con = sqlite3.connect(path)
+    con.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    con.commit()
+    con.close()
+    with pytest.raises(StoreVersionError, match="schema version 99"):
+        SQLiteStore(path)
