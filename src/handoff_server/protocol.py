@@ -789,6 +789,8 @@ class SError(_Frame):
     detail: str
     client_msg_id: str | None = None
     conversation_id: str | None = None
+    request_id: str | None = None
+    """The ``request_id`` of the refused operator request, if it had one."""
 
 
 class SQueue(_Frame):
