@@ -18,6 +18,7 @@ from handoff_server.protocol import (
     Note,
     Released,
     Resolved,
+    Transferred,
     VisitorMessage,
 )
 from handoff_tui.formatting import confidence_style, trigger_sentence
@@ -44,6 +45,8 @@ def _text(event: Event) -> str:
         return ""
     if isinstance(event, Released | HandedBack | Resolved):
         return event.data.text or ""  # the agent's words on an action are optional
+    if isinstance(event, Transferred):
+        return event.data.note or ""
     return event.data.text
 
 
