@@ -1010,8 +1010,8 @@ class SOffer(_Frame):
 
 class SOfferEnded(_Frame):
     """The offer of a conversation is over without your accepting it: ``expired``,
-    ``declined`` (you said no) or ``taken`` (someone else has it, or it left the
-    queue)."""
+    ``declined`` (you said no, went away or lost your connection) or ``taken`` (someone
+    else has it, or it left the queue)."""
 
     type: Literal["offer_ended"] = "offer_ended"
     conversation_id: str

@@ -93,3 +93,37 @@ async def test_a_running_server_takes_the_change_at_the_next_sign_in(server_fact
     )
     assert changed.returncode == 0, changed.stderr
     assert await roster_teams() == ["billing", "capacity=5"]
+
+
+async def test_visit_prints_a_transfer_as_a_neutral_sentence_and_transcript_shows_it(
+    server_factory,
+):
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    from handoff_cli.client_commands import _VisitorView  # what `handoff visit` prints with
+    from handoff_server.protocol import SEvent
+    from tests.server.routing_kit import act, escalate, present
+
+    srv = await server_factory(
+        policy={"keyword": {"phrases": ["cancel account"], "teams": {"cancel account": "billing"}}}
+    )
+    sam, token, _ = await present(srv, "Sam")
+    visitor, cid = await escalate(srv.url, "billing")
+    await act(sam, "claim", cid)
+    await act(sam, "transfer", cid, to_team="security", note="PRIVATE: breach suspected")
+    frames = await visitor.recv_until(
+        lambda f: isinstance(f, SEvent) and f.event.kind == "transferred"
+    )
+    printed = StringIO()
+    with redirect_stdout(printed):
+        for frame in frames:
+            _VisitorView()(frame)
+    assert "→ I'm passing your conversation to colleagues who can help with it." in (
+        printed.getvalue()
+    )
+    assert "PRIVATE" not in printed.getvalue() and "security" not in printed.getvalue()
+    shown = await run_handoff("transcript", cid, "--server", srv.url, "--token", token)
+    assert "Sam → team security (PRIVATE: breach suspected)" in shown.stdout
+    for conn in (sam, visitor):
+        await conn.close()

@@ -168,3 +168,23 @@ async def test_an_accept_racing_a_claim_has_one_winner(server_factory):
         assert isinstance(await act(winner, "resolve", cid), SAck)
     for conn in (sam, kim):
         await conn.close()
+
+
+async def test_an_offer_moves_on_at_once_when_its_agent_goes_away_or_drops(server_factory):
+    srv = await routing_server(server_factory, mode="push")
+    sam, _, _ = await present(srv, "Sam")
+    kim, _, _ = await present(srv, "Kim")
+    _, cid = await escalate(srv.url, "billing")
+    name = await first_offer({"Sam": sam, "Kim": kim})
+    first, second = (sam, kim) if name == "Sam" else (kim, sam)
+    await first.send(APresence(type="presence", status="away"))
+    assert (await offer_ended(first)).reason == "declined"
+    assert (await next_offer(second)).item.conversation_id == cid
+    await second.close()  # the second agent drops: nobody else can take it now
+    await first.send(APresence(type="presence", status="online"))
+    # Back online, the first agent is not offered it again (they passed on it this time
+    # in the queue); a claim still works.
+    assert not [f for f in await _frames_until_roster(first) if isinstance(f, SOffer)]
+    assert srv.desk.offers.open == {}
+    assert isinstance(await act(first, "claim", cid), SAck)
+    await first.close()

@@ -182,6 +182,16 @@ class Offers:
             self.accepting.discard(conversation_id)
             self.offer_next(conversation_id)
 
+    def withdraw(self, agent_id: str) -> None:
+        """The agent went away or lost their last connection: their open offers go to
+        the next agents at once (ended as ``declined``) rather than when they expire."""
+        state = self.presence.agents.get(agent_id)
+        if state is None or state.reachable:
+            return
+        for cid in [c for c, o in self.open.items() if o.agent_id == agent_id]:
+            self._end(cid, "declined")
+            self.offer_next(cid)
+
     def close(self) -> None:
         """Cancel every open offer's timer (the server is stopping)."""
         for offer in self.open.values():

@@ -118,8 +118,9 @@ class Desk:
         self.presence.linked(agent)
 
     def unlinked(self, agent: AgentInfo, client: Client) -> None:
-        """A connection of ``agent`` closed."""
+        """A connection of ``agent`` closed (offers to an agent gone move on)."""
         self.presence.unlinked(agent, client)
+        self.offers.withdraw(agent.id)
 
     async def queue(
         self, agent: AgentInfo, statuses: Sequence[ConversationStatus]
@@ -200,6 +201,7 @@ class Desk:
         check for a transfer's note. Raises the actions' ``WireError``s."""
         if isinstance(frame, APresence):
             self.presence.declare(agent, client, frame.status)
+            self.offers.withdraw(agent.id)  # away: their offers move on
             client.push(SStaff(agents=self.presence.roster()))
         elif isinstance(frame, ATransfer):
             note = check_text(frame.note, required=False)
