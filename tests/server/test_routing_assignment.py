@@ -188,3 +188,25 @@ async def test_an_offer_moves_on_at_once_when_its_agent_goes_away_or_drops(serve
     assert srv.desk.offers.open == {}
     assert isinstance(await act(first, "claim", cid), SAck)
     await first.close()
+
+
+def test_assignment_settings_say_which_teams_push_and_refuse_contradictions():
+    import pytest
+
+    from handoff_server.config import load_settings
+    from handoff_server.errors import ConfigError
+
+    a = load_settings(None, {"assignment": {"push_teams": ["billing"]}}).assignment
+    assert (a.pushes("billing"), a.pushes("security"), a.pushes(None)) == (True, False, False)
+    a = load_settings(None, {"assignment": {"mode": "push", "pull_teams": ["sales"]}}).assignment
+    assert (a.pushes("billing"), a.pushes("sales"), a.pushes(None)) == (True, False, True)
+    for bad, needle in [
+        ({"push_teams": ["x"], "pull_teams": ["x"]}, "both push_teams and pull_teams"),
+        ({"push_teams": ["[red]"]}, "assignment.push_teams.0"),
+        ({"default_capacity": 0}, "assignment.default_capacity"),
+        ({"offer_timeout_seconds": 0}, "assignment.offer_timeout_seconds"),
+        ({"mode": "round-robin"}, "assignment.mode"),
+    ]:
+        with pytest.raises(ConfigError) as info:
+            load_settings(None, {"assignment": bad})
+        assert needle in str(info.value) and info.value.code == "bad_config"
