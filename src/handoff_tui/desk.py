@@ -42,6 +42,8 @@ class DeskActions:
         def _send_in_background(self, frame: BaseModel) -> Any: ...
         def schedule_redraw(self) -> None: ...
         def refresh_bindings(self) -> None: ...
+        @property
+        def screen_stack(self) -> list[Any]: ...
 
     def on_desk_changed(self, message: DeskChanged) -> None:
         """Apply a roster or offer frame; tell the agent about a new offer."""
@@ -55,8 +57,14 @@ class DeskActions:
                 title="Offered to you",
                 timeout=min(5.0, offer.timeout_seconds),
             )
-        self.refresh_bindings()  # the presence switch and offer keys depend on it
+        self._rebind()  # the presence switch and offer keys depend on it
         self.schedule_redraw()
+
+    def _rebind(self) -> None:
+        """Redraw the footer's keys, unless the app is closing (no screen left): a frame
+        can arrive while it quits."""
+        if self.screen_stack:
+            self.refresh_bindings()
 
     def desk_allows(self, action: str, parameters: tuple[object, ...]) -> bool:
         """Whether ``action`` can run now (True for actions not the desk's): switching
@@ -89,7 +97,7 @@ class DeskActions:
             else "You are away: nothing is offered to you until you are back (p).",
             timeout=3,
         )
-        self.refresh_bindings()
+        self._rebind()
         self.schedule_redraw()
 
     def answer_offer(self, accept: bool) -> None:
@@ -104,7 +112,7 @@ class DeskActions:
         else:
             self._send_in_background(ADecline(type="decline", conversation_id=cid))
         self.model.staff.offers.pop(cid, None)
-        self.refresh_bindings()
+        self._rebind()
         self.schedule_redraw()
 
     def transfer(
