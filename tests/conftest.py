@@ -69,8 +69,15 @@ async def server(server_factory: ServerFactory) -> RunningServer:
     return await server_factory()
 
 
-async def create_token(srv: RunningServer, name: str = "Sam", role: str = "agent") -> str:
-    """Create an agent/operator in the server's store; returns the token."""
+async def create_token(
+    srv: RunningServer,
+    name: str = "Sam",
+    role: str = "agent",
+    teams: list[str] | None = None,
+    capacity: int | None = None,
+) -> str:
+    """Create an agent/operator in the server's store (serving ``teams``, none: every
+    team; ``capacity``, ``None``: the default); returns the token."""
     token = "hnd_test_" + uuid.uuid4().hex
     rec = AgentRecord(
         id="agt_" + uuid.uuid4().hex[:8],
@@ -78,6 +85,8 @@ async def create_token(srv: RunningServer, name: str = "Sam", role: str = "agent
         role=role,
         token_hash=hash_token(token),
         created_at=utcnow(),
+        teams=teams or [],
+        capacity=capacity,
     )
     await srv.store.call(srv.store.store.create_agent, rec)
     return token

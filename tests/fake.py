@@ -17,25 +17,34 @@ from typing import Any
 from pydantic import BaseModel
 
 from handoff_server.protocol import (
+    AAccept,
     AClaim,
+    ADecline,
     AgentInfo,
+    AgentStatus,
     AHandback,
     ANote,
     AOpen,
+    APresence,
     ARelease,
     AReply,
     AResolve,
     ASubscribeQueue,
+    ATransfer,
     Event,
     HandoffPacket,
     QueueItem,
     SAck,
+    SAgentStatus,
     SAuthenticated,
     SConversation,
     SError,
     SEvent,
+    SOffer,
+    SOfferEnded,
     SQueue,
     SQueueItem,
+    SStaff,
     STyping,
     parse_event,
 )
@@ -87,6 +96,8 @@ class FakeServer:
 
     ``hold_acks``: leave replies unacknowledged (a reply stays "sending" on screen).
     ``up``: when False, :meth:`FakeClient.connect` raises ``ConnectionRefusedError``.
+    ``staff``: the roster answered to ``presence`` (``None``: ``presence`` goes
+    unanswered, as the pictures taken before presence existed expect).
     """
 
     def __init__(
@@ -97,8 +108,10 @@ class FakeServer:
         *,
         now: datetime,
         hold_acks: bool = False,
+        staff: list[AgentStatus] | None = None,
     ) -> None:
         self.agent = agent
+        self.staff = {a.id: a for a in staff} if staff is not None else None
         self.queue: dict[str, QueueItem] = {q.conversation_id: q for q in queue or []}
         self.packets: dict[str, HandoffPacket] = {p.conversation_id: p for p in packets or []}
         self.events: dict[str, list[Event]] = {
@@ -158,6 +171,47 @@ class FakeServer:
                     STyping(conversation_id=conversation_id, role=role, name=name, active=active)  # type: ignore[arg-type]
                 )
 
+    def offer(self, item: QueueItem, expires_at: datetime, timeout: float = 30.0) -> None:
+        """Offer ``item`` to the agent (push)."""
+        for conn in self.connections:
+            conn.push(SOffer(item=item, expires_at=expires_at, timeout_seconds=timeout))
+
+    def _presence(self, conn: FakeConnection, frame: APresence) -> None:
+        if self.staff is None:
+            return
+        me = self.staff[self.agent.id].model_copy(
+            update={"status": frame.status, "connected": True}
+        )
+        self.staff[me.id] = me
+        conn.push(SStaff(agents=list(self.staff.values())))
+        for other in self.connections:
+            if other is not conn:
+                other.push(SAgentStatus(agent=me))
+
+    def _act(self, frame: BaseModel) -> tuple[str, str, dict[str, Any]]:
+        """The event an action stores: (conversation id, kind, data)."""
+        agent = self.agent.model_dump()
+        if isinstance(frame, AAccept):
+            return frame.conversation_id, "claimed", {"agent": agent, "via": "offer"}
+        if isinstance(frame, ATransfer):
+            to = self.staff.get(frame.to_agent or "") if self.staff else None
+            to_agent = AgentInfo(id=to.id, name=to.name, role=to.role).model_dump() if to else None
+            data = {"agent": agent, "to_agent": to_agent, "to_team": frame.to_team}
+            return frame.conversation_id, "transferred", {**data, "note": frame.note}
+        kind = {
+            AClaim: "claimed",
+            AReply: "agent_message",
+            ANote: "note",
+            AResolve: "resolved",
+            ARelease: "released",
+            AHandback: "handed_back",
+        }[type(frame)]
+        data = {"agent": agent, "text": getattr(frame, "text", None)}
+        if isinstance(frame, AResolve):
+            chosen = {"resolution": frame.resolution, "ai_verdict": frame.ai_verdict}
+            data.update({k: v for k, v in chosen.items() if v is not None})
+        return frame.conversation_id, kind, data
+
     # ----------------------------------------------------------------- the protocol
 
     async def handle(self, conn: FakeConnection, frame: BaseModel) -> None:
@@ -186,20 +240,17 @@ class FakeServer:
             if frame.subscribe:
                 conn.subscribed.add(frame.conversation_id)
             conn.push(SConversation(packet=packet))
-        elif isinstance(frame, (AClaim, AReply, ANote, AResolve, ARelease, AHandback)):
+        elif isinstance(frame, APresence):
+            self._presence(conn, frame)
+        elif isinstance(frame, ADecline):
+            conn.push(SOfferEnded(conversation_id=frame.conversation_id, reason="declined"))
+        elif isinstance(
+            frame, (AClaim, AReply, ANote, AResolve, ARelease, AHandback, AAccept, ATransfer)
+        ):
             if self.hold_acks and isinstance(frame, AReply):
                 return
-            kind = {
-                AClaim: "claimed",
-                AReply: "agent_message",
-                ANote: "note",
-                AResolve: "resolved",
-                ARelease: "released",
-                AHandback: "handed_back",
-            }[type(frame)]
-            text = getattr(frame, "text", None)
-            agent = self.agent.model_dump()
-            event = self.append(frame.conversation_id, kind, "agent", agent=agent, text=text)
+            cid, kind, data = self._act(frame)
+            event = self.append(cid, kind, "agent", **data)
             conn.push(
                 SAck(
                     client_msg_id=frame.client_msg_id,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from handoff_server.protocol import (
     AgentInfo,
+    AgentStatus,
     CandidateInfo,
     Event,
     HandoffPacket,
@@ -199,9 +200,11 @@ def build_app(
     packets: list[HandoffPacket] | None = None,
     hold_acks: bool = False,
     reconnect_initial: float = 0.5,
+    staff: list[AgentStatus] | None = None,
 ) -> tuple[AgentApp, FakeServer]:
-    """The agent app on a :class:`FakeServer` holding ``queue`` and ``packets``, at :data:`NOW`."""
-    server = FakeServer(SAM, queue, packets, now=NOW, hold_acks=hold_acks)
+    """The agent app on a :class:`FakeServer` holding ``queue`` and ``packets``, at
+    :data:`NOW`; with ``staff`` the server answers ``presence`` with that roster."""
+    server = FakeServer(SAM, queue, packets, now=NOW, hold_acks=hold_acks, staff=staff)
     settings = TUISettings(
         server_url="ws://fake.invalid:8765",
         token="t",
@@ -210,6 +213,33 @@ def build_app(
     )
     app = make_app(settings, FakeClient(server), FixedClock(NOW))
     return app, server
+
+
+def roster() -> list[AgentStatus]:
+    """The desk this afternoon: Sam (billing, holding Margaret's and Dennis's
+    conversations, 2/3), Kim (billing and support, 1/3), Lee (security, away), Olga (an
+    operator of every team, offline)."""
+
+    def status(agent: AgentInfo, presence: str, teams: list[str], load: int, cap: int):
+        return AgentStatus(
+            id=agent.id,
+            name=agent.name,
+            role=agent.role,
+            status=presence,
+            connected=presence != "offline",
+            teams=teams,
+            capacity=cap,
+            load=load,
+        )
+
+    lee = AgentInfo(id="ag_lee", name="Lee Chen", role="agent")
+    olga = AgentInfo(id="ag_olga", name="Olga Petrova", role="operator")
+    return [
+        status(SAM, "online", ["billing"], 2, 3),
+        status(KIM, "online", ["billing", "support"], 1, 3),
+        status(lee, "away", ["security"], 0, 2),
+        status(olga, "offline", [], 0, 3),
+    ]
 
 
 def packet_in_status(

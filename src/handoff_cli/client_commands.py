@@ -49,6 +49,7 @@ from handoff_server.protocol import (
     Note,
     Released,
     Reopened,
+    Requeued,
     Resolved,
     SAck,
     SConversation,
@@ -57,6 +58,7 @@ from handoff_server.protocol import (
     SQueue,
     SWelcome,
     SystemMessage,
+    Transferred,
     VisitorInfo,
     VisitorMessage,
     has_visible_text,
@@ -87,6 +89,8 @@ _NOTICES = {
     "handed_back": "You're back with our AI assistant.",
     "resolved": "This conversation was marked resolved.",
     "reopened": "Your conversation is open again.",
+    "transferred": "A colleague is taking over this conversation.",
+    "requeued": "You're back in the queue for a person.",
 }
 """What a visitor is told for an event that carries no sentence of its own."""
 
@@ -102,6 +106,13 @@ _AGENT_ACTIONS = (Claimed, Released, HandedBack, Resolved)
 def _action_words(ev: Claimed | Released | HandedBack | Resolved) -> str:
     """The agent's own words on an action (a claim has none)."""
     return "" if isinstance(ev, Claimed) else ev.data.text or ""
+
+
+def _transfer_words(ev: Transferred) -> str:
+    """Who passed it to whom, with the note (for agents)."""
+    to = ev.data.to_agent.name if ev.data.to_agent else f"team {ev.data.to_team or '-'}"
+    words = f"{_agent_name(ev.data.agent) if ev.data.agent else 'Agent'} → {one_line(to)}"
+    return f"{words} ({ev.data.note})" if ev.data.note else words
 
 
 class _VisitorView:
@@ -142,6 +153,8 @@ class _VisitorView:
         elif isinstance(ev, Reopened):
             # Reopened's text is for agents; the visitor gets the stock sentence.
             echo(styled("→ ", fg="yellow"), _NOTICES[ev.kind])
+        elif isinstance(ev, Transferred | Requeued):
+            echo(styled("→ ", fg="yellow"), ev.data.notice or _NOTICES[ev.kind])
         elif isinstance(ev, _AGENT_ACTIONS):
             sentence = ev.data.notice or _NOTICES[ev.kind]
             text = _action_words(ev)
@@ -528,8 +541,10 @@ def _transcript_event(ev: Event) -> None:
     else:
         if isinstance(ev, SystemMessage):
             notice, text = "", ev.data.text
-        elif isinstance(ev, Reopened):
+        elif isinstance(ev, Reopened | Requeued):
             notice, text = ev.data.notice, ev.data.text
+        elif isinstance(ev, Transferred):
+            notice, text = ev.data.notice, _transfer_words(ev)
         else:
             notice, text = ev.data.notice, _action_words(ev)
         said = ": ".join(t for t in (notice, text) if t)

@@ -16,6 +16,7 @@ import typer
 
 from handoff_cli.common import ConfigOpt, DataDirOpt, DemoKbOpt, fail, settings_from
 from handoff_cli.output import echo
+from handoff_cli.roster_commands import CapacityOpt, TeamsOpt, checked_teams
 from handoff_server.config import Settings
 from handoff_server.errors import HandoffError
 from handoff_server.policies import policy_in_force
@@ -120,12 +121,19 @@ def token_create(
     role: Annotated[
         Literal["agent", "operator"], typer.Option(metavar="ROLE", help="agent or operator.")
     ] = "agent",
+    teams: TeamsOpt = None,
+    capacity: CapacityOpt = None,
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Create a token. It is printed once, on the last line; only its hash is stored."""
+    """Create a token. It is printed once, on the last line; only its hash is stored.
+
+    --team (repeatable) and --capacity say which teams they serve (none: every team)
+    and how many conversations they hold at once; 'handoff agents set' changes them.
+    """
     if not name.strip() or len(name) > 100:
         fail("--name must be 1 to 100 characters", "invalid_option")
+    team_list = checked_teams(teams)
     settings = settings_from(config, {"store": {"data_dir": data_dir}})
     token = "hnd_" + secrets.token_urlsafe(32)
     store = open_store(settings.store)
@@ -138,6 +146,8 @@ def token_create(
                 role=role,
                 token_hash=hash_token(token),
                 created_at=utcnow(),
+                teams=team_list,
+                capacity=capacity,
             )
         )
     except sqlite3.Error as exc:

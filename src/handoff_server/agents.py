@@ -8,21 +8,30 @@ Never here: what an agent may do to a conversation (that is
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from handoff_server.protocol import AgentInfo
-from handoff_server.store import AsyncStore, hash_token
+from handoff_server.store import AgentRecord, AsyncStore, hash_token
 
 __all__ = ["AgentDirectory"]
 
 
 class AgentDirectory:
-    """Signs agents in against the store (an :class:`~handoff_server.store.AsyncStore`)."""
+    """Signs agents in against the store (an :class:`~handoff_server.store.AsyncStore`).
+    ``on_sign_in`` gets the record of everyone signing in, as stored now (routing
+    refreshes their teams and capacity from it)."""
 
-    def __init__(self, store: AsyncStore) -> None:
+    def __init__(
+        self, store: AsyncStore, on_sign_in: Callable[[AgentRecord], object] | None = None
+    ) -> None:
         self._store = store
+        self._on_sign_in = on_sign_in
 
     async def authenticate(self, token: str) -> AgentInfo | None:
         """The agent or operator whose token this is, or ``None`` for an unknown token."""
         rec = await self._store.call(self._store.store.agent_by_token_hash, hash_token(token))
         if rec is None:
             return None
+        if self._on_sign_in is not None:
+            self._on_sign_in(rec)
         return AgentInfo(id=rec.id, name=rec.name, role=rec.role)

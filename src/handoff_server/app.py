@@ -19,6 +19,7 @@ from handoff_server.conversations import ConversationService
 from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
 from handoff_server.kb import load_kb
+from handoff_server.routing.desk import Desk, RoutedSink
 from handoff_server.store import AsyncStore, open_store
 from handoff_server.webhooks import Deliverer, Outbox
 
@@ -36,6 +37,7 @@ class RunningServer:
     store: AsyncStore
     host: str
     webhooks: Deliverer
+    desk: Desk
     closed: bool = False
 
     @property
@@ -54,6 +56,7 @@ class RunningServer:
             return
         self.closed = True
         await self.gateway.close()
+        await self.desk.close()
         await self.webhooks.close()
         await self.store.close()
 
@@ -85,16 +88,22 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
         if answerer is None:
             answerer = await asyncio.to_thread(build_answerer, settings)
         hub = Hub(typing_expiry=settings.server.typing_expiry_seconds)
+        sink = RoutedSink(hub)
         service = ConversationService(
             store,
             with_courtesy(answerer),
-            hub,
+            sink,
             default_policy=settings.policy,
             ai_timeout=settings.server.ai_timeout_seconds,
             outbox=outbox,
         )
+        desk = Desk(service, store, settings.assignment)
+        service.seats = desk.presence
+        sink.observers.append(desk.observe)
         await service.initialise()
-        gateway = Gateway(service, hub, AgentDirectory(store), settings.server)
+        await desk.start()
+        agents = AgentDirectory(store, on_sign_in=desk.presence.know)
+        gateway = Gateway(service, hub, agents, settings.server, desk)
         await gateway.start()
         webhooks.start()
     except BaseException:
@@ -107,6 +116,7 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
         store=store,
         host=settings.server.host,
         webhooks=webhooks,
+        desk=desk,
     )
 
 

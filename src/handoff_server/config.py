@@ -31,8 +31,9 @@ from pydantic_settings import (
 
 from handoff_server.errors import ConfigError
 from handoff_server.escalation.policy import Policy
+from handoff_server.protocol import TeamName
 
-__all__ = ["Settings", "load_settings", "default_data_dir"]
+__all__ = ["AssignmentSettings", "Settings", "load_settings", "default_data_dir"]
 
 
 def default_data_dir() -> Path:
@@ -98,12 +99,50 @@ class ClientSettings(_Section):
     """Agent or operator token (``handoff token create``); prefer ``HANDOFF_TOKEN``."""
 
 
+class AssignmentSettings(_Section):
+    """How queued conversations reach agents (``docs/routing.md``): claimed from the queue
+    (pull) or offered to one agent at a time (push), per team; agents' capacity and the
+    grace periods of presence."""
+
+    mode: Literal["pull", "push"] = "pull"
+    """For teams not listed below and conversations without a team: ``pull`` (agents
+    claim) or ``push`` (the least-loaded online agent with a free slot gets an offer)."""
+    push_teams: list[TeamName] = Field(default_factory=list)
+    """Teams whose conversations are pushed, whatever ``mode`` says."""
+    pull_teams: list[TeamName] = Field(default_factory=list)
+    """Teams whose conversations are pulled, whatever ``mode`` says."""
+    default_capacity: int = Field(default=3, ge=1, le=1000)
+    """Most conversations an agent holds at once, unless set for the agent."""
+    offer_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """Time an agent has to accept an offer before it goes to the next agent."""
+    disconnect_grace_seconds: float = Field(default=60.0, gt=0, le=86400)
+    """How long an agent whose client is gone keeps their presence and conversations;
+    after it they are offline and their conversations go back to the queue."""
+
+    @field_validator("pull_teams")
+    @classmethod
+    def _not_both(cls, value: list[str], info: Any) -> list[str]:
+        both = sorted(set(value) & set(info.data.get("push_teams", [])))
+        if both:
+            raise ValueError(f"{', '.join(both)} cannot be in both push_teams and pull_teams")
+        return value
+
+    def pushes(self, team: str | None) -> bool:
+        """Whether conversations of ``team`` (``None``: no team) are offered (push)."""
+        if team in self.push_teams:
+            return True
+        if team in self.pull_teams:
+            return False
+        return self.mode == "push"
+
+
 WebhookEvent = Literal[
     "conversation.escalated",
     "conversation.assigned",
+    "conversation.transferred",
     "conversation.resolved",
 ]
-"""The webhook event types sent today (``docs/webhooks.md``); transfers, callbacks and
+"""The webhook event types sent today (``docs/webhooks.md``); callbacks and
 offline messages join this list when they exist."""
 
 RETRY_SCHEDULE_SECONDS = [5, 300, 1800, 7200, 18000] + [36000] * 6
@@ -171,6 +210,7 @@ class Settings(BaseSettings):
     ai: AISettings = Field(default_factory=AISettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    assignment: AssignmentSettings = Field(default_factory=AssignmentSettings)
     policy: Policy = Field(default_factory=Policy)
     """The escalation policy applied on first start; later changes live in the store."""
 

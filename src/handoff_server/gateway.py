@@ -47,12 +47,16 @@ from handoff_server.errors import ProtocolError, WireError
 from handoff_server.frames import parse_agent_frame, parse_visitor_frame
 from handoff_server.hub import Hub, Subscriber
 from handoff_server.protocol import (
+    AAccept,
     AAuth,
     AClose,
+    ADecline,
     AgentFrame,
     AgentInfo,
     AOpen,
+    APresence,
     ASubscribeQueue,
+    ATransfer,
     ATyping,
     Limits,
     SAuthenticated,
@@ -69,6 +73,7 @@ from handoff_server.protocol import (
     VTyping,
     has_visible_text,
 )
+from handoff_server.routing.desk import Desk
 
 __all__ = ["Gateway", "TokenBucket"]
 
@@ -129,9 +134,9 @@ class Gateway:
     """Serves the protocol for one :class:`ConversationService`.
 
     ``hub``: the connections (the sink the service publishes to). ``agents``: signs
-    agents in. ``ready`` is reported by ``/readyz``. ``start()`` binds (port 0 picks a
-    free port, see ``port``); ``close()`` stops accepting, closes connections (1001) and
-    waits.
+    agents in. ``desk``: routing (presence, offers, transfers). ``ready`` is reported
+    by ``/readyz``. ``start()`` binds (port 0 picks a free port, see ``port``);
+    ``close()`` stops accepting, closes connections (1001) and waits.
     """
 
     def __init__(
@@ -140,10 +145,12 @@ class Gateway:
         hub: Hub,
         agents: AgentDirectory,
         settings: ServerSettings,
+        desk: Desk,
     ) -> None:
         self.service = service
         self.hub = hub
         self.agents = agents
+        self.desk = desk
         self.settings = settings
         self.server: Server | None = None
         self.ready = False
@@ -245,6 +252,8 @@ class Gateway:
             pass
         finally:
             self.hub.drop(sub)
+            if sub.agent is not None:
+                self.desk.unlinked(sub.agent, sub)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
@@ -354,6 +363,7 @@ class Gateway:
                 return
         sub.agent = agent
         self.hub.add_agent(sub)
+        self.desk.linked(agent)
         sub.push(SAuthenticated(agent=agent, limits=await self._limits()))
         async for frame in self._frames(ws, sub, parse_agent_frame):
             client_msg_id = getattr(frame, "client_msg_id", None)
@@ -374,7 +384,7 @@ class Gateway:
             # Register first, then snapshot: an update racing the snapshot is sent
             # after it, and later rows replace earlier ones, so the view converges.
             self.hub.watch_queue(sub, frame.statuses)
-            sub.push(SQueue(items=await self.service.queue(frame.statuses)))
+            sub.push(SQueue(items=await self.desk.queue(agent, frame.statuses)))
         elif isinstance(frame, AOpen):
             attach = self._attach(sub) if frame.subscribe else None
             packet = await self.service.packet(frame.conversation_id, frame.last_seq, attach)
@@ -384,6 +394,8 @@ class Gateway:
             self.hub.unsubscribe(frame.conversation_id, sub)
         elif isinstance(frame, ATyping):
             self.hub.typing(frame.conversation_id, sub, frame.active)
+        elif isinstance(frame, APresence | ATransfer | AAccept | ADecline):
+            await self.desk.handle(frame, agent, sub, self._check_text)
         else:
             text = getattr(frame, "text", None)
             if frame.type in ("reply", "note"):
@@ -391,9 +403,9 @@ class Gateway:
             elif text is not None:
                 text = self._check_text(text, required=False)
             self.hub.stop_typing(frame.conversation_id, sub)
-            await self.service.agent_action(
-                agent, frame.type, frame.conversation_id, frame.client_msg_id, text, sub.push
-            )
+            details = frame.model_dump(include={"resolution", "ai_verdict"}, exclude_none=True)
+            cid, cmid = frame.conversation_id, frame.client_msg_id
+            await self.service.agent_action(agent, frame.type, cid, cmid, text, sub.push, details)
 
     async def _auth_frame(self, ws: ServerConnection) -> AgentInfo | None:
         try:

@@ -33,9 +33,21 @@ from pydantic import (
     TypeAdapter,
     field_validator,
     model_serializer,
+    model_validator,
 )
 
 __all__ = [
+    "AI_VERDICTS",
+    "RESOLUTIONS",
+    "AgentStatus",
+    "AiVerdict",
+    "PresenceStatus",
+    "Requeued",
+    "RequeuedData",
+    "Resolution",
+    "ResolvedData",
+    "Transferred",
+    "TransferredData",
     "DEFAULT_QUEUE_STATUSES",
     "PROTOCOL_VERSION",
     "AgentActionData",
@@ -120,6 +132,33 @@ conversation another agent holds."""
 DEFAULT_QUEUE_STATUSES: tuple[ConversationStatus, ...] = ("queued", "assigned")
 """What ``subscribe_queue`` watches when it names no ``statuses``: the agents' queue."""
 
+PresenceStatus = Literal["online", "away", "offline"]
+"""An agent's presence: ``online`` (takes conversations), ``away`` (signed in, takes
+none), ``offline`` (gone, or never said they are here)."""
+
+Resolution = Literal["answered", "referred", "no_response", "duplicate", "spam", "other"]
+"""How a conversation ended, as the agent resolving it says: ``answered`` (the visitor's
+need was met), ``referred`` (sent to another channel: email, phone, a ticket),
+``no_response`` (the visitor stopped answering), ``duplicate`` (another conversation
+covers it), ``spam``, ``other``."""
+
+RESOLUTIONS: tuple[Resolution, ...] = (
+    "answered",
+    "referred",
+    "no_response",
+    "duplicate",
+    "spam",
+    "other",
+)
+"""Every :data:`Resolution`, in the order agents are offered them."""
+
+AiVerdict = Literal["right", "wrong", "not_attempted"]
+"""The agent's verdict on the AI's answer to the visitor's question: ``right`` (it was
+right, a person was still needed), ``wrong``, ``not_attempted`` (the AI did not answer)."""
+
+AI_VERDICTS: tuple[AiVerdict, ...] = ("right", "wrong", "not_attempted")
+"""Every :data:`AiVerdict`, in the order agents are offered them."""
+
 ErrorCode = Literal[
     "invalid_json",
     "invalid_frame",
@@ -134,6 +173,7 @@ ErrorCode = Literal[
     "forbidden",
     "invalid_state",
     "conflict",
+    "at_capacity",
     "rate_limited",
     "internal",
 ]
@@ -338,10 +378,13 @@ EventAgent = AgentInfo | AgentName
 
 
 class ClaimedData(_EventPart):
-    """``claimed``: the ``agent`` and the ``notice`` sentence for the visitor."""
+    """``claimed``: the ``agent`` and the ``notice`` sentence for the visitor; ``via``
+    (given only for ``offer``) says the agent accepted an offer (push) rather than
+    claiming from the queue."""
 
     agent: EventAgent
     notice: str = ""
+    via: Literal["claim", "offer"] = "claim"
 
 
 class AgentTextData(_EventPart):
@@ -357,6 +400,39 @@ class AgentActionData(_EventPart):
 
     agent: EventAgent
     text: str | None = None
+    notice: str = ""
+
+
+class ResolvedData(AgentActionData):
+    """``resolved``: as :class:`AgentActionData`, with the agent's ``resolution`` code and
+    their ``ai_verdict`` on the AI's answer (each given only when the agent gave it)."""
+
+    resolution: Resolution | None = None
+    ai_verdict: AiVerdict | None = None
+
+
+class TransferredData(_EventPart):
+    """``transferred``: the ``agent`` who transferred it, to ``to_agent`` (who now holds
+    it) or to ``to_team`` (queued for that team at its original place), the agent's
+    ``note`` for colleagues (never sent to the visitor) and the neutral ``notice`` the
+    visitor gets (a visitor's copy carries the ``notice`` alone)."""
+
+    agent: EventAgent | None = None
+    to_agent: AgentInfo | None = None
+    to_team: str | None = None
+    note: str | None = None
+    notice: str = ""
+
+
+class RequeuedData(_EventPart):
+    """``requeued``: the conversation went back to the queue at its original place
+    without an agent's action: ``agent`` held it, ``reason`` says why
+    (``agent_disconnected``: gone past the grace period), ``text`` for agents,
+    ``notice`` for the visitor."""
+
+    agent: EventAgent | None = None
+    reason: str = ""
+    text: str = ""
     notice: str = ""
 
 
@@ -457,7 +533,21 @@ class Resolved(_Event):
     """An agent marked the conversation resolved."""
 
     kind: Literal["resolved"]
-    data: AgentActionData
+    data: ResolvedData
+
+
+class Transferred(_Event):
+    """An agent passed the conversation to another agent or to a team."""
+
+    kind: Literal["transferred"]
+    data: TransferredData
+
+
+class Requeued(_Event):
+    """The conversation went back to the queue without an agent's action."""
+
+    kind: Literal["requeued"]
+    data: RequeuedData
 
 
 class Reopened(_Event):
@@ -485,6 +575,8 @@ Event = Annotated[
     | Released
     | HandedBack
     | Resolved
+    | Transferred
+    | Requeued
     | Reopened
     | SystemMessage,
     Field(discriminator="kind"),
@@ -495,7 +587,8 @@ Each kind has its typed ``data`` (see the ``*Data`` models). Visitors receive a
 projection (an allow-list per kind): ``visitor_message`` text; ``ai_message`` text,
 sources, confidence, offer_handoff; ``escalated`` text and ``trigger.kind``;
 ``agent_message`` text and ``agent.name``; the agent actions and ``reopened`` their
-``notice`` (and ``agent.name``); ``system_message`` text; never notes, analysis,
+``notice`` (and ``agent.name``); ``transferred`` and ``requeued`` their ``notice`` only;
+``system_message`` text; never notes, analysis,
 candidates, thresholds, trigger details, drafts or routing.
 
 ``actor`` is ``visitor`` | ``ai`` | ``agent`` | ``system``; ``at`` is UTC.
@@ -531,6 +624,23 @@ class QueueItem(_Frame):
     queued_at: datetime | None = None
     updated_at: datetime
     last_seq: int = 0
+
+
+class AgentStatus(_Frame):
+    """An agent as their colleagues see them on the roster: who (``id``, ``name``,
+    ``role``), their presence ``status``, whether a client of theirs that said its
+    presence is ``connected`` now (an agent gone for less than the grace period keeps
+    their status), the ``teams`` they serve (empty: every team), their ``capacity`` (most
+    conversations held at once) and ``load`` (conversations they hold now)."""
+
+    id: str
+    name: str
+    role: AgentRole
+    status: PresenceStatus
+    connected: bool = False
+    teams: list[str] = Field(default_factory=list)
+    capacity: int = Field(ge=1)
+    load: int = Field(default=0, ge=0)
 
 
 class HandoffPacket(_Frame):
@@ -683,10 +793,13 @@ class ANote(_AAction):
 
 
 class AResolve(_AAction):
-    """Mark the conversation resolved."""
+    """Mark the conversation resolved, with how it ended (``resolution``) and the
+    agent's verdict on the AI's answer (``ai_verdict``); both optional, stored as given."""
 
     type: Literal["resolve"]
     text: str | None = None
+    resolution: Resolution | None = None
+    ai_verdict: AiVerdict | None = None
 
 
 class ARelease(_AAction):
@@ -701,6 +814,46 @@ class AHandback(_AAction):
 
     type: Literal["handback"]
     text: str | None = None
+
+
+class ATransfer(_AAction):
+    """Pass the conversation to another agent (``to_agent``: their id; online, with a
+    free slot) or to a team (``to_team``: queued for it at its original place), with a
+    ``note`` for colleagues that the visitor never sees. Exactly one of ``to_agent`` and
+    ``to_team``."""
+
+    type: Literal["transfer"]
+    to_agent: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    to_team: TeamName | None = None
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ATransfer:
+        if (self.to_agent is None) == (self.to_team is None):
+            raise ValueError("give exactly one of to_agent and to_team")
+        return self
+
+
+class APresence(_Frame):
+    """Say you are ``online`` (take conversations) or ``away``. The answer is ``staff``
+    (every agent's status); later changes come as ``agent_status``. Until a connection
+    says its presence the agent is not counted as online."""
+
+    type: Literal["presence"]
+    status: Literal["online", "away"]
+
+
+class AAccept(_AAction):
+    """Accept the ``offer`` of this conversation: it is assigned to you (as a claim)."""
+
+    type: Literal["accept"]
+
+
+class ADecline(_Frame):
+    """Decline the ``offer`` of this conversation: it is offered to the next agent."""
+
+    type: Literal["decline"]
+    conversation_id: ConversationId
 
 
 class ATyping(_Frame):
@@ -722,7 +875,11 @@ AgentFrame = Annotated[
     | AResolve
     | ARelease
     | AHandback
-    | ATyping,
+    | ATyping
+    | ATransfer
+    | APresence
+    | AAccept
+    | ADecline,
     Field(discriminator="type"),
 ]
 
@@ -828,6 +985,42 @@ class STyping(_Frame):
     active: bool
 
 
+class SStaff(_Frame):
+    """Answer to ``presence``: every agent and operator with their presence, teams,
+    capacity and load."""
+
+    type: Literal["staff"] = "staff"
+    agents: list[AgentStatus]
+
+
+class SAgentStatus(_Frame):
+    """An agent's presence, teams, capacity or load changed (sent to connections that
+    said their presence)."""
+
+    type: Literal["agent_status"] = "agent_status"
+    agent: AgentStatus
+
+
+class SOffer(_Frame):
+    """A queued conversation is offered to you (push): ``accept`` it within
+    ``timeout_seconds`` (until ``expires_at``, UTC) or it goes to the next agent."""
+
+    type: Literal["offer"] = "offer"
+    item: QueueItem
+    expires_at: datetime
+    timeout_seconds: float
+
+
+class SOfferEnded(_Frame):
+    """The offer of a conversation is over without your accepting it: ``expired``,
+    ``declined`` (you said no, went away or lost your connection) or ``taken`` (someone
+    else has it, or it left the queue)."""
+
+    type: Literal["offer_ended"] = "offer_ended"
+    conversation_id: str
+    reason: Literal["expired", "declined", "taken"]
+
+
 ServerFrame = Annotated[
     SWelcome
     | SAuthenticated
@@ -837,7 +1030,11 @@ ServerFrame = Annotated[
     | SQueue
     | SQueueItem
     | SConversation
-    | STyping,
+    | STyping
+    | SStaff
+    | SAgentStatus
+    | SOffer
+    | SOfferEnded,
     Field(discriminator="type"),
 ]
 

@@ -52,7 +52,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version :data:`_SCHEMA` creates; later versions are reached by
 :data:`MIGRATIONS`, so :data:`SCHEMA_VERSION` is the newest of the two."""
 DB_NAME = "handoff.sqlite3"
@@ -123,13 +123,19 @@ class ConversationRecord(BaseModel):
 
 
 class AgentRecord(BaseModel):
-    """A person who can sign in: ``role`` is agent or operator; only the token hash is kept."""
+    """A person who can sign in: ``role`` is agent or operator; only the token hash is kept.
+
+    ``teams``: the teams they serve (none: every team). ``capacity``: the most
+    conversations they hold at once (``None``: the configured default,
+    ``assignment.default_capacity``)."""
 
     id: str
     name: str
     role: AgentRole
     token_hash: str
     created_at: datetime
+    teams: list[str] = Field(default_factory=list)
+    capacity: int | None = None
 
 
 class OutboxRow(BaseModel):
@@ -275,6 +281,15 @@ class Store(Protocol):
         """The agent whose token hashes (:func:`hash_token`) to ``token_hash``, or ``None``."""
         ...
 
+    def list_agents(self) -> list[AgentRecord]:
+        """Every agent and operator, oldest first."""
+        ...
+
+    def update_agent(self, agent_id: str, teams: list[str], capacity: int | None) -> AgentRecord:
+        """Set an agent's ``teams`` and ``capacity`` (``None``: the configured default);
+        returns the record as stored. Raises ``KeyError`` for an unknown agent."""
+        ...
+
     def save_policy(self, body: dict[str, Any], author: str) -> int:
         """Store ``body`` (validated by the caller) as the next policy version; returns
         its number, 1 for the first."""
@@ -418,7 +433,14 @@ CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox(status, next_att
 
 _BASE_SCHEMA_VERSION = 1
 
-MIGRATIONS: list[tuple[int, str]] = []
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        2,
+        # Routing: the teams an agent serves (JSON list) and their capacity (NULL: default).
+        "ALTER TABLE agents ADD COLUMN teams TEXT NOT NULL DEFAULT '[]';\n"
+        "ALTER TABLE agents ADD COLUMN capacity INTEGER;\n",
+    ),
+]
 """Schema changes after version 1, oldest first: ``(version, SQL script)``. Add a change
 by appending the next version here (``ALTER TABLE ... ADD COLUMN``, ``CREATE TABLE``) and
 raising :data:`SCHEMA_VERSION` to it; never edit a released entry. New tables may also go
@@ -467,6 +489,13 @@ def _conversation(row: sqlite3.Row) -> ConversationRecord:
     for k in ("created_at", "updated_at", "queued_at"):
         d[k] = _dt(d[k])
     return ConversationRecord.model_validate(d)
+
+
+def _agent(row: sqlite3.Row) -> AgentRecord:
+    d = dict(row)
+    d["created_at"] = _dt(d["created_at"])
+    d["teams"] = json.loads(d["teams"])
+    return AgentRecord.model_validate(d)
 
 
 def _event(row: sqlite3.Row) -> StoredEvent:
@@ -785,18 +814,40 @@ class SQLiteStore(_SQLiteTables):
         """Insert an agent or operator. Raises ``sqlite3.IntegrityError`` on a duplicate id."""
         with self._lock:
             self._db.execute(
-                "INSERT INTO agents (id, name, role, token_hash, created_at) VALUES (?,?,?,?,?)",
-                (record.id, record.name, record.role, record.token_hash, _ts(record.created_at)),
+                "INSERT INTO agents (id, name, role, token_hash, created_at, teams, capacity)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (
+                    record.id,
+                    record.name,
+                    record.role,
+                    record.token_hash,
+                    _ts(record.created_at),
+                    json.dumps(record.teams),
+                    record.capacity,
+                ),
             )
 
     def agent_by_token_hash(self, token_hash: str) -> AgentRecord | None:
         """The agent whose token hashes to ``token_hash``, or ``None``."""
         rows = self._rows("SELECT * FROM agents WHERE token_hash = ?", (token_hash,))
-        if not rows:
-            return None
-        d = dict(rows[0])
-        d["created_at"] = _dt(d["created_at"])
-        return AgentRecord.model_validate(d)
+        return _agent(rows[0]) if rows else None
+
+    def list_agents(self) -> list[AgentRecord]:
+        """Every agent and operator, oldest first."""
+        return [_agent(r) for r in self._rows("SELECT * FROM agents ORDER BY created_at, id")]
+
+    def update_agent(self, agent_id: str, teams: list[str], capacity: int | None) -> AgentRecord:
+        """Set an agent's teams and capacity; returns the stored record. Raises
+        ``KeyError`` for an unknown agent."""
+        with self._transaction():
+            cur = self._db.execute(
+                "UPDATE agents SET teams = ?, capacity = ? WHERE id = ?",
+                (json.dumps(teams), capacity, agent_id),
+            )
+            if cur.rowcount == 0:
+                raise KeyError(agent_id)
+            row = self._db.execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone()
+        return _agent(row)
 
     # -- policy --------------------------------------------------------------------
 

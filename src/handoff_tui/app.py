@@ -27,6 +27,7 @@ from handoff_server.client import new_client_msg_id
 from handoff_server.protocol import AClose, AOpen
 from handoff_tui.clock import Clock, SystemClock
 from handoff_tui.commands import screen_commands
+from handoff_tui.desk import DeskActions
 from handoff_tui.formatting import trigger_label
 from handoff_tui.messages import (
     AckReceived,
@@ -52,14 +53,17 @@ __all__ = ["AgentApp", "make_app"]
 
 _DONE_WORDS = {
     "claim": "Claimed",
+    "accept": "Accepted",
     "resolve": "Resolved",
     "release": "Released to the queue",
     "handback": "Handed back to the AI",
+    "transfer": "Transferred",
 }
 
 
-class AgentApp(App[None]):
-    """The agent terminal UI. Build it with :func:`make_app`."""
+class AgentApp(DeskActions, App[None]):
+    """The agent terminal UI. Build it with :func:`make_app`; presence, offers,
+    transfers and resolutions come from :class:`~handoff_tui.desk.DeskActions`."""
 
     TITLE = "handoff agent"
     CSS_PATH = "app.tcss"
@@ -73,10 +77,11 @@ class AgentApp(App[None]):
         yield from screen_commands(self, screen)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Keys 1–9 exist only for conversations that are open."""
+        """Keys 1–9 exist only for conversations that are open; the desk's keys when
+        they can act (see :meth:`~handoff_tui.desk.DeskActions.desk_allows`)."""
         if action == "show_open" and parameters:
             return 0 < int(str(parameters[0])) <= len(self.model.open_order)
-        return True
+        return self.desk_allows(action, parameters)
 
     def __init__(self, settings: TUISettings, client: AgentClient, clock: Clock) -> None:
         super().__init__()
@@ -183,14 +188,15 @@ class AgentApp(App[None]):
         self.schedule_redraw()
         return True
 
-    def send_action(self, cid: str, kind: str) -> None:
-        """Claim, resolve, release or hand back ``cid``; the result is notified."""
+    def send_action(self, cid: str, kind: str, **fields: Any) -> None:
+        """Claim, resolve, release, hand back, transfer or accept ``cid`` (``fields``:
+        the frame's others); the result is notified."""
         if not self.link.connected:
             self.tell("Not connected; try again once the banner is gone.", severity="warning")
             return
         cmid = new_client_msg_id()
         self.model.actions_in_flight[cmid] = (cid, kind)
-        self._send_in_background(action_frame(cid, kind, cmid))
+        self._send_in_background(action_frame(cid, kind, cmid, **fields))
 
     @work(group="send")
     async def _send_in_background(self, frame: BaseModel) -> None:

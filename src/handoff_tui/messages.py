@@ -13,12 +13,14 @@ from typing import Literal
 from textual.message import Message
 
 from handoff_server.protocol import AgentInfo, Event, HandoffPacket, Limits, QueueItem
+from handoff_tui.model.staff import DeskFrame
 
 __all__ = [
     "AckReceived",
     "Authenticated",
     "ConnectionChanged",
     "ConversationLoaded",
+    "DeskChanged",
     "ErrorReceived",
     "EventReceived",
     "QueueItemChanged",
@@ -94,6 +96,14 @@ class ErrorReceived(Message):
     detail: str
     client_msg_id: str | None
     conversation_id: str | None
+
+
+@dataclass
+class DeskChanged(Message):
+    """The roster, someone's presence or load, or an offer to this agent changed
+    (``staff``, ``agent_status``, ``offer``, ``offer_ended``)."""
+
+    frame: DeskFrame
 
 
 @dataclass

@@ -26,6 +26,7 @@ from handoff_server.protocol import (
     ARelease,
     AReply,
     AResolve,
+    ATransfer,
     ATyping,
     SAck,
     SConversation,
@@ -63,6 +64,8 @@ DATA_FIELDS = {
     "resolved": {"agent", "notice"},
     "agent_message": {"agent", "text"},
     "reopened": {"notice"},
+    "transferred": {"notice"},
+    "requeued": {"notice"},
     "system_message": {"text"},
 }
 """Every event kind a visitor may receive, with every field its data may carry."""
@@ -143,8 +146,9 @@ def check_visitor_frame(raw: str) -> dict[str, Any]:
     return frame
 
 
-async def _agent_actions(url: str, token: str, log: list[str]) -> set[str]:
-    """Every agent action on one conversation, then a reopening and a resume."""
+async def _agent_actions(url: str, token: str, kim_token: str, log: list[str]) -> set[str]:
+    """Every agent action on one conversation (a transfer, a return to the queue when
+    an agent is gone), then a reopening and a resume."""
     visitor, cid = await _visitor(url, log, name="Vi", email="vi@example.com")
     assert events(await say(visitor, "cancel my account"), "escalated")
     sam = await agent(url, token)
@@ -161,6 +165,15 @@ async def _agent_actions(url: str, token: str, log: list[str]) -> set[str]:
     await act(AReply, "reply", text="Hi Vi, Sam here.")
     await act(ANote, "note", text="PRIVATE note: retention offer?")
     await act(ARelease, "release", text="PRIVATE: not my area")
+    await act(AClaim, "claim")
+    await act(ATransfer, "transfer", to_team="security", note="PRIVATE: for the breach team")
+    # Kim takes it and disconnects: past the grace period it goes back to the queue.
+    kim = await agent(url, kim_token)
+    cmid = new_client_msg_id()
+    await kim.send(AClaim(type="claim", conversation_id=cid, client_msg_id=cmid))
+    assert isinstance((await wait_ack(kim, cmid))[-1], SAck)
+    await kim.close()
+    await visitor.recv_until(lambda f: isinstance(f, SEvent) and f.event.kind == "requeued")
     await act(AClaim, "claim")
     await act(AHandback, "handback", text="PRIVATE: the AI can do this")
     assert events(await say(visitor, "I want to talk to a person"), "escalated")
@@ -195,9 +208,10 @@ def _parsed(log: list[str]) -> list[Any]:
 
 async def test_visitor_frames_carry_only_allowed_fields(server_factory):
     log: list[str] = []
-    server = await server_factory()
+    server = await server_factory(assignment={"disconnect_grace_seconds": 0.3})
     url = server.url
     token = await create_token(server, "Sam")
+    kim_token = await create_token(server, "Kim")
     fired = {
         await _escalate(url, log, "what's a good recipe for sourdough bread"),
         await _escalate(url, log, "cancel my account"),
@@ -216,7 +230,7 @@ async def test_visitor_frames_carry_only_allowed_fields(server_factory):
     fired.add(await _escalate(broken.url, log, "how do I reset my password"))
 
     fired |= await _rule_offer_and_unresolved(server_factory, log)
-    replayed = await _agent_actions(url, token, log)
+    replayed = await _agent_actions(url, token, kim_token, log)
 
     assert fired == {
         "low_confidence",

@@ -23,13 +23,13 @@ def test_an_old_store_gets_the_new_migration_once(
     path = tmp_path / "h.sqlite3"
     SQLiteStore(path)  # written by "the previous release"
     newest = store_module.SCHEMA_VERSION + 1
-    migration = (newest, "ALTER TABLE agents ADD COLUMN capacity INTEGER NOT NULL DEFAULT 3;\n")
+    migration = (newest, "ALTER TABLE agents ADD COLUMN nickname TEXT;\n")
     monkeypatch.setattr(store_module, "MIGRATIONS", [*store_module.MIGRATIONS, migration])
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", newest)
     upgraded = SQLiteStore(path)
     assert upgraded.schema_version() == newest
     cols = [r[1] for r in sqlite3.connect(path).execute("PRAGMA table_info(agents)")]
-    assert cols.count("capacity") == 1
+    assert cols.count("nickname") == 1
     again = SQLiteStore(path)  # opening again applies nothing twice (ALTER would fail)
     assert again.schema_version() == newest
 
@@ -43,3 +43,30 @@ def test_a_store_from_a_newer_release_is_refused(tmp_path: Path) -> None:
     con.close()
     with pytest.raises(StoreVersionError, match="schema version 99"):
         SQLiteStore(path)
+
+
+def test_a_version_1_store_gets_agent_teams_and_capacity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Version 2 (routing): agents signed up before it serve every team at the default
+    capacity, and keep their tokens."""
+    path = tmp_path / "h.sqlite3"
+    with monkeypatch.context() as m:
+        m.setattr(store_module, "MIGRATIONS", [])
+        m.setattr(store_module, "SCHEMA_VERSION", 1)
+        old = SQLiteStore(path)
+        assert old.schema_version() == 1
+        old._db.execute(
+            "INSERT INTO agents (id, name, role, token_hash, created_at)"
+            " VALUES ('agt_1', 'Sam', 'agent', 'h1', '2026-01-01T00:00:00+00:00')"
+        )
+        old.close()
+    upgraded = SQLiteStore(path)
+    assert upgraded.schema_version() >= 2
+    sam = upgraded.agent_by_token_hash("h1")
+    assert sam is not None and (sam.teams, sam.capacity) == ([], None)
+    changed = upgraded.update_agent("agt_1", ["billing", "security"], 4)
+    assert (changed.teams, changed.capacity) == (["billing", "security"], 4)
+    assert [a.teams for a in upgraded.list_agents()] == [["billing", "security"]]
+    with pytest.raises(KeyError):
+        upgraded.update_agent("agt_nobody", [], None)

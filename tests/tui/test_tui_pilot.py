@@ -103,7 +103,10 @@ async def test_escalation_claim_reply_resolve(server, agent_token) -> None:
         lines = [w for w in app.screen.query(TranscriptLine)]
         assert sum("Hi Ada, Sam here." in str(w.content) for w in lines) == 1
 
+        # r asks how it ended (answered, first) and the AI verdict (none, first).
         await pilot.press("escape", "r")
+        await until(pilot, lambda: type(app.screen).__name__ == "ResolveDialog", what="dialog")
+        await pilot.press("enter", "enter")
         resolved = await visitor.recv_until(
             lambda f: isinstance(f, SEvent) and f.event.kind == "resolved", timeout=10
         )
@@ -167,6 +170,8 @@ async def test_claim_stops_the_wait_and_resolved_drops_the_claim_hint(server, ag
         assert app.queue.waiting(app.queue.items[cid], app.now) == row_wait
 
         await pilot.press("escape", "r")
+        await until(pilot, lambda: type(app.screen).__name__ == "ResolveDialog", what="dialog")
+        await pilot.press("enter", "enter")
         await until(pilot, lambda: conv.status == "resolved", what="resolve")
         resolved_hint = "resolved · the AI answers if they write again"
         await until(pilot, lambda: status.visual.plain == resolved_hint, what="resolved hint")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from handoff_server.conversations.lifecycle import AgentAction
 from handoff_server.conversations.projections import draft
@@ -26,6 +27,7 @@ from handoff_server.protocol import (
     DecisionInfo,
     EscalatedData,
     ReopenedData,
+    ResolvedData,
     TriggerEvaluationInfo,
     TriggerInfo,
     VisitorMessageData,
@@ -55,10 +57,14 @@ class Change:
 
 
 def entering(
-    status: ConversationStatus, now: datetime, agent: AgentInfo | None = None
+    status: ConversationStatus,
+    now: datetime,
+    agent: AgentInfo | None = None,
+    queued_since: datetime | None = None,
 ) -> ConversationUpdate:
     """The columns that change when a conversation enters ``status``: nobody holds it
-    with the AI or in the queue (where it waits since ``now``); ``agent`` holds it when
+    with the AI or in the queue (where it waits since ``queued_since``, when it was
+    queued before and keeps its place, else since ``now``); ``agent`` holds it when
     assigned. Back with the AI (handback, reopening) it has no routing: the trigger,
     team and priority of the last escalation stay in its ``escalated`` event only."""
     if status == "assigned":
@@ -77,7 +83,7 @@ def entering(
         "assigned_agent_name": None,
         "assigned_agent_role": None,
     }
-    unassigned["queued_at"] = now if status == "queued" else None
+    unassigned["queued_at"] = (queued_since or now) if status == "queued" else None
     if status == "ai":
         unassigned.update({"trigger": None, "team": None, "priority": 0})
     return unassigned
@@ -101,15 +107,23 @@ def agent_change(
     to: ConversationStatus | None,
     client_msg_id: str,
     now: datetime,
+    queued_since: datetime | None = None,
+    details: dict[str, Any] | None = None,
 ) -> Change:
     """The event of an agent's action (``to``: the status it moves to, ``None`` if it
-    stays) and the columns that change."""
+    stays) and the columns that change. A release keeps the queue place of
+    ``queued_since`` (when it was first queued). ``details``: more fields of the event's
+    data, stored when given (a claim's ``via``; a resolution's ``resolution`` and
+    ``ai_verdict``)."""
     kind, notice = _AGENT_EVENTS[action]
+    extra = {k: v for k, v in (details or {}).items() if v is not None}
     data: ClaimedData | AgentTextData | AgentActionData
     if notice is None:
         data = AgentTextData(agent=agent, text=text or "")
     elif action == "claim":
-        data = ClaimedData(agent=agent, notice=notice(agent))
+        data = ClaimedData(agent=agent, notice=notice(agent), **extra)
+    elif action == "resolve":
+        data = ResolvedData(agent=agent, text=text, notice=notice(agent), **extra)
     else:
         data = AgentActionData(agent=agent, text=text, notice=notice(agent))
     event = NewEvent(
@@ -120,7 +134,7 @@ def agent_change(
         visible_to_visitor=action != "note",
         at=now,
     )
-    return Change([event], entering(to, now, agent) if to is not None else {})
+    return Change([event], entering(to, now, agent, queued_since) if to is not None else {})
 
 
 def visitor_change(

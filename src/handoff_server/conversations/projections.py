@@ -55,9 +55,10 @@ ACTOR_BY_KIND: dict[str, Literal["visitor", "ai", "agent"]] = {
     "released": "agent",
     "handed_back": "agent",
     "resolved": "agent",
+    "transferred": "agent",
     "note": "agent",
 }
-"""Who causes each event kind; anything else (``escalated``, ``reopened``,
+"""Who causes each event kind; anything else (``escalated``, ``reopened``, ``requeued``,
 ``system_message``) is the system."""
 
 _VISITOR_FIELDS: dict[str, frozenset[str]] = {
@@ -71,6 +72,10 @@ _VISITOR_FIELDS: dict[str, frozenset[str]] = {
     "resolved": frozenset({"agent", "notice"}),
     "agent_message": frozenset({"agent", "text"}),
     "reopened": frozenset({"notice"}),
+    # A transfer or a return to the queue tells the visitor a neutral sentence only: not
+    # who passed it to whom, not the note, not why.
+    "transferred": frozenset({"notice"}),
+    "requeued": frozenset({"notice"}),
     "system_message": frozenset({"text"}),
 }
 """What a visitor may receive of each event kind's data (an allow-list: a kind or field

@@ -36,6 +36,7 @@ from handoff_server.conversations.projections import (
     to_event,
     visitor_view,
 )
+from handoff_server.conversations.routed import RoutedChanges
 from handoff_server.conversations.sink import Ack, Attach, EventSink
 from handoff_server.conversations.turn import (
     TurnInput,
@@ -79,8 +80,9 @@ __all__ = ["ConversationService"]
 log = logging.getLogger(__name__)
 
 
-class ConversationService:
-    """The conversation engine: visitor turns, the AI, escalation and agent actions.
+class ConversationService(RoutedChanges):
+    """The conversation engine: visitor turns, the AI, escalation and agent actions;
+    routing's changes through :class:`~.routed.RoutedChanges`.
 
     ``store``: an :class:`~handoff_server.store.AsyncStore`. ``answerer``: the AI (built
     by :func:`~handoff_server.ai.make_answerer`, courtesy replies included). ``sink``:
@@ -271,20 +273,26 @@ class ConversationService:
         client_msg_id: str,
         text: str | None,
         ack: Ack | None,
+        details: dict[str, Any] | None = None,
     ) -> None:
         """Apply an agent's ``claim`` / ``reply`` / ``note`` / ``resolve`` / ``release`` /
-        ``handback`` (see :mod:`.lifecycle`) and acknowledge it.
+        ``handback`` (see :mod:`.lifecycle`) and acknowledge it. ``details``: more fields
+        of the event's data (see :func:`.changes.agent_change`).
 
         Raises ``NotFound``, ``InvalidState`` (wrong status), ``Conflict`` (assigned to
-        someone else) before storing anything.
+        someone else), ``at_capacity`` (a claim by an agent at their capacity, see
+        :meth:`~.routed.RoutedChanges.seat`) before storing anything.
         """
         async with self._lock(conversation_id):
             if await self._duplicate(conversation_id, agent.id, client_msg_id, ack):
                 return
             conv = await self._get(conversation_id)
             move = lifecycle.agent_transition(action, conv.status, assigned_agent(conv), agent)
-            change = changes.agent_change(action, agent, text, move.to, client_msg_id, self.clock())
-            conv, wire = await self._append(conv, change)
+            change = changes.agent_change(
+                action, agent, text, move.to, client_msg_id, self.clock(), conv.queued_at, details
+            )
+            with self.seat(agent, move.to):
+                conv, wire = await self._append(conv, change)
             if ack is not None:
                 ack(SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq))
 
@@ -386,7 +394,7 @@ async def webhook_rows(
             data["question"] = ev.data.get("question")
             data["packet"] = packet.model_dump(mode="json")
         else:
-            data["agent"] = ev.data.get("agent")
+            data.update(outbox.fields(ev.kind, ev.data))
         rows += outbox.rows(ev.kind, data, ev.at)
     return rows
 

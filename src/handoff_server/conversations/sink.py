@@ -10,17 +10,34 @@ called under the conversation's lock so no event is missed or doubled.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol
 
-from handoff_server.protocol import ConversationStatus, Event, QueueItem, SAck
+from handoff_server.protocol import AgentInfo, ConversationStatus, Event, QueueItem, SAck
+from handoff_server.store import ConversationUpdate, NewEvent
 
-__all__ = ["Ack", "Attach", "EventSink"]
+__all__ = ["Ack", "Attach", "Decided", "EventSink", "Seats"]
 
 Ack = Callable[[SAck], None]
 """Sends an acknowledgement to the client whose frame was handled."""
 
 Attach = Callable[[str], None]
 """Subscribes the calling client to the live events of the conversation (its id)."""
+
+
+Decided = tuple[list[NewEvent], ConversationUpdate]
+"""A change decided outside the service (routing): the events to append and the
+conversation columns to update, stored in one transaction."""
+
+
+class Seats(Protocol):
+    """Agents' capacity, as the service asks for it: a change that assigns a conversation
+    to an agent is stored inside :meth:`seat`."""
+
+    def seat(self, agent: AgentInfo) -> AbstractContextManager[None]:
+        """Hold one of ``agent``'s free slots for the ``with`` block. Raises
+        :class:`~handoff_server.errors.WireError` (``at_capacity``) when they have none."""
+        ...
 
 
 class EventSink(Protocol):

@@ -65,5 +65,13 @@ def slack_text(payload: dict[str, Any]) -> str:
             f"{int(packet.get('priority') or 0)}): {question}"
         )
     agent = slack_escape(str((data.get("agent") or {}).get("name", "someone")))
+    if payload.get("type") == "conversation.transferred":
+        to_agent = data.get("to_agent")
+        where = (
+            slack_escape(str(to_agent.get("name", "someone")))
+            if isinstance(to_agent, dict)
+            else "team " + slack_escape(str(data.get("to_team") or "none"))
+        )
+        return f"Conversation {cid} transferred by {agent} to {where}"
     verb = "assigned to" if payload.get("type") == "conversation.assigned" else "resolved by"
     return f"Conversation {cid} {verb} {agent}"

@@ -13,10 +13,20 @@ from handoff_server.store import OutboxRow
 EVENT_TYPES: dict[str, str] = {
     "escalated": "conversation.escalated",
     "claimed": "conversation.assigned",
+    "transferred": "conversation.transferred",
     "resolved": "conversation.resolved",
 }
-"""Stored event kind → webhook event type. A later kind (transfer, callback, offline
-message) joins by one entry here and one in ``config.WebhookEvent``."""
+"""Stored event kind → webhook event type. A later kind (callback, offline message)
+joins by one entry here and one in ``config.WebhookEvent``."""
+
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    "claimed": ("agent", "via"),
+    "transferred": ("agent", "to_agent", "to_team", "note"),
+    "resolved": ("agent", "resolution", "ai_verdict"),
+}
+"""The fields of a stored event's data a webhook carries besides ``conversation_id``
+(``agent`` always; the others when the event has them). ``escalated`` carries the
+question and the handoff packet instead."""
 
 
 class Outbox:
@@ -35,6 +45,13 @@ class Outbox:
         return event_type is not None and any(
             not ep.events or event_type in ep.events for ep in self.settings.endpoints
         )
+
+    @staticmethod
+    def fields(kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        """The webhook ``data`` fields taken from a stored event of ``kind`` with
+        ``data`` (see :data:`EVENT_FIELDS`)."""
+        names = EVENT_FIELDS.get(kind, ("agent",))
+        return {k: data.get(k) for k in names if k == "agent" or k in data}
 
     def rows(self, kind: str, data: dict[str, Any], at: datetime) -> list[OutboxRow]:
         """One pending row per endpoint taking ``kind``, all with the same new event id

@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from handoff_server.protocol import AgentInfo, Event, HandoffPacket, Limits, QueueItem
+from handoff_server.protocol import AgentInfo, Event, HandoffPacket, Limits, QueueItem, SOffer
 from handoff_tui.model.conversation import ConversationState, PendingSend, acting_agent_id
 from handoff_tui.model.queue import QueueModel
+from handoff_tui.model.staff import DeskFrame, StaffModel
 
 __all__ = ["AgentModel", "LinkStatus", "ServerLimits"]
 
@@ -67,6 +68,8 @@ class AgentModel:
     """The agent's queue, open conversations, actions in flight, link and limits."""
 
     queue: QueueModel = field(default_factory=QueueModel)
+    staff: StaffModel = field(default_factory=StaffModel)
+    """The roster, this agent's presence and the conversations offered to them."""
     conversations: dict[str, ConversationState] = field(default_factory=dict)
     """Open conversations by id."""
     open_order: list[str] = field(default_factory=list)
@@ -113,7 +116,16 @@ class AgentModel:
 
     def apply_queue_item(self, item: QueueItem) -> bool:
         """One ``queue_item``; True when it is a new escalation worth a notification."""
+        self.staff.settle(item.conversation_id, item.status)
         return self.queue.apply(item) and self.queue_loaded
+
+    def desk_changed(self, frame: DeskFrame) -> SOffer | None:
+        """A desk frame (roster, offer); returns a new offer (worth telling). The queue
+        lists this agent's teams first once the roster says which they are."""
+        offer = self.staff.apply(frame)
+        me = self.staff.me(self.queue.me.id if self.queue.me else None)
+        self.queue.set_teams(frozenset(me.teams) if me else frozenset())
+        return offer
 
     # ----------------------------------------------------------------- conversations
 

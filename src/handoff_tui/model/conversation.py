@@ -26,6 +26,7 @@ from handoff_server.protocol import (
     Released,
     Reopened,
     Resolved,
+    Transferred,
     TriggerInfo,
 )
 
@@ -37,7 +38,7 @@ class PendingSend:
     """A state-changing frame the agent sent that the server has not acknowledged yet."""
 
     client_msg_id: str
-    kind: Literal["reply", "note", "claim", "resolve", "release", "handback"]
+    kind: Literal["reply", "note", "claim", "resolve", "release", "handback", "transfer"]
     text: str | None
     status: Literal["sending", "failed"] = "sending"
     error: str | None = None
@@ -50,6 +51,7 @@ _STATUS_AFTER = {
     "escalated": "queued",
     "claimed": "assigned",
     "released": "queued",
+    "requeued": "queued",
     "handed_back": "ai",
     "resolved": "resolved",
     "reopened": "ai",
@@ -66,8 +68,8 @@ def acting_agent_id(event: Event) -> str | None:
 
 
 def allowed(action: str, status: str, holder: AgentInfo | None, me: AgentInfo | None) -> bool:
-    """Whether ``me`` may ``claim`` / ``resolve`` / ``release`` / ``handback`` / ``reply``
-    to a conversation in ``status`` held by ``holder`` — the server's rules, so the UI offers only what works.
+    """Whether ``me`` may ``claim`` / ``resolve`` / ``release`` / ``handback`` /
+    ``transfer`` / ``reply`` to a conversation in ``status`` held by ``holder`` — the server's rules, so the UI offers only what works.
     Other actions are always allowed."""
     mine = bool(holder and me and holder.id == me.id)
     operator = bool(me and me.role == "operator")
@@ -78,7 +80,7 @@ def allowed(action: str, status: str, holder: AgentInfo | None, me: AgentInfo | 
         return status in ("ai", "queued") or held
     if action in ("release", "reply"):
         return status == "assigned" and mine
-    if action == "handback":
+    if action in ("handback", "transfer"):
         return status == "queued" or held
     return True
 
@@ -150,6 +152,13 @@ class ConversationState:
             return False
         self.events[event.seq] = event
         after = _STATUS_AFTER.get(event.kind)
+        if isinstance(event, Transferred):
+            # To an agent: they hold it now; to a team: queued for it.
+            target = event.data.to_agent
+            after = "assigned" if target is not None else "queued"
+            self.assigned_agent = target
+            self.status = after
+            return True
         if after:
             self.status = after
             if isinstance(event, Claimed):
@@ -177,9 +186,10 @@ class ConversationState:
         return self.assigned_agent
 
     def queued_at(self) -> datetime | None:
-        """When it last entered the queue (escalated or released), UTC."""
+        """When it entered the queue, UTC: its escalation (a release, a transfer to a
+        team or a return to the queue keeps its place, and its waiting time)."""
         for e in reversed(self.transcript):
-            if e.kind in ("escalated", "released"):
+            if e.kind == "escalated":
                 return e.at
         return self.packet.queued_at if self.packet else None
 
@@ -220,10 +230,17 @@ class ConversationState:
         return self.packet.trigger if self.packet else None
 
     def routing(self) -> tuple[int, str | None]:
-        """(priority, team) of the standing escalation; (0, None) once back with the AI."""
+        """(priority, team) of the standing escalation, the team of a later transfer to a
+        team winning; (0, None) once back with the AI."""
         told, esc = self.standing_escalation()
         if told:
-            return (esc.data.priority, esc.data.team) if esc else (0, None)
+            if esc is None:
+                return 0, None
+            team = esc.data.team
+            for e in self.transcript:
+                if e.seq > esc.seq and isinstance(e, Transferred) and e.data.to_agent is None:
+                    team = e.data.to_team  # transferred to a team since
+            return esc.data.priority, team
         return (self.packet.priority, self.packet.team) if self.packet else (0, None)
 
     def question_analysis(self) -> str:

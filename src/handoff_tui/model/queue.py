@@ -66,25 +66,32 @@ def format_wait(seconds: float) -> str:
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
-def _sort_key(sort: QueueSort):
+def _sort_key(sort: QueueSort, teams: frozenset[str] = frozenset()):
+    """Rows of ``teams`` (the agent's) first, then ``sort``'s order."""
+
     def queued(item: QueueItem) -> datetime:
         # A conversation with the AI was never queued: the AI view orders it by its last
         # message, the longest idle first, as the queue orders by the longest waiting.
         return item.queued_at or item.updated_at
 
+    def others(item: QueueItem) -> bool:
+        return bool(teams) and item.team not in teams
+
     if sort is QueueSort.WAITING:
-        return lambda i: (queued(i), i.conversation_id)
+        return lambda i: (others(i), queued(i), i.conversation_id)
     if sort is QueueSort.CONFIDENCE:
         return lambda i: (
+            others(i),
             i.last_confidence if i.last_confidence is not None else -1.0,
             queued(i),
             i.conversation_id,
         )
-    return lambda i: (-i.priority, queued(i), i.conversation_id)
+    return lambda i: (others(i), -i.priority, queued(i), i.conversation_id)
 
 
 class QueueModel:
-    """The queue as the agent sees it: rows by conversation id plus a sorted, filtered view.
+    """The queue as the agent sees it: rows by conversation id plus a sorted, filtered view,
+    the agent's teams' rows first (once known: ``my_teams``).
 
     Updates only mark the view stale; it is rebuilt once, when next read, so a burst of
     ``queue_item`` frames costs one sort, not one per frame.
@@ -161,6 +168,12 @@ class QueueModel:
         self.sort = sort
         self._view = None
 
+    def set_teams(self, teams: frozenset[str]) -> None:
+        """The agent's teams (from the roster): listed first, and what ``team`` shows."""
+        if teams != self.my_teams:
+            self.my_teams = teams
+            self._view = None
+
     def set_filter(self, flt: QueueFilter) -> None:
         """Show only rows matching ``flt``."""
         self.filter = flt
@@ -185,7 +198,7 @@ class QueueModel:
         """Visible rows in display order."""
         if self._view is None:
             rows = [i for i in self.items.values() if self._visible(i)]
-            rows.sort(key=_sort_key(self.sort))
+            rows.sort(key=_sort_key(self.sort, self.my_teams))
             self._view = rows
         return self._view
 

@@ -13,8 +13,9 @@ from typing import Literal, Protocol, cast
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
+from handoff_server.protocol import AiVerdict, Resolution
 from handoff_tui.model import AgentModel, QueueView
-from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
+from handoff_tui.widgets.banner import ConnectionBanner, OfferBar, OpenBar, presence_content
 
 __all__ = ["AgentActions", "AgentScreen"]
 
@@ -41,8 +42,20 @@ class AgentActions(Protocol):
         """Send a reply or note; False when refused before sending (too long)."""
         ...
 
-    def send_action(self, cid: str, kind: str) -> None:
+    def send_action(self, cid: str, kind: str, **fields: object) -> None:
         """Claim, resolve, release or hand back ``cid``."""
+        ...
+
+    def transfer(
+        self, cid: str, to_agent: str | None, to_team: str | None, note: str | None
+    ) -> None:
+        """Transfer ``cid`` to an agent (id) or a team, with a note for colleagues."""
+        ...
+
+    def resolve(
+        self, cid: str, resolution: Resolution | None, ai_verdict: AiVerdict | None
+    ) -> None:
+        """Resolve ``cid`` with a resolution code and the AI verdict."""
         ...
 
     def agent_typing(self, cid: str) -> None:
@@ -89,8 +102,9 @@ class AgentScreen(Screen[None]):
             self.redraw()
 
     def draw_bars(self, current: str | None) -> None:
-        """Draw the connection banner and the open-conversations bar (``current``: the
-        conversation shown, ``None`` on the queue)."""
+        """Draw the connection banner, the open-conversations bar with the agent's
+        presence, and the offer bar (``current``: the conversation shown, ``None`` on the
+        queue)."""
         model = self.model
         link = model.link
         self.query_one(ConnectionBanner).show_state(
@@ -98,4 +112,13 @@ class AgentScreen(Screen[None]):
         )
         counts = model.queue.counts()
         waiting = counts["queued"] + counts["assigned"]
-        self.query_one(OpenBar).show_tabs(model.tabs(current), waiting, current is None)
+        staff, my_id = model.staff, model.queue.me.id if model.queue.me else None
+        me = staff.me(my_id)
+        presence = None
+        if me is not None:
+            teams = staff.team_online(my_id)
+            presence = (presence_content(me, teams), presence_content(me, teams, short=True))
+        self.query_one(OpenBar).show_tabs(model.tabs(current), waiting, current is None, presence)
+        offer = staff.first_offer()
+        left = staff.seconds_left(offer, self.agent_app.now) if offer else 0
+        self.query_one(OfferBar).show_offer(offer, left, len(staff.offers))

@@ -10,11 +10,12 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Static, TextArea
 
-from handoff_server.protocol import AgentInfo
-from handoff_tui.model import ConversationState, allowed, status_hint
+from handoff_server.protocol import AgentInfo, AiVerdict, Resolution
+from handoff_tui.model import ConversationState, TransferTarget, allowed, status_hint
 from handoff_tui.screens.base import AgentScreen
+from handoff_tui.screens.dialogs import ResolveDialog, TransferDialog
 from handoff_tui.text import fill
-from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
+from handoff_tui.widgets.banner import ConnectionBanner, OfferBar, OpenBar
 from handoff_tui.widgets.handoff_panel import HandoffPanel
 from handoff_tui.widgets.reply_box import ReplyBox, ReplyEditor
 from handoff_tui.widgets.transcript import Transcript, event_content, pending_content
@@ -53,6 +54,7 @@ class ConversationScreen(AgentScreen):
         yield Static(id="title-bar")
         yield ConnectionBanner(id="banner")
         yield OpenBar(id="open-bar")
+        yield OfferBar(id="offer-bar")
         with Horizontal(id="split"):
             with Vertical(id="left"):
                 yield Transcript(id="transcript")
@@ -85,7 +87,12 @@ class ConversationScreen(AgentScreen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Offer claim / resolve / release / hand back, and sending a reply, only where the
         status allows them (a note can always be added)."""
-        if action in ("act", "send") and parameters:
+        if action == "transfer":
+            # Targets come from the roster: none before the server sent it.
+            parameters, known = ("transfer",), self.model.staff.known
+            if not known:
+                return False
+        if action in ("act", "send", "transfer") and parameters:
             return allowed(
                 str(parameters[0]), self.conv.status, self._holder(), self.model.queue.me
             )
@@ -145,10 +152,35 @@ class ConversationScreen(AgentScreen):
             self.conv.draft = ""
 
     def action_act(self, kind: str) -> None:
-        """Claim, resolve, release or hand back this conversation."""
-        self.agent_app.send_action(self.conversation_id, kind)
+        """Claim, resolve (asking how it ended, see :class:`ResolveDialog`), release or
+        hand back this conversation."""
+        cid = self.conversation_id
+        if kind == "resolve":
+
+            def resolve(chosen: tuple[Resolution, AiVerdict | None] | None) -> None:
+                if chosen is not None:
+                    self.agent_app.resolve(cid, *chosen)
+
+            name = self.model.visitor_name(cid)
+            self.app.push_screen(ResolveDialog(name), resolve)
+            return
+        self.agent_app.send_action(cid, kind)
         if kind == "claim":
             self.query_one(ReplyBox).editor.focus()
+
+    def action_transfer(self) -> None:
+        """Transfer this conversation to a team or an agent, with a note (see
+        :class:`TransferDialog`)."""
+        cid = self.conversation_id
+        me = self.model.queue.me
+
+        def transfer(chosen: tuple[TransferTarget, str | None] | None) -> None:
+            if chosen is not None:
+                target, note = chosen
+                self.agent_app.transfer(cid, target.agent_id, target.team, note)
+
+        targets = self.model.staff.targets(me.id if me else None)
+        self.app.push_screen(TransferDialog(self.model.visitor_name(cid), targets), transfer)
 
     def action_insert_draft(self) -> None:
         """Put the AI's answer (its unsent draft from the KB) into the reply box."""

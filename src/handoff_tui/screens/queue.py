@@ -10,7 +10,7 @@ from textual.widgets import Footer, Static
 from handoff_tui.model import QueueFilter, QueueSort, QueueView
 from handoff_tui.screens.base import AgentScreen
 from handoff_tui.text import fill
-from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
+from handoff_tui.widgets.banner import ConnectionBanner, OfferBar, OpenBar
 from handoff_tui.widgets.queue_table import QueueTable
 
 __all__ = ["QueueScreen"]
@@ -29,6 +29,10 @@ class QueueScreen(AgentScreen):
         Binding("a", "view('queue')", "Queue view", id="queue.queue"),
         Binding("f", "cycle_filter", "Filter", id="queue.filter"),
         Binding("s", "cycle_sort", "Sort", id="queue.sort"),
+        Binding("p", "app.toggle_presence('away')", "Away", id="queue.away"),
+        Binding("p", "app.toggle_presence('online')", "Online", id="queue.online"),
+        Binding("y", "app.answer_offer(True)", "Accept offer", id="queue.accept", show=False),
+        Binding("n", "app.answer_offer(False)", "Decline offer", id="queue.decline", show=False),
         Binding("ctrl+q", "app.quit", "Quit", id="queue.quit", priority=True),
         Binding("ctrl+o", "app.next_conversation", "Next open", id="queue.next", show=False),
         *[
@@ -41,6 +45,7 @@ class QueueScreen(AgentScreen):
         yield Static(id="title-bar")
         yield ConnectionBanner(id="banner")
         yield OpenBar(id="open-bar")
+        yield OfferBar(id="offer-bar")
         yield QueueTable(self.model.queue, self.model.limits, id="queue-table")
         yield Footer()
 

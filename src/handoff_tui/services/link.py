@@ -1,10 +1,11 @@
 """The link to the server: connect with back-off, resync, turn frames into messages.
 
 :meth:`Link.run` is the body of the app's long-lived ``ws`` worker. It connects (backing
-off after each failure), subscribes to the queue, re-opens every open conversation from
-its last seen ``seq`` and resends unacknowledged replies with their original
-``client_msg_id`` (the server stores a retried frame once), then posts one message from
-:mod:`handoff_tui.messages` per server frame. It reads the model (what to resync) and
+off after each failure), subscribes to the queue, says the agent's presence (online or
+away, as they chose), re-opens every open conversation from its last seen ``seq`` and
+resends unacknowledged replies with their original ``client_msg_id`` (the server stores
+a retried frame once), then posts one message from :mod:`handoff_tui.messages` per
+server frame. It reads the model (what to resync) and
 never changes it: the app's handlers do, on the messages.
 """
 
@@ -19,21 +20,28 @@ from textual.message import Message
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from handoff_server.protocol import (
+    AAccept,
     AClaim,
     AHandback,
     ANote,
     AOpen,
+    APresence,
     ARelease,
     AReply,
     AResolve,
     ASubscribeQueue,
+    ATransfer,
     SAck,
+    SAgentStatus,
     SAuthenticated,
     SConversation,
     SError,
     SEvent,
+    SOffer,
+    SOfferEnded,
     SQueue,
     SQueueItem,
+    SStaff,
     STyping,
 )
 from handoff_tui.messages import (
@@ -41,6 +49,7 @@ from handoff_tui.messages import (
     Authenticated,
     ConnectionChanged,
     ConversationLoaded,
+    DeskChanged,
     ErrorReceived,
     EventReceived,
     QueueItemChanged,
@@ -60,18 +69,23 @@ _ACTIONS: dict[str, type[BaseModel]] = {
     "handback": AHandback,
     "reply": AReply,
     "note": ANote,
+    "transfer": ATransfer,
+    "accept": AAccept,
 }
 
 
-def action_frame(cid: str, kind: str, cmid: str, text: str | None = None) -> BaseModel:
+def action_frame(
+    cid: str, kind: str, cmid: str, text: str | None = None, **extra: Any
+) -> BaseModel:
     """The frame for ``kind`` (``claim``, ``resolve``, ``release``, ``handback``,
-    ``reply``, ``note``) on conversation ``cid``, sent as ``cmid``; raises ``KeyError``
-    for another kind."""
+    ``reply``, ``note``, ``transfer``, ``accept``) on conversation ``cid``, sent as
+    ``cmid``, with the ``extra`` fields its kind takes (a transfer's target and note, a
+    resolution); raises ``KeyError`` for another kind."""
     cls = _ACTIONS[kind]
     fields: dict[str, Any] = {"type": kind, "conversation_id": cid, "client_msg_id": cmid}
     if text is not None or kind in ("reply", "note"):
         fields["text"] = text
-    return cls(**fields)
+    return cls(**fields, **{k: v for k, v in extra.items() if v is not None})
 
 
 def subscription(model: AgentModel) -> ASubscribeQueue:
@@ -157,6 +171,8 @@ class Link:
     async def _resync(self, conn: AgentConnection) -> None:
         model = self.model
         await conn.send(subscription(model))
+        # Say this agent is here (or away, as they chose): the answer is the roster.
+        await conn.send(APresence(type="presence", status=model.staff.wanted))
         for cid in list(model.open_order):
             conv = model.conversations[cid]
             await conn.send(AOpen(type="open", conversation_id=cid, last_seq=conv.last_seq))
@@ -183,6 +199,8 @@ class Link:
             self.post(
                 ErrorReceived(frame.code, frame.detail, frame.client_msg_id, frame.conversation_id)
             )
+        elif isinstance(frame, SStaff | SAgentStatus | SOffer | SOfferEnded):
+            self.post(DeskChanged(frame))
         elif isinstance(frame, SAuthenticated):
             # ``limits`` is optional on the wire: older servers do not send it.
             self.post(Authenticated(frame.agent, frame.limits))

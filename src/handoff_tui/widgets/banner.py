@@ -1,13 +1,16 @@
-"""Bars across the top: the connection banner and the open-conversations bar."""
+"""Bars across the top: the connection banner, the open-conversations bar (with the
+agent's presence on its right) and the offer bar."""
 
 from __future__ import annotations
 
 from textual.content import Content
 from textual.widgets import Static
 
+from handoff_server.protocol import AgentStatus, SOffer
+from handoff_tui.formatting import trigger_label
 from handoff_tui.text import fill
 
-__all__ = ["ConnectionBanner", "OpenBar"]
+__all__ = ["ConnectionBanner", "OfferBar", "OpenBar", "presence_content"]
 
 
 class ConnectionBanner(Static):
@@ -43,11 +46,36 @@ class ConnectionBanner(Static):
             )
 
 
-class OpenBar(Static):
-    """The queue and each open conversation, with unread counts; the current one marked."""
+def presence_content(
+    me: AgentStatus, team_online: list[tuple[str | None, int]], *, short: bool = False
+) -> Content:
+    """The agent's own presence, load against capacity and how many of their teams are
+    online: ``● online · 1/3 · billing: 2 online`` (``short``: without the teams)."""
+    online = me.status == "online"
+    line = fill(
+        "[b $success]● online[/]" if online else "[b $warning]◌ $status[/]", status=me.status
+    )
+    line += fill(" · $load/$cap", load=str(me.load), cap=str(me.capacity))
+    if short or not team_online:
+        return line
+    counts = [f"{team}: {n}" if team is not None else f"{n}" for team, n in team_online]
+    return line + fill(" · $counts online", counts=" · ".join(counts))
 
-    def show_tabs(self, tabs: list[tuple[str, int, bool]], queue_size: int, on_queue: bool) -> None:
-        """``tabs``: (visitor name, unread count, is current) per open conversation."""
+
+class OpenBar(Static):
+    """The queue and each open conversation, with unread counts; the current one marked;
+    the agent's presence on the right once the server has said who is here."""
+
+    def show_tabs(
+        self,
+        tabs: list[tuple[str, int, bool]],
+        queue_size: int,
+        on_queue: bool,
+        presence: tuple[Content, Content] | None = None,
+    ) -> None:
+        """``tabs``: (visitor name, unread count, is current) per open conversation;
+        ``presence``: the long and the short form of :func:`presence_content`, the long
+        one shown when it fits."""
         parts = [
             fill("[reverse b] Queue $n [/]" if on_queue else "[b] Queue $n [/]", n=str(queue_size))
         ]
@@ -57,4 +85,44 @@ class OpenBar(Static):
                 "[reverse b] $k $name$badge [/]" if current else " $k $name[b $warning]$badge[/] "
             )
             parts.append(fill(markup, k=str(n), name=name, badge=badge))
-        self.update(Content(" ").join(parts))
+        self._tabs = Content(" ").join(parts)
+        self._presence = presence
+        self.update(self._tabs)
+
+    def render(self) -> Content:
+        """The tabs, and the presence right-aligned in the width there is now (measured
+        when drawn, so a resize never wraps it)."""
+        tabs: Content = getattr(self, "_tabs", Content(""))
+        presence: tuple[Content, Content] | None = getattr(self, "_presence", None)
+        if presence is None:
+            return tabs
+        room = self.content_region.width - tabs.cell_length - 2
+        right = next((p for p in presence if p.cell_length <= room), None)
+        if right is None:
+            return tabs
+        return tabs + Content(" " * (room - right.cell_length + 2)) + right
+
+
+class OfferBar(Static):
+    """The oldest conversation offered to the agent, its time left and the keys; hidden
+    when nothing is offered."""
+
+    def show_offer(self, offer: SOffer | None, seconds_left: int, count: int) -> None:
+        """Show ``offer`` (``None`` hides the bar) with ``seconds_left`` to accept it;
+        ``count``: open offers in all."""
+        self.display = offer is not None
+        if offer is None:
+            return
+        item = offer.item
+        more = f" (+{count - 1} more)" if count > 1 else ""
+        self.update(
+            fill(
+                "⚑ Offered to you: [b]$who[/] — $why · $team · [b]$left s[/] left$more"
+                "   [b]y[/] accept · [b]n[/] decline",
+                who=item.visitor.name or item.visitor.email or "a visitor",
+                why=trigger_label(item.trigger) or "escalated",
+                team=f"team {item.team}" if item.team else "no team",
+                left=str(seconds_left),
+                more=more,
+            )
+        )

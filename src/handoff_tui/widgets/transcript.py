@@ -17,7 +17,9 @@ from handoff_server.protocol import (
     HandedBack,
     Note,
     Released,
+    Requeued,
     Resolved,
+    Transferred,
     VisitorMessage,
 )
 from handoff_tui.formatting import confidence_style, trigger_sentence
@@ -44,6 +46,8 @@ def _text(event: Event) -> str:
         return ""
     if isinstance(event, Released | HandedBack | Resolved):
         return event.data.text or ""  # the agent's words on an action are optional
+    if isinstance(event, Transferred):
+        return event.data.note or ""
     return event.data.text
 
 
@@ -89,6 +93,12 @@ def _system_what(event: Event, text: str) -> str:
     if isinstance(event, Claimed | Released | HandedBack | Resolved):
         what = _DONE_BY[kind].format(who=_who(event))
         return f"{what}: {text}" if text else what
+    if isinstance(event, Transferred):
+        who = event.data.agent.name if event.data.agent else "agent"
+        to = event.data.to_agent.name if event.data.to_agent else f"team {event.data.to_team}"
+        return f"transferred by {who} to {to}" + (f": {text}" if text else "")
+    if isinstance(event, Requeued):
+        return event.data.text or "back in the queue"
     if isinstance(event, ConversationStarted):
         page = event.data.visitor.page_url
         return "conversation started" + (f" on {page}" if page else "")
@@ -133,8 +143,8 @@ class Transcript(VerticalScroll, can_focus=True):
     """Transcript lines, oldest first; keeps to the bottom as lines arrive.
 
     Focused, it holds the conversation screen's reading-mode keys (letters would type
-    into the reply box): c claim, r resolve, l release, b hand back, i write, d KB draft,
-    w close.
+    into the reply box): c claim, r resolve, l release, b hand back, t transfer, i write,
+    d KB draft, w close, y / n accept or decline an offer.
     """
 
     BINDINGS = [
@@ -142,9 +152,12 @@ class Transcript(VerticalScroll, can_focus=True):
         Binding("r", "screen.act('resolve')", "Resolve", id="conv.resolve"),
         Binding("l", "screen.act('release')", "Release", id="conv.release"),
         Binding("b", "screen.act('handback')", "Hand back", id="conv.handback"),
+        Binding("t", "screen.transfer", "Transfer", id="conv.transfer"),
         Binding("i", "screen.focus_reply", "Write", id="conv.reply"),
         Binding("d", "screen.insert_draft", "KB draft", id="conv.draft_key", show=False),
         Binding("w", "app.close_conversation", "Close", id="conv.close", show=False),
+        Binding("y", "app.answer_offer(True)", "Accept offer", id="conv.accept", show=False),
+        Binding("n", "app.answer_offer(False)", "Decline offer", id="conv.decline", show=False),
     ]
 
     def show(self, lines: list[tuple[Content, str]]) -> None:

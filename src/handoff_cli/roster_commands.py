@@ -1,0 +1,162 @@
+"""``handoff agents list|set``: who can sign in, the teams they serve and their capacity.
+
+A running server reads an agent's teams and capacity when they sign in: a change made
+here applies from the agent's next sign-in (their agent UI reconnecting is one).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import regex
+import typer
+
+from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
+from handoff_cli.output import echo, one_line
+from handoff_server.protocol import TEAM_NAME_PATTERN
+from handoff_server.store import AgentRecord, opened_store, store_exists
+
+__all__ = ["CapacityOpt", "TeamsOpt", "checked_teams", "register"]
+
+agents_app = typer.Typer(
+    help="Agents: their teams and capacity.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+TeamsOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--team",
+        metavar="TEAM",
+        help="A team they serve (repeat for several; none: every team).",
+    ),
+]
+CapacityOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--capacity",
+        metavar="N",
+        help="Most conversations they hold at once (default: assignment.default_capacity).",
+        min=1,
+        max=1000,
+    ),
+]
+
+
+def checked_teams(teams: list[str] | None) -> list[str]:
+    """The ``--team`` values, each checked against the team-name rule and kept once in
+    the order given; exits with ``invalid_option`` naming a bad one."""
+    out: list[str] = []
+    for team in teams or []:
+        if not regex.fullmatch(TEAM_NAME_PATTERN, team):
+            fail(
+                f"--team {team!r}: a team name is 1-64 letters, digits, '_', '.' or '-'",
+                "invalid_option",
+            )
+        if team not in out:
+            out.append(team)
+    return out
+
+
+def _row(record: AgentRecord, default_capacity: int) -> dict[str, Any]:
+    capacity = record.capacity or default_capacity
+    return {
+        "id": record.id,
+        "name": record.name,
+        "role": record.role,
+        "teams": record.teams,
+        "capacity": capacity,
+        "capacity_is_default": record.capacity is None,
+    }
+
+
+def _echo_row(row: dict[str, Any]) -> None:
+    teams = ",".join(row["teams"]) or "(every team)"
+    default = " (default)" if row["capacity_is_default"] else ""
+    echo(
+        f"{row['id']}  {row['role']:<8}  ",
+        one_line(row["name"]),
+        f"  teams: {one_line(teams)}  capacity: {row['capacity']}{default}",
+    )
+
+
+@agents_app.command("list")
+def list_agents(
+    json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigOpt = None
+) -> None:
+    """List agents and operators, oldest first.
+
+    One line each: id, role, name, teams (none: every team) and capacity. With --json:
+    one list of objects (id, name, role, teams, capacity, capacity_is_default).
+    """
+    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    records: list[AgentRecord] = []
+    if store_exists(settings.store):
+        with opened_store(settings.store) as store:
+            records = store.list_agents()
+    rows = [_row(r, settings.assignment.default_capacity) for r in records]
+    if json_out:
+        print_json(rows)
+        return
+    if not rows:
+        echo("no agents yet: handoff token create --name NAME")
+    for row in rows:
+        _echo_row(row)
+
+
+@agents_app.command("set")
+def set_agent(
+    who: Annotated[str, typer.Argument(metavar="AGENT", help="The agent's id or name.")],
+    teams: TeamsOpt = None,
+    no_teams: Annotated[
+        bool, typer.Option("--no-teams", help="Serve every team (clears their teams).")
+    ] = False,
+    capacity: CapacityOpt = None,
+    default_capacity: Annotated[
+        bool, typer.Option("--default-capacity", help="Use the configured default capacity.")
+    ] = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Set an agent's teams and capacity; what is not given stays as it is.
+
+    A running server applies it from the agent's next sign-in.
+    """
+    if teams and no_teams:
+        fail("--team and --no-teams exclude each other", "invalid_option")
+    if capacity is not None and default_capacity:
+        fail("--capacity and --default-capacity exclude each other", "invalid_option")
+    new_teams = checked_teams(teams)
+    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    if not store_exists(settings.store):
+        fail(f"no agent {who!r}: no store in {settings.store.data_dir}", "not_found")
+    with opened_store(settings.store) as store:
+        record = _find(store.list_agents(), who)
+        record = store.update_agent(
+            record.id,
+            [] if no_teams else (new_teams or record.teams),
+            None if default_capacity else (capacity or record.capacity),
+        )
+    _echo_row(_row(record, settings.assignment.default_capacity))
+    echo("a running server applies this from the agent's next sign-in")
+
+
+def _find(records: list[AgentRecord], who: str) -> AgentRecord:
+    """The agent whose id is ``who``, else the one named ``who``; exits with
+    ``not_found`` (none) or ``invalid_option`` (several share the name)."""
+    by_id = [r for r in records if r.id == who]
+    if by_id:
+        return by_id[0]
+    named = [r for r in records if r.name == who]
+    if not named:
+        fail(f"no agent {who!r} (handoff agents list shows them)", "not_found")
+    if len(named) > 1:
+        ids = ", ".join(r.id for r in named)
+        fail(f"several agents are named {who!r} ({ids}): give the id", "invalid_option")
+    return named[0]
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the main app."""
+    app.add_typer(agents_app, name="agents")

@@ -1,0 +1,80 @@
+"""Changes routing decides and the conversation service stores.
+
+:class:`RoutedChanges` is a base class of
+:class:`~handoff_server.conversations.service.ConversationService` (kept apart so each
+class stays readable): :meth:`~RoutedChanges.apply` stores a change routing decided (a
+transfer, a return to the queue) the same way as every other change (lock, retried
+frames acknowledged again, one transaction, publish), and :meth:`~RoutedChanges.seat`
+checks an agent's capacity while a change assigning them a conversation is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING
+
+from handoff_server.conversations.changes import Change
+from handoff_server.conversations.sink import Ack, Decided, Seats
+from handoff_server.protocol import AgentInfo, ConversationStatus, Event, SAck
+from handoff_server.store import ConversationRecord
+
+__all__ = ["RoutedChanges"]
+
+
+class RoutedChanges:
+    """Routing's hooks into the conversation service."""
+
+    seats: Seats | None = None
+    """Agents' capacity (routing's presence), checked when a change assigns a
+    conversation to an agent; ``None``: no limit."""
+
+    if TYPE_CHECKING:
+        # Provided by the service.
+        def _lock(self, conversation_id: str) -> asyncio.Lock: ...
+        async def _get(self, conversation_id: str) -> ConversationRecord: ...
+        async def _duplicate(
+            self, conversation_id: str, sender: str, client_msg_id: str, ack: Ack | None
+        ) -> bool: ...
+        async def _append(
+            self, conv: ConversationRecord, change: Change
+        ) -> tuple[ConversationRecord, list[Event]]: ...
+
+    def seat(
+        self, agent: AgentInfo, to: ConversationStatus | None = "assigned"
+    ) -> AbstractContextManager[None]:
+        """A slot of ``agent``'s capacity for a ``with`` block storing a change that moves
+        a conversation to ``to`` (nothing to hold unless it is ``assigned``). Raises a
+        ``WireError`` (``at_capacity``) when the agent has no free slot."""
+        if to != "assigned" or self.seats is None:
+            return nullcontext()
+        return self.seats.seat(agent)
+
+    async def apply(
+        self,
+        conversation_id: str,
+        decide: Callable[[ConversationRecord], Decided | None],
+        *,
+        sender: str | None = None,
+        client_msg_id: str | None = None,
+        ack: Ack | None = None,
+    ) -> bool:
+        """Store a change decided by routing: under the conversation's lock ``decide``
+        gets the conversation as stored and returns the events and columns to store,
+        ``None`` for nothing, or raises a ``WireError`` (nothing is stored then). A
+        repeated ``client_msg_id`` of ``sender`` is acknowledged again and changes
+        nothing. Raises ``NotFound`` for an unknown conversation. Returns whether
+        something was stored."""
+        async with self._lock(conversation_id):
+            if client_msg_id is not None and sender is not None:
+                if await self._duplicate(conversation_id, sender, client_msg_id, ack):
+                    return False
+            conv = await self._get(conversation_id)
+            decided = decide(conv)
+            if decided is None:
+                return False
+            conv, wire = await self._append(conv, Change(*decided))
+            if ack is not None and client_msg_id is not None:
+                ack(SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq))
+        return True

@@ -1,0 +1,199 @@
+"""Push assignment: offering queued conversations to one agent at a time.
+
+For a team that pushes (``[assignment]`` in the config: ``mode``, ``push_teams``,
+``pull_teams``), every conversation entering the queue is offered to the least-loaded
+agent who is online, connected, serves the team and has a free slot (among equals, the
+one whose last offer is oldest). The agent gets an ``offer`` frame and has
+``offer_timeout_seconds`` to ``accept`` it (it is then assigned to them, as a claim with
+``via: "offer"``); a ``decline`` or the time running out sends it to the next agent. An
+agent is offered a conversation at most once each time it enters the queue; when every
+agent who could take it has passed, it waits in the queue, where anyone may still claim
+it (claiming works in push teams too). When an agent comes online or frees a slot, the
+waiting conversations of their teams are offered in queue order: highest priority
+first, then the longest waiting.
+
+An open offer takes one of the agent's slots, so nobody is offered more than they can
+take. Never here: storing anything (the accepted claim goes through the conversation
+service, with its capacity check).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Literal
+
+from handoff_server.config import AssignmentSettings
+from handoff_server.errors import InvalidState
+from handoff_server.protocol import AgentInfo, ConversationStatus, QueueItem, SOffer, SOfferEnded
+from handoff_server.routing.presence import Presence
+from handoff_server.store import utcnow
+
+__all__ = ["Offer", "Offers"]
+
+
+@dataclass
+class Offer:
+    """An open offer of a conversation to one agent."""
+
+    agent_id: str
+    timer: asyncio.TimerHandle
+
+
+@dataclass
+class _Waiting:
+    """A queued conversation: its row, and the agents it was offered to since it last
+    entered the queue."""
+
+    item: QueueItem
+    tried: set[str] = field(default_factory=set)
+
+
+class Offers:
+    """Offers of queued conversations in push teams.
+
+    ``presence``: who can take them. ``settings``: ``[assignment]``. Feed it every queue
+    row the service publishes (:meth:`observe`); it registers with ``presence`` for
+    agents becoming available."""
+
+    def __init__(self, presence: Presence, settings: AssignmentSettings) -> None:
+        self.presence = presence
+        self.settings = settings
+        self.waiting: dict[str, _Waiting] = {}
+        """Every queued conversation, by id."""
+        self.open: dict[str, Offer] = {}
+        """Open offers, by conversation id."""
+        self.accepting: set[str] = set()
+        """Conversations whose accepted offer is being claimed (offered to nobody else
+        meanwhile)."""
+        presence.on_available(self.offer_waiting)
+
+    def observe(self, item: QueueItem, previous: ConversationStatus) -> None:
+        """A conversation's new queue row: offer it if it entered the queue of a push
+        team; end its offer if it left the queue or now belongs to a team the offered
+        agent does not serve."""
+        cid = item.conversation_id
+        if item.status != "queued":
+            self.waiting.pop(cid, None)
+            offer = self.open.get(cid)
+            holder = item.assigned_agent
+            if offer is not None:
+                taken_by_them = holder is not None and holder.id == offer.agent_id
+                self._end(cid, None if taken_by_them else "taken")
+            return
+        known = self.waiting.get(cid)
+        if known is None or previous != "queued":
+            known = self.waiting[cid] = _Waiting(item)
+        known.item = item
+        offer = self.open.get(cid)
+        if offer is not None:
+            state = self.presence.agents.get(offer.agent_id)
+            if state is None or not state.serves(item.team):
+                self._end(cid, "taken")
+        self.offer_next(cid)
+
+    def offer_waiting(self, team: str | None) -> None:
+        """Offer the waiting conversations an agent of ``team`` (``None``: an agent of
+        every team) could take, highest priority first, then the longest waiting."""
+        order = sorted(
+            self.waiting.values(),
+            key=lambda w: (-w.item.priority, w.item.queued_at or w.item.updated_at),
+        )
+        for waiting in order:
+            if team is None or waiting.item.team in (None, team):
+                self.offer_next(waiting.item.conversation_id)
+
+    def offer_next(self, conversation_id: str) -> None:
+        """Offer the conversation to the next agent, if it waits in a push team's queue
+        with no open offer and someone who has not passed on it can take it."""
+        waiting = self.waiting.get(conversation_id)
+        if waiting is None or conversation_id in self.open or conversation_id in self.accepting:
+            return
+        if not self.settings.pushes(waiting.item.team):
+            return
+        candidates = [
+            s for s in self.presence.candidates(waiting.item.team) if s.info.id not in waiting.tried
+        ]
+        if not candidates:
+            return
+        state = min(candidates, key=lambda s: (s.busy, s.last_offer))
+        waiting.tried.add(state.info.id)
+        timeout = self.settings.offer_timeout_seconds
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(timeout, self._expired, conversation_id)
+        self.open[conversation_id] = Offer(state.info.id, timer)
+        self.presence.offered(state, conversation_id)
+        frame = SOffer(
+            item=waiting.item,
+            expires_at=utcnow() + timedelta(seconds=timeout),
+            timeout_seconds=timeout,
+        )
+        for client in state.clients:
+            client.push(frame)
+
+    def _expired(self, conversation_id: str) -> None:
+        self._end(conversation_id, "expired")
+        self.offer_next(conversation_id)
+
+    def _end(
+        self, conversation_id: str, reason: Literal["expired", "declined", "taken"] | None
+    ) -> None:
+        """Close the open offer; tell the agent why (``None``: they took it)."""
+        offer = self.open.pop(conversation_id, None)
+        if offer is None:
+            return
+        offer.timer.cancel()
+        self.presence.offer_over(offer.agent_id, conversation_id)
+        state = self.presence.agents.get(offer.agent_id)
+        if reason is not None and state is not None:
+            frame = SOfferEnded(conversation_id=conversation_id, reason=reason)
+            for client in state.clients:
+                client.push(frame)
+
+    def _mine(self, agent: AgentInfo, conversation_id: str) -> Offer:
+        offer = self.open.get(conversation_id)
+        if offer is None or offer.agent_id != agent.id:
+            raise InvalidState(
+                "no offer of this conversation is open for you (it expired or ended)"
+            )
+        return offer
+
+    def decline(self, agent: AgentInfo, conversation_id: str) -> None:
+        """``agent`` declines their offer: it goes to the next agent. Raises
+        ``InvalidState`` when no offer of it is open for them."""
+        self._mine(agent, conversation_id)
+        self._end(conversation_id, "declined")
+        self.offer_next(conversation_id)
+
+    async def accept(
+        self, agent: AgentInfo, conversation_id: str, claim: Callable[[], Awaitable[None]]
+    ) -> None:
+        """``agent`` accepts their offer: ``claim`` it for them. Raises ``InvalidState``
+        when no offer of it is open for them, or the claim's refusal (then it goes on to
+        the next agent)."""
+        self._mine(agent, conversation_id)
+        self._end(conversation_id, None)
+        self.accepting.add(conversation_id)
+        try:
+            await claim()
+        finally:
+            self.accepting.discard(conversation_id)
+            self.offer_next(conversation_id)
+
+    def withdraw(self, agent_id: str) -> None:
+        """The agent went away or lost their last connection: their open offers go to
+        the next agents at once (ended as ``declined``) rather than when they expire."""
+        state = self.presence.agents.get(agent_id)
+        if state is None or state.reachable:
+            return
+        for cid in [c for c, o in self.open.items() if o.agent_id == agent_id]:
+            self._end(cid, "declined")
+            self.offer_next(cid)
+
+    def close(self) -> None:
+        """Cancel every open offer's timer (the server is stopping)."""
+        for offer in self.open.values():
+            offer.timer.cancel()
+        self.open.clear()
