@@ -14,6 +14,10 @@ Definitions (every fraction 0–1, every time in seconds):
   conversations, by the same code (:func:`~handoff_server.analytics.compute_metrics`):
   a question is answered when the AI replied instead of handing off, right when the
   reply's sources name the label's KB entry; conversations with an error are left out.
+  ``answered_without_source`` counts replies that named no KB entry: the server's
+  courtesy replies to a thanks, a hello or "am I talking to a bot?", which ``handoff
+  eval`` (the retrieval engine alone) never gives, so they are wrong here where eval
+  may count the same question right.
 """
 
 from __future__ import annotations
@@ -112,6 +116,7 @@ def _questions(records: list[ConversationRecord]) -> dict[str, Any] | None:
         dtype=bool,
     )
     m = compute_metrics(answered.astype(float), right, oos, 0.5)
+    sourceless = sum(r.turns[0].outcome == "answered" and not r.turns[0].sources for r in usable)
     return {
         "n": m.n,
         "n_oos": m.n_oos,
@@ -121,6 +126,7 @@ def _questions(records: list[ConversationRecord]) -> dict[str, Any] | None:
         "oos_recall": m.oos_recall,
         "coverage": m.coverage,
         "wrong_answer_rate": m.wrong_answer_rate,
+        "answered_without_source": sourceless,
         "left_out_with_errors": len(rows) - len(usable),
     }
 

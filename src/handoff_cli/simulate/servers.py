@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,6 @@ class StartedServer:
 def _prepare(data_dir: Path, policy: Policy | None, agents: int) -> list[str]:
     """Store ``policy`` and create one agent token per simulated agent (at least one,
     for the agents' side of the report); returns the tokens."""
-    data_dir.mkdir(parents=True, exist_ok=False)
     shared = data_dir.parent / "cache"
     shared.mkdir(exist_ok=True)
     with contextlib.suppress(OSError):  # no links (some Windows setups): a cache each
@@ -81,13 +81,14 @@ async def start_server(
     serve_args: list[str],
     timeout: float = 600.0,
 ) -> StartedServer:
-    """Start ``handoff serve --port 0`` in ``ROOT/LABEL`` with ``policy`` (``None``: the
+    """Start ``handoff serve --port 0`` in a new ``ROOT/LABEL-*`` folder with ``policy`` (``None``: the
     configuration's) and ``serve_args`` (``--kb``, ``--engine``, ``--config``); wait up
     to ``timeout`` seconds (a first index build) for it to listen.
 
     Raises :class:`~handoff_server.errors.HandoffError` (``server_failed``, naming its
     log file) when it exits or stays silent."""
-    data_dir = root / re.sub(r"[^A-Za-z0-9_.-]", "_", label)
+    root.mkdir(parents=True, exist_ok=True)
+    data_dir = Path(tempfile.mkdtemp(prefix=re.sub(r"[^A-Za-z0-9_.-]", "_", label) + "-", dir=root))
     tokens = await asyncio.to_thread(_prepare, data_dir, policy, agents)
     log_path = data_dir / "server.log"
     with log_path.open("wb") as log:
