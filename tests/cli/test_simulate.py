@@ -159,14 +159,22 @@ async def test_load_from_a_question_set_with_agents(server, tmp_path):
         server.url,
         "--questions", str(questions), "--count", "40", "--concurrency", "10",
         "--agents", "2", "--agent-token", token, "--claim-delay", "0", "--patience", "30",
+        "--handback-share", "0.5", "--agent-reply-kb",
     )  # fmt: skip
     assert report["conversations"]["started"] == 40
     assert report["errors"]["total"] == 0
     assert report["questions"]["n"] == 40
     assert report["conversations"]["claimed"] == report["conversations"]["escalated"]
     change = report["server_metrics"]["change"]
-    assert change['handoff_frames_total{kind="start"}'] == 40
-    assert change['handoff_frames_total{kind="claim"}'] == report["agents"]["claims"]
+    agents = report["agents"]
+
+    def frames(kind: str) -> float:
+        return change.get(f'handoff_frames_total{{kind="{kind}"}}', 0.0)
+
+    assert frames("start") == 40
+    assert agents["claims"] == frames("claim") == frames("reply") == frames("open") >= 2
+    assert (agents["resolved"], agents["handed_back"]) == (frames("resolve"), frames("handback"))
+    assert agents["resolved"] + agents["handed_back"] == agents["claims"]
 
 
 def _cli(*args: str) -> Any:

@@ -109,6 +109,11 @@ class SimAgent:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def finish(self, timeout: float) -> None:
+        """Let the conversations in hand finish, for up to ``timeout`` seconds."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
     async def close(self) -> None:
         """Stop handling and close the connection."""
         for task in [*self._tasks, self.reader]:
@@ -132,10 +137,14 @@ class SimAgent:
             if await self._act(conversation_id, "reply", {"text": text}) is None:
                 stats.replies += 1
             await asyncio.sleep(spec.wrap_up)
+            # Await first, then count: `x += await ...` reads x before the wait and
+            # loses the other agents' counts made meanwhile.
             if self.rng.random() < spec.handback_share:
-                stats.handed_back += await self._act(conversation_id, "handback", {}) is None
+                done = await self._act(conversation_id, "handback", {}) is None
+                stats.handed_back += done
             else:
-                stats.resolved += await self._act(conversation_id, "resolve", {}) is None
+                done = await self._act(conversation_id, "resolve", {}) is None
+                stats.resolved += done
         finally:
             self.load -= 1
             self.desk.freed(conversation_id)
@@ -218,6 +227,7 @@ class Desk:
         self._arrivals = 0
         self._watcher: Connection | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def start(self, rng: random.Random) -> None:
         """Sign in the watcher and the agents and subscribe to the queue. Raises
@@ -236,7 +246,10 @@ class Desk:
             self.records[record.conversation_id] = record
 
     async def close(self) -> None:
-        """Stop the agents and the watcher."""
+        """Stop giving out work, let the agents finish what they hold (up to ``timeout``
+        seconds), then stop them and the watcher."""
+        self._closing = True
+        await asyncio.gather(*(agent.finish(self.timeout) for agent in self.agents))
         for agent in self.agents:
             await agent.close()
         if self._watch_task is not None:
@@ -302,7 +315,7 @@ class Desk:
         )
 
     def _dispatch(self) -> None:
-        while self._waiting:
+        while self._waiting and not self._closing:
             agent = max(self.agents, key=lambda a: a.free)
             if agent.free <= 0:
                 return
