@@ -64,8 +64,14 @@ async def test_no_agents_online_says_what_the_server_does_not_support(server):
     offer: those expectations fail as not supported (exit 1), the handoffs still pass."""
     example = ROOT / "examples" / "scenarios" / "no-agents-online.toml"
     code, report, _ = await simulate(server.url, "--scenario", str(example))
-    failed = {(f["turn"], f["expectation"]) for f in report["expectations"]["failures"]}
-    assert failed == {(1, "wait_estimate"), (None, "wait_estimate"), (None, "fallback")}
+    failures = report["expectations"]["failures"]
+    failed = {(f["turn"], f["expectation"], f["verdict"]) for f in failures}
+    assert failed == {
+        (1, "wait_estimate", "not_supported"),
+        (None, "wait_estimate", "not_supported"),
+        (None, "fallback", "not_supported"),
+    }
+    assert all(f["detail"].startswith("not supported by this server") for f in failures)
     assert code == 1
     assert report["escalations"]["by_trigger"] == {"human_request": 1, "low_confidence": 1}
 

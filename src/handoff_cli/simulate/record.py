@@ -96,7 +96,10 @@ class ConversationRecord:
     """``(code, detail)`` of every error: the server's refusals and the simulator's own
     (``timeout``, ``connection_closed``, ...)."""
     finished: bool = False
+    """Every turn was played (an error or a timeout stops a conversation early)."""
     unfinished_reason: str | None = None
+    abandoned: bool = False
+    """Handed off, the visitor gave up waiting for an agent to finish (``patience``)."""
 
     def line(self, at: float, who: str, kind: str, text: str = "", **extra: Any) -> None:
         """Add a transcript line: ``at`` seconds, ``who`` (visitor, ai, agent, system,

@@ -33,8 +33,8 @@ def _summary(report: dict[str, Any]) -> None:
     c = report["conversations"]
     _row(
         "conversations",
-        f"{c['started']} started, {c['finished']} finished, {c['unfinished']} unfinished"
-        f" ({report['seconds']:.1f} s)",
+        f"{c['started']} started, {c['finished']} finished, {c['unfinished']} unfinished,"
+        f" {c['abandoned']} left waiting for an agent ({report['seconds']:.1f} s)",
     )
     _row("containment", f"{_num(report['containment'])} ({c['contained']} never handed off)")
     esc = report["escalations"]

@@ -167,8 +167,12 @@ class VisitorDriver:
     async def _finish(self) -> None:
         if self.status == "human" and self.ctx.agents and self.ctx.patience > 0:
             if not await self._until(lambda: self.status != "human", self.ctx.patience):
-                self.record.unfinished_reason = (
-                    f"no agent finished the conversation within {self.ctx.patience:g} s"
+                self.record.abandoned = True
+                self.record.line(
+                    self.now(),
+                    "simulator",
+                    "left",
+                    f"no agent finished it in {self.ctx.patience:g} s",
                 )
         if self.script.linger > 0:
             await asyncio.sleep(self.script.linger)
