@@ -4,6 +4,7 @@ file or a question set, with a report that can gate a policy change."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
@@ -190,7 +191,7 @@ def simulate(
     show_failures: ShowOpt = 10,
     config: ConfigOpt = None,
 ) -> None:
-    """Simulate visitors (and agents) against a server and report what happened.
+    """Simulate many visitors and agents against a server.
 
     Give a scenario (--scenario) or a question set (--questions). Conversations start at
     --rate per second (open loop) or with --concurrency visitors (closed loop), for
@@ -202,7 +203,7 @@ def simulate(
     --policy starts the server itself ('handoff serve' on a free port, a fresh data dir
     with that policy and agent tokens), so no --server or token is needed then.
     """
-    options = Options(**{k: v for k, v in locals().items()})
+    options = Options(**locals())
     settings = settings_from(config)
     plan, workload = check_options(options, settings)
     policies = _policies(options)
@@ -280,7 +281,7 @@ async def _run_started(
             started = await start_server(root, f"run-{n}", policy, plan.agents.count, serve_args)
             try:
                 tokens = started.tokens if plan.agents.count else started.tokens[:1]
-                run_plan = Plan(**{**plan.__dict__, "server_url": started.url, "tokens": tokens})
+                run_plan = dataclasses.replace(plan, server_url=started.url, tokens=tokens)
                 result = await _simulate(run_plan, label, options.as_json)
             finally:
                 await stop_server(started.process)

@@ -115,7 +115,7 @@ class _Run:
         self.records.append(driver.record)
         record = await driver.run()
         self.tally.finished += 1
-        self.tally.contained += not record.escalated and not record.errors
+        self.tally.contained += not record.escalated
         self.tally.errors.update(code for code, _ in record.errors)
 
     async def open_loop(self, rate: float) -> None:
