@@ -43,6 +43,7 @@ from handoff_server.protocol import (
     SWelcome,
     VisitorInfo,
     VMessage,
+    VRequestHuman,
     VResume,
     VStart,
     dump_frame,
@@ -217,8 +218,9 @@ class VisitorLink:
         self.resume_token: str | None = None
         self.last_seq = 0
         """Highest event ``seq`` yielded: where a resume starts."""
-        self.unacked: dict[str, VMessage] = {}
-        """Messages sent (or waiting to be) and not yet acknowledged, oldest first."""
+        self.unacked: dict[str, VMessage | VRequestHuman] = {}
+        """Messages (and presses of "talk to a person") sent, or waiting to be, and not
+        yet acknowledged, oldest first."""
         self.generation = 0
         """How many connections have been opened: changes on every reconnect."""
         self._conn: Connection | None = None
@@ -245,9 +247,25 @@ class VisitorLink:
                     await self._conn.send(msg)
         return cmid
 
+    async def send_frame(self, frame: VMessage | VRequestHuman) -> str:
+        """Queue a frame carrying a ``client_msg_id`` (a press of "talk to a person") and
+        send it if connected, resent like messages until acknowledged; returns its id."""
+        async with self._lock:
+            self.unacked[frame.client_msg_id] = frame
+            if self._conn is not None:
+                with contextlib.suppress(ConnectionClosed, OSError):
+                    await self._conn.send(frame)
+        return frame.client_msg_id
+
     async def close(self) -> None:
         """Stop: close the connection; :meth:`frames` ends."""
         self._closed = True
+        if self._conn is not None:
+            await self._conn.close()
+
+    async def drop(self) -> None:
+        """Close the current connection as a network failure would (for simulations and
+        tests): :meth:`frames` reconnects at once and resumes the conversation."""
         if self._conn is not None:
             await self._conn.close()
 

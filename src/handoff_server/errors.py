@@ -19,6 +19,8 @@ people)::
     ├── KBError                       bad_kb         (``problems``: each ``file:line: message``)
     ├── PolicyError                   bad_policy     (``problems``: each ``location: message``)
     │   └── StoredPolicyInvalid       bad_policy     (``version``: the stored version refused)
+    ├── ScenarioError                 bad_scenario   (``problems``: each ``location: message``;
+    │                                                 a ``handoff simulate`` scenario file)
     ├── AnswererError                 ai_error       (engine failure, missing index, timeout)
     └── LinkError                     connect_failed / connection_closed / bad_resume_token /
                                       message_too_long (a visitor link gave up)
@@ -52,6 +54,7 @@ __all__ = [
     "NotFound",
     "PolicyError",
     "ProtocolError",
+    "ScenarioError",
     "StoredPolicyInvalid",
     "UnknownEngine",
     "WireError",
@@ -64,6 +67,7 @@ LocalCode = Literal[
     "bad_kb",
     "bad_policy",
     "bad_questions",
+    "bad_scenario",
     "ai_error",
     "connect_failed",
     "connection_closed",
@@ -188,6 +192,17 @@ class StoredPolicyInvalid(PolicyError):
     def __init__(self, version: int, problems: list[str]) -> None:
         super().__init__(problems)
         self.version = version
+
+
+class ScenarioError(HandoffError):
+    """A ``handoff simulate`` scenario file was refused. ``problems`` lists every problem
+    as ``"location: message"`` (``visitors.0.turns.1.expect.min_confidence: ...``)."""
+
+    code: Code = "bad_scenario"
+
+    def __init__(self, detail: str, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__(detail + "".join(f"\n  {p}" for p in problems))
 
 
 class AnswererError(HandoffError):
