@@ -147,8 +147,8 @@ def _timed(fn, repeat: int) -> tuple[float, float]:  # type: ignore[no-untyped-d
 
 
 HEADER = (
-    f"{'turns':>8} {'conversations':>13} | {'load':>11} | {'threshold edit':>14} {'x load':>6} |"
-    f" {'keyword edit':>12} {'x load':>6}"
+    f"{'turns':>8} {'conversations':>13} | {'load':^11} | {'threshold edit':>14} {'x load':>6}"
+    f" | {'keyword edit':>12} {'x load':>6}"
 )
 
 
@@ -169,7 +169,7 @@ def _measure(
             stored = _fill(store, pool, size)
             n_conv = len({r.conversation_id for r in store.turns_of_conversations(None, None)})
             wall, cpu = _timed(lambda: store.turns_of_conversations(None, None), repeat)
-            cells = [f"{stored:>8,} {n_conv:>13,} | {wall:>5.2f}/{cpu:<5.2f}"]
+            cells = [f"{stored:>8,} {n_conv:>13,}", f"{f'{wall:.2f}/{cpu:.2f}':^11}"]
             for width, edit in zip((14, 12), edits, strict=True):
                 w, c = _timed(partial(replay_period, store, current, edit, None, None, 5), repeat)
                 cells.append(f"{f'{w:.2f}/{c:.2f}':>{width}} {c / cpu:>5.1f}x")
