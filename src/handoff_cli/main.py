@@ -96,6 +96,9 @@ roster_commands.register(app)
 from handoff_cli.simulate import command as simulate_command  # noqa: E402
 
 simulate_command.register(app)
+from handoff_cli import report_command  # noqa: E402
+
+report_command.register(app)
 
 
 _PARAM_CODES: dict[str, Code] = {

@@ -18,7 +18,8 @@ from handoff_server.config import Settings
 from handoff_server.conversations import ConversationService
 from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
-from handoff_server.kb import load_kb
+from handoff_server.kb.served import load_served_kb
+from handoff_server.operator import OperatorDesk, build_operator_desk
 from handoff_server.routing.desk import Desk, RoutedSink
 from handoff_server.store import AsyncStore, open_store
 from handoff_server.webhooks import Deliverer, Outbox
@@ -38,6 +39,7 @@ class RunningServer:
     host: str
     webhooks: Deliverer
     desk: Desk
+    operator: OperatorDesk | None = None
     closed: bool = False
 
     @property
@@ -57,18 +59,21 @@ class RunningServer:
         self.closed = True
         await self.gateway.close()
         await self.desk.close()
+        if self.operator is not None:
+            await self.operator.close()
         await self.webhooks.close()
         await self.store.close()
 
 
 def build_answerer(settings: Settings) -> Answerer:
-    """Load the KB named in the settings (the bundled demo KB when unset) and build the
-    configured engine, using the index cache under the data dir.
+    """Load the KB named in the settings (the bundled demo KB when unset), with the
+    entries operators added (:func:`~handoff_server.kb.served.load_served_kb`), and
+    build the configured engine, using the index cache under the data dir.
 
     Raises :class:`~handoff_server.errors.KBError` for a bad KB,
     :class:`~handoff_server.errors.UnknownEngine` for an unknown engine.
     """
-    kb = load_kb(settings.ai.kb)
+    kb = load_served_kb(settings.ai.kb, settings.store.data_dir)
     return make_answerer(kb, settings.ai.engine, cache_dir=settings.store.data_dir / "cache")
 
 
@@ -84,6 +89,7 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
     store = AsyncStore(open_store(settings.store))
     outbox = Outbox(settings.webhooks)
     webhooks = Deliverer(store, settings.webhooks, outbox)
+    operator: OperatorDesk | None = None
     try:
         if answerer is None:
             answerer = await asyncio.to_thread(build_answerer, settings)
@@ -103,10 +109,14 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
         await service.initialise()
         await desk.start()
         agents = AgentDirectory(store, on_sign_in=desk.presence.know)
-        gateway = Gateway(service, hub, agents, settings.server, desk)
+        operator = build_operator_desk(service, store, settings)
+        gateway = Gateway(service, hub, agents, settings.server, desk, operator)
         await gateway.start()
         webhooks.start()
+        operator.start()
     except BaseException:
+        if operator is not None:
+            await operator.close()
         await webhooks.close()
         await store.close()
         raise
@@ -117,6 +127,7 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
         host=settings.server.host,
         webhooks=webhooks,
         desk=desk,
+        operator=operator,
     )
 
 
