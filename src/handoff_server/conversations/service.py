@@ -23,7 +23,7 @@ import logging
 import secrets
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +36,7 @@ from handoff_server.conversations.projections import (
     to_event,
     visitor_view,
 )
+from handoff_server.conversations.reads import ConversationReads
 from handoff_server.conversations.routed import RoutedChanges
 from handoff_server.conversations.sink import Ack, Attach, EventSink
 from handoff_server.conversations.turn import (
@@ -51,13 +52,10 @@ from handoff_server.errors import NotFound, WireError
 from handoff_server.escalation import Policy
 from handoff_server.policies import PolicyBook
 from handoff_server.protocol import (
-    DEFAULT_QUEUE_STATUSES,
     AgentInfo,
     ConversationStartedData,
-    ConversationStatus,
     Event,
     HandoffPacket,
-    QueueItem,
     SAck,
     VisitorInfo,
     VisitorMessage,
@@ -81,7 +79,7 @@ __all__ = ["ConversationService"]
 log = logging.getLogger(__name__)
 
 
-class ConversationService(RoutedChanges):
+class ConversationService(ConversationReads, RoutedChanges):
     """The conversation engine: visitor turns, the AI, escalation and agent actions;
     routing's changes through :class:`~.routed.RoutedChanges`.
 
@@ -306,29 +304,6 @@ class ConversationService(RoutedChanges):
                 conv, wire = await self._append(conv, change)
             if ack is not None:
                 ack(SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq))
-
-    async def packet(
-        self, conversation_id: str, after_seq: int = 0, attach: Attach | None = None
-    ) -> HandoffPacket:
-        """The handoff packet, with the transcript after ``after_seq``; with ``attach``,
-        also subscribe the caller to live events (atomically: nothing missed, nothing
-        doubled)."""
-        async with self._lock(conversation_id):
-            conv = await self._get(conversation_id)
-            stored = await self._store.call(self._db.events_after, conversation_id, 0)
-            if attach is not None:
-                attach(conversation_id)
-        return build_packet(conv, [to_event(se) for se in stored], after_seq)
-
-    async def queue(
-        self, statuses: Sequence[ConversationStatus] = DEFAULT_QUEUE_STATUSES
-    ) -> list[QueueItem]:
-        """The conversations whose status is in ``statuses`` (default: queued and
-        assigned), highest priority first, then longest waiting."""
-        convs = await self._store.call(self._db.list_conversations, list(statuses))
-        items = [queue_item(c) for c in convs]
-        items.sort(key=lambda i: (-i.priority, i.queued_at or i.updated_at))
-        return items
 
     # ------------------------------------------------------------------ plumbing
 
