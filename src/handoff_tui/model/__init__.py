@@ -7,13 +7,16 @@ it. See :mod:`handoff_tui.model.agent` for the whole, :mod:`handoff_tui.model.qu
 
 from handoff_tui.model.agent import AgentModel, LinkStatus, ServerLimits
 from handoff_tui.model.conversation import ConversationState, PendingSend, allowed, status_hint
+from handoff_tui.model.operator import OperatorModel, PolicyDraft
 from handoff_tui.model.queue import QueueFilter, QueueModel, QueueSort, QueueView, format_wait
 
 __all__ = [
     "AgentModel",
     "ConversationState",
     "LinkStatus",
+    "OperatorModel",
     "PendingSend",
+    "PolicyDraft",
     "QueueFilter",
     "QueueModel",
     "QueueSort",
