@@ -29,6 +29,7 @@ class QueueScreen(AgentScreen):
         Binding("a", "view('queue')", "Queue view", id="queue.queue"),
         Binding("f", "cycle_filter", "Filter", id="queue.filter"),
         Binding("s", "cycle_sort", "Sort", id="queue.sort"),
+        Binding("o", "app.operator", "Operator", id="queue.operator"),
         Binding("ctrl+q", "app.quit", "Quit", id="queue.quit", priority=True),
         Binding("ctrl+o", "app.next_conversation", "Next open", id="queue.next", show=False),
         *[

@@ -134,7 +134,7 @@ class Transcript(VerticalScroll, can_focus=True):
 
     Focused, it holds the conversation screen's reading-mode keys (letters would type
     into the reply box): c claim, r resolve, l release, b hand back, i write, d KB draft,
-    w close.
+    w close, k new KB entry from the last agent reply (operators).
     """
 
     BINDINGS = [
@@ -145,6 +145,7 @@ class Transcript(VerticalScroll, can_focus=True):
         Binding("i", "screen.focus_reply", "Write", id="conv.reply"),
         Binding("d", "screen.insert_draft", "KB draft", id="conv.draft_key", show=False),
         Binding("w", "app.close_conversation", "Close", id="conv.close", show=False),
+        Binding("k", "screen.kb_entry", "New KB entry", id="conv.kb_entry", show=False),
     ]
 
     def show(self, lines: list[tuple[Content, str]]) -> None:
