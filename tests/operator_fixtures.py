@@ -177,7 +177,7 @@ def analytics() -> SAnalytics:
     conversations = sum(d.conversations for d in days)
     escalated = sum(d.escalated for d in days)
     return SAnalytics(
-        since=NOW - timedelta(days=14), until=None, conversations=conversations,
+        since=NOW - timedelta(days=30), until=None, conversations=conversations,
         containment_rate=(conversations - escalated) / conversations,
         escalation_rate=escalated / conversations, days=days,
         by_trigger={"low_confidence": 70, "keyword": 25, "human_request": 22, "sentiment": 9},

@@ -91,6 +91,7 @@ class OperatorScreen(AgentScreen):
         self.ready = True
         self.redraw()
         self._load(self.active)
+        self.pane(self.active).focus_main()
 
     @property
     def active(self) -> str:
@@ -118,6 +119,7 @@ class OperatorScreen(AgentScreen):
     @on(TabbedContent.TabActivated)
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
         self._load(self.active)
+        self.pane(self.active).focus_main()
         self.refresh_bindings()
 
     def redraw(self) -> None:

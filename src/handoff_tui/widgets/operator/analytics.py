@@ -38,11 +38,13 @@ def _median_p90(median: float | None, p90: float | None) -> str:
 class AnalyticsPane(OperatorPane, VerticalScroll):
     """The report for the chosen period (see the module docstring)."""
 
+    FOCUS = "#a-period"
+
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-bar"):
             options = [(name, name) for name in PERIODS]
             yield Select(
-                options, value="last 7 days", allow_blank=False, compact=True, id="a-period"
+                options, value="last 30 days", allow_blank=False, compact=True, id="a-period"
             )
             yield Static(id="a-period-label")
         yield Static(id="a-summary")

@@ -61,6 +61,7 @@ class PolicyField(Vertical):
         value: Any
 
     def __init__(self, loc: Loc, label: str, hint: str = "", **kwargs: Any) -> None:
+        kwargs.setdefault("id", "field-" + "-".join(str(p) for p in loc))
         super().__init__(**kwargs)
         self.loc = loc
         self.label = label

@@ -32,6 +32,8 @@ class GapTable(DataTable[object]):
 class GapsPane(OperatorPane, Vertical):
     """The groups and the highlighted group's questions."""
 
+    FOCUS = "#gaps-table"
+
     def compose(self) -> ComposeResult:
         table = GapTable(cursor_type="row", zebra_stripes=True, id="gaps-table")
         table.add_columns("Size", "Newest (UTC)", "Example question", "AI reached for")

@@ -57,6 +57,8 @@ class HistoryTable(DataTable[object]):
 class HistoryPane(OperatorPane, Vertical):
     """Versions and the highlighted version's diff."""
 
+    FOCUS = "#history-table"
+
     def compose(self) -> ComposeResult:
         table = HistoryTable(cursor_type="row", zebra_stripes=True, id="history-table")
         table.add_columns("Version", "When (UTC)", "Who", "Changes", "Comment")

@@ -54,9 +54,22 @@ class OperatorPane(Widget):
         """The operator's model."""
         return self.desk.model.operator
 
+    FOCUS = ""
+    """Selector of the widget to focus when the pane is shown (empty: the first one)."""
+
     def redraw(self) -> None:
         """Draw from the model."""
         raise NotImplementedError
+
+    def focus_main(self) -> None:
+        """Focus the pane's main widget (its table, or its first field)."""
+        if self.FOCUS:
+            self.query_one(self.FOCUS).focus()
+            return
+        for widget in self.query("*"):
+            if widget.focusable:
+                widget.focus()
+                return
 
     def load(self) -> None:
         """Ask the server for what this pane shows (nothing by default)."""

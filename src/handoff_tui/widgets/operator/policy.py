@@ -106,6 +106,11 @@ class PolicyPane(OperatorPane, VerticalScroll):
         """The request id of the latest validation; older answers are ignored."""
         self._apply: str | None = None
 
+    def focus_main(self) -> None:
+        """Focus the editor itself (arrows scroll, tab goes to the first field, digits
+        switch tabs)."""
+        self.focus()
+
     def compose(self) -> ComposeResult:
         yield Static(id="policy-status")
         yield Static(id="policy-problems")

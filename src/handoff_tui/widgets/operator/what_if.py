@@ -79,6 +79,8 @@ class ExampleTable(DataTable[object]):
 class WhatIfPane(OperatorPane, Vertical):
     """The what-if comparison (see the module docstring). ``r`` runs it again."""
 
+    FOCUS = "#whatif-examples"
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._request: str | None = None
