@@ -19,6 +19,7 @@ from handoff_server.conversations import ConversationService
 from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
 from handoff_server.kb import load_kb
+from handoff_server.operator import OperatorDesk, build_operator_desk
 from handoff_server.store import AsyncStore, open_store
 from handoff_server.webhooks import Deliverer, Outbox
 
@@ -36,6 +37,7 @@ class RunningServer:
     store: AsyncStore
     host: str
     webhooks: Deliverer
+    operator: OperatorDesk | None = None
     closed: bool = False
 
     @property
@@ -54,6 +56,8 @@ class RunningServer:
             return
         self.closed = True
         await self.gateway.close()
+        if self.operator is not None:
+            await self.operator.close()
         await self.webhooks.close()
         await self.store.close()
 
@@ -81,6 +85,7 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
     store = AsyncStore(open_store(settings.store))
     outbox = Outbox(settings.webhooks)
     webhooks = Deliverer(store, settings.webhooks, outbox)
+    operator: OperatorDesk | None = None
     try:
         if answerer is None:
             answerer = await asyncio.to_thread(build_answerer, settings)
@@ -94,10 +99,14 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
             outbox=outbox,
         )
         await service.initialise()
-        gateway = Gateway(service, hub, AgentDirectory(store), settings.server)
+        operator = build_operator_desk(service, store)
+        gateway = Gateway(service, hub, AgentDirectory(store), settings.server, operator)
         await gateway.start()
         webhooks.start()
+        operator.start()
     except BaseException:
+        if operator is not None:
+            await operator.close()
         await webhooks.close()
         await store.close()
         raise
@@ -107,6 +116,7 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
         store=store,
         host=settings.server.host,
         webhooks=webhooks,
+        operator=operator,
     )
 
 

@@ -8,25 +8,41 @@ raise :class:`~handoff_server.errors.ProtocolError` with a stable code:
 - ``invalid_frame``: not an object, no ``type``, a lone UTF-16 surrogate, missing or
   unknown fields, wrong types;
 - ``unknown_type``: ``type`` is not a frame of this direction.
+
+On ``/v1/agent`` the operator's frames (:mod:`handoff_server.protocol_operator`) come
+with the agent's: :func:`parse_agent_frame` reads both (whether the sender may send them
+is the gateway's business), and :func:`parse_server_frame` reads the answers to both.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from handoff_server.errors import ProtocolError
 from handoff_server.protocol import AgentFrame, ServerFrame, VisitorFrame
+from handoff_server.protocol_operator import OperatorFrame, OperatorServerFrame
 
-__all__ = ["parse_agent_frame", "parse_server_frame", "parse_visitor_frame"]
+__all__ = [
+    "AgentSideFrame",
+    "ServerSideFrame",
+    "parse_agent_frame",
+    "parse_server_frame",
+    "parse_visitor_frame",
+]
 
 F = TypeVar("F")
 
+AgentSideFrame = Annotated[AgentFrame | OperatorFrame, Field(discriminator="type")]
+"""Every frame a client may send on ``/v1/agent``: an agent's or an operator's."""
+ServerSideFrame = Annotated[ServerFrame | OperatorServerFrame, Field(discriminator="type")]
+"""Every frame a server sends: to visitors, agents and operators."""
+
 _visitor_adapter: TypeAdapter[VisitorFrame] = TypeAdapter(VisitorFrame)
-_agent_adapter: TypeAdapter[AgentFrame] = TypeAdapter(AgentFrame)
-_server_adapter: TypeAdapter[ServerFrame] = TypeAdapter(ServerFrame)
+_agent_adapter: TypeAdapter[AgentFrame | OperatorFrame] = TypeAdapter(AgentSideFrame)
+_server_adapter: TypeAdapter[ServerFrame | OperatorServerFrame] = TypeAdapter(ServerSideFrame)
 
 
 def _parse(adapter: TypeAdapter[F], raw: str | bytes, direction: str) -> F:
@@ -69,11 +85,12 @@ def parse_visitor_frame(raw: str | bytes) -> VisitorFrame:
     return _parse(_visitor_adapter, raw, "visitor")
 
 
-def parse_agent_frame(raw: str | bytes) -> AgentFrame:
-    """Parse an agent → server frame. Raises :class:`ProtocolError`."""
+def parse_agent_frame(raw: str | bytes) -> AgentFrame | OperatorFrame:
+    """Parse an agent or operator → server frame. Raises :class:`ProtocolError`."""
     return _parse(_agent_adapter, raw, "agent")
 
 
-def parse_server_frame(raw: str | bytes) -> ServerFrame:
-    """Parse a server → client frame (for clients). Raises :class:`ProtocolError`."""
+def parse_server_frame(raw: str | bytes) -> ServerFrame | OperatorServerFrame:
+    """Parse a server → client frame (for clients), operators' answers included. Raises
+    :class:`ProtocolError`."""
     return _parse(_server_adapter, raw, "server")

@@ -5,6 +5,8 @@ Paths:
 - ``/v1/visitor`` — visitors (first frame ``start`` or ``resume``).
 - ``/v1/agent`` — agents and operators; token as ``Authorization: Bearer T`` or
   ``?token=T`` in the handshake (a bad token gets HTTP 401), or an ``auth`` frame first.
+  Operator frames go to the :class:`~handoff_server.operator.OperatorDesk`, which
+  refuses them from agents (``forbidden``).
 - ``/healthz`` (process up), ``/readyz`` (store and AI loaded), ``/metrics`` (Prometheus
   text format) over ``process_request``.
 
@@ -31,7 +33,7 @@ import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -46,6 +48,7 @@ from handoff_server.conversations.sink import Attach
 from handoff_server.errors import ProtocolError, WireError
 from handoff_server.frames import parse_agent_frame, parse_visitor_frame
 from handoff_server.hub import Hub, Subscriber
+from handoff_server.operator.desk import OperatorDesk, is_operator_frame
 from handoff_server.protocol import (
     AAuth,
     AClose,
@@ -54,6 +57,7 @@ from handoff_server.protocol import (
     AOpen,
     ASubscribeQueue,
     ATyping,
+    ErrorCode,
     Limits,
     SAuthenticated,
     SConversation,
@@ -140,11 +144,13 @@ class Gateway:
         hub: Hub,
         agents: AgentDirectory,
         settings: ServerSettings,
+        operator: OperatorDesk | None = None,
     ) -> None:
         self.service = service
         self.hub = hub
         self.agents = agents
         self.settings = settings
+        self.operator = operator if operator is not None else OperatorDesk({})
         self.server: Server | None = None
         self.ready = False
         self.metrics: Counter[str] = Counter()
@@ -245,6 +251,7 @@ class Gateway:
             pass
         finally:
             self.hub.drop(sub)
+            self.operator.drop(sub)
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
@@ -266,21 +273,13 @@ class Gateway:
         async for raw in ws:
             if not bucket.take():
                 self.metrics["rate_limited"] += 1
-                sub.push(
-                    SError(
-                        code="rate_limited",
-                        detail="too many frames; slow down",
-                        client_msg_id=_client_msg_id(raw),
-                    )
-                )
+                sub.push(_refusal(raw, "rate_limited", "too many frames; slow down"))
                 continue
             try:
                 frame = parse(raw)
             except ProtocolError as exc:
                 self.metrics["invalid"] += 1
-                sub.push(
-                    SError(code=exc.code, detail=exc.detail, client_msg_id=_client_msg_id(raw))
-                )
+                sub.push(_refusal(raw, exc.code, exc.detail))
                 continue
             self.metrics[frame.type] += 1
             yield frame
@@ -356,10 +355,13 @@ class Gateway:
         self.hub.add_agent(sub)
         sub.push(SAuthenticated(agent=agent, limits=await self._limits()))
         async for frame in self._frames(ws, sub, parse_agent_frame):
+            if is_operator_frame(frame):
+                await self.operator.handle(frame, agent, sub)
+                continue
             client_msg_id = getattr(frame, "client_msg_id", None)
             conversation_id = getattr(frame, "conversation_id", None)
             with _errors_as_frames(sub, client_msg_id, conversation_id):
-                await self._agent_frame(frame, agent, sub)
+                await self._agent_frame(cast(AgentFrame, frame), agent, sub)
 
     async def _limits(self) -> Limits:
         return Limits(
@@ -451,13 +453,24 @@ def _query_token(query: str) -> str | None:
     return tokens[0] if tokens else None
 
 
-def _client_msg_id(raw: str | bytes) -> str | None:
-    """The frame's ``client_msg_id`` if it has a plausible one, without full validation."""
+def _refusal(raw: str | bytes, code: ErrorCode, detail: str) -> SError:
+    """The ``error`` refusing the raw frame ``raw``, with its ids if it has plausible ones."""
+    return SError(
+        code=code,
+        detail=detail,
+        client_msg_id=_client_msg_id(raw),
+        request_id=_client_msg_id(raw, "request_id"),
+    )
+
+
+def _client_msg_id(raw: str | bytes, key: str = "client_msg_id") -> str | None:
+    """The frame's ``client_msg_id`` (or ``key``: ``request_id``) if it has a plausible
+    one, without full validation."""
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):
         return None
-    value = data.get("client_msg_id") if isinstance(data, dict) else None
+    value = data.get(key) if isinstance(data, dict) else None
     return value if isinstance(value, str) and 0 < len(value) <= 64 else None
 
 

@@ -789,8 +789,9 @@ class SError(_Frame):
     detail: str
     client_msg_id: str | None = None
     conversation_id: str | None = None
-    request_id: str | None = None
-    """The ``request_id`` of the refused operator request, if it had one."""
+    request_id: str | None = Field(default=None, exclude_if=lambda v: v is None)
+    """The ``request_id`` of the refused operator request, if it had one (left out of
+    the frame otherwise, so visitors' error frames are as before)."""
 
 
 class SQueue(_Frame):

@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, TypeVar
@@ -36,11 +37,14 @@ if TYPE_CHECKING:
 __all__ = [
     "MIGRATIONS",
     "AgentRecord",
+    "AiTurnRow",
+    "EvalRun",
     "AsyncStore",
     "ConversationRecord",
     "ConversationUpdate",
     "NewEvent",
     "OutboxRow",
+    "PolicyMeta",
     "PolicyRecord",
     "SQLiteStore",
     "StoreVersionError",
@@ -52,7 +56,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema version :data:`_SCHEMA` creates; later versions are reached by
 :data:`MIGRATIONS`, so :data:`SCHEMA_VERSION` is the newest of the two."""
 DB_NAME = "handoff.sqlite3"
@@ -153,12 +157,70 @@ class OutboxRow(BaseModel):
 
 
 class PolicyRecord(BaseModel):
-    """One version of the escalation policy: who changed it, when (UTC), and its body."""
+    """One version of the escalation policy: who changed it, when (UTC), and its body;
+    the ``comment`` they gave, and for a rollback the version it restored
+    (``rolled_back_to``)."""
 
     version: int
     author: str
     created_at: datetime
     body: dict[str, Any]
+    comment: str | None = None
+    rolled_back_to: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AiTurnRow:
+    """One decided AI turn, kept so that a policy can be replayed over history (what-if)
+    and failed questions found (knowledge gaps), without running the AI again.
+
+    ``seq`` is the visitor message's; ``at`` the decision's time (UTC); ``text`` the
+    visitor's message; ``policy_version``, ``action`` (``continue``, ``offer_handoff``,
+    ``escalate``), ``trigger``, ``threshold`` (0–1) are the deciding policy's;
+    ``confidence`` (0–1, ``None`` when the answerer failed) and ``entry_id`` the answer's;
+    ``question`` as on ``ai_message``; ``exchange`` the visitor turns with the AI so far,
+    this one included (1: the first since the start or a handoff). ``signals`` are the
+    decision's inputs (:mod:`handoff_server.escalation.signals`). ``visitor`` (stored
+    fields) and ``page_url`` are the conversation's, filled in when read."""
+
+    conversation_id: str
+    seq: int
+    at: datetime
+    text: str
+    policy_version: int | None
+    action: str
+    trigger: str | None
+    confidence: float | None
+    threshold: float
+    question: bool
+    entry_id: str | None
+    exchange: int
+    signals: dict[str, Any]
+    visitor: dict[str, Any] = field(default_factory=dict)
+    page_url: str | None = None
+
+
+class EvalRun(BaseModel):
+    """Saved results of ``handoff eval``: when, on which ``kb`` and ``engine``, and per
+    question its confidence (0–1) and whether the top answer was right
+    (``samples``: ``[confidence, right]`` pairs; out-of-scope questions are never right)."""
+
+    created_at: datetime
+    engine: str
+    kb: str
+    samples: list[tuple[float, bool]]
+
+
+@dataclass(frozen=True)
+class PolicyMeta:
+    """What is stored with a policy version besides its body: the ``comment``, the version
+    a rollback restores (``rolled_back_to``), and the operator's id and client message id
+    of the ``policy_apply`` frame (a retried frame finds its version again)."""
+
+    comment: str | None = None
+    rolled_back_to: int | None = None
+    author_id: str | None = None
+    client_msg_id: str | None = None
 
 
 class ConversationUpdate(TypedDict, total=False):
@@ -206,10 +268,11 @@ class Store(Protocol):
         events: Sequence[NewEvent],
         updates: ConversationUpdate,
         outbox: Sequence[OutboxRow] = (),
+        turns: Sequence[AiTurnRow] = (),
     ) -> list[StoredEvent]:
         """Append ``events`` after the conversation's last seq (no gap) and apply
         ``updates`` in one transaction, with the webhook deliveries ``outbox`` announcing
-        them; ``last_seq`` and ``updated_at`` follow the last event. Returns the stored
+        them and the AI ``turns`` they decide; ``last_seq`` and ``updated_at`` follow the last event. Returns the stored
         events. Raises ``KeyError`` for an unknown conversation, ``ValueError`` for an
         unknown column, an integrity error when a sender's client message id repeats
         (nothing is written then)."""
@@ -291,6 +354,50 @@ class Store(Protocol):
 
     def policy_history(self) -> list[PolicyRecord]:
         """Every policy version, oldest first."""
+        ...
+
+    def apply_policy(
+        self, body: dict[str, Any], author: str, base_version: int, meta: PolicyMeta
+    ) -> PolicyRecord | None:
+        """Store ``body`` (validated) as the next version if the newest is still
+        ``base_version``, in one transaction; ``None`` (nothing written) if another came
+        first."""
+        ...
+
+    def policy_for_client_msg(self, author_id: str, client_msg_id: str) -> PolicyRecord | None:
+        """The version stored for an operator's client message id (a retried apply)."""
+        ...
+
+    def turns_of_conversations(
+        self, since: datetime | None, until: datetime | None
+    ) -> list[AiTurnRow]:
+        """Every AI turn of the conversations started in [since, until), by conversation
+        start, then seq."""
+        ...
+
+    def turns_between(self, since: datetime | None, until: datetime | None) -> list[AiTurnRow]:
+        """The AI turns decided in [since, until), oldest first."""
+        ...
+
+    def conversations_between(
+        self, since: datetime | None, until: datetime | None
+    ) -> list[ConversationRecord]:
+        """The conversations started in [since, until), oldest first."""
+        ...
+
+    def events_of_kinds(
+        self, kinds: Sequence[str], since: datetime | None, until: datetime | None
+    ) -> list[StoredEvent]:
+        """The events of ``kinds`` of the conversations started in [since, until), by
+        conversation, then seq."""
+        ...
+
+    def save_eval_run(self, run: EvalRun) -> None:
+        """Keep the results of one ``handoff eval``."""
+        ...
+
+    def latest_eval_run(self) -> EvalRun | None:
+        """The newest saved ``handoff eval`` results, or ``None``."""
         ...
 
     def close(self) -> None:
@@ -418,7 +525,44 @@ CREATE INDEX IF NOT EXISTS webhook_outbox_due ON webhook_outbox(status, next_att
 
 _BASE_SCHEMA_VERSION = 1
 
-MIGRATIONS: list[tuple[int, str]] = []
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        2,
+        """
+ALTER TABLE policies ADD COLUMN comment TEXT;
+ALTER TABLE policies ADD COLUMN rolled_back_to INTEGER;
+ALTER TABLE policies ADD COLUMN author_id TEXT;
+ALTER TABLE policies ADD COLUMN client_msg_id TEXT;
+CREATE UNIQUE INDEX policies_client_msg ON policies(author_id, client_msg_id)
+    WHERE client_msg_id IS NOT NULL;
+CREATE TABLE ai_turns (
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    seq INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    text TEXT NOT NULL,
+    policy_version INTEGER,
+    action TEXT NOT NULL,
+    trigger TEXT,
+    confidence REAL,
+    threshold REAL NOT NULL,
+    question INTEGER NOT NULL,
+    entry_id TEXT,
+    exchange INTEGER NOT NULL,
+    signals TEXT NOT NULL,
+    PRIMARY KEY (conversation_id, seq)
+);
+CREATE INDEX ai_turns_at ON ai_turns(at);
+CREATE INDEX conversations_created ON conversations(created_at);
+CREATE TABLE eval_runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    engine TEXT NOT NULL,
+    kb TEXT NOT NULL,
+    samples TEXT NOT NULL
+);
+""",
+    ),
+]
 """Schema changes after version 1, oldest first: ``(version, SQL script)``. Add a change
 by appending the next version here (``ALTER TABLE ... ADD COLUMN``, ``CREATE TABLE``) and
 raising :data:`SCHEMA_VERSION` to it; never edit a released entry. New tables may also go
@@ -488,6 +632,8 @@ def _policy(row: sqlite3.Row) -> PolicyRecord:
         author=row["author"],
         created_at=datetime.fromisoformat(row["created_at"]),
         body=json.loads(row["body"]),
+        comment=row["comment"],
+        rolled_back_to=row["rolled_back_to"],
     )
 
 
@@ -584,7 +730,191 @@ class _SQLiteTables:
         return cur.rowcount
 
 
-class SQLiteStore(_SQLiteTables):
+def _period(column: str, since: datetime | None, until: datetime | None) -> tuple[str, list[str]]:
+    """SQL ``AND`` clauses (and their parameters) keeping ``column`` in [since, until)."""
+    sql, params = "", []
+    if since is not None:
+        sql += f" AND {column} >= ?"
+        params.append(_ts(since) or "")
+    if until is not None:
+        sql += f" AND {column} < ?"
+        params.append(_ts(until) or "")
+    return sql, params
+
+
+class _SQLiteOperatorTables:
+    """The operator's tables (policy versions with their metadata, AI turns, saved eval
+    results) and the period queries analytics read, shared by :class:`SQLiteStore`."""
+
+    _db: sqlite3.Connection
+    _lock: threading.Lock
+    _transaction: Callable[[], Any]
+    _rows: Callable[..., list[sqlite3.Row]]
+
+    def _insert_turns(self, turns: Sequence[AiTurnRow]) -> None:
+        for t in turns:
+            self._db.execute(
+                "INSERT INTO ai_turns (conversation_id, seq, at, text, policy_version, action,"
+                " trigger, confidence, threshold, question, entry_id, exchange, signals)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    t.conversation_id,
+                    t.seq,
+                    _ts(t.at),
+                    t.text,
+                    t.policy_version,
+                    t.action,
+                    t.trigger,
+                    t.confidence,
+                    t.threshold,
+                    int(t.question),
+                    t.entry_id,
+                    t.exchange,
+                    json.dumps(t.signals, separators=(",", ":")),
+                ),
+            )
+
+    def apply_policy(
+        self, body: dict[str, Any], author: str, base_version: int, meta: PolicyMeta
+    ) -> PolicyRecord | None:
+        """Store ``body`` as the next version if the newest is still ``base_version``;
+        ``None`` (nothing written) if another version came first."""
+        with self._transaction():
+            row = self._db.execute("SELECT COALESCE(MAX(version), 0) FROM policies").fetchone()
+            if int(row[0]) != base_version:
+                return None
+            version = base_version + 1
+            self._db.execute(
+                "INSERT INTO policies (version, author, created_at, body, comment,"
+                " rolled_back_to, author_id, client_msg_id) VALUES (?,?,?,?,?,?,?,?)",
+                (
+                    version,
+                    author,
+                    _ts(utcnow()),
+                    json.dumps(body),
+                    meta.comment,
+                    meta.rolled_back_to,
+                    meta.author_id,
+                    meta.client_msg_id,
+                ),
+            )
+            stored = self._db.execute(
+                "SELECT * FROM policies WHERE version = ?", (version,)
+            ).fetchone()
+        return _policy(stored)
+
+    def policy_for_client_msg(self, author_id: str, client_msg_id: str) -> PolicyRecord | None:
+        """The version stored for an operator's client message id, if any."""
+        rows = self._rows(
+            "SELECT * FROM policies WHERE author_id = ? AND client_msg_id = ?",
+            (author_id, client_msg_id),
+        )
+        return _policy(rows[0]) if rows else None
+
+    def turns_of_conversations(
+        self, since: datetime | None, until: datetime | None
+    ) -> list[AiTurnRow]:
+        """Every AI turn of the conversations started in [since, until), by conversation
+        start, then seq."""
+        where, params = _period("c.created_at", since, until)
+        rows = self._rows(
+            "SELECT t.*, c.visitor AS c_visitor, c.page_url AS c_page_url FROM conversations c"
+            f" JOIN ai_turns t ON t.conversation_id = c.id WHERE 1 = 1{where}"
+            " ORDER BY c.created_at, c.id, t.seq",
+            params,
+        )
+        return _turn_rows(rows)
+
+    def turns_between(self, since: datetime | None, until: datetime | None) -> list[AiTurnRow]:
+        """The AI turns decided in [since, until), oldest first."""
+        where, params = _period("t.at", since, until)
+        rows = self._rows(
+            "SELECT t.*, c.visitor AS c_visitor, c.page_url AS c_page_url FROM ai_turns t"
+            f" JOIN conversations c ON t.conversation_id = c.id WHERE 1 = 1{where}"
+            " ORDER BY t.at, t.conversation_id, t.seq",
+            params,
+        )
+        return _turn_rows(rows)
+
+    def conversations_between(
+        self, since: datetime | None, until: datetime | None
+    ) -> list[ConversationRecord]:
+        """The conversations started in [since, until), oldest first."""
+        where, params = _period("created_at", since, until)
+        rows = self._rows(
+            f"SELECT * FROM conversations WHERE 1 = 1{where} ORDER BY created_at, id", params
+        )
+        return [_conversation(r) for r in rows]
+
+    def events_of_kinds(
+        self, kinds: Sequence[str], since: datetime | None, until: datetime | None
+    ) -> list[StoredEvent]:
+        """The events of ``kinds`` of the conversations started in [since, until), by
+        conversation, then seq."""
+        where, params = _period("c.created_at", since, until)
+        marks = ",".join("?" * len(kinds))
+        rows = self._rows(
+            "SELECT e.* FROM events e JOIN conversations c ON e.conversation_id = c.id"
+            f" WHERE e.kind IN ({marks}){where} ORDER BY c.created_at, c.id, e.seq",
+            [*kinds, *params],
+        )
+        return [_event(r) for r in rows]
+
+    def save_eval_run(self, run: EvalRun) -> None:
+        """Keep the results of one ``handoff eval``."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO eval_runs (created_at, engine, kb, samples) VALUES (?, ?, ?, ?)",
+                (_ts(run.created_at), run.engine, run.kb, json.dumps(run.samples)),
+            )
+
+    def latest_eval_run(self) -> EvalRun | None:
+        """The newest saved ``handoff eval`` results, or ``None``."""
+        rows = self._rows("SELECT * FROM eval_runs ORDER BY id DESC LIMIT 1")
+        if not rows:
+            return None
+        r = rows[0]
+        return EvalRun(
+            created_at=datetime.fromisoformat(r["created_at"]),
+            engine=r["engine"],
+            kb=r["kb"],
+            samples=[(float(c), bool(ok)) for c, ok in json.loads(r["samples"])],
+        )
+
+
+def _turn_rows(rows: list[sqlite3.Row]) -> list[AiTurnRow]:
+    """Rows of ``ai_turns`` joined with their conversation's ``c_visitor``/``c_page_url``;
+    a conversation's visitor is parsed once."""
+    visitors: dict[str, dict[str, Any]] = {}
+    out = []
+    for r in rows:
+        cid = r["conversation_id"]
+        visitor = visitors.get(cid)
+        if visitor is None:
+            visitor = visitors[cid] = json.loads(r["c_visitor"])
+        out.append(
+            AiTurnRow(
+                cid,
+                r["seq"],
+                datetime.fromisoformat(r["at"]),
+                r["text"],
+                r["policy_version"],
+                r["action"],
+                r["trigger"],
+                r["confidence"],
+                r["threshold"],
+                bool(r["question"]),
+                r["entry_id"],
+                r["exchange"],
+                json.loads(r["signals"]),
+                visitor,
+                r["c_page_url"],
+            )
+        )
+    return out
+
+
+class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables):
     """SQLite implementation of :class:`Store`.
 
     ``path``: the database file, or a folder (then ``handoff.sqlite3`` inside it); parent
@@ -679,10 +1009,11 @@ class SQLiteStore(_SQLiteTables):
         events: Sequence[NewEvent],
         updates: ConversationUpdate,
         outbox: Sequence[OutboxRow] = (),
+        turns: Sequence[AiTurnRow] = (),
     ) -> list[StoredEvent]:
         """Append ``events`` after the conversation's last seq and apply ``updates`` (column →
         value, see :class:`ConversationRecord`) in one transaction, with the ``outbox``
-        rows (webhook deliveries of these events).
+        rows (webhook deliveries of these events) and the AI ``turns`` they decide.
 
         Raises ``KeyError`` if the conversation does not exist, ``ValueError`` for an
         unknown update column, ``sqlite3.IntegrityError`` if a client message id repeats.
@@ -698,6 +1029,7 @@ class SQLiteStore(_SQLiteTables):
                 raise KeyError(conversation_id)
             stored = self._insert_events(conversation_id, row["last_seq"], events)
             self._insert_outbox(outbox)
+            self._insert_turns(turns)
             cols: dict[str, Any] = dict(updates)
             if stored:
                 cols["last_seq"] = stored[-1].seq

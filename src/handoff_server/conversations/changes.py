@@ -31,7 +31,7 @@ from handoff_server.protocol import (
     VisitorMessageData,
 )
 from handoff_server.routing import Route
-from handoff_server.store import ConversationRecord, ConversationUpdate, NewEvent
+from handoff_server.store import AiTurnRow, ConversationRecord, ConversationUpdate, NewEvent
 
 __all__ = [
     "Change",
@@ -48,10 +48,12 @@ OFFER = "Would you like to talk to a person? Just say yes."
 
 @dataclass
 class Change:
-    """Events to append and columns to update, in one transaction."""
+    """Events to append and columns to update, in one transaction, with the AI turns
+    they decide (kept for what-if replays, see :mod:`.turn_rows`)."""
 
     events: list[NewEvent] = field(default_factory=list)
     updates: ConversationUpdate = field(default_factory=lambda: ConversationUpdate())
+    turns: list[AiTurnRow] = field(default_factory=list)
 
 
 def entering(

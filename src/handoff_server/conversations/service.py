@@ -45,6 +45,7 @@ from handoff_server.conversations.turn import (
     history_from_events,
     says_yes,
 )
+from handoff_server.conversations.turn_rows import turn_row
 from handoff_server.errors import NotFound, WireError
 from handoff_server.escalation import Policy
 from handoff_server.policies import PolicyBook
@@ -126,10 +127,12 @@ class ConversationService:
             if isinstance(message, VisitorMessage):
                 log.info("finishing interrupted AI turn in %s", conv.id)
                 async with self._lock(conv.id):
+                    text = message.data.text
                     await self._ai_turn(
                         await self._get(conv.id),
-                        message.data.text,
+                        text,
                         explicit_human=message.data.request_human,
+                        pressed=message.data.request_human and not says_yes(text),
                     )
 
     # ------------------------------------------------------------------ visitors
@@ -229,7 +232,8 @@ class ConversationService:
             if ack is not None:
                 ack(SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq))
             if conv.status == "ai":
-                await self._ai_turn(conv, text, explicit_human=requested)
+                pressed = action == "request_human"
+                await self._ai_turn(conv, text, explicit_human=requested, pressed=pressed)
 
     async def _accepts_offer(self, conv: ConversationRecord, text: str) -> bool:
         """True when the AI just offered a person and the visitor says yes."""
@@ -238,9 +242,13 @@ class ConversationService:
         last = await self._store.call(self._db.events_after, conv.id, max(0, conv.last_seq - 1))
         return accepts_offer(text, to_event(last[-1]) if last else None)
 
-    async def _ai_turn(self, conv: ConversationRecord, text: str, *, explicit_human: bool) -> None:
+    async def _ai_turn(
+        self, conv: ConversationRecord, text: str, *, explicit_human: bool, pressed: bool = False
+    ) -> None:
         """Decide one AI turn (:func:`~.turn.evaluate_turn`), then store and publish the
-        answer or the handoff. The caller holds the conversation lock."""
+        answer or the handoff, with the turn's row (:func:`~.turn_rows.turn_row`;
+        ``pressed``: the visitor pressed "talk to a person"). The caller holds the
+        conversation lock."""
         policy = await self.policies.current()
         events = await self._store.call(self._db.events_after, conv.id, 0)
         turn = TurnInput(
@@ -259,6 +267,9 @@ class ConversationService:
             change = changes.escalation(conv, result, where, notice, self.clock())
         else:
             change = changes.ai_reply(result, self.clock())
+        row = turn_row(conv, text, result, pressed=pressed)
+        if row is not None:
+            change.turns.append(row)
         await self._append(conv, change)
 
     # ------------------------------------------------------------------ agents
@@ -333,7 +344,7 @@ class ConversationService:
         previous = conv.status
         webhooks = await webhook_rows(self._store, self.outbox, conv, change)
         stored = await self._store.call(
-            self._db.append_events, conv.id, change.events, change.updates, webhooks
+            self._db.append_events, conv.id, change.events, change.updates, webhooks, change.turns
         )
         if webhooks and self.outbox is not None:
             self.outbox.kick()

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handoff_server import escalation
 from handoff_server.ai.base import Answer, Answerer
@@ -39,6 +39,9 @@ from handoff_server.protocol import (
     VisitorMessage,
 )
 from handoff_server.store import utcnow
+
+if TYPE_CHECKING:
+    from handoff_server.escalation.signals import TurnSignals
 
 __all__ = [
     "TurnInput",
@@ -75,13 +78,16 @@ class TurnResult:
     ``answer`` is ``None`` when the answerer failed or timed out (``ai_error`` says why);
     ``threshold`` is the policy's (0–1); ``question`` is False for a courtesy turn and a
     turn that only asks for a person (the decision's, see
-    :func:`~handoff_server.escalation.not_a_question`)."""
+    :func:`~handoff_server.escalation.not_a_question`); ``signals`` are the decision's
+    inputs, kept for replaying the turn under another policy (``None`` when the policy
+    failed to evaluate)."""
 
     answer: Answer | None
     ai_error: str | None
     decision: Decision
     threshold: float
     question: bool
+    signals: TurnSignals | None = None
 
 
 async def evaluate_turn(
@@ -107,13 +113,14 @@ async def evaluate_turn(
         page_url=turn.page_url,
         now=clock(),
     )
-    decision = _decide(policy, ctx)
+    decision, signals = _decide(policy, ctx)
     return TurnResult(
         answer=answer,
         ai_error=ai_error,
         decision=decision,
         threshold=policy.threshold,
         question=decision.question,
+        signals=signals,
     )
 
 
@@ -131,11 +138,11 @@ async def _answer(
     return answer, None
 
 
-def _decide(policy: Policy, ctx: TurnContext) -> Decision:
+def _decide(policy: Policy, ctx: TurnContext) -> tuple[Decision, TurnSignals | None]:
     try:
         # Through the package: the engine (scikit-learn) loads on the first turn, so the
         # CLI that imports this module stays quick to start.
-        return escalation.decide(policy, ctx)
+        return escalation.decide_turn(policy, ctx)
     except Exception as exc:
         log.exception("escalation policy failed")
         return Decision(
@@ -143,7 +150,7 @@ def _decide(policy: Policy, ctx: TurnContext) -> Decision:
             trigger="ai_error",
             detail=f"policy evaluation failed: {exc}",
             question=not_a_question(ctx, False, policy.threshold) is None,
-        )
+        ), None
 
 
 def history_from_events(events: Sequence[Event]) -> list[PriorTurn]:

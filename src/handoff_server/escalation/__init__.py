@@ -18,9 +18,14 @@ from handoff_server.escalation.models import (
 from handoff_server.escalation.policy import Policy, Rule, default_rules, parse_policy
 
 if TYPE_CHECKING:
-    from handoff_server.escalation.engine import compile_policy, decide, in_business_hours
+    from handoff_server.escalation.engine import (
+        compile_policy,
+        decide,
+        decide_turn,
+        in_business_hours,
+    )
 
-_ENGINE = ("compile_policy", "decide", "in_business_hours")
+_ENGINE = ("compile_policy", "decide", "decide_turn", "in_business_hours")
 
 
 def __getattr__(name: str) -> Any:
@@ -43,6 +48,7 @@ __all__ = [
     "TurnContext",
     "compile_policy",
     "decide",
+    "decide_turn",
     "default_rules",
     "in_business_hours",
     "not_a_question",

@@ -1,34 +1,38 @@
 """Turn a :class:`TurnContext` into a :class:`Decision` under a :class:`Policy`.
 
-``decide`` runs on every visitor turn. Matchers and classifiers are built once per policy
-object (cached until the policy is garbage-collected), so a turn costs well under 2 ms.
-How triggers and rules combine is described in :mod:`handoff_server.escalation.policy`.
+``decide`` runs on every visitor turn, in two stages: reading the message with the
+policy's matchers and classifiers (:func:`read_turn`; built once per policy object and
+cached until the policy is garbage-collected, so a turn costs well under 2 ms), then
+judging what was read (:func:`~handoff_server.escalation.judge.judge`). This module adds
+to the judge's verdict the explanation of every trigger agents see. How triggers and
+rules combine is described in :mod:`handoff_server.escalation.policy`.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import re
 import threading
 import weakref
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import lru_cache
-from typing import TypedDict
-from zoneinfo import ZoneInfo
+from dataclasses import dataclass
 
-from handoff_server.escalation.human import HumanRequestDetector, detector_for
+from handoff_server.escalation.human import HumanRequestDetector, HumanRequestResult, detector_for
 from handoff_server.escalation.intents import IntentMatch, IntentMatcher
+from handoff_server.escalation.judge import (
+    CONFIDENCE_TRIGGERS,
+    Facts,
+    Verdict,
+    in_business_hours,
+    judge,
+    predicate,
+)
 from handoff_server.escalation.models import (
     Decision,
     TriggerEvaluation,
-    TriggerKind,
     TurnContext,
-    not_a_question,
 )
 from handoff_server.escalation.numbers import compared, distinct
-from handoff_server.escalation.policy import BusinessHours, Comparison, Condition, Policy, Rule
+from handoff_server.escalation.policy import Comparison, Condition, Policy
 from handoff_server.escalation.sentiment import SentimentResult, SentimentScorer, same_question
+from handoff_server.escalation.signals import Reading, TurnSignals
 from handoff_server.language.text import (
     FILLER_WORDS,
     PhraseMatch,
@@ -39,7 +43,15 @@ from handoff_server.language.text import (
     tokenize,
 )
 
-__all__ = ["decide", "compile_policy", "in_business_hours"]
+__all__ = [
+    "CONFIDENCE_TRIGGERS",
+    "compile_policy",
+    "decide",
+    "decide_turn",
+    "in_business_hours",
+    "read_turn",
+    "turn_signals",
+]
 
 HISTORY_LIMIT = 20
 """Earlier turns looked at for repeats and unresolved streaks; older ones cannot change
@@ -82,7 +94,6 @@ class CompiledPolicy:
     human: HumanRequestDetector
     sentiment: SentimentScorer
     intents: IntentMatcher
-    url_patterns: dict[str, re.Pattern[str]] = field(default_factory=dict)
 
 
 _compiled: dict[int, tuple[weakref.ref[Policy], CompiledPolicy]] = {}
@@ -118,35 +129,6 @@ def compile_policy(policy: Policy) -> CompiledPolicy:
         return built
 
 
-@dataclass
-class _Facts:
-    """What rule conditions test, measured once per turn."""
-
-    fired: set[TriggerKind]
-    confidence: float | None
-    sentiment: float
-    intent: IntentMatch | None
-    keywords: list[PhraseMatch]
-    exchanges: int
-    unresolved: int
-    visitor: dict[str, str]
-    page_url: str | None
-    now: datetime
-    hours: BusinessHours
-    keyword_team: str | None = None
-    """The team of the first matched keyword that names one (``keyword.teams``)."""
-
-
-class _Shared(TypedDict):
-    """The fields every :class:`Decision` of one turn carries, whatever decided."""
-
-    evaluations: list[TriggerEvaluation]
-    policy_version: int | None
-    confidence: float | None
-    intent: str | None
-    question: bool
-
-
 ABOUT_ASSISTANT_DETAIL = (
     "the visitor asked whether they are talking to a person: the AI says it is an AI "
     "assistant and offers a person"
@@ -163,50 +145,121 @@ def decide(policy: Policy, ctx: TurnContext) -> Decision:
     only asked whether they talk to a bot, the action is ``offer_handoff`` (trigger
     ``None``). Never raises on any valid context.
     """
+    return decide_turn(policy, ctx)[0]
+
+
+def decide_turn(policy: Policy, ctx: TurnContext) -> tuple[Decision, TurnSignals]:
+    """:func:`decide`, and the turn's signals: what the judging stage read, which a later
+    replay judges again under another policy (see :mod:`.signals`)."""
     cp = compile_policy(policy)
     tokens = tokenize(ctx.text)
     earlier = [tokenize(turn.text) for turn in ctx.history[-HISTORY_LIMIT:]]
-    conf = ctx.answer.confidence if ctx.answer is not None else None
-    human, about_assistant = _human_request(policy, cp, ctx)
-    keywords = cp.keywords.find(ctx.text, tokens) if policy.keyword.enabled else []
-    intent = cp.intents.best(ctx.text)
-    mood = cp.sentiment.score(ctx.text, tokens, earlier)
-    unresolved = _unresolved_streak(policy, ctx, tokens, earlier)
-    not_question = not_a_question(ctx, human.fired, policy.threshold)
-    evals = [
-        _ai_error(ctx),
-        human,
-        _keyword(policy, keywords),
-        _kb_entry(policy, ctx, tokens),
-        _intent(policy, intent),
-        _sentiment(policy, mood),
-        _unresolved(policy, unresolved),
-        _low_confidence(policy, conf),
-    ]
-    if not_question is not None:
-        evals = [_not_applicable(e, not_question) for e in evals]
-    facts = _Facts(
-        fired={e.trigger for e in evals if e.fired},
-        confidence=conf,
-        sentiment=mood.score,
-        intent=intent if intent is not None and intent.matched else None,
-        keywords=[m for m in keywords if not m.negated],
+    reading = read_turn(cp, ctx.text, tokens, earlier)
+    signals = turn_signals(ctx, reading, tokens, earlier)
+    verdict = judge(policy, signals)
+    return _decision(policy, ctx, signals, verdict), signals
+
+
+def read_turn(
+    cp: CompiledPolicy, text: str, tokens: list[Token], earlier: list[list[Token]]
+) -> Reading:
+    """What ``cp``'s matchers read in ``text`` (``tokens``: its :func:`tokenize`;
+    ``earlier``: the tokens of up to 20 earlier visitor messages, oldest first). Every part
+    is read, whatever the policy turns on."""
+    return Reading(
+        human=cp.human.detect(text),
+        keywords=tuple(cp.keywords.find(text, tokens)),
+        intent=cp.intents.best(text),
+        mood=cp.sentiment.score(text, tokens, earlier),
+    )
+
+
+def turn_signals(
+    ctx: TurnContext, reading: Reading, tokens: list[Token], earlier: list[list[Token]]
+) -> TurnSignals:
+    """The judging stage's input for the turn ``ctx`` (see :func:`read_turn` for
+    ``tokens`` and ``earlier``)."""
+    answer = ctx.answer
+    history = ctx.history[-HISTORY_LIMIT:]
+    past = []
+    for i, turn in enumerate(history):
+        last = i + 1 == len(history)
+        next_text = ctx.text if last else history[i + 1].text
+        next_tokens = tokens if last else earlier[i + 1]
+        failed = bool(_not_helped.find(next_text, next_tokens)) or same_question(
+            next_tokens, earlier[i]
+        )
+        past.append((turn.confidence, turn.resolved, failed))
+    negated = False
+    if answer is not None and answer.entry_escalate:
+        title = next((c.title for c in answer.candidates if c.entry_id == answer.entry_id), None)
+        negated = title is not None and _topic_negated(tokens, title)
+    return TurnSignals(
+        confidence=answer.confidence if answer is not None else None,
+        ai_error=ctx.ai_error is not None,
+        explicit=ctx.explicit_human_request,
+        courtesy=answer is not None and answer.courtesy,
+        entry_escalate=answer is not None and answer.entry_escalate,
+        topic_negated=negated,
+        answer_team=answer.team if answer is not None else None,
         exchanges=len(ctx.history) + 1,
-        unresolved=unresolved,
+        history=past,
+        repeat=bool(history) and same_question(tokens, earlier[-1]),
         visitor=ctx.visitor,
         page_url=ctx.page_url,
         now=ctx.now,
-        hours=policy.business_hours,
-        keyword_team=_keyword_team(policy, keywords),
+        human_fired=reading.human.fired,
+        human_about=reading.human.about_assistant,
+        keywords=reading.keywords,
+        intent=reading.intent,
+        sentiment=reading.mood.score,
+        reading=reading,
     )
-    return _verdict(policy, ctx, facts, evals, about_assistant, question=not_question is None)
 
 
-CONFIDENCE_TRIGGERS: frozenset[TriggerKind] = frozenset(
-    {"kb_entry", "unresolved_exchanges", "low_confidence"}
-)
-"""Triggers that read the answer's confidence on the turn: on a turn that is not a
-question (:func:`~handoff_server.escalation.models.not_a_question`) they do not apply."""
+def _decision(policy: Policy, ctx: TurnContext, s: TurnSignals, v: Verdict) -> Decision:
+    """The verdict ``v`` with every trigger's evaluation and the deciding reason."""
+    r, on = s.reading, v.fired
+    assert r is not None
+    evals = [
+        _ai_error(ctx),
+        _human_request(policy, ctx, r.human, "human_request" in on),
+        _keyword(policy, list(r.keywords) if policy.keyword.enabled else []),
+        _kb_entry(policy, ctx, s.topic_negated, "kb_entry" in on),
+        _intent(policy, r.intent, "intent" in on),
+        _sentiment(policy, r.mood, "sentiment" in on),
+        _unresolved(policy, v.facts.unresolved, "unresolved_exchanges" in on),
+        _low_confidence(policy, s.confidence, "low_confidence" in on),
+    ]
+    if v.not_question is not None:
+        evals = [_not_applicable(e, v.not_question) for e in evals]
+    by_kind = {e.trigger: e for e in evals}
+    if v.basis == "forced":
+        assert v.trigger is not None
+        detail = by_kind[v.trigger].detail
+    elif v.basis == "rule":
+        assert v.rule is not None
+        simple = v.rule.when.trigger
+        detail = (
+            by_kind[simple].detail
+            if simple is not None
+            else f"rule {v.rule.name!r}: {_explain(v.rule.when, v.facts)}"
+        )
+    else:
+        detail = ABOUT_ASSISTANT_DETAIL if v.basis == "offer" else "no rule matched"
+    return Decision(
+        action=v.action,
+        trigger=v.trigger,
+        detail=detail,
+        priority=v.priority,
+        team=v.team,
+        rule=v.rule.name if v.rule is not None else None,
+        evaluations=evals,
+        policy_version=policy.version,
+        confidence=s.confidence,
+        intent=v.facts.intent.category.name if v.facts.intent else None,
+        question=v.not_question is None,
+    )
 
 
 def _not_applicable(e: TriggerEvaluation, reason: str) -> TriggerEvaluation:
@@ -214,114 +267,6 @@ def _not_applicable(e: TriggerEvaluation, reason: str) -> TriggerEvaluation:
     if e.trigger not in CONFIDENCE_TRIGGERS:
         return e
     return e.model_copy(update={"fired": False, "value": None, "detail": reason})
-
-
-def _verdict(
-    policy: Policy,
-    ctx: TurnContext,
-    facts: _Facts,
-    evals: list[TriggerEvaluation],
-    about_assistant: bool,
-    *,
-    question: bool,
-) -> Decision:
-    """The rules' decision on the measured ``facts``; see :func:`decide`."""
-    by_kind = {e.trigger: e for e in evals}
-    common = _Shared(
-        evaluations=evals,
-        policy_version=policy.version,
-        confidence=facts.confidence,
-        intent=facts.intent.category.name if facts.intent else None,
-        question=question,
-    )
-    rule = next((r for r in policy.rules if _holds(r.when, facts)), None)
-    if ctx.ai_error is not None or ctx.explicit_human_request:
-        return _forced(policy, ctx, rule, facts, by_kind, common)
-    if rule is None:
-        if about_assistant:
-            return Decision(action="offer_handoff", detail=ABOUT_ASSISTANT_DETAIL, **common)
-        return Decision(action="continue", detail="no rule matched", **common)
-    decision = _from_rule(rule, facts, by_kind, common)
-    if decision.escalate:
-        decision.team = _team(rule, facts, ctx)
-    return decision
-
-
-def _forced(
-    policy: Policy,
-    ctx: TurnContext,
-    rule: Rule | None,
-    facts: _Facts,
-    by_kind: dict[TriggerKind, TriggerEvaluation],
-    common: _Shared,
-) -> Decision:
-    """The decision when the answerer failed or the visitor pressed "talk to a person":
-    always escalate, with the priority and team of the first escalating rule that holds."""
-    forced: TriggerKind = "ai_error" if ctx.ai_error is not None else "human_request"
-    if rule is not None and rule.action == "escalate" and forced == "human_request":
-        decision = _from_rule(rule, facts, by_kind, common)
-        decision.team = _team(rule, facts, ctx)
-        return decision
-    escalating = next(
-        (r for r in policy.rules if r.action == "escalate" and _holds(r.when, facts)), None
-    )
-    priority = escalating.priority if escalating else 0
-    if forced == "ai_error":
-        priority = max(priority, policy.ai_error_priority)
-    return Decision(
-        action="escalate",
-        trigger=forced,
-        detail=by_kind[forced].detail,
-        priority=priority,
-        team=_team(escalating, facts, ctx) if escalating else None,
-        rule=escalating.name if escalating else None,
-        **common,
-    )
-
-
-def _from_rule(
-    rule: Rule, facts: _Facts, by_kind: dict[TriggerKind, TriggerEvaluation], common: _Shared
-) -> Decision:
-    simple = rule.when.trigger
-    if simple is not None:
-        trigger: TriggerKind = simple
-        detail = by_kind[simple].detail
-    else:
-        trigger = "rule"
-        detail = f"rule {rule.name!r}: {_explain(rule.when, facts)}"
-    priority = rule.priority
-    if simple == "intent" and facts.intent is not None:
-        priority = max(priority, facts.intent.category.priority)
-    if rule.action == "continue":
-        return Decision(action="continue", detail=detail, rule=rule.name, **common)
-    return Decision(
-        action=rule.action,
-        trigger=trigger,
-        detail=detail,
-        priority=priority if rule.action == "escalate" else 0,
-        rule=rule.name,
-        **common,
-    )
-
-
-def _team(rule: Rule | None, facts: _Facts, ctx: TurnContext) -> str | None:
-    if rule is not None and rule.team:
-        return rule.team
-    if facts.keyword_team is not None:
-        return facts.keyword_team
-    if facts.intent is not None and facts.intent.category.team:
-        return facts.intent.category.team
-    if "kb_entry" in facts.fired and ctx.answer is not None:
-        return ctx.answer.team
-    return None
-
-
-def _keyword_team(policy: Policy, matches: list[PhraseMatch]) -> str | None:
-    for m in matches:
-        team = None if m.negated else policy.keyword.team_for(m.phrase)
-        if team is not None:
-            return team
-    return None
 
 
 def _ai_error(ctx: TurnContext) -> TriggerEvaluation:
@@ -343,24 +288,24 @@ def _quote(sentence: str | None, text: str) -> str:
 
 
 def _human_request(
-    policy: Policy, cp: CompiledPolicy, ctx: TurnContext
-) -> tuple[TriggerEvaluation, bool]:
-    """The human_request evaluation, and whether the visitor only asked about the assistant."""
+    policy: Policy, ctx: TurnContext, res: HumanRequestResult, fired: bool
+) -> TriggerEvaluation:
+    """The human_request evaluation (``res``: what the detector read; ``fired``: the
+    verdict's)."""
     cfg = policy.human_request
     if ctx.explicit_human_request:
         return TriggerEvaluation(
             trigger="human_request",
             enabled=cfg.enabled,
-            fired=True,
+            fired=fired,
             value=1.0,
             threshold=cfg.min_probability,
             detail="visitor pressed 'talk to a person'",
-        ), False
+        )
     if not cfg.enabled:
         return TriggerEvaluation(
             trigger="human_request", enabled=False, fired=False, detail="disabled"
-        ), False
-    res = cp.human.detect(ctx.text)
+        )
     p = round(res.probability, 4)
     where = _quote(res.sentence, ctx.text)
     if res.fired:
@@ -381,24 +326,23 @@ def _human_request(
     else:
         shown = compared(res.probability, "<", cfg.min_probability)
         detail = "no request for a person (p={} < {})".format(*shown)
-    evaluation = TriggerEvaluation(
+    return TriggerEvaluation(
         trigger="human_request",
-        fired=res.fired,
+        fired=fired,
         value=p,
         threshold=cfg.min_probability,
         detail=detail,
     )
-    return evaluation, res.about_assistant and not res.fired
 
 
-def _kb_entry(policy: Policy, ctx: TurnContext, tokens: list[Token]) -> TriggerEvaluation:
+def _kb_entry(policy: Policy, ctx: TurnContext, negated: bool, fired: bool) -> TriggerEvaluation:
     """Whether the answer's top KB entry, marked ``escalate: true``, claims this turn.
 
     Only a confident match may: a low-confidence guess at "security incident" would give
     the agent a wrong reason and route to a wrong team (low_confidence hands such turns
     off honestly). Nor may an entry whose topic the visitor negates ("I don't want to
     cancel my account, just update my email" against "Cancelling services or closing your
-    account"): see :func:`_topic_negated`.
+    account"): see :func:`_topic_negated` (``negated``). ``fired``: the verdict's.
     """
     answer = ctx.answer
     on = policy.intent.enabled and policy.intent.kb_entry
@@ -413,7 +357,6 @@ def _kb_entry(policy: Policy, ctx: TurnContext, tokens: list[Token]) -> TriggerE
     entry, conf = answer.entry_id, answer.confidence
     title = next((c.title for c in answer.candidates if c.entry_id == entry), None)
     sure = conf >= policy.threshold
-    negated = title is not None and _topic_negated(tokens, title)
     if negated:
         detail = (
             f"KB entry {entry!r} is marked escalate: true, but the message negates its topic "
@@ -430,7 +373,7 @@ def _kb_entry(policy: Policy, ctx: TurnContext, tokens: list[Token]) -> TriggerE
     return TriggerEvaluation(
         trigger="kb_entry",
         enabled=on,
-        fired=on and sure and not negated,
+        fired=fired,
         value=entry,
         threshold=policy.threshold,
         detail=detail,
@@ -457,13 +400,13 @@ def _topic_negated(tokens: list[Token], title: str) -> bool:
     return bool(hits) and all(hits)
 
 
-def _unresolved(policy: Policy, streak: int) -> TriggerEvaluation:
+def _unresolved(policy: Policy, streak: int, fired: bool) -> TriggerEvaluation:
     n = policy.unresolved_exchanges.count
     on = policy.unresolved_exchanges.enabled
     return TriggerEvaluation(
         trigger="unresolved_exchanges",
         enabled=on,
-        fired=on and streak >= n,
+        fired=fired,
         value=streak,
         threshold=n,
         detail=f"{streak} unresolved AI turn(s) in a row {'>=' if streak >= n else '<'} {n}",
@@ -495,7 +438,7 @@ def _keyword(policy: Policy, matches: list[PhraseMatch]) -> TriggerEvaluation:
     return TriggerEvaluation(trigger="keyword", fired=False, detail="no keyword matched")
 
 
-def _intent(policy: Policy, match: IntentMatch | None) -> TriggerEvaluation:
+def _intent(policy: Policy, match: IntentMatch | None, fired: bool) -> TriggerEvaluation:
     cfg = policy.intent
     if not cfg.enabled or not cfg.categories:
         why = "disabled" if not cfg.enabled else "no intents defined"
@@ -513,17 +456,16 @@ def _intent(policy: Policy, match: IntentMatch | None) -> TriggerEvaluation:
         detail += f"; routes to team {c.team!r} only"
     return TriggerEvaluation(
         trigger="intent",
-        fired=match.matched and c.escalate,
+        fired=fired,
         value=prob,
         threshold=c.min_probability,
         detail=detail,
     )
 
 
-def _sentiment(policy: Policy, mood: SentimentResult) -> TriggerEvaluation:
+def _sentiment(policy: Policy, mood: SentimentResult, fired: bool) -> TriggerEvaluation:
     cfg = policy.sentiment
     score = round(mood.score, 4)
-    fired = cfg.enabled and mood.score < cfg.threshold
     signals = f"; signals: {', '.join(mood.signals)}" if mood.signals else ""
     op = "<" if mood.score < cfg.threshold else ">="
     shown, bound = compared(mood.score, op, cfg.threshold)
@@ -537,7 +479,7 @@ def _sentiment(policy: Policy, mood: SentimentResult) -> TriggerEvaluation:
     )
 
 
-def _low_confidence(policy: Policy, conf: float | None) -> TriggerEvaluation:
+def _low_confidence(policy: Policy, conf: float | None, fired: bool) -> TriggerEvaluation:
     on = policy.low_confidence.enabled
     t = policy.threshold
     if conf is None:
@@ -554,150 +496,20 @@ def _low_confidence(policy: Policy, conf: float | None) -> TriggerEvaluation:
     return TriggerEvaluation(
         trigger="low_confidence",
         enabled=on,
-        fired=on and low,
+        fired=fired,
         value=conf,
         threshold=t,
         detail=f"confidence {shown} {op} threshold {bound}",
     )
 
 
-def _unresolved_streak(
-    policy: Policy, ctx: TurnContext, tokens: list[Token], earlier: list[list[Token]]
-) -> int:
-    """AI turns in a row, ending now, that did not resolve (see ``UnresolvedTrigger``)."""
-    t = policy.threshold
-    history = ctx.history[-HISTORY_LIMIT:]
-    now_conf = ctx.answer.confidence if ctx.answer is not None else None
-    repeat = bool(history) and same_question(tokens, earlier[-1])
-    streak = (
-        1 if (ctx.ai_error is not None or repeat or (now_conf is not None and now_conf < t)) else 0
-    )
-    for i in range(len(history) - 1, -1, -1):
-        turn = history[i]
-        if turn.resolved is True:
-            break
-        next_text = history[i + 1].text if i + 1 < len(history) else ctx.text
-        next_tokens = earlier[i + 1] if i + 1 < len(history) else tokens
-        failed = (
-            turn.resolved is False
-            or (turn.confidence is not None and turn.confidence < t)
-            or bool(_not_helped.find(next_text, next_tokens))
-            or same_question(next_tokens, earlier[i])
-        )
-        if not failed:
-            break
-        streak += 1
-    return streak
-
-
-def in_business_hours(hours: BusinessHours, now: datetime) -> bool:
-    """Whether ``now`` (aware, or naive meaning UTC) falls in ``hours`` in their time zone."""
-    if now.tzinfo is None:
-        now = now.replace(tzinfo=UTC)
-    local = now.astimezone(_zone(hours.timezone))
-    day = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[local.weekday()]
-    if local.date() in hours.holidays:
-        return False
-    t = local.time().replace(tzinfo=None)
-    if hours.start <= hours.end:
-        return day in hours.days and hours.start <= t < hours.end
-    # Overnight shift: the part after midnight belongs to the previous day's shift.
-    if t >= hours.start:
-        return day in hours.days
-    prev = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")[local.weekday()]
-    return t < hours.end and prev in hours.days
-
-
-@lru_cache(maxsize=64)
-def _zone(name: str) -> ZoneInfo:
-    return ZoneInfo(name)
-
-
-def _compare(c: Comparison, x: float | None) -> bool:
-    if x is None:
-        return False
-    checks = (
-        (c.lt, lambda b: x < b),
-        (c.le, lambda b: x <= b),
-        (c.gt, lambda b: x > b),
-        (c.ge, lambda b: x >= b),
-        (c.eq, lambda b: x == b),
-        (c.ne, lambda b: x != b),
-    )
-    return all(check(bound) for bound, check in checks if bound is not None)
-
-
-@lru_cache(maxsize=256)
-def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
-    return re.compile(pattern, flags)
-
-
-def _holds(cond: Condition, f: _Facts) -> bool:
-    key = cond.key()
-    if key == "all":
-        return all(_holds(c, f) for c in cond.all_ or ())
-    if key == "any":
-        return any(_holds(c, f) for c in cond.any_ or ())
-    if key == "not" and cond.not_ is not None:
-        return not _holds(cond.not_, f)
-    if key == "trigger":
-        return cond.trigger in f.fired
-    if key == "confidence" and cond.confidence is not None:
-        return _compare(cond.confidence, f.confidence)
-    if key == "sentiment" and cond.sentiment is not None:
-        return _compare(cond.sentiment, f.sentiment)
-    if key == "exchanges" and cond.exchanges is not None:
-        return _compare(cond.exchanges, f.exchanges)
-    if key == "unresolved" and cond.unresolved is not None:
-        return _compare(cond.unresolved, f.unresolved)
-    if key == "intent":
-        return f.intent is not None and f.intent.category.name in (cond.intent or ())
-    if key == "keyword":
-        if cond.keyword == "*":
-            return bool(f.keywords)
-        return any(m.phrase.casefold() == (cond.keyword or "").casefold() for m in f.keywords)
-    if key == "visitor":
-        return _visitor_holds(cond, f.visitor)
-    if key == "page_url":
-        url = cond.page_url
-        if f.page_url is None or url is None:
-            return False
-        if url.glob is not None:
-            return (
-                _rx(fnmatch.translate(url.glob.casefold())).match(f.page_url.casefold()) is not None
-            )
-        return _rx(url.regex or "").search(f.page_url) is not None
-    if key == "business_hours":
-        return in_business_hours(f.hours, f.now) == cond.business_hours
-    raise AssertionError(f"unhandled condition key {key}")
-
-
-def _visitor_holds(cond: Condition, visitor: dict[str, str]) -> bool:
-    v = cond.visitor
-    assert v is not None
-    value = visitor.get(v.field)
-    if v.exists is not None:
-        return (value is not None) == v.exists
-    if v.ne is not None:
-        return value is None or value.casefold() != v.ne.casefold()
-    if value is None:
-        return False
-    if v.eq is not None:
-        return value.casefold() == v.eq.casefold()
-    if v.in_ is not None:
-        return value.casefold() in {x.casefold() for x in v.in_}
-    if v.contains is not None:
-        return v.contains.casefold() in value.casefold()
-    return _rx(v.matches or "").search(value) is not None
-
-
-def _explain(cond: Condition, f: _Facts) -> str:
+def _explain(cond: Condition, f: Facts) -> str:
     """Why ``cond`` holds (or not), with the measured values, for the decision's detail."""
     key = cond.key()
     if key in ("all", "any"):
         parts = [_explain(c, f) for c in (cond.all_ if key == "all" else cond.any_) or ()]
         if key == "any":
-            held = [p for c, p in zip(cond.any_ or (), parts, strict=True) if _holds(c, f)]
+            held = [p for c, p in zip(cond.any_ or (), parts, strict=True) if predicate(c)(f)]
             parts = held or parts
         return "(" + f" {'and' if key == 'all' else 'or'} ".join(parts) + ")"
     if key == "not":

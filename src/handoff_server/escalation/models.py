@@ -77,10 +77,30 @@ def not_a_question(ctx: TurnContext, asked_for_person: bool, threshold: float) -
     "a human please, about resetting my password" does not). On such a turn the answer's
     confidence measures nothing about the visitor's need.
     """
-    if ctx.answer is not None and ctx.answer.courtesy:
+    answer = ctx.answer
+    return question_reason(
+        answer is not None and answer.courtesy,
+        asked_for_person,
+        ctx.explicit_human_request,
+        answer.confidence if answer is not None else None,
+        threshold,
+    )
+
+
+def question_reason(
+    courtesy: bool,
+    asked_for_person: bool,
+    explicit: bool,
+    confidence: float | None,
+    threshold: float,
+) -> str | None:
+    """:func:`not_a_question` on plain values: the answer is a ``courtesy`` reply; the
+    visitor ``asked_for_person`` or pressed for one (``explicit``); the answer's
+    ``confidence`` (0–1, ``None`` without an answer) against ``threshold``."""
+    if courtesy:
         return "not a question: a courtesy turn"
-    sure = ctx.answer is not None and ctx.answer.confidence >= threshold
-    if (asked_for_person or ctx.explicit_human_request) and not sure:
+    sure = confidence is not None and confidence >= threshold
+    if (asked_for_person or explicit) and not sure:
         return "not a question: the visitor asked for a person"
     return None
 

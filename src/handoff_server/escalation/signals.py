@@ -1,0 +1,198 @@
+"""A turn's decision inputs, kept so the policy can decide the turn again later.
+
+:func:`~handoff_server.escalation.engine.decide` works in two stages: reading the
+message (the costly part: the human-request, intent and sentiment classifiers, keyword
+matching; :class:`Reading`) and judging what was read against the policy's thresholds
+and rules (:func:`~handoff_server.escalation.judge.judge`, microseconds). What the
+judging stage needs is a :class:`TurnSignals`; the server stores it with every AI turn
+(:func:`to_record`), so a what-if replay judges stored turns under another policy without
+running the AI or the classifiers again (:func:`from_record`).
+
+A reading depends on parts of the policy (the keyword phrases, the human-request
+examples, the intents, the sentiment lexicon): :func:`reading_keys` fingerprints each
+part, and a stored reading is reused only for a policy whose part has the same
+fingerprint; otherwise that part is read again from the stored text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from handoff_server.escalation.human import HumanRequestResult
+from handoff_server.escalation.intents import IntentMatch
+from handoff_server.escalation.policy import Policy
+from handoff_server.escalation.sentiment import SentimentResult
+from handoff_server.language.text import PhraseMatch
+
+__all__ = [
+    "READING_PARTS",
+    "Reading",
+    "ReadingKeys",
+    "TurnSignals",
+    "from_record",
+    "reading_keys",
+    "to_record",
+]
+
+RECORD_VERSION = 1
+"""Layout of :func:`to_record`'s dict; a stored record of another layout is not replayed."""
+
+READING_PARTS = ("human", "keyword", "intent", "sentiment")
+"""The policy-dependent parts of a :class:`Reading`."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the policy's matchers read in one message: the strongest ``human`` request
+    sentence, every ``keywords`` phrase found (negated ones too), the best ``intent``
+    (``None``: none resembles it) and the ``mood``. Each part is read whether or not its
+    trigger is on, so a stored reading serves a policy that turns it on."""
+
+    human: HumanRequestResult
+    keywords: tuple[PhraseMatch, ...]
+    intent: IntentMatch | None
+    mood: SentimentResult
+
+
+@dataclass(slots=True)
+class TurnSignals:
+    """Everything the judging stage reads about one turn.
+
+    - ``confidence``: the answer's (0–1), ``None`` when the answerer failed (``ai_error``).
+    - ``explicit``: the visitor pressed "talk to a person" (or accepted an offer of one).
+    - ``courtesy``: the answer is to a thanks or hello; ``entry_escalate``: the top KB
+      entry is marked ``escalate: true``; ``topic_negated``: the message negates that
+      entry's topic; ``answer_team``: the top entry's team.
+    - ``exchanges``: visitor turns so far, this one included; ``history``: for each of
+      the last 20 earlier turns, oldest first, ``(confidence, resolved, failed)`` where
+      ``failed`` says the next message repeats it or says it did not help; ``repeat``:
+      this message repeats the previous one.
+    - ``visitor`` (flat fields), ``page_url``, ``now`` (UTC).
+    - What the matchers read (:class:`Reading`): ``human_fired`` and ``human_about``
+      (the message asks for a person; only asks whether it talks to a bot), the
+      ``keywords`` found (negated ones too), the best ``intent``, the ``sentiment`` score
+      (−1…1); ``reading`` itself when the turn was read now (``None`` when replayed).
+    """
+
+    confidence: float | None
+    ai_error: bool
+    explicit: bool
+    courtesy: bool
+    entry_escalate: bool
+    topic_negated: bool
+    answer_team: str | None
+    exchanges: int
+    history: list[tuple[float | None, bool | None, bool]]
+    repeat: bool
+    visitor: dict[str, str]
+    page_url: str | None
+    now: datetime
+    human_fired: bool
+    human_about: bool
+    keywords: tuple[PhraseMatch, ...]
+    intent: IntentMatch | None
+    sentiment: float
+    reading: Reading | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingKeys:
+    """Fingerprints (hex) of the policy parts each part of a :class:`Reading` depends on."""
+
+    human: str
+    keyword: str
+    intent: str
+    sentiment: str
+
+
+def _key(data: Any) -> str:
+    raw = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def reading_keys(policy: Policy) -> ReadingKeys:
+    """The fingerprints of ``policy``'s parts that readings depend on."""
+    data = policy.to_data()
+    human = data["human_request"]
+    keyword = data["keyword"]
+    sentiment = data["sentiment"]
+    return ReadingKeys(
+        human=_key([human["examples"], human["min_probability"]]),
+        keyword=_key([keyword["phrases"], keyword["max_gap"]]),
+        intent=_key(data["intent"]["categories"]),
+        sentiment=_key([sentiment["phrases"], sentiment["lexicon"]]),
+    )
+
+
+def to_record(s: TurnSignals) -> dict[str, Any]:
+    """``s`` as JSON-able data (``visitor``, ``page_url`` and ``now`` left out: the
+    conversation and the stored turn keep them)."""
+    intent = s.intent
+    return {
+        "v": RECORD_VERSION,
+        "conf": s.confidence,
+        "err": s.ai_error,
+        "exp": s.explicit,
+        "court": s.courtesy,
+        "esc": s.entry_escalate,
+        "neg": s.topic_negated,
+        "team": s.answer_team,
+        "ex": s.exchanges,
+        "hist": [list(h) for h in s.history],
+        "rep": s.repeat,
+        "hum": [s.human_fired, s.human_about],
+        "kw": [[m.phrase, m.text, m.negated] for m in s.keywords],
+        "int": None
+        if intent is None
+        else [intent.category.name, intent.probability, intent.matched],
+        "sen": s.sentiment,
+    }
+
+
+def from_record(
+    record: dict[str, Any],
+    policy: Policy,
+    *,
+    explicit: bool,
+    visitor: dict[str, str],
+    page_url: str | None,
+    now: datetime,
+) -> TurnSignals | None:
+    """The signals stored by :func:`to_record`, to judge under ``policy``; ``explicit``
+    as the replay decides it. The intent is looked up in ``policy``'s intents (``None``
+    when it has no such intent: then its intents differ from those the record was read
+    with, see :func:`reading_keys`, and the caller reads the intent again). ``None`` for
+    a record of another layout."""
+    if record.get("v") != RECORD_VERSION:
+        return None
+    intent = None
+    if record["int"] is not None:
+        name, probability, matched = record["int"]
+        category = next((c for c in policy.intent.categories if c.name == name), None)
+        if category is not None:
+            intent = IntentMatch(category, probability, "", matched)
+    fired, about = record["hum"]
+    return TurnSignals(
+        record["conf"],
+        record["err"],
+        explicit,
+        record["court"],
+        record["esc"],
+        record["neg"],
+        record["team"],
+        record["ex"],
+        record["hist"],
+        record["rep"],
+        visitor,
+        page_url,
+        now,
+        fired,
+        about,
+        tuple(PhraseMatch(p, t, n) for p, t, n in record["kw"]) if record["kw"] else (),
+        intent,
+        record["sen"],
+    )
