@@ -106,9 +106,11 @@ def operator(server: ServerOpt = None, token: TokenOpt = None, config: ConfigOpt
     app = make_app(agent_settings(config, server, token), operator=True)
     app.run()
     if app.refusal:
+        code = app.model.link.refusal_code
+        how = "--role operator" if code == "forbidden" else ""
         fail(
-            f"{app.refusal}: check --token / HANDOFF_TOKEN ('handoff token create')",
-            app.model.link.refusal_code,
+            f"{app.refusal}: check --token / HANDOFF_TOKEN ('handoff token create{how and ' ' + how}')",
+            code,
         )
 
 

@@ -71,6 +71,8 @@ class OperatorScreen(AgentScreen):
             for n, (tab, title) in enumerate(OPERATOR_TABS.items(), start=1)
         ],
     ]
+    AUTO_FOCUS = None
+    """Showing a tab focuses its pane (:meth:`OperatorPane.focus_main`), not the tab bar."""
     COMMAND_SOURCES = (ItemList, HistoryTable, ExampleTable, GapTable)
     """Widgets whose key bindings the command palette also lists."""
 
@@ -91,7 +93,7 @@ class OperatorScreen(AgentScreen):
         self.ready = True
         self.redraw()
         self._load(self.active)
-        self.pane(self.active).focus_main()
+        self.call_after_refresh(self._focus_pane)
 
     @property
     def active(self) -> str:
@@ -119,8 +121,12 @@ class OperatorScreen(AgentScreen):
     @on(TabbedContent.TabActivated)
     def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
         self._load(self.active)
-        self.pane(self.active).focus_main()
+        # The pane becomes visible on the next refresh; a hidden widget takes no focus.
+        self.call_after_refresh(self._focus_pane)
         self.refresh_bindings()
+
+    def _focus_pane(self) -> None:
+        self.pane(self.active).focus_main()
 
     def redraw(self) -> None:
         """Redraw the title, the banner and every pane from the model."""

@@ -40,6 +40,10 @@ class AnalyticsPane(OperatorPane, VerticalScroll):
 
     FOCUS = "#a-period"
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._period_asked = ""
+
     def compose(self) -> ComposeResult:
         with Horizontal(classes="pane-bar"):
             options = [(name, name) for name in PERIODS]
@@ -62,7 +66,8 @@ class AnalyticsPane(OperatorPane, VerticalScroll):
     def load(self) -> None:
         """Ask for the report of the chosen period."""
         now = getattr(self.app, "now", None) or datetime.now(UTC)
-        delta = PERIODS[str(self.query_one("#a-period", Select).value)]
+        self._period_asked = str(self.query_one("#a-period", Select).value)
+        delta = PERIODS[self._period_asked]
         self.op.loading.add("analytics")
         self.desk.ask(
             self, OAnalytics, type="analytics", since=None if delta is None else now - delta
@@ -70,8 +75,9 @@ class AnalyticsPane(OperatorPane, VerticalScroll):
         self.redraw()
 
     @on(Select.Changed, "#a-period")
-    def _period(self) -> None:
-        if self.is_mounted and self.op.policy is not None:
+    def _period(self, event: Select.Changed) -> None:
+        # Select says "changed" when first shown too: only a new period is asked for.
+        if self.op.policy is not None and str(event.value) != self._period_asked:
             self.load()
 
     def redraw(self) -> None:

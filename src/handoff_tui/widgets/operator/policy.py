@@ -93,7 +93,7 @@ def _owner(loc: Loc, owners: list[Loc]) -> Loc | None:
     return best
 
 
-class PolicyPane(OperatorPane, VerticalScroll):
+class PolicyPane(OperatorPane, VerticalScroll, can_focus=True):
     """The policy editor (see the module docstring)."""
 
     DEBOUNCE_SECONDS = 0.4

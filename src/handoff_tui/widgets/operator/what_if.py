@@ -84,6 +84,7 @@ class WhatIfPane(OperatorPane, Vertical):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._request: str | None = None
+        self._period_asked = ""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="whatif-bar"):
@@ -107,7 +108,8 @@ class WhatIfPane(OperatorPane, Vertical):
         if self.op.policy is None:
             return
         now = getattr(self.app, "now", None) or datetime.now(UTC)
-        delta = PERIODS[str(self.query_one("#period", Select).value)]
+        self._period_asked = str(self.query_one("#period", Select).value)
+        delta = PERIODS[self._period_asked]
         self.op.loading.add("what_if")
         self._request = self.desk.ask(
             self,
@@ -120,8 +122,9 @@ class WhatIfPane(OperatorPane, Vertical):
         self.redraw()
 
     @on(Select.Changed, "#period")
-    def _period(self) -> None:
-        if self.op.policy is not None:
+    def _period(self, event: Select.Changed) -> None:
+        # Select says "changed" when first shown too: only a new period is asked for.
+        if self.op.policy is not None and str(event.value) != self._period_asked:
             self.load()
 
     def redraw(self) -> None:
