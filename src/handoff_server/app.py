@@ -18,7 +18,7 @@ from handoff_server.config import Settings
 from handoff_server.conversations import ConversationService
 from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
-from handoff_server.kb import load_kb
+from handoff_server.kb.served import load_served_kb
 from handoff_server.operator import OperatorDesk, build_operator_desk
 from handoff_server.store import AsyncStore, open_store
 from handoff_server.webhooks import Deliverer, Outbox
@@ -63,13 +63,14 @@ class RunningServer:
 
 
 def build_answerer(settings: Settings) -> Answerer:
-    """Load the KB named in the settings (the bundled demo KB when unset) and build the
-    configured engine, using the index cache under the data dir.
+    """Load the KB named in the settings (the bundled demo KB when unset), with the
+    entries operators added (:func:`~handoff_server.kb.served.load_served_kb`), and
+    build the configured engine, using the index cache under the data dir.
 
     Raises :class:`~handoff_server.errors.KBError` for a bad KB,
     :class:`~handoff_server.errors.UnknownEngine` for an unknown engine.
     """
-    kb = load_kb(settings.ai.kb)
+    kb = load_served_kb(settings.ai.kb, settings.store.data_dir)
     return make_answerer(kb, settings.ai.engine, cache_dir=settings.store.data_dir / "cache")
 
 
@@ -99,7 +100,7 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
             outbox=outbox,
         )
         await service.initialise()
-        operator = build_operator_desk(service, store)
+        operator = build_operator_desk(service, store, settings)
         gateway = Gateway(service, hub, AgentDirectory(store), settings.server, operator)
         await gateway.start()
         webhooks.start()

@@ -512,6 +512,11 @@ class RetrievalAnswerer:
         feats, top, probs = _features(scores, ix.temperature, sims, ix.oos_index, unseen)
         return _calibrate(ix, feats), top, probs
 
+    def vectors(self, texts: list[str]) -> Any:
+        """The engine's own representation of ``texts``, the one it retrieves with: one
+        unit-norm row per text (a scipy sparse matrix or a numpy array)."""
+        return self.index.encoder.transform(texts)
+
     def _score_one(self, x: Any, unseen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # The same numbers as the batch path, for one question, without touching the whole
         # coefficient matrix or every stored example: only the question's non-zero

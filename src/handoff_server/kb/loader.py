@@ -32,6 +32,7 @@ from handoff_server.kb.models import KBEntry, KnowledgeBase
 __all__ = [
     "OOS_LABEL",
     "Problem",
+    "check_entries",
     "check_kb",
     "load_kb",
     "read_kb",
@@ -97,6 +98,15 @@ def load_kb(path: Path | str | None = None) -> KnowledgeBase:
 def check_kb(path: Path | str | None = None) -> list[Problem]:
     """Every problem (errors and warnings) found in the KB at ``path``, in file order."""
     return read_kb(path)[1]
+
+
+def check_entries(kb: KnowledgeBase) -> tuple[KnowledgeBase, list[Problem]]:
+    """The checks across entries that :func:`read_kb` makes (duplicate ids, example
+    questions under two entries), on entries already read, e.g. a KB with a new entry
+    added: the entries kept and the problems."""
+    problems: list[Problem] = []
+    kept = _cross_check(list(kb.entries), {}, problems)
+    return KnowledgeBase(entries=kept), problems
 
 
 def read_kb(path: Path | str | None = None) -> tuple[KnowledgeBase, list[Problem]]:
