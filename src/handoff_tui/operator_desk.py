@@ -183,8 +183,10 @@ class OperatorDesk(App[None]):
             self.tell(f"Policy {who} is in force.", title="Policy changed", timeout=5)
 
     def _redraw_operator(self) -> None:
-        if isinstance(self.screen, OperatorScreen) and self.screen.ready:
-            self.screen.redraw()
+        # An answer can arrive while the app is closing, with no screen left.
+        screen = self.screen_stack[-1] if self.screen_stack else None
+        if isinstance(screen, OperatorScreen) and screen.ready:
+            screen.redraw_panes()
 
     @on(OperatorReply)
     def _policy_loaded(self, message: OperatorReply) -> None:

@@ -79,6 +79,7 @@ class OperatorScreen(AgentScreen):
     def __init__(self, tab: str = "policy") -> None:
         super().__init__()
         self.first_tab = tab if tab in OPERATOR_TABS else "policy"
+        self._asked: set[str] = set()
 
     def compose(self) -> ComposeResult:
         yield Static(id="title-bar")
@@ -91,9 +92,14 @@ class OperatorScreen(AgentScreen):
 
     def on_mount(self) -> None:
         self.ready = True
-        self.redraw()
+        self.redraw_panes()
         self._load(self.active)
         self.call_after_refresh(self._focus_pane)
+
+    def on_screen_resume(self) -> None:
+        # Answers that came while a transcript was on top are drawn now.
+        if self.ready:
+            self.redraw_panes()
 
     @property
     def active(self) -> str:
@@ -114,8 +120,13 @@ class OperatorScreen(AgentScreen):
         self.show_tab(tab)
 
     def _load(self, tab: str) -> None:
+        # Each report is asked for once by itself, the first time its tab is shown once
+        # the policy is known; after that only r (or a new period) asks again.
         pane = self.pane(tab)
-        if not pane.loaded() and self.model.operator.policy is not None:
+        if tab in self._asked or self.model.operator.policy is None:
+            return
+        self._asked.add(tab)
+        if not pane.loaded():
             pane.load()
 
     @on(TabbedContent.TabActivated)
@@ -129,7 +140,8 @@ class OperatorScreen(AgentScreen):
         self.pane(self.active).focus_main()
 
     def redraw(self) -> None:
-        """Redraw the title, the banner and every pane from the model."""
+        """Redraw the title and the banner (every tick: cheap); the panes redraw when
+        their data changes (:meth:`redraw_panes`)."""
         model = self.model
         link = model.link
         self.query_one(ConnectionBanner).show_state(
@@ -142,10 +154,14 @@ class OperatorScreen(AgentScreen):
         self.query_one("#title-bar", Static).update(
             fill(f"[b]Operator[/] · $me · $v{edited}", me=me, v=version)
         )
+
+    def redraw_panes(self) -> None:
+        """Redraw every pane from the model (an answer arrived), then ask for the shown
+        tab's report if it was waiting for the policy."""
+        self.redraw()
         for tab in OPERATOR_TABS:
             self.pane(tab).redraw()
-        if op.policy is not None:
-            self._load(self.active)
+        self._load(self.active)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Apply and drop edits where there are edits; refresh on the reports; each

@@ -70,6 +70,8 @@ class OperatorPane(Widget):
             if widget.focusable:
                 widget.focus()
                 return
+        # Focus left in another tab's pane would make the tabs switch back to it.
+        self.screen.set_focus(None)
 
     def load(self) -> None:
         """Ask the server for what this pane shows (nothing by default)."""

@@ -145,6 +145,8 @@ class PolicyPane(OperatorPane, VerticalScroll, can_focus=True):
             )
         )
         self.query_one("#policy-status", Static).update(self._status())
+        # Apply and drop edits are offered only while there are edits.
+        self.screen.refresh_bindings()
 
     def _status(self) -> Content:
         op = self.op

@@ -31,8 +31,13 @@ def point_at(points: list[RiskPoint], threshold: float) -> RiskPoint | None:
     return min(points, key=lambda p: abs(p.threshold - threshold))
 
 
-class RiskPane(OperatorPane, Vertical):
-    """The plot, the trade sentence and where the numbers come from."""
+class RiskPane(OperatorPane, Vertical, can_focus=True):
+    """The plot, the trade sentence and where the numbers come from. Focusable itself
+    (nothing in it is): focus left in another tab would switch back to that tab."""
+
+    def focus_main(self) -> None:
+        """Focus the pane."""
+        self.focus()
 
     def compose(self) -> ComposeResult:
         yield Static(id="risk-trade")
