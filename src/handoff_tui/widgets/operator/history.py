@@ -154,6 +154,8 @@ class HistoryPane(OperatorPane, Vertical):
         if isinstance(message.frame, SPolicy):
             self.op.draft.start_from(message.frame)
             self.desk.tell(f"Rolled back: version {message.frame.version} is in force.")
+            # The new version comes first in the list: show its changes.
+            self.query_one(HistoryTable).move_cursor(row=0)
             self.load()
         self.redraw()
 

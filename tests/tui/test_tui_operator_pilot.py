@@ -1,0 +1,156 @@
+"""Pilot tests of the operator screens against a real server on an ephemeral port, with
+real visitors: the operator works the keys as a person would and the server's behaviour
+is checked from the visitor's side."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from textual.widgets import DataTable, Input, Static
+
+from handoff_tui import TUISettings, make_app
+from handoff_tui.app import AgentApp
+from handoff_tui.screens.operator import OperatorScreen
+from handoff_tui.widgets.operator.confirm import ConfirmModal
+from tests.conftest import create_token
+from tests.helpers import events, say, start_visitor
+
+MIDDLING = "I want to move my site to you"
+"""Confidence about 0.56 on the demo KB: escalated at 0.70, answered at 0.45."""
+
+
+async def until(pilot, predicate: Callable[[], object], what: str, timeout: float = 20) -> None:
+    """Let the app run until ``predicate()`` holds; fail naming ``what``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def _operator_app(url: str, token: str) -> AgentApp:
+    settings = TUISettings(
+        server_url=url, token=token, reconnect_initial_seconds=0.1, reconnect_max_seconds=0.5
+    )
+    return make_app(settings, operator=True)
+
+
+def _text(widget: Static) -> str:
+    return str(widget.render())
+
+
+def _row(table: DataTable, n: int) -> list[str]:
+    return [str(cell) for cell in table.get_row_at(n)]
+
+
+async def _lower_the_threshold(pilot, to: str) -> None:
+    """Tab into the threshold field, replace 0.7 by ``to``; wait for the server's check."""
+    app = pilot.app
+    await pilot.press("tab")
+    field = app.screen.query_one("#field-threshold Input", Input)
+    assert app.focused is field and field.value == "0.7"
+    await pilot.press("end", "backspace", "backspace", "backspace", *to)
+    draft = app.model.operator.draft
+    await until(pilot, lambda: draft.checked and draft.body["threshold"] == float(to), "check")
+    assert draft.problems == []
+    status = _text(app.screen.query_one("#policy-status", Static))
+    assert "Edited: 1 change(s), not applied · valid" in status, status
+
+
+async def _read_the_what_if(pilot) -> None:
+    """ctrl+t replays the edit: the middling question changes from escalated to contained."""
+    app = pilot.app
+    op = app.model.operator
+    await pilot.press("ctrl+t")
+    await until(pilot, lambda: op.what_if is not None and "what_if" not in op.loading, "what-if")
+    screen = app.screen
+    assert screen.active == "what_if"
+    result = op.what_if
+    assert result.escalated_to_contained == 1 and result.contained_to_escalated == 0
+    assert result.current.escalated == 1 and result.proposed.escalated == 0
+    rate = _row(screen.query_one("#whatif-table", DataTable), 0)
+    assert rate[:3] == ["containment rate", "0.0%", "100.0%"], rate
+    example = _row(screen.query_one("#whatif-examples", DataTable), 0)
+    assert example == ["→ contained", "low confidence", "contained", MIDDLING], example
+
+
+async def _apply(pilot, comment: str) -> int:
+    """ctrl+s, a comment, enter: the new version is in force. Returns its number."""
+    app = pilot.app
+    op = app.model.operator
+    before = op.policy.version
+    await pilot.press("ctrl+s")
+    await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the apply confirmation")
+    lines = " ".join(_text(s) for s in app.screen.query(".confirm-lines Static"))
+    assert "threshold: 0.7 → 0.45" in lines, lines
+    await pilot.press(*comment, "enter")
+    await until(pilot, lambda: op.policy.version == before + 1, "the new version")
+    assert op.policy.policy["threshold"] == 0.45 and not op.draft.dirty
+    return op.policy.version
+
+
+async def test_lower_the_threshold_read_the_what_if_apply_see_history_roll_back(server) -> None:
+    """The operator's whole round: open the policy screen, lower the threshold, read the
+    what-if, apply, see the version in history, roll back — and the server's answers to
+    visitors follow each step."""
+    visitor, _ = await start_visitor(server.url)
+    (esc,) = events(await say(visitor, MIDDLING), "escalated")
+    assert esc.data.trigger.kind == "low_confidence"
+    await visitor.close()
+    running, _ = await start_visitor(server.url)  # with the AI while the policy changes
+    app = _operator_app(server.url, await create_token(server, "Olga", "operator"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        op = app.model.operator
+        await until(
+            pilot,
+            lambda: isinstance(app.screen, OperatorScreen) and app.screen.ready and op.policy,
+            "the policy screen",
+        )
+        first = op.policy.version
+        await _lower_the_threshold(pilot, "0.45")
+        await _read_the_what_if(pilot)
+        await pilot.press("1")
+        applied = await _apply(pilot, "pilot")
+        assert applied == first + 1
+        # The running conversation's next turn uses the new version: answered, not handed off.
+        answered = await say(running, MIDDLING)
+        assert events(answered, "ai_message") and not events(answered, "escalated")
+
+        await pilot.press("2")  # history
+        await until(pilot, lambda: op.history and op.history[0].version == applied, "history")
+        screen = app.screen
+        assert _row(screen.query_one("#history-table", DataTable), 0)[2:] == ["Olga", "1", "pilot"]
+        diff = _text(screen.query_one("#history-lines", Static))
+        assert "threshold: 0.7 → 0.45" in diff, diff
+
+        await pilot.press("down", "b")  # roll back to the version before
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the confirmation")
+        await pilot.press("enter")
+        await until(pilot, lambda: op.policy.version == applied + 1, "the rollback")
+        assert op.policy.policy["threshold"] == 0.7 and op.draft.body["threshold"] == 0.7
+        await until(pilot, lambda: op.history and op.history[0].version == applied + 1, "history")
+        diff = _text(app.screen.query_one("#history-lines", Static))
+        assert "rolled back to version" in diff and "threshold: 0.45 → 0.7" in diff, diff
+    (again,) = events(await say(running, MIDDLING + " please"), "escalated")
+    assert again.data.trigger.kind == "low_confidence"
+    await running.close()
+
+
+async def test_an_agent_token_cannot_open_the_operator_screens(server, agent_token) -> None:
+    """``handoff operator`` with an agent's token stops at sign-in with ``forbidden``;
+    ``handoff agent`` with it offers no operator key."""
+    app = _operator_app(server.url, agent_token)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: app.return_code is not None, "the app to stop")
+    assert app.return_code == 1 and app.model.link.refusal_code == "forbidden"
+    assert "operator token" in (app.refusal or "")
+    agent_app = make_app(TUISettings(server_url=server.url, token=agent_token))
+    async with agent_app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: agent_app.queue.me is not None, "sign-in")
+        assert agent_app.check_action("operator", ()) is False
+        await pilot.press("o")
+        await pilot.pause(0.2)
+        assert not isinstance(agent_app.screen, OperatorScreen)
+        assert agent_app.model.operator.policy is None  # never asked: not an operator
