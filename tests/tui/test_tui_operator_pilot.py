@@ -7,14 +7,18 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input, Static, TextArea
 
+from handoff_server.client import new_client_msg_id
+from handoff_server.protocol import AClaim, AReply
+from handoff_server.protocol_operator import OPolicyApply
 from handoff_tui import TUISettings, make_app
 from handoff_tui.app import AgentApp
 from handoff_tui.screens.operator import OperatorScreen
 from handoff_tui.widgets.operator.confirm import ConfirmModal
+from handoff_tui.widgets.operator.kb_editor import KbEntryEditor
 from tests.conftest import create_token
-from tests.helpers import events, say, start_visitor
+from tests.helpers import agent, events, say, start_visitor
 
 MIDDLING = "I want to move my site to you"
 """Confidence about 0.56 on the demo KB: escalated at 0.70, answered at 0.45."""
@@ -154,3 +158,102 @@ async def test_an_agent_token_cannot_open_the_operator_screens(server, agent_tok
         await pilot.pause(0.2)
         assert not isinstance(agent_app.screen, OperatorScreen)
         assert agent_app.model.operator.policy is None  # never asked: not an operator
+
+
+GAP = "Do you sell gift cards for the garden centre?"
+"""A question the demo KB does not cover: escalated on low confidence."""
+ANSWER = "Yes: gift cards for the garden centre are sold at its front desk, from 10 to 200 euros."
+
+
+async def _an_agent_answers_a_gap(url: str, agent_token: str) -> None:
+    """A visitor asks :data:`GAP`, is handed off; agent Sam claims and answers."""
+    visitor, welcome = await start_visitor(url, name="Hedy")
+    (esc,) = events(await say(visitor, GAP), "escalated")
+    assert esc.data.trigger.kind == "low_confidence"
+    sam = await agent(url, agent_token)
+    cid = welcome.conversation_id
+    for frame in (
+        AClaim(type="claim", conversation_id=cid, client_msg_id=new_client_msg_id()),
+        AReply(type="reply", conversation_id=cid, client_msg_id=new_client_msg_id(), text=ANSWER),
+    ):
+        await sam.send(frame)
+        await sam.recv_until(
+            lambda f, m=frame.client_msg_id: getattr(f, "client_msg_id", None) == m
+        )
+    await sam.close()
+    await visitor.close()
+
+
+async def test_a_kb_entry_written_from_a_knowledge_gap_answers_the_next_visitor(
+    server, agent_token
+) -> None:
+    """Knowledge gaps → n: the editor opens with the gap's questions and the answer the
+    agent gave; ctrl+s writes the entry and the server reindexes; the next visitor asking
+    the same question is answered by the AI."""
+    await _an_agent_answers_a_gap(server.url, agent_token)
+    app = _operator_app(server.url, await create_token(server, "Olga", "operator"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        op = app.model.operator
+        await until(pilot, lambda: isinstance(app.screen, OperatorScreen) and op.policy, "policy")
+        await pilot.press("6")
+        await until(pilot, lambda: op.gaps is not None and op.gaps.groups, "knowledge gaps")
+        (group,) = [g for g in op.gaps.groups if GAP in g.examples]
+        table = app.screen.query_one("#gaps-table", DataTable)
+        await until(pilot, lambda: app.focused is table, "the gaps table")
+        await pilot.press(*["down"] * op.gaps.groups.index(group), "n")
+        await until(pilot, lambda: isinstance(app.screen, KbEntryEditor), "the KB entry editor")
+        editor = app.screen
+        assert editor.query_one("#kb-questions", TextArea).text.splitlines()[0] == GAP
+        assert editor.query_one("#kb-answer", TextArea).text == ANSWER
+        assert (
+            editor.query_one("#kb-id", Input).value
+            == "do-you-sell-gift-cards-for-the-garden-centre"
+        )
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, KbEntryEditor), "the entry", 60)
+        told = [n.message for n in app._notifications if n.title == "KB entry created"]
+        assert told and "do-you-sell-gift-cards-for-the-garden-centre" in told[0], told
+    visitor, _ = await start_visitor(server.url)
+    answered = await say(visitor, GAP)
+    assert events(answered, "ai_message") and not events(answered, "escalated")
+    assert "front desk" in events(answered, "ai_message")[0].data.text
+    await visitor.close()
+
+
+async def test_a_version_applied_elsewhere_shows_up_live_and_keeps_unsaved_edits(server) -> None:
+    """While Olga edits the threshold, Omar applies another version from his own client:
+    Olga's screen says so at once and keeps her edits; her apply is refused as a conflict
+    (shown on the screen), and ctrl+r loads Omar's version."""
+    app = _operator_app(server.url, await create_token(server, "Olga", "operator"))
+    omar = await agent(server.url, await create_token(server, "Omar", "operator"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        op = app.model.operator
+        await until(pilot, lambda: isinstance(app.screen, OperatorScreen) and op.policy, "policy")
+        first = op.policy.version
+        await _lower_the_threshold(pilot, "0.45")
+        body = {**op.policy.policy, "threshold": 0.6}
+        await omar.send(
+            OPolicyApply(
+                type="policy_apply", client_msg_id=new_client_msg_id(), policy=body,
+                base_version=first, request_id="omar-1",
+            )
+        )  # fmt: skip
+        await until(pilot, lambda: op.policy.version == first + 1, "Omar's version")
+        status = _text(app.screen.query_one("#policy-status", Static))
+        assert f"Version {first + 1} by Omar is now in force" in status, status
+        assert op.draft.body["threshold"] == 0.45 and op.draft.dirty
+        assert any(n.title == "Policy changed elsewhere" for n in app._notifications)
+
+        await pilot.press("escape", "ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the confirmation")
+        await pilot.press("enter")
+        await until(pilot, lambda: op.draft.conflict, "the conflict")
+        status = _text(app.screen.query_one("#policy-status", Static))
+        assert "Not applied: another version was applied since you started" in status, status
+        assert op.policy.version == first + 1  # nothing stored
+
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: not op.draft.dirty, "the reload")
+        field = app.screen.query_one("#field-threshold Input", Input)
+        assert field.value == "0.6" and op.draft.base_version == first + 1
+    await omar.close()

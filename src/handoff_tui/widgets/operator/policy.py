@@ -218,6 +218,15 @@ class PolicyPane(OperatorPane, VerticalScroll, can_focus=True):
             return
         changes = flat_changes(dict(policy.policy), draft.body)
         lines = [fill("$c", c=change_text(c)) for c in changes]
+        if draft.newer is not None:
+            lines.insert(
+                0,
+                fill(
+                    "[b $warning]Version $v is in force since you started: the server will "
+                    "refuse this (ctrl+r loads it first).[/]",
+                    v=str(draft.newer.version),
+                ),
+            )
         title = f"Apply as a new version (from version {draft.base_version})?"
         self.app.push_screen(ConfirmModal(title, lines, "apply"), self._confirmed)
 
