@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from textual.widgets import DataTable, Input, Static, TextArea
+from textual.widgets import DataTable, Input, OptionList, Static, TextArea
 
 from handoff_server.client import new_client_msg_id
 from handoff_server.protocol import AClaim, AReply
@@ -16,6 +16,7 @@ from handoff_tui import TUISettings, make_app
 from handoff_tui.app import AgentApp
 from handoff_tui.screens.operator import OperatorScreen
 from handoff_tui.widgets.operator.confirm import ConfirmModal
+from handoff_tui.widgets.operator.editors import RuleEditor
 from handoff_tui.widgets.operator.kb_editor import KbEntryEditor
 from tests.conftest import create_token
 from tests.helpers import agent, events, say, start_visitor
@@ -257,3 +258,58 @@ async def test_a_version_applied_elsewhere_shows_up_live_and_keeps_unsaved_edits
         field = app.screen.query_one("#field-threshold Input", Input)
         assert field.value == "0.6" and op.draft.base_version == first + 1
     await omar.close()
+
+
+def _rule_rows(app: AgentApp) -> list[str]:
+    rules = app.screen.query_one("#rule-list", OptionList)
+    return [str(rules.get_option_at_index(n).prompt) for n in range(rules.option_count)]
+
+
+async def test_rules_are_added_moved_and_deleted_and_checked_by_the_server(server) -> None:
+    """In the rules list: a adds a rule (its condition typed as TOML, shown in words),
+    shift+↑ moves it, a rule naming an unknown intent gets the server's reason under its
+    row, x deletes it; the applied order is what the server stores."""
+    app = _operator_app(server.url, await create_token(server, "Olga", "operator"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        op = app.model.operator
+        await until(pilot, lambda: isinstance(app.screen, OperatorScreen) and op.policy, "policy")
+        names = [r["name"] for r in op.policy.policy["rules"]]
+        app.screen.query_one("#rule-list", OptionList).focus()
+        await pilot.press("end", "a")  # after the last rule
+        await until(pilot, lambda: isinstance(app.screen, RuleEditor), "the rule editor")
+        await pilot.press(*"vip first")
+        when = app.screen.query_one("#rule-when", Input)
+        when.value = '{ visitor = { field = "plan", eq = "vip" } }'
+        await pilot.pause(0.1)
+        words = _text(app.screen.query_one("#rule-words", Static))
+        assert words == "= visitor plan = 'vip'", words
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: not isinstance(app.screen, RuleEditor), "the editor to close")
+        assert [r["name"] for r in op.draft.body["rules"]] == [*names, "vip first"]
+        for _ in names:
+            await pilot.press("shift+up")
+        draft = op.draft
+        await until(pilot, lambda: draft.body["rules"][0]["name"] == "vip first", "the move")
+        await until(pilot, lambda: draft.checked, "the check")
+        assert draft.problems == []
+        assert _rule_rows(app)[0] == "1. vip first when visitor plan = 'vip' → escalate"
+
+        await pilot.press("a")  # after the first rule: one naming an unknown intent
+        await until(pilot, lambda: isinstance(app.screen, RuleEditor), "the rule editor")
+        await pilot.press(*"nope")
+        app.screen.query_one("#rule-when", Input).value = '{ intent = "no_such_intent" }'
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: draft.checked and draft.problems, "the server's reason")
+        row = _rule_rows(app)[1]
+        assert row.startswith("2. nope when intent is 'no_such_intent'"), row
+        assert "✗ when.intent: unknown intent 'no_such_intent'" in row, row
+
+        await pilot.press("x")  # the highlighted rule: nope
+        await until(pilot, lambda: draft.checked and not draft.problems, "a valid policy again")
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the confirmation")
+        await pilot.press("enter")
+        await until(pilot, lambda: not op.draft.dirty, "the apply")
+        stored = [r["name"] for r in op.policy.policy["rules"]]
+        assert stored == ["vip first", *names]
+        assert op.policy.policy["rules"][0]["when"] == {"visitor": {"field": "plan", "eq": "vip"}}

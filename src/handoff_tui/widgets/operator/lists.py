@@ -40,6 +40,10 @@ class ItemList(OptionList):
         super().__init__(**kwargs)
         self.loc = loc
         self.items: list[dict[str, Any]] = []
+        self._wanted: int | None = None
+        """The row to highlight once the list shown is the one an edit made (the item
+        just added or moved)."""
+        self._made: list[dict[str, Any]] | None = None
 
     def describe(self, n: int, item: dict[str, Any]) -> Content:
         """The row for ``item`` (number ``n``, 1-based)."""
@@ -53,6 +57,9 @@ class ItemList(OptionList):
         """Show ``items`` with the ``problems`` found inside this list (locations from
         the top of the policy object)."""
         self.items = [i if isinstance(i, dict) else {} for i in items or []]
+        if self._made is not None and self.items != self._made:
+            # A redraw from before the edit reached the draft: keep the edit's list.
+            self.items = self._made
         depth = len(self.loc)
         by_item: dict[int, list[str]] = {}
         for loc, reason in problems:
@@ -60,7 +67,9 @@ class ItemList(OptionList):
             n = at if isinstance(at, int) else -1
             where = ".".join(str(p) for p in loc[depth + 1 :])
             by_item.setdefault(n, []).append(f"{where}: {reason}" if where else reason)
-        highlighted = self.highlighted
+        highlighted = self.highlighted if self._wanted is None else self._wanted
+        if self._made is None or self.items == self._made:
+            self._wanted = self._made = None
         self.clear_options()
         options = []
         for n, item in enumerate(self.items):
@@ -78,12 +87,13 @@ class ItemList(OptionList):
 
     def _changed(self, items: list[dict[str, Any]], highlight: int | None = None) -> None:
         self.items = items
+        self._made = items
+        self._wanted = highlight
         self.post_message(PolicyField.Edited(self.loc, copy.deepcopy(items)))
-        if highlight is not None:
-            self.call_after_refresh(setattr, self, "highlighted", highlight)
 
     def _current(self) -> int | None:
-        n = self.highlighted
+        # Keys can come faster than redraws: the row an edit just moved to counts.
+        n = self._wanted if self._wanted is not None else self.highlighted
         return n if n is not None and n < len(self.items) else None
 
     def action_add(self) -> None:
