@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from handoff_cli.common import ConfigOpt, DataDirOpt, fail, print_json, settings_from
+from handoff_cli.eval_save import save_eval
 from handoff_cli.output import echo, one_line
 from handoff_server.ai import ENGINES
 from handoff_server.ai.factory import load_or_build_index
@@ -165,6 +166,12 @@ TargetRiskOpt = Annotated[
 ]
 
 
+SaveOpt = Annotated[
+    bool,
+    typer.Option("--save", help="Keep the results in the store for the risk-coverage screen."),
+]
+
+
 def evaluate(
     questions: QuestionsOpt,
     kb: Annotated[
@@ -180,6 +187,7 @@ def evaluate(
     ] = False,
     target_risk: TargetRiskOpt = 0.02,
     engine: EngineOpt = "default",
+    save: SaveOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -200,6 +208,8 @@ def evaluate(
     answerer, _, _ = _index(kb, engine, _cache_dir(config, data_dir))
     ids = {e.id for e in answerer.kb.entries if not e.out_of_scope}
     preds = predict(answerer, ids, texts, labels)
+    if save:
+        save_eval(settings_from(config, {"store": {"data_dir": data_dir}}), kb, engine, preds)
     report: dict[str, object] = {}
     rows = None
     if do_sweep:

@@ -90,6 +90,9 @@ agent_commands.register(app)
 from handoff_cli import webhook_commands  # noqa: E402
 
 webhook_commands.register(app)
+from handoff_cli import report_command  # noqa: E402
+
+report_command.register(app)
 
 
 _PARAM_CODES: dict[str, Code] = {

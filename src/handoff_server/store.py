@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, TypeVar
@@ -169,19 +169,27 @@ class PolicyRecord(BaseModel):
     rolled_back_to: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class AiTurnRow:
     """One decided AI turn, kept so that a policy can be replayed over history (what-if)
     and failed questions found (knowledge gaps), without running the AI again.
 
-    ``seq`` is the visitor message's; ``at`` the decision's time (UTC); ``text`` the
-    visitor's message; ``policy_version``, ``action`` (``continue``, ``offer_handoff``,
-    ``escalate``), ``trigger``, ``threshold`` (0–1) are the deciding policy's;
-    ``confidence`` (0–1, ``None`` when the answerer failed) and ``entry_id`` the answer's;
-    ``question`` as on ``ai_message``; ``exchange`` the visitor turns with the AI so far,
-    this one included (1: the first since the start or a handoff). ``signals`` are the
-    decision's inputs (:mod:`handoff_server.escalation.signals`). ``visitor`` (stored
-    fields) and ``page_url`` are the conversation's, filled in when read."""
+    The turn: ``seq`` is the visitor message's; ``at`` the decision's time (UTC);
+    ``text`` the visitor's message; ``policy_version``, ``action`` (``continue``,
+    ``offer_handoff``, ``escalate``), ``trigger``, ``threshold`` (0–1) are the deciding
+    policy's; ``confidence`` (0–1, ``None`` when the answerer failed) and ``entry_id`` the
+    answer's; ``question`` as on ``ai_message``; ``exchange`` the visitor turns with the
+    AI so far, this one included (1: the first since the start or a handoff).
+
+    The decision's inputs (their meaning: :class:`~handoff_server.escalation.signals.TurnSignals`;
+    ``layout`` numbers this set of columns): ``ai_error``, ``pressed`` (the visitor pressed
+    "talk to a person"), ``said_yes`` (the message is a plain yes), ``courtesy``,
+    ``entry_escalate``, ``topic_negated``, ``answer_team``, ``repeat``, ``human_fired``,
+    ``human_about``, ``sentiment`` (−1…1), and as JSON text ``history``, ``keywords``,
+    ``intent``.
+
+    ``visitor_json`` (the stored visitor, JSON text, parsed only by a reader that needs
+    it: :attr:`visitor`) and ``page_url`` are the conversation's, filled in when read."""
 
     conversation_id: str
     seq: int
@@ -195,9 +203,42 @@ class AiTurnRow:
     question: bool
     entry_id: str | None
     exchange: int
-    signals: dict[str, Any]
-    visitor: dict[str, Any] = field(default_factory=dict)
+    layout: int
+    ai_error: bool
+    pressed: bool
+    said_yes: bool
+    courtesy: bool
+    entry_escalate: bool
+    topic_negated: bool
+    answer_team: str | None
+    repeat: bool
+    human_fired: bool
+    human_about: bool
+    sentiment: float
+    history: str
+    keywords: str
+    intent: str | None
+    visitor_json: str = "{}"
     page_url: str | None = None
+
+    @property
+    def visitor(self) -> dict[str, Any]:
+        """The conversation's stored visitor (``name``, ``email``, ``fields``, ...)."""
+        value: dict[str, Any] = json.loads(self.visitor_json)
+        return value
+
+
+_TURN_FIELDS = (
+    "conversation_id", "seq", "at", "text", "policy_version", "action", "trigger",
+    "confidence", "threshold", "question", "entry_id", "exchange", "layout", "ai_error",
+    "pressed", "said_yes", "courtesy", "entry_escalate", "topic_negated", "answer_team",
+    "repeat", "human_fired", "human_about", "sentiment", "history", "keywords", "intent",
+)  # fmt: skip
+"""The stored columns of :class:`AiTurnRow`, in its field order."""
+_TURN_FLAGS = tuple(
+    i for i, name in enumerate(_TURN_FIELDS) if AiTurnRow.__annotations__[name] == "bool"
+)
+"""Positions of the boolean columns (SQLite gives them back as 0 and 1)."""
 
 
 class EvalRun(BaseModel):
@@ -371,8 +412,8 @@ class Store(Protocol):
     def turns_of_conversations(
         self, since: datetime | None, until: datetime | None
     ) -> list[AiTurnRow]:
-        """Every AI turn of the conversations started in [since, until), by conversation
-        start, then seq."""
+        """Every AI turn of the conversations started in [since, until), by conversation,
+        then seq."""
         ...
 
     def turns_between(self, since: datetime | None, until: datetime | None) -> list[AiTurnRow]:
@@ -548,7 +589,21 @@ CREATE TABLE ai_turns (
     question INTEGER NOT NULL,
     entry_id TEXT,
     exchange INTEGER NOT NULL,
-    signals TEXT NOT NULL,
+    layout INTEGER NOT NULL,
+    ai_error INTEGER NOT NULL,
+    pressed INTEGER NOT NULL,
+    said_yes INTEGER NOT NULL,
+    courtesy INTEGER NOT NULL,
+    entry_escalate INTEGER NOT NULL,
+    topic_negated INTEGER NOT NULL,
+    answer_team TEXT,
+    repeat INTEGER NOT NULL,
+    human_fired INTEGER NOT NULL,
+    human_about INTEGER NOT NULL,
+    sentiment REAL NOT NULL,
+    history TEXT NOT NULL,
+    keywords TEXT NOT NULL,
+    intent TEXT,
     PRIMARY KEY (conversation_id, seq)
 );
 CREATE INDEX ai_turns_at ON ai_turns(at);
@@ -752,27 +807,12 @@ class _SQLiteOperatorTables:
     _rows: Callable[..., list[sqlite3.Row]]
 
     def _insert_turns(self, turns: Sequence[AiTurnRow]) -> None:
+        columns = ", ".join(_TURN_FIELDS)
+        marks = ", ".join("?" * len(_TURN_FIELDS))
         for t in turns:
-            self._db.execute(
-                "INSERT INTO ai_turns (conversation_id, seq, at, text, policy_version, action,"
-                " trigger, confidence, threshold, question, entry_id, exchange, signals)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    t.conversation_id,
-                    t.seq,
-                    _ts(t.at),
-                    t.text,
-                    t.policy_version,
-                    t.action,
-                    t.trigger,
-                    t.confidence,
-                    t.threshold,
-                    int(t.question),
-                    t.entry_id,
-                    t.exchange,
-                    json.dumps(t.signals, separators=(",", ":")),
-                ),
-            )
+            values = [getattr(t, name) for name in _TURN_FIELDS]
+            values[2] = _ts(t.at)
+            self._db.execute(f"INSERT INTO ai_turns ({columns}) VALUES ({marks})", values)
 
     def apply_policy(
         self, body: dict[str, Any], author: str, base_version: int, meta: PolicyMeta
@@ -814,13 +854,13 @@ class _SQLiteOperatorTables:
     def turns_of_conversations(
         self, since: datetime | None, until: datetime | None
     ) -> list[AiTurnRow]:
-        """Every AI turn of the conversations started in [since, until), by conversation
-        start, then seq."""
+        """Every AI turn of the conversations started in [since, until), by conversation,
+        then seq."""
         where, params = _period("c.created_at", since, until)
         rows = self._rows(
-            "SELECT t.*, c.visitor AS c_visitor, c.page_url AS c_page_url FROM conversations c"
-            f" JOIN ai_turns t ON t.conversation_id = c.id WHERE 1 = 1{where}"
-            " ORDER BY c.created_at, c.id, t.seq",
+            f"SELECT {_TURN_SELECT}, c.visitor, c.page_url FROM ai_turns t"
+            f" JOIN conversations c ON t.conversation_id = c.id WHERE 1 = 1{where}"
+            " ORDER BY t.conversation_id, t.seq",
             params,
         )
         return _turn_rows(rows)
@@ -829,7 +869,7 @@ class _SQLiteOperatorTables:
         """The AI turns decided in [since, until), oldest first."""
         where, params = _period("t.at", since, until)
         rows = self._rows(
-            "SELECT t.*, c.visitor AS c_visitor, c.page_url AS c_page_url FROM ai_turns t"
+            f"SELECT {_TURN_SELECT}, c.visitor, c.page_url FROM ai_turns t"
             f" JOIN conversations c ON t.conversation_id = c.id WHERE 1 = 1{where}"
             " ORDER BY t.at, t.conversation_id, t.seq",
             params,
@@ -882,35 +922,18 @@ class _SQLiteOperatorTables:
         )
 
 
+_TURN_SELECT = ", ".join(f"t.{name}" for name in _TURN_FIELDS)
+
+
 def _turn_rows(rows: list[sqlite3.Row]) -> list[AiTurnRow]:
-    """Rows of ``ai_turns`` joined with their conversation's ``c_visitor``/``c_page_url``;
-    a conversation's visitor is parsed once."""
-    visitors: dict[str, dict[str, Any]] = {}
+    """Rows of ``_TURN_SELECT``'s columns, then the conversation's visitor and page."""
     out = []
     for r in rows:
-        cid = r["conversation_id"]
-        visitor = visitors.get(cid)
-        if visitor is None:
-            visitor = visitors[cid] = json.loads(r["c_visitor"])
-        out.append(
-            AiTurnRow(
-                cid,
-                r["seq"],
-                datetime.fromisoformat(r["at"]),
-                r["text"],
-                r["policy_version"],
-                r["action"],
-                r["trigger"],
-                r["confidence"],
-                r["threshold"],
-                bool(r["question"]),
-                r["entry_id"],
-                r["exchange"],
-                json.loads(r["signals"]),
-                visitor,
-                r["c_page_url"],
-            )
-        )
+        values = list(r)
+        values[2] = datetime.fromisoformat(values[2])
+        for i in _TURN_FLAGS:
+            values[i] = bool(values[i])
+        out.append(AiTurnRow(*values))
     return out
 
 

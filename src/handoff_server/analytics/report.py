@@ -99,12 +99,15 @@ def _fold(convs: list[ConversationRecord], evs: list[StoredEvent]) -> list[_Conv
 
 
 def durations(seconds: list[float]) -> DurationStats:
-    """Median and 90th percentile (linear interpolation) of ``seconds``."""
+    """Median and 90th percentile (linear interpolation) of ``seconds``, to the
+    millisecond."""
     if not seconds:
         return DurationStats(count=0)
     a = np.asarray(seconds, dtype=float)
     return DurationStats(
-        count=len(a), median=float(np.percentile(a, 50)), p90=float(np.percentile(a, 90))
+        count=len(a),
+        median=round(float(np.percentile(a, 50)), 3),
+        p90=round(float(np.percentile(a, 90)), 3),
     )
 
 

@@ -32,6 +32,7 @@ from handoff_server.conversations.turn import flat_visitor
 from handoff_server.errors import PolicyError
 from handoff_server.escalation import Policy, parse_policy
 from handoff_server.escalation.judge import judge
+from handoff_server.escalation.policy import Condition
 from handoff_server.escalation.signals import ReadingKeys, TurnSignals, from_record, reading_keys
 from handoff_server.protocol_operator import SWhatIf, WhatIfExample, WhatIfSide
 from handoff_server.store import AiTurnRow, Store
@@ -92,6 +93,18 @@ def compare(
     return _summary(turns, before, after, current.version, examples)
 
 
+def reads_visitor(policy: Policy) -> bool:
+    """Whether a rule of ``policy`` tests a visitor field."""
+
+    def tests(cond: Condition) -> bool:
+        if cond.visitor is not None:
+            return True
+        children = [*(cond.all_ or ()), *(cond.any_ or ()), *([cond.not_] if cond.not_ else [])]
+        return any(tests(c) for c in children)
+
+    return any(tests(rule.when) for rule in policy.rules)
+
+
 def _conversations(rows: list[AiTurnRow]) -> Iterator[list[AiTurnRow]]:
     start = 0
     for i in range(1, len(rows) + 1):
@@ -131,6 +144,8 @@ class _Replayer:
         self.readings = readings
         self.stored = stored
         self._compiled: Any = None
+        self._reads_visitor = reads_visitor(policy)
+        self._visitor: tuple[str, dict[str, str]] = ("", {})
 
     def outcome(self, conv: list[AiTurnRow]) -> Outcome:
         """How the policy ends the conversation ``conv`` (its turns in order)."""
@@ -141,10 +156,7 @@ class _Replayer:
             if row.policy_version is not None and row.policy_version == self.stored:
                 action, trigger = row.action, row.trigger
             else:
-                sig = row.signals
-                explicit = bool(sig.get("pressed")) or (
-                    bool(sig.get("yes")) and previous == "offer_handoff"
-                )
+                explicit = row.pressed or (row.said_yes and previous == "offer_handoff")
                 s = self._signals(conv, i, explicit)
                 if s is None:
                     continue
@@ -158,12 +170,11 @@ class _Replayer:
     def _signals(self, conv: list[AiTurnRow], i: int, explicit: bool) -> TurnSignals | None:
         row = conv[i]
         s = from_record(
-            row.signals,
+            row,
             self.policy,
             explicit=explicit,
-            visitor=flat_visitor(row.visitor),
+            visitor=self._flat_visitor(row),
             page_url=row.page_url,
-            now=row.at,
         )
         if s is None:
             return None
@@ -171,6 +182,15 @@ class _Replayer:
         if read_with != self.keys:
             self._reread(s, conv, i, read_with)
         return s
+
+    def _flat_visitor(self, row: AiTurnRow) -> dict[str, str]:
+        """The turn's visitor fields as rules read them; ``{}`` when no rule of the policy
+        reads them (parsing every conversation's visitor would cost more than the replay)."""
+        if not self._reads_visitor:
+            return {}
+        if self._visitor[0] != row.conversation_id:
+            self._visitor = (row.conversation_id, flat_visitor(row.visitor))
+        return self._visitor[1]
 
     def _reread(
         self, s: TurnSignals, conv: list[AiTurnRow], i: int, read_with: ReadingKeys | None

@@ -27,9 +27,6 @@ def turn_row(
         return None
     from handoff_server.escalation.signals import to_record
 
-    signals = to_record(s)
-    signals["pressed"] = pressed
-    signals["yes"] = says_yes(text)
     decision = result.decision
     answer = result.answer
     return AiTurnRow(
@@ -45,5 +42,7 @@ def turn_row(
         question=result.question,
         entry_id=answer.entry_id if answer is not None else None,
         exchange=s.exchanges,
-        signals=signals,
+        pressed=pressed,
+        said_yes=says_yes(text),
+        **to_record(s),
     )

@@ -136,36 +136,30 @@ def _fired(
     """The triggers that fire; on a turn that is not a question, none of
     :data:`CONFIDENCE_TRIGGERS`."""
     t, conf, cfg = policy.threshold, s.confidence, policy.intent
-    sure = conf is not None and conf >= t
     intent = s.intent
-    checks: list[tuple[TriggerKind, bool]] = [
-        ("ai_error", s.ai_error),
-        ("human_request", human),
-        ("keyword", any(not m.negated for m in keywords)),
-        (
-            "intent",
-            bool(cfg.enabled and cfg.categories and intent and intent.matched)
-            and intent is not None
-            and intent.category.escalate,
-        ),
-        (
-            "sentiment",
-            policy.sentiment.enabled and s.sentiment < policy.sentiment.threshold,
-        ),
-    ]
-    if question:
-        checks += [
-            (
-                "kb_entry",
-                cfg.enabled and cfg.kb_entry and s.entry_escalate and sure and not s.topic_negated,
-            ),
-            (
-                "unresolved_exchanges",
-                policy.unresolved_exchanges.enabled and streak >= policy.unresolved_exchanges.count,
-            ),
-            ("low_confidence", policy.low_confidence.enabled and conf is not None and conf < t),
-        ]
-    return {kind for kind, on in checks if on}
+    fired: set[TriggerKind] = set()
+    if s.ai_error:
+        fired.add("ai_error")
+    if human:
+        fired.add("human_request")
+    if any(not m.negated for m in keywords):
+        fired.add("keyword")
+    if cfg.enabled and cfg.categories and intent is not None and intent.matched:
+        if intent.category.escalate:
+            fired.add("intent")
+    if policy.sentiment.enabled and s.sentiment < policy.sentiment.threshold:
+        fired.add("sentiment")
+    if not question:
+        return fired
+    sure = conf is not None and conf >= t
+    if cfg.enabled and cfg.kb_entry and s.entry_escalate and sure and not s.topic_negated:
+        fired.add("kb_entry")
+    unresolved = policy.unresolved_exchanges
+    if unresolved.enabled and streak >= unresolved.count:
+        fired.add("unresolved_exchanges")
+    if policy.low_confidence.enabled and conf is not None and conf < t:
+        fired.add("low_confidence")
+    return fired
 
 
 def unresolved_streak(threshold: float, s: TurnSignals) -> int:
@@ -198,7 +192,11 @@ def _verdict(
 ) -> Verdict:
     """The rules' decision on the measured ``facts``."""
     rules = compiled_rules(policy)
-    rule = next((r for r, holds in rules if holds(facts)), None)
+    rule = None
+    for candidate, holds in rules:
+        if holds(facts):
+            rule = candidate
+            break
     fired, nq = facts.fired, not_question
     if s.ai_error or s.explicit:
         forced: TriggerKind = "ai_error" if s.ai_error else "human_request"

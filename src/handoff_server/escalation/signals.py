@@ -129,70 +129,76 @@ def reading_keys(policy: Policy) -> ReadingKeys:
 
 
 def to_record(s: TurnSignals) -> dict[str, Any]:
-    """``s`` as JSON-able data (``visitor``, ``page_url`` and ``now`` left out: the
-    conversation and the stored turn keep them)."""
+    """The stored columns of ``s`` (see :class:`~handoff_server.store.AiTurnRow`): plain
+    values, and the variable parts as JSON text. Left out: what the stored turn keeps
+    anyway (``confidence``, ``exchanges``, ``now``), the conversation's (``visitor``,
+    ``page_url``), and ``explicit``, which a replay decides again from whether the visitor
+    pressed "talk to a person" and said yes to an offer (the caller stores those)."""
     intent = s.intent
     return {
-        "v": RECORD_VERSION,
-        "conf": s.confidence,
-        "err": s.ai_error,
-        "exp": s.explicit,
-        "court": s.courtesy,
-        "esc": s.entry_escalate,
-        "neg": s.topic_negated,
-        "team": s.answer_team,
-        "ex": s.exchanges,
-        "hist": [list(h) for h in s.history],
-        "rep": s.repeat,
-        "hum": [s.human_fired, s.human_about],
-        "kw": [[m.phrase, m.text, m.negated] for m in s.keywords],
-        "int": None
+        "layout": RECORD_VERSION,
+        "ai_error": s.ai_error,
+        "courtesy": s.courtesy,
+        "entry_escalate": s.entry_escalate,
+        "topic_negated": s.topic_negated,
+        "answer_team": s.answer_team,
+        "repeat": s.repeat,
+        "human_fired": s.human_fired,
+        "human_about": s.human_about,
+        "sentiment": s.sentiment,
+        "history": _json([list(h) for h in s.history]),
+        "keywords": _json([[m.phrase, m.text, m.negated] for m in s.keywords]),
+        "intent": None
         if intent is None
-        else [intent.category.name, intent.probability, intent.matched],
-        "sen": s.sentiment,
+        else _json([intent.category.name, intent.probability, intent.matched]),
     }
 
 
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
 def from_record(
-    record: dict[str, Any],
+    row: Any,
     policy: Policy,
     *,
     explicit: bool,
     visitor: dict[str, str],
     page_url: str | None,
-    now: datetime,
 ) -> TurnSignals | None:
-    """The signals stored by :func:`to_record`, to judge under ``policy``; ``explicit``
-    as the replay decides it. The intent is looked up in ``policy``'s intents (``None``
-    when it has no such intent: then its intents differ from those the record was read
-    with, see :func:`reading_keys`, and the caller reads the intent again). ``None`` for
-    a record of another layout."""
-    if record.get("v") != RECORD_VERSION:
+    """The signals of a stored turn ``row`` (an :class:`~handoff_server.store.AiTurnRow`,
+    columns as :func:`to_record` makes them), to judge under ``policy``; ``explicit`` as
+    the replay decides it. The intent is looked up in ``policy``'s intents (``None`` when
+    it has no such intent: then its intents differ from those the turn was read with, see
+    :func:`reading_keys`, and the caller reads the intent again). ``None`` for a row of
+    another layout."""
+    if row.layout != RECORD_VERSION:
         return None
     intent = None
-    if record["int"] is not None:
-        name, probability, matched = record["int"]
+    if row.intent is not None:
+        name, probability, matched = json.loads(row.intent)
         category = next((c for c in policy.intent.categories if c.name == name), None)
         if category is not None:
             intent = IntentMatch(category, probability, "", matched)
-    fired, about = record["hum"]
+    history = json.loads(row.history) if row.history != "[]" else []
+    keywords = json.loads(row.keywords) if row.keywords != "[]" else ()
     return TurnSignals(
-        record["conf"],
-        record["err"],
+        row.confidence,
+        row.ai_error,
         explicit,
-        record["court"],
-        record["esc"],
-        record["neg"],
-        record["team"],
-        record["ex"],
-        record["hist"],
-        record["rep"],
+        row.courtesy,
+        row.entry_escalate,
+        row.topic_negated,
+        row.answer_team,
+        row.exchange,
+        history,
+        row.repeat,
         visitor,
         page_url,
-        now,
-        fired,
-        about,
-        tuple(PhraseMatch(p, t, n) for p, t, n in record["kw"]) if record["kw"] else (),
+        row.at,
+        row.human_fired,
+        row.human_about,
+        tuple(PhraseMatch(p, t, n) for p, t, n in keywords),
         intent,
-        record["sen"],
+        row.sentiment,
     )

@@ -1,0 +1,128 @@
+"""``handoff report``: containment, escalations, wait and handling times from the store.
+
+The same numbers as the operator's analytics screen: both come from
+:func:`~handoff_server.analytics.report.analytics_report`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import regex
+import typer
+
+from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
+from handoff_cli.output import echo, one_line
+from handoff_server.analytics.report import analytics_report, report_data
+from handoff_server.errors import StoredPolicyInvalid
+from handoff_server.policies import policy_in_force
+from handoff_server.protocol import TEAM_NAME_PATTERN
+from handoff_server.protocol_operator import DurationStats, SAnalytics
+from handoff_server.store import opened_store, store_exists
+
+__all__ = ["register", "report"]
+
+DateOpt = Annotated[
+    str | None,
+    typer.Option(
+        metavar="DATE",
+        help="A day (YYYY-MM-DD, in the policy's business-hours time zone) or an ISO 8601 time.",
+    ),
+]
+
+
+def _moment(value: str, zone: ZoneInfo, option: str, *, end: bool) -> datetime:
+    """``value`` as an aware time: a day starts at midnight in ``zone`` (with ``end``, the
+    next midnight, so the day is included); a time without an offset is in ``zone``."""
+    try:
+        day = date.fromisoformat(value)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            fail(f"{option} takes YYYY-MM-DD or an ISO 8601 time, got {value!r}", "invalid_option")
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+    return datetime.combine(day + timedelta(days=1 if end else 0), time(), zone)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
+
+
+def _durations(name: str, stats: DurationStats) -> str:
+    return f"{name}: median {_duration(stats.median)}, p90 {_duration(stats.p90)} ({stats.count})"
+
+
+def _show(r: SAnalytics, zone: str) -> None:
+    echo(
+        f"{r.conversations} conversations ({zone}): containment {r.containment_rate:.0%},"
+        f" escalation {r.escalation_rate:.0%}"
+    )
+    echo(
+        f"{'day':<10}  {'conversations':>13}  {'contained':>9}  {'escalated':>9}  {'containment':>11}"
+    )
+    for d in r.days:
+        echo(
+            f"{d.date.isoformat():<10}  {d.conversations:>13}  {d.contained:>9}"
+            f"  {d.escalated:>9}  {d.containment_rate:>11.0%}"
+        )
+    triggers = ", ".join(f"{one_line(k)} {v}" for k, v in r.by_trigger.items()) or "none"
+    echo(f"escalations by trigger: {triggers}")
+    echo(_durations("wait (queued to claimed)", r.wait))
+    echo(_durations("handling (claimed to resolved)", r.handling))
+    for team, stats in r.teams.items():
+        echo(
+            f"team {one_line(team)}: {stats.escalated} escalated; "
+            + _durations("wait", stats.wait)
+            + "; "
+            + _durations("handling", stats.handling)
+        )
+
+
+def report(
+    since: DateOpt = None,
+    until: DateOpt = None,
+    team: Annotated[
+        str | None, typer.Option(metavar="TEAM", help="Only this team's escalations.")
+    ] = None,
+    json_out: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Containment and escalation rates by day, escalations by trigger, wait and handling.
+
+    Counts the conversations started from --since to --until (both days included; a time
+    given with --until is excluded). Wait runs from the queue to the claim, handling from
+    the claim to the resolution; median and 90th percentile, overall and per team.
+
+    With --json: one object, as the operator's analytics screen receives it.
+    """
+    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    if team is not None and not regex.fullmatch(TEAM_NAME_PATTERN, team):
+        fail(f"--team {team!r}: use 1-64 letters, digits, '_', '.' or '-'", "invalid_option")
+    if not store_exists(settings.store):
+        fail(f"no store in {settings.store.data_dir}: nothing to report", "bad_data_dir")
+    try:
+        zone = policy_in_force(settings).policy.business_hours.timezone
+    except StoredPolicyInvalid as exc:
+        fail(f"stored policy v{exc.version} is invalid:\n{exc}", exc.code)
+    tz = ZoneInfo(zone)
+    start = _moment(since, tz, "--since", end=False) if since else None
+    stop = _moment(until, tz, "--until", end=True) if until else None
+    with opened_store(settings.store) as store:
+        result = analytics_report(store, start, stop, team=team, timezone=zone)
+    if json_out:
+        print_json(report_data(result))
+    else:
+        _show(result, zone)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``report`` to the ``handoff`` app."""
+    app.command("report")(report)
