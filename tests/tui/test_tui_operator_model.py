@@ -118,6 +118,7 @@ def test_the_draft_keeps_edits_when_the_policy_changes_elsewhere() -> None:
     assert op.draft.body["threshold"] == 0.6 and op.draft.newer is not None
     assert op.draft.newer.version == 5
     assert op.policy_arrived(policy(5, threshold=0.8)) == "same"
+    assert op.generation == 2 and op.history is None and op.what_if is None
     assert op.reload()
     assert op.draft.body["threshold"] == 0.8 and op.draft.base_version == 5
     assert not op.draft.dirty and op.draft.newer is None

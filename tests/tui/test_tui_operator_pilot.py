@@ -90,6 +90,8 @@ async def _apply(pilot, comment: str) -> int:
     await until(pilot, lambda: isinstance(app.screen, ConfirmModal), "the apply confirmation")
     lines = " ".join(_text(s) for s in app.screen.query(".confirm-lines Static"))
     assert "threshold: 0.7 → 0.45" in lines, lines
+    box = app.screen.query_one(Input)
+    await until(pilot, lambda: app.focused is box, "the comment field")
     await pilot.press(*comment, "enter")
     await until(pilot, lambda: op.policy.version == before + 1, "the new version")
     assert op.policy.policy["threshold"] == 0.45 and not op.draft.dirty
@@ -260,6 +262,13 @@ async def test_a_version_applied_elsewhere_shows_up_live_and_keeps_unsaved_edits
     await omar.close()
 
 
+async def _editor_ready(pilot) -> None:
+    app = pilot.app
+    await until(pilot, lambda: isinstance(app.screen, RuleEditor), "the rule editor")
+    name = app.screen.query_one("#rule-name", Input)
+    await until(pilot, lambda: app.focused is name, "the name field")
+
+
 def _rule_rows(app: AgentApp) -> list[str]:
     rules = app.screen.query_one("#rule-list", OptionList)
     return [str(rules.get_option_at_index(n).prompt) for n in range(rules.option_count)]
@@ -276,13 +285,12 @@ async def test_rules_are_added_moved_and_deleted_and_checked_by_the_server(serve
         names = [r["name"] for r in op.policy.policy["rules"]]
         app.screen.query_one("#rule-list", OptionList).focus()
         await pilot.press("end", "a")  # after the last rule
-        await until(pilot, lambda: isinstance(app.screen, RuleEditor), "the rule editor")
+        await _editor_ready(pilot)
         await pilot.press(*"vip first")
         when = app.screen.query_one("#rule-when", Input)
         when.value = '{ visitor = { field = "plan", eq = "vip" } }'
-        await pilot.pause(0.1)
-        words = _text(app.screen.query_one("#rule-words", Static))
-        assert words == "= visitor plan = 'vip'", words
+        words = app.screen.query_one("#rule-words", Static)
+        await until(pilot, lambda: _text(words) == "= visitor plan = 'vip'", "the words")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: not isinstance(app.screen, RuleEditor), "the editor to close")
         assert [r["name"] for r in op.draft.body["rules"]] == [*names, "vip first"]
@@ -295,7 +303,7 @@ async def test_rules_are_added_moved_and_deleted_and_checked_by_the_server(serve
         assert _rule_rows(app)[0] == "1. vip first when visitor plan = 'vip' → escalate"
 
         await pilot.press("a")  # after the first rule: one naming an unknown intent
-        await until(pilot, lambda: isinstance(app.screen, RuleEditor), "the rule editor")
+        await _editor_ready(pilot)
         await pilot.press(*"nope")
         app.screen.query_one("#rule-when", Input).value = '{ intent = "no_such_intent" }'
         await pilot.press("ctrl+s")

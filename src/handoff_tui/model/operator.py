@@ -143,6 +143,9 @@ class OperatorModel:
     gaps: SKnowledgeGaps | None = None
     loading: set[ReportKind] = field(default_factory=set)
     """Reports asked for and not answered yet."""
+    generation: int = 0
+    """Counts the versions that came into force while the app ran: the history and the
+    what-if of an older one are dropped (and asked for again when shown)."""
 
     def policy_arrived(self, policy: SPolicy) -> Literal["loaded", "kept_edits", "same"]:
         """A ``policy`` frame (an answer, or pushed after an apply anywhere). The edit
@@ -152,6 +155,10 @@ class OperatorModel:
         self.policy = policy
         draft = self.draft
         new = old is None or old.version != policy.version or old.policy != policy.policy
+        if new:
+            self.generation += 1
+            self.history = None
+            self.what_if = None
         if draft.base_version is None or (new and not draft.dirty):
             draft.start_from(policy)
             return "loaded"

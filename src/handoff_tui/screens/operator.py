@@ -79,7 +79,7 @@ class OperatorScreen(AgentScreen):
     def __init__(self, tab: str = "policy") -> None:
         super().__init__()
         self.first_tab = tab if tab in OPERATOR_TABS else "policy"
-        self._asked: set[str] = set()
+        self._asked: set[tuple[str, int]] = set()
 
     def compose(self) -> ComposeResult:
         yield Static(id="title-bar")
@@ -121,11 +121,13 @@ class OperatorScreen(AgentScreen):
 
     def _load(self, tab: str) -> None:
         # Each report is asked for once by itself, the first time its tab is shown once
-        # the policy is known; after that only r (or a new period) asks again.
+        # the policy is known (again after a new version replaced the history and the
+        # what-if); otherwise only r (or a new period) asks again.
         pane = self.pane(tab)
-        if tab in self._asked or self.model.operator.policy is None:
+        op = self.model.operator
+        if (tab, op.generation) in self._asked or op.policy is None:
             return
-        self._asked.add(tab)
+        self._asked.add((tab, op.generation))
         if not pane.loaded():
             pane.load()
 

@@ -154,9 +154,9 @@ class HistoryPane(OperatorPane, Vertical):
         if isinstance(message.frame, SPolicy):
             self.op.draft.start_from(message.frame)
             self.desk.tell(f"Rolled back: version {message.frame.version} is in force.")
-            # The new version comes first in the list: show its changes.
+            # The new version comes first in the list (the screen asks for it again, as
+            # for any new version): show its changes.
             self.query_one(HistoryTable).move_cursor(row=0)
-            self.load()
         self.redraw()
 
     @on(OperatorRefused)

@@ -261,7 +261,6 @@ class PolicyPane(OperatorPane, VerticalScroll, can_focus=True):
                 self.desk.tell(f"Not applied: {n} problem(s).", severity="error", timeout=6)
         elif isinstance(frame, SPolicy) and message.request_id == self._apply:
             self.op.draft.start_from(frame)
-            self.op.history = None
             self.desk.tell(f"Applied as version {frame.version}.", title="Policy", timeout=5)
         self.redraw()
 
