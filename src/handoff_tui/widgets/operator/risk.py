@@ -62,8 +62,15 @@ class RiskPane(OperatorPane, Vertical, can_focus=True):
             trade.update(fill("[dim]$t[/]", t="loading…" if loading else "no curve yet"))
             return
         here = point_at(risk.points, risk.threshold)
+        plot = self.query_one(PlotextPlot)
+        plot.display = bool(risk.points) and risk.resolved_samples + risk.eval_samples > 0
         head = fill("[b]Threshold $t[/]", t=f"{risk.threshold:.2f}")
-        if here is not None:
+        if not plot.display:
+            head += fill(
+                ": nothing to measure it on yet. Agents' verdicts on resolved conversations "
+                "and [b]handoff eval --save[/] give the curve."
+            )
+        elif here is not None:
             head += fill(
                 ": the AI answers [b]$c[/] of visitors, wrong on [b]$r[/] of them$u",
                 c=f"{here.coverage * 100:.0f}%",
@@ -78,7 +85,8 @@ class RiskPane(OperatorPane, Vertical, can_focus=True):
                 e=f"{risk.eval_samples:,}",
             )
         )
-        self._plot(risk, here)
+        if plot.display:
+            self._plot(risk, here)
 
     def _plot(self, risk: SRiskCoverage, here: RiskPoint | None) -> None:
         widget = self.query_one(PlotextPlot)
@@ -98,6 +106,8 @@ class RiskPane(OperatorPane, Vertical, can_focus=True):
         plt.xlabel("answered by the AI (% of visitors)")
         plt.ylabel("wrong (%)")
         plt.xlim(0, 100)
+        top = max((p.upper if p.upper is not None else p.risk) for p in points) * 100
+        plt.ylim(0, top * 1.1 if top > 0 else 1)
         widget.refresh()
 
     @on(OperatorReply)
