@@ -14,6 +14,7 @@ from handoff_server.protocol import AClaim, AReply
 from handoff_server.protocol_operator import OPolicyApply
 from handoff_tui import TUISettings, make_app
 from handoff_tui.app import AgentApp
+from handoff_tui.screens import ConversationScreen
 from handoff_tui.screens.operator import OperatorScreen
 from handoff_tui.widgets.operator.confirm import ConfirmModal
 from handoff_tui.widgets.operator.editors import RuleEditor
@@ -79,6 +80,17 @@ async def _read_the_what_if(pilot) -> None:
     assert rate[:3] == ["containment rate", "0.0%", "100.0%"], rate
     example = _row(screen.query_one("#whatif-examples", DataTable), 0)
     assert example == ["→ contained", "low confidence", "contained", MIDDLING], example
+    await pilot.press("enter")  # the example's transcript
+    cid = result.examples[0].conversation_id
+    await until(
+        pilot,
+        lambda: (
+            isinstance(app.screen, ConversationScreen) and app.conversations[cid].packet is not None
+        ),
+        "the transcript",
+    )
+    await pilot.press("escape")
+    await until(pilot, lambda: app.screen is screen, "back on the what-if")
 
 
 async def _apply(pilot, comment: str) -> int:
