@@ -7,7 +7,8 @@ default policy turn by turn with their history, stopping at the handoff, each tu
 with its signals (``ai_turns``). A pool of 2,000 such conversations is copied under new ids
 until the store holds the number of turns asked for.
 
-Then it times, in the same run (median of ``--repeat`` runs, wall-clock seconds):
+Then it times, in the same run (median of ``--repeat`` runs; wall-clock and CPU seconds,
+the steadier figure on a shared machine):
 
 - ``load``: reading the period's turns from SQLite, nothing else (the baseline);
 - ``threshold``: the what-if of an edit that moves the threshold and a rule (the stored
@@ -134,13 +135,21 @@ def _moved(row: AiTurnRow, cid: str, days: int) -> AiTurnRow:
     return replace(row, conversation_id=cid, at=row.at + timedelta(days=days))
 
 
-def _timed(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
+def _timed(fn, repeat: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Median wall-clock and CPU seconds of ``repeat`` calls of ``fn``."""
+    wall, cpu = [], []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+HEADER = (
+    f"{'turns':>8} {'conversations':>13} | {'load':^11} | {'threshold edit':>14} {'x load':>6}"
+    f" | {'keyword edit':>12} {'x load':>6}"
+)
 
 
 def _measure(
@@ -151,19 +160,20 @@ def _measure(
     edits: list[Policy],
     repeat: int,
 ) -> str:
-    """One line of the table: a store of ``size`` turns, the load and each edit's time."""
+    """One line of the table: a store of ``size`` turns; reading them and each edit's
+    what-if, in seconds, wall-clock/CPU; ratios of CPU seconds to reading's."""
     with tempfile.TemporaryDirectory() as tmp:
         store = SQLiteStore(Path(tmp), synchronous="NORMAL")
         try:
             store.save_policy(body, "bench")
             stored = _fill(store, pool, size)
             n_conv = len({r.conversation_id for r in store.turns_of_conversations(None, None)})
-            load = _timed(lambda: store.turns_of_conversations(None, None), repeat)
-            cells = [f"{stored:>8,} {n_conv:>13,} {load:>9.2f}"]
+            wall, cpu = _timed(lambda: store.turns_of_conversations(None, None), repeat)
+            cells = [f"{stored:>8,} {n_conv:>13,}", f"{f'{wall:.2f}/{cpu:.2f}':^11}"]
             for width, edit in zip((14, 12), edits, strict=True):
-                took = _timed(partial(replay_period, store, current, edit, None, None, 5), repeat)
-                cells.append(f"{took:>{width}.2f} {took / load:>6.1f}x")
-            return " ".join(cells)
+                w, c = _timed(partial(replay_period, store, current, edit, None, None, 5), repeat)
+                cells.append(f"{f'{w:.2f}/{c:.2f}':>{width}} {c / cpu:>5.1f}x")
+            return " | ".join(cells)
         finally:
             store.close()
 
@@ -198,9 +208,8 @@ def main() -> None:
         ),
     }
     print(f"{platform.python_version()} on {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
-    print(
-        f"{'turns':>8} {'conversations':>13} {'load (s)':>9} {'threshold (s)':>14} {'x load':>7} {'keyword (s)':>12} {'x load':>7}"
-    )
+    print("seconds, wall-clock/CPU (median of --repeat runs); x load: CPU / load's CPU")
+    print(HEADER)
     for size in sizes:
         print(_measure(size, pool, body, current, list(edits.values()), args.repeat))
 

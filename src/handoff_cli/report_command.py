@@ -95,9 +95,10 @@ def report(
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Containment and escalation rates by day, escalations by trigger, wait and handling.
+    """Containment, escalations and wait times from the store.
 
-    Counts the conversations started from --since to --until (both days included; a time
+    Containment and escalation rates by day, escalations by trigger, wait and handling
+    times overall and per team. Counts the conversations started from --since to --until (both days included; a time
     given with --until is excluded). Wait runs from the queue to the claim, handling from
     the claim to the resolution; median and 90th percentile, overall and per team.
 

@@ -29,7 +29,6 @@ from handoff_server.escalation.sentiment import SentimentResult
 from handoff_server.language.text import PhraseMatch
 
 __all__ = [
-    "READING_PARTS",
     "Reading",
     "ReadingKeys",
     "TurnSignals",
@@ -40,9 +39,6 @@ __all__ = [
 
 RECORD_VERSION = 1
 """Layout of :func:`to_record`'s dict; a stored record of another layout is not replayed."""
-
-READING_PARTS = ("human", "keyword", "intent", "sentiment")
-"""The policy-dependent parts of a :class:`Reading`."""
 
 
 @dataclass(frozen=True, slots=True)
