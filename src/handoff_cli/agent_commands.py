@@ -93,7 +93,7 @@ def agent(server: ServerOpt = None, token: TokenOpt = None, config: ConfigOpt = 
 
 
 def operator(server: ServerOpt = None, token: TokenOpt = None, config: ConfigOpt = None) -> None:
-    """Open the operator screens: tune the escalation policy live (checked as you type),
+    """Open the operator screens. Tune the escalation policy live (checked as you type),
     see what a change would do on your own conversations before applying it, its history
     and rollbacks, risk–coverage, analytics and knowledge gaps.
 
