@@ -115,11 +115,12 @@ def test_risk_coverage_plot(snap_compare, size) -> None:
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "160x48"])
 def test_analytics(snap_compare, size) -> None:
-    """Analytics for the last 30 days (from 2026-01-31 14:30 to now): 638 conversations, containment 75.9%, escalation
-    24.1%, wait 1m50s (p90 10m00s), handling 11m00s (p90 35m00s); a sparkline of
-    containment by day (2026-02-17 … 2026-03-02, low 67%, high 84%); by day newest first;
-    escalations by trigger with their share; per team with wait and handling median and
-    p90 — the team "[b]vip[/b]" shown as typed."""
+    """Analytics for the last 30 days (from 2026-01-31 14:30 to now): 638 conversations,
+    containment 75.9%, escalation 24.1%, wait 1m50s (p90 10m00s), handling 11m00s (p90
+    35m00s); a sparkline of containment by day (2026-02-17 … 2026-03-02, low 67%, high
+    84%); escalations by trigger with their share and per team with wait and handling
+    median and p90 (the team "[b]vip[/b]" shown as typed), whole at 80 columns; then the
+    days newest first — below them at 80×24, beside them at 160×48."""
     app, _ = build_operator_app()
     run = _on_tab("analytics", lambda op: op.analytics is not None)
     assert snap_compare(app, terminal_size=size, run_before=run)

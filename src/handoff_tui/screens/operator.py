@@ -71,6 +71,8 @@ class OperatorScreen(AgentScreen):
             for n, (tab, title) in enumerate(OPERATOR_TABS.items(), start=1)
         ],
     ]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    """Below 120 columns the analytics tables stack instead of sitting side by side."""
     AUTO_FOCUS = None
     """Showing a tab focuses its pane (:meth:`OperatorPane.focus_main`), not the tab bar."""
     COMMAND_SOURCES = (ItemList, HistoryTable, ExampleTable, GapTable)

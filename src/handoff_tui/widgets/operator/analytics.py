@@ -55,10 +55,11 @@ class AnalyticsPane(OperatorPane, VerticalScroll):
         yield Static(id="a-spark-label")
         yield Sparkline([], id="a-spark")
         with Horizontal(id="a-tables"):
-            yield _table("a-days", "Day", "Conv.", "Cont.", "Esc.", "Rate")
+            # Triggers and teams first: on a narrow screen the tables stack, days last.
             with Vertical(id="a-side"):
                 yield _table("a-triggers", "Trigger", "Escalations", "Share")
                 yield _table("a-teams", "Team", "Escal.", "Wait", "p90", "Handling", "p90")
+            yield _table("a-days", "Day", "Conv.", "Cont.", "Esc.", "Rate")
 
     def loaded(self) -> bool:
         return self.op.analytics is not None
