@@ -180,8 +180,9 @@ GAP = "Do you sell gift cards for the garden centre?"
 ANSWER = "Yes: gift cards for the garden centre are sold at its front desk, from 10 to 200 euros."
 
 
-async def _an_agent_answers_a_gap(url: str, agent_token: str) -> None:
-    """A visitor asks :data:`GAP`, is handed off; agent Sam claims and answers."""
+async def _an_agent_answers_a_gap(url: str, agent_token: str) -> str:
+    """A visitor asks :data:`GAP`, is handed off; agent Sam claims and answers. Returns
+    the conversation id."""
     visitor, welcome = await start_visitor(url, name="Hedy")
     (esc,) = events(await say(visitor, GAP), "escalated")
     assert esc.data.trigger.kind == "low_confidence"
@@ -197,20 +198,49 @@ async def _an_agent_answers_a_gap(url: str, agent_token: str) -> None:
         )
     await sam.close()
     await visitor.close()
+    return cid
+
+
+async def _k_on_the_conversation(pilot, cid: str) -> None:
+    """escape to the queue, open Sam's conversation, k: the KB entry editor opens with the
+    visitor's question and Sam's reply; escape closes it, escape again goes back."""
+    app = pilot.app
+    await pilot.press("escape")
+    await until(pilot, lambda: cid in app.queue.items, "the queue row")
+    await pilot.press("enter")
+    await until(
+        pilot,
+        lambda: (
+            isinstance(app.screen, ConversationScreen) and app.conversations[cid].packet is not None
+        ),
+        "the conversation",
+    )
+    await pilot.press("k")
+    await until(pilot, lambda: isinstance(app.screen, KbEntryEditor), "the KB entry editor")
+    editor = app.screen
+    assert editor.query_one("#kb-questions", TextArea).text == GAP
+    assert editor.query_one("#kb-answer", TextArea).text == ANSWER
+    assert editor.query_one("#kb-title", Input).value == GAP
+    await pilot.press("escape")
+    await until(pilot, lambda: isinstance(app.screen, ConversationScreen), "the editor closed")
+    await pilot.press("escape")
+    await until(pilot, lambda: not isinstance(app.screen, ConversationScreen), "the queue")
 
 
 async def test_a_kb_entry_written_from_a_knowledge_gap_answers_the_next_visitor(
     server, agent_token
 ) -> None:
-    """Knowledge gaps → n: the editor opens with the gap's questions and the answer the
+    """k on the conversation opens the KB entry editor with its question and the agent's
+    reply. Knowledge gaps → n: the editor opens with the gap's questions and the answer the
     agent gave; ctrl+s writes the entry and the server reindexes; the next visitor asking
     the same question is answered by the AI."""
-    await _an_agent_answers_a_gap(server.url, agent_token)
+    cid = await _an_agent_answers_a_gap(server.url, agent_token)
     app = _operator_app(server.url, await create_token(server, "Olga", "operator"))
     async with app.run_test(size=(120, 36)) as pilot:
         op = app.model.operator
         await until(pilot, lambda: isinstance(app.screen, OperatorScreen) and op.policy, "policy")
-        await pilot.press("6")
+        await _k_on_the_conversation(pilot, cid)
+        await pilot.press("o", "6")  # back to the operator screens, knowledge gaps
         await until(pilot, lambda: op.gaps is not None and op.gaps.groups, "knowledge gaps")
         (group,) = [g for g in op.gaps.groups if GAP in g.examples]
         table = app.screen.query_one("#gaps-table", DataTable)

@@ -42,6 +42,7 @@ from handoff_tui.widgets.operator.fields import (
 )
 from handoff_tui.widgets.operator.lists import IntentList, ItemList, RuleList
 from handoff_tui.widgets.operator.pane import OperatorPane
+from handoff_tui.widgets.operator.tables import utc
 
 __all__ = ["PolicyPane", "policy_fields"]
 
@@ -276,4 +277,4 @@ class PolicyPane(OperatorPane, VerticalScroll, can_focus=True):
 
 
 def _when(at: datetime | None) -> str:
-    return f" at {at:%Y-%m-%d %H:%M} UTC" if at else " (the config file's)"
+    return f" at {utc(at)} UTC" if at else " (the config file's)"
