@@ -54,6 +54,8 @@ def _row(table: DataTable, n: int) -> list[str]:
 async def _lower_the_threshold(pilot, to: str) -> None:
     """Tab into the threshold field, replace 0.7 by ``to``; wait for the server's check."""
     app = pilot.app
+    pane = app.screen.query_one("#pane-policy")
+    await until(pilot, lambda: app.focused is pane, "the editor's focus")
     await pilot.press("tab")
     field = app.screen.query_one("#field-threshold Input", Input)
     assert app.focused is field and field.value == "0.7"
@@ -325,7 +327,11 @@ async def test_rules_are_added_moved_and_deleted_and_checked_by_the_server(serve
         op = app.model.operator
         await until(pilot, lambda: isinstance(app.screen, OperatorScreen) and op.policy, "policy")
         names = [r["name"] for r in op.policy.policy["rules"]]
-        app.screen.query_one("#rule-list", OptionList).focus()
+        pane = app.screen.query_one("#pane-policy")
+        await until(pilot, lambda: app.focused is pane, "the editor's focus")
+        rules = app.screen.query_one("#rule-list", OptionList)
+        rules.focus()  # as clicking the list would
+        await until(pilot, lambda: app.focused is rules, "the rules list")
         await pilot.press("end", "a")  # after the last rule
         await _editor_ready(pilot)
         await pilot.press(*"vip first")
