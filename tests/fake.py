@@ -48,8 +48,9 @@ from handoff_server.protocol import (
     STyping,
     parse_event,
 )
+from handoff_server.protocol_operator import SKbEntryCreated, SPolicy, SPolicyValidation
 
-__all__ = ["FakeClient", "FakeServer"]
+__all__ = ["FakeClient", "FakeDesk", "FakeServer"]
 
 _CLOSED = object()
 
@@ -122,6 +123,8 @@ class FakeServer:
         self.up = True
         self.connections: list[FakeConnection] = []
         self.received: list[BaseModel] = []
+        self.desk: FakeDesk | None = None
+        """The operator frames' answers (``None``: this server ignores operator frames)."""
 
     # ----------------------------------------------------------------- driving it from tests
 
@@ -216,7 +219,9 @@ class FakeServer:
 
     async def handle(self, conn: FakeConnection, frame: BaseModel) -> None:
         """Answer one frame."""
-        if isinstance(frame, ASubscribeQueue):
+        if self.desk is not None and getattr(frame, "request_id", None) is not None:
+            self.desk.handle(self, conn, frame)
+        elif isinstance(frame, ASubscribeQueue):
             conn.queue_statuses = frozenset(frame.statuses)
             conn.push(SQueue(items=[q for q in self.queue.values() if q.status in frame.statuses]))
         elif isinstance(frame, AOpen):
@@ -258,6 +263,62 @@ class FakeServer:
                     seq=event.seq,
                 )
             )
+
+
+class FakeDesk:
+    """Fixed answers to the operator frames (``tests/operator_fixtures.py`` builds them):
+    the policy in force, its history and the reports. ``validate(body)`` returns the
+    problems of a policy body; an apply with a stale ``base_version`` is refused with
+    ``conflict``; a valid apply or rollback becomes the next version, pushed to every
+    connection. ``hold``: frame types left unanswered (a report "on its way")."""
+
+    def __init__(self, policy: SPolicy, validate, **reports: BaseModel) -> None:
+        self.policy = policy
+        self.validate = validate
+        self.reports = reports
+        self.hold: set[str] = set()
+
+    def handle(self, server: FakeServer, conn: FakeConnection, frame: Any) -> None:
+        """Answer one operator frame on ``conn``."""
+        rid = frame.request_id
+        kind = frame.type
+        if kind in self.hold:
+            return
+        if kind == "policy_get":
+            conn.push(self.policy.model_copy(update={"request_id": rid}))
+        elif kind == "policy_validate":
+            problems = self.validate(frame.policy)
+            conn.push(SPolicyValidation(ok=not problems, problems=problems, request_id=rid))
+        elif kind in ("policy_apply", "policy_rollback"):
+            self._apply(server, conn, frame)
+        elif kind in ("policy_history", "what_if", "risk_coverage", "analytics", "knowledge_gaps"):
+            conn.push(self.reports[kind].model_copy(update={"request_id": rid}))
+        elif kind == "kb_entry_create":
+            conn.push(
+                SKbEntryCreated(
+                    client_msg_id=frame.client_msg_id, entry_id=frame.entry.id,
+                    path=f"{frame.entry.id}.md", entries=42, request_id=rid,
+                )
+            )  # fmt: skip
+
+    def _apply(self, server: FakeServer, conn: FakeConnection, frame: Any) -> None:
+        rid = frame.request_id
+        if frame.base_version != self.policy.version:
+            conn.push(SError(code="conflict", detail="the policy changed", request_id=rid))
+            return
+        body = frame.policy if frame.type == "policy_apply" else self.policy.policy
+        problems = self.validate(body)
+        if problems:
+            conn.push(SPolicyValidation(ok=False, problems=problems, request_id=rid))
+            return
+        self.policy = SPolicy(
+            version=self.policy.version + 1, author=server.agent.name, created_at=server.now,
+            policy=body,
+        )  # fmt: skip
+        conn.push(self.policy.model_copy(update={"request_id": rid}))
+        for other in server.connections:
+            if other is not conn:
+                other.push(self.policy)
 
 
 class FakeClient:

@@ -1,5 +1,6 @@
-"""``handoff agent`` (the agent terminal UI) and ``handoff demo`` (a whole support desk
-on this machine: server, simulated visitors and the agent UI)."""
+"""``handoff agent`` (the agent terminal UI), ``handoff operator`` (the same UI opened on
+the operator screens) and ``handoff demo`` (a whole support desk on this machine: server,
+simulated visitors and the agent UI)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,28 @@ def agent(server: ServerOpt = None, token: TokenOpt = None, config: ConfigOpt = 
     if app.refusal:
         fail(
             f"{app.refusal}: check --token / HANDOFF_TOKEN ('handoff token create')", "unauthorized"
+        )
+
+
+def operator(server: ServerOpt = None, token: TokenOpt = None, config: ConfigOpt = None) -> None:
+    """Open the operator screens. Tune the escalation policy live (checked as you type),
+    see what a change would do on your own conversations before applying it, its history
+    and rollbacks, risk–coverage, analytics and knowledge gaps.
+
+    Needs an operator token ('handoff token create --role operator'); server and token
+    as for 'handoff agent'. An agent's token exits at once (forbidden). The queue is one
+    escape away: operators work it too.
+    """
+    from handoff_tui import make_app
+
+    app = make_app(agent_settings(config, server, token), operator=True)
+    app.run()
+    if app.refusal:
+        code = app.model.link.refusal_code
+        how = "--role operator" if code == "forbidden" else ""
+        fail(
+            f"{app.refusal}: check --token / HANDOFF_TOKEN ('handoff token create{how and ' ' + how}')",
+            code,
         )
 
 
@@ -481,6 +504,7 @@ def _stop(process: subprocess.Popen[str]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``agent`` and ``demo`` to the main app."""
+    """Add ``agent``, ``operator`` and ``demo`` to the main app."""
     app.command("agent")(agent)
+    app.command("operator")(operator)
     app.command("demo")(demo)

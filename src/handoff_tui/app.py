@@ -16,9 +16,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 from textual import on, work
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.css.query import NoMatches
-from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -41,13 +40,14 @@ from handoff_tui.messages import (
     TypingChanged,
 )
 from handoff_tui.model import AgentModel, ConversationState, QueueModel, QueueView
+from handoff_tui.operator_desk import OperatorDesk
 from handoff_tui.screens import ConversationScreen, QueueScreen
 from handoff_tui.screens.base import AgentScreen
 from handoff_tui.services import AgentClient, Link, ServerClient, action_frame
 from handoff_tui.services.link import subscription
+from handoff_tui.services.operator import OperatorRequests
 from handoff_tui.services.typing import TypingSignal
 from handoff_tui.settings import TUISettings
-from handoff_tui.text import visible
 
 __all__ = ["AgentApp", "make_app"]
 
@@ -61,9 +61,10 @@ _DONE_WORDS = {
 }
 
 
-class AgentApp(DeskActions, App[None]):
+class AgentApp(DeskActions, OperatorDesk):
     """The agent terminal UI. Build it with :func:`make_app`; presence, offers,
-    transfers and resolutions come from :class:`~handoff_tui.desk.DeskActions`."""
+    transfers and resolutions come from :class:`~handoff_tui.desk.DeskActions`, the
+    operator's screens from :class:`OperatorDesk`."""
 
     TITLE = "handoff agent"
     CSS_PATH = "app.tcss"
@@ -75,15 +76,20 @@ class AgentApp(DeskActions, App[None]):
         :func:`handoff_tui.commands.screen_commands`)."""
         yield from super().get_system_commands(screen)
         yield from screen_commands(self, screen)
+        yield from self.operator_commands()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys 1–9 exist only for conversations that are open; the desk's keys when
         they can act (see :meth:`~handoff_tui.desk.DeskActions.desk_allows`)."""
         if action == "show_open" and parameters:
             return 0 < int(str(parameters[0])) <= len(self.model.open_order)
+        if action == "operator":
+            return self.model.is_operator
         return self.desk_allows(action, parameters)
 
-    def __init__(self, settings: TUISettings, client: AgentClient, clock: Clock) -> None:
+    def __init__(
+        self, settings: TUISettings, client: AgentClient, clock: Clock, operator: bool = False
+    ) -> None:
         super().__init__()
         self.settings = settings
         self.client = client
@@ -96,6 +102,9 @@ class AgentApp(DeskActions, App[None]):
             settings.typing_idle_seconds, self.set_timer, self._send_in_background
         )
         self._redraw_pending = False
+        self.operator_mode = operator
+        self.requests = OperatorRequests(self._send_in_background, lambda: self.link.connected)
+        self.peeks = {}
 
     @property
     def queue(self) -> QueueModel:
@@ -153,24 +162,6 @@ class AgentApp(DeskActions, App[None]):
                 timeout=30,
             )
             self.schedule_redraw()
-
-    def tell(
-        self,
-        message: str,
-        *,
-        title: str = "",
-        severity: SeverityLevel = "information",
-        timeout: float | None = None,
-    ) -> None:
-        """Show a notification. ``message`` and ``title`` are data (visitor names, server
-        error details): shown as plain text with control characters made visible."""
-        self.notify(
-            visible(message),
-            title=visible(title, one_line=True),
-            severity=severity,
-            timeout=timeout,
-            markup=False,
-        )
 
     # ----------------------------------------------------------------- sending
 
@@ -286,6 +277,8 @@ class AgentApp(DeskActions, App[None]):
 
     @on(ConnectionChanged)
     def _connection_changed(self, message: ConnectionChanged) -> None:
+        if message.state != "connected":
+            self.operator_link_lost(message.detail or message.state)
         if message.state == "reconnecting":
             self.model.link.attempt = message.attempt
         if self.model.link_changed(message.state, message.retry_in, message.detail):
@@ -299,6 +292,7 @@ class AgentApp(DeskActions, App[None]):
     @on(Authenticated)
     def _authenticated(self, message: Authenticated) -> None:
         self.model.signed_in(message.agent, message.limits)
+        self.operator_signed_in()
         self.schedule_redraw()
 
     @on(QueueReplaced)
@@ -317,6 +311,7 @@ class AgentApp(DeskActions, App[None]):
 
     @on(ConversationLoaded)
     def _conversation_loaded(self, message: ConversationLoaded) -> None:
+        self.peeked(message.packet.conversation_id, message.packet)
         if self.model.load(message.packet):
             self.schedule_redraw()
 
@@ -339,6 +334,12 @@ class AgentApp(DeskActions, App[None]):
 
     @on(ErrorReceived)
     def _error(self, message: ErrorReceived) -> None:
+        if message.request_id and self.requests.refused(
+            message.request_id, message.code, message.detail
+        ):
+            return
+        if message.conversation_id and self.peeked(message.conversation_id, None):
+            return
         action = self.model.take_action(message.client_msg_id)
         error = f"{message.code}: {message.detail}"
         failed = self.model.fail_send(message.client_msg_id, error)
@@ -363,15 +364,21 @@ def make_app(
     settings: TUISettings,
     client: AgentClient | None = None,
     clock: Clock | None = None,
+    *,
+    operator: bool = False,
 ) -> AgentApp:
     """Build the agent app.
 
     ``client`` opens connections (default: the real server at ``settings.server_url`` with
     ``settings.token``); tests pass the in-memory ``FakeClient`` (``tests/fake.py``) or a client for
     a server on an ephemeral port. ``clock`` defaults to the system clock; tests fix it.
+    ``operator``: open the operator screens as soon as the server signs the token in as an
+    operator's (``handoff operator``); an agent's token then stops the app with
+    :attr:`AgentApp.refusal` set.
     """
     return AgentApp(
         settings,
         client or ServerClient(settings.server_url, settings.token),
         clock or SystemClock(),
+        operator=operator,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from pydantic import BaseModel
 from textual.message import Message
 
 from handoff_server.protocol import AgentInfo, Event, HandoffPacket, Limits, QueueItem
@@ -23,6 +24,9 @@ __all__ = [
     "DeskChanged",
     "ErrorReceived",
     "EventReceived",
+    "OperatorAnswer",
+    "OperatorRefused",
+    "OperatorReply",
     "QueueItemChanged",
     "QueueReplaced",
     "TypingChanged",
@@ -96,6 +100,8 @@ class ErrorReceived(Message):
     detail: str
     client_msg_id: str | None
     conversation_id: str | None
+    request_id: str | None = None
+    """The operator request it refuses, if any (routed to whoever asked)."""
 
 
 @dataclass
@@ -114,3 +120,32 @@ class TypingChanged(Message):
     role: Literal["visitor", "agent"]
     name: str | None
     active: bool
+
+
+@dataclass
+class OperatorAnswer(Message):
+    """An operator frame from the server (:mod:`handoff_server.protocol_operator`): the
+    answer to a request (its ``request_id`` set) or a ``policy`` pushed after an apply."""
+
+    frame: BaseModel
+    request_id: str | None
+
+
+@dataclass
+class OperatorReply(Message, bubble=False):
+    """Sent to the widget that asked: the server answered its request ``request_id``
+    with ``frame`` (already applied to the model)."""
+
+    frame: BaseModel
+    request_id: str
+
+
+@dataclass
+class OperatorRefused(Message, bubble=False):
+    """Sent to the widget that asked: the server refused its request ``request_id``
+    (``code``: the stable error code, e.g. ``conflict``, ``forbidden``), or the link went
+    down before the answer (``code`` ``not_connected``)."""
+
+    code: str
+    detail: str
+    request_id: str

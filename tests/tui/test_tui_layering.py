@@ -1,4 +1,5 @@
-"""handoff_tui reaches the server only through the protocol, the client and config."""
+"""handoff_tui reaches the server only through the protocol (the agent's and the
+operator's frames), the client and config."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from pathlib import Path
 
 import handoff_tui
 
-ALLOWED = {"handoff_server.protocol", "handoff_server.client", "handoff_server.config"}
+ALLOWED = {
+    "handoff_server.protocol",
+    "handoff_server.protocol_operator",
+    "handoff_server.client",
+    "handoff_server.config",
+}
 
 
 def test_tui_imports_only_protocol_client_and_config() -> None:

@@ -17,6 +17,7 @@ from typing import Literal
 
 from handoff_server.protocol import AgentInfo, Event, HandoffPacket, Limits, QueueItem, SOffer
 from handoff_tui.model.conversation import ConversationState, PendingSend, acting_agent_id
+from handoff_tui.model.operator import OperatorModel
 from handoff_tui.model.queue import QueueModel
 from handoff_tui.model.staff import DeskFrame, StaffModel
 
@@ -61,6 +62,9 @@ class LinkStatus:
     refusal: str | None = None
     """Why the server refused the token (HTTP 401/403), once it has: the app stops
     retrying, and ``handoff agent`` reports it and exits non-zero."""
+    refusal_code: str = "unauthorized"
+    """The error code of ``refusal``: ``unauthorized`` (a refused token) or ``forbidden``
+    (``handoff operator`` with an agent's token)."""
 
 
 @dataclass
@@ -81,6 +85,13 @@ class AgentModel:
     limits: ServerLimits = field(default_factory=ServerLimits)
     queue_loaded: bool = False
     """True once a whole ``queue`` arrived: only later new rows are worth a notification."""
+    operator: OperatorModel = field(default_factory=OperatorModel)
+    """The policy, its edit and the reports of the operator screens (operators only)."""
+
+    @property
+    def is_operator(self) -> bool:
+        """True when the server signed this token in as an operator."""
+        return self.queue.me is not None and self.queue.me.role == "operator"
 
     # ----------------------------------------------------------------- link
 

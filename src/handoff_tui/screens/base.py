@@ -7,13 +7,15 @@ which :class:`handoff_tui.app.AgentApp` implements.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Literal, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
+from pydantic import BaseModel
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from handoff_server.protocol import AiVerdict, Resolution
+from handoff_server.protocol import AiVerdict, HandoffPacket, Resolution
 from handoff_tui.model import AgentModel, QueueView
 from handoff_tui.widgets.banner import ConnectionBanner, OfferBar, OpenBar, presence_content
 
@@ -72,6 +74,14 @@ class AgentActions(Protocol):
 
     def set_queue_view(self, mode: QueueView) -> None:
         """Switch the queue screen to ``mode``."""
+        ...
+
+    def ask(self, asker: Any, frame_type: type[BaseModel], **fields: Any) -> str:
+        """Send an operator request whose answer goes to ``asker``; its request id."""
+        ...
+
+    def peek_conversation(self, cid: str, callback: Callable[[HandoffPacket | None], Any]) -> None:
+        """Read conversation ``cid`` once; ``callback`` gets its packet (``None``: refused)."""
         ...
 
 

@@ -17,6 +17,7 @@ from handoff_tui.screens.dialogs import ResolveDialog, TransferDialog
 from handoff_tui.text import fill
 from handoff_tui.widgets.banner import ConnectionBanner, OfferBar, OpenBar
 from handoff_tui.widgets.handoff_panel import HandoffPanel
+from handoff_tui.widgets.operator.kb_editor import KbEntryEditor, agent_answer, visitor_questions
 from handoff_tui.widgets.reply_box import ReplyBox, ReplyEditor
 from handoff_tui.widgets.transcript import Transcript, event_content, pending_content
 
@@ -96,6 +97,8 @@ class ConversationScreen(AgentScreen):
             return allowed(
                 str(parameters[0]), self.conv.status, self._holder(), self.model.queue.me
             )
+        if action == "kb_entry":
+            return self.model.is_operator and bool(agent_answer(self.conv.transcript))
         return True
 
     def redraw(self) -> None:
@@ -191,6 +194,17 @@ class ConversationScreen(AgentScreen):
         reply = self.query_one(ReplyBox)
         reply.set_text(draft)
         reply.editor.focus()
+
+    def action_kb_entry(self) -> None:
+        """Write a KB entry from this conversation: the visitor's questions and the last
+        reply an agent sent (operators)."""
+        events = self.conv.transcript
+        answer = agent_answer(events)
+        if not answer:
+            self.agent_app.tell("No agent reply here to make a KB entry of.", severity="warning")
+            return
+        source = f"from {self.model.visitor_name(self.conversation_id)}'s conversation"
+        self.app.push_screen(KbEntryEditor(visitor_questions(events), answer, source))
 
     def action_focus_reply(self) -> None:
         """Focus the reply box."""

@@ -33,6 +33,7 @@ class QueueScreen(AgentScreen):
         Binding("p", "app.toggle_presence('online')", "Online", id="queue.online"),
         Binding("y", "app.answer_offer(True)", "Accept offer", id="queue.accept", show=False),
         Binding("n", "app.answer_offer(False)", "Decline offer", id="queue.decline", show=False),
+        Binding("o", "app.operator", "Operator", id="queue.operator"),
         Binding("ctrl+q", "app.quit", "Quit", id="queue.quit", priority=True),
         Binding("ctrl+o", "app.next_conversation", "Next open", id="queue.next", show=False),
         *[

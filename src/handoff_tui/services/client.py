@@ -1,20 +1,80 @@
-"""How the app reaches the server: a small interface the real client and fakes share.
+"""How the app reaches the server: a small protocol the real client and the tests' fakes share.
 
 The app only needs ``await client.connect()`` returning something with ``send(frame)``,
 ``frames()`` (an async iterator of parsed server frames ending when the connection
-closes) and ``close()`` — which :class:`handoff_server.client.Connection` already is.
+closes) and ``close()``. :class:`ServerClient` opens a real connection with
+:func:`handoff_server.client.connect_agent` and reads its frames with :func:`parse_frame`,
+which knows the operator's answers (:mod:`handoff_server.protocol_operator`) as well as
+the agent's frames.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from handoff_server.client import connect_agent
+from handoff_server.client import Connection, connect_agent
+from handoff_server.protocol import (
+    SAck,
+    SAuthenticated,
+    SConversation,
+    SError,
+    SEvent,
+    SQueue,
+    SQueueItem,
+    STyping,
+    SWelcome,
+)
+from handoff_server.protocol_operator import (
+    SAnalytics,
+    SKbEntryCreated,
+    SKnowledgeGaps,
+    SPolicy,
+    SPolicyHistory,
+    SPolicyValidation,
+    SRiskCoverage,
+    SWhatIf,
+)
 
-__all__ = ["AgentClient", "AgentConnection", "ServerClient"]
+__all__ = ["AgentClient", "AgentConnection", "ServerClient", "parse_frame"]
+
+log = logging.getLogger(__name__)
+
+_AnyServerFrame = Annotated[
+    SWelcome
+    | SAuthenticated
+    | SEvent
+    | SAck
+    | SError
+    | SQueue
+    | SQueueItem
+    | SConversation
+    | STyping
+    | SPolicy
+    | SPolicyValidation
+    | SPolicyHistory
+    | SWhatIf
+    | SAnalytics
+    | SRiskCoverage
+    | SKnowledgeGaps
+    | SKbEntryCreated,
+    Field(discriminator="type"),
+]
+_adapter: TypeAdapter[Any] = TypeAdapter(_AnyServerFrame)
+
+
+def parse_frame(raw: str | bytes) -> BaseModel | None:
+    """A server frame (agent or operator) from its JSON text; ``None`` for one this client
+    does not know (a newer server's frame, or a malformed one: logged, never fatal)."""
+    try:
+        return _adapter.validate_python(json.loads(raw))
+    except (ValueError, ValidationError) as exc:
+        log.warning("ignored a server frame this client cannot read: %s", exc)
+        return None
 
 
 class AgentConnection(Protocol):
@@ -45,6 +105,29 @@ class AgentClient(Protocol):
         ...
 
 
+class _OperatorAwareConnection:
+    """A :class:`handoff_server.client.Connection` whose frames are read with
+    :func:`parse_frame`."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    async def send(self, frame: BaseModel) -> None:
+        """Send ``frame``."""
+        await self._conn.send(frame)
+
+    async def frames(self) -> AsyncIterator[Any]:
+        """Parsed frames until the connection closes; unknown ones are skipped."""
+        async for raw in self._conn.ws:
+            frame = parse_frame(raw)
+            if frame is not None:
+                yield frame
+
+    async def close(self) -> None:
+        """Close the connection."""
+        await self._conn.close()
+
+
 class ServerClient:
     """Connects to a real server at ``url`` with ``token``."""
 
@@ -54,4 +137,4 @@ class ServerClient:
 
     async def connect(self) -> AgentConnection:
         """Open ``/v1/agent`` (see :func:`handoff_server.client.connect_agent`)."""
-        return await connect_agent(self.url, self.token)
+        return _OperatorAwareConnection(await connect_agent(self.url, self.token))

@@ -5,8 +5,10 @@ off after each failure), subscribes to the queue, says the agent's presence (onl
 away, as they chose), re-opens every open conversation from its last seen ``seq`` and
 resends unacknowledged replies with their original ``client_msg_id`` (the server stores
 a retried frame once), then posts one message from :mod:`handoff_tui.messages` per
-server frame. It reads the model (what to resync) and
-never changes it: the app's handlers do, on the messages.
+server frame. It reads the model (what to resync) and never changes it: the app's
+handlers do, on the messages. Operator frames (:mod:`handoff_server.protocol_operator`)
+become :class:`OperatorAnswer`; the app routes them by ``request_id``
+(:mod:`handoff_tui.services.operator`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,16 @@ from handoff_server.protocol import (
     SStaff,
     STyping,
 )
+from handoff_server.protocol_operator import (
+    SAnalytics,
+    SKbEntryCreated,
+    SKnowledgeGaps,
+    SPolicy,
+    SPolicyHistory,
+    SPolicyValidation,
+    SRiskCoverage,
+    SWhatIf,
+)
 from handoff_tui.messages import (
     AckReceived,
     Authenticated,
@@ -52,6 +64,7 @@ from handoff_tui.messages import (
     DeskChanged,
     ErrorReceived,
     EventReceived,
+    OperatorAnswer,
     QueueItemChanged,
     QueueReplaced,
     TypingChanged,
@@ -61,6 +74,17 @@ from handoff_tui.services.client import AgentClient, AgentConnection
 from handoff_tui.settings import TUISettings
 
 __all__ = ["Link", "action_frame", "subscription"]
+
+_OPERATOR_ANSWERS = (
+    SPolicy,
+    SPolicyValidation,
+    SPolicyHistory,
+    SWhatIf,
+    SAnalytics,
+    SRiskCoverage,
+    SKnowledgeGaps,
+    SKbEntryCreated,
+)
 
 _ACTIONS: dict[str, type[BaseModel]] = {
     "claim": AClaim,
@@ -197,10 +221,18 @@ class Link:
             self.post(TypingChanged(frame.conversation_id, frame.role, frame.name, frame.active))
         elif isinstance(frame, SError):
             self.post(
-                ErrorReceived(frame.code, frame.detail, frame.client_msg_id, frame.conversation_id)
+                ErrorReceived(
+                    frame.code,
+                    frame.detail,
+                    frame.client_msg_id,
+                    frame.conversation_id,
+                    frame.request_id,
+                )
             )
         elif isinstance(frame, SStaff | SAgentStatus | SOffer | SOfferEnded):
             self.post(DeskChanged(frame))
         elif isinstance(frame, SAuthenticated):
             # ``limits`` is optional on the wire: older servers do not send it.
             self.post(Authenticated(frame.agent, frame.limits))
+        elif isinstance(frame, _OPERATOR_ANSWERS):
+            self.post(OperatorAnswer(frame, frame.request_id))

@@ -144,7 +144,8 @@ class Transcript(VerticalScroll, can_focus=True):
 
     Focused, it holds the conversation screen's reading-mode keys (letters would type
     into the reply box): c claim, r resolve, l release, b hand back, t transfer, i write,
-    d KB draft, w close, y / n accept or decline an offer.
+    d KB draft, w close, y / n accept or decline an offer, k new KB entry from the last
+    agent reply (operators).
     """
 
     BINDINGS = [
@@ -158,6 +159,7 @@ class Transcript(VerticalScroll, can_focus=True):
         Binding("w", "app.close_conversation", "Close", id="conv.close", show=False),
         Binding("y", "app.answer_offer(True)", "Accept offer", id="conv.accept", show=False),
         Binding("n", "app.answer_offer(False)", "Decline offer", id="conv.decline", show=False),
+        Binding("k", "screen.kb_entry", "New KB entry", id="conv.kb_entry", show=False),
     ]
 
     def show(self, lines: list[tuple[Content, str]]) -> None:
