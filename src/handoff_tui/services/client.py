@@ -18,52 +18,15 @@ from typing import Annotated, Any, Protocol
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from handoff_server.client import Connection, connect_agent
-from handoff_server.protocol import (
-    SAck,
-    SAuthenticated,
-    SConversation,
-    SError,
-    SEvent,
-    SQueue,
-    SQueueItem,
-    STyping,
-    SWelcome,
-)
-from handoff_server.protocol_operator import (
-    SAnalytics,
-    SKbEntryCreated,
-    SKnowledgeGaps,
-    SPolicy,
-    SPolicyHistory,
-    SPolicyValidation,
-    SRiskCoverage,
-    SWhatIf,
-)
+from handoff_server.protocol import ServerFrame
+from handoff_server.protocol_operator import OperatorServerFrame
 
 __all__ = ["AgentClient", "AgentConnection", "ServerClient", "parse_frame"]
 
 log = logging.getLogger(__name__)
 
-_AnyServerFrame = Annotated[
-    SWelcome
-    | SAuthenticated
-    | SEvent
-    | SAck
-    | SError
-    | SQueue
-    | SQueueItem
-    | SConversation
-    | STyping
-    | SPolicy
-    | SPolicyValidation
-    | SPolicyHistory
-    | SWhatIf
-    | SAnalytics
-    | SRiskCoverage
-    | SKnowledgeGaps
-    | SKbEntryCreated,
-    Field(discriminator="type"),
-]
+_AnyServerFrame = Annotated[ServerFrame | OperatorServerFrame, Field(discriminator="type")]
+"""Every frame the server sends an agent or operator: one list, the protocol's own."""
 _adapter: TypeAdapter[Any] = TypeAdapter(_AnyServerFrame)
 
 
