@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from handoff_server.ai import retrieval
 from handoff_server.ai.factory import ENGINES, _engine
 from handoff_server.ai.retrieval import RetrievalAnswerer, build_index
 from handoff_server.analytics import (
@@ -215,12 +216,22 @@ def main() -> None:
     ap.add_argument("--threshold", type=float, default=0.70)
     ap.add_argument("--target-risk", type=float, default=0.02)
     ap.add_argument("--oos-share", type=float, default=0.2)
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a constant of handoff_server.ai.retrieval for an experiment",
+    )
     ap.add_argument("--json", type=Path, help="also write every row and the summary here")
     ap.add_argument("--write-split", type=Path, help="also write each split's CSVs here")
     ap.add_argument(
         "--emb-cache", type=Path, default=Path(tempfile.gettempdir()) / "handoff-minilm-cache.npz"
     )
     args = ap.parse_args()
+    for item in args.set:
+        name, value = item.split("=", 1)
+        setattr(retrieval, name, type(getattr(retrieval, name))(value))
     cache = EmbeddingCache(args.emb_cache)
     rows = []
     for seed in args.seeds:
@@ -235,7 +246,10 @@ def main() -> None:
             flush=True,
         )
     summary = _summary(rows)
-    print(f"\n{args.dataset}, engine {args.engine}, seeds {args.seeds}, threshold {args.threshold}")
+    print(
+        f"\n{args.dataset}, engine {args.engine}, seeds {args.seeds}, "
+        f"threshold {args.threshold}, set {args.set}"
+    )
     for k, v in summary.items():
         print(
             f"{k:<22} {v['mean']:.3f} ± {v['sd']:.3f}"

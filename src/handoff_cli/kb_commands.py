@@ -14,6 +14,7 @@ from handoff_server.ai import ENGINES
 from handoff_server.ai.factory import load_or_build_index
 from handoff_server.analytics import (
     RISK_CONFIDENCE,
+    Predictions,
     RiskPoint,
     compute_metrics,
     predict,
@@ -166,6 +167,18 @@ TargetRiskOpt = Annotated[
         help="With --sweep: share of questions answered wrongly to promise to stay under.",
     ),
 ]
+KbPathOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--kb", metavar="PATH", help="KB folder or file (CSV accepted); default: the demo KB."
+    ),
+]
+SweepOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sweep", help="Also sweep thresholds 0.00–1.00 and recommend a risk-controlled one."
+    ),
+]
 OosShareOpt = Annotated[
     float,
     typer.Option(
@@ -191,20 +204,10 @@ RiskConfidenceOpt = Annotated[
 
 def evaluate(
     questions: QuestionsOpt,
-    kb: Annotated[
-        Path | None,
-        typer.Option(
-            "--kb", metavar="PATH", help="KB folder or file (CSV accepted); default: the demo KB."
-        ),
-    ] = None,
+    kb: KbPathOpt = None,
     threshold: ThresholdOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    do_sweep: Annotated[
-        bool,
-        typer.Option(
-            "--sweep", help="Also sweep thresholds 0.00–1.00 and recommend a risk-controlled one."
-        ),
-    ] = False,
+    do_sweep: SweepOpt = False,
     target_risk: TargetRiskOpt = 0.02,
     oos_share: OosShareOpt = 0.2,
     risk_confidence: RiskConfidenceOpt = RISK_CONFIDENCE,
@@ -237,17 +240,7 @@ def evaluate(
     report: dict[str, object] = {}
     rows = None
     if do_sweep:
-        rows = sweep(preds.confidence, preds.right, preds.oos)
-        points = risk_coverage(
-            preds.confidence,
-            preds.right,
-            preds.oos,
-            oos_share=oos_share,
-            confidence_level=risk_confidence,
-        )
-        report = _risk_report(points, target_risk, oos_share, risk_confidence)
-        for row, point in zip(rows, points, strict=True):
-            row.update(risk=point.risk, upper_bound=point.upper_bound)
+        report, rows = _sweep_report(preds, target_risk, oos_share, risk_confidence)
         rec = report["recommended_threshold"]
         if threshold is None:
             threshold = rec if isinstance(rec, float) else 1.0
@@ -262,6 +255,20 @@ def evaluate(
         print_json(report)
         return
     _show_eval(report, rows)
+
+
+def _sweep_report(
+    preds: Predictions, target: float, share: float, confidence: float
+) -> tuple[dict[str, object], list[dict[str, float | None]]]:
+    """The sweep rows (with each threshold's risk and upper bound) and the report of the
+    risk-controlled recommendation."""
+    rows = sweep(preds.confidence, preds.right, preds.oos)
+    points = risk_coverage(
+        preds.confidence, preds.right, preds.oos, oos_share=share, confidence_level=confidence
+    )
+    for row, point in zip(rows, points, strict=True):
+        row.update(risk=point.risk, upper_bound=point.upper_bound)
+    return _risk_report(points, target, share, confidence), rows
 
 
 def _risk_report(

@@ -37,6 +37,8 @@ from threadpoolctl import threadpool_limits
 
 from handoff_server.ai.base import Answer, Candidate
 from handoff_server.ai.generic_oos import GENERIC_OUT_OF_SCOPE
+from handoff_server.ai.padding import question_text
+from handoff_server.ai.typos import TypoCorrector
 from handoff_server.errors import AnswererError
 from handoff_server.kb.models import KBEntry, KnowledgeBase
 
@@ -90,6 +92,7 @@ class Index:
     - ``calib_lr``: the fitted calibrator, features → P(right), see :func:`build_index`;
       ``None`` when out-of-fold results were all right or all wrong, and then
       ``calib_iso`` holds the constant (Laplace-smoothed) probability.
+    - ``typos``: the :class:`~handoff_server.ai.typos.TypoCorrector` over the KB's words.
     - ``oof``: out-of-fold (confidence, right) pairs of the KB's own examples, for reports.
     """
 
@@ -102,6 +105,7 @@ class Index:
     layout: _Examples
     calib_lr: Any
     calib_iso: Any
+    typos: TypoCorrector = field(default_factory=lambda: TypoCorrector({}))
     oof: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -266,6 +270,7 @@ def build_index(
     is_oos = np.concatenate([is_oos, np.ones(len(pseudo), dtype=bool)])
     calibrator = _fit_calibrator(feats, right, w)
     index = _final_index(engine, encoder, texts, y, classes, oos_weight, temperature, calibrator)
+    index.typos = TypoCorrector.of([*texts, *(e.answer for e in kb.entries)])
     index.oof = {
         "confidence": _calibrate(index, feats),
         "right": right,
@@ -500,9 +505,17 @@ class RetrievalAnswerer:
         self.engine = index.engine
         self._entries: dict[str, KBEntry] = kb.by_id()
 
+    def prepare(self, question: str) -> str:
+        """The text that is matched: ``question`` without greetings, thanks, signatures
+        and pasted logs (:func:`~handoff_server.ai.padding.question_text`), typos
+        corrected against the KB's words (:class:`~handoff_server.ai.typos.TypoCorrector`)."""
+        return self.index.typos.correct(question_text(question))
+
     def score(self, questions: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Batch scoring: (confidence (n,), top in-scope class index (n,), probs (n, C))."""
+        """Batch scoring: (confidence (n,), top in-scope class index (n,), probs (n, C)),
+        of each question as :meth:`prepare` reads it."""
         ix = self.index
+        questions = [self.prepare(q) for q in questions]
         x = ix.encoder.transform(questions)
         if len(questions) == 1:
             return self._score_one(x, ix.encoder.unseen(questions))
