@@ -37,6 +37,7 @@ def gaps(engine: str) -> dict[str, tuple[float, float, float, int]]:
         both_right = a.entry_id == r["label"] and b.entry_id == r["label"]
         gap = b.confidence - a.confidence if both_right else np.nan
         out.setdefault(r["kind"], []).append((gap, a.confidence, a.entry_id != b.entry_id))
+    out["all variants"] = [v for kind, vals in out.items() if kind != "bare" for v in vals]
     result = {}
     for kind, vals in out.items():
         g = np.array([v[0] for v in vals])
