@@ -53,8 +53,12 @@ _HELD_OUT_SHARE = 0.25
 """Held-out-topic calibration (:func:`_held_out_topics`): rounds, and the share of entries
 left out in each."""
 _PSEUDO_SHARE = 0.9
-"""Of the out-of-scope calibration weight, the share held-out-topic rows get when generic
-off-topic examples are there too."""
+"""Of the out-of-scope calibration weight, the share held-out-topic rows get beside the
+bundled generic off-topic examples (which say nothing about this KB's neighbours)."""
+_PSEUDO_SHARE_OWN = 0.5
+"""The same beside out-of-scope examples of the KB's own, which stand for its real
+off-topic traffic: with 0.9 CLINC150 val (3% out of scope, chit-chat) became
+under-confident (ECE 0.137, containment at 0.70 0.847 → 0.726)."""
 _PSEUDO_ALWAYS = 1
 """1: held-out-topic calibration also for a KB with out-of-scope examples of its own."""
 _RELATIVE = 1
@@ -358,7 +362,8 @@ def build_index(
             encoder, texts_arr, y, oos, len(classes), temperature, oos_weight, seed
         )
     )
-    w = _calibration_weights(is_oos, len(pseudo), oos_share)
+    share = _PSEUDO_SHARE_OWN if own_oos else _PSEUDO_SHARE
+    w = _calibration_weights(is_oos, len(pseudo), oos_share, share)
     feats = np.vstack([feats, pseudo]) if len(pseudo) else feats
     right = np.concatenate([right, np.zeros(len(pseudo), dtype=int)])
     is_oos = np.concatenate([is_oos, np.ones(len(pseudo), dtype=bool)])
@@ -424,16 +429,18 @@ def _fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
     return float(np.exp(minimize_scalar(nll, bounds=(-3, 6), method="bounded").x))
 
 
-def _calibration_weights(is_oos: np.ndarray, n_pseudo: int, oos_share: float | None) -> np.ndarray:
+def _calibration_weights(
+    is_oos: np.ndarray, n_pseudo: int, oos_share: float | None, pseudo_share: float
+) -> np.ndarray:
     """Weights of the calibration rows: the examples, then ``n_pseudo`` held-out-topic
-    rows. Out-of-scope rows weigh ``oos_share`` of the whole; when there are both generic
-    off-topic examples and held-out-topic ones, the latter get :data:`_PSEUDO_SHARE` of it."""
+    rows. Out-of-scope rows weigh ``oos_share`` of the whole; when there are both
+    out-of-scope examples and held-out-topic rows, the latter get ``pseudo_share`` of it."""
     w = np.ones(len(is_oos) + n_pseudo)
     if oos_share is not None and (is_oos.any() or n_pseudo):
         n_in = (~is_oos).sum()
         total = oos_share * n_in / (1 - oos_share)
         own, pseudo = np.flatnonzero(is_oos), len(is_oos) + np.arange(n_pseudo)
-        share = _PSEUDO_SHARE if len(own) and n_pseudo else float(n_pseudo > 0)
+        share = pseudo_share if len(own) and n_pseudo else float(n_pseudo > 0)
         for g, part in ((own, 1 - share), (pseudo, share)):
             if len(g):
                 w[g] = total * part / len(g)
