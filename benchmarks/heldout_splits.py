@@ -110,8 +110,10 @@ class EmbeddingCache:
                 self.memo = dict(zip(z["texts"].tolist(), z["vectors"], strict=True))
 
     def attach(self, encoder: Any) -> None:
+        from handoff_server.ai.encoders import MiniLMEncoder
+
         emb = getattr(encoder, "emb", encoder)
-        if hasattr(emb, "memo"):
+        if isinstance(emb, MiniLMEncoder):
             emb.memo = self.memo
 
     def save(self) -> None:
