@@ -1,63 +1,45 @@
-"""Make the BANKING77 evaluation split used in docs/ai.md (deterministic, seed 0).
+"""Write one BANKING77 (or CLINC150) quarter-held-out split as CSVs (deterministic per seed).
 
-BANKING77 ships only a train split here. Per intent, 80% of its rows become KB examples
-and 20% visitor questions. A quarter of the 77 intents (19, chosen with the seed) are
-left out of the KB entirely: their questions are relabelled ``oos``, because the right
-move for a question the KB does not cover is to hand it off.
+Per intent 80% of BANKING77's train.csv rows become KB examples and 20% visitor
+questions; a quarter of the 77 intents (19, chosen with the seed) are left out of the KB
+entirely and their questions relabelled ``oos``, because the right move for a question the
+KB does not cover is to hand it off. The split itself is
+:func:`heldout_splits.make_split`, which ``benchmarks/heldout_splits.py`` evaluates over
+several seeds; seed 0 is the split docs/ai.md always used.
 
-    .venv/bin/python benchmarks/banking77_split.py OUT_DIR
+    .venv/bin/python benchmarks/banking77_split.py OUT_DIR [--seed N] [--dataset clinc150]
     .venv/bin/handoff eval --kb OUT_DIR/kb.csv --questions OUT_DIR/questions.csv --sweep --json
 
 Writes ``OUT_DIR/kb.csv`` and ``OUT_DIR/questions.csv`` (``text,label``) and prints the
-left-out intents.
+counts.
 """
 
 from __future__ import annotations
 
-import csv
-import random
+import argparse
 import sys
-from collections import defaultdict
 from pathlib import Path
 
-SOURCE = Path(__file__).resolve().parents[2] / "shared" / "data" / "banking77" / "train.csv"
-SEED = 0
-HELD_OUT_SHARE = 0.25
-QUESTION_SHARE = 0.20
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from heldout_splits import _write, make_split  # noqa: E402
 
 
-def main(out: Path) -> None:
-    """Write the split into ``out``."""
-    by_intent: dict[str, list[str]] = defaultdict(list)
-    with SOURCE.open(encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            by_intent[row["category"]].append(row["text"])
-    rng = random.Random(SEED)
-    intents = sorted(by_intent)
-    left_out = set(rng.sample(intents, round(len(intents) * HELD_OUT_SHARE)))
-    kb_rows, question_rows = [], []
-    for intent in intents:
-        texts = by_intent[intent][:]
-        rng.shuffle(texts)
-        n_q = max(1, round(len(texts) * QUESTION_SHARE))
-        questions, examples = texts[:n_q], texts[n_q:]
-        label = "oos" if intent in left_out else intent
-        question_rows += [(t, label) for t in questions]
-        if intent not in left_out:
-            kb_rows += [(t, intent) for t in examples]
-    out.mkdir(parents=True, exist_ok=True)
-    for name, rows in (("kb.csv", kb_rows), ("questions.csv", question_rows)):
-        with (out / name).open("w", encoding="utf-8", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["text", "label"])
-            w.writerows(rows)
+def main() -> None:
+    """Write the split into OUT_DIR."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("out", type=Path, metavar="OUT_DIR")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--dataset", choices=["banking77", "clinc150"], default="banking77")
+    args = ap.parse_args()
+    kb_rows, question_rows = make_split(args.dataset, args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    _write(args.out / "kb.csv", kb_rows)
+    _write(args.out / "questions.csv", question_rows)
     n_oos = sum(1 for _, lab in question_rows if lab == "oos")
-    print(f"KB: {len(kb_rows)} examples, {len(intents) - len(left_out)} intents")
+    print(f"KB: {len(kb_rows)} examples, {len({lab for _, lab in kb_rows})} intents")
     print(f"questions: {len(question_rows)} ({n_oos} out of scope)")
-    print("left out:", ", ".join(sorted(left_out)))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit(__doc__)
-    main(Path(sys.argv[1]))
+    main()

@@ -1,6 +1,6 @@
 """``handoff eval --save``: keep an evaluation's per-question results in the store, where
 the server's risk–coverage screen reads the latest (see
-:mod:`handoff_server.analytics.risk`)."""
+:mod:`handoff_server.analytics.coverage`)."""
 
 from __future__ import annotations
 

@@ -14,10 +14,14 @@ from handoff_cli.output import echo, one_line
 from handoff_server.ai import ENGINES
 from handoff_server.ai.factory import load_or_build_index
 from handoff_server.analytics import (
+    RISK_CONFIDENCE,
+    Predictions,
+    RiskPoint,
     compute_metrics,
     predict,
     read_questions,
-    recommend_threshold,
+    risk_controlled_threshold,
+    risk_coverage,
     sweep,
 )
 from handoff_server.errors import HandoffError, KBError
@@ -161,7 +165,40 @@ TargetRiskOpt = Annotated[
         metavar="FRACTION",
         min=0.0,
         max=1.0,
-        help="Wrong-answer rate to stay under.",
+        help="With --sweep: share of questions answered wrongly to promise to stay under.",
+    ),
+]
+KbPathOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--kb", metavar="PATH", help="KB folder or file (CSV accepted); default: the demo KB."
+    ),
+]
+SweepOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sweep", help="Also sweep thresholds 0.00–1.00 and recommend a risk-controlled one."
+    ),
+]
+OosShareOpt = Annotated[
+    float,
+    typer.Option(
+        "--oos-share",
+        metavar="FRACTION",
+        min=0.0,
+        max=1.0,
+        help="With --sweep: share of traffic that is out of scope (the questions are "
+        "reweighted to it).",
+    ),
+]
+RiskConfidenceOpt = Annotated[
+    float,
+    typer.Option(
+        "--risk-confidence",
+        metavar="FRACTION",
+        min=0.5,
+        max=0.999,
+        help="With --sweep: probability that the promise holds.",
     ),
 ]
 
@@ -174,18 +211,13 @@ SaveOpt = Annotated[
 
 def evaluate(
     questions: QuestionsOpt,
-    kb: Annotated[
-        Path | None,
-        typer.Option(
-            "--kb", metavar="PATH", help="KB folder or file (CSV accepted); default: the demo KB."
-        ),
-    ] = None,
+    kb: KbPathOpt = None,
     threshold: ThresholdOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    do_sweep: Annotated[
-        bool, typer.Option("--sweep", help="Also sweep thresholds 0.00–1.00 and recommend one.")
-    ] = False,
+    do_sweep: SweepOpt = False,
     target_risk: TargetRiskOpt = 0.02,
+    oos_share: OosShareOpt = 0.2,
+    risk_confidence: RiskConfidenceOpt = RISK_CONFIDENCE,
     engine: EngineOpt = "default",
     save: SaveOpt = False,
     config: ConfigOpt = None,
@@ -198,6 +230,11 @@ def evaluate(
 
     An answer is right when its entry is the question's label; out-of-scope questions are
     right only when escalated (confidence < threshold).
+
+    With --sweep it recommends the lowest threshold at which, with probability
+    --risk-confidence, at most --target-risk of all questions get a wrong answer when
+    --oos-share of them are out of scope (exact Clopper–Pearson bounds, docs/ai.md), or
+    says that no threshold can promise it on these questions.
     """
     if not questions.is_file():
         fail(f"questions file not found: {questions}", "not_found")
@@ -213,12 +250,10 @@ def evaluate(
     report: dict[str, object] = {}
     rows = None
     if do_sweep:
-        rows = sweep(preds.confidence, preds.right, preds.oos)
-        rec = recommend_threshold(rows, target_risk)
-        report["recommended_threshold"] = rec
-        report["target_risk"] = target_risk
+        report, rows = _sweep_report(preds, target_risk, oos_share, risk_confidence)
+        rec = report["recommended_threshold"]
         if threshold is None:
-            threshold = rec if rec is not None else 1.0
+            threshold = rec if isinstance(rec, float) else 1.0
     t = 0.70 if threshold is None else threshold
     metrics = compute_metrics(preds.confidence, preds.right, preds.oos, t).as_dict()
     report = {**metrics, **report, "engine": engine}
@@ -232,16 +267,75 @@ def evaluate(
     _show_eval(report, rows)
 
 
+def _sweep_report(
+    preds: Predictions, target: float, share: float, confidence: float
+) -> tuple[dict[str, object], list[dict[str, float | None]]]:
+    """The sweep rows (with each threshold's risk and upper bound) and the report of the
+    risk-controlled recommendation."""
+    rows = sweep(preds.confidence, preds.right, preds.oos)
+    points = risk_coverage(
+        preds.confidence, preds.right, preds.oos, oos_share=share, confidence_level=confidence
+    )
+    for row, point in zip(rows, points, strict=True):
+        row.update(risk=point.risk, upper_bound=point.upper_bound)
+    return _risk_report(points, target, share, confidence), rows
+
+
+def _risk_report(
+    points: list[RiskPoint], target: float, share: float, confidence: float
+) -> dict[str, object]:
+    """The recommendation, the sentence that states it, and the risk–coverage points."""
+    rec = risk_controlled_threshold(points, target)
+    n = points[0].n_in + points[0].n_oos
+    mix = f"when {share:.0%} of questions are out of scope"
+    if rec is None:
+        strict = points[-1]
+        sentence = (
+            f"No threshold can promise at most {target:.1%} wrong answers {mix} on these "
+            f"{n} questions (the strictest threshold's {confidence:.0%} upper bound is "
+            f"{strict.upper_bound:.3f}). More labeled questions, out-of-scope ones above "
+            "all, tighten the bound."
+        )
+    else:
+        at = next(p for p in points if p.threshold == rec)
+        sentence = (
+            f"Answer at confidence >= {rec:.2f}: with {confidence:.0%} confidence at most "
+            f"{target:.1%} of questions get a wrong answer {mix} (upper bound "
+            f"{at.upper_bound:.4f}, estimate {at.risk:.4f}, coverage {at.coverage:.3f}, "
+            f"{n} questions)."
+        )
+    return {
+        "recommended_threshold": rec,
+        "recommendation": sentence,
+        "target_risk": target,
+        "oos_share": share,
+        "risk_confidence": confidence,
+        "risk_coverage": [p.as_dict() for p in points],
+    }
+
+
 def _show_eval(report: dict[str, object], rows: list[dict[str, Any]] | None) -> None:
     """The sweep table (when swept), then one metric a line."""
     if rows is not None:
-        cols = ["threshold", "containment", "oos_recall", "wrong_answer_rate", "coverage"]
+        cols = [
+            "threshold",
+            "containment",
+            "oos_recall",
+            "wrong_answer_rate",
+            "coverage",
+            "risk",
+            "upper_bound",
+        ]
         echo(" | ".join(cols))
         for row in rows:
             echo(" | ".join(_fmt(row[c]) for c in cols))
         echo("")
     for key, value in report.items():
-        echo(f"{key:<22} {one_line(_fmt(value))}")
+        if key not in ("risk_coverage", "recommendation"):
+            echo(f"{key:<22} {one_line(_fmt(value))}")
+    if "recommendation" in report:
+        echo("")
+        echo(str(report["recommendation"]))
 
 
 def register(app: typer.Typer) -> None:

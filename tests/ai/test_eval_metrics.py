@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handoff_server.analytics import aurc, compute_metrics, ece, recommend_threshold, sweep
+from handoff_server.analytics import aurc, compute_metrics, ece, sweep
 
 # Five questions: four in scope, the last out of scope.
 CONF = [0.9, 0.8, 0.6, 0.3, 0.95]
@@ -91,25 +91,10 @@ def test_bad_inputs_rejected(args: tuple) -> None:
         compute_metrics(*args, 0.5)
 
 
-def test_sweep_and_recommendation_by_hand() -> None:
+def test_sweep_by_hand() -> None:
     rows = sweep(CONF, RIGHT, OOS, thresholds=[0.0, 0.85, 0.92, 0.96])
     war = {r["threshold"]: r["wrong_answer_rate"] for r in rows}
     assert war == {0.0: 3 / 5, 0.85: 1 / 2, 0.92: 1.0, 0.96: 0.0}
-    # 0.96 answers nothing (rate 0); 0.92 answers only the wrong out-of-scope one.
-    assert recommend_threshold(rows, 0.02) == 0.96
-    assert recommend_threshold(rows, 0.5) == 0.96
-    assert recommend_threshold(rows, 1.0) == 0.0
-
-
-def test_recommendation_requires_every_higher_threshold_to_hold() -> None:
-    rows = [
-        {"threshold": 0.5, "wrong_answer_rate": 0.01},
-        {"threshold": 0.6, "wrong_answer_rate": 0.05},
-        {"threshold": 0.7, "wrong_answer_rate": 0.01},
-        {"threshold": 0.8, "wrong_answer_rate": 0.0},
-    ]
-    assert recommend_threshold(rows, 0.02) == 0.7
-    assert recommend_threshold(rows[1:2], 0.02) is None
 
 
 @given(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from handoff_server.analytics.risk import Sample, risk_coverage, trade_words
+from handoff_server.analytics.coverage import Sample, risk_coverage, trade_words
 from handoff_server.kb import load_kb
 from handoff_server.protocol_operator import SRiskCoverage
 from handoff_server.store import NewEvent
@@ -22,7 +22,7 @@ def test_the_curve_counts_answers_and_wrong_answers_among_all_questions() -> Non
     assert (points[0.5].coverage, points[0.5].risk) == (3 / 6, 1 / 6)
     assert (points[0.85].coverage, points[0.85].risk) == (1 / 6, 0.0)
     assert (points[1.0].coverage, points[1.0].risk) == (0.0, 0.0)
-    assert all(p.upper is None for p in points.values())
+    assert all(p.upper is not None and p.upper >= p.risk for p in points.values())
     curve = risk_coverage(samples)
     assert [p.threshold for p in curve] == [i / 100 for i in range(101)]
 
@@ -96,3 +96,15 @@ async def test_verdicts_and_saved_eval_results_make_the_curve(
     assert (curve.resolved_samples, curve.eval_samples) == (4, 9)
     assert curve.points[0].coverage == 12 / 13  # every question but the unattempted one
     await op.close()
+
+
+def test_each_point_carries_the_clopper_pearson_upper_bound_on_its_risk() -> None:
+    # 100 judged answers, 3 wrong, all at confidence 0.9: at 0.5 the risk is 3/100 and
+    # the one-sided 95% exact upper bound is Beta.ppf(0.95, 4, 97) = 0.0757 (scipy).
+    samples: list[Sample] = [(0.9, "wrong")] * 3 + [(0.9, "right")] * 97
+    (point,) = risk_coverage(samples, [0.5])
+    assert point.risk == 0.03
+    assert point.upper is not None
+    assert abs(point.upper - 0.0757) < 0.0005
+    (empty,) = risk_coverage([], [0.5])
+    assert empty.upper == 1.0

@@ -24,22 +24,57 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 __all__ = ["CombinedEncoder", "MiniLMEncoder", "TfidfEncoder", "embeddings_available"]
 
 
+class _MemoTfidf(TfidfVectorizer):
+    """A ``TfidfVectorizer`` whose analyzer remembers each text's n-grams in ``memo``
+    while an index is built: cross-validation and held-out rounds analyse the same texts
+    a dozen times, and the char n-gram analyzer is most of a build's time. Same output;
+    ``memo = None`` (after :meth:`TfidfEncoder.forget`) analyses afresh."""
+
+    memo: dict[str, list[str]] | None = None
+
+    def build_analyzer(self) -> Any:
+        analyze = super().build_analyzer()
+        memo = self.memo
+        if memo is None:
+            return analyze
+
+        def remembered(doc: str) -> list[str]:
+            grams = memo.get(doc)
+            if grams is None:
+                grams = memo[doc] = analyze(doc)
+            return grams
+
+        return remembered
+
+
 class TfidfEncoder:
     """TF-IDF word (1–2) + char_wb (2–5) n-grams, each block L2-normalised, then scaled
-    so the whole row has unit norm. Output: ``scipy.sparse.csr_matrix`` (n, n_features)."""
+    so the whole row has unit norm. Output: ``scipy.sparse.csr_matrix`` (n, n_features).
 
-    def __init__(self) -> None:
-        self.word = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
-        self.char = TfidfVectorizer(
+    ``memo``: n-grams by text, shared by the encoders :meth:`fresh` makes during a build."""
+
+    def __init__(
+        self, memo: tuple[dict[str, list[str]], dict[str, list[str]]] | None = None
+    ) -> None:
+        self.memo = memo if memo is not None else ({}, {})
+        self.word = _MemoTfidf(ngram_range=(1, 2), sublinear_tf=True, lowercase=True)
+        self.char = _MemoTfidf(
             analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, lowercase=True
         )
+        self.word.memo, self.char.memo = self.memo
 
     def __getstate__(self) -> dict[str, Any]:
         return {"word": self.word, "char": self.char}
 
     def fresh(self) -> TfidfEncoder:
-        """An unfitted encoder of the same kind (for cross-validation folds)."""
-        return TfidfEncoder()
+        """An unfitted encoder of the same kind (for cross-validation folds), sharing
+        this one's n-gram memo."""
+        return TfidfEncoder(self.memo)
+
+    def forget(self) -> None:
+        """Drop the build-time n-gram memo (a loaded index analyses each question once)."""
+        self.memo = ({}, {})
+        self.word.memo = self.char.memo = None
 
     def unseen(self, texts: list[str]) -> np.ndarray:
         """Share (0–1) of each text's words that never occur in the fitted vocabulary,
@@ -55,6 +90,10 @@ class TfidfEncoder:
             if words:
                 out[i] = sum(w not in vocab for w in words) / len(words)
         return out
+
+    def dense(self, x: Any) -> None:
+        """No dense sentence embedding in a TF-IDF vector."""
+        return None
 
     def fit(self, texts: list[str]) -> TfidfEncoder:
         """Learn vocabulary and IDF weights from ``texts``."""
@@ -187,6 +226,10 @@ class MiniLMEncoder:
         """Drop the build-time memo (keeps a loaded answerer small)."""
         self.memo = {}
 
+    def dense(self, x: Any) -> np.ndarray:
+        """The sentence embeddings in encoded rows ``x``: ``x`` itself, (n, 384)."""
+        return np.asarray(x)
+
     def unseen(self, texts: list[str]) -> np.ndarray:
         """Zeros (n,): an embedding model has no vocabulary to miss."""
         return np.zeros(len(texts))
@@ -202,8 +245,9 @@ class CombinedEncoder:
         self.w_emb = w_emb
 
     def fresh(self) -> CombinedEncoder:
-        """An unfitted TF-IDF part sharing this encoder's MiniLM memo."""
+        """An unfitted TF-IDF part sharing this encoder's n-gram and MiniLM memos."""
         out = CombinedEncoder(self.w_emb)
+        out.tfidf = self.tfidf.fresh()
         out.emb = self.emb
         return out
 
@@ -224,8 +268,15 @@ class CombinedEncoder:
             format="csr",
         )
 
+    def dense(self, x: Any) -> np.ndarray:
+        """The sentence embeddings in encoded rows ``x`` (n, n_tfidf + 384) → (n, 384)."""
+        part: Any = x[:, -MiniLMEncoder.dim :]
+        part = part.toarray() if hasattr(part, "toarray") else part
+        return np.asarray(part) / self.w_emb
+
     def forget(self) -> None:
-        """Drop the build-time MiniLM memo."""
+        """Drop the build-time TF-IDF and MiniLM memos."""
+        self.tfidf.forget()
         self.emb.forget()
 
     def unseen(self, texts: list[str]) -> np.ndarray:

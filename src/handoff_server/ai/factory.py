@@ -26,7 +26,7 @@ __all__ = ["ENGINES", "INDEX_VERSION", "index_key", "load_or_build_index", "make
 
 log = logging.getLogger(__name__)
 
-INDEX_VERSION = "8"
+INDEX_VERSION = "13"
 """Bumped whenever training or the index layout changes, so old caches are ignored."""
 
 

@@ -7,19 +7,29 @@ from handoff_server.analytics.metrics import (
     aurc,
     compute_metrics,
     ece,
-    recommend_threshold,
     sweep,
+)
+from handoff_server.analytics.risk import (
+    RISK_CONFIDENCE,
+    RiskPoint,
+    clopper_pearson_upper,
+    risk_controlled_threshold,
+    risk_coverage,
 )
 
 __all__ = [
     "ECE_BINS",
     "Metrics",
     "Predictions",
+    "RISK_CONFIDENCE",
+    "RiskPoint",
     "aurc",
+    "clopper_pearson_upper",
     "compute_metrics",
     "ece",
     "predict",
     "read_questions",
-    "recommend_threshold",
+    "risk_controlled_threshold",
+    "risk_coverage",
     "sweep",
 ]

@@ -23,7 +23,6 @@ __all__ = [
     "aurc",
     "compute_metrics",
     "ece",
-    "recommend_threshold",
     "sweep",
 ]
 
@@ -175,25 +174,3 @@ def sweep(
             }
         )
     return rows
-
-
-def recommend_threshold(rows: list[dict[str, float | None]], target_risk: float) -> float | None:
-    """The lowest threshold in ``rows`` (from :func:`sweep`) at which
-    ``wrong_answer_rate <= target_risk`` holds there and at every higher threshold in the
-    table, so a small move up never breaks the target. ``None`` if no threshold qualifies
-    (then even the strictest setting answers wrongly too often)."""
-    best = None
-    for row in sorted(rows, key=lambda x: -_number(x, "threshold")):
-        if _number(row, "wrong_answer_rate") <= target_risk:
-            best = _number(row, "threshold")
-        else:
-            break
-    return best
-
-
-def _number(row: dict[str, float | None], key: str) -> float:
-    # Only ``oos_recall`` may be None in a sweep row; the keys read here never are.
-    value = row[key]
-    if value is None:
-        raise TypeError(f"sweep row has no {key}")
-    return float(value)

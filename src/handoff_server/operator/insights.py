@@ -12,15 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from handoff_server.ai.courtesy_layer import without_courtesy
-from handoff_server.analytics.gaps import failed_questions, knowledge_gaps
-from handoff_server.analytics.report import analytics_report
-from handoff_server.analytics.risk import (
+from handoff_server.analytics.coverage import (
     JUDGED_EVENTS,
     eval_samples,
     judged_samples,
     risk_coverage,
     trade_words,
 )
+from handoff_server.analytics.gaps import failed_questions, knowledge_gaps
+from handoff_server.analytics.report import analytics_report
 from handoff_server.analytics.whatif import replay_period
 from handoff_server.conversations import ConversationService
 from handoff_server.hub import Subscriber
