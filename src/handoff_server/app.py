@@ -19,6 +19,7 @@ from handoff_server.conversations import ConversationService
 from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
 from handoff_server.kb import load_kb
+from handoff_server.routing import ConnectedStaffing
 from handoff_server.store import AsyncStore, open_store
 from handoff_server.webhooks import Deliverer, Outbox
 
@@ -54,6 +55,7 @@ class RunningServer:
             return
         self.closed = True
         await self.gateway.close()
+        await self.service.waiting.close()
         await self.webhooks.close()
         await self.store.close()
 
@@ -69,6 +71,16 @@ def build_answerer(settings: Settings) -> Answerer:
     return make_answerer(kb, settings.ai.engine, cache_dir=settings.store.data_dir / "cache")
 
 
+async def connected_staffing(store: AsyncStore, hub: Hub, capacity: int) -> ConnectedStaffing:
+    """The stand-in staffing: agents connected to ``hub``, each holding up to
+    ``capacity`` conversations, loaded with those assigned to them in ``store``."""
+    staffing = ConnectedStaffing(hub.online_agent_ids, capacity)
+    assigned = await store.call(store.store.list_conversations, ["assigned"])
+    staffing.seed((c.id, c.assigned_agent_id) for c in assigned if c.assigned_agent_id)
+    hub.on_agent_online.append(staffing.agent_online)
+    return staffing
+
+
 async def start_server(settings: Settings, answerer: Answerer | None = None) -> RunningServer:
     """Open the store, build the answerer (unless given; either way behind the courtesy
     layer, see :mod:`~handoff_server.ai.courtesy_layer`), finish interrupted AI turns,
@@ -81,10 +93,12 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
     store = AsyncStore(open_store(settings.store))
     outbox = Outbox(settings.webhooks)
     webhooks = Deliverer(store, settings.webhooks, outbox)
+    service: ConversationService | None = None
     try:
         if answerer is None:
             answerer = await asyncio.to_thread(build_answerer, settings)
         hub = Hub(typing_expiry=settings.server.typing_expiry_seconds)
+        staffing = await connected_staffing(store, hub, settings.waiting.capacity)
         service = ConversationService(
             store,
             with_courtesy(answerer),
@@ -92,12 +106,19 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
             default_policy=settings.policy,
             ai_timeout=settings.server.ai_timeout_seconds,
             outbox=outbox,
+            staffing=staffing,
+            waiting=settings.waiting,
+        )
+        service.waiting.observers.append(
+            lambda conv: staffing.track(conv.id, conv.status, conv.assigned_agent_id)
         )
         await service.initialise()
         gateway = Gateway(service, hub, AgentDirectory(store), settings.server)
         await gateway.start()
         webhooks.start()
     except BaseException:
+        if service is not None:
+            await service.waiting.close()
         await webhooks.close()
         await store.close()
         raise

@@ -41,8 +41,11 @@ from handoff_server.protocol import (
     SError,
     SEvent,
     SWelcome,
+    VChooseFallback,
     VisitorInfo,
+    VLeaveMessage,
     VMessage,
+    VRequestCallback,
     VResume,
     VStart,
     dump_frame,
@@ -217,8 +220,9 @@ class VisitorLink:
         self.resume_token: str | None = None
         self.last_seq = 0
         """Highest event ``seq`` yielded: where a resume starts."""
-        self.unacked: dict[str, VMessage] = {}
-        """Messages sent (or waiting to be) and not yet acknowledged, oldest first."""
+        self.unacked: dict[str, VMessage | VChooseFallback | VRequestCallback | VLeaveMessage] = {}
+        """Messages (and answers to a fallback offer) sent, or waiting to be, and not yet
+        acknowledged, oldest first."""
         self.generation = 0
         """How many connections have been opened: changes on every reconnect."""
         self._conn: Connection | None = None
@@ -244,6 +248,18 @@ class VisitorLink:
                 with contextlib.suppress(ConnectionClosed, OSError):
                     await self._conn.send(msg)
         return cmid
+
+    async def send_frame(
+        self, frame: VMessage | VChooseFallback | VRequestCallback | VLeaveMessage
+    ) -> str:
+        """Queue a frame carrying a ``client_msg_id`` (an answer to a fallback offer) and
+        send it if connected, resent like messages until acknowledged; returns its id."""
+        async with self._lock:
+            self.unacked[frame.client_msg_id] = frame
+            if self._conn is not None:
+                with contextlib.suppress(ConnectionClosed, OSError):
+                    await self._conn.send(frame)
+        return frame.client_msg_id
 
     async def close(self) -> None:
         """Stop: close the connection; :meth:`frames` ends."""

@@ -41,13 +41,15 @@ from websockets.http11 import Request, Response
 
 from handoff_server.agents import AgentDirectory
 from handoff_server.config import ServerSettings
-from handoff_server.conversations import ConversationService
+from handoff_server.conversations import ConversationService, finish_task
 from handoff_server.conversations.sink import Attach
 from handoff_server.errors import ProtocolError, WireError
 from handoff_server.frames import parse_agent_frame, parse_visitor_frame
 from handoff_server.hub import Hub, Subscriber
 from handoff_server.protocol import (
+    AAnswerOffline,
     AAuth,
+    ACallbackDone,
     AClose,
     AgentFrame,
     AgentInfo,
@@ -61,8 +63,11 @@ from handoff_server.protocol import (
     SEvent,
     SQueue,
     SWelcome,
+    VChooseFallback,
     VisitorLimits,
+    VLeaveMessage,
     VMessage,
+    VRequestCallback,
     VRequestHuman,
     VResume,
     VStart,
@@ -329,12 +334,17 @@ class Gateway:
         )
         for ev in events:
             sub.push(SEvent(event=ev))
+        for told in await self.service.waiting.resume_frames(conv):
+            sub.push(told)
         return conv.id
 
     async def _visitor_frame(
-        self, frame: VMessage | VRequestHuman | VTyping, conversation_id: str, sub: Subscriber
+        self, frame: _VisitorAction, conversation_id: str, sub: Subscriber
     ) -> None:
-        if isinstance(frame, VMessage):
+        if isinstance(frame, VChooseFallback | VRequestCallback | VLeaveMessage):
+            limit = self.settings.max_message_chars
+            await _fallback_choice(self.service, frame, conversation_id, limit, sub)
+        elif isinstance(frame, VMessage):
             text = self._check_text(frame.text)
             assert text is not None
             self.hub.stop_typing(conversation_id, sub)
@@ -384,6 +394,9 @@ class Gateway:
             self.hub.unsubscribe(frame.conversation_id, sub)
         elif isinstance(frame, ATyping):
             self.hub.typing(frame.conversation_id, sub, frame.active)
+        elif isinstance(frame, ACallbackDone | AAnswerOffline):
+            text = self._check_text(frame.text, required=isinstance(frame, AAnswerOffline))
+            await finish_task(self.service, agent, frame, text, sub.push)
         else:
             text = getattr(frame, "text", None)
             if frame.type in ("reply", "note"):
@@ -417,6 +430,28 @@ class Gateway:
             await ws.close(1008, "unauthorized")
             return None
         return agent
+
+
+_VisitorAction = (
+    VMessage | VRequestHuman | VTyping | VChooseFallback | VRequestCallback | VLeaveMessage
+)
+"""A visitor's frame once the conversation is started or resumed."""
+
+
+async def _fallback_choice(
+    service: ConversationService,
+    frame: VChooseFallback | VRequestCallback | VLeaveMessage,
+    conversation_id: str,
+    limit: int,
+    sub: Subscriber,
+) -> None:
+    """The visitor's answer to a fallback offer, its texts checked like messages."""
+    text = None
+    if isinstance(frame, VLeaveMessage):
+        text = checked_text(frame.text, limit)
+    elif isinstance(frame, VRequestCallback) and frame.note is not None:
+        checked_text(frame.note, limit)
+    await service.waiting.choose(conversation_id, frame, text, sub.push)
 
 
 @contextlib.contextmanager

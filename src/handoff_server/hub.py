@@ -85,10 +85,21 @@ class Hub:
         self.conversations: dict[str, set[Subscriber]] = {}
         self.queue_watchers: dict[Subscriber, frozenset[ConversationStatus]] = {}
         self.agents: set[Subscriber] = set()
+        self.on_agent_online: list[Callable[[str], None]] = []
+        """Called with an agent's id when their first connection signs in."""
 
     def add_agent(self, sub: Subscriber) -> None:
         """Count ``sub`` as a signed-in agent (until :meth:`drop`)."""
+        first = sub.agent is not None and sub.agent.id not in self.online_agent_ids()
         self.agents.add(sub)
+        if first and sub.agent is not None:
+            for listener in list(self.on_agent_online):
+                listener(sub.agent.id)
+
+    def online_agent_ids(self) -> set[str]:
+        """The ids of the agents and operators signed in now (one per person, however
+        many connections they have)."""
+        return {s.agent.id for s in self.agents if s.agent is not None}
 
     def subscribe(self, conversation_id: str, sub: Subscriber) -> None:
         """Send ``sub`` the conversation's future events."""
@@ -151,6 +162,16 @@ class Hub:
                         sub.push(SEvent(event=v))
                 else:
                     sub.push(SEvent(event=ev))
+
+    def publish_visitor(self, conversation_id: str, frame: BaseModel) -> None:
+        """Send a frame written for the visitor (a wait estimate, a fallback offer) to the
+        conversation's visitor connections."""
+        self._send_to(conversation_id, frame, role="visitor")
+
+    def publish_agents(self, frame: BaseModel) -> None:
+        """Send ``frame`` to every signed-in agent connection."""
+        for sub in list(self.agents):
+            sub.push(frame)
 
     def watch_queue(self, sub: Subscriber, statuses: Sequence[ConversationStatus]) -> None:
         """From now on send ``sub`` the changes of conversations in ``statuses`` (replacing

@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from handoff_server.ai.base import Answerer
+from handoff_server.config import WaitingSettings
 from handoff_server.conversations import changes, lifecycle
 from handoff_server.conversations.projections import (
     assigned_agent,
@@ -50,6 +51,8 @@ from handoff_server.escalation import Policy
 from handoff_server.policies import PolicyBook
 from handoff_server.protocol import (
     DEFAULT_QUEUE_STATUSES,
+    AAnswerOffline,
+    ACallbackDone,
     AgentInfo,
     ConversationStartedData,
     ConversationStatus,
@@ -60,7 +63,7 @@ from handoff_server.protocol import (
     VisitorInfo,
     VisitorMessage,
 )
-from handoff_server.routing import Router, route
+from handoff_server.routing import Router, Staffing, WaitingRoom, fallbacks, route
 from handoff_server.store import (
     AsyncStore,
     ConversationRecord,
@@ -74,9 +77,23 @@ from handoff_server.store import (
 if TYPE_CHECKING:
     from handoff_server.webhooks import Outbox
 
-__all__ = ["ConversationService"]
+__all__ = ["ConversationService", "finish_task"]
 
 log = logging.getLogger(__name__)
+
+
+class KeyedLocks:
+    """One ``asyncio.Lock`` per key (conversation id), dropped once nobody holds it."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def __call__(self, key: str) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
 
 
 class ConversationService:
@@ -87,6 +104,8 @@ class ConversationService:
     where stored changes are published. ``default_policy``: stored as version 1 if the
     store has none. ``ai_timeout``: seconds the answerer may take per turn before the
     turn escalates with trigger ``ai_error``. ``clock``: the time of changes (UTC).
+    ``staffing`` and ``waiting``: who can come, and the ``[waiting]`` settings, for the
+    :class:`~handoff_server.routing.WaitingRoom` (estimates, gate, fallbacks).
 
     Methods raise :class:`~handoff_server.errors.WireError` subclasses (``not_found``,
     ``invalid_state``, ``conflict``, ``bad_resume_token``) before writing anything.
@@ -102,6 +121,8 @@ class ConversationService:
         ai_timeout: float = 10.0,
         clock: Callable[[], datetime] = utcnow,
         outbox: Outbox | None = None,
+        staffing: Staffing,
+        waiting: WaitingSettings | None = None,
     ) -> None:
         self._store = store
         self._db = store.store
@@ -112,14 +133,19 @@ class ConversationService:
         self.outbox = outbox
         self.policies = PolicyBook(store, default_policy)
         self.router = Router(store, lambda: sink.agents_online)
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self._lock = KeyedLocks()
+        self.waiting = WaitingRoom(
+            self, store, self.policies, sink, staffing, waiting or WaitingSettings(), clock
+        )
 
     # ------------------------------------------------------------------ setup
 
     async def initialise(self) -> None:
         """Store the default policy if none is stored, load the current one, and finish AI
-        turns a crash interrupted (a visitor message stored with no AI reply yet)."""
+        turns a crash interrupted (a visitor message stored with no AI reply yet); start
+        the waiting room."""
         await self.policies.seed()
+        await self.waiting.start()
         for conv in await self._store.call(self._db.list_conversations, ["ai"]):
             last = await self._store.call(self._db.events_after, conv.id, max(0, conv.last_seq - 1))
             message = to_event(last[-1]) if last else None
@@ -215,12 +241,12 @@ class ConversationService:
         action: lifecycle.VisitorAction,
     ) -> None:
         async with self._lock(conversation_id):
-            if await self._duplicate(conversation_id, "visitor", client_msg_id, ack):
+            if await ack_duplicate(self._store, conversation_id, "visitor", client_msg_id, ack):
                 return
             conv = await self._get(conversation_id)
             move = lifecycle.visitor_transition(action, conv.status)
             requested = action == "request_human" or (
-                conv.status == "ai" and await self._accepts_offer(conv, text)
+                conv.status == "ai" and await _accepts_offer(self._store, conv, text)
             )
             change = changes.visitor_change(
                 conv, move.to, text, client_msg_id, requested, self.clock()
@@ -228,15 +254,8 @@ class ConversationService:
             conv, wire = await self._append(conv, change)
             if ack is not None:
                 ack(SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq))
-            if conv.status == "ai":
+            if conv.status == "ai" or fallbacks.ai_continues(conv):
                 await self._ai_turn(conv, text, explicit_human=requested)
-
-    async def _accepts_offer(self, conv: ConversationRecord, text: str) -> bool:
-        """True when the AI just offered a person and the visitor says yes."""
-        if not says_yes(text):
-            return False
-        last = await self._store.call(self._db.events_after, conv.id, max(0, conv.last_seq - 1))
-        return accepts_offer(text, to_event(last[-1]) if last else None)
 
     async def _ai_turn(self, conv: ConversationRecord, text: str, *, explicit_human: bool) -> None:
         """Decide one AI turn (:func:`~.turn.evaluate_turn`), then store and publish the
@@ -253,13 +272,18 @@ class ConversationService:
         result = await evaluate_turn(
             self.answerer, policy, turn, timeout=self.ai_timeout, clock=self.clock
         )
-        if result.decision.escalate:
+        if conv.status == "queued":  # the AI goes on while the visitor waits for a person
+            await self._append(conv, changes.holding_reply(result, self.clock()))
+        elif result.decision.escalate:
             where = route(result.decision)
             notice = await self.router.notice(where.priority)
             change = changes.escalation(conv, result, where, notice, self.clock())
+            plan = await self.waiting.plan(conv.id, where.team, where.priority)
+            change.updates.update(plan.updates)
+            await self._append(conv, change)
+            self.waiting.tell(conv.id, plan.frames)
         else:
-            change = changes.ai_reply(result, self.clock())
-        await self._append(conv, change)
+            await self._append(conv, changes.ai_reply(result, self.clock()))
 
     # ------------------------------------------------------------------ agents
 
@@ -279,7 +303,7 @@ class ConversationService:
         someone else) before storing anything.
         """
         async with self._lock(conversation_id):
-            if await self._duplicate(conversation_id, agent.id, client_msg_id, ack):
+            if await ack_duplicate(self._store, conversation_id, agent.id, client_msg_id, ack):
                 return
             conv = await self._get(conversation_id)
             move = lifecycle.agent_transition(action, conv.status, assigned_agent(conv), agent)
@@ -311,14 +335,33 @@ class ConversationService:
         items.sort(key=lambda i: (-i.priority, i.queued_at or i.updated_at))
         return items
 
-    # ------------------------------------------------------------------ plumbing
+    async def apply(
+        self,
+        conversation_id: str,
+        compose: Callable[[ConversationRecord], fallbacks.Decided | None],
+        *,
+        sender: str | None = None,
+        client_msg_id: str | None = None,
+        ack: Ack | None = None,
+    ) -> ConversationRecord | None:
+        """Under the conversation's lock: a client frame already handled (``sender``'s
+        ``client_msg_id``) is acked again (``None``); else store and publish what
+        ``compose(conversation)`` returns (``None``: nothing, returns ``None``), ack, and
+        return the conversation as stored. ``compose`` may raise a ``WireError``."""
+        async with self._lock(conversation_id):
+            if sender and client_msg_id:
+                if await ack_duplicate(self._store, conversation_id, sender, client_msg_id, ack):
+                    return None
+            conv = await self._get(conversation_id)
+            decided = compose(conv)
+            if decided is None:
+                return None
+            conv, wire = await self._append(conv, changes.Change(*decided))
+            if ack is not None and client_msg_id is not None and wire:
+                ack(SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq))
+            return conv
 
-    def _lock(self, conversation_id: str) -> asyncio.Lock:
-        lock = self._locks.get(conversation_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[conversation_id] = lock
-        return lock
+    # ------------------------------------------------------------------ plumbing
 
     async def _get(self, conversation_id: str) -> ConversationRecord:
         conv = await self._store.call(self._db.get_conversation, conversation_id)
@@ -347,27 +390,63 @@ class ConversationService:
         )
         self.sink.publish(wire, conv.id)
         self.sink.publish_queue(queue_item(conv), previous)
+        self.waiting.changed(previous, conv)
         return conv, wire
 
-    async def _duplicate(
-        self, conversation_id: str, sender: str, client_msg_id: str, ack: Ack | None
-    ) -> bool:
-        """If ``sender`` already sent this client message id, ack it again and return True."""
-        prior = await self._store.call(
-            self._db.event_for_client_msg, conversation_id, sender, client_msg_id
-        )
-        if prior is None:
-            return False
-        if ack is not None:
-            ack(
-                SAck(
-                    client_msg_id=client_msg_id,
-                    conversation_id=conversation_id,
-                    seq=prior.seq,
-                    duplicate=True,
-                )
+
+async def _accepts_offer(store: AsyncStore, conv: ConversationRecord, text: str) -> bool:
+    """True when the AI just offered a person and the visitor says yes."""
+    if not says_yes(text):
+        return False
+    last = await store.call(store.store.events_after, conv.id, max(0, conv.last_seq - 1))
+    return accepts_offer(text, to_event(last[-1]) if last else None)
+
+
+async def finish_task(
+    service: ConversationService,
+    agent: AgentInfo,
+    frame: ACallbackDone | AAnswerOffline,
+    text: str | None,
+    ack: Ack,
+) -> None:
+    """Mark a call back done or answer an offline message, resolving the conversation
+    (see :func:`~handoff_server.routing.fallbacks.task_change`). Raises ``InvalidState``
+    / ``Conflict`` as ``resolve`` would, or when the visitor asked for no such task."""
+
+    def compose(conv: ConversationRecord) -> fallbacks.Decided:
+        lifecycle.agent_transition("resolve", conv.status, assigned_agent(conv), agent)
+        return fallbacks.task_change(conv, agent, frame, text, service.clock())
+
+    cmid = frame.client_msg_id
+    await service.apply(
+        frame.conversation_id, compose, sender=agent.id, client_msg_id=cmid, ack=ack
+    )
+
+
+async def ack_duplicate(
+    store: AsyncStore, conversation_id: str, sender: str, client_msg_id: str, ack: Ack | None
+) -> bool:
+    """If ``sender`` already sent this client message id, ack it again and return True."""
+    prior = await store.call(
+        store.store.event_for_client_msg, conversation_id, sender, client_msg_id
+    )
+    if prior is None:
+        return False
+    if ack is not None:
+        ack(
+            SAck(
+                client_msg_id=client_msg_id,
+                conversation_id=conversation_id,
+                seq=prior.seq,
+                duplicate=True,
             )
-        return True
+        )
+    return True
+
+
+_TASK_KINDS = frozenset({"callback_requested", "offline_message", "offline_reply"})
+"""Events whose webhooks carry their own data (the visitor's contact, the message, the
+reply), beside the packet where it applies."""
 
 
 async def webhook_rows(
@@ -381,10 +460,13 @@ async def webhook_rows(
         if outbox is None or not outbox.wants(ev.kind):
             continue
         data: dict[str, Any] = {"conversation_id": conv.id}
-        if ev.kind == "escalated":
+        if ev.kind in ("escalated", "callback_requested", "offline_message"):
             packet = await _packet_with(store, conv, change, offset)
-            data["question"] = ev.data.get("question")
             data["packet"] = packet.model_dump(mode="json")
+        if ev.kind == "escalated":
+            data["question"] = ev.data.get("question")
+        elif ev.kind in _TASK_KINDS:
+            data.update({k: v for k, v in ev.data.items() if k != "notice"})
         else:
             data["agent"] = ev.data.get("agent")
         rows += outbox.rows(ev.kind, data, ev.at)

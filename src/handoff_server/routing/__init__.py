@@ -2,14 +2,32 @@
 
 - :mod:`.teams`: the team and priority of a handoff (:func:`route`);
 - :mod:`.queue`: the visitor's place in the queue and the handoff notice sentence
-  (:class:`Router`).
+  (:class:`Router`);
+- :mod:`.staffing`: who can come (:class:`Staffing`, and :class:`ConnectedStaffing`,
+  the stand-in from connected agents);
+- :mod:`.wait`: the wait-time estimate and how it is told;
+- :mod:`.gate`: the queue gate (business hours, nobody online, length, wait);
+- :mod:`.fallbacks`: the offer, the visitor's choice and the agents' tasks;
+- :mod:`.waiting`: :class:`WaitingRoom`, which keeps queued visitors told.
 
-Later routing features (skills, wait estimates, fallbacks when nobody is online) belong
-here. Never here: storing events or deciding whether to escalate (that is
+Never here: storing events or deciding whether to escalate (that is
 :mod:`handoff_server.escalation`).
 """
 
+from handoff_server.routing import fallbacks
 from handoff_server.routing.queue import Router, handoff_notice, queue_position
+from handoff_server.routing.staffing import ConnectedStaffing, Staffing
 from handoff_server.routing.teams import Route, route
+from handoff_server.routing.waiting import WaitingRoom
 
-__all__ = ["Route", "Router", "handoff_notice", "queue_position", "route"]
+__all__ = [
+    "ConnectedStaffing",
+    "Route",
+    "Router",
+    "Staffing",
+    "WaitingRoom",
+    "fallbacks",
+    "handoff_notice",
+    "queue_position",
+    "route",
+]

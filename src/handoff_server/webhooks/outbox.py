@@ -14,9 +14,12 @@ EVENT_TYPES: dict[str, str] = {
     "escalated": "conversation.escalated",
     "claimed": "conversation.assigned",
     "resolved": "conversation.resolved",
+    "callback_requested": "callback.requested",
+    "offline_message": "offline_message.created",
+    "offline_reply": "offline_message.replied",
 }
-"""Stored event kind → webhook event type. A later kind (transfer, callback, offline
-message) joins by one entry here and one in ``config.WebhookEvent``."""
+"""Stored event kind → webhook event type. A later kind (transfer) joins by one entry here
+and one in ``config.WebhookEvent``."""
 
 
 class Outbox:
