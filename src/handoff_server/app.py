@@ -9,7 +9,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from handoff_server.agents import AgentDirectory
 from handoff_server.ai import Answerer, make_answerer
@@ -20,7 +22,7 @@ from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
 from handoff_server.kb import load_kb
 from handoff_server.routing import ConnectedStaffing
-from handoff_server.store import AsyncStore, open_store
+from handoff_server.store import AsyncStore, open_store, utcnow
 from handoff_server.webhooks import Deliverer, Outbox
 
 __all__ = ["RunningServer", "build_answerer", "run_forever", "start_server"]
@@ -81,7 +83,12 @@ async def connected_staffing(store: AsyncStore, hub: Hub, capacity: int) -> Conn
     return staffing
 
 
-async def start_server(settings: Settings, answerer: Answerer | None = None) -> RunningServer:
+async def start_server(
+    settings: Settings,
+    answerer: Answerer | None = None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> RunningServer:
     """Open the store, build the answerer (unless given; either way behind the courtesy
     layer, see :mod:`~handoff_server.ai.courtesy_layer`), finish interrupted AI turns,
     and start listening. Port 0 picks a free port (see ``RunningServer.port``).
@@ -89,7 +96,8 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
     The store opens first, so a data dir that cannot be used fails at once
     (:class:`~handoff_server.errors.DataDirError`), before the index is built; if a
     later step fails the store is closed again. Webhook delivery (``[webhooks]``) runs
-    as a background task of its own."""
+    as a background task of its own. ``clock`` (UTC) times the conversations' changes
+    and the waiting room's business hours (tests fix it)."""
     store = AsyncStore(open_store(settings.store))
     outbox = Outbox(settings.webhooks)
     webhooks = Deliverer(store, settings.webhooks, outbox)
@@ -106,6 +114,7 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
             default_policy=settings.policy,
             ai_timeout=settings.server.ai_timeout_seconds,
             outbox=outbox,
+            clock=clock,
             staffing=staffing,
             waiting=settings.waiting,
         )
