@@ -17,6 +17,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from handoff_server.protocol import (
+    AAnswerOffline,
+    ACallbackDone,
     AClaim,
     AgentInfo,
     AHandback,
@@ -186,7 +188,10 @@ class FakeServer:
             if frame.subscribe:
                 conn.subscribed.add(frame.conversation_id)
             conn.push(SConversation(packet=packet))
-        elif isinstance(frame, (AClaim, AReply, ANote, AResolve, ARelease, AHandback)):
+        elif isinstance(
+            frame,
+            (AClaim, AReply, ANote, AResolve, ARelease, AHandback, ACallbackDone, AAnswerOffline),
+        ):
             if self.hold_acks and isinstance(frame, AReply):
                 return
             kind = {
@@ -196,6 +201,8 @@ class FakeServer:
                 AResolve: "resolved",
                 ARelease: "released",
                 AHandback: "handed_back",
+                ACallbackDone: "callback_done",
+                AAnswerOffline: "offline_reply",
             }[type(frame)]
             text = getattr(frame, "text", None)
             agent = self.agent.model_dump()

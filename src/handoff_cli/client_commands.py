@@ -200,6 +200,8 @@ class _VisitorSession:
         self.offer: SFallbackOffer | None = None
         """The fallback offer not answered yet, if any."""
         self.offered = asyncio.Event()
+        self.choices: set[str] = set()
+        """Client message ids of the answers to offers sent."""
 
     async def read(self) -> None:
         """Show and track every frame of the link until it stops (then fail the waits)."""
@@ -239,7 +241,9 @@ class _VisitorSession:
             if kind in ("ai_message", "escalated") and self.acked:
                 self._settle(self.acked.pop(0), True)
         elif isinstance(frame, SAck) and frame.client_msg_id in self.waiting:
-            if self.status == "ai" and not frame.duplicate:
+            # An answer to the offer is settled by its ack; a message to the AI by the reply.
+            answer = frame.client_msg_id in self.choices
+            if self.status == "ai" and not frame.duplicate and not answer:
                 self.acked.append(frame.client_msg_id)
             else:
                 self._settle(frame.client_msg_id, True)
@@ -265,6 +269,7 @@ class _VisitorSession:
         cmid = choice.client_msg_id if choice is not None else new_client_msg_id()
         self.waiting[cmid] = fut  # before sending: the outcome can arrive at once
         if choice is not None:
+            self.choices.add(cmid)
             await self.link.send_frame(choice)
         else:
             await self.link.send_message(text, client_msg_id=cmid)
@@ -285,12 +290,16 @@ class _VisitorSession:
         :class:`CommandError` for a command that cannot be sent."""
         if command_option(text) is None:
             return None
+        offer = await self.current_offer(timeout)
+        return choice_frame(text, offer) if offer is not None else None
+
+    async def current_offer(self, timeout: float) -> SFallbackOffer | None:
+        """The offer not answered yet; with a person asked for and none here yet, the one
+        that may follow the handoff, waited for up to ``timeout`` seconds."""
         if self.offer is None and self.status == "human":
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.offered.wait(), timeout)
-        if self.offer is None:
-            return None
-        return choice_frame(text, self.offer)
+        return self.offer
 
 
 def _stdin_lines() -> asyncio.Queue[str | None]:
@@ -337,8 +346,9 @@ async def _chat(session: _VisitorSession, reader: asyncio.Task[None], timeout: f
         if not has_visible_text(text):
             continue
         option = command_option(text)
-        if session.offer is not None and option in ("callback", "offline_message"):
-            if text.strip().lower() in ("/callback", "/message"):
+        alone = text.strip().lower() in ("/callback", "/message")
+        if option in ("callback", "offline_message") and alone:
+            if await session.current_offer(timeout) is not None:
                 text = await prompt_choice(option, ask) or text
         await _say(session, text, timeout)
 

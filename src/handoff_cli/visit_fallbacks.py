@@ -155,7 +155,7 @@ def show_offer(frame: SFallbackOffer) -> None:
     echo(styled("→ ", fg="yellow"), frame.text)
     for choice in frame.choices:
         command = _COMMAND_OF[choice.option]
-        echo("  ", styled(f"{command:<10}", bold=True), one_line(choice.label))
+        echo("  ", styled(f"{command:<10}", bold=True), " ", one_line(choice.label))
     echo(styled("Type a command above to choose (or just keep writing).", dim=True))
 
 

@@ -84,9 +84,9 @@ def test_endpoints(
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Send a signed test event to configured endpoints and print each receiver's answer.
+    """Send a signed test event and print each receiver's answer.
 
-    The event (type webhook.test) is signed with the endpoint's secret and sent in its
+    To every configured endpoint, or to --endpoint only. The event (type webhook.test) is signed with the endpoint's secret and sent in its
     format, like a real one; nothing is stored. One line per endpoint: its URL and the
     HTTP status, or why it could not be sent. Exits 0 when every receiver answered 2xx,
     1 otherwise."""

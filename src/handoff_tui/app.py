@@ -27,7 +27,7 @@ from handoff_server.client import new_client_msg_id
 from handoff_server.protocol import AClose, AOpen
 from handoff_tui.clock import Clock, SystemClock
 from handoff_tui.commands import screen_commands
-from handoff_tui.formatting import trigger_label
+from handoff_tui.formatting import estimate_label, trigger_label
 from handoff_tui.messages import (
     AckReceived,
     Authenticated,
@@ -38,8 +38,9 @@ from handoff_tui.messages import (
     QueueItemChanged,
     QueueReplaced,
     TypingChanged,
+    WorkWaiting,
 )
-from handoff_tui.model import AgentModel, ConversationState, QueueModel, QueueView
+from handoff_tui.model import AgentModel, ConversationState, QueueModel, QueueView, format_wait
 from handoff_tui.screens import ConversationScreen, QueueScreen
 from handoff_tui.screens.base import AgentScreen
 from handoff_tui.services import AgentClient, Link, ServerClient, action_frame
@@ -55,6 +56,8 @@ _DONE_WORDS = {
     "resolve": "Resolved",
     "release": "Released to the queue",
     "handback": "Handed back to the AI",
+    "callback_done": "Call back done",
+    "answer_offline": "Answered by email",
 }
 
 
@@ -183,14 +186,21 @@ class AgentApp(App[None]):
         self.schedule_redraw()
         return True
 
-    def send_action(self, cid: str, kind: str) -> None:
-        """Claim, resolve, release or hand back ``cid``; the result is notified."""
+    def send_action(self, cid: str, kind: str, text: str | None = None) -> bool:
+        """Claim, resolve, release or hand back ``cid``, mark its call back done or answer
+        its offline message by email (``text``); the result is notified. False when not
+        sent (the link is down, or ``text`` is over the server's limit)."""
         if not self.link.connected:
             self.tell("Not connected; try again once the banner is gone.", severity="warning")
-            return
+            return False
+        limit = self.model.limits.max_message_chars
+        if text is not None and len(text) > limit:
+            self.tell(f"Too long: {len(text)} characters (limit {limit}).", severity="error")
+            return False
         cmid = new_client_msg_id()
         self.model.actions_in_flight[cmid] = (cid, kind)
-        self._send_in_background(action_frame(cid, kind, cmid))
+        self._send_in_background(action_frame(cid, kind, cmid, text))
+        return True
 
     @work(group="send")
     async def _send_in_background(self, frame: BaseModel) -> None:
@@ -346,6 +356,24 @@ class AgentApp(App[None]):
             self.schedule_redraw()
         what = f"{action[1]} failed" if action else "Server error"
         self.tell(f"{message.detail} ({message.code})", title=what, severity="error", timeout=6)
+
+    @on(WorkWaiting)
+    def _work_waiting(self, message: WorkWaiting) -> None:
+        if not message.items:
+            return
+        now = self.clock.now()
+        oldest = [
+            f"{item.visitor.name or item.visitor.email or 'a visitor'} "
+            f"({estimate_label(item) or 'waiting'}, "
+            f"{format_wait((now - (item.queued_at or item.updated_at)).total_seconds())})"
+            for item in message.items[:3]
+        ]
+        more = f" and {len(message.items) - 3} more" if len(message.items) > 3 else ""
+        self.tell(
+            "Oldest first: " + "; ".join(oldest) + more,
+            title=f"{len(message.items)} waiting",
+            timeout=6,
+        )
 
     @on(TypingChanged)
     def _typing(self, message: TypingChanged) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "QueueItemChanged",
     "QueueReplaced",
     "TypingChanged",
+    "WorkWaiting",
 ]
 
 
@@ -104,3 +105,12 @@ class TypingChanged(Message):
     role: Literal["visitor", "agent"]
     name: str | None
     active: bool
+
+
+@dataclass
+class WorkWaiting(Message):
+    """Work waits for the agents of ``team`` (``None``: any), oldest first: sent when an
+    agent comes online or frees a slot."""
+
+    team: str | None
+    items: list[QueueItem]

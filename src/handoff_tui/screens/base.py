@@ -41,8 +41,9 @@ class AgentActions(Protocol):
         """Send a reply or note; False when refused before sending (too long)."""
         ...
 
-    def send_action(self, cid: str, kind: str) -> None:
-        """Claim, resolve, release or hand back ``cid``."""
+    def send_action(self, cid: str, kind: str, text: str | None = None) -> bool:
+        """Claim, resolve, release or hand back ``cid``, mark its call back done or answer
+        its offline message (``text``); False when not sent."""
         ...
 
     def agent_typing(self, cid: str) -> None:

@@ -19,6 +19,8 @@ from textual.message import Message
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from handoff_server.protocol import (
+    AAnswerOffline,
+    ACallbackDone,
     AClaim,
     AHandback,
     ANote,
@@ -35,6 +37,7 @@ from handoff_server.protocol import (
     SQueue,
     SQueueItem,
     STyping,
+    SWaitingWork,
 )
 from handoff_tui.messages import (
     AckReceived,
@@ -46,6 +49,7 @@ from handoff_tui.messages import (
     QueueItemChanged,
     QueueReplaced,
     TypingChanged,
+    WorkWaiting,
 )
 from handoff_tui.model import AgentModel
 from handoff_tui.services.client import AgentClient, AgentConnection
@@ -54,6 +58,8 @@ from handoff_tui.settings import TUISettings
 __all__ = ["Link", "action_frame", "subscription"]
 
 _ACTIONS: dict[str, type[BaseModel]] = {
+    "callback_done": ACallbackDone,
+    "answer_offline": AAnswerOffline,
     "claim": AClaim,
     "resolve": AResolve,
     "release": ARelease,
@@ -65,11 +71,11 @@ _ACTIONS: dict[str, type[BaseModel]] = {
 
 def action_frame(cid: str, kind: str, cmid: str, text: str | None = None) -> BaseModel:
     """The frame for ``kind`` (``claim``, ``resolve``, ``release``, ``handback``,
-    ``reply``, ``note``) on conversation ``cid``, sent as ``cmid``; raises ``KeyError``
-    for another kind."""
+    ``reply``, ``note``, ``callback_done``, ``answer_offline``) on conversation ``cid``,
+    sent as ``cmid``; raises ``KeyError`` for another kind."""
     cls = _ACTIONS[kind]
     fields: dict[str, Any] = {"type": kind, "conversation_id": cid, "client_msg_id": cmid}
-    if text is not None or kind in ("reply", "note"):
+    if text is not None or kind in ("reply", "note", "answer_offline"):
         fields["text"] = text
     return cls(**fields)
 
@@ -186,3 +192,5 @@ class Link:
         elif isinstance(frame, SAuthenticated):
             # ``limits`` is optional on the wire: older servers do not send it.
             self.post(Authenticated(frame.agent, frame.limits))
+        elif isinstance(frame, SWaitingWork):
+            self.post(WorkWaiting(frame.team, frame.items))

@@ -165,8 +165,8 @@ class Transcript(VerticalScroll, can_focus=True):
     """Transcript lines, oldest first; keeps to the bottom as lines arrive.
 
     Focused, it holds the conversation screen's reading-mode keys (letters would type
-    into the reply box): c claim, r resolve, l release, b hand back, i write, d KB draft,
-    w close.
+    into the reply box): c claim, r resolve, l release, b hand back, x call back done,
+    i write, d KB draft, w close.
     """
 
     BINDINGS = [
@@ -174,6 +174,7 @@ class Transcript(VerticalScroll, can_focus=True):
         Binding("r", "screen.act('resolve')", "Resolve", id="conv.resolve"),
         Binding("l", "screen.act('release')", "Release", id="conv.release"),
         Binding("b", "screen.act('handback')", "Hand back", id="conv.handback"),
+        Binding("x", "screen.callback_done", "Called back", id="conv.callback_done"),
         Binding("i", "screen.focus_reply", "Write", id="conv.reply"),
         Binding("d", "screen.insert_draft", "KB draft", id="conv.draft_key", show=False),
         Binding("w", "app.close_conversation", "Close", id="conv.close", show=False),
