@@ -107,7 +107,7 @@ def test_the_gate_reasons_in_order() -> None:
             "fallbacks": {
                 "outside_business_hours": True,
                 "gate": {"max_queue_length": 3, "max_wait_minutes": 10},
-                "teams": {"vip": {"max_queue_length": None, "max_wait_minutes": None}},
+                "teams": {"vip": {"max_queue_length": 0, "max_wait_minutes": 0}},
             },
         }
     )
@@ -125,6 +125,10 @@ def test_the_gate_reasons_in_order() -> None:
     assert reason(monday_noon_tokyo, estimate=slow) == "wait_too_long"
     assert reason(monday_noon_tokyo) is None
     assert reason(monday_noon_tokyo, "vip", line_length=400, estimate=slow) is None
+    # A stored policy keeps the limits (and "no limit") as they were given.
+    again = parse_policy(policy.to_data())
+    assert again.fallbacks == policy.fallbacks
+    assert again.fallbacks.gate_for("vip").max_queue_length == 0
 
 
 def test_next_opening_in_the_hours_time_zone() -> None:

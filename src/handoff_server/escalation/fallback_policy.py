@@ -37,11 +37,11 @@ class QueueGate(_Data):
 
     ``max_queue_length``: live conversations waiting for the team (callbacks and offline
     messages are not live and do not count), the new one included; ``max_wait_minutes``:
-    the wait estimate of the new conversation (see ``docs/routing.md``). ``None``: no
-    limit of that kind."""
+    the wait estimate of the new conversation (see ``docs/routing.md``). 0: no limit of
+    that kind (TOML has no null, and a stored policy keeps no ``None``)."""
 
-    max_queue_length: int | None = Field(default=20, ge=1, le=100_000)
-    max_wait_minutes: float | None = Field(default=30.0, gt=0, le=24 * 60)
+    max_queue_length: int = Field(default=20, ge=0, le=100_000)
+    max_wait_minutes: float = Field(default=30.0, ge=0, le=24 * 60)
 
 
 class FallbackPolicy(_Data):

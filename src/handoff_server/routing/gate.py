@@ -35,17 +35,17 @@ def gate_reason(
     policy's ``fallbacks.outside_business_hours`` is on), ``no_agents`` (``online`` is
     0), ``queue_full`` (``line_length`` live conversations, theirs included, past the
     team's ``max_queue_length``), ``wait_too_long`` (``estimate`` past its
-    ``max_wait_minutes``)."""
+    ``max_wait_minutes``); a limit of 0 is no limit."""
     rules = policy.fallbacks
     if rules.outside_business_hours and not in_business_hours(policy.business_hours, now):
         return "closed"
     if online <= 0:
         return "no_agents"
     gate = rules.gate_for(team)
-    if gate.max_queue_length is not None and line_length > gate.max_queue_length:
+    if gate.max_queue_length and line_length > gate.max_queue_length:
         return "queue_full"
     limit = gate.max_wait_minutes
-    if limit is not None and estimate.seconds is not None and estimate.seconds > limit * 60:
+    if limit and estimate.seconds is not None and estimate.seconds > limit * 60:
         return "wait_too_long"
     return None
 
