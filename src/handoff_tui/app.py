@@ -27,7 +27,7 @@ from handoff_server.client import new_client_msg_id
 from handoff_server.protocol import AClose, AOpen
 from handoff_tui.clock import Clock, SystemClock
 from handoff_tui.commands import screen_commands
-from handoff_tui.formatting import estimate_label, trigger_label
+from handoff_tui.formatting import trigger_label, waiting_summary
 from handoff_tui.messages import (
     AckReceived,
     Authenticated,
@@ -40,7 +40,7 @@ from handoff_tui.messages import (
     TypingChanged,
     WorkWaiting,
 )
-from handoff_tui.model import AgentModel, ConversationState, QueueModel, QueueView, format_wait
+from handoff_tui.model import AgentModel, ConversationState, QueueModel, QueueView
 from handoff_tui.screens import ConversationScreen, QueueScreen
 from handoff_tui.screens.base import AgentScreen
 from handoff_tui.services import AgentClient, Link, ServerClient, action_frame
@@ -175,9 +175,7 @@ class AgentApp(App[None]):
     def send_text(self, cid: str, kind: Literal["reply", "note"], text: str) -> bool:
         """Send ``text`` as a ``reply`` or ``note`` to conversation ``cid``. It shows as
         "sending" until acknowledged; if the link is down it goes out on reconnect."""
-        limit = self.model.limits.max_message_chars
-        if len(text) > limit:
-            self.tell(f"Too long: {len(text)} characters (limit {limit}).", severity="error")
+        if not _fits(self, text):
             return False
         cmid = new_client_msg_id()
         self.model.add_pending(cid, kind, cmid, text)
@@ -187,15 +185,11 @@ class AgentApp(App[None]):
         return True
 
     def send_action(self, cid: str, kind: str, text: str | None = None) -> bool:
-        """Claim, resolve, release or hand back ``cid``, mark its call back done or answer
-        its offline message by email (``text``); the result is notified. False when not
-        sent (the link is down, or ``text`` is over the server's limit)."""
+        """Claim, resolve, release, hand back ``cid``, mark its call back done or answer its
+        offline message (``text``); the result is notified. False when not sent."""
         if not self.link.connected:
             self.tell("Not connected; try again once the banner is gone.", severity="warning")
-            return False
-        limit = self.model.limits.max_message_chars
-        if text is not None and len(text) > limit:
-            self.tell(f"Too long: {len(text)} characters (limit {limit}).", severity="error")
+        if not self.link.connected or (text is not None and not _fits(self, text)):
             return False
         cmid = new_client_msg_id()
         self.model.actions_in_flight[cmid] = (cid, kind)
@@ -359,26 +353,22 @@ class AgentApp(App[None]):
 
     @on(WorkWaiting)
     def _work_waiting(self, message: WorkWaiting) -> None:
-        if not message.items:
-            return
-        now = self.clock.now()
-        oldest = [
-            f"{item.visitor.name or item.visitor.email or 'a visitor'} "
-            f"({estimate_label(item) or 'waiting'}, "
-            f"{format_wait((now - (item.queued_at or item.updated_at)).total_seconds())})"
-            for item in message.items[:3]
-        ]
-        more = f" and {len(message.items) - 3} more" if len(message.items) > 3 else ""
-        self.tell(
-            "Oldest first: " + "; ".join(oldest) + more,
-            title=f"{len(message.items)} waiting",
-            timeout=6,
-        )
+        if message.items:
+            summary, title = waiting_summary(message.items, self.clock.now())
+            self.tell(summary, title=title, timeout=6)
 
     @on(TypingChanged)
     def _typing(self, message: TypingChanged) -> None:
         if self.model.typing(message.conversation_id, message.role, message.name, message.active):
             self.schedule_redraw()
+
+
+def _fits(app: AgentApp, text: str) -> bool:
+    """Whether ``text`` is within the server's limit; if not, the agent is told so."""
+    limit = app.model.limits.max_message_chars
+    if len(text) > limit:
+        app.tell(f"Too long: {len(text)} characters (limit {limit}).", severity="error")
+    return len(text) <= limit
 
 
 def make_app(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from handoff_server.protocol import QueueItem, TriggerInfo
-from handoff_tui.model import ServerLimits
+from handoff_tui.model import ServerLimits, format_wait
 
 __all__ = [
     "confidence_style",
@@ -12,6 +14,7 @@ __all__ = [
     "is_task",
     "trigger_label",
     "trigger_sentence",
+    "waiting_summary",
 ]
 
 _KIND_WORDS = {
@@ -110,3 +113,17 @@ def estimate_label(item: QueueItem) -> str:
     else:
         told = f"~{wait.minutes}m"
     return f"AI·{told}" if chosen == "ai_continues" else told
+
+
+def waiting_summary(items: list[QueueItem], now: datetime) -> tuple[str, str]:
+    """A ``waiting_work`` offer as ``(sentence, title)``: the three oldest (who, their
+    estimate or task, how long they have waited at ``now``), then how many more; the title
+    says how many wait."""
+    oldest = [
+        f"{item.visitor.name or item.visitor.email or 'a visitor'} "
+        f"({estimate_label(item) or 'waiting'}, "
+        f"{format_wait((now - (item.queued_at or item.updated_at)).total_seconds())})"
+        for item in items[:3]
+    ]
+    more = f" and {len(items) - 3} more" if len(items) > 3 else ""
+    return "Oldest first: " + "; ".join(oldest) + more, f"{len(items)} waiting"
