@@ -31,13 +31,23 @@ from handoff_server.routing.wait import (
         (1800, (30, None)),
         (1900, (30, 45)),  # past half an hour: a quarter-hour range
         (3500, (45, 60)),
-        (3700, (60, 90)),  # past an hour: a half-hour range
+        (3599, (45, 60)),
+        (3600, (60, 90)),  # from an hour: a half-hour range
+        (3700, (60, 90)),
         (7199, (90, 120)),
-        (7300, (120, None)),  # past two hours: "more than two hours"
+        (7200, (120, None)),  # from two hours: "more than two hours"
+        (7300, (120, None)),
     ],
 )
 def test_rounded_honestly(seconds: float, told: tuple[int, int | None]) -> None:
     assert rounded(seconds) == told
+
+
+def test_every_figure_has_its_sentence() -> None:
+    for seconds in range(0, 3 * 3600, 7):
+        minutes, top = rounded(seconds)
+        assert wait_sentence(minutes, top, 2).startswith("2 conversations are ahead of you.")
+        assert top is None or minutes < top
 
 
 def test_sentences() -> None:

@@ -62,7 +62,7 @@ class WaitEstimate:
 def rounded(seconds: float) -> tuple[int, int | None]:
     """``seconds`` as told: ``(minutes, max_minutes)``. Under a minute is ``(0, None)``;
     to the minute up to 10 minutes, to 5 minutes up to 30; past 30 minutes a range of a
-    quarter hour (up to an hour) or half an hour (up to two); past two hours
+    quarter hour (under an hour) or half an hour (under two); from two hours
     ``(120, None)`` ("more than two hours")."""
     minutes = seconds / 60
     if minutes < 1:
@@ -71,9 +71,9 @@ def rounded(seconds: float) -> tuple[int, int | None]:
         return max(1, round(minutes)), None
     if minutes <= 30:
         return 5 * round(minutes / 5), None
-    if minutes > LONG_WAIT_MINUTES:
+    if minutes >= LONG_WAIT_MINUTES:
         return LONG_WAIT_MINUTES, None
-    step = 15 if minutes <= 60 else 30
+    step = 15 if minutes < 60 else 30
     low = step * math.floor(minutes / step)
     return low, low + step
 
