@@ -132,7 +132,7 @@ class ConversationService:
         self.clock = clock
         self.outbox = outbox
         self.policies = PolicyBook(store, default_policy)
-        self.router = Router(store, lambda: sink.agents_online)
+        self.router = Router(lambda: sink.agents_online)
         self._lock = KeyedLocks()
         self.waiting = WaitingRoom(
             self, store, self.policies, sink, staffing, waiting or WaitingSettings(), clock
@@ -276,7 +276,7 @@ class ConversationService:
             await self._append(conv, changes.holding_reply(result, self.clock()))
         elif result.decision.escalate:
             where = route(result.decision)
-            notice = await self.router.notice(where.priority)
+            notice = self.router.notice()
             change = changes.escalation(conv, result, where, notice, self.clock())
             plan = await self.waiting.plan(conv.id, where.team, where.priority)
             change.updates.update(plan.updates)

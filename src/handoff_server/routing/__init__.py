@@ -1,8 +1,7 @@
 """Routing: where an escalated conversation goes and what the visitor is told.
 
 - :mod:`.teams`: the team and priority of a handoff (:func:`route`);
-- :mod:`.queue`: the visitor's place in the queue and the handoff notice sentence
-  (:class:`Router`);
+- :mod:`.queue`: the handoff notice sentence (:class:`Router`);
 - :mod:`.staffing`: who can come (:class:`Staffing`, and :class:`ConnectedStaffing`,
   the stand-in from connected agents);
 - :mod:`.wait`: the wait-time estimate and how it is told;
@@ -15,7 +14,7 @@ Never here: storing events or deciding whether to escalate (that is
 """
 
 from handoff_server.routing import fallbacks
-from handoff_server.routing.queue import Router, handoff_notice, queue_position
+from handoff_server.routing.queue import Router, handoff_notice
 from handoff_server.routing.staffing import ConnectedStaffing, Staffing
 from handoff_server.routing.teams import Route, route
 from handoff_server.routing.waiting import WaitingRoom
@@ -28,6 +27,5 @@ __all__ = [
     "WaitingRoom",
     "fallbacks",
     "handoff_notice",
-    "queue_position",
     "route",
 ]
