@@ -363,8 +363,8 @@ class Gateway:
             if agent is None:
                 return
         sub.agent = agent
-        self.hub.add_agent(sub)
         sub.push(SAuthenticated(agent=agent, limits=await self._limits()))
+        self.hub.add_agent(sub)
         async for frame in self._frames(ws, sub, parse_agent_frame):
             client_msg_id = getattr(frame, "client_msg_id", None)
             conversation_id = getattr(frame, "conversation_id", None)

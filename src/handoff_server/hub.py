@@ -89,7 +89,9 @@ class Hub:
         """Called with an agent's id when their first connection signs in."""
 
     def add_agent(self, sub: Subscriber) -> None:
-        """Count ``sub`` as a signed-in agent (until :meth:`drop`)."""
+        """Count ``sub`` as a signed-in agent (until :meth:`drop`). Call it once their
+        ``authenticated`` frame is queued: frames for agents (``waiting_work``) may follow
+        at once, and must come after it."""
         first = sub.agent is not None and sub.agent.id not in self.online_agent_ids()
         self.agents.add(sub)
         if first and sub.agent is not None:
