@@ -70,13 +70,34 @@ def main() -> None:
             return index.classes[int(sims[0].argmax())]
 
         base = _latencies(nearest, questions)
-        rows.append((engine, build, load, mem, np.median(lat), np.percentile(lat, 99),
-                     np.median(base), np.median(lat) / np.median(base)))
-    head = ("engine", "build s", "load s", "index MiB", "median ms", "p99 ms", "NN median ms", "ratio")
+        rows.append(
+            (
+                engine,
+                build,
+                load,
+                mem,
+                np.median(lat),
+                np.percentile(lat, 99),
+                np.median(base),
+                np.median(lat) / np.median(base),
+            )
+        )
+    head = (
+        "engine",
+        "build s",
+        "load s",
+        "index MiB",
+        "median ms",
+        "p99 ms",
+        "NN median ms",
+        "ratio",
+    )
     print(" | ".join(head))
     print(" | ".join("---" for _ in head))
     for r in rows:
-        print(f"{r[0]} | {r[1]:.1f} | {r[2]:.2f} | {r[3]:.0f} | {r[4]:.2f} | {r[5]:.2f} | {r[6]:.2f} | {r[7]:.2f}")
+        print(
+            f"{r[0]} | {r[1]:.1f} | {r[2]:.2f} | {r[3]:.0f} | {r[4]:.2f} | {r[5]:.2f} | {r[6]:.2f} | {r[7]:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from pydantic import BaseModel
 
 from handoff_server.protocol import (
     AAccept,
+    AAnswerOffline,
+    ACallbackDone,
     AClaim,
     ADecline,
     AgentInfo,
@@ -208,6 +210,8 @@ class FakeServer:
             AResolve: "resolved",
             ARelease: "released",
             AHandback: "handed_back",
+            ACallbackDone: "callback_done",
+            AAnswerOffline: "offline_reply",
         }[type(frame)]
         data = {"agent": agent, "text": getattr(frame, "text", None)}
         if isinstance(frame, AResolve):
@@ -250,7 +254,19 @@ class FakeServer:
         elif isinstance(frame, ADecline):
             conn.push(SOfferEnded(conversation_id=frame.conversation_id, reason="declined"))
         elif isinstance(
-            frame, (AClaim, AReply, ANote, AResolve, ARelease, AHandback, AAccept, ATransfer)
+            frame,
+            (
+                AClaim,
+                AReply,
+                ANote,
+                AResolve,
+                ARelease,
+                AHandback,
+                AAccept,
+                ATransfer,
+                ACallbackDone,
+                AAnswerOffline,
+            ),
         ):
             if self.hold_acks and isinstance(frame, AReply):
                 return

@@ -11,10 +11,12 @@ from typing import Any
 
 from handoff_server.client import Connection, connect_agent, connect_visitor, new_client_msg_id
 from handoff_server.protocol import (
+    APresence,
     SAck,
     SAuthenticated,
     SError,
     SEvent,
+    SStaff,
     SWelcome,
     VisitorInfo,
     VMessage,
@@ -75,6 +77,16 @@ async def agent(url: str, token: str) -> Connection:
     conn = await connect_agent(url, token)
     frame = await conn.recv(timeout=10)
     assert isinstance(frame, SAuthenticated), frame
+    return conn
+
+
+async def online_agent(url: str, token: str) -> Connection:
+    """Connect and authenticate an agent who then says ``presence`` online, as the agent
+    UI does on connecting: only then do they count as online (for wait estimates, the
+    queue gate, waiting work and offers). Returns after the ``staff`` answer."""
+    conn = await agent(url, token)
+    await conn.send(APresence(type="presence", status="online"))
+    await conn.recv_until(lambda f: isinstance(f, SStaff))
     return conn
 
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from handoff_server.protocol import (
     AgentInfo,
     AgentStatus,
+    CallbackInfo,
     CandidateInfo,
     Event,
+    FallbackChoice,
+    FallbackState,
     HandoffPacket,
     QueueItem,
     TriggerEvaluationInfo,
     TriggerInfo,
     VisitorInfo,
+    WaitInfo,
     parse_event,
 )
 from handoff_tui import FixedClock, TUISettings, make_app
@@ -317,3 +322,111 @@ async def wait_for(pilot, predicate, what: str, timeout: float = 10.0) -> None:
             return
         await pilot.pause(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def _waiting(minutes: int | None, top: int | None = None, ahead: int = 0) -> WaitInfo:
+    return WaitInfo(minutes=minutes, max_minutes=top, ahead=ahead, text="told", at=NOW)
+
+
+def _offered(chosen: str | None = None, **task: Any) -> FallbackState:
+    choices = [
+        FallbackChoice(option=o, label=o)
+        for o in ("wait", "callback", "offline_message", "ai_continues")
+    ]
+    return FallbackState(reason="no_agents", choices=choices, chosen=chosen, at=NOW, **task)
+
+
+def fallback_queue_items() -> list[QueueItem]:
+    """The queue after a night with nobody online, then two agents: estimates as told
+    (no agent yet, under a minute, about 10 minutes, 45 to 60 minutes, the AI going on),
+    a call back and an offline message waiting as tasks, and one assigned row."""
+    base = {i.conversation_id: i for i in queue_items()}
+    call = CallbackInfo(phone="+4930901820", note="after 3pm please")
+    rows = [
+        base["c_alan"].model_copy(update={"wait": _waiting(None)}),
+        base["c_ada"].model_copy(update={"wait": _waiting(0)}),
+        base["c_grace"].model_copy(update={"wait": _waiting(10, ahead=1)}),
+        base["c_ken"].model_copy(update={"wait": _waiting(45, 60, ahead=6)}),
+        base["c_linus"].model_copy(
+            update={"wait": _waiting(5, ahead=2), "fallback": _offered("ai_continues")}
+        ),
+        base["c_margaret"],
+        QueueItem(
+            conversation_id="c_hedy",
+            status="queued",
+            visitor=VisitorInfo(name="Hedy Lamarr", email="hedy@example.org"),
+            first_question="My site is down since the migration",
+            trigger=HUMAN_TRIGGER,
+            queued_at=ago(5400),
+            updated_at=ago(5100),
+            fallback=_offered("callback", callback=call),
+        ),
+        QueueItem(
+            conversation_id="c_tim",
+            status="queued",
+            visitor=VisitorInfo(name="Tim Berners-Lee", email="tim@w3.example"),
+            first_question="Can you move my DNS zone to your nameservers?",
+            trigger=LOW_CONF_TRIGGER,
+            last_confidence=0.41,
+            queued_at=ago(9000),
+            updated_at=ago(8900),
+            fallback=_offered("offline_message", email="tim@w3.example", message="Move my DNS"),
+        ),
+    ]
+    return rows
+
+
+def task_packet(kind: str) -> HandoffPacket:
+    """Hedy's call back (``callback``) or Tim's offline message (``offline_message``): an
+    escalation at night with nobody online, then the visitor's request."""
+    cid, name, email = (
+        ("c_hedy", "Hedy Lamarr", "hedy@example.org")
+        if kind == "callback"
+        else ("c_tim", "Tim Berners-Lee", "tim@w3.example")
+    )
+    visitor = VisitorInfo(name=name, email=email, page_url="https://hostco.example/status")
+    t0 = ago(5400)
+    said = (
+        "My site is down since the migration, I need someone to call me"
+        if kind == "callback"
+        else "Can you move my DNS zone to your nameservers? I'm off to bed, email me"
+    )
+    if kind == "callback":
+        request = (
+            "callback_requested",
+            {
+                "phone": "+4930901820",
+                "note": "after 3pm please",
+                "notice": "Thanks: a person will get back to you by phone.",
+            },
+        )
+    else:
+        request = (
+            "offline_message",
+            {
+                "email": email,
+                "text": "Please move the zone for tim.example and tell me when it is done. Thanks!",
+                "notice": "Thanks.",
+            },
+        )
+    # fmt: off
+    events = [
+        _ev(cid, 1, "conversation_started", "system", t0, visitor=visitor.model_dump()),
+        _ev(cid, 2, "visitor_message", "visitor", t0, text=said),
+        _ev(cid, 3, "escalated", "system", t0 + timedelta(seconds=1),
+            trigger=HUMAN_TRIGGER.model_dump(), text="I'm handing this conversation to a person."),
+        _ev(cid, 4, request[0], "visitor", t0 + timedelta(seconds=40), **request[1]),
+    ]
+    # fmt: on
+    return HandoffPacket(
+        conversation_id=cid,
+        status="queued",
+        visitor=visitor,
+        started_at=t0,
+        queued_at=t0 + timedelta(seconds=1),
+        trigger=HUMAN_TRIGGER,
+        analysis="No question yet: the visitor asked for a person.",
+        threshold=THRESHOLD,
+        transcript=events,
+        last_seq=len(events),
+    )

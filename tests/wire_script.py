@@ -154,6 +154,8 @@ async def run_script(
     secrets = [welcome["conversation_id"], welcome["resume_token"]]
     agent = await connect_agent(srv.url, AGENT_TOKEN)
     await agent.ws.recv()  # authenticated
+    # Online, as the agent UI says on connecting: the visitor is told someone can come.
+    await agent.ws.send(json.dumps({"type": "presence", "status": "online"}))
     await agent.ws.send(
         json.dumps(
             {"type": "subscribe_queue", "statuses": ["ai", "queued", "assigned", "resolved"]}

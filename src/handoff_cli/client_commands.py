@@ -23,6 +23,16 @@ from handoff_cli.common import (
     settings_from,
 )
 from handoff_cli.output import echo, one_line, styled
+from handoff_cli.visit_fallbacks import (
+    ChoiceFrame,
+    CommandError,
+    choice_frame,
+    command_option,
+    fallback_words,
+    prompt_choice,
+    show_offer,
+    show_wait,
+)
 from handoff_server.client import (
     Connection,
     LinkError,
@@ -39,14 +49,19 @@ from handoff_server.protocol import (
     AiMessage,
     AOpen,
     ASubscribeQueue,
+    CallbackDone,
+    CallbackRequested,
     Claimed,
     ConversationStarted,
     Escalated,
     Event,
     EventAgent,
+    FallbackChosen,
     HandedBack,
     HandoffPacket,
     Note,
+    OfflineMessage,
+    OfflineReply,
     Released,
     Reopened,
     Requeued,
@@ -55,7 +70,9 @@ from handoff_server.protocol import (
     SConversation,
     SError,
     SEvent,
+    SFallbackOffer,
     SQueue,
+    SWaitEstimate,
     SWelcome,
     SystemMessage,
     Transferred,
@@ -138,6 +155,10 @@ class _VisitorView:
             self._event(frame.event)
         elif isinstance(frame, SError):
             echo(styled(f"error[{frame.code}]: ", fg="red"), frame.detail)
+        elif isinstance(frame, SWaitEstimate):
+            show_wait(frame)
+        elif isinstance(frame, SFallbackOffer):
+            show_offer(frame)
 
     def _event(self, ev: Event) -> None:
         # KB answers are Markdown: the visitor reads them as text, the syntax removed as in
@@ -160,6 +181,12 @@ class _VisitorView:
             text = _action_words(ev)
             said = f" {_agent_name(ev.data.agent)}: {text}" if text else ""
             echo(styled("→ ", fg="yellow"), sentence, said)
+        elif isinstance(ev, OfflineReply):
+            name = _agent_name(ev.data.agent)
+            echo(styled(f"{name} (by email)", fg="green", bold=True), ": ", ev.data.text)
+            echo(styled("→ ", fg="yellow"), ev.data.notice)
+        elif isinstance(ev, FallbackChosen | CallbackRequested | OfflineMessage | CallbackDone):
+            echo(styled("→ ", fg="yellow"), ev.data.notice)
 
 
 def _reconnecting(attempt: int, delay: float, reason: str) -> None:
@@ -183,6 +210,11 @@ class _VisitorSession:
         self.acked: list[str] = []
         self.failures = 0
         self.started: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.offer: SFallbackOffer | None = None
+        """The fallback offer not answered yet, if any."""
+        self.offered = asyncio.Event()
+        self.choices: set[str] = set()
+        """Client message ids of the answers to offers sent."""
 
     async def read(self) -> None:
         """Show and track every frame of the link until it stops (then fail the waits)."""
@@ -203,16 +235,28 @@ class _VisitorSession:
             for text in self.messages:
                 check_message_length(text, self.link.max_message_chars)
             self.started.set_result(True)
+        elif isinstance(frame, SFallbackOffer):
+            self.offer = frame
+            self.offered.set()
         elif isinstance(frame, SEvent):
             kind = frame.event.kind
             if kind in ("escalated", "claimed"):
                 self.status = "human"
             elif kind in ("handed_back", "reopened"):
                 self.status = "ai"
+            if isinstance(frame.event, FallbackChosen | CallbackRequested | OfflineMessage):
+                self.offer = None
+                ai = (
+                    isinstance(frame.event, FallbackChosen)
+                    and frame.event.data.option == "ai_continues"
+                )
+                self.status = "ai" if ai else "human"
             if kind in ("ai_message", "escalated") and self.acked:
                 self._settle(self.acked.pop(0), True)
         elif isinstance(frame, SAck) and frame.client_msg_id in self.waiting:
-            if self.status == "ai" and not frame.duplicate:
+            # An answer to the offer is settled by its ack; a message to the AI by the reply.
+            answer = frame.client_msg_id in self.choices
+            if self.status == "ai" and not frame.duplicate and not answer:
                 self.acked.append(frame.client_msg_id)
             else:
                 self._settle(frame.client_msg_id, True)
@@ -230,12 +274,18 @@ class _VisitorSession:
     async def say(self, text: str, timeout: float) -> None:
         """Send ``text`` and wait for its outcome. ``timeout`` seconds count only while
         one connection lasts: a reconnect starts the wait again (the link itself gives
-        up after its ``retry_for``)."""
+        up after its ``retry_for``). A fallback command answers a pending offer instead
+        (see :mod:`handoff_cli.visit_fallbacks`)."""
         check_message_length(text, self.link.max_message_chars)
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        cmid = new_client_msg_id()
+        choice = await self._choice(text, timeout)
+        cmid = choice.client_msg_id if choice is not None else new_client_msg_id()
         self.waiting[cmid] = fut  # before sending: the outcome can arrive at once
-        await self.link.send_message(text, client_msg_id=cmid)
+        if choice is not None:
+            self.choices.add(cmid)
+            await self.link.send_frame(choice)
+        else:
+            await self.link.send_message(text, client_msg_id=cmid)
         while True:
             generation = self.link.generation
             try:
@@ -246,6 +296,23 @@ class _VisitorSession:
                     raise
         if not ok:
             self.failures += 1
+
+    async def _choice(self, text: str, timeout: float) -> ChoiceFrame | None:
+        """The frame a fallback command stands for (waiting up to ``timeout`` for the
+        offer, which follows the handoff), else ``None``: ``text`` is a message. Raises
+        :class:`CommandError` for a command that cannot be sent."""
+        if command_option(text) is None:
+            return None
+        offer = await self.current_offer(timeout)
+        return choice_frame(text, offer) if offer is not None else None
+
+    async def current_offer(self, timeout: float) -> SFallbackOffer | None:
+        """The offer not answered yet; with a person asked for and none here yet, the one
+        that may follow the handoff, waited for up to ``timeout`` seconds."""
+        if self.offer is None and self.status == "human":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.offered.wait(), timeout)
+        return self.offer
 
 
 def _stdin_lines() -> asyncio.Queue[str | None]:
@@ -281,15 +348,34 @@ async def _chat(session: _VisitorSession, reader: asyncio.Task[None], timeout: f
     """Send each line of standard input until it ends."""
     echo(styled("Type a message and press Enter; Ctrl-D to leave.", dim=True), err=True)
     lines = _stdin_lines()
+
+    async def ask(prompt: str) -> str | None:
+        echo(styled(prompt, bold=True))
+        line = await _unless_link_fails(lines.get(), reader)
+        return line.rstrip("\n") if line is not None else None
+
     while (line := await _unless_link_fails(lines.get(), reader)) is not None:
         text = line.rstrip("\n")
         if not has_visible_text(text):
             continue
-        try:
-            await session.say(text, timeout)
-        except MessageTooLong as exc:
-            echo(styled(f"error[{exc.code}]: ", fg="red"), str(exc), " (not sent)", err=True)
-            session.failures += 1
+        option = command_option(text)
+        alone = text.strip().lower() in ("/callback", "/message")
+        if option in ("callback", "offline_message") and alone:
+            if await session.current_offer(timeout) is not None:
+                text = await prompt_choice(option, ask) or text
+        await _say(session, text, timeout)
+
+
+async def _say(session: _VisitorSession, text: str, timeout: float) -> None:
+    """Send one line; a refusal before sending is printed and counted as a failure."""
+    try:
+        await session.say(text, timeout)
+    except MessageTooLong as exc:
+        echo(styled(f"error[{exc.code}]: ", fg="red"), str(exc), " (not sent)", err=True)
+        session.failures += 1
+    except CommandError as exc:
+        echo(styled(f"error[{exc.code}]: ", fg="red"), str(exc), " (not sent)", err=True)
+        session.failures += 1
 
 
 async def _visit(
@@ -304,7 +390,7 @@ async def _visit(
         for text in messages:
             if not as_json:
                 echo(styled("you", bold=True), ": ", text)
-            await session.say(text, timeout)
+            await _say(session, text, timeout)
         if not messages:
             await _chat(session, reader, timeout)
         if linger > 0:
@@ -545,8 +631,10 @@ def _transcript_event(ev: Event) -> None:
             notice, text = ev.data.notice, ev.data.text
         elif isinstance(ev, Transferred):
             notice, text = ev.data.notice, _transfer_words(ev)
-        else:
+        elif isinstance(ev, _AGENT_ACTIONS):
             notice, text = ev.data.notice, _action_words(ev)
+        else:
+            notice, text = ev.data.notice, fallback_words(ev)
         said = ": ".join(t for t in (notice, text) if t)
         echo(styled(f"· {one_line(ev.kind)}", fg="magenta"), f": {said}" if said else "")
 

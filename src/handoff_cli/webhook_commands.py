@@ -1,7 +1,9 @@
-"""``handoff webhooks list|redeliver``: the operator's view of the webhook outbox."""
+"""``handoff webhooks list|redeliver|test``: the operator's view of the webhook outbox,
+and a signed test event to check an endpoint."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import typer
@@ -9,6 +11,7 @@ import typer
 from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
 from handoff_cli.output import echo, one_line
 from handoff_server.store import opened_store, store_exists, utcnow
+from handoff_server.webhooks import send_test_event
 
 webhooks_app = typer.Typer(
     help="See webhook deliveries and send failed ones again.",
@@ -67,6 +70,42 @@ def redeliver(
     if count == 0:
         fail(f"no webhook event {event_id!r}", "not_found")
     echo(f"{event_id}: {count} deliver{'y' if count == 1 else 'ies'} queued again")
+
+
+@webhooks_app.command("test")
+def test_endpoints(
+    endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--endpoint",
+            metavar="URL",
+            help="The configured endpoint to test (default: every configured endpoint).",
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Send a signed test event and print each receiver's answer.
+
+    To every configured endpoint, or to --endpoint only. The event (type webhook.test) is signed with the endpoint's secret and sent in its
+    format, like a real one; nothing is stored. One line per endpoint: its URL and the
+    HTTP status, or why it could not be sent. Exits 0 when every receiver answered 2xx,
+    1 otherwise."""
+    settings = settings_from(config)
+    endpoints = settings.webhooks.endpoints
+    if endpoint is not None:
+        endpoints = [ep for ep in endpoints if ep.url == endpoint]
+        if not endpoints:
+            fail(f"{endpoint!r} is not a configured endpoint ([[webhooks.endpoints]])", "not_found")
+    if not endpoints:
+        fail("no webhook endpoint is configured ([[webhooks.endpoints]])", "bad_config")
+    ok = True
+    for ep in endpoints:
+        status, reason = asyncio.run(send_test_event(ep, settings.webhooks.timeout_seconds))
+        good = status is not None and 200 <= status < 300
+        ok = ok and good
+        said = f"HTTP {status} {reason}".rstrip() if status is not None else f"failed: {reason}"
+        echo(one_line(ep.url), ": ", one_line(said))
+    raise typer.Exit(0 if ok else 1)
 
 
 def register(app: typer.Typer) -> None:

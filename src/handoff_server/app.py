@@ -9,7 +9,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from handoff_server.agents import AgentDirectory
 from handoff_server.ai import Answerer, make_answerer
@@ -21,7 +23,8 @@ from handoff_server.hub import Hub
 from handoff_server.kb.served import load_served_kb
 from handoff_server.operator import OperatorDesk, build_operator_desk
 from handoff_server.routing.desk import Desk, RoutedSink
-from handoff_server.store import AsyncStore, open_store
+from handoff_server.routing.presence import Presence
+from handoff_server.store import AsyncStore, open_store, utcnow
 from handoff_server.webhooks import Deliverer, Outbox
 
 __all__ = ["RunningServer", "build_answerer", "run_forever", "start_server"]
@@ -59,6 +62,7 @@ class RunningServer:
         self.closed = True
         await self.gateway.close()
         await self.desk.close()
+        await self.service.waiting.close()
         if self.operator is not None:
             await self.operator.close()
         await self.webhooks.close()
@@ -77,7 +81,43 @@ def build_answerer(settings: Settings) -> Answerer:
     return make_answerer(kb, settings.ai.engine, cache_dir=settings.store.data_dir / "cache")
 
 
-async def start_server(settings: Settings, answerer: Answerer | None = None) -> RunningServer:
+def _routed_service(
+    settings: Settings,
+    store: AsyncStore,
+    hub: Hub,
+    answerer: Answerer,
+    outbox: Outbox,
+    clock: Callable[[], datetime],
+) -> tuple[ConversationService, Desk]:
+    """The conversation service and the routing desk around one
+    :class:`~handoff_server.routing.presence.Presence`: the desk's (agents' presence,
+    capacity and offers), the service's seats, and the staffing its waiting room reads
+    (wait estimates, the queue gate, fallbacks)."""
+    sink = RoutedSink(hub)
+    presence = Presence.from_settings(settings.assignment)
+    service = ConversationService(
+        store,
+        with_courtesy(answerer),
+        sink,
+        default_policy=settings.policy,
+        ai_timeout=settings.server.ai_timeout_seconds,
+        outbox=outbox,
+        clock=clock,
+        staffing=presence,
+        waiting=settings.waiting,
+    )
+    desk = Desk(service, store, settings.assignment, presence=presence)
+    service.seats = presence
+    sink.observers.append(desk.observe)
+    return service, desk
+
+
+async def start_server(
+    settings: Settings,
+    answerer: Answerer | None = None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+) -> RunningServer:
     """Open the store, build the answerer (unless given; either way behind the courtesy
     layer, see :mod:`~handoff_server.ai.courtesy_layer`), finish interrupted AI turns,
     and start listening. Port 0 picks a free port (see ``RunningServer.port``).
@@ -85,27 +125,18 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
     The store opens first, so a data dir that cannot be used fails at once
     (:class:`~handoff_server.errors.DataDirError`), before the index is built; if a
     later step fails the store is closed again. Webhook delivery (``[webhooks]``) runs
-    as a background task of its own."""
+    as a background task of its own. ``clock`` (UTC) times the conversations' changes
+    and the waiting room's business hours (tests fix it)."""
     store = AsyncStore(open_store(settings.store))
     outbox = Outbox(settings.webhooks)
     webhooks = Deliverer(store, settings.webhooks, outbox)
     operator: OperatorDesk | None = None
+    service: ConversationService | None = None
     try:
         if answerer is None:
             answerer = await asyncio.to_thread(build_answerer, settings)
         hub = Hub(typing_expiry=settings.server.typing_expiry_seconds)
-        sink = RoutedSink(hub)
-        service = ConversationService(
-            store,
-            with_courtesy(answerer),
-            sink,
-            default_policy=settings.policy,
-            ai_timeout=settings.server.ai_timeout_seconds,
-            outbox=outbox,
-        )
-        desk = Desk(service, store, settings.assignment)
-        service.seats = desk.presence
-        sink.observers.append(desk.observe)
+        service, desk = _routed_service(settings, store, hub, answerer, outbox, clock)
         await service.initialise()
         await desk.start()
         agents = AgentDirectory(store, on_sign_in=desk.presence.know)
@@ -115,6 +146,8 @@ async def start_server(settings: Settings, answerer: Answerer | None = None) -> 
         webhooks.start()
         operator.start()
     except BaseException:
+        if service is not None:
+            await service.waiting.close()
         if operator is not None:
             await operator.close()
         await webhooks.close()

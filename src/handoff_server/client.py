@@ -41,8 +41,11 @@ from handoff_server.protocol import (
     SError,
     SEvent,
     SWelcome,
+    VChooseFallback,
     VisitorInfo,
+    VLeaveMessage,
     VMessage,
+    VRequestCallback,
     VRequestHuman,
     VResume,
     VStart,
@@ -61,6 +64,9 @@ __all__ = [
     "connect_visitor",
     "new_client_msg_id",
 ]
+
+SentFrame = VMessage | VRequestHuman | VChooseFallback | VRequestCallback | VLeaveMessage
+"""A visitor frame carrying a ``client_msg_id``, resent until acknowledged."""
 
 MAX_MESSAGE_CHARS = 4000
 """Longest message (visitor or agent), in characters, that a server on the default
@@ -218,9 +224,9 @@ class VisitorLink:
         self.resume_token: str | None = None
         self.last_seq = 0
         """Highest event ``seq`` yielded: where a resume starts."""
-        self.unacked: dict[str, VMessage | VRequestHuman] = {}
-        """Messages (and presses of "talk to a person") sent, or waiting to be, and not
-        yet acknowledged, oldest first."""
+        self.unacked: dict[str, SentFrame] = {}
+        """Messages (presses of "talk to a person", answers to a fallback offer) sent, or
+        waiting to be, and not yet acknowledged, oldest first."""
         self.generation = 0
         """How many connections have been opened: changes on every reconnect."""
         self._conn: Connection | None = None
@@ -247,8 +253,9 @@ class VisitorLink:
                     await self._conn.send(msg)
         return cmid
 
-    async def send_frame(self, frame: VMessage | VRequestHuman) -> str:
-        """Queue a frame carrying a ``client_msg_id`` (a press of "talk to a person") and
+    async def send_frame(self, frame: SentFrame) -> str:
+        """Queue a frame carrying a ``client_msg_id`` (a press of "talk to a person", an
+        answer to a fallback offer) and
         send it if connected, resent like messages until acknowledged; returns its id."""
         async with self._lock:
             self.unacked[frame.client_msg_id] = frame

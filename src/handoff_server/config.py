@@ -141,9 +141,11 @@ WebhookEvent = Literal[
     "conversation.assigned",
     "conversation.transferred",
     "conversation.resolved",
+    "callback.requested",
+    "offline_message.created",
+    "offline_message.replied",
 ]
-"""The webhook event types sent today (``docs/webhooks.md``); callbacks and
-offline messages join this list when they exist."""
+"""The webhook event types sent today (``docs/webhooks.md``)."""
 
 RETRY_SCHEDULE_SECONDS = [5, 300, 1800, 7200, 18000] + [36000] * 6
 """Default ceilings (seconds) of the waits between webhook tries: 5 s, 5 min, 30 min,
@@ -198,6 +200,18 @@ class WebhookSettings(_Section):
         return value
 
 
+class WaitingSettings(_Section):
+    """Wait-time estimates (``docs/routing.md``); agents' capacity is
+    ``[assignment]``'s."""
+
+    default_handling_seconds: float = Field(default=600.0, ge=60.0, le=3600.0)
+    """Handling time (seconds an agent holds a conversation) assumed until five have been
+    measured; then the median of the last 50 is used."""
+    refresh_seconds: float = Field(default=20.0, gt=0)
+    """How often every queued visitor's estimate is recomputed (besides at once when the
+    queue changes or an agent comes online)."""
+
+
 class Settings(BaseSettings):
     """All settings. See ``config.example.toml``."""
 
@@ -211,6 +225,7 @@ class Settings(BaseSettings):
     client: ClientSettings = Field(default_factory=ClientSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
     assignment: AssignmentSettings = Field(default_factory=AssignmentSettings)
+    waiting: WaitingSettings = Field(default_factory=WaitingSettings)
     policy: Policy = Field(default_factory=Policy)
     """The escalation policy applied on first start; later changes live in the store."""
 

@@ -43,7 +43,7 @@ from websockets.http11 import Request, Response
 
 from handoff_server.agents import AgentDirectory
 from handoff_server.config import ServerSettings
-from handoff_server.conversations import ConversationService
+from handoff_server.conversations import ConversationService, finish_task
 from handoff_server.conversations.sink import Attach
 from handoff_server.errors import ProtocolError, WireError
 from handoff_server.frames import parse_agent_frame, parse_visitor_frame
@@ -51,7 +51,9 @@ from handoff_server.hub import Hub, Subscriber
 from handoff_server.operator.desk import OperatorDesk, is_operator_frame
 from handoff_server.protocol import (
     AAccept,
+    AAnswerOffline,
     AAuth,
+    ACallbackDone,
     AClose,
     ADecline,
     AgentFrame,
@@ -69,8 +71,11 @@ from handoff_server.protocol import (
     SEvent,
     SQueue,
     SWelcome,
+    VChooseFallback,
     VisitorLimits,
+    VLeaveMessage,
     VMessage,
+    VRequestCallback,
     VRequestHuman,
     VResume,
     VStart,
@@ -132,6 +137,25 @@ def checked_text(text: str | None, limit: int, *, required: bool = True) -> str 
             f"message is {len(text)} characters; the limit is {limit}", code="message_too_long"
         )
     return text.strip()
+
+
+def _metrics_response(
+    connection: ServerConnection, agents_online: int, connections: int, metrics: Counter[str]
+) -> Response:
+    """``/metrics`` in the Prometheus text format: agents online, connections open and
+    the frames counted per kind."""
+    lines = [
+        "# TYPE handoff_agents_online gauge",
+        f"handoff_agents_online {agents_online}",
+        "# TYPE handoff_connections_open gauge",
+        f"handoff_connections_open {connections}",
+        "# TYPE handoff_frames_total counter",
+    ]
+    for key, value in sorted(metrics.items()):
+        lines.append(f'handoff_frames_total{{kind="{key}"}} {value}')
+    resp = connection.respond(http.HTTPStatus.OK, "\n".join(lines) + "\n")
+    resp.headers["Content-Type"] = "text/plain; version=0.0.4"
+    return resp
 
 
 class Gateway:
@@ -206,7 +230,8 @@ class Gateway:
                 return connection.respond(http.HTTPStatus.OK, "ready\n")
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "not ready\n")
         if path == "/metrics":
-            return self._metrics_response(connection)
+            conns = len(self.server.connections) if self.server else 0
+            return _metrics_response(connection, self.hub.agents_online, conns, self.metrics)
         if path not in ("/v1/visitor", "/v1/agent"):
             return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
         origin = request.headers.get("Origin")
@@ -223,20 +248,6 @@ class Gateway:
                     return connection.respond(http.HTTPStatus.UNAUTHORIZED, "invalid token\n")
                 self._handshake_agents[connection] = agent
         return None
-
-    def _metrics_response(self, connection: ServerConnection) -> Response:
-        lines = [
-            "# TYPE handoff_agents_online gauge",
-            f"handoff_agents_online {self.hub.agents_online}",
-            "# TYPE handoff_connections_open gauge",
-            f"handoff_connections_open {len(self.server.connections) if self.server else 0}",
-            "# TYPE handoff_frames_total counter",
-        ]
-        for key, value in sorted(self.metrics.items()):
-            lines.append(f'handoff_frames_total{{kind="{key}"}} {value}')
-        resp = connection.respond(http.HTTPStatus.OK, "\n".join(lines) + "\n")
-        resp.headers["Content-Type"] = "text/plain; version=0.0.4"
-        return resp
 
     # ------------------------------------------------------------------ websocket
 
@@ -337,12 +348,17 @@ class Gateway:
         )
         for ev in events:
             sub.push(SEvent(event=ev))
+        for told in await self.service.waiting.resume_frames(conv):
+            sub.push(told)
         return conv.id
 
     async def _visitor_frame(
-        self, frame: VMessage | VRequestHuman | VTyping, conversation_id: str, sub: Subscriber
+        self, frame: _VisitorAction, conversation_id: str, sub: Subscriber
     ) -> None:
-        if isinstance(frame, VMessage):
+        if isinstance(frame, VChooseFallback | VRequestCallback | VLeaveMessage):
+            limit = self.settings.max_message_chars
+            await _fallback_choice(self.service, frame, conversation_id, limit, sub)
+        elif isinstance(frame, VMessage):
             text = self._check_text(frame.text)
             assert text is not None
             self.hub.stop_typing(conversation_id, sub)
@@ -361,9 +377,9 @@ class Gateway:
             if agent is None:
                 return
         sub.agent = agent
+        sub.push(SAuthenticated(agent=agent, limits=await self._limits()))
         self.hub.add_agent(sub)
         self.desk.linked(agent)
-        sub.push(SAuthenticated(agent=agent, limits=await self._limits()))
         async for frame in self._frames(ws, sub, parse_agent_frame):
             if is_operator_frame(frame):
                 await self.operator.handle(frame, agent, sub)
@@ -398,6 +414,9 @@ class Gateway:
             self.hub.typing(frame.conversation_id, sub, frame.active)
         elif isinstance(frame, APresence | ATransfer | AAccept | ADecline):
             await self.desk.handle(frame, agent, sub, self._check_text)
+        elif isinstance(frame, ACallbackDone | AAnswerOffline):
+            text = self._check_text(frame.text, required=isinstance(frame, AAnswerOffline))
+            await finish_task(self.service, agent, frame, text, sub.push)
         else:
             text = getattr(frame, "text", None)
             if frame.type in ("reply", "note"):
@@ -431,6 +450,28 @@ class Gateway:
             await ws.close(1008, "unauthorized")
             return None
         return agent
+
+
+_VisitorAction = (
+    VMessage | VRequestHuman | VTyping | VChooseFallback | VRequestCallback | VLeaveMessage
+)
+"""A visitor's frame once the conversation is started or resumed."""
+
+
+async def _fallback_choice(
+    service: ConversationService,
+    frame: VChooseFallback | VRequestCallback | VLeaveMessage,
+    conversation_id: str,
+    limit: int,
+    sub: Subscriber,
+) -> None:
+    """The visitor's answer to a fallback offer, its texts checked like messages."""
+    text = None
+    if isinstance(frame, VLeaveMessage):
+        text = checked_text(frame.text, limit)
+    elif isinstance(frame, VRequestCallback) and frame.note is not None:
+        checked_text(frame.note, limit)
+    await service.waiting.choose(conversation_id, frame, text, sub.push)
 
 
 @contextlib.contextmanager

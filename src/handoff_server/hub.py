@@ -87,7 +87,9 @@ class Hub:
         self.agents: set[Subscriber] = set()
 
     def add_agent(self, sub: Subscriber) -> None:
-        """Count ``sub`` as a signed-in agent (until :meth:`drop`)."""
+        """Count ``sub`` as a signed-in agent (until :meth:`drop`). Call it once their
+        ``authenticated`` frame is queued: frames for agents (``waiting_work``) may follow
+        at once, and must come after it."""
         self.agents.add(sub)
 
     def subscribe(self, conversation_id: str, sub: Subscriber) -> None:
@@ -151,6 +153,16 @@ class Hub:
                         sub.push(SEvent(event=v))
                 else:
                     sub.push(SEvent(event=ev))
+
+    def publish_visitor(self, conversation_id: str, frame: BaseModel) -> None:
+        """Send a frame written for the visitor (a wait estimate, a fallback offer) to the
+        conversation's visitor connections."""
+        self._send_to(conversation_id, frame, role="visitor")
+
+    def publish_agents(self, frame: BaseModel) -> None:
+        """Send ``frame`` to every signed-in agent connection."""
+        for sub in list(self.agents):
+            sub.push(frame)
 
     def watch_queue(self, sub: Subscriber, statuses: Sequence[ConversationStatus]) -> None:
         """From now on send ``sub`` the changes of conversations in ``statuses`` (replacing

@@ -23,6 +23,9 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import regex
+from email_validator import EmailNotValidError, validate_email
+from phonenumbers import NumberParseException, PhoneNumberFormat, format_number, is_valid_number
+from phonenumbers import parse as parse_phone
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -59,6 +62,24 @@ __all__ = [
     "AgentTextData",
     "AiMessage",
     "AiMessageData",
+    "CallbackDone",
+    "CallbackDoneData",
+    "CallbackInfo",
+    "CallbackRequested",
+    "CallbackRequestedData",
+    "EmailAddress",
+    "FallbackChoice",
+    "FallbackChosen",
+    "FallbackChosenData",
+    "FallbackOption",
+    "FallbackReason",
+    "FallbackState",
+    "OfflineMessage",
+    "OfflineMessageData",
+    "OfflineReply",
+    "OfflineReplyData",
+    "PhoneNumber",
+    "WaitInfo",
     "CandidateInfo",
     "Claimed",
     "ClaimedData",
@@ -91,6 +112,14 @@ __all__ = [
     "TriggerEvaluationInfo",
     "TriggerInfo",
     "VisitorFrame",
+    "AAnswerOffline",
+    "ACallbackDone",
+    "SFallbackOffer",
+    "SWaitEstimate",
+    "SWaitingWork",
+    "VChooseFallback",
+    "VLeaveMessage",
+    "VRequestCallback",
     "VisitorInfo",
     "VisitorMessage",
     "VisitorMessageData",
@@ -113,6 +142,44 @@ def _team_name(value: str) -> str:
 
 TeamName = Annotated[str, AfterValidator(_team_name)]
 """A team name checked against :data:`TEAM_NAME_PATTERN` (``ValueError`` naming the rule)."""
+
+FallbackOption = Literal["wait", "callback", "offline_message", "ai_continues"]
+"""What a visitor may choose when nobody can come (``docs/routing.md``): stay queued with
+the wait estimate, a call back, an offline message answered by email, or the AI keeps
+answering until a person follows up."""
+
+FallbackReason = Literal["closed", "no_agents", "queue_full", "wait_too_long"]
+"""Why fallbacks are offered: outside business hours; nobody of the team online; the
+team's queue is at its ``max_queue_length``; the estimate is past ``max_wait_minutes``."""
+
+
+def _phone(value: str) -> str:
+    try:
+        number = parse_phone(value, None)
+    except NumberParseException:
+        number = None
+    if number is None or not is_valid_number(number):
+        raise ValueError(
+            "not a phone number in international format (a '+', the country code, the"
+            " number: '+49 30 901820')"
+        )
+    return format_number(number, PhoneNumberFormat.E164)
+
+
+def _email(value: str) -> str:
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"not an email address: {exc}") from None
+
+
+PhoneNumber = Annotated[str, Field(max_length=40), AfterValidator(_phone)]
+"""A phone number in international format, kept as E.164 (``+4930901820``); checked
+with ``phonenumbers`` (Google's libphonenumber metadata)."""
+
+EmailAddress = Annotated[str, Field(max_length=254), AfterValidator(_email)]
+"""An email address, checked for syntax (``email-validator``, no DNS look-up) and kept
+normalised."""
 
 PROTOCOL_VERSION = "v1"
 MAX_SEQ = 2**53 - 1
@@ -449,6 +516,55 @@ class SystemMessageData(_EventPart):
     text: str = ""
 
 
+class FallbackChosenData(_EventPart):
+    """``fallback_chosen``: the visitor chose to stay queued (``wait``) or to go on with
+    the AI until a person follows up (``ai_continues``); ``notice`` is their sentence."""
+
+    option: str = ""
+    notice: str = ""
+
+
+class CallbackRequestedData(_EventPart):
+    """``callback_requested``: the visitor asked to be called back at ``phone`` or
+    written to at ``email`` (one at least), at ``preferred_at`` (UTC; ``None``: as soon as
+    possible), with an optional ``note``; ``notice`` is their sentence."""
+
+    phone: str | None = None
+    email: str | None = None
+    preferred_at: datetime | None = None
+    note: str | None = None
+    notice: str = ""
+
+
+class OfflineMessageData(_EventPart):
+    """``offline_message``: the visitor left ``text`` to be answered by email at
+    ``email``; ``notice`` is their sentence."""
+
+    email: str = ""
+    text: str = ""
+    notice: str = ""
+
+
+class CallbackDoneData(_EventPart):
+    """``callback_done``: the ``agent`` called (or wrote) back; ``text`` is their note
+    (agents only), ``notice`` the visitor's sentence."""
+
+    agent: EventAgent
+    text: str | None = None
+    notice: str = ""
+
+
+class OfflineReplyData(_EventPart):
+    """``offline_reply``: the ``agent``'s email-style answer ``text`` to an offline
+    message, to be sent to ``email`` (the ``offline_message.replied`` webhook carries it
+    to the team's mail system); ``notice`` is the visitor's sentence."""
+
+    agent: EventAgent
+    text: str = ""
+    email: str = ""
+    notice: str = ""
+
+
 EventActor = Literal["visitor", "ai", "agent", "system"]
 
 
@@ -564,6 +680,41 @@ class SystemMessage(_Event):
     data: SystemMessageData
 
 
+class FallbackChosen(_Event):
+    """The visitor chose a fallback: stay queued, or go on with the AI."""
+
+    kind: Literal["fallback_chosen"]
+    data: FallbackChosenData
+
+
+class CallbackRequested(_Event):
+    """The visitor asked for a call back (a task for agents)."""
+
+    kind: Literal["callback_requested"]
+    data: CallbackRequestedData
+
+
+class OfflineMessage(_Event):
+    """The visitor left a message to be answered by email (a task for agents)."""
+
+    kind: Literal["offline_message"]
+    data: OfflineMessageData
+
+
+class CallbackDone(_Event):
+    """An agent called back; the conversation is resolved."""
+
+    kind: Literal["callback_done"]
+    data: CallbackDoneData
+
+
+class OfflineReply(_Event):
+    """An agent answered an offline message by email; the conversation is resolved."""
+
+    kind: Literal["offline_reply"]
+    data: OfflineReplyData
+
+
 Event = Annotated[
     ConversationStarted
     | VisitorMessage
@@ -578,7 +729,12 @@ Event = Annotated[
     | Transferred
     | Requeued
     | Reopened
-    | SystemMessage,
+    | SystemMessage
+    | FallbackChosen
+    | CallbackRequested
+    | OfflineMessage
+    | CallbackDone
+    | OfflineReply,
     Field(discriminator="kind"),
 ]
 """One stored change in a conversation: a discriminated union on ``kind``.
@@ -588,8 +744,11 @@ projection (an allow-list per kind): ``visitor_message`` text; ``ai_message`` te
 sources, confidence, offer_handoff; ``escalated`` text and ``trigger.kind``;
 ``agent_message`` text and ``agent.name``; the agent actions and ``reopened`` their
 ``notice`` (and ``agent.name``); ``transferred`` and ``requeued`` their ``notice`` only;
-``system_message`` text; never notes, analysis,
-candidates, thresholds, trigger details, drafts or routing.
+``system_message`` text; the visitor's own fallback choices (``fallback_chosen``,
+``callback_requested``, ``offline_message``) whole; of ``callback_done`` the ``notice``
+and ``agent.name``, of ``offline_reply`` the reply ``text``, ``email``, ``notice`` and
+``agent.name``; never notes, analysis, candidates, thresholds, trigger details, drafts
+or routing.
 
 ``actor`` is ``visitor`` | ``ai`` | ``agent`` | ``system``; ``at`` is UTC.
 """
@@ -604,12 +763,66 @@ def parse_event(obj: Any) -> Event:
     return _EVENT.validate_python(obj)
 
 
+class WaitInfo(_Frame):
+    """A wait-time estimate (``docs/routing.md``) as agents see it on a queue row.
+
+    ``minutes``: the estimate as told, rounded (0: under a minute; ``None``: nobody
+    online to estimate from); ``max_minutes``: the top of a range for long waits
+    (``None``: one figure); ``ahead``: live conversations ahead in the team's line;
+    ``text``: the sentence the visitor was told; ``seconds``: the unrounded estimate;
+    ``at``: when it was made (UTC)."""
+
+    minutes: int | None = None
+    max_minutes: int | None = None
+    ahead: int = 0
+    text: str = ""
+    seconds: float | None = None
+    at: datetime | None = None
+
+
+class FallbackChoice(_Frame):
+    """One fallback offered to the visitor: ``option`` and its ``label`` (a few words to
+    show on a button or a numbered line)."""
+
+    option: FallbackOption
+    label: str
+
+
+class CallbackInfo(_Frame):
+    """A call back as a task: ``phone`` and/or ``email``, ``preferred_at`` (UTC; ``None``:
+    as soon as possible), the visitor's ``note``."""
+
+    phone: str | None = None
+    email: str | None = None
+    preferred_at: datetime | None = None
+    note: str | None = None
+
+
+class FallbackState(_Frame):
+    """Where a queued conversation stands on fallbacks (a queue row's ``fallback``).
+
+    ``reason``: why fallbacks were offered (``None``: never offered); ``choices``: what
+    was offered, in the operator's order; ``chosen``: what the visitor chose (``None``:
+    nothing yet); ``callback`` / ``message`` + ``email``: the task's details once the
+    visitor asked for a call back or left a message; ``at``: when it last changed (UTC)."""
+
+    reason: FallbackReason | None = None
+    choices: list[FallbackChoice] = Field(default_factory=list)
+    chosen: FallbackOption | None = None
+    callback: CallbackInfo | None = None
+    message: str | None = None
+    email: str | None = None
+    opens_at: datetime | None = None
+    at: datetime | None = None
+
+
 class QueueItem(_Frame):
     """A row of the agents' queue: one queued or assigned conversation.
 
     ``queued_at`` is when it was escalated (UTC); waiting time is now − ``queued_at``.
     ``last_confidence`` is the AI's confidence (0–1) on the visitor's last question (a
-    request for a person or a thanks is no question).
+    request for a person or a thanks is no question). ``wait`` and ``fallback`` are
+    ``None`` until the conversation is queued with an estimate or offered fallbacks.
     """
 
     conversation_id: str
@@ -624,6 +837,11 @@ class QueueItem(_Frame):
     queued_at: datetime | None = None
     updated_at: datetime
     last_seq: int = 0
+    wait: WaitInfo | None = None
+    """The last wait estimate told the visitor (queued, live conversations)."""
+    fallback: FallbackState | None = None
+    """Fallbacks offered and chosen: a ``callback`` or ``offline_message`` choice makes
+    the row a task."""
 
 
 class AgentStatus(_Frame):
@@ -712,8 +930,57 @@ class VTyping(_Frame):
     active: bool
 
 
+class VChooseFallback(_Frame):
+    """Answer a ``fallback_offer``: stay queued (``wait``) or go on with the AI until a
+    person follows up (``ai_continues``); the option must be one offered."""
+
+    type: Literal["choose_fallback"]
+    client_msg_id: ClientMsgId
+    option: Literal["wait", "ai_continues"]
+
+
+class VRequestCallback(_Frame):
+    """Answer a ``fallback_offer`` with the call-back form: ``phone`` (international
+    format) and/or ``email``, ``preferred_at`` (a time with its UTC offset, in the future,
+    within business hours and the next 30 days; ``None``: as soon as possible), an
+    optional ``note``."""
+
+    type: Literal["request_callback"]
+    client_msg_id: ClientMsgId
+    phone: PhoneNumber | None = None
+    email: EmailAddress | None = None
+    preferred_at: datetime | None = None
+    note: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _contact(self) -> VRequestCallback:
+        if self.phone is None and self.email is None:
+            raise ValueError("give a phone number or an email address (or both)")
+        if self.preferred_at is not None and self.preferred_at.utcoffset() is None:
+            raise ValueError("preferred_at needs its UTC offset ('2026-03-03T10:00:00+01:00')")
+        return self
+
+
+class VLeaveMessage(_Frame):
+    """Answer a ``fallback_offer`` with an offline message: ``text`` to be answered by
+    email at ``email``."""
+
+    type: Literal["leave_message"]
+    client_msg_id: ClientMsgId
+    email: EmailAddress
+    text: str
+
+
 VisitorFrame = Annotated[
-    VStart | VResume | VMessage | VRequestHuman | VTyping, Field(discriminator="type")
+    VStart
+    | VResume
+    | VMessage
+    | VRequestHuman
+    | VTyping
+    | VChooseFallback
+    | VRequestCallback
+    | VLeaveMessage,
+    Field(discriminator="type"),
 ]
 
 # --------------------------------------------------------------------------- agent → server
@@ -856,6 +1123,22 @@ class ADecline(_Frame):
     conversation_id: ConversationId
 
 
+class ACallbackDone(_AAction):
+    """Mark a call back done (the conversation is resolved); ``text`` is a note for
+    agents."""
+
+    type: Literal["callback_done"]
+    text: str | None = None
+
+
+class AAnswerOffline(_AAction):
+    """Answer an offline message by email (the conversation is resolved): ``text`` is
+    the whole reply."""
+
+    type: Literal["answer_offline"]
+    text: str
+
+
 class ATyping(_Frame):
     """The agent started or stopped typing in a conversation (not stored)."""
 
@@ -879,7 +1162,9 @@ AgentFrame = Annotated[
     | ATransfer
     | APresence
     | AAccept
-    | ADecline,
+    | ADecline
+    | ACallbackDone
+    | AAnswerOffline,
     Field(discriminator="type"),
 ]
 
@@ -1021,6 +1306,49 @@ class SOfferEnded(_Frame):
     reason: Literal["expired", "declined", "taken"]
 
 
+class SWaitEstimate(_Frame):
+    """To a visitor whose conversation is queued: how long until a person is with them.
+
+    Sent when the conversation is queued, again when the estimate changes materially
+    (by a third, and at least a minute; or when it becomes known or unknown), and after
+    ``welcome`` on a resume. ``minutes`` is the estimate as told, rounded (0: under a
+    minute; ``None``: nobody of the team is online); ``max_minutes`` the top of a range
+    (long waits); ``ahead`` the live conversations ahead; ``text`` the sentence."""
+
+    type: Literal["wait_estimate"] = "wait_estimate"
+    conversation_id: str
+    minutes: int | None = None
+    max_minutes: int | None = None
+    ahead: int = 0
+    text: str
+
+
+class SFallbackOffer(_Frame):
+    """To a visitor: nobody can come soon (``reason``); ``choices`` in the operator's
+    order. Answer with ``choose_fallback`` (``wait``, ``ai_continues``),
+    ``request_callback`` or ``leave_message``. ``opens_at``: when business hours start
+    again (UTC), for ``closed``. Sent again after ``welcome`` on a resume while the
+    conversation is queued and the visitor has not asked for a call back or left a
+    message."""
+
+    type: Literal["fallback_offer"] = "fallback_offer"
+    conversation_id: str
+    reason: FallbackReason
+    text: str
+    choices: list[FallbackChoice]
+    opens_at: datetime | None = None
+
+
+class SWaitingWork(_Frame):
+    """To agents when an agent of ``team`` comes online or frees a slot (``None``: any
+    team) and work is waiting: the queued conversations of that team, oldest first
+    (live conversations, call backs and offline messages alike)."""
+
+    type: Literal["waiting_work"] = "waiting_work"
+    team: str | None = None
+    items: list[QueueItem]
+
+
 ServerFrame = Annotated[
     SWelcome
     | SAuthenticated
@@ -1034,7 +1362,10 @@ ServerFrame = Annotated[
     | SStaff
     | SAgentStatus
     | SOffer
-    | SOfferEnded,
+    | SOfferEnded
+    | SWaitEstimate
+    | SFallbackOffer
+    | SWaitingWork,
     Field(discriminator="type"),
 ]
 

@@ -56,7 +56,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema version :data:`_SCHEMA` creates; later versions are reached by
 :data:`MIGRATIONS`, so :data:`SCHEMA_VERSION` is the newest of the two."""
 DB_NAME = "handoff.sqlite3"
@@ -124,6 +124,10 @@ class ConversationRecord(BaseModel):
     last_confidence: float | None = None
     first_question: str | None = None
     queued_at: datetime | None = None
+    wait_estimate: dict[str, Any] | None = None
+    """The last wait estimate told the visitor (a ``WaitInfo`` as JSON)."""
+    fallback: dict[str, Any] | None = None
+    """Fallbacks offered and chosen (a ``FallbackState`` as JSON)."""
 
 
 class AgentRecord(BaseModel):
@@ -288,10 +292,12 @@ class ConversationUpdate(TypedDict, total=False):
     last_confidence: float | None
     first_question: str | None
     queued_at: datetime | None
+    wait_estimate: dict[str, Any] | None
+    fallback: dict[str, Any] | None
 
 
 _CONV_FIELDS = frozenset(ConversationUpdate.__annotations__)
-_JSON_FIELDS = {"visitor", "trigger"}
+_JSON_FIELDS = {"visitor", "trigger", "wait_estimate", "fallback"}
 
 
 class Store(Protocol):
@@ -374,6 +380,12 @@ class Store(Protocol):
     ) -> StoredEvent | None:
         """The event stored for ``sender``'s (``visitor`` or an agent id) client message
         id, if that frame was handled: how a retried frame is recognised."""
+        ...
+
+    def handling_times(self, limit: int) -> list[tuple[str | None, float]]:
+        """The ``limit`` most recent handling times, newest first: ``(team, seconds)``
+        from each ``claimed`` event to the next ``resolved``, ``released`` or
+        ``handed_back`` of its conversation (claims still open are left out)."""
         ...
 
     def create_agent(self, record: AgentRecord) -> None:
@@ -640,6 +652,15 @@ CREATE TABLE eval_runs (
 );
 """,
     ),
+    (
+        4,
+        # Routing: the last wait estimate told the visitor, and the fallbacks offered
+        # and chosen (issue 11), as JSON.
+        """
+        ALTER TABLE conversations ADD COLUMN wait_estimate TEXT;
+        ALTER TABLE conversations ADD COLUMN fallback TEXT;
+        """,
+    ),
 ]
 """Schema changes after version 1, oldest first: ``(version, SQL script)``. Add a change
 by appending the next version here (``ALTER TABLE ... ADD COLUMN``, ``CREATE TABLE``) and
@@ -685,7 +706,8 @@ def _encode(column: str, value: Any) -> Any:
 def _conversation(row: sqlite3.Row) -> ConversationRecord:
     d = dict(row)
     d["visitor"] = json.loads(d["visitor"])
-    d["trigger"] = json.loads(d["trigger"]) if d["trigger"] else None
+    for k in ("trigger", "wait_estimate", "fallback"):
+        d[k] = json.loads(d[k]) if d.get(k) else None
     for k in ("created_at", "updated_at", "queued_at"):
         d[k] = _dt(d[k])
     return ConversationRecord.model_validate(d)
@@ -1163,6 +1185,24 @@ class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables):
             (conversation_id, sender, client_msg_id),
         )
         return _event(rows[0]) if rows else None
+
+    def handling_times(self, limit: int) -> list[tuple[str | None, float]]:
+        """The ``limit`` most recent handling times, newest first: ``(team, seconds)``."""
+        rows = self._rows(
+            "SELECT c.team AS team, e.at AS start, (SELECT x.at FROM events x"
+            " WHERE x.conversation_id = e.conversation_id AND x.seq > e.seq"
+            " AND x.kind IN ('resolved', 'released', 'handed_back', 'callback_done',"
+            " 'offline_reply') ORDER BY x.seq LIMIT 1) AS stop"
+            " FROM events e JOIN conversations c ON c.id = e.conversation_id"
+            " WHERE e.kind = 'claimed' ORDER BY e.at DESC LIMIT ?",
+            (limit * 2,),
+        )
+        out = [
+            (r["team"], (_dt(r["stop"]) - _dt(r["start"])).total_seconds())  # type: ignore[operator]
+            for r in rows
+            if r["stop"] is not None
+        ]
+        return out[:limit]
 
     # -- agents --------------------------------------------------------------------
 

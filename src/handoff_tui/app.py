@@ -58,6 +58,8 @@ _DONE_WORDS = {
     "release": "Released to the queue",
     "handback": "Handed back to the AI",
     "transfer": "Transferred",
+    "callback_done": "Call back done",
+    "answer_offline": "Answered by email",
 }
 
 
@@ -168,9 +170,7 @@ class AgentApp(DeskActions, OperatorDesk):
     def send_text(self, cid: str, kind: Literal["reply", "note"], text: str) -> bool:
         """Send ``text`` as a ``reply`` or ``note`` to conversation ``cid``. It shows as
         "sending" until acknowledged; if the link is down it goes out on reconnect."""
-        limit = self.model.limits.max_message_chars
-        if len(text) > limit:
-            self.tell(f"Too long: {len(text)} characters (limit {limit}).", severity="error")
+        if not _fits(self, text):
             return False
         cmid = new_client_msg_id()
         self.model.add_pending(cid, kind, cmid, text)
@@ -179,15 +179,18 @@ class AgentApp(DeskActions, OperatorDesk):
         self.schedule_redraw()
         return True
 
-    def send_action(self, cid: str, kind: str, **fields: Any) -> None:
-        """Claim, resolve, release, hand back, transfer or accept ``cid`` (``fields``:
-        the frame's others); the result is notified."""
+    def send_action(self, cid: str, kind: str, text: str | None = None, **fields: Any) -> bool:
+        """Claim, resolve, release, hand back, transfer or accept ``cid``, mark its call
+        back done or answer its offline message (``text``; ``fields``: the frame's
+        others); the result is notified. False when not sent."""
         if not self.link.connected:
             self.tell("Not connected; try again once the banner is gone.", severity="warning")
-            return
+        if not self.link.connected or (text is not None and not _fits(self, text)):
+            return False
         cmid = new_client_msg_id()
         self.model.actions_in_flight[cmid] = (cid, kind)
-        self._send_in_background(action_frame(cid, kind, cmid, **fields))
+        self._send_in_background(action_frame(cid, kind, cmid, text, **fields))
+        return True
 
     @work(group="send")
     async def _send_in_background(self, frame: BaseModel) -> None:
@@ -358,6 +361,14 @@ class AgentApp(DeskActions, OperatorDesk):
     def _typing(self, message: TypingChanged) -> None:
         if self.model.typing(message.conversation_id, message.role, message.name, message.active):
             self.schedule_redraw()
+
+
+def _fits(app: AgentApp, text: str) -> bool:
+    """Whether ``text`` is within the server's limit; if not, the agent is told so."""
+    limit = app.model.limits.max_message_chars
+    if len(text) > limit:
+        app.tell(f"Too long: {len(text)} characters (limit {limit}).", severity="error")
+    return len(text) <= limit
 
 
 def make_app(

@@ -2,7 +2,8 @@
 
 :class:`DeskActions` is a base class of :class:`handoff_tui.app.AgentApp` (kept apart so
 each class stays readable): it handles :class:`~handoff_tui.messages.DeskChanged` (the
-roster and offers, applied to ``model.staff``) and gives the screens the desk's actions:
+roster and offers, applied to ``model.staff``) and
+:class:`~handoff_tui.messages.WorkWaiting` (work waiting once an agent is free), and gives the screens the desk's actions:
 switch presence, accept or decline the oldest offer, transfer, resolve with a resolution
 code and an AI verdict. Like the app, it only sends frames and updates the model; the
 screens draw.
@@ -16,8 +17,9 @@ from pydantic import BaseModel
 from textual.notifications import SeverityLevel
 
 from handoff_server.protocol import ADecline, AiVerdict, APresence, Resolution
-from handoff_tui.formatting import trigger_label
-from handoff_tui.messages import DeskChanged
+from handoff_tui.clock import Clock
+from handoff_tui.formatting import trigger_label, waiting_summary
+from handoff_tui.messages import DeskChanged, WorkWaiting
 from handoff_tui.model import AgentModel
 
 __all__ = ["DeskActions"]
@@ -29,6 +31,7 @@ class DeskActions:
     if TYPE_CHECKING:
         # Provided by the app.
         model: AgentModel
+        clock: Clock
 
         def tell(
             self,
@@ -38,7 +41,9 @@ class DeskActions:
             severity: SeverityLevel = "information",
             timeout: float | None = None,
         ) -> None: ...
-        def send_action(self, cid: str, kind: str, **fields: Any) -> None: ...
+        def send_action(
+            self, cid: str, kind: str, text: str | None = None, **fields: Any
+        ) -> bool: ...
         def _send_in_background(self, frame: BaseModel) -> Any: ...
         def schedule_redraw(self) -> None: ...
         def refresh_bindings(self) -> None: ...
@@ -59,6 +64,13 @@ class DeskActions:
             )
         self._rebind()  # the presence switch and offer keys depend on it
         self.schedule_redraw()
+
+    def on_work_waiting(self, message: WorkWaiting) -> None:
+        """Work waits for agents (one came online or freed a slot): say what, oldest
+        first."""
+        if message.items:
+            summary, title = waiting_summary(message.items, self.clock.now())
+            self.tell(summary, title=title, timeout=6)
 
     def _rebind(self) -> None:
         """Redraw the footer's keys, unless the app is closing (no screen left): a frame

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from handoff_server.protocol import TriggerInfo
-from handoff_tui.model import ServerLimits
+from datetime import datetime
 
-__all__ = ["confidence_style", "fired_value", "trigger_label", "trigger_sentence"]
+from handoff_server.protocol import QueueItem, TriggerInfo
+from handoff_tui.model import ServerLimits, format_wait
+
+__all__ = [
+    "confidence_style",
+    "estimate_label",
+    "fired_value",
+    "is_task",
+    "trigger_label",
+    "trigger_sentence",
+    "waiting_summary",
+]
 
 _KIND_WORDS = {
     "low_confidence": "low confidence",
@@ -69,3 +79,51 @@ def confidence_style(
     if confidence < threshold + 0.10:
         return "$warning"
     return "$success"
+
+
+def is_task(item: QueueItem) -> bool:
+    """Whether a queued row waits as a task (a call back or an offline message) rather
+    than a visitor in the chat."""
+    chosen = item.fallback.chosen if item.fallback else None
+    return item.status == "queued" and chosen in ("callback", "offline_message")
+
+
+def estimate_label(item: QueueItem) -> str:
+    """The queue's ``Est.`` cell, at most 8 cells: a task's kind (``callback``,
+    ``email``), else the wait the visitor was told (``<1m``, ``~5m``, ``45-60m``, ``>2h``,
+    ``no agent``), marked ``AI·`` while the AI goes on for them; empty when not queued."""
+    if item.status != "queued":
+        return ""
+    chosen = item.fallback.chosen if item.fallback else None
+    if chosen == "callback":
+        return "callback"
+    if chosen == "offline_message":
+        return "email"
+    wait = item.wait
+    if wait is None:
+        return ""
+    if wait.minutes is None:
+        told = "no agent"
+    elif wait.minutes == 0:
+        told = "<1m"
+    elif wait.max_minutes is not None:
+        told = f"{wait.minutes}-{wait.max_minutes}m"
+    elif wait.minutes >= 120:
+        told = ">2h"
+    else:
+        told = f"~{wait.minutes}m"
+    return f"AI·{told}" if chosen == "ai_continues" else told
+
+
+def waiting_summary(items: list[QueueItem], now: datetime) -> tuple[str, str]:
+    """A ``waiting_work`` offer as ``(sentence, title)``: the three oldest (who, their
+    estimate or task, how long they have waited at ``now``), then how many more; the title
+    says how many wait."""
+    oldest = [
+        f"{item.visitor.name or item.visitor.email or 'a visitor'} "
+        f"({estimate_label(item) or 'waiting'}, "
+        f"{format_wait((now - (item.queued_at or item.updated_at)).total_seconds())})"
+        for item in items[:3]
+    ]
+    more = f" and {len(items) - 3} more" if len(items) > 3 else ""
+    return "Oldest first: " + "; ".join(oldest) + more, f"{len(items)} waiting"

@@ -30,6 +30,7 @@ __all__ = [
     "QueueItemChanged",
     "QueueReplaced",
     "TypingChanged",
+    "WorkWaiting",
 ]
 
 
@@ -149,3 +150,12 @@ class OperatorRefused(Message, bubble=False):
     code: str
     detail: str
     request_id: str
+
+
+@dataclass
+class WorkWaiting(Message):
+    """Work waits for the agents of ``team`` (``None``: any), oldest first: sent when an
+    agent comes online or frees a slot."""
+
+    team: str | None
+    items: list[QueueItem]

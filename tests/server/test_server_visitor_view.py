@@ -19,6 +19,8 @@ from handoff_server.client import Connection, connect_visitor, new_client_msg_id
 from handoff_server.errors import AnswererError
 from handoff_server.frames import parse_server_frame
 from handoff_server.protocol import (
+    AAnswerOffline,
+    ACallbackDone,
     AClaim,
     AHandback,
     ANote,
@@ -33,8 +35,11 @@ from handoff_server.protocol import (
     SEvent,
     STyping,
     SWelcome,
+    VChooseFallback,
     VisitorInfo,
+    VLeaveMessage,
     VMessage,
+    VRequestCallback,
     VRequestHuman,
     VResume,
     VStart,
@@ -48,6 +53,8 @@ FRAME_FIELDS = {
     "error": {"type", "code", "detail", "client_msg_id", "conversation_id"},
     "typing": {"type", "conversation_id", "role", "name", "active"},
     "event": {"type", "event"},
+    "wait_estimate": {"type", "conversation_id", "minutes", "max_minutes", "ahead", "text"},
+    "fallback_offer": {"type", "conversation_id", "reason", "text", "choices", "opens_at"},
 }
 """Every frame type a visitor may receive, with every field it may carry."""
 
@@ -67,10 +74,24 @@ DATA_FIELDS = {
     "transferred": {"notice"},
     "requeued": {"notice"},
     "system_message": {"text"},
+    "fallback_chosen": {"option", "notice"},
+    "callback_requested": {"phone", "email", "preferred_at", "note", "notice"},
+    "offline_message": {"email", "text", "notice"},
+    "callback_done": {"agent", "notice"},
+    "offline_reply": {"agent", "text", "email", "notice"},
 }
 """Every event kind a visitor may receive, with every field its data may carry."""
 
-NESTED_FIELDS = {"trigger": {"kind"}, "agent": {"name"}}
+FALLBACK_KINDS = {
+    "fallback_chosen",
+    "callback_requested",
+    "offline_message",
+    "callback_done",
+    "offline_reply",
+}
+"""The kinds of :func:`_fallbacks`' conversations (nobody could come)."""
+
+NESTED_FIELDS = {"trigger": {"kind"}, "agent": {"name"}, "choices": {"option", "label"}}
 
 SECRETS = [
     "index file is corrupt",  # the answerer's error
@@ -143,6 +164,8 @@ def check_visitor_frame(raw: str) -> dict[str, Any]:
                 assert set(ev["data"][key]) <= allowed, ev
         if ev["actor"] != "visitor":
             assert ev["client_msg_id"] is None, ev
+    for choice in frame.get("choices", []):
+        assert set(choice) <= NESTED_FIELDS["choices"], frame
     return frame
 
 
@@ -230,6 +253,7 @@ async def test_visitor_frames_carry_only_allowed_fields(server_factory):
     fired.add(await _escalate(broken.url, log, "how do I reset my password"))
 
     fired |= await _rule_offer_and_unresolved(server_factory, log)
+    fallbacks = await _fallbacks(server_factory, log)
     replayed = await _agent_actions(url, token, kim_token, log)
 
     assert fired == {
@@ -243,9 +267,60 @@ async def test_visitor_frames_carry_only_allowed_fields(server_factory):
         "rule",
         "unresolved_exchanges",
     }
-    assert replayed == set(DATA_FIELDS) - {"system_message"}
+    assert replayed == set(DATA_FIELDS) - {"system_message"} - FALLBACK_KINDS
+    assert fallbacks == FALLBACK_KINDS
     seen = {check_visitor_frame(raw)["type"] for raw in log}
     assert seen == set(FRAME_FIELDS)
+
+
+def _choice(option: str) -> Any:
+    """The visitor's answer to an offer of ``option``."""
+    cmid = new_client_msg_id()
+    if option == "callback":
+        return VRequestCallback(type="request_callback", client_msg_id=cmid, phone="+4930901820")
+    if option == "offline_message":
+        return VLeaveMessage(
+            type="leave_message", client_msg_id=cmid, email="vi@example.com", text="write back"
+        )
+    return VChooseFallback(type="choose_fallback", client_msg_id=cmid, option=option)
+
+
+async def _fallbacks(server_factory, log: list[str]) -> set[str]:
+    """Nobody online: one visitor goes on with the AI, then asks for a call back, which
+    an agent marks done; another leaves a message, which an agent answers by email.
+    Returns the fallback kinds the visitors received."""
+    server = await server_factory()
+    for choices in (("ai_continues", "callback"), ("offline_message",)):
+        conn, cid = await _visitor(server.url, log, name="Vi", email="vi@example.com")
+        assert events(await say(conn, "I want to talk to a person"), "escalated")
+        await conn.recv_until(lambda f: type(f).__name__ == "SFallbackOffer")
+        for option in choices:
+            frame = _choice(option)
+            await conn.send(frame)
+            assert isinstance((await wait_ack(conn, frame.client_msg_id))[-1], SAck)
+        sam = await agent(server.url, await create_token(server, "Sam"))
+        cmid = new_client_msg_id()
+        task: Any = (
+            ACallbackDone(
+                type="callback_done", conversation_id=cid, client_msg_id=cmid, text="PRIVATE"
+            )
+            if "callback" in choices
+            else AAnswerOffline(
+                type="answer_offline", conversation_id=cid, client_msg_id=cmid, text="Hi Vi"
+            )
+        )
+        await sam.send(task)
+        assert isinstance((await wait_ack(sam, cmid))[-1], SAck)
+        await sam.close()
+        await conn.recv_until(
+            lambda f: isinstance(f, SEvent) and f.event.kind in ("callback_done", "offline_reply")
+        )
+        await conn.close()
+    return {
+        f.event.kind
+        for f in _parsed(log)
+        if isinstance(f, SEvent) and f.event.kind in FALLBACK_KINDS
+    }
 
 
 async def _rule_offer_and_unresolved(server_factory, log: list[str]) -> set[str]:

@@ -55,7 +55,8 @@ def _open(cid: str):
 
 def test_empty_queue_80x24(snap_compare) -> None:
     """Empty queue at 80×24: title bar "Sam Rivera · 0 queued · 0 assigned · 0 shown · filter all · sort priority", the column headers
-    (Waiting, Visitor, First question, Trigger, Conf, Assignee — no Pri/Team at this width),
+    (Waiting, Visitor, First question, Trigger, Conf, Est., Assignee — no Pri/Team at this
+    width),
     the line "No conversations waiting…", no banner, footer with ⏎ Open, c Claim, a AI view,
     f Filter, s Sort, ^q Quit (whole, nothing cut) and ^p palette."""
     app, _ = build_app(queue=[])
@@ -67,7 +68,8 @@ def test_busy_queue_160x48(snap_compare) -> None:
     ken and Ada p1), waiting times from the fixed clock (Linus 20m50s, ken 1h02m, Alan 31s),
     trigger reasons (low confidence, keyword 'cancel my account', asked for human), the
     confidence column coloured red below 0.70, amber within 0.10 above, green above; Pri
-    and Team columns present; Sam's own rows green, Kim's dimmed; cursor on the first row;
+    and Team columns present, the Est. column empty (these rows carry no wait estimate);
+    Sam's own rows green, Kim's dimmed; cursor on the first row;
     the assigned rows (Margaret, Barbara, Dennis) show "—" as their wait: claimed before
     the app connected, so the claim's time is not known and nothing ticks."""
     app, _ = build_app(queue=queue_items())

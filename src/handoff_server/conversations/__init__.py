@@ -16,7 +16,7 @@ from handoff_server.conversations.projections import (
     to_event,
     visitor_view,
 )
-from handoff_server.conversations.service import ConversationService
+from handoff_server.conversations.service import ConversationService, finish_task
 from handoff_server.conversations.sink import EventSink
 from handoff_server.conversations.turn import TurnInput, TurnResult, evaluate_turn
 
@@ -27,6 +27,7 @@ __all__ = [
     "TurnResult",
     "build_packet",
     "evaluate_turn",
+    "finish_task",
     "question_analysis",
     "to_event",
     "visitor_view",

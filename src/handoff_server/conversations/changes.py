@@ -8,6 +8,7 @@ models' order (the order of the JSON on the wire).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -33,6 +34,7 @@ from handoff_server.protocol import (
     VisitorMessageData,
 )
 from handoff_server.routing import Route
+from handoff_server.routing.fallbacks import HOLDING_SENTENCE
 from handoff_server.store import AiTurnRow, ConversationRecord, ConversationUpdate, NewEvent
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "agent_change",
     "ai_reply",
     "entering",
+    "holding_reply",
     "escalation",
     "visitor_change",
 ]
@@ -86,8 +89,10 @@ def entering(
         "assigned_agent_role": None,
     }
     unassigned["queued_at"] = (queued_since or now) if status == "queued" else None
+    # Queued anew (escalated, released): the visitor is told a fresh wait estimate.
+    unassigned["wait_estimate"] = None
     if status == "ai":
-        unassigned.update({"trigger": None, "team": None, "priority": 0})
+        unassigned.update({"trigger": None, "team": None, "priority": 0, "fallback": None})
     return unassigned
 
 
@@ -212,6 +217,26 @@ def ai_reply(turn: TurnResult, now: datetime) -> Change:
     # The queue shows the confidence on the visitor's last question, not on a thanks.
     updates: ConversationUpdate = {"last_confidence": answer.confidence} if turn.question else {}
     return Change([NewEvent(kind="ai_message", data=data.model_dump(mode="json"), at=now)], updates)
+
+
+def holding_reply(turn: TurnResult, now: datetime) -> Change:
+    """The AI's turn while the visitor waits for a person with the AI going on
+    (``ai_continues``): its answer when the policy would let it answer, else a sentence
+    that a person will follow up (it never escalates again: the conversation is queued)."""
+    if turn.decision.escalate or turn.answer is None:
+        data = AiMessageData(
+            text=HOLDING_SENTENCE,
+            threshold=turn.threshold,
+            question=turn.question,
+            decision=DecisionInfo(
+                action="continue", trigger=turn.decision.trigger, detail=turn.decision.detail
+            ),
+            evaluations=_evaluations(turn),
+        )
+        return Change([NewEvent(kind="ai_message", data=data.model_dump(mode="json"), at=now)])
+    # A person is already on the way: the AI's answer goes without an offer of one.
+    answering = turn.decision.model_copy(update={"action": "continue"})
+    return ai_reply(dataclasses.replace(turn, decision=answering), now)
 
 
 def _evaluations(turn: TurnResult) -> list[TriggerEvaluationInfo]:

@@ -26,11 +26,13 @@ from handoff_server.protocol import (
     DraftInfo,
     Escalated,
     Event,
+    FallbackState,
     HandoffPacket,
     QueueItem,
     TriggerInfo,
     VisitorInfo,
     VisitorMessage,
+    WaitInfo,
     parse_event,
 )
 from handoff_server.store import ConversationRecord, StoredEvent
@@ -57,6 +59,11 @@ ACTOR_BY_KIND: dict[str, Literal["visitor", "ai", "agent"]] = {
     "resolved": "agent",
     "transferred": "agent",
     "note": "agent",
+    "fallback_chosen": "visitor",
+    "callback_requested": "visitor",
+    "offline_message": "visitor",
+    "callback_done": "agent",
+    "offline_reply": "agent",
 }
 """Who causes each event kind; anything else (``escalated``, ``reopened``, ``requeued``,
 ``system_message``) is the system."""
@@ -77,6 +84,12 @@ _VISITOR_FIELDS: dict[str, frozenset[str]] = {
     "transferred": frozenset({"notice"}),
     "requeued": frozenset({"notice"}),
     "system_message": frozenset({"text"}),
+    # The visitor's own choices, whole: what they gave and the sentence for them.
+    "fallback_chosen": frozenset({"option", "notice"}),
+    "callback_requested": frozenset({"phone", "email", "preferred_at", "note", "notice"}),
+    "offline_message": frozenset({"email", "text", "notice"}),
+    "callback_done": frozenset({"agent", "notice"}),
+    "offline_reply": frozenset({"agent", "text", "email", "notice"}),
 }
 """What a visitor may receive of each event kind's data (an allow-list: a kind or field
 not named here never reaches a visitor). Kept out: the AI's analysis, candidates and
@@ -154,6 +167,8 @@ def queue_item(conv: ConversationRecord) -> QueueItem:
         queued_at=conv.queued_at,
         updated_at=conv.updated_at,
         last_seq=conv.last_seq,
+        wait=WaitInfo.model_validate(conv.wait_estimate) if conv.wait_estimate else None,
+        fallback=FallbackState.model_validate(conv.fallback) if conv.fallback else None,
     )
 
 

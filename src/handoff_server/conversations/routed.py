@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 from handoff_server.conversations.changes import Change
 from handoff_server.conversations.sink import Ack, Decided, Seats
 from handoff_server.protocol import AgentInfo, ConversationStatus, Event, SAck
-from handoff_server.store import ConversationRecord
+from handoff_server.store import AsyncStore, ConversationRecord
 
-__all__ = ["RoutedChanges"]
+__all__ = ["RoutedChanges", "ack_duplicate"]
 
 
 class RoutedChanges:
@@ -32,11 +32,10 @@ class RoutedChanges:
 
     if TYPE_CHECKING:
         # Provided by the service.
+        _store: AsyncStore
+
         def _lock(self, conversation_id: str) -> asyncio.Lock: ...
         async def _get(self, conversation_id: str) -> ConversationRecord: ...
-        async def _duplicate(
-            self, conversation_id: str, sender: str, client_msg_id: str, ack: Ack | None
-        ) -> bool: ...
         async def _append(
             self, conv: ConversationRecord, change: Change
         ) -> tuple[ConversationRecord, list[Event]]: ...
@@ -59,22 +58,43 @@ class RoutedChanges:
         sender: str | None = None,
         client_msg_id: str | None = None,
         ack: Ack | None = None,
-    ) -> bool:
+    ) -> ConversationRecord | None:
         """Store a change decided by routing: under the conversation's lock ``decide``
         gets the conversation as stored and returns the events and columns to store,
         ``None`` for nothing, or raises a ``WireError`` (nothing is stored then). A
         repeated ``client_msg_id`` of ``sender`` is acknowledged again and changes
-        nothing. Raises ``NotFound`` for an unknown conversation. Returns whether
-        something was stored."""
+        nothing. Raises ``NotFound`` for an unknown conversation. Returns the
+        conversation as stored, ``None`` when nothing was."""
         async with self._lock(conversation_id):
             if client_msg_id is not None and sender is not None:
-                if await self._duplicate(conversation_id, sender, client_msg_id, ack):
-                    return False
+                if await ack_duplicate(self._store, conversation_id, sender, client_msg_id, ack):
+                    return None
             conv = await self._get(conversation_id)
             decided = decide(conv)
             if decided is None:
-                return False
+                return None
             conv, wire = await self._append(conv, Change(*decided))
-            if ack is not None and client_msg_id is not None:
+            if ack is not None and client_msg_id is not None and wire:
                 ack(SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq))
-        return True
+        return conv
+
+
+async def ack_duplicate(
+    store: AsyncStore, conversation_id: str, sender: str, client_msg_id: str, ack: Ack | None
+) -> bool:
+    """If ``sender`` already sent this client message id, ack it again and return True."""
+    prior = await store.call(
+        store.store.event_for_client_msg, conversation_id, sender, client_msg_id
+    )
+    if prior is None:
+        return False
+    if ack is not None:
+        ack(
+            SAck(
+                client_msg_id=client_msg_id,
+                conversation_id=conversation_id,
+                seq=prior.seq,
+                duplicate=True,
+            )
+        )
+    return True

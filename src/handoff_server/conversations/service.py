@@ -28,6 +28,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from handoff_server.ai.base import Answerer
+from handoff_server.config import WaitingSettings
 from handoff_server.conversations import changes, lifecycle
 from handoff_server.conversations.projections import (
     assigned_agent,
@@ -37,7 +38,7 @@ from handoff_server.conversations.projections import (
     visitor_view,
 )
 from handoff_server.conversations.reads import ConversationReads
-from handoff_server.conversations.routed import RoutedChanges
+from handoff_server.conversations.routed import RoutedChanges, ack_duplicate
 from handoff_server.conversations.sink import Ack, Attach, EventSink
 from handoff_server.conversations.turn import (
     TurnInput,
@@ -52,6 +53,8 @@ from handoff_server.errors import NotFound, WireError
 from handoff_server.escalation import Policy
 from handoff_server.policies import PolicyBook
 from handoff_server.protocol import (
+    AAnswerOffline,
+    ACallbackDone,
     AgentInfo,
     ConversationStartedData,
     Event,
@@ -60,7 +63,7 @@ from handoff_server.protocol import (
     VisitorInfo,
     VisitorMessage,
 )
-from handoff_server.routing import Router, route
+from handoff_server.routing import Router, Staffing, WaitingRoom, fallbacks, route
 from handoff_server.store import (
     AsyncStore,
     ConversationRecord,
@@ -74,7 +77,7 @@ from handoff_server.store import (
 if TYPE_CHECKING:
     from handoff_server.webhooks import Outbox
 
-__all__ = ["ConversationService"]
+__all__ = ["ConversationService", "finish_task"]
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +91,8 @@ class ConversationService(ConversationReads, RoutedChanges):
     where stored changes are published. ``default_policy``: stored as version 1 if the
     store has none. ``ai_timeout``: seconds the answerer may take per turn before the
     turn escalates with trigger ``ai_error``. ``clock``: the time of changes (UTC).
+    ``staffing`` and ``waiting``: who can come, and the ``[waiting]`` settings, for the
+    :class:`~handoff_server.routing.WaitingRoom` (estimates, gate, fallbacks).
 
     Methods raise :class:`~handoff_server.errors.WireError` subclasses (``not_found``,
     ``invalid_state``, ``conflict``, ``bad_resume_token``) before writing anything.
@@ -103,6 +108,8 @@ class ConversationService(ConversationReads, RoutedChanges):
         ai_timeout: float = 10.0,
         clock: Callable[[], datetime] = utcnow,
         outbox: Outbox | None = None,
+        staffing: Staffing,
+        waiting: WaitingSettings | None = None,
     ) -> None:
         self._store = store
         self._db = store.store
@@ -112,15 +119,20 @@ class ConversationService(ConversationReads, RoutedChanges):
         self.clock = clock
         self.outbox = outbox
         self.policies = PolicyBook(store, default_policy)
-        self.router = Router(store, lambda: sink.agents_online)
+        self.router = Router(lambda: staffing.online_agents(None))
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.waiting = WaitingRoom(
+            self, store, self.policies, sink, staffing, waiting or WaitingSettings(), clock
+        )
 
     # ------------------------------------------------------------------ setup
 
     async def initialise(self) -> None:
         """Store the default policy if none is stored, load the current one, and finish AI
-        turns a crash interrupted (a visitor message stored with no AI reply yet)."""
+        turns a crash interrupted (a visitor message stored with no AI reply yet); start
+        the waiting room."""
         await self.policies.seed()
+        await self.waiting.start()
         for conv in await self._store.call(self._db.list_conversations, ["ai"]):
             last = await self._store.call(self._db.events_after, conv.id, max(0, conv.last_seq - 1))
             message = to_event(last[-1]) if last else None
@@ -218,12 +230,12 @@ class ConversationService(ConversationReads, RoutedChanges):
         action: lifecycle.VisitorAction,
     ) -> None:
         async with self._lock(conversation_id):
-            if await self._duplicate(conversation_id, "visitor", client_msg_id, ack):
+            if await ack_duplicate(self._store, conversation_id, "visitor", client_msg_id, ack):
                 return
             conv = await self._get(conversation_id)
             move = lifecycle.visitor_transition(action, conv.status)
             requested = action == "request_human" or (
-                conv.status == "ai" and await self._accepts_offer(conv, text)
+                conv.status == "ai" and await _accepts_offer(self._store, conv, text)
             )
             change = changes.visitor_change(
                 conv, move.to, text, client_msg_id, requested, self.clock()
@@ -231,16 +243,9 @@ class ConversationService(ConversationReads, RoutedChanges):
             conv, wire = await self._append(conv, change)
             if ack is not None:
                 ack(SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq))
-            if conv.status == "ai":
+            if conv.status == "ai" or fallbacks.ai_continues(conv):
                 pressed = action == "request_human"
                 await self._ai_turn(conv, text, explicit_human=requested, pressed=pressed)
-
-    async def _accepts_offer(self, conv: ConversationRecord, text: str) -> bool:
-        """True when the AI just offered a person and the visitor says yes."""
-        if not says_yes(text):
-            return False
-        last = await self._store.call(self._db.events_after, conv.id, max(0, conv.last_seq - 1))
-        return accepts_offer(text, to_event(last[-1]) if last else None)
 
     async def _ai_turn(
         self, conv: ConversationRecord, text: str, *, explicit_human: bool, pressed: bool = False
@@ -261,16 +266,23 @@ class ConversationService(ConversationReads, RoutedChanges):
         result = await evaluate_turn(
             self.answerer, policy, turn, timeout=self.ai_timeout, clock=self.clock
         )
-        if result.decision.escalate:
+        plan = None
+        if conv.status == "queued":  # the AI goes on while the visitor waits for a person
+            change = changes.holding_reply(result, self.clock())
+        elif result.decision.escalate:
             where = route(result.decision)
-            notice = await self.router.notice(where.priority)
+            notice = self.router.notice()
             change = changes.escalation(conv, result, where, notice, self.clock())
+            plan = await self.waiting.plan(conv.id, where.team, where.priority)
+            change.updates.update(plan.updates)
         else:
             change = changes.ai_reply(result, self.clock())
-        row = turn_row(conv, text, result, pressed=pressed)
+        row = turn_row(conv, text, result, pressed=pressed) if conv.status == "ai" else None
         if row is not None:
             change.turns.append(row)
         await self._append(conv, change)
+        if plan is not None:
+            self.waiting.tell(conv.id, plan.frames)
 
     # ------------------------------------------------------------------ agents
 
@@ -293,7 +305,7 @@ class ConversationService(ConversationReads, RoutedChanges):
         :meth:`~.routed.RoutedChanges.seat`) before storing anything.
         """
         async with self._lock(conversation_id):
-            if await self._duplicate(conversation_id, agent.id, client_msg_id, ack):
+            if await ack_duplicate(self._store, conversation_id, agent.id, client_msg_id, ack):
                 return
             conv = await self._get(conversation_id)
             move = lifecycle.agent_transition(action, conv.status, assigned_agent(conv), agent)
@@ -341,27 +353,42 @@ class ConversationService(ConversationReads, RoutedChanges):
         )
         self.sink.publish(wire, conv.id)
         self.sink.publish_queue(queue_item(conv), previous)
+        self.waiting.changed(previous, conv)
         return conv, wire
 
-    async def _duplicate(
-        self, conversation_id: str, sender: str, client_msg_id: str, ack: Ack | None
-    ) -> bool:
-        """If ``sender`` already sent this client message id, ack it again and return True."""
-        prior = await self._store.call(
-            self._db.event_for_client_msg, conversation_id, sender, client_msg_id
-        )
-        if prior is None:
-            return False
-        if ack is not None:
-            ack(
-                SAck(
-                    client_msg_id=client_msg_id,
-                    conversation_id=conversation_id,
-                    seq=prior.seq,
-                    duplicate=True,
-                )
-            )
-        return True
+
+async def _accepts_offer(store: AsyncStore, conv: ConversationRecord, text: str) -> bool:
+    """True when the AI just offered a person and the visitor says yes."""
+    if not says_yes(text):
+        return False
+    last = await store.call(store.store.events_after, conv.id, max(0, conv.last_seq - 1))
+    return accepts_offer(text, to_event(last[-1]) if last else None)
+
+
+async def finish_task(
+    service: ConversationService,
+    agent: AgentInfo,
+    frame: ACallbackDone | AAnswerOffline,
+    text: str | None,
+    ack: Ack,
+) -> None:
+    """Mark a call back done or answer an offline message, resolving the conversation
+    (see :func:`~handoff_server.routing.fallbacks.task_change`). Raises ``InvalidState``
+    / ``Conflict`` as ``resolve`` would, or when the visitor asked for no such task."""
+
+    def compose(conv: ConversationRecord) -> fallbacks.Decided:
+        lifecycle.agent_transition("resolve", conv.status, assigned_agent(conv), agent)
+        return fallbacks.task_change(conv, agent, frame, text, service.clock())
+
+    cmid = frame.client_msg_id
+    await service.apply(
+        frame.conversation_id, compose, sender=agent.id, client_msg_id=cmid, ack=ack
+    )
+
+
+_TASK_KINDS = frozenset({"callback_requested", "offline_message", "offline_reply"})
+"""Events whose webhooks carry their own data (the visitor's contact, the message, the
+reply), beside the packet where it applies."""
 
 
 async def webhook_rows(
@@ -375,10 +402,13 @@ async def webhook_rows(
         if outbox is None or not outbox.wants(ev.kind):
             continue
         data: dict[str, Any] = {"conversation_id": conv.id}
-        if ev.kind == "escalated":
+        if ev.kind in ("escalated", "callback_requested", "offline_message"):
             packet = await _packet_with(store, conv, change, offset)
-            data["question"] = ev.data.get("question")
             data["packet"] = packet.model_dump(mode="json")
+        if ev.kind == "escalated":
+            data["question"] = ev.data.get("question")
+        elif ev.kind in _TASK_KINDS:
+            data.update({k: v for k, v in ev.data.items() if k != "notice"})
         else:
             data.update(outbox.fields(ev.kind, ev.data))
         rows += outbox.rows(ev.kind, data, ev.at)

@@ -13,6 +13,8 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
+from pydantic import BaseModel
+
 from handoff_server.protocol import AgentInfo, ConversationStatus, Event, QueueItem, SAck
 from handoff_server.store import ConversationUpdate, NewEvent
 
@@ -51,6 +53,15 @@ class EventSink(Protocol):
     def publish_queue(self, item: QueueItem, previous: ConversationStatus) -> None:
         """Deliver a conversation's new queue row to the queue watchers it concerns: those
         watching its status now, and those watching ``previous``, its status before."""
+        ...
+
+    def publish_visitor(self, conversation_id: str, frame: BaseModel) -> None:
+        """Send a frame written for the visitor (``wait_estimate``, ``fallback_offer``)
+        to the conversation's visitor connections."""
+        ...
+
+    def publish_agents(self, frame: BaseModel) -> None:
+        """Send ``frame`` (``waiting_work``) to every signed-in agent."""
         ...
 
     @property

@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from handoff_server.errors import PolicyError
+from handoff_server.escalation.fallback_policy import FallbackPolicy
 from handoff_server.escalation.models import FiringTrigger
 from handoff_server.protocol import TeamName
 
@@ -562,6 +563,9 @@ class Policy(BaseModel):
     """Queue priority of turns escalated because the answerer failed (always escalated)."""
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
     rules: list[Rule] = Field(default_factory=default_rules)
+    fallbacks: FallbackPolicy = Field(default_factory=FallbackPolicy)
+    """What a visitor is offered when nobody can come, and the queue gate (see
+    :class:`~handoff_server.escalation.fallback_policy.FallbackPolicy`)."""
 
     @field_validator("human_request", mode="before")
     @classmethod

@@ -20,6 +20,7 @@ service, with its capacity check).
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -68,6 +69,11 @@ class Offers:
         self.accepting: set[str] = set()
         """Conversations whose accepted offer is being claimed (offered to nobody else
         meanwhile)."""
+        self.claiming: Counter[str] = Counter()
+        """Agents with an accepted offer being claimed, and how many: offered nothing
+        meanwhile (the slot their accepted offer held is free for that claim only; any
+        change republishing a queued row, such as a new wait estimate, would otherwise
+        offer it to them)."""
         presence.on_available(self.offer_waiting)
 
     def observe(self, item: QueueItem, previous: ConversationStatus) -> None:
@@ -114,7 +120,9 @@ class Offers:
         if not self.settings.pushes(waiting.item.team):
             return
         candidates = [
-            s for s in self.presence.candidates(waiting.item.team) if s.info.id not in waiting.tried
+            s
+            for s in self.presence.candidates(waiting.item.team)
+            if s.info.id not in waiting.tried and not self.claiming[s.info.id]
         ]
         if not candidates:
             return
@@ -176,10 +184,14 @@ class Offers:
         self._mine(agent, conversation_id)
         self._end(conversation_id, None)
         self.accepting.add(conversation_id)
+        self.claiming[agent.id] += 1
         try:
             await claim()
         finally:
             self.accepting.discard(conversation_id)
+            self.claiming[agent.id] -= 1
+            if not self.claiming[agent.id]:
+                del self.claiming[agent.id]
             self.offer_next(conversation_id)
 
     def withdraw(self, agent_id: str) -> None:

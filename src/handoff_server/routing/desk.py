@@ -19,6 +19,8 @@ from contextlib import nullcontext
 from datetime import datetime
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 from handoff_server.config import AssignmentSettings
 from handoff_server.conversations.sink import Ack, Decided, EventSink
 from handoff_server.errors import InvalidState, NotFound
@@ -67,8 +69,9 @@ class Conversations(Protocol):
         sender: str | None = None,
         client_msg_id: str | None = None,
         ack: Ack | None = None,
-    ) -> bool:
-        """Store a change decided by routing."""
+    ) -> ConversationRecord | None:
+        """Store a change decided by routing; the conversation as stored (``None``:
+        nothing stored)."""
         ...
 
     async def queue(self, statuses: Sequence[ConversationStatus]) -> list[QueueItem]:
@@ -79,7 +82,9 @@ class Conversations(Protocol):
 class Desk:
     """Routing for the agents. ``service``: the conversation service; ``store``: read
     once at :meth:`start` (the roster, who holds what, what waits); ``settings``:
-    ``[assignment]``; ``clock``: the time of the changes it stores (UTC)."""
+    ``[assignment]``; ``clock``: the time of the changes it stores (UTC); ``presence``:
+    the agents' :class:`~.presence.Presence` (made from ``settings`` unless given; the
+    server gives the one the conversation service's waiting room reads as its staffing)."""
 
     def __init__(
         self,
@@ -87,14 +92,15 @@ class Desk:
         store: AsyncStore,
         settings: AssignmentSettings,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        presence: Presence | None = None,
     ) -> None:
         self.service = service
         self._store = store
         self.settings = settings
         self.clock = clock
-        self.presence = Presence(
-            settings.default_capacity, settings.disconnect_grace_seconds, self._gone
-        )
+        self.presence = presence or Presence.from_settings(settings)
+        self.presence.on_gone = self._gone
         self.offers = Offers(self.presence, settings)
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -266,6 +272,14 @@ class RoutedSink:
         self.hub.publish_queue(item, previous)
         for observe in self.observers:
             observe(item, previous)
+
+    def publish_visitor(self, conversation_id: str, frame: BaseModel) -> None:
+        """To the hub."""
+        self.hub.publish_visitor(conversation_id, frame)
+
+    def publish_agents(self, frame: BaseModel) -> None:
+        """To the hub."""
+        self.hub.publish_agents(frame)
 
     @property
     def agents_online(self) -> int:

@@ -30,6 +30,7 @@ from typing import Protocol
 
 from pydantic import BaseModel
 
+from handoff_server.config import AssignmentSettings
 from handoff_server.errors import WireError
 from handoff_server.protocol import (
     AgentInfo,
@@ -155,7 +156,7 @@ class Presence:
         self,
         default_capacity: int,
         grace_seconds: float,
-        on_gone: Callable[[AgentInfo, list[str]], None],
+        on_gone: Callable[[AgentInfo, list[str]], None] = lambda agent, ids: None,
     ) -> None:
         self.default_capacity = default_capacity
         self.grace_seconds = grace_seconds
@@ -164,6 +165,12 @@ class Presence:
         self.holders: dict[str, str] = {}
         """Conversation id → id of the agent it is assigned to."""
         self._available: list[Callable[[str | None], None]] = []
+
+    @classmethod
+    def from_settings(cls, settings: AssignmentSettings) -> Presence:
+        """A presence from ``[assignment]``; set :attr:`on_gone` before use (the desk
+        does)."""
+        return cls(settings.default_capacity, settings.disconnect_grace_seconds)
 
     # ----------------------------------------------------------------- who exists
 

@@ -1,47 +1,32 @@
-"""The visitor's place in the queue and the sentence that tells them about the handoff."""
+"""The sentence that tells the visitor about the handoff."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
-from handoff_server.store import AsyncStore, ConversationRecord
-
-__all__ = ["Router", "handoff_notice", "queue_position"]
+__all__ = ["Router", "handoff_notice"]
 
 
-def queue_position(queued: Iterable[ConversationRecord], priority: int) -> int:
-    """How many of the ``queued`` conversations are ahead of a new one with
-    ``priority``: those with the same or a higher priority."""
-    return sum(1 for c in queued if c.priority >= priority)
-
-
-def handoff_notice(agents_online: int, ahead: int) -> str:
+def handoff_notice(agents_online: int) -> str:
     """What the visitor is told when the conversation goes to a person: that nobody is
-    online (their messages are kept), else how many conversations are ahead of theirs."""
+    online (their messages are kept), else that a person will reply here. Their place in
+    the line and the wait come next, in the ``wait_estimate`` frame (per team, so the
+    handoff sentence does not count the whole queue and contradict it)."""
     if agents_online == 0:
         return (
             "I'm handing this conversation to a person. Nobody from the team is online right "
             "now: your messages are saved here and a person will reply in this chat as soon as "
             "someone is available."
         )
-    return (
-        f"I'm handing this conversation to a person. {ahead} conversation"
-        f"{'' if ahead == 1 else 's'} ahead of you in the queue."
-    )
+    return "I'm handing this conversation to a person, who will reply here."
 
 
 class Router:
-    """Queue facts for a handoff: ``store`` holds the queue, ``agents_online`` counts
-    the agents connected now."""
+    """Handoff facts: ``agents_online`` counts the agents connected now."""
 
-    def __init__(self, store: AsyncStore, agents_online: Callable[[], int]) -> None:
-        self._store = store
+    def __init__(self, agents_online: Callable[[], int]) -> None:
         self._agents_online = agents_online
 
-    async def notice(self, priority: int) -> str:
-        """The handoff sentence for a conversation about to be queued with ``priority``."""
-        online = self._agents_online()
-        if online == 0:
-            return handoff_notice(0, 0)
-        queued = await self._store.call(self._store.store.list_conversations, ["queued"])
-        return handoff_notice(online, queue_position(queued, priority))
+    def notice(self) -> str:
+        """The handoff sentence for a conversation about to be queued."""
+        return handoff_notice(self._agents_online())

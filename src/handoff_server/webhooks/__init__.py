@@ -5,7 +5,7 @@ hands them to the store with the event (one transaction); :class:`Deliverer`, st
 ``app.py``, posts them off the conversation path. See ``docs/webhooks.md``.
 """
 
-from handoff_server.webhooks.delivery import Deliverer
+from handoff_server.webhooks.delivery import TEST_EVENT_TYPE, Deliverer, send_test_event
 from handoff_server.webhooks.outbox import EVENT_TYPES, Outbox
 
-__all__ = ["EVENT_TYPES", "Deliverer", "Outbox"]
+__all__ = ["EVENT_TYPES", "TEST_EVENT_TYPE", "Deliverer", "Outbox", "send_test_event"]

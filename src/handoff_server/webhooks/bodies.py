@@ -64,8 +64,11 @@ def slack_text(payload: dict[str, Any]) -> str:
             f"Conversation {cid} escalated ({trigger}; team {team}; priority "
             f"{int(packet.get('priority') or 0)}): {question}"
         )
+    kind = payload.get("type")
+    if kind in _TASK_TEXT:
+        return _TASK_TEXT[str(kind)](cid, data)
     agent = slack_escape(str((data.get("agent") or {}).get("name", "someone")))
-    if payload.get("type") == "conversation.transferred":
+    if kind == "conversation.transferred":
         to_agent = data.get("to_agent")
         where = (
             slack_escape(str(to_agent.get("name", "someone")))
@@ -73,5 +76,30 @@ def slack_text(payload: dict[str, Any]) -> str:
             else "team " + slack_escape(str(data.get("to_team") or "none"))
         )
         return f"Conversation {cid} transferred by {agent} to {where}"
-    verb = "assigned to" if payload.get("type") == "conversation.assigned" else "resolved by"
+    verb = "assigned to" if kind == "conversation.assigned" else "resolved by"
     return f"Conversation {cid} {verb} {agent}"
+
+
+def _callback(cid: str, data: dict[str, Any]) -> str:
+    how = " / ".join(slack_escape(str(data[k])) for k in ("phone", "email") if data.get(k))
+    when = slack_escape(str(data.get("preferred_at") or "as soon as possible"))
+    return f"Call back requested in conversation {cid}: {how}, {when}"
+
+
+def _message(cid: str, data: dict[str, Any]) -> str:
+    email = slack_escape(str(data.get("email", "")))
+    return f"Offline message in conversation {cid} from {email}: {slack_escape(str(data.get('text', '')))}"
+
+
+def _replied(cid: str, data: dict[str, Any]) -> str:
+    agent = slack_escape(str((data.get("agent") or {}).get("name", "someone")))
+    return f"Offline message in conversation {cid} answered by {agent} by email"
+
+
+_TASK_TEXT = {
+    "callback.requested": _callback,
+    "offline_message.created": _message,
+    "offline_message.replied": _replied,
+    "webhook.test": lambda cid, data: "handoff test event: webhooks reach this channel.",
+}
+"""Slack lines of the fallback events and of the test event."""

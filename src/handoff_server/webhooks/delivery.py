@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import random
 import socket
+import uuid
 from datetime import datetime, timedelta
 
 import httpx
@@ -63,6 +64,39 @@ async def refusal(endpoint: WebhookEndpoint) -> str | None:
                 " link-local address (set allow_private = true on the endpoint to allow it)"
             )
     return None
+
+
+TEST_EVENT_TYPE = "webhook.test"
+"""The type of the event ``handoff webhooks test`` sends (never sent otherwise)."""
+
+
+async def send_test_event(endpoint: WebhookEndpoint, timeout: float) -> tuple[int | None, str]:
+    """POST one signed ``webhook.test`` event to ``endpoint`` (its format, its secret)
+    with a client of its own; returns ``(HTTP status, reason)``, or ``(None, why)`` when
+    the endpoint is refused (a private address without ``allow_private``) or cannot be
+    reached. Nothing is stored."""
+    try:
+        refused = await refusal(endpoint)
+    except OSError as exc:
+        return None, f"cannot resolve the host: {exc}"
+    if refused:
+        return None, refused
+    now = utcnow()
+    event_id = "msg_test_" + uuid.uuid4().hex
+    payload = {
+        "id": event_id,
+        "type": TEST_EVENT_TYPE,
+        "timestamp": now.isoformat(),
+        "data": {"message": "A test event from `handoff webhooks test`."},
+    }
+    body = body_for(endpoint, payload)
+    headers = signed_headers(endpoint, event_id, body, now)
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
+        try:
+            response = await client.post(endpoint.url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}"
+    return response.status_code, response.reason_phrase
 
 
 class Deliverer:

@@ -15,9 +15,12 @@ EVENT_TYPES: dict[str, str] = {
     "claimed": "conversation.assigned",
     "transferred": "conversation.transferred",
     "resolved": "conversation.resolved",
+    "callback_requested": "callback.requested",
+    "offline_message": "offline_message.created",
+    "offline_reply": "offline_message.replied",
 }
-"""Stored event kind → webhook event type. A later kind (callback, offline message)
-joins by one entry here and one in ``config.WebhookEvent``."""
+"""Stored event kind → webhook event type. A later kind joins by one entry here and one
+in ``config.WebhookEvent``."""
 
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "claimed": ("agent", "via"),
@@ -26,7 +29,8 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
 }
 """The fields of a stored event's data a webhook carries besides ``conversation_id``
 (``agent`` always; the others when the event has them). ``escalated`` carries the
-question and the handoff packet instead."""
+question and the handoff packet instead; ``callback_requested``, ``offline_message``
+and ``offline_reply`` their own data (see ``conversations/service.py``)."""
 
 
 class Outbox:

@@ -17,12 +17,16 @@ from handoff_server.protocol import (
     AgentInfo,
     AgentMessage,
     AiMessage,
+    CallbackDone,
+    CallbackRequested,
     Claimed,
     Escalated,
     Event,
     HandedBack,
     HandoffPacket,
     Note,
+    OfflineMessage,
+    OfflineReply,
     Released,
     Reopened,
     Resolved,
@@ -30,7 +34,17 @@ from handoff_server.protocol import (
     TriggerInfo,
 )
 
-__all__ = ["ConversationState", "PendingSend", "acting_agent_id", "allowed", "status_hint"]
+__all__ = [
+    "ConversationState",
+    "PendingSend",
+    "Task",
+    "acting_agent_id",
+    "allowed",
+    "status_hint",
+]
+
+Task = CallbackRequested | OfflineMessage
+"""A visitor's request that waits as a task: a call back, or an offline message."""
 
 
 @dataclass
@@ -55,25 +69,47 @@ _STATUS_AFTER = {
     "handed_back": "ai",
     "resolved": "resolved",
     "reopened": "ai",
+    "callback_done": "resolved",
+    "offline_reply": "resolved",
 }
 
 
 def acting_agent_id(event: Event) -> str | None:
     """The id of the agent whose action or message ``event`` is (``None``: no agent's,
     or only the agent's name is known)."""
-    if isinstance(event, Claimed | AgentMessage | Note | Released | HandedBack | Resolved):
+    if isinstance(
+        event,
+        Claimed
+        | AgentMessage
+        | Note
+        | Released
+        | HandedBack
+        | Resolved
+        | CallbackDone
+        | OfflineReply,
+    ):
         agent = event.data.agent
         return agent.id if isinstance(agent, AgentInfo) else None
     return None
 
 
-def allowed(action: str, status: str, holder: AgentInfo | None, me: AgentInfo | None) -> bool:
+def allowed(
+    action: str,
+    status: str,
+    holder: AgentInfo | None,
+    me: AgentInfo | None,
+    task: Task | None = None,
+) -> bool:
     """Whether ``me`` may ``claim`` / ``resolve`` / ``release`` / ``handback`` /
     ``transfer`` / ``reply`` to a conversation in ``status`` held by ``holder`` — the server's rules, so the UI offers only what works.
-    Other actions are always allowed."""
+    ``callback_done`` and ``answer_offline`` finish the open ``task`` of their kind (they
+    resolve, so they need what resolving needs). Other actions are always allowed."""
     mine = bool(holder and me and holder.id == me.id)
     operator = bool(me and me.role == "operator")
     held = status == "assigned" and (mine or operator)
+    if action in ("callback_done", "answer_offline"):
+        wanted = CallbackRequested if action == "callback_done" else OfflineMessage
+        return isinstance(task, wanted) and (status in ("ai", "queued") or held)
     if action == "claim":
         return status in ("ai", "queued")
     if action == "resolve":
@@ -85,9 +121,15 @@ def allowed(action: str, status: str, holder: AgentInfo | None, me: AgentInfo | 
     return True
 
 
-def status_hint(status: str, holder: AgentInfo | None, me: AgentInfo | None) -> str | None:
+def status_hint(
+    status: str, holder: AgentInfo | None, me: AgentInfo | None, task: Task | None = None
+) -> str | None:
     """One line above the reply box saying what the agent can do here, or ``None`` when
     the conversation is theirs to answer."""
+    if isinstance(task, CallbackRequested):
+        return "call back requested · press x once you have called back"
+    if isinstance(task, OfflineMessage):
+        return "offline message · write the answer, ctrl+e sends it by email"
     if status == "assigned":
         if holder and me and holder.id == me.id:
             return None
@@ -200,6 +242,16 @@ class ConversationState:
         for e in reversed(self.transcript):
             if e.kind == "claimed":
                 return e.at
+        return None
+
+    def task(self) -> Task | None:
+        """The visitor's call back or offline message still to be done: the latest one,
+        unless the conversation was resolved or went back to the AI after it."""
+        for e in reversed(self.transcript):
+            if isinstance(e, CallbackRequested | OfflineMessage):
+                return e
+            if isinstance(e, Resolved | HandedBack | Reopened | CallbackDone | OfflineReply):
+                return None
         return None
 
     def escalation(self) -> Escalated | None:

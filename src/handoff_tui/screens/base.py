@@ -44,8 +44,10 @@ class AgentActions(Protocol):
         """Send a reply or note; False when refused before sending (too long)."""
         ...
 
-    def send_action(self, cid: str, kind: str, **fields: object) -> None:
-        """Claim, resolve, release or hand back ``cid``."""
+    def send_action(self, cid: str, kind: str, text: str | None = None, **fields: object) -> bool:
+        """Claim, resolve, release or hand back ``cid``, mark its call back done or answer
+        its offline message (``text``; ``fields``: the frame's others); False when not
+        sent."""
         ...
 
     def transfer(

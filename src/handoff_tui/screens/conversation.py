@@ -26,8 +26,9 @@ __all__ = ["ConversationScreen"]
 
 class ConversationScreen(AgentScreen):
     """One open conversation, in two modes. Reading (the transcript focused): letter keys
-    act (``c`` claim, ``r`` resolve…, see :class:`Transcript`). Writing (the reply box
-    focused): ctrl keys send (see :class:`ReplyEditor`). ``escape`` leaves the box, then
+    act (``c`` claim, ``r`` resolve, ``x`` call back done…, see :class:`Transcript`).
+    Writing (the reply box focused): ctrl keys send (``ctrl+e``: the answer to an offline
+    message, by email; see :class:`ReplyEditor`). ``escape`` leaves the box, then
     goes back to the queue. The footer shows the current mode's keys for what the
     conversation's status allows; the command palette lists every action."""
 
@@ -99,6 +100,9 @@ class ConversationScreen(AgentScreen):
             )
         if action == "kb_entry":
             return self.model.is_operator and bool(agent_answer(self.conv.transcript))
+        if action in ("callback_done", "answer_offline"):
+            me, task = self.model.queue.me, self.conv.task()
+            return allowed(action, self.conv.status, self._holder(), me, task)
         return True
 
     def redraw(self) -> None:
@@ -130,7 +134,7 @@ class ConversationScreen(AgentScreen):
         sending = sum(1 for p in conv.pending.values() if p.status == "sending")
         failed = sum(1 for p in conv.pending.values() if p.status == "failed")
         typing = name if conv.visitor_typing else conv.agent_typing
-        hint = status_hint(conv.status, self._holder(), model.queue.me)
+        hint = status_hint(conv.status, self._holder(), model.queue.me, conv.task())
         self.query_one(ReplyBox).show_status(typing, sending, failed, hint)
         self.refresh_bindings()
 
@@ -184,6 +188,22 @@ class ConversationScreen(AgentScreen):
 
         targets = self.model.staff.targets(me.id if me else None)
         self.app.push_screen(TransferDialog(self.model.visitor_name(cid), targets), transfer)
+
+    def action_callback_done(self) -> None:
+        """Mark the visitor's call back done (resolves the conversation)."""
+        self.agent_app.send_action(self.conversation_id, "callback_done")
+
+    def action_answer_offline(self) -> None:
+        """Send the reply box text as the email answer to the visitor's offline message
+        (resolves the conversation)."""
+        reply = self.query_one(ReplyBox)
+        text = reply.text.strip()
+        if not text:
+            self.agent_app.tell("Write the answer first.", severity="warning")
+            return
+        if self.agent_app.send_action(self.conversation_id, "answer_offline", text):
+            reply.set_text("")
+            self.conv.draft = ""
 
     def action_insert_draft(self) -> None:
         """Put the AI's answer (its unsent draft from the KB) into the reply box."""

@@ -23,6 +23,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from handoff_server.protocol import (
     AAccept,
+    AAnswerOffline,
+    ACallbackDone,
     AClaim,
     AHandback,
     ANote,
@@ -45,6 +47,7 @@ from handoff_server.protocol import (
     SQueueItem,
     SStaff,
     STyping,
+    SWaitingWork,
 )
 from handoff_server.protocol_operator import (
     SAnalytics,
@@ -68,6 +71,7 @@ from handoff_tui.messages import (
     QueueItemChanged,
     QueueReplaced,
     TypingChanged,
+    WorkWaiting,
 )
 from handoff_tui.model import AgentModel
 from handoff_tui.services.client import AgentClient, AgentConnection
@@ -87,6 +91,8 @@ _OPERATOR_ANSWERS = (
 )
 
 _ACTIONS: dict[str, type[BaseModel]] = {
+    "callback_done": ACallbackDone,
+    "answer_offline": AAnswerOffline,
     "claim": AClaim,
     "resolve": AResolve,
     "release": ARelease,
@@ -102,12 +108,12 @@ def action_frame(
     cid: str, kind: str, cmid: str, text: str | None = None, **extra: Any
 ) -> BaseModel:
     """The frame for ``kind`` (``claim``, ``resolve``, ``release``, ``handback``,
-    ``reply``, ``note``, ``transfer``, ``accept``) on conversation ``cid``, sent as
-    ``cmid``, with the ``extra`` fields its kind takes (a transfer's target and note, a
-    resolution); raises ``KeyError`` for another kind."""
+    ``reply``, ``note``, ``transfer``, ``accept``, ``callback_done``, ``answer_offline``)
+    on conversation ``cid``, sent as ``cmid``, with the ``extra`` fields its kind takes (a
+    transfer's target and note, a resolution); raises ``KeyError`` for another kind."""
     cls = _ACTIONS[kind]
     fields: dict[str, Any] = {"type": kind, "conversation_id": cid, "client_msg_id": cmid}
-    if text is not None or kind in ("reply", "note"):
+    if text is not None or kind in ("reply", "note", "answer_offline"):
         fields["text"] = text
     return cls(**fields, **{k: v for k, v in extra.items() if v is not None})
 
@@ -236,3 +242,5 @@ class Link:
             self.post(Authenticated(frame.agent, frame.limits))
         elif isinstance(frame, _OPERATOR_ANSWERS):
             self.post(OperatorAnswer(frame, frame.request_id))
+        elif isinstance(frame, SWaitingWork):
+            self.post(WorkWaiting(frame.team, frame.items))

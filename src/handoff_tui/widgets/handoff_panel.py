@@ -8,6 +8,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
+from handoff_server.protocol import CallbackRequested, OfflineMessage
 from handoff_tui.formatting import confidence_style, fired_value, trigger_label
 from handoff_tui.model import ConversationState, format_wait
 from handoff_tui.text import fill
@@ -87,6 +88,32 @@ def _handoff_section(conv: ConversationState, now: datetime | None) -> Content:
     return _section("Handoff", lines)
 
 
+def _task_section(conv: ConversationState) -> Content | None:
+    """The visitor's call back or offline message still to be done, if any."""
+    task = conv.task()
+    if isinstance(task, CallbackRequested):
+        data = task.data
+        when = (
+            f"{data.preferred_at:%a %d %b %H:%M} UTC"
+            if data.preferred_at
+            else "as soon as possible"
+        )
+        lines = [
+            _kv("phone", data.phone or "—"),
+            _kv("email", data.email or "—"),
+            _kv("when", when),
+        ]
+        if data.note:
+            lines.append(_kv("note", data.note))
+        lines.append(M("[dim]press x once you have called back[/]"))
+        return _section("Call back requested", lines)
+    if isinstance(task, OfflineMessage):
+        lines = [_kv("answer to", task.data.email), M("$t", one_line=False, t=task.data.text)]
+        lines.append(M("[dim]write the answer; ctrl+e sends it by email[/]"))
+        return _section("Offline message", lines)
+    return None
+
+
 def _candidates_section(conv: ConversationState) -> Content:
     lines = []
     for c in conv.candidates()[:6]:
@@ -123,9 +150,12 @@ def _confidence_section(conv: ConversationState) -> Content:
 
 
 def panel_content(conv: ConversationState, now: datetime | None) -> Content:
-    """Everything the panel shows for ``conv`` at time ``now`` (UTC): trigger, handoff
-    (status, assignee, waiting time), visitor, AI analysis, KB candidates, confidence."""
-    sections = [_trigger_section(conv), _handoff_section(conv, now)]
+    """Everything the panel shows for ``conv`` at time ``now`` (UTC): the task (a call back
+    or an offline message) first when there is one, trigger, handoff (status, assignee,
+    waiting time), visitor, AI analysis, KB candidates, confidence."""
+    task = _task_section(conv)
+    sections = [task] if task is not None else []
+    sections += [_trigger_section(conv), _handoff_section(conv, now)]
     if conv.packet:
         v = conv.packet.visitor
         lines = [_kv("name", v.name or "—"), _kv("email", v.email or "—")]

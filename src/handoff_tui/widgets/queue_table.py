@@ -21,7 +21,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from handoff_server.protocol import QueueItem
-from handoff_tui.formatting import trigger_label
+from handoff_tui.formatting import estimate_label, is_task, trigger_label
 from handoff_tui.model import QueueModel, QueueView, ServerLimits, format_wait
 from handoff_tui.text import visible
 
@@ -40,15 +40,18 @@ class Column:
 def columns_for_width(width: int, mode: QueueView = QueueView.QUEUE) -> list[Column]:
     """The columns that fit ``width`` cells; narrow terminals drop priority and team. The
     first column is the waiting time in the queue view, the time since the last message
-    ("Idle") in the AI view."""
+    ("Idle") in the AI view; the queue view adds, after the confidence, the wait estimate
+    told the visitor, or the task a call back or an offline message makes ("Est.")."""
     wide = width >= 110
     cols = [
         Column("wait", "Idle" if mode is QueueView.AI else "Waiting", 8),
         Column("visitor", "Visitor", 18 if wide else 12),
         Column("question", "First question", 0),
-        Column("trigger", "Trigger", 24 if wide else 15),
+        Column("trigger", "Trigger", 21 if wide else 15),
         Column("conf", "Conf", 5),
     ]
+    if mode is QueueView.QUEUE:
+        cols.append(Column("est", "Est.", 8))
     if wide:
         cols += [Column("priority", "Pri", 3), Column("team", "Team", 10)]
     cols.append(Column("assignee", "Assignee", 12 if wide else 9))
@@ -70,6 +73,7 @@ class QueueTable(ScrollView, can_focus=True):
         "queue-table--mid",
         "queue-table--high",
         "queue-table--empty",
+        "queue-table--task",
     }
 
     BINDINGS = [
@@ -155,6 +159,8 @@ class QueueTable(ScrollView, can_focus=True):
     def _cell(self, item: QueueItem, key: str) -> str:
         if key == "wait":
             return self._wait_cell(item)
+        if key == "est":
+            return estimate_label(item)
         if key == "visitor":
             return item.visitor.name or item.visitor.email or "(anonymous)"
         if key == "question":
@@ -218,6 +224,9 @@ class QueueTable(ScrollView, can_focus=True):
             style = base
             if col.key == "conf" and item.last_confidence is not None:
                 style = base + self._confidence_style(item)
+            elif col.key == "est" and is_task(item):
+                task = self.get_component_rich_style("queue-table--task")
+                style = base + Style(color=task.color, bold=task.bold, italic=task.italic)
             cell = visible(self._cell(item, col.key), one_line=True)
             segments.append(Segment(" " + set_cell_size(cell, col.width), style))
             used += col.width + 1

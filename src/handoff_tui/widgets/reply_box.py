@@ -19,7 +19,8 @@ __all__ = ["ReplyBox", "ReplyEditor"]
 
 class ReplyEditor(TextArea):
     """The reply text area, with the writing-mode keys: ctrl+s sends, ctrl+n sends as an
-    internal note, ctrl+g inserts the AI's KB draft, ctrl+a selects all (the usual editor
+    internal note, ctrl+e sends the answer to an offline message by email, ctrl+g inserts
+    the AI's KB draft, ctrl+a selects all (the usual editor
     habit; ``home`` still goes to the start of the line). Pasted text has its control
     characters made visible."""
 
@@ -27,6 +28,7 @@ class ReplyEditor(TextArea):
         Binding("ctrl+s", "screen.send('reply')", "Send", id="conv.send"),
         Binding("ctrl+n", "screen.send('note')", "Send as note", id="conv.note"),
         Binding("ctrl+g", "screen.insert_draft", "KB draft", id="conv.draft"),
+        Binding("ctrl+e", "screen.answer_offline", "Send by email", id="conv.answer_offline"),
         Binding("ctrl+a", "select_all", "Select all", show=False, id="reply.select_all"),
     ]
 

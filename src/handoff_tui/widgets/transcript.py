@@ -10,12 +10,17 @@ from textual.widgets import Static
 from handoff_server.protocol import (
     AgentMessage,
     AiMessage,
+    CallbackDone,
+    CallbackRequested,
     Claimed,
     ConversationStarted,
     Escalated,
     Event,
+    FallbackChosen,
     HandedBack,
     Note,
+    OfflineMessage,
+    OfflineReply,
     Released,
     Requeued,
     Resolved,
@@ -42,13 +47,23 @@ def _who(event: AgentMessage | Note | Claimed | Released | HandedBack | Resolved
 
 def _text(event: Event) -> str:
     """What the event says in words (a claim or a start says nothing)."""
-    if isinstance(event, ConversationStarted | Claimed):
+    if isinstance(event, ConversationStarted | Claimed | FallbackChosen):
         return ""
-    if isinstance(event, Released | HandedBack | Resolved):
+    if isinstance(event, CallbackRequested):
+        return callback_words(event)
+    if isinstance(event, Released | HandedBack | Resolved | CallbackDone):
         return event.data.text or ""  # the agent's words on an action are optional
     if isinstance(event, Transferred):
         return event.data.note or ""
     return event.data.text
+
+
+def callback_words(event: CallbackRequested) -> str:
+    """A call-back request in a few words: how, when, the visitor's note."""
+    data = event.data
+    how = " or ".join(x for x in (data.phone, data.email) if x)
+    when = f"{data.preferred_at:%a %d %b %H:%M} UTC" if data.preferred_at else "as soon as possible"
+    return f"{how}, {when}" + (f" · {data.note}" if data.note else "")
 
 
 _DONE_BY = {
@@ -102,7 +117,15 @@ def _system_what(event: Event, text: str) -> str:
     if isinstance(event, ConversationStarted):
         page = event.data.visitor.page_url
         return "conversation started" + (f" on {page}" if page else "")
+    if isinstance(event, FallbackChosen):
+        return f"the visitor chose: {_CHOSEN.get(event.data.option, event.data.option)}"
+    if isinstance(event, CallbackDone):
+        what = f"call back done by {event.data.agent.name}"
+        return f"{what}: {text}" if text else what
     return text or kind.replace("_", " ")
+
+
+_CHOSEN = {"wait": "wait in the queue", "ai_continues": "go on with the AI until a person comes"}
 
 
 def event_content(event: Event, visitor_name: str) -> tuple[Content, str]:
@@ -119,6 +142,15 @@ def event_content(event: Event, visitor_name: str) -> tuple[Content, str]:
     if isinstance(event, Note):
         note = "[dim]$at[/] [b]$who · internal note[/]"
         return _said(note, text, at=at, who=_who(event)), "-note"
+    if isinstance(event, CallbackRequested):
+        ask = "[dim]$at[/] [b $primary]$who[/] [b]asked for a call back[/]"
+        return _said(ask, text, at=at, who=visitor_name), "-visitor"
+    if isinstance(event, OfflineMessage):
+        left = "[dim]$at[/] [b $primary]$who[/] [b]left a message[/] [dim](answer to $email)[/]"
+        return _said(left, text, at=at, who=visitor_name, email=event.data.email), "-visitor"
+    if isinstance(event, OfflineReply):
+        sent = "[dim]$at[/] [b $success]$who[/] [b]answered by email[/] [dim](to $email)[/]"
+        return _said(sent, text, at=at, who=event.data.agent.name, email=event.data.email), "-agent"
     return M("[dim]$at[/] ── $what ──", at=at, what=_system_what(event, text)), "-system"
 
 
@@ -143,9 +175,9 @@ class Transcript(VerticalScroll, can_focus=True):
     """Transcript lines, oldest first; keeps to the bottom as lines arrive.
 
     Focused, it holds the conversation screen's reading-mode keys (letters would type
-    into the reply box): c claim, r resolve, l release, b hand back, t transfer, i write,
-    d KB draft, w close, y / n accept or decline an offer, k new KB entry from the last
-    agent reply (operators).
+    into the reply box): c claim, r resolve, l release, b hand back, t transfer, x call
+    back done, i write, d KB draft, w close, y / n accept or decline an offer, k new KB
+    entry from the last agent reply (operators).
     """
 
     BINDINGS = [
@@ -154,6 +186,7 @@ class Transcript(VerticalScroll, can_focus=True):
         Binding("l", "screen.act('release')", "Release", id="conv.release"),
         Binding("b", "screen.act('handback')", "Hand back", id="conv.handback"),
         Binding("t", "screen.transfer", "Transfer", id="conv.transfer"),
+        Binding("x", "screen.callback_done", "Called back", id="conv.callback_done"),
         Binding("i", "screen.focus_reply", "Write", id="conv.reply"),
         Binding("d", "screen.insert_draft", "KB draft", id="conv.draft_key", show=False),
         Binding("w", "app.close_conversation", "Close", id="conv.close", show=False),
