@@ -12,6 +12,7 @@ from handoff_cli.common import ConfigOpt, DataDirOpt, fail, print_json, settings
 from handoff_cli.eval_save import save_eval
 from handoff_cli.output import echo, one_line
 from handoff_server.ai import ENGINES
+from handoff_server.ai.courtesy_layer import CourtesyAnswerer
 from handoff_server.ai.factory import load_or_build_index
 from handoff_server.analytics import (
     RISK_CONFIDENCE,
@@ -244,7 +245,8 @@ def evaluate(
         fail(exc.detail, exc.code)
     answerer, _, _ = _index(kb, engine, _cache_dir(config, data_dir))
     ids = {e.id for e in answerer.kb.entries if not e.out_of_scope}
-    preds = predict(answerer, ids, texts, labels)
+    # Scored as the server serves it: the engine behind the courtesy layer.
+    preds = predict(CourtesyAnswerer(answerer, answerer.kb), ids, texts, labels)
     if save:
         save_eval(settings_from(config, {"store": {"data_dir": data_dir}}), kb, engine, preds)
     report: dict[str, object] = {}
@@ -259,6 +261,7 @@ def evaluate(
     report = {**metrics, **report, "engine": engine}
     if preds.n_unknown_labels:
         report["unknown_labels_as_oos"] = preds.n_unknown_labels
+    report["courtesy_replies"] = preds.n_courtesy
     if json_out:
         if rows is not None:
             report["sweep"] = rows

@@ -9,7 +9,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from handoff_server.ai.base import Answerer
+from handoff_server.ai.base import Answer, Answerer
+from handoff_server.ai.courtesy_layer import CourtesyAnswerer
 from handoff_server.errors import KBError
 from handoff_server.kb.loader import OOS_LABEL, label_to_id
 
@@ -55,13 +56,16 @@ def read_questions(path: Path | str) -> tuple[list[str], list[str]]:
 class Predictions:
     """Per-question results: ``confidence`` (n,) 0–1, ``entry_id`` (n,), ``right`` (n,)
     bool, ``oos`` (n,) bool. A label that names no KB entry counts as out of scope for
-    this KB (``n_unknown_labels`` of them, ``oos`` rows excluded)."""
+    this KB (``n_unknown_labels`` of them, ``oos`` rows excluded). ``n_courtesy``: questions
+    the courtesy layer answered with a built-in reply (confidence 1.0, no entry: right for
+    no label, as the server serves them)."""
 
     confidence: np.ndarray
     entry_id: list[str | None]
     right: np.ndarray
     oos: np.ndarray
     n_unknown_labels: int
+    n_courtesy: int = 0
 
 
 class _Classes(Protocol):
@@ -84,19 +88,32 @@ class _BatchScorer(Protocol):
 def predict(
     answerer: Answerer, kb_ids: set[str], texts: list[str], labels: list[str]
 ) -> Predictions:
-    """Answer every question (batched when the answerer supports ``score``)."""
+    """Answer every question (batched when the answerer supports ``score``). Through a
+    :class:`~handoff_server.ai.courtesy_layer.CourtesyAnswerer` (what the server serves)
+    the small talk it answers itself gets its built-in reply, the rest the engine's."""
     targets = [label_to_id(lab) if lab != OOS_LABEL else None for lab in labels]
     unknown = sum(
         1 for t, lab in zip(targets, labels, strict=True) if t is not None and t not in kb_ids
     )
     oos = np.array([t is None or t not in kb_ids for t in targets])
+    courtesy: list[Answer | None] = [None] * len(texts)
+    if isinstance(answerer, CourtesyAnswerer):
+        courtesy = answerer.courtesy_replies(texts)
+        answerer = answerer.inner
+    conf, ids = _engine_answers(answerer, texts)
+    for i, reply in enumerate(courtesy):
+        if reply is not None:
+            conf[i], ids[i] = reply.confidence, None
+    right = np.array([i is not None and i == t for i, t in zip(ids, targets, strict=True)]) & ~oos
+    n_courtesy = sum(r is not None for r in courtesy)
+    return Predictions(conf, ids, right, oos, unknown, n_courtesy)
+
+
+def _engine_answers(answerer: Answerer, texts: list[str]) -> tuple[np.ndarray, list[str | None]]:
+    """Confidence (n,) and answering entry id of each text, batched when possible."""
     if isinstance(answerer, _BatchScorer):
         conf, top, _ = answerer.score(texts)
         classes = answerer.index.classes
-        ids: list[str | None] = [classes[i] for i in top]
-    else:
-        answers = [answerer.answer(t) for t in texts]
-        conf = np.array([a.confidence for a in answers])
-        ids = [a.entry_id for a in answers]
-    right = np.array([i is not None and i == t for i, t in zip(ids, targets, strict=True)]) & ~oos
-    return Predictions(np.asarray(conf, dtype=float), ids, right, oos, unknown)
+        return np.array(conf, dtype=float), [classes[i] for i in top]
+    answers = [answerer.answer(t) for t in texts]
+    return np.array([a.confidence for a in answers], dtype=float), [a.entry_id for a in answers]
