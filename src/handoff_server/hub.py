@@ -159,11 +159,6 @@ class Hub:
         conversation's visitor connections."""
         self._send_to(conversation_id, frame, role="visitor")
 
-    def publish_agents(self, frame: BaseModel) -> None:
-        """Send ``frame`` to every signed-in agent connection."""
-        for sub in list(self.agents):
-            sub.push(frame)
-
     def watch_queue(self, sub: Subscriber, statuses: Sequence[ConversationStatus]) -> None:
         """From now on send ``sub`` the changes of conversations in ``statuses`` (replacing
         what it watched before)."""

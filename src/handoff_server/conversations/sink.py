@@ -60,10 +60,6 @@ class EventSink(Protocol):
         to the conversation's visitor connections."""
         ...
 
-    def publish_agents(self, frame: BaseModel) -> None:
-        """Send ``frame`` (``waiting_work``) to every signed-in agent."""
-        ...
-
     @property
     def agents_online(self) -> int:
         """Connected, signed-in agents and operators now."""

@@ -277,10 +277,6 @@ class RoutedSink:
         """To the hub."""
         self.hub.publish_visitor(conversation_id, frame)
 
-    def publish_agents(self, frame: BaseModel) -> None:
-        """To the hub."""
-        self.hub.publish_agents(frame)
-
     @property
     def agents_online(self) -> int:
         """The hub's count."""
