@@ -129,11 +129,14 @@ class ConversationService(ConversationReads, RoutedChanges):
 
     async def initialise(self) -> None:
         """Store the default policy if none is stored, load the current one, and finish AI
-        turns a crash interrupted (a visitor message stored with no AI reply yet); start
-        the waiting room."""
+        turns a crash interrupted (a visitor message stored with no AI reply yet, in a
+        conversation with the AI or one the AI goes on with while its visitor waits for a
+        person); start the waiting room."""
         await self.policies.seed()
         await self.waiting.start()
-        for conv in await self._store.call(self._db.list_conversations, ["ai"]):
+        for conv in await self._store.call(self._db.list_conversations, ["ai", "queued"]):
+            if conv.status == "queued" and not fallbacks.ai_continues(conv):
+                continue
             last = await self._store.call(self._db.events_after, conv.id, max(0, conv.last_seq - 1))
             message = to_event(last[-1]) if last else None
             if isinstance(message, VisitorMessage):
