@@ -9,7 +9,7 @@ person" is not making small talk: :func:`without_courtesy` gives the engine bene
 
 from __future__ import annotations
 
-from handoff_server.ai.base import Answer, Answerer
+from handoff_server.ai.base import Answer, Answerer, PartialText, StreamingAnswerer
 from handoff_server.ai.courtesy import courtesy_answer
 
 __all__ = ["CourtesyAnswerer", "with_courtesy", "without_courtesy"]
@@ -28,6 +28,16 @@ class CourtesyAnswerer:
         reply = courtesy_answer(question)
         if reply is not None:
             return reply.model_copy(update={"courtesy": True})
+        return self.inner.answer(question)
+
+    def answer_streaming(self, question: str, on_partial: PartialText) -> Answer:
+        """As :meth:`answer`, streaming ``inner``'s answer when it can (a courtesy reply
+        is never streamed)."""
+        reply = courtesy_answer(question)
+        if reply is not None:
+            return reply.model_copy(update={"courtesy": True})
+        if isinstance(self.inner, StreamingAnswerer):
+            return self.inner.answer_streaming(question, on_partial)
         return self.inner.answer(question)
 
 

@@ -281,6 +281,10 @@ class RoutedSink:
         """To the hub."""
         self.hub.publish_agents(frame)
 
+    def publish_live(self, conversation_id: str, frame: BaseModel) -> None:
+        """To the hub."""
+        self.hub.publish_live(conversation_id, frame)
+
     @property
     def agents_online(self) -> int:
         """The hub's count."""
