@@ -72,7 +72,11 @@ def strip_citations(text: str) -> str:
     return re.sub(r"[ \t]+([.,;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", out)).strip()
 
 
-_SENTENCE = re.compile(r"[^.!?\n]*(?:[.!?]+(?:\s*\[[^\]\s]+\])*|\n|$)")
+_SENTENCE = re.compile(
+    r"(?:[^.!?\n]|[.!?]+(?![\s\[]|$))*(?:[.!?]+(?:\s*\[[^\]\s]+\])*(?=\s|$)|\n|$)"
+)
+"""A sentence: up to ``.``, ``!`` or ``?`` followed by a space or the end (so "1.0" and
+"example.com" stay whole), with the citations written after it; or up to a line break."""
 
 
 def drop_certainty_claims(text: str) -> tuple[str, list[tuple[int, int]]]:
@@ -141,7 +145,7 @@ def sentence_support(answer: str, sources: Mapping[str, str]) -> Support:
 
 def _citations_first(text: str) -> str:
     # A citation written after the full stop belongs to the sentence before it.
-    return re.sub(r"([.!?])((?:\s*\[[^\]\s]+\])+)", r"\2\1", text)
+    return re.sub(r"([.!?])((?:\s*\[[^\]\s]+\])+)(?=\s|$)", r"\2\1", text)
 
 
 def _answer_sentences(answer: str) -> Sequence[str]:
