@@ -38,6 +38,7 @@ from handoff_server.protocol import (
     QueueItem,
     SAck,
     SAgentStatus,
+    SAiPartial,
     SAuthenticated,
     SConversation,
     SError,
@@ -47,7 +48,6 @@ from handoff_server.protocol import (
     SQueue,
     SQueueItem,
     SStaff,
-    SAiPartial,
     STyping,
     parse_event,
 )
