@@ -124,7 +124,7 @@ def test_citations_and_markers():
     assert citations(text) == ["a-1", "b:2"]
     assert strip_citations(text) == "Do this. Mail [email] then. Again"
     assert visible_text("Do this [a-") == "Do this"
-    assert visible_text("NO_ANS") == ""
+    assert visible_text("NO_ANS") == "" and visible_text("NO_ANSWER.") == ""
 
 
 @pytest.mark.parametrize(

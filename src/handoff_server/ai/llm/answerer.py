@@ -47,7 +47,8 @@ _OPEN_MARKER = re.compile(r"\[[^\]\s]*$")
 def visible_text(text_so_far: str) -> str:
     """What a visitor may be shown of a stream: citation markers removed (a marker still
     being written too), nothing while the text may still be the refusal word."""
-    if NO_ANSWER.startswith(text_so_far.strip()):
+    head = text_so_far.strip()
+    if NO_ANSWER.startswith(head) or head.startswith(NO_ANSWER):
         return ""
     return strip_citations(_OPEN_MARKER.sub("", text_so_far))
 

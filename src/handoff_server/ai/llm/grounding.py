@@ -13,7 +13,7 @@
   price, limit or duration is the costliest kind of wrong. This is lexical overlap, a
   cheap stand-in for an entailment model (as ROUGE-style precision against the sources):
   a faithful paraphrase with new words scores lower than a copy, and a negation flipped
-  with the same words scores as supported; both limits are measured in ``docs/ai.md``.
+  with the same words scores as supported; both limits are stated in ``docs/ai.md``.
 """
 
 from __future__ import annotations
