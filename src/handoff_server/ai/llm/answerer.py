@@ -18,8 +18,8 @@ Latency, tokens and cost go to ``/metrics`` (:mod:`.metrics`) and to the answer'
 
 from __future__ import annotations
 
-import logging
 import re
+import time
 
 from handoff_server.ai.base import Answer, Answerer, PartialText
 from handoff_server.ai.llm import metrics
@@ -39,7 +39,6 @@ from handoff_server.kb.plaintext import markdown_to_text
 
 __all__ = ["LLMAnswerer", "visible_text"]
 
-log = logging.getLogger(__name__)
 
 _OPEN_MARKER = re.compile(r"\[[^\]\s]*$")
 
@@ -99,12 +98,16 @@ class LLMAnswerer:
             return base, None
         redacted, found = redact(question, self.settings.redact, self.settings.phone_region)
         messages = build_messages(redacted, listed)
+        started = time.monotonic()
+        completion: Completion | None = None
         try:
             completion = self.client.complete(messages, lambda t: on_partial(visible_text(t)))
             metrics.LATENCY.observe(completion.seconds)
             self._count_usage(completion)
             answer, ev = self._grounded(base, listed, completion, found)
         except ModelError as exc:
+            if completion is None:  # the request itself failed: its time is not observed yet
+                metrics.LATENCY.observe(time.monotonic() - started)
             metrics.ANSWERS.labels(outcome=exc.reason).inc()
             if self.settings.fallback == "retrieval":
                 note = f" The model's answer was not used ({exc}); this is the KB entry."
