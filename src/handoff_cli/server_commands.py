@@ -76,9 +76,9 @@ def serve(
             "ai": {"kb": kb, "engine": engine},
         },
     )
-    if settings.ai.engine not in ENGINES:
+    if settings.ai.engine not in (*ENGINES, "llm"):
         fail(
-            f"unknown engine {settings.ai.engine!r}; choose one of: {', '.join(ENGINES)}",
+            f"unknown engine {settings.ai.engine!r}; choose one of: {', '.join(ENGINES)}, llm",
             "bad_engine",
         )
     _warn_unapplied_policy(settings, config)

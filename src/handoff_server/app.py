@@ -72,13 +72,19 @@ class RunningServer:
 def build_answerer(settings: Settings) -> Answerer:
     """Load the KB named in the settings (the bundled demo KB when unset), with the
     entries operators added (:func:`~handoff_server.kb.served.load_served_kb`), and
-    build the configured engine, using the index cache under the data dir.
+    build the configured engine (``llm``: :func:`~handoff_server.ai.llm.make_llm_answerer`),
+    using the index cache under the data dir.
 
     Raises :class:`~handoff_server.errors.KBError` for a bad KB,
     :class:`~handoff_server.errors.UnknownEngine` for an unknown engine.
     """
     kb = load_served_kb(settings.ai.kb, settings.store.data_dir)
-    return make_answerer(kb, settings.ai.engine, cache_dir=settings.store.data_dir / "cache")
+    cache = settings.store.data_dir / "cache"
+    if settings.ai.engine == "llm":
+        from handoff_server.ai.llm import make_llm_answerer
+
+        return make_llm_answerer(kb, settings.ai.llm, cache_dir=cache)
+    return make_answerer(kb, settings.ai.engine, cache_dir=cache)
 
 
 def _routed_service(

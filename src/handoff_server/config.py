@@ -29,6 +29,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from handoff_server.ai.llm.settings import LLMSettings
 from handoff_server.errors import ConfigError
 from handoff_server.escalation.policy import Policy
 from handoff_server.protocol import TeamName
@@ -87,7 +88,10 @@ class AISettings(_Section):
     kb: Path | None = None
     """KB folder or file; unset means the bundled demo KB."""
     engine: str = "default"
-    """Answerer engine name (``handoff kb build --help`` lists them)."""
+    """Answerer engine name (``handoff kb build --help`` lists them), or ``llm``: answers
+    written by a Chat Completions model from the retrieved entries (``[ai.llm]``)."""
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    """The ``llm`` engine's model server (read only when ``engine = "llm"``)."""
 
 
 class ClientSettings(_Section):

@@ -48,6 +48,7 @@ from handoff_server.conversations.sink import Attach
 from handoff_server.errors import ProtocolError, WireError
 from handoff_server.frames import parse_agent_frame, parse_visitor_frame
 from handoff_server.hub import Hub, Subscriber
+from handoff_server.metrics import exposition
 from handoff_server.operator.desk import OperatorDesk, is_operator_frame
 from handoff_server.protocol import (
     AAccept,
@@ -153,6 +154,7 @@ def _metrics_response(
     ]
     for key, value in sorted(metrics.items()):
         lines.append(f'handoff_frames_total{{kind="{key}"}} {value}')
+    lines.append(exposition())  # metrics kept with prometheus_client (the llm engine's)
     resp = connection.respond(http.HTTPStatus.OK, "\n".join(lines) + "\n")
     resp.headers["Content-Type"] = "text/plain; version=0.0.4"
     return resp

@@ -159,6 +159,12 @@ class Hub:
         conversation's visitor connections."""
         self._send_to(conversation_id, frame, role="visitor")
 
+    def publish_live(self, conversation_id: str, frame: BaseModel) -> None:
+        """Send a transient frame (``ai_partial``) to every subscriber of the
+        conversation, visitors and agents."""
+        for sub in list(self.conversations.get(conversation_id, ())):
+            sub.push(frame)
+
     def watch_queue(self, sub: Subscriber, statuses: Sequence[ConversationStatus]) -> None:
         """From now on send ``sub`` the changes of conversations in ``statuses`` (replacing
         what it watched before)."""

@@ -40,6 +40,7 @@ from handoff_server.conversations.projections import (
 from handoff_server.conversations.reads import ConversationReads
 from handoff_server.conversations.routed import RoutedChanges, ack_duplicate
 from handoff_server.conversations.sink import Ack, Attach, EventSink
+from handoff_server.conversations.streaming import PartialStream
 from handoff_server.conversations.turn import (
     TurnInput,
     accepts_offer,
@@ -266,8 +267,14 @@ class ConversationService(ConversationReads, RoutedChanges):
             visitor=flat_visitor(conv.visitor),
             page_url=conv.page_url,
         )
+        stream = PartialStream(self.sink, conv.id)  # the llm engine's text as it is written
         result = await evaluate_turn(
-            self.answerer, policy, turn, timeout=self.ai_timeout, clock=self.clock
+            self.answerer,
+            policy,
+            turn,
+            timeout=self.ai_timeout,
+            clock=self.clock,
+            on_partial=stream,
         )
         plan = None
         if conv.status == "queued":  # the AI goes on while the visitor waits for a person
@@ -280,6 +287,8 @@ class ConversationService(ConversationReads, RoutedChanges):
             change.updates.update(plan.updates)
         else:
             change = changes.ai_reply(result, self.clock())
+        # Before the turn's event: the partial text ends, kept only if the answer is sent.
+        stream.finish(answered=result.answer is not None and not result.decision.escalate)
         row = turn_row(conv, text, result, pressed=pressed) if conv.status == "ai" else None
         if row is not None:
             change.turns.append(row)

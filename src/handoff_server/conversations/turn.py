@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from handoff_server import escalation
-from handoff_server.ai.base import Answer, Answerer
+from handoff_server.ai.base import Answer, Answerer, PartialText, StreamingAnswerer
 from handoff_server.ai.courtesy_layer import without_courtesy
 from handoff_server.escalation import Decision, Policy, PriorTurn, TurnContext, not_a_question
 from handoff_server.protocol import (
@@ -97,12 +97,15 @@ async def evaluate_turn(
     *,
     timeout: float | None,
     clock: Callable[[], datetime] = utcnow,
+    on_partial: PartialText | None = None,
 ) -> TurnResult:
     """Answer and decide one turn. ``timeout``: seconds the answerer may take (``None``:
     no limit). ``clock`` gives the turn's time (UTC), read once the answer is in.
+    ``on_partial``: called from the answering thread with the answer's text so far when
+    the answerer streams (:class:`~handoff_server.ai.base.StreamingAnswerer`).
     Never raises for an answerer or policy failure: the turn then escalates."""
     engine = without_courtesy(answerer) if turn.explicit_human else answerer
-    answer, ai_error = await _answer(engine, turn.text, timeout)
+    answer, ai_error = await _answer(engine, turn.text, timeout, on_partial)
     ctx = TurnContext(
         text=turn.text,
         answer=answer,
@@ -125,11 +128,15 @@ async def evaluate_turn(
 
 
 async def _answer(
-    answerer: Answerer, text: str, timeout: float | None
+    answerer: Answerer, text: str, timeout: float | None, on_partial: PartialText | None
 ) -> tuple[Answer | None, str | None]:
     """The answerer's answer, or ``None`` and why it failed or timed out."""
+    if on_partial is not None and isinstance(answerer, StreamingAnswerer):
+        call = asyncio.to_thread(answerer.answer_streaming, text, on_partial)
+    else:
+        call = asyncio.to_thread(answerer.answer, text)
     try:
-        answer = await asyncio.wait_for(asyncio.to_thread(answerer.answer, text), timeout)
+        answer = await asyncio.wait_for(call, timeout)
     except TimeoutError:
         return None, f"the answerer took longer than {timeout:g}s"
     except Exception as exc:  # any engine failure escalates; never as low confidence

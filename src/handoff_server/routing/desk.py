@@ -277,6 +277,10 @@ class RoutedSink:
         """To the hub."""
         self.hub.publish_visitor(conversation_id, frame)
 
+    def publish_live(self, conversation_id: str, frame: BaseModel) -> None:
+        """To the hub."""
+        self.hub.publish_live(conversation_id, frame)
+
     @property
     def agents_online(self) -> int:
         """The hub's count."""
