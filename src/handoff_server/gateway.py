@@ -28,13 +28,14 @@ import contextlib
 import http
 import json
 import logging
+import re
 import time
 import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -47,6 +48,13 @@ from handoff_server.conversations import ConversationService, finish_task
 from handoff_server.conversations.sink import Attach
 from handoff_server.errors import ProtocolError, WireError
 from handoff_server.frames import parse_agent_frame, parse_visitor_frame
+from handoff_server.handshake import (
+    BadRequest,
+    bad_request,
+    bearer_token,
+    query_token,
+    single_header,
+)
 from handoff_server.hub import Hub, Subscriber
 from handoff_server.operator.desk import OperatorDesk, is_operator_frame
 from handoff_server.protocol import (
@@ -234,13 +242,23 @@ class Gateway:
             return _metrics_response(connection, self.hub.agents_online, conns, self.metrics)
         if path not in ("/v1/visitor", "/v1/agent"):
             return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
-        origin = request.headers.get("Origin")
+        try:
+            return await self._handshake(connection, request.headers, path, url.query)
+        except BadRequest as exc:
+            self.metrics["handshake_bad_request"] += 1
+            return bad_request(connection, exc)
+
+    async def _handshake(
+        self, connection: ServerConnection, headers: Headers, path: str, query: str
+    ) -> Response | None:
+        """The origin check and the handshake token; raises :class:`BadRequest`."""
+        origin = single_header(headers, "Origin")
         allowed = self.settings.allowed_origins
         if allowed and origin is not None and origin not in allowed:
             self.metrics["handshake_forbidden_origin"] += 1
             return connection.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
         if path == "/v1/agent":
-            token = _bearer(request.headers) or _query_token(url.query)
+            token = bearer_token(headers) or query_token(query)
             if token is not None:
                 agent = await self.agents.authenticate(token)
                 if agent is None:
@@ -411,7 +429,12 @@ class Gateway:
             self.hub.stop_typing(frame.conversation_id, sub)
             self.hub.unsubscribe(frame.conversation_id, sub)
         elif isinstance(frame, ATyping):
-            self.hub.typing(frame.conversation_id, sub, frame.active)
+            # Typing needs the right to reply; stopping ends only typing one started.
+            if frame.active:
+                await self.service.check_may_reply(agent, frame.conversation_id)
+                self.hub.typing(frame.conversation_id, sub, True)
+            else:
+                self.hub.stop_typing(frame.conversation_id, sub)
         elif isinstance(frame, APresence | ATransfer | AAccept | ADecline):
             await self.desk.handle(frame, agent, sub, self._check_text)
         elif isinstance(frame, ACallbackDone | AAnswerOffline):
@@ -501,11 +524,6 @@ def _errors_as_frames(
         )
 
 
-def _query_token(query: str) -> str | None:
-    tokens = parse_qs(query).get("token")
-    return tokens[0] if tokens else None
-
-
 def _refusal(raw: str | bytes, code: ErrorCode, detail: str) -> SError:
     """The ``error`` refusing the raw frame ``raw``, with its ids if it has plausible ones."""
     return SError(
@@ -516,19 +534,17 @@ def _refusal(raw: str | bytes, code: ErrorCode, detail: str) -> SError:
     )
 
 
+_PLAUSIBLE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+"""What a ``client_msg_id`` or ``request_id`` looks like (as ``protocol.ClientMsgId``)."""
+
+
 def _client_msg_id(raw: str | bytes, key: str = "client_msg_id") -> str | None:
     """The frame's ``client_msg_id`` (or ``key``: ``request_id``) if it has a plausible
-    one, without full validation."""
+    one (the ids' own pattern: 1-64 of ``A-Z a-z 0-9 _ . : -``, so nothing unsendable,
+    such as a lone surrogate, is ever echoed), without full validation."""
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):
         return None
     value = data.get(key) if isinstance(data, dict) else None
-    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
-
-
-def _bearer(headers: Headers) -> str | None:
-    value = headers.get("Authorization")
-    if value and value.lower().startswith("bearer "):
-        return value[7:].strip() or None
-    return None
+    return value if isinstance(value, str) and _PLAUSIBLE_ID.fullmatch(value) else None
