@@ -25,6 +25,7 @@ from handoff_server.operator import OperatorDesk, build_operator_desk
 from handoff_server.routing.desk import Desk, RoutedSink
 from handoff_server.routing.presence import Presence
 from handoff_server.store import AsyncStore, open_store, utcnow
+from handoff_server.tokens import TokenGuard
 from handoff_server.webhooks import Deliverer, Outbox
 
 __all__ = ["RunningServer", "build_answerer", "run_forever", "start_server"]
@@ -43,6 +44,7 @@ class RunningServer:
     webhooks: Deliverer
     desk: Desk
     operator: OperatorDesk | None = None
+    tokens: TokenGuard | None = None
     closed: bool = False
 
     @property
@@ -60,6 +62,8 @@ class RunningServer:
         if self.closed:
             return
         self.closed = True
+        if self.tokens is not None:
+            await self.tokens.close()
         await self.gateway.close()
         await self.desk.close()
         await self.service.waiting.close()
@@ -132,6 +136,7 @@ async def start_server(
     webhooks = Deliverer(store, settings.webhooks, outbox)
     operator: OperatorDesk | None = None
     service: ConversationService | None = None
+    guard: TokenGuard | None = None
     try:
         if answerer is None:
             answerer = await asyncio.to_thread(build_answerer, settings)
@@ -139,13 +144,17 @@ async def start_server(
         service, desk = _routed_service(settings, store, hub, answerer, outbox, clock)
         await service.initialise()
         await desk.start()
-        agents = AgentDirectory(store, on_sign_in=desk.presence.know)
+        guard = TokenGuard(store, settings.server.token_check_seconds)
+        agents = AgentDirectory(store, on_sign_in=desk.presence.know, guard=guard)
         operator = build_operator_desk(service, store, settings)
         gateway = Gateway(service, hub, agents, settings.server, desk, operator)
         await gateway.start()
         webhooks.start()
         operator.start()
+        guard.start()
     except BaseException:
+        if guard is not None:
+            await guard.close()
         if service is not None:
             await service.waiting.close()
         if operator is not None:
@@ -161,6 +170,7 @@ async def start_server(
         webhooks=webhooks,
         desk=desk,
         operator=operator,
+        tokens=guard,
     )
 
 

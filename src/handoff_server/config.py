@@ -67,6 +67,10 @@ class ServerSettings(_Section):
     """Time the answerer may take for one turn before the turn escalates with ``ai_error``."""
     auth_timeout_seconds: float = Field(default=10.0, gt=0)
     """Time an agent connection without a handshake token has to send its ``auth`` frame."""
+    token_check_seconds: float = Field(default=1.0, gt=0, le=60)
+    """How often the server re-reads the agents' tokens while agents are connected: a
+    ``handoff token revoke`` closes the agent's open connections within this many
+    seconds (plus one store read)."""
     typing_expiry_seconds: float = Field(default=TYPING_EXPIRY_SECONDS, gt=0)
     """How long one ``typing active=true`` holds; a client still typing repeats it sooner.
     Past it the server tells the others ``active=false`` itself."""

@@ -91,6 +91,7 @@ from handoff_server.protocol import (
     has_visible_text,
 )
 from handoff_server.routing.desk import Desk
+from handoff_server.tokens import close_refused
 
 __all__ = ["Gateway", "TokenBucket"]
 
@@ -395,10 +396,24 @@ class Gateway:
             if agent is None:
                 return
         sub.agent = agent
-        sub.push(SAuthenticated(agent=agent, limits=await self._limits()))
-        self.hub.add_agent(sub)
-        self.desk.linked(agent)
+        guard = self.agents.guard
+        guard.watch(agent.id, ws)
+        try:
+            sub.push(SAuthenticated(agent=agent, limits=await self._limits()))
+            self.hub.add_agent(sub)
+            self.desk.linked(agent)
+            await self._agent_frames(ws, sub, agent)
+        finally:
+            guard.forget(agent.id, ws)
+
+    async def _agent_frames(self, ws: ServerConnection, sub: Subscriber, agent: AgentInfo) -> None:
+        """Handle a signed-in agent's frames until the connection ends or their token
+        stops working (checked before each frame, see :mod:`handoff_server.tokens`)."""
         async for frame in self._frames(ws, sub, parse_agent_frame):
+            reason = self.agents.guard.refused(agent.id)
+            if reason is not None:
+                await close_refused(ws, reason)
+                return
             if is_operator_frame(frame):
                 await self.operator.handle(frame, agent, sub)
                 continue

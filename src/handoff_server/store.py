@@ -56,7 +56,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The schema version :data:`_SCHEMA` creates; later versions are reached by
 :data:`MIGRATIONS`, so :data:`SCHEMA_VERSION` is the newest of the two."""
 DB_NAME = "handoff.sqlite3"
@@ -144,6 +144,10 @@ class AgentRecord(BaseModel):
     created_at: datetime
     teams: list[str] = Field(default_factory=list)
     capacity: int | None = None
+    expires_at: datetime | None = None
+    """When the token stops working (UTC); ``None``: never."""
+    revoked_at: datetime | None = None
+    """When the token was revoked (``handoff token revoke``); ``None``: it was not."""
 
 
 class OutboxRow(BaseModel):
@@ -406,6 +410,12 @@ class Store(Protocol):
         returns the record as stored. Raises ``KeyError`` for an unknown agent."""
         ...
 
+    def revoke_agent(self, agent_id: str, at: datetime) -> AgentRecord:
+        """Revoke the agent's token from ``at`` (kept if already revoked); returns the
+        record as stored. Raises ``KeyError`` for an unknown agent. A running server
+        notices within ``server.token_check_seconds`` (:mod:`handoff_server.tokens`)."""
+        ...
+
     def save_policy(self, body: dict[str, Any], author: str) -> int:
         """Store ``body`` (validated by the caller) as the next policy version; returns
         its number, 1 for the first."""
@@ -661,6 +671,15 @@ CREATE TABLE eval_runs (
         ALTER TABLE conversations ADD COLUMN fallback TEXT;
         """,
     ),
+    (
+        5,
+        # Tokens (issue 14): an optional expiry, and revocation (kept, not deleted: events
+        # name the agent).
+        """
+        ALTER TABLE agents ADD COLUMN expires_at TEXT;
+        ALTER TABLE agents ADD COLUMN revoked_at TEXT;
+        """,
+    ),
 ]
 """Schema changes after version 1, oldest first: ``(version, SQL script)``. Add a change
 by appending the next version here (``ALTER TABLE ... ADD COLUMN``, ``CREATE TABLE``) and
@@ -715,7 +734,8 @@ def _conversation(row: sqlite3.Row) -> ConversationRecord:
 
 def _agent(row: sqlite3.Row) -> AgentRecord:
     d = dict(row)
-    d["created_at"] = _dt(d["created_at"])
+    for k in ("created_at", "expires_at", "revoked_at"):
+        d[k] = _dt(d[k])
     d["teams"] = json.loads(d["teams"])
     return AgentRecord.model_validate(d)
 
@@ -1210,8 +1230,8 @@ class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables):
         """Insert an agent or operator. Raises ``sqlite3.IntegrityError`` on a duplicate id."""
         with self._lock:
             self._db.execute(
-                "INSERT INTO agents (id, name, role, token_hash, created_at, teams, capacity)"
-                " VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO agents (id, name, role, token_hash, created_at, teams, capacity,"
+                " expires_at) VALUES (?,?,?,?,?,?,?,?)",
                 (
                     record.id,
                     record.name,
@@ -1220,6 +1240,7 @@ class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables):
                     _ts(record.created_at),
                     json.dumps(record.teams),
                     record.capacity,
+                    _ts(record.expires_at),
                 ),
             )
 
@@ -1239,6 +1260,19 @@ class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables):
             cur = self._db.execute(
                 "UPDATE agents SET teams = ?, capacity = ? WHERE id = ?",
                 (json.dumps(teams), capacity, agent_id),
+            )
+            if cur.rowcount == 0:
+                raise KeyError(agent_id)
+            row = self._db.execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone()
+        return _agent(row)
+
+    def revoke_agent(self, agent_id: str, at: datetime) -> AgentRecord:
+        """Revoke the agent's token from ``at`` (an earlier revocation is kept); returns
+        the stored record. Raises ``KeyError`` for an unknown agent."""
+        with self._transaction():
+            cur = self._db.execute(
+                "UPDATE agents SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+                (_ts(at), agent_id),
             )
             if cur.rowcount == 0:
                 raise KeyError(agent_id)
