@@ -13,7 +13,9 @@ import typer
 
 from handoff_cli.common import ConfigOpt, DataDirOpt, DemoKbOpt, fail, settings_from
 from handoff_cli.output import echo
+from handoff_server import logredact
 from handoff_server.config import Settings
+from handoff_server.datadir import explain_os_error
 from handoff_server.errors import HandoffError
 from handoff_server.policies import policy_in_force
 
@@ -56,6 +58,7 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logredact.install()  # tokens and visitor data never reach the log, at any level
     settings = settings_from(
         config,
         {
@@ -76,11 +79,8 @@ def serve(
         fail(exc.detail, exc.code)
     except ImportError as exc:
         fail(f"engine {settings.ai.engine!r} needs the 'embeddings' extra: {exc}", "missing_extra")
-    except OSError as exc:
-        fail(
-            f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror or exc}",
-            "listen_failed",
-        )
+    except OSError as exc:  # not the bind (that is a ListenError): name the real cause
+        fail(f"cannot start: {explain_os_error(exc)}", "server_failed")
 
 
 def _warn_unapplied_policy(settings: Settings, config: Path | None) -> None:

@@ -9,15 +9,19 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from handoff_server import logredact
 from handoff_server.agents import AgentDirectory
 from handoff_server.ai import Answerer, make_answerer
 from handoff_server.ai.courtesy_layer import with_courtesy
 from handoff_server.config import Settings
 from handoff_server.conversations import ConversationService
+from handoff_server.datadir import diagnose_data_dir, explain_os_error
+from handoff_server.errors import DataDirError, ListenError
 from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
 from handoff_server.kb.served import load_served_kb
@@ -25,6 +29,7 @@ from handoff_server.operator import OperatorDesk, build_operator_desk
 from handoff_server.routing.desk import Desk, RoutedSink
 from handoff_server.routing.presence import Presence
 from handoff_server.store import AsyncStore, open_store, utcnow
+from handoff_server.storehealth import is_storage_error
 from handoff_server.tokens import TokenGuard
 from handoff_server.webhooks import Deliverer, Outbox
 
@@ -116,6 +121,16 @@ def _routed_service(
     return service, desk
 
 
+async def _listen(gateway: Gateway, settings: Settings) -> None:
+    """Bind the gateway; raises :class:`~handoff_server.errors.ListenError` naming the
+    host, port and cause (only the bind is a listen failure)."""
+    try:
+        await gateway.start()
+    except OSError as exc:
+        where = f"{settings.server.host}:{settings.server.port}"
+        raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}") from exc
+
+
 async def start_server(
     settings: Settings,
     answerer: Answerer | None = None,
@@ -131,6 +146,7 @@ async def start_server(
     later step fails the store is closed again. Webhook delivery (``[webhooks]``) runs
     as a background task of its own. ``clock`` (UTC) times the conversations' changes
     and the waiting room's business hours (tests fix it)."""
+    logredact.install()
     store = AsyncStore(open_store(settings.store))
     outbox = Outbox(settings.webhooks)
     webhooks = Deliverer(store, settings.webhooks, outbox)
@@ -147,12 +163,12 @@ async def start_server(
         guard = TokenGuard(store, settings.server.token_check_seconds)
         agents = AgentDirectory(store, on_sign_in=desk.presence.know, guard=guard)
         operator = build_operator_desk(service, store, settings)
-        gateway = Gateway(service, hub, agents, settings.server, desk, operator)
-        await gateway.start()
+        gateway = Gateway(service, hub, agents, settings.server, desk, operator, store=store)
+        await _listen(gateway, settings)
         webhooks.start()
         operator.start()
         guard.start()
-    except BaseException:
+    except BaseException as exc:
         if guard is not None:
             await guard.close()
         if service is not None:
@@ -161,6 +177,9 @@ async def start_server(
             await operator.close()
         await webhooks.close()
         await store.close()
+        if is_storage_error(exc) or isinstance(exc, sqlite3.Error):
+            cause = diagnose_data_dir(settings.store.data_dir) or explain_os_error(exc)
+            raise DataDirError(f"the data dir {settings.store.data_dir}: {cause}") from exc
         raise
     return RunningServer(
         gateway=gateway,

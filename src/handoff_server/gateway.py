@@ -46,12 +46,14 @@ from handoff_server.agents import AgentDirectory
 from handoff_server.config import ServerSettings
 from handoff_server.conversations import ConversationService, finish_task
 from handoff_server.conversations.sink import Attach
+from handoff_server.datadir import explain_os_error
 from handoff_server.errors import ProtocolError, WireError
 from handoff_server.frames import parse_agent_frame, parse_visitor_frame
 from handoff_server.handshake import (
     BadRequest,
     bad_request,
     bearer_token,
+    health_response,
     query_token,
     single_header,
 )
@@ -91,6 +93,8 @@ from handoff_server.protocol import (
     has_visible_text,
 )
 from handoff_server.routing.desk import Desk
+from handoff_server.store import AsyncStore
+from handoff_server.storehealth import is_storage_error
 from handoff_server.tokens import close_refused
 
 __all__ = ["Gateway", "TokenBucket"]
@@ -171,8 +175,8 @@ class Gateway:
     """Serves the protocol for one :class:`ConversationService`.
 
     ``hub``: the connections (the sink the service publishes to). ``agents``: signs
-    agents in. ``desk``: routing (presence, offers, transfers). ``ready`` is reported
-    by ``/readyz``. ``start()`` binds (port 0 picks a free port, see ``port``);
+    agents in. ``desk``: routing (presence, offers, transfers). ``store``: whose
+    writability ``/readyz`` reports with ``ready``. ``start()`` binds (port 0 picks a free port, see ``port``);
     ``close()`` stops accepting, closes connections (1001) and waits.
     """
 
@@ -184,12 +188,15 @@ class Gateway:
         settings: ServerSettings,
         desk: Desk,
         operator: OperatorDesk | None = None,
+        *,
+        store: AsyncStore,
     ) -> None:
         self.service = service
         self.hub = hub
         self.agents = agents
         self.desk = desk
         self.settings = settings
+        self.store = store
         self.operator = operator if operator is not None else OperatorDesk({})
         self.server: Server | None = None
         self.ready = False
@@ -232,12 +239,8 @@ class Gateway:
     ) -> Response | None:
         url = urlsplit(request.path)
         path = url.path
-        if path == "/healthz":
-            return connection.respond(http.HTTPStatus.OK, "ok\n")
-        if path == "/readyz":
-            if self.ready:
-                return connection.respond(http.HTTPStatus.OK, "ready\n")
-            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "not ready\n")
+        if path in ("/healthz", "/readyz"):
+            return await health_response(connection, path, self.store, self.ready)
         if path == "/metrics":
             conns = len(self.server.connections) if self.server else 0
             return _metrics_response(connection, self.hub.agents_online, conns, self.metrics)
@@ -392,7 +395,7 @@ class Gateway:
     async def _agent(self, ws: ServerConnection, sub: Subscriber) -> None:
         agent = self._handshake_agents.pop(ws, None)
         if agent is None:
-            agent = await self._auth_frame(ws)
+            agent = await _auth_frame(ws, self.agents, self.settings.auth_timeout_seconds)
             if agent is None:
                 return
         sub.agent = agent
@@ -466,28 +469,31 @@ class Gateway:
             cid, cmid = frame.conversation_id, frame.client_msg_id
             await self.service.agent_action(agent, frame.type, cid, cmid, text, sub.push, details)
 
-    async def _auth_frame(self, ws: ServerConnection) -> AgentInfo | None:
-        try:
-            raw = await asyncio.wait_for(ws.recv(), self.settings.auth_timeout_seconds)
-        except TimeoutError:
-            await ws.send(
-                SError(code="unauthorized", detail="no auth frame in time").model_dump_json()
-            )
-            await ws.close(1008, "unauthorized")
-            return None
-        try:
-            frame = parse_agent_frame(raw)
-        except ProtocolError as exc:
-            await ws.send(SError(code=exc.code, detail=exc.detail).model_dump_json())
-            await ws.close(1008, "unauthorized")
-            return None
-        agent = await self.agents.authenticate(frame.token) if isinstance(frame, AAuth) else None
-        if agent is None:
-            detail = "invalid token" if isinstance(frame, AAuth) else "send 'auth' first"
-            await ws.send(SError(code="unauthorized", detail=detail).model_dump_json())
-            await ws.close(1008, "unauthorized")
-            return None
-        return agent
+
+async def _auth_frame(
+    ws: ServerConnection, agents: AgentDirectory, timeout: float
+) -> AgentInfo | None:
+    """The agent an ``auth`` first frame signs in, within ``timeout`` seconds; else the
+    client is told why (``unauthorized``) and the connection closed (1008)."""
+    try:
+        raw = await asyncio.wait_for(ws.recv(), timeout)
+    except TimeoutError:
+        await ws.send(SError(code="unauthorized", detail="no auth frame in time").model_dump_json())
+        await ws.close(1008, "unauthorized")
+        return None
+    try:
+        frame = parse_agent_frame(raw)
+    except ProtocolError as exc:
+        await ws.send(SError(code=exc.code, detail=exc.detail).model_dump_json())
+        await ws.close(1008, "unauthorized")
+        return None
+    agent = await agents.authenticate(frame.token) if isinstance(frame, AAuth) else None
+    if agent is None:
+        detail = "invalid token" if isinstance(frame, AAuth) else "send 'auth' first"
+        await ws.send(SError(code="unauthorized", detail=detail).model_dump_json())
+        await ws.close(1008, "unauthorized")
+        return None
+    return agent
 
 
 _VisitorAction = (
@@ -516,7 +522,9 @@ async def _fallback_choice(
 def _errors_as_frames(
     sub: Subscriber, client_msg_id: str | None, conversation_id: str | None
 ) -> Iterator[None]:
-    """Answer a refused frame with an ``error`` frame; the connection stays open."""
+    """Answer a refused frame with an ``error`` frame; the connection stays open. A
+    storage error (disk full, read-only) is ``unavailable``; an error after the frame
+    was acknowledged never says "nothing was stored"."""
     try:
         yield
     except WireError as exc:
@@ -528,12 +536,20 @@ def _errors_as_frames(
                 conversation_id=conversation_id,
             )
         )
-    except Exception:
-        log.exception("frame failed")
+    except Exception as exc:
+        stored = client_msg_id is not None and sub.last_ack == client_msg_id
+        if is_storage_error(exc):
+            log.error("frame failed: the store cannot write: %s", explain_os_error(exc))
+            code: ErrorCode = "unavailable"
+            detail = "the server cannot store anything right now; try again later"
+        else:
+            log.exception("frame failed")
+            code, detail = "internal", "internal error"
+        after = "; your message was stored, what follows it was not" if stored else ""
         sub.push(
             SError(
-                code="internal",
-                detail="internal error; nothing was stored",
+                code=code,
+                detail=detail + (after or "; nothing was stored"),
                 client_msg_id=client_msg_id,
             )
         )

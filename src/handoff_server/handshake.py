@@ -1,4 +1,5 @@
-"""Reading a websocket handshake's headers safely: the gateway's ``process_request`` reads
+"""The HTTP side of the gateway: ``/healthz`` and ``/readyz``
+(:func:`health_response`), and reading a websocket handshake's headers safely: the gateway's ``process_request`` reads
 every header it uses through :func:`single_header`, so a request the server cannot read
 (a header given twice, e.g. two ``Origin`` or two ``Authorization``) is answered
 ``400 Bad Request`` naming the header, never ``500`` with a traceback.
@@ -17,7 +18,16 @@ from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-__all__ = ["BadRequest", "bad_request", "bearer_token", "query_token", "single_header"]
+from handoff_server.store import AsyncStore
+
+__all__ = [
+    "BadRequest",
+    "bad_request",
+    "bearer_token",
+    "health_response",
+    "query_token",
+    "single_header",
+]
 
 
 class BadRequest(Exception):
@@ -58,3 +68,24 @@ def query_token(query: str) -> str | None:
 def bad_request(connection: ServerConnection, exc: BadRequest) -> Response:
     """``400 Bad Request`` with the reason as plain text."""
     return connection.respond(http.HTTPStatus.BAD_REQUEST, exc.detail + "\n")
+
+
+async def health_response(
+    connection: ServerConnection, path: str, store: AsyncStore, ready: bool
+) -> Response:
+    """``/healthz``: 200 unless the store is known to fail (no probe); ``/readyz``: 200
+    when ``ready`` (started) and a probe (at most one a second) finds the store
+    writable. A 503 names the cause (see :mod:`handoff_server.storehealth`)."""
+    health = store.health
+    if path == "/healthz":
+        failure = health.failure
+    else:
+        failure = await health.check(lambda: store.call(store.store.probe_write))
+    if failure is not None:
+        body = f"store unavailable: {failure}\n"
+        return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, body)
+    if path == "/healthz":
+        return connection.respond(http.HTTPStatus.OK, "ok\n")
+    if ready:
+        return connection.respond(http.HTTPStatus.OK, "ready\n")
+    return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "not ready\n")

@@ -20,7 +20,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,8 +28,15 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, TypeVar
 
 from pydantic import BaseModel, Field
 
+from handoff_server.datadir import (
+    diagnose_data_dir,
+    explain_os_error,
+    private_db_file,
+    private_dir,
+)
 from handoff_server.errors import DataDirError
 from handoff_server.protocol import AgentRole, ConversationStatus
+from handoff_server.storehealth import StoreHealth
 
 if TYPE_CHECKING:
     from handoff_server.config import StoreSettings
@@ -478,6 +485,12 @@ class Store(Protocol):
         """The newest saved ``handoff eval`` results, or ``None``."""
         ...
 
+    def probe_write(self) -> None:
+        """Write about 8 KiB and delete it again in one committed transaction (nothing
+        stays): raises the backend's error when the store cannot write now (disk full,
+        read-only), see :mod:`handoff_server.storehealth`."""
+        ...
+
     def close(self) -> None:
         """Release the backend (for SQLite: checkpoint the WAL and close the file)."""
         ...
@@ -491,7 +504,8 @@ def open_store(settings: StoreSettings) -> Store:
     try:
         return SQLiteStore(settings.data_dir, synchronous=settings.synchronous)
     except (OSError, sqlite3.Error) as exc:
-        raise DataDirError(f"cannot open the store in {settings.data_dir}: {exc}") from None
+        cause = diagnose_data_dir(settings.data_dir) or explain_os_error(exc)
+        raise DataDirError(f"cannot open the store in {settings.data_dir}: {cause}") from None
 
 
 def store_exists(settings: StoreSettings) -> bool:
@@ -517,11 +531,18 @@ class AsyncStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self.health = StoreHealth()
+        """Whether the store can write (``/readyz``), fed by every failing call."""
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn(*args, **kwargs)`` (a bound store method) on the store thread."""
+        """Run ``fn(*args, **kwargs)`` (a bound store method) on the store thread; a
+        storage error (disk full, read-only) is noted in :attr:`health`, then raised."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        try:
+            return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        except Exception as exc:
+            self.health.failed(exc)
+            raise
 
     async def close(self) -> None:
         """Close the store and stop its thread."""
@@ -781,7 +802,10 @@ class _SQLiteTables:
                 yield
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite rolls back by itself on some errors (SQLITE_FULL at COMMIT):
+                # a second ROLLBACK would raise and hide the real error.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
@@ -1009,11 +1033,46 @@ def _turn_rows(rows: list[sqlite3.Row]) -> list[AiTurnRow]:
     return out
 
 
-class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables):
+class _SQLiteDataCare:
+    """Tokens' revocation, the write probe, and visitor data's retention and erasure,
+    shared by :class:`SQLiteStore` (kept apart so each class stays readable)."""
+
+    _db: sqlite3.Connection
+    _lock: threading.Lock
+
+    if TYPE_CHECKING:
+
+        def _transaction(self) -> AbstractContextManager[None]: ...
+
+    def revoke_agent(self, agent_id: str, at: datetime) -> AgentRecord:
+        """Revoke the agent's token from ``at`` (an earlier revocation is kept); returns
+        the stored record. Raises ``KeyError`` for an unknown agent."""
+        with self._transaction():
+            cur = self._db.execute(
+                "UPDATE agents SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+                (_ts(at), agent_id),
+            )
+            if cur.rowcount == 0:
+                raise KeyError(agent_id)
+            row = self._db.execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone()
+        return _agent(row)
+
+    def probe_write(self) -> None:
+        """Write 8 KiB to ``meta`` and delete it in one committed transaction: it needs
+        free pages and WAL space as a real write does. Raises ``sqlite3.Error``."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('write_probe', ?)", ("x" * 8192,)
+            )
+            self._db.execute("DELETE FROM meta WHERE key = 'write_probe'")
+
+
+class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables, _SQLiteDataCare):
     """SQLite implementation of :class:`Store`.
 
     ``path``: the database file, or a folder (then ``handoff.sqlite3`` inside it); parent
-    folders are created. ``synchronous``: ``FULL`` or ``NORMAL``.
+    folders are created, the data dir mode ``0700`` and the database files ``0600``
+    (:mod:`handoff_server.datadir`). ``synchronous``: ``FULL`` or ``NORMAL``.
 
     Not thread-safe: use from one thread at a time (a lock guards against accidents).
     """
@@ -1022,7 +1081,8 @@ class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables):
         p = Path(path)
         if p.suffix not in (".sqlite3", ".db", ".sqlite"):
             p = p / DB_NAME
-        p.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(p.parent)
+        private_db_file(p)
         self.path = p
         self._lock = threading.Lock()
         self._db = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
@@ -1260,19 +1320,6 @@ class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables):
             cur = self._db.execute(
                 "UPDATE agents SET teams = ?, capacity = ? WHERE id = ?",
                 (json.dumps(teams), capacity, agent_id),
-            )
-            if cur.rowcount == 0:
-                raise KeyError(agent_id)
-            row = self._db.execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone()
-        return _agent(row)
-
-    def revoke_agent(self, agent_id: str, at: datetime) -> AgentRecord:
-        """Revoke the agent's token from ``at`` (an earlier revocation is kept); returns
-        the stored record. Raises ``KeyError`` for an unknown agent."""
-        with self._transaction():
-            cur = self._db.execute(
-                "UPDATE agents SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-                (_ts(at), agent_id),
             )
             if cur.rowcount == 0:
                 raise KeyError(agent_id)
