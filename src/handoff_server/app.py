@@ -26,6 +26,7 @@ from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
 from handoff_server.kb.served import load_served_kb
 from handoff_server.operator import OperatorDesk, build_operator_desk
+from handoff_server.retention import RetentionSweep
 from handoff_server.routing.desk import Desk, RoutedSink
 from handoff_server.routing.presence import Presence
 from handoff_server.store import AsyncStore, open_store, utcnow
@@ -50,6 +51,7 @@ class RunningServer:
     desk: Desk
     operator: OperatorDesk | None = None
     tokens: TokenGuard | None = None
+    retention: RetentionSweep | None = None
     closed: bool = False
 
     @property
@@ -69,6 +71,8 @@ class RunningServer:
         self.closed = True
         if self.tokens is not None:
             await self.tokens.close()
+        if self.retention is not None:
+            await self.retention.close()
         await self.gateway.close()
         await self.desk.close()
         await self.service.waiting.close()
@@ -121,6 +125,24 @@ def _routed_service(
     return service, desk
 
 
+def _retention(store: AsyncStore, settings: Settings) -> RetentionSweep | None:
+    """The retention sweep, started, when ``[store] retain_days`` is set."""
+    if settings.store.retain_days is None:
+        return None
+    sweep = RetentionSweep(
+        store, settings.store.retain_days, settings.store.retention_sweep_seconds
+    )
+    sweep.start()
+    return sweep
+
+
+def _data_dir_error(exc: BaseException, settings: Settings) -> DataDirError:
+    """A start-up step failed on the store or the disk: the error naming the data dir
+    and the real cause (read-only, full, permission)."""
+    cause = diagnose_data_dir(settings.store.data_dir) or explain_os_error(exc)
+    return DataDirError(f"the data dir {settings.store.data_dir}: {cause}")
+
+
 async def _listen(gateway: Gateway, settings: Settings) -> None:
     """Bind the gateway; raises :class:`~handoff_server.errors.ListenError` naming the
     host, port and cause (only the bind is a listen failure)."""
@@ -152,7 +174,7 @@ async def start_server(
     webhooks = Deliverer(store, settings.webhooks, outbox)
     operator: OperatorDesk | None = None
     service: ConversationService | None = None
-    guard: TokenGuard | None = None
+    guard = TokenGuard(store, settings.server.token_check_seconds)
     try:
         if answerer is None:
             answerer = await asyncio.to_thread(build_answerer, settings)
@@ -160,7 +182,6 @@ async def start_server(
         service, desk = _routed_service(settings, store, hub, answerer, outbox, clock)
         await service.initialise()
         await desk.start()
-        guard = TokenGuard(store, settings.server.token_check_seconds)
         agents = AgentDirectory(store, on_sign_in=desk.presence.know, guard=guard)
         operator = build_operator_desk(service, store, settings)
         gateway = Gateway(service, hub, agents, settings.server, desk, operator, store=store)
@@ -168,9 +189,9 @@ async def start_server(
         webhooks.start()
         operator.start()
         guard.start()
+        retention = _retention(store, settings)
     except BaseException as exc:
-        if guard is not None:
-            await guard.close()
+        await guard.close()
         if service is not None:
             await service.waiting.close()
         if operator is not None:
@@ -178,8 +199,7 @@ async def start_server(
         await webhooks.close()
         await store.close()
         if is_storage_error(exc) or isinstance(exc, sqlite3.Error):
-            cause = diagnose_data_dir(settings.store.data_dir) or explain_os_error(exc)
-            raise DataDirError(f"the data dir {settings.store.data_dir}: {cause}") from exc
+            raise _data_dir_error(exc, settings) from exc
         raise
     return RunningServer(
         gateway=gateway,
@@ -190,6 +210,7 @@ async def start_server(
         desk=desk,
         operator=operator,
         tokens=guard,
+        retention=retention,
     )
 
 

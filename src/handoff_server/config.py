@@ -83,6 +83,12 @@ class StoreSettings(_Section):
     """Folder holding ``handoff.sqlite3`` and caches."""
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     """SQLite ``PRAGMA synchronous`` in WAL mode: FULL survives power loss, NORMAL a crash."""
+    retain_days: float | None = Field(default=None, gt=0)
+    """Days a resolved conversation (its visitor's data, messages, AI turns, webhook
+    deliveries) is kept after its last change; a background sweep deletes older ones.
+    Unset: kept until erased (``handoff erase``)."""
+    retention_sweep_seconds: float = Field(default=3600.0, gt=0)
+    """How often the retention sweep runs, in seconds (only with ``retain_days``)."""
 
 
 class AISettings(_Section):

@@ -49,8 +49,12 @@ def private_db_file(db: Path) -> None:
     """Create the database file ``db`` empty with mode ``0600`` if missing, and set
     ``0600`` on it and on its ``-wal``, ``-shm`` and ``-journal`` files. Raises
     ``OSError``."""
-    fd = os.open(db, os.O_CREAT | os.O_RDWR, FILE_MODE)
-    os.close(fd)
+    # Never open an existing database here: closing any descriptor of a file drops
+    # every POSIX lock this process holds on it, SQLite's included.
+    try:
+        os.close(os.open(db, os.O_CREAT | os.O_EXCL | os.O_RDWR, FILE_MODE))
+    except FileExistsError:
+        pass
     for suffix in ("", "-wal", "-shm", "-journal"):
         part = db.with_name(db.name + suffix)
         try:

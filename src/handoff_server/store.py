@@ -485,6 +485,24 @@ class Store(Protocol):
         """The newest saved ``handoff eval`` results, or ``None``."""
         ...
 
+    def conversations_of_email(self, email: str) -> list[str]:
+        """Ids of the conversations holding visitor data of ``email`` (compared without
+        case): the visitor's own email, or one given in a callback request or offline
+        message. Oldest first."""
+        ...
+
+    def resolved_before(self, cutoff: datetime, limit: int) -> list[str]:
+        """Ids of up to ``limit`` resolved conversations last changed before ``cutoff``
+        (retention, ``[store] retain_days``), oldest first."""
+        ...
+
+    def erase_conversations(self, conversation_ids: Sequence[str]) -> dict[str, int]:
+        """Delete the conversations and everything stored of them in one transaction:
+        their events, AI turns, webhook deliveries and the conversation rows (with
+        their visitor, fallbacks and tasks). Returns the rows deleted per table
+        (``events``, ``ai_turns``, ``webhook_outbox``, ``conversations``)."""
+        ...
+
     def probe_write(self) -> None:
         """Write about 8 KiB and delete it again in one committed transaction (nothing
         stays): raises the backend's error when the store cannot write now (disk full,
@@ -1056,6 +1074,56 @@ class _SQLiteDataCare:
                 raise KeyError(agent_id)
             row = self._db.execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone()
         return _agent(row)
+
+    def conversations_of_email(self, email: str) -> list[str]:
+        """Ids of the conversations holding ``email`` (without case), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM conversations c WHERE lower(json_extract(c.visitor, '$.email')) = ?"
+                " OR EXISTS (SELECT 1 FROM events e WHERE e.conversation_id = c.id"
+                " AND e.kind IN ('callback_requested', 'offline_message', 'offline_reply')"
+                " AND lower(json_extract(e.data, '$.email')) = ?)"
+                " ORDER BY c.created_at, c.id",
+                (email.strip().lower(), email.strip().lower()),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def resolved_before(self, cutoff: datetime, limit: int) -> list[str]:
+        """Ids of up to ``limit`` resolved conversations last changed before ``cutoff``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM conversations WHERE status = 'resolved' AND updated_at < ?"
+                " ORDER BY updated_at LIMIT ?",
+                (_ts(cutoff), limit),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def erase_conversations(self, conversation_ids: Sequence[str]) -> dict[str, int]:
+        """Delete the conversations and all stored of them in one transaction, the
+        deleted content overwritten (``secure_delete``) and the WAL emptied after (a
+        checkpoint); returns the rows deleted per table."""
+        ids = list(conversation_ids)
+        counts = {"events": 0, "ai_turns": 0, "webhook_outbox": 0, "conversations": 0}
+        if not ids:
+            return counts
+        marks = ",".join("?" * len(ids))
+        where = {
+            "events": f"conversation_id IN ({marks})",
+            "ai_turns": f"conversation_id IN ({marks})",
+            "webhook_outbox": f"json_extract(payload, '$.data.conversation_id') IN ({marks})",
+            "conversations": f"id IN ({marks})",
+        }
+        # Overwrite deleted content (not only unlink it), and empty the WAL after.
+        self._db.execute("PRAGMA secure_delete = ON")
+        with self._transaction():
+            for table, condition in where.items():
+                # Table names and conditions are the literals above, never input.
+                counts[table] = self._db.execute(
+                    f"DELETE FROM {table} WHERE {condition}", ids
+                ).rowcount
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return counts
 
     def probe_write(self) -> None:
         """Write 8 KiB to ``meta`` and delete it in one committed transaction: it needs
