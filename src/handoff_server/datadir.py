@@ -26,6 +26,8 @@ __all__ = ["diagnose_data_dir", "explain_os_error", "private_db_file", "private_
 
 log = logging.getLogger(__name__)
 
+_WARNED: set[Path] = set()
+"""Data dirs already reported as readable by others (once per process)."""
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 
@@ -35,7 +37,8 @@ def private_dir(path: Path) -> None:
     mode, with a warning when others may read it. Raises ``OSError``."""
     if path.is_dir():
         mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
+        if mode & 0o077 and path not in _WARNED:
+            _WARNED.add(path)
             log.warning(
                 "data dir %s is readable by other users (mode %o); chmod 700 it", path, mode
             )
