@@ -113,3 +113,22 @@ async def test_data_dir_and_database_files_are_private(server_factory: Any, tmp_
     assert [oct(_mode(p)) for p in data.glob("handoff.sqlite3*")] == ["0o600"] * len(
         list(data.glob("handoff.sqlite3*"))
     )
+
+
+def test_redact_covers_every_secret_shape() -> None:
+    """Each shape of secret the log may carry, as websockets and httpx write them."""
+    from handoff_server.logredact import redact
+
+    cases = {
+        "> GET /v1/agent?token=hnd_abc-DEF_1 HTTP/1.1": "hnd_abc",
+        "< Authorization: Bearer s3cr3t": "s3cr3t",
+        """< TEXT '{"type":"auth","token":"s3cr3t"}' [30 bytes]""": "s3cr3t",
+        """> TEXT '{"type":"welcome","resume_token":"r3sume"}'""": "r3sume",
+        "secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw": "MfKQ9r8",
+        "HTTP Request: POST https://hooks.slack.com/services/T0/B0/XyZ": "XyZ",
+        "{'phone': '+1 555 0100'}": "555",
+        "mail Ada.L+x@ex-ample.co.uk now": "Ada.L",
+    }
+    for line, secret in cases.items():
+        assert secret not in redact(line), (line, redact(line))
+    assert redact("nothing secret here") == "nothing secret here"
