@@ -115,11 +115,11 @@ class TokenGuard:
 
     def forget(self, agent_id: str, ws: ServerConnection) -> None:
         """``ws`` ended."""
+        # The record stays (one per agent): a reconnect's new connection, signed in
+        # before the old one ended, still finds it.
         seen = self._seen.get(agent_id)
         if seen is not None:
             seen.connections.discard(ws)
-            if not seen.connections:
-                del self._seen[agent_id]
 
     def refused(self, agent_id: str) -> str | None:
         """Why ``agent_id``'s token no longer works, by the state last read (cheap: for
@@ -141,7 +141,7 @@ class TokenGuard:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
-            if not self._seen:
+            if not any(seen.connections for seen in self._seen.values()):
                 continue
             try:
                 records = await self._store.call(self._store.store.list_agents)
