@@ -176,8 +176,9 @@ class Gateway:
 
     ``hub``: the connections (the sink the service publishes to). ``agents``: signs
     agents in. ``desk``: routing (presence, offers, transfers). ``store``: whose
-    writability ``/readyz`` reports with ``ready``. ``start()`` binds (port 0 picks a free port, see ``port``);
-    ``close()`` stops accepting, closes connections (1001) and waits.
+    writability ``/readyz`` reports with ``ready``. ``start()`` binds (port 0 picks a
+    free port, see ``port``); ``close()`` stops accepting, closes connections (1001)
+    and waits.
     """
 
     def __init__(
@@ -525,6 +526,7 @@ def _errors_as_frames(
     """Answer a refused frame with an ``error`` frame; the connection stays open. A
     storage error (disk full, read-only) is ``unavailable``; an error after the frame
     was acknowledged never says "nothing was stored"."""
+    sub.last_ack = None
     try:
         yield
     except WireError as exc:
