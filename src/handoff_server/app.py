@@ -9,22 +9,29 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from handoff_server import logredact
 from handoff_server.agents import AgentDirectory
 from handoff_server.ai import Answerer, make_answerer
 from handoff_server.ai.courtesy_layer import with_courtesy
 from handoff_server.config import Settings
 from handoff_server.conversations import ConversationService
+from handoff_server.datadir import diagnose_data_dir, explain_os_error
+from handoff_server.errors import DataDirError, ListenError
 from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
 from handoff_server.kb.served import load_served_kb
 from handoff_server.operator import OperatorDesk, build_operator_desk
+from handoff_server.retention import RetentionSweep
 from handoff_server.routing.desk import Desk, RoutedSink
 from handoff_server.routing.presence import Presence
 from handoff_server.store import AsyncStore, open_store, utcnow
+from handoff_server.storehealth import is_storage_error
+from handoff_server.tokens import TokenGuard
 from handoff_server.webhooks import Deliverer, Outbox
 
 __all__ = ["RunningServer", "build_answerer", "run_forever", "start_server"]
@@ -43,6 +50,8 @@ class RunningServer:
     webhooks: Deliverer
     desk: Desk
     operator: OperatorDesk | None = None
+    tokens: TokenGuard | None = None
+    retention: RetentionSweep | None = None
     closed: bool = False
 
     @property
@@ -60,6 +69,10 @@ class RunningServer:
         if self.closed:
             return
         self.closed = True
+        if self.tokens is not None:
+            await self.tokens.close()
+        if self.retention is not None:
+            await self.retention.close()
         await self.gateway.close()
         await self.desk.close()
         await self.service.waiting.close()
@@ -118,6 +131,34 @@ def _routed_service(
     return service, desk
 
 
+def _retention(store: AsyncStore, settings: Settings) -> RetentionSweep | None:
+    """The retention sweep, started, when ``[store] retain_days`` is set."""
+    if settings.store.retain_days is None:
+        return None
+    sweep = RetentionSweep(
+        store, settings.store.retain_days, settings.store.retention_sweep_seconds
+    )
+    sweep.start()
+    return sweep
+
+
+def _data_dir_error(exc: BaseException, settings: Settings) -> DataDirError:
+    """A start-up step failed on the store or the disk: the error naming the data dir
+    and the real cause (read-only, full, permission)."""
+    cause = diagnose_data_dir(settings.store.data_dir) or explain_os_error(exc)
+    return DataDirError(f"the data dir {settings.store.data_dir}: {cause}")
+
+
+async def _listen(gateway: Gateway, settings: Settings) -> None:
+    """Bind the gateway; raises :class:`~handoff_server.errors.ListenError` naming the
+    host, port and cause (only the bind is a listen failure)."""
+    try:
+        await gateway.start()
+    except OSError as exc:
+        where = f"{settings.server.host}:{settings.server.port}"
+        raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}") from exc
+
+
 async def start_server(
     settings: Settings,
     answerer: Answerer | None = None,
@@ -133,11 +174,13 @@ async def start_server(
     later step fails the store is closed again. Webhook delivery (``[webhooks]``) runs
     as a background task of its own. ``clock`` (UTC) times the conversations' changes
     and the waiting room's business hours (tests fix it)."""
+    logredact.install()
     store = AsyncStore(open_store(settings.store))
     outbox = Outbox(settings.webhooks)
     webhooks = Deliverer(store, settings.webhooks, outbox)
     operator: OperatorDesk | None = None
     service: ConversationService | None = None
+    guard = TokenGuard(store, settings.server.token_check_seconds)
     try:
         if answerer is None:
             answerer = await asyncio.to_thread(build_answerer, settings)
@@ -145,19 +188,24 @@ async def start_server(
         service, desk = _routed_service(settings, store, hub, answerer, outbox, clock)
         await service.initialise()
         await desk.start()
-        agents = AgentDirectory(store, on_sign_in=desk.presence.know)
+        agents = AgentDirectory(store, on_sign_in=desk.presence.know, guard=guard)
         operator = build_operator_desk(service, store, settings)
-        gateway = Gateway(service, hub, agents, settings.server, desk, operator)
-        await gateway.start()
+        gateway = Gateway(service, hub, agents, settings.server, desk, operator, store=store)
+        await _listen(gateway, settings)
         webhooks.start()
         operator.start()
-    except BaseException:
+        guard.start()
+        retention = _retention(store, settings)
+    except BaseException as exc:
+        await guard.close()
         if service is not None:
             await service.waiting.close()
         if operator is not None:
             await operator.close()
         await webhooks.close()
         await store.close()
+        if is_storage_error(exc) or isinstance(exc, sqlite3.Error):
+            raise _data_dir_error(exc, settings) from exc
         raise
     return RunningServer(
         gateway=gateway,
@@ -167,6 +215,8 @@ async def start_server(
         webhooks=webhooks,
         desk=desk,
         operator=operator,
+        tokens=guard,
+        retention=retention,
     )
 
 

@@ -68,6 +68,10 @@ class ServerSettings(_Section):
     """Time the answerer may take for one turn before the turn escalates with ``ai_error``."""
     auth_timeout_seconds: float = Field(default=10.0, gt=0)
     """Time an agent connection without a handshake token has to send its ``auth`` frame."""
+    token_check_seconds: float = Field(default=1.0, gt=0, le=60)
+    """How often the server re-reads the agents' tokens while agents are connected: a
+    ``handoff token revoke`` closes the agent's open connections within this many
+    seconds (plus one store read)."""
     typing_expiry_seconds: float = Field(default=TYPING_EXPIRY_SECONDS, gt=0)
     """How long one ``typing active=true`` holds; a client still typing repeats it sooner.
     Past it the server tells the others ``active=false`` itself."""
@@ -80,6 +84,12 @@ class StoreSettings(_Section):
     """Folder holding ``handoff.sqlite3`` and caches."""
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     """SQLite ``PRAGMA synchronous`` in WAL mode: FULL survives power loss, NORMAL a crash."""
+    retain_days: float | None = Field(default=None, gt=0)
+    """Days a resolved conversation (its visitor's data, messages, AI turns, webhook
+    deliveries) is kept after its last change; a background sweep deletes older ones.
+    Unset: kept until erased (``handoff erase``)."""
+    retention_sweep_seconds: float = Field(default=3600.0, gt=0)
+    """How often the retention sweep runs, in seconds (only with ``retain_days``)."""
 
 
 class AISettings(_Section):

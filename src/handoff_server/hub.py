@@ -28,6 +28,7 @@ from handoff_server.protocol import (
     ConversationStatus,
     Event,
     QueueItem,
+    SAck,
     SEvent,
     SQueueItem,
     STyping,
@@ -58,9 +59,14 @@ class Subscriber:
     typing_in: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     """Conversations in which this client last said it is typing, each with the timer
     that ends it if the client never says it stopped."""
+    last_ack: str | None = None
+    """The ``client_msg_id`` of the last ``ack`` pushed: an error after it must not say
+    "nothing was stored"."""
 
     def push(self, frame: BaseModel) -> None:
         """Queue a frame for sending; never blocks."""
+        if isinstance(frame, SAck):
+            self.last_ack = frame.client_msg_id
         if self.overflowed:
             return
         try:

@@ -243,6 +243,7 @@ ErrorCode = Literal[
     "conflict",
     "at_capacity",
     "rate_limited",
+    "unavailable",
     "internal",
 ]
 """Stable error codes sent in ``error`` frames."""

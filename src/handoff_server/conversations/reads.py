@@ -11,10 +11,17 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from handoff_server.conversations.projections import build_packet, queue_item, to_event
+from handoff_server.conversations import lifecycle
+from handoff_server.conversations.projections import (
+    assigned_agent,
+    build_packet,
+    queue_item,
+    to_event,
+)
 from handoff_server.conversations.sink import Attach
 from handoff_server.protocol import (
     DEFAULT_QUEUE_STATUSES,
+    AgentInfo,
     ConversationStatus,
     HandoffPacket,
     QueueItem,
@@ -25,7 +32,7 @@ __all__ = ["ConversationReads"]
 
 
 class ConversationReads:
-    """The service's read side: :meth:`packet` and :meth:`queue`."""
+    """The service's read side: :meth:`packet`, :meth:`queue` and :meth:`check_may_reply`."""
 
     if TYPE_CHECKING:
         # Provided by the service.
@@ -47,6 +54,15 @@ class ConversationReads:
             if attach is not None:
                 attach(conversation_id)
         return build_packet(conv, [to_event(se) for se in stored], after_seq)
+
+    async def check_may_reply(self, agent: AgentInfo, conversation_id: str) -> None:
+        """Whether ``agent`` may reply in the conversation now (the right typing needs
+        too): returns if so, else raises what a ``reply`` would,
+        :class:`~handoff_server.errors.NotFound`,
+        :class:`~handoff_server.errors.InvalidState` or
+        :class:`~handoff_server.errors.Conflict`. Reads the store, changes nothing."""
+        conv = await self._get(conversation_id)
+        lifecycle.agent_transition("reply", conv.status, assigned_agent(conv), agent)
 
     async def queue(
         self, statuses: Sequence[ConversationStatus] = DEFAULT_QUEUE_STATUSES
