@@ -19,7 +19,6 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from pydantic import BaseModel, Field
 
 from handoff_server.errors import DataDirError
 from handoff_server.protocol import AgentRole, ConversationStatus
+from handoff_server.store_thread import StoreThread
 
 if TYPE_CHECKING:
     from handoff_server.config import StoreSettings
@@ -502,21 +502,26 @@ def opened_store(settings: StoreSettings) -> Iterator[Store]:
 
 class AsyncStore:
     """Runs a synchronous :class:`Store` on one dedicated thread, so the event loop never
-    blocks on disk and the store sees one caller at a time."""
+    blocks on disk and the store sees one caller at a time.
+
+    Calls waiting together run as one batch (:class:`~handoff_server.store_thread.StoreThread`):
+    with a store that has ``group()`` (SQLite) the batch is one transaction, so writes of
+    many conversations share one commit (group commit); each call's result is handed
+    back only once that commit is durable."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._thread = StoreThread(store)
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn(*args, **kwargs)`` (a bound store method) on the store thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        """Run ``fn(*args, **kwargs)`` (a bound store method) on the store thread; its
+        result (or exception) once the batch it ran in is committed."""
+        return await self._thread.submit(fn, args, kwargs)
 
     async def close(self) -> None:
-        """Close the store and stop its thread."""
-        await self.call(self.store.close)
-        self._executor.shutdown(wait=True)
+        """Finish the calls queued, stop the thread, then close the store."""
+        await asyncio.to_thread(self._thread.stop)
+        self.store.close()
 
 
 def _ts(dt: datetime | None) -> str | None:
@@ -750,18 +755,59 @@ class _SQLiteTables:
 
     _db: sqlite3.Connection
     _lock: threading.Lock
+    _grouped: bool = False
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         """One write transaction (taken at once, so writers never deadlock), rolled back
-        on any error."""
+        on any error. Inside :meth:`group` it is a savepoint of the group's transaction:
+        rolled back alone on an error, committed with the group."""
         with self._lock:
+            if self._grouped:
+                self._db.execute("SAVEPOINT change")
+                try:
+                    yield
+                    self._db.execute("RELEASE change")
+                except BaseException:
+                    self._db.execute("ROLLBACK TO change")
+                    self._db.execute("RELEASE change")
+                    raise
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Group commit: the writes made inside are one transaction, committed (with one
+        ``fsync`` under ``synchronous=FULL``) when the block ends; each write's own
+        transaction becomes a savepoint, so a write that fails is undone alone. Nothing
+        inside is durable before the block returns: a caller reports success only then.
+        Raises the commit's ``sqlite3.Error`` (everything inside is rolled back).
+
+        SQLite-only (not part of :class:`Store`): :class:`AsyncStore`'s thread uses it
+        when the store has it."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._grouped = True
+        try:
+            yield
+        except BaseException:
+            with self._lock:
+                self._grouped = False
+                self._db.execute("ROLLBACK")
+            raise
+        with self._lock:
+            self._grouped = False
+            try:
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:

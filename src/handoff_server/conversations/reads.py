@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from handoff_server.conversations.projections import build_packet, queue_item, to_event
+from handoff_server.conversations.projections import build_packet, queue_item
 from handoff_server.conversations.sink import Attach
 from handoff_server.protocol import (
     DEFAULT_QUEUE_STATUSES,
@@ -20,6 +20,9 @@ from handoff_server.protocol import (
     QueueItem,
 )
 from handoff_server.store import AsyncStore, ConversationRecord, Store
+
+if TYPE_CHECKING:
+    from handoff_server.conversations.memory import ConversationMemory
 
 __all__ = ["ConversationReads"]
 
@@ -31,6 +34,7 @@ class ConversationReads:
         # Provided by the service.
         _store: AsyncStore
         _db: Store
+        memory: ConversationMemory
 
         def _lock(self, conversation_id: str) -> asyncio.Lock: ...
         async def _get(self, conversation_id: str) -> ConversationRecord: ...
@@ -42,11 +46,11 @@ class ConversationReads:
         also subscribe the caller to live events (atomically: nothing missed, nothing
         doubled)."""
         async with self._lock(conversation_id):
-            conv = await self._get(conversation_id)
-            stored = await self._store.call(self._db.events_after, conversation_id, 0)
+            entry = await self.memory.held(conversation_id)
+            conv, wire = entry.record, list(entry.wire)
             if attach is not None:
                 attach(conversation_id)
-        return build_packet(conv, [to_event(se) for se in stored], after_seq)
+        return build_packet(conv, wire, after_seq)
 
     async def queue(
         self, statuses: Sequence[ConversationStatus] = DEFAULT_QUEUE_STATUSES

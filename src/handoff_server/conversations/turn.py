@@ -4,7 +4,8 @@ It is the one function that turns a visitor's message into a decision. The serve
 it on every visitor turn of a conversation with the AI; ``handoff triage`` calls it on
 one message; so the two cannot drift. Steps:
 
-1. the answerer answers, in a worker thread, within ``timeout`` seconds (its courtesy
+1. the answerer answers, in a worker thread, within ``timeout`` seconds (or, given an
+   :class:`~.inline.InlineRunner`, on the event loop while its answers stay quick) (its courtesy
    layer replies to a thanks or a hello; an explicit request for a person skips that
    layer); a failure or a timeout is an ``ai_error``, never a low confidence;
 2. :func:`~handoff_server.escalation.decide` weighs the answer, the history and the
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from handoff_server import escalation
 from handoff_server.ai.base import Answer, Answerer
 from handoff_server.ai.courtesy_layer import without_courtesy
+from handoff_server.conversations.inline import InlineRunner
 from handoff_server.escalation import Decision, Policy, PriorTurn, TurnContext, not_a_question
 from handoff_server.protocol import (
     AiMessage,
@@ -97,12 +99,14 @@ async def evaluate_turn(
     *,
     timeout: float | None,
     clock: Callable[[], datetime] = utcnow,
+    runner: InlineRunner | None = None,
 ) -> TurnResult:
     """Answer and decide one turn. ``timeout``: seconds the answerer may take (``None``:
     no limit). ``clock`` gives the turn's time (UTC), read once the answer is in.
+    ``runner``: where the answerer runs (``None``: always a worker thread).
     Never raises for an answerer or policy failure: the turn then escalates."""
     engine = without_courtesy(answerer) if turn.explicit_human else answerer
-    answer, ai_error = await _answer(engine, turn.text, timeout)
+    answer, ai_error = await _answer(engine, turn.text, timeout, runner)
     ctx = TurnContext(
         text=turn.text,
         answer=answer,
@@ -125,11 +129,14 @@ async def evaluate_turn(
 
 
 async def _answer(
-    answerer: Answerer, text: str, timeout: float | None
+    answerer: Answerer, text: str, timeout: float | None, runner: InlineRunner | None
 ) -> tuple[Answer | None, str | None]:
     """The answerer's answer, or ``None`` and why it failed or timed out."""
     try:
-        answer = await asyncio.wait_for(asyncio.to_thread(answerer.answer, text), timeout)
+        if runner is not None:
+            answer = await runner.run(answerer.answer, text, timeout)
+        else:
+            answer = await asyncio.wait_for(asyncio.to_thread(answerer.answer, text), timeout)
     except TimeoutError:
         return None, f"the answerer took longer than {timeout:g}s"
     except Exception as exc:  # any engine failure escalates; never as low confidence
