@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from handoff_server.conversations.projections import to_event
+from handoff_server.conversations.turn import fold_history
 from handoff_server.errors import NotFound
+from handoff_server.escalation import PriorTurn
 from handoff_server.protocol import Event
 from handoff_server.store import (
     AiTurnRow,
@@ -56,6 +58,9 @@ class Remembered:
     stored: list[StoredEvent] = field(default_factory=list)
     wire: list[Event] = field(default_factory=list)
     by_client_msg: dict[tuple[str, str], StoredEvent] = field(default_factory=dict)
+    turns: list[PriorTurn] = field(default_factory=list)
+    """The visitor turns since the last handoff, the latest included
+    (:func:`~.turn.fold_history`): a turn's history is all but the last."""
 
     def add(self, stored: Sequence[StoredEvent], wire: Sequence[Event]) -> None:
         """Append events just stored (and their wire form)."""
@@ -64,6 +69,8 @@ class Remembered:
         for se in stored:
             if se.client_msg_id is not None and se.sender is not None:
                 self.by_client_msg.setdefault((se.sender, se.client_msg_id), se)
+        for ev in wire:
+            fold_history(self.turns, ev)
 
 
 def _load(db: Store, conversation_id: str) -> tuple[ConversationRecord | None, list[StoredEvent]]:

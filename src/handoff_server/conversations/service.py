@@ -47,7 +47,6 @@ from handoff_server.conversations.turn import (
     accepts_offer,
     evaluate_turn,
     flat_visitor,
-    history_from_events,
     says_yes,
 )
 from handoff_server.conversations.turn_rows import turn_row
@@ -278,7 +277,7 @@ class ConversationService(ConversationReads, RoutedChanges):
         entry = await self.memory.held(conv.id)
         turn = TurnInput(
             text=text,
-            history=history_from_events(entry.wire),
+            history=entry.turns[:-1],
             explicit_human=explicit_human,
             visitor=flat_visitor(conv.visitor),
             page_url=conv.page_url,

@@ -51,6 +51,7 @@ __all__ = [
     "accepts_offer",
     "evaluate_turn",
     "flat_visitor",
+    "fold_history",
     "history_from_events",
     "says_yes",
 ]
@@ -166,14 +167,22 @@ def history_from_events(events: Sequence[Event]) -> list[PriorTurn]:
     only since the last handoff (escalation, handback or reopening)."""
     turns: list[PriorTurn] = []
     for ev in events:
-        if isinstance(ev, VisitorMessage):
-            turns.append(PriorTurn(text=ev.data.text))
-        elif isinstance(ev, AiMessage) and turns:
-            turns[-1] = turns[-1].model_copy(update={"confidence": ev.data.confidence})
-        elif isinstance(ev, Escalated | HandedBack | Reopened) and turns:
-            # A handoff ends the AI's run of exchanges; counting restarts after it.
-            turns = []
+        fold_history(turns, ev)
     return turns[:-1]  # the current turn is not history
+
+
+def fold_history(turns: list[PriorTurn], ev: Event) -> None:
+    """Update ``turns`` (the visitor turns since the last handoff, the latest included)
+    in place with the next event of the conversation: what :func:`history_from_events`
+    does per event, so a caller holding a conversation's turns adds each new event in
+    O(1) instead of reading the whole conversation again."""
+    if isinstance(ev, VisitorMessage):
+        turns.append(PriorTurn(text=ev.data.text))
+    elif isinstance(ev, AiMessage) and turns:
+        turns[-1] = turns[-1].model_copy(update={"confidence": ev.data.confidence})
+    elif isinstance(ev, Escalated | HandedBack | Reopened) and turns:
+        # A handoff ends the AI's run of exchanges; counting restarts after it.
+        turns.clear()
 
 
 def flat_visitor(visitor: dict[str, Any]) -> dict[str, str]:
