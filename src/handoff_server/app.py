@@ -131,12 +131,18 @@ def _routed_service(
     return service, desk
 
 
-def _retention(store: AsyncStore, settings: Settings) -> RetentionSweep | None:
-    """The retention sweep, started, when ``[store] retain_days`` is set."""
+def _retention(
+    store: AsyncStore, settings: Settings, service: ConversationService
+) -> RetentionSweep | None:
+    """The retention sweep, started, when ``[store] retain_days`` is set; what it deletes
+    leaves the service's memory of recent conversations too."""
     if settings.store.retain_days is None:
         return None
     sweep = RetentionSweep(
-        store, settings.store.retain_days, settings.store.retention_sweep_seconds
+        store,
+        settings.store.retain_days,
+        settings.store.retention_sweep_seconds,
+        on_erased=service.memory.forget,
     )
     sweep.start()
     return sweep
@@ -195,7 +201,7 @@ async def start_server(
         webhooks.start()
         operator.start()
         guard.start()
-        retention = _retention(store, settings)
+        retention = _retention(store, settings, service)
     except BaseException as exc:
         await guard.close()
         if service is not None:

@@ -43,6 +43,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from handoff_server.agents import AgentDirectory
+from handoff_server.compression import server_extensions
 from handoff_server.config import ServerSettings
 from handoff_server.conversations import ConversationService, finish_task
 from handoff_server.conversations.sink import Attach
@@ -225,6 +226,8 @@ class Gateway:
             process_request=self._process_request,
             max_size=self.settings.max_frame_bytes,
             server_header="handoff",
+            compression=None,
+            extensions=server_extensions(),
         )
         self.ready = True
 

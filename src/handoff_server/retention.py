@@ -63,7 +63,9 @@ def erase_email(store: Store, email: str, *, dry_run: bool = False) -> Erasure:
 
 class RetentionSweep:
     """Deletes resolved conversations older than ``retain_days`` (see the module), every
-    ``interval`` seconds. ``clock``: UTC now (tests fix it)."""
+    ``interval`` seconds. ``clock``: UTC now (tests fix it). ``on_erased``: called with
+    each deleted conversation's id (the server's memory of recent conversations forgets
+    it)."""
 
     def __init__(
         self,
@@ -71,8 +73,10 @@ class RetentionSweep:
         retain_days: float,
         interval: float = 3600.0,
         clock: Callable[[], datetime] = utcnow,
+        on_erased: Callable[[str], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_erased = on_erased
         self.retain = timedelta(days=retain_days)
         self.interval = interval
         self._clock = clock
@@ -89,6 +93,9 @@ class RetentionSweep:
                 break
             counts = await self._store.call(db.erase_conversations, ids)
             deleted += counts.get("conversations", 0)
+            if self._on_erased is not None:
+                for conversation_id in ids:
+                    self._on_erased(conversation_id)
             if len(ids) < BATCH:
                 break
         if deleted:

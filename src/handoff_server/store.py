@@ -19,7 +19,6 @@ import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ from handoff_server.datadir import (
 )
 from handoff_server.errors import DataDirError
 from handoff_server.protocol import AgentRole, ConversationStatus
+from handoff_server.store_thread import StoreThread
 from handoff_server.storehealth import StoreHealth
 
 if TYPE_CHECKING:
@@ -544,28 +544,34 @@ def opened_store(settings: StoreSettings) -> Iterator[Store]:
 
 class AsyncStore:
     """Runs a synchronous :class:`Store` on one dedicated thread, so the event loop never
-    blocks on disk and the store sees one caller at a time."""
+    blocks on disk and the store sees one caller at a time.
+
+    Calls waiting together run as one batch (:class:`~handoff_server.store_thread.StoreThread`):
+    with a store that has ``group()`` (SQLite) the batch is one transaction, so writes of
+    many conversations share one commit (group commit); each call's result is handed
+    back only once that commit is durable."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        self._thread = StoreThread(store)
         self.health = StoreHealth()
         """Whether the store can write (``/readyz``), fed by every failing call."""
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn(*args, **kwargs)`` (a bound store method) on the store thread; a
-        storage error (disk full, read-only) is noted in :attr:`health`, then raised."""
-        loop = asyncio.get_running_loop()
+        """Run ``fn(*args, **kwargs)`` (a bound store method) on the store thread; its
+        result (or exception) once the batch it ran in is committed. A storage error
+        (disk full, read-only, at the call or at the batch's commit) is noted in
+        :attr:`health`, then raised."""
         try:
-            return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+            return await self._thread.submit(fn, args, kwargs)
         except Exception as exc:
             self.health.failed(exc)
             raise
 
     async def close(self) -> None:
-        """Close the store and stop its thread."""
-        await self.call(self.store.close)
-        self._executor.shutdown(wait=True)
+        """Finish the calls queued, stop the thread, then close the store."""
+        await asyncio.to_thread(self._thread.stop)
+        self.store.close()
 
 
 def _ts(dt: datetime | None) -> str | None:
@@ -809,12 +815,24 @@ class _SQLiteTables:
 
     _db: sqlite3.Connection
     _lock: threading.Lock
+    _grouped: bool = False
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         """One write transaction (taken at once, so writers never deadlock), rolled back
-        on any error."""
+        on any error. Inside :meth:`group` it is a savepoint of the group's transaction:
+        rolled back alone on an error, committed with the group."""
         with self._lock:
+            if self._grouped:
+                self._db.execute("SAVEPOINT change")
+                try:
+                    yield
+                    self._db.execute("RELEASE change")
+                except BaseException:
+                    self._db.execute("ROLLBACK TO change")
+                    self._db.execute("RELEASE change")
+                    raise
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield
@@ -822,6 +840,35 @@ class _SQLiteTables:
             except BaseException:
                 # SQLite rolls back by itself on some errors (SQLITE_FULL at COMMIT):
                 # a second ROLLBACK would raise and hide the real error.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Group commit: the writes made inside are one transaction, committed (with one
+        ``fsync`` under ``synchronous=FULL``) when the block ends; each write's own
+        transaction becomes a savepoint, so a write that fails is undone alone. Nothing
+        inside is durable before the block returns: a caller reports success only then.
+        Raises the commit's ``sqlite3.Error`` (everything inside is rolled back).
+
+        SQLite-only (not part of :class:`Store`): :class:`AsyncStore`'s thread uses it
+        when the store has it."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._grouped = True
+        try:
+            yield
+        except BaseException:
+            with self._lock:
+                self._grouped = False
+                self._db.execute("ROLLBACK")
+            raise
+        with self._lock:
+            self._grouped = False
+            try:
+                self._db.execute("COMMIT")
+            except BaseException:
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise

@@ -9,6 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from handoff_server.client import connect_visitor
+from handoff_server.protocol import SError, SWelcome, VResume
 from handoff_server.store import ConversationRecord, NewEvent, SQLiteStore, hash_token, utcnow
 from tests.helpers import run_handoff, say, start_visitor
 
@@ -103,3 +105,31 @@ async def test_retention_deletes_resolved_conversations_past_retain_days(
         await asyncio.sleep(0.1)
     assert ids == {"new-resolved", "old-queued"}
     assert not await _rows(srv, "SELECT 1 FROM events WHERE conversation_id = 'old-resolved'")
+
+
+async def test_a_swept_conversation_is_gone_from_the_servers_memory_too(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    """The server keeps recent conversations in memory (a turn reads nothing back): a
+    conversation the sweep deletes must not live on there, resumable by its visitor."""
+    srv = await server_factory(data_dir=tmp_path / "data", store={"retain_days": 1})
+    conn, welcome = await start_visitor(srv.url)
+    await say(conn, "how do I reset my password")
+    await conn.close()
+    cid = welcome.conversation_id
+    old = (utcnow() - timedelta(days=3)).isoformat()
+
+    def age() -> None:
+        db = srv.store.store._db
+        db.execute(
+            "UPDATE conversations SET status = 'resolved', updated_at = ? WHERE id = ?", (old, cid)
+        )
+        db.commit()
+
+    await srv.store.call(age)
+    assert await srv.retention.sweep() == 1
+    again = await connect_visitor(srv.url)
+    await again.send(VResume(type="resume", conversation_id=cid, resume_token=welcome.resume_token))
+    (frame,) = await again.recv_until(lambda f: isinstance(f, SError | SWelcome), 10)
+    assert isinstance(frame, SError) and frame.code == "bad_resume_token"
+    await again.close()
