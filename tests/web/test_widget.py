@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ import httpx
 import pytest
 
 from handoff_server.client import Connection, new_client_msg_id
+from handoff_server.config import StoreSettings
 from handoff_server.protocol import (
     AClaim,
     AOpen,
@@ -39,6 +41,7 @@ from handoff_server.protocol import (
     SConversation,
     SStaff,
 )
+from handoff_server.store import AgentRecord, hash_token, open_store, utcnow
 from tests.helpers import online_agent, wait_ack
 from tests.web.conftest import chromium_path
 
@@ -52,6 +55,7 @@ questions:
   - how does the chat show an image tag
 ---
 The chat shows **tags as text**: {PAYLOAD} stays as you see it, and so does `<b>bold</b>`.
+See [our status page](https://status.brambleport.example/) or [this](javascript:alert(3)).
 """
 SCREENS = os.environ.get("HANDOFF_WEB_SCREENS")
 """Read at import: the suite's autouse fixture hides ``HANDOFF_*`` variables from tests."""
@@ -196,11 +200,20 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def desk(site: Site) -> Iterator[AgentDesk]:
-    out = subprocess.run(
-        _handoff("token", "create", "--name", "Sam", "--data-dir", str(site.data_dir)),
-        capture_output=True, text=True, check=True, env=_env(),
-    )  # fmt: skip
-    agent = AgentDesk(site.ws, out.stdout.strip().splitlines()[-1])
+    token = "hnd_test_" + uuid.uuid4().hex
+    store = open_store(StoreSettings(data_dir=site.data_dir))
+    try:
+        record = AgentRecord(
+            id="agt_sam",
+            name="Sam",
+            role="agent",
+            token_hash=hash_token(token),
+            created_at=utcnow(),
+        )
+        store.create_agent(record)
+    finally:
+        store.close()
+    agent = AgentDesk(site.ws, token)
     agent.connect()
     yield agent
     agent.close()
@@ -224,10 +237,12 @@ class Visitor:
     page: Any
     dialogs: list[str] = field(default_factory=list)
 
-    def shoot(self, name: str) -> None:
-        """Save a screenshot as ``$HANDOFF_WEB_SCREENS/NAME.png`` when that is set."""
+    def shoot(self, name: str, *, whole: bool = False) -> None:
+        """Save a screenshot as ``$HANDOFF_WEB_SCREENS/NAME.png`` when that is set: the
+        right half of the page, where the widget is, unless ``whole``."""
         if SCREENS:
-            self.page.screenshot(path=str(Path(SCREENS) / f"{name}.png"))
+            clip = None if whole else {"x": 500, "y": 0, "width": 600, "height": 760}
+            self.page.screenshot(path=str(Path(SCREENS) / f"{name}.png"), clip=clip)
 
     def open_chat(self, name: str = "Ada Lovelace", email: str = "ada@example.com") -> None:
         self.page.get_by_role("button", name="Brambleport support").click()
@@ -283,7 +298,7 @@ def _focused(page: Any) -> str:
 
 def test_kb_question_is_answered_in_markdown_and_the_visitor_is_known(visitor, desk, site):
     page = visitor.page
-    visitor.shoot("01-launcher")
+    visitor.shoot("01-launcher", whole=True)
     for _ in range(10):  # the launcher is reachable with Tab
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.id") == "handoff-widget":
@@ -308,6 +323,9 @@ def test_kb_question_is_answered_in_markdown_and_the_visitor_is_known(visitor, d
     assert packet.visitor.email == "ada@example.com"
     assert packet.visitor.fields == {"plan": "Business", "customer_since": "2021"}
     assert packet.visitor.page_url == f"{site.http}/demo"
+    page.keyboard.press("Escape")  # closes the panel and gives the focus back
+    assert page.get_by_role("dialog").is_hidden()
+    assert _focused(page) == "launcher"
 
 
 def test_handoff_agent_reply_reload_and_server_restart(visitor, desk, site):
@@ -353,6 +371,44 @@ def test_handoff_agent_reply_reload_and_server_restart(visitor, desk, site):
     assert texts.count("Are you still there?") == 1
 
 
+def test_a_lost_ack_is_resent_with_the_same_id_and_shown_and_stored_once(visitor, desk):
+    """The connection drops between the server storing a message and the widget hearing
+    its ack: the widget resends it with the same client id on the next connection, and
+    the line is on screen once and in the transcript once."""
+    page = visitor.page
+    sent: list[dict[str, Any]] = []
+    dropped: list[str] = []
+
+    def route(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def to_server(message: str | bytes) -> None:
+            sent.append(json.loads(message))
+            server.send(message)
+
+        def to_page(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame["type"] == "ack" and not dropped:
+                dropped.append(frame["client_msg_id"])
+                ws.close()
+                return
+            ws.send(message)
+
+        ws.on_message(to_server)
+        server.on_message(to_page)
+
+    page.route_web_socket(re.compile(r"/v1/visitor$"), route)
+    visitor.open_chat()
+    visitor.say("where can I find my invoices")
+    visitor.wait_line(".hw-ai", "Invoices")
+    ids = [f["client_msg_id"] for f in sent if f["type"] == "message"]
+    assert ids == [dropped[0], dropped[0]]  # sent, then resent with the same id
+    assert visitor.lines().count("You where can I find my invoices") == 1
+    assert page.locator(".hw-log .hw-ai").count() == 1
+    kinds = [e.kind for e in desk.packet(visitor.conversation_id()).transcript]
+    assert kinds.count("visitor_message") == 1 and kinds.count("ai_message") == 1
+
+
 def test_markup_from_every_party_is_shown_as_text(visitor, desk):
     page = visitor.page
     visitor.open_chat(name=PAYLOAD)
@@ -372,6 +428,11 @@ def test_markup_from_every_party_is_shown_as_text(visitor, desk):
         "document.getElementById('handoff-widget').shadowRoot.querySelectorAll('img, script').length"
     )
     assert widget_imgs == 0
+    links = page.locator(".hw-ai a")  # only http(s) and mailto links become links
+    assert links.count() == 1
+    assert links.get_attribute("href") == "https://status.brambleport.example/"
+    assert links.get_attribute("rel") == "noopener noreferrer nofollow"
+    assert "this" in page.locator(".hw-ai").inner_text()
     assert page.locator("img").count() == 0
     page.wait_for_timeout(300)  # a broken image's onerror would have fired by now
     assert visitor.dialogs == []
