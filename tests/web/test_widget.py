@@ -21,10 +21,10 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import httpx
 import pytest
@@ -40,6 +40,7 @@ from handoff_server.protocol import (
     HandoffPacket,
     SConversation,
     SStaff,
+    STyping,
 )
 from handoff_server.store import AgentRecord, hash_token, open_store, utcnow
 from tests.helpers import online_agent, wait_ack
@@ -150,6 +151,24 @@ class AgentDesk:
     def typing(self, conversation_id: str) -> None:
         frame = ATyping(type="typing", conversation_id=conversation_id, active=True)
         self.run(self._conn().send(frame))
+
+    def watch_typing(self, conversation_id: str, write: Callable[[], None]) -> STyping:
+        """Open the conversation live, run ``write`` (the visitor types), and return the
+        visitor's ``typing`` frame the agent gets."""
+
+        async def opened(conn: Connection) -> None:
+            await conn.send(
+                AOpen(type="open", conversation_id=conversation_id, last_seq=0, subscribe=True)
+            )
+            await conn.recv_until(lambda f: isinstance(f, SConversation))
+
+        async def typing(conn: Connection) -> STyping:
+            frames = await conn.recv_until(lambda f: isinstance(f, STyping) and f.active)
+            return cast(STyping, frames[-1])
+
+        self.run(opened(self._conn()))
+        write()
+        return self.run(typing(self._conn()))
 
     def packet(self, conversation_id: str) -> HandoffPacket:
         async def go(conn: Connection) -> HandoffPacket:
@@ -338,6 +357,10 @@ def test_handoff_agent_reply_reload_and_server_restart(visitor, desk, site):
     visitor.shoot("04-handoff-wait")
     cid = visitor.conversation_id()
     desk.claim(cid)
+    box = page.get_by_label("Your message", exact=True)
+    seen = desk.watch_typing(cid, lambda: box.press_sequentially("Hel"))
+    assert (seen.role, seen.conversation_id) == ("visitor", cid)
+    box.fill("")
     desk.typing(cid)
     page.locator(".hw-typing", has_text="Sam is typing").wait_for(timeout=10_000)
     visitor.shoot("05-agent-typing")
