@@ -97,16 +97,21 @@ class Site:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        """Start the server; its output goes to ``server.log`` in the data dir's parent (a
+        file, not a pipe nobody reads, which would stall a chatty server)."""
         args = ["serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         args += ["--config", str(self.config), "--demo-page", "--log-level", "WARNING"]
-        self.proc = subprocess.Popen(
-            _handoff(*args), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env()
-        )
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            if "demo page on" in line:
-                return
-        raise AssertionError(f"server did not start: {self.proc.wait()}")
+        log = self.data_dir.parent / "server.log"
+        with log.open("a", encoding="utf-8") as out:
+            start = out.tell()
+            self.proc = subprocess.Popen(
+                _handoff(*args), stdout=out, stderr=subprocess.STDOUT, text=True, env=_env()
+            )
+        deadline = time.monotonic() + 120
+        while "demo page on" not in log.read_text(encoding="utf-8")[start:]:
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"server did not start: {log.read_text()[start:]}")
+            time.sleep(0.1)
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -485,6 +490,40 @@ def test_fallback_forms_when_nobody_is_online(visitor, desk):
         visitor.shoot("13-callback-requested")
     finally:
         desk.presence("online")
+
+
+def _demo_with(page: Any, site: Site, attributes: dict[str, str]) -> None:
+    """Open the demo page with ``attributes`` set on its script tag as the page is parsed
+    (before the deferred widget runs), as a site embedding it would write them."""
+    page.add_init_script(
+        f"const attrs = {json.dumps(attributes)};"
+        """new MutationObserver((_, observer) => {
+            const tag = document.querySelector('script[src="/widget.js"]');
+            if (!tag) return;
+            for (const [k, v] of Object.entries(attrs)) tag.setAttribute(k, v);
+            observer.disconnect();
+        }).observe(document, {childList: true, subtree: true});"""
+    )
+    page.goto(f"{site.http}/demo")
+
+
+def test_what_the_site_knows_skips_the_pre_chat_form_and_a_refused_start_is_said(
+    visitor, desk, site
+):
+    page = visitor.page
+    _demo_with(page, site, {"data-name": "Grace Hopper", "data-email": "grace@example.com"})
+    page.get_by_role("button", name="Brambleport support").click()
+    assert page.get_by_label("Your name").is_hidden()
+    visitor.say("where can I find my invoices")
+    visitor.wait_line(".hw-ai", "Invoices")
+    packet = desk.packet(visitor.conversation_id())
+    assert (packet.visitor.name, packet.visitor.email) == ("Grace Hopper", "grace@example.com")
+
+    page.evaluate("localStorage.clear()")
+    _demo_with(page, site, {"data-field-notes": "x" * 501})  # a field may have 500
+    page.get_by_role("button", name="Brambleport support").click()
+    visitor.say("hello")
+    visitor.wait_line(".hw-system", "The chat could not start")
 
 
 def test_an_origin_off_the_allow_list_is_refused(browser, site):

@@ -690,6 +690,10 @@
         this.showForms();
         return;
       }
+      if (!f.client_msg_id && !this.link.conversationId) {
+        this.system("The chat could not start: " + f.detail); // e.g. a field the server refused
+        return;
+      }
       const line = f.client_msg_id ? this.pendingLine(f.client_msg_id) : null;
       if (line) {
         line.classList.add("hw-failed");
