@@ -42,10 +42,17 @@ def serve(
     engine: _EngineOpt = None,
     config: ConfigOpt = None,
     log_level: Annotated[str, typer.Option(metavar="LEVEL", help="Logging level.")] = "INFO",
+    demo_page: Annotated[
+        bool,
+        typer.Option(
+            "--demo-page", help="Also serve /demo, a fictional site embedding the web chat widget."
+        ),
+    ] = False,
 ) -> None:
     """Run the handoff server until SIGTERM or Ctrl-C.
 
-    Prints 'handoff listening on ws://HOST:PORT' when ready.
+    Prints 'handoff listening on ws://HOST:PORT' when ready (and, with --demo-page,
+    'demo page on http://HOST:PORT/demo'). The web widget is served at /widget.js.
     """
     from handoff_server.ai import ENGINES
     from handoff_server.app import run_forever
@@ -62,7 +69,7 @@ def serve(
     settings = settings_from(
         config,
         {
-            "server": {"host": host, "port": port},
+            "server": {"host": host, "port": port, "demo_page": demo_page or None},
             "store": {"data_dir": data_dir},
             "ai": {"kb": kb, "engine": engine},
         },

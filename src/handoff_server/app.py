@@ -230,7 +230,8 @@ async def run_forever(settings: Settings, *, announce: bool = True) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully (exit status 0).
 
     Prints ``handoff listening on ws://HOST:PORT`` once ready (scripts read the port from
-    it when they pass port 0).
+    it when they pass port 0), then ``demo page on http://HOST:PORT/demo`` when
+    ``server.demo_page`` is on.
     """
     server = await start_server(settings)
     stop = asyncio.Event()
@@ -240,6 +241,8 @@ async def run_forever(settings: Settings, *, announce: bool = True) -> None:
             loop.add_signal_handler(sig, stop.set)
     if announce:
         print(f"handoff listening on {server.url}", flush=True)
+        if settings.server.demo_page:
+            print(f"demo page on http://{server.host}:{server.port}/demo", flush=True)
     try:
         await stop.wait()
     finally:

@@ -75,6 +75,9 @@ class ServerSettings(_Section):
     typing_expiry_seconds: float = Field(default=TYPING_EXPIRY_SECONDS, gt=0)
     """How long one ``typing active=true`` holds; a client still typing repeats it sooner.
     Past it the server tells the others ``active=false`` itself."""
+    demo_page: bool = False
+    """Serve ``/demo``, a fictional site embedding the web widget (``handoff serve
+    --demo-page``); ``/widget.js`` is served either way."""
 
 
 class StoreSettings(_Section):

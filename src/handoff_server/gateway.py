@@ -9,6 +9,8 @@ Paths:
   refuses them from agents (``forbidden``).
 - ``/healthz`` (process up), ``/readyz`` (store and AI loaded), ``/metrics`` (Prometheus
   text format) over ``process_request``.
+- ``/widget.js``, ``/widget.css`` (the web chat widget) and, with ``demo_page``, ``/demo``
+  (a page embedding it), from :mod:`handoff_server.web`.
 
 Limits: frames over ``max_frame_bytes`` close the connection (1009); messages over
 ``max_message_chars`` get ``message_too_long``, text with no visible character (see
@@ -98,6 +100,7 @@ from handoff_server.routing.desk import Desk
 from handoff_server.store import AsyncStore
 from handoff_server.storehealth import is_storage_error
 from handoff_server.tokens import close_refused
+from handoff_server.web import WEB_PATHS, web_response
 
 __all__ = ["Gateway", "TokenBucket"]
 
@@ -250,6 +253,11 @@ class Gateway:
         if path == "/metrics":
             conns = len(self.server.connections) if self.server else 0
             return _metrics_response(connection, self.hub.agents_online, conns, self.metrics)
+        # The web widget's files and the demo page (handoff_server.web).
+        if path in WEB_PATHS:
+            web = web_response(connection, path, demo_page=self.settings.demo_page)
+            if web is not None:
+                return web
         if path not in ("/v1/visitor", "/v1/agent"):
             return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
         try:
