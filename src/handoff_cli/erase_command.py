@@ -33,8 +33,10 @@ def erase(
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Erase a visitor's data: every conversation holding the email address, with its
-    messages, AI turns, webhook deliveries, fallbacks and tasks.
+    """Erase a visitor's data.
+
+    Deletes every conversation holding the email address, with its messages, AI turns,
+    webhook deliveries, fallbacks and tasks.
 
     --dry-run lists the conversations and deletes nothing. With --json: one object
     (email, dry_run, conversations, deleted: rows per table).

@@ -111,8 +111,10 @@ def _row(record: AgentRecord) -> dict[str, Any]:
 def token_list(
     json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigOpt = None
 ) -> None:
-    """List tokens, oldest first: agent id, role, state (active, expired, revoked),
-    name, expiry. The tokens themselves are never stored, so never shown.
+    """List tokens, oldest first.
+
+    Shows agent id, role, state (active, expired, revoked), name and expiry. The tokens
+    themselves are never stored, so never shown.
 
     With --json: one list of objects (id, name, role, created_at, expires_at, revoked_at,
     state).
