@@ -141,8 +141,10 @@ def token_revoke(
     data_dir: DataDirOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Revoke an agent's token: new sign-ins fail at once, and a running server closes
-    their open connections within server.token_check_seconds (1 s by default).
+    """Revoke an agent's token.
+
+    New sign-ins fail at once, and a running server closes their open connections within
+    server.token_check_seconds (1 s by default).
 
     The agent stays in the store (their events name them); create a new token to let
     them in again.
