@@ -82,7 +82,7 @@ def token_create(
     finally:
         store.close()
     until = f", expires {expires_at.isoformat(timespec='seconds')}" if expires_at else ""
-    echo(f"created {role} ", one_line(name.strip()), f" ({agent_id}) in {settings.store.data_dir}")
+    echo(f"created {role} {name.strip()!r} ({agent_id}) in {settings.store.data_dir}")
     if until:
         echo(until[2:])
     echo(token)
