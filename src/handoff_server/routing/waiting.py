@@ -52,6 +52,11 @@ from handoff_server.store import AsyncStore, ConversationRecord, ConversationUpd
 
 __all__ = ["Desk", "Plan", "WaitingRoom", "WaitingSink"]
 
+
+WAITING_WORK_ROWS = 50
+"""Rows one ``waiting_work`` frame lists at most (the oldest); ``more`` says how many
+others wait."""
+
 log = logging.getLogger(__name__)
 
 Compose = Callable[[ConversationRecord], "fallbacks.Decided | None"]
@@ -397,12 +402,16 @@ class WaitingRoom(_Estimates):
     async def offer_work(self, team: str | None) -> list[QueueItem]:
         """Tell waiting visitors their new estimates, then offer agents the waiting work
         of ``team`` (``None``: every team), oldest first: a ``waiting_work`` frame when
-        any waits. Returns the rows offered."""
+        any waits (with the oldest :data:`WAITING_WORK_ROWS`; a frame to every agent
+        must stay small whatever the queue). Returns every row waiting."""
         await self.refresh()
         rows = [r for r in await self.desk.queue(("queued",)) if _in_line_row(r, team)]
         rows.sort(key=lambda r: (r.queued_at or r.updated_at, r.conversation_id))
         if rows:
-            self.sink.publish_agents(SWaitingWork(team=team, items=rows))
+            items = rows[:WAITING_WORK_ROWS]
+            self.sink.publish_agents(
+                SWaitingWork(team=team, items=items, more=len(rows) - len(items))
+            )
         return rows
 
     # ------------------------------------------------------------------ visitors
