@@ -40,17 +40,16 @@ import http
 import json
 import logging
 import re
-import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from handoff_server.admission import Admission
 from handoff_server.agents import AgentDirectory
 from handoff_server.compression import server_extensions
 from handoff_server.config import ServerSettings
@@ -71,10 +70,7 @@ from handoff_server.guard.connections import peer_address
 from handoff_server.handshake import (
     BadRequest,
     bad_request,
-    bearer_token,
     health_response,
-    query_token,
-    single_header,
 )
 from handoff_server.hub import Hub, Subscriber
 from handoff_server.metrics import exposition
@@ -198,11 +194,8 @@ class Gateway:
         self.server: Server | None = None
         self.ready = False
         self.metrics: Counter[str] = Counter()
-        self._handshake_agents: weakref.WeakKeyDictionary[ServerConnection, AgentInfo] = (
-            weakref.WeakKeyDictionary()
-        )
-        """Agents whose handshake carried a valid token, until their handler takes them."""
         self.guard = Gatekeeper(settings, self.metrics)
+        self.admission = Admission(settings, self.guard, agents, self.metrics)
 
     @property
     def port(self) -> int:
@@ -254,39 +247,10 @@ class Gateway:
         if path not in ("/v1/visitor", "/v1/agent"):
             return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
         try:
-            return await self._handshake(connection, request.headers, path, url.query)
+            return await self.admission.check(connection, request.headers, path, url.query)
         except BadRequest as exc:
             self.metrics["handshake_bad_request"] += 1
             return bad_request(connection, exc)
-
-    async def _handshake(
-        self, connection: ServerConnection, headers: Headers, path: str, query: str
-    ) -> Response | None:
-        """The origin check and the handshake token; raises :class:`BadRequest`."""
-        origin = single_header(headers, "Origin")
-        allowed = self.settings.allowed_origins
-        if allowed and origin is not None and origin not in allowed:
-            self.metrics["handshake_forbidden_origin"] += 1
-            return connection.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
-        if path == "/v1/agent":
-            token = bearer_token(headers) or query_token(query)
-            if token is not None:
-                return await self._handshake_token(connection, token)
-        return None
-
-    async def _handshake_token(self, connection: ServerConnection, token: str) -> Response | None:
-        """Sign in the agent whose handshake carried ``token``: HTTP 401 for a bad token,
-        429 ``rate_limited`` while the address has spent its failed attempts."""
-        agent = await self.guard.sign_in(
-            peer_address(connection.transport), token, self.agents.authenticate
-        )
-        if agent == "rate_limited":
-            return connection.respond(http.HTTPStatus.TOO_MANY_REQUESTS, "rate_limited\n")
-        if not isinstance(agent, AgentInfo):
-            self.metrics["handshake_unauthorized"] += 1
-            return connection.respond(http.HTTPStatus.UNAUTHORIZED, "invalid token\n")
-        self._handshake_agents[connection] = agent
-        return None
 
     # ------------------------------------------------------------------ websocket
 
@@ -419,7 +383,7 @@ class Gateway:
             self.hub.typing(conversation_id, sub, frame.active)
 
     async def _agent(self, ws: ServerConnection, sub: Subscriber) -> None:
-        agent = self._handshake_agents.pop(ws, None)
+        agent = self.admission.take(ws)
         if agent is None:
             agent = await _auth_frame(ws, self.guard, self.agents)
             if agent is None:
