@@ -19,12 +19,12 @@ Reports (``handoff report``, the operator's analytics) count only what is kept.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from handoff_server.background import BackgroundTask
 from handoff_server.store import AsyncStore, Store, utcnow
 
 __all__ = ["BATCH", "Erasure", "RetentionSweep", "erase_email"]
@@ -80,7 +80,7 @@ class RetentionSweep:
         self.retain = timedelta(days=retain_days)
         self.interval = interval
         self._clock = clock
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask()
 
     async def sweep(self) -> int:
         """One sweep now; returns how many conversations were deleted."""
@@ -104,14 +104,11 @@ class RetentionSweep:
 
     def start(self) -> None:
         """Run a sweep now and every ``interval`` seconds."""
-        self._task = asyncio.create_task(self._run(), name="retention")
+        self._task.start(self._run(), "retention")
 
     async def close(self) -> None:
         """Stop sweeping."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._task.close()
 
     async def _run(self) -> None:
         while True:

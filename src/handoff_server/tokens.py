@@ -32,6 +32,7 @@ from datetime import datetime, timedelta
 
 from websockets.asyncio.server import ServerConnection
 
+from handoff_server.background import BackgroundTask
 from handoff_server.protocol import SError
 from handoff_server.store import AgentRecord, AsyncStore, utcnow
 
@@ -95,7 +96,7 @@ class TokenGuard:
         self.interval = interval
         self._clock = clock
         self._seen: dict[str, _Seen] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask()
 
     def now(self) -> datetime:
         """The guard's clock: UTC now."""
@@ -129,14 +130,11 @@ class TokenGuard:
 
     def start(self) -> None:
         """Start re-reading the agents every ``interval`` seconds."""
-        self._task = asyncio.create_task(self._run(), name="token-guard")
+        self._task.start(self._run(), "token-guard")
 
     async def close(self) -> None:
         """Stop the re-reads."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._task.close()
 
     async def _run(self) -> None:
         while True:
