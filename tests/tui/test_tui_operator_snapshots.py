@@ -6,7 +6,7 @@ picture; the docstring says what it must show."""
 from __future__ import annotations
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, TabbedContent
 
 from tests.operator_fixtures import build_operator_app
 from tests.tui_fixtures import wait_for
@@ -19,8 +19,16 @@ def _on_tab(tab: str, ready):
         app = pilot.app
         await wait_for(pilot, lambda: app.model.operator.policy is not None, "the policy")
         await wait_for(pilot, lambda: getattr(app.screen, "ready", False), "the operator screen")
-        app.action_operator(tab)
-        await wait_for(pilot, lambda: ready(app.model.operator), f"the {tab} answer")
+        # The tabs settle on their first tab after the screen's first refresh: a tab
+        # chosen before that is switched back, so it is chosen again until it holds.
+        tabs = app.screen.query_one(TabbedContent)
+
+        def shown_and_answered() -> bool:
+            if tabs.active != tab:
+                app.action_operator(tab)
+            return tabs.active == tab and ready(app.model.operator)
+
+        await wait_for(pilot, shown_and_answered, f"the {tab} answer")
         await pilot.pause(0.3)
 
     return run_before
