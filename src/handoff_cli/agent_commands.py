@@ -9,6 +9,7 @@ import contextlib
 import csv
 import itertools
 import logging
+import os
 import random
 import shutil
 import subprocess
@@ -244,14 +245,33 @@ def _handoff(*args: str) -> list[str]:
     return [sys.executable, "-m", "handoff_cli", *args]
 
 
+def _starting_note(data_dir: Path) -> str:
+    return (
+        f"starting the server in {data_dir} … (the first run builds the KB's index, "
+        f"about 10 s for the demo KB; later runs load it from {demo_cache_dir()})"
+    )
+
+
+def demo_cache_dir() -> Path:
+    """Where ``handoff demo`` keeps built indexes between runs (the user cache dir's
+    ``index``; ``HANDOFF_AI__CACHE_DIR`` overrides it)."""
+    import platformdirs
+
+    return platformdirs.user_cache_path("handoff") / "index"
+
+
 def _start_server(data_dir: Path, kb: Path | None, port: int, timeout: float) -> _Demo:
     """Create an agent token, then start ``handoff serve`` and wait for its address."""
     args = ["serve", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "WARNING"]
     if kb:
         args += ["--kb", str(kb)]
     log_file = (data_dir / "server.log").open("w", encoding="utf-8")
+    # One demo index for every demo: the data dir is temporary, the cache is not.
+    env = {"HANDOFF_AI__CACHE_DIR": str(demo_cache_dir()), **os.environ}
     # Same process group as the UI: if the terminal goes away (SIGHUP) the server goes too.
-    proc = subprocess.Popen(_handoff(*args), stdout=subprocess.PIPE, stderr=log_file, text=True)
+    proc = subprocess.Popen(
+        _handoff(*args), stdout=subprocess.PIPE, stderr=log_file, text=True, env=env
+    )
     deadline = time.monotonic() + timeout
     assert proc.stdout is not None
     while True:
@@ -481,7 +501,7 @@ def demo(
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-demo-"))
     try:
         logging.basicConfig(filename=data_dir / "demo.log", level=logging.INFO)
-        typer.echo(f"starting the server in {data_dir} …", err=True)
+        typer.echo(_starting_note(data_dir), err=True)
         token = _create_token(data_dir)
         server = _start_server(data_dir, kb, port, timeout=300)
         try:

@@ -9,22 +9,33 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from handoff_server.agents import AgentDirectory
 from handoff_server.ai import Answerer, make_answerer
 from handoff_server.ai.courtesy_layer import with_courtesy
+from handoff_server.ai.factory import index_path
 from handoff_server.config import Settings
 from handoff_server.conversations import ConversationService
 from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
+from handoff_server.kb.models import KnowledgeBase
 from handoff_server.kb.served import load_served_kb
 from handoff_server.operator import OperatorDesk, build_operator_desk
+from handoff_server.progress import NO_PROGRESS, LogProgress, ProgressSink
 from handoff_server.routing.desk import Desk, RoutedSink
 from handoff_server.routing.presence import Presence
 from handoff_server.store import AsyncStore, open_store, utcnow
+from handoff_server.warmup import (
+    BUILDING,
+    NotReadyAnswerer,
+    in_daemon_thread,
+    log_build_start,
+)
 from handoff_server.webhooks import Deliverer, Outbox
 
 __all__ = ["RunningServer", "build_answerer", "run_forever", "start_server"]
@@ -44,6 +55,9 @@ class RunningServer:
     desk: Desk
     operator: OperatorDesk | None = None
     closed: bool = False
+    warming: asyncio.Task[None] | None = None
+    """The first index build when it runs in the background (``start_server(...,
+    build_in_background=True)``); done once ``/readyz`` says ready."""
 
     @property
     def port(self) -> int:
@@ -60,6 +74,10 @@ class RunningServer:
         if self.closed:
             return
         self.closed = True
+        if self.warming is not None and not self.warming.done():
+            self.warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.warming
         await self.gateway.close()
         await self.desk.close()
         await self.service.waiting.close()
@@ -69,7 +87,7 @@ class RunningServer:
         await self.store.close()
 
 
-def build_answerer(settings: Settings) -> Answerer:
+def build_answerer(settings: Settings, progress: ProgressSink = NO_PROGRESS) -> Answerer:
     """Load the KB named in the settings (the bundled demo KB when unset), with the
     entries operators added (:func:`~handoff_server.kb.served.load_served_kb`), and
     build the configured engine, using the index cache under the data dir.
@@ -78,7 +96,12 @@ def build_answerer(settings: Settings) -> Answerer:
     :class:`~handoff_server.errors.UnknownEngine` for an unknown engine.
     """
     kb = load_served_kb(settings.ai.kb, settings.store.data_dir)
-    return make_answerer(kb, settings.ai.engine, cache_dir=settings.store.data_dir / "cache")
+    return make_answerer(kb, settings.ai.engine, _cache_dir(settings), progress)
+
+
+def _cache_dir(settings: Settings) -> Path:
+    """Where built indexes are kept: ``[ai] cache_dir``, else the data dir's ``cache``."""
+    return settings.ai.cache_dir or settings.store.data_dir / "cache"
 
 
 def _routed_service(
@@ -117,6 +140,7 @@ async def start_server(
     answerer: Answerer | None = None,
     *,
     clock: Callable[[], datetime] = utcnow,
+    build_in_background: bool = False,
 ) -> RunningServer:
     """Open the store, build the answerer (unless given; either way behind the courtesy
     layer, see :mod:`~handoff_server.ai.courtesy_layer`), finish interrupted AI turns,
@@ -126,25 +150,36 @@ async def start_server(
     (:class:`~handoff_server.errors.DataDirError`), before the index is built; if a
     later step fails the store is closed again. Webhook delivery (``[webhooks]``) runs
     as a background task of its own. ``clock`` (UTC) times the conversations' changes
-    and the waiting room's business hours (tests fix it)."""
+    and the waiting room's business hours (tests fix it).
+
+    ``build_in_background`` (what ``handoff serve`` does): load the KB (a bad one fails
+    here), start listening at once with ``/readyz`` at 503 and handshakes refused, and
+    build the index and finish starting in ``RunningServer.warming``
+    (:mod:`~handoff_server.warmup`)."""
     store = AsyncStore(open_store(settings.store))
     outbox = Outbox(settings.webhooks)
     webhooks = Deliverer(store, settings.webhooks, outbox)
     operator: OperatorDesk | None = None
     service: ConversationService | None = None
+    kb = None
     try:
-        if answerer is None:
+        if answerer is None and build_in_background:
+            kb = await asyncio.to_thread(load_served_kb, settings.ai.kb, settings.store.data_dir)
+            answerer = NotReadyAnswerer()
+        elif answerer is None:
             answerer = await asyncio.to_thread(build_answerer, settings)
         hub = Hub(typing_expiry=settings.server.typing_expiry_seconds)
         service, desk = _routed_service(settings, store, hub, answerer, outbox, clock)
-        await service.initialise()
-        await desk.start()
         agents = AgentDirectory(store, on_sign_in=desk.presence.know)
         operator = build_operator_desk(service, store, settings)
         gateway = Gateway(service, hub, agents, settings.server, desk, operator)
+        running = RunningServer(gateway, service, store, settings.server.host, webhooks, desk)
+        running.operator = operator
+        if kb is None:
+            await _finish_start(running)
+        else:
+            gateway.warming = BUILDING
         await gateway.start()
-        webhooks.start()
-        operator.start()
     except BaseException:
         if service is not None:
             await service.waiting.close()
@@ -153,33 +188,71 @@ async def start_server(
         await webhooks.close()
         await store.close()
         raise
-    return RunningServer(
-        gateway=gateway,
-        service=service,
-        store=store,
-        host=settings.server.host,
-        webhooks=webhooks,
-        desk=desk,
-        operator=operator,
-    )
+    if kb is not None:
+        running.warming = asyncio.create_task(_warm(running, settings, kb))
+    return running
+
+
+async def _finish_start(server: RunningServer) -> None:
+    """What needs the answerer: finish interrupted AI turns, start routing, webhook
+    delivery and the operator desk."""
+    await server.service.initialise()
+    await server.desk.start()
+    server.webhooks.start()
+    if server.operator is not None:
+        server.operator.start()
+
+
+async def _warm(server: RunningServer, settings: Settings, kb: KnowledgeBase) -> None:
+    """Build the index in a daemon thread (progress in the log), put the answerer in
+    place, finish starting, and mark the gateway ready. Raises what the build raises."""
+    engine, cache_dir = settings.ai.engine, _cache_dir(settings)
+    log_build_start(kb, engine, index_path(kb, engine, cache_dir))
+    started = time.monotonic()
+    progress = LogProgress(log, "building the index")
+    answerer = await in_daemon_thread(lambda: make_answerer(kb, engine, cache_dir, progress))
+    server.service.answerer = with_courtesy(answerer)
+    await _finish_start(server)
+    server.gateway.warming = None
+    log.info("index ready in %.1f s; /readyz answers 200", time.monotonic() - started)
 
 
 async def run_forever(settings: Settings, *, announce: bool = True) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully (exit status 0).
 
-    Prints ``handoff listening on ws://HOST:PORT`` once ready (scripts read the port from
-    it when they pass port 0).
+    Binds the port first and builds the index in the background (the log says so, with
+    the URL, the estimate and the progress; ``/healthz`` answers, ``/readyz`` is 503
+    until ready). Prints ``handoff listening on ws://HOST:PORT`` once ready: scripts read
+    the port from it when they pass port 0, and may connect as soon as they see it. A
+    failed build stops the server and raises its error.
     """
-    server = await start_server(settings)
+    server = await start_server(settings, build_in_background=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    if announce:
-        print(f"handoff listening on {server.url}", flush=True)
     try:
+        if server.warming is not None:
+            log.info("bound %s; not ready until the index is built (/readyz)", server.url)
+            await _ready_or_stopped(stop, server.warming)
+        if announce and not stop.is_set():
+            print(f"handoff listening on {server.url}", flush=True)
         await stop.wait()
     finally:
         log.info("shutting down")
         await server.close()
+
+
+async def _ready_or_stopped(stop: asyncio.Event, warming: asyncio.Task[None]) -> None:
+    """Wait until ``warming`` (the first build) is done or ``stop`` is set; raise what a
+    failed build raised."""
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({stopping, warming}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if warming.done() and not warming.cancelled():
+        error = warming.exception()
+        if error is not None:
+            raise error

@@ -88,6 +88,10 @@ class AISettings(_Section):
     """KB folder or file; unset means the bundled demo KB."""
     engine: str = "default"
     """Answerer engine name (``handoff kb build --help`` lists them)."""
+    cache_dir: Path | None = None
+    """Folder for built answerer indexes (created 0700; only files this user wrote there
+    are loaded); unset means ``cache`` in the data dir. ``handoff demo`` points it at the
+    user cache dir so its temporary data dirs share one demo index."""
 
 
 class ClientSettings(_Section):

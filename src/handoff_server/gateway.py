@@ -184,6 +184,9 @@ class Gateway:
         self.operator = operator if operator is not None else OperatorDesk({})
         self.server: Server | None = None
         self.ready = False
+        self.warming: str | None = None
+        """Why the server is not ready although it listens (``"building index"`` during
+        the first index build, :mod:`~handoff_server.warmup`); ``None`` once ready."""
         self.metrics: Counter[str] = Counter()
         self._handshake_agents: weakref.WeakKeyDictionary[ServerConnection, AgentInfo] = (
             weakref.WeakKeyDictionary()
@@ -226,14 +229,17 @@ class Gateway:
         if path == "/healthz":
             return connection.respond(http.HTTPStatus.OK, "ok\n")
         if path == "/readyz":
-            if self.ready:
+            if self.ready and self.warming is None:
                 return connection.respond(http.HTTPStatus.OK, "ready\n")
-            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "not ready\n")
+            why = f": {self.warming}" if self.warming else ""
+            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, f"not ready{why}\n")
         if path == "/metrics":
             conns = len(self.server.connections) if self.server else 0
             return _metrics_response(connection, self.hub.agents_online, conns, self.metrics)
         if path not in ("/v1/visitor", "/v1/agent"):
             return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
+        if self.warming is not None:
+            return _not_ready(connection, self.warming)
         origin = request.headers.get("Origin")
         allowed = self.settings.allowed_origins
         if allowed and origin is not None and origin not in allowed:
@@ -499,6 +505,16 @@ def _errors_as_frames(
                 client_msg_id=client_msg_id,
             )
         )
+
+
+def _not_ready(connection: ServerConnection, why: str) -> Response:
+    """HTTP 503 for a handshake while the server warms up (docs: ``warmup``): stable
+    code ``not_ready`` first in the body, ``Retry-After`` in seconds."""
+    response = connection.respond(
+        http.HTTPStatus.SERVICE_UNAVAILABLE, f"not_ready: {why}; try again in a few seconds\n"
+    )
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _query_token(query: str) -> str | None:

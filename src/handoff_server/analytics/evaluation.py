@@ -12,6 +12,7 @@ import numpy as np
 from handoff_server.ai.base import Answerer
 from handoff_server.errors import KBError
 from handoff_server.kb.loader import OOS_LABEL, label_to_id
+from handoff_server.progress import NO_PROGRESS, ProgressSink
 
 __all__ = ["Predictions", "predict", "read_questions"]
 
@@ -81,22 +82,47 @@ class _BatchScorer(Protocol):
     def score(self, questions: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
 
+QUESTION_BATCH = 256
+"""Questions scored per progress report."""
+
+
 def predict(
-    answerer: Answerer, kb_ids: set[str], texts: list[str], labels: list[str]
+    answerer: Answerer,
+    kb_ids: set[str],
+    texts: list[str],
+    labels: list[str],
+    progress: ProgressSink = NO_PROGRESS,
 ) -> Predictions:
-    """Answer every question (batched when the answerer supports ``score``)."""
+    """Answer every question (batched when the answerer supports ``score``), telling
+    ``progress`` after each :data:`QUESTION_BATCH` (step "answering the questions",
+    total = questions). Same results whatever the batch size."""
     targets = [label_to_id(lab) if lab != OOS_LABEL else None for lab in labels]
     unknown = sum(
         1 for t, lab in zip(targets, labels, strict=True) if t is not None and t not in kb_ids
     )
     oos = np.array([t is None or t not in kb_ids for t in targets])
-    if isinstance(answerer, _BatchScorer):
-        conf, top, _ = answerer.score(texts)
-        classes = answerer.index.classes
-        ids: list[str | None] = [classes[i] for i in top]
-    else:
-        answers = [answerer.answer(t) for t in texts]
-        conf = np.array([a.confidence for a in answers])
-        ids = [a.entry_id for a in answers]
+    conf, ids = _answers(answerer, texts, progress)
     right = np.array([i is not None and i == t for i, t in zip(ids, targets, strict=True)]) & ~oos
     return Predictions(np.asarray(conf, dtype=float), ids, right, oos, unknown)
+
+
+def _answers(
+    answerer: Answerer, texts: list[str], progress: ProgressSink
+) -> tuple[np.ndarray, list[str | None]]:
+    """(confidence (n,), answering entry id or ``None`` per question), in batches."""
+    progress.start("answering the questions", len(texts))
+    conf: list[float] = []
+    ids: list[str | None] = []
+    for i in range(0, len(texts), QUESTION_BATCH):
+        batch = texts[i : i + QUESTION_BATCH]
+        if isinstance(answerer, _BatchScorer):
+            c, top, _ = answerer.score(batch)
+            classes = answerer.index.classes
+            conf.extend(map(float, c))
+            ids.extend(classes[j] for j in top)
+        else:
+            answers = [answerer.answer(t) for t in batch]
+            conf.extend(a.confidence for a in answers)
+            ids.extend(a.entry_id for a in answers)
+        progress.advance(len(batch))
+    return np.array(conf, dtype=float), ids
