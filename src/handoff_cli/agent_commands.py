@@ -23,7 +23,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from handoff_cli.common import ConfigOpt, DemoKbOpt, ServerOpt, TokenOpt, fail, settings_from
+from handoff_cli.common import (
+    ConfigOpt,
+    DemoKbOpt,
+    ServerOpt,
+    TokenOpt,
+    fail,
+    fail_if_not_ready,
+    settings_from,
+)
 
 if TYPE_CHECKING:
     from handoff_tui import TUISettings
@@ -64,6 +72,7 @@ async def _check_token(url: str, token: str) -> None:
         conn = await asyncio.wait_for(connect_agent(url, token), 10)
     except InvalidStatus as exc:
         status = exc.response.status_code
+        fail_if_not_ready(status)
         fail(
             f"the server at {url} refused the token (HTTP {status}): check --token / "
             "HANDOFF_TOKEN ('handoff token create')",

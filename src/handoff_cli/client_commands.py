@@ -18,6 +18,7 @@ from handoff_cli.common import (
     ServerOpt,
     TokenOpt,
     fail,
+    fail_if_not_ready,
     key_values,
     print_json,
     settings_from,
@@ -493,7 +494,10 @@ def visit(
         fail(exc.detail, exc.code)
     except MessageTooLong as exc:
         fail(f"--message: {exc}", exc.code)
-    except (OSError, InvalidURI, InvalidStatus) as exc:
+    except InvalidStatus as exc:
+        fail_if_not_ready(exc.response.status_code)
+        fail(f"cannot connect to {url}: {exc}", "connect_failed")
+    except (OSError, InvalidURI) as exc:
         fail(f"cannot connect to {url}: {exc}", "connect_failed")
     except TimeoutError:
         fail(f"no reply from {url} within {timeout:g}s", "timeout")
@@ -512,6 +516,7 @@ async def _agent_conn(url: str, token: str | None) -> Connection:
         conn = await connect_agent(url, token)
     except InvalidStatus as exc:
         status = exc.response.status_code
+        fail_if_not_ready(status)
         fail(
             f"the server refused the token (HTTP {status})",
             "unauthorized" if status == 401 else "forbidden",

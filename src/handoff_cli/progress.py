@@ -77,7 +77,8 @@ def cli_progress(enabled: bool) -> Iterator[ProgressSink]:
     if not enabled:
         yield NO_PROGRESS
         return
-    console = Console(file=sys.stderr, highlight=False)
+    # Enabled means stderr is a terminal (progress_wanted): draw as on one.
+    console = Console(file=sys.stderr, highlight=False, force_terminal=True)
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}", markup=False),
