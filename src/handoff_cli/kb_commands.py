@@ -289,8 +289,8 @@ def evaluate(
     t = 0.70 if threshold is None else threshold
     report = _at_threshold(preds, t, report, engine)
     if plot is not None:
-        kb_name = kb.name if kb is not None else "demo KB"
-        title = f"{engine} engine, KB {kb_name}, questions {questions.name}"
+        kb_name = f"{kb.parent.name}/{kb.name}" if kb is not None else "the demo KB"
+        title = f"{engine} engine, KB {kb_name}, questions {questions.parent.name}/{questions.name}"
         _plot(plot, preds, t, target_risk, oos_share, risk_confidence, title)
     if json_out:
         if rows is not None:
