@@ -441,6 +441,17 @@ def _check_messages(messages: list[str]) -> None:
             fail("--message has no visible character", "empty_message")
 
 
+RetryForOpt = Annotated[
+    float,
+    typer.Option(
+        "--retry-for",
+        help="Seconds to keep reconnecting after the connection drops before giving up.",
+        metavar="SECONDS",
+        min=0,
+    ),
+]
+
+
 def visit(
     message: MessagesOpt = None,
     name: Annotated[str | None, typer.Option(metavar="TEXT", help="Visitor name.")] = None,
@@ -462,15 +473,7 @@ def visit(
     timeout: Annotated[
         float, typer.Option(help="Seconds to wait for each reply.", metavar="SECONDS", min=0.1)
     ] = 30.0,
-    retry_for: Annotated[
-        float,
-        typer.Option(
-            "--retry-for",
-            help="Seconds to keep reconnecting after the connection drops before giving up.",
-            metavar="SECONDS",
-            min=0,
-        ),
-    ] = 60.0,
+    retry_for: RetryForOpt = 60.0,
     config: ConfigOpt = None,
 ) -> None:
     """Chat with the AI as a website visitor.
