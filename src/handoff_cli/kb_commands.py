@@ -27,6 +27,7 @@ from handoff_server.analytics import (
     risk_coverage,
     sweep,
 )
+from handoff_server.config import index_cache_dir
 from handoff_server.errors import HandoffError
 from handoff_server.kb import check_kb, load_kb, write_kb_folder
 from handoff_server.progress import NO_PROGRESS, ProgressSink
@@ -48,8 +49,7 @@ EngineOpt = Annotated[
 
 
 def _cache_dir(config: Path | None, data_dir: Path | None) -> Path:
-    settings = settings_from(config, {"store": {"data_dir": data_dir}})
-    return settings.store.data_dir / "cache"
+    return index_cache_dir(settings_from(config, {"store": {"data_dir": data_dir}}))
 
 
 def _index(

@@ -46,11 +46,12 @@ def _policy(policy_file: Path | None, settings: Any) -> tuple[Policy, str]:
 def _answerer(settings: Any) -> Any:
     """The configured KB and engine, or exit with ``bad_kb`` / ``bad_engine``."""
     from handoff_server.ai import make_answerer
+    from handoff_server.config import index_cache_dir
     from handoff_server.kb import load_kb
 
     try:
         knowledge = load_kb(settings.ai.kb)
-        return make_answerer(knowledge, settings.ai.engine, settings.store.data_dir / "cache")
+        return make_answerer(knowledge, settings.ai.engine, index_cache_dir(settings))
     except HandoffError as exc:
         fail(exc.detail, exc.code)
     except ImportError as exc:

@@ -13,13 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
 from handoff_server.agents import AgentDirectory
 from handoff_server.ai import Answerer, make_answerer
 from handoff_server.ai.courtesy_layer import with_courtesy
 from handoff_server.ai.factory import index_path
-from handoff_server.config import Settings
+from handoff_server.config import Settings, index_cache_dir
 from handoff_server.conversations import ConversationService
 from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
@@ -96,12 +95,7 @@ def build_answerer(settings: Settings, progress: ProgressSink = NO_PROGRESS) -> 
     :class:`~handoff_server.errors.UnknownEngine` for an unknown engine.
     """
     kb = load_served_kb(settings.ai.kb, settings.store.data_dir)
-    return make_answerer(kb, settings.ai.engine, _cache_dir(settings), progress)
-
-
-def _cache_dir(settings: Settings) -> Path:
-    """Where built indexes are kept: ``[ai] cache_dir``, else the data dir's ``cache``."""
-    return settings.ai.cache_dir or settings.store.data_dir / "cache"
+    return make_answerer(kb, settings.ai.engine, index_cache_dir(settings), progress)
 
 
 def _routed_service(
@@ -206,7 +200,7 @@ async def _finish_start(server: RunningServer) -> None:
 async def _warm(server: RunningServer, settings: Settings, kb: KnowledgeBase) -> None:
     """Build the index in a daemon thread (progress in the log), put the answerer in
     place, finish starting, and mark the gateway ready. Raises what the build raises."""
-    engine, cache_dir = settings.ai.engine, _cache_dir(settings)
+    engine, cache_dir = settings.ai.engine, index_cache_dir(settings)
     log_build_start(kb, engine, index_path(kb, engine, cache_dir))
     started = time.monotonic()
     progress = LogProgress(log, "building the index")

@@ -33,7 +33,13 @@ from handoff_server.errors import ConfigError
 from handoff_server.escalation.policy import Policy
 from handoff_server.protocol import TeamName
 
-__all__ = ["AssignmentSettings", "Settings", "load_settings", "default_data_dir"]
+__all__ = [
+    "AssignmentSettings",
+    "Settings",
+    "default_data_dir",
+    "index_cache_dir",
+    "load_settings",
+]
 
 
 def default_data_dir() -> Path:
@@ -264,6 +270,12 @@ def _prune(data: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             out[key] = value
     return out
+
+
+def index_cache_dir(settings: Settings) -> Path:
+    """Where built answerer indexes are kept: ``[ai] cache_dir``, else ``cache`` in the
+    data dir."""
+    return settings.ai.cache_dir or settings.store.data_dir / "cache"
 
 
 def load_settings(
