@@ -201,10 +201,14 @@ async def _warm(server: RunningServer, settings: Settings, kb: KnowledgeBase) ->
     """Build the index in a daemon thread (progress in the log), put the answerer in
     place, finish starting, and mark the gateway ready. Raises what the build raises."""
     engine, cache_dir = settings.ai.engine, index_cache_dir(settings)
-    log_build_start(kb, engine, index_path(kb, engine, cache_dir))
     started = time.monotonic()
     progress = LogProgress(log, "building the index")
-    answerer = await in_daemon_thread(lambda: make_answerer(kb, engine, cache_dir, progress))
+
+    def build() -> Answerer:  # all of it off the event loop: /healthz keeps answering
+        log_build_start(kb, engine, index_path(kb, engine, cache_dir))
+        return make_answerer(kb, engine, cache_dir, progress)
+
+    answerer = await in_daemon_thread(build)
     server.service.answerer = with_courtesy(answerer)
     await _finish_start(server)
     server.gateway.warming = None
