@@ -14,6 +14,7 @@ from handoff_cli.output import echo, one_line
 from handoff_cli.plots import EvalPicture, check_plot_path, write_plot
 from handoff_cli.progress import cli_progress, progress_wanted
 from handoff_server.ai import ENGINES
+from handoff_server.ai.courtesy_layer import CourtesyAnswerer
 from handoff_server.ai.factory import load_or_build_index
 from handoff_server.analytics import (
     RISK_CONFIDENCE,
@@ -303,12 +304,13 @@ def evaluate(
 def _at_threshold(
     preds: Predictions, t: float, sweep_report: dict[str, object], engine: str
 ) -> dict[str, object]:
-    """The metrics at threshold ``t``, then the sweep's report, the engine and how many
-    labels named no entry."""
+    """The metrics at threshold ``t``, then the sweep's report, the engine, how many
+    labels named no entry and how many questions the courtesy layer answered."""
     metrics = compute_metrics(preds.confidence, preds.right, preds.oos, t).as_dict()
     report = {**metrics, **sweep_report, "engine": engine}
     if preds.n_unknown_labels:
         report["unknown_labels_as_oos"] = preds.n_unknown_labels
+    report["courtesy_replies"] = preds.n_courtesy
     return report
 
 
@@ -326,7 +328,8 @@ def _predictions(
     with cli_progress(show_progress) as progress:
         answerer, _, _ = _index(kb, engine, cache_dir, progress)
         ids = {e.id for e in answerer.kb.entries if not e.out_of_scope}
-        return predict(answerer, ids, texts, labels, progress)
+        # Scored as the server serves it: the engine behind the courtesy layer.
+        return predict(CourtesyAnswerer(answerer, answerer.kb), ids, texts, labels, progress)
 
 
 def _plot(

@@ -1,33 +1,23 @@
-"""``handoff serve`` and ``handoff token``."""
+"""``handoff serve``."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-import secrets
 import shlex
-import sqlite3
-import uuid
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
 from handoff_cli.common import ConfigOpt, DataDirOpt, DemoKbOpt, fail, settings_from
 from handoff_cli.output import echo
-from handoff_cli.roster_commands import CapacityOpt, TeamsOpt, checked_teams
+from handoff_server import logredact
 from handoff_server.config import Settings
+from handoff_server.datadir import explain_os_error
 from handoff_server.errors import HandoffError
 from handoff_server.policies import policy_in_force
-from handoff_server.store import AgentRecord, hash_token, open_store, utcnow
-
-token_app = typer.Typer(
-    help="Create sign-in tokens for agents and operators.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
-
 
 _HostOpt = Annotated[
     str | None, typer.Option(metavar="HOST", help="Interface to listen on (default 127.0.0.1).")
@@ -52,10 +42,17 @@ def serve(
     engine: _EngineOpt = None,
     config: ConfigOpt = None,
     log_level: Annotated[str, typer.Option(metavar="LEVEL", help="Logging level.")] = "INFO",
+    demo_page: Annotated[
+        bool,
+        typer.Option(
+            "--demo-page", help="Also serve /demo, a fictional site embedding the web chat widget."
+        ),
+    ] = False,
 ) -> None:
     """Run the handoff server until SIGTERM or Ctrl-C.
 
-    Prints 'handoff listening on ws://HOST:PORT' when ready.
+    Prints 'handoff listening on ws://HOST:PORT' when ready (and, with --demo-page,
+    'demo page on http://HOST:PORT/demo'). The web widget is served at /widget.js.
     """
     from handoff_server.ai import ENGINES
     from handoff_server.app import run_forever
@@ -68,17 +65,18 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logredact.install()  # tokens and visitor data never reach the log, at any level
     settings = settings_from(
         config,
         {
-            "server": {"host": host, "port": port},
+            "server": {"host": host, "port": port, "demo_page": demo_page or None},
             "store": {"data_dir": data_dir},
             "ai": {"kb": kb, "engine": engine},
         },
     )
-    if settings.ai.engine not in ENGINES:
+    if settings.ai.engine not in (*ENGINES, "llm"):
         fail(
-            f"unknown engine {settings.ai.engine!r}; choose one of: {', '.join(ENGINES)}",
+            f"unknown engine {settings.ai.engine!r}; choose one of: {', '.join(ENGINES)}, llm",
             "bad_engine",
         )
     _warn_unapplied_policy(settings, config)
@@ -88,11 +86,8 @@ def serve(
         fail(exc.detail, exc.code)
     except ImportError as exc:
         fail(f"engine {settings.ai.engine!r} needs the 'embeddings' extra: {exc}", "missing_extra")
-    except OSError as exc:
-        fail(
-            f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror or exc}",
-            "listen_failed",
-        )
+    except OSError as exc:  # not the bind (that is a ListenError): name the real cause
+        fail(f"cannot start: {explain_os_error(exc)}", "server_failed")
 
 
 def _warn_unapplied_policy(settings: Settings, config: Path | None) -> None:
@@ -115,50 +110,6 @@ def _warn_unapplied_policy(settings: Settings, config: Path | None) -> None:
     )
 
 
-@token_app.command("create")
-def token_create(
-    name: Annotated[str, typer.Option(metavar="TEXT", help="The person's display name.")],
-    role: Annotated[
-        Literal["agent", "operator"], typer.Option(metavar="ROLE", help="agent or operator.")
-    ] = "agent",
-    teams: TeamsOpt = None,
-    capacity: CapacityOpt = None,
-    data_dir: DataDirOpt = None,
-    config: ConfigOpt = None,
-) -> None:
-    """Create a token. It is printed once, on the last line; only its hash is stored.
-
-    --team (repeatable) and --capacity say which teams they serve (none: every team)
-    and how many conversations they hold at once; 'handoff agents set' changes them.
-    """
-    if not name.strip() or len(name) > 100:
-        fail("--name must be 1 to 100 characters", "invalid_option")
-    team_list = checked_teams(teams)
-    settings = settings_from(config, {"store": {"data_dir": data_dir}})
-    token = "hnd_" + secrets.token_urlsafe(32)
-    store = open_store(settings.store)
-    try:
-        agent_id = "agt_" + uuid.uuid4().hex[:12]
-        store.create_agent(
-            AgentRecord(
-                id=agent_id,
-                name=name.strip(),
-                role=role,
-                token_hash=hash_token(token),
-                created_at=utcnow(),
-                teams=team_list,
-                capacity=capacity,
-            )
-        )
-    except sqlite3.Error as exc:
-        fail(f"cannot store the token: {exc}", "store_failed")
-    finally:
-        store.close()
-    echo(f"created {role} {name.strip()!r} ({agent_id}) in {settings.store.data_dir}")
-    echo(token)
-
-
 def register(app: typer.Typer) -> None:
     """Add these commands to the main app."""
     app.command("serve")(serve)
-    app.add_typer(token_app, name="token")

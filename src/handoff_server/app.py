@@ -9,26 +9,33 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from handoff_server import logredact
 from handoff_server.agents import AgentDirectory
 from handoff_server.ai import Answerer, make_answerer
 from handoff_server.ai.courtesy_layer import with_courtesy
 from handoff_server.ai.factory import index_path
 from handoff_server.config import Settings, index_cache_dir
 from handoff_server.conversations import ConversationService
+from handoff_server.datadir import diagnose_data_dir, explain_os_error
+from handoff_server.errors import DataDirError, ListenError
 from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
 from handoff_server.kb.models import KnowledgeBase
 from handoff_server.kb.served import load_served_kb
 from handoff_server.operator import OperatorDesk, build_operator_desk
 from handoff_server.progress import NO_PROGRESS, LogProgress, ProgressSink
+from handoff_server.retention import RetentionSweep
 from handoff_server.routing.desk import Desk, RoutedSink
 from handoff_server.routing.presence import Presence
 from handoff_server.store import AsyncStore, open_store, utcnow
+from handoff_server.storehealth import is_storage_error
+from handoff_server.tokens import TokenGuard
 from handoff_server.warmup import (
     BUILDING,
     NotReadyAnswerer,
@@ -53,6 +60,8 @@ class RunningServer:
     webhooks: Deliverer
     desk: Desk
     operator: OperatorDesk | None = None
+    tokens: TokenGuard | None = None
+    retention: RetentionSweep | None = None
     closed: bool = False
     warming: asyncio.Task[None] | None = None
     """The first index build when it runs in the background (``start_server(...,
@@ -77,6 +86,10 @@ class RunningServer:
             self.warming.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.warming
+        if self.tokens is not None:
+            await self.tokens.close()
+        if self.retention is not None:
+            await self.retention.close()
         await self.gateway.close()
         await self.desk.close()
         await self.service.waiting.close()
@@ -89,13 +102,35 @@ class RunningServer:
 def build_answerer(settings: Settings, progress: ProgressSink = NO_PROGRESS) -> Answerer:
     """Load the KB named in the settings (the bundled demo KB when unset), with the
     entries operators added (:func:`~handoff_server.kb.served.load_served_kb`), and
-    build the configured engine, using the index cache under the data dir.
+    build the configured engine (``llm``: :func:`~handoff_server.ai.llm.make_llm_answerer`),
+    using the index cache (``[ai] cache_dir``, else ``cache`` in the data dir).
 
     Raises :class:`~handoff_server.errors.KBError` for a bad KB,
     :class:`~handoff_server.errors.UnknownEngine` for an unknown engine.
     """
     kb = load_served_kb(settings.ai.kb, settings.store.data_dir)
-    return make_answerer(kb, settings.ai.engine, index_cache_dir(settings), progress)
+    return _engine_answerer(kb, settings, progress)
+
+
+def _engine_answerer(
+    kb: KnowledgeBase, settings: Settings, progress: ProgressSink = NO_PROGRESS
+) -> Answerer:
+    """The configured engine for ``kb``, its index cached in
+    :func:`~handoff_server.config.index_cache_dir` (``llm``: the model over its
+    retrieval engine's index)."""
+    cache_dir = index_cache_dir(settings)
+    if settings.ai.engine == "llm":
+        from handoff_server.ai.llm import make_llm_answerer
+
+        return make_llm_answerer(kb, settings.ai.llm, cache_dir, progress=progress)
+    return make_answerer(kb, settings.ai.engine, cache_dir, progress)
+
+
+def _index_engine(settings: Settings) -> str:
+    """The engine whose index the configured answerer builds (``llm``: its retrieval's)."""
+    if settings.ai.engine == "llm":
+        return settings.ai.llm.retrieval_engine
+    return settings.ai.engine
 
 
 def _routed_service(
@@ -129,6 +164,54 @@ def _routed_service(
     return service, desk
 
 
+def _retention(
+    store: AsyncStore, settings: Settings, service: ConversationService
+) -> RetentionSweep | None:
+    """The retention sweep, started, when ``[store] retain_days`` is set; what it deletes
+    leaves the service's memory of recent conversations too."""
+    if settings.store.retain_days is None:
+        return None
+    sweep = RetentionSweep(
+        store,
+        settings.store.retain_days,
+        settings.store.retention_sweep_seconds,
+        on_erased=service.memory.forget,
+    )
+    sweep.start()
+    return sweep
+
+
+def _data_dir_error(exc: BaseException, settings: Settings) -> DataDirError:
+    """A start-up step failed on the store or the disk: the error naming the data dir
+    and the real cause (read-only, full, permission)."""
+    cause = diagnose_data_dir(settings.store.data_dir) or explain_os_error(exc)
+    return DataDirError(f"the data dir {settings.store.data_dir}: {cause}")
+
+
+async def _listen(gateway: Gateway, settings: Settings) -> None:
+    """Bind the gateway; raises :class:`~handoff_server.errors.ListenError` naming the
+    host, port and cause (only the bind is a listen failure)."""
+    try:
+        await gateway.start()
+    except OSError as exc:
+        where = f"{settings.server.host}:{settings.server.port}"
+        raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}") from exc
+
+
+async def _first_answerer(
+    settings: Settings, answerer: Answerer | None, build_in_background: bool
+) -> tuple[Answerer, KnowledgeBase | None]:
+    """``(answerer, None)``: the given one, or the configured one built now; with
+    ``build_in_background``, ``(placeholder, KB to build for)`` (the KB is loaded now, so
+    a bad one fails at once)."""
+    if answerer is not None:
+        return answerer, None
+    if build_in_background:
+        kb = await asyncio.to_thread(load_served_kb, settings.ai.kb, settings.store.data_dir)
+        return NotReadyAnswerer(), kb
+    return await asyncio.to_thread(build_answerer, settings), None
+
+
 async def start_server(
     settings: Settings,
     answerer: Answerer | None = None,
@@ -150,37 +233,40 @@ async def start_server(
     here), start listening at once with ``/readyz`` at 503 and handshakes refused, and
     build the index and finish starting in ``RunningServer.warming``
     (:mod:`~handoff_server.warmup`)."""
+    logredact.install()
     store = AsyncStore(open_store(settings.store))
     outbox = Outbox(settings.webhooks)
     webhooks = Deliverer(store, settings.webhooks, outbox)
     operator: OperatorDesk | None = None
     service: ConversationService | None = None
-    kb = None
+    guard = TokenGuard(store, settings.server.token_check_seconds)
     try:
-        if answerer is None and build_in_background:
-            kb = await asyncio.to_thread(load_served_kb, settings.ai.kb, settings.store.data_dir)
-            answerer = NotReadyAnswerer()
-        elif answerer is None:
-            answerer = await asyncio.to_thread(build_answerer, settings)
+        answerer, kb = await _first_answerer(settings, answerer, build_in_background)
         hub = Hub(typing_expiry=settings.server.typing_expiry_seconds)
         service, desk = _routed_service(settings, store, hub, answerer, outbox, clock)
-        agents = AgentDirectory(store, on_sign_in=desk.presence.know)
+        agents = AgentDirectory(store, on_sign_in=desk.presence.know, guard=guard)
         operator = build_operator_desk(service, store, settings)
-        gateway = Gateway(service, hub, agents, settings.server, desk, operator)
-        running = RunningServer(gateway, service, store, settings.server.host, webhooks, desk)
-        running.operator = operator
+        gateway = Gateway(service, hub, agents, settings.server, desk, operator, store=store)
+        running = RunningServer(
+            gateway, service, store, settings.server.host, webhooks, desk, operator, guard
+        )
         if kb is None:
             await _finish_start(running)
         else:
             gateway.warming = BUILDING
-        await gateway.start()
-    except BaseException:
+        await _listen(gateway, settings)
+        guard.start()
+        running.retention = _retention(store, settings, service)
+    except BaseException as exc:
+        await guard.close()
         if service is not None:
             await service.waiting.close()
         if operator is not None:
             await operator.close()
         await webhooks.close()
         await store.close()
+        if is_storage_error(exc) or isinstance(exc, sqlite3.Error):
+            raise _data_dir_error(exc, settings) from exc
         raise
     if kb is not None:
         running.warming = asyncio.create_task(_warm(running, settings, kb))
@@ -199,18 +285,25 @@ async def _finish_start(server: RunningServer) -> None:
 
 async def _warm(server: RunningServer, settings: Settings, kb: KnowledgeBase) -> None:
     """Build the index in a daemon thread (progress in the log), put the answerer in
-    place, finish starting, and mark the gateway ready. Raises what the build raises."""
-    engine, cache_dir = settings.ai.engine, index_cache_dir(settings)
+    place, finish starting, and mark the gateway ready. Raises what the build raises;
+    a store that fails while finishing is a
+    :class:`~handoff_server.errors.DataDirError`, as at start."""
+    engine, cache_dir = _index_engine(settings), index_cache_dir(settings)
     started = time.monotonic()
     progress = LogProgress(log, "building the index")
 
     def build() -> Answerer:  # all of it off the event loop: /healthz keeps answering
         log_build_start(kb, engine, index_path(kb, engine, cache_dir))
-        return make_answerer(kb, engine, cache_dir, progress)
+        return _engine_answerer(kb, settings, progress)
 
     answerer = await in_daemon_thread(build)
     server.service.answerer = with_courtesy(answerer)
-    await _finish_start(server)
+    try:
+        await _finish_start(server)
+    except Exception as exc:
+        if is_storage_error(exc) or isinstance(exc, sqlite3.Error):
+            raise _data_dir_error(exc, settings) from exc
+        raise
     server.gateway.warming = None
     log.info("index ready in %.1f s; /readyz answers 200", time.monotonic() - started)
 
@@ -222,7 +315,8 @@ async def run_forever(settings: Settings, *, announce: bool = True) -> None:
     the URL, the estimate and the progress; ``/healthz`` answers, ``/readyz`` is 503
     until ready). Prints ``handoff listening on ws://HOST:PORT`` once ready: scripts read
     the port from it when they pass port 0, and may connect as soon as they see it. A
-    failed build stops the server and raises its error.
+    failed build stops the server and raises its error. Then prints ``demo page on
+    http://HOST:PORT/demo`` when ``server.demo_page`` is on.
     """
     server = await start_server(settings, build_in_background=True)
     stop = asyncio.Event()
@@ -236,6 +330,8 @@ async def run_forever(settings: Settings, *, announce: bool = True) -> None:
             await _ready_or_stopped(stop, server.warming)
         if announce and not stop.is_set():
             print(f"handoff listening on {server.url}", flush=True)
+            if settings.server.demo_page:
+                print(f"demo page on http://{server.host}:{server.port}/demo", flush=True)
         await stop.wait()
     finally:
         log.info("shutting down")

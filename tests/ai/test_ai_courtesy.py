@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import pytest
 
+from handoff_server.ai.base import Answer
 from handoff_server.ai.courtesy import IDENTITY_REPLY, courtesy_answer
+from handoff_server.ai.courtesy_layer import CourtesyAnswerer, kinds_owned_by
+from handoff_server.analytics.evaluation import predict
+from handoff_server.kb import load_kb
+from handoff_server.kb.models import KBEntry, KnowledgeBase
 from tests.helpers import events, say, start_visitor
 
 
@@ -93,3 +98,71 @@ async def test_bot_question_is_answered_and_a_person_follows_only_on_yes(server)
     (handoff,) = events(frames, "escalated")
     assert handoff.data.trigger.kind == "human_request"
     await conn.close()
+
+
+def _small_talk_kb() -> KnowledgeBase:
+    """A KB with its own greeting and bot entries, and a billing entry with one stray
+    thanks among its examples."""
+    return KnowledgeBase(
+        entries=[
+            KBEntry(
+                id="greeting",
+                title="Greeting",
+                questions=["hello", "hi there", "hey", "good morning"],
+                answer="Welcome to Brambleport! What can we do for you?",
+            ),
+            KBEntry(
+                id="are-you-a-bot",
+                title="Who answers",
+                questions=["am I talking to a bot?", "are you human?", "is this a real person?"],
+                answer="Brambleport's assistant, an AI, answers first.",
+            ),
+            KBEntry(
+                id="invoice",
+                title="Invoices",
+                questions=["where is my invoice", "download my invoice", "thanks"],
+                answer="Invoices are under Billing.",
+            ),
+        ]
+    )
+
+
+def test_a_kb_owns_the_small_talk_its_entries_answer() -> None:
+    assert kinds_owned_by(_small_talk_kb()) == {"hello", "identity"}
+    assert kinds_owned_by(load_kb(None)) == frozenset()
+
+
+class _Recorder:
+    """An engine that says which message reached it."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def answer(self, question: str) -> Answer:
+        self.asked.append(question)
+        return Answer(text="from the KB", confidence=0.42, entry_id="greeting")
+
+
+@pytest.mark.parametrize("text", ["hello", "Good morning!", "are you human?"])
+def test_small_talk_the_kb_owns_goes_to_the_engine(text: str) -> None:
+    """Issue 13: the server gave its built-in reply to "hello" where the team's KB had a
+    greeting entry, so the server and ``handoff eval`` disagreed."""
+    engine = _Recorder()
+    answer = CourtesyAnswerer(engine, _small_talk_kb()).answer(text)
+    assert engine.asked == [text] and answer.text == "from the KB" and not answer.courtesy
+
+
+@pytest.mark.parametrize("text", ["thanks, that worked", "bye!"])
+def test_small_talk_the_kb_does_not_own_keeps_the_built_in_reply(text: str) -> None:
+    engine = _Recorder()
+    answer = CourtesyAnswerer(engine, _small_talk_kb()).answer(text)
+    assert engine.asked == [] and answer.courtesy and answer.confidence == 1.0
+
+
+def test_eval_scores_what_the_server_serves() -> None:
+    """``predict`` through the courtesy layer: owned small talk is the engine's answer,
+    the rest the built-in reply (confidence 1.0, no entry, so not right for any label)."""
+    layer = CourtesyAnswerer(_Recorder(), _small_talk_kb())
+    preds = predict(layer, {"greeting", "invoice"}, ["hello", "thanks!"], ["greeting", "invoice"])
+    assert preds.entry_id == ["greeting", None] and preds.n_courtesy == 1
+    assert preds.confidence.tolist() == [0.42, 1.0] and preds.right.tolist() == [True, False]

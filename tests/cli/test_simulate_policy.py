@@ -43,14 +43,14 @@ async def test_compare_runs_the_same_workload_under_both_policies(tmp_path):
 
 def _clinc_sample(tmp_path: Path, intents: int = 10, oos: int = 40) -> tuple[Path, Path]:
     """A KB CSV of ``intents`` CLINC150 intents (their train rows, and train's oos
-    rows) and a question set of their val rows plus ``oos`` val oos rows. Intents are
-    drawn (seed 13) outside CLINC150's small_talk domain: thanks, hellos and "are you a
-    bot" get the server's courtesy reply, which ``handoff eval`` does not model."""
+    rows) and a question set of their val rows plus ``oos`` val oos rows. Two of the
+    intents are small talk (``greeting``, ``are_you_a_bot``), which the KB then answers
+    itself; the rest are drawn (seed 13) from the other domains."""
     if not CLINC.is_dir():
         pytest.skip(f"CLINC150 is not at {CLINC} (shared/data beside the checkout)")
     domains = json.loads((CLINC / "domains.json").read_text(encoding="utf-8"))
     pool = sorted(i for d, names in domains.items() if d != "small_talk" for i in names)
-    chosen = set(random.Random(13).sample(pool, intents))
+    chosen = {"greeting", "are_you_a_bot", *random.Random(13).sample(pool, intents - 2)}
     kb, questions = tmp_path / "kb.csv", tmp_path / "questions.csv"
     for source, target, oos_rows in (("train", kb, None), ("val", questions, oos)):
         with (CLINC / f"{source}.csv").open(encoding="utf-8", newline="") as fh:

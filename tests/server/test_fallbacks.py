@@ -33,6 +33,7 @@ from handoff_server.protocol import (
     VRequestHuman,
     VResume,
 )
+from handoff_server.store import NewEvent
 from tests.conftest import create_token, make_settings
 from tests.helpers import events, online_agent, say, start_visitor, wait_ack
 from tests.server.test_webhooks import SECRET, Receiver, endpoint
@@ -408,6 +409,33 @@ async def test_the_ai_continues_until_a_person_claims(server):
     assert events(await _maybe(visitor, SEvent, 1.0), "ai_message") == []
     await visitor.close()
     await sam.close()
+
+
+async def test_an_interrupted_turn_of_the_ai_going_on_is_finished_on_restart(
+    server_factory, tmp_path
+):
+    """A crash between storing the message of a visitor the AI goes on helping (they
+    chose ``ai_continues`` while queued) and the AI's reply: the restarted server
+    finishes the turn, as it does for a conversation with the AI."""
+    data = tmp_path / "shared-data"
+    first = await server_factory(data_dir=data)
+    visitor, cid, _ = await escalate(first.url)
+    chose = VChooseFallback(
+        type="choose_fallback", client_msg_id=new_client_msg_id(), option="ai_continues"
+    )
+    assert isinstance((await exchange(visitor, chose))[-1], SAck)
+    await visitor.close()
+    message = NewEvent(
+        kind="visitor_message", data={"text": "how do I reset my password"}, client_msg_id="m1"
+    )
+    await first.store.call(first.store.store.append_events, cid, [message], {})
+    await first.close()
+    second = await server_factory(data_dir=data)
+    stored = await second.store.call(second.store.store.events_after, cid, 0)
+    assert [e.kind for e in stored][-2:] == ["visitor_message", "ai_message"]
+    assert stored[-1].data["entry_id"] == "account-password-reset"
+    conv = await second.store.call(second.store.store.get_conversation, cid)
+    assert conv.status == "queued"  # still waiting for the person who follows up
 
 
 async def test_only_what_was_offered_can_be_chosen(server_factory):

@@ -17,6 +17,7 @@ from handoff_server.protocol import (
     SOffer,
     SQueue,
     SStaff,
+    SWaitingWork,
 )
 from tests.server.routing_kit import (
     act,
@@ -210,3 +211,24 @@ def test_assignment_settings_say_which_teams_push_and_refuse_contradictions():
         with pytest.raises(ConfigError) as info:
             load_settings(None, {"assignment": bad})
         assert needle in str(info.value) and info.value.code == "bad_config"
+
+
+async def test_waiting_work_goes_only_to_agents_who_can_take_it(server_factory):
+    """A billing agent coming online is offered the billing work that waits (pull); a
+    security agent, who cannot take it, is not sent it, and an agent at capacity is not
+    either."""
+    srv = await routing_server(server_factory)
+    lee, _, _ = await present(srv, "Lee", teams=["security"])
+    full, _, _ = await present(srv, "Max", capacity=1)
+    _, busy = await escalate(srv.url, "security", name="Cy")
+    assert isinstance(await act(full, "claim", busy), SAck)
+    await _frames_until_roster(lee)
+    await _frames_until_roster(full)
+    _, billing = await escalate(srv.url, "billing")
+    sam, _, _ = await present(srv, "Sam", teams=["billing"])
+    work = (await sam.recv_until(lambda f: isinstance(f, SWaitingWork), 10))[-1]
+    assert [i.conversation_id for i in work.items] == [billing]
+    for other in (lee, full):
+        assert not [f for f in await _frames_until_roster(other) if isinstance(f, SWaitingWork)]
+    for conn in (lee, full, sam):
+        await conn.close()

@@ -91,9 +91,21 @@ async def test_a_request_before_any_question_says_there_is_none(server):
     visitor, welcome = await start_visitor(server.url)
     await say(visitor, "I want to talk to a person")
     packet, row = await _packet_and_row(server, welcome.conversation_id)
-    assert packet.analysis.startswith("No question yet: the visitor asked for a person")
+    assert packet.analysis.startswith("No question the AI could match yet: the visitor asked")
     assert packet.candidates == [] and packet.confidence_history == []
     assert row.last_confidence is None
+    await visitor.close()
+
+
+async def test_a_request_with_a_question_the_ai_cannot_match_is_not_called_no_question(server):
+    """The demo's "Is there a phone number? I'd rather talk to someone" was told to
+    agents as "asked for a person before asking anything": they had asked something.
+    The analysis says what is true: nothing the AI could match."""
+    visitor, welcome = await start_visitor(server.url)
+    await say(visitor, "Is there a phone number? I'd rather talk to someone")
+    packet, _ = await _packet_and_row(server, welcome.conversation_id)
+    assert "before asking anything" not in packet.analysis
+    assert "matched no KB topic" in packet.analysis
     await visitor.close()
 
 

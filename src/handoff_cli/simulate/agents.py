@@ -7,6 +7,12 @@ team, priority: what a visitor is never told) and hands queued conversations to 
 agent with the most free capacity, highest priority first, then in order of arrival. It
 never touches a conversation this run did not start.
 
+Simulated agents behave as people at the desk do: each says it is ``online`` on signing
+in (the server counts no agent online before that, so wait estimates and fallbacks see
+them), accepts the server's push ``offer`` of a conversation of this run when it has a
+free slot (after its claim delay; such a conversation is not also claimed), and resolves
+with a ``resolution`` and, where it can tell, an ``ai_verdict``.
+
 Each agent sends at most :data:`AGENT_FRAMES_PER_MINUTE` frames a minute, under the
 server's default rate limit (60), and retries a ``rate_limited`` refusal after a
 jittered back-off.
@@ -28,9 +34,11 @@ from handoff_cli.simulate.scenario import AgentSpec
 from handoff_server.client import Connection, backoff_delay, connect_agent, new_client_msg_id
 from handoff_server.gateway import TokenBucket
 from handoff_server.protocol import (
+    AAccept,
     AClaim,
     AHandback,
     AOpen,
+    APresence,
     AReply,
     AResolve,
     ASubscribeQueue,
@@ -40,8 +48,10 @@ from handoff_server.protocol import (
     SAuthenticated,
     SConversation,
     SError,
+    SOffer,
     SQueue,
     SQueueItem,
+    SStaff,
 )
 
 __all__ = ["AGENT_FRAMES_PER_MINUTE", "AgentStats", "Desk"]
@@ -51,8 +61,9 @@ AGENT_FRAMES_PER_MINUTE = 50
 
 RATE_LIMIT_RETRIES = 5
 
-_ACTIONS: dict[str, type[AClaim | AReply | AResolve | AHandback]] = {
+_ACTIONS: dict[str, type[AClaim | AAccept | AReply | AResolve | AHandback]] = {
     "claim": AClaim,
+    "accept": AAccept,
     "reply": AReply,
     "resolve": AResolve,
     "handback": AHandback,
@@ -61,10 +72,12 @@ _ACTIONS: dict[str, type[AClaim | AReply | AResolve | AHandback]] = {
 
 @dataclass
 class AgentStats:
-    """What the simulated agents did: claims won and lost, replies, resolutions,
-    handbacks, and the errors they got, by code."""
+    """What the simulated agents did: claims won (offers accepted included) and lost,
+    push offers received, replies, resolutions, handbacks, and the errors they got, by
+    code."""
 
     claims: int = 0
+    offers: int = 0
     claims_lost: int = 0
     replies: int = 0
     resolved: int = 0
@@ -102,10 +115,11 @@ class SimAgent:
         """Conversations this agent can still take."""
         return self.desk.spec.capacity - self.load
 
-    def take(self, conversation_id: str) -> None:
-        """Handle ``conversation_id`` in the background (claim, reply, finish)."""
+    def take(self, conversation_id: str, via: str = "claim") -> None:
+        """Handle ``conversation_id`` in the background: take it (``via`` ``claim``, or
+        ``accept`` an offer), reply, finish."""
         self.load += 1
-        task = asyncio.create_task(self._handle(conversation_id))
+        task = asyncio.create_task(self._handle(conversation_id, via))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -121,33 +135,61 @@ class SimAgent:
         await asyncio.gather(*self._tasks, self.reader, return_exceptions=True)
         await self.conn.close()
 
-    async def _handle(self, conversation_id: str) -> None:
+    async def announce(self) -> None:
+        """Say this agent is online and wait for the server's ``staff`` answer."""
+        answer = await self._request("presence", APresence(type="presence", status="online"))
+        if not isinstance(answer, SStaff):
+            self.desk.stats.errors["presence_unanswered"] += 1
+
+    async def _handle(self, conversation_id: str, via: str) -> None:
         spec, stats = self.desk.spec, self.desk.stats
         try:
             await asyncio.sleep(spec.claim_delay)
-            code = await self._act(conversation_id, "claim", {})
+            if via == "claim" and conversation_id in self.desk.offered:
+                return  # the server offered it to one of us meanwhile
+            code = await self._act(conversation_id, via, {})
             if code is not None:
                 stats.claims_lost += code == "conflict"
                 return
             stats.claims += 1
-            text = spec.reply
-            if spec.reply_from_kb:
-                text = await self._draft(conversation_id) or spec.reply
+            text, draft = spec.reply, await self._draft(conversation_id)
+            if spec.reply_from_kb and draft:
+                text = draft
             await asyncio.sleep(spec.reply_delay)
             if await self._act(conversation_id, "reply", {"text": text}) is None:
                 stats.replies += 1
             await asyncio.sleep(spec.wrap_up)
-            # Await first, then count: `x += await ...` reads x before the wait and
-            # loses the other agents' counts made meanwhile.
-            if self.rng.random() < spec.handback_share:
-                done = await self._act(conversation_id, "handback", {}) is None
-                stats.handed_back += done
-            else:
-                done = await self._act(conversation_id, "resolve", {}) is None
-                stats.resolved += done
+            await self._finish(conversation_id, _verdict(spec.ai_verdict, draft, text))
         finally:
             self.load -= 1
             self.desk.freed(conversation_id)
+
+    async def _finish(self, conversation_id: str, verdict: str | None) -> None:
+        """Hand back (a ``handback_share`` of the time) or resolve with the spec's
+        ``resolution`` and ``verdict`` (``None``: not given)."""
+        spec, stats = self.desk.spec, self.desk.stats
+        # Await first, then count: `x += await ...` reads x before the wait and
+        # loses the other agents' counts made meanwhile.
+        if self.rng.random() < spec.handback_share:
+            done = await self._act(conversation_id, "handback", {}) is None
+            stats.handed_back += done
+            return
+        fields: dict[str, Any] = {"resolution": spec.resolution}
+        if verdict is not None:
+            fields["ai_verdict"] = verdict
+        done = await self._act(conversation_id, "resolve", fields) is None
+        stats.resolved += done
+
+    def _offer(self, frame: SOffer) -> None:
+        """The server offers a conversation (push): accept it when it is this run's and
+        a slot is free; else let the offer pass to the next agent when it expires."""
+        conversation_id = frame.item.conversation_id
+        if conversation_id not in self.desk.records or self.desk.closing:
+            return
+        self.desk.stats.offers += 1
+        if self.free > 0 and conversation_id not in self.desk.offered:
+            self.desk.offered.add(conversation_id)
+            self.take(conversation_id, via="accept")
 
     async def _act(self, conversation_id: str, action: str, fields: dict[str, Any]) -> str | None:
         """Send an action and wait for its ack: ``None``, else the error code (recorded)."""
@@ -199,6 +241,10 @@ class SimAgent:
                 key = frame.client_msg_id
             elif isinstance(frame, SConversation):
                 key = f"open:{frame.packet.conversation_id}"
+            elif isinstance(frame, SStaff):
+                key = "presence"
+            elif isinstance(frame, SOffer):
+                self._offer(frame)
             elif isinstance(frame, SError) and frame.conversation_id:
                 key = f"open:{frame.conversation_id}"
             future = self._waiting.get(key or "")
@@ -223,11 +269,13 @@ class Desk:
         self.agents: list[SimAgent] = []
         self._status: dict[str, str] = {}
         self._held: set[str] = set()
+        self.offered: set[str] = set()
+        """Conversations the server offered to one of the simulated agents (push)."""
         self._waiting: list[tuple[int, int, str]] = []
         self._arrivals = 0
         self._watcher: Connection | None = None
         self._watch_task: asyncio.Task[None] | None = None
-        self._closing = False
+        self.closing = False
 
     async def start(self, rng: random.Random) -> None:
         """Sign in the watcher and the agents and subscribe to the queue. Raises
@@ -238,7 +286,9 @@ class Desk:
         self._watch_task = asyncio.create_task(self._watch(self._watcher))
         for n in range(self.spec.count):
             conn = await _signed_in(self.url, self.tokens[n % len(self.tokens)], self.timeout)
-            self.agents.append(SimAgent(self, conn, n + 1, random.Random(rng.random())))
+            agent = SimAgent(self, conn, n + 1, random.Random(rng.random()))
+            self.agents.append(agent)
+            await agent.announce()
 
     def join(self, record: ConversationRecord) -> None:
         """A conversation of this run has its id: watch it (and only such)."""
@@ -248,7 +298,7 @@ class Desk:
     async def close(self) -> None:
         """Stop giving out work, let the agents finish what they hold (up to ``timeout``
         seconds), then stop them and the watcher."""
-        self._closing = True
+        self.closing = True
         await asyncio.gather(*(agent.finish(self.timeout) for agent in self.agents))
         for agent in self.agents:
             await agent.close()
@@ -269,6 +319,7 @@ class Desk:
     def freed(self, conversation_id: str) -> None:
         """An agent is done with ``conversation_id``: give out waiting work."""
         self._held.discard(conversation_id)
+        self.offered.discard(conversation_id)
         self._dispatch()
 
     async def _watch(self, conn: Connection) -> None:
@@ -289,7 +340,9 @@ class Desk:
             return
         if before != "assigned":  # entering the queue from the AI: a handoff, not a release
             self._note_handoff(record, item)
-        if self.agents and item.conversation_id not in self._held:
+        held = self._held | self.offered
+        pulls = self.spec.assignment == "pull"
+        if pulls and self.agents and item.conversation_id not in held:
             self._arrivals += 1
             heapq.heappush(self._waiting, (-item.priority, self._arrivals, item.conversation_id))
             self._dispatch()
@@ -315,7 +368,7 @@ class Desk:
         )
 
     def _dispatch(self) -> None:
-        while self._waiting and not self._closing:
+        while self._waiting and not self.closing:
             agent = max(self.agents, key=lambda a: a.free)
             if agent.free <= 0:
                 return
@@ -324,3 +377,14 @@ class Desk:
                 continue
             self._held.add(conversation_id)
             agent.take(conversation_id)
+
+
+def _verdict(setting: str, draft: str | None, reply: str) -> str | None:
+    """The ``ai_verdict`` a simulated agent gives: ``setting`` itself, or for ``auto``
+    ``not_attempted`` when the handoff carried no AI answer, ``right`` when the agent
+    sent the AI's answer as its reply, and none otherwise (it cannot judge)."""
+    if setting != "auto":
+        return setting
+    if not draft:
+        return "not_attempted"
+    return "right" if reply == draft else None

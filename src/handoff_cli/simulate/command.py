@@ -8,7 +8,7 @@ import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from websockets.exceptions import InvalidStatus, InvalidURI
@@ -119,6 +119,15 @@ HandbackOpt = Annotated[
         max=1,
     ),
 ]
+AssignmentOpt = Annotated[
+    Literal["pull", "push"] | None,
+    typer.Option(
+        "--assignment",
+        metavar="MODE",
+        help="How agents get work (pull or push): claim from the queue (pull, default) or only accept the "
+        'server\'s offers (push, for a server with [assignment] mode = "push").',
+    ),
+]
 TimeoutOpt = Annotated[float, _opt("Seconds to wait for each reply.", "SECONDS", min=0.1)]
 PatienceOpt = Annotated[
     float,
@@ -179,6 +188,7 @@ def simulate(
     agent_reply: ReplyOpt = None,
     agent_reply_kb: ReplyKbOpt = False,
     handback_share: HandbackOpt = None,
+    assignment: AssignmentOpt = None,
     timeout: TimeoutOpt = 30.0,
     patience: PatienceOpt = 60.0,
     seed: SeedOpt = 1,

@@ -51,6 +51,7 @@ class Options:
     agent_reply: str | None
     agent_reply_kb: bool
     handback_share: float | None
+    assignment: str | None
     timeout: float
     patience: float
     seed: int
@@ -104,6 +105,7 @@ def _agents(o: Options, base: AgentSpec) -> AgentSpec:
         "reply": o.agent_reply,
         "reply_from_kb": o.agent_reply_kb or None,
         "handback_share": o.handback_share,
+        "assignment": o.assignment,
     }
     try:
         return AgentSpec.model_validate(

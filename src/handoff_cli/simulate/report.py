@@ -174,6 +174,7 @@ def build_report(result: RunResult, workload: dict[str, Any]) -> dict[str, Any]:
             "count": result.plan.agents.count,
             "claims": agents.claims,
             "claims_lost": agents.claims_lost,
+            "offers": agents.offers,
             "replies": agents.replies,
             "resolved": agents.resolved,
             "handed_back": agents.handed_back,

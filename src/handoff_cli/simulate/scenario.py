@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from handoff_server.errors import ScenarioError
 from handoff_server.escalation import TriggerKind
-from handoff_server.protocol import ShortText, TeamName, VisitorInfo
+from handoff_server.protocol import AiVerdict, Resolution, ShortText, TeamName, VisitorInfo
 
 __all__ = [
     "FALLBACK_OPTIONS",
@@ -198,6 +198,15 @@ class AgentSpec(_Model):
     """Seconds from the reply to resolving (or handing back)."""
     handback_share: Probability = 0.0
     """Share of conversations handed back to the AI instead of resolved."""
+    assignment: Literal["pull", "push"] = "pull"
+    """How they get work: ``pull`` claims queued conversations (and accepts any offer the
+    server pushes first); ``push`` only accepts the server's offers (a server with
+    ``[assignment] mode = "push"``), as agents on a push desk do."""
+    resolution: Resolution = "answered"
+    """How the agents say a conversation they resolve ended."""
+    ai_verdict: AiVerdict | Literal["auto"] = "auto"
+    """Their verdict on the AI's answer: a fixed one, or ``auto``: ``not_attempted`` when the handoff carried no AI answer, ``right`` when the
+    agent sent the AI's answer as its reply, none otherwise."""
 
 
 class Scenario(_Model):

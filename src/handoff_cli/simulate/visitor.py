@@ -21,8 +21,9 @@ from typing import Any
 
 from websockets.exceptions import InvalidStatus, InvalidURI
 
+from handoff_cli.simulate.expectations import ROUTING_FRAMES
 from handoff_cli.simulate.record import ConversationRecord, Script, TurnRecord
-from handoff_cli.simulate.scenario import ThinkTime, Turn
+from handoff_cli.simulate.scenario import ConversationExpect, ThinkTime, Turn, TurnExpect
 from handoff_server.client import VisitorLink, new_client_msg_id
 from handoff_server.errors import HandoffError
 from handoff_server.protocol import (
@@ -135,6 +136,8 @@ class VisitorDriver:
                 rec.outcome = "timeout"
                 self._fail_wait(f"turn {index + 1}: no answer within {timeout:g} s")
             self.ctx.turned(self.record, rec)
+            escalated = rec.outcome == "escalated"
+            await self._await_routing(turn.expect, rec.window[0], escalated, timeout)
         if turn.wait_for is not None:
             mark = rec.window[0]
             wanted = turn.wait_for
@@ -143,6 +146,22 @@ class VisitorDriver:
                 self._fail_wait(f"turn {index + 1}: no {wanted} within {timeout:g} s")
             if rec.outcome == "pending":
                 rec.outcome = "waited"
+
+    async def _await_routing(
+        self, expect: TurnExpect | ConversationExpect, mark: int, escalated: bool, timeout: float
+    ) -> None:
+        """Expecting a wait estimate or a fallback offer, wait (up to ``timeout`` seconds)
+        for those frames since ``frames[mark]``: the server sends them after the handoff
+        itself, so on a busy server they would land in the next turn's window, or after
+        the visitor left. Never fails by itself: a frame that did not come is the
+        expectation's to report."""
+        wanted = {
+            frame
+            for key, frame in ROUTING_FRAMES.items()
+            if getattr(expect, key) not in (None, False)
+        }
+        if wanted and escalated:
+            await self._until(lambda: wanted <= set(self.record.kinds(mark)), timeout)
 
     async def _send(self, rec: TurnRecord, turn: Turn) -> None:
         cmid = new_client_msg_id()
@@ -165,6 +184,8 @@ class VisitorDriver:
             self._fail_wait("the conversation was not resumed")
 
     async def _finish(self) -> None:
+        escalated = self.record.escalated
+        await self._await_routing(self.script.expect, 0, escalated, self.ctx.timeout)
         if self.status == "human" and self.ctx.agents and self.ctx.patience > 0:
             if not await self._until(lambda: self.status != "human", self.ctx.patience):
                 self.record.abandoned = True

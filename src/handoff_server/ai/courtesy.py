@@ -23,7 +23,7 @@ from handoff_server.ai.base import Answer
 from handoff_server.language.identity import about_assistant
 from handoff_server.language.text import sentences
 
-__all__ = ["IDENTITY_REPLY", "MAX_WORDS", "courtesy_answer"]
+__all__ = ["IDENTITY_REPLY", "MAX_WORDS", "courtesy_answer", "courtesy_kind"]
 
 MAX_WORDS = 12
 
@@ -54,21 +54,30 @@ IDENTITY_REPLY = (
 """The honest answer to "am I talking to a bot?"."""
 
 
-def courtesy_answer(text: str) -> Answer | None:
-    """An :class:`Answer` (confidence 1.0, no KB source) when ``text`` is only a thanks,
-    a greeting or a goodbye, or only asks whether the visitor talks to a bot (with or
-    without a greeting); ``None`` otherwise."""
+def courtesy_kind(text: str) -> str | None:
+    """What small talk ``text`` is: ``"identity"`` when it only asks whether the visitor
+    talks to a bot (with or without a greeting or thanks), ``"thanks"``, ``"hello"`` or
+    ``"bye"`` when it is only that, ``None`` for anything else (a question to answer)."""
     parts = sentences(text)
     asks = [about_assistant(p) for p in parts]
     if any(asks) and all(a or _kind(p) is not None for a, p in zip(asks, parts, strict=True)):
+        return "identity"
+    return _kind(text)
+
+
+def courtesy_answer(text: str) -> Answer | None:
+    """An :class:`Answer` (confidence 1.0, no KB source) when ``text`` is only a thanks,
+    a greeting or a goodbye, or only asks whether the visitor talks to a bot (with or
+    without a greeting); ``None`` otherwise (see :func:`courtesy_kind`)."""
+    kind = courtesy_kind(text)
+    if kind is None:
+        return None
+    if kind == "identity":
         return Answer(
             text=IDENTITY_REPLY,
             confidence=1.0,
             analysis="Question about the assistant: answered that it is an AI; a person is offered.",
         )
-    kind = _kind(text)
-    if kind is None:
-        return None
     return Answer(
         text=_REPLIES[kind],
         confidence=1.0,

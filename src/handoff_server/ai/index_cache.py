@@ -15,8 +15,14 @@ is not used at all (the index is built in memory, with a warning). Never point
 ``cache_dir`` at a folder other users can write to, and never copy index files in from
 elsewhere: they are rebuilt, not imported.
 
-Writes are atomic (a temporary file in the same directory, then ``os.replace``), so a
-crash leaves the old file or none; a file that fails to load is rebuilt.
+Writes are atomic (a temporary file in the same directory, then ``os.replace``, mode
+``0600``), so a crash leaves the old file or none; a file that fails to load (truncated,
+foreign) is rebuilt. A cache that cannot be written (a full or read-only disk) is logged
+("cannot cache the index ...") and skipped: the cache only saves time, so it never stops
+a server from starting. Used by :func:`~handoff_server.ai.factory.load_or_build_index`
+(the server, the operator's reindex, ``handoff kb build``, ``eval``, ``triage``) and by
+anything that wants the same index without building it (``handoff demo``'s prebuilt
+index, through ``[ai] cache_dir``).
 """
 
 from __future__ import annotations
@@ -83,8 +89,8 @@ def _private_dir(cache_dir: Path) -> bool:
         if stat.S_IMODE(st.st_mode) != 0o700:
             cache_dir.chmod(0o700)
         return True
-    except OSError as exc:
-        log.warning("not using index cache %s: %s", cache_dir, exc.strerror or exc)
+    except OSError as exc:  # a full or read-only disk: go on without the cache
+        log.warning("cannot cache the index in %s (%s); going on without", cache_dir, exc)
         return False
 
 
@@ -144,7 +150,8 @@ def load_or_build(
     ``expect``: the type a loaded object must have (anything else is rebuilt).
     ``extra``: more key material (format versions). ``cache_dir=None`` builds in memory.
     ``progress`` is told about writing the file (``build`` reports its own steps).
-    Raises what ``build`` raises; an unwritable cache only logs a warning.
+    Raises what ``build`` raises; an unwritable cache (full or read-only disk) only logs
+    a warning.
     """
     path = None
     if cache_dir is not None and _private_dir(Path(cache_dir)):
@@ -157,6 +164,6 @@ def load_or_build(
         progress.start("writing the index", None)
         try:
             _save(obj, path)
-        except OSError as exc:
-            log.warning("cannot write index cache %s: %s", path, exc.strerror or exc)
+        except OSError as exc:  # a full or read-only disk: the cache only saves time
+            log.warning("cannot cache the index in %s (%s); going on without", path.parent, exc)
     return obj

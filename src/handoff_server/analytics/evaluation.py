@@ -9,7 +9,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from handoff_server.ai.base import Answerer
+from handoff_server.ai.base import Answer, Answerer
+from handoff_server.ai.courtesy_layer import CourtesyAnswerer
 from handoff_server.errors import KBError
 from handoff_server.kb.loader import OOS_LABEL, label_to_id
 from handoff_server.progress import NO_PROGRESS, ProgressSink
@@ -56,13 +57,16 @@ def read_questions(path: Path | str) -> tuple[list[str], list[str]]:
 class Predictions:
     """Per-question results: ``confidence`` (n,) 0–1, ``entry_id`` (n,), ``right`` (n,)
     bool, ``oos`` (n,) bool. A label that names no KB entry counts as out of scope for
-    this KB (``n_unknown_labels`` of them, ``oos`` rows excluded)."""
+    this KB (``n_unknown_labels`` of them, ``oos`` rows excluded). ``n_courtesy``: questions
+    the courtesy layer answered with a built-in reply (confidence 1.0, no entry: right for
+    no label, as the server serves them)."""
 
     confidence: np.ndarray
     entry_id: list[str | None]
     right: np.ndarray
     oos: np.ndarray
     n_unknown_labels: int
+    n_courtesy: int = 0
 
 
 class _Classes(Protocol):
@@ -95,21 +99,32 @@ def predict(
 ) -> Predictions:
     """Answer every question (batched when the answerer supports ``score``), telling
     ``progress`` after each :data:`QUESTION_BATCH` (step "answering the questions",
-    total = questions). Same results whatever the batch size."""
+    total = questions). Same results whatever the batch size. Through a
+    :class:`~handoff_server.ai.courtesy_layer.CourtesyAnswerer` (what the server serves)
+    the small talk it answers itself gets its built-in reply, the rest the engine's."""
     targets = [label_to_id(lab) if lab != OOS_LABEL else None for lab in labels]
     unknown = sum(
         1 for t, lab in zip(targets, labels, strict=True) if t is not None and t not in kb_ids
     )
     oos = np.array([t is None or t not in kb_ids for t in targets])
+    courtesy: list[Answer | None] = [None] * len(texts)
+    if isinstance(answerer, CourtesyAnswerer):
+        courtesy = answerer.courtesy_replies(texts)
+        answerer = answerer.inner
     conf, ids = _answers(answerer, texts, progress)
+    for i, reply in enumerate(courtesy):
+        if reply is not None:
+            conf[i], ids[i] = reply.confidence, None
     right = np.array([i is not None and i == t for i, t in zip(ids, targets, strict=True)]) & ~oos
-    return Predictions(np.asarray(conf, dtype=float), ids, right, oos, unknown)
+    n_courtesy = sum(r is not None for r in courtesy)
+    return Predictions(conf, ids, right, oos, unknown, n_courtesy)
 
 
 def _answers(
     answerer: Answerer, texts: list[str], progress: ProgressSink
 ) -> tuple[np.ndarray, list[str | None]]:
-    """(confidence (n,), answering entry id or ``None`` per question), in batches."""
+    """(confidence (n,), answering entry id or ``None`` per question) from the engine, in
+    batches of :data:`QUESTION_BATCH`, telling ``progress`` after each."""
     progress.start("answering the questions", len(texts))
     conf: list[float] = []
     ids: list[str | None] = []

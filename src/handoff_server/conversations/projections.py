@@ -257,8 +257,9 @@ def question_analysis(
     if question is None:
         if skipped:
             analysis = (
-                "No question yet: the visitor asked for a person (or only said hello or "
-                "thanks) before asking anything."
+                "No question the AI could match yet: the visitor asked for a person (or "
+                "only said hello or thanks), and the AI matched no KB topic with confidence "
+                "in what they wrote; read their words in the transcript."
             )
     elif analysis:
         analysis = f"About the visitor's question “{_clip(question)}”: {analysis}"

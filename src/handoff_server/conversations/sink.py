@@ -60,8 +60,9 @@ class EventSink(Protocol):
         to the conversation's visitor connections."""
         ...
 
-    def publish_agents(self, frame: BaseModel) -> None:
-        """Send ``frame`` (``waiting_work``) to every signed-in agent."""
+    def publish_live(self, conversation_id: str, frame: BaseModel) -> None:
+        """Send a transient frame meant for everyone in the conversation alike
+        (``ai_partial``) to all its subscribers, visitors and agents; not stored."""
         ...
 
     @property

@@ -277,9 +277,9 @@ class RoutedSink:
         """To the hub."""
         self.hub.publish_visitor(conversation_id, frame)
 
-    def publish_agents(self, frame: BaseModel) -> None:
+    def publish_live(self, conversation_id: str, frame: BaseModel) -> None:
         """To the hub."""
-        self.hub.publish_agents(frame)
+        self.hub.publish_live(conversation_id, frame)
 
     @property
     def agents_online(self) -> int:

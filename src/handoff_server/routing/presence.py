@@ -63,6 +63,11 @@ class Staffing(Protocol):
         after the change, from the event loop, never inside it."""
         ...
 
+    def candidates(self, team: str | None) -> list[AgentState]:
+        """Agents who could take a ``team`` conversation now: online, connected,
+        serving it, with a free slot."""
+        ...
+
 
 class Client(Protocol):
     """A connection frames can be pushed to (the hub's ``Subscriber``)."""

@@ -86,10 +86,6 @@ class WaitingSink(Protocol):
         """Send ``frame`` to the conversation's visitor connections."""
         ...
 
-    def publish_agents(self, frame: BaseModel) -> None:
-        """Send ``frame`` to every signed-in agent."""
-        ...
-
 
 @dataclass
 class Plan:
@@ -395,14 +391,19 @@ class WaitingRoom(_Estimates):
             log.exception("offering waiting work failed")
 
     async def offer_work(self, team: str | None) -> list[QueueItem]:
-        """Tell waiting visitors their new estimates, then offer agents the waiting work
-        of ``team`` (``None``: every team), oldest first: a ``waiting_work`` frame when
-        any waits. Returns the rows offered."""
+        """Tell waiting visitors their new estimates, then offer the waiting work of
+        ``team`` (``None``: every team), oldest first, to the agents who could take it
+        (online, serving it, with a free slot): a ``waiting_work`` frame each, with the
+        rows of the teams they serve. Returns the rows of ``team`` waiting."""
         await self.refresh()
         rows = [r for r in await self.desk.queue(("queued",)) if _in_line_row(r, team)]
         rows.sort(key=lambda r: (r.queued_at or r.updated_at, r.conversation_id))
-        if rows:
-            self.sink.publish_agents(SWaitingWork(team=team, items=rows))
+        for agent in self.staffing.candidates(team) if rows else []:
+            theirs = [r for r in rows if agent.serves(r.team)]
+            if theirs:
+                frame = SWaitingWork(team=team, items=theirs)
+                for client in agent.clients:
+                    client.push(frame)
         return rows
 
     # ------------------------------------------------------------------ visitors
