@@ -85,3 +85,25 @@ def test_a_folder_of_another_user_is_not_used(
     someone_else = os.getuid() + 1
     monkeypatch.setattr(index_cache.os, "getuid", lambda: someone_else)
     assert load_or_build(kb, "tfidf", tmp_path, build, expect=dict) == {"built": 2}
+
+
+def test_a_cache_the_disk_refuses_is_logged_and_skipped(
+    tmp_path: Path,
+    kb: KnowledgeBase,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A full (or read-only) disk under the cache only costs the time the cache saves:
+    the built object is returned, the log says why it was not kept, no file is left."""
+    import errno
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    import joblib
+
+    monkeypatch.setattr(joblib, "dump", full)
+    build = Builds()
+    assert load_or_build(kb, "tfidf", tmp_path, build, expect=dict) == {"built": 1}
+    assert "cannot cache the index" in caplog.text
+    assert list(tmp_path.iterdir()) == []

@@ -106,3 +106,33 @@ async def test_stopping_during_the_build_does_not_wait_for_it(
         assert server.warming is not None and server.warming.cancelled()
     finally:
         release.set()
+
+
+async def test_readyz_names_both_causes_when_the_store_fails_during_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_answerer: Answerer
+) -> None:
+    """Two reasons not to be ready (the first build, issue 18; a store that cannot
+    write, issue 14): ``/readyz`` names each alone, and both when both hold."""
+    from tests.server.test_disk_full import _fill, _unfill
+
+    release = threading.Event()
+    _slow_build(monkeypatch, demo_answerer, release)
+    server = await start_server(make_settings(tmp_path / "data"), build_in_background=True)
+    base = server.url.replace("ws://", "http://")
+    try:
+        async with httpx.AsyncClient() as client:
+            await server.store.call(_fill, server)
+            await asyncio.sleep(1.1)  # past the last write probe
+            r = await client.get(base + "/readyz")
+            assert r.status_code == 503
+            assert r.text.startswith("not ready: building index; store unavailable: "), r.text
+            assert "full" in r.text, r.text
+            await server.store.call(_unfill, server)
+            await asyncio.sleep(1.1)
+            r = await client.get(base + "/readyz")
+            assert (r.status_code, r.text) == (503, "not ready: building index\n")
+            release.set()
+            assert (await _until_ready(client, base)).text == "ready\n"
+    finally:
+        release.set()
+        await server.close()
