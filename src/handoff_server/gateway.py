@@ -315,10 +315,6 @@ class Gateway:
     def _check_text(self, text: str | None, *, required: bool = True) -> str | None:
         return checked_text(text, self.settings.max_message_chars, required=required)
 
-    def _attach(self, sub: Subscriber) -> Attach:
-        """The service's way to subscribe this client to a conversation."""
-        return lambda conversation_id: self.hub.subscribe(conversation_id, sub)
-
     async def _visitor(self, ws: ServerConnection, sub: Subscriber) -> None:
         conversation_id: str | None = None
         deadline = _FirstFrameDeadline(ws, self.settings.first_frame_timeout_seconds)
@@ -351,11 +347,11 @@ class Gateway:
             check_visitor_info(
                 frame.visitor, limits.max_visitor_fields, limits.max_visitor_info_bytes
             )
-            conv, token, events = await self.service.start(frame.visitor, self._attach(sub))
+            conv, token, events = await self.service.start(frame.visitor, _attach(self.hub, sub))
             last_seq = 0
         else:
             conv, events = await self.service.resume(
-                frame.conversation_id, frame.resume_token, frame.last_seq, self._attach(sub)
+                frame.conversation_id, frame.resume_token, frame.last_seq, _attach(self.hub, sub)
             )
             token, last_seq = frame.resume_token, conv.last_seq
         welcome = SWelcome(
@@ -437,7 +433,7 @@ class Gateway:
             items = await self.desk.queue(agent, frame.statuses)
             sub.answer(queue_answer(items, self.settings.queue_page_rows, self.settings.page_bytes))
         elif isinstance(frame, AOpen):
-            attach = self._attach(sub) if frame.subscribe else None
+            attach = _attach(self.hub, sub) if frame.subscribe else None
             packet = await self.service.packet(frame.conversation_id, frame.last_seq, attach)
             page = transcript_page(packet, self.settings.page_bytes)
             sub.answer([SConversation(packet=page)])
@@ -494,6 +490,11 @@ async def _auth_frame(
         await _refuse_auth(ws, agent, detail)
         return None
     return agent
+
+
+def _attach(hub: Hub, sub: Subscriber) -> Attach:
+    """The service's way to subscribe this client to a conversation."""
+    return lambda conversation_id: hub.subscribe(conversation_id, sub)
 
 
 async def _writer(ws: ServerConnection, sub: Subscriber) -> None:
