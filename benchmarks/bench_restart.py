@@ -47,7 +47,7 @@ def _start(data_dir: Path) -> tuple[float, subprocess.Popen[str]]:
     )  # fmt: skip
     assert proc.stdout is not None
     for line in proc.stdout:
-        if "listening on" in line:
+        if line.startswith("handoff listening on"):  # ready: printed once the index is in place
             return time.perf_counter() - start, proc
     raise SystemExit(f"server did not start: {proc.wait()}")
 

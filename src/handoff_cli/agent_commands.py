@@ -9,6 +9,7 @@ import contextlib
 import csv
 import itertools
 import logging
+import os
 import random
 import shutil
 import subprocess
@@ -22,7 +23,15 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from handoff_cli.common import ConfigOpt, DemoKbOpt, ServerOpt, TokenOpt, fail, settings_from
+from handoff_cli.common import (
+    ConfigOpt,
+    DemoKbOpt,
+    ServerOpt,
+    TokenOpt,
+    fail,
+    fail_if_not_ready,
+    settings_from,
+)
 
 if TYPE_CHECKING:
     from handoff_tui import TUISettings
@@ -63,6 +72,7 @@ async def _check_token(url: str, token: str) -> None:
         conn = await asyncio.wait_for(connect_agent(url, token), 10)
     except InvalidStatus as exc:
         status = exc.response.status_code
+        fail_if_not_ready(status)
         fail(
             f"the server at {url} refused the token (HTTP {status}): check --token / "
             "HANDOFF_TOKEN ('handoff token create')",
@@ -246,6 +256,21 @@ def _handoff(*args: str) -> list[str]:
     return [sys.executable, "-m", "handoff_cli", *args]
 
 
+def _starting_note(data_dir: Path) -> str:
+    return (
+        f"starting the server in {data_dir} … (the first run builds the KB's index, "
+        f"about 10 s for the demo KB; later runs load it from {demo_cache_dir()})"
+    )
+
+
+def demo_cache_dir() -> Path:
+    """Where ``handoff demo`` keeps built indexes between runs (the user cache dir's
+    ``index``; ``HANDOFF_AI__CACHE_DIR`` overrides it)."""
+    import platformdirs
+
+    return platformdirs.user_cache_path("handoff") / "index"
+
+
 def _start_server(
     data_dir: Path, kb: Path | None, port: int, timeout: float, *, web: bool = False
 ) -> _Demo:
@@ -257,8 +282,12 @@ def _start_server(
     if web:
         args.append("--demo-page")
     log_file = (data_dir / "server.log").open("w", encoding="utf-8")
+    # One demo index for every demo: the data dir is temporary, the cache is not.
+    env = {"HANDOFF_AI__CACHE_DIR": str(demo_cache_dir()), **os.environ}
     # Same process group as the UI: if the terminal goes away (SIGHUP) the server goes too.
-    proc = subprocess.Popen(_handoff(*args), stdout=subprocess.PIPE, stderr=log_file, text=True)
+    proc = subprocess.Popen(
+        _handoff(*args), stdout=subprocess.PIPE, stderr=log_file, text=True, env=env
+    )
     deadline = time.monotonic() + timeout
     assert proc.stdout is not None
     url: str | None = None
@@ -504,7 +533,7 @@ def demo(
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-demo-"))
     try:
         logging.basicConfig(filename=data_dir / "demo.log", level=logging.INFO)
-        typer.echo(f"starting the server in {data_dir} …", err=True)
+        typer.echo(_starting_note(data_dir), err=True)
         token = _create_token(data_dir)
         server = _start_server(data_dir, kb, port, timeout=300, web=web)
         with _running(server.process):

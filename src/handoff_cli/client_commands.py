@@ -18,6 +18,7 @@ from handoff_cli.common import (
     ServerOpt,
     TokenOpt,
     fail,
+    fail_if_not_ready,
     key_values,
     print_json,
     settings_from,
@@ -445,6 +446,17 @@ def _check_messages(messages: list[str]) -> None:
             fail("--message has no visible character", "empty_message")
 
 
+RetryForOpt = Annotated[
+    float,
+    typer.Option(
+        "--retry-for",
+        help="Seconds to keep reconnecting after the connection drops before giving up.",
+        metavar="SECONDS",
+        min=0,
+    ),
+]
+
+
 def visit(
     message: MessagesOpt = None,
     name: Annotated[str | None, typer.Option(metavar="TEXT", help="Visitor name.")] = None,
@@ -466,15 +478,7 @@ def visit(
     timeout: Annotated[
         float, typer.Option(help="Seconds to wait for each reply.", metavar="SECONDS", min=0.1)
     ] = 30.0,
-    retry_for: Annotated[
-        float,
-        typer.Option(
-            "--retry-for",
-            help="Seconds to keep reconnecting after the connection drops before giving up.",
-            metavar="SECONDS",
-            min=0,
-        ),
-    ] = 60.0,
+    retry_for: RetryForOpt = 60.0,
     config: ConfigOpt = None,
 ) -> None:
     """Chat with the AI as a website visitor.
@@ -498,7 +502,10 @@ def visit(
         fail(exc.detail, exc.code)
     except MessageTooLong as exc:
         fail(f"--message: {exc}", exc.code)
-    except (OSError, InvalidURI, InvalidStatus) as exc:
+    except InvalidStatus as exc:
+        fail_if_not_ready(exc.response.status_code)
+        fail(f"cannot connect to {url}: {exc}", "connect_failed")
+    except (OSError, InvalidURI) as exc:
         fail(f"cannot connect to {url}: {exc}", "connect_failed")
     except TimeoutError:
         fail(f"no reply from {url} within {timeout:g}s", "timeout")
@@ -517,6 +524,7 @@ async def _agent_conn(url: str, token: str | None) -> Connection:
         conn = await connect_agent(url, token)
     except InvalidStatus as exc:
         status = exc.response.status_code
+        fail_if_not_ready(status)
         fail(
             f"the server refused the token (HTTP {status})",
             "unauthorized" if status == 401 else "forbidden",

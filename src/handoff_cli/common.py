@@ -65,6 +65,13 @@ def fail(message: str, code: str = "error", exit_code: int = 2) -> NoReturn:
     raise typer.Exit(exit_code)
 
 
+def fail_if_not_ready(status: int) -> None:
+    """Exit with ``not_ready`` when a handshake got HTTP 503: the server listens but is
+    still building its AI index (``/readyz`` says when it is done)."""
+    if status == 503:
+        fail("the server is still starting (building its AI index); try again shortly", "not_ready")
+
+
 def settings_from(config: Path | None, overrides: dict[str, Any] | None = None) -> Settings:
     """Load settings or exit with a ``bad_config`` error listing every problem."""
     try:

@@ -11,6 +11,8 @@ import typer
 from handoff_cli.common import ConfigOpt, DataDirOpt, fail, print_json, settings_from
 from handoff_cli.eval_save import save_eval
 from handoff_cli.output import echo, one_line
+from handoff_cli.plots import EvalPicture, check_plot_path, write_plot
+from handoff_cli.progress import cli_progress, progress_wanted
 from handoff_server.ai import ENGINES
 from handoff_server.ai.courtesy_layer import CourtesyAnswerer
 from handoff_server.ai.factory import load_or_build_index
@@ -21,17 +23,26 @@ from handoff_server.analytics import (
     compute_metrics,
     predict,
     read_questions,
+    reliability_bins,
     risk_controlled_threshold,
     risk_coverage,
     sweep,
 )
-from handoff_server.errors import HandoffError, KBError
+from handoff_server.config import index_cache_dir
+from handoff_server.errors import HandoffError
 from handoff_server.kb import check_kb, load_kb, write_kb_folder
+from handoff_server.progress import NO_PROGRESS, ProgressSink
 
 kb_app = typer.Typer(
     help="Build and check knowledge bases.", no_args_is_help=True, rich_markup_mode=None
 )
 
+QuietOpt = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", help="No progress on stderr (it is shown only on a terminal anyway)."
+    ),
+]
 EngineOpt = Annotated[
     str,
     typer.Option("--engine", metavar="NAME", help=f"Answerer engine: {', '.join(ENGINES)}."),
@@ -39,18 +50,20 @@ EngineOpt = Annotated[
 
 
 def _cache_dir(config: Path | None, data_dir: Path | None) -> Path:
-    settings = settings_from(config, {"store": {"data_dir": data_dir}})
-    return settings.store.data_dir / "cache"
+    return index_cache_dir(settings_from(config, {"store": {"data_dir": data_dir}}))
 
 
-def _index(kb_path: Path | None, engine: str, cache_dir: Path) -> tuple[Any, float, bool]:
+def _index(
+    kb_path: Path | None, engine: str, cache_dir: Path, progress: ProgressSink = NO_PROGRESS
+) -> tuple[Any, float, bool]:
     """Load the KB and its index (building it if needed) or exit with a clear message."""
     if engine not in ENGINES:
         fail(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}", "bad_engine")
     try:
+        progress.start("loading the KB", None)
         kb = load_kb(kb_path)
         t0 = time.perf_counter()
-        index, _cached = load_or_build_index(kb, engine, cache_dir)
+        index, _cached = load_or_build_index(kb, engine, cache_dir, progress)
         from handoff_server.ai.retrieval import RetrievalAnswerer
 
         return RetrievalAnswerer(kb, index), time.perf_counter() - t0, _cached
@@ -77,6 +90,7 @@ def kb_build(
     ],
     engine: EngineOpt = "default",
     force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists.")] = False,
+    quiet: QuietOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -86,19 +100,24 @@ def kb_build(
     examples; the engine's index for it is built and cached.
 
     The folder is written to a temporary sibling and renamed, so a failure leaves nothing.
+    On a terminal, each step shows its progress on stderr (--quiet: none).
     """
     if engine not in ENGINES:
         fail(f"unknown engine {engine!r}; choose one of: {', '.join(ENGINES)}", "bad_engine")
     if out.exists() and not force:
         fail(f"{out} already exists (use --force to replace it)", "exists")
-    try:
-        kb = load_kb(from_csv)
-        write_kb_folder(kb, out, overwrite=force)
-    except HandoffError as exc:
-        fail(exc.detail, exc.code)
-    except OSError as exc:
-        fail(f"cannot write {out}: {exc.strerror}", "io_error")
-    answerer, seconds, cached = _index(out, engine, _cache_dir(config, data_dir))
+    cache_dir = _cache_dir(config, data_dir)
+    with cli_progress(progress_wanted(quiet=quiet)) as progress:
+        try:
+            progress.start("reading the CSV", None)
+            kb = load_kb(from_csv)
+            progress.start("writing the KB folder", None)
+            write_kb_folder(kb, out, overwrite=force)
+        except HandoffError as exc:
+            fail(exc.detail, exc.code)
+        except OSError as exc:
+            fail(f"cannot write {out}: {exc.strerror}", "io_error")
+        answerer, seconds, cached = _index(out, engine, cache_dir, progress)
     n = sum(1 for e in answerer.kb.entries if not e.out_of_scope)
     how = "loaded from cache" if cached else f"built in {seconds:.1f} s"
     echo(f"wrote {out}: {n} entries; {engine} index {how}")
@@ -208,6 +227,16 @@ SaveOpt = Annotated[
     bool,
     typer.Option("--save", help="Keep the results in the store for the risk-coverage screen."),
 ]
+PlotOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        metavar="FILE",
+        help="Also draw the reliability diagram and the risk-coverage curve to FILE "
+        "(.png or .svg; needs the 'plots' extra).",
+        dir_okay=False,
+    ),
+]
 
 
 def evaluate(
@@ -221,6 +250,8 @@ def evaluate(
     risk_confidence: RiskConfidenceOpt = RISK_CONFIDENCE,
     engine: EngineOpt = "default",
     save: SaveOpt = False,
+    plot: PlotOpt = None,
+    quiet: QuietOpt = False,
     config: ConfigOpt = None,
     data_dir: DataDirOpt = None,
 ) -> None:
@@ -236,17 +267,17 @@ def evaluate(
     --risk-confidence, at most --target-risk of all questions get a wrong answer when
     --oos-share of them are out of scope (exact Clopper–Pearson bounds, docs/ai.md), or
     says that no threshold can promise it on these questions.
+
+    --plot FILE draws the reliability diagram and the risk-coverage curve. On a
+    terminal, progress is shown on stderr (--json or --quiet: none).
     """
-    if not questions.is_file():
-        fail(f"questions file not found: {questions}", "not_found")
-    try:
-        texts, labels = read_questions(questions)
-    except KBError as exc:
-        fail(exc.detail, exc.code)
-    answerer, _, _ = _index(kb, engine, _cache_dir(config, data_dir))
-    ids = {e.id for e in answerer.kb.entries if not e.out_of_scope}
-    # Scored as the server serves it: the engine behind the courtesy layer.
-    preds = predict(CourtesyAnswerer(answerer, answerer.kb), ids, texts, labels)
+    if plot is not None:
+        try:
+            check_plot_path(plot)
+        except HandoffError as exc:
+            fail(exc.detail, exc.code)
+    show = progress_wanted(json_out=json_out, quiet=quiet)
+    preds = _predictions(questions, kb, engine, _cache_dir(config, data_dir), show)
     if save:
         save_eval(settings_from(config, {"store": {"data_dir": data_dir}}), kb, engine, preds)
     report: dict[str, object] = {}
@@ -257,17 +288,76 @@ def evaluate(
         if threshold is None:
             threshold = rec if isinstance(rec, float) else 1.0
     t = 0.70 if threshold is None else threshold
-    metrics = compute_metrics(preds.confidence, preds.right, preds.oos, t).as_dict()
-    report = {**metrics, **report, "engine": engine}
-    if preds.n_unknown_labels:
-        report["unknown_labels_as_oos"] = preds.n_unknown_labels
-    report["courtesy_replies"] = preds.n_courtesy
+    report = _at_threshold(preds, t, report, engine)
+    if plot is not None:
+        kb_name = f"{kb.parent.name}/{kb.name}" if kb is not None else "the demo KB"
+        title = f"{engine} engine, KB {kb_name}, questions {questions.parent.name}/{questions.name}"
+        _plot(plot, preds, t, target_risk, oos_share, risk_confidence, title)
     if json_out:
         if rows is not None:
             report["sweep"] = rows
         print_json(report)
         return
     _show_eval(report, rows)
+
+
+def _at_threshold(
+    preds: Predictions, t: float, sweep_report: dict[str, object], engine: str
+) -> dict[str, object]:
+    """The metrics at threshold ``t``, then the sweep's report, the engine, how many
+    labels named no entry and how many questions the courtesy layer answered."""
+    metrics = compute_metrics(preds.confidence, preds.right, preds.oos, t).as_dict()
+    report = {**metrics, **sweep_report, "engine": engine}
+    if preds.n_unknown_labels:
+        report["unknown_labels_as_oos"] = preds.n_unknown_labels
+    report["courtesy_replies"] = preds.n_courtesy
+    return report
+
+
+def _predictions(
+    questions: Path, kb: Path | None, engine: str, cache_dir: Path, show_progress: bool
+) -> Predictions:
+    """Read the questions, load or build the index and answer them all (progress bars on
+    stderr when ``show_progress``), or exit with the reason."""
+    if not questions.is_file():
+        fail(f"questions file not found: {questions}", "not_found")
+    try:
+        texts, labels = read_questions(questions)
+    except HandoffError as exc:
+        fail(exc.detail, exc.code)
+    with cli_progress(show_progress) as progress:
+        answerer, _, _ = _index(kb, engine, cache_dir, progress)
+        ids = {e.id for e in answerer.kb.entries if not e.out_of_scope}
+        # Scored as the server serves it: the engine behind the courtesy layer.
+        return predict(CourtesyAnswerer(answerer, answerer.kb), ids, texts, labels, progress)
+
+
+def _plot(
+    path: Path,
+    preds: Predictions,
+    threshold: float,
+    target: float,
+    share: float,
+    confidence: float,
+    title: str,
+) -> None:
+    """Write the evaluation's picture (:mod:`handoff_cli.plots`) or exit with the reason."""
+    picture = EvalPicture(
+        bins=reliability_bins(preds.confidence, preds.right),
+        points=risk_coverage(
+            preds.confidence, preds.right, preds.oos, oos_share=share, confidence_level=confidence
+        ),
+        threshold=threshold,
+        target_risk=target,
+        oos_share=share,
+        title=f"{title}, {len(preds.confidence)} questions ({int(preds.oos.sum())} out of scope)",
+    )
+    try:
+        write_plot(path, picture)
+    except HandoffError as exc:
+        fail(exc.detail, exc.code)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}", "io_error")
 
 
 def _sweep_report(

@@ -8,6 +8,7 @@ flags show no value placeholder, and no help text is parsed as markup.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 import typer._click as click
@@ -15,6 +16,7 @@ import typer._click._textwrap as click_textwrap
 from typer.core import TyperArgument, TyperGroup
 
 from handoff_cli.output import VisibleStream, echo
+from handoff_server.ai.index_cache import package_version
 from handoff_server.errors import Code, HandoffError
 
 
@@ -67,10 +69,35 @@ app = typer.Typer(
     name="handoff",
     help="AI-to-human support handoff: serve, chat as a visitor, work the queue, tune the AI.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        echo(f"handoff {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="Print the installed version and exit.",
+            callback=_version,
+            is_eager=True,
+        ),
+    ] = False,
+) -> None:
+    """AI-to-human support handoff: serve, chat as a visitor, work the queue, tune the AI.
+
+    Shell completion: handoff --install-completion (bash, zsh, fish, PowerShell).
+    """
+
 
 # Command modules register themselves on `app`; one import line each.
 from handoff_cli import client_commands, server_commands  # noqa: E402

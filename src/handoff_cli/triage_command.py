@@ -46,11 +46,12 @@ def _policy(policy_file: Path | None, settings: Any) -> tuple[Policy, str]:
 def _answerer(settings: Any) -> Any:
     """The configured KB and engine, or exit with ``bad_kb`` / ``bad_engine``."""
     from handoff_server.ai import make_answerer
+    from handoff_server.config import index_cache_dir
     from handoff_server.kb import load_kb
 
     try:
         knowledge = load_kb(settings.ai.kb)
-        cache = settings.store.data_dir / "cache"
+        cache = index_cache_dir(settings)
         if settings.ai.engine == "llm":  # the same engine the server runs: asks the model
             from handoff_server.ai.llm import make_llm_answerer
 

@@ -10,6 +10,7 @@ import contextlib
 import logging
 import signal
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,20 +19,29 @@ from handoff_server import logredact
 from handoff_server.agents import AgentDirectory
 from handoff_server.ai import Answerer, make_answerer
 from handoff_server.ai.courtesy_layer import with_courtesy
-from handoff_server.config import Settings
+from handoff_server.ai.factory import index_path
+from handoff_server.config import Settings, index_cache_dir
 from handoff_server.conversations import ConversationService
 from handoff_server.datadir import diagnose_data_dir, explain_os_error
 from handoff_server.errors import DataDirError, ListenError
 from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
+from handoff_server.kb.models import KnowledgeBase
 from handoff_server.kb.served import load_served_kb
 from handoff_server.operator import OperatorDesk, build_operator_desk
+from handoff_server.progress import NO_PROGRESS, LogProgress, ProgressSink
 from handoff_server.retention import RetentionSweep
 from handoff_server.routing.desk import Desk, RoutedSink
 from handoff_server.routing.presence import Presence
 from handoff_server.store import AsyncStore, open_store, utcnow
 from handoff_server.storehealth import is_storage_error
 from handoff_server.tokens import TokenGuard
+from handoff_server.warmup import (
+    BUILDING,
+    NotReadyAnswerer,
+    in_daemon_thread,
+    log_build_start,
+)
 from handoff_server.webhooks import Deliverer, Outbox
 
 __all__ = ["RunningServer", "build_answerer", "run_forever", "start_server"]
@@ -53,6 +63,9 @@ class RunningServer:
     tokens: TokenGuard | None = None
     retention: RetentionSweep | None = None
     closed: bool = False
+    warming: asyncio.Task[None] | None = None
+    """The first index build when it runs in the background (``start_server(...,
+    build_in_background=True)``); done once ``/readyz`` says ready."""
 
     @property
     def port(self) -> int:
@@ -69,6 +82,10 @@ class RunningServer:
         if self.closed:
             return
         self.closed = True
+        if self.warming is not None and not self.warming.done():
+            self.warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.warming
         if self.tokens is not None:
             await self.tokens.close()
         if self.retention is not None:
@@ -82,22 +99,38 @@ class RunningServer:
         await self.store.close()
 
 
-def build_answerer(settings: Settings) -> Answerer:
+def build_answerer(settings: Settings, progress: ProgressSink = NO_PROGRESS) -> Answerer:
     """Load the KB named in the settings (the bundled demo KB when unset), with the
     entries operators added (:func:`~handoff_server.kb.served.load_served_kb`), and
     build the configured engine (``llm``: :func:`~handoff_server.ai.llm.make_llm_answerer`),
-    using the index cache under the data dir.
+    using the index cache (``[ai] cache_dir``, else ``cache`` in the data dir).
 
     Raises :class:`~handoff_server.errors.KBError` for a bad KB,
     :class:`~handoff_server.errors.UnknownEngine` for an unknown engine.
     """
     kb = load_served_kb(settings.ai.kb, settings.store.data_dir)
-    cache = settings.store.data_dir / "cache"
+    return _engine_answerer(kb, settings, progress)
+
+
+def _engine_answerer(
+    kb: KnowledgeBase, settings: Settings, progress: ProgressSink = NO_PROGRESS
+) -> Answerer:
+    """The configured engine for ``kb``, its index cached in
+    :func:`~handoff_server.config.index_cache_dir` (``llm``: the model over its
+    retrieval engine's index)."""
+    cache_dir = index_cache_dir(settings)
     if settings.ai.engine == "llm":
         from handoff_server.ai.llm import make_llm_answerer
 
-        return make_llm_answerer(kb, settings.ai.llm, cache_dir=cache)
-    return make_answerer(kb, settings.ai.engine, cache_dir=cache)
+        return make_llm_answerer(kb, settings.ai.llm, cache_dir, progress=progress)
+    return make_answerer(kb, settings.ai.engine, cache_dir, progress)
+
+
+def _index_engine(settings: Settings) -> str:
+    """The engine whose index the configured answerer builds (``llm``: its retrieval's)."""
+    if settings.ai.engine == "llm":
+        return settings.ai.llm.retrieval_engine
+    return settings.ai.engine
 
 
 def _routed_service(
@@ -165,11 +198,26 @@ async def _listen(gateway: Gateway, settings: Settings) -> None:
         raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}") from exc
 
 
+async def _first_answerer(
+    settings: Settings, answerer: Answerer | None, build_in_background: bool
+) -> tuple[Answerer, KnowledgeBase | None]:
+    """``(answerer, None)``: the given one, or the configured one built now; with
+    ``build_in_background``, ``(placeholder, KB to build for)`` (the KB is loaded now, so
+    a bad one fails at once)."""
+    if answerer is not None:
+        return answerer, None
+    if build_in_background:
+        kb = await asyncio.to_thread(load_served_kb, settings.ai.kb, settings.store.data_dir)
+        return NotReadyAnswerer(), kb
+    return await asyncio.to_thread(build_answerer, settings), None
+
+
 async def start_server(
     settings: Settings,
     answerer: Answerer | None = None,
     *,
     clock: Callable[[], datetime] = utcnow,
+    build_in_background: bool = False,
 ) -> RunningServer:
     """Open the store, build the answerer (unless given; either way behind the courtesy
     layer, see :mod:`~handoff_server.ai.courtesy_layer`), finish interrupted AI turns,
@@ -179,7 +227,12 @@ async def start_server(
     (:class:`~handoff_server.errors.DataDirError`), before the index is built; if a
     later step fails the store is closed again. Webhook delivery (``[webhooks]``) runs
     as a background task of its own. ``clock`` (UTC) times the conversations' changes
-    and the waiting room's business hours (tests fix it)."""
+    and the waiting room's business hours (tests fix it).
+
+    ``build_in_background`` (what ``handoff serve`` does): load the KB (a bad one fails
+    here), start listening at once with ``/readyz`` at 503 and handshakes refused, and
+    build the index and finish starting in ``RunningServer.warming``
+    (:mod:`~handoff_server.warmup`)."""
     logredact.install()
     store = AsyncStore(open_store(settings.store))
     outbox = Outbox(settings.webhooks)
@@ -188,20 +241,22 @@ async def start_server(
     service: ConversationService | None = None
     guard = TokenGuard(store, settings.server.token_check_seconds)
     try:
-        if answerer is None:
-            answerer = await asyncio.to_thread(build_answerer, settings)
+        answerer, kb = await _first_answerer(settings, answerer, build_in_background)
         hub = Hub(typing_expiry=settings.server.typing_expiry_seconds)
         service, desk = _routed_service(settings, store, hub, answerer, outbox, clock)
-        await service.initialise()
-        await desk.start()
         agents = AgentDirectory(store, on_sign_in=desk.presence.know, guard=guard)
         operator = build_operator_desk(service, store, settings)
         gateway = Gateway(service, hub, agents, settings.server, desk, operator, store=store)
+        running = RunningServer(
+            gateway, service, store, settings.server.host, webhooks, desk, operator, guard
+        )
+        if kb is None:
+            await _finish_start(running)
+        else:
+            gateway.warming = BUILDING
         await _listen(gateway, settings)
-        webhooks.start()
-        operator.start()
         guard.start()
-        retention = _retention(store, settings, service)
+        running.retention = _retention(store, settings, service)
     except BaseException as exc:
         await guard.close()
         if service is not None:
@@ -213,38 +268,85 @@ async def start_server(
         if is_storage_error(exc) or isinstance(exc, sqlite3.Error):
             raise _data_dir_error(exc, settings) from exc
         raise
-    return RunningServer(
-        gateway=gateway,
-        service=service,
-        store=store,
-        host=settings.server.host,
-        webhooks=webhooks,
-        desk=desk,
-        operator=operator,
-        tokens=guard,
-        retention=retention,
-    )
+    if kb is not None:
+        running.warming = asyncio.create_task(_warm(running, settings, kb))
+    return running
+
+
+async def _finish_start(server: RunningServer) -> None:
+    """What needs the answerer: finish interrupted AI turns, start routing, webhook
+    delivery and the operator desk."""
+    await server.service.initialise()
+    await server.desk.start()
+    server.webhooks.start()
+    if server.operator is not None:
+        server.operator.start()
+
+
+async def _warm(server: RunningServer, settings: Settings, kb: KnowledgeBase) -> None:
+    """Build the index in a daemon thread (progress in the log), put the answerer in
+    place, finish starting, and mark the gateway ready. Raises what the build raises;
+    a store that fails while finishing is a
+    :class:`~handoff_server.errors.DataDirError`, as at start."""
+    engine, cache_dir = _index_engine(settings), index_cache_dir(settings)
+    started = time.monotonic()
+    progress = LogProgress(log, "building the index")
+
+    def build() -> Answerer:  # all of it off the event loop: /healthz keeps answering
+        log_build_start(kb, engine, index_path(kb, engine, cache_dir))
+        return _engine_answerer(kb, settings, progress)
+
+    answerer = await in_daemon_thread(build)
+    server.service.answerer = with_courtesy(answerer)
+    try:
+        await _finish_start(server)
+    except Exception as exc:
+        if is_storage_error(exc) or isinstance(exc, sqlite3.Error):
+            raise _data_dir_error(exc, settings) from exc
+        raise
+    server.gateway.warming = None
+    log.info("index ready in %.1f s; /readyz answers 200", time.monotonic() - started)
 
 
 async def run_forever(settings: Settings, *, announce: bool = True) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully (exit status 0).
 
-    Prints ``handoff listening on ws://HOST:PORT`` once ready (scripts read the port from
-    it when they pass port 0), then ``demo page on http://HOST:PORT/demo`` when
-    ``server.demo_page`` is on.
+    Binds the port first and builds the index in the background (the log says so, with
+    the URL, the estimate and the progress; ``/healthz`` answers, ``/readyz`` is 503
+    until ready). Prints ``handoff listening on ws://HOST:PORT`` once ready: scripts read
+    the port from it when they pass port 0, and may connect as soon as they see it. A
+    failed build stops the server and raises its error. Then prints ``demo page on
+    http://HOST:PORT/demo`` when ``server.demo_page`` is on.
     """
-    server = await start_server(settings)
+    server = await start_server(settings, build_in_background=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    if announce:
-        print(f"handoff listening on {server.url}", flush=True)
-        if settings.server.demo_page:
-            print(f"demo page on http://{server.host}:{server.port}/demo", flush=True)
     try:
+        if server.warming is not None:
+            log.info("bound %s; not ready until the index is built (/readyz)", server.url)
+            await _ready_or_stopped(stop, server.warming)
+        if announce and not stop.is_set():
+            print(f"handoff listening on {server.url}", flush=True)
+            if settings.server.demo_page:
+                print(f"demo page on http://{server.host}:{server.port}/demo", flush=True)
         await stop.wait()
     finally:
         log.info("shutting down")
         await server.close()
+
+
+async def _ready_or_stopped(stop: asyncio.Event, warming: asyncio.Task[None]) -> None:
+    """Wait until ``warming`` (the first build) is done or ``stop`` is set; raise what a
+    failed build raised."""
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({stopping, warming}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if warming.done() and not warming.cancelled():
+        error = warming.exception()
+        if error is not None:
+            raise error

@@ -34,7 +34,13 @@ from handoff_server.errors import ConfigError
 from handoff_server.escalation.policy import Policy
 from handoff_server.protocol import TeamName
 
-__all__ = ["AssignmentSettings", "Settings", "load_settings", "default_data_dir"]
+__all__ = [
+    "AssignmentSettings",
+    "Settings",
+    "default_data_dir",
+    "index_cache_dir",
+    "load_settings",
+]
 
 
 def default_data_dir() -> Path:
@@ -146,6 +152,10 @@ class AISettings(_Section):
     engine: str = "default"
     """Answerer engine name (``handoff kb build --help`` lists them), or ``llm``: answers
     written by a Chat Completions model from the retrieved entries (``[ai.llm]``)."""
+    cache_dir: Path | None = None
+    """Folder for built answerer indexes (created 0700; only files this user wrote there
+    are loaded); unset means ``cache`` in the data dir. ``handoff demo`` points it at the
+    user cache dir so its temporary data dirs share one demo index."""
     llm: LLMSettings = Field(default_factory=LLMSettings)
     """The ``llm`` engine's model server (read only when ``engine = "llm"``)."""
 
@@ -320,6 +330,12 @@ def _prune(data: dict[str, Any]) -> dict[str, Any]:
         if value is not None:
             out[key] = value
     return out
+
+
+def index_cache_dir(settings: Settings) -> Path:
+    """Where built answerer indexes are kept: ``[ai] cache_dir``, else ``cache`` in the
+    data dir."""
+    return settings.ai.cache_dir or settings.store.data_dir / "cache"
 
 
 def load_settings(

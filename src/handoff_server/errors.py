@@ -73,6 +73,7 @@ LocalCode = Literal[
     "ai_error",
     "connect_failed",
     "connection_closed",
+    "not_ready",
     "timeout",
     "invalid_option",
     "no_token",

@@ -71,6 +71,7 @@ from handoff_server.handshake import (
     BadRequest,
     bad_request,
     health_response,
+    not_ready,
 )
 from handoff_server.hub import Hub, Subscriber
 from handoff_server.metrics import exposition
@@ -193,6 +194,9 @@ class Gateway:
         self.operator = operator if operator is not None else OperatorDesk({})
         self.server: Server | None = None
         self.ready = False
+        self.warming: str | None = None
+        """Why the server is not ready although it listens (``"building index"`` during
+        the first index build, :mod:`~handoff_server.warmup`); ``None`` once ready."""
         self.metrics: Counter[str] = Counter()
         self.guard = Gatekeeper(settings, self.metrics)
         self.admission = Admission(settings, self.guard, agents, self.metrics)
@@ -235,7 +239,7 @@ class Gateway:
         url = urlsplit(request.path)
         path = url.path
         if path in ("/healthz", "/readyz"):
-            return await health_response(connection, path, self.store, self.ready)
+            return await health_response(connection, path, self.store, self.ready, self.warming)
         if path == "/metrics":
             conns = len(self.server.connections) if self.server else 0
             return _metrics_response(connection, self.hub.agents_online, conns, self.metrics)
@@ -246,6 +250,8 @@ class Gateway:
                 return web
         if path not in ("/v1/visitor", "/v1/agent"):
             return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
+        if self.warming is not None:
+            return not_ready(connection, self.warming)
         try:
             return await self.admission.check(connection, request.headers, path, url.query)
         except BadRequest as exc:
@@ -309,10 +315,6 @@ class Gateway:
     def _check_text(self, text: str | None, *, required: bool = True) -> str | None:
         return checked_text(text, self.settings.max_message_chars, required=required)
 
-    def _attach(self, sub: Subscriber) -> Attach:
-        """The service's way to subscribe this client to a conversation."""
-        return lambda conversation_id: self.hub.subscribe(conversation_id, sub)
-
     async def _visitor(self, ws: ServerConnection, sub: Subscriber) -> None:
         conversation_id: str | None = None
         deadline = _FirstFrameDeadline(ws, self.settings.first_frame_timeout_seconds)
@@ -345,11 +347,11 @@ class Gateway:
             check_visitor_info(
                 frame.visitor, limits.max_visitor_fields, limits.max_visitor_info_bytes
             )
-            conv, token, events = await self.service.start(frame.visitor, self._attach(sub))
+            conv, token, events = await self.service.start(frame.visitor, _attach(self.hub, sub))
             last_seq = 0
         else:
             conv, events = await self.service.resume(
-                frame.conversation_id, frame.resume_token, frame.last_seq, self._attach(sub)
+                frame.conversation_id, frame.resume_token, frame.last_seq, _attach(self.hub, sub)
             )
             token, last_seq = frame.resume_token, conv.last_seq
         welcome = SWelcome(
@@ -431,7 +433,7 @@ class Gateway:
             items = await self.desk.queue(agent, frame.statuses)
             sub.answer(queue_answer(items, self.settings.queue_page_rows, self.settings.page_bytes))
         elif isinstance(frame, AOpen):
-            attach = self._attach(sub) if frame.subscribe else None
+            attach = _attach(self.hub, sub) if frame.subscribe else None
             packet = await self.service.packet(frame.conversation_id, frame.last_seq, attach)
             page = transcript_page(packet, self.settings.page_bytes)
             sub.answer([SConversation(packet=page)])
@@ -488,6 +490,11 @@ async def _auth_frame(
         await _refuse_auth(ws, agent, detail)
         return None
     return agent
+
+
+def _attach(hub: Hub, sub: Subscriber) -> Attach:
+    """The service's way to subscribe this client to a conversation."""
+    return lambda conversation_id: hub.subscribe(conversation_id, sub)
 
 
 async def _writer(ws: ServerConnection, sub: Subscriber) -> None:

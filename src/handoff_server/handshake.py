@@ -1,5 +1,6 @@
 """The HTTP side of the gateway: ``/healthz`` and ``/readyz``
-(:func:`health_response`), and reading a websocket handshake's headers safely: the gateway's ``process_request`` reads
+(:func:`health_response`), the ``503 not_ready`` of a handshake while the first index
+builds (:func:`not_ready`), and reading a websocket handshake's headers safely: the gateway's ``process_request`` reads
 every header it uses through :func:`single_header`, so a request the server cannot read
 (a header given twice, e.g. two ``Origin`` or two ``Authorization``) is answered
 ``400 Bad Request`` naming the header, never ``500`` with a traceback.
@@ -25,6 +26,7 @@ __all__ = [
     "bad_request",
     "bearer_token",
     "health_response",
+    "not_ready",
     "query_token",
     "single_header",
 ]
@@ -71,21 +73,46 @@ def bad_request(connection: ServerConnection, exc: BadRequest) -> Response:
 
 
 async def health_response(
-    connection: ServerConnection, path: str, store: AsyncStore, ready: bool
+    connection: ServerConnection,
+    path: str,
+    store: AsyncStore,
+    ready: bool,
+    warming: str | None = None,
 ) -> Response:
     """``/healthz``: 200 unless the store is known to fail (no probe); ``/readyz``: 200
-    when ``ready`` (started) and a probe (at most one a second) finds the store
-    writable. A 503 names the cause (see :mod:`handoff_server.storehealth`)."""
+    when ``ready`` (started), not ``warming`` and a probe (at most one a second) finds
+    the store writable. A 503 names every cause: ``not ready: building index`` while the
+    first index builds (``warming``, :mod:`~handoff_server.warmup`), ``store
+    unavailable: ...`` when the store cannot write (:mod:`handoff_server.storehealth`),
+    both joined by ``; `` when both hold."""
     health = store.health
     if path == "/healthz":
         failure = health.failure
     else:
         failure = await health.check(lambda: store.call(store.store.probe_write))
-    if failure is not None:
-        body = f"store unavailable: {failure}\n"
-        return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, body)
     if path == "/healthz":
+        if failure is not None:
+            return connection.respond(
+                http.HTTPStatus.SERVICE_UNAVAILABLE, f"store unavailable: {failure}\n"
+            )
         return connection.respond(http.HTTPStatus.OK, "ok\n")
+    reasons = []
+    if warming is not None:
+        reasons.append(f"not ready: {warming}")
+    if failure is not None:
+        reasons.append(f"store unavailable: {failure}")
+    if reasons:
+        return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "; ".join(reasons) + "\n")
     if ready:
         return connection.respond(http.HTTPStatus.OK, "ready\n")
     return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "not ready\n")
+
+
+def not_ready(connection: ServerConnection, why: str) -> Response:
+    """HTTP 503 for a handshake while the server warms up (:mod:`~handoff_server.warmup`):
+    stable code ``not_ready`` first in the body, ``Retry-After`` in seconds."""
+    response = connection.respond(
+        http.HTTPStatus.SERVICE_UNAVAILABLE, f"not_ready: {why}; try again in a few seconds\n"
+    )
+    response.headers["Retry-After"] = "5"
+    return response

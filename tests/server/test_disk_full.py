@@ -143,8 +143,9 @@ def _mount(*args: str) -> bool:
 
 
 def _serve(data_dir: Path) -> tuple[bool, str]:
-    """Run ``handoff serve`` on ``data_dir``: whether it started listening, and what it
-    printed (stopped with SIGTERM once listening)."""
+    """Run ``handoff serve`` on ``data_dir``: whether it got ready (``handoff listening
+    on``, printed once the first index build is done; the websockets log says "listening
+    on" already at the bind), and what it printed (stopped with SIGTERM once ready)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "handoff_cli", "serve", "--port", "0", "--data-dir", str(data_dir)],
@@ -154,7 +155,7 @@ def _serve(data_dir: Path) -> tuple[bool, str]:
     lines = []
     for line in proc.stdout:
         lines.append(line)
-        if "listening on" in line:
+        if line.startswith("handoff listening on"):
             proc.terminate()
             proc.wait(30)
             return True, "".join(lines)

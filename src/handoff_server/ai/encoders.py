@@ -21,6 +21,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from handoff_server.progress import ProgressSink
+
 __all__ = ["CombinedEncoder", "MiniLMEncoder", "TfidfEncoder", "embeddings_available"]
 
 
@@ -177,6 +179,11 @@ def _minilm() -> Any:
         return _MODEL
 
 
+WARM_BATCH = 512
+"""Texts per progress report while a build embeds its examples (MiniLM still batches
+them by 128 inside)."""
+
+
 class MiniLMEncoder:
     """all-MiniLM-L6-v2 sentence embeddings, shape (n, 384), unit norm, dense float32.
 
@@ -208,6 +215,17 @@ class MiniLMEncoder:
             )
             self.memo.update(zip(todo, vecs, strict=True))
         return self
+
+    def warm(self, texts: list[str], progress: ProgressSink, batch: int = WARM_BATCH) -> None:
+        """Encode the ``texts`` not yet remembered, ``batch`` at a time, telling
+        ``progress`` after each batch (step "embedding the examples", total = texts)."""
+        todo = [t for t in dict.fromkeys(texts) if t not in self.memo]
+        if not todo:
+            return
+        progress.start("embedding the examples", len(todo))
+        for i in range(0, len(todo), batch):
+            self.fit(todo[i : i + batch])
+            progress.advance(len(todo[i : i + batch]))
 
     def transform(self, texts: list[str]) -> np.ndarray:
         """Encode ``texts`` → float32 array (n, 384)."""
@@ -256,6 +274,10 @@ class CombinedEncoder:
         self.tfidf.fit(texts)
         self.emb.fit(texts)
         return self
+
+    def warm(self, texts: list[str], progress: ProgressSink) -> None:
+        """Embed ``texts`` into the MiniLM memo, in batches (:meth:`MiniLMEncoder.warm`)."""
+        self.emb.warm(texts, progress)
 
     def transform(self, texts: list[str]) -> sp.csr_matrix:
         """Encode ``texts`` → sparse (n, n_tfidf + 384), unit rows."""

@@ -41,6 +41,7 @@ from handoff_server.ai.padding import question_text
 from handoff_server.ai.typos import TypoCorrector
 from handoff_server.errors import AnswererError
 from handoff_server.kb.models import KBEntry, KnowledgeBase
+from handoff_server.progress import NO_PROGRESS, ProgressSink
 
 __all__ = ["Index", "RetrievalAnswerer", "build_index", "training_examples"]
 
@@ -336,11 +337,15 @@ def build_index(
     seed: int = 0,
     oos_weight: float = 4.0,
     oos_share: float | None = _OOS_SHARE,
+    progress: ProgressSink = NO_PROGRESS,
 ) -> Index:
     """Fit encoder, SVM and calibrator on ``kb``'s examples (see the module docstring).
 
     ``folds``: cross-validation folds for out-of-fold scores (≥ 2). Deterministic for a
-    given ``seed``. Raises :class:`AnswererError` when the KB has no answerable entry.
+    given ``seed``. ``progress`` hears the steps: embedding the examples (engines with
+    sentence embeddings, in batches), the cross-validation folds, the held-out-topic
+    rounds and the final fit. Raises :class:`AnswererError` when the KB has no
+    answerable entry.
     """
     texts, labels = training_examples(kb)
     classes = sorted(set(labels))
@@ -349,8 +354,10 @@ def build_index(
     y = np.array([classes.index(label) for label in labels])
     oos = classes.index(_OOS)
     texts_arr = np.array(texts, dtype=object)
+    if hasattr(encoder, "warm"):  # sentence embeddings: encode every example once, up front
+        encoder.warm(texts, progress)
     oof_scores, oof_sims, oof_unseen, oof_typical, oof_maha = _out_of_fold(
-        encoder, texts_arr, y, oos, len(classes), folds, seed, oos_weight
+        encoder, texts_arr, y, oos, len(classes), folds, seed, oos_weight, progress
     )
     temperature = _fit_temperature(oof_scores, y)
     feats, top, _ = _features(
@@ -361,18 +368,16 @@ def build_index(
     # A KB that brings its own out-of-scope examples is calibrated on them; one without
     # (most real KBs) learns what a near miss looks like from topics held out of training.
     own_oos = any(e.out_of_scope and e.questions for e in kb.entries)
-    pseudo = (
-        np.zeros((0, feats.shape[1]))
-        if own_oos and not _PSEUDO_ALWAYS
-        else _held_out_topics(
-            encoder, texts_arr, y, oos, len(classes), temperature, oos_weight, seed
-        )
-    )
+    pseudo = np.zeros((0, feats.shape[1]))
+    if not own_oos or _PSEUDO_ALWAYS:
+        args = (encoder, texts_arr, y, oos, len(classes), temperature, oos_weight, seed)
+        pseudo = _held_out_topics(*args, progress)
     w = _calibration_weights(is_oos, len(pseudo), oos_share, _PSEUDO_SHARE)
     feats = np.vstack([feats, pseudo]) if len(pseudo) else feats
     right = np.concatenate([right, np.zeros(len(pseudo), dtype=int)])
     is_oos = np.concatenate([is_oos, np.ones(len(pseudo), dtype=bool)])
     calibrator = _fit_calibrator(feats, right, w)
+    progress.start("fitting the final model", None)
     index = _final_index(engine, encoder, texts, y, classes, oos_weight, temperature, calibrator)
     index.typos = TypoCorrector.of([*texts, *(e.answer for e in kb.entries)])
     index.oof = {
@@ -394,6 +399,7 @@ def _out_of_fold(
     folds: int,
     seed: int,
     oos_weight: float,
+    progress: ProgressSink = NO_PROGRESS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Out-of-fold scores: each example scored by a model that never saw it. Returns the
     SVM scores and nearest-example similarities (n_examples, n_classes), the share of
@@ -411,6 +417,7 @@ def _out_of_fold(
         # Entries with fewer examples than folds are expected in small KBs.
         warnings.simplefilter("ignore", UserWarning)
         splits = list(splitter.split(np.zeros(len(y)), y))
+    progress.start("cross-validation folds", len(splits))
     for train, test in splits:
         enc = encoder.fresh().fit(list(texts[train]))
         xtr, xte = enc.transform(list(texts[train])), enc.transform(list(texts[test]))
@@ -421,6 +428,7 @@ def _out_of_fold(
         oof_typical[test] = examples.typical
         oof_maha[test] = examples.mahalanobis(enc.dense(xte), len(test))
         oof_unseen[test] = enc.unseen(list(texts[test]))
+        progress.advance(1)
     return oof_scores, oof_sims, oof_unseen, oof_typical, oof_maha
 
 
@@ -496,6 +504,7 @@ def _held_out_topics(
     temperature: float,
     oos_weight: float,
     seed: int,
+    progress: ProgressSink = NO_PROGRESS,
 ) -> np.ndarray:
     """Calibration features (m, k) of questions about topics the model was never taught.
 
@@ -512,6 +521,7 @@ def _held_out_topics(
     rng = np.random.default_rng(seed)
     n_out = max(1, round(len(entries) * _HELD_OUT_SHARE))
     out = []
+    progress.start("held-out-topic rounds", _HELD_OUT_ROUNDS)
     for _ in range(_HELD_OUT_ROUNDS):
         held = rng.choice(entries, n_out, replace=False)
         mask = np.isin(y, held)
@@ -528,6 +538,7 @@ def _held_out_topics(
             scores, temperature, examples.nearest(xte), oos, unseen, examples.typical, maha
         )
         out.append(f)
+        progress.advance(1)
     return np.vstack(out) if out else np.zeros((0, len(_monotone())))
 
 

@@ -4,9 +4,11 @@ from handoff_server.analytics.evaluation import Predictions, predict, read_quest
 from handoff_server.analytics.metrics import (
     ECE_BINS,
     Metrics,
+    ReliabilityBin,
     aurc,
     compute_metrics,
     ece,
+    reliability_bins,
     sweep,
 )
 from handoff_server.analytics.risk import (
@@ -22,6 +24,7 @@ __all__ = [
     "Metrics",
     "Predictions",
     "RISK_CONFIDENCE",
+    "ReliabilityBin",
     "RiskPoint",
     "aurc",
     "clopper_pearson_upper",
@@ -29,6 +32,7 @@ __all__ = [
     "ece",
     "predict",
     "read_questions",
+    "reliability_bins",
     "risk_controlled_threshold",
     "risk_coverage",
     "sweep",

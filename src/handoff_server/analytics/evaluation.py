@@ -13,6 +13,7 @@ from handoff_server.ai.base import Answer, Answerer
 from handoff_server.ai.courtesy_layer import CourtesyAnswerer
 from handoff_server.errors import KBError
 from handoff_server.kb.loader import OOS_LABEL, label_to_id
+from handoff_server.progress import NO_PROGRESS, ProgressSink
 
 __all__ = ["Predictions", "predict", "read_questions"]
 
@@ -85,10 +86,20 @@ class _BatchScorer(Protocol):
     def score(self, questions: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 
 
+QUESTION_BATCH = 256
+"""Questions scored per progress report."""
+
+
 def predict(
-    answerer: Answerer, kb_ids: set[str], texts: list[str], labels: list[str]
+    answerer: Answerer,
+    kb_ids: set[str],
+    texts: list[str],
+    labels: list[str],
+    progress: ProgressSink = NO_PROGRESS,
 ) -> Predictions:
-    """Answer every question (batched when the answerer supports ``score``). Through a
+    """Answer every question (batched when the answerer supports ``score``), telling
+    ``progress`` after each :data:`QUESTION_BATCH` (step "answering the questions",
+    total = questions). Same results whatever the batch size. Through a
     :class:`~handoff_server.ai.courtesy_layer.CourtesyAnswerer` (what the server serves)
     the small talk it answers itself gets its built-in reply, the rest the engine's."""
     targets = [label_to_id(lab) if lab != OOS_LABEL else None for lab in labels]
@@ -100,7 +111,7 @@ def predict(
     if isinstance(answerer, CourtesyAnswerer):
         courtesy = answerer.courtesy_replies(texts)
         answerer = answerer.inner
-    conf, ids = _engine_answers(answerer, texts)
+    conf, ids = _answers(answerer, texts, progress)
     for i, reply in enumerate(courtesy):
         if reply is not None:
             conf[i], ids[i] = reply.confidence, None
@@ -109,11 +120,24 @@ def predict(
     return Predictions(conf, ids, right, oos, unknown, n_courtesy)
 
 
-def _engine_answers(answerer: Answerer, texts: list[str]) -> tuple[np.ndarray, list[str | None]]:
-    """Confidence (n,) and answering entry id of each text, batched when possible."""
-    if isinstance(answerer, _BatchScorer):
-        conf, top, _ = answerer.score(texts)
-        classes = answerer.index.classes
-        return np.array(conf, dtype=float), [classes[i] for i in top]
-    answers = [answerer.answer(t) for t in texts]
-    return np.array([a.confidence for a in answers], dtype=float), [a.entry_id for a in answers]
+def _answers(
+    answerer: Answerer, texts: list[str], progress: ProgressSink
+) -> tuple[np.ndarray, list[str | None]]:
+    """(confidence (n,), answering entry id or ``None`` per question) from the engine, in
+    batches of :data:`QUESTION_BATCH`, telling ``progress`` after each."""
+    progress.start("answering the questions", len(texts))
+    conf: list[float] = []
+    ids: list[str | None] = []
+    for i in range(0, len(texts), QUESTION_BATCH):
+        batch = texts[i : i + QUESTION_BATCH]
+        if isinstance(answerer, _BatchScorer):
+            c, top, _ = answerer.score(batch)
+            classes = answerer.index.classes
+            conf.extend(map(float, c))
+            ids.extend(classes[j] for j in top)
+        else:
+            answers = [answerer.answer(t) for t in batch]
+            conf.extend(a.confidence for a in answers)
+            ids.extend(a.entry_id for a in answers)
+        progress.advance(len(batch))
+    return np.array(conf, dtype=float), ids

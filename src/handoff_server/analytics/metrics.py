@@ -20,9 +20,11 @@ from numpy.typing import ArrayLike
 __all__ = [
     "ECE_BINS",
     "Metrics",
+    "ReliabilityBin",
     "aurc",
     "compute_metrics",
     "ece",
+    "reliability_bins",
     "sweep",
 ]
 
@@ -46,21 +48,54 @@ def _arrays(
     return c, r, o
 
 
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """One bin of a reliability diagram: confidences in ``(low, high]`` (0 falls in the
+    first bin); ``count`` questions, their ``mean_confidence`` and observed ``accuracy``
+    (share right), both 0–1 (0 for an empty bin)."""
+
+    low: float
+    high: float
+    count: int
+    mean_confidence: float
+    accuracy: float
+
+
+def reliability_bins(
+    confidence: ArrayLike, right: ArrayLike, bins: int = ECE_BINS
+) -> list[ReliabilityBin]:
+    """``bins`` equal-width bins of [0, 1] with the questions' count, mean confidence and
+    accuracy in each: the reliability diagram (DeGroot & Fienberg 1983; as in Guo et al.
+    2017), and what :func:`ece` sums over. Raises ``ValueError`` on bad inputs."""
+    c, r, _ = _arrays(confidence, right)
+    idx = np.clip(np.ceil(c * bins).astype(int) - 1, 0, bins - 1)
+    out = []
+    for b in range(bins):
+        m = idx == b
+        n = int(m.sum())
+        out.append(
+            ReliabilityBin(
+                low=b / bins,
+                high=(b + 1) / bins,
+                count=n,
+                mean_confidence=float(c[m].mean()) if n else 0.0,
+                accuracy=float(r[m].mean()) if n else 0.0,
+            )
+        )
+    return out
+
+
 def ece(confidence: ArrayLike, right: ArrayLike, bins: int = ECE_BINS) -> float:
     """Expected calibration error (Guo et al. 2017, "On Calibration of Modern Neural
     Networks"): ``sum_b (n_b / n) * |accuracy_b - mean confidence_b|`` over ``bins``
-    equal-width bins of [0, 1]; bin ``b`` holds confidences in ``(b/B, (b+1)/B]``, and 0
-    falls in the first bin. Returns a fraction 0–1 (0 for no questions)."""
-    c, r, _ = _arrays(confidence, right)
-    if not len(c):
+    equal-width bins of [0, 1] (:func:`reliability_bins`); bin ``b`` holds confidences in
+    ``(b/B, (b+1)/B]``, and 0 falls in the first bin. Returns a fraction 0–1 (0 for no
+    questions)."""
+    parts = reliability_bins(confidence, right, bins)
+    n = sum(b.count for b in parts)
+    if not n:
         return 0.0
-    idx = np.clip(np.ceil(c * bins).astype(int) - 1, 0, bins - 1)
-    total = 0.0
-    for b in range(bins):
-        m = idx == b
-        if m.any():
-            total += m.sum() / len(c) * abs(r[m].mean() - c[m].mean())
-    return float(total)
+    return float(sum(b.count / n * abs(b.accuracy - b.mean_confidence) for b in parts))
 
 
 def aurc(confidence: ArrayLike, right: ArrayLike) -> float:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from handoff_server.ai import make_answerer
 from handoff_server.ai.courtesy_layer import with_courtesy
-from handoff_server.config import Settings
+from handoff_server.config import Settings, index_cache_dir
 from handoff_server.conversations import ConversationService
 from handoff_server.errors import Conflict, InvalidState, KBError, ProtocolError
 from handoff_server.hub import Subscriber
@@ -67,7 +67,7 @@ class KbDesk:
             if errors:
                 raise ProtocolError("; ".join(errors), code="invalid_frame")
             answerer = await asyncio.to_thread(
-                make_answerer, grown, ai.engine, self._settings.store.data_dir / "cache"
+                make_answerer, grown, ai.engine, index_cache_dir(self._settings)
             )
             await asyncio.to_thread(_write, path, text)
             self._service.answerer = with_courtesy(answerer)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from handoff_server.ai.llm.settings import LLMSettings
+from handoff_server.progress import NO_PROGRESS, ProgressSink
 
 if TYPE_CHECKING:
     from handoff_server.ai.base import Answerer
@@ -24,15 +25,18 @@ def make_llm_answerer(
     settings: LLMSettings,
     cache_dir: Path | None = None,
     client: ChatClient | None = None,
+    *,
+    progress: ProgressSink = NO_PROGRESS,
 ) -> Answerer:
     """The ``llm`` engine for ``kb`` behind the courtesy layer: retrieval with
     ``settings.retrieval_engine`` (its index cached in ``cache_dir``), answers by the
-    model at ``settings.base_url``. Raises what
+    model at ``settings.base_url``. ``progress`` hears about the retrieval index's build
+    steps. Raises what
     :func:`~handoff_server.ai.factory.make_answerer` raises, and ``OSError``/
     ``ValueError`` for an unreadable ``calibration_file``."""
     from handoff_server.ai.courtesy_layer import CourtesyAnswerer, without_courtesy
     from handoff_server.ai.factory import make_answerer
     from handoff_server.ai.llm.answerer import LLMAnswerer
 
-    retrieval = without_courtesy(make_answerer(kb, settings.retrieval_engine, cache_dir))
+    retrieval = without_courtesy(make_answerer(kb, settings.retrieval_engine, cache_dir, progress))
     return CourtesyAnswerer(LLMAnswerer(kb, retrieval, settings, client=client))

@@ -1,0 +1,75 @@
+"""``handoff eval --plot FILE``, ``handoff --version`` and shell completion, through
+typer's CliRunner."""
+
+from __future__ import annotations
+
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from handoff_cli.main import app
+
+pytestmark = pytest.mark.cli
+
+DEMO_QUESTIONS = Path(__file__).resolve().parents[1] / "data" / "demo_questions.csv"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("data")
+
+
+def _eval(data_dir: Path, *extra: str) -> object:
+    args = ["eval", "--questions", str(DEMO_QUESTIONS), "--data-dir", str(data_dir), *extra]
+    return runner.invoke(app, args)
+
+
+def test_plot_writes_png_and_svg_and_leaves_stdout_alone(tmp_path: Path, data_dir: Path) -> None:
+    plain = _eval(data_dir, "--sweep", "--json")
+    png, svg = tmp_path / "out.png", tmp_path / "out.svg"
+    drawn = _eval(data_dir, "--sweep", "--json", "--plot", str(png))
+    assert drawn.exit_code == 0, drawn.output
+    assert drawn.stdout == plain.stdout
+    assert png.read_bytes().startswith(b"\x89PNG\r\n\x1a\n") and png.stat().st_size > 20_000
+    res = _eval(data_dir, "--plot", str(svg))
+    assert res.exit_code == 0, res.output
+    text = svg.read_text(encoding="utf-8")
+    assert text.lstrip().startswith("<?xml") and "<svg" in text
+    assert not list(tmp_path.glob(".*.tmp*"))  # no temporary file left behind
+
+
+def test_plot_refuses_other_extensions_before_any_work(tmp_path: Path) -> None:
+    res = _eval(tmp_path / "never", "--plot", str(tmp_path / "out.jpg"))
+    assert res.exit_code == 2
+    assert res.stderr.startswith(
+        "error[invalid_option]: --plot: 'out.jpg' must end in .png or .svg"
+    )
+    assert not (tmp_path / "never").exists()
+
+
+def test_plot_without_matplotlib_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import raises ImportError
+    res = _eval(tmp_path / "never", "--plot", str(tmp_path / "out.png"))
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error[missing_extra]: --plot needs matplotlib")
+    assert "handoff[plots]" in res.stderr
+
+
+def test_version_comes_from_the_package_metadata() -> None:
+    res = runner.invoke(app, ["--version"])
+    assert res.exit_code == 0
+    assert res.stdout == f"handoff {metadata.version('handoff')}\n"
+
+
+def test_shell_completion_is_offered_and_completes_commands() -> None:
+    res = runner.invoke(app, ["--help"])
+    assert "--install-completion" in res.stdout and "--show-completion" in res.stdout
+    env = {"_HANDOFF_COMPLETE": "complete_bash", "COMP_WORDS": "handoff ev", "COMP_CWORD": "1"}
+    res = runner.invoke(app, [], prog_name="handoff", env=env)
+    assert res.stdout.split() == ["eval"]
