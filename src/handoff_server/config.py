@@ -79,6 +79,19 @@ class StoreSettings(_Section):
     """Folder holding ``handoff.sqlite3`` and caches."""
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     """SQLite ``PRAGMA synchronous`` in WAL mode: FULL survives power loss, NORMAL a crash."""
+    url: str | None = None
+    """``postgresql://USER@HOST:PORT/DB`` to keep conversations in PostgreSQL, shared by
+    several ``handoff serve`` nodes (``docs/scaling.md``; needs the ``postgres`` extra);
+    unset: SQLite in ``data_dir``. ``data_dir`` still holds the caches."""
+    pool_size: int = Field(default=8, ge=1, le=100)
+    """PostgreSQL only: connections per process (and store calls run at once)."""
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
 
 
 class AISettings(_Section):

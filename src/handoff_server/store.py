@@ -478,6 +478,10 @@ def open_store(settings: StoreSettings) -> Store:
     place a store is opened. Raises :class:`~handoff_server.errors.DataDirError` (code
     ``bad_data_dir``, naming the folder) when the folder cannot be created or the database
     cannot be opened."""
+    if settings.url is not None:
+        from handoff_server.storage import open_postgres
+
+        return open_postgres(settings.url, settings.pool_size)
     try:
         return SQLiteStore(settings.data_dir, synchronous=settings.synchronous)
     except (OSError, sqlite3.Error) as exc:
@@ -486,8 +490,8 @@ def open_store(settings: StoreSettings) -> Store:
 
 def store_exists(settings: StoreSettings) -> bool:
     """Whether the data dir already holds a store (reading commands that must not
-    create one check this first)."""
-    return (settings.data_dir / DB_NAME).exists()
+    create one check this first); a PostgreSQL store always counts as there."""
+    return settings.url is not None or (settings.data_dir / DB_NAME).exists()
 
 
 @contextmanager
@@ -502,11 +506,14 @@ def opened_store(settings: StoreSettings) -> Iterator[Store]:
 
 class AsyncStore:
     """Runs a synchronous :class:`Store` on one dedicated thread, so the event loop never
-    blocks on disk and the store sees one caller at a time."""
+    blocks on disk and the store sees one caller at a time; a store that says it is
+    thread-safe with an int attribute ``parallel_calls`` (PostgreSQL's pool size) gets that
+    many threads."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="store")
+        workers = int(getattr(store, "parallel_calls", 1))
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="store")
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` (a bound store method) on the store thread."""

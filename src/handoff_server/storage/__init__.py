@@ -1,0 +1,41 @@
+"""Store backends besides the embedded SQLite one (:mod:`handoff_server.store`).
+
+:mod:`.postgres` is the PostgreSQL implementation of :class:`~handoff_server.store.Store`
+for several ``handoff serve`` nodes on one database (``docs/scaling.md``); it needs the
+``postgres`` extra (``pip install 'handoff[postgres]'``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from handoff_server.errors import DataDirError
+
+if TYPE_CHECKING:
+    from handoff_server.storage.postgres import PostgresStore
+
+__all__ = ["open_postgres"]
+
+
+def open_postgres(url: str, pool_size: int = 8) -> PostgresStore:
+    """Connect to the PostgreSQL store at ``url`` and migrate it to this release's schema.
+
+    Raises :class:`~handoff_server.errors.DataDirError` with code ``missing_extra`` when
+    psycopg is not installed, ``store_failed`` when the database cannot be reached or
+    migrated (the password in ``url`` is never shown)."""
+    try:
+        import psycopg
+
+        from handoff_server.storage.postgres import PostgresStore
+    except ImportError:
+        raise DataDirError(
+            "a postgresql:// store needs the postgres extra: pip install 'handoff[postgres]'",
+            code="missing_extra",
+        ) from None
+    try:
+        return PostgresStore(url, size=pool_size)
+    except (psycopg.Error, OSError, TimeoutError) as exc:
+        where = url.split("@")[-1]
+        raise DataDirError(
+            f"cannot open the PostgreSQL store at {where}: {exc}", code="store_failed"
+        ) from None
