@@ -7,20 +7,27 @@ import logging
 import os
 import secrets
 import shlex
-import sqlite3
 import uuid
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from handoff_cli.common import ConfigOpt, DataDirOpt, DemoKbOpt, fail, settings_from
+from handoff_cli.common import ConfigOpt, DataDirOpt, DemoKbOpt, StoreOpt, fail, settings_from
 from handoff_cli.output import echo
 from handoff_cli.roster_commands import CapacityOpt, TeamsOpt, checked_teams
 from handoff_server.config import Settings
 from handoff_server.errors import HandoffError
 from handoff_server.policies import policy_in_force
-from handoff_server.store import AgentRecord, hash_token, open_store, utcnow
+from handoff_server.storage import store_errors
+from handoff_server.store import (
+    AgentRecord,
+    StoreVersionError,
+    hash_token,
+    open_store,
+    opened_store,
+    utcnow,
+)
 
 token_app = typer.Typer(
     help="Create sign-in tokens for agents and operators.",
@@ -48,6 +55,7 @@ def serve(
     host: _HostOpt = None,
     port: _PortOpt = None,
     data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
     kb: DemoKbOpt = None,
     engine: _EngineOpt = None,
     config: ConfigOpt = None,
@@ -72,7 +80,7 @@ def serve(
         config,
         {
             "server": {"host": host, "port": port},
-            "store": {"data_dir": data_dir},
+            "store": {"data_dir": data_dir, "url": store_url},
             "ai": {"kb": kb, "engine": engine},
         },
     )
@@ -124,6 +132,7 @@ def token_create(
     teams: TeamsOpt = None,
     capacity: CapacityOpt = None,
     data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Create a token. It is printed once, on the last line; only its hash is stored.
@@ -134,7 +143,7 @@ def token_create(
     if not name.strip() or len(name) > 100:
         fail("--name must be 1 to 100 characters", "invalid_option")
     team_list = checked_teams(teams)
-    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     token = "hnd_" + secrets.token_urlsafe(32)
     store = open_store(settings.store)
     try:
@@ -150,15 +159,40 @@ def token_create(
                 capacity=capacity,
             )
         )
-    except sqlite3.Error as exc:
+    except store_errors() as exc:
         fail(f"cannot store the token: {exc}", "store_failed")
     finally:
         store.close()
-    echo(f"created {role} {name.strip()!r} ({agent_id}) in {settings.store.data_dir}")
+    where = settings.store.url.split("@")[-1] if settings.store.url else settings.store.data_dir
+    echo(f"created {role} {name.strip()!r} ({agent_id}) in {where}")
     echo(token)
+
+
+db_app = typer.Typer(help="The store's schema.", no_args_is_help=True, rich_markup_mode=None)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    data_dir: DataDirOpt = None, store_url: StoreOpt = None, config: ConfigOpt = None
+) -> None:
+    """Create or migrate the store; print its schema version.
+
+    'handoff serve' does the same on start; run this first to migrate before the nodes
+    of a PostgreSQL store start.
+    """
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
+    try:
+        with opened_store(settings.store) as store:
+            version = getattr(store, "schema_version", lambda: 0)()
+    except HandoffError as exc:
+        fail(exc.detail, exc.code)
+    except StoreVersionError as exc:
+        fail(str(exc), "store_failed")
+    echo(f"store at schema version {version}")
 
 
 def register(app: typer.Typer) -> None:
     """Add these commands to the main app."""
     app.command("serve")(serve)
     app.add_typer(token_app, name="token")
+    app.add_typer(db_app, name="db")

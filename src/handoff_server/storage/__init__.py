@@ -14,7 +14,7 @@ from handoff_server.errors import DataDirError
 if TYPE_CHECKING:
     from handoff_server.storage.postgres import PostgresStore
 
-__all__ = ["open_postgres"]
+__all__ = ["open_postgres", "store_errors"]
 
 
 def open_postgres(url: str, pool_size: int = 8) -> PostgresStore:
@@ -39,3 +39,17 @@ def open_postgres(url: str, pool_size: int = 8) -> PostgresStore:
         raise DataDirError(
             f"cannot open the PostgreSQL store at {where}: {exc}", code="store_failed"
         ) from None
+
+
+def store_errors() -> tuple[type[Exception], ...]:
+    """The I/O and integrity errors a store may raise, whichever backend is installed
+    (``sqlite3.Error``, and ``psycopg.Error`` with the postgres extra)."""
+    import sqlite3
+
+    errors: list[type[Exception]] = [sqlite3.Error]
+    try:
+        import psycopg
+    except ImportError:
+        return tuple(errors)
+    errors.append(psycopg.Error)
+    return tuple(errors)

@@ -58,6 +58,9 @@ class PgBase:
     def __init__(self, url: str, *, size: int = 8, timeout: float = 10.0) -> None:
         self.url = url
         self.parallel_calls = size
+        # One direct connection first: an unreachable database fails at once with
+        # libpq's reason, not after the pool's retries.
+        psycopg.connect(url, connect_timeout=max(1, int(timeout))).close()
         self._pool: ConnectionPool[psycopg.Connection[dict[str, Any]]] = ConnectionPool(
             url,
             min_size=1,
