@@ -56,6 +56,15 @@ def serve(
     port: _PortOpt = None,
     data_dir: DataDirOpt = None,
     store_url: StoreOpt = None,
+    bus: Annotated[
+        str | None,
+        typer.Option(
+            "--bus",
+            metavar="URL",
+            help="nats://... the nodes of a PostgreSQL store ring each other through"
+            " (default: none, one node).",
+        ),
+    ] = None,
     kb: DemoKbOpt = None,
     engine: _EngineOpt = None,
     config: ConfigOpt = None,
@@ -81,6 +90,7 @@ def serve(
         {
             "server": {"host": host, "port": port},
             "store": {"data_dir": data_dir, "url": store_url},
+            "cluster": {"bus": bus},
             "ai": {"kb": kb, "engine": engine},
         },
     )

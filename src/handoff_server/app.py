@@ -16,6 +16,7 @@ from datetime import datetime
 from handoff_server.agents import AgentDirectory
 from handoff_server.ai import Answerer, make_answerer
 from handoff_server.ai.courtesy_layer import with_courtesy
+from handoff_server.cluster.node import ClusterNode, open_node
 from handoff_server.config import Settings
 from handoff_server.conversations import ConversationService
 from handoff_server.gateway import Gateway
@@ -43,6 +44,8 @@ class RunningServer:
     webhooks: Deliverer
     desk: Desk
     operator: OperatorDesk | None = None
+    node: ClusterNode | None = None
+    """This node's cluster parts (a PostgreSQL store), else ``None``."""
     closed: bool = False
 
     @property
@@ -66,6 +69,8 @@ class RunningServer:
         if self.operator is not None:
             await self.operator.close()
         await self.webhooks.close()
+        if self.node is not None:
+            await self.node.close()
         await self.store.close()
 
 
@@ -88,12 +93,13 @@ def _routed_service(
     answerer: Answerer,
     outbox: Outbox,
     clock: Callable[[], datetime],
+    node: ClusterNode | None = None,
 ) -> tuple[ConversationService, Desk]:
     """The conversation service and the routing desk around one
     :class:`~handoff_server.routing.presence.Presence`: the desk's (agents' presence,
     capacity and offers), the service's seats, and the staffing its waiting room reads
     (wait estimates, the queue gate, fallbacks)."""
-    sink = RoutedSink(hub)
+    sink = RoutedSink(node.sink if node is not None else hub)
     presence = Presence.from_settings(settings.assignment)
     service = ConversationService(
         store,
@@ -105,6 +111,7 @@ def _routed_service(
         clock=clock,
         staffing=presence,
         waiting=settings.waiting,
+        locks=node.locks if node is not None else None,
     )
     desk = Desk(service, store, settings.assignment, presence=presence)
     service.seats = presence
@@ -132,16 +139,22 @@ async def start_server(
     webhooks = Deliverer(store, settings.webhooks, outbox)
     operator: OperatorDesk | None = None
     service: ConversationService | None = None
+    node: ClusterNode | None = None
     try:
         if answerer is None:
             answerer = await asyncio.to_thread(build_answerer, settings)
         hub = Hub(typing_expiry=settings.server.typing_expiry_seconds)
-        service, desk = _routed_service(settings, store, hub, answerer, outbox, clock)
+        node = await open_node(settings, store, hub)
+        service, desk = _routed_service(settings, store, hub, answerer, outbox, clock, node)
         await service.initialise()
+        if node is not None:
+            await node.start(service)
         await desk.start()
         agents = AgentDirectory(store, on_sign_in=desk.presence.know)
         operator = build_operator_desk(service, store, settings)
         gateway = Gateway(service, hub, agents, settings.server, desk, operator)
+        if node is not None:
+            gateway.readiness = node.readiness
         await gateway.start()
         webhooks.start()
         operator.start()
@@ -151,6 +164,8 @@ async def start_server(
         if operator is not None:
             await operator.close()
         await webhooks.close()
+        if node is not None:
+            await node.close()
         await store.close()
         raise
     return RunningServer(
@@ -161,6 +176,7 @@ async def start_server(
         webhooks=webhooks,
         desk=desk,
         operator=operator,
+        node=node,
     )
 
 

@@ -94,6 +94,27 @@ class StoreSettings(_Section):
         return value
 
 
+class ClusterSettings(_Section):
+    """Several nodes on one PostgreSQL store (``docs/scaling.md``)."""
+
+    bus: str | None = None
+    """``nats://HOST:PORT``: the NATS server the nodes ring each other through; unset:
+    an in-process bus (one node)."""
+    recover_after_seconds: float = Field(default=2.0, gt=0, le=3600)
+    """How often (seconds) a node of a PostgreSQL store looks for AI turns another node
+    left unfinished (it died mid-turn) and finishes them."""
+    catch_up_seconds: float = Field(default=2.0, gt=0, le=3600)
+    """How often (seconds) a node re-reads the conversations its clients follow, for a
+    notice the bus lost (while NATS was unreachable, say)."""
+
+    @field_validator("bus")
+    @classmethod
+    def _nats_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("nats://", "tls://")):
+            raise ValueError("must be a nats:// URL")
+        return value
+
+
 class AISettings(_Section):
     """The answerer."""
 
@@ -234,6 +255,7 @@ class Settings(BaseSettings):
 
     server: ServerSettings = Field(default_factory=ServerSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     ai: AISettings = Field(default_factory=AISettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)

@@ -7,7 +7,7 @@ Paths:
   ``?token=T`` in the handshake (a bad token gets HTTP 401), or an ``auth`` frame first.
   Operator frames go to the :class:`~handoff_server.operator.OperatorDesk`, which
   refuses them from agents (``forbidden``).
-- ``/healthz`` (process up), ``/readyz`` (store and AI loaded), ``/metrics`` (Prometheus
+- ``/healthz`` (process up), ``/readyz`` (store and AI loaded; a cluster node adds its database and bus), ``/metrics`` (Prometheus
   text format) over ``process_request``.
 
 Limits: frames over ``max_frame_bytes`` close the connection (1009); messages over
@@ -31,7 +31,7 @@ import logging
 import time
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
 from urllib.parse import parse_qs, urlsplit
@@ -184,6 +184,8 @@ class Gateway:
         self.operator = operator if operator is not None else OperatorDesk({})
         self.server: Server | None = None
         self.ready = False
+        self.readiness: Callable[[], Awaitable[dict[str, bool]]] | None = None
+        """More parts ``/readyz`` checks (a cluster node's database and bus), if any."""
         self.metrics: Counter[str] = Counter()
         self._handshake_agents: weakref.WeakKeyDictionary[ServerConnection, AgentInfo] = (
             weakref.WeakKeyDictionary()
@@ -226,9 +228,8 @@ class Gateway:
         if path == "/healthz":
             return connection.respond(http.HTTPStatus.OK, "ok\n")
         if path == "/readyz":
-            if self.ready:
-                return connection.respond(http.HTTPStatus.OK, "ready\n")
-            return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "not ready\n")
+            parts = await self.readiness() if self.readiness is not None else {}
+            return _readyz(connection, self.ready, parts)
         if path == "/metrics":
             conns = len(self.server.connections) if self.server else 0
             return _metrics_response(connection, self.hub.agents_online, conns, self.metrics)
@@ -532,3 +533,15 @@ def _bearer(headers: Headers) -> str | None:
     if value and value.lower().startswith("bearer "):
         return value[7:].strip() or None
     return None
+
+
+def _readyz(connection: ServerConnection, ready: bool, parts: dict[str, bool]) -> Response:
+    """``ready`` (200) or ``not ready`` (503), then one ``NAME: ok|down`` line per
+    part (a cluster node's database and bus)."""
+    ok = ready and all(parts.values())
+    body = ("ready\n" if ok else "not ready\n") + "".join(
+        f"{name}: {'ok' if up else 'down'}\n" for name, up in parts.items()
+    )
+    return connection.respond(
+        http.HTTPStatus.OK if ok else http.HTTPStatus.SERVICE_UNAVAILABLE, body
+    )

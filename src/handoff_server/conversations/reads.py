@@ -7,8 +7,8 @@ class stays readable); it changes nothing.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
 from handoff_server.conversations.projections import build_packet, queue_item, to_event
@@ -32,8 +32,9 @@ class ConversationReads:
         _store: AsyncStore
         _db: Store
 
-        def _lock(self, conversation_id: str) -> asyncio.Lock: ...
+        def _lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]: ...
         async def _get(self, conversation_id: str) -> ConversationRecord: ...
+        def _attached(self, conversation_id: str, seq: int) -> None: ...
 
     async def packet(
         self, conversation_id: str, after_seq: int = 0, attach: Attach | None = None
@@ -46,6 +47,7 @@ class ConversationReads:
             stored = await self._store.call(self._db.events_after, conversation_id, 0)
             if attach is not None:
                 attach(conversation_id)
+                self._attached(conversation_id, stored[-1].seq if stored else 0)
         return build_packet(conv, [to_event(se) for se in stored], after_seq)
 
     async def queue(

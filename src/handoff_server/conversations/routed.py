@@ -10,9 +10,8 @@ checks an agent's capacity while a change assigning them a conversation is store
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from handoff_server.conversations.changes import Change
@@ -34,7 +33,7 @@ class RoutedChanges:
         # Provided by the service.
         _store: AsyncStore
 
-        def _lock(self, conversation_id: str) -> asyncio.Lock: ...
+        def _lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]: ...
         async def _get(self, conversation_id: str) -> ConversationRecord: ...
         async def _append(
             self, conv: ConversationRecord, change: Change

@@ -17,17 +17,17 @@ Rules kept here:
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import logging
 import secrets
 import uuid
-import weakref
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from handoff_server.ai.base import Answerer
+from handoff_server.cluster.locks import ConversationLocks, LocalLocks
 from handoff_server.config import WaitingSettings
 from handoff_server.conversations import changes, lifecycle
 from handoff_server.conversations.projections import (
@@ -93,6 +93,8 @@ class ConversationService(ConversationReads, RoutedChanges):
     turn escalates with trigger ``ai_error``. ``clock``: the time of changes (UTC).
     ``staffing`` and ``waiting``: who can come, and the ``[waiting]`` settings, for the
     :class:`~handoff_server.routing.WaitingRoom` (estimates, gate, fallbacks).
+    ``locks``: one writer per conversation (:mod:`~handoff_server.cluster.locks`; default:
+    this process's locks, for a single node).
 
     Methods raise :class:`~handoff_server.errors.WireError` subclasses (``not_found``,
     ``invalid_state``, ``conflict``, ``bad_resume_token``) before writing anything.
@@ -110,6 +112,7 @@ class ConversationService(ConversationReads, RoutedChanges):
         outbox: Outbox | None = None,
         staffing: Staffing,
         waiting: WaitingSettings | None = None,
+        locks: ConversationLocks | None = None,
     ) -> None:
         self._store = store
         self._db = store.store
@@ -120,7 +123,7 @@ class ConversationService(ConversationReads, RoutedChanges):
         self.outbox = outbox
         self.policies = PolicyBook(store, default_policy)
         self.router = Router(lambda: staffing.online_agents(None))
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        self.locks: ConversationLocks = locks or LocalLocks()
         self.waiting = WaitingRoom(
             self, store, self.policies, sink, staffing, waiting or WaitingSettings(), clock
         )
@@ -137,18 +140,31 @@ class ConversationService(ConversationReads, RoutedChanges):
         for conv in await self._store.call(self._db.list_conversations, ["ai", "queued"]):
             if conv.status == "queued" and not fallbacks.ai_continues(conv):
                 continue
-            last = await self._store.call(self._db.events_after, conv.id, max(0, conv.last_seq - 1))
-            message = to_event(last[-1]) if last else None
-            if isinstance(message, VisitorMessage):
-                log.info("finishing interrupted AI turn in %s", conv.id)
-                async with self._lock(conv.id):
-                    text = message.data.text
-                    await self._ai_turn(
-                        await self._get(conv.id),
-                        text,
-                        explicit_human=message.data.request_human,
-                        pressed=message.data.request_human and not says_yes(text),
-                    )
+            async with self.locks.hold(conv.id):
+                await self.finish_interrupted_turn(conv.id)
+
+    async def finish_interrupted_turn(self, conversation_id: str) -> bool:
+        """If the conversation's last event is a visitor message the AI never answered
+        (its node died mid-turn), in a conversation with the AI or one the AI goes on
+        with while its visitor waits for a person, run that turn now; returns whether it
+        did. The caller holds the conversation lock, so the check and the turn are one
+        step: a turn is finished once."""
+        conv = await self._get(conversation_id)
+        if conv.status != "ai" and not fallbacks.ai_continues(conv):
+            return False
+        last = await self._store.call(self._db.events_after, conv.id, max(0, conv.last_seq - 1))
+        message = to_event(last[-1]) if last else None
+        if not isinstance(message, VisitorMessage):
+            return False
+        log.info("finishing interrupted AI turn in %s", conv.id)
+        text = message.data.text
+        await self._ai_turn(
+            conv,
+            text,
+            explicit_human=message.data.request_human,
+            pressed=message.data.request_human and not says_yes(text),
+        )
+        return True
 
     # ------------------------------------------------------------------ visitors
 
@@ -178,6 +194,7 @@ class ConversationService(ConversationReads, RoutedChanges):
         stored = await self._store.call(self._db.create_conversation, conv, [first])
         conv = conv.model_copy(update={"last_seq": stored[-1].seq})
         attach(conv.id)
+        self._attached(conv.id, conv.last_seq)
         seen = (visitor_view(to_event(se)) for se in stored)
         return conv, token, [ev for ev in seen if ev is not None]
 
@@ -203,6 +220,7 @@ class ConversationService(ConversationReads, RoutedChanges):
                 self._db.events_after, conversation_id, last_seq, visitor_only=True
             )
             attach(conversation_id)
+            self._attached(conversation_id, conv.last_seq)
         events = [v for v in (visitor_view(to_event(se)) for se in stored) if v is not None]
         return conv, events
 
@@ -322,12 +340,14 @@ class ConversationService(ConversationReads, RoutedChanges):
 
     # ------------------------------------------------------------------ plumbing
 
-    def _lock(self, conversation_id: str) -> asyncio.Lock:
-        lock = self._locks.get(conversation_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[conversation_id] = lock
-        return lock
+    def _lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
+        return self.locks.hold(conversation_id)
+
+    def _attached(self, conversation_id: str, seq: int) -> None:
+        """Tell a sink that fans out across nodes what its new subscriber has seen."""
+        attached = getattr(self.sink, "attached", None)
+        if attached is not None:
+            attached(conversation_id, seq)
 
     async def _get(self, conversation_id: str) -> ConversationRecord:
         conv = await self._store.call(self._db.get_conversation, conversation_id)

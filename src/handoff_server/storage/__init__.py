@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 from handoff_server.errors import DataDirError
 
 if TYPE_CHECKING:
-    from handoff_server.storage.postgres import PostgresStore
+    from handoff_server.store import Store
 
 __all__ = ["open_postgres", "store_errors"]
 
 
-def open_postgres(url: str, pool_size: int = 8) -> PostgresStore:
+def open_postgres(url: str, pool_size: int = 8) -> Store:
     """Connect to the PostgreSQL store at ``url`` and migrate it to this release's schema.
 
     Raises :class:`~handoff_server.errors.DataDirError` with code ``missing_extra`` when
@@ -26,14 +26,15 @@ def open_postgres(url: str, pool_size: int = 8) -> PostgresStore:
     try:
         import psycopg
 
-        from handoff_server.storage.postgres import PostgresStore
+        from handoff_server.storage import postgres
     except ImportError:
         raise DataDirError(
             "a postgresql:// store needs the postgres extra: pip install 'handoff[postgres]'",
             code="missing_extra",
         ) from None
     try:
-        return PostgresStore(url, size=pool_size)
+        store: Store = postgres.PostgresStore(url, size=pool_size)
+        return store
     except (psycopg.Error, OSError, TimeoutError) as exc:
         where = url.split("@")[-1]
         raise DataDirError(
