@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from handoff_server.conversations import ConversationService
-from handoff_server.store import utcnow
+from handoff_server.store import Store, utcnow
 
 __all__ = ["TurnRecovery"]
 
@@ -51,11 +51,9 @@ class TurnRecovery:
         db = svc._store.store
         quiet_since = utcnow() - timedelta(seconds=self.every)
         finished = 0
-        for conv in await svc._store.call(db.list_conversations, ["ai"]):
-            if conv.updated_at > quiet_since:
-                continue
-            async with svc.locks.try_hold(conv.id) as taken:
-                if taken and await svc.finish_interrupted_turn(conv.id):
+        for conversation_id in await svc._store.call(_candidates, db, quiet_since):
+            async with svc.locks.try_hold(conversation_id) as taken:
+                if taken and await svc.finish_interrupted_turn(conversation_id):
                     finished += 1
         return finished
 
@@ -66,3 +64,13 @@ class TurnRecovery:
                 await self.sweep()
             except Exception:
                 log.exception("looking for interrupted AI turns failed")
+
+
+def _candidates(db: Store, quiet_since: datetime) -> list[str]:
+    """Conversations that may hold an interrupted turn: the store's own query when it
+    has one (PostgreSQL's ``unanswered_conversations``), else every quiet AI one."""
+    query = getattr(db, "unanswered_conversations", None)
+    if query is not None:
+        found: list[str] = query(quiet_since)
+        return found
+    return [c.id for c in db.list_conversations(["ai"]) if c.updated_at <= quiet_since]

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -163,6 +164,19 @@ class PostgresStore(PgOutbox, PgOperatorTables):
             (list(statuses),),
         )
         return [conversation(r) for r in rows]
+
+    def unanswered_conversations(self, quiet_since: datetime) -> list[str]:
+        """Ids of the conversations with the AI whose last event is a visitor message
+        and that have not changed since ``quiet_since``: AI turns a dead node may have
+        left (an index lookup per candidate, not a scan of every AI conversation's
+        events; see :mod:`~handoff_server.cluster.recovery`)."""
+        rows = self._rows(
+            "SELECT c.id FROM conversations c JOIN events e ON e.conversation_id = c.id"
+            " AND e.seq = c.last_seq WHERE c.status = 'ai' AND c.updated_at < %s"
+            " AND e.kind = 'visitor_message' ORDER BY c.updated_at",
+            (quiet_since,),
+        )
+        return [r["id"] for r in rows]
 
     def events_after(
         self, conversation_id: str, after_seq: int, *, visitor_only: bool = False
