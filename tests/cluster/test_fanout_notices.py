@@ -13,7 +13,7 @@ from handoff_server.app import start_server
 from handoff_server.client import new_client_msg_id
 from handoff_server.cluster import node as node_module
 from handoff_server.cluster.bus import Handler, Notice
-from handoff_server.protocol import AClaim, AReply, SEvent
+from handoff_server.protocol import AClaim, AReply, SEvent, VMessage
 from tests.cluster.conftest import add_agent
 from tests.conftest import make_settings
 from tests.helpers import agent, say, start_visitor, wait_ack
@@ -86,8 +86,18 @@ async def test_flaky_notices_neither_lose_nor_double_events(
                 AReply(type="reply", conversation_id=cid, client_msg_id=cmid, text=f"r{i}")
             )
             await wait_ack(sam, cmid)
+        # Then both sides at once: the visitor's node stores its own message while the
+        # notice of the agent's reply just before it is still on its way.
+        for i in range(30, 40):
+            cmid = new_client_msg_id()
+            await sam.send(
+                AReply(type="reply", conversation_id=cid, client_msg_id=cmid, text=f"r{i}")
+            )
+            await wait_ack(sam, cmid)
+            mine = new_client_msg_id()
+            await visitor.send(VMessage(type="message", client_msg_id=mine, text=f"v{i}"))
         frames = await visitor.recv_until(
-            lambda f: isinstance(f, SEvent) and getattr(f.event.data, "text", None) == "r29", 15
+            lambda f: isinstance(f, SEvent) and getattr(f.event.data, "text", None) == "v39", 15
         )
         await asyncio.sleep(1.5)  # late duplicates and catch-ups have run by now
         while True:
@@ -100,7 +110,7 @@ async def test_flaky_notices_neither_lose_nor_double_events(
             for f in frames
             if isinstance(f, SEvent) and f.event.kind == "agent_message"
         ]
-        assert replies == [f"r{i}" for i in range(30)]
+        assert replies == [f"r{i}" for i in range(40)]
         seqs = [f.event.seq for f in frames if isinstance(f, SEvent)]
         assert seqs == sorted(set(seqs)), "an event arrived twice or out of order"
         await visitor.close()

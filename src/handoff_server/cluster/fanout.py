@@ -53,6 +53,7 @@ class ClusterSink:
         self.delivered: dict[str, int] = {}
         """Followed conversation id → the last seq delivered to its clients here."""
         self._task: asyncio.Task[None] | None = None
+        self._reads: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Connect the bus and start the periodic catch-up."""
@@ -70,11 +71,22 @@ class ClusterSink:
     # -- EventSink -------------------------------------------------------------------
 
     def publish(self, events: Sequence[Event], conversation_id: str) -> None:
-        """Deliver here, then ring the other nodes."""
+        """Deliver here, then ring the other nodes. If other nodes' earlier events have
+        not reached the clients here yet (their notice is on its way), all of them are
+        read from the store in seq order instead, once the caller releases the lock."""
+        if not events:
+            return
+        self.bus.ring(Notice(conversation_id, events[-1].seq, None, self.bus.node))
+        after = self.delivered.get(conversation_id)
+        if after is not None and events[0].seq > after + 1:
+            task = asyncio.get_running_loop().create_task(
+                self._read_from_store(conversation_id, None)
+            )
+            self._reads.add(task)
+            task.add_done_callback(self._reads.discard)
+            return
         self.hub.publish(events, conversation_id)
-        if events:
-            self.attached(conversation_id, events[-1].seq)
-            self.bus.ring(Notice(conversation_id, events[-1].seq, None, self.bus.node))
+        self.attached(conversation_id, events[-1].seq)
 
     def publish_queue(self, item: QueueItem, previous: ConversationStatus) -> None:
         """Deliver the row here, then ring the other nodes' queue watchers."""
