@@ -3,8 +3,8 @@
 A visitor's message and the AI's answer are one change under the conversation's lock
 (:mod:`.locks`). A node that dies between the two leaves the message stored with no
 answer, and its lock is released with its database session. Every node of a shared
-store looks every ``every`` seconds for such conversations (status ``ai``, unchanged for
-``every`` seconds); it takes the lock only if it is free now and, holding it, checks
+store looks every ``every`` seconds for such conversations (with the AI, or queued with
+the AI going on; unchanged for ``every`` seconds); it takes the lock only if it is free now and, holding it, checks
 again that the turn is unanswered before running it
 (:meth:`~handoff_server.conversations.ConversationService.finish_interrupted_turn`), so
 the turn is finished by one node, once.
@@ -73,4 +73,4 @@ def _candidates(db: Store, quiet_since: datetime) -> list[str]:
     if query is not None:
         found: list[str] = query(quiet_since)
         return found
-    return [c.id for c in db.list_conversations(["ai"]) if c.updated_at <= quiet_since]
+    return [c.id for c in db.list_conversations(["ai", "queued"]) if c.updated_at <= quiet_since]

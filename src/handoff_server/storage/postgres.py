@@ -166,13 +166,15 @@ class PostgresStore(PgOutbox, PgOperatorTables):
         return [conversation(r) for r in rows]
 
     def unanswered_conversations(self, quiet_since: datetime) -> list[str]:
-        """Ids of the conversations with the AI whose last event is a visitor message
-        and that have not changed since ``quiet_since``: AI turns a dead node may have
+        """Ids of the conversations the AI answers (with the AI, or queued with the AI
+        going on, ``ai_continues``) whose last event is a visitor message and that have
+        not changed since ``quiet_since``: AI turns a dead node may have
         left (an index lookup per candidate, not a scan of every AI conversation's
         events; see :mod:`~handoff_server.cluster.recovery`)."""
         rows = self._rows(
             "SELECT c.id FROM conversations c JOIN events e ON e.conversation_id = c.id"
-            " AND e.seq = c.last_seq WHERE c.status = 'ai' AND c.updated_at < %s"
+            " AND e.seq = c.last_seq WHERE (c.status = 'ai' OR (c.status = 'queued'"
+            " AND c.fallback->>'chosen' = 'ai_continues')) AND c.updated_at < %s"
             " AND e.kind = 'visitor_message' ORDER BY c.updated_at",
             (quiet_since,),
         )
