@@ -27,7 +27,9 @@ from heldout_splits import _write, make_split  # noqa: E402
 
 def main() -> None:
     """Write the split into OUT_DIR."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("out", type=Path, metavar="OUT_DIR")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--dataset", choices=["banking77", "clinc150"], default="banking77")

@@ -16,6 +16,7 @@ import tempfile
 import time
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -65,7 +66,7 @@ def main() -> None:
         lat = _latencies(answerer.answer, questions)
         layout = index.layout
 
-        def nearest(q: str) -> str:
+        def nearest(q: str, layout: Any = layout, index: Any = index) -> str:
             sims = layout.nearest(index.encoder.transform([q]))
             return index.classes[int(sims[0].argmax())]
 

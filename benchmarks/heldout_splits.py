@@ -241,7 +241,9 @@ def main() -> None:
         cache.save()
         rows.append(row)
         if args.json:
-            args.json.write_text(json.dumps({"args": vars(args), "rows": rows}, default=str, indent=1))
+            args.json.write_text(
+                json.dumps({"args": vars(args), "rows": rows}, default=str, indent=1)
+            )
         print(
             f"seed {seed}: build {row['build_s']:.0f} s | "
             + " | ".join(f"{k} {row[k]:.3f}" for k in KEYS)

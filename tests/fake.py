@@ -38,6 +38,7 @@ from handoff_server.protocol import (
     QueueItem,
     SAck,
     SAgentStatus,
+    SAiPartial,
     SAuthenticated,
     SConversation,
     SError,
@@ -175,6 +176,19 @@ class FakeServer:
                 conn.push(
                     STyping(conversation_id=conversation_id, role=role, name=name, active=active)  # type: ignore[arg-type]
                 )
+
+    def partial(self, conversation_id: str, text: str, done: bool = False) -> None:
+        """Send subscribers the AI's text so far (``ai_partial``); ``done`` ends it."""
+        frame = SAiPartial(
+            conversation_id=conversation_id,
+            turn_id="turn-1",
+            text="" if done else text,
+            done=done,
+            outcome="withdrawn" if done else None,
+        )
+        for conn in self.connections:
+            if conversation_id in conn.subscribed:
+                conn.push(frame)
 
     def offer(self, item: QueueItem, expires_at: datetime, timeout: float = 30.0) -> None:
         """Offer ``item`` to the agent (push)."""

@@ -233,32 +233,43 @@ def _csv_questions(path: Path) -> list[str]:
 
 @dataclass
 class _Demo:
-    """A running demo: the data dir, the server process and its URL."""
+    """A running demo: the data dir, the server process, its URL and, with the demo page
+    on, the page's URL."""
 
     data_dir: Path
     process: subprocess.Popen[str]
     url: str
+    page_url: str | None = None
 
 
 def _handoff(*args: str) -> list[str]:
     return [sys.executable, "-m", "handoff_cli", *args]
 
 
-def _start_server(data_dir: Path, kb: Path | None, port: int, timeout: float) -> _Demo:
-    """Create an agent token, then start ``handoff serve`` and wait for its address."""
+def _start_server(
+    data_dir: Path, kb: Path | None, port: int, timeout: float, *, web: bool = False
+) -> _Demo:
+    """Start ``handoff serve`` (with the demo page when ``web``) and wait for its address
+    (and the page's)."""
     args = ["serve", "--port", str(port), "--data-dir", str(data_dir), "--log-level", "WARNING"]
     if kb:
         args += ["--kb", str(kb)]
+    if web:
+        args.append("--demo-page")
     log_file = (data_dir / "server.log").open("w", encoding="utf-8")
     # Same process group as the UI: if the terminal goes away (SIGHUP) the server goes too.
     proc = subprocess.Popen(_handoff(*args), stdout=subprocess.PIPE, stderr=log_file, text=True)
     deadline = time.monotonic() + timeout
     assert proc.stdout is not None
+    url: str | None = None
     while True:
         line = proc.stdout.readline()
         if "listening on" in line:
             url = line.strip().rsplit(" ", 1)[-1]
-            return _Demo(data_dir, proc, url)
+            if not web:
+                return _Demo(data_dir, proc, url)
+        if url is not None and "demo page on" in line:
+            return _Demo(data_dir, proc, url, line.strip().rsplit(" ", 1)[-1])
         if not line or time.monotonic() > deadline:
             proc.kill()
             fail(f"the server did not start; see {data_dir / 'server.log'}", "server_failed")
@@ -436,6 +447,16 @@ async def _run_demo(
             await sim
 
 
+_WebOpt = Annotated[
+    bool,
+    typer.Option(
+        "--web",
+        help="Be the visitor in a browser: serve the demo page with the web widget, "
+        "print its URL and the agent UI's command, and run until Ctrl-C.",
+    ),
+]
+
+
 def demo(
     kb: DemoKbOpt = None,
     questions: Annotated[
@@ -470,10 +491,12 @@ def demo(
     keep_data: Annotated[
         bool, typer.Option(help="Keep the temporary data dir (its path is printed).")
     ] = False,
+    web: _WebOpt = False,
 ) -> None:
     """Run a whole support desk here. A server on embedded defaults in a temporary data dir,
     simulated visitors (some the AI answers, some it hands off), and the agent UI.
-    Quitting the UI (ctrl+q) stops everything."""
+    Quitting the UI (ctrl+q) stops everything. With --web: the demo page instead; open it,
+    chat in its widget and answer from the printed 'handoff agent' command."""
     # Checked before anything is created: a refused option leaves nothing behind.
     pool = _csv_questions(questions) if questions else _kb_questions(kb)
     if not pool:
@@ -483,16 +506,36 @@ def demo(
         logging.basicConfig(filename=data_dir / "demo.log", level=logging.INFO)
         typer.echo(f"starting the server in {data_dir} …", err=True)
         token = _create_token(data_dir)
-        server = _start_server(data_dir, kb, port, timeout=300)
-        try:
-            asyncio.run(_run_demo(server.url, token, pool, interval, escalate_share, seed))
-        finally:
-            _stop(server.process)
+        server = _start_server(data_dir, kb, port, timeout=300, web=web)
+        with _running(server.process):
+            if web:
+                _serve_web(server, token)
+            else:
+                asyncio.run(_run_demo(server.url, token, pool, interval, escalate_share, seed))
     finally:
         if keep_data:
             typer.echo(f"data kept in {data_dir}", err=True)
         else:
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _serve_web(server: _Demo, token: str) -> None:
+    """Print the demo page's URL and the agent UI's command; wait for Ctrl-C (or the
+    server's end)."""
+    typer.echo(f"demo page: {server.page_url}")
+    typer.echo(f"answer as an agent: handoff agent --server {server.url} --token {token}")
+    typer.echo("Ctrl-C stops the server and deletes its data.", err=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.process.wait()
+
+
+@contextlib.contextmanager
+def _running(process: subprocess.Popen[str]) -> Iterator[None]:
+    """Stop ``process`` when the block ends, however it ends."""
+    try:
+        yield
+    finally:
+        _stop(process)
 
 
 def _stop(process: subprocess.Popen[str]) -> None:

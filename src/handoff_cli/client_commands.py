@@ -33,6 +33,7 @@ from handoff_cli.visit_fallbacks import (
     show_offer,
     show_wait,
 )
+from handoff_cli.visit_partial import PartialLine
 from handoff_server.client import (
     Connection,
     LinkError,
@@ -67,6 +68,7 @@ from handoff_server.protocol import (
     Requeued,
     Resolved,
     SAck,
+    SAiPartial,
     SConversation,
     SError,
     SEvent,
@@ -143,8 +145,13 @@ class _VisitorView:
 
     def __init__(self) -> None:
         self.welcomed = False
+        self.partial = PartialLine()
 
     def __call__(self, frame: Any) -> None:
+        if isinstance(frame, SAiPartial):
+            self.partial.show(frame)
+            return
+        self.partial.clear()  # provisional text never stays on screen
         if isinstance(frame, SWelcome):
             if self.welcomed:
                 echo(styled("reconnected; the conversation continues", dim=True), err=True)

@@ -93,6 +93,12 @@ webhook_commands.register(app)
 from handoff_cli import roster_commands  # noqa: E402
 
 roster_commands.register(app)
+from handoff_cli import token_commands  # noqa: E402
+
+token_commands.register(app)
+from handoff_cli import erase_command  # noqa: E402
+
+erase_command.register(app)
 from handoff_cli.simulate import command as simulate_command  # noqa: E402
 
 simulate_command.register(app)

@@ -24,7 +24,7 @@ from handoff_cli.output import echo, one_line
 from handoff_server.protocol import TEAM_NAME_PATTERN
 from handoff_server.store import AgentRecord, opened_store, store_exists
 
-__all__ = ["CapacityOpt", "TeamsOpt", "checked_teams", "register"]
+__all__ = ["CapacityOpt", "TeamsOpt", "checked_teams", "find_agent", "register"]
 
 agents_app = typer.Typer(
     help="Agents: their teams and capacity.",
@@ -144,7 +144,7 @@ def set_agent(
     if not store_exists(settings.store):
         fail(f"no agent {who!r}: no store in {settings.store.data_dir}", "not_found")
     with opened_store(settings.store) as store:
-        record = _find(store.list_agents(), who)
+        record = find_agent(store.list_agents(), who)
         record = store.update_agent(
             record.id,
             [] if no_teams else (new_teams or record.teams),
@@ -154,7 +154,7 @@ def set_agent(
     echo("a running server applies this from the agent's next sign-in")
 
 
-def _find(records: list[AgentRecord], who: str) -> AgentRecord:
+def find_agent(records: list[AgentRecord], who: str) -> AgentRecord:
     """The agent whose id is ``who``, else the one named ``who``; exits with
     ``not_found`` (none) or ``invalid_option`` (several share the name)."""
     by_id = [r for r in records if r.id == who]

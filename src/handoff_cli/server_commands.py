@@ -1,40 +1,24 @@
-"""``handoff serve`` and ``handoff token``."""
+"""``handoff serve`` and ``handoff db upgrade``."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
-import secrets
 import shlex
-import uuid
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 import typer
 
 from handoff_cli.common import ConfigOpt, DataDirOpt, DemoKbOpt, StoreOpt, fail, settings_from
 from handoff_cli.output import echo
-from handoff_cli.roster_commands import CapacityOpt, TeamsOpt, checked_teams
+from handoff_server import logredact
 from handoff_server.config import Settings
+from handoff_server.datadir import explain_os_error
 from handoff_server.errors import HandoffError
 from handoff_server.policies import policy_in_force
-from handoff_server.storage import store_errors
-from handoff_server.store import (
-    AgentRecord,
-    StoreVersionError,
-    hash_token,
-    open_store,
-    opened_store,
-    utcnow,
-)
-
-token_app = typer.Typer(
-    help="Create sign-in tokens for agents and operators.",
-    no_args_is_help=True,
-    rich_markup_mode=None,
-)
-
+from handoff_server.store import StoreVersionError, opened_store
 
 _HostOpt = Annotated[
     str | None, typer.Option(metavar="HOST", help="Interface to listen on (default 127.0.0.1).")
@@ -50,29 +34,39 @@ _EngineOpt = Annotated[
     typer.Option(metavar="NAME", help="Answerer engine (default from config: 'default')."),
 ]
 
+_BusOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bus",
+        metavar="URL",
+        help="nats://... the nodes of a PostgreSQL store ring each other through"
+        " (default: none, one node).",
+    ),
+]
+_DemoPageOpt = Annotated[
+    bool,
+    typer.Option(
+        "--demo-page", help="Also serve /demo, a fictional site embedding the web chat widget."
+    ),
+]
+
 
 def serve(
     host: _HostOpt = None,
     port: _PortOpt = None,
     data_dir: DataDirOpt = None,
     store_url: StoreOpt = None,
-    bus: Annotated[
-        str | None,
-        typer.Option(
-            "--bus",
-            metavar="URL",
-            help="nats://... the nodes of a PostgreSQL store ring each other through"
-            " (default: none, one node).",
-        ),
-    ] = None,
+    bus: _BusOpt = None,
     kb: DemoKbOpt = None,
     engine: _EngineOpt = None,
     config: ConfigOpt = None,
     log_level: Annotated[str, typer.Option(metavar="LEVEL", help="Logging level.")] = "INFO",
+    demo_page: _DemoPageOpt = False,
 ) -> None:
     """Run the handoff server until SIGTERM or Ctrl-C.
 
-    Prints 'handoff listening on ws://HOST:PORT' when ready.
+    Prints 'handoff listening on ws://HOST:PORT' when ready (and, with --demo-page,
+    'demo page on http://HOST:PORT/demo'). The web widget is served at /widget.js.
     """
     from handoff_server.ai import ENGINES
     from handoff_server.app import run_forever
@@ -85,18 +79,19 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logredact.install()  # tokens and visitor data never reach the log, at any level
     settings = settings_from(
         config,
         {
-            "server": {"host": host, "port": port},
+            "server": {"host": host, "port": port, "demo_page": demo_page or None},
             "store": {"data_dir": data_dir, "url": store_url},
             "cluster": {"bus": bus},
             "ai": {"kb": kb, "engine": engine},
         },
     )
-    if settings.ai.engine not in ENGINES:
+    if settings.ai.engine not in (*ENGINES, "llm"):
         fail(
-            f"unknown engine {settings.ai.engine!r}; choose one of: {', '.join(ENGINES)}",
+            f"unknown engine {settings.ai.engine!r}; choose one of: {', '.join(ENGINES)}, llm",
             "bad_engine",
         )
     _warn_unapplied_policy(settings, config)
@@ -106,11 +101,8 @@ def serve(
         fail(exc.detail, exc.code)
     except ImportError as exc:
         fail(f"engine {settings.ai.engine!r} needs the 'embeddings' extra: {exc}", "missing_extra")
-    except OSError as exc:
-        fail(
-            f"cannot listen on {settings.server.host}:{settings.server.port}: {exc.strerror or exc}",
-            "listen_failed",
-        )
+    except OSError as exc:  # not the bind (that is a ListenError): name the real cause
+        fail(f"cannot start: {explain_os_error(exc)}", "server_failed")
 
 
 def _warn_unapplied_policy(settings: Settings, config: Path | None) -> None:
@@ -131,51 +123,6 @@ def _warn_unapplied_policy(settings: Settings, config: Path | None) -> None:
         shlex.join([str(path), "--data-dir", str(settings.store.data_dir)]),
         err=True,
     )
-
-
-@token_app.command("create")
-def token_create(
-    name: Annotated[str, typer.Option(metavar="TEXT", help="The person's display name.")],
-    role: Annotated[
-        Literal["agent", "operator"], typer.Option(metavar="ROLE", help="agent or operator.")
-    ] = "agent",
-    teams: TeamsOpt = None,
-    capacity: CapacityOpt = None,
-    data_dir: DataDirOpt = None,
-    store_url: StoreOpt = None,
-    config: ConfigOpt = None,
-) -> None:
-    """Create a token. It is printed once, on the last line; only its hash is stored.
-
-    --team (repeatable) and --capacity say which teams they serve (none: every team)
-    and how many conversations they hold at once; 'handoff agents set' changes them.
-    """
-    if not name.strip() or len(name) > 100:
-        fail("--name must be 1 to 100 characters", "invalid_option")
-    team_list = checked_teams(teams)
-    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
-    token = "hnd_" + secrets.token_urlsafe(32)
-    store = open_store(settings.store)
-    try:
-        agent_id = "agt_" + uuid.uuid4().hex[:12]
-        store.create_agent(
-            AgentRecord(
-                id=agent_id,
-                name=name.strip(),
-                role=role,
-                token_hash=hash_token(token),
-                created_at=utcnow(),
-                teams=team_list,
-                capacity=capacity,
-            )
-        )
-    except store_errors() as exc:
-        fail(f"cannot store the token: {exc}", "store_failed")
-    finally:
-        store.close()
-    where = settings.store.url.split("@")[-1] if settings.store.url else settings.store.data_dir
-    echo(f"created {role} {name.strip()!r} ({agent_id}) in {where}")
-    echo(token)
 
 
 db_app = typer.Typer(help="The store's schema.", no_args_is_help=True, rich_markup_mode=None)
@@ -204,5 +151,4 @@ def db_upgrade(
 def register(app: typer.Typer) -> None:
     """Add these commands to the main app."""
     app.command("serve")(serve)
-    app.add_typer(token_app, name="token")
     app.add_typer(db_app, name="db")

@@ -50,7 +50,12 @@ def _answerer(settings: Any) -> Any:
 
     try:
         knowledge = load_kb(settings.ai.kb)
-        return make_answerer(knowledge, settings.ai.engine, settings.store.data_dir / "cache")
+        cache = settings.store.data_dir / "cache"
+        if settings.ai.engine == "llm":  # the same engine the server runs: asks the model
+            from handoff_server.ai.llm import make_llm_answerer
+
+            return make_llm_answerer(knowledge, settings.ai.llm, cache)
+        return make_answerer(knowledge, settings.ai.engine, cache)
     except HandoffError as exc:
         fail(exc.detail, exc.code)
     except ImportError as exc:

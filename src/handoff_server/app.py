@@ -9,23 +9,30 @@ import asyncio
 import contextlib
 import logging
 import signal
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from handoff_server import logredact
 from handoff_server.agents import AgentDirectory
 from handoff_server.ai import Answerer, make_answerer
 from handoff_server.ai.courtesy_layer import with_courtesy
 from handoff_server.cluster.node import ClusterNode, open_node
 from handoff_server.config import Settings
 from handoff_server.conversations import ConversationService
+from handoff_server.datadir import diagnose_data_dir, explain_os_error
+from handoff_server.errors import DataDirError, ListenError
 from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
 from handoff_server.kb.served import load_served_kb
 from handoff_server.operator import OperatorDesk, build_operator_desk
+from handoff_server.retention import RetentionSweep
 from handoff_server.routing.desk import Desk, RoutedSink
 from handoff_server.routing.presence import Presence
 from handoff_server.store import AsyncStore, open_store, utcnow
+from handoff_server.storehealth import is_storage_error
+from handoff_server.tokens import TokenGuard
 from handoff_server.webhooks import Deliverer, Outbox
 
 __all__ = ["RunningServer", "build_answerer", "run_forever", "start_server"]
@@ -46,6 +53,8 @@ class RunningServer:
     operator: OperatorDesk | None = None
     node: ClusterNode | None = None
     """This node's cluster parts (a PostgreSQL store), else ``None``."""
+    tokens: TokenGuard | None = None
+    retention: RetentionSweep | None = None
     closed: bool = False
 
     @property
@@ -63,6 +72,10 @@ class RunningServer:
         if self.closed:
             return
         self.closed = True
+        if self.tokens is not None:
+            await self.tokens.close()
+        if self.retention is not None:
+            await self.retention.close()
         await self.gateway.close()
         await self.desk.close()
         await self.service.waiting.close()
@@ -77,13 +90,19 @@ class RunningServer:
 def build_answerer(settings: Settings) -> Answerer:
     """Load the KB named in the settings (the bundled demo KB when unset), with the
     entries operators added (:func:`~handoff_server.kb.served.load_served_kb`), and
-    build the configured engine, using the index cache under the data dir.
+    build the configured engine (``llm``: :func:`~handoff_server.ai.llm.make_llm_answerer`),
+    using the index cache under the data dir.
 
     Raises :class:`~handoff_server.errors.KBError` for a bad KB,
     :class:`~handoff_server.errors.UnknownEngine` for an unknown engine.
     """
     kb = load_served_kb(settings.ai.kb, settings.store.data_dir)
-    return make_answerer(kb, settings.ai.engine, cache_dir=settings.store.data_dir / "cache")
+    cache = settings.store.data_dir / "cache"
+    if settings.ai.engine == "llm":
+        from handoff_server.ai.llm import make_llm_answerer
+
+        return make_llm_answerer(kb, settings.ai.llm, cache_dir=cache)
+    return make_answerer(kb, settings.ai.engine, cache_dir=cache)
 
 
 def _routed_service(
@@ -119,6 +138,58 @@ def _routed_service(
     return service, desk
 
 
+def _retention(
+    store: AsyncStore, settings: Settings, service: ConversationService
+) -> RetentionSweep | None:
+    """The retention sweep, started, when ``[store] retain_days`` is set; what it deletes
+    leaves the service's memory of recent conversations too."""
+    if settings.store.retain_days is None:
+        return None
+    sweep = RetentionSweep(
+        store,
+        settings.store.retain_days,
+        settings.store.retention_sweep_seconds,
+        on_erased=service.memory.forget,
+    )
+    sweep.start()
+    return sweep
+
+
+def _data_dir_error(exc: BaseException, settings: Settings) -> DataDirError:
+    """A start-up step failed on the store or the disk: the error naming the data dir
+    and the real cause (read-only, full, permission)."""
+    cause = diagnose_data_dir(settings.store.data_dir) or explain_os_error(exc)
+    return DataDirError(f"the data dir {settings.store.data_dir}: {cause}")
+
+
+async def _listen(gateway: Gateway, settings: Settings) -> None:
+    """Bind the gateway; raises :class:`~handoff_server.errors.ListenError` naming the
+    host, port and cause (only the bind is a listen failure)."""
+    try:
+        await gateway.start()
+    except OSError as exc:
+        where = f"{settings.server.host}:{settings.server.port}"
+        raise ListenError(f"cannot listen on {where}: {exc.strerror or exc}") from exc
+
+
+async def _close_started(
+    service: ConversationService | None,
+    operator: OperatorDesk | None,
+    webhooks: Deliverer,
+    node: ClusterNode | None,
+    store: AsyncStore,
+) -> None:
+    """Close what a start that failed had started (``None``: not started yet)."""
+    if service is not None:
+        await service.waiting.close()
+    if operator is not None:
+        await operator.close()
+    await webhooks.close()
+    if node is not None:
+        await node.close()
+    await store.close()
+
+
 async def start_server(
     settings: Settings,
     answerer: Answerer | None = None,
@@ -134,12 +205,14 @@ async def start_server(
     later step fails the store is closed again. Webhook delivery (``[webhooks]``) runs
     as a background task of its own. ``clock`` (UTC) times the conversations' changes
     and the waiting room's business hours (tests fix it)."""
+    logredact.install()
     store = AsyncStore(open_store(settings.store))
     outbox = Outbox(settings.webhooks)
     webhooks = Deliverer(store, settings.webhooks, outbox)
     operator: OperatorDesk | None = None
     service: ConversationService | None = None
     node: ClusterNode | None = None
+    guard = TokenGuard(store, settings.server.token_check_seconds)
     try:
         if answerer is None:
             answerer = await asyncio.to_thread(build_answerer, settings)
@@ -150,23 +223,20 @@ async def start_server(
         if node is not None:
             await node.start(service)
         await desk.start()
-        agents = AgentDirectory(store, on_sign_in=desk.presence.know)
+        agents = AgentDirectory(store, on_sign_in=desk.presence.know, guard=guard)
         operator = build_operator_desk(service, store, settings)
-        gateway = Gateway(service, hub, agents, settings.server, desk, operator)
-        if node is not None:
-            gateway.readiness = node.readiness
-        await gateway.start()
+        gateway = Gateway(service, hub, agents, settings.server, desk, operator, store=store)
+        gateway.readiness = node.readiness if node is not None else None
+        await _listen(gateway, settings)
         webhooks.start()
         operator.start()
-    except BaseException:
-        if service is not None:
-            await service.waiting.close()
-        if operator is not None:
-            await operator.close()
-        await webhooks.close()
-        if node is not None:
-            await node.close()
-        await store.close()
+        guard.start()
+        retention = _retention(store, settings, service)
+    except BaseException as exc:
+        await guard.close()
+        await _close_started(service, operator, webhooks, node, store)
+        if settings.store.url is None and (is_storage_error(exc) or isinstance(exc, sqlite3.Error)):
+            raise _data_dir_error(exc, settings) from exc
         raise
     return RunningServer(
         gateway=gateway,
@@ -177,6 +247,8 @@ async def start_server(
         desk=desk,
         operator=operator,
         node=node,
+        tokens=guard,
+        retention=retention,
     )
 
 
@@ -184,7 +256,8 @@ async def run_forever(settings: Settings, *, announce: bool = True) -> None:
     """Run until SIGTERM or SIGINT, then shut down gracefully (exit status 0).
 
     Prints ``handoff listening on ws://HOST:PORT`` once ready (scripts read the port from
-    it when they pass port 0).
+    it when they pass port 0), then ``demo page on http://HOST:PORT/demo`` when
+    ``server.demo_page`` is on.
     """
     server = await start_server(settings)
     stop = asyncio.Event()
@@ -194,6 +267,8 @@ async def run_forever(settings: Settings, *, announce: bool = True) -> None:
             loop.add_signal_handler(sig, stop.set)
     if announce:
         print(f"handoff listening on {server.url}", flush=True)
+        if settings.server.demo_page:
+            print(f"demo page on http://{server.host}:{server.port}/demo", flush=True)
     try:
         await stop.wait()
     finally:

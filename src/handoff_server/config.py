@@ -29,6 +29,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from handoff_server.ai.llm.settings import LLMSettings
 from handoff_server.errors import ConfigError
 from handoff_server.escalation.policy import Policy
 from handoff_server.protocol import TeamName
@@ -67,9 +68,16 @@ class ServerSettings(_Section):
     """Time the answerer may take for one turn before the turn escalates with ``ai_error``."""
     auth_timeout_seconds: float = Field(default=10.0, gt=0)
     """Time an agent connection without a handshake token has to send its ``auth`` frame."""
+    token_check_seconds: float = Field(default=1.0, gt=0, le=60)
+    """How often the server re-reads the agents' tokens while agents are connected: a
+    ``handoff token revoke`` closes the agent's open connections within this many
+    seconds (plus one store read)."""
     typing_expiry_seconds: float = Field(default=TYPING_EXPIRY_SECONDS, gt=0)
     """How long one ``typing active=true`` holds; a client still typing repeats it sooner.
     Past it the server tells the others ``active=false`` itself."""
+    demo_page: bool = False
+    """Serve ``/demo``, a fictional site embedding the web widget (``handoff serve
+    --demo-page``); ``/widget.js`` is served either way."""
 
 
 class StoreSettings(_Section):
@@ -85,6 +93,12 @@ class StoreSettings(_Section):
     unset: SQLite in ``data_dir``. ``data_dir`` still holds the caches."""
     pool_size: int = Field(default=8, ge=1, le=100)
     """PostgreSQL only: connections per process (and store calls run at once)."""
+    retain_days: float | None = Field(default=None, gt=0)
+    """Days a resolved conversation (its visitor's data, messages, AI turns, webhook
+    deliveries) is kept after its last change; a background sweep deletes older ones.
+    Unset: kept until erased (``handoff erase``)."""
+    retention_sweep_seconds: float = Field(default=3600.0, gt=0)
+    """How often the retention sweep runs, in seconds (only with ``retain_days``)."""
 
     @field_validator("url")
     @classmethod
@@ -121,7 +135,10 @@ class AISettings(_Section):
     kb: Path | None = None
     """KB folder or file; unset means the bundled demo KB."""
     engine: str = "default"
-    """Answerer engine name (``handoff kb build --help`` lists them)."""
+    """Answerer engine name (``handoff kb build --help`` lists them), or ``llm``: answers
+    written by a Chat Completions model from the retrieved entries (``[ai.llm]``)."""
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    """The ``llm`` engine's model server (read only when ``engine = "llm"``)."""
 
 
 class ClientSettings(_Section):

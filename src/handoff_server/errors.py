@@ -22,6 +22,7 @@ people)::
     ├── ScenarioError                 bad_scenario   (``problems``: each ``location: message``;
     │                                                 a ``handoff simulate`` scenario file)
     ├── AnswererError                 ai_error       (engine failure, missing index, timeout)
+    ├── ListenError                   listen_failed  (the server cannot bind its host:port)
     └── LinkError                     connect_failed / connection_closed / bad_resume_token /
                                       message_too_long (a visitor link gave up)
 
@@ -49,6 +50,7 @@ __all__ = [
     "InvalidState",
     "KBError",
     "LinkError",
+    "ListenError",
     "LocalCode",
     "MessageTooLong",
     "NotFound",
@@ -162,6 +164,13 @@ class DataDirError(ConfigError):
     """The data dir cannot be created, read or written (``detail`` names it)."""
 
     code: Code = "bad_data_dir"
+
+
+class ListenError(HandoffError):
+    """The server cannot listen on its host and port (``detail`` names them and why);
+    raised only for the bind itself, so a data dir failure is never reported as one."""
+
+    code: Code = "listen_failed"
 
 
 class KBError(HandoffError):

@@ -9,6 +9,8 @@ Paths:
   refuses them from agents (``forbidden``).
 - ``/healthz`` (process up), ``/readyz`` (store and AI loaded; a cluster node adds its database and bus), ``/metrics`` (Prometheus
   text format) over ``process_request``.
+- ``/widget.js``, ``/widget.css`` (the web chat widget) and, with ``demo_page``, ``/demo``
+  (a page embedding it), from :mod:`handoff_server.web`.
 
 Limits: frames over ``max_frame_bytes`` close the connection (1009); messages over
 ``max_message_chars`` get ``message_too_long``, text with no visible character (see
@@ -28,13 +30,14 @@ import contextlib
 import http
 import json
 import logging
+import re
 import time
 import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -42,12 +45,23 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from handoff_server.agents import AgentDirectory
+from handoff_server.compression import server_extensions
 from handoff_server.config import ServerSettings
 from handoff_server.conversations import ConversationService, finish_task
 from handoff_server.conversations.sink import Attach
+from handoff_server.datadir import explain_os_error
 from handoff_server.errors import ProtocolError, WireError
 from handoff_server.frames import parse_agent_frame, parse_visitor_frame
+from handoff_server.handshake import (
+    BadRequest,
+    bad_request,
+    bearer_token,
+    health_response,
+    query_token,
+    single_header,
+)
 from handoff_server.hub import Hub, Subscriber
+from handoff_server.metrics import exposition
 from handoff_server.operator.desk import OperatorDesk, is_operator_frame
 from handoff_server.protocol import (
     AAccept,
@@ -83,6 +97,10 @@ from handoff_server.protocol import (
     has_visible_text,
 )
 from handoff_server.routing.desk import Desk
+from handoff_server.store import AsyncStore
+from handoff_server.storehealth import is_storage_error
+from handoff_server.tokens import close_refused
+from handoff_server.web import WEB_PATHS, web_response
 
 __all__ = ["Gateway", "TokenBucket"]
 
@@ -153,6 +171,7 @@ def _metrics_response(
     ]
     for key, value in sorted(metrics.items()):
         lines.append(f'handoff_frames_total{{kind="{key}"}} {value}')
+    lines.append(exposition())  # metrics kept with prometheus_client (the llm engine's)
     resp = connection.respond(http.HTTPStatus.OK, "\n".join(lines) + "\n")
     resp.headers["Content-Type"] = "text/plain; version=0.0.4"
     return resp
@@ -162,9 +181,10 @@ class Gateway:
     """Serves the protocol for one :class:`ConversationService`.
 
     ``hub``: the connections (the sink the service publishes to). ``agents``: signs
-    agents in. ``desk``: routing (presence, offers, transfers). ``ready`` is reported
-    by ``/readyz``. ``start()`` binds (port 0 picks a free port, see ``port``);
-    ``close()`` stops accepting, closes connections (1001) and waits.
+    agents in. ``desk``: routing (presence, offers, transfers). ``store``: whose
+    writability ``/readyz`` reports with ``ready``. ``start()`` binds (port 0 picks a
+    free port, see ``port``); ``close()`` stops accepting, closes connections (1001)
+    and waits.
     """
 
     def __init__(
@@ -175,12 +195,15 @@ class Gateway:
         settings: ServerSettings,
         desk: Desk,
         operator: OperatorDesk | None = None,
+        *,
+        store: AsyncStore,
     ) -> None:
         self.service = service
         self.hub = hub
         self.agents = agents
         self.desk = desk
         self.settings = settings
+        self.store = store
         self.operator = operator if operator is not None else OperatorDesk({})
         self.server: Server | None = None
         self.ready = False
@@ -208,6 +231,8 @@ class Gateway:
             process_request=self._process_request,
             max_size=self.settings.max_frame_bytes,
             server_header="handoff",
+            compression=None,
+            extensions=server_extensions(),
         )
         self.ready = True
 
@@ -225,23 +250,35 @@ class Gateway:
     ) -> Response | None:
         url = urlsplit(request.path)
         path = url.path
-        if path == "/healthz":
-            return connection.respond(http.HTTPStatus.OK, "ok\n")
-        if path == "/readyz":
-            parts = await self.readiness() if self.readiness is not None else {}
-            return _readyz(connection, self.ready, parts)
+        if path in ("/healthz", "/readyz"):
+            return await health_response(connection, path, self.store, self.ready, self.readiness)
         if path == "/metrics":
             conns = len(self.server.connections) if self.server else 0
             return _metrics_response(connection, self.hub.agents_online, conns, self.metrics)
+        # The web widget's files and the demo page (handoff_server.web).
+        if path in WEB_PATHS:
+            web = web_response(connection, path, demo_page=self.settings.demo_page)
+            if web is not None:
+                return web
         if path not in ("/v1/visitor", "/v1/agent"):
             return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
-        origin = request.headers.get("Origin")
+        try:
+            return await self._handshake(connection, request.headers, path, url.query)
+        except BadRequest as exc:
+            self.metrics["handshake_bad_request"] += 1
+            return bad_request(connection, exc)
+
+    async def _handshake(
+        self, connection: ServerConnection, headers: Headers, path: str, query: str
+    ) -> Response | None:
+        """The origin check and the handshake token; raises :class:`BadRequest`."""
+        origin = single_header(headers, "Origin")
         allowed = self.settings.allowed_origins
         if allowed and origin is not None and origin not in allowed:
             self.metrics["handshake_forbidden_origin"] += 1
             return connection.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
         if path == "/v1/agent":
-            token = _bearer(request.headers) or _query_token(url.query)
+            token = bearer_token(headers) or query_token(query)
             if token is not None:
                 agent = await self.agents.authenticate(token)
                 if agent is None:
@@ -260,7 +297,7 @@ class Gateway:
             asyncio.ensure_future(ws.close(1013, "client too slow; resume"))
 
         sub.on_overflow = too_slow
-        writer = asyncio.create_task(self._writer(ws, sub))
+        writer = asyncio.create_task(_write(ws, sub))
         try:
             if path == "/v1/visitor":
                 await self._visitor(ws, sub)
@@ -276,15 +313,6 @@ class Gateway:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
-
-    async def _writer(self, ws: ServerConnection, sub: Subscriber) -> None:
-        # One writer per connection: a slow client only fills its own queue.
-        try:
-            while True:
-                frame = await sub.queue.get()
-                await ws.send(frame)
-        except ConnectionClosed:
-            pass
 
     async def _frames(
         self, ws: ServerConnection, sub: Subscriber, parse: Callable[[str | bytes], F]
@@ -374,14 +402,28 @@ class Gateway:
     async def _agent(self, ws: ServerConnection, sub: Subscriber) -> None:
         agent = self._handshake_agents.pop(ws, None)
         if agent is None:
-            agent = await self._auth_frame(ws)
+            agent = await _auth_frame(ws, self.agents, self.settings.auth_timeout_seconds)
             if agent is None:
                 return
         sub.agent = agent
-        sub.push(SAuthenticated(agent=agent, limits=await self._limits()))
-        self.hub.add_agent(sub)
-        self.desk.linked(agent)
+        guard = self.agents.guard
+        guard.watch(agent.id, ws)
+        try:
+            sub.push(SAuthenticated(agent=agent, limits=await self._limits()))
+            self.hub.add_agent(sub)
+            self.desk.linked(agent)
+            await self._agent_frames(ws, sub, agent)
+        finally:
+            guard.forget(agent.id, ws)
+
+    async def _agent_frames(self, ws: ServerConnection, sub: Subscriber, agent: AgentInfo) -> None:
+        """Handle a signed-in agent's frames until the connection ends or their token
+        stops working (checked before each frame, see :mod:`handoff_server.tokens`)."""
         async for frame in self._frames(ws, sub, parse_agent_frame):
+            reason = self.agents.guard.refused(agent.id)
+            if reason is not None:
+                await close_refused(ws, reason)
+                return
             if is_operator_frame(frame):
                 await self.operator.handle(frame, agent, sub)
                 continue
@@ -412,7 +454,12 @@ class Gateway:
             self.hub.stop_typing(frame.conversation_id, sub)
             self.hub.unsubscribe(frame.conversation_id, sub)
         elif isinstance(frame, ATyping):
-            self.hub.typing(frame.conversation_id, sub, frame.active)
+            # Typing needs the right to reply; stopping ends only typing one started.
+            if frame.active:
+                await self.service.check_may_reply(agent, frame.conversation_id)
+                self.hub.typing(frame.conversation_id, sub, True)
+            else:
+                self.hub.stop_typing(frame.conversation_id, sub)
         elif isinstance(frame, APresence | ATransfer | AAccept | ADecline):
             await self.desk.handle(frame, agent, sub, self._check_text)
         elif isinstance(frame, ACallbackDone | AAnswerOffline):
@@ -429,28 +476,31 @@ class Gateway:
             cid, cmid = frame.conversation_id, frame.client_msg_id
             await self.service.agent_action(agent, frame.type, cid, cmid, text, sub.push, details)
 
-    async def _auth_frame(self, ws: ServerConnection) -> AgentInfo | None:
-        try:
-            raw = await asyncio.wait_for(ws.recv(), self.settings.auth_timeout_seconds)
-        except TimeoutError:
-            await ws.send(
-                SError(code="unauthorized", detail="no auth frame in time").model_dump_json()
-            )
-            await ws.close(1008, "unauthorized")
-            return None
-        try:
-            frame = parse_agent_frame(raw)
-        except ProtocolError as exc:
-            await ws.send(SError(code=exc.code, detail=exc.detail).model_dump_json())
-            await ws.close(1008, "unauthorized")
-            return None
-        agent = await self.agents.authenticate(frame.token) if isinstance(frame, AAuth) else None
-        if agent is None:
-            detail = "invalid token" if isinstance(frame, AAuth) else "send 'auth' first"
-            await ws.send(SError(code="unauthorized", detail=detail).model_dump_json())
-            await ws.close(1008, "unauthorized")
-            return None
-        return agent
+
+async def _auth_frame(
+    ws: ServerConnection, agents: AgentDirectory, timeout: float
+) -> AgentInfo | None:
+    """The agent an ``auth`` first frame signs in, within ``timeout`` seconds; else the
+    client is told why (``unauthorized``) and the connection closed (1008)."""
+    try:
+        raw = await asyncio.wait_for(ws.recv(), timeout)
+    except TimeoutError:
+        await ws.send(SError(code="unauthorized", detail="no auth frame in time").model_dump_json())
+        await ws.close(1008, "unauthorized")
+        return None
+    try:
+        frame = parse_agent_frame(raw)
+    except ProtocolError as exc:
+        await ws.send(SError(code=exc.code, detail=exc.detail).model_dump_json())
+        await ws.close(1008, "unauthorized")
+        return None
+    agent = await agents.authenticate(frame.token) if isinstance(frame, AAuth) else None
+    if agent is None:
+        detail = "invalid token" if isinstance(frame, AAuth) else "send 'auth' first"
+        await ws.send(SError(code="unauthorized", detail=detail).model_dump_json())
+        await ws.close(1008, "unauthorized")
+        return None
+    return agent
 
 
 _VisitorAction = (
@@ -479,7 +529,10 @@ async def _fallback_choice(
 def _errors_as_frames(
     sub: Subscriber, client_msg_id: str | None, conversation_id: str | None
 ) -> Iterator[None]:
-    """Answer a refused frame with an ``error`` frame; the connection stays open."""
+    """Answer a refused frame with an ``error`` frame; the connection stays open. A
+    storage error (disk full, read-only) is ``unavailable``; an error after the frame
+    was acknowledged never says "nothing was stored"."""
+    sub.last_ack = None
     try:
         yield
     except WireError as exc:
@@ -491,20 +544,23 @@ def _errors_as_frames(
                 conversation_id=conversation_id,
             )
         )
-    except Exception:
-        log.exception("frame failed")
+    except Exception as exc:
+        stored = client_msg_id is not None and sub.last_ack == client_msg_id
+        if is_storage_error(exc):
+            log.error("frame failed: the store cannot write: %s", explain_os_error(exc))
+            code: ErrorCode = "unavailable"
+            detail = "the server cannot store anything right now; try again later"
+        else:
+            log.exception("frame failed")
+            code, detail = "internal", "internal error"
+        after = "; your message was stored, what follows it was not" if stored else ""
         sub.push(
             SError(
-                code="internal",
-                detail="internal error; nothing was stored",
+                code=code,
+                detail=detail + (after or "; nothing was stored"),
                 client_msg_id=client_msg_id,
             )
         )
-
-
-def _query_token(query: str) -> str | None:
-    tokens = parse_qs(query).get("token")
-    return tokens[0] if tokens else None
 
 
 def _refusal(raw: str | bytes, code: ErrorCode, detail: str) -> SError:
@@ -517,31 +573,28 @@ def _refusal(raw: str | bytes, code: ErrorCode, detail: str) -> SError:
     )
 
 
+_PLAUSIBLE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+"""What a ``client_msg_id`` or ``request_id`` looks like (as ``protocol.ClientMsgId``)."""
+
+
 def _client_msg_id(raw: str | bytes, key: str = "client_msg_id") -> str | None:
     """The frame's ``client_msg_id`` (or ``key``: ``request_id``) if it has a plausible
-    one, without full validation."""
+    one (the ids' own pattern: 1-64 of ``A-Z a-z 0-9 _ . : -``, so nothing unsendable,
+    such as a lone surrogate, is ever echoed), without full validation."""
     try:
         data = json.loads(raw)
     except (ValueError, RecursionError):
         return None
     value = data.get(key) if isinstance(data, dict) else None
-    return value if isinstance(value, str) and 0 < len(value) <= 64 else None
+    return value if isinstance(value, str) and _PLAUSIBLE_ID.fullmatch(value) else None
 
 
-def _bearer(headers: Headers) -> str | None:
-    value = headers.get("Authorization")
-    if value and value.lower().startswith("bearer "):
-        return value[7:].strip() or None
-    return None
-
-
-def _readyz(connection: ServerConnection, ready: bool, parts: dict[str, bool]) -> Response:
-    """``ready`` (200) or ``not ready`` (503), then one ``NAME: ok|down`` line per
-    part (a cluster node's database and bus)."""
-    ok = ready and all(parts.values())
-    body = ("ready\n" if ok else "not ready\n") + "".join(
-        f"{name}: {'ok' if up else 'down'}\n" for name, up in parts.items()
-    )
-    return connection.respond(
-        http.HTTPStatus.OK if ok else http.HTTPStatus.SERVICE_UNAVAILABLE, body
-    )
+async def _write(ws: ServerConnection, sub: Subscriber) -> None:
+    """Send a connection's queued frames; one writer per connection, so a slow client only
+    fills its own queue."""
+    try:
+        while True:
+            frame = await sub.queue.get()
+            await ws.send(frame)
+    except ConnectionClosed:
+        pass

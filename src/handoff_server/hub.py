@@ -28,6 +28,7 @@ from handoff_server.protocol import (
     ConversationStatus,
     Event,
     QueueItem,
+    SAck,
     SEvent,
     SQueueItem,
     STyping,
@@ -58,9 +59,14 @@ class Subscriber:
     typing_in: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     """Conversations in which this client last said it is typing, each with the timer
     that ends it if the client never says it stopped."""
+    last_ack: str | None = None
+    """The ``client_msg_id`` of the last ``ack`` pushed: an error after it must not say
+    "nothing was stored"."""
 
     def push(self, frame: BaseModel) -> None:
         """Queue a frame for sending; never blocks."""
+        if isinstance(frame, SAck):
+            self.last_ack = frame.client_msg_id
         if self.overflowed:
             return
         try:
@@ -158,6 +164,12 @@ class Hub:
         """Send a frame written for the visitor (a wait estimate, a fallback offer) to the
         conversation's visitor connections."""
         self._send_to(conversation_id, frame, role="visitor")
+
+    def publish_live(self, conversation_id: str, frame: BaseModel) -> None:
+        """Send a transient frame (``ai_partial``) to every subscriber of the
+        conversation, visitors and agents."""
+        for sub in list(self.conversations.get(conversation_id, ())):
+            sub.push(frame)
 
     def watch_queue(self, sub: Subscriber, statuses: Sequence[ConversationStatus]) -> None:
         """From now on send ``sub`` the changes of conversations in ``statuses`` (replacing

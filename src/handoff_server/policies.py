@@ -5,7 +5,8 @@ an import applies to each conversation's next AI turn, without a restart. Two us
 
 - the server: :class:`PolicyBook` stores the config's policy as version 1 when nothing is
   stored, and gives the policy in force per turn, re-reading and compiling it (its
-  classifiers are trained, ~0.1-0.3 s) only when the stored version changed;
+  classifiers are trained, ~0.1-0.3 s) only when the stored version changed (the
+  version is read on each call, unless ``recheck_seconds`` says how long to trust it);
 - the CLI (``handoff policy``, ``handoff triage``): :func:`policy_in_force`,
   :func:`save_policy` and :func:`policy_history` open the store through
   :func:`~handoff_server.store.open_store`; the commands never open it themselves.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from handoff_server import escalation
@@ -83,13 +85,17 @@ def policy_history(settings: StoreSettings) -> list[PolicyRecord]:
 
 class PolicyBook:
     """The server's view of the policy: ``store`` is the server's
-    :class:`~handoff_server.store.AsyncStore`; ``default`` the config file's policy."""
+    :class:`~handoff_server.store.AsyncStore`; ``default`` the config file's policy;
+    ``recheck_seconds``: how long a stored version is trusted before the store is asked
+    again (0: every time)."""
 
-    def __init__(self, store: AsyncStore, default: Policy) -> None:
+    def __init__(self, store: AsyncStore, default: Policy, recheck_seconds: float = 0.0) -> None:
         self._store = store
         self._default = default
         self._policy = default
         self._version = 0
+        self.recheck_seconds = recheck_seconds
+        self._checked = -float("inf")
 
     async def seed(self) -> None:
         """Store the config's policy as version 1 if no version is stored, then load the
@@ -99,9 +105,14 @@ class PolicyBook:
             await self._store.call(s.save_policy, self._default.to_data(), CONFIG_AUTHOR)
         await self.current()
 
-    async def current(self) -> Policy:
-        """The policy in force, compiled. A stored version that does not validate is
-        logged and skipped: the previous one stays in force."""
+    async def current(self, *, fresh: bool = False) -> Policy:
+        """The policy in force, compiled; ``fresh``: ask the store now, however recently
+        it was asked. A stored version that does not validate is logged and skipped:
+        the previous one stays in force."""
+        now = time.monotonic()
+        if not fresh and now - self._checked < self.recheck_seconds:
+            return self._policy
+        self._checked = now
         s = self._store.store
         version = await self._store.call(s.latest_policy_version)
         if version == self._version:

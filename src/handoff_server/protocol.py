@@ -117,6 +117,7 @@ __all__ = [
     "SFallbackOffer",
     "SWaitEstimate",
     "SWaitingWork",
+    "SAiPartial",
     "VChooseFallback",
     "VLeaveMessage",
     "VRequestCallback",
@@ -242,6 +243,7 @@ ErrorCode = Literal[
     "conflict",
     "at_capacity",
     "rate_limited",
+    "unavailable",
     "internal",
 ]
 """Stable error codes sent in ``error`` frames."""
@@ -1349,6 +1351,25 @@ class SWaitingWork(_Frame):
     items: list[QueueItem]
 
 
+class SAiPartial(_Frame):
+    """The AI's answer while it is being written (the ``llm`` engine), to the
+    conversation's visitor and to agents who opened it. Never stored, never replayed.
+
+    ``turn_id`` names one answer; ``text`` is the whole visible text so far (each frame
+    replaces the last). The text is provisional: a last frame with ``done: true`` ends
+    it, sent before the turn's stored event. ``outcome``: ``answered`` (an ``ai_message``
+    event follows with the final text: show that instead) or ``withdrawn`` (the answer
+    failed its checks: remove the partial text; an ``escalated`` event follows). A client
+    that reconnects drops any partial text it still shows."""
+
+    type: Literal["ai_partial"] = "ai_partial"
+    conversation_id: str
+    turn_id: str
+    text: str = ""
+    done: bool = False
+    outcome: Literal["answered", "withdrawn"] | None = None
+
+
 ServerFrame = Annotated[
     SWelcome
     | SAuthenticated
@@ -1365,7 +1386,8 @@ ServerFrame = Annotated[
     | SOfferEnded
     | SWaitEstimate
     | SFallbackOffer
-    | SWaitingWork,
+    | SWaitingWork
+    | SAiPartial,
     Field(discriminator="type"),
 ]
 

@@ -21,7 +21,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,8 +29,16 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, TypeVar
 
 from pydantic import BaseModel, Field
 
+from handoff_server.datadir import (
+    diagnose_data_dir,
+    explain_os_error,
+    private_db_file,
+    private_dir,
+)
 from handoff_server.errors import DataDirError
 from handoff_server.protocol import AgentRole, ConversationStatus
+from handoff_server.store_thread import StoreThread
+from handoff_server.storehealth import StoreHealth
 
 if TYPE_CHECKING:
     from handoff_server.config import StoreSettings
@@ -57,7 +65,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The schema version :data:`_SCHEMA` creates; later versions are reached by
 :data:`MIGRATIONS`, so :data:`SCHEMA_VERSION` is the newest of the two."""
 POSTGRES_BACKEND = "handoff_server.storage"
@@ -147,6 +155,10 @@ class AgentRecord(BaseModel):
     created_at: datetime
     teams: list[str] = Field(default_factory=list)
     capacity: int | None = None
+    expires_at: datetime | None = None
+    """When the token stops working (UTC); ``None``: never."""
+    revoked_at: datetime | None = None
+    """When the token was revoked (``handoff token revoke``); ``None``: it was not."""
 
 
 class OutboxRow(BaseModel):
@@ -409,6 +421,12 @@ class Store(Protocol):
         returns the record as stored. Raises ``KeyError`` for an unknown agent."""
         ...
 
+    def revoke_agent(self, agent_id: str, at: datetime) -> AgentRecord:
+        """Revoke the agent's token from ``at`` (kept if already revoked); returns the
+        record as stored. Raises ``KeyError`` for an unknown agent. A running server
+        notices within ``server.token_check_seconds`` (:mod:`handoff_server.tokens`)."""
+        ...
+
     def save_policy(self, body: dict[str, Any], author: str) -> int:
         """Store ``body`` (validated by the caller) as the next policy version; returns
         its number, 1 for the first."""
@@ -471,6 +489,30 @@ class Store(Protocol):
         """The newest saved ``handoff eval`` results, or ``None``."""
         ...
 
+    def conversations_of_email(self, email: str) -> list[str]:
+        """Ids of the conversations holding visitor data of ``email`` (compared without
+        case): the visitor's own email, or one given in a callback request or offline
+        message. Oldest first."""
+        ...
+
+    def resolved_before(self, cutoff: datetime, limit: int) -> list[str]:
+        """Ids of up to ``limit`` resolved conversations last changed before ``cutoff``
+        (retention, ``[store] retain_days``), oldest first."""
+        ...
+
+    def erase_conversations(self, conversation_ids: Sequence[str]) -> dict[str, int]:
+        """Delete the conversations and everything stored of them in one transaction:
+        their events, AI turns, webhook deliveries and the conversation rows (with
+        their visitor, fallbacks and tasks). Returns the rows deleted per table
+        (``events``, ``ai_turns``, ``webhook_outbox``, ``conversations``)."""
+        ...
+
+    def probe_write(self) -> None:
+        """Write about 8 KiB and delete it again in one committed transaction (nothing
+        stays): raises the backend's error when the store cannot write now (disk full,
+        read-only), see :mod:`handoff_server.storehealth`."""
+        ...
+
     def close(self) -> None:
         """Release the backend (for SQLite: checkpoint the WAL and close the file)."""
         ...
@@ -490,7 +532,8 @@ def open_store(settings: StoreSettings) -> Store:
     try:
         return SQLiteStore(settings.data_dir, synchronous=settings.synchronous)
     except (OSError, sqlite3.Error) as exc:
-        raise DataDirError(f"cannot open the store in {settings.data_dir}: {exc}") from None
+        cause = diagnose_data_dir(settings.data_dir) or explain_os_error(exc)
+        raise DataDirError(f"cannot open the store in {settings.data_dir}: {cause}") from None
 
 
 def store_exists(settings: StoreSettings) -> bool:
@@ -510,25 +553,53 @@ def opened_store(settings: StoreSettings) -> Iterator[Store]:
 
 
 class AsyncStore:
-    """Runs a synchronous :class:`Store` on one dedicated thread, so the event loop never
-    blocks on disk and the store sees one caller at a time; a store that says it is
-    thread-safe with an int attribute ``parallel_calls`` (PostgreSQL's pool size) gets that
-    many threads."""
+    """Runs a synchronous :class:`Store` off the event loop, so the loop never blocks on
+    disk or the network.
+
+    With a store that has ``group()`` (SQLite) the calls run on one thread
+    (:class:`~handoff_server.store_thread.StoreThread`): calls waiting together are one
+    batch and one transaction, so writes of many conversations share one commit (group
+    commit); each call's result is handed back only once that commit is durable. A store
+    without ``group()`` that says it is thread-safe with an int attribute
+    ``parallel_calls`` (PostgreSQL: its pool size) runs that many calls at once on a pool
+    of threads, each call its own transaction; otherwise one call at a time."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self.health = StoreHealth()
+        """Whether the store can write (``/readyz``), fed by every failing call."""
         workers = int(getattr(store, "parallel_calls", 1))
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="store")
+        self._thread: StoreThread | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        if getattr(store, "group", None) is not None or workers <= 1:
+            self._thread = StoreThread(store)
+        else:
+            self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="store")
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run ``fn(*args, **kwargs)`` (a bound store method) on the store thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        """Run ``fn(*args, **kwargs)`` (a bound store method) on the store thread; its
+        result (or exception) once the batch it ran in is committed. A storage error
+        (disk full, read-only, at the call or at the batch's commit) is noted in
+        :attr:`health`, then raised."""
+        try:
+            if self._thread is not None:
+                return await self._thread.submit(fn, args, kwargs)
+            assert self._executor is not None
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
+        except Exception as exc:
+            self.health.failed(exc)
+            raise
 
     async def close(self) -> None:
-        """Close the store and stop its thread."""
-        await self.call(self.store.close)
-        self._executor.shutdown(wait=True)
+        """Finish the calls queued, stop the thread(s), then close the store."""
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.stop)
+        if self._executor is not None:
+            await asyncio.to_thread(self._executor.shutdown, wait=True)
+            await asyncio.to_thread(self.store.close)  # a pool's close joins its threads
+            return
+        self.store.close()
 
 
 def _ts(dt: datetime | None) -> str | None:
@@ -673,6 +744,15 @@ CREATE TABLE eval_runs (
         ALTER TABLE conversations ADD COLUMN fallback TEXT;
         """,
     ),
+    (
+        5,
+        # Tokens (issue 14): an optional expiry, and revocation (kept, not deleted: events
+        # name the agent).
+        """
+        ALTER TABLE agents ADD COLUMN expires_at TEXT;
+        ALTER TABLE agents ADD COLUMN revoked_at TEXT;
+        """,
+    ),
 ]
 """Schema changes after version 1, oldest first: ``(version, SQL script)``. Add a change
 by appending the next version here (``ALTER TABLE ... ADD COLUMN``, ``CREATE TABLE``) and
@@ -727,7 +807,8 @@ def _conversation(row: sqlite3.Row) -> ConversationRecord:
 
 def _agent(row: sqlite3.Row) -> AgentRecord:
     d = dict(row)
-    d["created_at"] = _dt(d["created_at"])
+    for k in ("created_at", "expires_at", "revoked_at"):
+        d[k] = _dt(d[k])
     d["teams"] = json.loads(d["teams"])
     return AgentRecord.model_validate(d)
 
@@ -762,18 +843,62 @@ class _SQLiteTables:
 
     _db: sqlite3.Connection
     _lock: threading.Lock
+    _grouped: bool = False
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         """One write transaction (taken at once, so writers never deadlock), rolled back
-        on any error."""
+        on any error. Inside :meth:`group` it is a savepoint of the group's transaction:
+        rolled back alone on an error, committed with the group."""
         with self._lock:
+            if self._grouped:
+                self._db.execute("SAVEPOINT change")
+                try:
+                    yield
+                    self._db.execute("RELEASE change")
+                except BaseException:
+                    self._db.execute("ROLLBACK TO change")
+                    self._db.execute("RELEASE change")
+                    raise
+                return
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield
                 self._db.execute("COMMIT")
             except BaseException:
+                # SQLite rolls back by itself on some errors (SQLITE_FULL at COMMIT):
+                # a second ROLLBACK would raise and hide the real error.
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Group commit: the writes made inside are one transaction, committed (with one
+        ``fsync`` under ``synchronous=FULL``) when the block ends; each write's own
+        transaction becomes a savepoint, so a write that fails is undone alone. Nothing
+        inside is durable before the block returns: a caller reports success only then.
+        Raises the commit's ``sqlite3.Error`` (everything inside is rolled back).
+
+        SQLite-only (not part of :class:`Store`): :class:`AsyncStore`'s thread uses it
+        when the store has it."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._grouped = True
+        try:
+            yield
+        except BaseException:
+            with self._lock:
+                self._grouped = False
                 self._db.execute("ROLLBACK")
+            raise
+        with self._lock:
+            self._grouped = False
+            try:
+                self._db.execute("COMMIT")
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
 
     def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
@@ -1001,11 +1126,96 @@ def _turn_rows(rows: list[sqlite3.Row]) -> list[AiTurnRow]:
     return out
 
 
-class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables):
+class _SQLiteDataCare:
+    """Tokens' revocation, the write probe, and visitor data's retention and erasure,
+    shared by :class:`SQLiteStore` (kept apart so each class stays readable)."""
+
+    _db: sqlite3.Connection
+    _lock: threading.Lock
+
+    if TYPE_CHECKING:
+
+        def _transaction(self) -> AbstractContextManager[None]: ...
+
+    def revoke_agent(self, agent_id: str, at: datetime) -> AgentRecord:
+        """Revoke the agent's token from ``at`` (an earlier revocation is kept); returns
+        the stored record. Raises ``KeyError`` for an unknown agent."""
+        with self._transaction():
+            cur = self._db.execute(
+                "UPDATE agents SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+                (_ts(at), agent_id),
+            )
+            if cur.rowcount == 0:
+                raise KeyError(agent_id)
+            row = self._db.execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone()
+        return _agent(row)
+
+    def conversations_of_email(self, email: str) -> list[str]:
+        """Ids of the conversations holding ``email`` (without case), oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM conversations c WHERE lower(json_extract(c.visitor, '$.email')) = ?"
+                " OR EXISTS (SELECT 1 FROM events e WHERE e.conversation_id = c.id"
+                " AND e.kind IN ('callback_requested', 'offline_message', 'offline_reply')"
+                " AND lower(json_extract(e.data, '$.email')) = ?)"
+                " ORDER BY c.created_at, c.id",
+                (email.strip().lower(), email.strip().lower()),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def resolved_before(self, cutoff: datetime, limit: int) -> list[str]:
+        """Ids of up to ``limit`` resolved conversations last changed before ``cutoff``."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id FROM conversations WHERE status = 'resolved' AND updated_at < ?"
+                " ORDER BY updated_at LIMIT ?",
+                (_ts(cutoff), limit),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def erase_conversations(self, conversation_ids: Sequence[str]) -> dict[str, int]:
+        """Delete the conversations and all stored of them in one transaction, the
+        deleted content overwritten (``secure_delete``) and the WAL emptied after (a
+        checkpoint); returns the rows deleted per table."""
+        ids = list(conversation_ids)
+        counts = {"events": 0, "ai_turns": 0, "webhook_outbox": 0, "conversations": 0}
+        if not ids:
+            return counts
+        marks = ",".join("?" * len(ids))
+        where = {
+            "events": f"conversation_id IN ({marks})",
+            "ai_turns": f"conversation_id IN ({marks})",
+            "webhook_outbox": f"json_extract(payload, '$.data.conversation_id') IN ({marks})",
+            "conversations": f"id IN ({marks})",
+        }
+        # Overwrite deleted content (not only unlink it), and empty the WAL after.
+        self._db.execute("PRAGMA secure_delete = ON")
+        with self._transaction():
+            for table, condition in where.items():
+                # Table names and conditions are the literals above, never input.
+                counts[table] = self._db.execute(
+                    f"DELETE FROM {table} WHERE {condition}", ids
+                ).rowcount
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return counts
+
+    def probe_write(self) -> None:
+        """Write 8 KiB to ``meta`` and delete it in one committed transaction: it needs
+        free pages and WAL space as a real write does. Raises ``sqlite3.Error``."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('write_probe', ?)", ("x" * 8192,)
+            )
+            self._db.execute("DELETE FROM meta WHERE key = 'write_probe'")
+
+
+class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables, _SQLiteDataCare):
     """SQLite implementation of :class:`Store`.
 
     ``path``: the database file, or a folder (then ``handoff.sqlite3`` inside it); parent
-    folders are created. ``synchronous``: ``FULL`` or ``NORMAL``.
+    folders are created, the data dir mode ``0700`` and the database files ``0600``
+    (:mod:`handoff_server.datadir`). ``synchronous``: ``FULL`` or ``NORMAL``.
 
     Not thread-safe: use from one thread at a time (a lock guards against accidents).
     """
@@ -1014,7 +1224,8 @@ class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables):
         p = Path(path)
         if p.suffix not in (".sqlite3", ".db", ".sqlite"):
             p = p / DB_NAME
-        p.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(p.parent)
+        private_db_file(p)
         self.path = p
         self._lock = threading.Lock()
         self._db = sqlite3.connect(p, isolation_level=None, check_same_thread=False)
@@ -1222,8 +1433,8 @@ class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables):
         """Insert an agent or operator. Raises ``sqlite3.IntegrityError`` on a duplicate id."""
         with self._lock:
             self._db.execute(
-                "INSERT INTO agents (id, name, role, token_hash, created_at, teams, capacity)"
-                " VALUES (?,?,?,?,?,?,?)",
+                "INSERT INTO agents (id, name, role, token_hash, created_at, teams, capacity,"
+                " expires_at) VALUES (?,?,?,?,?,?,?,?)",
                 (
                     record.id,
                     record.name,
@@ -1232,6 +1443,7 @@ class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables):
                     _ts(record.created_at),
                     json.dumps(record.teams),
                     record.capacity,
+                    _ts(record.expires_at),
                 ),
             )
 

@@ -28,6 +28,7 @@ from handoff_tui.clock import Clock, SystemClock
 from handoff_tui.commands import screen_commands
 from handoff_tui.desk import DeskActions
 from handoff_tui.formatting import trigger_label
+from handoff_tui.live_text import LiveText
 from handoff_tui.messages import (
     AckReceived,
     Authenticated,
@@ -63,7 +64,7 @@ _DONE_WORDS = {
 }
 
 
-class AgentApp(DeskActions, OperatorDesk):
+class AgentApp(DeskActions, LiveText, OperatorDesk):
     """The agent terminal UI. Build it with :func:`make_app`; presence, offers,
     transfers and resolutions come from :class:`~handoff_tui.desk.DeskActions`, the
     operator's screens from :class:`OperatorDesk`."""

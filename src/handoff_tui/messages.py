@@ -31,6 +31,7 @@ __all__ = [
     "QueueReplaced",
     "TypingChanged",
     "WorkWaiting",
+    "AiPartialReceived",
 ]
 
 
@@ -111,6 +112,16 @@ class DeskChanged(Message):
     (``staff``, ``agent_status``, ``offer``, ``offer_ended``)."""
 
     frame: DeskFrame
+
+
+@dataclass
+class AiPartialReceived(Message):
+    """The AI's answer in a conversation while it is written (``ai_partial``): ``text``
+    so far, provisional; ``done``: it ended (the stored event follows)."""
+
+    conversation_id: str
+    text: str
+    done: bool
 
 
 @dataclass

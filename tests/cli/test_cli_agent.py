@@ -151,3 +151,34 @@ async def test_demo_queue_is_busy_within_seconds(server, agent_token):
     questions = [q for _, q in first.values() if q]
     assert len(first) >= 5, first
     assert len(set(names)) == len(names) and len(set(questions)) == len(questions), first
+
+
+def test_demo_web_prints_the_page_and_the_agent_command_and_stops_on_ctrl_c():
+    import re
+    import signal
+
+    import httpx
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "handoff_cli", "demo", "--web", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        page = proc.stdout.readline().strip()
+        command = proc.stdout.readline().strip()
+        m = re.fullmatch(r"demo page: (http://127\.0\.0\.1:\d+/demo)", page)
+        assert m, page
+        assert re.fullmatch(
+            r"answer as an agent: handoff agent --server ws://\S+ --token hnd_\S+", command
+        )
+        answer = httpx.get(m.group(1), timeout=10)
+        assert answer.status_code == 200 and "content-security-policy" in answer.headers
+        assert '<script src="/widget.js"' in answer.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    data_dir = re.search(r"starting the server in (\S+)", err)
+    assert data_dir and not os.path.exists(data_dir.group(1))

@@ -13,6 +13,7 @@ from typing import Any
 from handoff_server.client import connect_visitor, new_client_msg_id
 from handoff_server.protocol import (
     AClaim,
+    AHandback,
     AReply,
     SAck,
     SError,
@@ -203,3 +204,49 @@ async def test_a_turn_left_by_a_dead_node_is_finished_once_by_another(cluster, s
     assert [e.seq for e in replay] == list(range(1, len(replay) + 1))
     assert replay[-1].kind == answered[0].kind
     await conn.close()
+
+
+async def test_a_node_remembers_what_another_node_wrote(cluster, shared_store):
+    """Node A keeps the visitor's conversation in memory; the agent claims, replies and
+    hands back on node B. The visitor's next turn on A must start from what B stored:
+    an AI turn (the conversation is the AI's again, not still queued as A last saw it),
+    the right seq, B's reply in the history A replays, and a frame B stored recognised
+    as a retry on A."""
+    (_, a), (_, b) = cluster(), cluster()
+    token = add_agent(shared_store, "sam")
+    visitor, welcome = await start_visitor(a, name="Ada")
+    cid = welcome.conversation_id
+    first = events(await say(visitor, "how do I reset my password"))[-1].kind
+    assert events(await say(visitor, "I need to talk to a real person"))[-1].kind == "escalated"
+    sam = await agent(b, token)
+    ids = [new_client_msg_id() for _ in range(3)]
+    await sam.send(AClaim(type="claim", conversation_id=cid, client_msg_id=ids[0]))
+    await wait_ack(sam, ids[0])
+    await sam.send(
+        AReply(type="reply", conversation_id=cid, client_msg_id=ids[1], text="hello from node B")
+    )
+    await wait_ack(sam, ids[1])
+    await sam.send(AHandback(type="handback", conversation_id=cid, client_msg_id=ids[2]))
+    await wait_ack(sam, ids[2])
+    await visitor.recv_until(lambda f: isinstance(f, SEvent) and f.event.kind == "handed_back", 10)
+    before = shared_store.get_conversation(cid).last_seq
+    frames = await say(visitor, "how do I reset my password")  # on node A
+    ack = next(f for f in frames if isinstance(f, SAck))
+    assert ack.seq == before + 1
+    assert events(frames)[-1].kind == first  # the AI answered: A knew it was the AI's turn
+    assert events(frames)[-1].seq == before + 2
+    stored = shared_store.events_after(cid, 0)
+    assert [e.seq for e in stored] == list(range(1, len(stored) + 1))
+    conn, replay = await resume_all(a, cid, welcome.resume_token)  # A's memory, replayed
+    assert [e.seq for e in replay] == [e.seq for e in stored if e.visible_to_visitor]
+    assert "hello from node B" in [getattr(e.data, "text", None) for e in replay]
+    # A frame stored through node B, retried on node A: acknowledged again, stored once.
+    on_b, _ = await resume_all(b, cid, welcome.resume_token)
+    retried = new_client_msg_id()
+    await on_b.send(VMessage(type="message", client_msg_id=retried, text="thanks"))
+    acked_b = [f for f in await wait_ack(on_b, retried) if isinstance(f, SAck)]
+    await conn.send(VMessage(type="message", client_msg_id=retried, text="thanks"))
+    acked_a = [f for f in await wait_ack(conn, retried) if isinstance(f, SAck)]
+    assert acked_a and acked_b and acked_a[0].seq == acked_b[0].seq and acked_a[0].duplicate
+    for c in (visitor, conn, on_b, sam):
+        await c.close()

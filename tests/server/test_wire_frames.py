@@ -73,6 +73,9 @@ async def test_old_stored_rows_load_and_go_out_as_they_were_stored(server, agent
         [NewEvent(kind=kind, data=data) for kind, data in OLD_ROWS],
         {},
     )
+    # Written behind the service's back (as an older release left them on disk): the
+    # service's memory of the conversation is dropped, as a restart would.
+    server.service.memory.forget(cid)
     sam = await agent(server.url, agent_token)
     await sam.send(AOpen(type="open", conversation_id=cid, last_seq=1, subscribe=False))
     raw = json.loads(await sam.ws.recv())

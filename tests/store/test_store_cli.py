@@ -40,6 +40,19 @@ async def test_commands_share_one_postgresql_store(pg_schema_url: str, tmp_path:
     assert listed.returncode == 0, listed.stderr
     assert '"Sam"' in listed.stdout
     upgraded = await run_handoff("db", "upgrade", "--store", pg_schema_url)
-    assert upgraded.stdout.strip() == "store at schema version 4"
+    from handoff_server.store import SCHEMA_VERSION
+
+    assert upgraded.stdout.strip() == f"store at schema version {SCHEMA_VERSION}"
+    # issue 14's token list / revoke and erase reach the same store
+    revoked = await run_handoff("token", "revoke", "Sam", "--store", pg_schema_url)
+    assert revoked.returncode == 0, revoked.stderr
+    tokens = await run_handoff("token", "list", "--json", "--store", pg_schema_url)
+    assert tokens.returncode == 0, tokens.stderr
+    assert '"state": "revoked"' in tokens.stdout
+    erased = await run_handoff(
+        "erase", "--email", "ada@example.com", "--json", "--store", pg_schema_url
+    )
+    assert erased.returncode == 0, erased.stderr
+    assert '"conversations": []' in erased.stdout
     # the SQLite data dir was not touched
     assert not (tmp_path / "handoff.sqlite3").exists()

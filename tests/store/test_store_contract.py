@@ -317,3 +317,90 @@ def test_writes_are_durable_across_reopen(backend: tuple[str, Any]) -> None:
         assert second.event_for_client_msg("c1", "visitor", "m") is not None
     finally:
         second.close()
+
+
+# -- schema --------------------------------------------------------------------------------
+
+
+def test_both_backends_are_at_the_newest_schema_version(store: Store) -> None:
+    """A SQLite migration needs its PostgreSQL twin under the same number."""
+    from handoff_server.storage.pg_schema import PG_MIGRATIONS, PG_SCHEMA_VERSION
+    from handoff_server.store import MIGRATIONS, SCHEMA_VERSION
+
+    assert PG_SCHEMA_VERSION == SCHEMA_VERSION
+    assert {v for v, _ in MIGRATIONS if v >= 4} <= {v for v, _ in PG_MIGRATIONS}
+    assert store.schema_version() == SCHEMA_VERSION  # type: ignore[attr-defined]
+
+
+# -- tokens, retention and erasure (issue 14) ------------------------------------------------
+
+
+def test_token_expiry_and_revocation(store: Store) -> None:
+    expires = T0 + timedelta(days=30)
+    store.create_agent(agent("a", expires_at=expires))
+    store.create_agent(agent("b"))
+    got = store.agent_by_token_hash("t-a")
+    assert got is not None and got.expires_at == expires and got.revoked_at is None
+    revoked = store.revoke_agent("b", T0 + timedelta(hours=1))
+    assert revoked.revoked_at == T0 + timedelta(hours=1) and revoked.expires_at is None
+    again = store.revoke_agent("b", T0 + timedelta(hours=2))
+    assert again.revoked_at == T0 + timedelta(hours=1)  # the first revocation is kept
+    assert [a.revoked_at for a in store.list_agents()] == [None, T0 + timedelta(hours=1)]
+    with pytest.raises(KeyError):
+        store.revoke_agent("zz", T0)
+
+
+def _with_email(cid: str, email: str | None, at: datetime = T0) -> ConversationRecord:
+    record = conv(cid, at)
+    visitor = {"name": "Ada", "fields": {}, **({"email": email} if email else {})}
+    return record.model_copy(update={"visitor": visitor})
+
+
+def test_conversations_of_email(store: Store) -> None:
+    store.create_conversation(_with_email("own", "Ada@Example.com"), [ev()])
+    store.create_conversation(_with_email("task", None, T0 + timedelta(seconds=1)), [ev()])
+    store.append_events(
+        "task", [NewEvent(kind="callback_requested", data={"email": "ada@example.COM"}, at=T0)], {}
+    )
+    store.create_conversation(_with_email("other", "bob@example.com"), [ev()])
+    store.create_conversation(_with_email("said", None), [ev()])  # in a message: not data
+    store.append_events(
+        "said", [NewEvent(kind="visitor_message", data={"email": "ada@example.com"}, at=T0)], {}
+    )
+    assert store.conversations_of_email(" ADA@example.com ") == ["own", "task"]
+    assert store.conversations_of_email("nobody@example.com") == []
+
+
+def test_resolved_before_oldest_first_up_to_limit(store: Store) -> None:
+    for i, status in enumerate(["resolved", "resolved", "ai", "resolved"]):
+        at = T0 + timedelta(days=i)
+        store.create_conversation(conv(f"c{i}", at, status), [ev(at=at)])
+    assert store.resolved_before(T0 + timedelta(days=10), 10) == ["c0", "c1", "c3"]
+    assert store.resolved_before(T0 + timedelta(days=10), 2) == ["c0", "c1"]
+    assert store.resolved_before(T0 + timedelta(days=1), 10) == ["c0"]
+    assert store.resolved_before(T0, 10) == []
+
+
+def test_erase_conversations_deletes_everything_of_them(store: Store) -> None:
+    for cid in ("gone", "kept"):
+        store.create_conversation(conv(cid), [ev()])
+        row = outbox_row(f"w-{cid}").model_copy(
+            update={"payload": {"id": f"w-{cid}", "data": {"conversation_id": cid}}}
+        )
+        store.append_events(cid, [ev("ai_message")], {}, outbox=[row], turns=[turn(cid, 1)])
+    counts = store.erase_conversations(["gone", "missing"])
+    assert counts == {"events": 2, "ai_turns": 1, "webhook_outbox": 1, "conversations": 1}
+    assert store.get_conversation("gone") is None and store.events_after("gone", 0) == []
+    assert [t.conversation_id for t in store.turns_between(None, None)] == ["kept"]
+    assert [r.id for r in store.list_outbox()] == ["w-kept"]
+    assert len(store.events_after("kept", 0)) == 2
+    assert store.erase_conversations([]) == {
+        "events": 0, "ai_turns": 0, "webhook_outbox": 0, "conversations": 0
+    }  # fmt: skip
+
+
+def test_probe_write_leaves_nothing(store: Store) -> None:
+    store.probe_write()
+    store.probe_write()
+    store.create_conversation(conv(), [ev()])
+    assert store.get_conversation("c1") is not None

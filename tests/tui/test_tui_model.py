@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from handoff_server.protocol import Event, Limits, parse_event
+from handoff_server.protocol import AiMessage, AiMessageData, Event, Limits, parse_event
 from handoff_tui.messages import Authenticated, ConnectionChanged, QueueReplaced
 from handoff_tui.model import AgentModel, QueueView, ServerLimits
 from handoff_tui.services import Link, ServerClient, action_frame
@@ -283,3 +283,26 @@ def test_typing_is_said_again_while_the_agent_keeps_typing() -> None:
     assert [f.active for f in sent] == [True, True, True, True]
     timers[-1].callback()  # idle
     assert [f.active for f in sent][-1] is False and len(sent) == 5
+
+
+def test_ai_partial_text_is_kept_until_the_turn_ends() -> None:
+    """The AI's text while written is kept per open conversation, cleared when it ends or
+    when the turn's stored event arrives."""
+    model = _signed_in()
+    model.open("c_ada")
+    model.load(low_confidence_packet())
+    conv = model.conversations["c_ada"]
+    assert model.ai_partial("c_ada", "To set up") and conv.ai_partial == "To set up"
+    assert model.ai_partial("c_ada", None) and conv.ai_partial is None
+    assert model.ai_partial("c_closed", "x") is False
+    model.ai_partial("c_ada", "half an answer")
+    last = max(conv.events.values(), key=lambda e: e.seq)
+    ai = AiMessage(
+        kind="ai_message",
+        conversation_id="c_ada",
+        seq=last.seq + 1,
+        at=last.at,
+        actor="ai",
+        data=AiMessageData(text="The answer", confidence=0.9),
+    )
+    assert model.add_event(ai, showing=True) and conv.ai_partial is None

@@ -250,3 +250,21 @@ async def test_command_palette_offers_the_screen_actions() -> None:
                 break
             await pilot.pause(0.1)
         assert any(isinstance(f, AClaim) and f.conversation_id == "c_ada" for f in server.received)
+
+
+def test_ai_answer_being_written_120x36(snap_compare) -> None:
+    """The AI's answer while it is written, at 120×36 on Ada's conversation: the last
+    transcript line is "--:--:-- AI (writing…)" followed by the partial text "To set up
+    your mail on an iPhone, open Settings → Mail → Accounts and", shown as provisional
+    (the pending style), under the stored transcript."""
+    app, server = build_app(queue=queue_items(), packets=[low_confidence_packet()])
+
+    async def run_before(pilot) -> None:
+        await _open("c_ada")(pilot)
+        server.partial(
+            "c_ada", "To set up your mail on an iPhone, open Settings → Mail → Accounts and"
+        )
+        await _until(pilot, lambda: pilot.app.conversations["c_ada"].ai_partial is not None)
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=(120, 36), run_before=run_before)

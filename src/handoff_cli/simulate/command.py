@@ -123,8 +123,8 @@ AssignmentOpt = Annotated[
     Literal["pull", "push"] | None,
     typer.Option(
         "--assignment",
-        metavar="pull|push",
-        help="How agents get work: claim from the queue (pull, default) or only accept the "
+        metavar="MODE",
+        help="How agents get work (pull or push): claim from the queue (pull, default) or only accept the "
         'server\'s offers (push, for a server with [assignment] mode = "push").',
     ),
 ]

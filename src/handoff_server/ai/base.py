@@ -7,6 +7,7 @@ for the question, calibrated on held-out examples (see :mod:`handoff_server.ai`)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,3 +62,17 @@ class Answerer(Protocol):
     """
 
     def answer(self, question: str) -> Answer: ...
+
+
+PartialText = Callable[[str], None]
+"""Called from the answering thread with the answer's visible text so far (provisional:
+the final :class:`Answer` may differ, or the turn may fail)."""
+
+
+@runtime_checkable
+class StreamingAnswerer(Answerer, Protocol):
+    """An answerer that can show its answer while it is written (the ``llm`` engine)."""
+
+    def answer_streaming(self, question: str, on_partial: PartialText) -> Answer:
+        """As :meth:`Answerer.answer`, calling ``on_partial`` as text is generated."""
+        ...

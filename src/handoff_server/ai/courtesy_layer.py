@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from handoff_server.ai.base import Answer, Answerer
+from handoff_server.ai.base import Answer, Answerer, PartialText, StreamingAnswerer
 from handoff_server.ai.courtesy import courtesy_answer, courtesy_kind
 from handoff_server.kb.models import KnowledgeBase
 
@@ -64,20 +64,30 @@ class CourtesyAnswerer:
         """A courtesy reply (confidence 1.0, ``courtesy=True``) for small talk the KB does
         not own, else ``inner``'s answer (raising what it raises, e.g.
         :class:`~handoff_server.errors.AnswererError`)."""
-        if courtesy_kind(question) not in self.owned:
-            reply = courtesy_answer(question)
-            if reply is not None:
-                return reply.model_copy(update={"courtesy": True})
+        reply = self._courtesy(question)
+        return reply if reply is not None else self.inner.answer(question)
+
+    def answer_streaming(self, question: str, on_partial: PartialText) -> Answer:
+        """As :meth:`answer`, streaming ``inner``'s answer when it can (a courtesy reply
+        is never streamed)."""
+        reply = self._courtesy(question)
+        if reply is not None:
+            return reply
+        if isinstance(self.inner, StreamingAnswerer):
+            return self.inner.answer_streaming(question, on_partial)
         return self.inner.answer(question)
 
     def courtesy_replies(self, questions: Iterable[str]) -> list[Answer | None]:
         """For each question, the built-in reply :meth:`answer` would give, or ``None``
         where the engine answers (what ``handoff eval`` scores through this layer)."""
-        out: list[Answer | None] = []
-        for q in questions:
-            reply = None if courtesy_kind(q) in self.owned else courtesy_answer(q)
-            out.append(reply.model_copy(update={"courtesy": True}) if reply else None)
-        return out
+        return [self._courtesy(q) for q in questions]
+
+    def _courtesy(self, question: str) -> Answer | None:
+        """The built-in reply (``courtesy=True``) for small talk the KB does not own."""
+        if courtesy_kind(question) in self.owned:
+            return None
+        reply = courtesy_answer(question)
+        return reply.model_copy(update={"courtesy": True}) if reply is not None else None
 
 
 def with_courtesy(answerer: Answerer) -> Answerer:

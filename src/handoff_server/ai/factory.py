@@ -5,14 +5,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from handoff_server.ai.base import Answerer
 from handoff_server.ai.courtesy_layer import CourtesyAnswerer
+from handoff_server.ai.index_cache import IndexCache
 from handoff_server.errors import UnknownEngine
 from handoff_server.kb.models import KnowledgeBase
 
@@ -78,39 +77,27 @@ def load_or_build_index(
     kb: KnowledgeBase, engine: str = "default", cache_dir: Path | None = None
 ) -> tuple[Index, bool]:
     """The index for ``kb`` and ``engine``: from ``cache_dir`` when a file with the KB's
-    :func:`index_key` is there, else built (and saved there, atomically). Returns
-    ``(index, loaded_from_cache)``. A cache file that fails to load is rebuilt.
+    :func:`index_key` is there, else built (and saved there, atomically, see
+    :class:`~handoff_server.ai.index_cache.IndexCache`). Returns
+    ``(index, loaded_from_cache)``. A cache file that fails to load is rebuilt; one that
+    cannot be written is skipped.
 
     Raises :class:`~handoff_server.errors.UnknownEngine` for an unknown engine, ``ImportError`` when the engine's extra
     is missing, :class:`~handoff_server.errors.AnswererError` for a KB with nothing to
     answer.
     """
-    import joblib
-
-    from handoff_server.ai.retrieval import Index, build_index
+    from handoff_server.ai.retrieval import build_index
 
     name = _engine(engine)
-    path = None
-    if cache_dir is not None:
-        path = Path(cache_dir) / f"index-{name}-{index_key(kb, name)[:24]}.joblib"
-        if path.exists():
-            try:
-                index = joblib.load(path)
-                if isinstance(index, Index):
-                    return index, True
-            except Exception as exc:  # a truncated or foreign file: rebuild it
-                log.warning("ignoring unreadable index cache %s: %s", path, exc)
+    cache = IndexCache(Path(cache_dir)) if cache_dir is not None else None
+    key = index_key(kb, name) if cache is not None else ""
+    if cache is not None:
+        cached = cache.load(name, key)
+        if cached is not None:
+            return cached, True
     index = build_index(kb, name, ENGINES[name]())
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".index-", dir=path.parent)
-        os.close(fd)
-        try:
-            joblib.dump(index, tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+    if cache is not None:
+        cache.save(name, key, index)
     return index, False
 
 

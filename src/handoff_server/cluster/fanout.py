@@ -97,6 +97,11 @@ class ClusterSink:
         """Frames for the visitor reach the visitor's connections on this node only."""
         self.hub.publish_visitor(conversation_id, frame)
 
+    def publish_live(self, conversation_id: str, frame: BaseModel) -> None:
+        """Transient frames (``ai_partial``: the AI's answer as it is written) reach the
+        conversation's connections on this node only; the answer itself is an event."""
+        self.hub.publish_live(conversation_id, frame)
+
     @property
     def agents_online(self) -> int:
         """Agents signed in on this node."""

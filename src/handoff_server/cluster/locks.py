@@ -27,6 +27,10 @@ KEEPALIVE = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "k
 class ConversationLocks(Protocol):
     """Who may change a conversation now."""
 
+    across_nodes: bool
+    """Whether other processes (nodes) take the same locks and write the same store (a
+    holder must then check what it remembers of the conversation against the store)."""
+
     def hold(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
         """Wait for, then hold, the conversation's lock for the ``async with`` block."""
         ...
@@ -47,6 +51,8 @@ class ConversationLocks(Protocol):
 
 class LocalLocks:
     """One process's locks: enough when one node writes the store."""
+
+    across_nodes = False
 
     def __init__(self) -> None:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -87,6 +93,8 @@ class PgLocks(LocalLocks):
     """Locks across nodes: this process's lock, then PostgreSQL's advisory lock on a
     connection of a pool of ``size`` (one per conversation being changed at once) to
     ``url``. Raises ``psycopg.OperationalError`` when the database is unreachable."""
+
+    across_nodes = True
 
     def __init__(self, url: str, size: int = 32) -> None:
         super().__init__()

@@ -6,8 +6,8 @@ answer, and its lock is released with its database session. Every node of a shar
 store looks every ``every`` seconds for such conversations (with the AI, or queued with
 the AI going on; unchanged for ``every`` seconds); it takes the lock only if it is free now and, holding it, checks
 again that the turn is unanswered before running it
-(:meth:`~handoff_server.conversations.ConversationService.finish_interrupted_turn`), so
-the turn is finished by one node, once.
+(:meth:`~handoff_server.conversations.ConversationService.finish_interrupted_turns`, the
+same the service runs on start), so the turn is finished by one node, once.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from handoff_server.conversations import ConversationService
-from handoff_server.store import Store, utcnow
+from handoff_server.store import utcnow
 
 __all__ = ["TurnRecovery"]
 
@@ -45,17 +45,10 @@ class TurnRecovery:
                 await self._task
 
     async def sweep(self) -> int:
-        """One look: finish every interrupted turn whose lock is free; returns how many
-        this node finished."""
-        svc = self.service
-        db = svc._store.store
+        """One look: finish every interrupted turn unchanged for ``every`` seconds whose
+        lock is free; returns how many this node finished."""
         quiet_since = utcnow() - timedelta(seconds=self.every)
-        finished = 0
-        for conversation_id in await svc._store.call(_candidates, db, quiet_since):
-            async with svc.locks.try_hold(conversation_id) as taken:
-                if taken and await svc.finish_interrupted_turn(conversation_id):
-                    finished += 1
-        return finished
+        return await self.service.finish_interrupted_turns(quiet_since)
 
     async def _loop(self) -> None:
         while True:
@@ -64,13 +57,3 @@ class TurnRecovery:
                 await self.sweep()
             except Exception:
                 log.exception("looking for interrupted AI turns failed")
-
-
-def _candidates(db: Store, quiet_since: datetime) -> list[str]:
-    """Conversations that may hold an interrupted turn: the store's own query when it
-    has one (PostgreSQL's ``unanswered_conversations``), else every quiet AI one."""
-    query = getattr(db, "unanswered_conversations", None)
-    if query is not None:
-        found: list[str] = query(quiet_since)
-        return found
-    return [c.id for c in db.list_conversations(["ai", "queued"]) if c.updated_at <= quiet_since]

@@ -11,26 +11,32 @@ from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
-from handoff_server.conversations.projections import build_packet, queue_item, to_event
+from handoff_server.conversations import lifecycle
+from handoff_server.conversations.projections import assigned_agent, build_packet, queue_item
 from handoff_server.conversations.sink import Attach
 from handoff_server.protocol import (
     DEFAULT_QUEUE_STATUSES,
+    AgentInfo,
     ConversationStatus,
     HandoffPacket,
     QueueItem,
 )
 from handoff_server.store import AsyncStore, ConversationRecord, Store
 
+if TYPE_CHECKING:
+    from handoff_server.conversations.memory import ConversationMemory
+
 __all__ = ["ConversationReads"]
 
 
 class ConversationReads:
-    """The service's read side: :meth:`packet` and :meth:`queue`."""
+    """The service's read side: :meth:`packet`, :meth:`queue` and :meth:`check_may_reply`."""
 
     if TYPE_CHECKING:
         # Provided by the service.
         _store: AsyncStore
         _db: Store
+        memory: ConversationMemory
 
         def _lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]: ...
         async def _get(self, conversation_id: str) -> ConversationRecord: ...
@@ -43,12 +49,22 @@ class ConversationReads:
         also subscribe the caller to live events (atomically: nothing missed, nothing
         doubled)."""
         async with self._lock(conversation_id):
-            conv = await self._get(conversation_id)
-            stored = await self._store.call(self._db.events_after, conversation_id, 0)
+            entry = await self.memory.held(conversation_id)
+            conv, wire = entry.record, list(entry.wire)
             if attach is not None:
                 attach(conversation_id)
-                self._attached(conversation_id, stored[-1].seq if stored else 0)
-        return build_packet(conv, [to_event(se) for se in stored], after_seq)
+                self._attached(conversation_id, conv.last_seq)
+        return build_packet(conv, wire, after_seq)
+
+    async def check_may_reply(self, agent: AgentInfo, conversation_id: str) -> None:
+        """Whether ``agent`` may reply in the conversation now (the right typing needs
+        too): returns if so, else raises what a ``reply`` would,
+        :class:`~handoff_server.errors.NotFound`,
+        :class:`~handoff_server.errors.InvalidState` or
+        :class:`~handoff_server.errors.Conflict`. Reads the store (or the memory of a
+        store this process alone writes), changes nothing, takes no lock."""
+        conv = await self.memory.peek(conversation_id)
+        lifecycle.agent_transition("reply", conv.status, assigned_agent(conv), agent)
 
     async def queue(
         self, statuses: Sequence[ConversationStatus] = DEFAULT_QUEUE_STATUSES

@@ -15,6 +15,7 @@ from contextlib import AbstractAsyncContextManager, AbstractContextManager, null
 from typing import TYPE_CHECKING
 
 from handoff_server.conversations.changes import Change
+from handoff_server.conversations.memory import ConversationMemory
 from handoff_server.conversations.sink import Ack, Decided, Seats
 from handoff_server.protocol import AgentInfo, ConversationStatus, Event, SAck
 from handoff_server.store import AsyncStore, ConversationRecord
@@ -32,6 +33,7 @@ class RoutedChanges:
     if TYPE_CHECKING:
         # Provided by the service.
         _store: AsyncStore
+        memory: ConversationMemory
 
         def _lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]: ...
         async def _get(self, conversation_id: str) -> ConversationRecord: ...
@@ -66,7 +68,7 @@ class RoutedChanges:
         conversation as stored, ``None`` when nothing was."""
         async with self._lock(conversation_id):
             if client_msg_id is not None and sender is not None:
-                if await ack_duplicate(self._store, conversation_id, sender, client_msg_id, ack):
+                if await ack_duplicate(self.memory, conversation_id, sender, client_msg_id, ack):
                     return None
             conv = await self._get(conversation_id)
             decided = decide(conv)
@@ -79,12 +81,16 @@ class RoutedChanges:
 
 
 async def ack_duplicate(
-    store: AsyncStore, conversation_id: str, sender: str, client_msg_id: str, ack: Ack | None
+    memory: ConversationMemory,
+    conversation_id: str,
+    sender: str,
+    client_msg_id: str,
+    ack: Ack | None,
 ) -> bool:
-    """If ``sender`` already sent this client message id, ack it again and return True."""
-    prior = await store.call(
-        store.store.event_for_client_msg, conversation_id, sender, client_msg_id
-    )
+    """If ``sender`` already sent this client message id, ack it again and return True.
+    The caller holds the conversation's lock. Raises ``NotFound``."""
+    entry = await memory.held(conversation_id)
+    prior = entry.by_client_msg.get((sender, client_msg_id))
     if prior is None:
         return False
     if ack is not None:

@@ -17,12 +17,13 @@ Rules kept here:
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import secrets
 import uuid
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,9 @@ from handoff_server.ai.base import Answerer
 from handoff_server.cluster.locks import ConversationLocks, LocalLocks
 from handoff_server.config import WaitingSettings
 from handoff_server.conversations import changes, lifecycle
+from handoff_server.conversations.inline import InlineRunner
+from handoff_server.conversations.interrupted import InterruptedTurns
+from handoff_server.conversations.memory import ConversationMemory
 from handoff_server.conversations.projections import (
     assigned_agent,
     build_packet,
@@ -40,13 +44,12 @@ from handoff_server.conversations.projections import (
 from handoff_server.conversations.reads import ConversationReads
 from handoff_server.conversations.routed import RoutedChanges, ack_duplicate
 from handoff_server.conversations.sink import Ack, Attach, EventSink
+from handoff_server.conversations.streaming import PartialStream
 from handoff_server.conversations.turn import (
     TurnInput,
     accepts_offer,
     evaluate_turn,
     flat_visitor,
-    history_from_events,
-    says_yes,
 )
 from handoff_server.conversations.turn_rows import turn_row
 from handoff_server.errors import NotFound, WireError
@@ -61,7 +64,6 @@ from handoff_server.protocol import (
     HandoffPacket,
     SAck,
     VisitorInfo,
-    VisitorMessage,
 )
 from handoff_server.routing import Router, Staffing, WaitingRoom, fallbacks, route
 from handoff_server.store import (
@@ -82,7 +84,7 @@ __all__ = ["ConversationService", "finish_task"]
 log = logging.getLogger(__name__)
 
 
-class ConversationService(ConversationReads, RoutedChanges):
+class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
     """The conversation engine: visitor turns, the AI, escalation and agent actions;
     routing's changes through :class:`~.routed.RoutedChanges`.
 
@@ -124,6 +126,8 @@ class ConversationService(ConversationReads, RoutedChanges):
         self.policies = PolicyBook(store, default_policy)
         self.router = Router(lambda: staffing.online_agents(None))
         self.locks: ConversationLocks = locks or LocalLocks()
+        self.memory = ConversationMemory(store, shared=self.locks.across_nodes)
+        self.runner = InlineRunner()
         self.waiting = WaitingRoom(
             self, store, self.policies, sink, staffing, waiting or WaitingSettings(), clock
         )
@@ -132,39 +136,11 @@ class ConversationService(ConversationReads, RoutedChanges):
 
     async def initialise(self) -> None:
         """Store the default policy if none is stored, load the current one, and finish AI
-        turns a crash interrupted (a visitor message stored with no AI reply yet, in a
-        conversation with the AI or one the AI goes on with while its visitor waits for a
-        person); start the waiting room."""
+        turns a crash interrupted (:meth:`~.interrupted.InterruptedTurns.finish_interrupted_turns`);
+        start the waiting room."""
         await self.policies.seed()
         await self.waiting.start()
-        for conv in await self._store.call(self._db.list_conversations, ["ai", "queued"]):
-            if conv.status == "queued" and not fallbacks.ai_continues(conv):
-                continue
-            async with self.locks.hold(conv.id):
-                await self.finish_interrupted_turn(conv.id)
-
-    async def finish_interrupted_turn(self, conversation_id: str) -> bool:
-        """If the conversation's last event is a visitor message the AI never answered
-        (its node died mid-turn), in a conversation with the AI or one the AI goes on
-        with while its visitor waits for a person, run that turn now; returns whether it
-        did. The caller holds the conversation lock, so the check and the turn are one
-        step: a turn is finished once."""
-        conv = await self._get(conversation_id)
-        if conv.status != "ai" and not fallbacks.ai_continues(conv):
-            return False
-        last = await self._store.call(self._db.events_after, conv.id, max(0, conv.last_seq - 1))
-        message = to_event(last[-1]) if last else None
-        if not isinstance(message, VisitorMessage):
-            return False
-        log.info("finishing interrupted AI turn in %s", conv.id)
-        text = message.data.text
-        await self._ai_turn(
-            conv,
-            text,
-            explicit_human=message.data.request_human,
-            pressed=message.data.request_human and not says_yes(text),
-        )
-        return True
+        await self.finish_interrupted_turns()
 
     # ------------------------------------------------------------------ visitors
 
@@ -191,11 +167,10 @@ class ConversationService(ConversationReads, RoutedChanges):
         )
         started = ConversationStartedData(visitor=visitor)
         first = NewEvent(kind="conversation_started", data=started.model_dump(mode="json"), at=now)
-        stored = await self._store.call(self._db.create_conversation, conv, [first])
-        conv = conv.model_copy(update={"last_seq": stored[-1].seq})
+        conv, _, wire = await self.memory.created(conv, [first])
         attach(conv.id)
         self._attached(conv.id, conv.last_seq)
-        seen = (visitor_view(to_event(se)) for se in stored)
+        seen = (visitor_view(ev) for ev in wire)
         return conv, token, [ev for ev in seen if ev is not None]
 
     async def resume(
@@ -209,19 +184,22 @@ class ConversationService(ConversationReads, RoutedChanges):
         """
         bad = WireError("unknown conversation or wrong resume token", code="bad_resume_token")
         try:
-            conv = await self._get(conversation_id)
+            conv = await self.memory.peek(conversation_id)
         except NotFound:
             raise bad from None
         if not hmac.compare_digest(conv.resume_token_hash, hash_token(resume_token)):
             raise bad
         async with self._lock(conversation_id):
-            conv = await self._get(conversation_id)
-            stored = await self._store.call(
-                self._db.events_after, conversation_id, last_seq, visitor_only=True
-            )
+            entry = await self.memory.held(conversation_id)
+            conv = entry.record
+            seen = [
+                ev
+                for se, ev in zip(entry.stored, entry.wire, strict=True)
+                if se.seq > last_seq and se.visible_to_visitor
+            ]
             attach(conversation_id)
             self._attached(conversation_id, conv.last_seq)
-        events = [v for v in (visitor_view(to_event(se)) for se in stored) if v is not None]
+        events = [v for v in (visitor_view(ev) for ev in seen) if v is not None]
         return conv, events
 
     async def visitor_message(
@@ -251,41 +229,62 @@ class ConversationService(ConversationReads, RoutedChanges):
         action: lifecycle.VisitorAction,
     ) -> None:
         async with self._lock(conversation_id):
-            if await ack_duplicate(self._store, conversation_id, "visitor", client_msg_id, ack):
+            if await ack_duplicate(self.memory, conversation_id, "visitor", client_msg_id, ack):
                 return
-            conv = await self._get(conversation_id)
+            entry = await self.memory.held(conversation_id)
+            conv = entry.record
             move = lifecycle.visitor_transition(action, conv.status)
+            last = entry.wire[-1] if entry.wire else None
             requested = action == "request_human" or (
-                conv.status == "ai" and await _accepts_offer(self._store, conv, text)
+                conv.status == "ai" and accepts_offer(text, last)
             )
             change = changes.visitor_change(
                 conv, move.to, text, client_msg_id, requested, self.clock()
             )
-            conv, wire = await self._append(conv, change)
+            # The policy's version is read in the same store batch as the append: the
+            # turn uses the version in force when its message was stored.
+            (conv, wire), policy = await asyncio.gather(
+                self._append(conv, change), self.policies.current()
+            )
             if ack is not None:
                 ack(SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq))
             if conv.status == "ai" or fallbacks.ai_continues(conv):
                 pressed = action == "request_human"
-                await self._ai_turn(conv, text, explicit_human=requested, pressed=pressed)
+                await self._ai_turn(
+                    conv, text, explicit_human=requested, pressed=pressed, policy=policy
+                )
 
     async def _ai_turn(
-        self, conv: ConversationRecord, text: str, *, explicit_human: bool, pressed: bool = False
+        self,
+        conv: ConversationRecord,
+        text: str,
+        *,
+        explicit_human: bool,
+        pressed: bool = False,
+        policy: Policy | None = None,
     ) -> None:
         """Decide one AI turn (:func:`~.turn.evaluate_turn`), then store and publish the
         answer or the handoff, with the turn's row (:func:`~.turn_rows.turn_row`;
         ``pressed``: the visitor pressed "talk to a person"). The caller holds the
-        conversation lock."""
-        policy = await self.policies.current()
-        events = await self._store.call(self._db.events_after, conv.id, 0)
+        conversation lock; ``policy``: the one in force (read now when not given)."""
+        policy = policy or await self.policies.current()
+        entry = await self.memory.held(conv.id)
         turn = TurnInput(
             text=text,
-            history=history_from_events([to_event(se) for se in events]),
+            history=entry.turns[:-1],
             explicit_human=explicit_human,
             visitor=flat_visitor(conv.visitor),
             page_url=conv.page_url,
         )
+        stream = PartialStream(self.sink, conv.id)  # the llm engine's text as it is written
         result = await evaluate_turn(
-            self.answerer, policy, turn, timeout=self.ai_timeout, clock=self.clock
+            self.answerer,
+            policy,
+            turn,
+            timeout=self.ai_timeout,
+            clock=self.clock,
+            on_partial=stream,
+            runner=self.runner,
         )
         plan = None
         if conv.status == "queued":  # the AI goes on while the visitor waits for a person
@@ -298,6 +297,8 @@ class ConversationService(ConversationReads, RoutedChanges):
             change.updates.update(plan.updates)
         else:
             change = changes.ai_reply(result, self.clock())
+        # Before the turn's event: the partial text ends, kept only if the answer is sent.
+        stream.finish(answered=result.answer is not None and not result.decision.escalate)
         row = turn_row(conv, text, result, pressed=pressed) if conv.status == "ai" else None
         if row is not None:
             change.turns.append(row)
@@ -326,7 +327,7 @@ class ConversationService(ConversationReads, RoutedChanges):
         :meth:`~.routed.RoutedChanges.seat`) before storing anything.
         """
         async with self._lock(conversation_id):
-            if await ack_duplicate(self._store, conversation_id, agent.id, client_msg_id, ack):
+            if await ack_duplicate(self.memory, conversation_id, agent.id, client_msg_id, ack):
                 return
             conv = await self._get(conversation_id)
             move = lifecycle.agent_transition(action, conv.status, assigned_agent(conv), agent)
@@ -340,8 +341,14 @@ class ConversationService(ConversationReads, RoutedChanges):
 
     # ------------------------------------------------------------------ plumbing
 
-    def _lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
-        return self.locks.hold(conversation_id)
+    @asynccontextmanager
+    async def _lock(self, conversation_id: str) -> AsyncIterator[None]:
+        """Hold the conversation's lock (across nodes with a shared store), with what
+        :attr:`memory` holds of it brought up to what is stored (another node may have
+        changed it: :meth:`~.memory.ConversationMemory.refresh`)."""
+        async with self.locks.hold(conversation_id):
+            await self.memory.refresh(conversation_id)
+            yield
 
     def _attached(self, conversation_id: str, seq: int) -> None:
         """Tell a sink that fans out across nodes what its new subscriber has seen."""
@@ -350,42 +357,24 @@ class ConversationService(ConversationReads, RoutedChanges):
             attached(conversation_id, seq)
 
     async def _get(self, conversation_id: str) -> ConversationRecord:
-        conv = await self._store.call(self._db.get_conversation, conversation_id)
-        if conv is None:
-            raise NotFound(f"no conversation {conversation_id!r}")
-        return conv
+        """The conversation as stored; the caller holds its lock. Raises ``NotFound``."""
+        return (await self.memory.held(conversation_id)).record
 
     async def _append(
         self, conv: ConversationRecord, change: changes.Change
     ) -> tuple[ConversationRecord, list[Event]]:
         """Store a change, then publish it. The caller holds the lock."""
         previous = conv.status
-        webhooks = await webhook_rows(self._store, self.outbox, conv, change)
-        stored = await self._store.call(
-            self._db.append_events, conv.id, change.events, change.updates, webhooks, change.turns
+        webhooks = await webhook_rows(self.memory, self.outbox, conv, change)
+        conv, _, wire = await self.memory.append(
+            conv, change.events, change.updates, webhooks, change.turns
         )
         if webhooks and self.outbox is not None:
             self.outbox.kick()
-        wire = [to_event(se) for se in stored]
-        conv = conv.model_copy(
-            update={
-                **change.updates,
-                "last_seq": stored[-1].seq if stored else conv.last_seq,
-                "updated_at": stored[-1].at if stored else conv.updated_at,
-            }
-        )
         self.sink.publish(wire, conv.id)
         self.sink.publish_queue(queue_item(conv), previous)
         self.waiting.changed(previous, conv)
         return conv, wire
-
-
-async def _accepts_offer(store: AsyncStore, conv: ConversationRecord, text: str) -> bool:
-    """True when the AI just offered a person and the visitor says yes."""
-    if not says_yes(text):
-        return False
-    last = await store.call(store.store.events_after, conv.id, max(0, conv.last_seq - 1))
-    return accepts_offer(text, to_event(last[-1]) if last else None)
 
 
 async def finish_task(
@@ -415,7 +404,10 @@ reply), beside the packet where it applies."""
 
 
 async def webhook_rows(
-    store: AsyncStore, outbox: Outbox | None, conv: ConversationRecord, change: changes.Change
+    memory: ConversationMemory,
+    outbox: Outbox | None,
+    conv: ConversationRecord,
+    change: changes.Change,
 ) -> list[OutboxRow]:
     """The webhook outbox rows announcing ``change``'s events (stored with them). The
     caller holds the conversation's lock, so the events take the seqs after
@@ -426,7 +418,7 @@ async def webhook_rows(
             continue
         data: dict[str, Any] = {"conversation_id": conv.id}
         if ev.kind in ("escalated", "callback_requested", "offline_message"):
-            packet = await _packet_with(store, conv, change, offset)
+            packet = await _packet_with(memory, conv, change, offset)
             data["packet"] = packet.model_dump(mode="json")
         if ev.kind == "escalated":
             data["question"] = ev.data.get("question")
@@ -439,11 +431,11 @@ async def webhook_rows(
 
 
 async def _packet_with(
-    store: AsyncStore, conv: ConversationRecord, change: changes.Change, upto: int
+    memory: ConversationMemory, conv: ConversationRecord, change: changes.Change, upto: int
 ) -> HandoffPacket:
     """The packet as it will read once the first ``upto`` events of ``change`` are
     stored."""
-    stored = await store.call(store.store.events_after, conv.id, 0)
+    stored = await memory.events(conv.id)
     pending = [
         StoredEvent(conversation_id=conv.id, seq=conv.last_seq + i, **ev.model_dump())
         for i, ev in enumerate(change.events[:upto], start=1)

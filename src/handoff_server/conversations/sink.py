@@ -60,6 +60,11 @@ class EventSink(Protocol):
         to the conversation's visitor connections."""
         ...
 
+    def publish_live(self, conversation_id: str, frame: BaseModel) -> None:
+        """Send a transient frame meant for everyone in the conversation alike
+        (``ai_partial``) to all its subscribers, visitors and agents; not stored."""
+        ...
+
     @property
     def agents_online(self) -> int:
         """Connected, signed-in agents and operators now."""

@@ -4,7 +4,8 @@ It is the one function that turns a visitor's message into a decision. The serve
 it on every visitor turn of a conversation with the AI; ``handoff triage`` calls it on
 one message; so the two cannot drift. Steps:
 
-1. the answerer answers, in a worker thread, within ``timeout`` seconds (its courtesy
+1. the answerer answers, in a worker thread, within ``timeout`` seconds (or, given an
+   :class:`~.inline.InlineRunner`, on the event loop while its answers stay quick) (its courtesy
    layer replies to a thanks or a hello; an explicit request for a person skips that
    layer); a failure or a timeout is an ``ai_error``, never a low confidence;
 2. :func:`~handoff_server.escalation.decide` weighs the answer, the history and the
@@ -27,8 +28,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from handoff_server import escalation
-from handoff_server.ai.base import Answer, Answerer
+from handoff_server.ai.base import Answer, Answerer, PartialText, StreamingAnswerer
 from handoff_server.ai.courtesy_layer import without_courtesy
+from handoff_server.conversations.inline import InlineRunner
 from handoff_server.escalation import Decision, Policy, PriorTurn, TurnContext, not_a_question
 from handoff_server.protocol import (
     AiMessage,
@@ -49,6 +51,7 @@ __all__ = [
     "accepts_offer",
     "evaluate_turn",
     "flat_visitor",
+    "fold_history",
     "history_from_events",
     "says_yes",
 ]
@@ -97,12 +100,17 @@ async def evaluate_turn(
     *,
     timeout: float | None,
     clock: Callable[[], datetime] = utcnow,
+    on_partial: PartialText | None = None,
+    runner: InlineRunner | None = None,
 ) -> TurnResult:
     """Answer and decide one turn. ``timeout``: seconds the answerer may take (``None``:
     no limit). ``clock`` gives the turn's time (UTC), read once the answer is in.
+    ``on_partial``: called from the answering thread with the answer's text so far when
+    the answerer streams (:class:`~handoff_server.ai.base.StreamingAnswerer`).
+    ``runner``: where a non-streaming answerer runs (``None``: always a worker thread).
     Never raises for an answerer or policy failure: the turn then escalates."""
     engine = without_courtesy(answerer) if turn.explicit_human else answerer
-    answer, ai_error = await _answer(engine, turn.text, timeout)
+    answer, ai_error = await _answer(engine, turn.text, timeout, on_partial, runner)
     ctx = TurnContext(
         text=turn.text,
         answer=answer,
@@ -125,11 +133,21 @@ async def evaluate_turn(
 
 
 async def _answer(
-    answerer: Answerer, text: str, timeout: float | None
+    answerer: Answerer,
+    text: str,
+    timeout: float | None,
+    on_partial: PartialText | None,
+    runner: InlineRunner | None,
 ) -> tuple[Answer | None, str | None]:
     """The answerer's answer, or ``None`` and why it failed or timed out."""
     try:
-        answer = await asyncio.wait_for(asyncio.to_thread(answerer.answer, text), timeout)
+        if on_partial is not None and isinstance(answerer, StreamingAnswerer):
+            call = asyncio.to_thread(answerer.answer_streaming, text, on_partial)
+            answer = await asyncio.wait_for(call, timeout)
+        elif runner is not None:
+            answer = await runner.run(answerer.answer, text, timeout)
+        else:
+            answer = await asyncio.wait_for(asyncio.to_thread(answerer.answer, text), timeout)
     except TimeoutError:
         return None, f"the answerer took longer than {timeout:g}s"
     except Exception as exc:  # any engine failure escalates; never as low confidence
@@ -159,14 +177,22 @@ def history_from_events(events: Sequence[Event]) -> list[PriorTurn]:
     only since the last handoff (escalation, handback or reopening)."""
     turns: list[PriorTurn] = []
     for ev in events:
-        if isinstance(ev, VisitorMessage):
-            turns.append(PriorTurn(text=ev.data.text))
-        elif isinstance(ev, AiMessage) and turns:
-            turns[-1] = turns[-1].model_copy(update={"confidence": ev.data.confidence})
-        elif isinstance(ev, Escalated | HandedBack | Reopened) and turns:
-            # A handoff ends the AI's run of exchanges; counting restarts after it.
-            turns = []
+        fold_history(turns, ev)
     return turns[:-1]  # the current turn is not history
+
+
+def fold_history(turns: list[PriorTurn], ev: Event) -> None:
+    """Update ``turns`` (the visitor turns since the last handoff, the latest included)
+    in place with the next event of the conversation: what :func:`history_from_events`
+    does per event, so a caller holding a conversation's turns adds each new event in
+    O(1) instead of reading the whole conversation again."""
+    if isinstance(ev, VisitorMessage):
+        turns.append(PriorTurn(text=ev.data.text))
+    elif isinstance(ev, AiMessage) and turns:
+        turns[-1] = turns[-1].model_copy(update={"confidence": ev.data.confidence})
+    elif isinstance(ev, Escalated | HandedBack | Reopened) and turns:
+        # A handoff ends the AI's run of exchanges; counting restarts after it.
+        turns.clear()
 
 
 def flat_visitor(visitor: dict[str, Any]) -> dict[str, str]:

@@ -168,6 +168,8 @@ NEGATIVE_EXAMPLES: tuple[str, ...] = (
     "what is the uptime guarantee",
     "someone is hacking my site",
     "someone changed my password",
+    "notify me when someone logs in to my account",
+    "what happens when somebody signs up on my site",
     "a person on my team lost access",
     "the chatbot widget on my site does not load",
     "how do I embed a chat widget for my customers",

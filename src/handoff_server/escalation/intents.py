@@ -76,6 +76,10 @@ BACKGROUND: tuple[str, ...] = (
     "our site went down during the sale",
     "the server is very slow today",
     "our checkout page is broken",
+    "how do I add a new device to my account",
+    "how do I sign out of all my devices",
+    "how do I turn on login alerts",
+    "my storage is almost full, I got a warning",
 )
 """Ordinary support questions: the ``other`` class every message is compared against."""
 

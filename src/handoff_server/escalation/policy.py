@@ -290,6 +290,11 @@ SECURITY_INCIDENT_EXAMPLES: tuple[str, ...] = (
     "there are logins to my account that were not me",
     "someone signed in to our account who is not on our team",
     "my account email was changed and I didn't do it",
+    "an unrecognised device logged into my account",
+    "there's an unknown device in my login history",
+    "we received an alert about a sign-in that was none of us",
+    "there is a session open from a device we don't own",
+    "a strange phone is signed in to our admin panel",
 )
 
 

@@ -170,7 +170,7 @@ class PolicyDesk:
                     " is in force; start from it"
                 )
             # Compiled before answering: the next turn of every conversation uses it.
-            await self._book.current()
+            await self._book.current(fresh=True)
             self._pushed = max(self._pushed, record.version)
             self._push(_frame(record, None), but=sub)
         return _frame(record, frame.request_id)

@@ -283,6 +283,10 @@ class RoutedSink:
         if attached is not None:
             attached(conversation_id, seq)
 
+    def publish_live(self, conversation_id: str, frame: BaseModel) -> None:
+        """To the hub."""
+        self.hub.publish_live(conversation_id, frame)
+
     @property
     def agents_online(self) -> int:
         """The hub's count."""

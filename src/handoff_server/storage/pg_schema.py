@@ -125,7 +125,16 @@ CREATE TABLE eval_runs (
 )
 """
 
-PG_MIGRATIONS: list[tuple[int, str]] = [(4, _V4)]
+_V5 = """
+ALTER TABLE agents ADD COLUMN expires_at TIMESTAMPTZ;
+ALTER TABLE agents ADD COLUMN revoked_at TIMESTAMPTZ;
+CREATE INDEX conversations_resolved ON conversations(updated_at) WHERE status = 'resolved'
+"""
+"""Version 5, SQLite's twin: tokens (issue 14) get an optional expiry and a revocation
+time (the agent row is kept: events name the agent); the partial index serves the
+retention sweep's ``resolved_before``."""
+
+PG_MIGRATIONS: list[tuple[int, str]] = [(4, _V4), (5, _V5)]
 """``(version, SQL script)``, oldest first; each is applied with its version bump in one
 transaction (PostgreSQL's DDL is transactional), never edited once released."""
 

@@ -23,7 +23,8 @@ from typing import Any
 import psycopg
 
 from handoff_server.protocol import ConversationStatus
-from handoff_server.storage.pg_base import jsonb, loads, utc_row
+from handoff_server.storage.pg_base import jsonb
+from handoff_server.storage.pg_datacare import PgDataCare, agent_record
 from handoff_server.storage.pg_tables import PgOperatorTables, PgOutbox, conversation, event
 from handoff_server.store import (
     _CONV_FIELDS,
@@ -42,13 +43,7 @@ __all__ = ["PostgresStore"]
 _END_KINDS = ["resolved", "released", "handed_back", "callback_done", "offline_reply"]
 
 
-def _agent(row: dict[str, Any]) -> AgentRecord:
-    d = utc_row(dict(row), "created_at")
-    d["teams"] = loads(d["teams"])
-    return AgentRecord.model_validate(d)
-
-
-class PostgresStore(PgOutbox, PgOperatorTables):
+class PostgresStore(PgOutbox, PgOperatorTables, PgDataCare):
     """The :class:`~handoff_server.store.Store` contract on PostgreSQL (see the module
     docstring for how seqs, dedupe and the outbox are kept). Thread-safe: each call takes
     a pooled connection (``size`` at most, see :class:`~.pg_base.PgBase`).
@@ -165,18 +160,19 @@ class PostgresStore(PgOutbox, PgOperatorTables):
         )
         return [conversation(r) for r in rows]
 
-    def unanswered_conversations(self, quiet_since: datetime) -> list[str]:
+    def unanswered_conversations(self, quiet_since: datetime | None) -> list[str]:
         """Ids of the conversations the AI answers (with the AI, or queued with the AI
         going on, ``ai_continues``) whose last event is a visitor message and that have
-        not changed since ``quiet_since``: AI turns a dead node may have
-        left (an index lookup per candidate, not a scan of every AI conversation's
-        events; see :mod:`~handoff_server.cluster.recovery`)."""
+        not changed since ``quiet_since`` (``None``: any time): AI turns a dead node may
+        have left (an index lookup per candidate, not a scan of every AI conversation's
+        events; see :mod:`~handoff_server.conversations.interrupted`)."""
+        quiet = " AND c.updated_at < %s" if quiet_since is not None else ""
         rows = self._rows(
             "SELECT c.id FROM conversations c JOIN events e ON e.conversation_id = c.id"
             " AND e.seq = c.last_seq WHERE (c.status = 'ai' OR (c.status = 'queued'"
-            " AND c.fallback->>'chosen' = 'ai_continues')) AND c.updated_at < %s"
-            " AND e.kind = 'visitor_message' ORDER BY c.updated_at",
-            (quiet_since,),
+            " AND c.fallback->>'chosen' = 'ai_continues'))" + quiet + " AND e.kind ="
+            " 'visitor_message' ORDER BY c.updated_at",
+            (quiet_since,) if quiet_since is not None else (),
         )
         return [r["id"] for r in rows]
 
@@ -220,8 +216,8 @@ class PostgresStore(PgOutbox, PgOperatorTables):
         """Insert an agent or operator. Raises ``psycopg.errors.UniqueViolation`` on a
         duplicate id or token hash."""
         self._exec(
-            "INSERT INTO agents (id, name, role, token_hash, created_at, teams, capacity)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            "INSERT INTO agents (id, name, role, token_hash, created_at, teams, capacity,"
+            " expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             (
                 record.id,
                 record.name,
@@ -230,17 +226,18 @@ class PostgresStore(PgOutbox, PgOperatorTables):
                 record.created_at,
                 jsonb(record.teams),
                 record.capacity,
+                record.expires_at,
             ),
         )
 
     def agent_by_token_hash(self, token_hash: str) -> AgentRecord | None:
         """The agent whose token hashes to ``token_hash``, or ``None``."""
         rows = self._rows("SELECT * FROM agents WHERE token_hash = %s", (token_hash,))
-        return _agent(rows[0]) if rows else None
+        return agent_record(rows[0]) if rows else None
 
     def list_agents(self) -> list[AgentRecord]:
         """Every agent and operator, oldest first."""
-        return [_agent(r) for r in self._rows("SELECT * FROM agents ORDER BY created_at, id")]
+        return [agent_record(r) for r in self._rows("SELECT * FROM agents ORDER BY created_at, id")]
 
     def update_agent(self, agent_id: str, teams: list[str], capacity: int | None) -> AgentRecord:
         """Set an agent's teams and capacity; returns the stored record. Raises
@@ -251,4 +248,4 @@ class PostgresStore(PgOutbox, PgOperatorTables):
         )
         if not rows:
             raise KeyError(agent_id)
-        return _agent(rows[0])
+        return agent_record(rows[0])

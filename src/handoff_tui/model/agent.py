@@ -203,6 +203,8 @@ class AgentModel:
             conv.unread += 1
         if event.actor == "visitor":
             conv.visitor_typing = False
+        if event.actor == "ai" or event.kind == "escalated":
+            conv.ai_partial = None  # the turn's outcome replaces any text still shown
         return True
 
     def _settle_pending(self, conv: ConversationState, seq: int, cmid: str | None) -> None:
@@ -219,6 +221,14 @@ class AgentModel:
             conv.visitor_typing = active
         elif not (self.queue.me and name == self.queue.me.name):
             conv.agent_typing = (name or "another agent") if active else None
+        return True
+
+    def ai_partial(self, cid: str, text: str | None) -> bool:
+        """The AI's text so far in ``cid`` (``None``: it ended); False when not open."""
+        conv = self.conversations.get(cid)
+        if conv is None:
+            return False
+        conv.ai_partial = text
         return True
 
     # ----------------------------------------------------------------- what the agent sends

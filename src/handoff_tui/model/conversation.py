@@ -166,6 +166,8 @@ class ConversationState:
     assigned_agent: AgentInfo | None = None
     load_error: str | None = None
     """Why the server refused to open the conversation, if it did."""
+    ai_partial: str | None = None
+    """The AI's answer while it is written (provisional; ``None``: none being written)."""
 
     @property
     def last_seq(self) -> int:

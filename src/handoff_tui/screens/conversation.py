@@ -19,7 +19,12 @@ from handoff_tui.widgets.banner import ConnectionBanner, OfferBar, OpenBar
 from handoff_tui.widgets.handoff_panel import HandoffPanel
 from handoff_tui.widgets.operator.kb_editor import KbEntryEditor, agent_answer, visitor_questions
 from handoff_tui.widgets.reply_box import ReplyBox, ReplyEditor
-from handoff_tui.widgets.transcript import Transcript, event_content, pending_content
+from handoff_tui.widgets.transcript import (
+    Transcript,
+    event_content,
+    partial_content,
+    pending_content,
+)
 
 __all__ = ["ConversationScreen"]
 
@@ -128,6 +133,8 @@ class ConversationScreen(AgentScreen):
         if packet is None and not lines:
             text = f"could not open: {conv.load_error}" if conv.load_error else "loading…"
             lines = [(fill("$t", t=text), "-system")]
+        if conv.ai_partial:
+            lines.append((partial_content(conv.ai_partial), "-pending"))
         lines += [(pending_content(p, me), "-pending") for p in conv.pending.values()]
         self.query_one(Transcript).show(lines)
         self.query_one(HandoffPanel).show(conv, self.agent_app.now)

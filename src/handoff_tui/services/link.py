@@ -37,6 +37,7 @@ from handoff_server.protocol import (
     ATransfer,
     SAck,
     SAgentStatus,
+    SAiPartial,
     SAuthenticated,
     SConversation,
     SError,
@@ -61,6 +62,7 @@ from handoff_server.protocol_operator import (
 )
 from handoff_tui.messages import (
     AckReceived,
+    AiPartialReceived,
     Authenticated,
     ConnectionChanged,
     ConversationLoaded,
@@ -244,3 +246,5 @@ class Link:
             self.post(OperatorAnswer(frame, frame.request_id))
         elif isinstance(frame, SWaitingWork):
             self.post(WorkWaiting(frame.team, frame.items))
+        elif isinstance(frame, SAiPartial):
+            self.post(AiPartialReceived(frame.conversation_id, frame.text, frame.done))

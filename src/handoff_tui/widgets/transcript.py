@@ -167,6 +167,12 @@ def pending_content(pending: PendingSend, me: str) -> Content:
     return line + M("  ") + state
 
 
+def partial_content(text: str) -> Content:
+    """The line for the AI's answer while it is written: provisional, replaced by the
+    stored answer or withdrawn."""
+    return _said("[dim]--:--:--[/] [b]AI[/] [dim](writing…)[/]", text)
+
+
 class TranscriptLine(Static):
     """One event (or one unacknowledged reply) in the transcript."""
 

@@ -1,0 +1,448 @@
+"""Benchmark: the cost of a turn (issue 14), each figure beside its same-run baseline.
+
+One command starts everything (``handoff serve`` on free ports in temporary data dirs,
+and two baseline servers in this process) and prints five tables:
+
+1. closed loop at 10, 50 and 200 visitors (no think time; each visitor holds a
+   conversation of ``--turns`` answerable questions, then starts the next): round trips
+   per second (a visitor message to the AI's answer) and their p50/p99, for a bare
+   ``websockets`` echo server speaking the visitor protocol, the same echo storing the
+   same events in SQLite (``AsyncStore``, ``synchronous=FULL``: a conversation and two
+   events a turn), and ``handoff serve``;
+2. 500 visitors each sending a message every 5 s on average (think time uniform 0–10 s,
+   so 100 messages/s offered whatever the answers' speed; the simulator's closed loop
+   with think time): p50/p99 against the echo's;
+3. the server's CPU per turn (user + system of the ``handoff serve`` process from
+   ``/proc``, all its threads, during the 50-visitor run; a conversation's start shared
+   by its turns) against what the answerer and ``decide()`` cost in this process for the
+   same questions, with their history;
+4. one conversation of 500 turns: server CPU and latency per turn over turns 1–50 and
+   451–500;
+5. memory per idle visitor connection (``start`` sent, then silence; the server's RSS
+   growth over ``--idle`` connections), with the client offering permessage-deflate (as
+   browsers do) and without.
+
+The visitors are the simulator's (:mod:`handoff_cli.simulate`, the one load generator)
+except in 4 and 5, which drive ``handoff_server.client`` directly (one sequential
+conversation; silent connections).
+
+Usage::
+
+    PYTHONPATH=src .venv/bin/python benchmarks/bench_turn.py [--seconds 10] [--turns 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import connect
+from websockets.asyncio.server import ServerConnection, serve
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_simulate import _echo  # noqa: E402  (the same echo server as bench_simulate)
+
+from handoff_cli.simulate import Plan, run_simulation  # noqa: E402
+from handoff_cli.simulate.record import Script  # noqa: E402
+from handoff_cli.simulate.report import quantiles  # noqa: E402
+from handoff_cli.simulate.scenario import ConversationExpect, Turn  # noqa: E402
+from handoff_cli.simulate.servers import start_server, stop_server  # noqa: E402
+from handoff_server.ai import make_answerer  # noqa: E402
+from handoff_server.client import connect_visitor, new_client_msg_id  # noqa: E402
+from handoff_server.config import Settings  # noqa: E402
+from handoff_server.escalation import PriorTurn, TurnContext, decide_turn  # noqa: E402
+from handoff_server.frames import parse_visitor_frame  # noqa: E402
+from handoff_server.kb import demo_kb_path, load_kb  # noqa: E402
+from handoff_server.protocol import (  # noqa: E402
+    AiMessage,
+    AiMessageData,
+    ConversationStarted,
+    ConversationStartedData,
+    SAck,
+    SEvent,
+    SWelcome,
+    VisitorInfo,
+    VisitorMessage,
+    VisitorMessageData,
+    VMessage,
+    VStart,
+    dump_frame,
+)
+from handoff_server.store import (  # noqa: E402
+    AsyncStore,
+    ConversationRecord,
+    NewEvent,
+    SQLiteStore,
+    utcnow,
+)
+
+QUESTIONS = Path(__file__).resolve().parents[1] / "tests" / "data" / "demo_questions.csv"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------- what a turn should cost
+
+
+def answerable(limit: int) -> tuple[list[str], float]:
+    """Questions of the demo set the default engine answers without a handoff, with a
+    confidence 0.03 or more over the threshold (in order), and the answerer's + ``decide()``'s mean seconds per turn over them, each
+    with the conversation's history so far (as the server gives it)."""
+    settings = Settings()
+    answerer = make_answerer(load_kb(settings.ai.kb or demo_kb_path()), settings.ai.engine)
+    policy = settings.policy
+    texts = [line.rsplit(",", 1)[0].strip('"') for line in QUESTIONS.read_text().splitlines()[1:]]
+    picked: list[str] = []
+    for text in texts:
+        answer = answerer.answer(text)
+        ctx = TurnContext(text=text, answer=answer, now=utcnow())
+        # A margin over the threshold: a served index may score a borderline question
+        # a little lower, and one handoff ends the 500-turn conversation.
+        margin = answer.confidence >= policy.threshold + 0.03
+        if margin and decide_turn(policy, ctx)[0].action == "continue":
+            picked.append(text)
+        if len(picked) == limit:
+            break
+    history: list[PriorTurn] = []
+    for text in picked:  # warm up
+        answerer.answer(text)
+    t0 = time.process_time()
+    rounds = 3
+    for _ in range(rounds):
+        history = []
+        for text in picked:
+            answer = answerer.answer(text)
+            ctx = TurnContext(text=text, answer=answer, history=history[-20:], now=utcnow())
+            decide_turn(policy, ctx)
+            history.append(PriorTurn(text=text, confidence=answer.confidence))
+    return picked, (time.process_time() - t0) / (rounds * len(picked))
+
+
+# ---------------------------------------------------------------- the baselines
+
+
+def echo_with_store(store: AsyncStore) -> Any:
+    """The echo server, storing what ``handoff serve`` stores for the same frames: the
+    conversation with its first event, then per message the visitor's event and the
+    answer's, each in its own ``append_events`` (acknowledged after the first)."""
+
+    async def handler(ws: ServerConnection) -> None:
+        cid, seq = uuid.uuid4().hex, 0
+        db = store.store
+
+        def frame(model: type[Any], kind: str, data: Any, actor: str) -> str:
+            ev = model(
+                conversation_id=cid,
+                seq=seq,
+                kind=kind,
+                at=datetime.now(UTC),
+                actor=actor,
+                data=data,
+            )
+            return dump_frame(SEvent(event=ev))
+
+        async for raw in ws:
+            msg = parse_visitor_frame(raw)
+            if msg.type == "start":
+                now = utcnow()
+                rec = ConversationRecord(
+                    id=cid, status="ai", resume_token_hash="x", created_at=now, updated_at=now
+                )
+                first = NewEvent(kind="conversation_started", data={})
+                seq = (await store.call(db.create_conversation, rec, [first]))[-1].seq
+                welcome = SWelcome(conversation_id=cid, resume_token="t", status="ai", last_seq=0)
+                await ws.send(dump_frame(welcome))
+                started = ConversationStartedData()
+                await ws.send(
+                    frame(ConversationStarted, "conversation_started", started, "visitor")
+                )
+            elif msg.type == "message":
+                said = NewEvent(
+                    kind="visitor_message",
+                    data={"text": msg.text},
+                    client_msg_id=msg.client_msg_id,
+                    sender="visitor",
+                )
+                seq = (await store.call(db.append_events, cid, [said], {}))[-1].seq
+                await ws.send(
+                    frame(
+                        VisitorMessage,
+                        "visitor_message",
+                        VisitorMessageData(text=msg.text),
+                        "visitor",
+                    )
+                )
+                await ws.send(
+                    dump_frame(SAck(client_msg_id=msg.client_msg_id, conversation_id=cid, seq=seq))
+                )
+                reply = NewEvent(kind="ai_message", data={"text": "echo", "confidence": 1.0})
+                seq = (await store.call(db.append_events, cid, [reply], {}))[-1].seq
+                answer = AiMessageData(text="echo", confidence=1.0, sources=["echo"])
+                await ws.send(frame(AiMessage, "ai_message", answer, "ai"))
+
+    return handler
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def rss_kib(pid: int) -> int:
+    """Resident set size of ``pid`` in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def scripts(questions: list[str], turns: int) -> list[Script]:
+    """Conversations of ``turns`` answerable questions each, rotating through the set."""
+    out = []
+    for n in range(len(questions)):
+        said = [questions[(n + i) % len(questions)] for i in range(turns)]
+        out.append(
+            Script(
+                name=f"visitor {n}",
+                visitor=VisitorInfo(name=f"Visitor {n}"),
+                turns=tuple(Turn(say=text) for text in said),
+                expect=ConversationExpect(),
+            )
+        )
+    return out
+
+
+async def load(
+    url: str,
+    plan_scripts: list[Script],
+    visitors: int,
+    seconds: float,
+    think: Any = 0.0,
+    warmup: float = 0.0,
+) -> dict[str, Any]:
+    """One run of the simulator: round trips/s, p50/p99 (ms), turns, handoffs, errors;
+    counting only the turns sent ``warmup`` seconds or more after the start."""
+    plan = Plan(
+        server_url=url,
+        scripts=plan_scripts,
+        concurrency=visitors,
+        duration=seconds,
+        timeout=60.0,
+        patience=0.0,
+        think_time=think,
+    )
+    t0 = time.monotonic()
+    result = await run_simulation(plan)
+    wall = time.monotonic() - t0
+    turns = [
+        t
+        for r in result.records
+        for t in r.turns
+        if t.latency is not None and t.sent_at is not None and r.t0 + t.sent_at - t0 >= warmup
+    ]
+    lat = [t.latency for t in turns if t.outcome == "answered" and t.latency is not None]
+    q = quantiles(lat)
+    return {
+        "trips_per_s": len(lat) / (wall - warmup),
+        "p50_ms": (q["p50"] or 0) * 1000,
+        "p99_ms": (q["p99"] or 0) * 1000,
+        "turns": len(lat),
+        "handoffs": sum(1 for t in turns if t.outcome == "escalated"),
+        "errors": sum(len(r.errors) for r in result.records),
+    }
+
+
+async def long_conversation(
+    url: str, pid: int, questions: list[str], turns: int
+) -> list[dict[str, float]]:
+    """One visitor, ``turns`` messages in one conversation, one at a time: the server's
+    CPU (ms) and the median latency (ms) per turn over the first and the last 50."""
+    conn = await connect_visitor(url)
+    await conn.send(VStart(type="start", visitor=VisitorInfo(name="Long")))
+    windows: list[dict[str, float]] = []
+    lat: list[float] = []
+    cpu0 = 0.0
+    for i in range(turns):
+        if i in (0, turns - 50):
+            lat, cpu0 = [], cpu_seconds(pid)
+        t0 = time.perf_counter()
+        await conn.send(
+            VMessage(
+                type="message",
+                client_msg_id=new_client_msg_id(),
+                text=questions[i % len(questions)],
+            )
+        )
+        while True:
+            frame = await conn.recv(timeout=30)
+            if isinstance(frame, SEvent) and frame.event.kind in ("ai_message", "escalated"):
+                if frame.event.kind == "escalated":
+                    raise RuntimeError(f"turn {i + 1} was handed off; pick other questions")
+                break
+        lat.append(time.perf_counter() - t0)
+        if i + 1 in (50, turns):
+            lat.sort()
+            windows.append(
+                {"cpu_ms": (cpu_seconds(pid) - cpu0) / 50 * 1000, "p50_ms": lat[25] * 1000}
+            )
+    await conn.close()
+    return windows
+
+
+async def idle_memory(count: int, deflate: bool, serve_args: list[str]) -> float:
+    """KiB of server RSS per idle visitor connection (``start`` sent, then silence)."""
+    root = Path(tempfile.mkdtemp(prefix="bench-turn-mem-"))
+    started = await start_server(root, "mem", None, 0, serve_args)
+    pid = started.process.pid
+    conns = []
+    try:
+        for _ in range(20):  # warm: first connections allocate shared state
+            conns.append(await _idle(started.url, deflate))
+        await asyncio.sleep(1.0)
+        before = rss_kib(pid)
+        for _ in range(count):
+            conns.append(await _idle(started.url, deflate))
+        await asyncio.sleep(2.0)
+        after = rss_kib(pid)
+    finally:
+        for ws in conns:
+            await ws.close()
+        await stop_server(started.process)
+    return (after - before) / count
+
+
+async def _idle(url: str, deflate: bool) -> Any:
+    ws = await connect(url.rstrip("/") + "/v1/visitor", compression="deflate" if deflate else None)
+    await ws.send(dump_frame(VStart(type="start", visitor=VisitorInfo(name="Idle"))))
+    await ws.recv()
+    await ws.recv()
+    return ws
+
+
+# ---------------------------------------------------------------- the tables
+
+
+def row(*cells: Any) -> str:
+    return " ".join(f"{c:>10}" if not isinstance(c, float) else f"{c:>10.1f}" for c in cells)
+
+
+async def closed_loop(
+    args: argparse.Namespace, questions: list[str], urls: dict[str, str], pid: int
+) -> float:
+    print(f"\n## 1. closed loop, {args.turns}-turn conversations, {args.seconds:g} s per run")
+    print(row("visitors", "server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors", "vs echo"))
+    plan_scripts = scripts(questions, args.turns)
+    cpu_per_turn = 0.0
+    for level in [int(x) for x in args.levels.split(",")]:
+        base: dict[str, Any] | None = None
+        for name, url in urls.items():
+            cpu0 = cpu_seconds(pid)
+            r = await load(url, plan_scripts, level, args.seconds)
+            if name == "handoff" and level == 50:
+                cpu_per_turn = (cpu_seconds(pid) - cpu0) / max(1, r["turns"])
+            base = base or r
+            ratio = f"{r['trips_per_s'] / base['trips_per_s']:.1%}" if base["trips_per_s"] else "-"
+            print(
+                row(
+                    level,
+                    name,
+                    r["trips_per_s"],
+                    r["p50_ms"],
+                    r["p99_ms"],
+                    r["handoffs"],
+                    r["errors"],
+                    ratio,
+                )
+            )
+    return cpu_per_turn
+
+
+async def main(args: argparse.Namespace) -> None:
+    # One visitor sends 500 messages in seconds (table 4): lift the per-connection
+    # rate limit (60 a minute) for the servers started here.
+    os.environ["HANDOFF_SERVER__RATE_LIMIT_PER_MINUTE"] = "1000000"
+    print(
+        f"# {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · load average {os.getloadavg()[0]:.2f} at start"
+    )
+    questions, own = answerable(60)
+    root = Path(tempfile.mkdtemp(prefix="bench-turn-"))
+    echo = await serve(_echo, "127.0.0.1", 0)
+    store = AsyncStore(SQLiteStore(root / "echo-store"))
+    echo_db = await serve(echo_with_store(store), "127.0.0.1", 0)
+    started = await start_server(root, "turn", None, 0, [])
+    pid = started.process.pid
+    urls = {
+        "echo": f"ws://127.0.0.1:{echo.sockets[0].getsockname()[1]}",
+        "echo+db": f"ws://127.0.0.1:{echo_db.sockets[0].getsockname()[1]}",
+        "handoff": started.url,
+    }
+    try:
+        cpu_per_turn = await closed_loop(args, questions, urls, pid)
+        print(
+            f"\n## 2. 500 visitors x 0.2 msg/s (think time uniform 0-10 s), {args.open_seconds:g} s,"
+            f" turns sent after the first {args.warmup:g} s (the 500 connections and starts)"
+        )
+        print(row("server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors"))
+        for name in ("echo", "handoff"):
+            r = await load(
+                urls[name], scripts(questions, 4), 500, args.open_seconds, (0.0, 10.0), args.warmup
+            )
+            print(row(name, r["trips_per_s"], r["p50_ms"], r["p99_ms"], r["handoffs"], r["errors"]))
+        print("\n## 3. CPU per turn (ms)")
+        print(row("server", "answer+decide", "ratio"))
+        print(row(cpu_per_turn * 1000, own * 1000, f"{cpu_per_turn / own:.2f}x"))
+        print("\n## 4. one conversation of 500 turns, per turn")
+        first, last = await long_conversation(started.url, pid, questions, 500)
+        print(row("turns", "cpu ms", "p50 ms"))
+        print(row("1-50", first["cpu_ms"], first["p50_ms"]))
+        print(row("451-500", last["cpu_ms"], last["p50_ms"]))
+        print(
+            row(
+                "ratio",
+                f"{last['cpu_ms'] / first['cpu_ms']:.2f}x",
+                f"{last['p50_ms'] / first['p50_ms']:.2f}x",
+            )
+        )
+    finally:
+        await stop_server(started.process)
+        echo.close()
+        echo_db.close()
+        await store.close()
+    print(f"\n## 5. memory per idle visitor connection ({args.idle} connections)")
+    print(row("client", "KiB/conn"))
+    for deflate in (False, True):
+        kib = await idle_memory(args.idle, deflate, [])
+        print(row("deflate" if deflate else "plain", kib))
+    print(f"\n# load average {os.getloadavg()[0]:.2f} at end")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--levels", default="10,50,200", help="closed-loop visitors, comma-separated"
+    )
+    parser.add_argument("--open-seconds", type=float, default=30.0, help="open-loop run")
+    parser.add_argument("--warmup", type=float, default=10.0, help="open loop: seconds not counted")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per run")
+    parser.add_argument(
+        "--turns", type=int, default=10, help="turns per conversation (closed loop)"
+    )
+    parser.add_argument(
+        "--idle", type=int, default=300, help="idle connections for the memory figure"
+    )
+    asyncio.run(main(parser.parse_args()))

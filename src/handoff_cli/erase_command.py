@@ -1,0 +1,78 @@
+"""``handoff erase --email ADDRESS [--dry-run]``: delete a visitor's data.
+
+Every conversation holding the address (the visitor's email, or one given in a callback
+request or offline message) is deleted with all stored of it: events, AI turns, webhook
+deliveries, the conversation with its visitor details, fallbacks and tasks (see
+:mod:`handoff_server.retention`). Works on the store directly, with or without a server
+running; a visitor still connected to an erased conversation can no longer resume it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from handoff_cli.common import (
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    StoreOpt,
+    fail,
+    print_json,
+    settings_from,
+)
+from handoff_cli.output import echo
+from handoff_server.retention import erase_email
+from handoff_server.storage import store_errors
+from handoff_server.store import opened_store, store_exists
+
+__all__ = ["register"]
+
+
+def erase(
+    email: Annotated[
+        str, typer.Option(metavar="ADDRESS", help="The visitor's email address (any case).")
+    ],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only list what would be deleted.")
+    ] = False,
+    json_out: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Erase a visitor's data.
+
+    Deletes every conversation holding the email address, with its messages, AI turns,
+    webhook deliveries, fallbacks and tasks.
+
+    --dry-run lists the conversations and deletes nothing. With --json: one object
+    (email, dry_run, conversations, deleted: rows per table).
+    """
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
+    if "@" not in email:
+        fail(f"--email {email!r} is not an email address", "invalid_option")
+    ids: list[str] = []
+    deleted: dict[str, int] = {}
+    if store_exists(settings.store):
+        try:
+            with opened_store(settings.store) as store:
+                result = erase_email(store, email, dry_run=dry_run)
+        except store_errors() as exc:
+            fail(f"cannot erase: {exc}; nothing was deleted", "store_failed")
+        ids, deleted = result.conversations, result.deleted
+    if json_out:
+        print_json({"email": email, "dry_run": dry_run, "conversations": ids, "deleted": deleted})
+        return
+    verb = "would delete" if dry_run else "deleted"
+    echo(f"{verb} {len(ids)} conversation(s) holding ", email)
+    for cid in ids:
+        echo(f"  {cid}")
+    if deleted:
+        echo("rows deleted: " + ", ".join(f"{t} {n}" for t, n in deleted.items()))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the main app."""
+    app.command("erase")(erase)

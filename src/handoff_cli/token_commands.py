@@ -1,0 +1,183 @@
+"""``handoff token create|list|revoke``: sign-in tokens for agents and operators.
+
+Only a token's hash is stored. A token may expire (``--expires-in``) and can be revoked;
+a running server closes a revoked token's open connections within
+``server.token_check_seconds`` (see :mod:`handoff_server.tokens`).
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Annotated, Any, Literal
+
+import typer
+
+from handoff_cli.common import (
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    StoreOpt,
+    fail,
+    print_json,
+    settings_from,
+)
+from handoff_cli.output import echo, one_line
+from handoff_cli.roster_commands import CapacityOpt, TeamsOpt, checked_teams, find_agent
+from handoff_server.storage import store_errors
+from handoff_server.store import AgentRecord, hash_token, open_store, opened_store, store_exists
+from handoff_server.store import utcnow as _utcnow
+from handoff_server.tokens import parse_duration, refusal
+
+__all__ = ["register"]
+
+token_app = typer.Typer(
+    help="Sign-in tokens for agents and operators: create, list, revoke.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Option(metavar="TEXT", help="The person's display name.")],
+    role: Annotated[
+        Literal["agent", "operator"], typer.Option(metavar="ROLE", help="agent or operator.")
+    ] = "agent",
+    teams: TeamsOpt = None,
+    capacity: CapacityOpt = None,
+    expires_in: Annotated[
+        str | None,
+        typer.Option(
+            metavar="DURATION", help="Token stops working after this long: 30d, 12h, 90m, 2w."
+        ),
+    ] = None,
+    data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Create a token. It is printed once, on the last line; only its hash is stored.
+
+    --team (repeatable) and --capacity say which teams they serve (none: every team)
+    and how many conversations they hold at once; 'handoff agents set' changes them.
+    --expires-in makes the token stop working after that long (default: never).
+    """
+    if not name.strip() or len(name) > 100:
+        fail("--name must be 1 to 100 characters", "invalid_option")
+    team_list = checked_teams(teams)
+    try:
+        expires_at = _utcnow() + parse_duration(expires_in) if expires_in else None
+    except ValueError as exc:
+        fail(f"--expires-in: {exc}", "invalid_option")
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
+    token = "hnd_" + secrets.token_urlsafe(32)
+    store = open_store(settings.store)
+    try:
+        agent_id = "agt_" + uuid.uuid4().hex[:12]
+        store.create_agent(
+            AgentRecord(
+                id=agent_id,
+                name=name.strip(),
+                role=role,
+                token_hash=hash_token(token),
+                created_at=_utcnow(),
+                teams=team_list,
+                capacity=capacity,
+                expires_at=expires_at,
+            )
+        )
+    except store_errors() as exc:
+        fail(f"cannot store the token: {exc}", "store_failed")
+    finally:
+        store.close()
+    until = f", expires {expires_at.isoformat(timespec='seconds')}" if expires_at else ""
+    where = settings.store.url.split("@")[-1] if settings.store.url else settings.store.data_dir
+    echo(f"created {role} ", one_line(name.strip()), f" ({agent_id}) in {where}")
+    if until:
+        echo(until[2:])
+    echo(token)
+
+
+def _row(record: AgentRecord) -> dict[str, Any]:
+    state = refusal(record, _utcnow())
+    return {
+        "id": record.id,
+        "name": record.name,
+        "role": record.role,
+        "created_at": record.created_at.isoformat(timespec="seconds"),
+        "expires_at": record.expires_at.isoformat(timespec="seconds")
+        if record.expires_at
+        else None,
+        "revoked_at": record.revoked_at.isoformat(timespec="seconds")
+        if record.revoked_at
+        else None,
+        "state": {"token revoked": "revoked", "token expired": "expired"}.get(
+            state or "", "active"
+        ),
+    }
+
+
+@token_app.command("list")
+def token_list(
+    json_out: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """List tokens, oldest first.
+
+    Shows agent id, role, state (active, expired, revoked), name and expiry. The tokens
+    themselves are never stored, so never shown.
+
+    With --json: one list of objects (id, name, role, created_at, expires_at, revoked_at,
+    state).
+    """
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
+    records: list[AgentRecord] = []
+    if store_exists(settings.store):
+        with opened_store(settings.store) as store:
+            records = store.list_agents()
+    rows = [_row(r) for r in records]
+    if json_out:
+        print_json(rows)
+        return
+    if not rows:
+        echo("no tokens yet: handoff token create --name NAME")
+    for row in rows:
+        expiry = f"  expires {row['expires_at']}" if row["expires_at"] else ""
+        echo(f"{row['id']}  {row['role']:<8}  {row['state']:<7}  ", one_line(row["name"]), expiry)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    who: Annotated[str, typer.Argument(metavar="AGENT", help="The agent's id or name.")],
+    data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Revoke an agent's token.
+
+    New sign-ins fail at once, and a running server closes their open connections within
+    server.token_check_seconds (1 s by default).
+
+    The agent stays in the store (their events name them); create a new token to let
+    them in again.
+    """
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
+    if not store_exists(settings.store):
+        fail(f"no agent {who!r}: no store in {settings.store.data_dir}", "not_found")
+    with opened_store(settings.store) as store:
+        record = find_agent(store.list_agents(), who)
+        record = store.revoke_agent(record.id, _utcnow())
+    assert record.revoked_at is not None
+    echo(
+        f"revoked {record.id} (",
+        one_line(record.name),
+        f") at {record.revoked_at.isoformat(timespec='seconds')};"
+        f" open connections close within {settings.server.token_check_seconds:g} s",
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add these commands to the main app."""
+    app.add_typer(token_app, name="token")

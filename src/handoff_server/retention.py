@@ -1,0 +1,122 @@
+"""Retention and erasure of visitor data.
+
+Retention (``[store] retain_days``): :class:`RetentionSweep`, a background task of the
+server, deletes every resolved conversation whose last change is older than that, with
+all stored of it (:meth:`~handoff_server.store.Store.erase_conversations`: events, AI
+turns, webhook deliveries, the conversation with its visitor, fallbacks and tasks). It
+runs at start and then every ``retention_sweep_seconds``, in batches of
+:data:`BATCH` conversations (one transaction each, so the store thread is never held
+long). A conversation still open (with the AI, queued, assigned) is never deleted by
+age: it is deleted once it has been resolved that long.
+
+Erasure (``handoff erase --email``): :func:`erase_email` finds every conversation
+holding an email address (the visitor's, or one given in a callback request or an
+offline message) and deletes it the same way; ``dry_run`` only counts.
+
+Reports (``handoff report``, the operator's analytics) count only what is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from handoff_server.store import AsyncStore, Store, utcnow
+
+__all__ = ["BATCH", "Erasure", "RetentionSweep", "erase_email"]
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+"""Conversations deleted per transaction."""
+
+
+@dataclass
+class Erasure:
+    """What an erasure found and deleted: the ``conversations`` (ids) and the rows per
+    table (``deleted``; empty for a dry run)."""
+
+    conversations: list[str]
+    deleted: dict[str, int] = field(default_factory=dict)
+
+
+def erase_email(store: Store, email: str, *, dry_run: bool = False) -> Erasure:
+    """Delete every conversation holding ``email`` (see the module); with ``dry_run``,
+    only find them. Raises ``ValueError`` for an empty address; the store's error when
+    it cannot write (nothing is deleted then)."""
+    if "@" not in email or not email.strip():
+        raise ValueError(f"{email!r} is not an email address")
+    ids = store.conversations_of_email(email)
+    result = Erasure(conversations=ids)
+    if dry_run:
+        return result
+    for start in range(0, len(ids), BATCH):
+        counts = store.erase_conversations(ids[start : start + BATCH])
+        for table, n in counts.items():
+            result.deleted[table] = result.deleted.get(table, 0) + n
+    return result
+
+
+class RetentionSweep:
+    """Deletes resolved conversations older than ``retain_days`` (see the module), every
+    ``interval`` seconds. ``clock``: UTC now (tests fix it). ``on_erased``: called with
+    each deleted conversation's id (the server's memory of recent conversations forgets
+    it)."""
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        retain_days: float,
+        interval: float = 3600.0,
+        clock: Callable[[], datetime] = utcnow,
+        on_erased: Callable[[str], None] | None = None,
+    ) -> None:
+        self._store = store
+        self._on_erased = on_erased
+        self.retain = timedelta(days=retain_days)
+        self.interval = interval
+        self._clock = clock
+        self._task: asyncio.Task[None] | None = None
+
+    async def sweep(self) -> int:
+        """One sweep now; returns how many conversations were deleted."""
+        cutoff = self._clock() - self.retain
+        db = self._store.store
+        deleted = 0
+        while True:
+            ids = await self._store.call(db.resolved_before, cutoff, BATCH)
+            if not ids:
+                break
+            counts = await self._store.call(db.erase_conversations, ids)
+            deleted += counts.get("conversations", 0)
+            if self._on_erased is not None:
+                for conversation_id in ids:
+                    self._on_erased(conversation_id)
+            if len(ids) < BATCH:
+                break
+        if deleted:
+            log.info("retention: deleted %d resolved conversations before %s", deleted, cutoff)
+        return deleted
+
+    def start(self) -> None:
+        """Run a sweep now and every ``interval`` seconds."""
+        self._task = asyncio.create_task(self._run(), name="retention")
+
+    async def close(self) -> None:
+        """Stop sweeping."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.sweep()
+            except Exception as exc:  # a failing store is reported by /readyz
+                log.warning("retention sweep failed: %s", exc)
+            await asyncio.sleep(self.interval)

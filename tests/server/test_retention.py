@@ -1,0 +1,135 @@
+"""Retention (``[store] retain_days``) and erasure (``handoff erase --email``) of
+visitor data (issue 14)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from handoff_server.client import connect_visitor
+from handoff_server.protocol import SError, SWelcome, VResume
+from handoff_server.store import ConversationRecord, NewEvent, SQLiteStore, hash_token, utcnow
+from tests.helpers import run_handoff, say, start_visitor
+
+ADA = "ada.lovelace@example.org"
+
+
+async def _rows(srv: Any, sql: str, *params: Any) -> list[Any]:
+    def run() -> list[Any]:
+        return srv.store.store._db.execute(sql, params).fetchall()
+
+    return await srv.store.call(run)
+
+
+async def test_erase_by_email_deletes_everything_of_the_visitor(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    """Nothing could remove a visitor's data. ``handoff erase --email`` (another process,
+    server running) deletes every conversation holding the address, any case, with its
+    events, AI turns and webhook deliveries; ``--dry-run`` only lists; other visitors'
+    conversations stay; afterwards the address is nowhere in the database files."""
+    data = tmp_path / "data"
+    hook = {"url": "http://127.0.0.1:9/hook", "secret": "whsec_" + "A" * 24, "allow_private": True}
+    srv = await server_factory(data_dir=data, webhooks={"endpoints": [hook]})
+    ada, ada_welcome = await start_visitor(srv.url, name="Ada", email=ADA)
+    await say(ada, "how do I reset my password")
+    await say(ada, f"I want to talk to a person, write to {ADA}")  # a webhook delivery
+    bob, bob_welcome = await start_visitor(srv.url, name="Bob", email="bob@example.org")
+    await say(bob, "how do I reset my password")
+    await ada.close()
+    await bob.close()
+    ada_id, bob_id = ada_welcome.conversation_id, bob_welcome.conversation_id
+    assert await _rows(srv, "SELECT 1 FROM webhook_outbox")
+    dry = await run_handoff(
+        "erase", "--email", ADA.upper(), "--dry-run", "--json", "--data-dir", str(data)
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["conversations"] == [ada_id]
+    assert await _rows(srv, "SELECT 1 FROM conversations WHERE id = ?", ada_id)
+
+    done = await run_handoff("erase", "--email", ADA, "--json", "--data-dir", str(data))
+    assert done.returncode == 0, done.stderr
+    deleted = json.loads(done.stdout)["deleted"]
+    assert deleted["conversations"] == 1 and deleted["events"] >= 4
+    assert deleted["ai_turns"] >= 1 and deleted["webhook_outbox"] >= 1
+    for table, column in [
+        ("conversations", "id"),
+        ("events", "conversation_id"),
+        ("ai_turns", "conversation_id"),
+    ]:
+        assert not await _rows(srv, f"SELECT 1 FROM {table} WHERE {column} = ?", ada_id)
+    assert not await _rows(srv, "SELECT 1 FROM webhook_outbox WHERE payload LIKE ?", f"%{ada_id}%")
+    assert await _rows(srv, "SELECT 1 FROM conversations WHERE id = ?", bob_id)
+    await srv.close()
+    raw = b"".join(p.read_bytes() for p in data.glob("handoff.sqlite3*"))
+    assert ADA.encode() not in raw
+    assert b"bob@example.org" in raw
+
+
+def _conversation(store: SQLiteStore, cid: str, status: str, age: timedelta) -> None:
+    at = utcnow() - age
+    store.create_conversation(
+        ConversationRecord(
+            id=cid,
+            status=status,  # type: ignore[arg-type]
+            resume_token_hash=hash_token(cid),
+            created_at=at,
+            updated_at=at,
+            visitor={"email": f"{cid}@example.org"},
+        ),
+        [NewEvent(kind="conversation_started", data={"visitor": {}}, at=at)],
+    )
+    store.append_events(cid, [], {"updated_at": at})
+
+
+async def test_retention_deletes_resolved_conversations_past_retain_days(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    """Visitor data was kept forever. With ``[store] retain_days``, the server's sweep
+    (at start, then every ``retention_sweep_seconds``) deletes resolved conversations
+    whose last change is older than that; newer ones, and open ones of any age, stay."""
+    data = tmp_path / "data"
+    store = SQLiteStore(data)
+    _conversation(store, "old-resolved", "resolved", timedelta(days=3))
+    _conversation(store, "new-resolved", "resolved", timedelta(hours=1))
+    _conversation(store, "old-queued", "queued", timedelta(days=10))
+    store.close()
+    srv = await server_factory(data_dir=data, store={"retain_days": 1})
+    for _ in range(50):
+        ids = {r[0] for r in await _rows(srv, "SELECT id FROM conversations")}
+        if "old-resolved" not in ids:
+            break
+        await asyncio.sleep(0.1)
+    assert ids == {"new-resolved", "old-queued"}
+    assert not await _rows(srv, "SELECT 1 FROM events WHERE conversation_id = 'old-resolved'")
+
+
+async def test_a_swept_conversation_is_gone_from_the_servers_memory_too(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    """The server keeps recent conversations in memory (a turn reads nothing back): a
+    conversation the sweep deletes must not live on there, resumable by its visitor."""
+    srv = await server_factory(data_dir=tmp_path / "data", store={"retain_days": 1})
+    conn, welcome = await start_visitor(srv.url)
+    await say(conn, "how do I reset my password")
+    await conn.close()
+    cid = welcome.conversation_id
+    old = (utcnow() - timedelta(days=3)).isoformat()
+
+    def age() -> None:
+        db = srv.store.store._db
+        db.execute(
+            "UPDATE conversations SET status = 'resolved', updated_at = ? WHERE id = ?", (old, cid)
+        )
+        db.commit()
+
+    await srv.store.call(age)
+    assert await srv.retention.sweep() == 1
+    again = await connect_visitor(srv.url)
+    await again.send(VResume(type="resume", conversation_id=cid, resume_token=welcome.resume_token))
+    (frame,) = await again.recv_until(lambda f: isinstance(f, SError | SWelcome), 10)
+    assert isinstance(frame, SError) and frame.code == "bad_resume_token"
+    await again.close()

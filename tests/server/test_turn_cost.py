@@ -1,0 +1,225 @@
+"""The cost of a turn (issue 14): group commit on the store thread, conversations kept in
+memory, quick answerers run on the loop, deflate without per-connection zlib state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.asyncio.client import connect
+
+from handoff_server.conversations.inline import InlineRunner
+from handoff_server.conversations.memory import ConversationMemory
+from handoff_server.store import AsyncStore, ConversationRecord, NewEvent, SQLiteStore, utcnow
+from tests.helpers import say, start_visitor
+
+
+class CountingStore(SQLiteStore):
+    """A SQLite store counting its group commits."""
+
+    groups = 0
+
+    @contextlib.contextmanager
+    def group(self) -> Iterator[None]:
+        self.groups += 1
+        with super().group():
+            yield
+
+
+def _ev(**fields: Any) -> NewEvent:
+    """An event of a real kind (the memory parses events into their wire form)."""
+    return NewEvent(kind="system_message", data={"text": "hello"}, **fields)
+
+
+def _record(cid: str) -> ConversationRecord:
+    now = utcnow()
+    return ConversationRecord(
+        id=cid, status="ai", resume_token_hash="x", created_at=now, updated_at=now
+    )
+
+
+async def test_writes_waiting_together_share_one_commit_and_each_gets_its_own_result(
+    tmp_path: Path,
+) -> None:
+    db = CountingStore(tmp_path)
+    store = AsyncStore(db)
+    try:
+        ids = [f"c{i}" for i in range(40)]
+        await asyncio.gather(
+            *(store.call(db.create_conversation, _record(c), [NewEvent(kind="x")]) for c in ids)
+        )
+        results = await asyncio.gather(
+            *(
+                store.call(
+                    db.append_events,
+                    c,
+                    [NewEvent(kind="visitor_message", client_msg_id="m", sender="visitor")],
+                    {},
+                )
+                for c in ids
+            )
+        )
+        assert [r[0].seq for r in results] == [2] * 40
+        assert 1 <= db.groups < 40  # batched: fewer commits than writes
+    finally:
+        await store.close()
+    check = sqlite3.connect(tmp_path / "handoff.sqlite3")
+    assert check.execute("SELECT count(*) FROM events").fetchone()[0] == 80
+
+
+async def test_a_failing_write_in_a_batch_is_undone_alone(tmp_path: Path) -> None:
+    db = SQLiteStore(tmp_path)
+    store = AsyncStore(db)
+    try:
+        await store.call(db.create_conversation, _record("c"), [])
+        dup = NewEvent(kind="visitor_message", client_msg_id="same", sender="visitor")
+        outcomes = await asyncio.gather(
+            store.call(db.append_events, "c", [dup], {}),
+            store.call(db.append_events, "c", [dup], {}),  # the id repeats: refused
+            store.call(db.append_events, "c", [NewEvent(kind="note")], {}),
+            store.call(db.append_events, "nope", [NewEvent(kind="note")], {}),
+            return_exceptions=True,
+        )
+        assert isinstance(outcomes[1], sqlite3.IntegrityError)
+        assert isinstance(outcomes[3], KeyError)
+        assert [e.seq for e in await store.call(db.events_after, "c", 0)] == [1, 2]
+    finally:
+        await store.close()
+
+
+class FailingCommit(SQLiteStore):
+    """A store whose group commit fails (a full disk, say)."""
+
+    @contextlib.contextmanager
+    def group(self) -> Iterator[None]:
+        with super().group():
+            yield
+            raise sqlite3.OperationalError("database or disk is full")
+
+
+async def test_when_the_group_commit_fails_no_call_of_the_batch_reports_success(
+    tmp_path: Path,
+) -> None:
+    db = FailingCommit(tmp_path)
+    store = AsyncStore(db)
+    try:
+        outcomes = await asyncio.gather(
+            *(store.call(db.create_conversation, _record(f"c{i}"), []) for i in range(10)),
+            return_exceptions=True,
+        )
+        # The first call may run alone (its own transaction, committed); every call
+        # that ran in a failed group gets the commit's error.
+        failed = [o for o in outcomes if isinstance(o, sqlite3.OperationalError)]
+        assert failed, outcomes
+        stored = SQLiteStore(tmp_path).list_conversations(["ai"])
+        assert len(stored) == len(outcomes) - len(failed)
+    finally:
+        await store.close()
+
+
+async def test_memory_keeps_recent_conversations_within_its_bounds(tmp_path: Path) -> None:
+    db = SQLiteStore(tmp_path)
+    store = AsyncStore(db)
+    calls = 0
+    real_call = store.call
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return await real_call(fn, *args, **kwargs)
+
+    store.call = counted  # type: ignore[method-assign]
+    memory = ConversationMemory(store, max_conversations=3, max_events=10)
+    try:
+        for i in range(4):
+            await memory.created(_record(f"c{i}"), [_ev(), _ev()])
+        assert len(memory) == 3 and memory.events_kept == 6  # c0 went first
+        before = calls
+        entry = await memory.held("c3")
+        conv, stored, _ = await memory.append(entry.record, [_ev()], {})
+        assert calls == before + 1  # the append only: nothing re-read
+        assert conv.last_seq == 3 and [e.seq for e in (await memory.held("c3")).stored] == [1, 2, 3]
+        await memory.held("c0")  # read from the store again, kept again
+        assert calls == before + 2 and len(memory) == 3
+        long = await memory.held("c3")
+        await memory.append(long.record, [_ev()] * 9, {})  # 12 events > 10
+        assert "c3" not in memory and memory.events_kept <= 10
+    finally:
+        await store.close()
+
+
+async def test_an_append_that_fails_drops_the_conversation_from_memory(tmp_path: Path) -> None:
+    db = SQLiteStore(tmp_path)
+    store = AsyncStore(db)
+    memory = ConversationMemory(store)
+    try:
+        await memory.created(_record("c"), [_ev(client_msg_id="a", sender="visitor")])
+        entry = await memory.held("c")
+        with pytest.raises(sqlite3.IntegrityError):
+            await memory.append(entry.record, [_ev(client_msg_id="a", sender="visitor")], {})
+        assert len(memory) == 0
+        again = await memory.held("c")
+        assert [e.seq for e in again.stored] == [1]
+    finally:
+        await store.close()
+
+
+async def test_a_turn_reads_nothing_back_from_the_store(server: Any) -> None:
+    """A visitor turn with the AI costs two store calls (the message with the policy
+    version in one batch, and the answer), not five reads and two writes."""
+    conn, _ = await start_visitor(server.url, name="Ada")
+    await say(conn, "how do I point my domain to your nameservers")
+    calls: list[str] = []
+    real_call = server.store.call
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(getattr(fn, "__name__", "?"))
+        return await real_call(fn, *args, **kwargs)
+
+    server.store.call = counted
+    try:
+        frames = await say(conn, "how do I point my domain to your nameservers please")
+    finally:
+        server.store.call = real_call
+    assert frames[-1].event.kind == "ai_message"
+    per_turn = {"append_events", "latest_policy_version", "get_conversation", "events_after"}
+    per_turn |= {"event_for_client_msg", "_load", "latest_policy"}
+    turn = sorted(c for c in calls if c in per_turn)  # not the periodic jobs' reads
+    assert turn == ["append_events", "append_events", "latest_policy_version"], calls
+
+
+def test_quick_work_runs_on_the_loop_after_the_warmup_and_slow_work_goes_back_to_a_thread() -> None:
+    runner = InlineRunner(budget=0.05, warmup=2)  # generous: a loaded machine
+    threads: list[bool] = []
+
+    def where(seconds: float) -> bool:
+        import threading
+
+        time.sleep(seconds)
+        return threading.current_thread() is threading.main_thread()
+
+    async def go() -> None:
+        for _ in range(4):
+            threads.append(await runner.run(where, 0.0, 1.0))
+        threads.append(await runner.run(where, 1.0, 5.0))  # slow: noticed after it ran
+        threads.append(await runner.run(where, 0.0, 1.0))
+        with pytest.raises(TimeoutError):  # in a thread again, so the timeout holds
+            await runner.run(where, 1.0, 0.1)
+
+    asyncio.run(go())
+    assert threads == [False, False, False, True, True, False]
+
+
+async def test_deflate_is_negotiated_without_context_takeover(server: Any) -> None:
+    """Browsers offer permessage-deflate; the server accepts it without keeping zlib
+    state between messages, so an idle connection holds none."""
+    async with connect(server.url + "/v1/visitor", compression="deflate") as ws:
+        (ext,) = ws.protocol.extensions
+        assert ext.name == "permessage-deflate"
+        assert ext.local_no_context_takeover and ext.remote_no_context_takeover  # type: ignore[attr-defined]
