@@ -39,17 +39,17 @@ from handoff_server.client import (
     LinkError,
     MessageTooLong,
     VisitorLink,
-    backoff_delay,
     check_message_length,
     connect_agent,
     new_client_msg_id,
 )
+from handoff_server.client_reads import read_packet, read_queue
+from handoff_server.errors import WireError
 from handoff_server.kb.plaintext import markdown_to_text
 from handoff_server.protocol import (
     AgentMessage,
     AiMessage,
     AOpen,
-    ASubscribeQueue,
     CallbackDone,
     CallbackRequested,
     Claimed,
@@ -69,11 +69,9 @@ from handoff_server.protocol import (
     Resolved,
     SAck,
     SAiPartial,
-    SConversation,
     SError,
     SEvent,
     SFallbackOffer,
-    SQueue,
     SWaitEstimate,
     SWelcome,
     SystemMessage,
@@ -528,18 +526,13 @@ async def _agent_conn(url: str, token: str | None) -> Connection:
 
 
 async def _packet(conn: Connection, conversation_id: str) -> Any:
-    """The handoff packet of ``conversation_id``. A ``rate_limited`` refusal (a long
-    queue read in one go) is retried after a jittered back-off, up to 10 times."""
-    for attempt in range(1, 11):
-        await conn.send(AOpen(type="open", conversation_id=conversation_id, subscribe=False))
-        frames = await conn.recv_until(lambda f: isinstance(f, SConversation | SError), 10)
-        last = frames[-1]
-        if isinstance(last, SConversation):
-            return last.packet
-        if last.code != "rate_limited":
-            break
-        await asyncio.sleep(backoff_delay(attempt, initial=1.0, maximum=10.0))
-    fail(last.detail, last.code)
+    """The handoff packet of ``conversation_id`` with its whole transcript, page by page
+    (:func:`~handoff_server.client_reads.read_packet`: a ``rate_limited`` refusal, as
+    in a long queue read in one go, is retried after a jittered back-off)."""
+    try:
+        return await read_packet(conn, conversation_id)
+    except WireError as exc:
+        fail(exc.detail, exc.code)
 
 
 def _agent_run(url: str, work: Any) -> Any:
@@ -559,10 +552,12 @@ async def _queue(url: str, token: str | None, transcripts: bool) -> list[dict[st
     """The queue's rows (``QueueItem`` as JSON), each with its ``transcript`` when
     ``transcripts`` (one packet request per row)."""
     async with await _agent_conn(url, token) as conn:
-        await conn.send(ASubscribeQueue(type="subscribe_queue"))
-        frames = await conn.recv_until(lambda f: isinstance(f, SQueue), 10)
+        try:
+            items = await read_queue(conn)
+        except WireError as exc:
+            fail(exc.detail, exc.code)
         out = []
-        for item in frames[-1].items:
+        for item in items:
             row = item.model_dump(mode="json")
             if transcripts:
                 packet = await _packet(conn, item.conversation_id)

@@ -92,7 +92,7 @@ def token_create(
         store.close()
     until = f", expires {expires_at.isoformat(timespec='seconds')}" if expires_at else ""
     where = settings.store.url.split("@")[-1] if settings.store.url else settings.store.data_dir
-    echo(f"created {role} ", one_line(name.strip()), f" ({agent_id}) in {where}")
+    echo(f"created {role} {name.strip()!r} ({agent_id}) in {where}")
     if until:
         echo(until[2:])
     echo(token)

@@ -66,7 +66,7 @@ class ServerSettings(_Section):
     """Frames one connection may send per minute (token bucket, burst of the same size)."""
     ai_timeout_seconds: float = Field(default=10.0, gt=0)
     """Time the answerer may take for one turn before the turn escalates with ``ai_error``."""
-    auth_timeout_seconds: float = Field(default=10.0, gt=0)
+    auth_timeout_seconds: float = Field(default=5.0, gt=0)
     """Time an agent connection without a handshake token has to send its ``auth`` frame."""
     token_check_seconds: float = Field(default=1.0, gt=0, le=60)
     """How often the server re-reads the agents' tokens while agents are connected: a
@@ -78,6 +78,49 @@ class ServerSettings(_Section):
     demo_page: bool = False
     """Serve ``/demo``, a fictional site embedding the web widget (``handoff serve
     --demo-page``); ``/widget.js`` is served either way."""
+    max_connections: int = Field(default=900, ge=1, le=1_000_000)
+    """Open connections (TCP, handshakes included) the server keeps at once; more are
+    answered HTTP 503 ``too_many_connections`` and closed. Keep it below the process's
+    file-descriptor limit (``ulimit -n``, often 1,024)."""
+    max_connections_per_ip: int = Field(default=100, ge=1, le=1_000_000)
+    """Open connections from one IP address; more are answered HTTP 503
+    ``too_many_connections``. Behind a reverse proxy every client has the proxy's
+    address: raise it there."""
+    handshake_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    """Time a new TCP connection has to finish its websocket handshake."""
+    first_frame_timeout_seconds: float = Field(default=5.0, gt=0, le=300)
+    """Time a visitor connection has to send ``start`` or ``resume`` (agents: see
+    ``auth_timeout_seconds``); silent connections are closed (1008)."""
+    send_queue_bytes: int = Field(default=4 * 1024 * 1024, ge=64 * 1024, le=1024**3)
+    """Bytes waiting to be sent to one client before it counts as too slow and is
+    closed (1013; it resumes from its last ``seq``). An answer to the client's own
+    request (a queue, a transcript page, a resume's replay) is always queued whole, but
+    the server reads the client's next frame only once its queue is below this."""
+    page_bytes: int = Field(default=256 * 1024, ge=16 * 1024, le=512 * 1024)
+    """Largest page one answer carries, in JSON bytes: a ``conversation``'s transcript (at
+    least one event; the client asks for the rest by ``seq``, see ``more``) and a
+    ``queue`` frame's rows. At most 512 KiB: the product's clients accept frames up to
+    1 MiB, and a packet carries more than its transcript."""
+    queue_page_rows: int = Field(default=100, ge=1, le=10_000)
+    """Rows in one ``queue`` frame (and ``page_bytes`` at most); the rest of the answer
+    follows as ``queue_item`` frames."""
+    max_visitor_fields: int = Field(default=20, ge=0, le=50)
+    """Form fields a visitor's ``start`` may carry (``visitor.fields``); more are
+    refused with ``visitor_info_too_large``."""
+    max_visitor_info_bytes: int = Field(default=4096, ge=256, le=64 * 1024)
+    """Size of a visitor's ``start`` info (its JSON, in bytes) accepted; larger is
+    refused with ``visitor_info_too_large``."""
+    rate_limit_per_ip_per_minute: int = Field(default=1200, ge=1)
+    """Frames all connections from one IP address may send per minute together."""
+    rate_limit_per_conversation_per_minute: int = Field(default=60, ge=1)
+    """Frames a conversation's visitor connections may send per minute together."""
+    auth_failures_per_ip_per_minute: int = Field(default=10, ge=1)
+    """Failed token attempts from one IP address per minute; past it every attempt from
+    that address is refused (HTTP 429 or an ``error`` frame, ``rate_limited``) until the
+    minute has passed."""
+    overload_log_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
+    """Refused connections and rate-limited frames are logged at most once per this many
+    seconds, with their count."""
 
 
 class StoreSettings(_Section):

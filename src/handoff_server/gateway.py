@@ -15,8 +15,17 @@ Paths:
 Limits: frames over ``max_frame_bytes`` close the connection (1009); messages over
 ``max_message_chars`` get ``message_too_long``, text with no visible character (see
 :func:`~handoff_server.protocol.has_visible_text`) ``empty_message``; more than
-``rate_limit_per_minute`` frames get ``rate_limited``. A refused frame changes nothing
-and the connection stays open.
+``rate_limit_per_minute`` frames on a connection, ``rate_limit_per_ip_per_minute`` from
+an address or ``rate_limit_per_conversation_per_minute`` in a conversation get
+``rate_limited``; a ``start`` with visitor info over its bounds gets
+``visitor_info_too_large``. A refused frame changes nothing and the connection stays
+open. Connections over ``max_connections`` (or ``max_connections_per_ip``) get HTTP 503
+``too_many_connections`` before any handshake; a handshake must finish within
+``handshake_timeout_seconds``, a visitor send ``start``/``resume`` within
+``first_frame_timeout_seconds``; an address past its failed sign-ins gets
+``rate_limited`` (HTTP 429). Answers come in pages (transcripts by ``seq`` range, the
+queue as a first page then its other rows) and each client's send queue is bounded in
+bytes: see :mod:`handoff_server.guard`.
 
 No business rules here: every decision is the conversation service's. The gateway owns
 the connections: the :class:`~handoff_server.hub.Hub` with each client's send queue, to
@@ -31,19 +40,16 @@ import http
 import json
 import logging
 import re
-import time
-import weakref
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from handoff_server.admission import Admission
 from handoff_server.agents import AgentDirectory
 from handoff_server.compression import server_extensions
 from handoff_server.config import ServerSettings
@@ -52,13 +58,19 @@ from handoff_server.conversations.sink import Attach
 from handoff_server.datadir import explain_os_error
 from handoff_server.errors import ProtocolError, WireError
 from handoff_server.frames import parse_agent_frame, parse_visitor_frame
+from handoff_server.guard import (
+    Gatekeeper,
+    TokenBucket,
+    check_visitor_info,
+    guarded_connection,
+    queue_answer,
+    transcript_page,
+)
+from handoff_server.guard.connections import peer_address
 from handoff_server.handshake import (
     BadRequest,
     bad_request,
-    bearer_token,
     health_response,
-    query_token,
-    single_header,
 )
 from handoff_server.hub import Hub, Subscriber
 from handoff_server.metrics import exposition
@@ -83,7 +95,6 @@ from handoff_server.protocol import (
     SConversation,
     SError,
     SEvent,
-    SQueue,
     SWelcome,
     VChooseFallback,
     VisitorLimits,
@@ -113,31 +124,6 @@ class _Typed(Protocol):
 
 
 F = TypeVar("F", bound=_Typed)
-
-
-@dataclass
-class TokenBucket:
-    """Rate limiter: ``capacity`` frames, refilled at ``capacity`` per ``period`` seconds."""
-
-    capacity: int
-    period: float = 60.0
-    tokens: float = field(init=False)
-    stamp: float = field(default_factory=time.monotonic)
-
-    def __post_init__(self) -> None:
-        self.tokens = float(self.capacity)
-
-    def take(self) -> bool:
-        """Spend one token; False when none is left."""
-        now = time.monotonic()
-        self.tokens = min(
-            self.capacity, self.tokens + (now - self.stamp) * self.capacity / self.period
-        )
-        self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return True
-        return False
 
 
 def checked_text(text: str | None, limit: int, *, required: bool = True) -> str | None:
@@ -210,10 +196,8 @@ class Gateway:
         self.readiness: Callable[[], Awaitable[dict[str, bool]]] | None = None
         """More parts ``/readyz`` checks (a cluster node's database and bus), if any."""
         self.metrics: Counter[str] = Counter()
-        self._handshake_agents: weakref.WeakKeyDictionary[ServerConnection, AgentInfo] = (
-            weakref.WeakKeyDictionary()
-        )
-        """Agents whose handshake carried a valid token, until their handler takes them."""
+        self.guard = Gatekeeper(settings, self.metrics)
+        self.admission = Admission(settings, self.guard, agents, self.metrics)
 
     @property
     def port(self) -> int:
@@ -233,6 +217,8 @@ class Gateway:
             server_header="handoff",
             compression=None,
             extensions=server_extensions(),
+            open_timeout=self.settings.handshake_timeout_seconds,
+            create_connection=guarded_connection(self.guard.limiter),
         )
         self.ready = True
 
@@ -263,41 +249,26 @@ class Gateway:
         if path not in ("/v1/visitor", "/v1/agent"):
             return connection.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
         try:
-            return await self._handshake(connection, request.headers, path, url.query)
+            return await self.admission.check(connection, request.headers, path, url.query)
         except BadRequest as exc:
             self.metrics["handshake_bad_request"] += 1
             return bad_request(connection, exc)
-
-    async def _handshake(
-        self, connection: ServerConnection, headers: Headers, path: str, query: str
-    ) -> Response | None:
-        """The origin check and the handshake token; raises :class:`BadRequest`."""
-        origin = single_header(headers, "Origin")
-        allowed = self.settings.allowed_origins
-        if allowed and origin is not None and origin not in allowed:
-            self.metrics["handshake_forbidden_origin"] += 1
-            return connection.respond(http.HTTPStatus.FORBIDDEN, "origin not allowed\n")
-        if path == "/v1/agent":
-            token = bearer_token(headers) or query_token(query)
-            if token is not None:
-                agent = await self.agents.authenticate(token)
-                if agent is None:
-                    self.metrics["handshake_unauthorized"] += 1
-                    return connection.respond(http.HTTPStatus.UNAUTHORIZED, "invalid token\n")
-                self._handshake_agents[connection] = agent
-        return None
 
     # ------------------------------------------------------------------ websocket
 
     async def _handler(self, ws: ServerConnection) -> None:
         path = urlsplit(ws.request.path).path if ws.request else ""
-        sub = Subscriber(role="visitor" if path == "/v1/visitor" else "agent")
+        sub = Subscriber(
+            role="visitor" if path == "/v1/visitor" else "agent",
+            max_bytes=self.settings.send_queue_bytes,
+            address=peer_address(ws.transport),
+        )
 
         def too_slow() -> None:
             asyncio.ensure_future(ws.close(1013, "client too slow; resume"))
 
         sub.on_overflow = too_slow
-        writer = asyncio.create_task(_write(ws, sub))
+        writer = asyncio.create_task(_writer(ws, sub))
         try:
             if path == "/v1/visitor":
                 await self._visitor(ws, sub)
@@ -317,11 +288,15 @@ class Gateway:
     async def _frames(
         self, ws: ServerConnection, sub: Subscriber, parse: Callable[[str | bytes], F]
     ) -> AsyncIterator[F]:
-        """Yield parsed frames; answer bad ones with an error frame and go on."""
-        bucket = TokenBucket(self.settings.rate_limit_per_minute)
-        async for raw in ws:
-            if not bucket.take():
-                self.metrics["rate_limited"] += 1
+        """Yield parsed frames; answer bad ones with an error frame and go on. The next
+        frame is read only once the client's send queue has room (see
+        :meth:`Subscriber.wait_for_room`); each spends a token of the connection's and of
+        its address's bucket."""
+        bucket = self.guard.connection_bucket()
+        while True:
+            await sub.wait_for_room()
+            raw = await ws.recv()
+            if not self.guard.take_frame(bucket, sub.address):
                 sub.push(_refusal(raw, "rate_limited", "too many frames; slow down"))
                 continue
             try:
@@ -342,23 +317,36 @@ class Gateway:
 
     async def _visitor(self, ws: ServerConnection, sub: Subscriber) -> None:
         conversation_id: str | None = None
-        async for frame in self._frames(ws, sub, parse_visitor_frame):
-            client_msg_id = getattr(frame, "client_msg_id", None)
-            with _errors_as_frames(sub, client_msg_id, conversation_id):
-                if isinstance(frame, VStart | VResume):
-                    if conversation_id is not None:
-                        raise WireError(
-                            "this connection already has a conversation", code="already_started"
-                        )
-                    conversation_id = await self._welcome(frame, sub)
-                    continue
+        deadline = _FirstFrameDeadline(ws, self.settings.first_frame_timeout_seconds)
+        try:
+            async for frame in self._frames(ws, sub, parse_visitor_frame):
+                client_msg_id = getattr(frame, "client_msg_id", None)
+                with _errors_as_frames(sub, client_msg_id, conversation_id):
+                    if isinstance(frame, VStart | VResume):
+                        if conversation_id is not None:
+                            raise WireError(
+                                "this connection already has a conversation",
+                                code="already_started",
+                            )
+                        deadline.cancel()
+                        conversation_id = await self._welcome(frame, sub)
+                        continue
+                    if conversation_id is None:
+                        raise WireError("send 'start' or 'resume' first", code="not_started")
+                    self.guard.take_conversation(conversation_id)
+                    await self._visitor_frame(frame, conversation_id, sub)
                 if conversation_id is None:
-                    raise WireError("send 'start' or 'resume' first", code="not_started")
-                await self._visitor_frame(frame, conversation_id, sub)
+                    deadline.arm()
+        finally:
+            deadline.cancel()
 
     async def _welcome(self, frame: VStart | VResume, sub: Subscriber) -> str:
         """Start or resume the connection's conversation; returns its id."""
         if isinstance(frame, VStart):
+            limits = self.settings
+            check_visitor_info(
+                frame.visitor, limits.max_visitor_fields, limits.max_visitor_info_bytes
+            )
             conv, token, events = await self.service.start(frame.visitor, self._attach(sub))
             last_seq = 0
         else:
@@ -366,19 +354,16 @@ class Gateway:
                 frame.conversation_id, frame.resume_token, frame.last_seq, self._attach(sub)
             )
             token, last_seq = frame.resume_token, conv.last_seq
-        sub.push(
-            SWelcome(
-                conversation_id=conv.id,
-                resume_token=token,
-                status=conv.status,
-                last_seq=last_seq,
-                limits=VisitorLimits(max_message_chars=self.settings.max_message_chars),
-            )
+        welcome = SWelcome(
+            conversation_id=conv.id,
+            resume_token=token,
+            status=conv.status,
+            last_seq=last_seq,
+            limits=VisitorLimits(max_message_chars=self.settings.max_message_chars),
         )
-        for ev in events:
-            sub.push(SEvent(event=ev))
-        for told in await self.service.waiting.resume_frames(conv):
-            sub.push(told)
+        # Queued before any await: live events published from now on come after these.
+        sub.answer([welcome, *(SEvent(event=ev) for ev in events)])
+        sub.answer(await self.service.waiting.resume_frames(conv))
         return conv.id
 
     async def _visitor_frame(
@@ -400,9 +385,9 @@ class Gateway:
             self.hub.typing(conversation_id, sub, frame.active)
 
     async def _agent(self, ws: ServerConnection, sub: Subscriber) -> None:
-        agent = self._handshake_agents.pop(ws, None)
+        agent = self.admission.take(ws)
         if agent is None:
-            agent = await _auth_frame(ws, self.agents, self.settings.auth_timeout_seconds)
+            agent = await _auth_frame(ws, self.guard, self.agents)
             if agent is None:
                 return
         sub.agent = agent
@@ -445,11 +430,13 @@ class Gateway:
             # Register first, then snapshot: an update racing the snapshot is sent
             # after it, and later rows replace earlier ones, so the view converges.
             self.hub.watch_queue(sub, frame.statuses)
-            sub.push(SQueue(items=await self.desk.queue(agent, frame.statuses)))
+            items = await self.desk.queue(agent, frame.statuses)
+            sub.answer(queue_answer(items, self.settings.queue_page_rows, self.settings.page_bytes))
         elif isinstance(frame, AOpen):
             attach = self._attach(sub) if frame.subscribe else None
             packet = await self.service.packet(frame.conversation_id, frame.last_seq, attach)
-            sub.push(SConversation(packet=packet))
+            page = transcript_page(packet, self.settings.page_bytes)
+            sub.answer([SConversation(packet=page)])
         elif isinstance(frame, AClose):
             self.hub.stop_typing(frame.conversation_id, sub)
             self.hub.unsubscribe(frame.conversation_id, sub)
@@ -478,29 +465,76 @@ class Gateway:
 
 
 async def _auth_frame(
-    ws: ServerConnection, agents: AgentDirectory, timeout: float
+    ws: ServerConnection, guard: Gatekeeper, agents: AgentDirectory
 ) -> AgentInfo | None:
-    """The agent an ``auth`` first frame signs in, within ``timeout`` seconds; else the
-    client is told why (``unauthorized``) and the connection closed (1008)."""
+    """The agent of the connection's first frame, ``auth``; None (the connection
+    refused and closed, 1008) when it is late, not ``auth``, its token is bad, or the
+    address has spent its failed attempts (``rate_limited``)."""
+    address = peer_address(ws.transport)
     try:
-        raw = await asyncio.wait_for(ws.recv(), timeout)
+        raw = await asyncio.wait_for(ws.recv(), guard.settings.auth_timeout_seconds)
     except TimeoutError:
-        await ws.send(SError(code="unauthorized", detail="no auth frame in time").model_dump_json())
-        await ws.close(1008, "unauthorized")
+        await _refuse_auth(ws, "unauthorized", "no auth frame in time")
         return None
     try:
         frame = parse_agent_frame(raw)
     except ProtocolError as exc:
-        await ws.send(SError(code=exc.code, detail=exc.detail).model_dump_json())
-        await ws.close(1008, "unauthorized")
+        await _refuse_auth(ws, exc.code, exc.detail)
         return None
-    agent = await agents.authenticate(frame.token) if isinstance(frame, AAuth) else None
-    if agent is None:
-        detail = "invalid token" if isinstance(frame, AAuth) else "send 'auth' first"
-        await ws.send(SError(code="unauthorized", detail=detail).model_dump_json())
-        await ws.close(1008, "unauthorized")
+    if not isinstance(frame, AAuth):
+        await _refuse_auth(ws, "unauthorized", "send 'auth' first")
+        return None
+    agent = await guard.sign_in(address, frame.token, agents.authenticate)
+    if not isinstance(agent, AgentInfo):
+        detail = "invalid token" if agent == "unauthorized" else "too many failed sign-ins"
+        await _refuse_auth(ws, agent, detail)
         return None
     return agent
+
+
+async def _writer(ws: ServerConnection, sub: Subscriber) -> None:
+    # One writer per connection: a slow client only fills its own queue.
+    try:
+        while True:
+            frame = await sub.next_frame()
+            await ws.send(frame)
+    except ConnectionClosed:
+        pass
+    finally:
+        sub.closed()
+
+
+async def _refuse_auth(ws: ServerConnection, code: ErrorCode, detail: str) -> None:
+    """Refuse an agent connection's sign-in: an ``error`` frame, then close (1008)."""
+    await ws.send(SError(code=code, detail=detail).model_dump_json())
+    await ws.close(1008, "unauthorized")
+
+
+class _FirstFrameDeadline:
+    """Closes a visitor connection (1008) that has no conversation ``seconds`` after it
+    opened or after its last refused ``start``/``resume``: silent connections would
+    otherwise hold a file descriptor each for ever. Paused while a ``start`` or
+    ``resume`` is being served (a busy server may take longer than the deadline)."""
+
+    def __init__(self, ws: ServerConnection, seconds: float) -> None:
+        self.ws = ws
+        self.seconds = seconds
+        self._timer: asyncio.TimerHandle | None = None
+        self.arm()
+
+    def arm(self) -> None:
+        """Start the countdown, unless it runs."""
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.seconds, self._close)
+
+    def cancel(self) -> None:
+        """Stop the countdown."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _close(self) -> None:
+        asyncio.ensure_future(self.ws.close(1008, "send 'start' or 'resume' first"))
 
 
 _VisitorAction = (
@@ -587,14 +621,3 @@ def _client_msg_id(raw: str | bytes, key: str = "client_msg_id") -> str | None:
         return None
     value = data.get(key) if isinstance(data, dict) else None
     return value if isinstance(value, str) and _PLAUSIBLE_ID.fullmatch(value) else None
-
-
-async def _write(ws: ServerConnection, sub: Subscriber) -> None:
-    """Send a connection's queued frames; one writer per connection, so a slow client only
-    fills its own queue."""
-    try:
-        while True:
-            frame = await sub.queue.get()
-            await ws.send(frame)
-    except ConnectionClosed:
-        pass

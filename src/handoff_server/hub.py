@@ -1,7 +1,7 @@
 """The connection hub, on the gateway side: who listens to what, and their send queues.
 
-Each connected client is a :class:`Subscriber` with its own bounded send queue (one
-writer task per connection drains it), so a slow client only fills its own queue and
+Each connected client is a :class:`Subscriber` with its own send queue, bounded in
+frames and bytes (one writer task per connection drains it), so a slow client only fills its own queue and
 never stalls the rest; a client whose queue overflows is closed and resumes from its
 last ``seq``. :class:`Hub` keeps each conversation's subscribers, the queue watchers
 with the statuses each watches, and the signed-in agents; it is the
@@ -15,7 +15,8 @@ Never here: storing anything or deciding anything about a conversation.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -34,47 +35,118 @@ from handoff_server.protocol import (
     STyping,
 )
 
-__all__ = ["SEND_QUEUE_FRAMES", "Hub", "Subscriber"]
+__all__ = ["SEND_QUEUE_BYTES", "SEND_QUEUE_FRAMES", "Hub", "Subscriber"]
 
 SEND_QUEUE_FRAMES = 2000
-"""Frames a client's send queue holds before the client counts as too slow."""
+"""Live frames a client's send queue holds before the client counts as too slow."""
+
+SEND_QUEUE_BYTES = 4 * 1024 * 1024
+"""Default of ``server.send_queue_bytes``: memory (bytes) of the frames waiting for one
+client before it counts as too slow."""
 
 
 @dataclass(eq=False)
 class Subscriber:
-    """One connected client: frames for it go through ``push`` into its send queue.
+    """One connected client: frames for it go through ``push`` (live frames) or
+    ``answer`` (the answer to its own request) into its send queue; the connection's
+    writer takes them with :meth:`next_frame`.
 
-    ``role``: visitor | agent. ``agent`` is set for agents. ``on_overflow`` is called
-    once if the client cannot keep up (its queue is full); the gateway then closes it so
-    it reconnects and resumes from its last ``seq``.
+    The queue is bounded in frames and in bytes (``max_bytes``, the memory of the queued
+    JSON texts): a live frame that would go past either marks the client as too slow:
+    ``on_overflow`` is called once; the gateway then closes it so it reconnects and
+    resumes from its last ``seq``. An answer is queued whole whatever its size (it is
+    the client's own request; it is bounded by the server's page sizes), and does not
+    count against the live bound; :meth:`wait_for_room` lets the gateway read the
+    client's next request only once the queue is below ``max_bytes`` again, so a client
+    that asks and never reads holds at most ``max_bytes`` plus one answer.
+
+    ``role``: visitor | agent. ``agent`` is set for agents. ``address``: the client's IP
+    address (for per-address limits), empty when unknown.
     """
 
     role: Literal["visitor", "agent"]
     agent: AgentInfo | None = None
-    queue: asyncio.Queue[str] = field(
-        default_factory=lambda: asyncio.Queue(maxsize=SEND_QUEUE_FRAMES)
-    )
+    queue: asyncio.Queue[tuple[str, bool]] = field(default_factory=asyncio.Queue)
+    """Queued frames: (JSON text, whether it is part of an answer)."""
+    max_bytes: int = SEND_QUEUE_BYTES
+    address: str = ""
     on_overflow: Callable[[], None] | None = None
     overflowed: bool = False
+    queued_bytes: int = 0
+    """Memory of every queued frame's text, in bytes."""
+    answer_bytes: int = 0
+    """The part of ``queued_bytes`` that belongs to answers."""
+    live_frames: int = 0
     typing_in: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     """Conversations in which this client last said it is typing, each with the timer
     that ends it if the client never says it stopped."""
     last_ack: str | None = None
     """The ``client_msg_id`` of the last ``ack`` pushed: an error after it must not say
     "nothing was stored"."""
+    _room: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self._room.set()
 
     def push(self, frame: BaseModel) -> None:
-        """Queue a frame for sending; never blocks."""
+        """Queue a live frame for sending; never blocks. Past the bounds the client is
+        marked too slow (``on_overflow``) and the frame dropped."""
         if isinstance(frame, SAck):
             self.last_ack = frame.client_msg_id
         if self.overflowed:
             return
-        try:
-            self.queue.put_nowait(frame.model_dump_json())
-        except asyncio.QueueFull:
+        text = frame.model_dump_json()
+        size = sys.getsizeof(text)
+        live = self.queued_bytes - self.answer_bytes
+        if self.live_frames >= SEND_QUEUE_FRAMES or live + size > self.max_bytes:
             self.overflowed = True
             if self.on_overflow is not None:
                 self.on_overflow()
+            return
+        self.live_frames += 1
+        self._put(text, size, answer=False)
+
+    def answer(self, frames: Iterable[BaseModel]) -> None:
+        """Queue the answer to the client's own request, whole; never blocks."""
+        if self.overflowed:
+            return
+        for frame in frames:
+            text = frame.model_dump_json()
+            size = sys.getsizeof(text)
+            self.answer_bytes += size
+            self._put(text, size, answer=True)
+
+    def _put(self, text: str, size: int, *, answer: bool) -> None:
+        self.queued_bytes += size
+        if self.queued_bytes > self.max_bytes:
+            self._room.clear()
+        self.queue.put_nowait((text, answer))
+
+    async def next_frame(self) -> str:
+        """The next frame to send (waits for one), its bytes counted as gone."""
+        text, answer = await self.queue.get()
+        size = sys.getsizeof(text)
+        self.queued_bytes -= size
+        if answer:
+            self.answer_bytes -= size
+        else:
+            self.live_frames -= 1
+        if self.queued_bytes <= self.max_bytes:
+            self._room.set()
+        return text
+
+    async def wait_for_room(self) -> None:
+        """Return once the queued frames take at most ``max_bytes``."""
+        await self._room.wait()
+
+    def closed(self) -> None:
+        """The connection is gone: drop what is queued, refuse what comes, and wake
+        whoever waits for room (they find the connection closed)."""
+        self.overflowed = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queued_bytes = self.answer_bytes = self.live_frames = 0
+        self._room.set()
 
 
 class Hub:

@@ -244,6 +244,8 @@ ErrorCode = Literal[
     "at_capacity",
     "rate_limited",
     "unavailable",
+    "visitor_info_too_large",
+    "too_many_connections",
     "internal",
 ]
 """Stable error codes sent in ``error`` frames."""
@@ -888,6 +890,11 @@ class HandoffPacket(_Frame):
     assigned_agent: AgentInfo | None = None
     transcript: list[Event] = Field(default_factory=list)
     last_seq: int = 0
+    more: bool = Field(default=False, exclude_if=lambda v: not v)
+    """The transcript stops before ``last_seq`` because the answer reached its size
+    limit (``server.page_bytes``): ask for the rest with ``open`` from the
+    ``seq`` of its last event (added in v1; older servers always send everything; left out of the frame when false, so complete
+    packets are as before)."""
 
 
 # --------------------------------------------------------------------------- visitor → server
@@ -1240,10 +1247,15 @@ class SError(_Frame):
 
 class SQueue(_Frame):
     """Answer to ``subscribe_queue``: every conversation whose status the agent watches,
-    highest priority first, then longest waiting."""
+    highest priority first, then longest waiting: the first rows here, the ``more``
+    others right after as ``queue_item`` frames."""
 
     type: Literal["queue"] = "queue"
     items: list[QueueItem]
+    more: int = Field(default=0, ge=0, exclude_if=lambda v: v == 0)
+    """How many more rows of this answer follow at once as ``queue_item`` frames (the
+    frame holds at most ``server.queue_page_rows`` rows; added in v1, older servers
+    never send it; left out of the frame when 0)."""
 
 
 class SQueueItem(_Frame):
@@ -1349,6 +1361,9 @@ class SWaitingWork(_Frame):
     type: Literal["waiting_work"] = "waiting_work"
     team: str | None = None
     items: list[QueueItem]
+    more: int = Field(default=0, ge=0, exclude_if=lambda v: v == 0)
+    """How many other conversations wait beyond ``items`` (the frame lists the oldest
+    50 at most; added in v1, older servers never send it; left out when 0)."""
 
 
 class SAiPartial(_Frame):

@@ -57,8 +57,16 @@ async def _escalated_and_opened(server, *names: str) -> tuple[Connection, str, l
     return visitor, cid, agents
 
 
+async def _claim(conn: Connection, cid: str) -> None:
+    """Claim the conversation: typing needs the right to reply (issue 14)."""
+    claim = new_client_msg_id()
+    await conn.send(AClaim(type="claim", conversation_id=cid, client_msg_id=claim))
+    assert isinstance((await wait_ack(conn, claim))[-1], SAck)
+
+
 async def test_agent_connection_dying_while_typing_stops_typing_for_the_others(server):
     visitor, cid, (sam, kim) = await _escalated_and_opened(server, "Sam", "Kim")
+    await _claim(sam, cid)
     await sam.send(ATyping(type="typing", conversation_id=cid, active=True))
     shown = await visitor.recv_until(_typing(True, "agent"), timeout=5)
     assert shown[-1].name == "Sam"
@@ -103,6 +111,7 @@ async def test_visitor_typing_once_and_saying_nothing_expires_for_agents(server_
 async def test_agent_typing_expiry_is_refreshed_by_another_active(server_factory):
     server = await server_factory(server={"typing_expiry_seconds": EXPIRY})
     visitor, cid, (sam, kim) = await _escalated_and_opened(server, "Sam", "Kim")
+    await _claim(sam, cid)
     await sam.send(ATyping(type="typing", conversation_id=cid, active=True))
     await visitor.recv_until(_typing(True, "agent"), timeout=5)
     await asyncio.sleep(EXPIRY / 2)

@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from handoff_server.client import new_client_msg_id
 from handoff_server.config import Settings
 from handoff_server.protocol import AClaim, AResolve, VRequestHuman
 from handoff_server.store import OutboxRow
+from handoff_server.webhooks.delivery import in_order
 from tests.conftest import create_token
 from tests.helpers import agent, run_handoff, start_visitor, wait_ack
 
@@ -311,3 +313,25 @@ async def test_operator_lists_a_failed_delivery_and_redelivers_it(
     await wait_row(allowed, lambda r: r.status == "delivered")
     empty = await run_handoff("webhooks", "list", "--failed", "--data-dir", str(data))
     assert empty.stdout.strip() == "no failed deliveries"
+
+
+def test_one_conversations_deliveries_go_out_in_order() -> None:
+    """Due rows are sent concurrently across conversations but one after another within
+    a conversation and endpoint, so a receiver never sees ``resolved`` before
+    ``assigned`` (the group commit makes them due in the same round)."""
+    now = datetime.now(UTC)
+
+    def row(n: int, cid: str, kind: str, url: str = "http://a.example/hook") -> OutboxRow:
+        data = (
+            {"packet": {"conversation_id": cid}}
+            if kind == "escalated"
+            else {"conversation_id": cid}
+        )
+        payload = {"id": f"msg_{n}", "type": f"conversation.{kind}", "data": data}
+        return OutboxRow(id=f"msg_{n}", endpoint=url, event_type=f"conversation.{kind}",
+                         payload=payload, created_at=now, next_attempt_at=now)  # fmt: skip
+
+    rows = [row(1, "c1", "escalated"), row(2, "c2", "escalated"), row(3, "c1", "assigned"),
+            row(4, "c1", "resolved"), row(5, "c1", "resolved", "http://b.example/hook")]  # fmt: skip
+    groups = [[r.id for r in g] for g in in_order(rows)]
+    assert groups == [["msg_1", "msg_3", "msg_4"], ["msg_2"], ["msg_5"]]

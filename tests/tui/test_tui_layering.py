@@ -1,5 +1,5 @@
 """handoff_tui reaches the server only through the protocol (the agent's and the
-operator's frames), the client and config."""
+operator's frames), the client (with its paged reads) and config."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ ALLOWED = {
     "handoff_server.protocol",
     "handoff_server.protocol_operator",
     "handoff_server.client",
+    "handoff_server.client_reads",
     "handoff_server.config",
 }
 

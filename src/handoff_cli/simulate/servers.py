@@ -43,6 +43,16 @@ class StartedServer:
     tokens: list[str]
 
 
+def _load_env() -> dict[str, str]:
+    """The environment of a server the simulator starts: every simulated client comes
+    from this machine's one address, so the per-address limits are lifted (unless the
+    environment sets them)."""
+    env = dict(os.environ)
+    env.setdefault("HANDOFF_SERVER__MAX_CONNECTIONS_PER_IP", "100000")
+    env.setdefault("HANDOFF_SERVER__RATE_LIMIT_PER_IP_PER_MINUTE", "1000000")
+    return env
+
+
 def _prepare(data_dir: Path, policy: Policy | None, agents: int) -> list[str]:
     """Store ``policy`` and create one agent token per simulated agent (at least one,
     for the agents' side of the report); returns the tokens."""
@@ -95,7 +105,7 @@ async def start_server(
         process = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "handoff_cli", "serve", "--port", "0",
             "--data-dir", str(data_dir), "--log-level", "WARNING", *serve_args,
-            stdout=asyncio.subprocess.PIPE, stderr=log, env=dict(os.environ),
+            stdout=asyncio.subprocess.PIPE, stderr=log, env=_load_env(),
         )  # fmt: skip
     assert process.stdout is not None
     try:

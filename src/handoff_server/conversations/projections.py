@@ -152,13 +152,37 @@ def assigned_agent(conv: ConversationRecord) -> AgentInfo | None:
     )
 
 
+ROW_TEXT_CHARS = 200
+"""Longest text (first question, offline message) a queue row carries, in characters;
+the whole text is in the conversation's events."""
+
+
+def _row_text(text: str | None) -> str | None:
+    if text is None or len(text) <= ROW_TEXT_CHARS:
+        return text
+    return text[: ROW_TEXT_CHARS - 1] + "…"
+
+
+def _row_fallback(fallback: dict[str, Any] | None) -> FallbackState | None:
+    if not fallback:
+        return None
+    state = FallbackState.model_validate(fallback)
+    return (
+        state.model_copy(update={"message": _row_text(state.message)}) if state.message else state
+    )
+
+
 def queue_item(conv: ConversationRecord) -> QueueItem:
-    """A conversation as a queue row."""
+    """A conversation as a queue row: small, whatever the conversation holds. The
+    visitor is their name, email and start page (the form fields come with the handoff
+    packet); the first question and an offline message are clipped to
+    :data:`ROW_TEXT_CHARS`."""
+    visitor = VisitorInfo.model_validate(conv.visitor)
     return QueueItem(
         conversation_id=conv.id,
         status=conv.status,
-        visitor=VisitorInfo.model_validate(conv.visitor),
-        first_question=conv.first_question,
+        visitor=VisitorInfo(name=visitor.name, email=visitor.email, page_url=visitor.page_url),
+        first_question=_row_text(conv.first_question),
         trigger=_trigger(conv),
         last_confidence=conv.last_confidence,
         priority=conv.priority,
@@ -168,7 +192,7 @@ def queue_item(conv: ConversationRecord) -> QueueItem:
         updated_at=conv.updated_at,
         last_seq=conv.last_seq,
         wait=WaitInfo.model_validate(conv.wait_estimate) if conv.wait_estimate else None,
-        fallback=FallbackState.model_validate(conv.fallback) if conv.fallback else None,
+        fallback=_row_fallback(conv.fallback),
     )
 
 

@@ -52,6 +52,11 @@ from handoff_server.store import AsyncStore, ConversationRecord, ConversationUpd
 
 __all__ = ["Desk", "Plan", "WaitingRoom", "WaitingSink"]
 
+
+WAITING_WORK_ROWS = 50
+"""Rows one ``waiting_work`` frame lists at most (the oldest); ``more`` says how many
+others wait."""
+
 log = logging.getLogger(__name__)
 
 Compose = Callable[[ConversationRecord], "fallbacks.Decided | None"]
@@ -394,14 +399,17 @@ class WaitingRoom(_Estimates):
         """Tell waiting visitors their new estimates, then offer the waiting work of
         ``team`` (``None``: every team), oldest first, to the agents who could take it
         (online, serving it, with a free slot): a ``waiting_work`` frame each, with the
-        rows of the teams they serve. Returns the rows of ``team`` waiting."""
+        oldest :data:`WAITING_WORK_ROWS` rows of the teams they serve (a frame must stay
+        small whatever the queue) and how many more wait. Returns the rows of ``team``
+        waiting."""
         await self.refresh()
         rows = [r for r in await self.desk.queue(("queued",)) if _in_line_row(r, team)]
         rows.sort(key=lambda r: (r.queued_at or r.updated_at, r.conversation_id))
         for agent in self.staffing.candidates(team) if rows else []:
             theirs = [r for r in rows if agent.serves(r.team)]
             if theirs:
-                frame = SWaitingWork(team=team, items=theirs)
+                items = theirs[:WAITING_WORK_ROWS]
+                frame = SWaitingWork(team=team, items=items, more=len(theirs) - len(items))
                 for client in agent.clients:
                     client.push(frame)
         return rows

@@ -13,6 +13,7 @@ import random
 import socket
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -139,13 +140,18 @@ class Deliverer:
             self.outbox.wake.clear()
             try:
                 due = await self._store.call(self._db.due_outbox, utcnow(), BATCH)
-                await asyncio.gather(*(self._deliver(row) for row in due))
+                await asyncio.gather(*(self._deliver_in_order(rows) for rows in in_order(due)))
             except Exception:
                 log.exception("webhook delivery round failed")
                 due = []
             if len(due) < BATCH:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.outbox.wake.wait(), POLL_SECONDS)
+
+    async def _deliver_in_order(self, rows: list[OutboxRow]) -> None:
+        """Deliver one conversation's rows for one endpoint one after another."""
+        for row in rows:
+            await self._deliver(row)
 
     async def _deliver(self, row: OutboxRow) -> None:
         attempts = row.attempts + 1
@@ -199,3 +205,27 @@ class Deliverer:
     async def _fail(self, row: OutboxRow, attempts: int, error: str) -> None:
         log.warning("webhook %s to %s failed: %s", row.id, row.endpoint, error)
         await self._store.call(self._db.outbox_failed, row.id, row.endpoint, attempts, error)
+
+
+def in_order(rows: list[OutboxRow]) -> list[list[OutboxRow]]:
+    """``rows`` (due, oldest first) grouped by endpoint and conversation, each group in
+    its order: a receiver gets one conversation's events in the order they happened
+    (escalated, assigned, resolved) while other conversations' go out alongside. A row
+    that fails and is retried may still arrive after later ones; each carries its
+    ``timestamp``."""
+    groups: dict[tuple[str, str], list[OutboxRow]] = {}
+    for row in rows:
+        groups.setdefault((row.endpoint, _conversation_of(row.payload) or row.id), []).append(row)
+    return list(groups.values())
+
+
+def _conversation_of(payload: dict[str, Any]) -> str | None:
+    """The conversation a webhook payload is about (``None`` for a test event)."""
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        return None
+    packet = data.get("packet")
+    cid = data.get("conversation_id") or (
+        packet.get("conversation_id") if isinstance(packet, dict) else None
+    )
+    return cid if isinstance(cid, str) else None

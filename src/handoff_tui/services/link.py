@@ -77,9 +77,13 @@ from handoff_tui.messages import (
 )
 from handoff_tui.model import AgentModel
 from handoff_tui.services.client import AgentClient, AgentConnection
+from handoff_tui.services.pages import QueuePages, TranscriptPages
 from handoff_tui.settings import TUISettings
 
-__all__ = ["Link", "action_frame", "subscription"]
+__all__ = ["PAGE_RETRY_SECONDS", "Link", "action_frame", "subscription"]
+
+PAGE_RETRY_SECONDS = 2.0
+"""Pause before asking again for transcript pages the server refused (``rate_limited``)."""
 
 _OPERATOR_ANSWERS = (
     SPolicy,
@@ -145,6 +149,10 @@ class Link:
         """The open connection, ``None`` while (re)connecting."""
         self.attempt = 0
         """Failed attempts in a row since the last connection."""
+        self.pages = TranscriptPages()
+        """Transcripts arriving in pages (posted once whole)."""
+        self.queue_pages = QueuePages()
+        """The queue answer arriving in frames (posted once whole)."""
 
     @property
     def connected(self) -> bool:
@@ -173,11 +181,14 @@ class Link:
             try:
                 await self._resync(conn)
                 async for frame in conn.frames():
-                    self._dispatch(frame)
+                    if not await self._page(conn, frame):
+                        self._dispatch(frame)
             except (OSError, ConnectionClosed):
                 pass
             finally:
                 self.connection = None
+                self.pages.clear()
+                self.queue_pages.clear()
                 await conn.close()
             await self._wait_to_retry("connection closed")
 
@@ -214,6 +225,42 @@ class Link:
                         action_frame(cid, pending.kind, pending.client_msg_id, pending.text)
                     )
 
+    async def _page(self, conn: AgentConnection, frame: Any) -> bool:
+        """Handle a page of a transcript: ask for the next one, post the packet once it
+        is whole. A refusal while pages are awaited (``rate_limited``) asks again after
+        a pause. True when ``frame`` was taken here."""
+        if isinstance(frame, SQueue | SQueueItem):
+            return self._queue_page(frame)
+        if isinstance(frame, SConversation):
+            whole, request = self.pages.take(frame.packet)
+            if request is not None:
+                await conn.send(request)
+            if whole is not None:
+                self.post(ConversationLoaded(whole))
+            return True
+        if (
+            isinstance(frame, SError)
+            and frame.code == "rate_limited"
+            and frame.client_msg_id is None
+            and self.pages.partial
+        ):
+            await asyncio.sleep(PAGE_RETRY_SECONDS)
+            for request in self.pages.requests():
+                await conn.send(request)
+            return True
+        return False
+
+    def _queue_page(self, frame: SQueue | SQueueItem) -> bool:
+        """Collect the queue answer's rows; post it once whole. True when taken."""
+        if isinstance(frame, SQueue):
+            rows = self.queue_pages.start(frame)
+            taken = True
+        else:
+            taken, rows = self.queue_pages.row(frame.item)
+        if rows is not None:
+            self.post(QueueReplaced(rows))
+        return taken
+
     def _dispatch(self, frame: Any) -> None:
         if isinstance(frame, SEvent):
             self.post(EventReceived(frame.event))
@@ -221,10 +268,6 @@ class Link:
             self.post(QueueItemChanged(frame.item))
         elif isinstance(frame, SAck):
             self.post(AckReceived(frame.client_msg_id, frame.conversation_id, frame.seq))
-        elif isinstance(frame, SConversation):
-            self.post(ConversationLoaded(frame.packet))
-        elif isinstance(frame, SQueue):
-            self.post(QueueReplaced(frame.items))
         elif isinstance(frame, STyping):
             self.post(TypingChanged(frame.conversation_id, frame.role, frame.name, frame.active))
         elif isinstance(frame, SError):
