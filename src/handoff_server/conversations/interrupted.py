@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from handoff_server.conversations.turn import says_yes
+from handoff_server.errors import NotFound
 from handoff_server.protocol import VisitorMessage
 from handoff_server.routing import fallbacks
 from handoff_server.store import AsyncStore, ConversationRecord, Store
@@ -78,8 +79,11 @@ class InterruptedTurns:
         finished = 0
         for conversation_id in await self._store.call(unanswered, self._db, quiet_since):
             async with self.locks.try_hold(conversation_id) as taken:
-                if taken and await self.finish_interrupted_turn(conversation_id):
-                    finished += 1
+                try:
+                    if taken and await self.finish_interrupted_turn(conversation_id):
+                        finished += 1
+                except NotFound:  # erased meanwhile (retention, handoff erase)
+                    continue
         return finished
 
     async def finish_interrupted_turn(self, conversation_id: str) -> bool:
