@@ -30,6 +30,15 @@ DataDirOpt = Annotated[
         file_okay=False,
     ),
 ]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        metavar="URL",
+        help="postgresql://... to use a PostgreSQL store shared by several nodes"
+        " (default: SQLite in the data dir; docs/scaling.md).",
+    ),
+]
 ServerOpt = Annotated[
     str | None,
     typer.Option(

@@ -9,14 +9,22 @@ running; a visitor still connected to an erased conversation can no longer resum
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Annotated
 
 import typer
 
-from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
+from handoff_cli.common import (
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    StoreOpt,
+    fail,
+    print_json,
+    settings_from,
+)
 from handoff_cli.output import echo
 from handoff_server.retention import erase_email
+from handoff_server.storage import store_errors
 from handoff_server.store import opened_store, store_exists
 
 __all__ = ["register"]
@@ -31,6 +39,7 @@ def erase(
     ] = False,
     json_out: JsonOpt = False,
     data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Erase a visitor's data.
@@ -41,7 +50,7 @@ def erase(
     --dry-run lists the conversations and deletes nothing. With --json: one object
     (email, dry_run, conversations, deleted: rows per table).
     """
-    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     if "@" not in email:
         fail(f"--email {email!r} is not an email address", "invalid_option")
     ids: list[str] = []
@@ -50,7 +59,7 @@ def erase(
         try:
             with opened_store(settings.store) as store:
                 result = erase_email(store, email, dry_run=dry_run)
-        except sqlite3.Error as exc:
+        except store_errors() as exc:
             fail(f"cannot erase: {exc}; nothing was deleted", "store_failed")
         ids, deleted = result.conversations, result.deleted
     if json_out:

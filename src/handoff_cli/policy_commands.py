@@ -17,7 +17,15 @@ from typing import Annotated, Any
 import tomli_w
 import typer
 
-from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
+from handoff_cli.common import (
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    StoreOpt,
+    fail,
+    print_json,
+    settings_from,
+)
 from handoff_cli.output import echo, escape_serialized, one_line
 from handoff_server.errors import PolicyError, StoredPolicyInvalid
 from handoff_server.escalation import Policy, parse_policy
@@ -40,9 +48,11 @@ AuthorOpt = Annotated[
 ]
 
 
-def _current(config: Path | None, data_dir: Path | None) -> tuple[Policy, PolicyRecord | None]:
+def _current(
+    config: Path | None, data_dir: Path | None, store_url: str | None = None
+) -> tuple[Policy, PolicyRecord | None]:
     """The policy in force: the newest stored version, else the config file's."""
-    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     try:
         current = policy_in_force(settings)
     except StoredPolicyInvalid as exc:
@@ -62,7 +72,12 @@ def _meta(record: PolicyRecord | None) -> dict[str, Any]:
 
 
 @policy_app.command("show")
-def show(json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigOpt = None) -> None:
+def show(
+    json_out: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
+    config: ConfigOpt = None,
+) -> None:
     """Show the policy in force.
 
     It prints the version, author, time, triggers and rules.
@@ -70,7 +85,7 @@ def show(json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigO
     With --json: one object with version, author, created_at (UTC), source (store or
     config) and policy (the body).
     """
-    policy, record = _current(config, data_dir)
+    policy, record = _current(config, data_dir, store_url)
     if json_out:
         print_json({**_meta(record), "policy": policy.to_data()})
         return
@@ -109,13 +124,18 @@ def show(json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigO
 
 @policy_app.command("history")
 def history(
-    json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigOpt = None
+    json_out: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """List every stored policy version, oldest first.
 
     One line each: version, time (UTC), author.
     """
-    records = policy_history(settings_from(config, {"store": {"data_dir": data_dir}}).store)
+    records = policy_history(
+        settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}}).store
+    )
     if json_out:
         print_json([{**_meta(r), "policy": r.body} for r in records])
         return
@@ -135,13 +155,14 @@ def export(
         ),
     ] = None,
     data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Print the policy in force, ready to edit and import.
 
     TOML by default, JSON with --json.
     """
-    policy, _ = _current(config, data_dir)
+    policy, _ = _current(config, data_dir, store_url)
     data = policy.to_data()
     text = (
         json.dumps(data, indent=2, ensure_ascii=False) + "\n" if json_out else tomli_w.dumps(data)
@@ -192,6 +213,7 @@ def import_(
     ] = False,
     json_out: JsonOpt = False,
     data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Validate a policy file and store it as the next version.
@@ -214,7 +236,7 @@ def import_(
             echo("policy is valid (dry run: nothing stored)")
         return
     who = author or _login_name()
-    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     version = save_policy(settings.store, policy, who)
     if json_out:
         print_json({"ok": True, "version": version, "author": who})

@@ -13,7 +13,15 @@ from zoneinfo import ZoneInfo
 import regex
 import typer
 
-from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
+from handoff_cli.common import (
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    StoreOpt,
+    fail,
+    print_json,
+    settings_from,
+)
 from handoff_cli.output import echo, one_line
 from handoff_server.analytics.report import analytics_report, report_data
 from handoff_server.errors import StoredPolicyInvalid
@@ -93,6 +101,7 @@ def report(
     ] = None,
     json_out: JsonOpt = False,
     data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Containment, escalations and wait times from the store.
@@ -104,7 +113,7 @@ def report(
 
     With --json: one object, as the operator's analytics screen receives it.
     """
-    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     if team is not None and not regex.fullmatch(TEAM_NAME_PATTERN, team):
         fail(f"--team {team!r}: use 1-64 letters, digits, '_', '.' or '-'", "invalid_option")
     if not store_exists(settings.store):

@@ -11,7 +11,15 @@ from typing import Annotated, Any
 import regex
 import typer
 
-from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
+from handoff_cli.common import (
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    StoreOpt,
+    fail,
+    print_json,
+    settings_from,
+)
 from handoff_cli.output import echo, one_line
 from handoff_server.protocol import TEAM_NAME_PATTERN
 from handoff_server.store import AgentRecord, opened_store, store_exists
@@ -83,14 +91,17 @@ def _echo_row(row: dict[str, Any]) -> None:
 
 @agents_app.command("list")
 def list_agents(
-    json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigOpt = None
+    json_out: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """List agents and operators, oldest first.
 
     One line each: id, role, name, teams (none: every team) and capacity. With --json:
     one list of objects (id, name, role, teams, capacity, capacity_is_default).
     """
-    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     records: list[AgentRecord] = []
     if store_exists(settings.store):
         with opened_store(settings.store) as store:
@@ -117,6 +128,7 @@ def set_agent(
         bool, typer.Option("--default-capacity", help="Use the configured default capacity.")
     ] = False,
     data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Set an agent's teams and capacity; what is not given stays as it is.
@@ -128,7 +140,7 @@ def set_agent(
     if capacity is not None and default_capacity:
         fail("--capacity and --default-capacity exclude each other", "invalid_option")
     new_teams = checked_teams(teams)
-    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     if not store_exists(settings.store):
         fail(f"no agent {who!r}: no store in {settings.store.data_dir}", "not_found")
     with opened_store(settings.store) as store:

@@ -1,4 +1,4 @@
-"""``handoff serve``."""
+"""``handoff serve`` and ``handoff db upgrade``."""
 
 from __future__ import annotations
 
@@ -11,13 +11,14 @@ from typing import Annotated
 
 import typer
 
-from handoff_cli.common import ConfigOpt, DataDirOpt, DemoKbOpt, fail, settings_from
+from handoff_cli.common import ConfigOpt, DataDirOpt, DemoKbOpt, StoreOpt, fail, settings_from
 from handoff_cli.output import echo
 from handoff_server import logredact
 from handoff_server.config import Settings
 from handoff_server.datadir import explain_os_error
 from handoff_server.errors import HandoffError
 from handoff_server.policies import policy_in_force
+from handoff_server.store import StoreVersionError, opened_store
 
 _HostOpt = Annotated[
     str | None, typer.Option(metavar="HOST", help="Interface to listen on (default 127.0.0.1).")
@@ -33,21 +34,34 @@ _EngineOpt = Annotated[
     typer.Option(metavar="NAME", help="Answerer engine (default from config: 'default')."),
 ]
 
+_BusOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--bus",
+        metavar="URL",
+        help="nats://... the nodes of a PostgreSQL store ring each other through"
+        " (default: none, one node).",
+    ),
+]
+_DemoPageOpt = Annotated[
+    bool,
+    typer.Option(
+        "--demo-page", help="Also serve /demo, a fictional site embedding the web chat widget."
+    ),
+]
+
 
 def serve(
     host: _HostOpt = None,
     port: _PortOpt = None,
     data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
+    bus: _BusOpt = None,
     kb: DemoKbOpt = None,
     engine: _EngineOpt = None,
     config: ConfigOpt = None,
     log_level: Annotated[str, typer.Option(metavar="LEVEL", help="Logging level.")] = "INFO",
-    demo_page: Annotated[
-        bool,
-        typer.Option(
-            "--demo-page", help="Also serve /demo, a fictional site embedding the web chat widget."
-        ),
-    ] = False,
+    demo_page: _DemoPageOpt = False,
 ) -> None:
     """Run the handoff server until SIGTERM or Ctrl-C.
 
@@ -70,7 +84,8 @@ def serve(
         config,
         {
             "server": {"host": host, "port": port, "demo_page": demo_page or None},
-            "store": {"data_dir": data_dir},
+            "store": {"data_dir": data_dir, "url": store_url},
+            "cluster": {"bus": bus},
             "ai": {"kb": kb, "engine": engine},
         },
     )
@@ -110,6 +125,30 @@ def _warn_unapplied_policy(settings: Settings, config: Path | None) -> None:
     )
 
 
+db_app = typer.Typer(help="The store's schema.", no_args_is_help=True, rich_markup_mode=None)
+
+
+@db_app.command("upgrade")
+def db_upgrade(
+    data_dir: DataDirOpt = None, store_url: StoreOpt = None, config: ConfigOpt = None
+) -> None:
+    """Create or migrate the store; print its schema version.
+
+    'handoff serve' does the same on start; run this first to migrate before the nodes
+    of a PostgreSQL store start.
+    """
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
+    try:
+        with opened_store(settings.store) as store:
+            version = getattr(store, "schema_version", lambda: 0)()
+    except HandoffError as exc:
+        fail(exc.detail, exc.code)
+    except StoreVersionError as exc:
+        fail(str(exc), "store_failed")
+    echo(f"store at schema version {version}")
+
+
 def register(app: typer.Typer) -> None:
     """Add these commands to the main app."""
     app.command("serve")(serve)
+    app.add_typer(db_app, name="db")

@@ -8,15 +8,23 @@ a running server closes a revoked token's open connections within
 from __future__ import annotations
 
 import secrets
-import sqlite3
 import uuid
 from typing import Annotated, Any, Literal
 
 import typer
 
-from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
+from handoff_cli.common import (
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    StoreOpt,
+    fail,
+    print_json,
+    settings_from,
+)
 from handoff_cli.output import echo, one_line
 from handoff_cli.roster_commands import CapacityOpt, TeamsOpt, checked_teams, find_agent
+from handoff_server.storage import store_errors
 from handoff_server.store import AgentRecord, hash_token, open_store, opened_store, store_exists
 from handoff_server.store import utcnow as _utcnow
 from handoff_server.tokens import parse_duration, refusal
@@ -45,6 +53,7 @@ def token_create(
         ),
     ] = None,
     data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Create a token. It is printed once, on the last line; only its hash is stored.
@@ -60,7 +69,7 @@ def token_create(
         expires_at = _utcnow() + parse_duration(expires_in) if expires_in else None
     except ValueError as exc:
         fail(f"--expires-in: {exc}", "invalid_option")
-    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     token = "hnd_" + secrets.token_urlsafe(32)
     store = open_store(settings.store)
     try:
@@ -77,12 +86,13 @@ def token_create(
                 expires_at=expires_at,
             )
         )
-    except sqlite3.Error as exc:
+    except store_errors() as exc:
         fail(f"cannot store the token: {exc}", "store_failed")
     finally:
         store.close()
     until = f", expires {expires_at.isoformat(timespec='seconds')}" if expires_at else ""
-    echo(f"created {role} {name.strip()!r} ({agent_id}) in {settings.store.data_dir}")
+    where = settings.store.url.split("@")[-1] if settings.store.url else settings.store.data_dir
+    echo(f"created {role} {name.strip()!r} ({agent_id}) in {where}")
     if until:
         echo(until[2:])
     echo(token)
@@ -109,7 +119,10 @@ def _row(record: AgentRecord) -> dict[str, Any]:
 
 @token_app.command("list")
 def token_list(
-    json_out: JsonOpt = False, data_dir: DataDirOpt = None, config: ConfigOpt = None
+    json_out: JsonOpt = False,
+    data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """List tokens, oldest first.
 
@@ -119,7 +132,7 @@ def token_list(
     With --json: one list of objects (id, name, role, created_at, expires_at, revoked_at,
     state).
     """
-    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     records: list[AgentRecord] = []
     if store_exists(settings.store):
         with opened_store(settings.store) as store:
@@ -139,6 +152,7 @@ def token_list(
 def token_revoke(
     who: Annotated[str, typer.Argument(metavar="AGENT", help="The agent's id or name.")],
     data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Revoke an agent's token.
@@ -149,7 +163,7 @@ def token_revoke(
     The agent stays in the store (their events name them); create a new token to let
     them in again.
     """
-    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     if not store_exists(settings.store):
         fail(f"no agent {who!r}: no store in {settings.store.data_dir}", "not_found")
     with opened_store(settings.store) as store:

@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from handoff_cli.common import ConfigOpt, DataDirOpt, JsonOpt, fail, print_json, settings_from
+from handoff_cli.common import (
+    ConfigOpt,
+    DataDirOpt,
+    JsonOpt,
+    StoreOpt,
+    fail,
+    print_json,
+    settings_from,
+)
 from handoff_cli.output import echo, one_line
 from handoff_server.store import opened_store, store_exists, utcnow
 from handoff_server.webhooks import send_test_event
@@ -25,6 +33,7 @@ def list_deliveries(
     failed: Annotated[bool, typer.Option("--failed", help="Only deliveries that failed.")] = False,
     json_out: JsonOpt = False,
     data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """List webhook deliveries, oldest first.
@@ -34,7 +43,7 @@ def list_deliveries(
     With --json: one list of objects (id, endpoint, event_type, payload, created_at,
     next_attempt_at, attempts, status, last_error; times UTC).
     """
-    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     rows = []
     if store_exists(settings.store):
         with opened_store(settings.store) as store:
@@ -56,13 +65,14 @@ def list_deliveries(
 def redeliver(
     event_id: Annotated[str, typer.Argument(metavar="EVENT_ID", help="The webhook-id.")],
     data_dir: DataDirOpt = None,
+    store_url: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Send an event again to its endpoints.
 
     Its deliveries become pending, due now, with their tries reset; a running server
     posts them within seconds."""
-    settings = settings_from(config, {"store": {"data_dir": data_dir}})
+    settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     count = 0
     if store_exists(settings.store):
         with opened_store(settings.store) as store:

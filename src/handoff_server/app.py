@@ -20,6 +20,7 @@ from handoff_server.agents import AgentDirectory
 from handoff_server.ai import Answerer, make_answerer
 from handoff_server.ai.courtesy_layer import with_courtesy
 from handoff_server.ai.factory import index_path
+from handoff_server.cluster.node import ClusterNode, open_node
 from handoff_server.config import Settings, index_cache_dir
 from handoff_server.conversations import ConversationService
 from handoff_server.datadir import diagnose_data_dir, explain_os_error
@@ -60,6 +61,8 @@ class RunningServer:
     webhooks: Deliverer
     desk: Desk
     operator: OperatorDesk | None = None
+    node: ClusterNode | None = None
+    """This node's cluster parts (a PostgreSQL store), else ``None``."""
     tokens: TokenGuard | None = None
     retention: RetentionSweep | None = None
     closed: bool = False
@@ -96,6 +99,8 @@ class RunningServer:
         if self.operator is not None:
             await self.operator.close()
         await self.webhooks.close()
+        if self.node is not None:
+            await self.node.close()
         await self.store.close()
 
 
@@ -140,12 +145,13 @@ def _routed_service(
     answerer: Answerer,
     outbox: Outbox,
     clock: Callable[[], datetime],
+    node: ClusterNode | None = None,
 ) -> tuple[ConversationService, Desk]:
     """The conversation service and the routing desk around one
     :class:`~handoff_server.routing.presence.Presence`: the desk's (agents' presence,
     capacity and offers), the service's seats, and the staffing its waiting room reads
     (wait estimates, the queue gate, fallbacks)."""
-    sink = RoutedSink(hub)
+    sink = RoutedSink(node.sink if node is not None else hub)
     presence = Presence.from_settings(settings.assignment)
     service = ConversationService(
         store,
@@ -157,6 +163,7 @@ def _routed_service(
         clock=clock,
         staffing=presence,
         waiting=settings.waiting,
+        locks=node.locks if node is not None else None,
     )
     desk = Desk(service, store, settings.assignment, presence=presence)
     service.seats = presence
@@ -212,6 +219,24 @@ async def _first_answerer(
     return await asyncio.to_thread(build_answerer, settings), None
 
 
+async def _close_started(
+    service: ConversationService | None,
+    operator: OperatorDesk | None,
+    webhooks: Deliverer,
+    node: ClusterNode | None,
+    store: AsyncStore,
+) -> None:
+    """Close what a start that failed had started (``None``: not started yet)."""
+    if service is not None:
+        await service.waiting.close()
+    if operator is not None:
+        await operator.close()
+    await webhooks.close()
+    if node is not None:
+        await node.close()
+    await store.close()
+
+
 async def start_server(
     settings: Settings,
     answerer: Answerer | None = None,
@@ -239,16 +264,27 @@ async def start_server(
     webhooks = Deliverer(store, settings.webhooks, outbox)
     operator: OperatorDesk | None = None
     service: ConversationService | None = None
+    node: ClusterNode | None = None
     guard = TokenGuard(store, settings.server.token_check_seconds)
     try:
         answerer, kb = await _first_answerer(settings, answerer, build_in_background)
         hub = Hub(typing_expiry=settings.server.typing_expiry_seconds)
-        service, desk = _routed_service(settings, store, hub, answerer, outbox, clock)
+        node = await open_node(settings, store, hub)
+        service, desk = _routed_service(settings, store, hub, answerer, outbox, clock, node)
         agents = AgentDirectory(store, on_sign_in=desk.presence.know, guard=guard)
         operator = build_operator_desk(service, store, settings)
         gateway = Gateway(service, hub, agents, settings.server, desk, operator, store=store)
+        gateway.readiness = node.readiness if node is not None else None
         running = RunningServer(
-            gateway, service, store, settings.server.host, webhooks, desk, operator, guard
+            gateway=gateway,
+            service=service,
+            store=store,
+            host=settings.server.host,
+            webhooks=webhooks,
+            desk=desk,
+            operator=operator,
+            node=node,
+            tokens=guard,
         )
         if kb is None:
             await _finish_start(running)
@@ -259,13 +295,8 @@ async def start_server(
         running.retention = _retention(store, settings, service)
     except BaseException as exc:
         await guard.close()
-        if service is not None:
-            await service.waiting.close()
-        if operator is not None:
-            await operator.close()
-        await webhooks.close()
-        await store.close()
-        if is_storage_error(exc) or isinstance(exc, sqlite3.Error):
+        await _close_started(service, operator, webhooks, node, store)
+        if settings.store.url is None and (is_storage_error(exc) or isinstance(exc, sqlite3.Error)):
             raise _data_dir_error(exc, settings) from exc
         raise
     if kb is not None:
@@ -277,6 +308,8 @@ async def _finish_start(server: RunningServer) -> None:
     """What needs the answerer: finish interrupted AI turns, start routing, webhook
     delivery and the operator desk."""
     await server.service.initialise()
+    if server.node is not None:
+        await server.node.start(server.service)
     await server.desk.start()
     server.webhooks.start()
     if server.operator is not None:

@@ -136,12 +136,46 @@ class StoreSettings(_Section):
     """Folder holding ``handoff.sqlite3`` and caches."""
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     """SQLite ``PRAGMA synchronous`` in WAL mode: FULL survives power loss, NORMAL a crash."""
+    url: str | None = None
+    """``postgresql://USER@HOST:PORT/DB`` to keep conversations in PostgreSQL, shared by
+    several ``handoff serve`` nodes (``docs/scaling.md``; needs the ``postgres`` extra);
+    unset: SQLite in ``data_dir``. ``data_dir`` still holds the caches."""
+    pool_size: int = Field(default=8, ge=1, le=100)
+    """PostgreSQL only: connections per process (and store calls run at once)."""
     retain_days: float | None = Field(default=None, gt=0)
     """Days a resolved conversation (its visitor's data, messages, AI turns, webhook
     deliveries) is kept after its last change; a background sweep deletes older ones.
     Unset: kept until erased (``handoff erase``)."""
     retention_sweep_seconds: float = Field(default=3600.0, gt=0)
     """How often the retention sweep runs, in seconds (only with ``retain_days``)."""
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+
+class ClusterSettings(_Section):
+    """Several nodes on one PostgreSQL store (``docs/scaling.md``)."""
+
+    bus: str | None = None
+    """``nats://HOST:PORT``: the NATS server the nodes ring each other through; unset:
+    an in-process bus (one node)."""
+    recover_after_seconds: float = Field(default=2.0, gt=0, le=3600)
+    """How often (seconds) a node of a PostgreSQL store looks for AI turns another node
+    left unfinished (it died mid-turn) and finishes them."""
+    catch_up_seconds: float = Field(default=2.0, gt=0, le=3600)
+    """How often (seconds) a node re-reads the conversations its clients follow, for a
+    notice the bus lost (while NATS was unreachable, say)."""
+
+    @field_validator("bus")
+    @classmethod
+    def _nats_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("nats://", "tls://")):
+            raise ValueError("must be a nats:// URL")
+        return value
 
 
 class AISettings(_Section):
@@ -291,6 +325,7 @@ class Settings(BaseSettings):
 
     server: ServerSettings = Field(default_factory=ServerSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    cluster: ClusterSettings = Field(default_factory=ClusterSettings)
     ai: AISettings = Field(default_factory=AISettings)
     client: ClientSettings = Field(default_factory=ClientSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)

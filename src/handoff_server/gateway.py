@@ -7,7 +7,7 @@ Paths:
   ``?token=T`` in the handshake (a bad token gets HTTP 401), or an ``auth`` frame first.
   Operator frames go to the :class:`~handoff_server.operator.OperatorDesk`, which
   refuses them from agents (``forbidden``).
-- ``/healthz`` (process up), ``/readyz`` (store and AI loaded), ``/metrics`` (Prometheus
+- ``/healthz`` (process up), ``/readyz`` (store and AI loaded; a cluster node adds its database and bus), ``/metrics`` (Prometheus
   text format) over ``process_request``.
 - ``/widget.js``, ``/widget.css`` (the web chat widget) and, with ``demo_page``, ``/demo``
   (a page embedding it), from :mod:`handoff_server.web`.
@@ -41,7 +41,7 @@ import json
 import logging
 import re
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
@@ -197,6 +197,8 @@ class Gateway:
         self.warming: str | None = None
         """Why the server is not ready although it listens (``"building index"`` during
         the first index build, :mod:`~handoff_server.warmup`); ``None`` once ready."""
+        self.readiness: Callable[[], Awaitable[dict[str, bool]]] | None = None
+        """More parts ``/readyz`` checks (a cluster node's database and bus), if any."""
         self.metrics: Counter[str] = Counter()
         self.guard = Gatekeeper(settings, self.metrics)
         self.admission = Admission(settings, self.guard, agents, self.metrics)
@@ -239,7 +241,9 @@ class Gateway:
         url = urlsplit(request.path)
         path = url.path
         if path in ("/healthz", "/readyz"):
-            return await health_response(connection, path, self.store, self.ready, self.warming)
+            return await health_response(
+                connection, path, self.store, self.ready, self.warming, self.readiness
+            )
         if path == "/metrics":
             conns = len(self.server.connections) if self.server else 0
             return _metrics_response(connection, self.hub.agents_online, conns, self.metrics)

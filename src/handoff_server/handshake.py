@@ -13,6 +13,7 @@ two copies are ambiguous and refused rather than guessed.
 from __future__ import annotations
 
 import http
+from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
 from websockets.asyncio.server import ServerConnection
@@ -78,16 +79,19 @@ async def health_response(
     store: AsyncStore,
     ready: bool,
     warming: str | None = None,
+    readiness: Callable[[], Awaitable[dict[str, bool]]] | None = None,
 ) -> Response:
     """``/healthz``: 200 unless the store is known to fail (no probe); ``/readyz``: 200
-    when ``ready`` (started), not ``warming`` and a probe (at most one a second) finds
-    the store writable. A 503 names every cause: ``not ready: building index`` while the
-    first index builds (``warming``, :mod:`~handoff_server.warmup`), ``store
-    unavailable: ...`` when the store cannot write (:mod:`handoff_server.storehealth`),
-    both joined by ``; `` when both hold."""
+    when ``ready`` (started), not ``warming``, a probe (at most one a second) finds the
+    store writable and every part ``readiness`` names is up (a cluster node's
+    ``database`` and ``bus``: one ``NAME: ok|down`` line each). A 503 names every cause:
+    ``not ready: building index`` while the first index builds (``warming``,
+    :mod:`~handoff_server.warmup`), ``store unavailable: ...`` when the store cannot
+    write (:mod:`handoff_server.storehealth`), joined by ``; `` when several hold."""
     health = store.health
-    if path == "/healthz":
-        failure = health.failure
+    parts = await readiness() if path == "/readyz" and readiness is not None else {}
+    if path == "/healthz" or not all(parts.values()):
+        failure = health.failure  # a part is down (the database, say): no probe to wait on
     else:
         failure = await health.check(lambda: store.call(store.store.probe_write))
     if path == "/healthz":
@@ -101,11 +105,15 @@ async def health_response(
         reasons.append(f"not ready: {warming}")
     if failure is not None:
         reasons.append(f"store unavailable: {failure}")
+    lines = "".join(f"{name}: {'ok' if up else 'down'}\n" for name, up in parts.items())
     if reasons:
-        return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "; ".join(reasons) + "\n")
-    if ready:
-        return connection.respond(http.HTTPStatus.OK, "ready\n")
-    return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "not ready\n")
+        body = "; ".join(reasons) + "\n" + lines
+        return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, body)
+    ok = ready and all(parts.values())
+    return connection.respond(
+        http.HTTPStatus.OK if ok else http.HTTPStatus.SERVICE_UNAVAILABLE,
+        ("ready\n" if ok else "not ready\n") + lines,
+    )
 
 
 def not_ready(connection: ServerConnection, why: str) -> Response:

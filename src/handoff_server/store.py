@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib
 import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -66,6 +68,8 @@ __all__ = [
 SCHEMA_VERSION = 5
 """The schema version :data:`_SCHEMA` creates; later versions are reached by
 :data:`MIGRATIONS`, so :data:`SCHEMA_VERSION` is the newest of the two."""
+POSTGRES_BACKEND = "handoff_server.storage"
+"""The module whose ``open_postgres(url, pool_size)`` opens a ``postgresql://`` store."""
 DB_NAME = "handoff.sqlite3"
 """The database file inside a data dir."""
 T = TypeVar("T")
@@ -519,6 +523,12 @@ def open_store(settings: StoreSettings) -> Store:
     place a store is opened. Raises :class:`~handoff_server.errors.DataDirError` (code
     ``bad_data_dir``, naming the folder) when the folder cannot be created or the database
     cannot be opened."""
+    if settings.url is not None:
+        # Named, not imported: the backend is built on this module's models, so an import
+        # here would make a cycle (a plugin by name, as SQLAlchemy's dialects are).
+        backend = importlib.import_module(POSTGRES_BACKEND)
+        opened: Store = backend.open_postgres(settings.url, settings.pool_size)
+        return opened
     try:
         return SQLiteStore(settings.data_dir, synchronous=settings.synchronous)
     except (OSError, sqlite3.Error) as exc:
@@ -528,8 +538,8 @@ def open_store(settings: StoreSettings) -> Store:
 
 def store_exists(settings: StoreSettings) -> bool:
     """Whether the data dir already holds a store (reading commands that must not
-    create one check this first)."""
-    return (settings.data_dir / DB_NAME).exists()
+    create one check this first); a PostgreSQL store always counts as there."""
+    return settings.url is not None or (settings.data_dir / DB_NAME).exists()
 
 
 @contextmanager
@@ -543,19 +553,28 @@ def opened_store(settings: StoreSettings) -> Iterator[Store]:
 
 
 class AsyncStore:
-    """Runs a synchronous :class:`Store` on one dedicated thread, so the event loop never
-    blocks on disk and the store sees one caller at a time.
+    """Runs a synchronous :class:`Store` off the event loop, so the loop never blocks on
+    disk or the network.
 
-    Calls waiting together run as one batch (:class:`~handoff_server.store_thread.StoreThread`):
-    with a store that has ``group()`` (SQLite) the batch is one transaction, so writes of
-    many conversations share one commit (group commit); each call's result is handed
-    back only once that commit is durable."""
+    With a store that has ``group()`` (SQLite) the calls run on one thread
+    (:class:`~handoff_server.store_thread.StoreThread`): calls waiting together are one
+    batch and one transaction, so writes of many conversations share one commit (group
+    commit); each call's result is handed back only once that commit is durable. A store
+    without ``group()`` that says it is thread-safe with an int attribute
+    ``parallel_calls`` (PostgreSQL: its pool size) runs that many calls at once on a pool
+    of threads, each call its own transaction; otherwise one call at a time."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self._thread = StoreThread(store)
         self.health = StoreHealth()
         """Whether the store can write (``/readyz``), fed by every failing call."""
+        workers = int(getattr(store, "parallel_calls", 1))
+        self._thread: StoreThread | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        if getattr(store, "group", None) is not None or workers <= 1:
+            self._thread = StoreThread(store)
+        else:
+            self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="store")
 
     async def call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run ``fn(*args, **kwargs)`` (a bound store method) on the store thread; its
@@ -563,14 +582,23 @@ class AsyncStore:
         (disk full, read-only, at the call or at the batch's commit) is noted in
         :attr:`health`, then raised."""
         try:
-            return await self._thread.submit(fn, args, kwargs)
+            if self._thread is not None:
+                return await self._thread.submit(fn, args, kwargs)
+            assert self._executor is not None
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, lambda: fn(*args, **kwargs))
         except Exception as exc:
             self.health.failed(exc)
             raise
 
     async def close(self) -> None:
-        """Finish the calls queued, stop the thread, then close the store."""
-        await asyncio.to_thread(self._thread.stop)
+        """Finish the calls queued, stop the thread(s), then close the store."""
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.stop)
+        if self._executor is not None:
+            await asyncio.to_thread(self._executor.shutdown, wait=True)
+            await asyncio.to_thread(self.store.close)  # a pool's close joins its threads
+            return
         self.store.close()
 
 

@@ -30,9 +30,20 @@ __all__ = ["StoreHealth", "is_storage_error"]
 log = logging.getLogger(__name__)
 
 
+_PG_STORAGE_STATES = ("53", "58", "25006")
+"""PostgreSQL SQLSTATEs (prefixes) saying the database cannot write: class 53
+(insufficient resources: disk full, out of memory), class 58 (system error: I/O), and
+25006 (read-only transaction: a standby). A lost connection is not one of them: a
+cluster node's ``/readyz`` reports it as ``database: down``."""
+
+
 def is_storage_error(exc: BaseException) -> bool:
     """Whether ``exc`` says the store cannot write (rather than a bug): SQLite's
-    operational errors (full, read-only, I/O, locked) and ``OSError``."""
+    operational errors (full, read-only, I/O, locked), ``OSError``, and PostgreSQL's
+    errors of :data:`_PG_STORAGE_STATES` (psycopg's ``sqlstate``)."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith(_PG_STORAGE_STATES):
+        return True
     return isinstance(exc, sqlite3.OperationalError | OSError) and not isinstance(
         exc, ConnectionError | TimeoutError
     )

@@ -17,6 +17,13 @@ filling the memory. Anything that writes a conversation's rows another way (a
 command-line erasure while the server runs, say) must call :meth:`forget` or
 :meth:`clear`.
 
+**Several nodes on one store** (PostgreSQL, ``docs/scaling.md``): another node changes a
+conversation under the same cross-node lock, so this node's entry may be behind. With
+``shared=True`` the caller that has just taken a conversation's lock calls
+:meth:`refresh`: one read of the stored conversation; when its ``last_seq`` differs from
+the entry's, the events stored since are read and added (or the entry dropped when they
+do not follow on). :meth:`peek` then reads the store, never an entry.
+
 Bounds: at most ``max_conversations`` entries and ``max_events`` stored events in all;
 least recently used entries go first, and a conversation longer than ``max_events``
 alone is never kept (it is read from the store each time, as before).
@@ -79,16 +86,34 @@ def _load(db: Store, conversation_id: str) -> tuple[ConversationRecord | None, l
     return record, db.events_after(conversation_id, 0) if record is not None else []
 
 
+def _since(
+    db: Store, conversation_id: str, after_seq: int
+) -> tuple[ConversationRecord | None, list[StoredEvent]]:
+    """Store thread: the conversation, and its events after ``after_seq`` when its
+    ``last_seq`` is another (one read when nothing changed)."""
+    record = db.get_conversation(conversation_id)
+    if record is None or record.last_seq == after_seq:
+        return record, []
+    return record, db.events_after(conversation_id, after_seq)
+
+
 class ConversationMemory:
     """The LRU of :class:`Remembered` conversations over ``store`` (an
     :class:`~handoff_server.store.AsyncStore`); see the module docstring for the rule
-    that keeps it right. ``max_conversations`` ≥ 1, ``max_events`` ≥ 1."""
+    that keeps it right. ``max_conversations`` ≥ 1, ``max_events`` ≥ 1. ``shared``:
+    other nodes write the same store (:meth:`refresh` after taking a lock)."""
 
     def __init__(
-        self, store: AsyncStore, *, max_conversations: int = 2000, max_events: int = 200_000
+        self,
+        store: AsyncStore,
+        *,
+        max_conversations: int = 2000,
+        max_events: int = 200_000,
+        shared: bool = False,
     ) -> None:
         self._store = store
         self._db = store.store
+        self.shared = shared
         self.max_conversations = max_conversations
         self.max_events = max_events
         self._entries: OrderedDict[str, Remembered] = OrderedDict()
@@ -122,11 +147,34 @@ class ConversationMemory:
         self._keep(conversation_id, entry)
         return entry
 
-    async def peek(self, conversation_id: str) -> ConversationRecord:
-        """The conversation's record without its lock (never fills the memory). Raises
-        ``NotFound``."""
+    async def refresh(self, conversation_id: str) -> None:
+        """With a ``shared`` store, for a caller that has just taken the conversation's
+        lock: bring its entry (if any) up to what is stored, which another node may have
+        changed since (one read of the conversation; its new events only when its
+        ``last_seq`` moved). The entry is dropped when the stored conversation is gone or
+        its events do not follow on the entry's. Does nothing without ``shared``."""
         entry = self._entries.get(conversation_id)
-        if entry is not None:
+        if not self.shared or entry is None:
+            return
+        known = entry.record.last_seq
+        record, newer = await self._store.call(_since, self._db, conversation_id, known)
+        if self._entries.get(conversation_id) is not entry:
+            return  # forgotten meanwhile (an erasure): the next read loads it
+        follows = [se.seq for se in newer] == list(range(known + 1, known + 1 + len(newer)))
+        if record is None or record.last_seq != known + len(newer) or not follows:
+            self.forget(conversation_id)
+            return
+        entry.record = record
+        if newer:
+            entry.add(newer, [to_event(se) for se in newer])
+            self._events += len(newer)
+            self._trim()
+
+    async def peek(self, conversation_id: str) -> ConversationRecord:
+        """The conversation's record without its lock (never fills the memory; with a
+        ``shared`` store, always read from it). Raises ``NotFound``."""
+        entry = self._entries.get(conversation_id)
+        if entry is not None and not self.shared:
             return entry.record
         record = await self._store.call(self._db.get_conversation, conversation_id)
         if record is None:

@@ -7,8 +7,8 @@ class stays readable); it changes nothing.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
 from handoff_server.conversations import lifecycle
@@ -38,8 +38,9 @@ class ConversationReads:
         _db: Store
         memory: ConversationMemory
 
-        def _lock(self, conversation_id: str) -> asyncio.Lock: ...
+        def _lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]: ...
         async def _get(self, conversation_id: str) -> ConversationRecord: ...
+        def _attached(self, conversation_id: str, seq: int) -> None: ...
 
     async def packet(
         self, conversation_id: str, after_seq: int = 0, attach: Attach | None = None
@@ -52,6 +53,7 @@ class ConversationReads:
             conv, wire = entry.record, list(entry.wire)
             if attach is not None:
                 attach(conversation_id)
+                self._attached(conversation_id, conv.last_seq)
         return build_packet(conv, wire, after_seq)
 
     async def check_may_reply(self, agent: AgentInfo, conversation_id: str) -> None:
@@ -59,8 +61,9 @@ class ConversationReads:
         too): returns if so, else raises what a ``reply`` would,
         :class:`~handoff_server.errors.NotFound`,
         :class:`~handoff_server.errors.InvalidState` or
-        :class:`~handoff_server.errors.Conflict`. Reads the store, changes nothing."""
-        conv = await self._get(conversation_id)
+        :class:`~handoff_server.errors.Conflict`. Reads the store (or the memory of a
+        store this process alone writes), changes nothing, takes no lock."""
+        conv = await self.memory.peek(conversation_id)
         lifecycle.agent_transition("reply", conv.status, assigned_agent(conv), agent)
 
     async def queue(

@@ -10,9 +10,8 @@ checks an agent's capacity while a change assigning them a conversation is store
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from handoff_server.conversations.changes import Change
@@ -36,7 +35,7 @@ class RoutedChanges:
         _store: AsyncStore
         memory: ConversationMemory
 
-        def _lock(self, conversation_id: str) -> asyncio.Lock: ...
+        def _lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]: ...
         async def _get(self, conversation_id: str) -> ConversationRecord: ...
         async def _append(
             self, conv: ConversationRecord, change: Change

@@ -22,15 +22,17 @@ import hmac
 import logging
 import secrets
 import uuid
-import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from handoff_server.ai.base import Answerer
+from handoff_server.cluster.locks import ConversationLocks, LocalLocks
 from handoff_server.config import WaitingSettings
 from handoff_server.conversations import changes, lifecycle
 from handoff_server.conversations.inline import InlineRunner
+from handoff_server.conversations.interrupted import InterruptedTurns
 from handoff_server.conversations.memory import ConversationMemory
 from handoff_server.conversations.projections import (
     assigned_agent,
@@ -48,7 +50,6 @@ from handoff_server.conversations.turn import (
     accepts_offer,
     evaluate_turn,
     flat_visitor,
-    says_yes,
 )
 from handoff_server.conversations.turn_rows import turn_row
 from handoff_server.errors import NotFound, WireError
@@ -63,7 +64,6 @@ from handoff_server.protocol import (
     HandoffPacket,
     SAck,
     VisitorInfo,
-    VisitorMessage,
 )
 from handoff_server.routing import Router, Staffing, WaitingRoom, fallbacks, route
 from handoff_server.store import (
@@ -84,7 +84,7 @@ __all__ = ["ConversationService", "finish_task"]
 log = logging.getLogger(__name__)
 
 
-class ConversationService(ConversationReads, RoutedChanges):
+class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
     """The conversation engine: visitor turns, the AI, escalation and agent actions;
     routing's changes through :class:`~.routed.RoutedChanges`.
 
@@ -95,6 +95,8 @@ class ConversationService(ConversationReads, RoutedChanges):
     turn escalates with trigger ``ai_error``. ``clock``: the time of changes (UTC).
     ``staffing`` and ``waiting``: who can come, and the ``[waiting]`` settings, for the
     :class:`~handoff_server.routing.WaitingRoom` (estimates, gate, fallbacks).
+    ``locks``: one writer per conversation (:mod:`~handoff_server.cluster.locks`; default:
+    this process's locks, for a single node).
 
     Methods raise :class:`~handoff_server.errors.WireError` subclasses (``not_found``,
     ``invalid_state``, ``conflict``, ``bad_resume_token``) before writing anything.
@@ -112,6 +114,7 @@ class ConversationService(ConversationReads, RoutedChanges):
         outbox: Outbox | None = None,
         staffing: Staffing,
         waiting: WaitingSettings | None = None,
+        locks: ConversationLocks | None = None,
     ) -> None:
         self._store = store
         self._db = store.store
@@ -122,9 +125,9 @@ class ConversationService(ConversationReads, RoutedChanges):
         self.outbox = outbox
         self.policies = PolicyBook(store, default_policy)
         self.router = Router(lambda: staffing.online_agents(None))
-        self.memory = ConversationMemory(store)
+        self.locks: ConversationLocks = locks or LocalLocks()
+        self.memory = ConversationMemory(store, shared=self.locks.across_nodes)
         self.runner = InlineRunner()
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.waiting = WaitingRoom(
             self, store, self.policies, sink, staffing, waiting or WaitingSettings(), clock
         )
@@ -133,26 +136,11 @@ class ConversationService(ConversationReads, RoutedChanges):
 
     async def initialise(self) -> None:
         """Store the default policy if none is stored, load the current one, and finish AI
-        turns a crash interrupted (a visitor message stored with no AI reply yet, in a
-        conversation with the AI or one the AI goes on with while its visitor waits for a
-        person); start the waiting room."""
+        turns a crash interrupted (:meth:`~.interrupted.InterruptedTurns.finish_interrupted_turns`);
+        start the waiting room."""
         await self.policies.seed()
         await self.waiting.start()
-        for conv in await self._store.call(self._db.list_conversations, ["ai", "queued"]):
-            if conv.status == "queued" and not fallbacks.ai_continues(conv):
-                continue
-            last = await self._store.call(self._db.events_after, conv.id, max(0, conv.last_seq - 1))
-            message = to_event(last[-1]) if last else None
-            if isinstance(message, VisitorMessage):
-                log.info("finishing interrupted AI turn in %s", conv.id)
-                async with self._lock(conv.id):
-                    text = message.data.text
-                    await self._ai_turn(
-                        await self._get(conv.id),
-                        text,
-                        explicit_human=message.data.request_human,
-                        pressed=message.data.request_human and not says_yes(text),
-                    )
+        await self.finish_interrupted_turns()
 
     # ------------------------------------------------------------------ visitors
 
@@ -181,6 +169,7 @@ class ConversationService(ConversationReads, RoutedChanges):
         first = NewEvent(kind="conversation_started", data=started.model_dump(mode="json"), at=now)
         conv, _, wire = await self.memory.created(conv, [first])
         attach(conv.id)
+        self._attached(conv.id, conv.last_seq)
         seen = (visitor_view(ev) for ev in wire)
         return conv, token, [ev for ev in seen if ev is not None]
 
@@ -209,6 +198,7 @@ class ConversationService(ConversationReads, RoutedChanges):
                 if se.seq > last_seq and se.visible_to_visitor
             ]
             attach(conversation_id)
+            self._attached(conversation_id, conv.last_seq)
         events = [v for v in (visitor_view(ev) for ev in seen) if v is not None]
         return conv, events
 
@@ -351,12 +341,20 @@ class ConversationService(ConversationReads, RoutedChanges):
 
     # ------------------------------------------------------------------ plumbing
 
-    def _lock(self, conversation_id: str) -> asyncio.Lock:
-        lock = self._locks.get(conversation_id)
-        if lock is None:
-            lock = asyncio.Lock()
-            self._locks[conversation_id] = lock
-        return lock
+    @asynccontextmanager
+    async def _lock(self, conversation_id: str) -> AsyncIterator[None]:
+        """Hold the conversation's lock (across nodes with a shared store), with what
+        :attr:`memory` holds of it brought up to what is stored (another node may have
+        changed it: :meth:`~.memory.ConversationMemory.refresh`)."""
+        async with self.locks.hold(conversation_id):
+            await self.memory.refresh(conversation_id)
+            yield
+
+    def _attached(self, conversation_id: str, seq: int) -> None:
+        """Tell a sink that fans out across nodes what its new subscriber has seen."""
+        attached = getattr(self.sink, "attached", None)
+        if attached is not None:
+            attached(conversation_id, seq)
 
     async def _get(self, conversation_id: str) -> ConversationRecord:
         """The conversation as stored; the caller holds its lock. Raises ``NotFound``."""

@@ -277,6 +277,12 @@ class RoutedSink:
         """To the hub."""
         self.hub.publish_visitor(conversation_id, frame)
 
+    def attached(self, conversation_id: str, seq: int) -> None:
+        """To the hub, if it fans out across nodes (it tracks what was delivered)."""
+        attached = getattr(self.hub, "attached", None)
+        if attached is not None:
+            attached(conversation_id, seq)
+
     def publish_live(self, conversation_id: str, frame: BaseModel) -> None:
         """To the hub."""
         self.hub.publish_live(conversation_id, frame)

@@ -1,0 +1,97 @@
+"""The PostgreSQL store's care of data (issue 14): tokens' revocation, the write probe,
+and visitor data's retention and erasure, mixed into
+:class:`~handoff_server.storage.postgres.PostgresStore` (the twins of SQLite's
+``_SQLiteDataCare``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from handoff_server.storage.pg_base import PgBase, loads, utc_row
+from handoff_server.store import AgentRecord
+
+__all__ = ["PgDataCare", "agent_record"]
+
+_TASK_KINDS = ["callback_requested", "offline_message", "offline_reply"]
+"""Events whose data may hold a visitor's email (``conversations_of_email``)."""
+
+_ERASE = (
+    ("events", "conversation_id = ANY(%s)"),
+    ("ai_turns", "conversation_id = ANY(%s)"),
+    ("webhook_outbox", "payload->'data'->>'conversation_id' = ANY(%s)"),
+    ("conversations", "id = ANY(%s)"),
+)
+"""What an erasure deletes, children before the conversation rows they reference."""
+
+
+def agent_record(row: dict[str, Any]) -> AgentRecord:
+    """An ``agents`` row as an :class:`~handoff_server.store.AgentRecord`."""
+    d = utc_row(dict(row), "created_at", "expires_at", "revoked_at")
+    d["teams"] = loads(d["teams"])
+    return AgentRecord.model_validate(d)
+
+
+class PgDataCare(PgBase):
+    """Tokens' revocation, the write probe, retention and erasure on PostgreSQL."""
+
+    def revoke_agent(self, agent_id: str, at: datetime) -> AgentRecord:
+        """Revoke the agent's token from ``at`` (an earlier revocation is kept); returns
+        the stored record. Raises ``KeyError`` for an unknown agent."""
+        rows = self._rows(
+            "UPDATE agents SET revoked_at = COALESCE(revoked_at, %s) WHERE id = %s RETURNING *",
+            (at, agent_id),
+        )
+        if not rows:
+            raise KeyError(agent_id)
+        return agent_record(rows[0])
+
+    def conversations_of_email(self, email: str) -> list[str]:
+        """Ids of the conversations holding ``email`` (without case): the visitor's own,
+        or one given in a callback request or offline message; oldest first."""
+        address = email.strip().lower()
+        rows = self._rows(
+            "SELECT c.id FROM conversations c WHERE lower(c.visitor->>'email') = %s"
+            " OR EXISTS (SELECT 1 FROM events e WHERE e.conversation_id = c.id"
+            " AND e.kind = ANY(%s) AND lower(e.data->>'email') = %s)"
+            " ORDER BY c.created_at, c.id",
+            (address, _TASK_KINDS, address),
+        )
+        return [r["id"] for r in rows]
+
+    def resolved_before(self, cutoff: datetime, limit: int) -> list[str]:
+        """Ids of up to ``limit`` resolved conversations last changed before ``cutoff``,
+        oldest first."""
+        rows = self._rows(
+            "SELECT id FROM conversations WHERE status = 'resolved' AND updated_at < %s"
+            " ORDER BY updated_at, id LIMIT %s",
+            (cutoff, limit),
+        )
+        return [r["id"] for r in rows]
+
+    def erase_conversations(self, conversation_ids: Sequence[str]) -> dict[str, int]:
+        """Delete the conversations and all stored of them in one transaction; returns
+        the rows deleted per table. PostgreSQL keeps a deleted row's bytes until
+        (auto)vacuum reclaims its page; nothing reads them meanwhile."""
+        ids = list(conversation_ids)
+        counts = {table: 0 for table, _ in _ERASE}
+        if not ids:
+            return counts
+        with self._tx() as cur:
+            for table, condition in _ERASE:
+                # Table names and conditions are the literals above, never input.
+                cur.execute(f"DELETE FROM {table} WHERE {condition}".encode(), (ids,))
+                counts[table] = cur.rowcount
+        return counts
+
+    def probe_write(self) -> None:
+        """Write 8 KiB to ``meta`` and delete it in one committed transaction (it needs
+        WAL and table space as a real write does). Raises ``psycopg.Error``."""
+        with self._tx() as cur:
+            cur.execute(
+                "INSERT INTO meta (key, value) VALUES ('write_probe', %s)"
+                " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                ("x" * 8192,),
+            )
+            cur.execute("DELETE FROM meta WHERE key = 'write_probe'")

@@ -1,0 +1,65 @@
+"""One ``handoff serve`` node for the multi-node tests, in its own process:
+``python -m tests.cluster.node_proc STORE_URL BUS_URL DATA_DIR [--slow]``.
+
+It is the real server (:func:`~handoff_server.app.start_server`) on port 0 with the
+demo KB's default engine; ``--slow`` makes the AI take 60 seconds over any message
+containing ``SLOWLY`` (so a test can kill the node mid-turn). Prints
+``handoff listening on ws://...`` when ready; stops on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import time
+from pathlib import Path
+
+from handoff_server.ai import make_answerer
+from handoff_server.ai.base import Answer, Answerer
+from handoff_server.app import start_server
+from handoff_server.config import load_settings
+from handoff_server.kb import load_kb
+
+SLOW_WORD = "SLOWLY"
+
+
+class SlowAnswerer:
+    """The demo engine, but 60 s over a question containing :data:`SLOW_WORD`."""
+
+    def __init__(self, inner: Answerer) -> None:
+        self.inner = inner
+
+    def answer(self, question: str) -> Answer:
+        if SLOW_WORD in question:
+            time.sleep(60)
+        return self.inner.answer(question)
+
+
+async def main(store_url: str, bus_url: str, data_dir: Path, slow: bool) -> None:
+    settings = load_settings(
+        None,
+        {
+            "server": {"port": 0, "ai_timeout_seconds": 30, "rate_limit_per_minute": 100_000},
+            "store": {"data_dir": data_dir, "url": store_url},
+            # A long catch-up: what reaches another node's clients comes through the bus.
+            "cluster": {"bus": bus_url, "recover_after_seconds": 1.0, "catch_up_seconds": 60},
+            "assignment": {"disconnect_grace_seconds": 600},
+        },
+    )
+    answerer: Answerer = make_answerer(load_kb(None), "default", cache_dir=data_dir / "cache")
+    if slow:
+        answerer = SlowAnswerer(answerer)
+    server = await start_server(settings, answerer=answerer)
+    print(f"handoff listening on {server.url}", flush=True)
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    asyncio.run(main(args[0], args[1], Path(args[2]), "--slow" in args))
