@@ -270,27 +270,14 @@ async def start_server(
         answerer, kb = await _first_answerer(settings, answerer, build_in_background)
         hub = Hub(typing_expiry=settings.server.typing_expiry_seconds)
         node = await open_node(settings, store, hub)
-        service, desk = _routed_service(settings, store, hub, answerer, outbox, clock, node)
-        agents = AgentDirectory(store, on_sign_in=desk.presence.know, guard=guard)
-        operator = build_operator_desk(service, store, settings)
-        gateway = Gateway(service, hub, agents, settings.server, desk, operator, store=store)
-        gateway.readiness = node.readiness if node is not None else None
-        running = RunningServer(
-            gateway=gateway,
-            service=service,
-            store=store,
-            host=settings.server.host,
-            webhooks=webhooks,
-            desk=desk,
-            operator=operator,
-            node=node,
-            tokens=guard,
-        )
+        parts = _Parts(store, hub, outbox, webhooks, guard, node)
+        running = _assemble(settings, answerer, clock, parts)
+        service, operator = running.service, running.operator
         if kb is None:
             await _finish_start(running)
         else:
-            gateway.warming = BUILDING
-        await _listen(gateway, settings)
+            running.gateway.warming = BUILDING
+        await _listen(running.gateway, settings)
         guard.start()
         running.retention = _retention(store, settings, service)
     except BaseException as exc:
@@ -302,6 +289,42 @@ async def start_server(
     if kb is not None:
         running.warming = asyncio.create_task(_warm(running, settings, kb))
     return running
+
+
+@dataclass
+class _Parts:
+    """What :func:`start_server` opened before assembling the server."""
+
+    store: AsyncStore
+    hub: Hub
+    outbox: Outbox
+    webhooks: Deliverer
+    guard: TokenGuard
+    node: ClusterNode | None
+
+
+def _assemble(
+    settings: Settings, answerer: Answerer, clock: Callable[[], datetime], parts: _Parts
+) -> RunningServer:
+    """The service, routing desk, agents' sign-in, operator desk and gateway around
+    ``parts`` (nothing started yet)."""
+    store, hub, node = parts.store, parts.hub, parts.node
+    service, desk = _routed_service(settings, store, hub, answerer, parts.outbox, clock, node)
+    agents = AgentDirectory(store, on_sign_in=desk.presence.know, guard=parts.guard)
+    operator = build_operator_desk(service, store, settings)
+    gateway = Gateway(service, hub, agents, settings.server, desk, operator, store=store)
+    gateway.readiness = node.readiness if node is not None else None
+    return RunningServer(
+        gateway=gateway,
+        service=service,
+        store=store,
+        host=settings.server.host,
+        webhooks=parts.webhooks,
+        desk=desk,
+        operator=operator,
+        node=node,
+        tokens=parts.guard,
+    )
 
 
 async def _finish_start(server: RunningServer) -> None:

@@ -171,7 +171,8 @@ class Gateway:
     agents in. ``desk``: routing (presence, offers, transfers). ``store``: whose
     writability ``/readyz`` reports with ``ready``. ``start()`` binds (port 0 picks a
     free port, see ``port``); ``close()`` stops accepting, closes connections (1001)
-    and waits.
+    and waits. ``warming``: why it is not ready although it listens (the first index
+    build, :mod:`~handoff_server.warmup`); ``readiness``: a cluster node's more parts.
     """
 
     def __init__(
@@ -195,10 +196,7 @@ class Gateway:
         self.server: Server | None = None
         self.ready = False
         self.warming: str | None = None
-        """Why the server is not ready although it listens (``"building index"`` during
-        the first index build, :mod:`~handoff_server.warmup`); ``None`` once ready."""
         self.readiness: Callable[[], Awaitable[dict[str, bool]]] | None = None
-        """More parts ``/readyz`` checks (a cluster node's database and bus), if any."""
         self.metrics: Counter[str] = Counter()
         self.guard = Gatekeeper(settings, self.metrics)
         self.admission = Admission(settings, self.guard, agents, self.metrics)
