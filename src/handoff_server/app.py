@@ -17,9 +17,10 @@ from datetime import datetime
 
 from handoff_server import logredact
 from handoff_server.agents import AgentDirectory
-from handoff_server.ai import Answerer, make_answerer
+from handoff_server.ai import Answerer
 from handoff_server.ai.courtesy_layer import with_courtesy
 from handoff_server.ai.factory import index_path
+from handoff_server.answering import configured_answerer, index_engine
 from handoff_server.cluster.node import ClusterNode, open_node
 from handoff_server.config import Settings, index_cache_dir
 from handoff_server.conversations import ConversationService
@@ -114,28 +115,7 @@ def build_answerer(settings: Settings, progress: ProgressSink = NO_PROGRESS) -> 
     :class:`~handoff_server.errors.UnknownEngine` for an unknown engine.
     """
     kb = load_served_kb(settings.ai.kb, settings.store.data_dir)
-    return _engine_answerer(kb, settings, progress)
-
-
-def _engine_answerer(
-    kb: KnowledgeBase, settings: Settings, progress: ProgressSink = NO_PROGRESS
-) -> Answerer:
-    """The configured engine for ``kb``, its index cached in
-    :func:`~handoff_server.config.index_cache_dir` (``llm``: the model over its
-    retrieval engine's index)."""
-    cache_dir = index_cache_dir(settings)
-    if settings.ai.engine == "llm":
-        from handoff_server.ai.llm import make_llm_answerer
-
-        return make_llm_answerer(kb, settings.ai.llm, cache_dir, progress=progress)
-    return make_answerer(kb, settings.ai.engine, cache_dir, progress)
-
-
-def _index_engine(settings: Settings) -> str:
-    """The engine whose index the configured answerer builds (``llm``: its retrieval's)."""
-    if settings.ai.engine == "llm":
-        return settings.ai.llm.retrieval_engine
-    return settings.ai.engine
+    return configured_answerer(kb, settings, progress)
 
 
 def _routed_service(
@@ -344,13 +324,13 @@ async def _warm(server: RunningServer, settings: Settings, kb: KnowledgeBase) ->
     place, finish starting, and mark the gateway ready. Raises what the build raises;
     a store that fails while finishing is a
     :class:`~handoff_server.errors.DataDirError`, as at start."""
-    engine, cache_dir = _index_engine(settings), index_cache_dir(settings)
+    engine, cache_dir = index_engine(settings), index_cache_dir(settings)
     started = time.monotonic()
     progress = LogProgress(log, "building the index")
 
     def build() -> Answerer:  # all of it off the event loop: /healthz keeps answering
         log_build_start(kb, engine, index_path(kb, engine, cache_dir))
-        return _engine_answerer(kb, settings, progress)
+        return configured_answerer(kb, settings, progress)
 
     answerer = await in_daemon_thread(build)
     server.service.answerer = with_courtesy(answerer)

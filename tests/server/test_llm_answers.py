@@ -250,3 +250,27 @@ async def test_prompt_injection_leaves_confidence_unchanged(server_factory, demo
     rows = await srv.store.call(srv.store.store.turns_between, None, None)
     conf = {r.conversation_id: r.confidence for r in rows}
     assert conf[a] is not None and conf[b] == pytest.approx(conf[a], abs=1e-12)
+
+
+async def test_an_operators_new_kb_entry_keeps_the_llm_engine(
+    server_factory, demo_answerer, model, tmp_path
+):
+    """With ``engine = "llm"``, the reindex after an operator's new KB entry built
+    ``make_answerer(kb, "llm")`` and failed (``UnknownEngine``): it builds the configured
+    engine, the model over the grown KB."""
+    from handoff_server.ai.courtesy_layer import without_courtesy
+    from handoff_server.protocol_operator import SKbEntryCreated
+    from tests.helpers import agent
+    from tests.server.test_operator_kb import entry_frame
+    from tests.server.test_operator_policy import ask
+
+    settings = {"engine": "llm", "llm": {"base_url": model.base_url, "model": "scripted"}}
+    srv = await server_factory(
+        answerer=llm(demo_answerer, model), data_dir=tmp_path / "data", ai=settings
+    )
+    op = await agent(srv.url, await create_token(srv, "Olga", "operator"))
+    created = await ask(op, entry_frame(["do you support ruby on rails hosting"]))
+    assert isinstance(created, SKbEntryCreated), created
+    engine = without_courtesy(srv.service.answerer)
+    assert isinstance(engine, LLMAnswerer) and "rails-hosting" in engine.kb.by_id()
+    await op.close()

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from websockets.exceptions import InvalidStatus
 
-import handoff_server.app as app_module
+import handoff_server.answering as answering
 from handoff_server.ai import Answerer
 from handoff_server.app import run_forever, start_server
 from handoff_server.client import connect_visitor
@@ -36,7 +36,7 @@ def _slow_build(
         assert release.wait(60), "the test never released the build"
         return answerer
 
-    monkeypatch.setattr(app_module, "make_answerer", build)
+    monkeypatch.setattr(answering, "make_answerer", build)
     return calls
 
 
@@ -90,7 +90,7 @@ async def test_a_failed_first_build_stops_the_server_with_its_error(
     def broken(*args: Any) -> Answerer:
         raise AnswererError("the knowledge base has no answerable entries")
 
-    monkeypatch.setattr(app_module, "make_answerer", broken)
+    monkeypatch.setattr(answering, "make_answerer", broken)
     with pytest.raises(AnswererError):
         await asyncio.wait_for(run_forever(make_settings(tmp_path / "data"), announce=False), 30)
 

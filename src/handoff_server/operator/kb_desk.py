@@ -15,9 +15,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from handoff_server.ai import make_answerer
 from handoff_server.ai.courtesy_layer import with_courtesy
-from handoff_server.config import Settings, index_cache_dir
+from handoff_server.answering import configured_answerer
+from handoff_server.config import Settings
 from handoff_server.conversations import ConversationService
 from handoff_server.errors import Conflict, InvalidState, KBError, ProtocolError
 from handoff_server.hub import Subscriber
@@ -66,9 +66,7 @@ class KbDesk:
             errors = [p.message for p in problems if p.severity == "error"]
             if errors:
                 raise ProtocolError("; ".join(errors), code="invalid_frame")
-            answerer = await asyncio.to_thread(
-                make_answerer, grown, ai.engine, index_cache_dir(self._settings)
-            )
+            answerer = await asyncio.to_thread(configured_answerer, grown, self._settings)
             await asyncio.to_thread(_write, path, text)
             self._service.answerer = with_courtesy(answerer)
         return _created(frame, entry, grown)
