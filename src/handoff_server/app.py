@@ -145,9 +145,19 @@ def _routed_service(
         waiting=settings.waiting,
         locks=node.locks if node is not None else None,
     )
-    desk = Desk(service, store, settings.assignment, presence=presence)
+    board = node.board if node is not None else None
+    desk = Desk(
+        service,
+        store,
+        settings.assignment,
+        presence=presence,
+        board=board,
+        cluster=settings.cluster,
+    )
     service.seats = presence
     sink.observers.append(desk.observe)
+    if node is not None:
+        node.sink.on_queue = desk.observe  # other nodes' rows: who holds what, offers
     return service, desk
 
 

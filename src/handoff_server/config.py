@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -169,6 +169,23 @@ class ClusterSettings(_Section):
     catch_up_seconds: float = Field(default=2.0, gt=0, le=3600)
     """How often (seconds) a node re-reads the conversations its clients follow, for a
     notice the bus lost (while NATS was unreachable, say)."""
+    presence_heartbeat_seconds: float = Field(default=2.0, gt=0, le=60)
+    """How often (seconds) a node of a PostgreSQL store writes the presence of the agents
+    connected to it and reads every other node's (``docs/scaling.md``); a change of its
+    own (an agent connecting, saying away, leaving) is written at once."""
+    presence_ttl_seconds: float = Field(default=10.0, gt=0, le=600)
+    """How long (seconds) a node's presence rows count after its last heartbeat: the
+    agents of a node that died stop counting as online on the others within this, plus
+    one of their heartbeats. Keep it a few heartbeats long (a slow database round trip
+    must not make a live node's agents flicker offline)."""
+
+    @model_validator(mode="after")
+    def _ttl_past_heartbeat(self) -> ClusterSettings:
+        if self.presence_ttl_seconds <= 2 * self.presence_heartbeat_seconds:
+            raise ValueError(
+                "presence_ttl_seconds must be more than twice presence_heartbeat_seconds"
+            )
+        return self
 
     @field_validator("bus")
     @classmethod

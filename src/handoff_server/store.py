@@ -49,6 +49,7 @@ __all__ = [
     "AiTurnRow",
     "EvalRun",
     "AsyncStore",
+    "AtCapacity",
     "ConversationRecord",
     "ConversationUpdate",
     "NewEvent",
@@ -65,7 +66,7 @@ __all__ = [
     "utcnow",
 ]
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The schema version :data:`_SCHEMA` creates; later versions are reached by
 :data:`MIGRATIONS`, so :data:`SCHEMA_VERSION` is the newest of the two."""
 POSTGRES_BACKEND = "handoff_server.storage"
@@ -337,13 +338,18 @@ class Store(Protocol):
         updates: ConversationUpdate,
         outbox: Sequence[OutboxRow] = (),
         turns: Sequence[AiTurnRow] = (),
+        seat: tuple[str, int] | None = None,
     ) -> list[StoredEvent]:
         """Append ``events`` after the conversation's last seq (no gap) and apply
         ``updates`` in one transaction, with the webhook deliveries ``outbox`` announcing
         them and the AI ``turns`` they decide; ``last_seq`` and ``updated_at`` follow the last event. Returns the stored
-        events. Raises ``KeyError`` for an unknown conversation, ``ValueError`` for an
-        unknown column, an integrity error when a sender's client message id repeats
-        (nothing is written then)."""
+        events. ``seat`` = ``(agent id, capacity)`` for a change assigning the
+        conversation to that agent: in the same transaction, serialised with every other
+        seated change of that agent, their other assigned conversations are counted and
+        :class:`AtCapacity` is raised when they are ``capacity`` or more. Raises
+        ``KeyError`` for an unknown conversation, ``ValueError`` for an unknown column,
+        an integrity error when a sender's client message id repeats (nothing is written
+        then)."""
         ...
 
     def due_outbox(self, now: datetime, limit: int) -> list[OutboxRow]:
@@ -753,6 +759,16 @@ CREATE TABLE eval_runs (
         ALTER TABLE agents ADD COLUMN revoked_at TEXT;
         """,
     ),
+    (
+        6,
+        # Capacity checked in the transaction that assigns (issue 17): an agent's
+        # assigned conversations, counted by append_events. (PostgreSQL's version 6 also
+        # adds the shared presence table; one SQLite node keeps presence in memory.)
+        """
+        CREATE INDEX conversations_assigned ON conversations(assigned_agent_id)
+            WHERE status = 'assigned';
+        """,
+    ),
 ]
 """Schema changes after version 1, oldest first: ``(version, SQL script)``. Add a change
 by appending the next version here (``ALTER TABLE ... ADD COLUMN``, ``CREATE TABLE``) and
@@ -766,6 +782,21 @@ def _statements(script: str) -> list[str]:
     return [part.strip() for part in script.split(";\n") if part.strip()]
 
 
+class AtCapacity(Exception):
+    """A change would assign a conversation to an agent who already holds ``held``
+    assigned conversations, ``capacity`` or more (raised by ``append_events`` with a
+    ``seat``; nothing is written)."""
+
+    def __init__(self, agent_id: str, held: int, capacity: int) -> None:
+        super().__init__(
+            f"agent {agent_id} already holds {held} conversation{'' if held == 1 else 's'}"
+            f" (capacity {capacity})"
+        )
+        self.agent_id = agent_id
+        self.held = held
+        self.capacity = capacity
+
+
 class StoreVersionError(RuntimeError):
     """The store was written by a newer release (``found`` > ``supported``)."""
 
@@ -776,6 +807,18 @@ class StoreVersionError(RuntimeError):
         )
         self.found = found
         self.supported = supported
+
+
+def _check_seat(db: sqlite3.Connection, conversation_id: str, agent_id: str, capacity: int) -> None:
+    """Raise :class:`AtCapacity` when ``agent_id`` holds ``capacity`` assigned
+    conversations other than this one (inside the write transaction)."""
+    held = db.execute(
+        "SELECT count(*) FROM conversations WHERE status = 'assigned'"
+        " AND assigned_agent_id = ? AND id <> ?",
+        (agent_id, conversation_id),
+    ).fetchone()[0]
+    if held >= capacity:
+        raise AtCapacity(agent_id, held, capacity)
 
 
 def _outbox_row(row: sqlite3.Row) -> OutboxRow:
@@ -1308,13 +1351,17 @@ class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables, _SQLiteDataCare):
         updates: ConversationUpdate,
         outbox: Sequence[OutboxRow] = (),
         turns: Sequence[AiTurnRow] = (),
+        seat: tuple[str, int] | None = None,
     ) -> list[StoredEvent]:
         """Append ``events`` after the conversation's last seq and apply ``updates`` (column →
         value, see :class:`ConversationRecord`) in one transaction, with the ``outbox``
         rows (webhook deliveries of these events) and the AI ``turns`` they decide.
+        ``seat`` = ``(agent id, capacity)``: the agent's other assigned conversations are
+        counted in the transaction (one writer: nothing else can assign meanwhile).
 
         Raises ``KeyError`` if the conversation does not exist, ``ValueError`` for an
-        unknown update column, ``sqlite3.IntegrityError`` if a client message id repeats.
+        unknown update column, ``sqlite3.IntegrityError`` if a client message id repeats,
+        :class:`AtCapacity` when the agent of ``seat`` is at their capacity.
         """
         bad = set(updates) - _CONV_FIELDS
         if bad:
@@ -1325,6 +1372,8 @@ class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables, _SQLiteDataCare):
             ).fetchone()
             if row is None:
                 raise KeyError(conversation_id)
+            if seat is not None:
+                _check_seat(self._db, conversation_id, *seat)
             stored = self._insert_events(conversation_id, row["last_seq"], events)
             self._insert_outbox(outbox)
             self._insert_turns(turns)

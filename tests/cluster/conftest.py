@@ -28,20 +28,20 @@ Node = tuple[subprocess.Popen[str], str]
 
 @pytest.fixture
 def cluster(pg_schema_url: str, tmp_path: Path) -> Iterator[Callable[..., Node]]:  # noqa: F811
-    """``start(slow=False)`` starts one more node on the test's schema and NATS; every
-    node still running is stopped (SIGTERM, then SIGKILL) after the test."""
+    """``start(slow=False, push=False)`` starts one more node on the test's schema and
+    NATS; every node still running is stopped (SIGTERM, then SIGKILL) after the test."""
     if _NATS_URL is None:
         pytest.skip(f"{NATS_ENV} is not set (.ci/run sets it once NATS answers)")
     procs: list[subprocess.Popen[str]] = []
     root = Path(__file__).resolve().parents[2]
 
-    def start(slow: bool = False) -> Node:
+    def start(slow: bool = False, push: bool = False) -> Node:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
         data = tmp_path / f"node{len(procs)}"
         args = [sys.executable, "-m", "tests.cluster.node_proc", pg_schema_url, _NATS_URL]
         proc = subprocess.Popen(
-            [*args, str(data), *(["--slow"] if slow else [])],
+            [*args, str(data), *(["--slow"] if slow else []), *(["--push"] if push else [])],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

@@ -1,9 +1,10 @@
 """One ``handoff serve`` node for the multi-node tests, in its own process:
-``python -m tests.cluster.node_proc STORE_URL BUS_URL DATA_DIR [--slow]``.
+``python -m tests.cluster.node_proc STORE_URL BUS_URL DATA_DIR [--slow] [--push]``.
 
 It is the real server (:func:`~handoff_server.app.start_server`) on port 0 with the
 demo KB's default engine; ``--slow`` makes the AI take 60 seconds over any message
-containing ``SLOWLY`` (so a test can kill the node mid-turn). Prints
+containing ``SLOWLY`` (so a test can kill the node mid-turn); ``--push`` offers queued
+conversations to agents (``[assignment] mode = "push"``). Prints
 ``handoff listening on ws://...`` when ready; stops on SIGTERM.
 """
 
@@ -36,7 +37,7 @@ class SlowAnswerer:
         return self.inner.answer(question)
 
 
-async def main(store_url: str, bus_url: str, data_dir: Path, slow: bool) -> None:
+async def main(store_url: str, bus_url: str, data_dir: Path, slow: bool, push: bool) -> None:
     settings = load_settings(
         None,
         {
@@ -44,7 +45,7 @@ async def main(store_url: str, bus_url: str, data_dir: Path, slow: bool) -> None
             "store": {"data_dir": data_dir, "url": store_url},
             # A long catch-up: what reaches another node's clients comes through the bus.
             "cluster": {"bus": bus_url, "recover_after_seconds": 1.0, "catch_up_seconds": 60},
-            "assignment": {"disconnect_grace_seconds": 600},
+            "assignment": {"disconnect_grace_seconds": 600, "mode": "push" if push else "pull"},
         },
     )
     answerer: Answerer = make_answerer(load_kb(None), "default", cache_dir=data_dir / "cache")
@@ -62,4 +63,4 @@ async def main(store_url: str, bus_url: str, data_dir: Path, slow: bool) -> None
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    asyncio.run(main(args[0], args[1], Path(args[2]), "--slow" in args))
+    asyncio.run(main(args[0], args[1], Path(args[2]), "--slow" in args, "--push" in args))

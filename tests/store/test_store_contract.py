@@ -13,6 +13,7 @@ import pytest
 from handoff_server.store import (
     AgentRecord,
     AiTurnRow,
+    AtCapacity,
     ConversationRecord,
     EvalRun,
     NewEvent,
@@ -170,6 +171,65 @@ def test_concurrent_appends_get_gapless_unique_seqs(store: Store) -> None:
         t.join()
     assert errors == []
     assert [e.seq for e in store.events_after("c1", 0)] == list(range(1, 42))
+
+
+ASSIGN_A1: Any = {"status": "assigned", "assigned_agent_id": "a1", "assigned_agent_name": "A1"}
+
+
+def test_a_seated_change_past_the_agents_capacity_is_refused_whole(store: Store) -> None:
+    store.create_agent(agent("a1"))
+    for cid in ("c1", "c2", "c3"):
+        store.create_conversation(conv(cid, status="queued"), [ev()])
+    store.append_events("c1", [ev("claimed")], ASSIGN_A1, seat=("a1", 2))
+    store.append_events("c2", [ev("claimed")], ASSIGN_A1, seat=("a1", 2))
+    with pytest.raises(AtCapacity) as refused:
+        store.append_events("c3", [ev("claimed")], ASSIGN_A1, seat=("a1", 2))
+    assert (refused.value.held, refused.value.capacity) == (2, 2)
+    after = store.get_conversation("c3")
+    assert after is not None and (after.status, after.last_seq) == ("queued", 1)
+    assert [e.seq for e in store.events_after("c3", 0)] == [1]
+    # The conversation being changed is not counted against itself (a re-assignment).
+    store.append_events("c2", [ev("note")], ASSIGN_A1, seat=("a1", 2))
+    # Without a seat nothing is counted (the changes that do not assign).
+    store.append_events("c3", [ev("note")], {})
+
+
+def _claim_race(store: Store, aid: str, cids: list[str]) -> list[str]:
+    """Assign each of ``cids`` to ``aid`` (capacity 1) from threads started together;
+    each thread's outcome."""
+    start = threading.Barrier(len(cids))
+    outcomes: list[str] = []
+
+    def claim(cid: str) -> None:
+        start.wait()
+        try:
+            update: Any = {"status": "assigned", "assigned_agent_id": aid}
+            store.append_events(cid, [ev("claimed")], update, seat=(aid, 1))
+            outcomes.append("won")
+        except AtCapacity:
+            outcomes.append("at_capacity")
+
+    threads = [threading.Thread(target=claim, args=(cid,)) for cid in cids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return outcomes
+
+
+def test_concurrent_seated_claims_of_one_agent_get_their_capacity_only(store: Store) -> None:
+    """Two writers (two nodes' claims) assigning different conversations to an agent of
+    capacity 1 at the same moment: exactly one is stored, every round."""
+    for round_ in range(15):
+        aid = f"ag{round_}"
+        store.create_agent(agent(aid))
+        cids = [f"r{round_}x", f"r{round_}y"]
+        for cid in cids:
+            store.create_conversation(conv(cid, status="queued"), [ev()])
+        outcomes = _claim_race(store, aid, cids)
+        assert sorted(outcomes) == ["at_capacity", "won"], (round_, outcomes)
+        held = [c for c in store.list_conversations(["assigned"]) if c.assigned_agent_id == aid]
+        assert len(held) == 1
 
 
 def test_list_conversations_by_status_oldest_first(store: Store) -> None:

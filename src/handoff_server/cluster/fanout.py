@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pydantic import BaseModel
 
@@ -54,6 +54,8 @@ class ClusterSink:
         """Followed conversation id → the last seq delivered to its clients here."""
         self._task: asyncio.Task[None] | None = None
         self._reads: set[asyncio.Task[None]] = set()
+        self.on_queue: Callable[[QueueItem, ConversationStatus], None] | None = None
+        """Shown every other node's queue row (routing: who holds what, what to offer)."""
 
     async def start(self) -> None:
         """Connect the bus and start the periodic catch-up."""
@@ -126,12 +128,15 @@ class ClusterSink:
             log.exception("could not deliver %s's change here", notice.conversation_id)
 
     async def _queue_row(self, conversation_id: str, previous: str) -> None:
-        if not self.hub.queue_watchers:
+        if not self.hub.queue_watchers and self.on_queue is None:
             return
         db = self.store.store
         conv = await self.store.call(db.get_conversation, conversation_id)
         if conv is not None:
-            self.hub.publish_queue(queue_item(conv), previous)  # type: ignore[arg-type]
+            item = queue_item(conv)
+            self.hub.publish_queue(item, previous)  # type: ignore[arg-type]
+            if self.on_queue is not None:
+                self.on_queue(item, previous)  # type: ignore[arg-type]
 
     async def _read_from_store(self, conversation_id: str, seq: int | None) -> None:
         if not self.hub.conversations.get(conversation_id):

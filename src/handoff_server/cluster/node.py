@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from handoff_server.cluster.bus import Bus, InProcessBus, NatsBus
 from handoff_server.cluster.fanout import ClusterSink
 from handoff_server.cluster.locks import PgLocks
+from handoff_server.cluster.presence import PgPresenceBoard
 from handoff_server.cluster.recovery import TurnRecovery
 from handoff_server.config import Settings
 from handoff_server.conversations import ConversationService
@@ -22,13 +23,15 @@ __all__ = ["ClusterNode", "open_node"]
 @dataclass
 class ClusterNode:
     """This node's share of the cluster: ``locks`` (across nodes), ``bus``, ``sink`` (the
-    hub behind the fan-out) and ``recovery`` (started with :meth:`start`)."""
+    hub behind the fan-out), ``board`` (the agents' shared presence, synced by the
+    routing desk) and ``recovery`` (started with :meth:`start`)."""
 
     locks: PgLocks
     bus: Bus
     sink: ClusterSink
     store: AsyncStore
     every: float
+    board: PgPresenceBoard
     recovery: TurnRecovery | None = field(default=None)
 
     async def start(self, service: ConversationService) -> None:
@@ -74,4 +77,5 @@ async def open_node(settings: Settings, store: AsyncStore, hub: Hub) -> ClusterN
         ) from None
     bus: Bus = NatsBus(settings.cluster.bus) if settings.cluster.bus else InProcessBus()
     sink = ClusterSink(hub, store, bus, locks, settings.cluster.catch_up_seconds)
-    return ClusterNode(locks, bus, sink, store, settings.cluster.recover_after_seconds)
+    board = PgPresenceBoard(store, bus.node, settings.cluster.presence_ttl_seconds)
+    return ClusterNode(locks, bus, sink, store, settings.cluster.recover_after_seconds, board)

@@ -59,6 +59,10 @@ class Change:
     events: list[NewEvent] = field(default_factory=list)
     updates: ConversationUpdate = field(default_factory=lambda: ConversationUpdate())
     turns: list[AiTurnRow] = field(default_factory=list)
+    seat: tuple[str, int] | None = None
+    """``(agent id, capacity)`` when the change assigns the conversation to that agent:
+    the store counts their assigned conversations in the same transaction
+    (``Store.append_events``)."""
 
 
 def entering(

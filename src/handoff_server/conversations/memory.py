@@ -210,13 +210,15 @@ class ConversationMemory:
         updates: ConversationUpdate,
         outbox: Sequence[OutboxRow] = (),
         turns: Sequence[AiTurnRow] = (),
+        seat: tuple[str, int] | None = None,
     ) -> tuple[ConversationRecord, list[StoredEvent], list[Event]]:
-        """Store a change (``Store.append_events``; the caller holds the lock) and
-        update the entry; returns the conversation as now stored, the stored events and
-        their wire form. On any failure (or cancellation) the entry is dropped."""
+        """Store a change (``Store.append_events``, with its capacity ``seat``; the
+        caller holds the lock) and update the entry; returns the conversation as now
+        stored, the stored events and their wire form. On any failure (or cancellation)
+        the entry is dropped."""
         try:
             stored = await self._store.call(
-                self._db.append_events, conv.id, list(events), updates, outbox, turns
+                self._db.append_events, conv.id, list(events), updates, outbox, turns, seat
             )
         except BaseException:
             self.forget(conv.id)

@@ -43,10 +43,12 @@ class RoutedChanges:
 
     def seat(
         self, agent: AgentInfo, to: ConversationStatus | None = "assigned"
-    ) -> AbstractContextManager[None]:
+    ) -> AbstractContextManager[int | None]:
         """A slot of ``agent``'s capacity for a ``with`` block storing a change that moves
-        a conversation to ``to`` (nothing to hold unless it is ``assigned``). Raises a
-        ``WireError`` (``at_capacity``) when the agent has no free slot."""
+        a conversation to ``to`` (nothing to hold unless it is ``assigned``); the block
+        gets their capacity (``None``: no limit), for the store's check in the change's
+        transaction (:attr:`~.changes.Change.seat`). Raises a ``WireError``
+        (``at_capacity``) when the agent has no free slot."""
         if to != "assigned" or self.seats is None:
             return nullcontext()
         return self.seats.seat(agent)
@@ -59,13 +61,16 @@ class RoutedChanges:
         sender: str | None = None,
         client_msg_id: str | None = None,
         ack: Ack | None = None,
+        seat: tuple[str, int] | None = None,
     ) -> ConversationRecord | None:
         """Store a change decided by routing: under the conversation's lock ``decide``
         gets the conversation as stored and returns the events and columns to store,
         ``None`` for nothing, or raises a ``WireError`` (nothing is stored then). A
         repeated ``client_msg_id`` of ``sender`` is acknowledged again and changes
-        nothing. Raises ``NotFound`` for an unknown conversation. Returns the
-        conversation as stored, ``None`` when nothing was."""
+        nothing. ``seat``: ``(agent id, capacity)`` of an agent the change assigns the
+        conversation to (``at_capacity`` when the store counts them full). Raises
+        ``NotFound`` for an unknown conversation. Returns the conversation as stored,
+        ``None`` when nothing was."""
         async with self._lock(conversation_id):
             if client_msg_id is not None and sender is not None:
                 if await ack_duplicate(self.memory, conversation_id, sender, client_msg_id, ack):
@@ -74,7 +79,10 @@ class RoutedChanges:
             decided = decide(conv)
             if decided is None:
                 return None
-            conv, wire = await self._append(conv, Change(*decided))
+            change = Change(*decided)
+            if seat is not None and change.updates.get("status") == "assigned":
+                change.seat = seat
+            conv, wire = await self._append(conv, change)
             if ack is not None and client_msg_id is not None and wire:
                 ack(SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq))
         return conv

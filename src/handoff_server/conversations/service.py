@@ -68,6 +68,7 @@ from handoff_server.protocol import (
 from handoff_server.routing import Router, Staffing, WaitingRoom, fallbacks, route
 from handoff_server.store import (
     AsyncStore,
+    AtCapacity,
     ConversationRecord,
     NewEvent,
     OutboxRow,
@@ -334,7 +335,9 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
             change = changes.agent_change(
                 action, agent, text, move.to, client_msg_id, self.clock(), conv.queued_at, details
             )
-            with self.seat(agent, move.to):
+            with self.seat(agent, move.to) as capacity:
+                if capacity is not None:
+                    change.seat = (agent.id, capacity)
                 conv, wire = await self._append(conv, change)
             if ack is not None:
                 ack(SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq))
@@ -366,9 +369,12 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
         """Store a change, then publish it. The caller holds the lock."""
         previous = conv.status
         webhooks = await webhook_rows(self.memory, self.outbox, conv, change)
-        conv, _, wire = await self.memory.append(
-            conv, change.events, change.updates, webhooks, change.turns
-        )
+        try:
+            conv, _, wire = await self.memory.append(
+                conv, change.events, change.updates, webhooks, change.turns, change.seat
+            )
+        except AtCapacity as exc:
+            raise WireError(str(exc), code="at_capacity") from None
         if webhooks and self.outbox is not None:
             self.outbox.kick()
         self.sink.publish(wire, conv.id)

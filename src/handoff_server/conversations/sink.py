@@ -36,9 +36,11 @@ class Seats(Protocol):
     """Agents' capacity, as the service asks for it: a change that assigns a conversation
     to an agent is stored inside :meth:`seat`."""
 
-    def seat(self, agent: AgentInfo) -> AbstractContextManager[None]:
-        """Hold one of ``agent``'s free slots for the ``with`` block. Raises
-        :class:`~handoff_server.errors.WireError` (``at_capacity``) when they have none."""
+    def seat(self, agent: AgentInfo) -> AbstractContextManager[int]:
+        """Hold one of ``agent``'s free slots for the ``with`` block, which gets their
+        capacity (the store checks it again in the change's transaction, where every
+        node's claims count). Raises :class:`~handoff_server.errors.WireError`
+        (``at_capacity``) when they have none."""
         ...
 
 

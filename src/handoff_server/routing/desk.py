@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from handoff_server.config import AssignmentSettings
+from handoff_server.config import AssignmentSettings, ClusterSettings
 from handoff_server.conversations.sink import Ack, Decided, EventSink
 from handoff_server.errors import InvalidState, NotFound
 from handoff_server.protocol import (
@@ -36,6 +36,7 @@ from handoff_server.protocol import (
     SStaff,
 )
 from handoff_server.routing.assignment import Offers
+from handoff_server.routing.board import LocalBoard, PresenceBoard, PresenceSync
 from handoff_server.routing.presence import Client, Presence
 from handoff_server.routing.transfer import requeue_change, transfer_change
 from handoff_server.store import AsyncStore, ConversationRecord, utcnow
@@ -69,8 +70,10 @@ class Conversations(Protocol):
         sender: str | None = None,
         client_msg_id: str | None = None,
         ack: Ack | None = None,
+        seat: tuple[str, int] | None = None,
     ) -> ConversationRecord | None:
-        """Store a change decided by routing; the conversation as stored (``None``:
+        """Store a change decided by routing (``seat``: the capacity of the agent it
+        assigns to, checked in its transaction); the conversation as stored (``None``:
         nothing stored)."""
         ...
 
@@ -84,7 +87,9 @@ class Desk:
     once at :meth:`start` (the roster, who holds what, what waits); ``settings``:
     ``[assignment]``; ``clock``: the time of the changes it stores (UTC); ``presence``:
     the agents' :class:`~.presence.Presence` (made from ``settings`` unless given; the
-    server gives the one the conversation service's waiting room reads as its staffing)."""
+    server gives the one the conversation service's waiting room reads as its staffing);
+    ``board`` and ``cluster``: where the presence is shared with other nodes and how
+    often (:mod:`~.board`; default: one node, nothing shared)."""
 
     def __init__(
         self,
@@ -94,6 +99,8 @@ class Desk:
         clock: Callable[[], datetime] = utcnow,
         *,
         presence: Presence | None = None,
+        board: PresenceBoard | None = None,
+        cluster: ClusterSettings | None = None,
     ) -> None:
         self.service = service
         self._store = store
@@ -103,6 +110,15 @@ class Desk:
         self.presence.on_gone = self._gone
         self.offers = Offers(self.presence, settings)
         self._tasks: set[asyncio.Task[Any]] = set()
+        cluster = cluster or ClusterSettings()
+        self.sync = PresenceSync(
+            board or LocalBoard(),
+            self.presence.local_rows,
+            self.presence.elsewhere,
+            cluster.presence_heartbeat_seconds,
+            cluster.presence_ttl_seconds,
+        )
+        self.presence.on_local = self.sync.kick
 
     async def start(self) -> None:
         """Learn the roster, who holds which conversation and what waits in the queue."""
@@ -111,6 +127,7 @@ class Desk:
             self.presence.know(record)
         for item in await self.service.queue(["queued", "assigned"]):
             self.observe(item, item.status)
+        self.sync.start()
 
     def observe(self, item: QueueItem, previous: ConversationStatus) -> None:
         """A conversation's new queue row (see :class:`RoutedSink`)."""
@@ -161,9 +178,10 @@ class Desk:
                 raise NotFound(f"no agent {to_agent_id!r}")
             if state.info.id == agent.id:
                 raise InvalidState("you cannot transfer a conversation to yourself")
-            if not state.reachable:
+            if not state.present:
+                connected = state.clients or state.elsewhere_connected
                 raise InvalidState(
-                    f"{state.info.name} is {state.status if state.clients else 'not connected'}:"
+                    f"{state.info.name} is {state.shown_status if connected else 'not connected'}:"
                     " transfer to an online agent, or to a team"
                 )
             target = state.info
@@ -172,9 +190,14 @@ class Desk:
             return transfer_change(conv, agent, target, to_team, note, client_msg_id, self.clock())
 
         seat = self.presence.seat(target) if target is not None else nullcontext()
-        with seat:
+        with seat as capacity:
             await self.service.apply(
-                conversation_id, decide, sender=agent.id, client_msg_id=client_msg_id, ack=ack
+                conversation_id,
+                decide,
+                sender=agent.id,
+                client_msg_id=client_msg_id,
+                ack=ack,
+                seat=(target.id, capacity) if target is not None and capacity else None,
             )
 
     async def accept(
@@ -244,7 +267,9 @@ class Desk:
             log.error("routing task failed", exc_info=task.exception())
 
     async def close(self) -> None:
-        """Stop the timers and wait for the returns to the queue under way."""
+        """Stop the presence sync (this node's rows deleted) and the timers, and wait
+        for the returns to the queue under way."""
+        await self.sync.close()
         self.offers.close()
         for state in self.presence.agents.values():
             if state.gone is not None:

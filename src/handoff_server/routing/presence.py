@@ -15,6 +15,15 @@ flight, and their presence:
   conversations they hold are handed to ``on_gone`` (which puts them back in the queue).
   A server that starts with conversations assigned gives their holders the same grace.
 
+Several nodes on one store share presence (:mod:`.board`): each node publishes the
+agents connected to it (:meth:`Presence.local_rows`) and learns those connected to the
+others (:meth:`Presence.elsewhere`). An agent online on any node counts as online
+everywhere (wait estimates, the queue gate, the roster, transfers), and their
+conversations go back to the queue only once no node has a connection of theirs. Offers
+and ``waiting_work`` frames go to the agents connected to this node (each node offers
+to its own). Capacity is checked here for a fast answer and again by the store in the
+claim's transaction, where every node's claims count.
+
 :class:`Staffing` is what other parts of routing (wait estimates, the queue gate,
 fallbacks) ask of it. Never here: storing anything or changing a conversation.
 """
@@ -39,6 +48,7 @@ from handoff_server.protocol import (
     QueueItem,
     SAgentStatus,
 )
+from handoff_server.routing.board import PresenceRow
 from handoff_server.store import AgentRecord
 
 __all__ = ["AgentState", "Client", "Presence", "Staffing", "serves"]
@@ -109,6 +119,11 @@ class AgentState:
     last_offer: float = 0.0
     """When they were last offered a conversation (monotonic seconds): among agents
     equally loaded the one waiting longest gets the next offer."""
+    elsewhere: PresenceStatus | None = None
+    """Their status on other nodes (the best of them: ``online`` over ``away``), as
+    those nodes last published it; ``None``: no connection of theirs on another node."""
+    elsewhere_connected: bool = False
+    """Whether a connection of theirs that said its presence is open on another node."""
 
     @property
     def capacity(self) -> int:
@@ -130,6 +145,22 @@ class AgentState:
         """Online with a connection that said so: offers can reach them."""
         return self.status == "online" and bool(self.clients)
 
+    @property
+    def present(self) -> bool:
+        """Online with a connection that said so, on this node or another: they count
+        as online (wait estimates, the queue gate, transfers)."""
+        return self.reachable or (self.elsewhere == "online" and self.elsewhere_connected)
+
+    @property
+    def shown_status(self) -> PresenceStatus:
+        """Their status across nodes: ``online`` if online anywhere, else this node's
+        while connected here, else the other nodes'."""
+        if self.present:
+            return "online"
+        if not self.clients and self.elsewhere_connected and self.elsewhere is not None:
+            return self.elsewhere
+        return self.status
+
     def serves(self, team: str | None) -> bool:
         """Whether they serve conversations of ``team``."""
         return serves(self.teams, team)
@@ -140,8 +171,8 @@ class AgentState:
             id=self.info.id,
             name=self.info.name,
             role=self.info.role,
-            status=self.status,
-            connected=bool(self.clients),
+            status=self.shown_status,
+            connected=bool(self.clients) or self.elsewhere_connected,
             teams=list(self.teams),
             capacity=self.capacity,
             load=len(self.held),
@@ -170,6 +201,9 @@ class Presence:
         self.holders: dict[str, str] = {}
         """Conversation id → id of the agent it is assigned to."""
         self._available: list[Callable[[str | None], None]] = []
+        self.on_local: Callable[[], None] = lambda: None
+        """Called when what :meth:`local_rows` returns may have changed (the presence
+        sync writes it at once)."""
 
     @classmethod
     def from_settings(cls, settings: AssignmentSettings) -> Presence:
@@ -213,6 +247,7 @@ class Presence:
     def linked(self, agent: AgentInfo) -> None:
         """A connection of ``agent`` opened (any kind)."""
         self._state(agent).links += 1
+        self.on_local()
 
     def declare(self, agent: AgentInfo, client: Client, status: PresenceStatus) -> None:
         """``client`` (a connection of ``agent``) says they are ``status``."""
@@ -224,6 +259,7 @@ class Presence:
             state.gone.cancel()
             state.gone = None
         self._changed(state, freed=came)
+        self.on_local()
 
     def unlinked(self, agent: AgentInfo, client: Client) -> None:
         """A connection of ``agent`` closed; the grace period starts when it was their
@@ -232,6 +268,7 @@ class Presence:
         state.links = max(0, state.links - 1)
         had = client in state.clients
         state.clients.discard(client)
+        self.on_local()
         if state.clients:
             return
         if had:
@@ -251,7 +288,7 @@ class Presence:
         if state.status != "offline":
             state.status = "offline"
             self._changed(state)
-        if state.held and not state.links:
+        if state.held and not state.links and state.elsewhere is None:
             self.on_gone(state.info, sorted(state.held))
 
     # ----------------------------------------------------------------- conversations
@@ -275,13 +312,14 @@ class Presence:
             state = self._state(holder)
             state.held.add(cid)
             self._changed(state)
-            if not state.clients and not state.links:
+            if not state.clients and not state.links and state.elsewhere is None:
                 self._start_grace(state)
 
     @contextmanager
-    def seat(self, agent: AgentInfo) -> Iterator[None]:
+    def seat(self, agent: AgentInfo) -> Iterator[int]:
         """Hold one of ``agent``'s free slots for the ``with`` block (a claim being
-        stored). Raises ``WireError`` (``at_capacity``) when they have none."""
+        stored), which gets their capacity (for the store's check across nodes). Raises
+        ``WireError`` (``at_capacity``) when they have none here."""
         state = self._state(agent)
         if state.free <= 0:
             raise WireError(
@@ -291,7 +329,7 @@ class Presence:
             )
         state.seats += 1
         try:
-            yield
+            yield state.capacity
         finally:
             state.seats -= 1
 
@@ -311,15 +349,68 @@ class Presence:
         serving it, with a free slot."""
         return [s for s in self.agents.values() if s.reachable and s.serves(team) and s.free]
 
+    # ----------------------------------------------------------------- other nodes
+
+    def local_rows(self) -> list[PresenceRow]:
+        """The agents with a connection open on this node, as other nodes should see
+        them (see :mod:`.board`)."""
+        return [
+            PresenceRow(
+                agent_id=s.info.id,
+                name=s.info.name,
+                role=s.info.role,
+                teams=s.teams,
+                capacity=s.capacity_setting,
+                status=s.status if s.clients else "offline",
+                connected=bool(s.clients),
+            )
+            for s in self.agents.values()
+            if s.links or s.clients
+        ]
+
+    def elsewhere(self, rows: Iterable[PresenceRow]) -> None:
+        """Other nodes' live rows, all of them (an agent absent from ``rows`` has no
+        connection on another node now): update each agent's :attr:`AgentState.elsewhere`,
+        tell the roster of every change, and start the grace period of an agent holding
+        conversations whose last connection anywhere is gone."""
+        seen: dict[str, list[PresenceRow]] = {}
+        for row in rows:
+            seen.setdefault(row.agent_id, []).append(row)
+        for agent_id in set(seen) | {i for i, s in self.agents.items() if s.elsewhere}:
+            state = self.agents.get(agent_id)
+            theirs = seen.get(agent_id, [])
+            if state is None:
+                first = theirs[0]
+                info = AgentInfo(id=first.agent_id, name=first.name, role=first.role)
+                state = self.agents[agent_id] = AgentState(
+                    info, first.teams, first.capacity, self.default_capacity
+                )
+            self._elsewhere(state, theirs)
+
+    def _elsewhere(self, state: AgentState, rows: list[PresenceRow]) -> None:
+        connected = [r for r in rows if r.connected]
+        status: PresenceStatus | None = None
+        if rows:
+            status = "online" if any(r.status == "online" for r in connected) else "offline"
+            if status == "offline" and connected:
+                status = "away"
+        before = (state.elsewhere, state.elsewhere_connected, state.present)
+        state.elsewhere, state.elsewhere_connected = status, bool(connected)
+        if (state.elsewhere, state.elsewhere_connected, state.present) == before:
+            return
+        self._changed(state, freed=state.present and not before[2])
+        if status is None and state.held and not state.clients and not state.links:
+            self._start_grace(state)
+
     # ----------------------------------------------------------------- Staffing
 
     def online_agents(self, team: str | None) -> int:
-        """Agents online (not away, client connected) serving ``team``."""
-        return sum(1 for s in self.agents.values() if s.reachable and s.serves(team))
+        """Agents online (not away, client connected, on any node) serving ``team``."""
+        return sum(1 for s in self.agents.values() if s.present and s.serves(team))
 
     def free_capacity(self, team: str | None) -> int:
         """Free slots of the agents :meth:`online_agents` counts."""
-        return sum(s.free for s in self.agents.values() if s.reachable and s.serves(team))
+        return sum(s.free for s in self.agents.values() if s.present and s.serves(team))
 
     def on_available(self, callback: Callable[[str | None], None]) -> None:
         """Call ``callback(team)`` soon after an agent comes online or frees a slot."""
@@ -334,7 +425,7 @@ class Presence:
         for other in self.agents.values():
             for client in other.clients:
                 client.push(frame)
-        if freed and state.reachable and state.free:
+        if freed and state.present and state.free:
             loop = asyncio.get_running_loop()
             for team in state.teams or (None,):
                 for callback in self._available:

@@ -134,7 +134,31 @@ CREATE INDEX conversations_resolved ON conversations(updated_at) WHERE status = 
 time (the agent row is kept: events name the agent); the partial index serves the
 retention sweep's ``resolved_before``."""
 
-PG_MIGRATIONS: list[tuple[int, str]] = [(4, _V4), (5, _V5)]
+_V6 = """
+CREATE INDEX conversations_assigned ON conversations(assigned_agent_id)
+    WHERE status = 'assigned';
+CREATE TABLE agent_presence (
+    agent_id TEXT NOT NULL,
+    node TEXT NOT NULL,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    teams JSONB NOT NULL,
+    capacity INTEGER,
+    status TEXT NOT NULL,
+    connected BOOLEAN NOT NULL,
+    heartbeat_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (agent_id, node)
+);
+CREATE INDEX agent_presence_node ON agent_presence(node)
+"""
+"""Version 6 (issue 17): the index by which a claim counts the agent's assigned
+conversations in its transaction (SQLite's twin), and the shared presence of agents, one
+row per agent and node with a connection of theirs, refreshed by the node's heartbeat
+and ignored (then deleted) once older than the time-to-live
+(:mod:`handoff_server.storage.pg_presence`). PostgreSQL only: one SQLite node keeps
+presence in memory."""
+
+PG_MIGRATIONS: list[tuple[int, str]] = [(4, _V4), (5, _V5), (6, _V6)]
 """``(version, SQL script)``, oldest first; each is applied with its version bump in one
 transaction (PostgreSQL's DDL is transactional), never edited once released."""
 

@@ -25,12 +25,14 @@ import psycopg
 from handoff_server.protocol import ConversationStatus
 from handoff_server.storage.pg_base import jsonb
 from handoff_server.storage.pg_datacare import PgDataCare, agent_record
+from handoff_server.storage.pg_presence import PgPresence
 from handoff_server.storage.pg_tables import PgOperatorTables, PgOutbox, conversation, event
 from handoff_server.store import (
     _CONV_FIELDS,
     _JSON_FIELDS,
     AgentRecord,
     AiTurnRow,
+    AtCapacity,
     ConversationRecord,
     ConversationUpdate,
     NewEvent,
@@ -43,7 +45,7 @@ __all__ = ["PostgresStore"]
 _END_KINDS = ["resolved", "released", "handed_back", "callback_done", "offline_reply"]
 
 
-class PostgresStore(PgOutbox, PgOperatorTables, PgDataCare):
+class PostgresStore(PgOutbox, PgOperatorTables, PgDataCare, PgPresence):
     """The :class:`~handoff_server.store.Store` contract on PostgreSQL (see the module
     docstring for how seqs, dedupe and the outbox are kept). Thread-safe: each call takes
     a pooled connection (``size`` at most, see :class:`~.pg_base.PgBase`).
@@ -82,11 +84,16 @@ class PostgresStore(PgOutbox, PgOperatorTables, PgDataCare):
         updates: ConversationUpdate,
         outbox: Sequence[OutboxRow] = (),
         turns: Sequence[AiTurnRow] = (),
+        seat: tuple[str, int] | None = None,
     ) -> list[StoredEvent]:
         """Append ``events`` after the conversation's last seq (taken under the row's
         lock) and apply ``updates``, with the ``outbox`` and ``turns`` rows, in one
-        transaction. Raises ``KeyError`` (unknown conversation), ``ValueError`` (unknown
-        column), ``psycopg.errors.UniqueViolation`` (a repeated client message id)."""
+        transaction. ``seat`` = ``(agent id, capacity)``: the agent's row is locked
+        (``FOR UPDATE``: seated changes of one agent take turns, whichever node makes
+        them), then their other assigned conversations are counted. Raises ``KeyError``
+        (unknown conversation), ``ValueError`` (unknown column),
+        ``psycopg.errors.UniqueViolation`` (a repeated client message id),
+        :class:`~handoff_server.store.AtCapacity` (the agent is at ``capacity``)."""
         bad = set(updates) - _CONV_FIELDS
         if bad:
             raise ValueError(f"unknown conversation fields: {sorted(bad)}")
@@ -97,6 +104,8 @@ class PostgresStore(PgOutbox, PgOperatorTables, PgDataCare):
             row = cur.fetchone()
             if row is None:
                 raise KeyError(conversation_id)
+            if seat is not None:
+                _check_seat(cur, conversation_id, *seat)
             stored = self._insert_events(cur, conversation_id, row["last_seq"], events)
             self._insert_outbox(cur, outbox)
             self._insert_turns(cur, turns)
@@ -249,3 +258,24 @@ class PostgresStore(PgOutbox, PgOperatorTables, PgDataCare):
         if not rows:
             raise KeyError(agent_id)
         return agent_record(rows[0])
+
+
+def _check_seat(
+    cur: psycopg.Cursor[Any], conversation_id: str, agent_id: str, capacity: int
+) -> None:
+    """Raise :class:`~handoff_server.store.AtCapacity` when ``agent_id`` holds
+    ``capacity`` assigned conversations other than this one. The agent's row lock makes
+    two nodes' claims for one agent take turns; under READ COMMITTED the count, a new
+    statement, then sees what the first committed. (An agent without a row, deleted
+    while holding conversations, is counted without the lock: they cannot sign in to
+    claim.)"""
+    cur.execute("SELECT 1 FROM agents WHERE id = %s FOR UPDATE", (agent_id,))
+    cur.execute(
+        "SELECT count(*) AS held FROM conversations WHERE status = 'assigned'"
+        " AND assigned_agent_id = %s AND id <> %s",
+        (agent_id, conversation_id),
+    )
+    row = cur.fetchone()
+    held = int(row["held"]) if row else 0
+    if held >= capacity:
+        raise AtCapacity(agent_id, held, capacity)
