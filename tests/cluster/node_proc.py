@@ -4,7 +4,8 @@
 It is the real server (:func:`~handoff_server.app.start_server`) on port 0 with the
 demo KB's default engine; ``--slow`` makes the AI take 60 seconds over any message
 containing ``SLOWLY`` (so a test can kill the node mid-turn); ``--push`` offers queued
-conversations to agents (``[assignment] mode = "push"``). Prints
+conversations to agents (``[assignment] mode = "push"``, and ``[waiting]
+refresh_seconds`` an hour). Prints
 ``handoff listening on ws://...`` when ready; stops on SIGTERM.
 """
 
@@ -46,6 +47,10 @@ async def main(store_url: str, bus_url: str, data_dir: Path, slow: bool, push: b
             # A long catch-up: what reaches another node's clients comes through the bus.
             "cluster": {"bus": bus_url, "recover_after_seconds": 1.0, "catch_up_seconds": 60},
             "assignment": {"disconnect_grace_seconds": 600, "mode": "push" if push else "pull"},
+            # Pushing, re-estimate only on changes: an offer of a conversation queued
+            # through another node must come from that node's queue notice, not from
+            # this node's periodic re-estimate storing (and so republishing) the row.
+            "waiting": {"refresh_seconds": 3600 if push else 20},
         },
     )
     answerer: Answerer = make_answerer(load_kb(None), "default", cache_dir=data_dir / "cache")
