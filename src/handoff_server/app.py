@@ -158,6 +158,7 @@ def _routed_service(
     sink.observers.append(desk.observe)
     if node is not None:
         node.sink.on_queue = desk.observe  # other nodes' rows: who holds what, offers
+        desk.offers.leases = node.leases
     return service, desk
 
 

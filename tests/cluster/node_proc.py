@@ -4,8 +4,8 @@
 It is the real server (:func:`~handoff_server.app.start_server`) on port 0 with the
 demo KB's default engine; ``--slow`` makes the AI take 60 seconds over any message
 containing ``SLOWLY`` (so a test can kill the node mid-turn); ``--push`` offers queued
-conversations to agents (``[assignment] mode = "push"``, and ``[waiting]
-refresh_seconds`` an hour). Prints
+conversations to agents (``[assignment] mode = "push"``, offers lasting 5 s, and
+``[waiting] refresh_seconds`` an hour). Prints
 ``handoff listening on ws://...`` when ready; stops on SIGTERM.
 """
 
@@ -46,7 +46,11 @@ async def main(store_url: str, bus_url: str, data_dir: Path, slow: bool, push: b
             "store": {"data_dir": data_dir, "url": store_url},
             # A long catch-up: what reaches another node's clients comes through the bus.
             "cluster": {"bus": bus_url, "recover_after_seconds": 1.0, "catch_up_seconds": 60},
-            "assignment": {"disconnect_grace_seconds": 600, "mode": "push" if push else "pull"},
+            "assignment": {
+                "disconnect_grace_seconds": 600,
+                "mode": "push" if push else "pull",
+                "offer_timeout_seconds": 5 if push else 30,
+            },
             # Pushing, re-estimate only on changes: an offer of a conversation queued
             # through another node must come from that node's queue notice, not from
             # this node's periodic re-estimate storing (and so republishing) the row.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from datetime import timedelta
 from typing import Any
 
 from handoff_server.app import start_server
@@ -27,6 +28,7 @@ from handoff_server.protocol import (
     SWaitEstimate,
     VRequestHuman,
 )
+from handoff_server.store import utcnow
 from tests.cluster.conftest import add_agent
 from tests.cluster.test_multinode import _outcome, _queued_conversation
 from tests.conftest import make_settings
@@ -206,3 +208,48 @@ async def test_a_holder_connected_to_another_node_keeps_their_conversation(
     finally:
         for running in nodes:
             await running.close()
+
+
+async def _offer_of(conn: Connection, cid: str, timeout: float) -> SOffer | None:
+    """The offer of ``cid`` ``conn`` gets within ``timeout`` seconds, else ``None``."""
+    try:
+        frames = await conn.recv_until(
+            lambda f: isinstance(f, SOffer) and f.item.conversation_id == cid, timeout
+        )
+    except TimeoutError:
+        return None
+    return frames[-1]
+
+
+async def test_a_pushed_conversation_is_offered_on_one_node_at_a_time(cluster, shared_store):
+    """Sam online on A, Lee online on B, both push: each node would offer a queued
+    conversation to its own agent; the shared lease lets one offer be open at a time,
+    and when it expires (5 s) the other node offers it to its agent."""
+    (_, a), (_, b) = cluster(push=True), cluster(push=True)
+    sam_token, lee_token = add_agent(shared_store, "sam"), add_agent(shared_store, "lee")
+    lee = await online_agent(b, lee_token)
+    sam = await online_agent(a, sam_token)
+    await until_seen(lee, "agt_sam", online=True, timeout=EXPIRY)
+    visitor, cid, _ = await escalate(b)
+    conns = {"sam": sam, "lee": lee}
+    first, first_offer = "", None
+    deadline = time.monotonic() + 10
+    while first_offer is None and time.monotonic() < deadline:
+        for name, conn in conns.items():
+            first, first_offer = name, await _offer_of(conn, cid, 0.2)
+            if first_offer is not None:
+                break
+    assert first_offer is not None, "offered to nobody"
+    other = "lee" if first == "sam" else "sam"
+    # While the first offer is open, the other node offers it to nobody.
+    still_open = (first_offer.expires_at - utcnow()).total_seconds() - 0.3
+    assert still_open > 1, still_open
+    assert await _offer_of(conns[other], cid, still_open) is None, "offered on both nodes"
+    # Once it expired, the other node offers it (it looks again an offer's time after
+    # the lease was refused; once more if that was a moment too early).
+    second = await _offer_of(conns[other], cid, 15.0)
+    assert second is not None, f"{other} never got the offer"
+    opened = second.expires_at - timedelta(seconds=second.timeout_seconds)
+    assert opened >= first_offer.expires_at - timedelta(seconds=0.2)
+    for conn in (visitor, sam, lee):
+        await conn.close()

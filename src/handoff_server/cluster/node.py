@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from handoff_server.cluster.bus import Bus, InProcessBus, NatsBus
 from handoff_server.cluster.fanout import ClusterSink
 from handoff_server.cluster.locks import PgLocks
-from handoff_server.cluster.presence import PgPresenceBoard
+from handoff_server.cluster.presence import PgOfferLeases, PgPresenceBoard
 from handoff_server.cluster.recovery import TurnRecovery
 from handoff_server.config import Settings
 from handoff_server.conversations import ConversationService
@@ -24,7 +24,7 @@ __all__ = ["ClusterNode", "open_node"]
 class ClusterNode:
     """This node's share of the cluster: ``locks`` (across nodes), ``bus``, ``sink`` (the
     hub behind the fan-out), ``board`` (the agents' shared presence, synced by the
-    routing desk) and ``recovery`` (started with :meth:`start`)."""
+    routing desk), ``leases`` (push offers' leases) and ``recovery`` (started with :meth:`start`)."""
 
     locks: PgLocks
     bus: Bus
@@ -32,6 +32,7 @@ class ClusterNode:
     store: AsyncStore
     every: float
     board: PgPresenceBoard
+    leases: PgOfferLeases
     recovery: TurnRecovery | None = field(default=None)
 
     async def start(self, service: ConversationService) -> None:
@@ -78,4 +79,6 @@ async def open_node(settings: Settings, store: AsyncStore, hub: Hub) -> ClusterN
     bus: Bus = NatsBus(settings.cluster.bus) if settings.cluster.bus else InProcessBus()
     sink = ClusterSink(hub, store, bus, locks, settings.cluster.catch_up_seconds)
     board = PgPresenceBoard(store, bus.node, settings.cluster.presence_ttl_seconds)
-    return ClusterNode(locks, bus, sink, store, settings.cluster.recover_after_seconds, board)
+    leases = PgOfferLeases(store, bus.node)
+    every = settings.cluster.recover_after_seconds
+    return ClusterNode(locks, bus, sink, store, every, board, leases)

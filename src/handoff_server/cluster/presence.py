@@ -7,6 +7,10 @@ one of its agents connects, changes status or leaves) replaces its rows in
 ``presence_ttl_seconds`` (the database's clock), in one transaction on the store's pool
 (:mod:`handoff_server.storage.pg_presence`). A node that dies stops beating: its rows
 stop counting after the time-to-live, and the next heartbeat of any node deletes them.
+
+:class:`PgOfferLeases`: a push offer's lease, one per conversation across nodes, taken
+by a conditional upsert and expiring with the offer (``offer_timeout_seconds``), so a
+dead node's offer frees the conversation for the others on time.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from dataclasses import asdict
 from handoff_server.routing.board import PresenceRow
 from handoff_server.store import AsyncStore
 
-__all__ = ["PgPresenceBoard"]
+__all__ = ["PgOfferLeases", "PgPresenceBoard"]
 
 
 class PgPresenceBoard:
@@ -48,3 +52,31 @@ class PgPresenceBoard:
         """Delete this node's rows."""
         db = self.store.store
         await self.store.call(db.presence_leave, self.node)  # type: ignore[attr-defined]
+
+
+class PgOfferLeases:
+    """Push offers' leases in the shared store ``store`` (as :class:`PgPresenceBoard`),
+    taken as node ``node``. Raises ``psycopg`` errors when the database cannot be
+    reached."""
+
+    def __init__(self, store: AsyncStore, node: str) -> None:
+        self.store = store
+        self.node = node
+
+    async def take(self, conversation_id: str, agent_id: str, seconds: float) -> bool:
+        """Take the conversation's lease for an offer to ``agent_id``."""
+        db = self.store.store
+        return bool(
+            await self.store.call(
+                db.offer_lease_take,  # type: ignore[attr-defined]
+                conversation_id,
+                agent_id,
+                self.node,
+                seconds,
+            )
+        )
+
+    async def end(self, conversation_id: str, agent_id: str) -> None:
+        """End this node's lease for its offer to ``agent_id``."""
+        db = self.store.store
+        await self.store.call(db.offer_lease_end, conversation_id, agent_id, self.node)  # type: ignore[attr-defined]

@@ -13,13 +13,18 @@ waiting conversations of their teams are offered in queue order: highest priorit
 first, then the longest waiting.
 
 An open offer takes one of the agent's slots, so nobody is offered more than they can
-take. Never here: storing anything (the accepted claim goes through the conversation
+take. With several nodes each node offers to the agents connected to it; an offer lease
+shared by the nodes (:class:`~.board.OfferLeases`, taken before the offer is sent and
+ended with it) keeps one offer of a conversation open at a time across them. A node
+refused the lease (another node's offer is open) looks again when that offer would have
+expired. Never here: storing anything (the accepted claim goes through the conversation
 service, with its capacity check).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -29,10 +34,13 @@ from typing import Literal
 from handoff_server.config import AssignmentSettings
 from handoff_server.errors import InvalidState
 from handoff_server.protocol import AgentInfo, ConversationStatus, QueueItem, SOffer, SOfferEnded
-from handoff_server.routing.presence import Presence
+from handoff_server.routing.board import OfferLeases
+from handoff_server.routing.presence import AgentState, Presence
 from handoff_server.store import utcnow
 
 __all__ = ["Offer", "Offers"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -74,6 +82,12 @@ class Offers:
         meanwhile (the slot their accepted offer held is free for that claim only; any
         change republishing a queued row, such as a new wait estimate, would otherwise
         offer it to them)."""
+        self.leases: OfferLeases | None = None
+        """The offer lease shared with other nodes (``None``: one node)."""
+        self.leasing: set[str] = set()
+        """Conversations whose lease is being taken (offered meanwhile to nobody)."""
+        self._retry: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
         presence.on_available(self.offer_waiting)
 
     def observe(self, item: QueueItem, previous: ConversationStatus) -> None:
@@ -115,7 +129,8 @@ class Offers:
         """Offer the conversation to the next agent, if it waits in a push team's queue
         with no open offer and someone who has not passed on it can take it."""
         waiting = self.waiting.get(conversation_id)
-        if waiting is None or conversation_id in self.open or conversation_id in self.accepting:
+        busy = (self.open, self.accepting, self.leasing)
+        if waiting is None or any(conversation_id in b for b in busy):
             return
         if not self.settings.pushes(waiting.item.team):
             return
@@ -127,6 +142,54 @@ class Offers:
         if not candidates:
             return
         state = min(candidates, key=lambda s: (s.busy, s.last_offer))
+        if self.leases is None:
+            self._send(waiting, state)
+        else:
+            self.leasing.add(conversation_id)
+            self._spawn(self._lease_then_send(conversation_id, state))
+
+    async def _lease_then_send(self, conversation_id: str, state: AgentState) -> None:
+        """Take the shared lease, then send the offer if it is still wanted; refused,
+        look again once the other node's offer would have expired."""
+        assert self.leases is not None
+        timeout = self.settings.offer_timeout_seconds
+        try:
+            # A second longer than the offer: it is sent after the lease is taken, and
+            # ended (the lease freed) when it ends, expiry included.
+            taken = await self.leases.take(conversation_id, state.info.id, timeout + 1)
+        except Exception as exc:  # noqa: BLE001 - the database may come back
+            log.warning("offer lease of %s not taken: %s", conversation_id, exc)
+            taken = False
+        finally:
+            self.leasing.discard(conversation_id)
+        waiting = self.waiting.get(conversation_id)
+        if not taken:
+            if waiting is not None and conversation_id not in self._retry:
+                handle = asyncio.get_running_loop().call_later(
+                    timeout, self._again, conversation_id
+                )
+                self._retry[conversation_id] = handle
+            return
+        team = waiting.item.team if waiting is not None else None
+        still = state in self.presence.candidates(team) and not self.claiming[state.info.id]
+        if waiting is None or conversation_id in self.open or not still:
+            self._spawn(self.leases.end(conversation_id, state.info.id))
+            self.offer_next(conversation_id)
+            return
+        self._send(waiting, state)
+
+    def _again(self, conversation_id: str) -> None:
+        self._retry.pop(conversation_id, None)
+        self.offer_next(conversation_id)
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _send(self, waiting: _Waiting, state: AgentState) -> None:
+        """Offer ``waiting`` to ``state`` now (their offer timer starts)."""
+        conversation_id = waiting.item.conversation_id
         waiting.tried.add(state.info.id)
         timeout = self.settings.offer_timeout_seconds
         loop = asyncio.get_running_loop()
@@ -153,6 +216,8 @@ class Offers:
         if offer is None:
             return
         offer.timer.cancel()
+        if self.leases is not None:
+            self._spawn(self.leases.end(conversation_id, offer.agent_id))
         self.presence.offer_over(offer.agent_id, conversation_id)
         state = self.presence.agents.get(offer.agent_id)
         if reason is not None and state is not None:
@@ -209,3 +274,8 @@ class Offers:
         for offer in self.open.values():
             offer.timer.cancel()
         self.open.clear()
+        for handle in self._retry.values():
+            handle.cancel()
+        self._retry.clear()
+        for task in self._tasks:
+            task.cancel()

@@ -25,7 +25,7 @@ from typing import Protocol
 
 from handoff_server.protocol import AgentRole, PresenceStatus
 
-__all__ = ["LocalBoard", "PresenceBoard", "PresenceRow", "PresenceSync"]
+__all__ = ["LocalBoard", "OfferLeases", "PresenceBoard", "PresenceRow", "PresenceSync"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,21 @@ class PresenceBoard(Protocol):
 
     async def leave(self) -> None:
         """Delete this node's rows (it is stopping)."""
+        ...
+
+
+class OfferLeases(Protocol):
+    """One open push offer of a conversation at a time across nodes: a node takes the
+    conversation's lease before it sends an offer and ends it with the offer."""
+
+    async def take(self, conversation_id: str, agent_id: str, seconds: float) -> bool:
+        """Take the lease for an offer to ``agent_id`` lasting ``seconds`` (it expires by
+        itself after that, whatever becomes of this node); ``False`` when another
+        node's lease is in force. Raises the backend's error when it cannot be reached."""
+        ...
+
+    async def end(self, conversation_id: str, agent_id: str) -> None:
+        """End this node's lease for the offer to ``agent_id``, if it holds it."""
         ...
 
 

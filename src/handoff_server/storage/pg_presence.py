@@ -1,7 +1,9 @@
 """The agents' shared presence on PostgreSQL (issue 17), mixed into
 :class:`~handoff_server.storage.postgres.PostgresStore`: one ``agent_presence`` row per
 agent and node with a connection of theirs, written by that node's heartbeat
-(:class:`~handoff_server.cluster.presence.PgPresenceBoard`).
+(:class:`~handoff_server.cluster.presence.PgPresenceBoard`); and one ``offer_leases``
+row per conversation offered (push) now, taken by conditional upsert
+(:class:`~handoff_server.cluster.presence.PgOfferLeases`).
 
 Times are the database's (``now()``), never a node's clock: nodes whose clocks disagree
 still agree on which rows are live.
@@ -60,3 +62,29 @@ class PgPresence(PgBase):
     def presence_leave(self, node: str) -> int:
         """Delete ``node``'s rows (it is stopping); returns how many there were."""
         return self._exec("DELETE FROM agent_presence WHERE node = %s", (node,))
+
+    def offer_lease_take(
+        self, conversation_id: str, agent_id: str, node: str, seconds: float
+    ) -> bool:
+        """Take the conversation's offer lease for ``node``'s offer to ``agent_id``, until
+        ``seconds`` from now: only when no lease is in force, or the one in force is
+        ``node``'s own (one statement: two nodes taking it at once, one wins)."""
+        rows = self._rows(
+            "INSERT INTO offer_leases (conversation_id, agent_id, node, expires_at)"
+            " VALUES (%s, %s, %s, now() + make_interval(secs => %s))"
+            " ON CONFLICT (conversation_id) DO UPDATE SET agent_id = excluded.agent_id,"
+            " node = excluded.node, expires_at = excluded.expires_at"
+            " WHERE offer_leases.expires_at < now() OR offer_leases.node = excluded.node"
+            " RETURNING conversation_id",
+            (conversation_id, agent_id, node, seconds),
+        )
+        return bool(rows)
+
+    def offer_lease_end(self, conversation_id: str, agent_id: str, node: str) -> int:
+        """End ``node``'s lease for its offer to ``agent_id`` (not a later one); returns
+        how many rows went (0 or 1). Expired leases of any node go too."""
+        return self._exec(
+            "DELETE FROM offer_leases WHERE (conversation_id = %s AND agent_id = %s"
+            " AND node = %s) OR expires_at < now() - interval '1 minute'",
+            (conversation_id, agent_id, node),
+        )

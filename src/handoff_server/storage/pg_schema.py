@@ -149,14 +149,21 @@ CREATE TABLE agent_presence (
     heartbeat_at TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (agent_id, node)
 );
-CREATE INDEX agent_presence_node ON agent_presence(node)
+CREATE INDEX agent_presence_node ON agent_presence(node);
+CREATE TABLE offer_leases (
+    conversation_id TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    node TEXT NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL
+)
 """
 """Version 6 (issue 17): the index by which a claim counts the agent's assigned
 conversations in its transaction (SQLite's twin), and the shared presence of agents, one
 row per agent and node with a connection of theirs, refreshed by the node's heartbeat
 and ignored (then deleted) once older than the time-to-live
-(:mod:`handoff_server.storage.pg_presence`). PostgreSQL only: one SQLite node keeps
-presence in memory."""
+(:mod:`handoff_server.storage.pg_presence`), and the push offers' leases (one open offer
+of a conversation at a time across nodes). PostgreSQL only: one SQLite node keeps
+presence and offers in memory."""
 
 PG_MIGRATIONS: list[tuple[int, str]] = [(4, _V4), (5, _V5), (6, _V6)]
 """``(version, SQL script)``, oldest first; each is applied with its version bump in one
