@@ -1,29 +1,44 @@
 """Frames that are not events cross nodes (see conftest): typing both ways, a wait
 estimate and fallback offer made by another node's waiting room, ``waiting_work`` for an
-agent's connection on another node; each reaches a client once."""
+agent's connection on another node, the llm engine's ``ai_partial``; each reaches a
+client once."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
+from handoff_server.app import start_server
 from handoff_server.client import new_client_msg_id
+from handoff_server.config import TYPING_EXPIRY_SECONDS
 from handoff_server.protocol import (
     AClaim,
     AOpen,
     APresence,
     ATyping,
+    SAiPartial,
     SConversation,
+    SEvent,
     SFallbackOffer,
     STyping,
     SWaitEstimate,
     SWaitingWork,
+    VMessage,
     VTyping,
 )
-from tests.cluster.conftest import add_agent
+from tests.cluster.conftest import NATS_ENV, add_agent
+from tests.conftest import make_settings
 from tests.helpers import agent, online_agent, say, start_visitor, wait_ack
+from tests.llm_fake import ScriptedModelServer, scripted_answer
+from tests.server.test_llm_answers import PASSWORD_Q, llm, slow
 
 HUMAN = "I need to talk to a real person"
+NATS_URL = os.environ.get(NATS_ENV)  # read before the autouse fixture clears HANDOFF_*
 
 
 async def frames_for(conn: Any, seconds: float) -> list[Any]:
@@ -87,6 +102,25 @@ async def test_typing_crosses_nodes_both_ways_once_per_client(cluster, shared_st
         await conn.close()
 
 
+async def test_typing_relayed_by_a_node_that_dies_ends_on_the_others(cluster, shared_store):
+    (proc_a, a), (_, b) = cluster(), cluster()
+    token = add_agent(shared_store, "sam")
+    visitor, welcome = await start_visitor(a, name="Ada")
+    cid = welcome.conversation_id
+    await say(visitor, HUMAN)
+    sam = await agent(b, token)
+    await follow(sam, cid)
+    await visitor.send(VTyping(type="typing", active=True))
+    await sam.recv_until(lambda f: isinstance(f, STyping) and f.active, timeout=10)
+    proc_a.send_signal(signal.SIGKILL)  # A never says the visitor stopped
+    loop = asyncio.get_running_loop()
+    killed = loop.time()
+    got = await sam.recv_until(lambda f: isinstance(f, STyping), timeout=TYPING_EXPIRY_SECONDS + 15)
+    assert got[-1] == STyping(conversation_id=cid, role="visitor", name=None, active=False)
+    assert loop.time() - killed >= TYPING_EXPIRY_SECONDS - 1, "ended before it expired"
+    await sam.close()
+
+
 async def test_another_nodes_wait_estimate_and_fallback_offer_reach_the_visitor(
     cluster, shared_store
 ):
@@ -126,3 +160,49 @@ async def test_waiting_work_reaches_the_agents_connection_on_another_node(cluste
     assert not [f for f in await frames_for(on_b, 1.5) if isinstance(f, SWaitingWork)]
     await visitor.close()
     await on_b.close()
+
+
+@pytest.fixture
+def model() -> Iterator[ScriptedModelServer]:
+    """The scripted model server, on a free port, for one test."""
+    with ScriptedModelServer() as srv:
+        yield srv
+
+
+async def test_the_ai_answer_as_written_reaches_an_agent_on_another_node(
+    pg_schema_url, tmp_path, demo_answerer, model, shared_store
+):
+    """Two in-process nodes on the machine's NATS: the llm engine answers the visitor on
+    A; an agent following the conversation on B sees the partial text, ended (``done``)
+    before the stored answer, each frame once."""
+    if NATS_URL is None:
+        pytest.skip(f"{NATS_ENV} is not set (.ci/run sets it once NATS answers)")
+    model.script = slow(scripted_answer)
+    nodes = []
+    for i, answerer in enumerate((llm(demo_answerer, model), demo_answerer)):
+        settings = make_settings(
+            tmp_path / f"n{i}", store={"url": pg_schema_url}, cluster={"bus": NATS_URL}
+        )
+        nodes.append(await start_server(settings, answerer=answerer))
+    a, b = nodes
+    try:
+        visitor, welcome = await start_visitor(a.url)
+        watcher = await agent(b.url, add_agent(shared_store, "sam"))
+        await follow(watcher, welcome.conversation_id)
+        cmid = new_client_msg_id()
+        await visitor.send(VMessage(type="message", client_msg_id=cmid, text=PASSWORD_Q))
+        frames = await watcher.recv_until(
+            lambda f: isinstance(f, SEvent) and f.event.kind == "ai_message", timeout=30
+        )
+        partials = [f for f in frames if isinstance(f, SAiPartial)]
+        assert partials, "no partial text reached node B"
+        assert (partials[-1].done, partials[-1].outcome) == (True, "answered")
+        texts = [p.text for p in partials[:-1]]
+        assert texts == sorted(set(texts), key=texts.index) and all(texts), "a partial twice"
+        assert all(texts[i + 1].startswith(texts[i]) for i in range(len(texts) - 1))
+        assert not [f for f in await frames_for(watcher, 1.0) if isinstance(f, SAiPartial)]
+        await visitor.close()
+        await watcher.close()
+    finally:
+        for node in nodes:
+            await node.close()
