@@ -798,7 +798,7 @@ CREATE TABLE eval_runs (
             json_extract(payload, '$.data.conversation_id'),
             json_extract(payload, '$.data.packet.conversation_id'));
         CREATE INDEX webhook_outbox_conversation
-            ON webhook_outbox(endpoint, conversation_id) WHERE status = 'pending';
+            ON webhook_outbox(endpoint, COALESCE(conversation_id, id)) WHERE status = 'pending';
         """,
     ),
 ]

@@ -140,7 +140,7 @@ ALTER TABLE webhook_outbox ADD COLUMN claimed_until TIMESTAMPTZ;
 UPDATE webhook_outbox SET conversation_id = COALESCE(
     payload->'data'->>'conversation_id', payload->'data'->'packet'->>'conversation_id');
 CREATE INDEX webhook_outbox_conversation
-    ON webhook_outbox(endpoint, conversation_id) WHERE status = 'pending'
+    ON webhook_outbox(endpoint, (COALESCE(conversation_id, id))) WHERE status = 'pending'
 """
 """Version 6, SQLite's twin: webhook deliveries are claimed across nodes (issue 17):
 the conversation a delivery is about (one conversation's deliveries to one endpoint are
