@@ -71,6 +71,7 @@ async def test_typing_crosses_nodes_both_ways_once_per_client(cluster, shared_st
     cid = welcome.conversation_id
     await say(visitor, HUMAN)
     sam, kim = await agent(b, sam_token), await agent(a, kim_token)  # kim: on the visitor's node
+    lee = await agent(b, add_agent(shared_store, "lee"))  # on sam's node, not following it
     cmid = new_client_msg_id()
     await sam.send(AClaim(type="claim", conversation_id=cid, client_msg_id=cmid))
     await wait_ack(sam, cmid)
@@ -98,7 +99,8 @@ async def test_typing_crosses_nodes_both_ways_once_per_client(cluster, shared_st
     assert len(typing(later["kim"], "agent", False)) == 1, later["kim"]
     assert typing(later["visitor"], "agent", True) == []
     assert typing(later["visitor"], "visitor", True) == [], "the visitor's own typing came back"
-    for conn in (visitor, sam, kim):
+    assert not [f for f in await frames_for(lee, 0.2) if isinstance(f, STyping)], "not theirs"
+    for conn in (visitor, sam, kim, lee):
         await conn.close()
 
 
@@ -153,13 +155,15 @@ async def test_waiting_work_reaches_the_agents_connection_on_another_node(cluste
     await say(visitor, HUMAN)  # queued: nobody online
     token = add_agent(shared_store, "sam")
     on_b = await agent(b, token)  # signed in on B, not declaring presence there
+    kim = await agent(b, add_agent(shared_store, "kim"))  # another agent on B
     await online_agent(a, token)  # online on A: A offers sam the waiting work
     frames = await on_b.recv_until(lambda f: isinstance(f, SWaitingWork), timeout=10)
     work = frames[-1]
     assert [i.conversation_id for i in work.items] == [welcome.conversation_id]
     assert not [f for f in await frames_for(on_b, 1.5) if isinstance(f, SWaitingWork)]
-    await visitor.close()
-    await on_b.close()
+    assert not [f for f in await frames_for(kim, 0.2) if isinstance(f, SWaitingWork)], "sam's"
+    for conn in (visitor, on_b, kim):
+        await conn.close()
 
 
 @pytest.fixture
