@@ -1,15 +1,19 @@
 """One ``handoff serve`` node for the multi-node tests, in its own process:
-``python -m tests.cluster.node_proc STORE_URL BUS_URL DATA_DIR [--slow]``.
+``python -m tests.cluster.node_proc STORE_URL BUS_URL DATA_DIR [--slow] [--webhook URL]
+[--refresh SECONDS]``.
 
 It is the real server (:func:`~handoff_server.app.start_server`) on port 0 with the
 demo KB's default engine; ``--slow`` makes the AI take 60 seconds over any message
-containing ``SLOWLY`` (so a test can kill the node mid-turn). Prints
+containing ``SLOWLY`` (so a test can kill the node mid-turn); ``--webhook`` posts every
+webhook event to ``URL`` (a local receiver: private addresses allowed);
+``--refresh`` is how often its waiting room recomputes wait estimates. Prints
 ``handoff listening on ws://...`` when ready; stops on SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import signal
 import sys
 import time
@@ -36,7 +40,16 @@ class SlowAnswerer:
         return self.inner.answer(question)
 
 
-async def main(store_url: str, bus_url: str, data_dir: Path, slow: bool) -> None:
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+
+
+def _option(args: list[str], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args else None
+
+
+async def main(store_url: str, bus_url: str, data_dir: Path, args: list[str]) -> None:
+    webhook, refresh = _option(args, "--webhook"), _option(args, "--refresh")
+    endpoints = [{"url": webhook, "secret": WEBHOOK_SECRET, "allow_private": True}]
     settings = load_settings(
         None,
         {
@@ -45,8 +58,11 @@ async def main(store_url: str, bus_url: str, data_dir: Path, slow: bool) -> None
             # A long catch-up: what reaches another node's clients comes through the bus.
             "cluster": {"bus": bus_url, "recover_after_seconds": 1.0, "catch_up_seconds": 60},
             "assignment": {"disconnect_grace_seconds": 600},
+            "webhooks": {"endpoints": endpoints if webhook else []},
+            "waiting": {"refresh_seconds": float(refresh or 20)},
         },
     )
+    slow = "--slow" in args
     answerer: Answerer = make_answerer(load_kb(None), "default", cache_dir=data_dir / "cache")
     if slow:
         answerer = SlowAnswerer(answerer)
@@ -62,4 +78,4 @@ async def main(store_url: str, bus_url: str, data_dir: Path, slow: bool) -> None
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    asyncio.run(main(args[0], args[1], Path(args[2]), "--slow" in args))
+    asyncio.run(main(args[0], args[1], Path(args[2]), args[3:]))

@@ -134,7 +134,20 @@ CREATE INDEX conversations_resolved ON conversations(updated_at) WHERE status = 
 time (the agent row is kept: events name the agent); the partial index serves the
 retention sweep's ``resolved_before``."""
 
-PG_MIGRATIONS: list[tuple[int, str]] = [(4, _V4), (5, _V5)]
+_V6 = """
+ALTER TABLE webhook_outbox ADD COLUMN conversation_id TEXT;
+ALTER TABLE webhook_outbox ADD COLUMN claimed_until TIMESTAMPTZ;
+UPDATE webhook_outbox SET conversation_id = COALESCE(
+    payload->'data'->>'conversation_id', payload->'data'->'packet'->>'conversation_id');
+CREATE INDEX webhook_outbox_conversation
+    ON webhook_outbox(endpoint, (COALESCE(conversation_id, id))) WHERE status = 'pending'
+"""
+"""Version 6, SQLite's twin: webhook deliveries are claimed across nodes (issue 17):
+the conversation a delivery is about (one conversation's deliveries to one endpoint are
+claimed together and posted in order) and until when a deliverer's claim holds (a node
+that dies leaves its claims to lapse)."""
+
+PG_MIGRATIONS: list[tuple[int, str]] = [(4, _V4), (5, _V5), (6, _V6)]
 """``(version, SQL script)``, oldest first; each is applied with its version bump in one
 transaction (PostgreSQL's DDL is transactional), never edited once released."""
 
