@@ -160,6 +160,7 @@ def _metrics_response(
         lines.append(f'handoff_frames_total{{kind="{key}"}} {value}')
     lines.append(exposition())  # metrics kept with prometheus_client (the llm engine's)
     resp = connection.respond(http.HTTPStatus.OK, "\n".join(lines) + "\n")
+    del resp.headers["Content-Type"]  # respond() set text/plain; utf-8
     resp.headers["Content-Type"] = "text/plain; version=0.0.4"
     return resp
 

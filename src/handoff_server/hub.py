@@ -163,6 +163,9 @@ class Hub:
         self.conversations: dict[str, set[Subscriber]] = {}
         self.queue_watchers: dict[Subscriber, frozenset[ConversationStatus]] = {}
         self.agents: set[Subscriber] = set()
+        self.on_typing: Callable[[str, STyping], None] | None = None
+        """Told every typing frame made here, once sent to the subscribers here (a node
+        of several sends it on to the others: :mod:`handoff_server.cluster.live`)."""
 
     def add_agent(self, sub: Subscriber) -> None:
         """Count ``sub`` as a signed-in agent (until :meth:`drop`). Call it once their
@@ -210,9 +213,17 @@ class Hub:
             name=sub.agent.name if sub.agent else None,
             active=active,
         )
-        if sub.role == "agent":
-            self._send_to(conversation_id, frame, role="visitor")
-        self._send_to(conversation_id, frame, role="agent", exclude=sub)
+        self.send_typing(frame, exclude=sub)
+        if self.on_typing is not None:
+            self.on_typing(conversation_id, frame)
+
+    def send_typing(self, frame: STyping, exclude: Subscriber | None = None) -> None:
+        """Send a typing frame to whom it is for among the conversation's subscribers
+        (but ``exclude``, the typist): a visitor's to the agents, an agent's to the
+        visitor and the agents."""
+        if frame.role == "agent":
+            self._send_to(frame.conversation_id, frame, role="visitor")
+        self._send_to(frame.conversation_id, frame, role="agent", exclude=exclude)
 
     def stop_typing(self, conversation_id: str, sub: Subscriber) -> None:
         """End ``sub``'s typing in the conversation if it had said it was typing (it sent
@@ -242,6 +253,16 @@ class Hub:
         conversation, visitors and agents."""
         for sub in list(self.conversations.get(conversation_id, ())):
             sub.push(frame)
+
+    def publish_agent(self, agent_id: str, frame: BaseModel) -> None:
+        """Send a frame written for one agent (``waiting_work``) to that agent's
+        signed-in connections here."""
+        for sub in list(self.agents):
+            if sub.agent is not None and sub.agent.id == agent_id:
+                sub.push(frame)
+
+    def relay_agent(self, agent_id: str, frame: BaseModel) -> None:
+        """One node: the agent's connections are all here, and were sent ``frame``."""
 
     def watch_queue(self, sub: Subscriber, statuses: Sequence[ConversationStatus]) -> None:
         """From now on send ``sub`` the changes of conversations in ``statuses`` (replacing

@@ -62,11 +62,12 @@ __all__ = [
     "StoredEvent",
     "hash_token",
     "open_store",
+    "outbox_conversation",
     "store_exists",
     "utcnow",
 ]
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """The schema version :data:`_SCHEMA` creates; later versions are reached by
 :data:`MIGRATIONS`, so :data:`SCHEMA_VERSION` is the newest of the two."""
 POSTGRES_BACKEND = "handoff_server.storage"
@@ -180,6 +181,20 @@ class OutboxRow(BaseModel):
     attempts: int = 0
     status: Literal["pending", "delivered", "failed"] = "pending"
     last_error: str | None = None
+
+
+def outbox_conversation(payload: dict[str, Any]) -> str | None:
+    """The conversation a webhook payload is about: ``data.conversation_id``, or the
+    handoff packet's (``None`` for a test event). One conversation's deliveries to one
+    endpoint are claimed and posted in order (:meth:`Store.claim_outbox`)."""
+    data = payload.get("data")
+    if not isinstance(data, dict):
+        return None
+    packet = data.get("packet")
+    cid = data.get("conversation_id") or (
+        packet.get("conversation_id") if isinstance(packet, dict) else None
+    )
+    return cid if isinstance(cid, str) else None
 
 
 class PolicyRecord(BaseModel):
@@ -353,17 +368,35 @@ class Store(Protocol):
         ...
 
     def due_outbox(self, now: datetime, limit: int) -> list[OutboxRow]:
-        """Up to ``limit`` pending deliveries due at ``now``, oldest due first."""
+        """Up to ``limit`` pending deliveries due at ``now``, oldest due first (claimed
+        or not: a look, not a claim)."""
+        ...
+
+    def claim_outbox(self, now: datetime, limit: int, until: datetime) -> list[OutboxRow]:
+        """Claim, until ``until``, the deliveries due at ``now`` of up to ``limit``
+        (endpoint, conversation) pairs none of whose deliveries another claim holds (a
+        claim holds until its ``until``, or until the delivery is marked delivered,
+        retried or failed); returns them oldest first (``created_at``, then ``id``).
+        Atomic across every process sharing the store: a due delivery goes to one
+        claimant, and one conversation's deliveries to one endpoint to one claimant at a
+        time, so they are posted in order. A claimant that dies leaves its claims to
+        lapse at ``until``."""
+        ...
+
+    def release_outbox(self, keys: Sequence[tuple[str, str]]) -> None:
+        """End the claims on the deliveries ``keys`` (``(id, endpoint)`` pairs) not yet
+        posted (a deliverer stopping); they are due again at once."""
         ...
 
     def outbox_delivered(self, row_id: str, endpoint: str, attempts: int) -> None:
-        """Mark a delivery done after ``attempts`` tries."""
+        """Mark a delivery done after ``attempts`` tries (its claim ends)."""
         ...
 
     def outbox_retry(
         self, row_id: str, endpoint: str, attempts: int, at: datetime, error: str
     ) -> None:
-        """Record a failed try (``error``) and when to try again (``at``)."""
+        """Record a failed try (``error``) and when to try again (``at``); its claim
+        ends."""
         ...
 
     def outbox_failed(self, row_id: str, endpoint: str, attempts: int, error: str) -> None:
@@ -761,9 +794,25 @@ CREATE TABLE eval_runs (
     ),
     (
         6,
+        # Webhooks claimed across nodes (issue 17): the conversation a delivery is about
+        # (its rows to one endpoint are claimed together and posted in order), and until
+        # when a deliverer's claim holds.
+        """
+        ALTER TABLE webhook_outbox ADD COLUMN conversation_id TEXT;
+        ALTER TABLE webhook_outbox ADD COLUMN claimed_until TEXT;
+        UPDATE webhook_outbox SET conversation_id = COALESCE(
+            json_extract(payload, '$.data.conversation_id'),
+            json_extract(payload, '$.data.packet.conversation_id'));
+        CREATE INDEX webhook_outbox_conversation
+            ON webhook_outbox(endpoint, COALESCE(conversation_id, id)) WHERE status = 'pending';
+        """,
+    ),
+    (
+        7,
         # Capacity checked in the transaction that assigns (issue 17): an agent's
-        # assigned conversations, counted by append_events. (PostgreSQL's version 6 also
-        # adds the shared presence table; one SQLite node keeps presence in memory.)
+        # assigned conversations, counted by append_events. (PostgreSQL's version 7 also
+        # adds the shared presence and offer lease tables; one SQLite node keeps those in
+        # memory.)
         """
         CREATE INDEX conversations_assigned ON conversations(assigned_agent_id)
             WHERE status = 'assigned';
@@ -819,6 +868,37 @@ def _check_seat(db: sqlite3.Connection, conversation_id: str, agent_id: str, cap
     ).fetchone()[0]
     if held >= capacity:
         raise AtCapacity(agent_id, held, capacity)
+
+
+OUTBOX_CLAIM_SQL = """
+WITH heads AS (
+    SELECT o.endpoint AS endpoint, COALESCE(o.conversation_id, o.id) AS grp
+    FROM webhook_outbox o
+    WHERE o.status = 'pending' AND o.next_attempt_at <= :now
+      AND (o.claimed_until IS NULL OR o.claimed_until <= :now)
+      AND NOT EXISTS (
+          SELECT 1 FROM webhook_outbox e
+          WHERE e.endpoint = o.endpoint AND e.status = 'pending'
+            AND COALESCE(e.conversation_id, e.id) = COALESCE(o.conversation_id, o.id)
+            AND (e.claimed_until > :now
+                 OR (e.next_attempt_at <= :now
+                     AND (e.created_at < o.created_at
+                          OR (e.created_at = o.created_at AND e.id < o.id)))))
+    ORDER BY o.next_attempt_at, o.created_at, o.id
+    LIMIT :limit
+)
+UPDATE webhook_outbox SET claimed_until = :until
+FROM heads h
+WHERE webhook_outbox.endpoint = h.endpoint
+  AND COALESCE(webhook_outbox.conversation_id, webhook_outbox.id) = h.grp
+  AND webhook_outbox.status = 'pending' AND webhook_outbox.next_attempt_at <= :now
+  AND (webhook_outbox.claimed_until IS NULL OR webhook_outbox.claimed_until <= :now)
+RETURNING *
+"""
+"""SQLite's :meth:`SQLiteStore.claim_outbox`: the oldest due delivery of each (endpoint,
+conversation) no live claim holds (the group's head), then every due delivery of those
+groups, claimed until ``:until``. (PostgreSQL's twin locks the heads ``FOR UPDATE SKIP
+LOCKED``: ``storage/pg_tables.py``.)"""
 
 
 def _outbox_row(row: sqlite3.Row) -> OutboxRow:
@@ -954,7 +1034,7 @@ class _SQLiteTables:
         for r in rows:
             self._db.execute(
                 "INSERT INTO webhook_outbox (id, endpoint, event_type, payload, created_at,"
-                " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+                " next_attempt_at, conversation_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     r.id,
                     r.endpoint,
@@ -962,7 +1042,24 @@ class _SQLiteTables:
                     json.dumps(r.payload),
                     _ts(r.created_at),
                     _ts(r.next_attempt_at),
+                    outbox_conversation(r.payload),
                 ),
+            )
+
+    def claim_outbox(self, now: datetime, limit: int, until: datetime) -> list[OutboxRow]:
+        """Claim the due deliveries of up to ``limit`` (endpoint, conversation) pairs
+        until ``until`` (see :class:`Store`; one write transaction: atomic)."""
+        params = {"now": _ts(now), "limit": limit, "until": _ts(until)}
+        with self._transaction():
+            rows = self._db.execute(OUTBOX_CLAIM_SQL, params).fetchall()
+        return sorted((_outbox_row(r) for r in rows), key=lambda r: (r.created_at, r.id))
+
+    def release_outbox(self, keys: Sequence[tuple[str, str]]) -> None:
+        """End the claims on the deliveries ``keys`` (``(id, endpoint)``)."""
+        with self._transaction():
+            self._db.executemany(
+                "UPDATE webhook_outbox SET claimed_until = NULL WHERE id = ? AND endpoint = ?",
+                list(keys),
             )
 
     def due_outbox(self, now: datetime, limit: int) -> list[OutboxRow]:
@@ -984,20 +1081,40 @@ class _SQLiteTables:
             )
 
     def outbox_delivered(self, row_id: str, endpoint: str, attempts: int) -> None:
-        """Mark a delivery done after ``attempts`` tries."""
-        self._set_outbox(row_id, endpoint, status="delivered", attempts=attempts, last_error=None)
+        """Mark a delivery done after ``attempts`` tries (its claim ends)."""
+        self._set_outbox(
+            row_id,
+            endpoint,
+            status="delivered",
+            attempts=attempts,
+            last_error=None,
+            claimed_until=None,
+        )
 
     def outbox_retry(
         self, row_id: str, endpoint: str, attempts: int, at: datetime, error: str
     ) -> None:
-        """Record a failed try (``error``) and when to try again (``at``)."""
+        """Record a failed try (``error``) and when to try again (``at``); its claim
+        ends."""
         self._set_outbox(
-            row_id, endpoint, attempts=attempts, next_attempt_at=_ts(at), last_error=error
+            row_id,
+            endpoint,
+            attempts=attempts,
+            next_attempt_at=_ts(at),
+            last_error=error,
+            claimed_until=None,
         )
 
     def outbox_failed(self, row_id: str, endpoint: str, attempts: int, error: str) -> None:
         """Mark a delivery failed for good (listed, redelivered only by an operator)."""
-        self._set_outbox(row_id, endpoint, status="failed", attempts=attempts, last_error=error)
+        self._set_outbox(
+            row_id,
+            endpoint,
+            status="failed",
+            attempts=attempts,
+            last_error=error,
+            claimed_until=None,
+        )
 
     def list_outbox(self, *, failed_only: bool = False) -> list[OutboxRow]:
         """Every delivery (or only the failed ones), oldest first."""
@@ -1011,7 +1128,7 @@ class _SQLiteTables:
         with self._transaction():
             cur = self._db.execute(
                 "UPDATE webhook_outbox SET status = 'pending', attempts = 0,"
-                " next_attempt_at = ?, last_error = NULL WHERE id = ?",
+                " next_attempt_at = ?, last_error = NULL, claimed_until = NULL WHERE id = ?",
                 (_ts(now), row_id),
             )
         return cur.rowcount

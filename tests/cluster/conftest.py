@@ -28,20 +28,21 @@ Node = tuple[subprocess.Popen[str], str]
 
 @pytest.fixture
 def cluster(pg_schema_url: str, tmp_path: Path) -> Iterator[Callable[..., Node]]:  # noqa: F811
-    """``start(slow=False, push=False)`` starts one more node on the test's schema and
-    NATS; every node still running is stopped (SIGTERM, then SIGKILL) after the test."""
+    """``start(slow=False, *options)`` starts one more node on the test's schema and
+    NATS (``options``: ``node_proc``'s, e.g. ``"--webhook", URL``); every node still
+    running is stopped (SIGTERM, then SIGKILL) after the test."""
     if _NATS_URL is None:
         pytest.skip(f"{NATS_ENV} is not set (.ci/run sets it once NATS answers)")
     procs: list[subprocess.Popen[str]] = []
     root = Path(__file__).resolve().parents[2]
 
-    def start(slow: bool = False, push: bool = False) -> Node:
+    def start(slow: bool = False, *options: str) -> Node:
         env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
         data = tmp_path / f"node{len(procs)}"
         args = [sys.executable, "-m", "tests.cluster.node_proc", pg_schema_url, _NATS_URL]
         proc = subprocess.Popen(
-            [*args, str(data), *(["--slow"] if slow else []), *(["--push"] if push else [])],
+            [*args, str(data), *(["--slow"] if slow else []), *options],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,

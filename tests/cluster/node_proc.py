@@ -1,17 +1,24 @@
 """One ``handoff serve`` node for the multi-node tests, in its own process:
-``python -m tests.cluster.node_proc STORE_URL BUS_URL DATA_DIR [--slow] [--push]``.
+``python -m tests.cluster.node_proc STORE_URL BUS_URL DATA_DIR [--slow] [--webhook URL]
+[--refresh SECONDS] [--push]``.
 
 It is the real server (:func:`~handoff_server.app.start_server`) on port 0 with the
 demo KB's default engine; ``--slow`` makes the AI take 60 seconds over any message
-containing ``SLOWLY`` (so a test can kill the node mid-turn); ``--push`` offers queued
-conversations to agents (``[assignment] mode = "push"``, offers lasting 5 s, and
-``[waiting] refresh_seconds`` an hour). Prints
+containing ``SLOWLY`` (so a test can kill the node mid-turn); ``--webhook`` posts every
+webhook event to ``URL`` (a local receiver: private addresses allowed);
+``--refresh`` is how often its waiting room recomputes wait estimates; ``--push``
+offers queued conversations to agents (``[assignment] mode = "push"``, offers lasting
+5 s) and, unless ``--refresh`` says otherwise, re-estimates only on changes (an hour),
+so an offer of a conversation queued through another node comes from that node's queue
+notice, not from this node's periodic re-estimate storing (and so republishing) the row.
+Prints
 ``handoff listening on ws://...`` when ready; stops on SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import signal
 import sys
 import time
@@ -38,7 +45,17 @@ class SlowAnswerer:
         return self.inner.answer(question)
 
 
-async def main(store_url: str, bus_url: str, data_dir: Path, slow: bool, push: bool) -> None:
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+
+
+def _option(args: list[str], name: str) -> str | None:
+    return args[args.index(name) + 1] if name in args else None
+
+
+async def main(store_url: str, bus_url: str, data_dir: Path, args: list[str]) -> None:
+    webhook, refresh = _option(args, "--webhook"), _option(args, "--refresh")
+    push = "--push" in args
+    endpoints = [{"url": webhook, "secret": WEBHOOK_SECRET, "allow_private": True}]
     settings = load_settings(
         None,
         {
@@ -51,12 +68,11 @@ async def main(store_url: str, bus_url: str, data_dir: Path, slow: bool, push: b
                 "mode": "push" if push else "pull",
                 "offer_timeout_seconds": 5 if push else 30,
             },
-            # Pushing, re-estimate only on changes: an offer of a conversation queued
-            # through another node must come from that node's queue notice, not from
-            # this node's periodic re-estimate storing (and so republishing) the row.
-            "waiting": {"refresh_seconds": 3600 if push else 20},
+            "webhooks": {"endpoints": endpoints if webhook else []},
+            "waiting": {"refresh_seconds": float(refresh or (3600 if push else 20))},
         },
     )
+    slow = "--slow" in args
     answerer: Answerer = make_answerer(load_kb(None), "default", cache_dir=data_dir / "cache")
     if slow:
         answerer = SlowAnswerer(answerer)
@@ -72,4 +88,4 @@ async def main(store_url: str, bus_url: str, data_dir: Path, slow: bool, push: b
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    asyncio.run(main(args[0], args[1], Path(args[2]), "--slow" in args, "--push" in args))
+    asyncio.run(main(args[0], args[1], Path(args[2]), args[3:]))

@@ -12,7 +12,7 @@ import pytest
 from handoff_server.app import start_server
 from handoff_server.client import new_client_msg_id
 from handoff_server.cluster import node as node_module
-from handoff_server.cluster.bus import Handler, Notice
+from handoff_server.cluster.bus import Handler, Live, LiveHandler, Notice
 from handoff_server.protocol import AClaim, AReply, SEvent, VMessage
 from tests.cluster.conftest import add_agent
 from tests.conftest import make_settings
@@ -29,8 +29,11 @@ class FlakyBus:
         self.handler: Handler | None = None
         wire.buses.append(self)
 
-    async def start(self, on_notice: Handler) -> None:
+    async def start(self, on_notice: Handler, on_live: LiveHandler | None = None) -> None:
         self.handler = on_notice
+
+    def shout(self, live: Live) -> None:
+        pass
 
     def ring(self, notice: Notice) -> None:
         if next(self.wire.count) % 3 == 2:

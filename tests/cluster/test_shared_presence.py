@@ -152,7 +152,7 @@ async def test_a_killed_nodes_agents_expire_from_the_other_nodes(cluster, shared
 async def test_a_conversation_queued_on_node_b_is_offered_to_an_agent_on_node_a(
     cluster, shared_store
 ):
-    (_, a), (_, b) = cluster(push=True), cluster(push=True)
+    (_, a), (_, b) = cluster(False, "--push"), cluster(False, "--push")
     sam_token, lee_token = add_agent(shared_store, "sam"), add_agent(shared_store, "lee")
     lee = await watcher(b, lee_token)
     sam = await online_agent(a, sam_token)
@@ -225,7 +225,7 @@ async def test_a_pushed_conversation_is_offered_on_one_node_at_a_time(cluster, s
     """Sam online on A, Lee online on B, both push: each node would offer a queued
     conversation to its own agent; the shared lease lets one offer be open at a time,
     and when it expires (5 s) the other node offers it to its agent."""
-    (_, a), (_, b) = cluster(push=True), cluster(push=True)
+    (_, a), (_, b) = cluster(False, "--push"), cluster(False, "--push")
     sam_token, lee_token = add_agent(shared_store, "sam"), add_agent(shared_store, "lee")
     lee = await online_agent(b, lee_token)
     sam = await online_agent(a, sam_token)

@@ -165,6 +165,8 @@ async def test_health_and_unknown_paths(server):
         assert (await client.get(base + "/readyz")).status_code == 200
         metrics = await client.get(base + "/metrics")
         assert metrics.status_code == 200 and "handoff_agents_online 0" in metrics.text
+        # one Content-Type, the Prometheus text format's (two confuse scrapers)
+        assert metrics.headers.get_list("content-type") == ["text/plain; version=0.0.4"]
         assert (await client.get(base + "/nope")).status_code == 404
 
 

@@ -4,6 +4,7 @@ and a store from a newer release is refused rather than misread."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,37 @@ def test_a_version_1_store_gets_agent_teams_and_capacity(
     assert [a.teams for a in upgraded.list_agents()] == [["billing", "security"]]
     with pytest.raises(KeyError):
         upgraded.update_agent("agt_nobody", [], None)
+
+
+def test_a_version_5_stores_pending_webhooks_are_claimed_per_conversation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Version 6 (webhooks claimed across nodes): rows written before it learn their
+    conversation from the payload (``data.conversation_id`` or the handoff packet's), so
+    one conversation's are claimed together, in order."""
+    path = tmp_path / "h.sqlite3"
+    with monkeypatch.context() as m:
+        m.setattr(store_module, "MIGRATIONS", [x for x in store_module.MIGRATIONS if x[0] <= 5])
+        m.setattr(store_module, "SCHEMA_VERSION", 5)
+        old = SQLiteStore(path)
+        rows = [
+            ("w1", '{"data": {"packet": {"conversation_id": "c1"}}}', "00"),
+            ("w2", '{"data": {"conversation_id": "c1"}}', "01"),
+            ("w3", '{"data": {"message": "test"}}', "02"),
+        ]
+        for row_id, payload, second in rows:
+            at = f"2026-01-01T00:00:{second}.000000+00:00"
+            old._db.execute(
+                "INSERT INTO webhook_outbox (id, endpoint, event_type, payload, created_at,"
+                " next_attempt_at) VALUES (?, 'https://h.example/x', 't', ?, ?, ?)",
+                (row_id, payload, at, at),
+            )
+        old.close()
+    upgraded = SQLiteStore(path)
+    assert upgraded.schema_version() == 6
+    got = upgraded._rows("SELECT id, conversation_id FROM webhook_outbox ORDER BY id")
+    assert [tuple(r) for r in got] == [("w1", "c1"), ("w2", "c1"), ("w3", None)]
+    now = datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
+    first = upgraded.claim_outbox(now, 1, now + timedelta(minutes=1))
+    assert [r.id for r in first] == ["w1", "w2"]
+    assert [r.id for r in upgraded.claim_outbox(now, 5, now + timedelta(minutes=1))] == ["w3"]

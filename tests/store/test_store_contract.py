@@ -282,6 +282,113 @@ def test_outbox_is_written_with_its_events_and_walks_its_states(store: Store) ->
     }  # fmt: skip
 
 
+def conv_row(row_id: str, cid: str | None, at: datetime, endpoint: str = "https://h.example/x"):
+    """A delivery about conversation ``cid`` (``None``: about none, a test event)."""
+    data = {"conversation_id": cid} if cid is not None else {"message": "test"}
+    return outbox_row(row_id, endpoint, at).model_copy(update={"payload": {"data": data}})
+
+
+def test_outbox_claims_hold_each_conversation_whole_until_released_or_lapsed(
+    store: Store,
+) -> None:
+    store.create_conversation(conv("c1"), [ev()])
+    store.create_conversation(conv("c2"), [ev()])
+    t = [T0 + timedelta(seconds=i) for i in range(4)]
+    store.append_events("c1", [ev("escalated")], {}, outbox=[conv_row("w1", "c1", t[0])])
+    store.append_events("c1", [ev("claimed")], {}, outbox=[conv_row("w2", "c1", t[1])])
+    store.append_events("c2", [ev("escalated")], {}, outbox=[conv_row("w3", "c2", t[1])])
+    now, until = t[2], t[2] + timedelta(minutes=1)
+    assert [r.id for r in store.claim_outbox(now, 10, until)] == ["w1", "w2", "w3"]
+    assert store.claim_outbox(now, 10, until) == [], "a claimed row was claimed again"
+    # A new row of a conversation another claim holds waits for it: posted in order.
+    store.append_events("c1", [ev("resolved")], {}, outbox=[conv_row("w4", "c1", t[3])])
+    assert store.claim_outbox(t[3], 10, until) == []
+    store.outbox_delivered("w1", "https://h.example/x", 1)
+    assert store.claim_outbox(t[3], 10, until) == []
+    store.outbox_delivered("w2", "https://h.example/x", 1)
+    assert [r.id for r in store.claim_outbox(t[3], 10, until)] == ["w4"]
+    store.release_outbox([("w3", "https://h.example/x")])
+    assert [r.id for r in store.claim_outbox(t[3], 10, until)] == ["w3"]
+    # A claimant that died: its claims lapse at ``until``.
+    lapsed = until + timedelta(seconds=1)
+    assert [r.id for r in store.claim_outbox(lapsed, 10, lapsed + timedelta(minutes=1))] == [
+        "w3", "w4",
+    ]  # fmt: skip
+    # A retry ends the claim; the row waits for its time, and does not hold the others.
+    later = lapsed + timedelta(minutes=5)
+    store.outbox_retry("w3", "https://h.example/x", 1, later, "timeout")
+    assert store.claim_outbox(lapsed, 10, later) == []
+    assert [r.id for r in store.claim_outbox(later, 10, later)] == ["w3", "w4"]  # w4's lapsed
+
+
+def test_outbox_claims_count_conversations_and_keep_other_rows_apart(store: Store) -> None:
+    store.create_conversation(conv("c1"), [ev()])
+    store.create_conversation(conv("c2"), [ev()])
+    rows = [
+        conv_row("a1", "c1", T0),
+        conv_row("a1", "c1", T0, "https://other.example/y"),
+        conv_row("a2", "c1", T0 + timedelta(seconds=1)),
+        conv_row("b1", "c2", T0 + timedelta(seconds=2)),
+        conv_row("t1", None, T0 + timedelta(seconds=3)),
+        conv_row("t2", None, T0 + timedelta(seconds=4)),
+    ]
+    for r in rows:
+        store.append_events("c1", [ev("escalated")], {}, outbox=[r])
+    now, until = T0 + timedelta(seconds=10), T0 + timedelta(minutes=1)
+    first = store.claim_outbox(now, 1, until)
+    assert [(r.id, r.endpoint) for r in first] == [
+        ("a1", "https://h.example/x"), ("a2", "https://h.example/x"),
+    ], "one (endpoint, conversation) pair, whole"  # fmt: skip
+    rest = store.claim_outbox(now, 10, until)
+    assert sorted((r.id, r.endpoint) for r in rest) == sorted(
+        [("a1", "https://other.example/y"), ("b1", "https://h.example/x"),
+         ("t1", "https://h.example/x"), ("t2", "https://h.example/x")]
+    )  # fmt: skip
+
+
+def test_outbox_claims_racing_in_threads_take_each_row_once(store: Store) -> None:
+    """Four claimants at once (on PostgreSQL: four pooled connections, the heads locked
+    ``FOR UPDATE SKIP LOCKED``): every row is claimed once, and a conversation's rows
+    by one claimant in their order."""
+    n = 30
+    for i in range(n):
+        store.create_conversation(conv(f"c{i}"), [ev()])
+        store.append_events(
+            f"c{i}",
+            [ev("escalated")],
+            {},
+            outbox=[conv_row(f"w{i}-{k}", f"c{i}", T0 + timedelta(seconds=k)) for k in range(3)],
+        )
+    now, until = T0 + timedelta(seconds=10), T0 + timedelta(minutes=1)
+    claimed: list[tuple[int, list[str]]] = []
+    lock = threading.Lock()
+    start = threading.Barrier(4)
+
+    def claimant(me: int) -> None:
+        start.wait()
+        while True:
+            got = store.claim_outbox(now, 3, until)
+            if not got:
+                return
+            with lock:
+                claimed.append((me, [r.id for r in got]))
+            for r in got:
+                store.outbox_delivered(r.id, r.endpoint, 1)
+
+    threads = [threading.Thread(target=claimant, args=(i,)) for i in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=60)
+    ids = [row_id for _, got in claimed for row_id in got]
+    assert sorted(ids) == sorted(f"w{i}-{k}" for i in range(n) for k in range(3))
+    assert len(ids) == len(set(ids)), "a row was claimed twice"
+    for _, got in claimed:
+        for i in range(n):
+            mine = [x for x in got if x.startswith(f"w{i}-")]
+            assert mine in ([], [f"w{i}-0", f"w{i}-1", f"w{i}-2"]), got
+
+
 # -- agents -----------------------------------------------------------------------------
 
 

@@ -18,12 +18,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-__all__ = ["Bus", "InProcessBus", "NatsBus", "Notice"]
+__all__ = ["Bus", "InProcessBus", "Live", "NatsBus", "Notice"]
 
 log = logging.getLogger(__name__)
 
 CONV_SUBJECT = "handoff.conv"
 QUEUE_SUBJECT = "handoff.queue"
+AGENTS_SUBJECT = "handoff.agents"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,21 @@ class Notice:
     node: str
 
 
+@dataclass(frozen=True, slots=True)
+class Live:
+    """A frame that is not an event, made on node ``node`` for the clients of the other
+    nodes: those following ``conversation_id``, or (an agent-wide frame, ``waiting_work``)
+    the connections of agent ``agent_id``. ``frame`` is the frame as JSON (a dict); the
+    receiving node parses it and sends it to whom the frame's type is for."""
+
+    frame: dict[str, Any]
+    node: str
+    conversation_id: str | None = None
+    agent_id: str | None = None
+
+
 Handler = Callable[[Notice], Awaitable[None]]
+LiveHandler = Callable[[Live], Awaitable[None]]
 
 
 class Bus(Protocol):
@@ -47,13 +62,18 @@ class Bus(Protocol):
     node: str
     """This node's id (random per process)."""
 
-    async def start(self, on_notice: Handler) -> None:
+    async def start(self, on_notice: Handler, on_live: LiveHandler | None = None) -> None:
         """Connect and call ``on_notice`` for every other node's notice (events and
-        queue notices alike)."""
+        queue notices alike), and ``on_live`` for every other node's :class:`Live`
+        frame (none when ``None``)."""
         ...
 
     def ring(self, notice: Notice) -> None:
         """Send ``notice`` (never blocks; a lost one is caught up by the next)."""
+        ...
+
+    def shout(self, live: Live) -> None:
+        """Send ``live`` to the other nodes (never blocks; at most once)."""
         ...
 
     @property
@@ -72,10 +92,13 @@ class InProcessBus:
     def __init__(self) -> None:
         self.node = uuid.uuid4().hex[:12]
 
-    async def start(self, on_notice: Handler) -> None:
+    async def start(self, on_notice: Handler, on_live: LiveHandler | None = None) -> None:
         """Nothing to connect."""
 
     def ring(self, notice: Notice) -> None:
+        """Nobody to tell."""
+
+    def shout(self, live: Live) -> None:
         """Nobody to tell."""
 
     @property
@@ -99,8 +122,10 @@ class NatsBus:
         self._nc: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def start(self, on_notice: Handler) -> None:
-        """Connect and subscribe to every conversation's and the queue's subjects."""
+    async def start(self, on_notice: Handler, on_live: LiveHandler | None = None) -> None:
+        """Connect and subscribe to every conversation's, the queue's and the agents'
+        subjects. One subscription takes a conversation's notices and live frames, so
+        they are handled one after the other in the order they were sent."""
         import nats
 
         self._nc = await nats.connect(
@@ -109,15 +134,21 @@ class NatsBus:
 
         async def handle(msg: Any) -> None:
             try:
-                notice = Notice(**json.loads(msg.data))
+                data = json.loads(msg.data)
+                message = Live(**data) if "frame" in data else Notice(**data)
             except (ValueError, TypeError):
                 log.warning("ignoring a malformed notice on %s", msg.subject)
                 return
-            if notice.node != self.node:
-                await on_notice(notice)
+            if message.node == self.node:
+                return
+            if isinstance(message, Notice):
+                await on_notice(message)
+            elif on_live is not None and isinstance(message.frame, dict):
+                await on_live(message)
 
         await self._nc.subscribe(f"{CONV_SUBJECT}.*", cb=handle)
         await self._nc.subscribe(QUEUE_SUBJECT, cb=handle)
+        await self._nc.subscribe(AGENTS_SUBJECT, cb=handle)
 
     def ring(self, notice: Notice) -> None:
         """Publish ``notice``: an events notice on the conversation's subject, a queue
@@ -127,9 +158,22 @@ class NatsBus:
         subject = (
             f"{CONV_SUBJECT}.{notice.conversation_id}" if notice.previous is None else QUEUE_SUBJECT
         )
-        task = asyncio.get_running_loop().create_task(
-            self._publish(subject, json.dumps(asdict(notice)).encode())
-        )
+        self._send(subject, asdict(notice))
+
+    def shout(self, live: Live) -> None:
+        """Publish ``live``: a conversation's frame on the conversation's subject (behind
+        its notices), an agent's on the agents' subject."""
+        if self._nc is None or not self._nc.is_connected:
+            return
+        cid = live.conversation_id
+        self._send(f"{CONV_SUBJECT}.{cid}" if cid is not None else AGENTS_SUBJECT, asdict(live))
+
+    def _send(self, subject: str, message: dict[str, Any]) -> None:
+        # One task per message, started in call order: asyncio runs them in that order
+        # and the client's write buffer keeps it, so the subject's messages arrive in
+        # the order they were sent.
+        data = json.dumps(message, default=str).encode()
+        task = asyncio.get_running_loop().create_task(self._publish(subject, data))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

@@ -8,6 +8,10 @@ the last seq delivered here are read from the store and delivered, under this pr
 part of the conversation lock (so a client attaching meanwhile gets each event once).
 The last seq delivered is kept per followed conversation; a lost notice is caught up
 by the next, or by :meth:`ClusterSink.catch_up` every ``catch_up_seconds``.
+
+Frames that are not events (typing, ``wait_estimate``, ``fallback_offer``,
+``ai_partial``, ``waiting_work``) go to this node's clients and, through the
+:class:`~.live.LiveRelay`, to the other nodes' (at most once; never stored).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Callable, Sequence
 from pydantic import BaseModel
 
 from handoff_server.cluster.bus import Bus, Notice
+from handoff_server.cluster.live import LiveRelay
 from handoff_server.cluster.locks import ConversationLocks
 from handoff_server.conversations.projections import queue_item, to_event
 from handoff_server.hub import Hub
@@ -56,10 +61,11 @@ class ClusterSink:
         self._reads: set[asyncio.Task[None]] = set()
         self.on_queue: Callable[[QueueItem, ConversationStatus], None] | None = None
         """Shown every other node's queue row (routing: who holds what, what to offer)."""
+        self.live = LiveRelay(hub, bus)
 
     async def start(self) -> None:
         """Connect the bus and start the periodic catch-up."""
-        await self.bus.start(self.on_notice)
+        await self.bus.start(self.on_notice, self.live.on_live)
         self._task = asyncio.create_task(self._catch_up_loop())
 
     async def close(self) -> None:
@@ -68,6 +74,7 @@ class ClusterSink:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        self.live.close()
         await self.bus.close()
 
     # -- EventSink -------------------------------------------------------------------
@@ -96,13 +103,22 @@ class ClusterSink:
         self.bus.ring(Notice(item.conversation_id, 0, previous, self.bus.node))
 
     def publish_visitor(self, conversation_id: str, frame: BaseModel) -> None:
-        """Frames for the visitor reach the visitor's connections on this node only."""
+        """Frames for the visitor (``wait_estimate``, ``fallback_offer``) go to the
+        visitor's connections here, then to the other nodes'."""
         self.hub.publish_visitor(conversation_id, frame)
+        self.live.conversation_frame(conversation_id, frame)
 
     def publish_live(self, conversation_id: str, frame: BaseModel) -> None:
-        """Transient frames (``ai_partial``: the AI's answer as it is written) reach the
-        conversation's connections on this node only; the answer itself is an event."""
+        """Transient frames (``ai_partial``: the AI's answer as it is written) go to the
+        conversation's connections here, then to the other nodes'; the answer itself is
+        an event."""
         self.hub.publish_live(conversation_id, frame)
+        self.live.conversation_frame(conversation_id, frame)
+
+    def relay_agent(self, agent_id: str, frame: BaseModel) -> None:
+        """A frame pushed to agent ``agent_id``'s connections here (``waiting_work``)
+        goes to their connections on the other nodes."""
+        self.live.agent_frame(agent_id, frame)
 
     @property
     def agents_online(self) -> int:

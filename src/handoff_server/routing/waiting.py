@@ -91,6 +91,11 @@ class WaitingSink(Protocol):
         """Send ``frame`` to the conversation's visitor connections."""
         ...
 
+    def relay_agent(self, agent_id: str, frame: BaseModel) -> None:
+        """Send ``frame``, pushed to the agent's connections here, to their connections
+        on the other nodes."""
+        ...
+
 
 @dataclass
 class Plan:
@@ -400,7 +405,8 @@ class WaitingRoom(_Estimates):
         ``team`` (``None``: every team), oldest first, to the agents who could take it
         (online, serving it, with a free slot): a ``waiting_work`` frame each, with the
         oldest :data:`WAITING_WORK_ROWS` rows of the teams they serve (a frame must stay
-        small whatever the queue) and how many more wait. Returns the rows of ``team``
+        small whatever the queue) and how many more wait, to their connections here and
+        on the other nodes. Returns the rows of ``team``
         waiting."""
         await self.refresh()
         rows = [r for r in await self.desk.queue(("queued",)) if _in_line_row(r, team)]
@@ -412,6 +418,7 @@ class WaitingRoom(_Estimates):
                 frame = SWaitingWork(team=team, items=items, more=len(theirs) - len(items))
                 for client in agent.clients:
                     client.push(frame)
+                self.sink.relay_agent(agent.info.id, frame)
         return rows
 
     # ------------------------------------------------------------------ visitors

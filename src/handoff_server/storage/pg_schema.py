@@ -135,6 +135,19 @@ time (the agent row is kept: events name the agent); the partial index serves th
 retention sweep's ``resolved_before``."""
 
 _V6 = """
+ALTER TABLE webhook_outbox ADD COLUMN conversation_id TEXT;
+ALTER TABLE webhook_outbox ADD COLUMN claimed_until TIMESTAMPTZ;
+UPDATE webhook_outbox SET conversation_id = COALESCE(
+    payload->'data'->>'conversation_id', payload->'data'->'packet'->>'conversation_id');
+CREATE INDEX webhook_outbox_conversation
+    ON webhook_outbox(endpoint, (COALESCE(conversation_id, id))) WHERE status = 'pending'
+"""
+"""Version 6, SQLite's twin: webhook deliveries are claimed across nodes (issue 17):
+the conversation a delivery is about (one conversation's deliveries to one endpoint are
+claimed together and posted in order) and until when a deliverer's claim holds (a node
+that dies leaves its claims to lapse)."""
+
+_V7 = """
 CREATE INDEX conversations_assigned ON conversations(assigned_agent_id)
     WHERE status = 'assigned';
 CREATE TABLE agent_presence (
@@ -157,7 +170,7 @@ CREATE TABLE offer_leases (
     expires_at TIMESTAMPTZ NOT NULL
 )
 """
-"""Version 6 (issue 17): the index by which a claim counts the agent's assigned
+"""Version 7 (issue 17): the index by which a claim counts the agent's assigned
 conversations in its transaction (SQLite's twin), and the shared presence of agents, one
 row per agent and node with a connection of theirs, refreshed by the node's heartbeat
 and ignored (then deleted) once older than the time-to-live
@@ -165,7 +178,7 @@ and ignored (then deleted) once older than the time-to-live
 of a conversation at a time across nodes). PostgreSQL only: one SQLite node keeps
 presence and offers in memory."""
 
-PG_MIGRATIONS: list[tuple[int, str]] = [(4, _V4), (5, _V5), (6, _V6)]
+PG_MIGRATIONS: list[tuple[int, str]] = [(4, _V4), (5, _V5), (6, _V6), (7, _V7)]
 """``(version, SQL script)``, oldest first; each is applied with its version bump in one
 transaction (PostgreSQL's DDL is transactional), never edited once released."""
 

@@ -21,6 +21,7 @@ from handoff_server.store import (
     PolicyMeta,
     PolicyRecord,
     StoredEvent,
+    outbox_conversation,
     utcnow,
 )
 
@@ -52,6 +53,32 @@ def event(row: dict[str, Any]) -> StoredEvent:
     return StoredEvent.model_validate(utc_row(dict(row), "at"))
 
 
+_CLAIM_SQL = """
+WITH heads AS (
+    SELECT o.endpoint AS endpoint, COALESCE(o.conversation_id, o.id) AS grp
+    FROM webhook_outbox o
+    WHERE o.status = 'pending' AND o.next_attempt_at <= %(now)s
+      AND (o.claimed_until IS NULL OR o.claimed_until <= %(now)s)
+      AND NOT EXISTS (
+          SELECT 1 FROM webhook_outbox e
+          WHERE e.endpoint = o.endpoint AND e.status = 'pending'
+            AND COALESCE(e.conversation_id, e.id) = COALESCE(o.conversation_id, o.id)
+            AND (e.claimed_until > %(now)s
+                 OR (e.next_attempt_at <= %(now)s AND (e.created_at, e.id) < (o.created_at, o.id))))
+    ORDER BY o.next_attempt_at, o.created_at, o.id
+    LIMIT %(limit)s
+    FOR UPDATE OF o SKIP LOCKED
+)
+UPDATE webhook_outbox w SET claimed_until = %(until)s
+FROM heads h
+WHERE w.endpoint = h.endpoint AND COALESCE(w.conversation_id, w.id) = h.grp
+  AND w.status = 'pending' AND w.next_attempt_at <= %(now)s
+  AND (w.claimed_until IS NULL OR w.claimed_until <= %(now)s)
+RETURNING w.*
+"""
+"""The claim (see :meth:`PgOutbox.claim_outbox`)."""
+
+
 def _outbox(row: dict[str, Any]) -> OutboxRow:
     return OutboxRow.model_validate(utc_row(dict(row), "created_at", "next_attempt_at"))
 
@@ -74,8 +101,36 @@ class PgOutbox(PgBase):
         for r in rows:
             cur.execute(
                 "INSERT INTO webhook_outbox (id, endpoint, event_type, payload, created_at,"
-                " next_attempt_at) VALUES (%s, %s, %s, %s, %s, %s)",
-                (r.id, r.endpoint, r.event_type, jsonb(r.payload), r.created_at, r.next_attempt_at),
+                " next_attempt_at, conversation_id) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (
+                    r.id,
+                    r.endpoint,
+                    r.event_type,
+                    jsonb(r.payload),
+                    r.created_at,
+                    r.next_attempt_at,
+                    outbox_conversation(r.payload),
+                ),
+            )
+
+    def claim_outbox(self, now: datetime, limit: int, until: datetime) -> list[OutboxRow]:
+        """Claim the due deliveries of up to ``limit`` (endpoint, conversation) pairs
+        until ``until`` (see :class:`~handoff_server.store.Store`), in one statement.
+
+        Each pair's head (its oldest due delivery) is locked ``FOR UPDATE SKIP LOCKED``:
+        two nodes claiming at once never wait for each other, and never both take a
+        pair, since a claimant must lock its head first. One that locks a head another
+        has just claimed re-reads the row (READ COMMITTED) and finds the claim, so skips
+        it; a pair's later rows wait while any of its rows is claimed."""
+        rows = self._rows(_CLAIM_SQL, {"now": now, "limit": limit, "until": until})  # type: ignore[arg-type]
+        return sorted((_outbox(r) for r in rows), key=lambda r: (r.created_at, r.id))
+
+    def release_outbox(self, keys: Sequence[tuple[str, str]]) -> None:
+        """End the claims on the deliveries ``keys`` (``(id, endpoint)``)."""
+        with self._tx() as cur:
+            cur.executemany(
+                "UPDATE webhook_outbox SET claimed_until = NULL WHERE id = %s AND endpoint = %s",
+                list(keys),
             )
 
     def due_outbox(self, now: datetime, limit: int) -> list[OutboxRow]:
@@ -97,17 +152,39 @@ class PgOutbox(PgBase):
 
     def outbox_delivered(self, row_id: str, endpoint: str, attempts: int) -> None:
         """Mark a delivery done after ``attempts`` tries."""
-        self._set_outbox(row_id, endpoint, status="delivered", attempts=attempts, last_error=None)
+        self._set_outbox(
+            row_id,
+            endpoint,
+            status="delivered",
+            attempts=attempts,
+            last_error=None,
+            claimed_until=None,
+        )
 
     def outbox_retry(
         self, row_id: str, endpoint: str, attempts: int, at: datetime, error: str
     ) -> None:
-        """Record a failed try (``error``) and when to try again (``at``)."""
-        self._set_outbox(row_id, endpoint, attempts=attempts, next_attempt_at=at, last_error=error)
+        """Record a failed try (``error``) and when to try again (``at``); its claim
+        ends."""
+        self._set_outbox(
+            row_id,
+            endpoint,
+            attempts=attempts,
+            next_attempt_at=at,
+            last_error=error,
+            claimed_until=None,
+        )
 
     def outbox_failed(self, row_id: str, endpoint: str, attempts: int, error: str) -> None:
         """Mark a delivery failed for good (listed, redelivered only by an operator)."""
-        self._set_outbox(row_id, endpoint, status="failed", attempts=attempts, last_error=error)
+        self._set_outbox(
+            row_id,
+            endpoint,
+            status="failed",
+            attempts=attempts,
+            last_error=error,
+            claimed_until=None,
+        )
 
     def list_outbox(self, *, failed_only: bool = False) -> list[OutboxRow]:
         """Every delivery (or only the failed ones), oldest first."""
@@ -120,7 +197,7 @@ class PgOutbox(PgBase):
         attempts reset; returns how many rows changed (0: no such event)."""
         return self._exec(
             "UPDATE webhook_outbox SET status = 'pending', attempts = 0,"
-            " next_attempt_at = %s, last_error = NULL WHERE id = %s",
+            " next_attempt_at = %s, last_error = NULL, claimed_until = NULL WHERE id = %s",
             (now, row_id),
         )
 

@@ -1,6 +1,13 @@
 """Posting outbox rows: one shared ``httpx.AsyncClient``, back-off with full jitter,
 ``Retry-After``, refusal of private addresses. Runs as one background task, so a slow
-or dead endpoint never holds up a conversation."""
+or dead endpoint never holds up a conversation.
+
+Rows are claimed before they are posted (:meth:`~handoff_server.store.Store.claim_outbox`):
+with several nodes on one store, each due row goes to one node's deliverer, and one
+conversation's rows for one endpoint to one deliverer at a time, posted in order. A
+claim lasts :func:`lease_seconds`; a node that dies mid-delivery leaves its rows to
+another node once it lapses (the row being posted then may be posted twice: receivers
+de-duplicate by ``webhook-id``)."""
 
 from __future__ import annotations
 
@@ -13,12 +20,11 @@ import random
 import socket
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 import httpx
 
 from handoff_server.config import WebhookEndpoint, WebhookSettings
-from handoff_server.store import AsyncStore, OutboxRow, utcnow
+from handoff_server.store import AsyncStore, OutboxRow, outbox_conversation, utcnow
 from handoff_server.webhooks.bodies import body_for, signed_headers
 from handoff_server.webhooks.outbox import Outbox
 
@@ -27,7 +33,7 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0
 """Longest sleep between looks at the outbox (rows due after a restart are found so)."""
 BATCH = 50
-"""Rows posted at once."""
+"""(Endpoint, conversation) pairs claimed at once (each with its due rows)."""
 RETRY_AFTER_CAP_SECONDS = 86400.0
 """Longest ``Retry-After`` obeyed (one day)."""
 
@@ -67,6 +73,14 @@ async def refusal(endpoint: WebhookEndpoint) -> str | None:
     return None
 
 
+def lease_seconds(timeout: float) -> float:
+    """How long a claim on due rows lasts (seconds), for posts that time out after
+    ``timeout`` seconds: a minute, or three posts' time if longer. A deliverer posts a
+    claimed row only while a whole post still fits in its claim, and hands the rest
+    back."""
+    return max(60.0, 3 * timeout)
+
+
 TEST_EVENT_TYPE = "webhook.test"
 """The type of the event ``handoff webhooks test`` sends (never sent otherwise)."""
 
@@ -104,9 +118,10 @@ class Deliverer:
     """The background task posting due outbox rows.
 
     ``store``: the server's store; ``settings``: ``[webhooks]``; ``outbox``: woken when
-    rows are written. ``start()`` begins, ``close()`` stops and closes the client. A row
-    being posted when the server stops stays pending and is posted again (at least once;
-    receivers de-duplicate by ``webhook-id``)."""
+    rows are written. ``start()`` begins, ``close()`` stops, hands back the rows claimed
+    and not yet posted, and closes the client. A row being posted when the server stops
+    stays pending and is posted again (at least once; receivers de-duplicate by
+    ``webhook-id``)."""
 
     def __init__(self, store: AsyncStore, settings: WebhookSettings, outbox: Outbox) -> None:
         self._store = store
@@ -116,6 +131,8 @@ class Deliverer:
         self._endpoints = {ep.url: ep for ep in settings.endpoints}
         self._client: httpx.AsyncClient | None = None
         self._task: asyncio.Task[None] | None = None
+        self._claimed: set[tuple[str, str]] = set()
+        """(id, endpoint) of the rows claimed here and not yet posted."""
 
     def start(self) -> None:
         """Open the shared client and start the task."""
@@ -131,27 +148,49 @@ class Deliverer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        await self._release()
         if self._client is not None:
             await self._client.aclose()
             self._client = None
+
+    async def _release(self, keys: list[tuple[str, str]] | None = None) -> None:
+        """Hand back claimed rows not posted (``keys``; all of them when ``None``)."""
+        keys = list(self._claimed) if keys is None else keys
+        self._claimed.difference_update(keys)
+        if keys:
+            try:
+                await self._store.call(self._db.release_outbox, keys)
+            except Exception:  # their claims lapse by themselves
+                log.exception("could not hand back %d webhook rows", len(keys))
 
     async def _run(self) -> None:
         while True:
             self.outbox.wake.clear()
             try:
-                due = await self._store.call(self._db.due_outbox, utcnow(), BATCH)
-                await asyncio.gather(*(self._deliver_in_order(rows) for rows in in_order(due)))
+                now = utcnow()
+                until = now + timedelta(seconds=lease_seconds(self.settings.timeout_seconds))
+                due = await self._store.call(self._db.claim_outbox, now, BATCH, until)
+                self._claimed.update((r.id, r.endpoint) for r in due)
+                groups = in_order(due)
+                await asyncio.gather(*(self._deliver_in_order(rows, until) for rows in groups))
             except Exception:
                 log.exception("webhook delivery round failed")
-                due = []
-            if len(due) < BATCH:
+                groups = []
+            if len(groups) < BATCH:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.outbox.wake.wait(), POLL_SECONDS)
 
-    async def _deliver_in_order(self, rows: list[OutboxRow]) -> None:
-        """Deliver one conversation's rows for one endpoint one after another."""
-        for row in rows:
-            await self._deliver(row)
+    async def _deliver_in_order(self, rows: list[OutboxRow], until: datetime) -> None:
+        """Deliver one conversation's rows for one endpoint one after another, while a
+        whole post still fits in the claim (ending ``until``); hand back the rest."""
+        for i, row in enumerate(rows):
+            if utcnow() + timedelta(seconds=self.settings.timeout_seconds) >= until:
+                await self._release([(r.id, r.endpoint) for r in rows[i:]])
+                return
+            try:
+                await self._deliver(row)
+            finally:
+                self._claimed.discard((row.id, row.endpoint))
 
     async def _deliver(self, row: OutboxRow) -> None:
         attempts = row.attempts + 1
@@ -215,17 +254,6 @@ def in_order(rows: list[OutboxRow]) -> list[list[OutboxRow]]:
     ``timestamp``."""
     groups: dict[tuple[str, str], list[OutboxRow]] = {}
     for row in rows:
-        groups.setdefault((row.endpoint, _conversation_of(row.payload) or row.id), []).append(row)
+        key = (row.endpoint, outbox_conversation(row.payload) or row.id)
+        groups.setdefault(key, []).append(row)
     return list(groups.values())
-
-
-def _conversation_of(payload: dict[str, Any]) -> str | None:
-    """The conversation a webhook payload is about (``None`` for a test event)."""
-    data = payload.get("data")
-    if not isinstance(data, dict):
-        return None
-    packet = data.get("packet")
-    cid = data.get("conversation_id") or (
-        packet.get("conversation_id") if isinstance(packet, dict) else None
-    )
-    return cid if isinstance(cid, str) else None
