@@ -69,6 +69,7 @@ from handoff_server.protocol import (  # noqa: E402
     ConversationStarted,
     ConversationStartedData,
     SAck,
+    SError,
     SEvent,
     SWelcome,
     VisitorInfo,
@@ -288,6 +289,8 @@ async def long_conversation(
         )
         while True:
             frame = await conn.recv(timeout=30)
+            if isinstance(frame, SError):
+                raise RuntimeError(f"turn {i + 1} refused: {frame.code}: {frame.detail}")
             if isinstance(frame, SEvent) and frame.event.kind in ("ai_message", "escalated"):
                 if frame.event.kind == "escalated":
                     raise RuntimeError(f"turn {i + 1} was handed off; pick other questions")
@@ -370,10 +373,39 @@ async def closed_loop(
     return cpu_per_turn
 
 
+async def open_loop(args: argparse.Namespace, questions: list[str], urls: dict[str, str]) -> None:
+    print(
+        f"\n## 2. 500 visitors x 0.2 msg/s (think time uniform 0-10 s), {args.open_seconds:g} s,"
+        f" turns sent after the first {args.warmup:g} s (the 500 connections and starts)"
+    )
+    print(row("server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors"))
+    for name in ("echo", "handoff"):
+        r = await load(
+            urls[name], scripts(questions, 4), 500, args.open_seconds, (0.0, 10.0), args.warmup
+        )
+        print(row(name, r["trips_per_s"], r["p50_ms"], r["p99_ms"], r["handoffs"], r["errors"]))
+
+
+async def long_table(url: str, pid: int, questions: list[str]) -> None:
+    print("\n## 4. one conversation of 500 turns, per turn")
+    first, last = await long_conversation(url, pid, questions, 500)
+    print(row("turns", "cpu ms", "p50 ms"))
+    print(row("1-50", first["cpu_ms"], first["p50_ms"]))
+    print(row("451-500", last["cpu_ms"], last["p50_ms"]))
+    print(
+        row(
+            "ratio",
+            f"{last['cpu_ms'] / first['cpu_ms']:.2f}x",
+            f"{last['p50_ms'] / first['p50_ms']:.2f}x",
+        )
+    )
+
+
 async def main(args: argparse.Namespace) -> None:
-    # One visitor sends 500 messages in seconds (table 4): lift the per-connection
-    # rate limit (60 a minute) for the servers started here.
+    # One visitor sends 500 messages in seconds (table 4): lift the per-connection and
+    # per-conversation rate limits (60 a minute each) for the servers started here.
     os.environ["HANDOFF_SERVER__RATE_LIMIT_PER_MINUTE"] = "1000000"
+    os.environ["HANDOFF_SERVER__RATE_LIMIT_PER_CONVERSATION_PER_MINUTE"] = "1000000"
     print(
         f"# {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · load average {os.getloadavg()[0]:.2f} at start"
     )
@@ -389,43 +421,29 @@ async def main(args: argparse.Namespace) -> None:
         "echo+db": f"ws://127.0.0.1:{echo_db.sockets[0].getsockname()[1]}",
         "handoff": started.url,
     }
+    only = {int(x) for x in args.only.split(",")}
     try:
-        cpu_per_turn = await closed_loop(args, questions, urls, pid)
-        print(
-            f"\n## 2. 500 visitors x 0.2 msg/s (think time uniform 0-10 s), {args.open_seconds:g} s,"
-            f" turns sent after the first {args.warmup:g} s (the 500 connections and starts)"
-        )
-        print(row("server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors"))
-        for name in ("echo", "handoff"):
-            r = await load(
-                urls[name], scripts(questions, 4), 500, args.open_seconds, (0.0, 10.0), args.warmup
-            )
-            print(row(name, r["trips_per_s"], r["p50_ms"], r["p99_ms"], r["handoffs"], r["errors"]))
-        print("\n## 3. CPU per turn (ms)")
-        print(row("server", "answer+decide", "ratio"))
-        print(row(cpu_per_turn * 1000, own * 1000, f"{cpu_per_turn / own:.2f}x"))
-        print("\n## 4. one conversation of 500 turns, per turn")
-        first, last = await long_conversation(started.url, pid, questions, 500)
-        print(row("turns", "cpu ms", "p50 ms"))
-        print(row("1-50", first["cpu_ms"], first["p50_ms"]))
-        print(row("451-500", last["cpu_ms"], last["p50_ms"]))
-        print(
-            row(
-                "ratio",
-                f"{last['cpu_ms'] / first['cpu_ms']:.2f}x",
-                f"{last['p50_ms'] / first['p50_ms']:.2f}x",
-            )
-        )
+        if only & {1, 3}:
+            cpu_per_turn = await closed_loop(args, questions, urls, pid)
+        if 2 in only:
+            await open_loop(args, questions, urls)
+        if 3 in only:
+            print("\n## 3. CPU per turn (ms)")
+            print(row("server", "answer+decide", "ratio"))
+            print(row(cpu_per_turn * 1000, own * 1000, f"{cpu_per_turn / own:.2f}x"))
+        if 4 in only:
+            await long_table(started.url, pid, questions)
     finally:
         await stop_server(started.process)
         echo.close()
         echo_db.close()
         await store.close()
-    print(f"\n## 5. memory per idle visitor connection ({args.idle} connections)")
-    print(row("client", "KiB/conn"))
-    for deflate in (False, True):
-        kib = await idle_memory(args.idle, deflate, [])
-        print(row("deflate" if deflate else "plain", kib))
+    if 5 in only:
+        print(f"\n## 5. memory per idle visitor connection ({args.idle} connections)")
+        print(row("client", "KiB/conn"))
+        for deflate in (False, True):
+            kib = await idle_memory(args.idle, deflate, [])
+            print(row("deflate" if deflate else "plain", kib))
     print(f"\n# load average {os.getloadavg()[0]:.2f} at end")
 
 
@@ -435,6 +453,9 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--levels", default="10,50,200", help="closed-loop visitors, comma-separated"
+    )
+    parser.add_argument(
+        "--only", default="1,2,3,4,5", help="tables to run, comma-separated (3 runs 1 too)"
     )
     parser.add_argument("--open-seconds", type=float, default=30.0, help="open-loop run")
     parser.add_argument("--warmup", type=float, default=10.0, help="open loop: seconds not counted")
