@@ -16,8 +16,9 @@ and two baseline servers in this process) and prints five tables:
    ``/proc``, all its threads, during the 50-visitor run; a conversation's start shared
    by its turns) against what the answerer and ``decide()`` cost in this process for the
    same questions, with their history;
-4. one conversation of 500 turns: server CPU and latency per turn over turns 1–50 and
-   451–500;
+4. one conversation of 500 turns: server CPU and latency per turn over its turns
+   451–500 against turns 1–50 of a new conversation, measured interleaved (10 turns of
+   each in turn, so both see the same load on a shared machine);
 5. memory per idle visitor connection (``start`` sent, then silence; the server's RSS
    growth over ``--idle`` connections), with the client offering permessage-deflate (as
    browsers do) and without.
@@ -37,9 +38,11 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -266,43 +269,47 @@ async def load(
     }
 
 
+async def _turn(conn: Any, text: str, n: int) -> float:
+    """One visitor message and its AI answer; returns the seconds it took. Raises
+    ``RuntimeError`` when the server refuses the message or hands the turn off."""
+    t0 = time.perf_counter()
+    await conn.send(VMessage(type="message", client_msg_id=new_client_msg_id(), text=text))
+    while True:
+        frame = await conn.recv(timeout=30)
+        if isinstance(frame, SError):
+            raise RuntimeError(f"turn {n} refused: {frame.code}: {frame.detail}")
+        if isinstance(frame, SEvent) and frame.event.kind in ("ai_message", "escalated"):
+            if frame.event.kind == "escalated":
+                raise RuntimeError(f"turn {n} was handed off; pick other questions")
+            return time.perf_counter() - t0
+
+
 async def long_conversation(
-    url: str, pid: int, questions: list[str], turns: int
+    url: str, pid: int, questions: list[str], turns: int, block: int = 10
 ) -> list[dict[str, float]]:
-    """One visitor, ``turns`` messages in one conversation, one at a time: the server's
-    CPU (ms) and the median latency (ms) per turn over the first and the last 50."""
-    conn = await connect_visitor(url)
-    await conn.send(VStart(type="start", visitor=VisitorInfo(name="Long")))
-    windows: list[dict[str, float]] = []
-    lat: list[float] = []
-    cpu0 = 0.0
-    for i in range(turns):
-        if i in (0, turns - 50):
-            lat, cpu0 = [], cpu_seconds(pid)
-        t0 = time.perf_counter()
-        await conn.send(
-            VMessage(
-                type="message",
-                client_msg_id=new_client_msg_id(),
-                text=questions[i % len(questions)],
-            )
-        )
-        while True:
-            frame = await conn.recv(timeout=30)
-            if isinstance(frame, SError):
-                raise RuntimeError(f"turn {i + 1} refused: {frame.code}: {frame.detail}")
-            if isinstance(frame, SEvent) and frame.event.kind in ("ai_message", "escalated"):
-                if frame.event.kind == "escalated":
-                    raise RuntimeError(f"turn {i + 1} was handed off; pick other questions")
-                break
-        lat.append(time.perf_counter() - t0)
-        if i + 1 in (50, turns):
-            lat.sort()
-            windows.append(
-                {"cpu_ms": (cpu_seconds(pid) - cpu0) / 50 * 1000, "p50_ms": lat[25] * 1000}
-            )
-    await conn.close()
-    return windows
+    """The server's CPU (ms) and the median latency (ms) per turn over turns 1–50 of a
+    new conversation and turns ``turns``-49 to ``turns`` of a long one, one message at a
+    time. The long conversation first runs to ``turns`` - 50; then the two windows are
+    measured interleaved, ``block`` turns of each in turn, so both see the same load."""
+    long_conn, new_conn = await connect_visitor(url), await connect_visitor(url)
+    for conn in (long_conn, new_conn):
+        await conn.send(VStart(type="start", visitor=VisitorInfo(name="Long")))
+    for i in range(turns - 50):
+        await _turn(long_conn, questions[i % len(questions)], i + 1)
+    lat: dict[str, list[float]] = {"new": [], "long": []}
+    cpu = {"new": 0.0, "long": 0.0}
+    for start in range(0, 50, block):
+        for name, conn, first in (("new", new_conn, 0), ("long", long_conn, turns - 50)):
+            cpu0 = cpu_seconds(pid)
+            for i in range(first + start, first + start + block):
+                lat[name].append(await _turn(conn, questions[i % len(questions)], i + 1))
+            cpu[name] += cpu_seconds(pid) - cpu0
+    for conn in (long_conn, new_conn):
+        await conn.close()
+    return [
+        {"cpu_ms": cpu[name] / 50 * 1000, "p50_ms": sorted(lat[name])[25] * 1000}
+        for name in ("new", "long")
+    ]
 
 
 async def idle_memory(count: int, deflate: bool, serve_args: list[str]) -> float:
@@ -373,21 +380,45 @@ async def closed_loop(
     return cpu_per_turn
 
 
+def gc_pauses(url: str) -> tuple[float, float] | None:
+    """The server's full (generation 2) GC collections so far and their seconds in all,
+    from ``/metrics`` (``handoff_gc_pause_seconds``); ``None`` when it has no such
+    metric (a server before it)."""
+    http = url.replace("ws://", "http://").rstrip("/") + "/metrics"
+    with urllib.request.urlopen(http, timeout=10) as resp:
+        text = resp.read().decode()
+    found = {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(
+            r'^handoff_gc_pause_seconds_(count|sum)\{generation="2"\} (\S+)$', text, re.M
+        )
+    }
+    return (found["count"], found["sum"]) if len(found) == 2 else None
+
+
 async def open_loop(args: argparse.Namespace, questions: list[str], urls: dict[str, str]) -> None:
     print(
         f"\n## 2. 500 visitors x 0.2 msg/s (think time uniform 0-10 s), {args.open_seconds:g} s,"
-        f" turns sent after the first {args.warmup:g} s (the 500 connections and starts)"
+        f" turns sent after the first {args.warmup:g} s (the 500 connections and starts);"
+        " the server's full (gen-2) GC collections during the run and their ms in all"
     )
-    print(row("server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors"))
+    print(row("server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors", "gen-2 GCs", "GC ms"))
     for name in ("echo", "handoff"):
+        before = await asyncio.to_thread(gc_pauses, urls[name]) if name == "handoff" else None
         r = await load(
             urls[name], scripts(questions, 4), 500, args.open_seconds, (0.0, 10.0), args.warmup
         )
-        print(row(name, r["trips_per_s"], r["p50_ms"], r["p99_ms"], r["handoffs"], r["errors"]))
+        after = await asyncio.to_thread(gc_pauses, urls[name]) if name == "handoff" else None
+        gcs: tuple[Any, Any] = ("-", "-")
+        if before is not None and after is not None:
+            gcs = (int(after[0] - before[0]), (after[1] - before[1]) * 1000)
+        print(
+            row(name, r["trips_per_s"], r["p50_ms"], r["p99_ms"], r["handoffs"], r["errors"], *gcs)
+        )
 
 
 async def long_table(url: str, pid: int, questions: list[str]) -> None:
-    print("\n## 4. one conversation of 500 turns, per turn")
+    print("\n## 4. one conversation of 500 turns, per turn (interleaved with a new one)")
     first, last = await long_conversation(url, pid, questions, 500)
     print(row("turns", "cpu ms", "p50 ms"))
     print(row("1-50", first["cpu_ms"], first["p50_ms"]))
