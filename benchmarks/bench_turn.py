@@ -396,25 +396,32 @@ def gc_pauses(url: str) -> tuple[float, float] | None:
     return (found["count"], found["sum"]) if len(found) == 2 else None
 
 
-async def open_loop(args: argparse.Namespace, questions: list[str], urls: dict[str, str]) -> None:
+async def open_loop(
+    args: argparse.Namespace, questions: list[str], urls: dict[str, str], pid: int
+) -> None:
     print(
         f"\n## 2. 500 visitors x 0.2 msg/s (think time uniform 0-10 s), {args.open_seconds:g} s,"
         f" turns sent after the first {args.warmup:g} s (the 500 connections and starts);"
-        " the server's full (gen-2) GC collections during the run and their ms in all"
+        " the server's full (gen-2) GC collections during the run, their ms in all, and the"
+        " server's CPU (% of one core)"
     )
-    print(row("server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors", "gen-2 GCs", "GC ms"))
+    print(
+        row("server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors", "gen-2 GCs", "GC ms")
+        + row("cpu %")
+    )
     for name in ("echo", "handoff"):
         before = await asyncio.to_thread(gc_pauses, urls[name]) if name == "handoff" else None
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
         r = await load(
             urls[name], scripts(questions, 4), 500, args.open_seconds, (0.0, 10.0), args.warmup
         )
+        busy = 100 * (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
         after = await asyncio.to_thread(gc_pauses, urls[name]) if name == "handoff" else None
         gcs: tuple[Any, Any] = ("-", "-")
         if before is not None and after is not None:
             gcs = (int(after[0] - before[0]), (after[1] - before[1]) * 1000)
-        print(
-            row(name, r["trips_per_s"], r["p50_ms"], r["p99_ms"], r["handoffs"], r["errors"], *gcs)
-        )
+        cells = (r["trips_per_s"], r["p50_ms"], r["p99_ms"], r["handoffs"], r["errors"], *gcs)
+        print(row(name, *cells) + row(busy if name == "handoff" else "-"))
 
 
 async def long_table(url: str, pid: int, questions: list[str]) -> None:
@@ -457,7 +464,7 @@ async def main(args: argparse.Namespace) -> None:
         if only & {1, 3}:
             cpu_per_turn = await closed_loop(args, questions, urls, pid)
         if 2 in only:
-            await open_loop(args, questions, urls)
+            await open_loop(args, questions, urls, pid)
         if 3 in only:
             print("\n## 3. CPU per turn (ms)")
             print(row("server", "answer+decide", "ratio"))
