@@ -3,9 +3,10 @@
 A full (generation 2) collection of CPython's cyclic GC visits every tracked object
 in the process on the event loop's thread, holding the GIL: no frame is read or sent
 meanwhile. Measured on ``handoff serve`` under 500 visitors (``docs/benchmarks.md``),
-these pauses were the event loop's longest stalls: 0.2–1 s each, over ~150,000
+these pauses were the event loop's longest stalls: 0.14–1 s each, over ~164,000
 objects left by start-up (the answerer's index, the escalation detectors, the imported
-libraries) and a few hundred thousand more from the conversations kept in memory.
+libraries) and up to ~265,000 more, most from the conversations kept in memory (see
+:mod:`~handoff_server.conversations.memory` for how those now stay out of its way).
 
 :func:`settle`, run once the server is ready, collects once and moves everything alive
 into the GC's permanent generation (:func:`gc.freeze`), so later collections visit only
