@@ -192,11 +192,7 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
         async with self._lock(conversation_id):
             entry = await self.memory.held(conversation_id)
             conv = entry.record
-            seen = [
-                ev
-                for se, ev in zip(entry.stored, entry.wire, strict=True)
-                if se.seq > last_seq and se.visible_to_visitor
-            ]
+            seen = [to_event(se) for se in entry.stored_after(last_seq) if se.visible_to_visitor]
             attach(conversation_id)
             self._attached(conversation_id, conv.last_seq)
         events = [v for v in (visitor_view(ev) for ev in seen) if v is not None]
@@ -234,7 +230,7 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
             entry = await self.memory.held(conversation_id)
             conv = entry.record
             move = lifecycle.visitor_transition(action, conv.status)
-            last = entry.wire[-1] if entry.wire else None
+            last = entry.last
             requested = action == "request_human" or (
                 conv.status == "ai" and accepts_offer(text, last)
             )
