@@ -15,7 +15,8 @@ and two baseline servers in this process) and prints five tables:
 3. the server's CPU per turn (user + system of the ``handoff serve`` process from
    ``/proc``, all its threads, during the 50-visitor run; a conversation's start shared
    by its turns) against what the answerer and ``decide()`` cost in this process for the
-   same questions, with their history;
+   same questions, with their history (measured before and after the closed loop, the
+   mean: the machine may be busier at one time than the other);
 4. one conversation of 500 turns: server CPU and latency per turn over turns 1–50 and
    451–500;
 5. memory per idle visitor connection (``start`` sent, then silence; the server's RSS
@@ -29,6 +30,7 @@ conversation; silent connections).
 Usage::
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_turn.py [--seconds 10] [--turns 10]
+        [--sections 1,2,3,4,5]
 """
 
 from __future__ import annotations
@@ -389,44 +391,62 @@ async def main(args: argparse.Namespace) -> None:
         "echo+db": f"ws://127.0.0.1:{echo_db.sockets[0].getsockname()[1]}",
         "handoff": started.url,
     }
+    sections = {int(x) for x in args.sections.split(",")}
     try:
-        cpu_per_turn = await closed_loop(args, questions, urls, pid)
-        print(
-            f"\n## 2. 500 visitors x 0.2 msg/s (think time uniform 0-10 s), {args.open_seconds:g} s,"
-            f" turns sent after the first {args.warmup:g} s (the 500 connections and starts)"
-        )
-        print(row("server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors"))
-        for name in ("echo", "handoff"):
-            r = await load(
-                urls[name], scripts(questions, 4), 500, args.open_seconds, (0.0, 10.0), args.warmup
-            )
-            print(row(name, r["trips_per_s"], r["p50_ms"], r["p99_ms"], r["handoffs"], r["errors"]))
-        print("\n## 3. CPU per turn (ms)")
-        print(row("server", "answer+decide", "ratio"))
-        print(row(cpu_per_turn * 1000, own * 1000, f"{cpu_per_turn / own:.2f}x"))
-        print("\n## 4. one conversation of 500 turns, per turn")
-        first, last = await long_conversation(started.url, pid, questions, 500)
-        print(row("turns", "cpu ms", "p50 ms"))
-        print(row("1-50", first["cpu_ms"], first["p50_ms"]))
-        print(row("451-500", last["cpu_ms"], last["p50_ms"]))
-        print(
-            row(
-                "ratio",
-                f"{last['cpu_ms'] / first['cpu_ms']:.2f}x",
-                f"{last['p50_ms'] / first['p50_ms']:.2f}x",
-            )
-        )
+        cpu_per_turn = await closed_loop(args, questions, urls, pid) if sections & {1, 3} else 0.0
+        # The answerer's and decide()'s own cost again, after the load (the machine may
+        # be busier or quieter than at the start): table 3 compares with the mean.
+        own = (own + answerable(60)[1]) / 2
+        if 2 in sections:
+            await open_loop(args, questions, urls)
+        if 3 in sections:
+            print("\n## 3. CPU per turn (ms)")
+            print(row("server", "answer+decide", "ratio"))
+            print(row(cpu_per_turn * 1000, own * 1000, f"{cpu_per_turn / own:.2f}x"))
+        if 4 in sections:
+            await long_table(started.url, pid, questions)
     finally:
         await stop_server(started.process)
         echo.close()
         echo_db.close()
         await store.close()
-    print(f"\n## 5. memory per idle visitor connection ({args.idle} connections)")
-    print(row("client", "KiB/conn"))
-    for deflate in (False, True):
-        kib = await idle_memory(args.idle, deflate, [])
-        print(row("deflate" if deflate else "plain", kib))
+    if 5 in sections:
+        print(f"\n## 5. memory per idle visitor connection ({args.idle} connections)")
+        print(row("client", "KiB/conn"))
+        for deflate in (False, True):
+            kib = await idle_memory(args.idle, deflate, [])
+            print(row("deflate" if deflate else "plain", kib))
     print(f"\n# load average {os.getloadavg()[0]:.2f} at end")
+
+
+async def long_table(url: str, pid: int, questions: list[str]) -> None:
+    """Table 4: one conversation of 500 turns."""
+    print("\n## 4. one conversation of 500 turns, per turn")
+    first, last = await long_conversation(url, pid, questions, 500)
+    print(row("turns", "cpu ms", "p50 ms"))
+    print(row("1-50", first["cpu_ms"], first["p50_ms"]))
+    print(row("451-500", last["cpu_ms"], last["p50_ms"]))
+    print(
+        row(
+            "ratio",
+            f"{last['cpu_ms'] / first['cpu_ms']:.2f}x",
+            f"{last['p50_ms'] / first['p50_ms']:.2f}x",
+        )
+    )
+
+
+async def open_loop(args: argparse.Namespace, questions: list[str], urls: dict[str, str]) -> None:
+    """Table 2: 500 visitors x 0.2 msg/s against the echo and ``handoff serve``."""
+    print(
+        f"\n## 2. 500 visitors x 0.2 msg/s (think time uniform 0-10 s), {args.open_seconds:g} s,"
+        f" turns sent after the first {args.warmup:g} s (the 500 connections and starts)"
+    )
+    print(row("server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors"))
+    for name in ("echo", "handoff"):
+        r = await load(
+            urls[name], scripts(questions, 4), 500, args.open_seconds, (0.0, 10.0), args.warmup
+        )
+        print(row(name, r["trips_per_s"], r["p50_ms"], r["p99_ms"], r["handoffs"], r["errors"]))
 
 
 if __name__ == "__main__":
@@ -444,5 +464,10 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--idle", type=int, default=300, help="idle connections for the memory figure"
+    )
+    parser.add_argument(
+        "--sections",
+        default="1,2,3,4,5",
+        help="tables to print, comma-separated (3 needs the 50-visitor run of 1)",
     )
     asyncio.run(main(parser.parse_args()))
