@@ -15,7 +15,8 @@ and two baseline servers in this process) and prints five tables:
 3. the server's CPU per turn (user + system of the ``handoff serve`` process from
    ``/proc``, all its threads, during the 50-visitor run; a conversation's start shared
    by its turns) against what the answerer and ``decide()`` cost in this process for the
-   same questions, with their history;
+   same questions, with their history (measured before and after the closed loop, the
+   mean: the machine may be busier at one time than the other);
 4. one conversation of 500 turns: server CPU and latency per turn over its turns
    451–500 against turns 1–50 of a new conversation, measured interleaved (10 turns of
    each in turn, so both see the same load on a shared machine);
@@ -30,6 +31,7 @@ conversation; silent connections).
 Usage::
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_turn.py [--seconds 10] [--turns 10]
+        [--only 1,2,3,4,5]
 """
 
 from __future__ import annotations
@@ -463,6 +465,9 @@ async def main(args: argparse.Namespace) -> None:
     try:
         if only & {1, 3}:
             cpu_per_turn = await closed_loop(args, questions, urls, pid)
+            # The answerer's and decide()'s own cost again, after the load (the machine
+            # may be busier or quieter than at the start): table 3 compares with the mean.
+            own = (own + answerable(60)[1]) / 2
         if 2 in only:
             await open_loop(args, questions, urls, pid)
         if 3 in only:
@@ -483,6 +488,36 @@ async def main(args: argparse.Namespace) -> None:
             kib = await idle_memory(args.idle, deflate, [])
             print(row("deflate" if deflate else "plain", kib))
     print(f"\n# load average {os.getloadavg()[0]:.2f} at end")
+
+
+async def long_table(url: str, pid: int, questions: list[str]) -> None:
+    """Table 4: one conversation of 500 turns."""
+    print("\n## 4. one conversation of 500 turns, per turn")
+    first, last = await long_conversation(url, pid, questions, 500)
+    print(row("turns", "cpu ms", "p50 ms"))
+    print(row("1-50", first["cpu_ms"], first["p50_ms"]))
+    print(row("451-500", last["cpu_ms"], last["p50_ms"]))
+    print(
+        row(
+            "ratio",
+            f"{last['cpu_ms'] / first['cpu_ms']:.2f}x",
+            f"{last['p50_ms'] / first['p50_ms']:.2f}x",
+        )
+    )
+
+
+async def open_loop(args: argparse.Namespace, questions: list[str], urls: dict[str, str]) -> None:
+    """Table 2: 500 visitors x 0.2 msg/s against the echo and ``handoff serve``."""
+    print(
+        f"\n## 2. 500 visitors x 0.2 msg/s (think time uniform 0-10 s), {args.open_seconds:g} s,"
+        f" turns sent after the first {args.warmup:g} s (the 500 connections and starts)"
+    )
+    print(row("server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors"))
+    for name in ("echo", "handoff"):
+        r = await load(
+            urls[name], scripts(questions, 4), 500, args.open_seconds, (0.0, 10.0), args.warmup
+        )
+        print(row(name, r["trips_per_s"], r["p50_ms"], r["p99_ms"], r["handoffs"], r["errors"]))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ from handoff_server.conversations.turn import (
     accepts_offer,
     evaluate_turn,
     flat_visitor,
+    streams,
 )
 from handoff_server.conversations.turn_rows import turn_row
 from handoff_server.errors import NotFound, WireError
@@ -272,7 +273,8 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
             visitor=flat_visitor(conv.visitor),
             page_url=conv.page_url,
         )
-        stream = PartialStream(self.sink, conv.id)  # the llm engine's text as it is written
+        # The llm engine's text as it is written; none for an engine that does not stream.
+        stream = PartialStream(self.sink, conv.id) if streams(self.answerer) else None
         result = await evaluate_turn(
             self.answerer,
             policy,
@@ -294,7 +296,8 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
         else:
             change = changes.ai_reply(result, self.clock())
         # Before the turn's event: the partial text ends, kept only if the answer is sent.
-        stream.finish(answered=result.answer is not None and not result.decision.escalate)
+        if stream is not None:
+            stream.finish(answered=result.answer is not None and not result.decision.escalate)
         row = turn_row(conv, text, result, pressed=pressed) if conv.status == "ai" else None
         if row is not None:
             change.turns.append(row)
