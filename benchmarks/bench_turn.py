@@ -15,9 +15,11 @@ and two baseline servers in this process) and prints five tables:
 3. the server's CPU per turn (user + system of the ``handoff serve`` process from
    ``/proc``, all its threads, during the 50-visitor run; a conversation's start shared
    by its turns) against what the answerer and ``decide()`` cost in this process for the
-   same questions, with their history;
-4. one conversation of 500 turns: server CPU and latency per turn over turns 1–50 and
-   451–500;
+   same questions, with their history (measured before and after the closed loop, the
+   mean: the machine may be busier at one time than the other);
+4. one conversation of 500 turns: server CPU and latency per turn over its turns
+   451–500 against turns 1–50 of a new conversation, measured interleaved (10 turns of
+   each in turn, so both see the same load on a shared machine);
 5. memory per idle visitor connection (``start`` sent, then silence; the server's RSS
    growth over ``--idle`` connections), with the client offering permessage-deflate (as
    browsers do) and without.
@@ -29,6 +31,7 @@ conversation; silent connections).
 Usage::
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_turn.py [--seconds 10] [--turns 10]
+        [--only 1,2,3,4,5]
 """
 
 from __future__ import annotations
@@ -37,9 +40,11 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +74,7 @@ from handoff_server.protocol import (  # noqa: E402
     ConversationStarted,
     ConversationStartedData,
     SAck,
+    SError,
     SEvent,
     SWelcome,
     VisitorInfo,
@@ -265,41 +271,47 @@ async def load(
     }
 
 
+async def _turn(conn: Any, text: str, n: int) -> float:
+    """One visitor message and its AI answer; returns the seconds it took. Raises
+    ``RuntimeError`` when the server refuses the message or hands the turn off."""
+    t0 = time.perf_counter()
+    await conn.send(VMessage(type="message", client_msg_id=new_client_msg_id(), text=text))
+    while True:
+        frame = await conn.recv(timeout=30)
+        if isinstance(frame, SError):
+            raise RuntimeError(f"turn {n} refused: {frame.code}: {frame.detail}")
+        if isinstance(frame, SEvent) and frame.event.kind in ("ai_message", "escalated"):
+            if frame.event.kind == "escalated":
+                raise RuntimeError(f"turn {n} was handed off; pick other questions")
+            return time.perf_counter() - t0
+
+
 async def long_conversation(
-    url: str, pid: int, questions: list[str], turns: int
+    url: str, pid: int, questions: list[str], turns: int, block: int = 10
 ) -> list[dict[str, float]]:
-    """One visitor, ``turns`` messages in one conversation, one at a time: the server's
-    CPU (ms) and the median latency (ms) per turn over the first and the last 50."""
-    conn = await connect_visitor(url)
-    await conn.send(VStart(type="start", visitor=VisitorInfo(name="Long")))
-    windows: list[dict[str, float]] = []
-    lat: list[float] = []
-    cpu0 = 0.0
-    for i in range(turns):
-        if i in (0, turns - 50):
-            lat, cpu0 = [], cpu_seconds(pid)
-        t0 = time.perf_counter()
-        await conn.send(
-            VMessage(
-                type="message",
-                client_msg_id=new_client_msg_id(),
-                text=questions[i % len(questions)],
-            )
-        )
-        while True:
-            frame = await conn.recv(timeout=30)
-            if isinstance(frame, SEvent) and frame.event.kind in ("ai_message", "escalated"):
-                if frame.event.kind == "escalated":
-                    raise RuntimeError(f"turn {i + 1} was handed off; pick other questions")
-                break
-        lat.append(time.perf_counter() - t0)
-        if i + 1 in (50, turns):
-            lat.sort()
-            windows.append(
-                {"cpu_ms": (cpu_seconds(pid) - cpu0) / 50 * 1000, "p50_ms": lat[25] * 1000}
-            )
-    await conn.close()
-    return windows
+    """The server's CPU (ms) and the median latency (ms) per turn over turns 1–50 of a
+    new conversation and turns ``turns``-49 to ``turns`` of a long one, one message at a
+    time. The long conversation first runs to ``turns`` - 50; then the two windows are
+    measured interleaved, ``block`` turns of each in turn, so both see the same load."""
+    long_conn, new_conn = await connect_visitor(url), await connect_visitor(url)
+    for conn in (long_conn, new_conn):
+        await conn.send(VStart(type="start", visitor=VisitorInfo(name="Long")))
+    for i in range(turns - 50):
+        await _turn(long_conn, questions[i % len(questions)], i + 1)
+    lat: dict[str, list[float]] = {"new": [], "long": []}
+    cpu = {"new": 0.0, "long": 0.0}
+    for start in range(0, 50, block):
+        for name, conn, first in (("new", new_conn, 0), ("long", long_conn, turns - 50)):
+            cpu0 = cpu_seconds(pid)
+            for i in range(first + start, first + start + block):
+                lat[name].append(await _turn(conn, questions[i % len(questions)], i + 1))
+            cpu[name] += cpu_seconds(pid) - cpu0
+    for conn in (long_conn, new_conn):
+        await conn.close()
+    return [
+        {"cpu_ms": cpu[name] / 50 * 1000, "p50_ms": sorted(lat[name])[25] * 1000}
+        for name in ("new", "long")
+    ]
 
 
 async def idle_memory(count: int, deflate: bool, serve_args: list[str]) -> float:
@@ -370,10 +382,70 @@ async def closed_loop(
     return cpu_per_turn
 
 
+def gc_pauses(url: str) -> tuple[float, float] | None:
+    """The server's full (generation 2) GC collections so far and their seconds in all,
+    from ``/metrics`` (``handoff_gc_pause_seconds``); ``None`` when it has no such
+    metric (a server before it)."""
+    http = url.replace("ws://", "http://").rstrip("/") + "/metrics"
+    with urllib.request.urlopen(http, timeout=10) as resp:
+        text = resp.read().decode()
+    found = {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(
+            r'^handoff_gc_pause_seconds_(count|sum)\{generation="2"\} (\S+)$', text, re.M
+        )
+    }
+    return (found["count"], found["sum"]) if len(found) == 2 else None
+
+
+async def open_loop(
+    args: argparse.Namespace, questions: list[str], urls: dict[str, str], pid: int
+) -> None:
+    print(
+        f"\n## 2. 500 visitors x 0.2 msg/s (think time uniform 0-10 s), {args.open_seconds:g} s,"
+        f" turns sent after the first {args.warmup:g} s (the 500 connections and starts);"
+        " the server's full (gen-2) GC collections during the run, their ms in all, and the"
+        " server's CPU (% of one core)"
+    )
+    print(
+        row("server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors", "gen-2 GCs", "GC ms")
+        + row("cpu %")
+    )
+    for name in ("echo", "handoff"):
+        before = await asyncio.to_thread(gc_pauses, urls[name]) if name == "handoff" else None
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        r = await load(
+            urls[name], scripts(questions, 4), 500, args.open_seconds, (0.0, 10.0), args.warmup
+        )
+        busy = 100 * (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+        after = await asyncio.to_thread(gc_pauses, urls[name]) if name == "handoff" else None
+        gcs: tuple[Any, Any] = ("-", "-")
+        if before is not None and after is not None:
+            gcs = (int(after[0] - before[0]), (after[1] - before[1]) * 1000)
+        cells = (r["trips_per_s"], r["p50_ms"], r["p99_ms"], r["handoffs"], r["errors"], *gcs)
+        print(row(name, *cells) + row(busy if name == "handoff" else "-"))
+
+
+async def long_table(url: str, pid: int, questions: list[str]) -> None:
+    print("\n## 4. one conversation of 500 turns, per turn (interleaved with a new one)")
+    first, last = await long_conversation(url, pid, questions, 500)
+    print(row("turns", "cpu ms", "p50 ms"))
+    print(row("1-50", first["cpu_ms"], first["p50_ms"]))
+    print(row("451-500", last["cpu_ms"], last["p50_ms"]))
+    print(
+        row(
+            "ratio",
+            f"{last['cpu_ms'] / first['cpu_ms']:.2f}x",
+            f"{last['p50_ms'] / first['p50_ms']:.2f}x",
+        )
+    )
+
+
 async def main(args: argparse.Namespace) -> None:
-    # One visitor sends 500 messages in seconds (table 4): lift the per-connection
-    # rate limit (60 a minute) for the servers started here.
+    # One visitor sends 500 messages in seconds (table 4): lift the per-connection and
+    # per-conversation rate limits (60 a minute each) for the servers started here.
     os.environ["HANDOFF_SERVER__RATE_LIMIT_PER_MINUTE"] = "1000000"
+    os.environ["HANDOFF_SERVER__RATE_LIMIT_PER_CONVERSATION_PER_MINUTE"] = "1000000"
     print(
         f"# {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · load average {os.getloadavg()[0]:.2f} at start"
     )
@@ -389,44 +461,63 @@ async def main(args: argparse.Namespace) -> None:
         "echo+db": f"ws://127.0.0.1:{echo_db.sockets[0].getsockname()[1]}",
         "handoff": started.url,
     }
+    only = {int(x) for x in args.only.split(",")}
     try:
-        cpu_per_turn = await closed_loop(args, questions, urls, pid)
-        print(
-            f"\n## 2. 500 visitors x 0.2 msg/s (think time uniform 0-10 s), {args.open_seconds:g} s,"
-            f" turns sent after the first {args.warmup:g} s (the 500 connections and starts)"
-        )
-        print(row("server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors"))
-        for name in ("echo", "handoff"):
-            r = await load(
-                urls[name], scripts(questions, 4), 500, args.open_seconds, (0.0, 10.0), args.warmup
-            )
-            print(row(name, r["trips_per_s"], r["p50_ms"], r["p99_ms"], r["handoffs"], r["errors"]))
-        print("\n## 3. CPU per turn (ms)")
-        print(row("server", "answer+decide", "ratio"))
-        print(row(cpu_per_turn * 1000, own * 1000, f"{cpu_per_turn / own:.2f}x"))
-        print("\n## 4. one conversation of 500 turns, per turn")
-        first, last = await long_conversation(started.url, pid, questions, 500)
-        print(row("turns", "cpu ms", "p50 ms"))
-        print(row("1-50", first["cpu_ms"], first["p50_ms"]))
-        print(row("451-500", last["cpu_ms"], last["p50_ms"]))
-        print(
-            row(
-                "ratio",
-                f"{last['cpu_ms'] / first['cpu_ms']:.2f}x",
-                f"{last['p50_ms'] / first['p50_ms']:.2f}x",
-            )
-        )
+        if only & {1, 3}:
+            cpu_per_turn = await closed_loop(args, questions, urls, pid)
+            # The answerer's and decide()'s own cost again, after the load (the machine
+            # may be busier or quieter than at the start): table 3 compares with the mean.
+            own = (own + answerable(60)[1]) / 2
+        if 2 in only:
+            await open_loop(args, questions, urls, pid)
+        if 3 in only:
+            print("\n## 3. CPU per turn (ms)")
+            print(row("server", "answer+decide", "ratio"))
+            print(row(cpu_per_turn * 1000, own * 1000, f"{cpu_per_turn / own:.2f}x"))
+        if 4 in only:
+            await long_table(started.url, pid, questions)
     finally:
         await stop_server(started.process)
         echo.close()
         echo_db.close()
         await store.close()
-    print(f"\n## 5. memory per idle visitor connection ({args.idle} connections)")
-    print(row("client", "KiB/conn"))
-    for deflate in (False, True):
-        kib = await idle_memory(args.idle, deflate, [])
-        print(row("deflate" if deflate else "plain", kib))
+    if 5 in only:
+        print(f"\n## 5. memory per idle visitor connection ({args.idle} connections)")
+        print(row("client", "KiB/conn"))
+        for deflate in (False, True):
+            kib = await idle_memory(args.idle, deflate, [])
+            print(row("deflate" if deflate else "plain", kib))
     print(f"\n# load average {os.getloadavg()[0]:.2f} at end")
+
+
+async def long_table(url: str, pid: int, questions: list[str]) -> None:
+    """Table 4: one conversation of 500 turns."""
+    print("\n## 4. one conversation of 500 turns, per turn")
+    first, last = await long_conversation(url, pid, questions, 500)
+    print(row("turns", "cpu ms", "p50 ms"))
+    print(row("1-50", first["cpu_ms"], first["p50_ms"]))
+    print(row("451-500", last["cpu_ms"], last["p50_ms"]))
+    print(
+        row(
+            "ratio",
+            f"{last['cpu_ms'] / first['cpu_ms']:.2f}x",
+            f"{last['p50_ms'] / first['p50_ms']:.2f}x",
+        )
+    )
+
+
+async def open_loop(args: argparse.Namespace, questions: list[str], urls: dict[str, str]) -> None:
+    """Table 2: 500 visitors x 0.2 msg/s against the echo and ``handoff serve``."""
+    print(
+        f"\n## 2. 500 visitors x 0.2 msg/s (think time uniform 0-10 s), {args.open_seconds:g} s,"
+        f" turns sent after the first {args.warmup:g} s (the 500 connections and starts)"
+    )
+    print(row("server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors"))
+    for name in ("echo", "handoff"):
+        r = await load(
+            urls[name], scripts(questions, 4), 500, args.open_seconds, (0.0, 10.0), args.warmup
+        )
+        print(row(name, r["trips_per_s"], r["p50_ms"], r["p99_ms"], r["handoffs"], r["errors"]))
 
 
 if __name__ == "__main__":
@@ -435,6 +526,9 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--levels", default="10,50,200", help="closed-loop visitors, comma-separated"
+    )
+    parser.add_argument(
+        "--only", default="1,2,3,4,5", help="tables to run, comma-separated (3 runs 1 too)"
     )
     parser.add_argument("--open-seconds", type=float, default=30.0, help="open-loop run")
     parser.add_argument("--warmup", type=float, default=10.0, help="open loop: seconds not counted")

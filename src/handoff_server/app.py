@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from handoff_server import logredact
+from handoff_server import heap, logredact
 from handoff_server.agents import AgentDirectory
 from handoff_server.ai import Answerer
 from handoff_server.ai.courtesy_layer import with_courtesy
@@ -375,6 +375,9 @@ async def run_forever(settings: Settings, *, announce: bool = True) -> None:
         if server.warming is not None:
             log.info("bound %s; not ready until the index is built (/readyz)", server.url)
             await _ready_or_stopped(stop, server.warming)
+        if not stop.is_set():
+            frozen = heap.settle()
+            log.debug("%d start-up objects moved out of the cyclic GC's reach", frozen)
         if announce and not stop.is_set():
             print(f"handoff listening on {server.url}", flush=True)
             if settings.server.demo_page:

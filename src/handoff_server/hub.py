@@ -93,9 +93,14 @@ class Subscriber:
         marked too slow (``on_overflow``) and the frame dropped."""
         if isinstance(frame, SAck):
             self.last_ack = frame.client_msg_id
+        if not self.overflowed:
+            self.push_text(frame.model_dump_json())
+
+    def push_text(self, text: str) -> None:
+        """As :meth:`push`, for a frame already serialized (one text for every client
+        it goes to); not for an ``ack``."""
         if self.overflowed:
             return
-        text = frame.model_dump_json()
         size = sys.getsizeof(text)
         live = self.queued_bytes - self.answer_bytes
         if self.live_frames >= SEND_QUEUE_FRAMES or live + size > self.max_bytes:
@@ -233,15 +238,18 @@ class Hub:
             self.typing(conversation_id, sub, False)
 
     def publish(self, events: Sequence[Event], conversation_id: str) -> None:
-        """Send events to the conversation's subscribers, filtered for visitors."""
-        for sub in list(self.conversations.get(conversation_id, ())):
-            for ev in events:
-                if sub.role == "visitor":
-                    v = visitor_view(ev)
-                    if v is not None:
-                        sub.push(SEvent(event=v))
-                else:
-                    sub.push(SEvent(event=ev))
+        """Send events to the conversation's subscribers, filtered for visitors; each
+        event is serialized once per audience (visitors, agents), not per client."""
+        subs = list(self.conversations.get(conversation_id, ()))
+        for ev in events:
+            texts: dict[str, str | None] = {}
+            for sub in subs:
+                if sub.role not in texts:
+                    view = visitor_view(ev) if sub.role == "visitor" else ev
+                    texts[sub.role] = None if view is None else _text(SEvent(event=view))
+                text = texts[sub.role]
+                if text is not None:
+                    sub.push_text(text)
 
     def publish_visitor(self, conversation_id: str, frame: BaseModel) -> None:
         """Send a frame written for the visitor (a wait estimate, a fallback offer) to the
@@ -251,8 +259,9 @@ class Hub:
     def publish_live(self, conversation_id: str, frame: BaseModel) -> None:
         """Send a transient frame (``ai_partial``) to every subscriber of the
         conversation, visitors and agents."""
+        text = _text(frame)
         for sub in list(self.conversations.get(conversation_id, ())):
-            sub.push(frame)
+            sub.push_text(text)
 
     def publish_agent(self, agent_id: str, frame: BaseModel) -> None:
         """Send a frame written for one agent (``waiting_work``) to that agent's
@@ -272,10 +281,11 @@ class Hub:
     def publish_queue(self, item: QueueItem, previous: ConversationStatus) -> None:
         """Send a row change to the watchers it concerns: those watching its new status,
         and those watching its ``previous`` status, for whom it leaves the view."""
-        frame = SQueueItem(item=item)
+        text: str | None = None
         for sub, statuses in list(self.queue_watchers.items()):
             if item.status in statuses or previous in statuses:
-                sub.push(frame)
+                text = text or _text(SQueueItem(item=item))
+                sub.push_text(text)
 
     def _send_to(
         self,
@@ -286,11 +296,18 @@ class Hub:
         exclude: Subscriber | None = None,
     ) -> None:
         """Send a transient frame (typing) to the conversation's subscribers of ``role``."""
+        text: str | None = None
         for sub in list(self.conversations.get(conversation_id, ())):
             if sub.role == role and sub is not exclude:
-                sub.push(frame)
+                text = text or _text(frame)
+                sub.push_text(text)
 
     @property
     def agents_online(self) -> int:
         """Connected, authenticated agents and operators."""
         return len(self.agents)
+
+
+def _text(frame: BaseModel) -> str:
+    """A frame's JSON text, as :meth:`Subscriber.push` sends it."""
+    return frame.model_dump_json()

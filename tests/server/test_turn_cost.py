@@ -223,3 +223,153 @@ async def test_deflate_is_negotiated_without_context_takeover(server: Any) -> No
         (ext,) = ws.protocol.extensions
         assert ext.name == "permessage-deflate"
         assert ext.local_no_context_takeover and ext.remote_no_context_takeover  # type: ignore[attr-defined]
+
+
+_ANSWERED = [
+    "where in the panel can I add records to my DNS zone",
+    "where do I put the verification string from Microsoft",
+    "how do I set up an email account for a new employee",
+    "what hostname and port do I put for outgoing mail",
+    "which incoming server should Thunderbird use",
+    "can I give my mailbox more space",
+    "I need a proper tax invoice for my business expenses",
+    "I need to get the database back to how it was last night",
+]
+"""Questions the demo engine answers without a handoff, one turn each."""
+
+
+class _Where:
+    """The demo engine (not streaming), noting whether each answer ran on the event
+    loop's thread."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.on_loop: list[bool] = []
+
+    def answer(self, question: str) -> Any:
+        import threading
+
+        self.on_loop.append(threading.current_thread() is threading.main_thread())
+        return self.inner.answer(question)
+
+
+async def test_a_quick_engine_answers_on_the_loop_behind_the_courtesy_layer(
+    server_factory: Any, demo_answerer: Any
+) -> None:
+    """The server wraps every engine in the courtesy layer, which has
+    ``answer_streaming``; a quick engine that does not stream still answers on the loop
+    once warmed up (it went to a worker thread every turn: two thread switches and a
+    fight for the GIL per turn)."""
+    engine = _Where(demo_answerer)
+    server = await server_factory(answerer=engine)
+    conn, _ = await start_visitor(server.url, name="Ada")
+    for question in _ANSWERED:
+        frames = await say(conn, question)
+        assert frames[-1].event.kind == "ai_message", frames[-1]
+    assert len(engine.on_loop) == 8
+    assert engine.on_loop[:3] == [False] * 3  # the warm-up, in a thread
+    assert engine.on_loop[-1], engine.on_loop
+
+
+def test_a_call_in_a_thread_is_timed_by_its_cpu_not_by_its_waits() -> None:
+    """Under load the loop holds the GIL while a call runs in a thread, so the call's
+    wall time there is mostly waiting (for the GIL, for a core); timed by the wall clock,
+    a 1 ms answer never came back to the loop. Waiting in the thread costs the loop
+    nothing: here the call sleeps (the GIL's hand-offs are not deterministic)."""
+    runner = InlineRunner(budget=0.005, warmup=0)
+
+    def waits(seconds: float) -> int:
+        time.sleep(seconds)
+        return sum(range(1000))  # a little CPU
+
+    asyncio.run(runner.run(waits, 0.05, 5.0))
+    assert runner.mean < runner.budget
+    assert runner.inline
+
+
+async def test_small_messages_go_uncompressed_to_a_client_offering_deflate(server: Any) -> None:
+    """Compressing an ``ack`` (a zlib set-up, ~10 us) saves a few dozen bytes: small
+    messages go plain, an AI answer compressed (RFC 7692: RSV1 marks compressed ones)."""
+    from handoff_server.client import connect_visitor, new_client_msg_id
+    from handoff_server.protocol import VisitorInfo, VMessage, VStart
+
+    conn = await connect_visitor(server.url)
+    (ext,) = conn.ws.protocol.extensions
+    assert ext.name == "permessage-deflate"
+    seen: list[tuple[int, bool]] = []
+    decode = ext.decode
+
+    def noted(frame: Any, **kwargs: Any) -> Any:
+        out = decode(frame, **kwargs)
+        seen.append((len(out.data), frame.rsv1))
+        return out
+
+    ext.decode = noted  # type: ignore[method-assign]
+    await conn.send(VStart(type="start", visitor=VisitorInfo(name="Ada")))
+    cmid = new_client_msg_id()
+    text = "how do I point my domain to your nameservers"
+    await conn.send(VMessage(type="message", client_msg_id=cmid, text=text))
+    await conn.recv_until(lambda f: getattr(getattr(f, "event", None), "kind", "") == "ai_message")
+    await conn.close()
+    small = [rsv1 for size, rsv1 in seen if size < 512]
+    large = [rsv1 for size, rsv1 in seen if size >= 512]
+    assert small and not any(small), seen
+    assert large and all(large), seen
+
+
+async def test_the_ai_answer_is_stored_as_its_model_would_dump_it(demo_answerer: Any) -> None:
+    """``ai_reply`` builds the stored JSON by hand (the model's round trip cost ~0.1 ms a
+    turn): the same keys, order and values as ``AiMessageData(...).model_dump``, for an
+    answer, an offer of a person and a courtesy reply."""
+    import dataclasses
+    import json
+
+    from handoff_server.ai.courtesy_layer import with_courtesy
+    from handoff_server.config import Settings
+    from handoff_server.conversations import changes
+    from handoff_server.conversations.turn import TurnInput, evaluate_turn
+    from handoff_server.escalation import PriorTurn
+    from handoff_server.protocol import (
+        AiMessageData,
+        CandidateInfo,
+        DecisionInfo,
+        TriggerEvaluationInfo,
+    )
+
+    policy = Settings().policy
+    answerer = with_courtesy(demo_answerer)
+    history = [PriorTurn(text="hello", confidence=0.9)]
+    now = utcnow()
+    questions = []
+    for text in ["which incoming server should Thunderbird use", "thanks!"]:
+        turn = await evaluate_turn(answerer, policy, TurnInput(text, history), timeout=None)
+        questions.append(turn.question)
+        offered = turn.decision.model_copy(update={"action": "offer_handoff"})
+        for result in (turn, dataclasses.replace(turn, decision=offered)):
+            answer, decision = result.answer, result.decision
+            assert answer is not None
+            offer = decision.action == "offer_handoff"
+            expected = AiMessageData(
+                text=answer.text + ("\n\n" + changes.OFFER if offer else ""),
+                confidence=answer.confidence,
+                threshold=result.threshold,
+                entry_id=answer.entry_id,
+                sources=answer.sources,
+                candidates=[
+                    CandidateInfo.model_validate(c.model_dump()) for c in answer.candidates
+                ],
+                analysis=answer.analysis,
+                question=result.question,
+                offer_handoff=offer,
+                decision=DecisionInfo(
+                    action=decision.action, trigger=decision.trigger, detail=decision.detail
+                ),
+                evaluations=[
+                    TriggerEvaluationInfo.model_validate(e.model_dump(mode="json"))
+                    for e in decision.evaluations
+                ],
+            ).model_dump(mode="json")
+            (stored,) = changes.ai_reply(result, now).events
+            assert json.dumps(stored.data) == json.dumps(expected)
+            assert AiMessageData.model_validate(stored.data).model_dump(mode="json") == stored.data
+    assert questions == [True, False]  # an answer, then a courtesy reply

@@ -58,7 +58,9 @@ class Answerer(Protocol):
     """Anything that turns a visitor question into an :class:`Answer`.
 
     ``answer`` is synchronous and CPU-bound; the server runs it in a worker thread with a
-    timeout. It raises :class:`~handoff_server.errors.AnswererError` on failure.
+    timeout, or on the event loop while its calls stay quick by their CPU time
+    (:class:`~handoff_server.conversations.inline.InlineRunner`). It raises
+    :class:`~handoff_server.errors.AnswererError` on failure.
     """
 
     def answer(self, question: str) -> Answer: ...

@@ -97,7 +97,7 @@ class InterruptedTurns:
         conv = entry.record
         if conv.status != "ai" and not fallbacks.ai_continues(conv):
             return False
-        message = entry.wire[-1] if entry.wire else None
+        message = entry.last
         if not isinstance(message, VisitorMessage):
             return False
         log.info("finishing interrupted AI turn in %s", conv.id)

@@ -1,10 +1,16 @@
 """Recent conversations kept in memory, so a turn does not re-read its history.
 
 :class:`ConversationMemory` is a bounded LRU of conversations: for each, the record as
-stored, every stored event (and its wire form, parsed once), and the index of client
-message ids by sender (how a retried frame is recognised). A visitor turn then costs
-one store call (its append) instead of five reads and an append, and turn 500 reads no
-more than turn 1.
+stored, every stored event, the last one's wire form, and the index of client message
+ids by sender (how a retried frame is recognised). A visitor turn then costs one store
+call (its append) instead of five reads and an append, and turn 500 reads no more than
+turn 1.
+
+The events are kept as compact rows of atomic values (their data as JSON), which
+CPython's cyclic GC does not track: the memory's size does not lengthen the full
+collections that stall the event loop (an AI answer parsed into its wire form is ~50
+tracked objects; ``tests/server/test_stalls.py``). They are parsed when a resume or a
+packet asks for them; a conversation whose packet was built keeps its parsed form.
 
 Correctness rests on one rule: **every change to a conversation goes through
 :meth:`ConversationMemory.append` under the conversation's lock** (the service's
@@ -31,9 +37,11 @@ alone is never kept (it is read from the store each time, as before).
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from handoff_server.conversations.projections import to_event
@@ -55,29 +63,80 @@ from handoff_server.store import (
 __all__ = ["ConversationMemory", "Remembered"]
 
 
+_Row = tuple[int, str, datetime, str, str | None, str | None, bool]
+"""A remembered event, compactly: ``(seq, kind, at, data as JSON, client_msg_id,
+sender, visible_to_visitor)``. Only atomic values, so CPython's cyclic GC untracks the
+tuple: a long-lived conversation costs the collector one list, not the dozens of dicts,
+sets and pydantic models of its parsed events (an AI answer's decision alone is ~70)."""
+
+
+def _row(se: StoredEvent) -> _Row:
+    data = json.dumps(se.data, separators=(",", ":"), ensure_ascii=False)
+    return (se.seq, se.kind, se.at, data, se.client_msg_id, se.sender, se.visible_to_visitor)
+
+
 @dataclass(slots=True)
 class Remembered:
-    """One conversation as stored: its ``record``, every event in seq order (``stored``
-    and ``wire``, the same events), and ``by_client_msg``: ``(sender, client_msg_id)``
-    → the event it caused."""
+    """One conversation as stored: its ``record``, every event in seq order (kept as
+    compact rows; :attr:`stored` and :attr:`wire` parse them when asked, :attr:`last` is
+    the last one's wire form), and ``by_client_msg``: ``(sender, client_msg_id)`` → the
+    ``seq`` of the event it caused."""
 
     record: ConversationRecord
-    stored: list[StoredEvent] = field(default_factory=list)
-    wire: list[Event] = field(default_factory=list)
-    by_client_msg: dict[tuple[str, str], StoredEvent] = field(default_factory=dict)
+    rows: list[_Row] = field(default_factory=list)
+    last: Event | None = None
+    """The last event's wire form (``None`` before the first)."""
+    by_client_msg: dict[tuple[str, str], int] = field(default_factory=dict)
     turns: list[PriorTurn] = field(default_factory=list)
     """The visitor turns since the last handoff, the latest included
     (:func:`~.turn.fold_history`): a turn's history is all but the last."""
+    parsed: list[Event] | None = None
+    """Every event's wire form, once :attr:`wire` was asked for (an agent opened the
+    conversation: its packets then cost no parsing); ``None`` until then."""
 
     def add(self, stored: Sequence[StoredEvent], wire: Sequence[Event]) -> None:
         """Append events just stored (and their wire form)."""
-        self.stored.extend(stored)
-        self.wire.extend(wire)
+        self.rows.extend(_row(se) for se in stored)
+        if self.parsed is not None:
+            self.parsed.extend(wire)
         for se in stored:
             if se.client_msg_id is not None and se.sender is not None:
-                self.by_client_msg.setdefault((se.sender, se.client_msg_id), se)
+                self.by_client_msg.setdefault((se.sender, se.client_msg_id), se.seq)
         for ev in wire:
             fold_history(self.turns, ev)
+        if wire:
+            self.last = wire[-1]
+
+    def stored_after(self, seq: int = 0) -> list[StoredEvent]:
+        """The events after ``seq``, in seq order, as stored (parsed from the rows)."""
+        cid = self.record.id
+        return [
+            StoredEvent.model_construct(
+                conversation_id=cid,
+                seq=n,
+                kind=kind,
+                at=at,
+                data=json.loads(data),
+                client_msg_id=msg_id,
+                sender=sender,
+                visible_to_visitor=visible,
+            )
+            for n, kind, at, data, msg_id, sender, visible in self.rows
+            if n > seq
+        ]
+
+    @property
+    def stored(self) -> list[StoredEvent]:
+        """Every event as stored, in seq order (parsed now: O(events))."""
+        return self.stored_after(0)
+
+    @property
+    def wire(self) -> list[Event]:
+        """Every event's wire form, in seq order (a copy; parsed from the rows the first
+        time, O(events), and kept from then on: see :attr:`parsed`)."""
+        if self.parsed is None:
+            self.parsed = [to_event(se) for se in self.stored_after(0)]
+        return list(self.parsed)
 
 
 def _load(db: Store, conversation_id: str) -> tuple[ConversationRecord | None, list[StoredEvent]]:
@@ -185,7 +244,7 @@ class ConversationMemory:
         """Every stored event of the conversation, in seq order (a copy)."""
         entry = self._entries.get(conversation_id)
         if entry is not None:
-            return list(entry.stored)
+            return entry.stored
         return await self._store.call(self._db.events_after, conversation_id, 0)
 
     # ------------------------------------------------------------------ writing
@@ -243,7 +302,7 @@ class ConversationMemory:
         outcome is unknown)."""
         entry = self._entries.pop(conversation_id, None)
         if entry is not None:
-            self._events -= len(entry.stored)
+            self._events -= len(entry.rows)
 
     def clear(self) -> None:
         """Drop every entry."""
@@ -252,10 +311,10 @@ class ConversationMemory:
 
     def _keep(self, conversation_id: str, entry: Remembered) -> None:
         self.forget(conversation_id)
-        if len(entry.stored) > self.max_events:
+        if len(entry.rows) > self.max_events:
             return
         self._entries[conversation_id] = entry
-        self._events += len(entry.stored)
+        self._events += len(entry.rows)
         self._trim()
 
     def _trim(self) -> None:
@@ -263,4 +322,4 @@ class ConversationMemory:
             len(self._entries) > self.max_conversations or self._events > self.max_events
         ):
             _, old = self._entries.popitem(last=False)
-            self._events -= len(old.stored)
+            self._events -= len(old.rows)

@@ -106,7 +106,7 @@ async def ack_duplicate(
             SAck(
                 client_msg_id=client_msg_id,
                 conversation_id=conversation_id,
-                seq=prior.seq,
+                seq=prior,
                 duplicate=True,
             )
         )

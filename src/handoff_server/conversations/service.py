@@ -50,6 +50,7 @@ from handoff_server.conversations.turn import (
     accepts_offer,
     evaluate_turn,
     flat_visitor,
+    streams,
 )
 from handoff_server.conversations.turn_rows import turn_row
 from handoff_server.errors import NotFound, WireError
@@ -193,11 +194,7 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
         async with self._lock(conversation_id):
             entry = await self.memory.held(conversation_id)
             conv = entry.record
-            seen = [
-                ev
-                for se, ev in zip(entry.stored, entry.wire, strict=True)
-                if se.seq > last_seq and se.visible_to_visitor
-            ]
+            seen = [to_event(se) for se in entry.stored_after(last_seq) if se.visible_to_visitor]
             attach(conversation_id)
             self._attached(conversation_id, conv.last_seq)
         events = [v for v in (visitor_view(ev) for ev in seen) if v is not None]
@@ -235,7 +232,7 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
             entry = await self.memory.held(conversation_id)
             conv = entry.record
             move = lifecycle.visitor_transition(action, conv.status)
-            last = entry.wire[-1] if entry.wire else None
+            last = entry.last
             requested = action == "request_human" or (
                 conv.status == "ai" and accepts_offer(text, last)
             )
@@ -277,7 +274,8 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
             visitor=flat_visitor(conv.visitor),
             page_url=conv.page_url,
         )
-        stream = PartialStream(self.sink, conv.id)  # the llm engine's text as it is written
+        # The llm engine's text as it is written; none for an engine that does not stream.
+        stream = PartialStream(self.sink, conv.id) if streams(self.answerer) else None
         result = await evaluate_turn(
             self.answerer,
             policy,
@@ -299,7 +297,8 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
         else:
             change = changes.ai_reply(result, self.clock())
         # Before the turn's event: the partial text ends, kept only if the answer is sent.
-        stream.finish(answered=result.answer is not None and not result.decision.escalate)
+        if stream is not None:
+            stream.finish(answered=result.answer is not None and not result.decision.escalate)
         row = turn_row(conv, text, result, pressed=pressed) if conv.status == "ai" else None
         if row is not None:
             change.turns.append(row)

@@ -21,11 +21,12 @@ publishing (the service), routing (:mod:`handoff_server.routing`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from handoff_server import escalation
 from handoff_server.ai.base import Answer, Answerer, PartialText, StreamingAnswerer
@@ -54,6 +55,7 @@ __all__ = [
     "fold_history",
     "history_from_events",
     "says_yes",
+    "streams",
 ]
 
 log = logging.getLogger(__name__)
@@ -141,7 +143,7 @@ async def _answer(
 ) -> tuple[Answer | None, str | None]:
     """The answerer's answer, or ``None`` and why it failed or timed out."""
     try:
-        if on_partial is not None and isinstance(answerer, StreamingAnswerer):
+        if on_partial is not None and streams(answerer):
             call = asyncio.to_thread(answerer.answer_streaming, text, on_partial)
             answer = await asyncio.wait_for(call, timeout)
         elif runner is not None:
@@ -154,6 +156,21 @@ async def _answer(
         log.exception("answerer failed")
         return None, f"{type(exc).__name__}: {exc}"
     return answer, None
+
+
+def streams(answerer: Answerer) -> TypeGuard[StreamingAnswerer]:
+    """Whether ``answerer`` writes its answer as it goes (a
+    :class:`~handoff_server.ai.base.StreamingAnswerer` beneath any courtesy layer: the
+    layer has ``answer_streaming`` whatever it wraps, and a quick engine behind it runs
+    on the loop, not in a thread; either way ``answerer`` has ``answer_streaming``).
+    Checked once per engine class."""
+    return _streams(type(without_courtesy(answerer)))
+
+
+@functools.lru_cache(maxsize=32)
+def _streams(kind: type) -> bool:
+    # A runtime-checkable protocol's isinstance costs ~10 us; an engine's class says it.
+    return issubclass(kind, StreamingAnswerer)
 
 
 def _decide(policy: Policy, ctx: TurnContext) -> tuple[Decision, TurnSignals | None]:
