@@ -256,10 +256,30 @@ def _handoff(*args: str) -> list[str]:
     return [sys.executable, "-m", "handoff_cli", *args]
 
 
-def _starting_note(data_dir: Path) -> str:
+def _checked_pool(questions: Path | None, kb: Path | None) -> tuple[list[str], float]:
+    """The demo visitors' questions and the estimated seconds of the KB's first index
+    build, checked before anything is created: a refused option leaves nothing behind."""
+    pool = _csv_questions(questions) if questions else _kb_questions(kb)
+    if not pool:
+        fail("no questions to ask", "bad_questions")
+    return pool, _build_seconds(kb)
+
+
+def _build_seconds(kb: Path | None) -> float:
+    """About how long the first build of ``kb``'s index takes (the server's own estimate,
+    :func:`handoff_server.warmup.build_estimate`, for the default engine)."""
+    from handoff_server.kb import load_kb
+    from handoff_server.warmup import build_estimate
+
+    return build_estimate(load_kb(kb), "default")
+
+
+def _starting_note(data_dir: Path, kb: Path | None, seconds: float) -> str:
+    which = "the demo KB" if kb is None else "this KB"
     return (
-        f"starting the server in {data_dir} … (the first run builds the KB's index, "
-        f"about 10 s for the demo KB; later runs load it from {demo_cache_dir()})"
+        f"starting the server in {data_dir} … (the first run with a KB builds its index, "
+        f"about {seconds:.0f} s for {which} on a quiet 2-core machine, longer when busy; "
+        f"later runs load it from {demo_cache_dir()})"
     )
 
 
@@ -526,14 +546,11 @@ def demo(
     simulated visitors (some the AI answers, some it hands off), and the agent UI.
     Quitting the UI (ctrl+q) stops everything. With --web: the demo page instead; open it,
     chat in its widget and answer from the printed 'handoff agent' command."""
-    # Checked before anything is created: a refused option leaves nothing behind.
-    pool = _csv_questions(questions) if questions else _kb_questions(kb)
-    if not pool:
-        fail("no questions to ask", "bad_questions")
+    pool, seconds = _checked_pool(questions, kb)
     data_dir = Path(tempfile.mkdtemp(prefix="handoff-demo-"))
     try:
         logging.basicConfig(filename=data_dir / "demo.log", level=logging.INFO)
-        typer.echo(_starting_note(data_dir), err=True)
+        typer.echo(_starting_note(data_dir, kb, seconds), err=True)
         token = _create_token(data_dir)
         server = _start_server(data_dir, kb, port, timeout=300, web=web)
         with _running(server.process):
@@ -551,10 +568,12 @@ def demo(
 def _serve_web(server: _Demo, token: str) -> None:
     """Print the demo page's URL and the agent UI's command; wait for Ctrl-C (or the
     server's end)."""
-    typer.echo(f"demo page: {server.page_url}")
-    typer.echo(f"answer as an agent: handoff agent --server {server.url} --token {token}")
-    typer.echo("Ctrl-C stops the server and deletes its data.", err=True)
+    # A Ctrl-C from the first line printed on is the way to stop (exit status 0): one
+    # that came between the lines and the wait used to end the demo with status 130.
     with contextlib.suppress(KeyboardInterrupt):
+        typer.echo(f"demo page: {server.page_url}")
+        typer.echo(f"answer as an agent: handoff agent --server {server.url} --token {token}")
+        typer.echo("Ctrl-C stops the server and deletes its data.", err=True)
         server.process.wait()
 
 

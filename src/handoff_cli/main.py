@@ -148,7 +148,10 @@ def _usage_error(exc: typer.TyperException) -> None:
     then the command's ``--help`` hint."""
     name = getattr(getattr(exc, "param", None), "name", None) or ""
     code = _PARAM_CODES.get(name, "invalid_option")
-    echo(f"error[{code}]: ", exc.format_message(), err=True)
+    # typer checks a value with pydantic, whose message for a refused choice starts with
+    # its own "Value error, ": that is pydantic's wording, not the person's mistake.
+    message = exc.format_message().replace(": Value error, ", ": ", 1)
+    echo(f"error[{code}]: ", message, err=True)
     ctx = getattr(exc, "ctx", None)
     if ctx is not None:
         echo(f"Try '{ctx.command_path} --help' for help.", err=True)

@@ -125,6 +125,11 @@ def report(
     tz = ZoneInfo(zone)
     start = _moment(since, tz, "--since", end=False) if since else None
     stop = _moment(until, tz, "--until", end=True) if until else None
+    if start is not None and stop is not None and start >= stop:
+        # An empty period would print a report of nothing, as if nothing had happened.
+        fail(
+            f"--since {since} is not before --until {until}: the period is empty", "invalid_option"
+        )
     with opened_store(settings.store) as store:
         result = analytics_report(store, start, stop, team=team, timezone=zone)
     if json_out:

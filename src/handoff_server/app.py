@@ -366,6 +366,7 @@ async def run_forever(settings: Settings, *, announce: bool = True) -> None:
     http://HOST:PORT/demo`` when ``server.demo_page`` is on.
     """
     server = await start_server(settings, build_in_background=True)
+    _log_where(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -386,6 +387,20 @@ async def run_forever(settings: Settings, *, announce: bool = True) -> None:
     finally:
         log.info("shutting down")
         await server.close()
+
+
+def _log_where(settings: Settings) -> None:
+    """Log the data dir (and the store), the KB and the engine of a started server:
+    'handoff token create' and the other store commands must be given the same data dir
+    (or store) to act on its agents and conversations."""
+    log.info(
+        "data dir %s (%s; 'handoff token create' and the other commands need the same "
+        "--data-dir); KB: %s; engine: %s",
+        settings.store.data_dir,
+        "a PostgreSQL store" if settings.store.url else "SQLite store there",
+        settings.ai.kb or "the bundled demo KB",
+        settings.ai.engine,
+    )
 
 
 async def _ready_or_stopped(stop: asyncio.Event, warming: asyncio.Task[None]) -> None:

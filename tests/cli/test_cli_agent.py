@@ -182,3 +182,49 @@ def test_demo_web_prints_the_page_and_the_agent_command_and_stops_on_ctrl_c():
     assert proc.returncode == 0, err
     data_dir = re.search(r"starting the server in (\S+)", err)
     assert data_dir and not os.path.exists(data_dir.group(1))
+
+
+def _demo_web_note(args: list[str], env: dict[str, str]) -> str:
+    """Start ``handoff demo --web ARGS``, wait for its page, stop it with ctrl+c; returns
+    the note it wrote on starting."""
+    import re
+    import signal
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "handoff_cli", "demo", "--web", "--port", "0", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("demo page: "), proc
+        assert proc.stdout.readline().startswith("answer as an agent: "), proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    note = next((line for line in err.splitlines() if line.startswith("starting the server")), "")
+    assert re.search(r"later runs load it from \S+", note), err
+    return note
+
+
+def test_demo_says_how_long_the_first_build_of_its_kb_takes(tmp_path):
+    """The starting note gives the server's own estimate for the KB in use (BANKING77's
+    took a minute while the note said "about 10 s for the demo KB")."""
+    import re
+
+    from handoff_server.kb import load_kb
+    from handoff_server.warmup import build_estimate
+
+    kb = tmp_path / "kb.csv"
+    rows = [f"how do I {verb} my {thing},{thing}" for thing in ("card", "loan", "pin")
+            for verb in ("renew", "change", "cancel", "check")]  # fmt: skip
+    kb.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")  # the demo's index cache, not the user's
+    note = _demo_web_note(["--kb", str(kb)], env)
+    m = re.search(r"builds its index, about (\d+) s for this KB", note)
+    assert m, note
+    assert int(m.group(1)) == round(build_estimate(load_kb(kb), "default"))
+    assert str(tmp_path / "cache") in note
+    default = round(build_estimate(load_kb(None), "default"))
+    assert default != int(m.group(1))  # the demo KB's figure would be another

@@ -56,6 +56,22 @@ def test_token_create_stores_teams_and_capacity_and_agents_set_changes_them(tmp_
     assert (sam["teams"], sam["capacity_is_default"]) == ([], True)
 
 
+async def test_a_refused_role_reads_as_the_choices_not_as_pydantic(tmp_path):
+    """``--role admin`` names the two roles, without pydantic's "Value error," in front."""
+    data = str(tmp_path / "d")
+    done = await run_handoff(
+        "token", "create", "--name", "X", "--role", "admin", "--data-dir", data
+    )
+    assert done.returncode == 2, done
+    first, hint = done.stderr.splitlines()
+    assert first == (
+        "error[invalid_option]: Invalid value for '--role': "
+        "'admin' is not one of 'agent', 'operator'."
+    ), done.stderr
+    assert hint.startswith("Try '") and hint.endswith(" token create --help' for help."), hint
+    assert done.stdout == ""
+
+
 def test_agents_mistakes_are_clear_errors(tmp_path):
     data = str(tmp_path / "d")
     bad_team = _handoff("token", "create", "--name", "X", "--team", "[red]x", "--data-dir", data)

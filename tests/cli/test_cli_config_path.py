@@ -30,11 +30,11 @@ def _handoff(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _serve_output(data_dir: Path, config: Path) -> list[str]:
+def _serve_output(data_dir: Path, config: Path, log_level: str = "WARNING") -> list[str]:
     """Start ``handoff serve --config`` (the real subprocess), return what it printed up to
     and including its ``listening on`` line, then stop it."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "handoff_cli", "serve", "--port", "0", "--log-level", "WARNING",
+        [sys.executable, "-m", "handoff_cli", "serve", "--port", "0", "--log-level", log_level,
          "--data-dir", str(data_dir), "--config", str(config)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")},
@@ -44,7 +44,7 @@ def _serve_output(data_dir: Path, config: Path) -> list[str]:
     try:
         for line in proc.stdout:
             lines.append(line)
-            if "listening on" in line:
+            if line.startswith("handoff listening on"):
                 return lines
         raise AssertionError(f"server did not start: {lines}")
     finally:
@@ -144,6 +144,18 @@ def test_serve_says_nothing_when_the_configs_policy_is_the_stored_one(tmp_path):
     out = _serve_output(data_dir, config)
     assert out[-1].startswith("handoff listening on")
     assert not [line for line in out if "[policy]" in line]
+
+
+def test_serve_logs_its_data_dir_kb_and_engine(tmp_path):
+    """At the default log level, the start names the data dir (the one 'handoff token
+    create' must be given too), the KB and the engine."""
+    data_dir, config = tmp_path / "data", tmp_path / "c.toml"
+    config.write_text('[ai]\nengine = "tfidf"\n', encoding="utf-8")
+    out = _serve_output(data_dir, config, log_level="INFO")
+    where = [line for line in out if "data dir" in line]
+    assert len(where) == 1, out
+    assert f"data dir {data_dir} (SQLite store there;" in where[0], where
+    assert "--data-dir" in where[0] and "KB: the bundled demo KB; engine: tfidf" in where[0]
 
 
 @pytest.mark.parametrize(

@@ -139,5 +139,17 @@ async def test_report_refuses_bad_dates_and_a_missing_store(tmp_path: Path) -> N
     SQLiteStore(tmp_path).close()
     done = await run_handoff("report", "--since", "last tuesday", "--data-dir", str(tmp_path))
     assert done.returncode == 2 and "error[invalid_option]: --since" in done.stderr
+    done = await run_handoff(
+        "report", "--since", "2026-03-04", "--until", "2026-03-03", "--data-dir", str(tmp_path)
+    )
+    assert done.returncode == 2 and done.stdout == "", done
+    assert done.stderr == (
+        "error[invalid_option]: --since 2026-03-04 is not before --until 2026-03-03: "
+        "the period is empty\n"
+    )
+    one_day = await run_handoff(
+        "report", "--since", "2026-03-03", "--until", "2026-03-03", "--data-dir", str(tmp_path)
+    )
+    assert one_day.returncode == 0, one_day.stderr  # --until's day is included
     done = await run_handoff("report", "--data-dir", str(tmp_path / "nothing"))
     assert done.returncode == 2 and "error[bad_data_dir]" in done.stderr

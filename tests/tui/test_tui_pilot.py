@@ -180,6 +180,49 @@ async def test_claim_stops_the_wait_and_resolved_drops_the_claim_hint(server, ag
         await visitor.close()
 
 
+def _banner_text(app: AgentApp) -> str:
+    return app.screen.query_one(ConnectionBanner).visual.plain  # type: ignore[union-attr]
+
+
+def _queue_line(app: AgentApp) -> str:
+    return "".join(seg.text for seg in app.screen.query_one(QueueTable).render_line(1))
+
+
+async def test_unreachable_server_is_named_not_called_a_lost_connection(
+    server_factory, tmp_path
+) -> None:
+    """A wrong --server (nothing listening there) is not a "lost connection" and not an
+    empty queue: the banner says the server cannot be reached, why, and what to check;
+    once it answers the queue shows, and a later drop is called a lost connection."""
+    data_dir = tmp_path / "data"
+    first = await server_factory(data_dir=data_dir)
+    port, url = first.port, first.url
+    token = await create_token(first)
+    await first.close()
+    app = _app(url, token)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.connection_state == "reconnecting", what="banner")
+        await pilot.pause(0.1)
+        banner = _banner_text(app)
+        assert f"Cannot reach {url} (" in banner, banner
+        assert "is 'handoff serve' running there?" in banner and "--server" in banner, banner
+        assert "lost" not in banner, banner
+        assert "Not connected to the server yet" in _queue_line(app)
+        assert "No conversations waiting" not in _queue_line(app)
+
+        second = await server_factory(data_dir=data_dir, server={"port": port})
+        await until(
+            pilot, lambda: app.connection_state == "connected" and app.queue.me, what="sign-in"
+        )
+        await pilot.pause(0.1)
+        assert "No conversations waiting" in _queue_line(app)
+        await second.close()
+        await until(pilot, lambda: app.connection_state == "reconnecting", what="lost")
+        await pilot.pause(0.1)
+        banner = _banner_text(app)
+        assert f"Connection to {url} lost" in banner and "Cannot reach" not in banner, banner
+
+
 async def test_reconnect_resumes_without_loss_or_doubles(server_factory, tmp_path) -> None:
     data_dir = tmp_path / "data"
     first = await server_factory(data_dir=data_dir)

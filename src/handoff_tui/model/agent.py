@@ -59,6 +59,9 @@ class LinkStatus:
     """Seconds until the next attempt."""
     detail: str = ""
     """Why the last attempt failed, for people."""
+    ever_connected: bool = False
+    """True once a connection has opened: before that a failure means the server cannot
+    be reached at all (a wrong ``--server``, or no server running), not a lost link."""
     refusal: str | None = None
     """Why the server refused the token (HTTP 401/403), once it has: the app stops
     retrying, and ``handoff agent`` reports it and exits non-zero."""
@@ -107,6 +110,7 @@ class AgentModel:
                 f"the server at {self.link.server_url} refused the token ({detail or 'HTTP 401'})"
             )
         if state == "connected":
+            self.link.ever_connected = True
             reconnected = self.link.attempt > 0
             self.link.attempt = 0
             return reconnected

@@ -120,7 +120,12 @@ class AgentScreen(Screen[None]):
         model = self.model
         link = model.link
         self.query_one(ConnectionBanner).show_state(
-            link.state, link.server_url, link.attempt, link.retry_in, link.detail
+            link.state,
+            link.server_url,
+            link.attempt,
+            link.retry_in,
+            link.detail,
+            ever_connected=link.ever_connected,
         )
         counts = model.queue.counts()
         waiting = counts["queued"] + counts["assigned"]

@@ -149,7 +149,12 @@ class OperatorScreen(AgentScreen):
         model = self.model
         link = model.link
         self.query_one(ConnectionBanner).show_state(
-            link.state, link.server_url, link.attempt, link.retry_in, link.detail
+            link.state,
+            link.server_url,
+            link.attempt,
+            link.retry_in,
+            link.detail,
+            ever_connected=link.ever_connected,
         )
         op = model.operator
         me = model.queue.me.name if model.queue.me else "…"

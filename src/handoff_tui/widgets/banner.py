@@ -16,8 +16,20 @@ __all__ = ["ConnectionBanner", "OfferBar", "OpenBar", "presence_content"]
 class ConnectionBanner(Static):
     """Says the server is unreachable and when the next attempt is; hidden when connected."""
 
-    def show_state(self, state: str, url: str, attempt: int, retry_in: float, detail: str) -> None:
-        """Redraw for a connection ``state`` (``connected`` hides the banner)."""
+    def show_state(
+        self,
+        state: str,
+        url: str,
+        attempt: int,
+        retry_in: float,
+        detail: str,
+        ever_connected: bool = True,
+    ) -> None:
+        """Redraw for a connection ``state`` (``connected`` hides the banner).
+
+        ``ever_connected`` False (no connection has opened yet): a failed attempt says the
+        server cannot be reached and why (``detail``), and where to check the address,
+        instead of calling it a lost connection."""
         if state == "connected":
             self.display = False
             return
@@ -34,6 +46,17 @@ class ConnectionBanner(Static):
             )
         elif state == "connecting":
             self.update(fill("… Connecting to $url", url=url))
+        elif not ever_connected:
+            self.update(
+                fill(
+                    "⚠ Cannot reach $url ($detail): is 'handoff serve' running there? Check "
+                    "--server / HANDOFF_SERVER_URL. Trying again (attempt $n, next try in $s s).",
+                    url=url,
+                    detail=detail or "no answer",
+                    n=str(attempt),
+                    s=f"{retry_in:.1f}",
+                )
+            )
         else:
             self.update(
                 fill(

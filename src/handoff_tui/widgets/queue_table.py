@@ -200,7 +200,10 @@ class QueueTable(ScrollView, can_focus=True):
         if not view and y == 1:
             style = self.get_component_rich_style("queue-table--empty")
             empty = (
-                " No conversation with the AI right now."
+                # Not signed in yet: the queue is unknown, not empty.
+                " Not connected to the server yet: the queue shows once it answers."
+                if self.model.me is None
+                else " No conversation with the AI right now."
                 if self.model.mode is QueueView.AI
                 else " No conversations waiting. New escalations appear here."
             )
