@@ -490,36 +490,6 @@ async def main(args: argparse.Namespace) -> None:
     print(f"\n# load average {os.getloadavg()[0]:.2f} at end")
 
 
-async def long_table(url: str, pid: int, questions: list[str]) -> None:
-    """Table 4: one conversation of 500 turns."""
-    print("\n## 4. one conversation of 500 turns, per turn")
-    first, last = await long_conversation(url, pid, questions, 500)
-    print(row("turns", "cpu ms", "p50 ms"))
-    print(row("1-50", first["cpu_ms"], first["p50_ms"]))
-    print(row("451-500", last["cpu_ms"], last["p50_ms"]))
-    print(
-        row(
-            "ratio",
-            f"{last['cpu_ms'] / first['cpu_ms']:.2f}x",
-            f"{last['p50_ms'] / first['p50_ms']:.2f}x",
-        )
-    )
-
-
-async def open_loop(args: argparse.Namespace, questions: list[str], urls: dict[str, str]) -> None:
-    """Table 2: 500 visitors x 0.2 msg/s against the echo and ``handoff serve``."""
-    print(
-        f"\n## 2. 500 visitors x 0.2 msg/s (think time uniform 0-10 s), {args.open_seconds:g} s,"
-        f" turns sent after the first {args.warmup:g} s (the 500 connections and starts)"
-    )
-    print(row("server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors"))
-    for name in ("echo", "handoff"):
-        r = await load(
-            urls[name], scripts(questions, 4), 500, args.open_seconds, (0.0, 10.0), args.warmup
-        )
-        print(row(name, r["trips_per_s"], r["p50_ms"], r["p99_ms"], r["handoffs"], r["errors"]))
-
-
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
