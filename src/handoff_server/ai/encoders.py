@@ -21,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from handoff_server.ai.heads import Block
 from handoff_server.progress import ProgressSink
 
 __all__ = ["CombinedEncoder", "MiniLMEncoder", "TfidfEncoder", "embeddings_available"]
@@ -289,6 +290,15 @@ class CombinedEncoder:
             ],
             format="csr",
         )
+
+    def blocks(self, width: int) -> list[Block]:
+        """The two heads' inputs in rows ``width`` wide (:mod:`~handoff_server.ai.heads`):
+        a linear SVM on the TF-IDF block, a softmax regression on the MiniLM block."""
+        n_tfidf = width - MiniLMEncoder.dim
+        return [
+            Block(0, n_tfidf, float(np.sqrt(1 - self.w_emb**2)), "svm"),
+            Block(n_tfidf, width, self.w_emb, "softmax"),
+        ]
 
     def dense(self, x: Any) -> np.ndarray:
         """The sentence embeddings in encoded rows ``x`` (n, n_tfidf + 384) → (n, 384)."""

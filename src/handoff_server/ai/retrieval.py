@@ -7,7 +7,9 @@ How an index is built (:func:`build_index`):
    of the out-of-scope pseudo-entry (``oos`` rows) form a reject class; a KB with none gets
    :data:`~handoff_server.ai.generic_oos.GENERIC_OUT_OF_SCOPE`.
 2. Encode (see :mod:`handoff_server.ai.encoders`) and fit a one-vs-rest linear SVM
-   (``LinearSVC``) over all classes, reject class included.
+   (``LinearSVC``) over all classes, reject class included; the ``embeddings`` engine
+   fits one head per block instead, an SVM on TF-IDF and a softmax regression on the
+   MiniLM embeddings, fused (:mod:`handoff_server.ai.heads`).
 3. Confidence is learned, never assumed: ``k``-fold cross-validation over the KB's own
    examples yields out-of-fold scores for every example; a temperature turns scores into
    candidate probabilities (fitted by log-loss), and a calibrator maps features of the
@@ -27,16 +29,14 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import minimize_scalar
 from scipy.special import log_softmax
 from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import StratifiedKFold
-from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 
 from handoff_server.ai.base import Answer, Candidate
 from handoff_server.ai.generic_oos import GENERIC_OUT_OF_SCOPE
+from handoff_server.ai.heads import Block, Fusion, Heads, fit_heads, fuse_coef, head_scores
 from handoff_server.ai.padding import question_text
 from handoff_server.ai.typos import TypoCorrector
 from handoff_server.errors import AnswererError
@@ -46,7 +46,6 @@ from handoff_server.progress import NO_PROGRESS, ProgressSink
 __all__ = ["Index", "RetrievalAnswerer", "build_index", "training_examples"]
 
 _OOS = "__out_of_scope__"
-_C = 0.5
 _FOLDS = 5
 _TOP_K = 5
 _HELD_OUT_ROUNDS = 4
@@ -74,6 +73,11 @@ the entry's own typical leave-one-out nearest-neighbour cosine (:meth:`_Examples
 _MAHALANOBIS = 1
 """1: engines with sentence embeddings add the top entry's relative Mahalanobis distance
 (:class:`_Gaussians`) to the calibration features."""
+_HEADS = 1
+"""1: an encoder with blocks of different kinds (the ``embeddings`` engine: TF-IDF and
+MiniLM) gets one head per block, fused, and the calibration features include how
+strongly each head backs the chosen entry (:mod:`~handoff_server.ai.heads`); 0: one
+linear SVM over all columns, as before."""
 _OOS_SHARE = 0.30
 """Share of out-of-scope questions the calibrator assumes; it reweights the KB's
 out-of-scope examples to it (CLINC150's train split has 0.7%, real support traffic far
@@ -116,6 +120,9 @@ class Index:
       ``calib_iso`` holds the constant (Laplace-smoothed) probability.
     - ``typos``: the :class:`~handoff_server.ai.typos.TypoCorrector` over the KB's words.
     - ``oof``: out-of-fold (confidence, right) pairs of the KB's own examples, for reports.
+    - ``heads``: for an engine with several heads (:mod:`~handoff_server.ai.heads`), their
+      blocks, fusion and intercepts; ``coef``/``intercept`` are then the fused ones and
+      ``temperature`` is 1. ``None`` for one head.
     """
 
     engine: str
@@ -129,6 +136,7 @@ class Index:
     calib_iso: Any
     typos: TypoCorrector = field(default_factory=lambda: TypoCorrector({}))
     oof: dict[str, np.ndarray] = field(default_factory=dict)
+    heads: Heads | None = None
 
     @property
     def oos_index(self) -> int:
@@ -136,27 +144,24 @@ class Index:
         return self.classes.index(_OOS)
 
 
-def _fit_svm(
-    x: Any, y: np.ndarray, oos: int, oos_weight: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fit the linear SVM; returns (coef (F, k), intercept (k,), class indices (k,)).
+def _blocks(encoder: Any, width: int) -> list[Block]:
+    """The heads' column blocks of an encoder's rows ``width`` wide: one SVM over all of
+    them, or the encoder's own blocks (:data:`_HEADS`)."""
+    if _HEADS and hasattr(encoder, "blocks"):
+        blocks: list[Block] = encoder.blocks(width)
+        return blocks
+    return [Block(0, width)]
 
-    The reject class gets ``oos_weight`` times the penalty of an entry: it has to cover
-    everything the KB is not about from few examples."""
-    classes = np.unique(y)
-    if len(classes) == 1:
-        # One class only: nothing to separate; every question scores the same.
-        return np.zeros((x.shape[1], 1)), np.zeros(1), classes
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        weights = {int(c): (oos_weight if c == oos else 1.0) for c in classes}
-        svm = LinearSVC(C=_C, max_iter=2000, class_weight=weights).fit(x, y)
-    coef, intercept = svm.coef_.T, svm.intercept_
-    if len(classes) == 2:
-        # Binary LinearSVC gives one column (positive class); make it two symmetric ones.
-        coef = np.hstack([-coef, coef]) / 2
-        intercept = np.array([-intercept[0], intercept[0]]) / 2
-    return np.ascontiguousarray(coef, dtype=np.float32), intercept.astype(np.float32), classes
+
+def _fit_scores(
+    xtr: Any, ytr: np.ndarray, xte: Any, oos: int, oos_weight: float, blocks: list[Block], n: int
+) -> np.ndarray:
+    """Heads fitted on (``xtr``, ``ytr``), scores of ``xte`` → (H, len(xte), ``n``
+    classes), −10 for the classes ``ytr`` lacks."""
+    coef, intercepts, cls = fit_heads(xtr, ytr, oos, oos_weight, blocks)
+    out = np.full((len(blocks), xte.shape[0], n), -10.0)
+    out[:, :, cls] = head_scores(xte, coef, intercepts, blocks)
+    return out
 
 
 def _features(
@@ -167,11 +172,14 @@ def _features(
     unseen: np.ndarray,
     typical: np.ndarray,
     maha: np.ndarray,
+    head_logp: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Calibration features from raw class scores (n, C), nearest-example cosine (n, C),
     the share of unseen words (n,), each class's typical nearest-neighbour cosine
-    among its own examples, (C,) or (n, C) (:attr:`_Examples.typical`), and the relative
-    Mahalanobis distances (n, C) (:meth:`_Examples.mahalanobis`).
+    among its own examples, (C,) or (n, C) (:attr:`_Examples.typical`), the relative
+    Mahalanobis distances (n, C) (:meth:`_Examples.mahalanobis`) and, with several heads,
+    each head's own log-probabilities (n, C) (:meth:`Fusion.head_logp`), of which the
+    top entry's is a feature: how strongly each model backs the fused choice.
 
     Returns (features (n, k), top in-scope class (n,), softmax probabilities (n, C)).
     """
@@ -189,6 +197,7 @@ def _features(
         cols.append(sims[rows, top] - typ[rows, top])
     if _MAHALANOBIS:
         cols.append(maha[rows, top])
+    cols.extend(lp[rows, top] for lp in head_logp or [])
     return np.column_stack(cols), top, np.exp(logp)
 
 
@@ -227,8 +236,11 @@ class _Gaussians:
         present = np.unique(y)
         for c in present:
             mu[c] = dense[y == c].mean(axis=0)
-        w = cls._whitener(LedoitWolf().fit(dense - mu[y]).precision_)
-        w0 = cls._whitener(LedoitWolf().fit(dense).precision_)
+        # One thread: on a busy machine threaded BLAS spins on these 384 × 384 products
+        # (LedoitWolf took 1 s a fit at a load of 9 on 2 cores).
+        with threadpool_limits(limits=1):
+            w = cls._whitener(LedoitWolf().fit(dense - mu[y]).precision_)
+            w0 = cls._whitener(LedoitWolf().fit(dense).precision_)
         return cls(w, mu @ w, w0, dense.mean(axis=0) @ w0)
 
     @staticmethod
@@ -339,7 +351,7 @@ def build_index(
     oos_share: float | None = _OOS_SHARE,
     progress: ProgressSink = NO_PROGRESS,
 ) -> Index:
-    """Fit encoder, SVM and calibrator on ``kb``'s examples (see the module docstring).
+    """Fit encoder, heads and calibrator on ``kb``'s examples (see the module docstring).
 
     ``folds``: cross-validation folds for out-of-fold scores (≥ 2). Deterministic for a
     given ``seed``. ``progress`` hears the steps: embedding the examples (engines with
@@ -356,13 +368,12 @@ def build_index(
     texts_arr = np.array(texts, dtype=object)
     if hasattr(encoder, "warm"):  # sentence embeddings: encode every example once, up front
         encoder.warm(texts, progress)
-    oof_scores, oof_sims, oof_unseen, oof_typical, oof_maha = _out_of_fold(
+    scores, sims, unseen, typical, maha = _out_of_fold(
         encoder, texts_arr, y, oos, len(classes), folds, seed, oos_weight, progress
     )
-    temperature = _fit_temperature(oof_scores, y)
-    feats, top, _ = _features(
-        oof_scores, temperature, oof_sims, oos, oof_unseen, oof_typical, oof_maha
-    )
+    fusion = Fusion.fit(scores, y)
+    logp = fusion.head_logp(scores)
+    feats, top, _ = _features(fusion.fused(scores), 1.0, sims, oos, unseen, typical, maha, logp)
     right = ((top == y) & (y != oos)).astype(int)
     is_oos = y == oos
     # A KB that brings its own out-of-scope examples is calibrated on them; one without
@@ -370,7 +381,7 @@ def build_index(
     own_oos = any(e.out_of_scope and e.questions for e in kb.entries)
     pseudo = np.zeros((0, feats.shape[1]))
     if not own_oos or _PSEUDO_ALWAYS:
-        args = (encoder, texts_arr, y, oos, len(classes), temperature, oos_weight, seed)
+        args = (encoder, texts_arr, y, oos, len(classes), fusion, oos_weight, seed)
         pseudo = _held_out_topics(*args, progress)
     w = _calibration_weights(is_oos, len(pseudo), oos_share, _PSEUDO_SHARE)
     feats = np.vstack([feats, pseudo]) if len(pseudo) else feats
@@ -378,7 +389,7 @@ def build_index(
     is_oos = np.concatenate([is_oos, np.ones(len(pseudo), dtype=bool)])
     calibrator = _fit_calibrator(feats, right, w)
     progress.start("fitting the final model", None)
-    index = _final_index(engine, encoder, texts, y, classes, oos_weight, temperature, calibrator)
+    index = _final_index(engine, encoder, texts, y, classes, oos_weight, fusion, calibrator)
     index.typos = TypoCorrector.of([*texts, *(e.answer for e in kb.entries)])
     index.oof = {
         "confidence": _calibrate(index, feats),
@@ -402,10 +413,11 @@ def _out_of_fold(
     progress: ProgressSink = NO_PROGRESS,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Out-of-fold scores: each example scored by a model that never saw it. Returns the
-    SVM scores and nearest-example similarities (n_examples, n_classes), the share of
-    unseen words (n_examples,), the classes' typical cosines in each example's fold and
-    the relative Mahalanobis distances (both (n_examples, n_classes))."""
-    oof_scores = np.full((len(texts), n_classes), -10.0)
+    heads' scores (n_heads, n_examples, n_classes), nearest-example similarities
+    (n_examples, n_classes), the share of unseen words (n_examples,), the classes' typical
+    cosines in each example's fold and the relative Mahalanobis distances (both
+    (n_examples, n_classes))."""
+    oof_scores = np.zeros((0, len(texts), n_classes))
     oof_sims = np.zeros((len(texts), n_classes))
     oof_typical = np.zeros((len(texts), n_classes))
     oof_maha = np.zeros((len(texts), n_classes))
@@ -421,8 +433,10 @@ def _out_of_fold(
     for train, test in splits:
         enc = encoder.fresh().fit(list(texts[train]))
         xtr, xte = enc.transform(list(texts[train])), enc.transform(list(texts[test]))
-        coef, intercept, cls = _fit_svm(xtr, y[train], oos, oos_weight)
-        oof_scores[np.ix_(test, cls)] = np.asarray(xte @ coef) + intercept
+        blocks = _blocks(enc, xtr.shape[1])
+        if not len(oof_scores):
+            oof_scores = np.full((len(blocks), len(texts), n_classes), -10.0)
+        oof_scores[:, test] = _fit_scores(xtr, y[train], xte, oos, oos_weight, blocks, n_classes)
         examples = _Examples.of(xtr, y[train], n_classes, enc.dense(xtr))
         oof_sims[test] = examples.nearest(xte)
         oof_typical[test] = examples.typical
@@ -430,16 +444,6 @@ def _out_of_fold(
         oof_unseen[test] = enc.unseen(list(texts[test]))
         progress.advance(1)
     return oof_scores, oof_sims, oof_unseen, oof_typical, oof_maha
-
-
-def _fit_temperature(scores: np.ndarray, y: np.ndarray) -> float:
-    """The softmax temperature that minimises the negative log-likelihood of ``y``."""
-
-    def nll(log_t: float) -> float:
-        logp = log_softmax(scores * np.exp(log_t), axis=1)
-        return float(-logp[np.arange(len(y)), y].mean())
-
-    return float(np.exp(minimize_scalar(nll, bounds=(-3, 6), method="bounded").x))
 
 
 def _calibration_weights(
@@ -467,19 +471,25 @@ def _final_index(
     y: np.ndarray,
     classes: list[str],
     oos_weight: float,
-    temperature: float,
+    fusion: Fusion,
     calibrator: tuple[Any, Any],
 ) -> Index:
-    """The encoder and SVM fitted on every example, with the ``calibrator`` (as
-    :func:`_fit_calibrator` returns it), as an index."""
+    """The encoder and heads fitted on every example, with the ``fusion`` and the
+    ``calibrator`` (as :func:`_fit_calibrator` returns it), as an index."""
     n_classes = len(classes)
     oos = classes.index(_OOS)
     encoder.fit(texts)
     x = encoder.transform(texts)
-    coef, intercept, cls = _fit_svm(x, y, oos, oos_weight)
+    blocks = _blocks(encoder, x.shape[1])
+    coef, intercepts, cls = fit_heads(x, y, oos, oos_weight, blocks)
     full_coef = np.zeros((x.shape[1], n_classes), dtype=np.float32)
-    full_int = np.full(n_classes, -10.0, dtype=np.float32)
-    full_coef[:, cls], full_int[cls] = coef, intercept
+    full_int = np.full((len(blocks), n_classes), -10.0, dtype=np.float32)
+    full_coef[:, cls], full_int[:, cls] = coef, intercepts
+    heads, temperature = None, float(fusion.weights[0])
+    if len(blocks) > 1:
+        heads, temperature = Heads(blocks, fusion, full_int), 1.0
+        full_coef = fuse_coef(full_coef, blocks, fusion.weights)
+        full_int = (fusion.weights[:, None] * full_int).sum(0, keepdims=True, dtype=np.float32)
     if hasattr(encoder, "forget"):
         encoder.forget()
     return Index(
@@ -487,11 +497,12 @@ def _final_index(
         encoder=encoder,
         classes=classes,
         coef=full_coef,
-        intercept=full_int,
+        intercept=full_int[0],
         temperature=temperature,
         layout=_Examples.of(sp.csr_matrix(x, dtype=np.float32), y, n_classes, encoder.dense(x)),
         calib_lr=calibrator[0],
         calib_iso=calibrator[1],
+        heads=heads,
     )
 
 
@@ -501,7 +512,7 @@ def _held_out_topics(
     y: np.ndarray,
     oos: int,
     n_classes: int,
-    temperature: float,
+    fusion: Fusion,
     oos_weight: float,
     seed: int,
     progress: ProgressSink = NO_PROGRESS,
@@ -516,8 +527,9 @@ def _held_out_topics(
     for a KB with fewer than 4 entries (nothing to leave out).
     """
     entries = np.array([c for c in range(n_classes) if c != oos and (y == c).any()])
+    width = len(_MONOTONE) + _RELATIVE + _MAHALANOBIS + (fusion.heads if fusion.heads > 1 else 0)
     if len(entries) < 4 or _HELD_OUT_ROUNDS == 0:
-        return np.zeros((0, len(_monotone())))
+        return np.zeros((0, width))
     rng = np.random.default_rng(seed)
     n_out = max(1, round(len(entries) * _HELD_OUT_SHARE))
     out = []
@@ -528,18 +540,25 @@ def _held_out_topics(
         train, test = np.flatnonzero(~mask), np.flatnonzero(mask)
         enc = encoder.fresh().fit(list(texts[train]))
         xtr, xte = enc.transform(list(texts[train])), enc.transform(list(texts[test]))
-        coef, intercept, cls = _fit_svm(xtr, y[train], oos, oos_weight)
-        scores = np.full((len(test), n_classes), -10.0)
-        scores[:, cls] = np.asarray(xte @ coef) + intercept
+        blocks = _blocks(enc, xtr.shape[1])
+        scores = _fit_scores(xtr, y[train], xte, oos, oos_weight, blocks, n_classes)
         examples = _Examples.of(xtr, y[train], n_classes, enc.dense(xtr))
         unseen = enc.unseen(list(texts[test]))
         maha = examples.mahalanobis(enc.dense(xte), len(test))
+        sims = examples.nearest(xte)
         f, _, _ = _features(
-            scores, temperature, examples.nearest(xte), oos, unseen, examples.typical, maha
+            fusion.fused(scores),
+            1.0,
+            sims,
+            oos,
+            unseen,
+            examples.typical,
+            maha,
+            fusion.head_logp(scores),
         )
         out.append(f)
         progress.advance(1)
-    return np.vstack(out) if out else np.zeros((0, len(_monotone())))
+    return np.vstack(out) if out else np.zeros((0, width))
 
 
 # Direction each feature may move P(right): top probability +, margin +, reject-class
@@ -549,9 +568,13 @@ def _held_out_topics(
 _MONOTONE = [1, 1, -1, 1, -1, -1]
 
 
-def _monotone() -> list[int]:
-    """:data:`_MONOTONE`, and + for the relative cosine when :data:`_RELATIVE` is on."""
-    return [*_MONOTONE, *([1] if _RELATIVE else []), *([-1] if _MAHALANOBIS else [])]
+def _monotone(width: int) -> list[int]:
+    """Directions of ``width`` features: :data:`_MONOTONE`, + for the relative cosine
+    when :data:`_RELATIVE` is on, − for the relative Mahalanobis distance when
+    :data:`_MAHALANOBIS` is on, then + for each head's log-probability of the top entry
+    (a head backing the choice more never lowers P(right))."""
+    base = [*_MONOTONE, *([1] if _RELATIVE else []), *([-1] if _MAHALANOBIS else [])]
+    return [*base, *[1] * (width - len(base))]
 
 
 class _Forest:
@@ -605,17 +628,17 @@ def _fit_calibrator(feats: np.ndarray, right: np.ndarray, w: np.ndarray) -> tupl
     # One OpenMP thread: with many threads on a busy 2-core machine the fit spins for
     # tens of seconds on a KB that takes a fraction of one alone.
     with threadpool_limits(limits=1, user_api="openmp"):
-        gbm = _gbm(len(right)).fit(feats, right, sample_weight=w)
+        gbm = _gbm(len(right), feats.shape[1]).fit(feats, right, sample_weight=w)
     return _Forest(gbm), None
 
 
-def _gbm(n: int) -> HistGradientBoostingClassifier:
+def _gbm(n: int, width: int) -> HistGradientBoostingClassifier:
     return HistGradientBoostingClassifier(
         max_iter=100,
         learning_rate=0.1,
         max_leaf_nodes=15,
         min_samples_leaf=max(5, min(40, n // 50)),
-        monotonic_cst=_monotone(),
+        monotonic_cst=_monotone(width),
         random_state=0,
     )
 
@@ -658,8 +681,9 @@ class RetrievalAnswerer:
         sims = ix.layout.nearest(x)
         unseen = ix.encoder.unseen(questions)
         maha = ix.layout.mahalanobis(ix.encoder.dense(x), len(questions))
+        logp = ix.heads.logp(x, ix.coef) if ix.heads else None
         feats, top, probs = _features(
-            scores, ix.temperature, sims, ix.oos_index, unseen, ix.layout.typical, maha
+            scores, ix.temperature, sims, ix.oos_index, unseen, ix.layout.typical, maha, logp
         )
         return _calibrate(ix, feats), top, probs
 
@@ -691,8 +715,9 @@ class RetrievalAnswerer:
         for c, v in ix.layout.nearest_one(xd, [top, oos]).items():
             sims[0, c] = v
         maha = ix.layout.mahalanobis(ix.encoder.dense(x), 1)
+        logp = ix.heads.logp(x, ix.coef) if ix.heads else None
         feats, top_arr, probs = _features(
-            scores, ix.temperature, sims, oos, unseen, ix.layout.typical, maha
+            scores, ix.temperature, sims, oos, unseen, ix.layout.typical, maha, logp
         )
         return _calibrate(ix, feats), top_arr, probs
 
