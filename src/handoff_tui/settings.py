@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from handoff_server.server_url import normalize_server_url
-
 __all__ = ["TUISettings"]
 
 DEFAULT_SERVER_URL = "ws://127.0.0.1:8765"
@@ -34,17 +32,15 @@ class TUISettings:
     def from_env(cls, server_url: str | None = None, token: str | None = None) -> TUISettings:
         """Settings from explicit values, else ``HANDOFF_SERVER_URL`` / ``HANDOFF_TOKEN``,
         else ``ws://HOST:PORT`` from the server config (``handoff_server.config``).
-        Raises ``handoff_server.server_url.InvalidServerURL`` (a ``ValueError``) for a URL
-        that cannot name a server; ``host:port`` means ``ws://host:port``."""
+        The URL is used as given: the client normalizes it when it connects
+        (``host:port`` means ``ws://host:port``; the CLI's ``--server`` checks it first)."""
         url = server_url or os.environ.get("HANDOFF_SERVER_URL")
         if not url:
             from handoff_server.config import load_settings
 
             server = load_settings().server
             url = f"ws://{server.host}:{server.port}"
-        return cls(
-            server_url=normalize_server_url(url), token=token or os.environ.get("HANDOFF_TOKEN")
-        )
+        return cls(server_url=url, token=token or os.environ.get("HANDOFF_TOKEN"))
 
     def backoff(self, attempt: int) -> float:
         """Seconds to wait before reconnect ``attempt`` (1-based): exponential, capped."""
