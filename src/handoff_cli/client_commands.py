@@ -80,6 +80,7 @@ from handoff_server.protocol import (
     VisitorInfo,
     VisitorMessage,
     has_visible_text,
+    normalized_email,
 )
 
 
@@ -429,7 +430,13 @@ FieldsOpt = Annotated[
 def _visitor_info(
     name: str | None, email: str | None, page_url: str | None, fields: list[str]
 ) -> VisitorInfo:
-    """The visitor as the options describe them, or exit with ``invalid_option``."""
+    """The visitor as the options describe them, or exit with ``invalid_option`` (an
+    ``--email`` that is not an address: the wire keeps any text, a person can fix it)."""
+    try:
+        if email is not None:
+            normalized_email(email.strip())
+    except ValueError as exc:
+        fail(f"--email {email!r}: {exc}", "invalid_option")
     try:
         return VisitorInfo(
             name=name, email=email, page_url=page_url, fields=key_values(fields, "--field")
@@ -460,7 +467,9 @@ RetryForOpt = Annotated[
 def visit(
     message: MessagesOpt = None,
     name: Annotated[str | None, typer.Option(metavar="TEXT", help="Visitor name.")] = None,
-    email: Annotated[str | None, typer.Option(metavar="TEXT", help="Visitor email.")] = None,
+    email: Annotated[
+        str | None, typer.Option(metavar="ADDRESS", help="Visitor email (checked).")
+    ] = None,
     page_url: Annotated[
         str | None, typer.Option("--page-url", metavar="URL", help="Page the visitor started on.")
     ] = None,

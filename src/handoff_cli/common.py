@@ -11,6 +11,7 @@ import typer
 from handoff_cli.output import echo, json_line
 from handoff_server.config import Settings, load_settings
 from handoff_server.errors import ConfigError, HandoffError
+from handoff_server.server_url import InvalidServerURL, normalize_server_url
 
 ConfigOpt = Annotated[
     Path | None,
@@ -39,13 +40,33 @@ StoreOpt = Annotated[
         " (default: SQLite in the data dir; docs/scaling.md).",
     ),
 ]
+
+
+def _server_url_option(value: str | None) -> str | None:
+    """``--server``'s callback: the URL normalized (``host:port`` means ``ws://``);
+    exits with ``invalid_option`` for one that cannot name a server."""
+    if value is None:
+        return None
+    return server_url_or_fail(value, "--server")
+
+
+def server_url_or_fail(value: str, source: str) -> str:
+    """``value`` as a websocket base URL (:func:`~handoff_server.server_url.normalize_server_url`),
+    or exit with ``invalid_option`` naming ``source`` (an option or variable)."""
+    try:
+        return normalize_server_url(value)
+    except InvalidServerURL as exc:
+        fail(f"{source}: {exc}", "invalid_option")
+
+
 ServerOpt = Annotated[
     str | None,
     typer.Option(
         "--server",
         metavar="URL",
-        help="Server URL, e.g. ws://127.0.0.1:8765.",
+        help="Server URL: ws://HOST:PORT, wss://, http(s):// or plain HOST:PORT (ws://).",
         envvar="HANDOFF_SERVER_URL",
+        callback=_server_url_option,
     ),
 ]
 TokenOpt = Annotated[

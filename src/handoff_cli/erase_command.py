@@ -23,6 +23,7 @@ from handoff_cli.common import (
     settings_from,
 )
 from handoff_cli.output import echo
+from handoff_server.protocol import normalized_email
 from handoff_server.retention import erase_email
 from handoff_server.storage import store_errors
 from handoff_server.store import opened_store, store_exists
@@ -32,7 +33,11 @@ __all__ = ["register"]
 
 def erase(
     email: Annotated[
-        str, typer.Option(metavar="ADDRESS", help="The visitor's email address (any case).")
+        str,
+        typer.Option(
+            metavar="ADDRESS",
+            help="The visitor's email as stored (any case; not a valid address: a warning).",
+        ),
     ],
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only list what would be deleted.")
@@ -45,14 +50,24 @@ def erase(
     """Erase a visitor's data.
 
     Deletes every conversation holding the email address, with its messages, AI turns,
-    webhook deliveries, fallbacks and tasks.
+    webhook deliveries, fallbacks and tasks. The value is matched against what was
+    stored, without case: one that is not a valid address (a visitor may have typed
+    anything) is still erased, with a warning on stderr.
 
     --dry-run lists the conversations and deletes nothing. With --json: one object
     (email, dry_run, conversations, deleted: rows per table).
     """
     settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
-    if "@" not in email:
-        fail(f"--email {email!r} is not an email address", "invalid_option")
+    if not email.strip():
+        fail("--email is empty", "invalid_option")
+    try:
+        normalized_email(email.strip())
+    except ValueError as exc:
+        echo(
+            f"warning: --email {email!r}: {exc}; erasing what was stored as exactly that"
+            " (any case)",
+            err=True,
+        )
     ids: list[str] = []
     deleted: dict[str, int] = {}
     if store_exists(settings.store):

@@ -30,9 +30,9 @@ from handoff_cli.output import echo, escape_serialized, one_line
 from handoff_server.errors import PolicyError, StoredPolicyInvalid
 from handoff_server.escalation import Policy, parse_policy
 from handoff_server.policies import (
+    import_policy,
     policy_history,
     policy_in_force,
-    save_policy,
 )
 from handoff_server.store import PolicyRecord
 
@@ -218,6 +218,10 @@ def import_(
 ) -> None:
     """Validate a policy file and store it as the next version.
 
+    A file identical to the policy in force (compared as data, defaults filled in) is
+    not stored: it prints 'policy unchanged' and exits 0. With --json: ok, version (the
+    one in force afterwards), author, changed (false: nothing stored).
+
     A bad policy is refused with every problem listed (exit 1, code bad_policy) and the
     policy in force is kept. The running server applies a stored change on each
     conversation's next turn.
@@ -237,11 +241,14 @@ def import_(
         return
     who = author or _login_name()
     settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
-    version = save_policy(settings.store, policy, who)
+    done = import_policy(settings, policy, who)
     if json_out:
-        print_json({"ok": True, "version": version, "author": who})
+        print_json({"ok": True, "version": done.version, "author": who, "changed": done.changed})
+    elif done.changed:
+        echo(f"stored policy v{done.version} by {one_line(who)}")
     else:
-        echo(f"stored policy v{version} by {one_line(who)}")
+        where = f"v{done.version}" if done.version else "the config file's"
+        echo(f"policy unchanged: the file is the policy in force ({where}); nothing stored")
 
 
 def register(app: typer.Typer) -> None:

@@ -63,14 +63,19 @@ def _duration(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s"
 
 
+def _rate(rate: float | None) -> str:
+    """A 0–1 rate as a whole percentage; ``-`` when there is no data (no denominator)."""
+    return "-" if rate is None else f"{rate:.0%}"
+
+
 def _durations(name: str, stats: DurationStats) -> str:
     return f"{name}: median {_duration(stats.median)}, p90 {_duration(stats.p90)} ({stats.count})"
 
 
 def _show(r: SAnalytics, zone: str) -> None:
     echo(
-        f"{r.conversations} conversations ({zone}): containment {r.containment_rate:.0%},"
-        f" escalation {r.escalation_rate:.0%}"
+        f"{r.conversations} conversations ({zone}): containment {_rate(r.containment_rate)},"
+        f" escalation {_rate(r.escalation_rate)}"
     )
     echo(
         f"{'day':<10}  {'conversations':>13}  {'contained':>9}  {'escalated':>9}  {'containment':>11}"
@@ -78,7 +83,7 @@ def _show(r: SAnalytics, zone: str) -> None:
     for d in r.days:
         echo(
             f"{d.date.isoformat():<10}  {d.conversations:>13}  {d.contained:>9}"
-            f"  {d.escalated:>9}  {d.containment_rate:>11.0%}"
+            f"  {d.escalated:>9}  {_rate(d.containment_rate):>11}"
         )
     triggers = ", ".join(f"{one_line(k)} {v}" for k, v in r.by_trigger.items()) or "none"
     echo(f"escalations by trigger: {triggers}")
@@ -111,7 +116,9 @@ def report(
     given with --until is excluded). Wait runs from the queue to the claim, handling from
     the claim to the resolution; median and 90th percentile, overall and per team.
 
-    With --json: one object, as the operator's analytics screen receives it.
+    A rate with no conversation that had an AI turn is shown as '-' (no data), and
+    is null with --json. With --json: one object, as the operator's analytics screen
+    receives it.
     """
     settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     if team is not None and not regex.fullmatch(TEAM_NAME_PATTERN, team):

@@ -51,6 +51,7 @@ from handoff_server.protocol import (
     VStart,
     dump_frame,
 )
+from handoff_server.server_url import normalize_server_url
 
 __all__ = [
     "MAX_MESSAGE_CHARS",
@@ -133,21 +134,14 @@ class Connection:
         await self.close()
 
 
-def _http_to_ws(url: str) -> str:
-    url = url.rstrip("/")
-    if url.startswith("http://"):
-        return "ws://" + url[len("http://") :]
-    if url.startswith("https://"):
-        return "wss://" + url[len("https://") :]
-    return url
-
-
 async def connect_visitor(server_url: str, *, origin: str | None = None) -> Connection:
-    """Open ``/v1/visitor`` on ``server_url`` (``ws://host:port``)."""
+    """Open ``/v1/visitor`` on ``server_url`` (``ws://host:port``, or any form
+    :func:`~handoff_server.server_url.normalize_server_url` accepts; raises its
+    ``InvalidServerURL``, a ``ValueError``, for one it refuses)."""
     kwargs: dict[str, Any] = {"open_timeout": 10}
     if origin:
         kwargs["origin"] = origin
-    ws = await connect(_http_to_ws(server_url) + "/v1/visitor", **kwargs)
+    ws = await connect(normalize_server_url(server_url) + "/v1/visitor", **kwargs)
     return Connection(ws)
 
 
@@ -158,7 +152,7 @@ async def connect_agent(server_url: str, token: str | None) -> Connection:
     """
     headers = {"Authorization": f"Bearer {token}"} if token else None
     ws = await connect(
-        _http_to_ws(server_url) + "/v1/agent", additional_headers=headers, open_timeout=10
+        normalize_server_url(server_url) + "/v1/agent", additional_headers=headers, open_timeout=10
     )
     return Connection(ws)
 

@@ -33,6 +33,7 @@ from handoff_server.ai.llm.settings import LLMSettings
 from handoff_server.errors import ConfigError
 from handoff_server.escalation.policy import Policy
 from handoff_server.protocol import TeamName
+from handoff_server.server_url import normalize_server_url
 
 __all__ = [
     "AssignmentSettings",
@@ -215,9 +216,15 @@ class ClientSettings(_Section):
     """How the CLI and the agent TUI reach a server."""
 
     server_url: str = "ws://127.0.0.1:8765"
-    """Base websocket URL of the server."""
+    """Base websocket URL of the server; ``http(s)://`` and a bare ``host:port`` are
+    accepted and normalized (:mod:`handoff_server.server_url`)."""
     token: str | None = None
     """Agent or operator token (``handoff token create``); prefer ``HANDOFF_TOKEN``."""
+
+    @field_validator("server_url")
+    @classmethod
+    def _server_url(cls, value: str) -> str:
+        return normalize_server_url(value)
 
 
 class AssignmentSettings(_Section):

@@ -8,7 +8,7 @@ an import applies to each conversation's next AI turn, without a restart. Two us
   classifiers are trained, ~0.1-0.3 s) only when the stored version changed (the
   version is read on each call, unless ``recheck_seconds`` says how long to trust it);
 - the CLI (``handoff policy``, ``handoff triage``): :func:`policy_in_force`,
-  :func:`save_policy` and :func:`policy_history` open the store through
+  :func:`save_policy`, :func:`import_policy` and :func:`policy_history` open the store through
   :func:`~handoff_server.store.open_store`; the commands never open it themselves.
 
 Never here: deciding a turn (that is :mod:`handoff_server.escalation`).
@@ -29,7 +29,9 @@ from handoff_server.store import AsyncStore, PolicyRecord, opened_store, store_e
 
 __all__ = [
     "PolicyBook",
+    "PolicyImport",
     "PolicyInForce",
+    "import_policy",
     "policy_history",
     "policy_in_force",
     "save_policy",
@@ -75,6 +77,33 @@ def save_policy(settings: StoreSettings, policy: Policy, author: str) -> int:
     """Store ``policy`` (already validated) as the next version; returns its number."""
     with opened_store(settings) as store:
         return store.save_policy(policy.to_data(), author)
+
+
+@dataclass(frozen=True)
+class PolicyImport:
+    """What :func:`import_policy` did: ``changed`` False means the policy was the one in
+    force and nothing was stored; ``version`` is the stored version in force afterwards
+    (``None``: nothing stored, the config file's policy applies)."""
+
+    changed: bool
+    version: int | None
+
+
+def import_policy(settings: Settings, policy: Policy, author: str) -> PolicyImport:
+    """Store ``policy`` (already validated) as the next version, unless it is the policy
+    in force (the newest stored version, else the config file's): compared as data
+    (:meth:`~handoff_server.escalation.Policy.to_data`, defaults filled in), so a file
+    identical in meaning adds no version. A stored version that no longer validates
+    counts as different. Raises the store's error when it cannot write."""
+    with opened_store(settings.store) as store:
+        record = store.latest_policy()
+        try:
+            current = settings.policy if record is None else _parse_record(record)
+        except StoredPolicyInvalid:
+            current = None
+        if current is not None and current.to_data() == policy.to_data():
+            return PolicyImport(changed=False, version=record.version if record else None)
+        return PolicyImport(changed=True, version=store.save_policy(policy.to_data(), author))
 
 
 def policy_history(settings: StoreSettings) -> list[PolicyRecord]:

@@ -121,10 +121,12 @@ __all__ = [
     "VChooseFallback",
     "VLeaveMessage",
     "VRequestCallback",
+    "VisitorEmail",
     "VisitorInfo",
     "VisitorMessage",
     "VisitorMessageData",
     "dump_frame",
+    "normalized_email",
     "KNOWN_BLANKS",
     "has_visible_text",
     "parse_event",
@@ -167,11 +169,31 @@ def _phone(value: str) -> str:
     return format_number(number, PhoneNumberFormat.E164)
 
 
-def _email(value: str) -> str:
+def normalized_email(value: str) -> str:
+    """``value`` as a normalized email address (``email-validator``, syntax only, no DNS
+    look-up: the domain lower-cased, Unicode NFC). Raises ``ValueError`` ("not an email
+    address: why") for anything else."""
     try:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise ValueError(f"not an email address: {exc}") from None
+
+
+def _email(value: str) -> str:
+    return normalized_email(value)
+
+
+def _visitor_email(value: str) -> str:
+    """The visitor's own email as the hello stores it: normalized like
+    :data:`EmailAddress` when it is one, else kept as given (trimmed), never refused:
+    a conversation must not fail over an optional self-description (the widget's
+    ``type=email`` check lets ``a@b`` through, and ``data-email`` comes from the host
+    page). Clients that ask a person (``handoff visit --email``) check it first."""
+    text = value.strip()
+    try:
+        return normalized_email(text)
+    except ValueError:
+        return text
 
 
 PhoneNumber = Annotated[str, Field(max_length=40), AfterValidator(_phone)]
@@ -181,6 +203,10 @@ with ``phonenumbers`` (Google's libphonenumber metadata)."""
 EmailAddress = Annotated[str, Field(max_length=254), AfterValidator(_email)]
 """An email address, checked for syntax (``email-validator``, no DNS look-up) and kept
 normalised."""
+
+VisitorEmail = Annotated[str, Field(max_length=500), AfterValidator(_visitor_email)]
+"""The email a visitor gives about themselves (``VisitorInfo.email``): normalized when
+it is an address, else kept as given (never refused; see ``_visitor_email``)."""
 
 PROTOCOL_VERSION = "v1"
 MAX_SEQ = 2**53 - 1
@@ -287,7 +313,8 @@ class VisitorInfo(_Frame):
     """What is known about the visitor: name, email, free-form form fields, start page."""
 
     name: ShortText | None = None
-    email: ShortText | None = None
+    email: VisitorEmail | None = None
+    """Normalized when it is an address; else kept as given (trimmed), never refused."""
     fields: dict[Annotated[str, Field(max_length=100)], ShortText] = Field(
         default_factory=dict, max_length=50
     )

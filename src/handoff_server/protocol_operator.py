@@ -330,8 +330,9 @@ class AnalyticsDay(_Frame):
     conversations: int
     contained: int
     escalated: int
-    containment_rate: float
-    escalation_rate: float
+    containment_rate: float | None
+    """``None`` when no conversation that day had an AI turn (no denominator)."""
+    escalation_rate: float | None
 
 
 class TeamStats(_Frame):
@@ -351,8 +352,10 @@ class SAnalytics(_Answer):
     since: datetime | None = None
     until: datetime | None = None
     conversations: int
-    containment_rate: float
-    escalation_rate: float
+    containment_rate: float | None
+    """contained / (contained + escalated); ``None`` (JSON ``null``) when no conversation
+    had an AI turn: no data, not 0%."""
+    escalation_rate: float | None
     days: list[AnalyticsDay]
     by_trigger: dict[str, int]
     wait: DurationStats

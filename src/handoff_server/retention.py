@@ -46,10 +46,12 @@ class Erasure:
 
 def erase_email(store: Store, email: str, *, dry_run: bool = False) -> Erasure:
     """Delete every conversation holding ``email`` (see the module); with ``dry_run``,
-    only find them. Raises ``ValueError`` for an empty address; the store's error when
-    it cannot write (nothing is deleted then)."""
-    if "@" not in email or not email.strip():
-        raise ValueError(f"{email!r} is not an email address")
+    only find them. ``email`` is matched against what was stored, exactly but for case
+    and surrounding blanks, whether or not it is a valid address (a visitor's hello keeps
+    any text it gave as its email: it must be erasable too). Raises ``ValueError`` for an
+    empty value; the store's error when it cannot write (nothing is deleted then)."""
+    if not email.strip():
+        raise ValueError("the email to erase is empty")
     ids = store.conversations_of_email(email)
     result = Erasure(conversations=ids)
     if dry_run:

@@ -15,7 +15,8 @@ class TUISettings:
     """Everything the agent app needs to know before it starts."""
 
     server_url: str = DEFAULT_SERVER_URL
-    """Server base URL, ``ws://host:port`` (``http://`` is accepted too)."""
+    """Server base URL, ``ws://host:port`` (``http(s)://`` and ``host:port`` are accepted
+    too: the client normalizes them, :mod:`handoff_server.server_url`)."""
     token: str | None = None
     """Agent or operator bearer token (``handoff token create``)."""
     reconnect_initial_seconds: float = 0.5
@@ -30,7 +31,9 @@ class TUISettings:
     @classmethod
     def from_env(cls, server_url: str | None = None, token: str | None = None) -> TUISettings:
         """Settings from explicit values, else ``HANDOFF_SERVER_URL`` / ``HANDOFF_TOKEN``,
-        else ``ws://HOST:PORT`` from the server config (``handoff_server.config``)."""
+        else ``ws://HOST:PORT`` from the server config (``handoff_server.config``).
+        The URL is used as given: the client normalizes it when it connects
+        (``host:port`` means ``ws://host:port``; the CLI's ``--server`` checks it first)."""
         url = server_url or os.environ.get("HANDOFF_SERVER_URL")
         if not url:
             from handoff_server.config import load_settings

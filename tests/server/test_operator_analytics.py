@@ -153,3 +153,36 @@ async def test_report_refuses_bad_dates_and_a_missing_store(tmp_path: Path) -> N
     assert one_day.returncode == 0, one_day.stderr  # --until's day is included
     done = await run_handoff("report", "--data-dir", str(tmp_path / "nothing"))
     assert done.returncode == 2 and "error[bad_data_dir]" in done.stderr
+
+
+async def test_rates_without_a_denominator_are_no_data_not_zero(
+    server_factory, tmp_path: Path
+) -> None:
+    """``handoff report`` with no conversation printed "containment 0%". A rate with no
+    conversation that had an AI turn is ``-`` in the text and ``null`` in ``--json`` and
+    in the operator's ``analytics`` frame, overall and per day."""
+    empty = tmp_path / "empty"
+    SQLiteStore(empty).close()
+    done = await run_handoff("report", "--data-dir", str(empty))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "0 conversations (UTC): containment -, escalation -"
+    done = await run_handoff("report", "--json", "--data-dir", str(empty))
+    printed = json.loads(done.stdout)
+    assert printed["containment_rate"] is None and printed["escalation_rate"] is None
+
+    data = tmp_path / "data"
+    server = await server_factory(data_dir=data)
+    silent, _ = await start_visitor(server.url, name="Quiet")  # never writes: no AI turn
+    await silent.close()
+    op = await agent(server.url, await create_token(server, "Olga", "operator"))
+    answer = await ask(op, {"type": "analytics"})
+    assert isinstance(answer, SAnalytics) and answer.conversations == 1
+    assert answer.containment_rate is None and answer.days[0].containment_rate is None
+    await op.close()
+    done = await run_handoff("report", "--data-dir", str(data))
+    lines = done.stdout.splitlines()
+    assert lines[0] == "1 conversations (UTC): containment -, escalation -"
+    assert lines[2].split()[1:] == ["1", "0", "0", "-"]
+    done = await run_handoff("report", "--json", "--data-dir", str(data))
+    day = json.loads(done.stdout)["days"][0]
+    assert day["conversations"] == 1 and day["containment_rate"] is None

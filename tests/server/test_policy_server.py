@@ -61,6 +61,43 @@ async def test_import_applies_to_the_next_turn_of_a_running_conversation(
     await conn.close()
 
 
+async def test_importing_the_policy_in_force_adds_no_version(
+    server_factory, tmp_path: Path
+) -> None:
+    """``handoff policy import`` of a file identical to the policy in force stored a new
+    version anyway. Now it says so, stores nothing and exits 0 (TOML export, as a
+    newcomer would round-trip it); a real change still stores the next version."""
+    data = tmp_path / "data"
+    srv = await server_factory(data_dir=data)
+    same = tmp_path / "same.toml"
+    code, _, err = await cli("policy", "export", "--out", str(same), "--data-dir", str(data))
+    assert code == 0, err
+    code, out, err = await cli("policy", "import", str(same), "--data-dir", str(data))
+    assert code == 0, err
+    assert out == "policy unchanged: the file is the policy in force (v1); nothing stored\n"
+
+    code, out, _ = await cli("policy", "export", "--json", "--data-dir", str(data))
+    body = json.loads(out)
+    body["keyword"]["phrases"].append("nameservers")
+    changed = tmp_path / "p.json"
+    changed.write_text(json.dumps(body))
+    code, out, err = await cli("policy", "import", str(changed), "--json", "--data-dir", str(data))
+    assert code == 0, err
+    assert json.loads(out) | {"author": None} == {
+        "ok": True, "version": 2, "author": None, "changed": True
+    }  # fmt: skip
+    code, out, err = await cli("policy", "import", str(changed), "--json", "--data-dir", str(data))
+    assert code == 0, err
+    assert json.loads(out)["changed"] is False and json.loads(out)["version"] == 2
+
+    code, out, _ = await cli("policy", "history", "--json", "--data-dir", str(data))
+    assert [h["version"] for h in json.loads(out)] == [1, 2]
+    conn, _ = await start_visitor(srv.url, name="Cy")  # the server runs the stored v2
+    (esc,) = events(await say(conn, COVERED), "escalated")
+    assert esc.data.trigger.model_dump() == {"kind": "keyword"}
+    await conn.close()
+
+
 async def test_bad_import_keeps_the_running_policy(server_factory, tmp_path: Path) -> None:
     data = tmp_path / "data"
     srv = await server_factory(data_dir=data)

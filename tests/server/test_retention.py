@@ -133,3 +133,46 @@ async def test_a_swept_conversation_is_gone_from_the_servers_memory_too(
     (frame,) = await again.recv_until(lambda f: isinstance(f, SError | SWelcome), 10)
     assert isinstance(frame, SError) and frame.code == "bad_resume_token"
     await again.close()
+
+
+async def _start_raw(url: str, email: str) -> str:
+    """A visitor's ``start`` frame as raw JSON (as the widget sends its ``data-email``),
+    so no client-side model touches the email; returns the conversation id."""
+    conn = await connect_visitor(url)
+    await conn.ws.send(json.dumps({"type": "start", "visitor": {"name": "V", "email": email}}))
+    welcome = await conn.recv(timeout=10)
+    assert isinstance(welcome, SWelcome), welcome
+    await conn.close()
+    return welcome.conversation_id
+
+
+async def test_whatever_email_a_visitor_gave_can_be_erased(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    """``handoff visit --email notanemail`` was stored but ``handoff erase --email
+    notanemail`` refused it, so that visitor's data could not be erased. The hello keeps
+    any text (trimmed; an address normalized) and erase matches what was stored, any
+    case, warning when it is no address; ``handoff visit`` itself now refuses a
+    non-address as ``--email``."""
+    data = tmp_path / "data"
+    srv = await server_factory(data_dir=data)
+    odd = await _start_raw(srv.url, "  NotAnEmail  ")
+    ada = await _start_raw(srv.url, "Ada@EXAMPLE.org")
+    stored = await _rows(srv, "SELECT id, json_extract(visitor, '$.email') FROM conversations")
+    assert dict((r[0], r[1]) for r in stored) == {odd: "NotAnEmail", ada: "Ada@example.org"}
+
+    done = await run_handoff("erase", "--email", "notanemail", "--json", "--data-dir", str(data))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["conversations"] == [odd]
+    assert "warning: --email 'notanemail': not an email address" in done.stderr
+    assert not await _rows(srv, "SELECT 1 FROM conversations WHERE id = ?", odd)
+    quiet = await run_handoff("erase", "--email", "ada@example.org", "--data-dir", str(data))
+    assert quiet.returncode == 0 and "warning" not in quiet.stderr
+    assert "deleted 1 conversation(s)" in quiet.stdout
+    empty = await run_handoff("erase", "--email", " ", "--data-dir", str(data))
+    assert empty.returncode == 2 and "error[invalid_option]: --email is empty" in empty.stderr
+
+    refused = await run_handoff("visit", "--server", srv.url, "--email", "notanemail", "-m", "hi")
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error[invalid_option]: --email 'notanemail': not an email")
+    assert not await _rows(srv, "SELECT 1 FROM conversations")  # nothing was started

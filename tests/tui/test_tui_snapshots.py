@@ -214,6 +214,29 @@ def test_conversation_hostile_text_120x36(snap_compare) -> None:
     assert snap_compare(app, terminal_size=(120, 36), run_before=_open("c_ada"))
 
 
+def test_ai_answer_markdown_120x36(snap_compare) -> None:
+    """An AI answer written in Markdown (as KB entries are), at 120×36: under the AI's
+    line, "Websites → Settings" is bold with no asterisks, the two steps are bulleted,
+    the command sits in a code block with no fences, and "[b]step[/b]" (console markup)
+    is shown as written; the visitor's "**urgent**" right above stays plain, asterisks
+    and all."""
+    packet = low_confidence_packet()
+    events = list(packet.transcript)
+    answer = (
+        "Go to **Websites → Settings** and run:\n\n```\ndig +short MX example.org\n```\n\n"
+        "- one [b]step[/b]\n- then *wait* an hour"
+    )
+    events[1] = events[1].model_copy(
+        update={"data": VisitorMessageData(text="**urgent** how do I point my domain?")}
+    )
+    events[2] = events[2].model_copy(
+        update={"data": events[2].data.model_copy(update={"text": answer})}
+    )
+    packet = packet.model_copy(update={"transcript": events})
+    app, _ = build_app(queue=[], packets=[packet])
+    assert snap_compare(app, terminal_size=(120, 36), run_before=_open("c_ada"))
+
+
 def test_ai_view_120x36(snap_compare) -> None:
     """The AI view at 120×36 after pressing a: the title says "AI view · 2 with the AI ·
     5 queued · 3 assigned"; only the two conversations the AI is handling are listed, the

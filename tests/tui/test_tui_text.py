@@ -34,7 +34,7 @@ from handoff_tui.screens import ConversationScreen, QueueScreen
 from handoff_tui.widgets.banner import ConnectionBanner, OpenBar
 from handoff_tui.widgets.queue_table import QueueTable, columns_for_width
 from handoff_tui.widgets.reply_box import ReplyBox
-from handoff_tui.widgets.transcript import TranscriptLine
+from handoff_tui.widgets.transcript import TranscriptLine, TranscriptMarkdown
 from tests.tui_fixtures import (
     SAM,
     ago,
@@ -286,7 +286,10 @@ def _check_conversation(screen: ConversationScreen, s: str) -> None:
     lines = [_content(w) for w in screen.query(TranscriptLine)]
     assert f"conversation started on {one_line}" in lines[0]
     assert lines[1].endswith(f" {one_line}  {multi}")
-    assert lines[2].endswith(f"  {multi}  sources: {one_line}")
+    assert lines[2].endswith(f"]  sources: {one_line}")
+    # The AI's text is Markdown, drawn under its line from exactly the shown text.
+    bodies = [w.content.markup for w in screen.query(TranscriptMarkdown)]
+    assert bodies == [multi]
     assert f"escalated: keyword '{one_line}' · priority 1 · team {one_line}" in lines[3]
     assert f"claimed by {one_line}" in lines[4]
     assert lines[5].endswith(f" {one_line}  {multi}")
@@ -319,6 +322,7 @@ def _check_conversation(screen: ConversationScreen, s: str) -> None:
         screen.query_one(OpenBar),
         banner,
         *screen.query(TranscriptLine),
+        *(w for w in screen.query(TranscriptMarkdown) if w.size.width),
         screen.query_one("#panel-body"),
         screen.query_one("#reply-status"),
         screen.query_one("#reply-text"),
@@ -460,3 +464,34 @@ async def test_kb_draft_markdown_is_inserted_and_shown_as_written() -> None:
         drawn = _rendered(editor)
         for line in draft.splitlines():
             assert line in drawn
+
+
+MARKDOWN_ANSWER = (
+    "Go to **Websites → Settings** and run:\n\n```\nhandoff serve --port 8765\n```\n\n"
+    "- one [b]step[/b]\n- two"
+)
+
+
+async def test_ai_answers_are_drawn_as_markdown_and_people_as_plain_text() -> None:
+    """The transcript showed an AI answer's (KB text's) Markdown raw: ``**bold**`` and
+    code fences. It is drawn formatted now (no ``**`` or fence, the bold part bold, the
+    list bulleted), with rich's console markup left as text; the visitor's and the
+    agent's same words stay plain, asterisks and all."""
+    app, _server = build_app(queue=queue_items(), packets=[low_confidence_packet()])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _signed_in(pilot)
+        screen = await _opened(pilot, "c_ada")
+        screen.conv.events = {e.seq: e for e in _events("c_ada", MARKDOWN_ANSWER)}
+        screen.redraw()
+        await pilot.pause(0.2)
+        (body,) = screen.query(TranscriptMarkdown)
+        drawn = _rendered(body)
+        assert "Go to Websites → Settings and run:" in drawn and "**" not in drawn
+        assert "handoff serve --port 8765" in drawn and "```" not in drawn
+        assert "• one [b]step[/b]" in drawn and "• two" in drawn
+        strips = body.render_lines(Region(0, 0, body.size.width, body.size.height))
+        bold = {s.text for strip in strips for s in strip if s.style and s.style.bold}
+        assert "Websites → Settings" in bold
+        people = [_content(w) for w in screen.query(TranscriptLine) if w.has_class("-visitor")]
+        assert people[0].endswith(MARKDOWN_ANSWER)
+        _assert_terminal_safe(body)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from handoff_cli.common import fail
+from handoff_cli.common import fail, server_url_or_fail
 from handoff_cli.simulate.engine import Plan
 from handoff_cli.simulate.record import Script
 from handoff_cli.simulate.scenario import AgentSpec, Scenario, ThinkTime, load_scenario
@@ -90,6 +90,8 @@ def _exclusive(o: Options) -> None:
             "invalid_option",
         )
     from_env = os.environ.get("HANDOFF_SERVER_URL")
+    if from_env is not None:  # --server's value arrives normalized (ServerOpt)
+        from_env = server_url_or_fail(from_env, "HANDOFF_SERVER_URL")
     if o.policy and o.server is not None and o.server != from_env:
         fail("--policy starts its own server: leave out --server", "invalid_option")
     if not o.policy and (o.kb or o.engine or o.data_dir):

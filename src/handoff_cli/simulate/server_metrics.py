@@ -8,18 +8,15 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from handoff_server.server_url import http_base_url
+
 __all__ = ["http_base", "metrics_change", "scrape_metrics"]
 
 
 def http_base(server_url: str) -> str:
-    """The HTTP base URL of a server given as ``ws://`` or ``wss://`` (``http(s)``
-    URLs are kept)."""
-    url = server_url.rstrip("/")
-    if url.startswith("ws://"):
-        return "http://" + url[len("ws://") :]
-    if url.startswith("wss://"):
-        return "https://" + url[len("wss://") :]
-    return url
+    """The HTTP base URL of a server given in any form ``--server`` takes
+    (:func:`~handoff_server.server_url.http_base_url`)."""
+    return http_base_url(server_url)
 
 
 def _key(name: str, labels: dict[str, str]) -> str:

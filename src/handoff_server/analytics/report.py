@@ -6,7 +6,8 @@ Read from stored events, for the conversations started in [since, until):
 - a conversation *had an AI turn* when it has an ``ai_message`` or an ``escalated``
   event; it is *escalated* when it has an ``escalated`` event, else *contained*;
   containment rate = contained / (contained + escalated), escalation rate = escalated /
-  (contained + escalated), 0 when there are none;
+  (contained + escalated); both ``None`` (no data) when there are none, never a
+  made-up 0%;
 - escalations count by the trigger of the conversation's first escalation, and a
   conversation belongs to the team of its first escalation (``(no team)`` when it named
   none);
@@ -111,9 +112,10 @@ def durations(seconds: list[float]) -> DurationStats:
     )
 
 
-def _rates(contained: int, escalated: int) -> tuple[float, float]:
+def _rates(contained: int, escalated: int) -> tuple[float | None, float | None]:
+    """Containment and escalation rates (0–1), ``None`` each without a denominator."""
     n = contained + escalated
-    return (contained / n, escalated / n) if n else (0.0, 0.0)
+    return (contained / n, escalated / n) if n else (None, None)
 
 
 def _summarise(

@@ -21,7 +21,7 @@ from handoff_tui.widgets.operator.kb_editor import KbEntryEditor, agent_answer, 
 from handoff_tui.widgets.reply_box import ReplyBox, ReplyEditor
 from handoff_tui.widgets.transcript import (
     Transcript,
-    event_content,
+    event_lines,
     partial_content,
     pending_content,
 )
@@ -129,7 +129,7 @@ class ConversationScreen(AgentScreen):
         )
         self.draw_bars(self.conversation_id)
         me = model.queue.me.name if model.queue.me else "me"
-        lines = [event_content(e, name) for e in conv.transcript]
+        lines = [item for e in conv.transcript for item in event_lines(e, name)]
         if packet is None and not lines:
             text = f"could not open: {conv.load_error}" if conv.load_error else "loading…"
             lines = [(fill("$t", t=text), "-system")]

@@ -1,7 +1,15 @@
-"""The conversation transcript: one line widget per event, styled by who spoke."""
+"""The conversation transcript: one line widget per event, styled by who spoke.
+
+An AI answer (KB text, written in Markdown) is its line (time, confidence, sources)
+and, under it, the text drawn as Markdown by rich's ``Markdown`` renderable
+(:class:`TranscriptMarkdown`): Markdown only, never console markup, its control
+characters shown (:func:`~handoff_tui.text.visible`), links not made clickable. What
+visitors and agents write stays plain text.
+"""
 
 from __future__ import annotations
 
+from rich.markdown import Markdown
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
@@ -29,9 +37,20 @@ from handoff_server.protocol import (
 )
 from handoff_tui.formatting import confidence_style, trigger_sentence
 from handoff_tui.model import PendingSend
-from handoff_tui.text import fill
+from handoff_tui.text import fill, visible
 
-__all__ = ["Transcript", "TranscriptLine", "event_content"]
+__all__ = [
+    "Transcript",
+    "TranscriptLine",
+    "TranscriptMarkdown",
+    "ai_markdown",
+    "event_content",
+    "event_lines",
+]
+
+TranscriptItem = tuple[Content | Markdown, str]
+"""One transcript widget's content and CSS class: ``Content`` for a
+:class:`TranscriptLine`, ``Markdown`` for a :class:`TranscriptMarkdown`."""
 
 M = fill
 
@@ -89,10 +108,17 @@ def _ai_line(event: AiMessage, at: str, text: str) -> Content:
         )
     names = ", ".join(event.data.sources)
     line = M("[dim]$at[/] [b $secondary]AI[/] ", at=at) + badge
-    line += fill("  $text", one_line=False, text=text)
     if names:
         line += M("  [dim i]sources: $names[/]", names=names)
     return line
+
+
+def ai_markdown(text: str) -> Markdown:
+    """An AI answer's text as rich's Markdown renderable: the text's control characters
+    shown first (:func:`~handoff_tui.text.visible`), so it can neither move the cursor
+    nor change the terminal; Markdown syntax only (rich's console markup is not parsed
+    there); links are drawn as text, not terminal hyperlinks."""
+    return Markdown(visible(text), hyperlinks=False)
 
 
 def _system_what(event: Event, text: str) -> str:
@@ -154,6 +180,15 @@ def event_content(event: Event, visitor_name: str) -> tuple[Content, str]:
     return M("[dim]$at[/] ── $what ──", at=at, what=_system_what(event, text)), "-system"
 
 
+def event_lines(event: Event, visitor_name: str) -> list[TranscriptItem]:
+    """The transcript widgets of ``event``: its line (:func:`event_content`) and, for an
+    AI answer, its text as Markdown under it (class ``-ai``)."""
+    line = event_content(event, visitor_name)
+    if isinstance(event, AiMessage):
+        return [line, (ai_markdown(event.data.text), "-ai")]
+    return [line]
+
+
 def pending_content(pending: PendingSend, me: str) -> Content:
     """The line for a reply or note the server has not acknowledged yet."""
     label = "internal note" if pending.kind == "note" else "reply"
@@ -175,6 +210,10 @@ def partial_content(text: str) -> Content:
 
 class TranscriptLine(Static):
     """One event (or one unacknowledged reply) in the transcript."""
+
+
+class TranscriptMarkdown(Static):
+    """An AI answer's text drawn as Markdown, under its :class:`TranscriptLine`."""
 
 
 class Transcript(VerticalScroll, can_focus=True):
@@ -201,18 +240,27 @@ class Transcript(VerticalScroll, can_focus=True):
         Binding("k", "screen.kb_entry", "New KB entry", id="conv.kb_entry", show=False),
     ]
 
-    def show(self, lines: list[tuple[Content, str]]) -> None:
-        """Show exactly ``lines`` (content, css class), reusing line widgets in place."""
+    def show(self, lines: list[TranscriptItem]) -> None:
+        """Show exactly ``lines`` (content, css class), reusing widgets in place while
+        their kind (line or Markdown) matches; the rest is replaced."""
         at_bottom = self.scroll_y >= self.max_scroll_y - 1
-        existing = list(self.query_children(TranscriptLine))
+        existing = [w for w in self.children if isinstance(w, TranscriptLine | TranscriptMarkdown)]
+        kept = 0
         for widget, (content, cls) in zip(existing, lines, strict=False):
+            if isinstance(widget, TranscriptMarkdown) != isinstance(content, Markdown):
+                break
             widget.update(content)
             widget.set_classes(cls)
-        if len(lines) > len(existing):
-            self.mount_all(
-                TranscriptLine(content, classes=cls) for content, cls in lines[len(existing) :]
-            )
-        for widget in existing[len(lines) :]:
+            kept += 1
+        for widget in existing[kept:]:
             widget.remove()
+        if len(lines) > kept:
+            self.mount_all(_widget(content, cls) for content, cls in lines[kept:])
         if at_bottom:
             self.call_after_refresh(self.scroll_end, animate=False)
+
+
+def _widget(content: Content | Markdown, cls: str) -> TranscriptLine | TranscriptMarkdown:
+    if isinstance(content, Markdown):
+        return TranscriptMarkdown(content, classes=cls)
+    return TranscriptLine(content, classes=cls)

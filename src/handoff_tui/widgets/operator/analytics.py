@@ -97,13 +97,13 @@ class AnalyticsPane(OperatorPane, VerticalScroll):
                 "[b]$n[/] conversations · containment [b]$c[/] · escalation [b]$e[/]\n"
                 "wait $w · handling $h",
                 n=f"{report.conversations:,}",
-                c=f"{report.containment_rate * 100:.1f}%",
-                e=f"{report.escalation_rate * 100:.1f}%",
+                c=pct(report.containment_rate).plain,
+                e=pct(report.escalation_rate).plain,
                 w=_median_p90(report.wait.median, report.wait.p90),
                 h=_median_p90(report.handling.median, report.handling.p90),
             )
         )
-        rates = [d.containment_rate for d in report.days]
+        rates = [d.containment_rate for d in report.days if d.containment_rate is not None]
         self.query_one("#a-spark-label", Static).update(
             fill(
                 "[b]Containment by day[/] [dim]($first … $last, low $lo, high $hi)[/]",
