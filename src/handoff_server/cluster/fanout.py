@@ -10,8 +10,9 @@ The last seq delivered is kept per followed conversation; a lost notice is caugh
 by the next, or by :meth:`ClusterSink.catch_up` every ``catch_up_seconds``.
 
 Frames that are not events (typing, ``wait_estimate``, ``fallback_offer``,
-``ai_partial``, ``waiting_work``) go to this node's clients and, through the
-:class:`~.live.LiveRelay`, to the other nodes' (at most once; never stored).
+``ai_partial``) go to this node's clients and, through the :class:`~.live.LiveRelay`,
+to the other nodes' (at most once; never stored). ``waiting_work`` is not relayed: each
+node makes it for the agents' connections on it (:meth:`.WaitingRoom.offer_work`).
 """
 
 from __future__ import annotations
@@ -114,11 +115,6 @@ class ClusterSink:
         an event."""
         self.hub.publish_live(conversation_id, frame)
         self.live.conversation_frame(conversation_id, frame)
-
-    def relay_agent(self, agent_id: str, frame: BaseModel) -> None:
-        """A frame pushed to agent ``agent_id``'s connections here (``waiting_work``)
-        goes to their connections on the other nodes."""
-        self.live.agent_frame(agent_id, frame)
 
     @property
     def agents_online(self) -> int:
