@@ -6,6 +6,7 @@ a node by at most that long."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -94,3 +95,30 @@ async def test_a_conversation_queued_on_node_b_is_offered_on_node_a_without_a_no
     assert took <= CATCH_UP + 1.5, f"offered {took:.1f} s after it was queued"
     for conn in (visitor, sam, lee):
         await conn.close()
+
+
+async def test_a_stopped_nodes_agents_conversation_is_returned_by_a_node_that_missed_the_claim(
+    nodes, shared_store
+):
+    """Sam, on A only, claims through A after B started; A stops (its presence rows
+    go). B learnt the claim only from the queue's re-read, and puts the conversation back
+    in the queue past the grace period, once."""
+    grace = {"disconnect_grace_seconds": 1.0}
+    a, b = await nodes(assignment=grace), await nodes(assignment=grace)
+    lee = await watcher(b.url, add_agent(shared_store, "lee"))
+    sam = await online_agent(a.url, add_agent(shared_store, "sam"))
+    await until_seen(lee, "agt_sam", online=True, timeout=EXPIRY)
+    cid = await _queued_conversation(shared_store)
+    claim = new_client_msg_id()
+    await sam.send(AClaim(type="claim", conversation_id=cid, client_msg_id=claim))
+    assert isinstance((await wait_ack(sam, claim))[-1], SAck)
+    await asyncio.sleep(CATCH_UP * 3)  # B re-reads the queue meanwhile
+    await a.close()  # its rows deleted: sam is connected nowhere
+    deadline = time.monotonic() + EXPIRY + 5
+    while shared_store.get_conversation(cid).status != "queued":
+        assert time.monotonic() < deadline, "B never put it back in the queue"
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.5)
+    assert len(shared_store.events_of_kinds(["requeued"], None, None)) == 1
+    await lee.close()
+    await sam.close()
