@@ -168,8 +168,9 @@ class ClusterSettings(_Section):
     """How often (seconds) a node of a PostgreSQL store looks for AI turns another node
     left unfinished (it died mid-turn) and finishes them."""
     catch_up_seconds: float = Field(default=2.0, gt=0, le=3600)
-    """How often (seconds) a node re-reads the conversations its clients follow, for a
-    notice the bus lost (while NATS was unreachable, say)."""
+    """How often (seconds) a node re-reads the conversations its clients follow and the
+    shared queue (who holds what, what waits), for a notice the bus lost (while NATS was
+    unreachable, say)."""
     presence_heartbeat_seconds: float = Field(default=2.0, gt=0, le=60)
     """How often (seconds) a node of a PostgreSQL store writes the presence of the agents
     connected to it and reads every other node's (``docs/scaling.md``); a change of its

@@ -263,16 +263,6 @@ class Hub:
         for sub in list(self.conversations.get(conversation_id, ())):
             sub.push_text(text)
 
-    def publish_agent(self, agent_id: str, frame: BaseModel) -> None:
-        """Send a frame written for one agent (``waiting_work``) to that agent's
-        signed-in connections here."""
-        for sub in list(self.agents):
-            if sub.agent is not None and sub.agent.id == agent_id:
-                sub.push(frame)
-
-    def relay_agent(self, agent_id: str, frame: BaseModel) -> None:
-        """One node: the agent's connections are all here, and were sent ``frame``."""
-
     def watch_queue(self, sub: Subscriber, statuses: Sequence[ConversationStatus]) -> None:
         """From now on send ``sub`` the changes of conversations in ``statuses`` (replacing
         what it watched before)."""

@@ -1,7 +1,7 @@
 """Frames that are not events cross nodes (see conftest): typing both ways, a wait
-estimate and fallback offer made by another node's waiting room, ``waiting_work`` for an
-agent's connection on another node, the llm engine's ``ai_partial``; each reaches a
-client once."""
+estimate and fallback offer made by another node's waiting room, the llm engine's
+``ai_partial``; each reaches a client once. And ``waiting_work`` for work queued through
+another node."""
 
 from __future__ import annotations
 
@@ -149,20 +149,23 @@ async def test_another_nodes_wait_estimate_and_fallback_offer_reach_the_visitor(
     await sam.close()
 
 
-async def test_waiting_work_reaches_the_agents_connection_on_another_node(cluster, shared_store):
+async def test_waiting_work_queued_through_one_node_reaches_an_agent_on_another(
+    cluster, shared_store
+):
+    """The work is queued through A, Sam comes online on B: B, which learns of Sam
+    itself, tells Sam's connection once (``waiting_work`` is not relayed: each node tells
+    its own connections, tests/cluster/test_waiting_work_once.py)."""
     (_, a), (_, b) = cluster(), cluster()
-    visitor, welcome = await start_visitor(b, name="Ada")
-    await say(visitor, HUMAN)  # queued: nobody online
-    token = add_agent(shared_store, "sam")
-    on_b = await agent(b, token)  # signed in on B, not declaring presence there
-    kim = await agent(b, add_agent(shared_store, "kim"))  # another agent on B
-    await online_agent(a, token)  # online on A: A offers sam the waiting work
-    frames = await on_b.recv_until(lambda f: isinstance(f, SWaitingWork), timeout=10)
+    visitor, welcome = await start_visitor(a, name="Ada")
+    await say(visitor, HUMAN)  # queued through A: nobody online
+    kim = await agent(a, add_agent(shared_store, "kim"))  # another agent, on A
+    sam = await online_agent(b, add_agent(shared_store, "sam"))  # online on B
+    frames = await sam.recv_until(lambda f: isinstance(f, SWaitingWork), timeout=10)
     work = frames[-1]
     assert [i.conversation_id for i in work.items] == [welcome.conversation_id]
-    assert not [f for f in await frames_for(on_b, 1.5) if isinstance(f, SWaitingWork)]
+    assert not [f for f in await frames_for(sam, 2.5) if isinstance(f, SWaitingWork)]
     assert not [f for f in await frames_for(kim, 0.2) if isinstance(f, SWaitingWork)], "sam's"
-    for conn in (visitor, on_b, kim):
+    for conn in (visitor, sam, kim):
         await conn.close()
 
 

@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 
 CONV_SUBJECT = "handoff.conv"
 QUEUE_SUBJECT = "handoff.queue"
-AGENTS_SUBJECT = "handoff.agents"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,14 +41,12 @@ class Notice:
 @dataclass(frozen=True, slots=True)
 class Live:
     """A frame that is not an event, made on node ``node`` for the clients of the other
-    nodes: those following ``conversation_id``, or (an agent-wide frame, ``waiting_work``)
-    the connections of agent ``agent_id``. ``frame`` is the frame as JSON (a dict); the
+    nodes following ``conversation_id``. ``frame`` is the frame as JSON (a dict); the
     receiving node parses it and sends it to whom the frame's type is for."""
 
     frame: dict[str, Any]
     node: str
     conversation_id: str | None = None
-    agent_id: str | None = None
 
 
 Handler = Callable[[Notice], Awaitable[None]]
@@ -123,8 +120,7 @@ class NatsBus:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self, on_notice: Handler, on_live: LiveHandler | None = None) -> None:
-        """Connect and subscribe to every conversation's, the queue's and the agents'
-        subjects. One subscription takes a conversation's notices and live frames, so
+        """Connect and subscribe to every conversation's and the queue's subjects. One subscription takes a conversation's notices and live frames, so
         they are handled one after the other in the order they were sent."""
         import nats
 
@@ -148,7 +144,6 @@ class NatsBus:
 
         await self._nc.subscribe(f"{CONV_SUBJECT}.*", cb=handle)
         await self._nc.subscribe(QUEUE_SUBJECT, cb=handle)
-        await self._nc.subscribe(AGENTS_SUBJECT, cb=handle)
 
     def ring(self, notice: Notice) -> None:
         """Publish ``notice``: an events notice on the conversation's subject, a queue
@@ -161,12 +156,10 @@ class NatsBus:
         self._send(subject, asdict(notice))
 
     def shout(self, live: Live) -> None:
-        """Publish ``live``: a conversation's frame on the conversation's subject (behind
-        its notices), an agent's on the agents' subject."""
-        if self._nc is None or not self._nc.is_connected:
+        """Publish ``live`` on its conversation's subject (behind its notices)."""
+        if self._nc is None or not self._nc.is_connected or live.conversation_id is None:
             return
-        cid = live.conversation_id
-        self._send(f"{CONV_SUBJECT}.{cid}" if cid is not None else AGENTS_SUBJECT, asdict(live))
+        self._send(f"{CONV_SUBJECT}.{live.conversation_id}", asdict(live))
 
     def _send(self, subject: str, message: dict[str, Any]) -> None:
         # One task per message, started in call order: asyncio runs them in that order

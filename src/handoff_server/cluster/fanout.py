@@ -7,11 +7,13 @@ On another node's notice, if clients here follow the conversation, the events af
 the last seq delivered here are read from the store and delivered, under this process's
 part of the conversation lock (so a client attaching meanwhile gets each event once).
 The last seq delivered is kept per followed conversation; a lost notice is caught up
-by the next, or by :meth:`ClusterSink.catch_up` every ``catch_up_seconds``.
+by the next, or by :meth:`ClusterSink.catch_up` every ``catch_up_seconds``, which also
+re-reads the shared queue for the queue notices lost (:mod:`.queue_sync`).
 
 Frames that are not events (typing, ``wait_estimate``, ``fallback_offer``,
-``ai_partial``, ``waiting_work``) go to this node's clients and, through the
-:class:`~.live.LiveRelay`, to the other nodes' (at most once; never stored).
+``ai_partial``) go to this node's clients and, through the :class:`~.live.LiveRelay`,
+to the other nodes' (at most once; never stored). ``waiting_work`` is not relayed: each
+node makes it for the agents' connections on it (:meth:`.WaitingRoom.offer_work`).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pydantic import BaseModel
 from handoff_server.cluster.bus import Bus, Notice
 from handoff_server.cluster.live import LiveRelay
 from handoff_server.cluster.locks import ConversationLocks
+from handoff_server.cluster.queue_sync import QueueRows
 from handoff_server.conversations.projections import queue_item, to_event
 from handoff_server.hub import Hub
 from handoff_server.protocol import ConversationStatus, Event, QueueItem
@@ -62,10 +65,17 @@ class ClusterSink:
         self.on_queue: Callable[[QueueItem, ConversationStatus], None] | None = None
         """Shown every other node's queue row (routing: who holds what, what to offer)."""
         self.live = LiveRelay(hub, bus)
+        self.rows = QueueRows(store, self._queue_caught_up)
+        """The queue rows seen here, re-read every ``catch_up_seconds``."""
 
     async def start(self) -> None:
-        """Connect the bus and start the periodic catch-up."""
+        """Connect the bus, remember the queue as it is (before routing reads it) and
+        start the periodic catch-up."""
         await self.bus.start(self.on_notice, self.live.on_live)
+        try:
+            await self.rows.seed()
+        except Exception:  # the first catch-up hands on every row instead
+            log.exception("could not read the queue to catch it up later")
         self._task = asyncio.create_task(self._catch_up_loop())
 
     async def close(self) -> None:
@@ -99,6 +109,7 @@ class ClusterSink:
 
     def publish_queue(self, item: QueueItem, previous: ConversationStatus) -> None:
         """Deliver the row here, then ring the other nodes' queue watchers."""
+        self.rows.saw(item)
         self.hub.publish_queue(item, previous)
         self.bus.ring(Notice(item.conversation_id, 0, previous, self.bus.node))
 
@@ -114,11 +125,6 @@ class ClusterSink:
         an event."""
         self.hub.publish_live(conversation_id, frame)
         self.live.conversation_frame(conversation_id, frame)
-
-    def relay_agent(self, agent_id: str, frame: BaseModel) -> None:
-        """A frame pushed to agent ``agent_id``'s connections here (``waiting_work``)
-        goes to their connections on the other nodes."""
-        self.live.agent_frame(agent_id, frame)
 
     @property
     def agents_online(self) -> int:
@@ -150,9 +156,14 @@ class ClusterSink:
         conv = await self.store.call(db.get_conversation, conversation_id)
         if conv is not None:
             item = queue_item(conv)
-            self.hub.publish_queue(item, previous)  # type: ignore[arg-type]
-            if self.on_queue is not None:
-                self.on_queue(item, previous)  # type: ignore[arg-type]
+            self.rows.saw(item)
+            self._queue_caught_up(item, previous)  # type: ignore[arg-type]
+
+    def _queue_caught_up(self, item: QueueItem, previous: ConversationStatus) -> None:
+        """Another node's queue row (by notice or catch-up): to the watchers and routing."""
+        self.hub.publish_queue(item, previous)
+        if self.on_queue is not None:
+            self.on_queue(item, previous)
 
     async def _read_from_store(self, conversation_id: str, seq: int | None) -> None:
         if not self.hub.conversations.get(conversation_id):
@@ -173,10 +184,18 @@ class ClusterSink:
         for conversation_id in list(self.delivered):
             await self._read_from_store(conversation_id, None)
 
+    async def catch_up_queue(self) -> int:
+        """Hand on the queue rows another node changed unannounced (lost queue notices);
+        returns how many (:meth:`.QueueRows.catch_up`)."""
+        if not self.hub.queue_watchers and self.on_queue is None:
+            return 0
+        return await self.rows.catch_up()
+
     async def _catch_up_loop(self) -> None:
         while True:
             await asyncio.sleep(self.catch_up_seconds)
-            try:
-                await self.catch_up()
-            except Exception:
-                log.exception("catch-up failed")
+            for step in (self.catch_up, self.catch_up_queue):
+                try:
+                    await step()
+                except Exception:
+                    log.exception("catch-up failed")

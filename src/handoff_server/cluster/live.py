@@ -1,6 +1,8 @@
 """Frames that are not events, across nodes: typing (visitor's and agents'),
-``wait_estimate`` and ``fallback_offer`` for the visitor, the llm engine's
-``ai_partial``, and ``waiting_work`` for an agent.
+``wait_estimate`` and ``fallback_offer`` for the visitor, and the llm engine's
+``ai_partial``. (``waiting_work`` for an agent is not relayed: every node learns of
+the changes it answers and tells the agent's connections on it, see
+:meth:`~handoff_server.routing.waiting.WaitingRoom.offer_work`.)
 
 A node sends such a frame to its own clients at once (the :class:`~handoff_server.hub.Hub`)
 and, through :class:`LiveRelay`, as a :class:`~.bus.Live` on the bus to the others; a
@@ -8,9 +10,8 @@ node receiving one parses it (only these frame types, for the conversation its s
 names) and sends it to its clients the frame's type is for, as it would its own: a
 visitor's typing to the conversation's agents, an agent's typing and ``ai_partial`` to
 the conversation's visitor and agents, ``wait_estimate`` and ``fallback_offer`` to its
-visitor, ``waiting_work`` to the named agent's connections. Who follows a conversation
-here was checked when they attached here, so an agent gets nothing from another node
-they would not get from this one.
+visitor. Who follows a conversation here was checked when they attached here, so an
+agent gets nothing from another node they would not get from this one.
 
 At most once: the bus never echoes a node's frames to itself, and each node's clients
 get each frame from one place, their node. A node that dies after saying someone is
@@ -33,7 +34,6 @@ from handoff_server.protocol import (
     SFallbackOffer,
     STyping,
     SWaitEstimate,
-    SWaitingWork,
 )
 
 __all__ = ["EXPIRY_GRACE_SECONDS", "LiveRelay"]
@@ -68,21 +68,17 @@ class LiveRelay:
         data = frame.model_dump(mode="json")
         self.bus.shout(Live(data, self.bus.node, conversation_id=conversation_id))
 
-    def agent_frame(self, agent_id: str, frame: BaseModel) -> None:
-        """Send ``frame``, made here for agent ``agent_id``, to the other nodes."""
-        self.bus.shout(Live(frame.model_dump(mode="json"), self.bus.node, agent_id=agent_id))
-
     async def on_live(self, live: Live) -> None:
         """Another node's frame: deliver it here to whom it is for. A frame of another
-        type, or whose conversation is not its subject's, is dropped with a warning."""
+        type, or for no conversation, or whose conversation is not its subject's, is
+        dropped with a warning."""
         try:
-            if live.conversation_id is not None:
-                frame = _CONVERSATION_FRAME.validate_python(live.frame)
-                if frame.conversation_id != live.conversation_id:
-                    raise ValueError("the frame names another conversation")
-                self._deliver(frame, live.node)
-            elif live.agent_id is not None:
-                self.hub.publish_agent(live.agent_id, SWaitingWork.model_validate(live.frame))
+            if live.conversation_id is None:
+                raise ValueError("the frame names no conversation")
+            frame = _CONVERSATION_FRAME.validate_python(live.frame)
+            if frame.conversation_id != live.conversation_id:
+                raise ValueError("the frame names another conversation")
+            self._deliver(frame, live.node)
         except (ValidationError, ValueError) as exc:
             log.warning("ignoring a live frame from node %s: %s", live.node, exc)
 

@@ -67,12 +67,6 @@ class EventSink(Protocol):
         (``ai_partial``) to all its subscribers, visitors and agents; not stored."""
         ...
 
-    def relay_agent(self, agent_id: str, frame: BaseModel) -> None:
-        """Send a frame written for one agent (``waiting_work``), already pushed to
-        their connections on this node, to their connections on the other nodes (one
-        node: nothing)."""
-        ...
-
     @property
     def agents_online(self) -> int:
         """Connected, signed-in agents and operators now."""

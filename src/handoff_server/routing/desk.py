@@ -312,10 +312,6 @@ class RoutedSink:
         """To the hub."""
         self.hub.publish_live(conversation_id, frame)
 
-    def relay_agent(self, agent_id: str, frame: BaseModel) -> None:
-        """To the hub."""
-        self.hub.relay_agent(agent_id, frame)
-
     @property
     def agents_online(self) -> int:
         """The hub's count."""

@@ -91,11 +91,6 @@ class WaitingSink(Protocol):
         """Send ``frame`` to the conversation's visitor connections."""
         ...
 
-    def relay_agent(self, agent_id: str, frame: BaseModel) -> None:
-        """Send ``frame``, pushed to the agent's connections here, to their connections
-        on the other nodes."""
-        ...
-
 
 @dataclass
 class Plan:
@@ -405,8 +400,13 @@ class WaitingRoom(_Estimates):
         ``team`` (``None``: every team), oldest first, to the agents who could take it
         (online, serving it, with a free slot): a ``waiting_work`` frame each, with the
         oldest :data:`WAITING_WORK_ROWS` rows of the teams they serve (a frame must stay
-        small whatever the queue) and how many more wait, to their connections here and
-        on the other nodes. Returns the rows of ``team``
+        small whatever the queue) and how many more wait, to their connections here.
+
+        Only here: every node learns of each agent coming online or freeing a slot (its
+        own changes, the other nodes' queue notices and presence rows, and the periodic
+        re-read of the queue), so each node tells the agent's connections on it, and
+        each connection gets one frame per change from its own node (relayed as well,
+        a connection on two nodes' agent got each twice). Returns the rows of ``team``
         waiting."""
         await self.refresh()
         rows = [r for r in await self.desk.queue(("queued",)) if _in_line_row(r, team)]
@@ -418,7 +418,6 @@ class WaitingRoom(_Estimates):
                 frame = SWaitingWork(team=team, items=items, more=len(theirs) - len(items))
                 for client in agent.clients:
                     client.push(frame)
-                self.sink.relay_agent(agent.info.id, frame)
         return rows
 
     # ------------------------------------------------------------------ visitors
