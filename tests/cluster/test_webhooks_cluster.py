@@ -47,7 +47,14 @@ class SlowReceiver:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            # The stdlib's listen backlog is 5: three nodes posting up to 50 rows each
+            # at once overflowed it, refused connections were retried later, and a
+            # retried delivery may rightly arrive after its conversation's later ones
+            # (docs/webhooks.md, "Order"). A real receiver listens with a deeper queue.
+            request_queue_size = 512
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/hook"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
