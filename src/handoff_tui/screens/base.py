@@ -118,15 +118,7 @@ class AgentScreen(Screen[None]):
         presence, and the offer bar (``current``: the conversation shown, ``None`` on the
         queue)."""
         model = self.model
-        link = model.link
-        self.query_one(ConnectionBanner).show_state(
-            link.state,
-            link.server_url,
-            link.attempt,
-            link.retry_in,
-            link.detail,
-            ever_connected=link.ever_connected,
-        )
+        self.query_one(ConnectionBanner).show_link(model.link)
         counts = model.queue.counts()
         waiting = counts["queued"] + counts["assigned"]
         staff, my_id = model.staff, model.queue.me.id if model.queue.me else None

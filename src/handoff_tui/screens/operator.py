@@ -147,15 +147,7 @@ class OperatorScreen(AgentScreen):
         """Redraw the title and the banner (every tick: cheap); the panes redraw when
         their data changes (:meth:`redraw_panes`)."""
         model = self.model
-        link = model.link
-        self.query_one(ConnectionBanner).show_state(
-            link.state,
-            link.server_url,
-            link.attempt,
-            link.retry_in,
-            link.detail,
-            ever_connected=link.ever_connected,
-        )
+        self.query_one(ConnectionBanner).show_link(model.link)
         op = model.operator
         me = model.queue.me.name if model.queue.me else "…"
         version = f"policy version {op.policy.version}" if op.policy else "policy loading…"

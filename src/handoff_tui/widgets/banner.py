@@ -8,6 +8,7 @@ from textual.widgets import Static
 
 from handoff_server.protocol import AgentStatus, SOffer
 from handoff_tui.formatting import trigger_label
+from handoff_tui.model.agent import LinkStatus
 from handoff_tui.text import fill
 
 __all__ = ["ConnectionBanner", "OfferBar", "OpenBar", "presence_content"]
@@ -15,6 +16,17 @@ __all__ = ["ConnectionBanner", "OfferBar", "OpenBar", "presence_content"]
 
 class ConnectionBanner(Static):
     """Says the server is unreachable and when the next attempt is; hidden when connected."""
+
+    def show_link(self, link: LinkStatus) -> None:
+        """Redraw for the link to the server as the model holds it (see :meth:`show_state`)."""
+        self.show_state(
+            link.state,
+            link.server_url,
+            link.attempt,
+            link.retry_in,
+            link.detail,
+            ever_connected=link.ever_connected,
+        )
 
     def show_state(
         self,
