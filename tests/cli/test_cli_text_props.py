@@ -172,6 +172,9 @@ async def _agent_work(url: str, token: str, cid: str, s: dict[str, str]) -> str:
 def test_conversation_text_is_printed_verbatim(served, batch):
     url, data = served
     s = _wrap(batch)
+    # `visit --email` checks the address before connecting (the server stores whatever a
+    # widget sends; tests/server/test_retention.py covers that path): a valid one here.
+    s["email"] = "visitor@example.com"
     created = handoff("token", "create", "--name", s["agent"], "--data-dir", str(data))
     token = created.strip().split("\n")[-1]
     visit = handoff(

@@ -181,7 +181,7 @@ def test_export_edit_import_history(tmp_path: Path) -> None:
         "policy", "import", str(edited), "--author", "alice", "--data-dir", d, "--json"
     )
     assert code == 0, out
-    assert json.loads(out) == {"ok": True, "version": 1, "author": "alice"}
+    assert json.loads(out) == {"ok": True, "version": 1, "author": "alice", "changed": True}
 
     as_json = tmp_path / "p.json"
     code, out, _ = _invoke("policy", "export", "--json", "--data-dir", d, "--out", str(as_json))
