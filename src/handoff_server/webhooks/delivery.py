@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from handoff_server.background import BackgroundTask
 from handoff_server.config import WebhookEndpoint, WebhookSettings
 from handoff_server.store import AsyncStore, OutboxRow, outbox_conversation, utcnow
 from handoff_server.webhooks.bodies import body_for, signed_headers
@@ -130,7 +131,7 @@ class Deliverer:
         self.outbox = outbox
         self._endpoints = {ep.url: ep for ep in settings.endpoints}
         self._client: httpx.AsyncClient | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._task = BackgroundTask()
         self._claimed: set[tuple[str, str]] = set()
         """(id, endpoint) of the rows claimed here and not yet posted."""
 
@@ -139,15 +140,11 @@ class Deliverer:
         self._client = httpx.AsyncClient(
             timeout=self.settings.timeout_seconds, follow_redirects=False
         )
-        self._task = asyncio.create_task(self._run(), name="webhooks")
+        self._task.start(self._run(), "webhooks")
 
     async def close(self) -> None:
         """Stop the task and close the client. Idempotent."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.close()
         await self._release()
         if self._client is not None:
             await self._client.aclose()
