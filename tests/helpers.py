@@ -23,6 +23,21 @@ from handoff_server.protocol import (
     VStart,
 )
 
+ANSWERED_QUESTIONS = [
+    "why do my colleagues see the new website while I still get the old version",
+    "where in the panel can I add records to my DNS zone",
+    "where do I put the verification string from Microsoft",
+    "how do I set up an email account for a new employee",
+    "what hostname and port do I put for outgoing mail",
+    "which incoming server should Thunderbird use",
+    "can I give my mailbox more space",
+    "my email account has run out of storage",
+    "the panel says my certificate and private key don't match",
+    "I need a proper tax invoice for my business expenses",
+    "I need to get the database back to how it was last night",
+]
+"""Questions the demo engine answers without a handoff (an ``ai_message``), one turn each."""
+
 
 async def start_visitor(url: str, **visitor: Any) -> tuple[Connection, SWelcome]:
     """Connect a visitor and start a conversation; returns the connection and welcome

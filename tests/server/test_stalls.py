@@ -13,20 +13,7 @@ from pathlib import Path
 from types import FunctionType, ModuleType
 from typing import Any
 
-from tests.helpers import say, start_serve, start_visitor
-
-QUESTIONS = [
-    "why do my colleagues see the new website while I still get the old version",
-    "where in the panel can I add records to my DNS zone",
-    "where do I put the verification string from Microsoft",
-    "how do I set up an email account for a new employee",
-    "what hostname and port do I put for outgoing mail",
-    "which incoming server should Thunderbird use",
-    "can I give my mailbox more space",
-    "my email account has run out of storage",
-    "the panel says my certificate and private key don't match",
-    "I need a proper tax invoice for my business expenses",
-]
+from tests.helpers import ANSWERED_QUESTIONS, say, start_serve, start_visitor
 
 
 def tracked_from(root: object) -> int:
@@ -48,7 +35,7 @@ def tracked_from(root: object) -> int:
 
 async def _turns(conn: Any, count: int) -> None:
     for n in range(count):
-        frames = await say(conn, QUESTIONS[n % len(QUESTIONS)])
+        frames = await say(conn, ANSWERED_QUESTIONS[n % len(ANSWERED_QUESTIONS)])
         assert frames[-1].event.kind == "ai_message", frames[-1]
 
 

@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 from handoff_server.conversations.inline import InlineRunner
 from handoff_server.conversations.memory import ConversationMemory
 from handoff_server.store import AsyncStore, ConversationRecord, NewEvent, SQLiteStore, utcnow
-from tests.helpers import say, start_visitor
+from tests.helpers import ANSWERED_QUESTIONS, say, start_visitor
 
 
 class CountingStore(SQLiteStore):
@@ -225,19 +225,6 @@ async def test_deflate_is_negotiated_without_context_takeover(server: Any) -> No
         assert ext.local_no_context_takeover and ext.remote_no_context_takeover  # type: ignore[attr-defined]
 
 
-_ANSWERED = [
-    "where in the panel can I add records to my DNS zone",
-    "where do I put the verification string from Microsoft",
-    "how do I set up an email account for a new employee",
-    "what hostname and port do I put for outgoing mail",
-    "which incoming server should Thunderbird use",
-    "can I give my mailbox more space",
-    "I need a proper tax invoice for my business expenses",
-    "I need to get the database back to how it was last night",
-]
-"""Questions the demo engine answers without a handoff, one turn each."""
-
-
 class _Where:
     """The demo engine (not streaming), noting whether each answer ran on the event
     loop's thread."""
@@ -263,10 +250,10 @@ async def test_a_quick_engine_answers_on_the_loop_behind_the_courtesy_layer(
     engine = _Where(demo_answerer)
     server = await server_factory(answerer=engine)
     conn, _ = await start_visitor(server.url, name="Ada")
-    for question in _ANSWERED:
+    for question in ANSWERED_QUESTIONS:
         frames = await say(conn, question)
         assert frames[-1].event.kind == "ai_message", frames[-1]
-    assert len(engine.on_loop) == 8
+    assert len(engine.on_loop) == len(ANSWERED_QUESTIONS)
     assert engine.on_loop[:3] == [False] * 3  # the warm-up, in a thread
     assert engine.on_loop[-1], engine.on_loop
 
