@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 import typer
+from rich.cells import cell_len
 
 __all__ = [
     "Styled",
@@ -23,6 +25,7 @@ __all__ = [
     "json_line",
     "one_line",
     "styled",
+    "table",
     "visible",
 ]
 
@@ -84,6 +87,21 @@ def echo(*parts: str | Styled, err: bool = False) -> None:
         for p in parts
     )
     typer.echo(out, err=err)
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """Print ``header`` and then each of ``rows`` (as many cells each as ``header``) as
+    aligned columns, two spaces apart, each as wide as its widest cell in terminal
+    cells (a CJK character or an emoji takes two: ``rich.cells.cell_len``); the last
+    column is not padded. Every cell is a one-line field (see :func:`one_line`).
+    Raises ``ValueError`` for a row with another number of cells."""
+    lines = [[one_line(cell) for cell in row] for row in [header, *rows]]
+    widths = [max(cell_len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        padded = [
+            cell + " " * (width - cell_len(cell)) for cell, width in zip(line, widths, strict=True)
+        ]
+        echo("  ".join([*padded[:-1], line[-1]]))
 
 
 # JSON and TOML escape C0 themselves; DEL, C1 and lone surrogates they may leave raw.

@@ -22,7 +22,7 @@ from handoff_cli.common import (
     print_json,
     settings_from,
 )
-from handoff_cli.output import echo, one_line
+from handoff_cli.output import echo, one_line, table
 from handoff_cli.roster_commands import CapacityOpt, TeamsOpt, checked_teams, find_agent
 from handoff_server.storage import store_errors
 from handoff_server.store import AgentRecord, hash_token, open_store, opened_store, store_exists
@@ -126,8 +126,8 @@ def token_list(
 ) -> None:
     """List tokens, oldest first.
 
-    Shows agent id, role, state (active, expired, revoked), name and expiry. The tokens
-    themselves are never stored, so never shown.
+    A table with a header row: agent id, role, state (active, expired, revoked), name
+    and expiry ('-': never). The tokens themselves are never stored, so never shown.
 
     With --json: one list of objects (id, name, role, created_at, expires_at, revoked_at,
     state).
@@ -143,9 +143,11 @@ def token_list(
         return
     if not rows:
         echo("no tokens yet: handoff token create --name NAME")
-    for row in rows:
-        expiry = f"  expires {row['expires_at']}" if row["expires_at"] else ""
-        echo(f"{row['id']}  {row['role']:<8}  {row['state']:<7}  ", one_line(row["name"]), expiry)
+        return
+    table(
+        ["id", "role", "state", "name", "expires"],
+        [[r["id"], r["role"], r["state"], r["name"], r["expires_at"] or "-"] for r in rows],
+    )
 
 
 @token_app.command("revoke")
