@@ -20,7 +20,7 @@ from handoff_cli.common import (
     print_json,
     settings_from,
 )
-from handoff_cli.output import echo, one_line
+from handoff_cli.output import echo, one_line, table
 from handoff_server.protocol import TEAM_NAME_PATTERN
 from handoff_server.store import AgentRecord, opened_store, store_exists
 
@@ -79,13 +79,18 @@ def _row(record: AgentRecord, default_capacity: int) -> dict[str, Any]:
     }
 
 
-def _echo_row(row: dict[str, Any]) -> None:
-    teams = ",".join(row["teams"]) or "(every team)"
+def _teams_and_capacity(row: dict[str, Any]) -> tuple[str, str]:
+    """A row's teams (comma-separated; none: every team) and capacity as shown."""
     default = " (default)" if row["capacity_is_default"] else ""
+    return ",".join(row["teams"]) or "(every team)", f"{row['capacity']}{default}"
+
+
+def _echo_row(row: dict[str, Any]) -> None:
+    teams, capacity = _teams_and_capacity(row)
     echo(
         f"{row['id']}  {row['role']:<8}  ",
         one_line(row["name"]),
-        f"  teams: {one_line(teams)}  capacity: {row['capacity']}{default}",
+        f"  teams: {one_line(teams)}  capacity: {capacity}",
     )
 
 
@@ -98,8 +103,9 @@ def list_agents(
 ) -> None:
     """List agents and operators, oldest first.
 
-    One line each: id, role, name, teams (none: every team) and capacity. With --json:
-    one list of objects (id, name, role, teams, capacity, capacity_is_default).
+    A table with a header row: id, role, name, teams (none: every team) and capacity
+    ('(default)': assignment.default_capacity). With --json: one list of objects (id,
+    name, role, teams, capacity, capacity_is_default).
     """
     settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     records: list[AgentRecord] = []
@@ -112,8 +118,11 @@ def list_agents(
         return
     if not rows:
         echo("no agents yet: handoff token create --name NAME")
-    for row in rows:
-        _echo_row(row)
+        return
+    table(
+        ["id", "role", "name", "teams", "capacity"],
+        [[r["id"], r["role"], r["name"], *_teams_and_capacity(r)] for r in rows],
+    )
 
 
 @agents_app.command("set")

@@ -100,3 +100,33 @@ def test_no_tokens_is_said_without_a_table(tmp_path: Path) -> None:
     assert (
         done.exit_code == 0 and done.stdout == "no tokens yet: handoff token create --name NAME\n"
     )
+
+
+def test_agents_list_has_aligned_columns(tmp_path: Path) -> None:
+    """The teams and capacity followed the name wherever it ended; now every column
+    starts under its header whatever the names' widths. ``--json`` is as it was."""
+    data = tmp_path / "d"
+    _staff(data)
+    listed = _handoff("agents", "list", "--json", "--data-dir", str(data))
+    assert listed.exit_code == 0, listed.output
+    agents = json.loads(listed.stdout)
+    assert [(a["name"], a["teams"], a["capacity"], a["capacity_is_default"]) for a in agents] == [
+        (NAMES[0], ["billing"], 3, True),
+        (NAMES[1], [], 3, True),
+        (NAMES[2], ["tech", "billing"], 5, False),
+        (NAMES[3], [], 3, True),
+    ]
+
+    plain = _handoff("agents", "list", "--data-dir", str(data))
+    assert plain.exit_code == 0, plain.output
+    assert_table(
+        plain.stdout,
+        ["id", "role", "name", "teams", "capacity"],
+        [
+            [agents[0]["id"], "agent", "Sam", "billing", "3 (default)"],
+            [agents[1]["id"], "operator", "Bartholomew Quincy-Longname", "(every team)",
+             "3 (default)"],
+            [agents[2]["id"], "agent", "李小龍", "tech,billing", "5"],
+            [agents[3]["id"], "agent", "Eve\\x1b[31m", "(every team)", "3 (default)"],
+        ],
+    )  # fmt: skip
