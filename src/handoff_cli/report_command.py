@@ -24,11 +24,13 @@ from handoff_cli.common import (
 )
 from handoff_cli.output import echo, one_line
 from handoff_server.analytics.report import analytics_report, report_data
+from handoff_server.config import Settings
 from handoff_server.errors import StoredPolicyInvalid
+from handoff_server.escalation import Policy
 from handoff_server.policies import policy_in_force
 from handoff_server.protocol import TEAM_NAME_PATTERN
 from handoff_server.protocol_operator import DurationStats, SAnalytics
-from handoff_server.store import opened_store, store_exists
+from handoff_server.store import Store, opened_store, store_exists
 
 __all__ = ["register", "report"]
 
@@ -98,6 +100,34 @@ def _show(r: SAnalytics, zone: str) -> None:
         )
 
 
+def _known_teams(store: Store, settings: Settings, policy: Policy) -> list[str]:
+    """Every team named anywhere, sorted: by the stored escalations (of any time), the
+    agents, ``[assignment]``'s push and pull teams, and ``policy`` (its rules, keyword
+    teams, intents and queue gates). Reads ``store``."""
+    named: set[str | None] = {
+        ev.data.get("team") for ev in store.events_of_kinds(("escalated",), None, None)
+    }
+    for agent in store.list_agents():
+        named.update(agent.teams)
+    named.update(settings.assignment.push_teams, settings.assignment.pull_teams)
+    named.update(rule.team for rule in policy.rules)
+    named.update(policy.keyword.teams.values())
+    named.update(category.team for category in policy.intent.categories)
+    named.update(policy.fallbacks.teams)
+    return sorted(team for team in named if team)
+
+
+def _check_team(team: str, known: list[str]) -> None:
+    """Exit with ``not_found`` naming ``team`` and the ``known`` ones unless it is one:
+    a team nobody names would print an empty report, as if it had had no escalations."""
+    if team not in known:
+        fail(
+            f"--team {team!r}: no escalation, agent, assignment setting or policy names"
+            f" this team; known teams: {', '.join(known) or 'none'}",
+            "not_found",
+        )
+
+
 def report(
     since: DateOpt = None,
     until: DateOpt = None,
@@ -116,6 +146,9 @@ def report(
     given with --until is excluded). Wait runs from the queue to the claim, handling from
     the claim to the resolution; median and 90th percentile, overall and per team.
 
+    --team takes a team an escalation, an agent, the config or the policy names;
+    another is an error listing those.
+
     A rate with no conversation that had an AI turn is shown as '-' (no data), and
     is null with --json. With --json: one object, as the operator's analytics screen
     receives it.
@@ -126,9 +159,10 @@ def report(
     if not store_exists(settings.store):
         fail(f"no store in {settings.store.data_dir}: nothing to report", "bad_data_dir")
     try:
-        zone = policy_in_force(settings).policy.business_hours.timezone
+        policy = policy_in_force(settings).policy
     except StoredPolicyInvalid as exc:
         fail(f"stored policy v{exc.version} is invalid:\n{exc}", exc.code)
+    zone = policy.business_hours.timezone
     tz = ZoneInfo(zone)
     start = _moment(since, tz, "--since", end=False) if since else None
     stop = _moment(until, tz, "--until", end=True) if until else None
@@ -138,6 +172,8 @@ def report(
             f"--since {since} is not before --until {until}: the period is empty", "invalid_option"
         )
     with opened_store(settings.store) as store:
+        if team is not None:
+            _check_team(team, _known_teams(store, settings, policy))
         result = analytics_report(store, start, stop, team=team, timezone=zone)
     if json_out:
         print_json(report_data(result))
