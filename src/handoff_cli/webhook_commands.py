@@ -17,7 +17,7 @@ from handoff_cli.common import (
     print_json,
     settings_from,
 )
-from handoff_cli.output import echo, one_line
+from handoff_cli.output import echo, one_line, table
 from handoff_server.store import opened_store, store_exists, utcnow
 from handoff_server.webhooks import send_test_event
 
@@ -38,7 +38,8 @@ def list_deliveries(
 ) -> None:
     """List webhook deliveries, oldest first.
 
-    One line each: event id, type, status, tries, endpoint and the last error.
+    A table with a header row: event id, event type, status (pending, delivered,
+    failed), tries, endpoint and the last error ('-' for none).
 
     With --json: one list of objects (id, endpoint, event_type, payload, created_at,
     next_attempt_at, attempts, status, last_error; times UTC).
@@ -53,12 +54,15 @@ def list_deliveries(
         return
     if not rows:
         echo("no failed deliveries" if failed else "no deliveries")
-    for row in rows:
-        echo(
-            f"{row.id}  {row.event_type}  {row.status}  tries={row.attempts}  ",
-            one_line(row.endpoint),
-            f"  {one_line(row.last_error)}" if row.last_error else "",
-        )
+        return
+    table(
+        ["id", "event", "status", "tries", "endpoint", "error"],
+        [
+            [row.id, row.event_type, row.status, str(row.attempts), row.endpoint,
+             row.last_error or "-"]
+            for row in rows
+        ],
+    )  # fmt: skip
 
 
 @webhooks_app.command("redeliver")

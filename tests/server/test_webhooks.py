@@ -28,6 +28,7 @@ from handoff_server.config import Settings
 from handoff_server.protocol import AClaim, AResolve, VRequestHuman
 from handoff_server.store import OutboxRow
 from handoff_server.webhooks.delivery import in_order
+from tests.cli.test_cli_lists import assert_table
 from tests.conftest import create_token
 from tests.helpers import agent, run_handoff, start_visitor, wait_ack
 
@@ -295,9 +296,11 @@ async def test_operator_lists_a_failed_delivery_and_redelivers_it(
         "conversation.escalated",
     )
     text = await run_handoff("webhooks", "list", "--data-dir", str(data))
-    assert (
-        f"{row.id}  conversation.escalated  failed  tries=1  {receiver.url}  refused:"
-        in text.stdout
+    # A header row, then the delivery in aligned columns (there was no header).
+    assert_table(
+        text.stdout,
+        ["id", "event", "status", "tries", "endpoint", "error"],
+        [[row.id, "conversation.escalated", "failed", "1", receiver.url, "refused: "]],
     )
     unknown = await run_handoff("webhooks", "redeliver", "msg_nope", "--data-dir", str(data))
     assert (unknown.returncode, unknown.stderr.strip()) == (
