@@ -100,7 +100,8 @@ def test_transfer_dialog_80x24(snap_compare) -> None:
     online", "team security · 0 online", "team support · 1 online", then "Kim Okafor ·
     online · 1/3 · billing, support" (highlighted), "Lee Chen · away · 0/2 · security"
     and "Olga Petrova · offline · 0/3 · every team" (both dimmed: they cannot take it);
-    the note box holds "VIP: refund approved" and the keys line says enter transfers."""
+    the note box holds "VIP: refund approved" and the keys line says enter transfers; the
+    footer is the dialog's: "⏎ Transfer esc Cancel"."""
     app, _ = build_app(
         queue=queue_items(), packets=[low_confidence_packet(), keyword_packet()], staff=roster()
     )
@@ -111,8 +112,9 @@ def test_transfer_dialog_80x24(snap_compare) -> None:
 def test_transfer_dialog_160x48(snap_compare) -> None:
     """The transfer dialog at 160×48, just opened: the same list with "team billing · 2
     online" highlighted, an empty note box with its placeholder "Note for colleagues (the
-    visitor never sees it)"; behind it Grace's conversation, whose footer now offers "t
-    Transfer"."""
+    visitor never sees it)"; behind it Grace's conversation; the footer is the dialog's,
+    "↑↓ Choose ⏎ Note esc Cancel" (it was the conversation's keys, which do nothing
+    while the dialog is open)."""
     app, _ = build_app(
         queue=queue_items(), packets=[low_confidence_packet(), keyword_packet()], staff=roster()
     )
@@ -124,7 +126,8 @@ def test_resolve_dialog_80x24(snap_compare) -> None:
     dialog "Resolve · Grace Hopper" asks "How did it end?" with the six codes and what each
     means (answered, referred — highlighted, no_response, duplicate, spam, other), then
     "Was the AI's answer right?" with "no verdict", "right (a person was still needed)",
-    "wrong" (highlighted, the list focused), "not attempted (the AI did not answer)"."""
+    "wrong" (highlighted, the list focused), "not attempted (the AI did not answer)"; the
+    footer is the dialog's: "↑↓ Choose ⏎ Resolve esc Cancel"."""
     app, _ = build_app(
         queue=queue_items(), packets=[low_confidence_packet(), keyword_packet()], staff=roster()
     )
@@ -135,7 +138,8 @@ def test_resolve_dialog_80x24(snap_compare) -> None:
 def test_resolve_dialog_160x48(snap_compare) -> None:
     """The resolve dialog at 160×48, just opened: "answered" and "no verdict" highlighted,
     the codes list focused, the keys line "↑↓ choose · enter: next, then resolve · esc
-    cancel"; behind it Grace's conversation."""
+    cancel"; behind it Grace's conversation; the footer is the dialog's, "↑↓ Choose ⏎
+    Next esc Cancel" (it was the conversation's "c Claim r Resolve …")."""
     app, _ = build_app(
         queue=queue_items(), packets=[low_confidence_packet(), keyword_packet()], staff=roster()
     )

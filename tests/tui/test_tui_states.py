@@ -1,7 +1,8 @@
 """What the conversation and queue screens offer in each state (issue 8, kinds 5 and 7):
 the hint above the reply box and the keys in the footer and palette follow the status;
-the waiting time stops at the claim; the footer fits 80 and 120 columns; notifications
-stay off the reply box; ctrl+a selects all in the reply box; emoji do not push the panel.
+the waiting time stops at the claim; the footer fits 80 and 120 columns; a dialog's
+footer shows the dialog's keys; notifications stay off the reply box; ctrl+a selects all
+in the reply box; emoji do not push the panel.
 
 On the in-memory server (``tests/fake.py``) with a fixed clock; the same behaviour
 against a real server is in ``tests/tui/test_tui_pilot.py``.
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 from rich.cells import cell_len
+from textual.errors import NoWidget
 from textual.geometry import Region
 from textual.widgets import Footer, Static
 from textual.widgets._footer import FooterKey
@@ -30,6 +32,7 @@ from tests.tui_fixtures import (
     low_confidence_packet,
     packet_in_status,
     queue_items,
+    roster,
     wait_for,
 )
 
@@ -258,6 +261,47 @@ async def test_footer_offers_the_keys_of_the_current_mode() -> None:
         await _wait(
             pilot, lambda: "Send" in {k.description for k in _footer_keys(screen)}, "Send once mine"
         )
+
+
+def _bottom_row_keys(pilot) -> list[str] | None:
+    """The keys in the footer on the bottom row of the top screen, or ``None`` when
+    that row is not that screen's footer (what shows there is the screen behind)."""
+    screen = pilot.app.screen
+    try:
+        widget, _ = screen.get_widget_at(1, screen.size.height - 1)
+    except NoWidget:  # nothing of the top screen on that row
+        return None
+    footers = [n for n in widget.ancestors_with_self if isinstance(n, Footer)]
+    if not footers:
+        return None
+    return [
+        k.description for k in footers[0].query(FooterKey) if not k.has_class("-command-palette")
+    ]
+
+
+async def test_the_dialogs_footer_shows_the_keys_that_work_in_it() -> None:
+    """While the resolve dialog was open the footer was the conversation's ("c Claim r
+    Resolve l Release … esc Back"): keys that do nothing there. Each dialog now has its
+    own footer: what the focused list or box does with enter, and esc to cancel."""
+    app, _server = build_app(queue=queue_items(), packets=[low_confidence_packet()],
+                             staff=roster())  # fmt: skip
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await _open(pilot, "c_ada")
+        await _wait(pilot, lambda: app.model.staff.known, "roster")
+        screen.query_one(Transcript).focus()
+        steps = [
+            ("r", "ResolveDialog", ["Choose", "Next", "Cancel"]),
+            ("enter", "ResolveDialog", ["Choose", "Resolve", "Cancel"]),
+            ("escape", "ConversationScreen", None),
+            ("t", "TransferDialog", ["Choose", "Note", "Cancel"]),
+            ("enter", "TransferDialog", ["Transfer", "Cancel"]),
+        ]
+        for key, top, keys in steps:
+            await pilot.press(key)
+            await _wait(pilot, lambda top=top: type(app.screen).__name__ == top, top)
+            if keys is not None:
+                await _wait(pilot, lambda keys=keys: _bottom_row_keys(pilot) == keys,
+                            f"{top} footer {keys}")  # fmt: skip
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 36)])

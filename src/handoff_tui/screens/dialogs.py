@@ -3,7 +3,9 @@ and transfer (to a team or an agent, with a note for colleagues).
 
 Each is a modal screen dismissed with what the agent chose (``None`` when they cancel
 with ``escape``); the conversation screen sends it. Keyboard first: ↑ ↓ choose, enter
-goes to the next question and, on the last, confirms.
+goes to the next question and, on the last, confirms. Each has its own footer with the
+keys that work where the focus is (the conversation's keys behind it do nothing while
+the dialog is open): "↑↓ Choose ⏎ Next esc Cancel", then "⏎ Resolve" or "⏎ Transfer".
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import Footer, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from handoff_server.protocol import AI_VERDICTS, RESOLUTIONS, AiVerdict, Resolution
@@ -46,6 +48,28 @@ def _keys(text: str) -> Static:
     return Static(fill("[dim]$t[/]", t=text), classes="dialog-keys")
 
 
+class _Choices(OptionList):
+    """A dialog's list: the footer shows "↑↓ Choose" and what enter does here."""
+
+    BINDINGS = [Binding("up", "cursor_up", "Choose", key_display="↑↓")]
+
+
+class _ResolutionChoices(_Choices):
+    BINDINGS = [Binding("enter", "select", "Next")]
+
+
+class _VerdictChoices(_Choices):
+    BINDINGS = [Binding("enter", "select", "Resolve")]
+
+
+class _TargetChoices(_Choices):
+    BINDINGS = [Binding("enter", "select", "Note")]
+
+
+class _NoteInput(Input):
+    BINDINGS = [Binding("enter", "submit", "Transfer")]
+
+
 class ResolveDialog(ModalScreen[tuple[Resolution, AiVerdict | None] | None]):
     """Resolve a conversation: a resolution code, then the verdict on the AI's answer
     (or none). Dismissed with ``(resolution, verdict)``, or ``None`` on escape."""
@@ -60,7 +84,7 @@ class ResolveDialog(ModalScreen[tuple[Resolution, AiVerdict | None] | None]):
         with Vertical(classes="dialog"):
             yield Static(fill("[b]Resolve[/] · $who", who=self.visitor), classes="dialog-title")
             yield Static("How did it end?")
-            yield OptionList(
+            yield _ResolutionChoices(
                 *[
                     Option(plain(f"{code:<12} {RESOLUTION_WORDS[code]}"), id=code)
                     for code in RESOLUTIONS
@@ -68,12 +92,13 @@ class ResolveDialog(ModalScreen[tuple[Resolution, AiVerdict | None] | None]):
                 id="resolution",
             )
             yield Static("Was the AI's answer right?")
-            yield OptionList(
+            yield _VerdictChoices(
                 Option(plain("no verdict"), id=NO_VERDICT),
                 *[Option(plain(VERDICT_WORDS[v]), id=v) for v in AI_VERDICTS],
                 id="verdict",
             )
             yield _keys("↑↓ choose · enter: next, then resolve · esc cancel")
+        yield Footer()
 
     def on_mount(self) -> None:
         for options in self.query(OptionList):
@@ -109,15 +134,18 @@ class TransferDialog(ModalScreen[tuple[TransferTarget, str | None] | None]):
         with Vertical(classes="dialog"):
             yield Static(fill("[b]Transfer[/] · $who", who=self.visitor), classes="dialog-title")
             yield Static("To a team, or to an agent who is online with a free slot:")
-            yield OptionList(
+            yield _TargetChoices(
                 *[
                     Option(plain(t.label), id=str(n), disabled=not t.available)
                     for n, t in enumerate(self.targets)
                 ],
                 id="target",
             )
-            yield Input(placeholder="Note for colleagues (the visitor never sees it)", id="note")
+            yield _NoteInput(
+                placeholder="Note for colleagues (the visitor never sees it)", id="note"
+            )
             yield _keys("↑↓ choose · enter: the note, then transfer · esc cancel")
+        yield Footer()
 
     def on_mount(self) -> None:
         options = self.query_one("#target", OptionList)
