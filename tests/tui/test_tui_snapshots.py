@@ -4,7 +4,9 @@ a picture; the docstring says what it must show."""
 
 from __future__ import annotations
 
-from handoff_server.protocol import VisitorMessageData
+from textual.widgets._toast import Toast
+
+from handoff_server.protocol import VisitorInfo, VisitorMessageData
 from handoff_tui.widgets.reply_box import ReplyBox
 from tests.tui_fixtures import (
     SAM,
@@ -108,6 +110,31 @@ def test_conversation_keyword_80x24(snap_compare) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=_open("c_grace"))
 
 
+def test_new_escalation_toast_on_a_conversation_80x24(snap_compare) -> None:
+    """Grace's conversation at 80×24 when Joan Clarke's conversation is escalated: the
+    toast "New escalation / Joan Clarke — keyword 'cancel my account'" (its title and the
+    message wrapped: three lines, no padding) lies over the transcript's top right, left
+    of the panel divider; the panel's
+    trigger "keyword 'cancel my account'" and "confidence 0.88 vs threshold 0.70" stay in
+    view (the toast covered them at the top right of the screen), and so does the reply
+    box."""
+    app, server = build_app(
+        queue=queue_items(), packets=[low_confidence_packet(), keyword_packet()]
+    )
+    grace = next(item for item in queue_items() if item.conversation_id == "c_grace")
+    new = grace.model_copy(
+        update={"conversation_id": "c_joan", "visitor": VisitorInfo(name="Joan Clarke")}
+    )
+
+    async def run_before(pilot) -> None:
+        await _open("c_grace")(pilot)
+        server.upsert(new)
+        await _until(pilot, lambda: pilot.app.screen.query(Toast))
+        await _settle(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=run_before)
+
+
 def test_conversation_keyword_160x48(snap_compare) -> None:
     """Grace's conversation at 160×48: the same content as at 80×24 with the whole panel
     visible, including KB candidates (Cancelling your plan 0.88, SLA credits 0.64) and the
@@ -123,7 +150,8 @@ def test_reply_in_progress_120x36(snap_compare) -> None:
     reply marked "… sending"; the status line says "sending 1…"; the reply box holds the
     half-written second reply; the title bar says "assigned to Sam Rivera"; the panel says
     "waited: 3m18s (claimed 14:30:00 UTC)" instead of a ticking "waiting"; the toast
-    "Claimed: Ada Lovelace" sits top right over the panel, not over the reply box; the
+    "Claimed: Ada Lovelace", one line, sits over the transcript's top right (the "──" that
+    ends its first line), not over the panel's trigger or the reply box; the
     footer shows the writing keys: ^s Send, ^n Send as note, ^g KB draft, esc Back."""
     app, _ = build_app(queue=queue_items(), packets=[low_confidence_packet()], hold_acks=True)
 

@@ -1,7 +1,7 @@
 """What the conversation and queue screens offer in each state (issue 8, kinds 5 and 7):
 the hint above the reply box and the keys in the footer and palette follow the status;
 the waiting time stops at the claim; the footer fits 80 and 120 columns; a dialog's
-footer shows the dialog's keys; notifications stay off the reply box; ctrl+a selects all
+footer shows the dialog's keys; notifications stay off the reply box and the panel; ctrl+a selects all
 in the reply box; emoji do not push the panel.
 
 On the in-memory server (``tests/fake.py``) with a fixed clock; the same behaviour
@@ -21,6 +21,7 @@ from textual.widgets._toast import Toast
 from handoff_server.protocol import VisitorMessageData, parse_event
 from handoff_tui.model import ConversationState
 from handoff_tui.screens import ConversationScreen
+from handoff_tui.widgets.handoff_panel import HandoffPanel
 from handoff_tui.widgets.queue_table import QueueTable
 from handoff_tui.widgets.reply_box import ReplyBox
 from handoff_tui.widgets.transcript import Transcript, TranscriptLine
@@ -304,10 +305,11 @@ async def test_the_dialogs_footer_shows_the_keys_that_work_in_it() -> None:
                             f"{top} footer {keys}")  # fmt: skip
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 36)])
-async def test_notifications_do_not_cover_the_reply_box(size) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (120, 36), (160, 48)])
+async def test_notifications_cover_neither_the_reply_box_nor_the_panel(size) -> None:
     """A toast on the conversation screen (here: "Claimed: …") leaves the reply box and
-    its status line uncovered."""
+    its status line uncovered, and the whole handoff panel: it went top right, over the
+    panel's trigger and confidence."""
     app, _server = build_app(queue=queue_items(), packets=[low_confidence_packet()])
     async with app.run_test(size=size, notifications=True) as pilot:
         screen = await _open(pilot, "c_ada")
@@ -315,8 +317,11 @@ async def test_notifications_do_not_cover_the_reply_box(size) -> None:
         await _wait(pilot, lambda: list(screen.query(Toast)), "toast")
         await pilot.pause(0.3)
         reply = screen.query_one(ReplyBox).region
+        panel = screen.query_one(HandoffPanel).region
         for toast in screen.query(Toast):
+            assert toast.region.area > 0, toast.region
             assert not _overlaps(toast.region, reply), (toast.region, reply)
+            assert not _overlaps(toast.region, panel), (toast.region, panel)
 
 
 async def test_ctrl_a_selects_all_in_the_reply_box() -> None:
