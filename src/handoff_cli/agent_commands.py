@@ -284,11 +284,33 @@ def _starting_note(data_dir: Path, kb: Path | None, seconds: float) -> str:
 
 
 def demo_cache_dir() -> Path:
-    """Where ``handoff demo`` keeps built indexes between runs (the user cache dir's
-    ``index``; ``HANDOFF_AI__CACHE_DIR`` overrides it)."""
-    import platformdirs
+    """Where ``handoff demo`` keeps built indexes between runs: the folder ``handoff
+    serve`` (and ``kb build``, ``eval``, ``triage``) use without ``--data-dir`` or
+    ``--config``, :func:`handoff_server.config.index_cache_dir` of the environment's
+    settings (``[ai] cache_dir``, else ``cache`` in the default data dir,
+    ``~/.local/share/handoff/cache`` on Linux; ``HANDOFF_AI__CACHE_DIR``,
+    ``HANDOFF_STORE__DATA_DIR`` or ``HANDOFF_CONFIG`` change it as they change those
+    commands'). So the demo's index and the server's are one: whichever builds it first,
+    the other loads it. Exits with ``bad_config`` when the environment's settings are
+    invalid."""
+    from handoff_server.config import index_cache_dir
 
-    return platformdirs.user_cache_path("handoff") / "index"
+    return index_cache_dir(settings_from(None))
+
+
+def _prepare_cache_dir() -> Path:
+    """:func:`demo_cache_dir`, with the default data dir created first (mode 0700, as
+    ``handoff serve`` creates it) when the cache lies in it: the cache would create it
+    with the umask's mode, and ``handoff serve`` would warn that others can read it. A
+    data dir that cannot be made is left to the server (the cache is optional)."""
+    from handoff_server.datadir import private_dir
+
+    cache = demo_cache_dir()
+    data_dir = settings_from(None).store.data_dir
+    if cache.is_relative_to(data_dir):
+        with contextlib.suppress(OSError):
+            private_dir(data_dir)
+    return cache
 
 
 def _start_server(
@@ -302,8 +324,8 @@ def _start_server(
     if web:
         args.append("--demo-page")
     log_file = (data_dir / "server.log").open("w", encoding="utf-8")
-    # One demo index for every demo: the data dir is temporary, the cache is not.
-    env = {"HANDOFF_AI__CACHE_DIR": str(demo_cache_dir()), **os.environ}
+    # The data dir is temporary, the cache is not: the one `handoff serve` uses by default.
+    env = {**os.environ, "HANDOFF_AI__CACHE_DIR": str(_prepare_cache_dir())}
     # Same process group as the UI: if the terminal goes away (SIGHUP) the server goes too.
     proc = subprocess.Popen(
         _handoff(*args), stdout=subprocess.PIPE, stderr=log_file, text=True, env=env

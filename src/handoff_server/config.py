@@ -207,8 +207,9 @@ class AISettings(_Section):
     written by a Chat Completions model from the retrieved entries (``[ai.llm]``)."""
     cache_dir: Path | None = None
     """Folder for built answerer indexes (created 0700; only files this user wrote there
-    are loaded); unset means ``cache`` in the data dir. ``handoff demo`` points it at the
-    user cache dir so its temporary data dirs share one demo index."""
+    are loaded); unset means ``cache`` in the data dir. ``handoff demo``, whose data dir
+    is temporary, points its server at the folder ``handoff serve`` uses by default, so
+    both share one index."""
     llm: LLMSettings = Field(default_factory=LLMSettings)
     """The ``llm`` engine's model server (read only when ``engine = "llm"``)."""
 

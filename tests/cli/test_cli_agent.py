@@ -153,13 +153,13 @@ async def test_demo_queue_is_busy_within_seconds(server, agent_token):
     assert len(set(names)) == len(names) and len(set(questions)) == len(questions), first
 
 
-def test_demo_web_prints_the_page_and_the_agent_command_and_stops_on_ctrl_c():
+def test_demo_web_prints_the_page_and_the_agent_command_and_stops_on_ctrl_c(tmp_path):
     import re
     import signal
 
     import httpx
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    env = _own_dirs(tmp_path)
     proc = subprocess.Popen(
         [sys.executable, "-m", "handoff_cli", "demo", "--web", "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
@@ -207,6 +207,45 @@ def _demo_web_note(args: list[str], env: dict[str, str]) -> str:
     return note
 
 
+def _own_dirs(tmp_path) -> dict[str, str]:
+    """The environment without HANDOFF_ variables, with the user's data and cache dirs
+    (XDG) in ``tmp_path``: the default data dir and the index cache are not the user's."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    env["XDG_DATA_HOME"] = str(tmp_path / "share")
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    return env
+
+
+def test_demo_and_serve_share_one_index_cache(tmp_path):
+    """``handoff demo`` kept its index in the user cache dir (~/.cache/handoff/index),
+    ``handoff serve`` in its data dir's cache (~/.local/share/handoff/cache): the demo
+    now uses the server's, so a ``handoff serve`` after a demo loads the demo's index
+    instead of building it again. The default data dir is created private (0700)."""
+    import re
+    import stat
+
+    env = _own_dirs(tmp_path)
+    data_dir = tmp_path / "share" / "handoff"
+    cache = data_dir / "cache"
+    note = _demo_web_note([], env)
+    assert f"later runs load it from {cache})" in note, note
+    built = list(cache.glob("index-*.joblib"))
+    assert len(built) == 1, (note, list(tmp_path.rglob("*.joblib")))
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "handoff_cli", "serve", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        assert serve.stdout is not None
+        assert "listening on" in serve.stdout.readline()
+    finally:
+        serve.terminate()
+        _, err = serve.communicate(timeout=30)
+    assert re.search(rf"loading the cached default index \({re.escape(str(built[0]))}\)", err), err
+    assert "building the" not in err and "readable by other users" not in err, err
+
+
 def test_demo_says_how_long_the_first_build_of_its_kb_takes(tmp_path):
     """The starting note gives the server's own estimate for the KB in use (BANKING77's
     took a minute while the note said "about 10 s for the demo KB")."""
@@ -219,12 +258,11 @@ def test_demo_says_how_long_the_first_build_of_its_kb_takes(tmp_path):
     rows = [f"how do I {verb} my {thing},{thing}" for thing in ("card", "loan", "pin")
             for verb in ("renew", "change", "cancel", "check")]  # fmt: skip
     kb.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")  # the demo's index cache, not the user's
+    env = _own_dirs(tmp_path)
     note = _demo_web_note(["--kb", str(kb)], env)
     m = re.search(r"builds its index, about (\d+) s for this KB", note)
     assert m, note
     assert int(m.group(1)) == round(build_estimate(load_kb(kb), "default"))
-    assert str(tmp_path / "cache") in note
+    assert str(tmp_path / "share") in note
     default = round(build_estimate(load_kb(None), "default"))
     assert default != int(m.group(1))  # the demo KB's figure would be another

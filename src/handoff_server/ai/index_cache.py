@@ -21,8 +21,9 @@ foreign) is rebuilt. A cache that cannot be written (a full or read-only disk) i
 ("cannot cache the index ...") and skipped: the cache only saves time, so it never stops
 a server from starting. Used by :func:`~handoff_server.ai.factory.load_or_build_index`
 (the server, the operator's reindex, ``handoff kb build``, ``eval``, ``triage``) and by
-anything that wants the same index without building it (``handoff demo``'s prebuilt
-index, through ``[ai] cache_dir``).
+anything that wants the same index without building it (``handoff demo``, whose data dir
+is temporary, sets ``[ai] cache_dir`` to the folder ``handoff serve`` uses by default:
+one index for both).
 """
 
 from __future__ import annotations
