@@ -238,7 +238,11 @@ def main() -> None:
     args = ap.parse_args()
     for item in args.set:
         name, value = item.split("=", 1)
-        setattr(retrieval, name, type(getattr(retrieval, name))(value))
+        current = getattr(retrieval, name)
+        if isinstance(current, tuple):  # e.g. _KTH_KS=2,3
+            setattr(retrieval, name, tuple(int(v) for v in value.split(",") if v))
+        else:
+            setattr(retrieval, name, type(current)(value))
     cache = EmbeddingCache(args.emb_cache)
     rows = []
     for seed in args.seeds:

@@ -73,3 +73,82 @@ def test_relative_mahalanobis_is_small_near_a_class_and_large_far_from_all() -> 
     assert d.shape == (4, 3)
     assert d[0].argmin() == 0 and d[1].argmin() == 2
     assert d[3].min() > d[0].min() and d[3].min() > d[2].min()
+
+
+def test_kth_nearest_cosines_match_brute_force(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The k-th nearest example cosine of each question to each class (farthest when the
+    class has fewer than k examples, 0 for a class without any), the classes' typical
+    leave-one-out k-th cosine, and the one-question path agree with a brute-force
+    computation."""
+    from handoff_server.ai import retrieval
+
+    monkeypatch.setattr(retrieval, "_KTH_KS", (1, 3))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(23, 6))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    y = np.array([0] * 10 + [1] * 11 + [3] * 2)  # class 2 has no example
+    ex = retrieval._Examples.of(x, y, 4)
+    q = rng.normal(size=(5, 6))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    nearest, kth = ex.nearest_k(q)
+    assert kth.shape == (2, 5, 4)
+    for c in (0, 1, 3):
+        sims = -np.sort(-(q @ x[y == c].T), axis=1)
+        assert np.allclose(nearest[:, c], sims[:, 0].clip(min=0))
+        assert np.allclose(kth[0, :, c], sims[:, 0])
+        assert np.allclose(kth[1, :, c], sims[:, min(3, len(sims[0])) - 1])
+        own = x[y == c] @ x[y == c].T
+        np.fill_diagonal(own, -np.inf)
+        own = -np.sort(-own, axis=1)[:, :-1]
+        assert ex.kth_typical[1, c] == pytest.approx(np.median(own[:, min(3, own.shape[1]) - 1]))
+        for i in range(5):
+            assert np.allclose(ex.kth_one(q[i], c), kth[:, i, c])
+    assert (kth[:, :, 2] == 0).all() and (ex.kth_one(q[0], 2) == 0).all()
+
+
+def test_crowding_and_coverage_of_an_entry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Crowding: the cosine of an entry's examples' mean to the nearest other entry's;
+    coverage: the share of a question's squared weight on columns the entry's examples
+    use (sparse rows; 1 for dense ones)."""
+    import scipy.sparse as sp
+
+    from handoff_server.ai import retrieval
+
+    monkeypatch.setattr(retrieval, "_CROWD", 1)
+    x = np.array([[1.0, 0, 0, 0], [0.8, 0.6, 0, 0], [0, 0, 1.0, 0], [0, 0, 0.6, 0.8]])
+    y = np.array([0, 0, 1, 2])
+    ex = retrieval._Examples.of(sp.csr_matrix(x), y, 3)
+    m0, m1, m2 = x[:2].mean(0), x[2], x[3]
+    cos = lambda a, b: a @ b / np.linalg.norm(a) / np.linalg.norm(b)  # noqa: E731
+    assert ex.crowd == pytest.approx([max(cos(m0, m1), cos(m0, m2)), cos(m1, m2), cos(m2, m1)])
+    q = np.array([[0.6, 0, 0.8, 0]])
+    crowd, cover = ex.entry_features(sp.csr_matrix(q))
+    assert cover == pytest.approx(np.array([[0.36, 0.64, 0.64]]))
+    assert (ex.entry_features(q)[1] == 1).all()
+    assert retrieval._monotone(retrieval._width(1))[-2:] == [-1, 1]
+
+
+def test_switched_on_features_give_the_batch_numbers_one_question_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the experimental features on (k-th nearest, energy and max-logit, crowding and
+    coverage), the index calibrates on them and the one-question path computes them as
+    the batch path does (the same confidence)."""
+    from handoff_server.ai import retrieval
+    from handoff_server.ai.encoders import TfidfEncoder
+
+    monkeypatch.setattr(retrieval, "_KTH_KS", (2, 5))
+    monkeypatch.setattr(retrieval, "_ENERGY", 2)
+    monkeypatch.setattr(retrieval, "_CROWD", 1)
+    kb = load_kb(None)
+    index = retrieval.build_index(kb, "tfidf", TfidfEncoder())
+    assert index.oof["features"].shape[1] == 8 + 2 + 2 + 2
+    answerer = retrieval.RetrievalAnswerer(kb, index)
+    questions = [q for e in kb.entries for q in e.questions[:1]][:15] + [
+        "what is the capital of mongolia"
+    ]
+    conf_b, top_b, _ = answerer.score(questions)
+    for i, q in enumerate(questions):
+        conf, top, _ = answerer.score([q])
+        assert top[0] == top_b[i]
+        assert conf[0] == pytest.approx(conf_b[i], abs=1e-6)

@@ -28,7 +28,7 @@ __all__ = [
     "make_answerer",
 ]
 
-INDEX_VERSION = "14"
+INDEX_VERSION = "15"
 """Bumped whenever training or the index layout changes, so old caches are ignored."""
 
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.special import log_softmax
+from scipy.special import log_softmax, logsumexp
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
@@ -73,6 +73,23 @@ the entry's own typical leave-one-out nearest-neighbour cosine (:meth:`_Examples
 _MAHALANOBIS = 1
 """1: engines with sentence embeddings add the top entry's relative Mahalanobis distance
 (:class:`_Gaussians`) to the calibration features."""
+_KTH_KS: tuple[int, ...] = ()
+"""The k of each "k-th nearest example" feature: the question's cosine to the top entry's
+k-th nearest example minus that entry's own typical leave-one-out k-th nearest cosine
+(:meth:`_Examples.nearest_k`). Empty: none. Off: on five BANKING77 splits (embeddings
+engine, 0.70) k = 2 took the wrong-answer rate from 0.058 to 0.056, within the spread
+(``benchmarks/calib_dump.py``, docs/ai.md, fourth session)."""
+_ENERGY = 0
+"""1: the calibration features include the energy score of the in-scope classes (the
+log-sum-exp of their scaled scores, Liu et al. 2020, arXiv:2010.03759); 2: also the
+largest in-scope scaled score (max logit, Hendrycks et al. 2022, arXiv:1911.11132).
+Off: 0.058 → 0.060 wrong answers on the same splits (docs/ai.md)."""
+_CROWD = 0
+"""1: the calibration features include how crowded the top entry's neighbourhood is (the
+cosine of its examples' mean to the nearest other entry's) and the share of the
+question's encoded weight on columns the top entry's examples use (its lexical
+coverage by that entry). Off: 0.058 → 0.064 wrong answers with both, 0.057 with
+coverage alone, on the same splits (docs/ai.md)."""
 _HEADS = 1
 """1: an encoder with blocks of different kinds (the ``embeddings`` engine: TF-IDF and
 MiniLM) gets one head per block, fused, and the calibration features include how
@@ -173,13 +190,17 @@ def _features(
     typical: np.ndarray,
     maha: np.ndarray,
     head_logp: list[np.ndarray] | None = None,
+    kth: tuple[np.ndarray, np.ndarray] | None = None,
+    entry: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Calibration features from raw class scores (n, C), nearest-example cosine (n, C),
     the share of unseen words (n,), each class's typical nearest-neighbour cosine
     among its own examples, (C,) or (n, C) (:attr:`_Examples.typical`), the relative
     Mahalanobis distances (n, C) (:meth:`_Examples.mahalanobis`) and, with several heads,
     each head's own log-probabilities (n, C) (:meth:`Fusion.head_logp`), of which the
-    top entry's is a feature: how strongly each model backs the fused choice.
+    top entry's is a feature: how strongly each model backs the fused choice. ``kth``:
+    the k-th nearest cosines (K, n, C) and the classes' typical ones (K, C) or (K, n, C)
+    for the ks of :data:`_KTH_KS` (:meth:`_Examples.nearest_k`).
 
     Returns (features (n, k), top in-scope class (n,), softmax probabilities (n, C)).
     """
@@ -198,6 +219,20 @@ def _features(
     if _MAHALANOBIS:
         cols.append(maha[rows, top])
     cols.extend(lp[rows, top] for lp in head_logp or [])
+    if kth is not None and len(kth[0]):
+        near, typ_k = kth
+        typ_k = np.broadcast_to(typ_k[:, None, :] if typ_k.ndim == 2 else typ_k, near.shape)
+        cols.extend(near[i, rows, top] - typ_k[i, rows, top] for i in range(len(near)))
+    if _ENERGY:
+        scaled = scores * temperature
+        scaled[:, oos] = -np.inf
+        cols.append(logsumexp(scaled, axis=1))
+        if _ENERGY > 1:
+            cols.append(scaled[rows, top])
+    if _CROWD and entry is not None:
+        crowd, cover = entry
+        cols.append(np.broadcast_to(crowd, scores.shape)[rows, top])
+        cols.append(cover[rows, top])
     return np.column_stack(cols), top, np.exp(logp)
 
 
@@ -206,6 +241,10 @@ def _sparse(x: object) -> bool:
     # ``SparseABC`` base, which declares none of the methods (``tocsr``, ``T``,
     # ``toarray``) that these CSR-or-dense ``Any`` values are used with.
     return sp.issparse(x)
+
+
+_Kth = tuple[np.ndarray, np.ndarray]
+"""k-th nearest cosines (K, n, C) and the classes' typical ones, (K, C) or (K, n, C)."""
 
 
 @dataclass
@@ -257,6 +296,25 @@ class _Gaussians:
         return (d - (b * b).sum(1)[:, None]) / dense.shape[1]
 
 
+def _crowd_support(
+    rows: Any, present: np.ndarray, starts: np.ndarray, ends: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, Any]:
+    """Per class: cosine of its examples' mean to the nearest other class's mean (n_classes,)
+    and, for sparse rows, the columns its examples use, as a 0/1 CSR (n_classes, F)."""
+    means = np.zeros((n_classes, rows.shape[1]))
+    for c, a, b in zip(present, starts, ends, strict=True):
+        means[c] = np.asarray(rows[a:b].mean(axis=0)).ravel()
+    norms = np.linalg.norm(means, axis=1)
+    unit = means / np.maximum(norms, 1e-12)[:, None]
+    sim = unit @ unit.T
+    np.fill_diagonal(sim, -1.0)
+    crowd = sim.max(axis=1) if len(present) > 1 else np.zeros(n_classes)
+    if not _sparse(rows):
+        return crowd, np.ones((n_classes, rows.shape[1]))
+    support = sp.csr_matrix((means != 0).astype(np.float64))
+    return crowd, support
+
+
 @dataclass
 class _Examples:
     """Example vectors sorted by class for nearest-per-class lookup: ``rows`` (m,
@@ -264,7 +322,9 @@ class _Examples:
     ``starts`` / ``ends`` where each class's rows begin and end; ``typical`` (n_classes,)
     each class's median cosine between an example and its nearest other example of the
     class (leave-one-out), the overall median for a class with fewer than two; ``gauss``
-    the class Gaussians over the dense embeddings, for engines that have them."""
+    the class Gaussians over the dense embeddings, for engines that have them;
+    ``kth_typical`` (K, n_classes) the median k-th nearest leave-one-out cosine for each k
+    of ``ks`` (:data:`_KTH_KS` when built)."""
 
     rows: Any
     present: np.ndarray
@@ -273,6 +333,10 @@ class _Examples:
     n_classes: int
     typical: np.ndarray
     gauss: _Gaussians | None = None
+    kth_typical: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    ks: tuple[int, ...] = ()
+    crowd: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    support: Any = None
 
     @classmethod
     def of(
@@ -289,20 +353,51 @@ class _Examples:
         rows = rows.tocsr() if _sparse(rows) else np.ascontiguousarray(rows)
         starts = np.searchsorted(sorted_class, present)
         ends = np.searchsorted(sorted_class, present, side="right")
-        typical = np.full(n_classes, np.nan)
+        # Row 0: the nearest other example (typical); then the k-th of each k in _KTH_KS.
+        typ = np.full((1 + len(_KTH_KS), n_classes), np.nan)
         for c, a, b in zip(present, starts, ends, strict=True):
             if b - a >= 2:
                 block = rows[a:b]
                 sim = block @ block.T
                 sim = sim.toarray() if _sparse(sim) else np.array(sim)
                 np.fill_diagonal(sim, -np.inf)
-                typical[c] = float(np.median(sim.max(axis=1)))
-        known = typical[~np.isnan(typical)]
-        typical[np.isnan(typical)] = float(np.median(known)) if len(known) else 0.0
+                desc = -np.sort(-sim, axis=1)[:, :-1]  # the b - a - 1 others, nearest first
+                for i, k in enumerate((1, *_KTH_KS)):
+                    typ[i, c] = float(np.median(desc[:, min(k, b - a - 1) - 1]))
+        for i in range(len(typ)):
+            known = typ[i][~np.isnan(typ[i])]
+            typ[i][np.isnan(typ[i])] = float(np.median(known)) if len(known) else 0.0
         gauss = None
         if dense is not None and _MAHALANOBIS:
             gauss = _Gaussians.of(dense, example_class, n_classes)
-        return cls(rows, present, starts, ends, n_classes, typical, gauss)
+        out = cls(rows, present, starts, ends, n_classes, typ[0], gauss, typ[1:], _KTH_KS)
+        if _CROWD:
+            out.crowd, out.support = _crowd_support(rows, present, starts, ends, n_classes)
+        return out
+
+    def entry_features(self, x: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Each class's crowding (n_classes,) and each row of ``x``'s coverage by each
+        class (n, n_classes): the share of the row's squared weight on columns that
+        class's examples use (1 for dense rows, 0 for a class without examples)."""
+        if self.support is None:
+            return np.zeros(self.n_classes), np.zeros((x.shape[0], self.n_classes))
+        if not _sparse(x):
+            return self.crowd, np.ones((x.shape[0], self.n_classes))
+        sq = x.multiply(x).tocsr()
+        cov = sq @ self.support.T
+        cov = cov.toarray() if _sparse(cov) else np.asarray(cov)
+        total = np.asarray(sq.sum(axis=1)).ravel()
+        return self.crowd, cov / np.maximum(total, 1e-12)[:, None]
+
+    def kth_one(self, xd: np.ndarray, c: int) -> np.ndarray:
+        """:meth:`nearest_k`'s k-th nearest cosines of one question as a dense vector ``xd`` for class ``c``
+        only → (K,)."""
+        ks = self.ks
+        k = np.searchsorted(self.present, c)
+        if not ks or k >= len(self.present) or self.present[k] != c:
+            return np.zeros(len(ks))
+        sims = -np.sort(-(self.rows[self.starts[k] : self.ends[k]] @ xd))
+        return np.array([sims[min(kk, len(sims)) - 1] for kk in ks])
 
     def mahalanobis(self, dense: np.ndarray | None, n: int) -> np.ndarray:
         """(n, n_classes) relative Mahalanobis distances of the questions' ``dense``
@@ -314,7 +409,18 @@ class _Examples:
     def nearest(self, x: Any, block: int = 512) -> np.ndarray:
         """Cosine similarity of each row of ``x`` (unit rows) to its nearest example of each
         class → (n, n_classes), 0 where a class has no example. Row blocks bound memory."""
+        return self.nearest_k(x, block)[0]
+
+    def nearest_k(self, x: Any, block: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`nearest` (n, n_classes), and the cosine of each row of ``x`` to its k-th
+        nearest example of each class for each k of :attr:`ks` (K, n, n_classes): the
+        farthest example when a class has fewer than k, 0 where it has none. One product
+        with the examples for both. A question about an entry is near many of its
+        examples; one about a neighbouring topic may be near a few only (k-th nearest
+        neighbour distance as an out-of-distribution score: Sun et al. 2022,
+        arXiv:2204.06507)."""
         out = np.zeros((x.shape[0], self.n_classes))
+        kth = np.zeros((len(self.ks), x.shape[0], self.n_classes))
         t = self.rows.T.tocsr() if _sparse(self.rows) else self.rows.T
         for start in range(0, x.shape[0], block):
             sim = x[start : start + block] @ t
@@ -322,7 +428,14 @@ class _Examples:
             out[start : start + block, self.present] = np.maximum.reduceat(
                 sim, self.starts, axis=1
             ).clip(min=0)
-        return out
+            if not self.ks:
+                continue
+            for c, a, b in zip(self.present, self.starts, self.ends, strict=True):
+                part = -sim[:, a:b]
+                for i, k in enumerate(self.ks):
+                    j = min(k, b - a) - 1
+                    kth[i, start : start + block, c] = -np.partition(part, j, axis=1)[:, j]
+        return out, kth
 
     def nearest_one(self, xd: np.ndarray, classes: list[int]) -> dict[int, float]:
         """For one question as a dense vector ``xd`` (n_features,): cosine to the nearest
@@ -368,12 +481,13 @@ def build_index(
     texts_arr = np.array(texts, dtype=object)
     if hasattr(encoder, "warm"):  # sentence embeddings: encode every example once, up front
         encoder.warm(texts, progress)
-    scores, sims, unseen, typical, maha = _out_of_fold(
+    scores, sims, unseen, typical, maha, kth, entry = _out_of_fold(
         encoder, texts_arr, y, oos, len(classes), folds, seed, oos_weight, progress
     )
     fusion = Fusion.fit(scores, y)
     logp = fusion.head_logp(scores)
-    feats, top, _ = _features(fusion.fused(scores), 1.0, sims, oos, unseen, typical, maha, logp)
+    fused = fusion.fused(scores)
+    feats, top, _ = _features(fused, 1.0, sims, oos, unseen, typical, maha, logp, kth, entry)
     right = ((top == y) & (y != oos)).astype(int)
     is_oos = y == oos
     # A KB that brings its own out-of-scope examples is calibrated on them; one without
@@ -411,17 +525,21 @@ def _out_of_fold(
     seed: int,
     oos_weight: float,
     progress: ProgressSink = NO_PROGRESS,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, _Kth, _Kth]:
     """Out-of-fold scores: each example scored by a model that never saw it. Returns the
     heads' scores (n_heads, n_examples, n_classes), nearest-example similarities
     (n_examples, n_classes), the share of unseen words (n_examples,), the classes' typical
     cosines in each example's fold and the relative Mahalanobis distances (both
-    (n_examples, n_classes))."""
+    (n_examples, n_classes)), and the k-th nearest cosines with the fold's typical ones
+    (both (K, n_examples, n_classes), K = len(:data:`_KTH_KS`)), and the fold's crowding
+    and coverage (:meth:`_Examples.entry_features`, both (n_examples, n_classes))."""
     oof_scores = np.zeros((0, len(texts), n_classes))
     oof_sims = np.zeros((len(texts), n_classes))
     oof_typical = np.zeros((len(texts), n_classes))
     oof_maha = np.zeros((len(texts), n_classes))
     oof_unseen = np.zeros(len(texts))
+    oof_kth = np.zeros((2, len(_KTH_KS), len(texts), n_classes))
+    oof_entry = (np.zeros((len(texts), n_classes)), np.zeros((len(texts), n_classes)))
     counts = np.bincount(y, minlength=n_classes)
     k = max(2, min(folds, int(np.median(counts))))
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -438,12 +556,17 @@ def _out_of_fold(
             oof_scores = np.full((len(blocks), len(texts), n_classes), -10.0)
         oof_scores[:, test] = _fit_scores(xtr, y[train], xte, oos, oos_weight, blocks, n_classes)
         examples = _Examples.of(xtr, y[train], n_classes, enc.dense(xtr))
-        oof_sims[test] = examples.nearest(xte)
+        oof_sims[test], near_k = examples.nearest_k(xte)
         oof_typical[test] = examples.typical
         oof_maha[test] = examples.mahalanobis(enc.dense(xte), len(test))
         oof_unseen[test] = enc.unseen(list(texts[test]))
+        oof_kth[0][:, test] = near_k
+        crowd, cover = examples.entry_features(xte)
+        oof_entry[0][test], oof_entry[1][test] = crowd, cover
+        oof_kth[1][:, test] = examples.kth_typical[:, None, :]
         progress.advance(1)
-    return oof_scores, oof_sims, oof_unseen, oof_typical, oof_maha
+    kth = (oof_kth[0], oof_kth[1])
+    return oof_scores, oof_sims, oof_unseen, oof_typical, oof_maha, kth, oof_entry
 
 
 def _calibration_weights(
@@ -506,6 +629,41 @@ def _final_index(
     )
 
 
+def _held_out_round(
+    encoder: Any,
+    texts: np.ndarray,
+    y: np.ndarray,
+    held: np.ndarray,
+    oos: int,
+    n_classes: int,
+    fusion: Fusion,
+    oos_weight: float,
+) -> np.ndarray:
+    """Calibration features (m, k) of the examples of the entries ``held``, scored by a
+    model fitted on every other example (:func:`_held_out_topics`)."""
+    mask = np.isin(y, held)
+    train, test = np.flatnonzero(~mask), np.flatnonzero(mask)
+    enc = encoder.fresh().fit(list(texts[train]))
+    xtr, xte = enc.transform(list(texts[train])), enc.transform(list(texts[test]))
+    blocks = _blocks(enc, xtr.shape[1])
+    scores = _fit_scores(xtr, y[train], xte, oos, oos_weight, blocks, n_classes)
+    examples = _Examples.of(xtr, y[train], n_classes, enc.dense(xtr))
+    sims, near_k = examples.nearest_k(xte)
+    f, _, _ = _features(
+        fusion.fused(scores),
+        1.0,
+        sims,
+        oos,
+        enc.unseen(list(texts[test])),
+        examples.typical,
+        examples.mahalanobis(enc.dense(xte), len(test)),
+        fusion.head_logp(scores),
+        (near_k, examples.kth_typical),
+        examples.entry_features(xte),
+    )
+    return f
+
+
 def _held_out_topics(
     encoder: Any,
     texts: np.ndarray,
@@ -527,7 +685,7 @@ def _held_out_topics(
     for a KB with fewer than 4 entries (nothing to leave out).
     """
     entries = np.array([c for c in range(n_classes) if c != oos and (y == c).any()])
-    width = len(_MONOTONE) + _RELATIVE + _MAHALANOBIS + (fusion.heads if fusion.heads > 1 else 0)
+    width = _width(fusion.heads)
     if len(entries) < 4 or _HELD_OUT_ROUNDS == 0:
         return np.zeros((0, width))
     rng = np.random.default_rng(seed)
@@ -536,27 +694,7 @@ def _held_out_topics(
     progress.start("held-out-topic rounds", _HELD_OUT_ROUNDS)
     for _ in range(_HELD_OUT_ROUNDS):
         held = rng.choice(entries, n_out, replace=False)
-        mask = np.isin(y, held)
-        train, test = np.flatnonzero(~mask), np.flatnonzero(mask)
-        enc = encoder.fresh().fit(list(texts[train]))
-        xtr, xte = enc.transform(list(texts[train])), enc.transform(list(texts[test]))
-        blocks = _blocks(enc, xtr.shape[1])
-        scores = _fit_scores(xtr, y[train], xte, oos, oos_weight, blocks, n_classes)
-        examples = _Examples.of(xtr, y[train], n_classes, enc.dense(xtr))
-        unseen = enc.unseen(list(texts[test]))
-        maha = examples.mahalanobis(enc.dense(xte), len(test))
-        sims = examples.nearest(xte)
-        f, _, _ = _features(
-            fusion.fused(scores),
-            1.0,
-            sims,
-            oos,
-            unseen,
-            examples.typical,
-            maha,
-            fusion.head_logp(scores),
-        )
-        out.append(f)
+        out.append(_held_out_round(encoder, texts, y, held, oos, n_classes, fusion, oos_weight))
         progress.advance(1)
     return np.vstack(out) if out else np.zeros((0, width))
 
@@ -568,13 +706,22 @@ def _held_out_topics(
 _MONOTONE = [1, 1, -1, 1, -1, -1]
 
 
+def _width(heads: int) -> int:
+    """Number of calibration features with ``heads`` heads (see :func:`_features`)."""
+    extra = len(_KTH_KS) + min(_ENERGY, 2) + 2 * _CROWD
+    return len(_MONOTONE) + _RELATIVE + _MAHALANOBIS + (heads if heads > 1 else 0) + extra
+
+
 def _monotone(width: int) -> list[int]:
     """Directions of ``width`` features: :data:`_MONOTONE`, + for the relative cosine
     when :data:`_RELATIVE` is on, − for the relative Mahalanobis distance when
     :data:`_MAHALANOBIS` is on, then + for each head's log-probability of the top entry
-    (a head backing the choice more never lowers P(right))."""
+    (a head backing the choice more never lowers P(right)), for each k-th nearest cosine
+    (closer never lowers it) and for the energy and max-logit scores (higher: more
+    in-distribution); with :data:`_CROWD`, − for crowding and + for coverage, last."""
     base = [*_MONOTONE, *([1] if _RELATIVE else []), *([-1] if _MAHALANOBIS else [])]
-    return [*base, *[1] * (width - len(base))]
+    tail = [-1, 1] if _CROWD else []
+    return [*base, *[1] * (width - len(base) - len(tail)), *tail]
 
 
 class _Forest:
@@ -678,12 +825,23 @@ class RetrievalAnswerer:
         if len(questions) == 1:
             return self._score_one(x, ix.encoder.unseen(questions))
         scores = np.asarray(x @ ix.coef) + ix.intercept
-        sims = ix.layout.nearest(x)
+        sims, near_k = ix.layout.nearest_k(x)
         unseen = ix.encoder.unseen(questions)
         maha = ix.layout.mahalanobis(ix.encoder.dense(x), len(questions))
         logp = ix.heads.logp(x, ix.coef) if ix.heads else None
+        kth = (near_k, ix.layout.kth_typical)
+        entry = ix.layout.entry_features(x)
         feats, top, probs = _features(
-            scores, ix.temperature, sims, ix.oos_index, unseen, ix.layout.typical, maha, logp
+            scores,
+            ix.temperature,
+            sims,
+            ix.oos_index,
+            unseen,
+            ix.layout.typical,
+            maha,
+            logp,
+            kth,
+            entry,
         )
         return _calibrate(ix, feats), top, probs
 
@@ -716,8 +874,20 @@ class RetrievalAnswerer:
             sims[0, c] = v
         maha = ix.layout.mahalanobis(ix.encoder.dense(x), 1)
         logp = ix.heads.logp(x, ix.coef) if ix.heads else None
+        near = np.zeros((len(ix.layout.ks), 1, len(ix.classes)))
+        near[:, 0, top] = ix.layout.kth_one(xd, top)
+        kth = (near, ix.layout.kth_typical)
         feats, top_arr, probs = _features(
-            scores, ix.temperature, sims, oos, unseen, ix.layout.typical, maha, logp
+            scores,
+            ix.temperature,
+            sims,
+            oos,
+            unseen,
+            ix.layout.typical,
+            maha,
+            logp,
+            kth,
+            ix.layout.entry_features(x),
         )
         return _calibrate(ix, feats), top_arr, probs
 
