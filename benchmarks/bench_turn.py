@@ -28,10 +28,15 @@ The visitors are the simulator's (:mod:`handoff_cli.simulate`, the one load gene
 except in 4 and 5, which drive ``handoff_server.client`` directly (one sequential
 conversation; silent connections).
 
+Event loops: ``handoff serve`` runs on its ``server.event_loop`` (uvloop by default);
+this process (the echo baselines and the visitors) runs on ``--loop``, uvloop by default
+too, so the echo baselines are served by the same loop as the server. The header says
+which loop each side runs.
+
 Usage::
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_turn.py [--seconds 10] [--turns 10]
-        [--only 1,2,3,4,5]
+        [--only 1,2,3,4,5] [--loop uvloop|asyncio]
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ from handoff_server.ai import make_answerer  # noqa: E402
 from handoff_server.client import connect_visitor, new_client_msg_id  # noqa: E402
 from handoff_server.config import Settings  # noqa: E402
 from handoff_server.escalation import PriorTurn, TurnContext, decide_turn  # noqa: E402
+from handoff_server.event_loop import loop_name, run  # noqa: E402
 from handoff_server.frames import parse_visitor_frame  # noqa: E402
 from handoff_server.kb import demo_kb_path, load_kb  # noqa: E402
 from handoff_server.protocol import (  # noqa: E402
@@ -205,6 +211,12 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of process ``pid`` (all threads), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def served_loop(pid: int) -> str:
+    """The event loop process ``pid`` (a ``handoff serve``) runs on: ``uvloop`` when
+    uvloop's extension is mapped into it, else ``asyncio``."""
+    return "uvloop" if "/uvloop/" in Path(f"/proc/{pid}/maps").read_text() else "asyncio"
 
 
 def rss_kib(pid: int) -> int:
@@ -451,11 +463,18 @@ async def main(args: argparse.Namespace) -> None:
     )
     questions, own = answerable(60)
     root = Path(tempfile.mkdtemp(prefix="bench-turn-"))
-    echo = await serve(_echo, "127.0.0.1", 0)
+    # A deep listen backlog: the echoes share this process's loop with the visitors, whose
+    # 200 connects (table 1) can all go out before the echo accepts one; on uvloop, 15-20
+    # of them then overflowed the default 100 and timed out in their handshake.
+    echo = await serve(_echo, "127.0.0.1", 0, backlog=1024)
     store = AsyncStore(SQLiteStore(root / "echo-store"))
-    echo_db = await serve(echo_with_store(store), "127.0.0.1", 0)
+    echo_db = await serve(echo_with_store(store), "127.0.0.1", 0, backlog=1024)
     started = await start_server(root, "turn", None, 0, [])
     pid = started.process.pid
+    print(
+        f"# event loops: echo, echo+db and the visitors {loop_name(asyncio.get_running_loop())},"
+        f" handoff serve {served_loop(pid)}"
+    )
     urls = {
         "echo": f"ws://127.0.0.1:{echo.sockets[0].getsockname()[1]}",
         "echo+db": f"ws://127.0.0.1:{echo_db.sockets[0].getsockname()[1]}",
@@ -509,4 +528,11 @@ if __name__ == "__main__":
     parser.add_argument(
         "--idle", type=int, default=300, help="idle connections for the memory figure"
     )
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument(
+        "--loop",
+        choices=["uvloop", "asyncio"],
+        default="uvloop",
+        help="event loop of this process (the echo baselines and the visitors)",
+    )
+    parsed = parser.parse_args()
+    run(main(parsed), parsed.loop)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import shlex
@@ -68,6 +67,7 @@ def serve(
     Prints 'handoff listening on ws://HOST:PORT' when ready (and, with --demo-page,
     'demo page on http://HOST:PORT/demo'). The web widget is served at /widget.js.
     """
+    from handoff_server import event_loop
     from handoff_server.ai import ENGINES
     from handoff_server.app import run_forever
 
@@ -96,7 +96,7 @@ def serve(
         )
     _warn_unapplied_policy(settings, config)
     try:
-        asyncio.run(run_forever(settings))
+        event_loop.run(run_forever(settings), settings.server.event_loop)
     except HandoffError as exc:
         fail(exc.detail, exc.code)
     except ImportError as exc:

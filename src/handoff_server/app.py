@@ -26,6 +26,7 @@ from handoff_server.config import Settings, index_cache_dir
 from handoff_server.conversations import ConversationService
 from handoff_server.datadir import diagnose_data_dir, explain_os_error
 from handoff_server.errors import DataDirError, ListenError
+from handoff_server.event_loop import loop_name
 from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
 from handoff_server.kb.models import KnowledgeBase
@@ -390,16 +391,18 @@ async def run_forever(settings: Settings, *, announce: bool = True) -> None:
 
 
 def _log_where(settings: Settings) -> None:
-    """Log the data dir (and the store), the KB and the engine of a started server:
+    """Log the data dir (and the store), the KB, the engine and the event loop
+    (:mod:`~handoff_server.event_loop`) of a started server:
     'handoff token create' and the other store commands must be given the same data dir
     (or store) to act on its agents and conversations."""
     log.info(
         "data dir %s (%s; 'handoff token create' and the other commands need the same "
-        "--data-dir); KB: %s; engine: %s",
+        "--data-dir); KB: %s; engine: %s; event loop: %s",
         settings.store.data_dir,
         "a PostgreSQL store" if settings.store.url else "SQLite store there",
         settings.ai.kb or "the bundled demo KB",
         settings.ai.engine,
+        loop_name(asyncio.get_running_loop()),
     )
 
 

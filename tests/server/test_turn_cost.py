@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 from websockets.asyncio.client import connect
 
+from handoff_server.conversations import inline
 from handoff_server.conversations.inline import InlineRunner
 from handoff_server.conversations.memory import ConversationMemory
 from handoff_server.store import AsyncStore, ConversationRecord, NewEvent, SQLiteStore, utcnow
@@ -272,6 +274,53 @@ def test_a_call_in_a_thread_is_timed_by_its_cpu_not_by_its_waits() -> None:
     asyncio.run(runner.run(waits, 0.05, 5.0))
     assert runner.mean < runner.budget
     assert runner.inline
+
+
+@pytest.mark.skipif(not hasattr(resource, "RUSAGE_THREAD"), reason="Linux's thread usage")
+def test_a_call_on_the_loop_never_reads_the_threads_cpu_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reading the thread's CPU clock (``clock_gettime(CLOCK_THREAD_CPUTIME_ID)``) lets
+    a busy machine's scheduler take the core away right then (more involuntary context
+    switches). A call on the loop is timed by the wall clock and one ``getrusage``."""
+    runner = InlineRunner(budget=0.05, warmup=0)
+    runner.inline = True
+    reads: list[float] = []
+    clock = time.thread_time
+
+    def counted() -> float:
+        reads.append(clock())
+        return reads[-1]
+
+    monkeypatch.setattr(time, "thread_time", counted)
+
+    async def go() -> None:
+        for _ in range(5):
+            await runner.run(sum, range(1000), 1.0)
+
+    asyncio.run(go())
+    assert runner.calls == 5 and runner.inline
+    assert reads == []
+
+
+@pytest.mark.skipif(not hasattr(resource, "RUSAGE_THREAD"), reason="Linux's thread usage")
+def test_a_call_on_the_loop_counts_its_cpu_when_the_machine_took_its_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Preempted (an involuntary context switch meanwhile), a call's wall time is the
+    machine's load, not its cost: it counts by its CPU time. Not preempted, its wall
+    time is what it held the loop (here: a sleep), and it counts so."""
+    usage = iter([(0.0, 0), (0.001, 1), (0.0, 0), (0.001, 0)])  # (cpu s, preemptions)
+    monkeypatch.setattr(inline, "_usage", lambda: next(usage))
+    runner = InlineRunner(budget=0.005, warmup=0)
+    runner.inline = True
+
+    asyncio.run(runner.run(time.sleep, 0.05, 1.0))  # preempted: 1 ms of CPU
+    assert runner.mean == pytest.approx(0.001)
+    assert runner.inline
+    asyncio.run(runner.run(time.sleep, 0.05, 1.0))  # not preempted: 50 ms held
+    assert runner.mean > 0.01
+    assert not runner.inline
 
 
 async def test_small_messages_go_uncompressed_to_a_client_offering_deflate(server: Any) -> None:

@@ -7,14 +7,27 @@ runner times each call and runs the next one on the loop itself while the calls 
 quick (a running mean under ``budget`` seconds and the last call under four times it),
 in a thread with the timeout otherwise.
 
-What is timed: the calling thread's CPU time (:func:`time.thread_time`), the cost of
-the work itself, as answerers are CPU-bound (:class:`~handoff_server.ai.base.Answerer`).
-Not the wall clock: a call in a thread waits for the GIL whenever the loop runs, and
-on a busy machine any call waits for a core, so by the wall clock a 1 ms answer "took"
-5-10 ms in a thread under load and the runner never came back to the loop. One
-exception: a slow call on the loop (by the wall clock) that used less than half of
-that as CPU and was not preempted by the machine waited on something (the network, a
-lock): its wall time is what it cost the loop, and it is counted so.
+What is timed, on the loop: the wall clock, while the machine left the loop's thread
+its core (no involuntary context switch: then the wall time is what the call cost the
+loop, its work and any wait); when the machine took the core away meanwhile, the
+thread's CPU time as the kernel accounts it (``getrusage(RUSAGE_THREAD)``, to a
+scheduler tick), the work's own cost: on a busy machine an inline 2 ms answer took up
+to 45 ms of wall time, waiting for a core. Both come from clocks that cost nothing
+extra (the wall clock is read in user space; the one ``getrusage`` per mark also gives
+the context switches). Not :func:`time.thread_time` on the loop: on Linux reading the
+thread's CPU clock brings its scheduler accounting up to date, and on a busy machine
+the kernel then takes the core away at that moment whenever the thread's slice is
+used up, more often than the timer tick would (a loop of ~75 us calls sharing its core
+with a busy process: 174 involuntary context switches instead of 97); the server used
+3% less CPU per turn without it, on average over four A/B runs on a busy machine
+(from -8% to +1%: docs/benchmarks.md, "Per-turn CPU, third pass"). In a thread: its CPU time (:func:`time.thread_time`), as a call there waits
+for the GIL whenever the loop runs: by the wall clock a 1 ms answer "took" 5-10 ms in
+a thread under load and the runner never came back to the loop (calls go there only
+during the warm-up and after a slow one, so the clock's cost does not matter there).
+Where the context switches are not counted (no ``RUSAGE_THREAD``: not Linux), a call
+on the loop is timed by :func:`time.thread_time`, unless it was slow by the wall clock
+and used under half of that as CPU: it waited on something, and counts by its wall
+time.
 
 The price: a call run on the loop cannot be cut short by its timeout. A call that turns
 out slow (over four times the budget) sends every later call back to the thread until
@@ -64,17 +77,15 @@ class InlineRunner:
             try:
                 return fn(arg)
             finally:
-                wall, cpu, preempted = start.since()
-                waited = wall > SLOW * self.budget and cpu < wall / 2 and not preempted
-                self._observe(wall if waited else cpu)
+                self._observe(start.cost(self.budget))
         took: list[float] = []
 
         def timed() -> T:
-            start = _Mark()
+            start = time.thread_time()
             try:
                 return fn(arg)
             finally:
-                took.append(start.since()[1])
+                took.append(time.thread_time() - start)
 
         try:
             return await asyncio.wait_for(asyncio.to_thread(timed), timeout)
@@ -94,24 +105,38 @@ class InlineRunner:
 
 
 class _Mark:
-    """The calling thread's clocks now; :meth:`since` gives what passed on them."""
+    """The calling thread's clocks now (the wall clock; the thread's CPU time and
+    involuntary context switches, from one ``getrusage``); :meth:`cost` gives what a
+    call on the loop since cost it. Never :func:`time.thread_time` where the context
+    switches are counted (see the module's doc)."""
 
     def __init__(self) -> None:
         self.wall = time.perf_counter()
-        self.cpu = time.thread_time()
-        self.preemptions = _preemptions()
+        self.cpu, self.preemptions = _usage()
 
-    def since(self) -> tuple[float, float, bool]:
-        """Wall seconds, this thread's CPU seconds, and whether the machine took its core
-        away meanwhile (an involuntary context switch; False where not counted)."""
+    def cost(self, budget: float) -> float:
+        """Seconds the call since the mark cost the loop: its wall time unless the
+        machine took the thread's core away meanwhile, then its CPU time (at most the
+        wall time). Where context switches are not counted: its CPU time, or its wall
+        time when it was slow (over ``SLOW`` × ``budget``) and used under half of it
+        as CPU (it waited)."""
         wall = time.perf_counter() - self.wall
-        cpu = time.thread_time() - self.cpu
-        return wall, cpu, _preemptions() > self.preemptions
+        cpu, preemptions = _usage()
+        cpu -= self.cpu
+        if preemptions < 0:  # not counted here
+            waited = wall > SLOW * budget and cpu < wall / 2
+            return wall if waited else cpu
+        return wall if preemptions == self.preemptions else min(wall, cpu)
 
 
 _RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", None)
 
 
-def _preemptions() -> int:
-    """Involuntary context switches of the calling thread so far (Linux; else 0)."""
-    return 0 if _RUSAGE_THREAD is None else resource.getrusage(_RUSAGE_THREAD).ru_nivcsw
+def _usage() -> tuple[float, int]:
+    """The calling thread's CPU seconds (user + system, as the kernel accounts them:
+    up to a scheduler tick behind) and its involuntary context switches so far (Linux);
+    elsewhere its CPU seconds from :func:`time.thread_time` and -1."""
+    if _RUSAGE_THREAD is None:
+        return time.thread_time(), -1
+    usage = resource.getrusage(_RUSAGE_THREAD)
+    return usage.ru_utime + usage.ru_stime, usage.ru_nivcsw

@@ -1,0 +1,97 @@
+"""``handoff serve`` runs on uvloop by default (``server.event_loop``), on asyncio's own
+loop when asked, and on asyncio's loop with a warning where uvloop cannot be imported
+(``handoff_server.event_loop``). A real ``handoff serve`` process answers a real
+visitor on each."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from handoff_server import event_loop
+from handoff_server.config import Settings
+from tests.helpers import say, start_visitor
+
+pytestmark = pytest.mark.server
+
+# uvloop is a dependency everywhere but Windows (pyproject.toml): missing it is a failure.
+HAS_UVLOOP = sys.platform != "win32"
+
+
+def _serve(data_dir: Path, **env: str) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """``handoff serve --port 0`` at log level INFO, with ``env`` added to a HANDOFF_-free
+    environment; returns the process, its ws:// URL and the lines it wrote before."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "handoff_cli", "serve", "--port", "0"]
+        + ["--data-dir", str(data_dir), "--log-level", "INFO"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**clean, **env},
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line)
+        m = re.search(r"listening on (ws://\S+)", line)
+        if m:
+            return proc, m.group(1), lines
+    raise AssertionError(f"server did not start: {proc.wait()}: {''.join(lines)}")
+
+
+async def _answers_on(loop: str, data_dir: Path, **env: str) -> None:
+    proc, url, lines = await asyncio.to_thread(_serve, data_dir, **env)
+    try:
+        said = [line for line in lines if "event loop:" in line]
+        assert said and said[0].rstrip().endswith(f"event loop: {loop}"), lines
+        conn, _ = await start_visitor(url, name="Ada")
+        frames = await say(conn, "how do I set up an email account for a new employee")
+        assert frames[-1].event.kind == "ai_message", frames[-1]
+        await conn.close()
+    finally:
+        proc.terminate()
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+
+
+@pytest.mark.skipif(not HAS_UVLOOP, reason="no uvloop on Windows")
+async def test_serve_runs_on_uvloop_by_default(tmp_path: Path) -> None:
+    await _answers_on("uvloop", tmp_path / "data")
+
+
+async def test_serve_runs_on_asyncios_loop_when_configured(tmp_path: Path) -> None:
+    await _answers_on("asyncio", tmp_path / "data", HANDOFF_SERVER__EVENT_LOOP="asyncio")
+
+
+def test_the_event_loop_setting_is_validated() -> None:
+    assert Settings().server.event_loop == "uvloop"
+    assert Settings(server={"event_loop": "asyncio"}).server.event_loop == "asyncio"  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="event_loop"):
+        Settings(server={"event_loop": "tokio"})  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(not HAS_UVLOOP, reason="no uvloop on Windows")
+def test_uvloop_runs_the_coroutine_on_a_uvloop_loop() -> None:
+    async def which() -> str:
+        return event_loop.loop_name(asyncio.get_running_loop())
+
+    assert event_loop.run(which(), "uvloop") == "uvloop"
+    assert event_loop.run(which(), "asyncio") == "asyncio"
+
+
+def test_without_uvloop_the_server_falls_back_to_asyncio_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop raises ImportError
+    with caplog.at_level(logging.WARNING, logger="handoff_server.event_loop"):
+        assert event_loop.loop_factory("uvloop") is None
+    assert "uvloop cannot be imported" in caplog.text
+    assert event_loop.loop_factory("asyncio") is None
