@@ -19,6 +19,8 @@ read it as the contract.
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -126,6 +128,8 @@ __all__ = [
     "VisitorMessage",
     "VisitorMessageData",
     "dump_frame",
+    "email_key",
+    "matching_emails",
     "normalized_email",
     "KNOWN_BLANKS",
     "has_visible_text",
@@ -177,6 +181,25 @@ def normalized_email(value: str) -> str:
         return validate_email(value, check_deliverability=False).normalized
     except EmailNotValidError as exc:
         raise ValueError(f"not an email address: {exc}") from None
+
+
+def email_key(value: str) -> str:
+    """The key two stored emails are the same visitor's by (erasure, any look-up of a
+    visitor by email): ``value`` trimmed, Unicode NFC, case-folded whole
+    (:meth:`str.casefold`: ``Ödön.Ü@Example.com`` and ``ödön.ü@example.com`` agree;
+    ``ß`` folds to ``ss``), NFC again. Computed in Python for both stores alike, never
+    by a database's ``lower()`` (SQLite's folds ASCII only; PostgreSQL's follows the
+    database's locale)."""
+    folded = unicodedata.normalize("NFC", value.strip()).casefold()
+    return unicodedata.normalize("NFC", folded)
+
+
+def matching_emails(stored: Iterable[object], email: str) -> list[str]:
+    """The values of ``stored`` (emails as stored; non-strings skipped) whose
+    :func:`email_key` is ``email``'s, each once, sorted: what a store then matches
+    exactly."""
+    key = email_key(email)
+    return sorted({s for s in stored if isinstance(s, str) and email_key(s) == key})
 
 
 def _email(value: str) -> str:

@@ -47,7 +47,8 @@ class Erasure:
 def erase_email(store: Store, email: str, *, dry_run: bool = False) -> Erasure:
     """Delete every conversation holding ``email`` (see the module); with ``dry_run``,
     only find them. ``email`` is matched against what was stored, exactly but for case
-    and surrounding blanks, whether or not it is a valid address (a visitor's hello keeps
+    (Unicode case-folded, :func:`~handoff_server.protocol.email_key`) and surrounding
+    blanks, whether or not it is a valid address (a visitor's hello keeps
     any text it gave as its email: it must be erasable too). Raises ``ValueError`` for an
     empty value; the store's error when it cannot write (nothing is deleted then)."""
     if not email.strip():

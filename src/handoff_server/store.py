@@ -36,7 +36,7 @@ from handoff_server.datadir import (
     private_dir,
 )
 from handoff_server.errors import DataDirError
-from handoff_server.protocol import AgentRole, ConversationStatus
+from handoff_server.protocol import AgentRole, ConversationStatus, matching_emails
 from handoff_server.store_thread import StoreThread
 from handoff_server.storehealth import StoreHealth
 
@@ -1286,6 +1286,11 @@ def _turn_rows(rows: list[sqlite3.Row]) -> list[AiTurnRow]:
     return out
 
 
+_TASK_IN = "('callback_requested', 'offline_message', 'offline_reply')"
+"""The event kinds whose data may hold a visitor's email (``conversations_of_email``);
+an SQL literal, never input."""
+
+
 class _SQLiteDataCare:
     """Tokens' revocation, the write probe, and visitor data's retention and erasure,
     shared by :class:`SQLiteStore` (kept apart so each class stays readable)."""
@@ -1311,15 +1316,26 @@ class _SQLiteDataCare:
         return _agent(row)
 
     def conversations_of_email(self, email: str) -> list[str]:
-        """Ids of the conversations holding ``email`` (without case), oldest first."""
+        """Ids of the conversations holding ``email`` (the visitor's own, or one given in
+        a callback request or offline message), compared by
+        :func:`~handoff_server.protocol.email_key` (any case, Unicode too), oldest
+        first. The stored addresses are read and folded in Python, then matched exactly:
+        SQLite's ``lower()`` folds ASCII only."""
         with self._lock:
+            stored = self._db.execute(
+                "SELECT json_extract(visitor, '$.email') FROM conversations"
+                f" UNION SELECT json_extract(data, '$.email') FROM events WHERE kind IN {_TASK_IN}"
+            ).fetchall()
+            wanted = matching_emails((r[0] for r in stored), email)
+            if not wanted:
+                return []
+            marks = ",".join("?" * len(wanted))
             rows = self._db.execute(
-                "SELECT id FROM conversations c WHERE lower(json_extract(c.visitor, '$.email')) = ?"
+                f"SELECT id FROM conversations c WHERE json_extract(c.visitor, '$.email') IN ({marks})"
                 " OR EXISTS (SELECT 1 FROM events e WHERE e.conversation_id = c.id"
-                " AND e.kind IN ('callback_requested', 'offline_message', 'offline_reply')"
-                " AND lower(json_extract(e.data, '$.email')) = ?)"
+                f" AND e.kind IN {_TASK_IN} AND json_extract(e.data, '$.email') IN ({marks}))"
                 " ORDER BY c.created_at, c.id",
-                (email.strip().lower(), email.strip().lower()),
+                (*wanted, *wanted),
             ).fetchall()
         return [r[0] for r in rows]
 

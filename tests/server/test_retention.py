@@ -176,3 +176,32 @@ async def test_whatever_email_a_visitor_gave_can_be_erased(
     assert refused.returncode == 2
     assert refused.stderr.startswith("error[invalid_option]: --email 'notanemail': not an email")
     assert not await _rows(srv, "SELECT 1 FROM conversations")  # nothing was started
+
+
+async def test_erase_finds_an_email_in_any_unicode_case(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    """Erasure compared emails with SQLite's ``lower()``, which folds ASCII only: a
+    visitor who gave ``Ödön.Ü@Example.com`` was not found by ``handoff erase --email
+    ödön.ü@example.com`` (nor the other way round) and their data stayed. Both sides are
+    now case-folded whole (``str.casefold``, NFC) before they are compared."""
+    data = tmp_path / "data"
+    srv = await server_factory(data_dir=data)
+    upper = await _start_raw(srv.url, "Ödön.Ü@Example.com")
+    lower = await _start_raw(srv.url, "éva.ß@example.com")
+    other = await _start_raw(srv.url, "odon.u@example.com")
+    done = await run_handoff(
+        "erase", "--email", "ödön.ü@example.com", "--json", "--data-dir", str(data)
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["conversations"] == [upper]
+    again = await run_handoff(
+        "erase", "--email", "ÉVA.SS@EXAMPLE.COM", "--json", "--data-dir", str(data)
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["conversations"] == [lower]
+    left = await _rows(srv, "SELECT id FROM conversations")
+    assert [r[0] for r in left] == [other]
+    await srv.close()
+    raw = b"".join(p.read_bytes() for p in data.glob("handoff.sqlite3*"))
+    assert "Ödön".encode() not in raw and "éva".encode() not in raw

@@ -538,6 +538,25 @@ def test_conversations_of_email(store: Store) -> None:
     assert store.conversations_of_email("nobody@example.com") == []
 
 
+def test_conversations_of_email_folds_unicode_case(store: Store) -> None:
+    """SQLite's ``lower()`` folds ASCII only (and PostgreSQL's follows the locale), so
+    ``ödön.ü@example.com`` did not find a visitor stored as ``Ödön.Ü@Example.com``:
+    erasure left their data. Both stores compare by ``email_key`` (case-folded, NFC)."""
+    store.create_conversation(_with_email("own", "Ödön.Ü@Example.com"), [ev()])
+    store.create_conversation(_with_email("task", None, T0 + timedelta(seconds=1)), [ev()])
+    store.append_events(
+        "task", [NewEvent(kind="offline_message", data={"email": "ÖDÖN.ü@example.com"}, at=T0)], {}
+    )
+    nfd = "o\u0308do\u0308n.u\u0308@example.com"  # ödön.ü decomposed
+    store.create_conversation(_with_email("nfd", nfd, T0 + timedelta(seconds=2)), [ev()])
+    store.create_conversation(_with_email("other", "odon.u@example.com"), [ev()])
+    store.create_conversation(_with_email("strasse", "Straße@Example.com"), [ev()])
+    assert store.conversations_of_email(" ödön.ü@example.com ") == ["own", "task", "nfd"]
+    assert store.conversations_of_email("ÖDÖN.Ü@EXAMPLE.COM") == ["own", "task", "nfd"]
+    assert store.conversations_of_email("STRASSE@example.com") == ["strasse"]
+    assert store.conversations_of_email("odon.u@example.com") == ["other"]
+
+
 def test_resolved_before_oldest_first_up_to_limit(store: Store) -> None:
     for i, status in enumerate(["resolved", "resolved", "ai", "resolved"]):
         at = T0 + timedelta(days=i)

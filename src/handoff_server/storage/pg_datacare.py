@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from handoff_server.protocol import matching_emails
 from handoff_server.storage.pg_base import PgBase, loads, utc_row
 from handoff_server.store import AgentRecord
 
@@ -48,15 +49,25 @@ class PgDataCare(PgBase):
         return agent_record(rows[0])
 
     def conversations_of_email(self, email: str) -> list[str]:
-        """Ids of the conversations holding ``email`` (without case): the visitor's own,
-        or one given in a callback request or offline message; oldest first."""
-        address = email.strip().lower()
+        """Ids of the conversations holding ``email`` (the visitor's own, or one given in
+        a callback request or offline message), compared by
+        :func:`~handoff_server.protocol.email_key` as on SQLite, oldest first. The
+        stored addresses are read and folded in Python, then matched exactly:
+        PostgreSQL's ``lower()`` follows the database's locale."""
+        stored = self._rows(
+            "SELECT c.visitor->>'email' AS email FROM conversations c"
+            " UNION SELECT e.data->>'email' FROM events e WHERE e.kind = ANY(%s)",
+            (_TASK_KINDS,),
+        )
+        wanted = matching_emails((r["email"] for r in stored), email)
+        if not wanted:
+            return []
         rows = self._rows(
-            "SELECT c.id FROM conversations c WHERE lower(c.visitor->>'email') = %s"
+            "SELECT c.id FROM conversations c WHERE c.visitor->>'email' = ANY(%s)"
             " OR EXISTS (SELECT 1 FROM events e WHERE e.conversation_id = c.id"
-            " AND e.kind = ANY(%s) AND lower(e.data->>'email') = %s)"
+            " AND e.kind = ANY(%s) AND e.data->>'email' = ANY(%s))"
             " ORDER BY c.created_at, c.id",
-            (address, _TASK_KINDS, address),
+            (wanted, _TASK_KINDS, wanted),
         )
         return [r["id"] for r in rows]
 
