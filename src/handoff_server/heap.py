@@ -18,6 +18,15 @@ reference counting; only reference cycles among them are never collected, which 
 this runs once, after start-up, in the server's own process (``handoff serve``), not
 for a library caller (the tests start many servers in one process).
 
+:func:`refreeze`, run when a large long-lived structure has replaced another at run time
+(the operator's reindex swaps in a new answerer:
+:class:`~handoff_server.operator.kb_desk.KbDesk`), does the same again: unfreezes, collects
+once (a full collection, the same pause as the start-up one, so the old index's reference
+cycles are freed rather than kept frozen for ever) and freezes what is alive, the new
+index with it. Without it the new index's objects stayed in the oldest generation and
+every full collection walked them again. It does nothing in a process that never ran
+:func:`settle` (a library caller, the tests' many servers).
+
 ``/metrics`` shows every collection's pause by generation
 (``handoff_gc_pause_seconds``) and the objects frozen (``handoff_gc_frozen_objects``),
 in any process that imports this module.
@@ -38,7 +47,7 @@ from prometheus_client.registry import Collector
 
 from handoff_server.metrics import REGISTRY
 
-__all__ = ["GC_METRICS", "YOUNG_THRESHOLD", "settle"]
+__all__ = ["GC_METRICS", "YOUNG_THRESHOLD", "refreeze", "settle"]
 
 YOUNG_THRESHOLD = 20_000
 """Allocations (minus deallocations) of tracked objects between two young collections
@@ -49,6 +58,8 @@ _counts = [[0] * len(_BUCKETS) for _ in range(3)]
 """Per generation, collections per bucket of :data:`_BUCKETS` (not cumulative)."""
 _sums = [0.0, 0.0, 0.0]
 _started = [0.0]
+_settled = [False]
+"""Whether :func:`settle` ran in this process (then :func:`refreeze` acts)."""
 
 
 def _time_collection(phase: str, info: dict[str, Any]) -> None:
@@ -105,4 +116,22 @@ def settle() -> int:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+    _settled[0] = True
+    return gc.get_freeze_count()
+
+
+def refreeze() -> int:
+    """After a large long-lived structure replaced another at run time (a reindex; see
+    the module): move every frozen object back into the collector's reach
+    (:func:`gc.unfreeze`), collect once, the replaced structure's reference cycles with
+    it, and freeze every surviving object again. Returns the number of objects frozen
+    in all, or 0 without doing anything in a process where :func:`settle` never ran.
+    Run it on the event loop's thread once the new structure is in place: the
+    collection is one full pause there (as long as a full collection of the whole
+    heap)."""
+    if not _settled[0]:
+        return 0
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
     return gc.get_freeze_count()

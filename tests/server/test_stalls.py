@@ -13,7 +13,14 @@ from pathlib import Path
 from types import FunctionType, ModuleType
 from typing import Any
 
-from tests.helpers import ANSWERED_QUESTIONS, say, start_serve, start_visitor
+import pytest
+
+from handoff_server import heap
+from handoff_server.protocol_operator import SKbEntryCreated
+from tests.conftest import create_token
+from tests.helpers import ANSWERED_QUESTIONS, agent, say, start_serve, start_visitor
+from tests.server.test_operator_kb import RAILS, entry_frame
+from tests.server.test_operator_policy import ask
 
 
 def tracked_from(root: object) -> int:
@@ -85,3 +92,54 @@ def test_handoff_serve_freezes_its_start_up_heap_out_of_the_gcs_reach(tmp_path: 
     assert frozen is not None, text
     assert float(frozen.group(1)) > 50_000
     assert re.search(r'^handoff_gc_pause_seconds_count\{generation="2"\} [1-9]', text, re.M)
+
+
+def tracked_objects(root: object) -> list[Any]:
+    """The GC-tracked objects reachable from ``root``, as :func:`tracked_from` counts them."""
+    seen: set[int] = set()
+    stack: list[Any] = [root]
+    found: list[Any] = []
+    while stack:
+        obj = stack.pop()
+        if id(obj) in seen or isinstance(obj, type | ModuleType | FunctionType):
+            continue
+        seen.add(id(obj))
+        if gc.is_tracked(obj):
+            found.append(obj)
+            stack.extend(gc.get_referents(obj))
+    return found
+
+
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """This process's heap settled as ``handoff serve`` settles its own once ready
+    (:func:`handoff_server.heap.settle`); unfrozen and the GC's thresholds restored after."""
+    thresholds = gc.get_threshold()
+    monkeypatch.setattr(heap, "_settled", [False], raising=False)
+    yield heap.settle
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+async def test_a_reindex_freezes_the_new_index_out_of_the_gcs_reach_too(
+    server_factory: Any, tmp_path: Path, settled: Any
+) -> None:
+    """``handoff serve`` froze its start-up heap, but the index an operator's reindex
+    swapped in at run time stayed in the collector's oldest generation: every full
+    collection walked it again. After the swap the heap is frozen again: none of the new
+    answerer's objects is left for a collection to visit, and the old one's are gone."""
+    srv = await server_factory(data_dir=tmp_path / "data")
+    op = await agent(srv.url, await create_token(srv, "Olga", "operator"))
+    settled()
+    old = srv.service.answerer
+    old_objects = {id(o) for o in tracked_objects(old)}
+    del old
+    created = await ask(op, entry_frame(RAILS))
+    assert isinstance(created, SKbEntryCreated), created
+    new_objects = tracked_objects(srv.service.answerer)
+    fresh = [o for o in new_objects if id(o) not in old_objects]
+    assert len(fresh) > 20, len(fresh)  # the new index's own objects, not the KB's shared
+    visited = {id(o) for o in gc.get_objects()}  # what a full collection walks
+    walked = [o for o in fresh if id(o) in visited]
+    assert not walked, (len(walked), len(fresh), [type(o).__name__ for o in walked[:10]])
+    await op.close()

@@ -4,17 +4,21 @@ The entry is checked against the KB (a new id; no example question already under
 entry), the answerer for the KB with it is built in a worker thread while conversations
 go on with the old one, then the entry's Markdown file is written (to a temporary file,
 renamed into place) and the new answerer replaces the old in one assignment: a turn uses
-the old index or the new, never a half-built one. A failure before the rename writes
+the old index or the new, never a half-built one. Then, in ``handoff serve``, the heap is
+frozen again (:func:`~handoff_server.heap.refreeze`), the new index with it, so full GC
+collections stay as short as after start-up. A failure before the rename writes
 nothing. Where the file goes: :func:`~handoff_server.kb.served.entries_folder`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import tempfile
 from pathlib import Path
 
+from handoff_server import heap
 from handoff_server.ai.courtesy_layer import with_courtesy
 from handoff_server.answering import configured_answerer
 from handoff_server.config import Settings
@@ -29,6 +33,8 @@ from handoff_server.protocol import AgentInfo
 from handoff_server.protocol_operator import KbEntryDraft, OKbEntryCreate, SKbEntryCreated
 
 __all__ = ["KbDesk"]
+
+log = logging.getLogger(__name__)
 
 
 class KbDesk:
@@ -69,6 +75,9 @@ class KbDesk:
             answerer = await asyncio.to_thread(configured_answerer, grown, self._settings)
             await asyncio.to_thread(_write, path, text)
             self._service.answerer = with_courtesy(answerer)
+            frozen = heap.refreeze()
+        if frozen:
+            log.debug("reindexed: %d objects moved out of the cyclic GC's reach", frozen)
         return _created(frame, entry, grown)
 
 
