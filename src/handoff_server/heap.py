@@ -20,12 +20,14 @@ for a library caller (the tests start many servers in one process).
 
 :func:`refreeze`, run when a large long-lived structure has replaced another at run time
 (the operator's reindex swaps in a new answerer:
-:class:`~handoff_server.operator.kb_desk.KbDesk`), does the same again: unfreezes, collects
-once (a full collection, the same pause as the start-up one, so the old index's reference
-cycles are freed rather than kept frozen for ever) and freezes what is alive, the new
-index with it. Without it the new index's objects stayed in the oldest generation and
-every full collection walked them again. It does nothing in a process that never ran
-:func:`settle` (a library caller, the tests' many servers).
+:class:`~handoff_server.operator.kb_desk.KbDesk`), does the same again: collects what is
+not frozen (a short pause: measured 3–5 ms on ``handoff serve``, against 0.1–0.4 s for a
+collection that first unfreezes everything; ``docs/benchmarks.md``) and freezes what is
+alive, the new index with it. Without it the new index's objects stayed in the oldest
+generation and every full collection walked them again. The replaced index's reference
+cycles, frozen with it, stay uncollected (a few dozen objects a reindex, measured; as
+before this ran). It does nothing in a process that never ran :func:`settle` (a
+library caller, the tests' many servers).
 
 ``/metrics`` shows every collection's pause by generation
 (``handoff_gc_pause_seconds``) and the objects frozen (``handoff_gc_frozen_objects``),
@@ -122,16 +124,13 @@ def settle() -> int:
 
 def refreeze() -> int:
     """After a large long-lived structure replaced another at run time (a reindex; see
-    the module): move every frozen object back into the collector's reach
-    (:func:`gc.unfreeze`), collect once, the replaced structure's reference cycles with
-    it, and freeze every surviving object again. Returns the number of objects frozen
-    in all, or 0 without doing anything in a process where :func:`settle` never ran.
-    Run it on the event loop's thread once the new structure is in place: the
-    collection is one full pause there (as long as a full collection of the whole
-    heap)."""
+    the module): collect once (what is not frozen: the new structure and what was
+    allocated since the last freeze) and freeze every surviving object. Returns the
+    number of objects frozen in all, or 0 without doing anything in a process where
+    :func:`settle` never ran. Run it on the event loop's thread once the new structure
+    is in place."""
     if not _settled[0]:
         return 0
-    gc.unfreeze()
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
