@@ -40,7 +40,7 @@ from handoff_tui.messages import (
     QueueReplaced,
     TypingChanged,
 )
-from handoff_tui.model import AgentModel, ConversationState, QueueModel, QueueView
+from handoff_tui.model import AgentModel, ConversationState, QueueModel, QueueView, visitor_label
 from handoff_tui.operator_desk import OperatorDesk
 from handoff_tui.screens import ConversationScreen, QueueScreen
 from handoff_tui.screens.base import AgentScreen
@@ -308,7 +308,7 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
     def _queue_item_changed(self, message: QueueItemChanged) -> None:
         item = message.item
         if self.model.apply_queue_item(item):
-            name = item.visitor.name or item.visitor.email or "A visitor"
+            name = visitor_label(item.visitor)
             reason = trigger_label(item.trigger) or "escalated"
             self.tell(f"{name} — {reason}", title="New escalation", timeout=3)
         self.schedule_redraw()

@@ -20,7 +20,7 @@ from handoff_server.protocol import ADecline, AiVerdict, APresence, Resolution
 from handoff_tui.clock import Clock
 from handoff_tui.formatting import trigger_label, waiting_summary
 from handoff_tui.messages import DeskChanged, WorkWaiting
-from handoff_tui.model import AgentModel
+from handoff_tui.model import AgentModel, visitor_label
 
 __all__ = ["DeskActions"]
 
@@ -55,7 +55,7 @@ class DeskActions:
         offer = self.model.desk_changed(message.frame)
         if offer is not None:
             item = offer.item
-            who = item.visitor.name or item.visitor.email or "A visitor"
+            who = visitor_label(item.visitor)
             why = trigger_label(item.trigger) or "escalated"
             self.tell(
                 f"{who} — {why}. y accepts, n declines ({int(offer.timeout_seconds)} s).",

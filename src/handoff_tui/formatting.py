@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from handoff_server.protocol import QueueItem, TriggerInfo
-from handoff_tui.model import ServerLimits, format_wait
+from handoff_tui.model import ServerLimits, format_wait, visitor_label
 
 __all__ = [
     "confidence_style",
@@ -120,7 +120,7 @@ def waiting_summary(items: list[QueueItem], now: datetime) -> tuple[str, str]:
     estimate or task, how long they have waited at ``now``), then how many more; the title
     says how many wait."""
     oldest = [
-        f"{item.visitor.name or item.visitor.email or 'a visitor'} "
+        f"{visitor_label(item.visitor)} "
         f"({estimate_label(item) or 'waiting'}, "
         f"{format_wait((now - (item.queued_at or item.updated_at)).total_seconds())})"
         for item in items[:3]

@@ -7,6 +7,7 @@ it. See :mod:`handoff_tui.model.agent` for the whole, :mod:`handoff_tui.model.qu
 
 from handoff_tui.model.agent import AgentModel, LinkStatus, ServerLimits
 from handoff_tui.model.conversation import ConversationState, PendingSend, allowed, status_hint
+from handoff_tui.model.names import UNNAMED_VISITOR, visitor_label
 from handoff_tui.model.operator import OperatorModel, PolicyDraft
 from handoff_tui.model.queue import QueueFilter, QueueModel, QueueSort, QueueView, format_wait
 from handoff_tui.model.staff import DeskFrame, StaffModel, TransferTarget
@@ -29,4 +30,6 @@ __all__ = [
     "allowed",
     "format_wait",
     "status_hint",
+    "UNNAMED_VISITOR",
+    "visitor_label",
 ]

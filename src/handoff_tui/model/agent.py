@@ -17,6 +17,7 @@ from typing import Literal
 
 from handoff_server.protocol import AgentInfo, Event, HandoffPacket, Limits, QueueItem, SOffer
 from handoff_tui.model.conversation import ConversationState, PendingSend, acting_agent_id
+from handoff_tui.model.names import visitor_label
 from handoff_tui.model.operator import OperatorModel
 from handoff_tui.model.queue import QueueModel
 from handoff_tui.model.staff import DeskFrame, StaffModel
@@ -139,7 +140,10 @@ class AgentModel:
         lists this agent's teams first once the roster says which they are."""
         offer = self.staff.apply(frame)
         me = self.staff.me(self.queue.me.id if self.queue.me else None)
-        self.queue.set_teams(frozenset(me.teams) if me else frozenset())
+        # No teams on the roster means every team (``handoff agents list``: "(every team)").
+        self.queue.set_teams(
+            frozenset(me.teams) if me else frozenset(), every_team=me is not None and not me.teams
+        )
         return offer
 
     # ----------------------------------------------------------------- conversations
@@ -177,7 +181,7 @@ class AgentModel:
             visitor = self.queue.items[cid].visitor
         if visitor is None:
             return cid[:8]
-        return visitor.name or visitor.email or "visitor"
+        return visitor_label(visitor)
 
     def tabs(self, current: str | None) -> list[tuple[str, int, bool]]:
         """(visitor name, unread count, is ``current``) of each open conversation."""

@@ -104,6 +104,9 @@ class QueueModel:
         self.mode: QueueView = QueueView.QUEUE
         self.me: AgentInfo | None = None
         self.my_teams: frozenset[str] = frozenset()
+        self.every_team = False
+        """The roster says this agent serves every team (no teams of their own), as
+        ``handoff agents list`` prints "(every team)": the ``team`` filter hides nothing."""
         self.claimed_at: dict[str, datetime] = {}
         """When each assigned row was claimed (UTC), for claims this app saw happen: the
         ``queue_item`` a claim causes carries the claim's time as ``updated_at``. Rows
@@ -168,10 +171,13 @@ class QueueModel:
         self.sort = sort
         self._view = None
 
-    def set_teams(self, teams: frozenset[str]) -> None:
-        """The agent's teams (from the roster): listed first, and what ``team`` shows."""
-        if teams != self.my_teams:
+    def set_teams(self, teams: frozenset[str], every_team: bool = False) -> None:
+        """The agent's teams (from the roster): listed first, and what ``team`` shows;
+        ``every_team``: the roster lists this agent with no teams, so they serve every
+        team and ``team`` shows every row."""
+        if teams != self.my_teams or every_team != self.every_team:
             self.my_teams = teams
+            self.every_team = every_team
             self._view = None
 
     def set_filter(self, flt: QueueFilter) -> None:
@@ -185,7 +191,9 @@ class QueueModel:
         if self.filter is QueueFilter.MINE:
             return bool(self.me and item.assigned_agent and item.assigned_agent.id == self.me.id)
         if self.filter is QueueFilter.TEAM:
-            # An agent without known teams sees unassigned-team rows and their own.
+            if self.every_team:
+                return True
+            # Until the roster says the agent's teams: rows of no team and their own.
             if self.my_teams:
                 return item.team in self.my_teams
             return item.team is None or bool(
@@ -201,6 +209,16 @@ class QueueModel:
             rows.sort(key=_sort_key(self.sort, self.my_teams))
             self._view = rows
         return self._view
+
+    def hidden(self) -> dict[str, int]:
+        """Rows of the current view the filter hides, by status (only those with any):
+        ``{"queued": 2}``; empty with the ``all`` filter."""
+        shown = {i.conversation_id for i in self.view}
+        out = dict.fromkeys(("queued", "assigned", "ai"), 0)
+        for item in self.items.values():
+            if item.status in _SHOWN[self.mode] and item.conversation_id not in shown:
+                out[item.status] += 1
+        return {status: n for status, n in out.items() if n}
 
     def counts(self) -> dict[str, int]:
         """Rows by status (``ai``, ``queued``, ``assigned``), whatever the view and filter."""

@@ -22,7 +22,7 @@ from textual.strip import Strip
 
 from handoff_server.protocol import QueueItem
 from handoff_tui.formatting import estimate_label, is_task, trigger_label
-from handoff_tui.model import QueueModel, QueueView, ServerLimits, format_wait
+from handoff_tui.model import QueueModel, QueueView, ServerLimits, format_wait, visitor_label
 from handoff_tui.text import visible
 
 __all__ = ["QueueTable", "columns_for_width"]
@@ -35,6 +35,10 @@ class Column:
     key: str
     header: str
     width: int
+
+
+_HIDDEN_WORDS = {"queued": "queued", "assigned": "assigned", "ai": "AI"}
+"""How the empty table names the rows a filter hides, by status."""
 
 
 def columns_for_width(width: int, mode: QueueView = QueueView.QUEUE) -> list[Column]:
@@ -162,7 +166,7 @@ class QueueTable(ScrollView, can_focus=True):
         if key == "est":
             return estimate_label(item)
         if key == "visitor":
-            return item.visitor.name or item.visitor.email or "(anonymous)"
+            return visitor_label(item.visitor)
         if key == "question":
             return item.first_question or ""
         if key == "trigger":
@@ -170,12 +174,35 @@ class QueueTable(ScrollView, can_focus=True):
         if key == "conf":
             return "" if item.last_confidence is None else f"{item.last_confidence:.2f}"
         if key == "priority":
-            return str(item.priority) if item.priority else ""
+            # 0 is a priority the server gives (the lowest; low confidence's by default);
+            # a conversation with the AI was never escalated, so it has none.
+            return "" if item.status == "ai" else str(item.priority)
         if key == "team":
             return item.team or ""
         if key == "assignee":
             return item.assigned_agent.name if item.assigned_agent else "—"
         raise KeyError(key)
+
+    def _empty_text(self) -> str:
+        """What the table says when it shows no row: why (not signed in, a filter hides
+        rows: how many and the key that changes it, or nothing is there)."""
+        if self.model.me is None:
+            # Not signed in yet: the queue is unknown, not empty.
+            return " Not connected to the server yet: the queue shows once it answers."
+        hidden = self.model.hidden()
+        if hidden:
+            n = sum(hidden.values())
+            kinds = " and ".join(
+                f"{count} {_HIDDEN_WORDS[status]}" for status, count in hidden.items()
+            )
+            noun = "conversation" if n == 1 else "conversations"
+            return (
+                f" The filter '{self.model.filter.value}' hides {kinds} {noun}:"
+                " press f to change the filter."
+            )
+        if self.model.mode is QueueView.AI:
+            return " No conversation with the AI right now."
+        return " No conversations waiting. New escalations appear here."
 
     def _wait_cell(self, item: QueueItem) -> str:
         if self.now is None:
@@ -199,14 +226,7 @@ class QueueTable(ScrollView, can_focus=True):
         index = y - 1 + round(self.scroll_y)
         if not view and y == 1:
             style = self.get_component_rich_style("queue-table--empty")
-            empty = (
-                # Not signed in yet: the queue is unknown, not empty.
-                " Not connected to the server yet: the queue shows once it answers."
-                if self.model.me is None
-                else " No conversation with the AI right now."
-                if self.model.mode is QueueView.AI
-                else " No conversations waiting. New escalations appear here."
-            )
+            empty = self._empty_text()
             return Strip([Segment(set_cell_size(empty, width), style)], width)
         if index >= len(view):
             return Strip.blank(width, self.rich_style)
