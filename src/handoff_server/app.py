@@ -389,6 +389,7 @@ async def run_forever(settings: Settings, *, announce: bool = True) -> None:
     finally:
         log.info("shutting down")
         await server.close()
+        log.info("stopped")
 
 
 def _log_where(settings: Settings) -> None:
