@@ -256,25 +256,34 @@ def _handoff(*args: str) -> list[str]:
     return [sys.executable, "-m", "handoff_cli", *args]
 
 
-def _checked_pool(questions: Path | None, kb: Path | None) -> tuple[list[str], float]:
+def _checked_pool(questions: Path | None, kb: Path | None) -> tuple[list[str], float | None]:
     """The demo visitors' questions and the estimated seconds of the KB's first index
-    build, checked before anything is created: a refused option leaves nothing behind."""
+    build (None: the index is cached), checked before anything is created: a refused
+    option leaves nothing behind."""
     pool = _csv_questions(questions) if questions else _kb_questions(kb)
     if not pool:
         fail("no questions to ask", "bad_questions")
     return pool, _build_seconds(kb)
 
 
-def _build_seconds(kb: Path | None) -> float:
-    """About how long the first build of ``kb``'s index takes (the server's own estimate,
-    :func:`handoff_server.warmup.build_estimate`, for the default engine)."""
+def _build_seconds(kb: Path | None) -> float | None:
+    """About how long the build of ``kb``'s index takes (the server's own estimate,
+    :func:`handoff_server.warmup.build_estimate`, for the environment's engine), or
+    None when the server will load it from :func:`demo_cache_dir` instead."""
+    from handoff_server.ai.factory import index_path
+    from handoff_server.answering import index_engine
     from handoff_server.kb import load_kb
     from handoff_server.warmup import build_estimate
 
-    return build_estimate(load_kb(kb), "default")
+    loaded, engine = load_kb(kb), index_engine(settings_from(None))
+    if index_path(loaded, engine, demo_cache_dir()).exists():
+        return None
+    return build_estimate(loaded, engine)
 
 
-def _starting_note(data_dir: Path, kb: Path | None, seconds: float) -> str:
+def _starting_note(data_dir: Path, kb: Path | None, seconds: float | None) -> str:
+    if seconds is None:
+        return f"starting the server in {data_dir} … (loading the cached index from {demo_cache_dir()})"
     which = "the demo KB" if kb is None else "this KB"
     return (
         f"starting the server in {data_dir} … (the first run with a KB builds its index, "

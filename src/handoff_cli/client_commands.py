@@ -23,7 +23,7 @@ from handoff_cli.common import (
     print_json,
     settings_from,
 )
-from handoff_cli.output import echo, one_line, styled
+from handoff_cli.output import echo, for_terminal, one_line, styled
 from handoff_cli.visit_fallbacks import (
     ChoiceFrame,
     CommandError,
@@ -171,7 +171,8 @@ class _VisitorView:
         # KB answers are Markdown: the visitor reads them as text, the syntax removed as in
         # the agent's draft. What an agent writes is shown as written.
         if isinstance(ev, AiMessage):
-            echo(styled("AI", fg="cyan", bold=True), ": ", markdown_to_text(ev.data.text))
+            text = for_terminal(markdown_to_text(ev.data.text), offset=len("AI: "))
+            echo(styled("AI", fg="cyan", bold=True), ": ", text)
         elif isinstance(ev, AgentMessage):
             echo(styled(_agent_name(ev.data.agent), fg="green", bold=True), ": ", ev.data.text)
         elif isinstance(ev, SystemMessage):

@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+import typer._click as click
+from typer._click.globals import get_current_context
 
 from handoff_cli.output import echo, json_line
 from handoff_server.config import Settings, load_settings
@@ -88,10 +90,26 @@ DemoKbOpt = Annotated[
 """``--kb`` of the commands that run a server (serve, demo)."""
 
 
+USAGE_CODES: frozenset[str] = frozenset({"invalid_option", "no_token"})
+"""Error codes of a usage mistake (an option's value refused, a needed option missing):
+their error line is followed by the command's ``--help`` hint."""
+
+
+def help_hint(code: str, ctx: click.Context | None = None) -> None:
+    """After a usage mistake (``code`` in :data:`USAGE_CODES`) print, on stderr,
+    ``Try 'handoff CMD --help' for help.`` naming ``ctx``'s command (default: the
+    command running now). Prints nothing for another code or outside a command."""
+    ctx = ctx if ctx is not None else get_current_context(silent=True)
+    if code in USAGE_CODES and ctx is not None:
+        echo(f"Try '{ctx.command_path} --help' for help.", err=True)
+
+
 def fail(message: str, code: str = "error", exit_code: int = 2) -> NoReturn:
-    """Print ``error[code]: message`` to stderr and exit with ``exit_code``. The message
-    may quote input: its control characters are shown as escapes."""
+    """Print ``error[code]: message`` to stderr (and the ``--help`` hint after a usage
+    mistake, see :func:`help_hint`) and exit with ``exit_code``. The message may quote
+    input: its control characters are shown as escapes."""
     echo(f"error[{code}]: ", message, err=True)
+    help_hint(code)
     raise typer.Exit(exit_code)
 
 

@@ -7,14 +7,17 @@ flags show no value placeholder, and no help text is parsed as markup.
 
 from __future__ import annotations
 
+import functools
 import sys
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 import typer._click as click
 import typer._click._textwrap as click_textwrap
 from typer.core import TyperArgument, TyperGroup
 
+from handoff_cli.common import USAGE_CODES, fail, help_hint
 from handoff_cli.output import VisibleStream, echo
 from handoff_server.ai.index_cache import package_version
 from handoff_server.errors import Code, HandoffError
@@ -56,12 +59,32 @@ class _HandoffGroup(TyperGroup):
 
 
 def _plain_arguments(command: click.Command) -> None:
-    """Show ``command``'s arguments, and its subcommands', as :class:`_PlainArgument`."""
+    """Show ``command``'s arguments, and its subcommands', as :class:`_PlainArgument`;
+    report a usage mistake a command raises as :func:`~handoff_cli.common.fail` does."""
     for param in command.params:
         if type(param) is TyperArgument:
             param.__class__ = _PlainArgument
+    if command.callback is not None and not hasattr(command.callback, "__handoff_usage__"):
+        command.callback = _usage_errors_hinted(command.callback)
     for sub in getattr(command, "commands", {}).values():
         _plain_arguments(sub)
+
+
+def _usage_errors_hinted(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """``callback``, reporting a :class:`HandoffError` with a usage code it raises while
+    its command's context is still current: the error line, then the ``--help`` hint."""
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except HandoffError as exc:
+            if exc.code in USAGE_CODES:
+                fail(exc.detail, exc.code)
+            raise
+
+    run.__handoff_usage__ = True  # type: ignore[attr-defined]
+    return run
 
 
 app = typer.Typer(
@@ -152,9 +175,7 @@ def _usage_error(exc: typer.TyperException) -> None:
     # its own "Value error, ": that is pydantic's wording, not the person's mistake.
     message = exc.format_message().replace(": Value error, ", ": ", 1)
     echo(f"error[{code}]: ", message, err=True)
-    ctx = getattr(exc, "ctx", None)
-    if ctx is not None:
-        echo(f"Try '{ctx.command_path} --help' for help.", err=True)
+    help_hint("invalid_option", getattr(exc, "ctx", None))
 
 
 def main() -> None:

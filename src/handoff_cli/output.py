@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import sys
+import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -87,6 +90,41 @@ def echo(*parts: str | Styled, err: bool = False) -> None:
         for p in parts
     )
     typer.echo(out, err=err)
+
+
+_ITEM_START = re.compile(r"\s*(?:[-*+] |\d+[.)] )?")
+"""A line's indentation and list marker: its wrapped lines are indented under the text."""
+
+
+def wrap_words(text: str, width: int, offset: int = 0) -> str:
+    """``text`` with each line broken at spaces to at most ``width`` characters (a word
+    longer than that is cut), the first line starting ``offset`` characters in (after a
+    label such as ``AI: ``). A list item's continuation lines are indented under its text
+    (``- ``, ``1. ``). No line it makes starts with a space: a terminal wrapping a long
+    line by characters can start its second row with the space between two words."""
+    out: list[str] = []
+    for number, line in enumerate(text.split("\n")):
+        lead = " " * (offset if number == 0 else 0)
+        indent = " " * len(_ITEM_START.match(line).group())  # type: ignore[union-attr]
+        filled = textwrap.fill(
+            line,
+            max(width, len(lead) + len(indent) + 10),
+            initial_indent=lead,
+            subsequent_indent=indent,
+            break_on_hyphens=False,
+            expand_tabs=False,
+            replace_whitespace=False,
+        )
+        out.append(filled[len(lead) :] if line.strip() else line)
+    return "\n".join(out)
+
+
+def for_terminal(text: str, offset: int = 0) -> str:
+    """``text`` wrapped at words to the terminal's width (:func:`wrap_words`) when stdout
+    is a terminal; unchanged otherwise (a pipe or a file gets the lines as sent)."""
+    if not sys.stdout.isatty():
+        return text
+    return wrap_words(text, shutil.get_terminal_size().columns, offset)
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> None:

@@ -79,6 +79,7 @@ def serve(
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    _quiet_library_logs()
     logredact.install()  # tokens and visitor data never reach the log, at any level
     settings = settings_from(
         config,
@@ -103,6 +104,14 @@ def serve(
         fail(f"engine {settings.ai.engine!r} needs the 'embeddings' extra: {exc}", "missing_extra")
     except OSError as exc:  # not the bind (that is a ListenError): name the real cause
         fail(f"cannot start: {explain_os_error(exc)}", "server_failed")
+
+
+def _quiet_library_logs() -> None:
+    """Keep the websockets library's lines out of the log above DEBUG: it logs every
+    connection's opening and closing (and its listening socket) at INFO, dozens of lines
+    a minute beside the server's own. At ``--log-level DEBUG`` they stay."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("websockets").setLevel(logging.WARNING)
 
 
 def _warn_unapplied_policy(settings: Settings, config: Path | None) -> None:

@@ -156,28 +156,38 @@ def token_revoke(
     data_dir: DataDirOpt = None,
     store_url: StoreOpt = None,
     config: ConfigOpt = None,
+    json_out: JsonOpt = False,
 ) -> None:
     """Revoke an agent's token.
 
     New sign-ins fail at once, and a running server closes their open connections within
-    server.token_check_seconds (1 s by default).
+    server.token_check_seconds (1 s by default). A token revoked before stays revoked
+    from that time: the command says so and exits 0.
 
     The agent stays in the store (their events name them); create a new token to let
-    them in again.
+    them in again. With --json: one object (id, name, revoked_at, already: true when it
+    was revoked before).
     """
     settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     if not store_exists(settings.store):
         fail(f"no agent {who!r}: no store in {settings.store.data_dir}", "not_found")
     with opened_store(settings.store) as store:
         record = find_agent(store.list_agents(), who)
-        record = store.revoke_agent(record.id, _utcnow())
+        already = record.revoked_at is not None
+        if not already:
+            record = store.revoke_agent(record.id, _utcnow())
     assert record.revoked_at is not None
-    echo(
-        f"revoked {record.id} (",
-        one_line(record.name),
-        f") at {record.revoked_at.isoformat(timespec='seconds')};"
-        f" open connections close within {settings.server.token_check_seconds:g} s",
-    )
+    at = record.revoked_at.isoformat(timespec="seconds")
+    if json_out:
+        print_json({"id": record.id, "name": record.name, "revoked_at": at, "already": already})
+    elif already:
+        echo(f"{record.id} (", one_line(record.name), f") was already revoked at {at}")
+    else:
+        echo(
+            f"revoked {record.id} (",
+            one_line(record.name),
+            f") at {at}; open connections close within {settings.server.token_check_seconds:g} s",
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -340,8 +340,10 @@ async def _warm(server: RunningServer, settings: Settings, kb: KnowledgeBase) ->
     started = time.monotonic()
     progress = LogProgress(log, "building the index")
 
+    url = server.url
+
     def build() -> Answerer:  # all of it off the event loop: /healthz keeps answering
-        log_build_start(kb, engine, index_path(kb, engine, cache_dir))
+        log_build_start(kb, engine, index_path(kb, engine, cache_dir), url)
         return configured_answerer(kb, settings, progress)
 
     answerer = await in_daemon_thread(build)
@@ -374,8 +376,7 @@ async def run_forever(settings: Settings, *, announce: bool = True) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        if server.warming is not None:
-            log.info("bound %s; not ready until the index is built (/readyz)", server.url)
+        if server.warming is not None:  # its task logged "bound …; not ready until …"
             await _ready_or_stopped(stop, server.warming)
         if not stop.is_set():
             frozen = heap.settle()
@@ -388,6 +389,7 @@ async def run_forever(settings: Settings, *, announce: bool = True) -> None:
     finally:
         log.info("shutting down")
         await server.close()
+        log.info("stopped")
 
 
 def _log_where(settings: Settings) -> None:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -203,7 +204,7 @@ def _demo_web_note(args: list[str], env: dict[str, str]) -> str:
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     note = next((line for line in err.splitlines() if line.startswith("starting the server")), "")
-    assert re.search(r"later runs load it from \S+", note), err
+    assert re.search(r"(later runs load it|loading the cached index) from \S+", note), err
     return note
 
 
@@ -244,6 +245,26 @@ def test_demo_and_serve_share_one_index_cache(tmp_path):
         _, err = serve.communicate(timeout=30)
     assert re.search(rf"loading the cached default index \({re.escape(str(built[0]))}\)", err), err
     assert "building the" not in err and "readable by other users" not in err, err
+    # With the index cached the log and the demo's note say loading, not building.
+    assert "not ready until the index is loaded (/readyz)" in err, err
+    assert "until the index is built" not in err, err
+    again = _demo_web_note([], env)
+    assert again.endswith(f"(loading the cached index from {cache})"), again
+    assert "builds its index" not in again, again
+
+
+def test_the_demo_kb_estimate_is_the_readme_figure():
+    """The demo's note ("about N s for the demo KB") and the README's figure for the
+    first demo's build agree: they said 9 s and 10 s."""
+    import re
+
+    from handoff_server.kb import load_kb
+    from handoff_server.warmup import build_estimate
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    m = re.search(r"index \(about (\d+) s on a quiet 2-core machine", readme)
+    assert m, "the README's figure moved"
+    assert round(build_estimate(load_kb(None), "default")) == int(m.group(1))
 
 
 def test_demo_says_how_long_the_first_build_of_its_kb_takes(tmp_path):

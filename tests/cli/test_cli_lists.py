@@ -130,3 +130,23 @@ def test_agents_list_has_aligned_columns(tmp_path: Path) -> None:
             [agents[3]["id"], "agent", "Eve\\x1b[31m", "(every team)", "3 (default)"],
         ],
     )  # fmt: skip
+
+
+def test_revoking_a_revoked_token_says_it_already_was(tmp_path: Path) -> None:
+    """A second ``token revoke`` printed "revoked … open connections close within 1 s"
+    again, as if it had done something. Now it says the token was already revoked, at
+    the first revocation's time, and exits 0; ``--json`` says ``already``."""
+    data = str(tmp_path / "d")
+    assert _handoff("token", "create", "--name", "Sam", "--data-dir", data).exit_code == 0
+    first = _handoff("token", "revoke", "Sam", "--json", "--data-dir", data)
+    assert first.exit_code == 0, first.output
+    done = json.loads(first.stdout)
+    assert done["name"] == "Sam" and done["already"] is False
+    again = _handoff("token", "revoke", "Sam", "--data-dir", data)
+    assert again.exit_code == 0, again.output
+    assert again.stdout.strip() == (
+        f"{done['id']} (Sam) was already revoked at {done['revoked_at']}"
+    ), again.stdout
+    assert "close within" not in again.stdout
+    third = json.loads(_handoff("token", "revoke", done["id"], "--json", "--data-dir", data).stdout)
+    assert third == {**done, "already": True}

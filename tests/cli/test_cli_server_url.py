@@ -70,6 +70,31 @@ def test_a_url_that_cannot_be_a_server_is_an_invalid_option(command):
     assert "ws, wss, http or https" in bad.stderr
     env = handoff(*command, env_extra={"HANDOFF_SERVER_URL": "localhost:notaport"})
     assert env.returncode == 2 and "error[invalid_option]: --server:" in env.stderr
+    # A usage mistake, like an unknown option: the line after the error names --help.
+    hint = f"Try 'python -m handoff_cli {command[0]} --help' for help."
+    assert bad.stderr.splitlines()[1:] == [hint], bad.stderr
+    assert env.stderr.splitlines()[1:] == [hint], env.stderr
+
+
+def test_every_kind_of_option_mistake_ends_with_the_same_help_line(tmp_path):
+    """An unknown option (click's), a value a command refuses (``fail``) and one refused
+    deeper down (a ``HandoffError`` the command lets through) all end with the line
+    naming the command's ``--help``; a mistake that is not about usage does not."""
+    data = str(tmp_path / "d")
+    cases = [
+        (("token", "create", "--name", "X", "--nosuch"), "token create"),
+        (("token", "create", "--name", "X", "--team", "[x", "--data-dir", data), "token create"),
+        (("simulate", "--rate", "1", "--concurrency", "2"), "simulate"),
+        (("eval", "--questions", "q.csv", "--plot", str(tmp_path / "x.jpg")), "eval"),
+    ]
+    for args, command in cases:
+        done = handoff(*args)
+        lines = done.stderr.splitlines()
+        assert done.returncode == 2 and lines[0].startswith("error[invalid_option]: "), lines
+        assert lines[1:] == [f"Try 'python -m handoff_cli {command} --help' for help."], lines
+    not_usage = handoff("report", "--data-dir", data)
+    assert not_usage.returncode == 2 and "error[bad_data_dir]" in not_usage.stderr
+    assert "--help" not in not_usage.stderr
 
 
 def test_a_bad_server_url_in_the_config_names_the_key(tmp_path):

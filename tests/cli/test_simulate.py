@@ -74,6 +74,21 @@ async def test_no_agents_online_visitors_are_told_the_wait_and_offered_a_fallbac
     assert report["escalations"]["by_trigger"] == {"human_request": 1, "low_confidence": 1}
 
 
+async def test_the_summary_counts_visitors_still_queued_apart_from_those_who_gave_up(server):
+    """Without ``--agents`` nobody claims the two handed-off conversations: the text
+    summary says they are still queued, and counts none as having given up (it used to
+    print "0 left waiting for an agent" while both waited); ``--json`` gives ``queued``."""
+    example = str(ROOT / "examples" / "scenarios" / "no-agents-online.toml")
+    proc = await run_handoff("simulate", "--server", server.url, "--scenario", example)
+    assert proc.returncode == 0, proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("conversations"))
+    assert "0 gave up waiting for an agent, 2 still queued" in line
+    assert "left waiting" not in line
+    _, report, _ = await simulate(server.url, "--scenario", example)
+    assert report["conversations"]["queued"] == 2
+    assert report["conversations"]["abandoned"] == 0
+
+
 FAILING = """
 name = "a wrong expectation"
 think_time = 0

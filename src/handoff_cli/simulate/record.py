@@ -100,6 +100,9 @@ class ConversationRecord:
     unfinished_reason: str | None = None
     abandoned: bool = False
     """Handed off, the visitor gave up waiting for an agent to finish (``patience``)."""
+    queued: bool = False
+    """When the visitor left, the conversation was handed off and no agent held it: it
+    was still waiting in the queue."""
 
     def line(self, at: float, who: str, kind: str, text: str = "", **extra: Any) -> None:
         """Add a transcript line: ``at`` seconds, ``who`` (visitor, ai, agent, system,

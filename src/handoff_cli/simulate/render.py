@@ -34,7 +34,8 @@ def _summary(report: dict[str, Any]) -> None:
     _row(
         "conversations",
         f"{c['started']} started, {c['finished']} finished, {c['unfinished']} unfinished,"
-        f" {c['abandoned']} left waiting for an agent ({report['seconds']:.1f} s)",
+        f" {c['abandoned']} gave up waiting for an agent, {c.get('queued', '-')} still queued"
+        f" ({report['seconds']:.1f} s)",
     )
     _row("containment", f"{_num(report['containment'])} ({c['contained']} never handed off)")
     esc = report["escalations"]

@@ -5,7 +5,8 @@ Definitions (every fraction 0–1, every time in seconds):
 
 - ``conversations``: ``finished`` played every turn, ``unfinished`` stopped early (an
   error, a reply that never came); ``abandoned``: handed off, the visitor gave up
-  waiting (``--patience``) for an agent to finish.
+  waiting (``--patience``) for an agent to finish; ``queued``: handed off and still
+  waiting in the queue (no agent held it) when the visitor left.
 - ``containment``: conversations never handed to a person, over conversations started.
 - ``latency_seconds.ai_reply``: a visitor's message sent → the AI's answer received;
   ``handoff``: message sent → the ``escalated`` event received; ``agent_pickup``: the
@@ -81,6 +82,7 @@ def _conversations(records: list[ConversationRecord]) -> dict[str, int]:
         "finished": sum(r.finished for r in records),
         "unfinished": sum(not r.finished for r in records),
         "abandoned": sum(r.abandoned for r in records),
+        "queued": sum(r.queued for r in records),
         "contained": sum(not r.escalated for r in records),
         "escalated": sum(r.escalated for r in records),
         "claimed": sum("claimed" in k for k in kinds),

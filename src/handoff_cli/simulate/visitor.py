@@ -89,6 +89,8 @@ class VisitorDriver:
         self.link = VisitorLink(ctx.server_url, script.visitor, retry_for=ctx.retry_for)
         self.status = "ai"
         """``ai``, ``human`` (queued or with an agent) or ``resolved``, as the visitor sees it."""
+        self.held = False
+        """An agent holds the conversation (claimed, not released, handed back or resolved)."""
         self.pending: tuple[str, TurnRecord] | None = None
         self.welcomes = 0
         self.reader_failed = False
@@ -113,6 +115,7 @@ class VisitorDriver:
         except _Stop as stop:
             self.record.unfinished_reason = str(stop)
         finally:
+            self.record.queued = self.status == "human" and not self.held
             self._close_window()
             await self.link.close()
             reader.cancel()
@@ -276,12 +279,13 @@ class VisitorDriver:
         elif isinstance(ev, Escalated):
             self._escalated(t, ev)
         elif isinstance(ev, Claimed):
-            self.status = "human"
+            self.status, self.held = "human", True
             self.record.claimed_at.append(t)
             self.record.line(t, "agent", "claimed", ev.data.notice, agent=ev.data.agent.name)
         elif isinstance(ev, AgentMessage):
             self.record.line(t, "agent", "agent_message", ev.data.text, agent=ev.data.agent.name)
         elif isinstance(ev, HandedBack | Reopened | Resolved | Released):
+            self.held = False
             self.status = {"handed_back": "ai", "reopened": "ai", "resolved": "resolved"}.get(
                 ev.kind, self.status
             )
@@ -303,7 +307,7 @@ class VisitorDriver:
             rec.confidence, rec.sources = data.confidence, list(data.sources)
 
     def _escalated(self, t: float, ev: Escalated) -> None:
-        self.status = "human"
+        self.status, self.held = "human", False
         trigger = ev.data.trigger.kind if ev.data.trigger is not None else None
         self.record.escalated_at.append(t)
         self.record.triggers.append(trigger)
