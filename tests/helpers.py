@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,42 @@ def start_serve(data_dir: Path, *extra: str) -> tuple[subprocess.Popen[str], str
         if m:
             return proc, m.group(1)
     raise AssertionError(f"server did not start: {proc.wait()}")
+
+
+def serve_logging(
+    data_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str, list[str]]:
+    """Run ``handoff serve --port 0 EXTRA`` in a subprocess with ``env`` added to a
+    HANDOFF_-free environment; returns it, its ws:// URL and its output lines (stdout and
+    the log), which a thread keeps reading to the end. Raises AssertionError (with the
+    output) when it does not listen within 180 s."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "handoff_cli", "serve", "--port", "0"]
+        + ["--data-dir", str(data_dir), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**clean, **(env or {})},
+    )
+    lines: list[str] = []
+    url: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            m = re.search(r"listening on (ws://\S+)", line)
+            if m and not url:
+                url.append(m.group(1))
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    ready.wait(180)
+    assert url, "".join(lines)
+    return proc, url[0], lines
 
 
 async def run_handoff(

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -18,7 +15,7 @@ from pydantic import ValidationError
 
 from handoff_server import event_loop
 from handoff_server.config import Settings
-from tests.helpers import say, start_visitor
+from tests.helpers import say, serve_logging, start_visitor
 
 pytestmark = pytest.mark.server
 
@@ -26,30 +23,10 @@ pytestmark = pytest.mark.server
 HAS_UVLOOP = sys.platform != "win32"
 
 
-def _serve(data_dir: Path, **env: str) -> tuple[subprocess.Popen[str], str, list[str]]:
-    """``handoff serve --port 0`` at log level INFO, with ``env`` added to a HANDOFF_-free
-    environment; returns the process, its ws:// URL and the lines it wrote before."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "handoff_cli", "serve", "--port", "0"]
-        + ["--data-dir", str(data_dir), "--log-level", "INFO"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**clean, **env},
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    for line in proc.stdout:
-        lines.append(line)
-        m = re.search(r"listening on (ws://\S+)", line)
-        if m:
-            return proc, m.group(1), lines
-    raise AssertionError(f"server did not start: {proc.wait()}: {''.join(lines)}")
-
-
 async def _answers_on(loop: str, data_dir: Path, **env: str) -> None:
-    proc, url, lines = await asyncio.to_thread(_serve, data_dir, **env)
+    proc, url, lines = await asyncio.to_thread(
+        serve_logging, data_dir, "--log-level", "INFO", env=env
+    )
     try:
         said = [line for line in lines if "event loop:" in line]
         assert said and said[0].rstrip().endswith(f"event loop: {loop}"), lines

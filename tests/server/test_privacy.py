@@ -4,12 +4,10 @@ log at any level, a data dir only its owner can read."""
 from __future__ import annotations
 
 import os
-import re
 import signal
 import stat
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,37 +15,7 @@ from websockets.asyncio.client import connect
 
 from handoff_server.client import connect_agent
 from handoff_server.protocol import SAuthenticated
-from tests.helpers import say, start_visitor
-
-
-def _serve_debug(data_dir: Path) -> tuple[subprocess.Popen[str], str, list[str]]:
-    """``handoff serve --log-level DEBUG``; returns it, its URL and its output lines,
-    read by a thread to the end (a DEBUG log would fill the pipe and stall the server)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "handoff_cli", "serve", "--port", "0",
-         "--data-dir", str(data_dir), "--log-level", "DEBUG"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    lines: list[str] = []
-    url: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line)
-            m = re.search(r"listening on (ws://\S+)", line)
-            if m:
-                url.append(m.group(1))
-                ready.set()
-        ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    ready.wait(180)
-    assert url, "".join(lines)
-    return proc, url[0], lines
+from tests.helpers import say, serve_logging, start_visitor
 
 
 async def test_debug_log_holds_no_token_and_no_email(tmp_path: Path) -> None:
@@ -62,7 +30,7 @@ async def test_debug_log_holds_no_token_and_no_email(tmp_path: Path) -> None:
         capture_output=True, text=True, check=True, env=env,
     )  # fmt: skip
     token = created.stdout.strip().splitlines()[-1]
-    proc, url, lines = _serve_debug(data)
+    proc, url, lines = serve_logging(data, "--log-level", "DEBUG")
     try:
         conn = await connect_agent(url, token)  # Authorization: Bearer
         assert isinstance(await conn.recv(timeout=10), SAuthenticated)

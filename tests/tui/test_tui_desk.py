@@ -4,9 +4,6 @@ with real visitor and agent clients on the other side."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 from handoff_server.protocol import AOpen, SConversation, SEvent
 from handoff_tui import TUISettings, make_app
 from handoff_tui.app import AgentApp
@@ -14,16 +11,7 @@ from handoff_tui.screens import ConversationScreen
 from tests.conftest import create_token
 from tests.helpers import say, start_visitor
 from tests.server.routing_kit import TEAMS_POLICY, present
-
-
-async def until(pilot, predicate: Callable[[], object], what: str, timeout: float = 10.0) -> None:
-    """Let the app run until ``predicate()`` holds; fail naming ``what`` after ``timeout``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
+from tests.tui.pilot_kit import until
 
 
 def _app(url: str, token: str) -> AgentApp:

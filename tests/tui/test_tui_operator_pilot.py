@@ -4,9 +4,6 @@ is checked from the visitor's side."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 from textual.widgets import DataTable, Input, OptionList, Static, TextArea
 
 from handoff_server.client import new_client_msg_id
@@ -21,19 +18,10 @@ from handoff_tui.widgets.operator.editors import RuleEditor
 from handoff_tui.widgets.operator.kb_editor import KbEntryEditor
 from tests.conftest import create_token
 from tests.helpers import agent, events, say, start_visitor
+from tests.tui.pilot_kit import until
 
 MIDDLING = "I want to move my site to you"
 """Confidence about 0.56 on the demo KB: escalated at 0.70, answered at 0.45."""
-
-
-async def until(pilot, predicate: Callable[[], object], what: str, timeout: float = 20) -> None:
-    """Let the app run until ``predicate()`` holds; fail naming ``what``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def _operator_app(url: str, token: str) -> AgentApp:

@@ -3,9 +3,7 @@ visitor client on the other side."""
 
 from __future__ import annotations
 
-import asyncio
 import re
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 from textual.widgets import Static
@@ -21,18 +19,7 @@ from handoff_tui.widgets.queue_table import QueueTable
 from handoff_tui.widgets.transcript import TranscriptLine
 from tests.conftest import create_token
 from tests.helpers import say, start_visitor
-
-
-async def until(
-    pilot, predicate: Callable[[], object], timeout: float = 10.0, what: str = ""
-) -> None:
-    """Let the app run until ``predicate()`` is true; fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        await pilot.pause(0.05)
+from tests.tui.pilot_kit import until
 
 
 def _app(url: str, token: str) -> AgentApp:

@@ -5,9 +5,6 @@ priority the server gave a low-confidence escalation (0) shown in the Pri column
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-
 from textual.widgets import Static
 
 from handoff_tui import TUISettings, make_app
@@ -20,16 +17,7 @@ from handoff_tui.widgets.transcript import TranscriptLine
 from tests.conftest import create_token
 from tests.helpers import say, start_visitor
 from tests.server.routing_kit import escalate, routing_server
-
-
-async def until(pilot, predicate: Callable[[], object], what: str, timeout: float = 10.0) -> None:
-    """Let the app run until ``predicate()`` holds; fail naming ``what`` after ``timeout``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
+from tests.tui.pilot_kit import until
 
 
 def _app(url: str, token: str) -> AgentApp:

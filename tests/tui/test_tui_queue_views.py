@@ -9,7 +9,6 @@ The default view subscribes to ``queued`` + ``assigned`` (``subscribe_queue`` wi
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from handoff_server.protocol import ASubscribeQueue, SError, SQueue
@@ -17,6 +16,7 @@ from handoff_tui import TUISettings, make_app
 from handoff_tui.model import QueueView
 from handoff_tui.widgets.queue_table import QueueTable
 from tests.helpers import agent, say, start_visitor
+from tests.tui.pilot_kit import until
 from tests.tui_fixtures import NOW, ai_row, build_app, queue_items
 
 DEFAULT = ["queued", "assigned"]
@@ -25,15 +25,6 @@ AI = ["ai", "queued", "assigned"]
 
 def _subscriptions(server) -> list[list[str]]:
     return [list(f.statuses) for f in server.received if isinstance(f, ASubscribeQueue)]
-
-
-async def _until(pilot, predicate, what: str, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await pilot.pause(0.05)
 
 
 def _rows(app) -> list[str]:
@@ -49,12 +40,12 @@ async def test_ai_view_subscribes_to_ai_conversations_and_back() -> None:
     the AI rows go; the subscription in force is the one resent after a reconnect."""
     app, server = build_app(queue=[*queue_items(), ai_row()], reconnect_initial=0.05)
     async with app.run_test(size=(120, 36)) as pilot:
-        await _until(pilot, lambda: app.queue.items, "queue")
+        await until(pilot, lambda: app.queue.items, "queue")
         assert _subscriptions(server) == [DEFAULT]
         assert "c_ai" not in app.queue.items
 
         await pilot.press("a")
-        await _until(pilot, lambda: "c_ai" in app.queue.items, "AI row")
+        await until(pilot, lambda: "c_ai" in app.queue.items, "AI row")
         assert _subscriptions(server) == [DEFAULT, AI]
         assert [i.conversation_id for i in app.queue.view] == ["c_ai"]
         # Another AI conversation, idle longer: the longest idle comes first.
@@ -63,10 +54,10 @@ async def test_ai_view_subscribes_to_ai_conversations_and_back() -> None:
                 update={"updated_at": NOW - timedelta(minutes=5)}
             )
         )
-        await _until(pilot, lambda: "c_ai2" in app.queue.items, "second AI row")
+        await until(pilot, lambda: "c_ai2" in app.queue.items, "second AI row")
         assert [i.conversation_id for i in app.queue.view] == ["c_ai2", "c_ai"]
         server.upsert(server.queue["c_ai2"].model_copy(update={"status": "resolved"}))
-        await _until(pilot, lambda: "c_ai2" not in app.queue.items, "second AI row gone")
+        await until(pilot, lambda: "c_ai2" not in app.queue.items, "second AI row gone")
         header = "".join(s.text for s in app.screen.query_one(QueueTable).render_line(0))
         assert header.startswith(" Idle ")
         assert "Hedy Lamarr" in _rows(app)[0] and "0.91" in _rows(app)[0]
@@ -75,15 +66,15 @@ async def test_ai_view_subscribes_to_ai_conversations_and_back() -> None:
 
         # An escalation while watching the AI still arrives: queued rows stay subscribed.
         server.upsert(ai_row().model_copy(update={"status": "queued", "queued_at": NOW}))
-        await _until(pilot, lambda: app.queue.items["c_ai"].status == "queued", "escalation")
+        await until(pilot, lambda: app.queue.items["c_ai"].status == "queued", "escalation")
         assert app.queue.view == []
 
         server.drop(stay_down=False)
-        await _until(pilot, lambda: len(_subscriptions(server)) == 3, "resubscribe")
+        await until(pilot, lambda: len(_subscriptions(server)) == 3, "resubscribe")
         assert _subscriptions(server)[-1] == AI
 
         await pilot.press("a")
-        await _until(pilot, lambda: _subscriptions(server)[-1] == DEFAULT, "default again")
+        await until(pilot, lambda: _subscriptions(server)[-1] == DEFAULT, "default again")
         assert app.queue.mode is QueueView.QUEUE
         assert "c_ai" in app.queue.items  # it is queued now, so it stays
 
@@ -93,24 +84,24 @@ async def test_a_row_leaving_the_subscribed_set_is_removed() -> None:
     the queue view; escalated out of nothing but the AI view)."""
     app, server = build_app(queue=[*queue_items(), ai_row()])
     async with app.run_test(size=(120, 36)) as pilot:
-        await _until(pilot, lambda: "c_ada" in app.queue.items, "queue")
+        await until(pilot, lambda: "c_ada" in app.queue.items, "queue")
         server.upsert(app.queue.items["c_ada"].model_copy(update={"status": "resolved"}))
-        await _until(pilot, lambda: "c_ada" not in app.queue.items, "resolved row gone")
+        await until(pilot, lambda: "c_ada" not in app.queue.items, "resolved row gone")
         await pilot.press("a")
-        await _until(pilot, lambda: "c_ai" in app.queue.items, "AI row")
+        await until(pilot, lambda: "c_ai" in app.queue.items, "AI row")
         server.upsert(ai_row().model_copy(update={"status": "resolved"}))
-        await _until(pilot, lambda: "c_ai" not in app.queue.items, "AI row gone")
+        await until(pilot, lambda: "c_ai" not in app.queue.items, "AI row gone")
 
 
 async def test_palette_toggles_the_ai_view() -> None:
     """The command palette offers the view the screen is not showing."""
     app, server = build_app(queue=[*queue_items(), ai_row()])
     async with app.run_test(size=(80, 24)) as pilot:
-        await _until(pilot, lambda: app.queue.items, "queue")
+        await until(pilot, lambda: app.queue.items, "queue")
         commands = {c.title: c for c in app.get_system_commands(app.screen)}
         assert "AI view" in commands and "Queue view" not in commands
         await commands["AI view"].callback()
-        await _until(pilot, lambda: "c_ai" in app.queue.items, "AI row")
+        await until(pilot, lambda: "c_ai" in app.queue.items, "AI row")
         commands = {c.title: c for c in app.get_system_commands(app.screen)}
         assert "Queue view" in commands and "AI view" not in commands
 
@@ -123,20 +114,20 @@ async def test_ai_view_shows_the_ai_at_work_on_a_real_server(server, agent_token
     AI conversation reaches an agent subscribed to ``ai``.)"""
     app = make_app(TUISettings(server_url=server.url, token=agent_token))
     async with app.run_test(size=(120, 36)) as pilot:
-        await _until(pilot, lambda: app.queue.me is not None, "sign-in")
+        await until(pilot, lambda: app.queue.me is not None, "sign-in")
         await pilot.press("a")
-        await _until(pilot, lambda: app.queue.mode is QueueView.AI, "AI view")
+        await until(pilot, lambda: app.queue.mode is QueueView.AI, "AI view")
         await pilot.pause(0.3)
         visitor, welcome = await start_visitor(server.url, name="Radia Perlman")
         cid = welcome.conversation_id
         frames = await say(visitor, "how do I reset my login password")
         assert any(getattr(f, "event", None) and f.event.kind == "ai_message" for f in frames)
-        await _until(pilot, lambda: cid in app.queue.items, "AI row")
-        await _until(pilot, lambda: app.queue.items[cid].last_confidence is not None, "conf")
+        await until(pilot, lambda: cid in app.queue.items, "AI row")
+        await until(pilot, lambda: app.queue.items[cid].last_confidence is not None, "conf")
         row = _rows(app)[0]
         assert "Radia Perlman" in row and "how do I reset my login password" in row
         await pilot.press("a")
-        await _until(pilot, lambda: cid not in app.queue.items, "gone in the default view")
+        await until(pilot, lambda: cid not in app.queue.items, "gone in the default view")
         await visitor.close()
 
 
