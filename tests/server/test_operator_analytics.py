@@ -143,10 +143,12 @@ async def test_report_refuses_bad_dates_and_a_missing_store(tmp_path: Path) -> N
         "report", "--since", "2026-03-04", "--until", "2026-03-03", "--data-dir", str(tmp_path)
     )
     assert done.returncode == 2 and done.stdout == "", done
-    assert done.stderr == (
+    error, hint = done.stderr.splitlines()
+    assert error == (
         "error[invalid_option]: --since 2026-03-04 is not before --until 2026-03-03: "
-        "the period is empty\n"
+        "the period is empty"
     )
+    assert hint.startswith("Try '") and hint.endswith(" report --help' for help."), hint
     one_day = await run_handoff(
         "report", "--since", "2026-03-03", "--until", "2026-03-03", "--data-dir", str(tmp_path)
     )
