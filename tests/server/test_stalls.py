@@ -26,18 +26,7 @@ from tests.server.test_operator_policy import ask
 def tracked_from(root: object) -> int:
     """GC-tracked objects reachable from ``root`` (classes, modules and functions, the
     program's rather than the data's, left out)."""
-    seen: set[int] = set()
-    stack: list[Any] = [root]
-    count = 0
-    while stack:
-        obj = stack.pop()
-        if id(obj) in seen or isinstance(obj, type | ModuleType | FunctionType):
-            continue
-        seen.add(id(obj))
-        if gc.is_tracked(obj):
-            count += 1
-            stack.extend(gc.get_referents(obj))
-    return count
+    return len(tracked_objects(root))
 
 
 async def _turns(conn: Any, count: int) -> None:
