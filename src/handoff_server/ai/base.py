@@ -7,7 +7,7 @@ for the question, calibrated on held-out examples (see :mod:`handoff_server.ai`)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -77,4 +77,20 @@ class StreamingAnswerer(Answerer, Protocol):
 
     def answer_streaming(self, question: str, on_partial: PartialText) -> Answer:
         """As :meth:`Answerer.answer`, calling ``on_partial`` as text is generated."""
+        ...
+
+
+@runtime_checkable
+class BatchAnswerer(Answerer, Protocol):
+    """An answerer that answers several questions in one call, for less than one call
+    each: the server gathers the visitor turns that reach the answerer together (the
+    same pass of its event loop) and answers them at once
+    (:mod:`~handoff_server.conversations.batching`)."""
+
+    def answer_many(self, questions: Sequence[str]) -> list[Answer]:
+        """``[answer(q) for q in questions]``, computed together: the same entries, and
+        confidences equal to :meth:`Answerer.answer`'s within 1e-6. Raises
+        :class:`~handoff_server.errors.AnswererError` when any question fails (the
+        caller then answers them one by one, so one bad question fails only its own
+        turn)."""
         ...
