@@ -73,11 +73,7 @@ class InlineRunner:
         """``fn(arg)``; raises what it raises, and ``TimeoutError`` when it ran in a
         thread for longer than ``timeout`` seconds (``None``: no limit)."""
         if self.inline:
-            start = _Mark()
-            try:
-                return fn(arg)
-            finally:
-                self._observe(start.cost(self.budget))
+            return self.call_inline(fn, arg)
         took: list[float] = []
 
         def timed() -> T:
@@ -92,6 +88,16 @@ class InlineRunner:
         finally:
             # Unfinished (timed out or cancelled): at least as slow as the timeout.
             self._observe(took[0] if took else (timeout or 1.0))
+
+    def call_inline(self, fn: Callable[[A], T], arg: A, count: int = 1) -> T:
+        """``fn(arg)`` on the calling thread (the event loop), timed as ``count`` calls
+        of equal cost (a batch of ``count`` questions: each counts its share, so the
+        running mean stays a cost per question); raises what ``fn`` raises."""
+        start = _Mark()
+        try:
+            return fn(arg)
+        finally:
+            self._observe(start.cost(self.budget * count) / count)
 
     def _observe(self, seconds: float) -> None:
         self.calls += 1

@@ -31,6 +31,7 @@ from handoff_server.ai.base import Answerer
 from handoff_server.cluster.locks import ConversationLocks, LocalLocks
 from handoff_server.config import WaitingSettings
 from handoff_server.conversations import changes, lifecycle
+from handoff_server.conversations.batching import AnswerBatcher
 from handoff_server.conversations.inline import InlineRunner
 from handoff_server.conversations.interrupted import InterruptedTurns
 from handoff_server.conversations.memory import ConversationMemory
@@ -130,6 +131,7 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
         self.locks: ConversationLocks = locks or LocalLocks()
         self.memory = ConversationMemory(store, shared=self.locks.across_nodes)
         self.runner = InlineRunner()
+        self.batcher = AnswerBatcher(self.runner)
         self.waiting = WaitingRoom(
             self, store, self.policies, sink, staffing, waiting or WaitingSettings(), clock
         )
@@ -284,6 +286,7 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
             clock=self.clock,
             on_partial=stream,
             runner=self.runner,
+            batcher=self.batcher,
         )
         plan = None
         if conv.status == "queued":  # the AI goes on while the visitor waits for a person

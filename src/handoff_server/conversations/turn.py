@@ -29,8 +29,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 from handoff_server import escalation
-from handoff_server.ai.base import Answer, Answerer, PartialText, StreamingAnswerer
+from handoff_server.ai.base import (
+    Answer,
+    Answerer,
+    BatchAnswerer,
+    PartialText,
+    StreamingAnswerer,
+)
 from handoff_server.ai.courtesy_layer import without_courtesy
+from handoff_server.conversations.batching import AnswerBatcher
 from handoff_server.conversations.inline import InlineRunner
 from handoff_server.escalation import Decision, Policy, PriorTurn, TurnContext, not_a_question
 from handoff_server.protocol import (
@@ -50,6 +57,7 @@ __all__ = [
     "TurnInput",
     "TurnResult",
     "accepts_offer",
+    "batches",
     "evaluate_turn",
     "flat_visitor",
     "fold_history",
@@ -104,15 +112,18 @@ async def evaluate_turn(
     clock: Callable[[], datetime] = utcnow,
     on_partial: PartialText | None = None,
     runner: InlineRunner | None = None,
+    batcher: AnswerBatcher | None = None,
 ) -> TurnResult:
     """Answer and decide one turn. ``timeout``: seconds the answerer may take (``None``:
     no limit). ``clock`` gives the turn's time (UTC), read once the answer is in.
     ``on_partial``: called from the answering thread with the answer's text so far when
     the answerer streams (:class:`~handoff_server.ai.base.StreamingAnswerer`).
     ``runner``: where a non-streaming answerer runs (``None``: always a worker thread).
+    ``batcher``: answers an engine that answers several questions at once together with
+    the other turns that reach it in the same pass of the loop (it has its own runner).
     Never raises for an answerer or policy failure: the turn then escalates."""
     engine = without_courtesy(answerer) if turn.explicit_human else answerer
-    answer, ai_error = await _answer(engine, turn.text, timeout, on_partial, runner)
+    answer, ai_error = await _answer(engine, turn.text, timeout, on_partial, runner, batcher)
     ctx = TurnContext(
         text=turn.text,
         answer=answer,
@@ -140,12 +151,15 @@ async def _answer(
     timeout: float | None,
     on_partial: PartialText | None,
     runner: InlineRunner | None,
+    batcher: AnswerBatcher | None = None,
 ) -> tuple[Answer | None, str | None]:
     """The answerer's answer, or ``None`` and why it failed or timed out."""
     try:
         if on_partial is not None and streams(answerer):
             call = asyncio.to_thread(answerer.answer_streaming, text, on_partial)
             answer = await asyncio.wait_for(call, timeout)
+        elif batcher is not None and batches(answerer):
+            answer = await batcher.answer(answerer, text, timeout)
         elif runner is not None:
             answer = await runner.run(answerer.answer, text, timeout)
         else:
@@ -165,6 +179,17 @@ def streams(answerer: Answerer) -> TypeGuard[StreamingAnswerer]:
     on the loop, not in a thread; either way ``answerer`` has ``answer_streaming``).
     Checked once per engine class."""
     return _streams(type(without_courtesy(answerer)))
+
+
+def batches(answerer: Answerer) -> TypeGuard[BatchAnswerer]:
+    """Whether ``answerer`` answers several questions in one call
+    (:class:`~handoff_server.ai.base.BatchAnswerer`). Checked once per engine class."""
+    return _batches(type(answerer))
+
+
+@functools.lru_cache(maxsize=32)
+def _batches(kind: type) -> bool:
+    return issubclass(kind, BatchAnswerer)
 
 
 @functools.lru_cache(maxsize=32)

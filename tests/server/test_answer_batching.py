@@ -1,0 +1,106 @@
+"""Turns that reach the answerer together are answered in one call (issue 14): the
+batcher (:mod:`handoff_server.conversations.batching`) on a real loop with the demo KB's
+engine, and a real server answering visitors who write at the same moment."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from handoff_server.ai.base import Answer, Answerer
+from handoff_server.conversations.batching import AnswerBatcher
+from handoff_server.conversations.inline import InlineRunner
+from handoff_server.errors import AnswererError
+from tests.helpers import ANSWERED_QUESTIONS
+
+
+class Batched:
+    """A batch-answering engine over a real one: records each call's questions;
+    ``answer_many`` fails (as a whole, as an engine would) on a question with "boom"."""
+
+    def __init__(self, inner: Answerer) -> None:
+        self.inner = inner
+        self.calls: list[list[str]] = []
+
+    def answer(self, question: str) -> Answer:
+        self.calls.append([question])
+        if "boom" in question:
+            raise AnswererError("the engine broke on this question")
+        return self.inner.answer(question)
+
+    def answer_many(self, questions: Sequence[str]) -> list[Answer]:
+        self.calls.append(list(questions))
+        if any("boom" in q for q in questions):
+            raise AnswererError("the engine broke on one question of the batch")
+        return [self.inner.answer(q) for q in questions]
+
+
+def _on_loop() -> InlineRunner:
+    """A runner already sending calls to the loop (past its warm-up)."""
+    runner = InlineRunner(budget=0.05, warmup=0)
+    runner.inline = True
+    return runner
+
+
+async def test_questions_asked_in_the_same_pass_are_answered_in_one_call(
+    demo_answerer: Any,
+) -> None:
+    engine = Batched(demo_answerer)
+    batcher = AnswerBatcher(_on_loop())
+    questions = list(ANSWERED_QUESTIONS[:5])
+    answers = await asyncio.gather(*(batcher.answer(engine, q, 10.0) for q in questions))
+    assert engine.calls == [questions]
+    alone = [demo_answerer.answer(q) for q in questions]
+    assert [a.entry_id for a in answers] == [a.entry_id for a in alone]
+    assert [a.confidence for a in answers] == pytest.approx([a.confidence for a in alone])
+
+
+async def test_a_batch_is_at_most_max_batch_questions(demo_answerer: Any) -> None:
+    engine = Batched(demo_answerer)
+    batcher = AnswerBatcher(_on_loop(), max_batch=4)
+    questions = [ANSWERED_QUESTIONS[i % len(ANSWERED_QUESTIONS)] for i in range(10)]
+    answers = await asyncio.gather(*(batcher.answer(engine, q, 10.0) for q in questions))
+    assert [len(c) for c in engine.calls] == [4, 4, 2]
+    assert len(answers) == 10 and all(a.entry_id for a in answers)
+
+
+async def test_a_question_that_breaks_the_engine_fails_only_its_own_turn(
+    demo_answerer: Any,
+) -> None:
+    engine = Batched(demo_answerer)
+    batcher = AnswerBatcher(_on_loop())
+    questions = [ANSWERED_QUESTIONS[0], "boom: this one breaks it", ANSWERED_QUESTIONS[1]]
+    results = await asyncio.gather(
+        *(batcher.answer(engine, q, 10.0) for q in questions), return_exceptions=True
+    )
+    assert isinstance(results[1], AnswererError)
+    assert isinstance(results[0], Answer) and isinstance(results[2], Answer)
+    # The batch, then each question alone.
+    assert engine.calls == [questions, *([q] for q in questions)]
+
+
+async def test_a_turn_cancelled_while_it_waits_is_not_answered(demo_answerer: Any) -> None:
+    engine = Batched(demo_answerer)
+    batcher = AnswerBatcher(_on_loop())
+    keep = asyncio.ensure_future(batcher.answer(engine, ANSWERED_QUESTIONS[0], 10.0))
+    gone = asyncio.ensure_future(batcher.answer(engine, ANSWERED_QUESTIONS[1], 10.0))
+    await asyncio.sleep(0)  # both are waiting for the batch
+    gone.cancel()
+    answer = await keep
+    assert answer.entry_id and gone.cancelled()
+    assert engine.calls == [[ANSWERED_QUESTIONS[0]]]
+
+
+async def test_while_the_runner_uses_a_thread_each_question_is_answered_alone(
+    demo_answerer: Any,
+) -> None:
+    """The warm-up (and a slow engine) runs calls in a thread, one question each, with
+    the timeout; no batch is gathered on the loop."""
+    engine = Batched(demo_answerer)
+    batcher = AnswerBatcher(InlineRunner(budget=0.05, warmup=10))
+    questions = list(ANSWERED_QUESTIONS[:3])
+    await asyncio.gather(*(batcher.answer(engine, q, 10.0) for q in questions))
+    assert sorted(engine.calls) == sorted([q] for q in questions)
