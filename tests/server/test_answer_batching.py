@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from handoff_server.ai.base import Answer, Answerer
-from handoff_server.conversations.batching import AnswerBatcher
+from handoff_server.conversations.batching import AnswerBatcher, Outcome
 from handoff_server.conversations.inline import InlineRunner
 from handoff_server.errors import AnswererError
 from tests.helpers import ANSWERED_QUESTIONS
@@ -38,6 +38,18 @@ class Batched:
         return [self.inner.answer(q) for q in questions]
 
 
+def _kept(outcome: Outcome) -> Outcome:
+    """A continuation keeping the engine's outcome as it is."""
+    return outcome
+
+
+def _raised(outcome: Outcome) -> Answer:
+    """A continuation raising what the engine raised."""
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
 def _on_loop() -> InlineRunner:
     """A runner already sending calls to the loop (past its warm-up)."""
     runner = InlineRunner(budget=0.05, warmup=0)
@@ -51,7 +63,7 @@ async def test_questions_asked_in_the_same_pass_are_answered_in_one_call(
     engine = Batched(demo_answerer)
     batcher = AnswerBatcher(_on_loop())
     questions = list(ANSWERED_QUESTIONS[:5])
-    answers = await asyncio.gather(*(batcher.answer(engine, q, 10.0) for q in questions))
+    answers = await asyncio.gather(*(batcher.run(engine, q, 10.0, _raised) for q in questions))
     assert engine.calls == [questions]
     alone = [demo_answerer.answer(q) for q in questions]
     assert [a.entry_id for a in answers] == [a.entry_id for a in alone]
@@ -62,7 +74,7 @@ async def test_a_batch_is_at_most_max_batch_questions(demo_answerer: Any) -> Non
     engine = Batched(demo_answerer)
     batcher = AnswerBatcher(_on_loop(), max_batch=4)
     questions = [ANSWERED_QUESTIONS[i % len(ANSWERED_QUESTIONS)] for i in range(10)]
-    answers = await asyncio.gather(*(batcher.answer(engine, q, 10.0) for q in questions))
+    answers = await asyncio.gather(*(batcher.run(engine, q, 10.0, _raised) for q in questions))
     assert [len(c) for c in engine.calls] == [4, 4, 2]
     assert len(answers) == 10 and all(a.entry_id for a in answers)
 
@@ -73,9 +85,7 @@ async def test_a_question_that_breaks_the_engine_fails_only_its_own_turn(
     engine = Batched(demo_answerer)
     batcher = AnswerBatcher(_on_loop())
     questions = [ANSWERED_QUESTIONS[0], "boom: this one breaks it", ANSWERED_QUESTIONS[1]]
-    results = await asyncio.gather(
-        *(batcher.answer(engine, q, 10.0) for q in questions), return_exceptions=True
-    )
+    results = await asyncio.gather(*(batcher.run(engine, q, 10.0, _kept) for q in questions))
     assert isinstance(results[1], AnswererError)
     assert isinstance(results[0], Answer) and isinstance(results[2], Answer)
     # The batch, then each question alone.
@@ -85,8 +95,8 @@ async def test_a_question_that_breaks_the_engine_fails_only_its_own_turn(
 async def test_a_turn_cancelled_while_it_waits_is_not_answered(demo_answerer: Any) -> None:
     engine = Batched(demo_answerer)
     batcher = AnswerBatcher(_on_loop())
-    keep = asyncio.ensure_future(batcher.answer(engine, ANSWERED_QUESTIONS[0], 10.0))
-    gone = asyncio.ensure_future(batcher.answer(engine, ANSWERED_QUESTIONS[1], 10.0))
+    keep = asyncio.ensure_future(batcher.run(engine, ANSWERED_QUESTIONS[0], 10.0, _raised))
+    gone = asyncio.ensure_future(batcher.run(engine, ANSWERED_QUESTIONS[1], 10.0, _raised))
     await asyncio.sleep(0)  # both are waiting for the batch
     gone.cancel()
     answer = await keep
@@ -102,5 +112,45 @@ async def test_while_the_runner_uses_a_thread_each_question_is_answered_alone(
     engine = Batched(demo_answerer)
     batcher = AnswerBatcher(InlineRunner(budget=0.05, warmup=10))
     questions = list(ANSWERED_QUESTIONS[:3])
-    await asyncio.gather(*(batcher.answer(engine, q, 10.0) for q in questions))
+    await asyncio.gather(*(batcher.run(engine, q, 10.0, _raised) for q in questions))
     assert sorted(engine.calls) == sorted([q] for q in questions)
+
+
+async def test_each_turns_continuation_runs_in_the_same_pass_as_the_batch(
+    demo_answerer: Any,
+) -> None:
+    """The decisions follow the batch at once, one after the other: every continuation
+    has run before any waiting turn resumes."""
+    engine = Batched(demo_answerer)
+    batcher = AnswerBatcher(_on_loop())
+    ran: list[str] = []
+    resumed: list[int] = []
+
+    async def turn(n: int, question: str) -> None:
+        def then(outcome: Outcome) -> str:
+            ran.append(question)
+            resumed.append(len(ran))  # how many had run when this one ran
+            return question
+
+        assert await batcher.run(engine, question, 10.0, then) == question
+        resumed.append(-len(ran))  # after resuming: all of them had run
+
+    questions = list(ANSWERED_QUESTIONS[:4])
+    await asyncio.gather(*(turn(n, q) for n, q in enumerate(questions)))
+    assert ran == questions
+    assert resumed[:4] == [1, 2, 3, 4] and resumed[4:] == [-4] * 4
+
+
+async def test_a_continuation_that_raises_fails_only_its_own_turn(demo_answerer: Any) -> None:
+    engine = Batched(demo_answerer)
+    batcher = AnswerBatcher(_on_loop())
+
+    def bad(outcome: Outcome) -> Outcome:
+        raise ValueError("the policy broke")
+
+    results = await asyncio.gather(
+        batcher.run(engine, ANSWERED_QUESTIONS[0], 10.0, _kept),
+        batcher.run(engine, ANSWERED_QUESTIONS[1], 10.0, bad),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], Answer) and isinstance(results[1], ValueError)

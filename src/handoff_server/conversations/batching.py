@@ -7,7 +7,11 @@ that pass and answers them in the next with one
 :meth:`~handoff_server.ai.base.BatchAnswerer.answer_many` call: the engine's per-call work
 (encoding, the matrix products, the calibrator's trees) is done once for all of them, and
 it runs back to back while its index is in the processor's caches, not between other
-conversations' frames and store writes. Nothing waits for a batch to fill: a lone turn
+conversations' frames and store writes. Each turn's continuation (``then``: the
+escalation decision on the answer) runs right after, in the same pass, one turn after the
+other for the same reason. Measured: in the server a turn's answer cost ~2× and its
+decision ~1.8× what they cost in a tight loop, their data pushed out of the caches by
+the frames and writes of the other conversations between them (docs/benchmarks.md). Nothing waits for a batch to fill: a lone turn
 is answered in the very next pass, as one question; the batch is whatever arrived
 together (at most :data:`MAX_BATCH` questions).
 
@@ -21,7 +25,9 @@ fails only its own turn (an ``ai_error`` handoff), never its neighbours'.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from prometheus_client import Histogram
 
@@ -29,11 +35,13 @@ from handoff_server.ai.base import Answer, BatchAnswerer
 from handoff_server.conversations.inline import InlineRunner
 from handoff_server.metrics import REGISTRY
 
-__all__ = ["MAX_BATCH", "AnswerBatcher"]
+__all__ = ["MAX_BATCH", "AnswerBatcher", "Outcome"]
+
+R = TypeVar("R")
 
 MAX_BATCH = 16
 """Most questions answered in one call: a batch runs on the event loop, so this bounds
-the stall it can cause (16 × ~0.3 ms for the default engine)."""
+the stall it can cause (16 × ~0.3 ms for the default engine, and their decisions)."""
 
 BATCH_SIZE = Histogram(
     "handoff_answer_batch_size",
@@ -42,12 +50,22 @@ BATCH_SIZE = Histogram(
     registry=REGISTRY,
 )
 
-_Pending = list[tuple[str, "asyncio.Future[Answer]"]]
+Outcome = Answer | Exception
+"""What the engine gave for one question: its answer, or what it raised
+(``AnswererError``; ``TimeoutError`` for a call in a thread over its timeout)."""
+
+
+@dataclass
+class _Item(Generic[R]):
+    question: str
+    then: Callable[[Outcome], R]
+    future: asyncio.Future[R]
 
 
 class AnswerBatcher:
     """Gathers the questions asked of a :class:`~handoff_server.ai.base.BatchAnswerer` in
-    one pass of the event loop and answers them with one call in the next.
+    one pass of the event loop and answers them with one call in the next, each followed
+    by its turn's continuation.
 
     ``runner``: decides whether calls run on the loop (then they are batched) or in a
     thread (then one by one, with the timeout), and is told each question's share of a
@@ -56,54 +74,62 @@ class AnswerBatcher:
     def __init__(self, runner: InlineRunner, max_batch: int = MAX_BATCH) -> None:
         self.runner = runner
         self.max_batch = max_batch
-        self._pending: dict[BatchAnswerer, _Pending] = {}
+        self._pending: dict[BatchAnswerer, list[_Item[Any]]] = {}
 
-    async def answer(self, answerer: BatchAnswerer, question: str, timeout: float | None) -> Answer:
-        """``answerer``'s answer to ``question``; raises what the engine raises for it
-        (``AnswererError``), and ``TimeoutError`` when it ran alone in a thread for
-        longer than ``timeout`` seconds (``None``: no limit)."""
+    async def run(
+        self,
+        answerer: BatchAnswerer,
+        question: str,
+        timeout: float | None,
+        then: Callable[[Outcome], R],
+    ) -> R:
+        """``then(outcome)`` of ``answerer``'s answer to ``question`` (or of the exception
+        it raised for it, or of ``TimeoutError`` when it ran alone in a thread for longer
+        than ``timeout`` seconds; ``None``: no limit). Raises what ``then`` raises."""
         if not self.runner.inline:
-            return await self.runner.run(answerer.answer, question, timeout)
+            try:
+                outcome: Outcome = await self.runner.run(answerer.answer, question, timeout)
+            except Exception as exc:
+                outcome = exc
+            return then(outcome)
         loop = asyncio.get_running_loop()
         pending = self._pending.get(answerer)
         if pending is None or len(pending) >= self.max_batch:
             pending = self._pending[answerer] = []
             loop.call_soon(self._flush, answerer, pending)
-        future: asyncio.Future[Answer] = loop.create_future()
-        pending.append((question, future))
+        future: asyncio.Future[R] = loop.create_future()
+        pending.append(_Item(question, then, future))
         return await future
 
-    def _flush(self, answerer: BatchAnswerer, pending: _Pending) -> None:
+    def _flush(self, answerer: BatchAnswerer, pending: list[_Item[Any]]) -> None:
         if self._pending.get(answerer) is pending:
             del self._pending[answerer]
         # A turn cancelled meanwhile (its visitor left) is not answered.
-        live = [(q, f) for q, f in pending if not f.done()]
+        live = [item for item in pending if not item.future.done()]
         if not live:
             return
         BATCH_SIZE.observe(len(live))
-        questions = [q for q, _ in live]
+        for item, outcome in zip(live, self._outcomes(answerer, live), strict=True):
+            try:
+                item.future.set_result(item.then(outcome))
+            except Exception as exc:
+                item.future.set_exception(exc)
+
+    def _outcomes(self, answerer: BatchAnswerer, live: list[_Item[Any]]) -> list[Outcome]:
+        """Each question's answer, from one call; after a failed call, from one call
+        per question, so a question that breaks the engine fails alone."""
+        questions = [item.question for item in live]
         try:
             answers = self.runner.call_inline(answerer.answer_many, questions, len(live))
         except Exception:
-            self._one_by_one(answerer, live)
-            return
-        _settle(live, answers)
+            return [self._one(answerer, q) for q in questions]
+        if len(answers) != len(live):  # an engine breaking its contract fails every turn
+            error = RuntimeError(f"answer_many gave {len(answers)} answers for {len(live)}")
+            return [error] * len(live)
+        return list(answers)
 
-    def _one_by_one(self, answerer: BatchAnswerer, live: _Pending) -> None:
-        for question, future in live:
-            try:
-                answer = self.runner.call_inline(answerer.answer, question)
-            except Exception as exc:
-                future.set_exception(exc)
-            else:
-                future.set_result(answer)
-
-
-def _settle(live: _Pending, answers: Sequence[Answer]) -> None:
-    if len(answers) != len(live):  # an engine breaking its contract fails every turn
-        error = RuntimeError(f"answer_many gave {len(answers)} answers for {len(live)}")
-        for _, future in live:
-            future.set_exception(error)
-        return
-    for (_, future), answer in zip(live, answers, strict=True):
-        future.set_result(answer)
+    def _one(self, answerer: BatchAnswerer, question: str) -> Outcome:
+        try:
+            return self.runner.call_inline(answerer.answer, question)
+        except Exception as exc:
+            return exc

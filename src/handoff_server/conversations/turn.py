@@ -37,7 +37,7 @@ from handoff_server.ai.base import (
     StreamingAnswerer,
 )
 from handoff_server.ai.courtesy_layer import without_courtesy
-from handoff_server.conversations.batching import AnswerBatcher
+from handoff_server.conversations.batching import AnswerBatcher, Outcome
 from handoff_server.conversations.inline import InlineRunner
 from handoff_server.escalation import Decision, Policy, PriorTurn, TurnContext, not_a_question
 from handoff_server.protocol import (
@@ -120,10 +120,33 @@ async def evaluate_turn(
     the answerer streams (:class:`~handoff_server.ai.base.StreamingAnswerer`).
     ``runner``: where a non-streaming answerer runs (``None``: always a worker thread).
     ``batcher``: answers an engine that answers several questions at once together with
-    the other turns that reach it in the same pass of the loop (it has its own runner).
+    the other turns that reach it in the same pass of the loop, and decides each right
+    after (it has its own runner; not for a streaming answer).
     Never raises for an answerer or policy failure: the turn then escalates."""
     engine = without_courtesy(answerer) if turn.explicit_human else answerer
-    answer, ai_error = await _answer(engine, turn.text, timeout, on_partial, runner, batcher)
+
+    def finish(outcome: Outcome) -> TurnResult:
+        return _finish(policy, turn, outcome, timeout, clock)
+
+    if batcher is not None and not (on_partial is not None and streams(engine)):
+        if batches(engine):
+            return await batcher.run(engine, turn.text, timeout, finish)
+    return finish(await _answer(engine, turn.text, timeout, on_partial, runner))
+
+
+def _finish(
+    policy: Policy,
+    turn: TurnInput,
+    outcome: Outcome,
+    timeout: float | None,
+    clock: Callable[[], datetime],
+) -> TurnResult:
+    """The decided turn, on the answerer's ``outcome`` for it (its answer, or what it
+    raised: an ``ai_error``)."""
+    if isinstance(outcome, Answer):
+        answer, ai_error = outcome, None
+    else:
+        answer, ai_error = None, _failure(outcome, timeout)
     ctx = TurnContext(
         text=turn.text,
         answer=answer,
@@ -151,25 +174,26 @@ async def _answer(
     timeout: float | None,
     on_partial: PartialText | None,
     runner: InlineRunner | None,
-    batcher: AnswerBatcher | None = None,
-) -> tuple[Answer | None, str | None]:
-    """The answerer's answer, or ``None`` and why it failed or timed out."""
+) -> Outcome:
+    """The answerer's answer, or what it raised (``TimeoutError`` past ``timeout``)."""
     try:
         if on_partial is not None and streams(answerer):
             call = asyncio.to_thread(answerer.answer_streaming, text, on_partial)
-            answer = await asyncio.wait_for(call, timeout)
-        elif batcher is not None and batches(answerer):
-            answer = await batcher.answer(answerer, text, timeout)
-        elif runner is not None:
-            answer = await runner.run(answerer.answer, text, timeout)
-        else:
-            answer = await asyncio.wait_for(asyncio.to_thread(answerer.answer, text), timeout)
-    except TimeoutError:
-        return None, f"the answerer took longer than {timeout:g}s"
+            return await asyncio.wait_for(call, timeout)
+        if runner is not None:
+            return await runner.run(answerer.answer, text, timeout)
+        return await asyncio.wait_for(asyncio.to_thread(answerer.answer, text), timeout)
     except Exception as exc:  # any engine failure escalates; never as low confidence
-        log.exception("answerer failed")
-        return None, f"{type(exc).__name__}: {exc}"
-    return answer, None
+        return exc
+
+
+def _failure(exc: Exception, timeout: float | None) -> str:
+    """The ``ai_error`` of a turn whose answerer raised ``exc`` (logged, with its
+    traceback, unless it is the timeout)."""
+    if isinstance(exc, TimeoutError):
+        return f"the answerer took longer than {timeout:g}s"
+    log.error("answerer failed", exc_info=exc)
+    return f"{type(exc).__name__}: {exc}"
 
 
 def streams(answerer: Answerer) -> TypeGuard[StreamingAnswerer]:
