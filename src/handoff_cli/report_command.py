@@ -24,13 +24,12 @@ from handoff_cli.common import (
 )
 from handoff_cli.output import echo, one_line
 from handoff_server.analytics.report import analytics_report, report_data
-from handoff_server.config import Settings
-from handoff_server.errors import StoredPolicyInvalid
-from handoff_server.escalation import Policy
+from handoff_server.analytics.teams import check_team, known_teams
+from handoff_server.errors import NotFound, StoredPolicyInvalid
 from handoff_server.policies import policy_in_force
 from handoff_server.protocol import TEAM_NAME_PATTERN
 from handoff_server.protocol_operator import DurationStats, SAnalytics
-from handoff_server.store import Store, opened_store, store_exists
+from handoff_server.store import opened_store, store_exists
 
 __all__ = ["register", "report"]
 
@@ -100,34 +99,6 @@ def _show(r: SAnalytics, zone: str) -> None:
         )
 
 
-def _known_teams(store: Store, settings: Settings, policy: Policy) -> list[str]:
-    """Every team named anywhere, sorted: by the stored escalations (of any time), the
-    agents, ``[assignment]``'s push and pull teams, and ``policy`` (its rules, keyword
-    teams, intents and queue gates). Reads ``store``."""
-    named: set[str | None] = {
-        ev.data.get("team") for ev in store.events_of_kinds(("escalated",), None, None)
-    }
-    for agent in store.list_agents():
-        named.update(agent.teams)
-    named.update(settings.assignment.push_teams, settings.assignment.pull_teams)
-    named.update(rule.team for rule in policy.rules)
-    named.update(policy.keyword.teams.values())
-    named.update(category.team for category in policy.intent.categories)
-    named.update(policy.fallbacks.teams)
-    return sorted(team for team in named if team)
-
-
-def _check_team(team: str, known: list[str]) -> None:
-    """Exit with ``not_found`` naming ``team`` and the ``known`` ones unless it is one:
-    a team nobody names would print an empty report, as if it had had no escalations."""
-    if team not in known:
-        fail(
-            f"--team {team!r}: no escalation, agent, assignment setting or policy names"
-            f" this team; known teams: {', '.join(known) or 'none'}",
-            "not_found",
-        )
-
-
 def report(
     since: DateOpt = None,
     until: DateOpt = None,
@@ -173,7 +144,11 @@ def report(
         )
     with opened_store(settings.store) as store:
         if team is not None:
-            _check_team(team, _known_teams(store, settings, policy))
+            configured = [*settings.assignment.push_teams, *settings.assignment.pull_teams]
+            try:
+                check_team(team, known_teams(store, policy, configured), option="--team")
+            except NotFound as exc:
+                fail(str(exc), "not_found")
         result = analytics_report(store, start, stop, team=team, timezone=zone)
     if json_out:
         print_json(report_data(result))

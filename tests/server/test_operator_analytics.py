@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from handoff_server.client import Connection, new_client_msg_id
-from handoff_server.protocol import SAck
+from handoff_server.protocol import SAck, SError
 from handoff_server.protocol_operator import SAnalytics
 from handoff_server.store import SQLiteStore
 from tests.conftest import create_token
@@ -188,3 +188,21 @@ async def test_rates_without_a_denominator_are_no_data_not_zero(
     done = await run_handoff("report", "--json", "--data-dir", str(data))
     day = json.loads(done.stdout)["days"][0]
     assert day["conversations"] == 1 and day["containment_rate"] is None
+
+
+async def test_analytics_for_a_team_nobody_names_is_refused_naming_the_known_ones(
+    server_factory: Any,
+) -> None:
+    """An empty report for a misspelt team would read as a team without escalations;
+    the frame is refused as ``handoff report --team`` is, naming the teams there are
+    (an agent's, the config's push teams, the policy's)."""
+    server = await server_factory(assignment={"push_teams": ["support"]})
+    await create_token(server, "Sam", teams=["billing"])
+    op = await agent(server.url, await create_token(server, "Olga", "operator"))
+    refused = await ask(op, {"type": "analytics", "team": "biling"})
+    assert isinstance(refused, SError), refused
+    assert refused.code == "not_found"
+    assert "'biling'" in refused.detail
+    assert "billing" in refused.detail and "support" in refused.detail
+    named = await ask(op, {"type": "analytics", "team": "support"})
+    assert isinstance(named, SAnalytics) and named.by_trigger == {}

@@ -37,7 +37,8 @@ def build_operator_desk(
     ``close()`` when done. Raises :class:`~handoff_server.errors.DataDirError` when the
     store cannot be opened again."""
     policy = PolicyDesk(store, service.policies, poll_seconds)
-    insights = Insights(service, AsyncStore(open_store(settings.store)))
+    configured = [*settings.assignment.push_teams, *settings.assignment.pull_teams]
+    insights = Insights(service, AsyncStore(open_store(settings.store)), configured)
     kb = KbDesk(service, settings)
     desk = OperatorDesk(
         {

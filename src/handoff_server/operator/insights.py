@@ -9,6 +9,7 @@ the event loop and never in the way of the conversations' store thread. The numb
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from handoff_server.ai.courtesy_layer import without_courtesy
@@ -21,6 +22,7 @@ from handoff_server.analytics.coverage import (
 )
 from handoff_server.analytics.gaps import failed_questions, knowledge_gaps
 from handoff_server.analytics.report import analytics_report
+from handoff_server.analytics.teams import check_team, known_teams
 from handoff_server.analytics.whatif import replay_period
 from handoff_server.conversations import ConversationService
 from handoff_server.hub import Subscriber
@@ -44,11 +46,16 @@ __all__ = ["Insights"]
 
 class Insights:
     """Answers the reading frames for ``service`` from ``reader`` (an
-    :class:`~handoff_server.store.AsyncStore` on its own connection to the same store)."""
+    :class:`~handoff_server.store.AsyncStore` on its own connection to the same store).
+    ``teams``: the teams the configuration names (``[assignment]``'s push and pull
+    teams), known to ``analytics`` besides those the store and the policy name."""
 
-    def __init__(self, service: ConversationService, reader: AsyncStore) -> None:
+    def __init__(
+        self, service: ConversationService, reader: AsyncStore, teams: Sequence[str] = ()
+    ) -> None:
         self._service = service
         self._reader = reader
+        self._teams = list(teams)
 
     async def close(self) -> None:
         """Close the reader's connection."""
@@ -71,8 +78,13 @@ class Insights:
 
     async def analytics(self, frame: OAnalytics, agent: AgentInfo, sub: Subscriber) -> SAnalytics:
         """Containment, escalations, wait and handling for the period (days in the
-        policy's business-hours time zone)."""
-        zone = (await self._service.policies.current()).business_hours.timezone
+        policy's business-hours time zone). Raises ``NotFound`` for a ``team`` nobody
+        names (an empty report would read as a team without escalations)."""
+        policy = await self._service.policies.current()
+        zone = policy.business_hours.timezone
+        if frame.team is not None:
+            known = await self._reader.call(known_teams, self._reader.store, policy, self._teams)
+            check_team(frame.team, known)
         report = await self._reader.call(
             analytics_report,
             self._reader.store,
