@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -337,6 +338,12 @@ class _Examples:
     ks: tuple[int, ...] = ()
     crowd: np.ndarray = field(default_factory=lambda: np.zeros(0))
     support: Any = None
+    _by_column: Any = field(default=None, repr=False, compare=False)
+    """``rows.T`` as CSR, made on first use (not pickled): transposing costs more than
+    the product with a batch of questions."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_by_column": None}
 
     @classmethod
     def of(
@@ -421,7 +428,9 @@ class _Examples:
         arXiv:2204.06507)."""
         out = np.zeros((x.shape[0], self.n_classes))
         kth = np.zeros((len(self.ks), x.shape[0], self.n_classes))
-        t = self.rows.T.tocsr() if _sparse(self.rows) else self.rows.T
+        t = self._by_column
+        if t is None:
+            t = self._by_column = self.rows.T.tocsr() if _sparse(self.rows) else self.rows.T
         for start in range(0, x.shape[0], block):
             sim = x[start : start + block] @ t
             sim = sim.toarray() if _sparse(sim) else np.asarray(sim)
@@ -752,18 +761,39 @@ class _Forest:
         self.depth = int(max(t["depth"].max() for t in trees))
         self.baseline = float(np.ravel(gbm._baseline_prediction)[0])
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_flat"}
+
+    def _walk(self) -> tuple[np.ndarray, ...]:
+        """The trees as flat arrays for :meth:`predict_proba` (made on first use, not
+        pickled): each node's feature, threshold, left and right child as flat node
+        numbers (a leaf's children are itself, so a walk that reached it stays there) and
+        value, and each tree's root."""
+        flat = self.__dict__.get("_flat")
+        if flat is None:
+            n_trees, width = self.feature.shape
+            roots = np.arange(n_trees) * width
+            own = np.arange(width)[None, :]
+            left = np.where(self.leaf, own, self.left) + roots[:, None]
+            right = np.where(self.leaf, own, self.right) + roots[:, None]
+            flat = (self.feature, self.threshold, left, right, self.value, roots)
+            flat = self._flat = tuple(np.ascontiguousarray(a).ravel() for a in flat)
+        return flat
+
     def predict_proba(self, feats: np.ndarray) -> np.ndarray:
-        """(n, k) features → (n,) probabilities."""
-        n_trees = self.feature.shape[0]
-        rows = np.arange(n_trees)
-        out = np.empty(len(feats))
-        for k, x in enumerate(feats):
-            node = np.zeros(n_trees, dtype=np.intp)
-            for _ in range(self.depth):
-                go_left = x[self.feature[rows, node]] <= self.threshold[rows, node]
-                nxt = np.where(go_left, self.left[rows, node], self.right[rows, node])
-                node = np.where(self.leaf[rows, node], node, nxt)
-            out[k] = self.baseline + self.value[rows, node].sum()
+        """(n, k) features → (n,) probabilities. Every row through every tree at once:
+        ``depth`` steps of (n, n_trees) lookups, so a batch of questions costs little
+        more than one. Each row's leaf values are summed along a contiguous axis, as for
+        one row alone, so a question gets the same bits in a batch as on its own."""
+        feature, threshold, left, right, value, roots = self._walk()
+        feats = np.ascontiguousarray(feats, dtype=np.float64)
+        at = (np.arange(len(feats)) * feats.shape[1])[:, None]
+        x = feats.ravel()
+        node = np.repeat(roots[None, :], len(feats), axis=0)
+        for _ in range(self.depth):
+            go_left = x.take(at + feature.take(node)) <= threshold.take(node)
+            node = np.where(go_left, left.take(node), right.take(node))
+        out = self.baseline + value.take(node).sum(axis=1)
         return 1 / (1 + np.exp(-out))
 
 
@@ -788,6 +818,24 @@ def _gbm(n: int, width: int) -> HistGradientBoostingClassifier:
         monotonic_cst=_monotone(width),
         random_state=0,
     )
+
+
+def _class_scores(index: Index, x: Any) -> np.ndarray:
+    """The linear scores (n, C), float64, of encoded rows ``x`` (n, F), CSR or dense: each
+    row alone, in float32 with only its non-zero features' rows of ``coef``, so a question
+    gets the same bits in a batch as on its own (and the candidates' order and the
+    scores the analysis quotes cannot differ between the two)."""
+    out = np.empty((x.shape[0], len(index.classes)))
+    if _sparse(x):
+        x = x.tocsr()
+        data, cols, ptr = x.data.astype(np.float32), x.indices, x.indptr
+        for i in range(x.shape[0]):
+            s, e = ptr[i], ptr[i + 1]
+            out[i] = data[s:e] @ index.coef[cols[s:e]] + index.intercept
+    else:
+        for i, row in enumerate(np.asarray(x, dtype=np.float32)):
+            out[i] = row @ index.coef + index.intercept
+    return out
 
 
 def _calibrate(index: Index, feats: np.ndarray) -> np.ndarray:
@@ -818,14 +866,17 @@ class RetrievalAnswerer:
 
     def score(self, questions: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Batch scoring: (confidence (n,), top in-scope class index (n,), probs (n, C)),
-        of each question as :meth:`prepare` reads it."""
+        of each question as :meth:`prepare` reads it. One question takes a shortcut
+        (:meth:`_score_one`) to the same numbers (within 1e-6)."""
         ix = self.index
         questions = [self.prepare(q) for q in questions]
-        x = ix.encoder.transform(questions)
+        x = ix.encoder.transform_rows(questions)
         if len(questions) == 1:
             return self._score_one(x, ix.encoder.unseen(questions))
-        scores = np.asarray(x @ ix.coef) + ix.intercept
-        sims, near_k = ix.layout.nearest_k(x)
+        scores = _class_scores(ix, x)
+        # In float32, as the stored examples are: a float64 product would copy them to
+        # float64 on every call.
+        sims, near_k = ix.layout.nearest_k(x.astype(np.float32))
         unseen = ix.encoder.unseen(questions)
         maha = ix.layout.mahalanobis(ix.encoder.dense(x), len(questions))
         logp = ix.heads.logp(x, ix.coef) if ix.heads else None
@@ -856,15 +907,13 @@ class RetrievalAnswerer:
         # features' rows of ``coef``, and the nearest examples of the two classes the
         # calibration features read (the top entry and the reject class).
         ix = self.index
+        scores = _class_scores(ix, x)
         if _sparse(x):
             x = x.tocsr()
-            scores = x.data.astype(np.float32) @ ix.coef[x.indices] + ix.intercept
             xd = np.zeros(x.shape[1], dtype=np.float32)
             xd[x.indices] = x.data
         else:
             xd = np.asarray(x, dtype=np.float32).ravel()
-            scores = xd @ ix.coef + ix.intercept
-        scores = scores.reshape(1, -1).astype(np.float64)
         oos = ix.oos_index
         masked = scores[0].copy()
         masked[oos] = -np.inf
@@ -893,12 +942,30 @@ class RetrievalAnswerer:
 
     def answer(self, question: str) -> Answer:
         """Answer one visitor question. Raises :class:`AnswererError` if scoring fails."""
+        return self._answers([question])[0]
+
+    def answer_many(self, questions: Sequence[str]) -> list[Answer]:
+        """Answer several questions with one batched :meth:`score`: the same answers as
+        :meth:`answer` one by one (entries, candidates, analysis; confidences within
+        1e-6), in the order given, for less CPU per question
+        (``benchmarks/bench_answer_batch.py``). Empty for no questions. Raises
+        :class:`AnswererError` if scoring fails (for any of them)."""
+        return self._answers(list(questions)) if questions else []
+
+    def _answers(self, questions: list[str]) -> list[Answer]:
         try:
-            conf, top, probs = self.score([question])
+            conf, top, probs = self.score(questions)
         except Exception as exc:  # the server turns this into an ai_error handoff
             raise AnswererError(f"{self.engine} answerer failed: {exc}") from exc
+        return [
+            self._answer_of(float(c), int(t), p) for c, t, p in zip(conf, top, probs, strict=True)
+        ]
+
+    def _answer_of(self, confidence: float, top: int, p: np.ndarray) -> Answer:
+        """The :class:`Answer` for one scored question: its calibrated ``confidence``, top
+        in-scope class ``top`` and class probabilities ``p`` (C,), as :meth:`score` gives
+        them. Raises :class:`AnswererError` when the index names an entry the KB lacks."""
         ix = self.index
-        p = probs[0]
         p_in = p.copy()
         p_in[ix.oos_index] = -1.0
         order = np.argsort(-p_in)[: min(_TOP_K, len(p) - 1)]
@@ -909,12 +976,11 @@ class RetrievalAnswerer:
             cands.append(
                 Candidate(entry_id=eid, title=entry.title if entry else eid, score=float(p[c]))
             )
-        best = self._entries.get(ix.classes[top[0]])
+        best = self._entries.get(ix.classes[top])
         if best is None:
-            raise AnswererError(f"index is out of date: no entry {ix.classes[top[0]]!r}")
-        confidence = float(conf[0])
+            raise AnswererError(f"index is out of date: no entry {ix.classes[top]!r}")
         p_oos = float(p[ix.oos_index])
-        p_top = float(p[top[0]])
+        p_top = float(p[top])
         # Each entry is quoted with its model score, the number the candidate list shows
         # for it; the calibrated confidence (a different number) belongs to the answer.
         if p_oos > p_top:
