@@ -110,8 +110,9 @@ class CourtesyAnswerer:
 
     def _courtesy(self, question: str) -> Answer | None:
         """The built-in reply (``courtesy=True``) for small talk the KB does not own."""
-        if courtesy_kind(question) in self.owned:
-            return None
+        kind = courtesy_kind(question)
+        if kind is None or kind in self.owned:
+            return None  # a question (most messages): no second look for small talk
         reply = courtesy_answer(question)
         return reply.model_copy(update={"courtesy": True}) if reply is not None else None
 
