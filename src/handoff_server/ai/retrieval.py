@@ -338,12 +338,6 @@ class _Examples:
     ks: tuple[int, ...] = ()
     crowd: np.ndarray = field(default_factory=lambda: np.zeros(0))
     support: Any = None
-    _by_column: Any = field(default=None, repr=False, compare=False)
-    """``rows.T`` as CSR, made on first use (not pickled): transposing costs more than
-    the product with a batch of questions."""
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_by_column": None}
 
     @classmethod
     def of(
@@ -428,9 +422,7 @@ class _Examples:
         arXiv:2204.06507)."""
         out = np.zeros((x.shape[0], self.n_classes))
         kth = np.zeros((len(self.ks), x.shape[0], self.n_classes))
-        t = self._by_column
-        if t is None:
-            t = self._by_column = self.rows.T.tocsr() if _sparse(self.rows) else self.rows.T
+        t = self.rows.T.tocsr() if _sparse(self.rows) else self.rows.T
         for start in range(0, x.shape[0], block):
             sim = x[start : start + block] @ t
             sim = sim.toarray() if _sparse(sim) else np.asarray(sim)
@@ -446,20 +438,37 @@ class _Examples:
                     kth[i, start : start + block, c] = -np.partition(part, j, axis=1)[:, j]
         return out, kth
 
-    def nearest_one(self, xd: np.ndarray, classes: list[int]) -> dict[int, float]:
-        """For one question as a dense vector ``xd`` (n_features,): cosine to the nearest
-        example of each class in ``classes`` (0 for a class without examples). Touches only
-        those classes' rows, so it costs microseconds where :meth:`nearest` costs
-        milliseconds."""
-        out: dict[int, float] = {}
-        for c in classes:
-            k = np.searchsorted(self.present, c)
-            if k >= len(self.present) or self.present[k] != c:
-                out[c] = 0.0
-                continue
-            block = self.rows[self.starts[k] : self.ends[k]]
-            out[c] = max(0.0, float(np.max(block @ xd)))
-        return out
+    def nearest_top(
+        self, xd: np.ndarray, top: np.ndarray, oos: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For questions as dense float32 rows ``xd`` (n, n_features) and each one's top
+        class ``top`` (n,): the cosine to the nearest example of its top class and of the
+        reject class ``oos`` (n, n_classes; 0 elsewhere, and for a class without
+        examples), and :meth:`kth_one` of its top class (K, n, n_classes; 0 elsewhere):
+        what the calibration features read of :meth:`nearest_k`. Touches only those
+        classes' rows, each row alone, so it costs microseconds a question where
+        :meth:`nearest_k` costs a product with every example, and a question gets the
+        same bits in a batch as alone."""
+        n = len(top)
+        sims = np.zeros((n, self.n_classes))
+        kth = np.zeros((len(self.ks), n, self.n_classes))
+        blocks: dict[int, Any] = {}
+        for i, c in enumerate(top.tolist()):
+            for k in (c, oos):
+                if k not in blocks:
+                    blocks[k] = self._class_rows(k)
+                if blocks[k] is not None:
+                    sims[i, k] = max(0.0, float(np.max(blocks[k] @ xd[i])))
+            if self.ks:
+                kth[:, i, c] = self.kth_one(xd[i], c)
+        return sims, kth
+
+    def _class_rows(self, c: int) -> Any:
+        """The example rows of class ``c``, ``None`` when it has none."""
+        k = np.searchsorted(self.present, c)
+        if k >= len(self.present) or self.present[k] != c:
+            return None
+        return self.rows[self.starts[k] : self.ends[k]]
 
 
 def build_index(
@@ -866,33 +875,37 @@ class RetrievalAnswerer:
 
     def score(self, questions: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Batch scoring: (confidence (n,), top in-scope class index (n,), probs (n, C)),
-        of each question as :meth:`prepare` reads it. One question takes a shortcut
-        (:meth:`_score_one`) to the same numbers (within 1e-6)."""
+        of each question as :meth:`prepare` reads it.
+
+        Each question's numbers are computed as if it were alone (its row of the
+        coefficients' product, the nearest examples of the two classes the calibration
+        features read: the top entry and the reject class), so a batch gives the same
+        answers as one call each, within 1e-6 (the same bits with the TF-IDF encoder),
+        and neither touches every stored example."""
         ix = self.index
         questions = [self.prepare(q) for q in questions]
         x = ix.encoder.transform_rows(questions)
-        if len(questions) == 1:
-            return self._score_one(x, ix.encoder.unseen(questions))
         scores = _class_scores(ix, x)
-        # In float32, as the stored examples are: a float64 product would copy them to
-        # float64 on every call.
-        sims, near_k = ix.layout.nearest_k(x.astype(np.float32))
-        unseen = ix.encoder.unseen(questions)
-        maha = ix.layout.mahalanobis(ix.encoder.dense(x), len(questions))
-        logp = ix.heads.logp(x, ix.coef) if ix.heads else None
-        kth = (near_k, ix.layout.kth_typical)
-        entry = ix.layout.entry_features(x)
+        oos = ix.oos_index
+        masked = scores.copy()
+        masked[:, oos] = -np.inf
+        top = np.argmax(masked, axis=1)
+        if _sparse(x):
+            xd = np.asarray(x.astype(np.float32).toarray())
+        else:
+            xd = np.asarray(x, dtype=np.float32)
+        sims, near = ix.layout.nearest_top(xd, top, oos)
         feats, top, probs = _features(
             scores,
             ix.temperature,
             sims,
-            ix.oos_index,
-            unseen,
+            oos,
+            ix.encoder.unseen(questions),
             ix.layout.typical,
-            maha,
-            logp,
-            kth,
-            entry,
+            ix.layout.mahalanobis(ix.encoder.dense(x), len(questions)),
+            ix.heads.logp(x, ix.coef) if ix.heads else None,
+            (near, ix.layout.kth_typical),
+            ix.layout.entry_features(x),
         )
         return _calibrate(ix, feats), top, probs
 
@@ -900,45 +913,6 @@ class RetrievalAnswerer:
         """The engine's own representation of ``texts``, the one it retrieves with: one
         unit-norm row per text (a scipy sparse matrix or a numpy array)."""
         return self.index.encoder.transform(texts)
-
-    def _score_one(self, x: Any, unseen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        # The same numbers as the batch path, for one question, without touching the whole
-        # coefficient matrix or every stored example: only the question's non-zero
-        # features' rows of ``coef``, and the nearest examples of the two classes the
-        # calibration features read (the top entry and the reject class).
-        ix = self.index
-        scores = _class_scores(ix, x)
-        if _sparse(x):
-            x = x.tocsr()
-            xd = np.zeros(x.shape[1], dtype=np.float32)
-            xd[x.indices] = x.data
-        else:
-            xd = np.asarray(x, dtype=np.float32).ravel()
-        oos = ix.oos_index
-        masked = scores[0].copy()
-        masked[oos] = -np.inf
-        top = int(np.argmax(masked))
-        sims = np.zeros((1, len(ix.classes)))
-        for c, v in ix.layout.nearest_one(xd, [top, oos]).items():
-            sims[0, c] = v
-        maha = ix.layout.mahalanobis(ix.encoder.dense(x), 1)
-        logp = ix.heads.logp(x, ix.coef) if ix.heads else None
-        near = np.zeros((len(ix.layout.ks), 1, len(ix.classes)))
-        near[:, 0, top] = ix.layout.kth_one(xd, top)
-        kth = (near, ix.layout.kth_typical)
-        feats, top_arr, probs = _features(
-            scores,
-            ix.temperature,
-            sims,
-            oos,
-            unseen,
-            ix.layout.typical,
-            maha,
-            logp,
-            kth,
-            ix.layout.entry_features(x),
-        )
-        return _calibrate(ix, feats), top_arr, probs
 
     def answer(self, question: str) -> Answer:
         """Answer one visitor question. Raises :class:`AnswererError` if scoring fails."""
