@@ -847,6 +847,17 @@ def _class_scores(index: Index, x: Any) -> np.ndarray:
     return out
 
 
+def _dense32(x: Any) -> np.ndarray:
+    """Encoded rows ``x`` (n, F), CSR or dense, as a dense float32 array (without scipy's
+    conversions, which cost more than the copy for a few rows)."""
+    if not _sparse(x):
+        return np.asarray(x, dtype=np.float32)
+    x = x.tocsr()
+    out = np.zeros(x.shape, dtype=np.float32)
+    out[np.repeat(np.arange(x.shape[0]), np.diff(x.indptr)), x.indices] = x.data
+    return out
+
+
 def _calibrate(index: Index, feats: np.ndarray) -> np.ndarray:
     if index.calib_lr is None:
         return np.full(len(feats), float(index.calib_iso))
@@ -890,10 +901,7 @@ class RetrievalAnswerer:
         masked = scores.copy()
         masked[:, oos] = -np.inf
         top = np.argmax(masked, axis=1)
-        if _sparse(x):
-            xd = np.asarray(x.astype(np.float32).toarray())
-        else:
-            xd = np.asarray(x, dtype=np.float32)
+        xd = _dense32(x)
         sims, near = ix.layout.nearest_top(xd, top, oos)
         feats, top, probs = _features(
             scores,
