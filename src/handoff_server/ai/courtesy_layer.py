@@ -18,10 +18,17 @@ kind (one stray "thanks" among a billing entry's examples is not a small-talk en
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
-from handoff_server.ai.base import Answer, Answerer, PartialText, StreamingAnswerer
+from handoff_server.ai.base import (
+    Answer,
+    Answerer,
+    BatchAnswerer,
+    PartialText,
+    StreamingAnswerer,
+)
 from handoff_server.ai.courtesy import courtesy_answer, courtesy_kind
+from handoff_server.errors import AnswererError
 from handoff_server.kb.models import KnowledgeBase
 
 __all__ = [
@@ -77,6 +84,25 @@ class CourtesyAnswerer:
             return self.inner.answer_streaming(question, on_partial)
         return self.inner.answer(question)
 
+    def answer_many(self, questions: Sequence[str]) -> list[Answer]:
+        """:meth:`answer` of each question, in the order given: courtesy replies here,
+        the rest in one ``inner.answer_many`` call when ``inner`` is a
+        :class:`~handoff_server.ai.base.BatchAnswerer` (else ``inner.answer`` each).
+        Raises what ``inner`` raises (e.g. :class:`~handoff_server.errors.AnswererError`),
+        for the whole call."""
+        replies = self.courtesy_replies(questions)
+        todo = [q for q, r in zip(questions, replies, strict=True) if r is None]
+        if not todo:
+            answered: list[Answer] = []
+        elif isinstance(self.inner, BatchAnswerer):
+            answered = self.inner.answer_many(todo)
+        else:
+            answered = [self.inner.answer(q) for q in todo]
+        if len(answered) != len(todo):
+            raise AnswererError(f"{len(answered)} answers to {len(todo)} questions")
+        rest = iter(answered)
+        return [r if r is not None else next(rest) for r in replies]
+
     def courtesy_replies(self, questions: Iterable[str]) -> list[Answer | None]:
         """For each question, the built-in reply :meth:`answer` would give, or ``None``
         where the engine answers (what ``handoff eval`` scores through this layer)."""
@@ -84,8 +110,9 @@ class CourtesyAnswerer:
 
     def _courtesy(self, question: str) -> Answer | None:
         """The built-in reply (``courtesy=True``) for small talk the KB does not own."""
-        if courtesy_kind(question) in self.owned:
-            return None
+        kind = courtesy_kind(question)
+        if kind is None or kind in self.owned:
+            return None  # a question (most messages): no second look for small talk
         reply = courtesy_answer(question)
         return reply.model_copy(update={"courtesy": True}) if reply is not None else None
 

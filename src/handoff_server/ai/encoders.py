@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,9 @@ class _MemoTfidf(TfidfVectorizer):
         return remembered
 
 
+_SQRT2 = float(np.sqrt(2))
+
+
 class TfidfEncoder:
     """TF-IDF word (1–2) + char_wb (2–5) n-grams, each block L2-normalised, then scaled
     so the whole row has unit norm. Output: ``scipy.sparse.csr_matrix`` (n, n_features).
@@ -78,6 +82,7 @@ class TfidfEncoder:
         """Drop the build-time n-gram memo (a loaded index analyses each question once)."""
         self.memo = ({}, {})
         self.word.memo = self.char.memo = None
+        self.__dict__.pop("_fast", None)  # its analyzers may hold the memo
 
     def unseen(self, texts: list[str]) -> np.ndarray:
         """Share (0–1) of each text's words that never occur in the fitted vocabulary,
@@ -111,41 +116,65 @@ class TfidfEncoder:
     def transform(self, texts: list[str]) -> sp.csr_matrix:
         """Encode ``texts``; rows have unit L2 norm (zero rows for empty text)."""
         if len(texts) == 1:
-            return self._transform_one(texts[0])
+            return self.transform_rows(texts)
         x = sp.hstack([self.word.transform(texts), self.char.transform(texts)], format="csr")
         return x * np.float64(1 / np.sqrt(2))
 
-    def _transform_one(self, text: str) -> sp.csr_matrix:
-        # The same arithmetic as TfidfVectorizer.transform (sublinear tf × idf, L2 per
-        # block) without its per-call validation, which costs milliseconds per question.
+    def transform_rows(self, texts: list[str]) -> sp.csr_matrix:
+        """Encode ``texts`` as :meth:`transform` does, the answer path's way: the same
+        arithmetic as ``TfidfVectorizer.transform`` (sublinear tf × idf, L2 per block)
+        without its per-call validation, which costs more than a question's counting.
+        Each text's row is computed alone (the same bits in any batch), the batch's
+        arithmetic in one pass. CSR (len(texts), n_features), columns sorted."""
         if not hasattr(self, "_fast"):
+            # Each block's vocabulary with the block's first column added, so a gram's
+            # column in the row is one lookup.
+            n_word = len(self.word.vocabulary_)
             self._fast = [
-                (v.build_analyzer(), v.vocabulary_, v.idf_, offset)
-                for v, offset in ((self.word, 0), (self.char, len(self.word.vocabulary_)))
+                (self.word.build_analyzer(), self.word.vocabulary_),
+                (
+                    self.char.build_analyzer(),
+                    {g: j + n_word for g, j in self.char.vocabulary_.items()},
+                ),
             ]
-        cols: list[int] = []
-        vals: list[float] = []
-        for analyze, vocab, idf, offset in self._fast:
-            counts: dict[int, int] = {}
-            for gram in analyze(text):
-                j = vocab.get(gram)
-                if j is not None:
-                    counts[j] = counts.get(j, 0) + 1
-            if not counts:
-                continue
-            idx = np.fromiter(counts, dtype=np.intp, count=len(counts))
-            w = (1 + np.log(np.fromiter(counts.values(), dtype=float, count=len(counts)))) * idf[
-                idx
-            ]
-            w /= np.sqrt(2) * np.linalg.norm(w)
-            cols.extend((idx + offset).tolist())
-            vals.extend(w.tolist())
-        width = len(self.word.vocabulary_) + len(self.char.vocabulary_)
-        order = np.argsort(cols)
-        return sp.csr_matrix(
-            (np.asarray(vals)[order], np.asarray(cols, dtype=np.int32)[order], [0, len(cols)]),
-            shape=(1, width),
-        )
+            self._idf = np.concatenate([self.word.idf_, self.char.idf_])
+            self._n_word = n_word
+        cols: list[int] = []  # each n-gram's column, −1 for one not in the vocabulary
+        bounds = [0]  # where each text's n-grams end in ``cols``
+        for text in texts:
+            for analyze, vocab in self._fast:
+                cols.extend(map(vocab.get, analyze(text), repeat(-1)))
+            bounds.append(len(cols))
+        return self._rows(np.asarray(cols, dtype=np.intp), np.asarray(bounds))
+
+    def _rows(self, cols: np.ndarray, bounds: np.ndarray) -> sp.csr_matrix:
+        """:meth:`transform_rows`' arithmetic on the n-grams' columns ``cols`` (−1: not
+        in the vocabulary), text ``i``'s between ``bounds[i]`` and ``bounds[i + 1]``."""
+        n, width = len(bounds) - 1, len(self._idf)
+        hit = cols >= 0
+        if n > 1:
+            cols = cols + np.repeat(np.arange(n) * width, bounds[1:] - bounds[:-1])
+        # (text, column) keys, sorted: each text's columns in order, and their counts.
+        keys = np.sort(cols[hit])
+        if not len(keys):
+            return sp.csr_matrix((n, width))
+        new = np.empty(len(keys) + 1, dtype=bool)
+        new[0] = new[-1] = True
+        np.not_equal(keys[1:], keys[:-1], out=new[1:-1])
+        edges = np.flatnonzero(new)
+        counts = edges[1:] - edges[:-1]
+        keys = keys[edges[:-1]]
+        row = keys // width if n > 1 else np.zeros(len(keys), dtype=np.intp)
+        idx = keys - row * width
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))])
+        w = (1 + np.log(counts)) * self._idf[idx]
+        # One L2 norm per non-empty (text, block) run; runs are contiguous, in order.
+        run_len = np.bincount(2 * row + (idx >= self._n_word), minlength=2 * n)
+        full = run_len > 0
+        starts = np.cumsum(run_len) - run_len
+        norms = np.sqrt(np.add.reduceat(w * w, starts[full]))
+        w /= _SQRT2 * np.repeat(norms, run_len[full])
+        return sp.csr_matrix((w, idx.astype(np.int32), indptr), shape=(n, width))
 
 
 def embeddings_available() -> bool:
@@ -241,6 +270,10 @@ class MiniLMEncoder:
         self.fit(missing)
         return np.stack([self.memo[t] for t in texts]).astype(np.float32)
 
+    def transform_rows(self, texts: list[str]) -> np.ndarray:
+        """:meth:`transform` (the answer path's name for it)."""
+        return self.transform(texts)
+
     def forget(self) -> None:
         """Drop the build-time memo (keeps a loaded answerer small)."""
         self.memo = {}
@@ -282,13 +315,17 @@ class CombinedEncoder:
 
     def transform(self, texts: list[str]) -> sp.csr_matrix:
         """Encode ``texts`` → sparse (n, n_tfidf + 384), unit rows."""
+        return self._joined(self.tfidf.transform(texts), texts)
+
+    def transform_rows(self, texts: list[str]) -> sp.csr_matrix:
+        """:meth:`transform` with the TF-IDF part's answer path
+        (:meth:`TfidfEncoder.transform_rows`): the same rows in any batch."""
+        return self._joined(self.tfidf.transform_rows(texts), texts)
+
+    def _joined(self, tfidf: sp.csr_matrix, texts: list[str]) -> sp.csr_matrix:
         w_t = np.sqrt(1 - self.w_emb**2)
         return sp.hstack(
-            [
-                self.tfidf.transform(texts) * w_t,
-                sp.csr_matrix(self.emb.transform(texts) * self.w_emb),
-            ],
-            format="csr",
+            [tfidf * w_t, sp.csr_matrix(self.emb.transform(texts) * self.w_emb)], format="csr"
         )
 
     def blocks(self, width: int) -> list[Block]:

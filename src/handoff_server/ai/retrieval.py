@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -437,20 +438,37 @@ class _Examples:
                     kth[i, start : start + block, c] = -np.partition(part, j, axis=1)[:, j]
         return out, kth
 
-    def nearest_one(self, xd: np.ndarray, classes: list[int]) -> dict[int, float]:
-        """For one question as a dense vector ``xd`` (n_features,): cosine to the nearest
-        example of each class in ``classes`` (0 for a class without examples). Touches only
-        those classes' rows, so it costs microseconds where :meth:`nearest` costs
-        milliseconds."""
-        out: dict[int, float] = {}
-        for c in classes:
-            k = np.searchsorted(self.present, c)
-            if k >= len(self.present) or self.present[k] != c:
-                out[c] = 0.0
-                continue
-            block = self.rows[self.starts[k] : self.ends[k]]
-            out[c] = max(0.0, float(np.max(block @ xd)))
-        return out
+    def nearest_top(
+        self, xd: np.ndarray, top: np.ndarray, oos: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """For questions as dense float32 rows ``xd`` (n, n_features) and each one's top
+        class ``top`` (n,): the cosine to the nearest example of its top class and of the
+        reject class ``oos`` (n, n_classes; 0 elsewhere, and for a class without
+        examples), and :meth:`kth_one` of its top class (K, n, n_classes; 0 elsewhere):
+        what the calibration features read of :meth:`nearest_k`. Touches only those
+        classes' rows, each row alone, so it costs microseconds a question where
+        :meth:`nearest_k` costs a product with every example, and a question gets the
+        same bits in a batch as alone."""
+        n = len(top)
+        sims = np.zeros((n, self.n_classes))
+        kth = np.zeros((len(self.ks), n, self.n_classes))
+        blocks: dict[int, Any] = {}
+        for i, c in enumerate(top.tolist()):
+            for k in (c, oos):
+                if k not in blocks:
+                    blocks[k] = self._class_rows(k)
+                if blocks[k] is not None:
+                    sims[i, k] = max(0.0, float(np.max(blocks[k] @ xd[i])))
+            if self.ks:
+                kth[:, i, c] = self.kth_one(xd[i], c)
+        return sims, kth
+
+    def _class_rows(self, c: int) -> Any:
+        """The example rows of class ``c``, ``None`` when it has none."""
+        k = np.searchsorted(self.present, c)
+        if k >= len(self.present) or self.present[k] != c:
+            return None
+        return self.rows[self.starts[k] : self.ends[k]]
 
 
 def build_index(
@@ -752,18 +770,39 @@ class _Forest:
         self.depth = int(max(t["depth"].max() for t in trees))
         self.baseline = float(np.ravel(gbm._baseline_prediction)[0])
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_flat"}
+
+    def _walk(self) -> tuple[np.ndarray, ...]:
+        """The trees as flat arrays for :meth:`predict_proba` (made on first use, not
+        pickled): each node's feature, threshold, left and right child as flat node
+        numbers (a leaf's children are itself, so a walk that reached it stays there) and
+        value, and each tree's root."""
+        flat = self.__dict__.get("_flat")
+        if flat is None:
+            n_trees, width = self.feature.shape
+            roots = np.arange(n_trees) * width
+            own = np.arange(width)[None, :]
+            left = np.where(self.leaf, own, self.left) + roots[:, None]
+            right = np.where(self.leaf, own, self.right) + roots[:, None]
+            flat = (self.feature, self.threshold, left, right, self.value, roots)
+            flat = self._flat = tuple(np.ascontiguousarray(a).ravel() for a in flat)
+        return flat
+
     def predict_proba(self, feats: np.ndarray) -> np.ndarray:
-        """(n, k) features → (n,) probabilities."""
-        n_trees = self.feature.shape[0]
-        rows = np.arange(n_trees)
-        out = np.empty(len(feats))
-        for k, x in enumerate(feats):
-            node = np.zeros(n_trees, dtype=np.intp)
-            for _ in range(self.depth):
-                go_left = x[self.feature[rows, node]] <= self.threshold[rows, node]
-                nxt = np.where(go_left, self.left[rows, node], self.right[rows, node])
-                node = np.where(self.leaf[rows, node], node, nxt)
-            out[k] = self.baseline + self.value[rows, node].sum()
+        """(n, k) features → (n,) probabilities. Every row through every tree at once:
+        ``depth`` steps of (n, n_trees) lookups, so a batch of questions costs little
+        more than one. Each row's leaf values are summed along a contiguous axis, as for
+        one row alone, so a question gets the same bits in a batch as on its own."""
+        feature, threshold, left, right, value, roots = self._walk()
+        feats = np.ascontiguousarray(feats, dtype=np.float64)
+        at = (np.arange(len(feats)) * feats.shape[1])[:, None]
+        x = feats.ravel()
+        node = np.repeat(roots[None, :], len(feats), axis=0)
+        for _ in range(self.depth):
+            go_left = x.take(at + feature.take(node)) <= threshold.take(node)
+            node = np.where(go_left, left.take(node), right.take(node))
+        out = self.baseline + value.take(node).sum(axis=1)
         return 1 / (1 + np.exp(-out))
 
 
@@ -788,6 +827,35 @@ def _gbm(n: int, width: int) -> HistGradientBoostingClassifier:
         monotonic_cst=_monotone(width),
         random_state=0,
     )
+
+
+def _class_scores(index: Index, x: Any) -> np.ndarray:
+    """The linear scores (n, C), float64, of encoded rows ``x`` (n, F), CSR or dense: each
+    row alone, in float32 with only its non-zero features' rows of ``coef``, so a question
+    gets the same bits in a batch as on its own (and the candidates' order and the
+    scores the analysis quotes cannot differ between the two)."""
+    out = np.empty((x.shape[0], len(index.classes)))
+    if _sparse(x):
+        x = x.tocsr()
+        data, cols, ptr = x.data.astype(np.float32), x.indices, x.indptr
+        for i in range(x.shape[0]):
+            s, e = ptr[i], ptr[i + 1]
+            out[i] = data[s:e] @ index.coef[cols[s:e]] + index.intercept
+    else:
+        for i, row in enumerate(np.asarray(x, dtype=np.float32)):
+            out[i] = row @ index.coef + index.intercept
+    return out
+
+
+def _dense32(x: Any) -> np.ndarray:
+    """Encoded rows ``x`` (n, F), CSR or dense, as a dense float32 array (without scipy's
+    conversions, which cost more than the copy for a few rows)."""
+    if not _sparse(x):
+        return np.asarray(x, dtype=np.float32)
+    x = x.tocsr()
+    out = np.zeros(x.shape, dtype=np.float32)
+    out[np.repeat(np.arange(x.shape[0]), np.diff(x.indptr)), x.indices] = x.data
+    return out
 
 
 def _calibrate(index: Index, feats: np.ndarray) -> np.ndarray:
@@ -818,30 +886,34 @@ class RetrievalAnswerer:
 
     def score(self, questions: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Batch scoring: (confidence (n,), top in-scope class index (n,), probs (n, C)),
-        of each question as :meth:`prepare` reads it."""
+        of each question as :meth:`prepare` reads it.
+
+        Each question's numbers are computed as if it were alone (its row of the
+        coefficients' product, the nearest examples of the two classes the calibration
+        features read: the top entry and the reject class), so a batch gives the same
+        answers as one call each, within 1e-6 (the same bits with the TF-IDF encoder),
+        and neither touches every stored example."""
         ix = self.index
         questions = [self.prepare(q) for q in questions]
-        x = ix.encoder.transform(questions)
-        if len(questions) == 1:
-            return self._score_one(x, ix.encoder.unseen(questions))
-        scores = np.asarray(x @ ix.coef) + ix.intercept
-        sims, near_k = ix.layout.nearest_k(x)
-        unseen = ix.encoder.unseen(questions)
-        maha = ix.layout.mahalanobis(ix.encoder.dense(x), len(questions))
-        logp = ix.heads.logp(x, ix.coef) if ix.heads else None
-        kth = (near_k, ix.layout.kth_typical)
-        entry = ix.layout.entry_features(x)
+        x = ix.encoder.transform_rows(questions)
+        scores = _class_scores(ix, x)
+        oos = ix.oos_index
+        masked = scores.copy()
+        masked[:, oos] = -np.inf
+        top = np.argmax(masked, axis=1)
+        xd = _dense32(x)
+        sims, near = ix.layout.nearest_top(xd, top, oos)
         feats, top, probs = _features(
             scores,
             ix.temperature,
             sims,
-            ix.oos_index,
-            unseen,
+            oos,
+            ix.encoder.unseen(questions),
             ix.layout.typical,
-            maha,
-            logp,
-            kth,
-            entry,
+            ix.layout.mahalanobis(ix.encoder.dense(x), len(questions)),
+            ix.heads.logp(x, ix.coef) if ix.heads else None,
+            (near, ix.layout.kth_typical),
+            ix.layout.entry_features(x),
         )
         return _calibrate(ix, feats), top, probs
 
@@ -850,55 +922,32 @@ class RetrievalAnswerer:
         unit-norm row per text (a scipy sparse matrix or a numpy array)."""
         return self.index.encoder.transform(texts)
 
-    def _score_one(self, x: Any, unseen: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        # The same numbers as the batch path, for one question, without touching the whole
-        # coefficient matrix or every stored example: only the question's non-zero
-        # features' rows of ``coef``, and the nearest examples of the two classes the
-        # calibration features read (the top entry and the reject class).
-        ix = self.index
-        if _sparse(x):
-            x = x.tocsr()
-            scores = x.data.astype(np.float32) @ ix.coef[x.indices] + ix.intercept
-            xd = np.zeros(x.shape[1], dtype=np.float32)
-            xd[x.indices] = x.data
-        else:
-            xd = np.asarray(x, dtype=np.float32).ravel()
-            scores = xd @ ix.coef + ix.intercept
-        scores = scores.reshape(1, -1).astype(np.float64)
-        oos = ix.oos_index
-        masked = scores[0].copy()
-        masked[oos] = -np.inf
-        top = int(np.argmax(masked))
-        sims = np.zeros((1, len(ix.classes)))
-        for c, v in ix.layout.nearest_one(xd, [top, oos]).items():
-            sims[0, c] = v
-        maha = ix.layout.mahalanobis(ix.encoder.dense(x), 1)
-        logp = ix.heads.logp(x, ix.coef) if ix.heads else None
-        near = np.zeros((len(ix.layout.ks), 1, len(ix.classes)))
-        near[:, 0, top] = ix.layout.kth_one(xd, top)
-        kth = (near, ix.layout.kth_typical)
-        feats, top_arr, probs = _features(
-            scores,
-            ix.temperature,
-            sims,
-            oos,
-            unseen,
-            ix.layout.typical,
-            maha,
-            logp,
-            kth,
-            ix.layout.entry_features(x),
-        )
-        return _calibrate(ix, feats), top_arr, probs
-
     def answer(self, question: str) -> Answer:
         """Answer one visitor question. Raises :class:`AnswererError` if scoring fails."""
+        return self._answers([question])[0]
+
+    def answer_many(self, questions: Sequence[str]) -> list[Answer]:
+        """Answer several questions with one batched :meth:`score`: the same answers as
+        :meth:`answer` one by one (entries, candidates, analysis; confidences within
+        1e-6), in the order given, for less CPU per question
+        (``benchmarks/bench_answer_batch.py``). Empty for no questions. Raises
+        :class:`AnswererError` if scoring fails (for any of them)."""
+        return self._answers(list(questions)) if questions else []
+
+    def _answers(self, questions: list[str]) -> list[Answer]:
         try:
-            conf, top, probs = self.score([question])
+            conf, top, probs = self.score(questions)
         except Exception as exc:  # the server turns this into an ai_error handoff
             raise AnswererError(f"{self.engine} answerer failed: {exc}") from exc
+        return [
+            self._answer_of(float(c), int(t), p) for c, t, p in zip(conf, top, probs, strict=True)
+        ]
+
+    def _answer_of(self, confidence: float, top: int, p: np.ndarray) -> Answer:
+        """The :class:`Answer` for one scored question: its calibrated ``confidence``, top
+        in-scope class ``top`` and class probabilities ``p`` (C,), as :meth:`score` gives
+        them. Raises :class:`AnswererError` when the index names an entry the KB lacks."""
         ix = self.index
-        p = probs[0]
         p_in = p.copy()
         p_in[ix.oos_index] = -1.0
         order = np.argsort(-p_in)[: min(_TOP_K, len(p) - 1)]
@@ -909,12 +958,11 @@ class RetrievalAnswerer:
             cands.append(
                 Candidate(entry_id=eid, title=entry.title if entry else eid, score=float(p[c]))
             )
-        best = self._entries.get(ix.classes[top[0]])
+        best = self._entries.get(ix.classes[top])
         if best is None:
-            raise AnswererError(f"index is out of date: no entry {ix.classes[top[0]]!r}")
-        confidence = float(conf[0])
+            raise AnswererError(f"index is out of date: no entry {ix.classes[top]!r}")
         p_oos = float(p[ix.oos_index])
-        p_top = float(p[top[0]])
+        p_top = float(p[top])
         # Each entry is quoted with its model score, the number the candidate list shows
         # for it; the calibrated confidence (a different number) belongs to the answer.
         if p_oos > p_top:

@@ -25,27 +25,61 @@ MIN_LENGTH = 4
 """Shortest word (letters) that is corrected."""
 
 _WORD = re.compile(r"[A-Za-z]+")
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
-def _edits(word: str) -> set[str]:
-    """Every string one deletion, swap, substitution or insertion away from ``word``."""
-    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
-    deletes = {a + b[1:] for a, b in splits if b}
-    swaps = {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
-    replaces = {a + c + b[1:] for a, b in splits if b for c in _LETTERS}
-    inserts = {a + c + b for a, b in splits for c in _LETTERS}
-    return deletes | swaps | replaces | inserts
+def _deletes(word: str) -> set[str]:
+    """``word`` and every string one deletion away from it."""
+    return {word, *(word[:i] + word[i + 1 :] for i in range(len(word)))}
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """``b`` is one deletion, swap of two neighbours, substitution or insertion away from
+    ``a`` (both lower-case letters, ``a != b``)."""
+    if len(a) == len(b):
+        diff = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if len(diff) != 2:
+            return len(diff) == 1
+        i, j = diff
+        return j == i + 1 and a[i] == b[j] and a[j] == b[i]
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    if len(long) - len(short) != 1:
+        return False
+    i = next((k for k, (x, y) in enumerate(zip(short, long, strict=False)) if x != y), len(short))
+    return short[i:] == long[i + 1 :]
+
+
+def _deletion_index(counts: dict[str, int]) -> dict[str, list[str]]:
+    """Each string → the words of ``counts`` (long enough to be one edit from a word
+    :meth:`TypoCorrector.word` corrects) that are it or one deletion away from it."""
+    near: dict[str, list[str]] = {}
+    for w in counts:
+        if len(w) >= MIN_LENGTH - 1:
+            for key in _deletes(w):
+                near.setdefault(key, []).append(w)
+    return near
 
 
 class TypoCorrector:
     """Corrects words against ``counts`` (word → how often the KB uses it, lower case).
 
-    Picklable; ``correct`` is pure and thread-safe.
+    Picklable (``counts`` alone); ``correct`` is pure and thread-safe.
+
+    The KB words one edit away from a word are found through a deletion index
+    (SymSpell's, Garbe 2012): two words one edit apart share the one or the other, or a
+    string one deletion away from both, so only the few KB words filed under the word's
+    own deletions are checked, not the ~54 × length strings one edit away.
     """
 
     def __init__(self, counts: dict[str, int]) -> None:
         self.counts = counts
+        self._near = _deletion_index(counts)
+
+    def __getstate__(self) -> dict[str, dict[str, int]]:
+        return {"counts": self.counts}
+
+    def __setstate__(self, state: dict[str, dict[str, int]]) -> None:
+        self.counts = state["counts"]
+        self._near = _deletion_index(self.counts)
 
     @classmethod
     def of(cls, texts: Iterable[str]) -> TypoCorrector:
@@ -58,7 +92,9 @@ class TypoCorrector:
         low = word.lower()
         if len(low) < MIN_LENGTH or low in self.counts:
             return word
-        known = [w for w in _edits(low) if w in self.counts]
+        near = self._near
+        found = {w for key in _deletes(low) for w in near.get(key, ())}
+        known = [w for w in found if _one_edit(low, w)]
         if not known:
             return word
         return max(known, key=lambda w: (self.counts[w], w))
