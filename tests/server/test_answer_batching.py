@@ -5,16 +5,19 @@ engine, and a real server answering visitors who write at the same moment."""
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from handoff_server.ai.base import Answer, Answerer
+from handoff_server.ai.courtesy_layer import CourtesyAnswerer
 from handoff_server.conversations.batching import AnswerBatcher, Outcome
 from handoff_server.conversations.inline import InlineRunner
+from handoff_server.conversations.turn import batches
 from handoff_server.errors import AnswererError
-from tests.helpers import ANSWERED_QUESTIONS
+from tests.helpers import ANSWERED_QUESTIONS, say, start_visitor
 
 
 class Batched:
@@ -154,3 +157,61 @@ async def test_a_continuation_that_raises_fails_only_its_own_turn(demo_answerer:
         return_exceptions=True,
     )
     assert isinstance(results[0], Answer) and isinstance(results[1], ValueError)
+
+
+def _batch_sizes(url: str) -> tuple[float, float]:
+    """(batches, questions) answered so far, from the server's ``/metrics``."""
+    http = url.replace("ws://", "http://").rstrip("/") + "/metrics"
+    with urllib.request.urlopen(http, timeout=10) as resp:
+        text = resp.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line.startswith("handoff_answer_batch_size_"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    return values["handoff_answer_batch_size_count"], values["handoff_answer_batch_size_sum"]
+
+
+async def test_visitors_writing_together_get_the_answers_they_would_get_alone(
+    server_factory: Any, demo_answerer: Any
+) -> None:
+    """Ten visitors write at the same moment, over and over: every turn is answered as
+    the engine answers that question alone, and some turns shared a call."""
+    engine = Batched(demo_answerer)
+    server = await server_factory(answerer=engine)
+    conns = [(await start_visitor(server.url, name=f"V{i}"))[0] for i in range(10)]
+    for conn in conns:  # the runner's warm-up, in a thread
+        await say(conn, ANSWERED_QUESTIONS[0])
+    # The registry is the process's: count from here (the server runs in this process,
+    # so /metrics is read from a thread).
+    batches0, answered0 = await asyncio.to_thread(_batch_sizes, server.url)
+    expected = {q: demo_answerer.answer(q).entry_id for q in ANSWERED_QUESTIONS}
+    for round_ in range(5):
+        questions = [ANSWERED_QUESTIONS[(round_ + i) % len(ANSWERED_QUESTIONS)] for i in range(10)]
+        replies = await asyncio.gather(*(say(c, q) for c, q in zip(conns, questions, strict=True)))
+        for question, frames in zip(questions, replies, strict=True):
+            last = frames[-1].event
+            assert last.kind == "ai_message", last
+            assert last.data.sources == [expected[question]]
+    batches, answered = await asyncio.to_thread(_batch_sizes, server.url)
+    batches, answered = batches - batches0, answered - answered0
+    assert answered == 50  # every turn after the warm-up, on the loop
+    assert batches < answered, (batches, answered)  # some calls answered several turns
+    assert max(len(c) for c in engine.calls) > 1
+
+
+def test_only_an_engine_that_batches_beneath_the_courtesy_layer_is_batched(
+    demo_answerer: Any,
+) -> None:
+    """The courtesy layer has ``answer_many`` whatever it wraps; behind it an engine
+    without one (the ``llm`` engine) would answer a batch one question after another,
+    each turn waiting for all before it: such turns are not batched."""
+
+    class OneAtATime:
+        def answer(self, question: str) -> Answer:
+            return demo_answerer.answer(question)
+
+    assert batches(CourtesyAnswerer(Batched(demo_answerer)))
+    assert batches(Batched(demo_answerer))
+    assert not batches(CourtesyAnswerer(OneAtATime()))
+    assert not batches(OneAtATime())

@@ -206,9 +206,14 @@ def streams(answerer: Answerer) -> TypeGuard[StreamingAnswerer]:
 
 
 def batches(answerer: Answerer) -> TypeGuard[BatchAnswerer]:
-    """Whether ``answerer`` answers several questions in one call
-    (:class:`~handoff_server.ai.base.BatchAnswerer`). Checked once per engine class."""
-    return _batches(type(answerer))
+    """Whether ``answerer`` answers several questions in one call for less than one call
+    each: it is a :class:`~handoff_server.ai.base.BatchAnswerer` and so is the engine
+    beneath any courtesy layer (the layer has ``answer_many`` whatever it wraps; behind
+    it an engine without one, the ``llm`` engine, would answer a batch's questions one
+    after the other in one call, each waiting for all before it). Checked once per
+    engine class."""
+    inner = without_courtesy(answerer)
+    return _batches(type(answerer)) and _batches(type(inner))
 
 
 @functools.lru_cache(maxsize=32)
