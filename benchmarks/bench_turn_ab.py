@@ -3,9 +3,11 @@
 On a shared machine the load moves between two runs of ``bench_turn.py`` by more than
 a change's effect. This starts ``handoff serve`` from two source trees (each its own
 ``PYTHONPATH``) and drives them in turns, ``--secs`` of the 50-visitor closed loop of
-``bench_turn.py`` each, ``--rounds`` times, so both see the same load; it prints each
-server's CPU per turn (user + system, all threads, from ``/proc``) against the
-answerer's + ``decide()``'s cost in this process (measured before and after, the mean).
+``bench_turn.py`` each, ``--rounds`` times (A first in even rounds, B first in odd
+ones), so both see the same load; it prints each server's CPU per turn (user + system,
+all threads, from ``/proc``) against the answerer's + ``decide()``'s cost in this process
+(measured before and after, the mean), then B's CPU per turn over A's in each round and
+their median: the rounds' spread shows how much of a difference is the machine's noise.
 
 Usage::
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -46,15 +49,21 @@ async def main(args: argparse.Namespace) -> None:
         totals = {key: [0.0, 0, 0.0] for key in srcs}
         for srv in servers.values():
             await bt.load(srv.url, plan, 50, 3)  # warm
-        for _ in range(args.rounds):
-            for key, srv in servers.items():
+        ratios = []
+        for n in range(args.rounds):
+            this = {}
+            for key in ("A", "B") if n % 2 == 0 else ("B", "A"):
+                srv = servers[key]
                 cpu0 = bt.cpu_seconds(srv.process.pid)
                 r = await bt.load(srv.url, plan, 50, args.secs)
                 if r["errors"] or r["handoffs"]:
                     raise RuntimeError(f"{key}: {r}")
-                totals[key][0] += bt.cpu_seconds(srv.process.pid) - cpu0
+                this[key] = bt.cpu_seconds(srv.process.pid) - cpu0
+                totals[key][0] += this[key]
                 totals[key][1] += r["turns"]
                 totals[key][2] += r["trips_per_s"] / args.rounds
+                this[key] /= r["turns"]
+            ratios.append(this["B"] / this["A"])
     finally:
         for srv in servers.values():
             await stop_server(srv.process)
@@ -65,6 +74,10 @@ async def main(args: argparse.Namespace) -> None:
             f"{key} {srcs[key]}: server CPU/turn {per * 1000:.2f} ms, {rate:.0f} trips/s,"
             f" answer+decide {own * 1000:.2f} ms, ratio {per / own:.2f}x"
         )
+    print(
+        f"B/A CPU/turn per round: {' '.join(f'{x:.2f}' for x in ratios)};"
+        f" median {statistics.median(ratios):.3f}"
+    )
     print(f"# load average {os.getloadavg()[0]:.2f} at end")
 
 

@@ -409,3 +409,36 @@ async def test_the_ai_answer_is_stored_as_its_model_would_dump_it(demo_answerer:
             assert json.dumps(stored.data) == json.dumps(expected)
             assert AiMessageData.model_validate(stored.data).model_dump(mode="json") == stored.data
     assert questions == [True, False]  # an answer, then a courtesy reply
+
+
+async def test_after_a_crowded_batch_the_next_waits_for_more_calls(tmp_path: Path) -> None:
+    """A commit delay under load: after a batch of ``GATHER_AFTER`` calls or more, a call
+    coming within ``gather`` seconds of the next batch's first joins it (one commit for
+    both); a lone writer's calls never wait."""
+    from handoff_server.store_thread import GATHER_AFTER, StoreThread
+
+    db = CountingStore(tmp_path)
+    thread = StoreThread(db, gather=0.5)
+    try:
+        ids = [f"c{i}" for i in range(GATHER_AFTER)]
+        for c in ids:
+            await thread.submit(db.create_conversation, (_record(c), []), {})
+        # Calls queued while the thread is busy make one crowded batch.
+        busy = thread.submit(time.sleep, (0.05,), {})
+        await asyncio.sleep(0.01)
+        waiting = [thread.submit(db.get_conversation, (c,), {}) for c in ids]
+        await asyncio.gather(busy, *waiting)
+        crowded = db.groups
+        assert thread._crowded
+        note = ([NewEvent(kind="note")], {})
+        first = thread.submit(db.append_events, ("c0", *note), {})
+        await asyncio.sleep(0.1)  # well inside the 0.5 s the batch waits
+        second = thread.submit(db.append_events, ("c1", *note), {})
+        await asyncio.gather(first, second)
+        assert db.groups == crowded + 1  # one batch, one commit, for both
+        assert not thread._crowded
+        started = time.perf_counter()
+        await thread.submit(db.append_events, ("c2", *note), {})
+        assert time.perf_counter() - started < 0.4  # after a lone batch: no wait
+    finally:
+        await asyncio.to_thread(thread.stop)
