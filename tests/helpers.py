@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from handoff_server.ai.base import Answer, Answerer
 from handoff_server.client import Connection, connect_agent, connect_visitor, new_client_msg_id
 from handoff_server.protocol import (
     APresence,
@@ -205,3 +206,16 @@ def mark_part(items: list[Any], folder: Path, name: str) -> None:
     for item in items:
         if folder in item.path.parents:
             item.add_marker(marker)
+
+
+class RecordingAnswerer:
+    """A real engine (``inner``) recording every question it is asked, in ``questions``;
+    no ``answer_many`` (as the ``llm`` engine)."""
+
+    def __init__(self, inner: Answerer) -> None:
+        self.inner = inner
+        self.questions: list[str] = []
+
+    def answer(self, question: str) -> Answer:
+        self.questions.append(question)
+        return self.inner.answer(question)

@@ -15,13 +15,14 @@ import pytest
 import scipy.sparse as sp
 
 from handoff_server.ai import embeddings_available, make_answerer
-from handoff_server.ai.base import Answer, Answerer, BatchAnswerer
+from handoff_server.ai.base import Answer, BatchAnswerer
 from handoff_server.ai.courtesy_layer import CourtesyAnswerer, without_courtesy
 from handoff_server.ai.retrieval import RetrievalAnswerer, _Forest, _gbm
 from handoff_server.ai.typos import TypoCorrector
 from handoff_server.analytics import read_questions
 from handoff_server.errors import AnswererError
 from handoff_server.kb import KnowledgeBase, load_kb
+from tests.helpers import RecordingAnswerer
 
 DEMO_QUESTIONS = Path(__file__).parents[1] / "data" / "demo_questions.csv"
 
@@ -111,18 +112,6 @@ class _Recording(RetrievalAnswerer):
         return super().answer_many(questions)
 
 
-class _OneByOne:
-    """An engine without ``answer_many`` (as the ``llm`` one), over the real one."""
-
-    def __init__(self, engine: Answerer) -> None:
-        self.engine = engine
-        self.asked: list[str] = []
-
-    def answer(self, question: str) -> Answer:
-        self.asked.append(question)
-        return self.engine.answer(question)
-
-
 MIXED = [
     "thanks, that worked!",
     "how do I reset my password",
@@ -153,12 +142,12 @@ def test_courtesy_layer_answers_small_talk_and_batches_the_rest_in_order(
 def test_courtesy_layer_over_an_engine_without_batches_answers_one_by_one(
     tfidf: RetrievalAnswerer,
 ) -> None:
-    inner = _OneByOne(tfidf)
+    inner = RecordingAnswerer(tfidf)
     layer = CourtesyAnswerer(inner, tfidf.kb)
     assert not isinstance(inner, BatchAnswerer)
     many = layer.answer_many(MIXED)
     _assert_same(many, [CourtesyAnswerer(tfidf).answer(q) for q in MIXED])
-    assert inner.asked == [q for i, q in enumerate(MIXED) if i not in SMALL_TALK]
+    assert inner.questions == [q for i, q in enumerate(MIXED) if i not in SMALL_TALK]
 
 
 def test_a_failing_batch_raises_answerer_error(tfidf: RetrievalAnswerer) -> None:

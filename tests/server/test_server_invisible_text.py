@@ -12,7 +12,6 @@ import regex
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handoff_server.ai import Answer, Answerer
 from handoff_server.client import new_client_msg_id
 from handoff_server.protocol import (
     AClaim,
@@ -28,7 +27,7 @@ from handoff_server.protocol import (
     VRequestHuman,
 )
 from tests.conftest import create_token
-from tests.helpers import agent, events, say, start_visitor, wait_ack
+from tests.helpers import RecordingAnswerer, agent, events, say, start_visitor, wait_ack
 
 INVISIBLE = [
     "\u200b",  # ZERO WIDTH SPACE (the issue's inputs)
@@ -78,18 +77,6 @@ _invisible_piece = st.one_of(
 )
 _HANGUL_FILLERS = "\u115f\u1160\u3164\uffa0"
 _letter = st.characters(categories=["L"]).filter(lambda c: c not in _HANGUL_FILLERS)
-
-
-class CountingAnswerer:
-    """The demo engine, recording every question it is asked."""
-
-    def __init__(self, inner: Answerer) -> None:
-        self.inner = inner
-        self.questions: list[str] = []
-
-    def answer(self, question: str) -> Answer:
-        self.questions.append(question)
-        return self.inner.answer(question)
 
 
 async def _stored(server, cid):
@@ -145,7 +132,7 @@ def test_one_visible_letter_among_invisible_pieces_is_visible(before, letter, af
 async def test_invisible_visitor_messages_are_refused_and_change_nothing(
     server_factory, demo_answerer
 ):
-    counting = CountingAnswerer(demo_answerer)
+    counting = RecordingAnswerer(demo_answerer)
     server = await server_factory(answerer=counting)
     conn, welcome = await start_visitor(server.url)
     cid = welcome.conversation_id
