@@ -95,6 +95,24 @@ async def test_a_question_that_breaks_the_engine_fails_only_its_own_turn(
     assert engine.calls == [questions, *([q] for q in questions)]
 
 
+class ShortBatch(Batched):
+    """An engine breaking the batch contract: ``answer_many`` drops its last answer."""
+
+    def answer_many(self, questions: Sequence[str]) -> list[Answer]:
+        return super().answer_many(questions)[:-1]
+
+
+async def test_a_batch_with_a_wrong_number_of_answers_is_answered_one_by_one(
+    demo_answerer: Any,
+) -> None:
+    engine = ShortBatch(demo_answerer)
+    batcher = AnswerBatcher(_on_loop())
+    questions = list(ANSWERED_QUESTIONS[:3])
+    answers = await asyncio.gather(*(batcher.run(engine, q, 10.0, _raised) for q in questions))
+    assert engine.calls == [questions, *([q] for q in questions)]
+    assert [a.entry_id for a in answers] == [demo_answerer.answer(q).entry_id for q in questions]
+
+
 async def test_a_turn_cancelled_while_it_waits_is_not_answered(demo_answerer: Any) -> None:
     engine = Batched(demo_answerer)
     batcher = AnswerBatcher(_on_loop())

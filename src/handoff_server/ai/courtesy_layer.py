@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from typing import cast
 
 from handoff_server.ai.base import (
     Answer,
@@ -26,6 +27,7 @@ from handoff_server.ai.base import (
     BatchAnswerer,
     PartialText,
     StreamingAnswerer,
+    batches_class,
 )
 from handoff_server.ai.courtesy import courtesy_answer, courtesy_kind
 from handoff_server.errors import AnswererError
@@ -94,8 +96,8 @@ class CourtesyAnswerer:
         todo = [q for q, r in zip(questions, replies, strict=True) if r is None]
         if not todo:
             answered: list[Answer] = []
-        elif isinstance(self.inner, BatchAnswerer):
-            answered = self.inner.answer_many(todo)
+        elif batches_class(type(self.inner)):
+            answered = cast(BatchAnswerer, self.inner).answer_many(todo)
         else:
             answered = [self.inner.answer(q) for q in todo]
         if len(answered) != len(todo):

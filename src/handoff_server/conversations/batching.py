@@ -11,20 +11,22 @@ conversations' frames and store writes. Each turn's continuation (``then``: the
 escalation decision on the answer) runs right after, in the same pass, one turn after the
 other for the same reason. Measured: in the server a turn's answer cost ~2× and its
 decision ~1.8× what they cost in a tight loop, their data pushed out of the caches by
-the frames and writes of the other conversations between them (docs/benchmarks.md). Nothing waits for a batch to fill: a lone turn
-is answered in the very next pass, as one question; the batch is whatever arrived
-together (at most :data:`MAX_BATCH` questions).
+the frames and writes of the other conversations between them (docs/benchmarks.md).
+Nothing waits for a batch to fill: a lone turn is answered in the very next pass, as one
+question; the batch is whatever arrived together (at most :data:`MAX_BATCH` questions).
 
 Only for engines that are quick and run on the loop: while the
 :class:`~handoff_server.conversations.inline.InlineRunner` sends calls to a thread (its
 warm-up, a slow engine), each turn is answered alone there, as before. A batch that
-fails is answered again one question at a time, so a question that breaks the engine
-fails only its own turn (an ``ai_error`` handoff), never its neighbours'.
+fails (it raises, or breaks its contract with a wrong number of answers) is answered
+again one question at a time, so a question that breaks the engine fails only its own
+turn (an ``ai_error`` handoff), never its neighbours'.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -33,11 +35,14 @@ from prometheus_client import Histogram
 
 from handoff_server.ai.base import Answer, BatchAnswerer
 from handoff_server.conversations.inline import InlineRunner
+from handoff_server.errors import AnswererError
 from handoff_server.metrics import REGISTRY
 
 __all__ = ["MAX_BATCH", "AnswerBatcher", "Outcome"]
 
 R = TypeVar("R")
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 16
 """Most questions answered in one call: a batch runs on the event loop, so this bounds
@@ -121,11 +126,11 @@ class AnswerBatcher:
         questions = [item.question for item in live]
         try:
             answers = self.runner.call_inline(answerer.answer_many, questions, len(live))
-        except Exception:
+            if len(answers) != len(live):  # an engine breaking its contract
+                raise AnswererError(f"answer_many gave {len(answers)} answers for {len(live)}")
+        except Exception as exc:
+            log.warning("a batch of %d questions failed (%s); answering each alone", len(live), exc)
             return [self._one(answerer, q) for q in questions]
-        if len(answers) != len(live):  # an engine breaking its contract fails every turn
-            error = RuntimeError(f"answer_many gave {len(answers)} answers for {len(live)}")
-            return [error] * len(live)
         return list(answers)
 
     def _one(self, answerer: BatchAnswerer, question: str) -> Outcome:

@@ -35,6 +35,7 @@ from handoff_server.ai.base import (
     BatchAnswerer,
     PartialText,
     StreamingAnswerer,
+    batches_class,
 )
 from handoff_server.ai.courtesy_layer import without_courtesy
 from handoff_server.conversations.batching import AnswerBatcher, Outcome
@@ -213,12 +214,7 @@ def batches(answerer: Answerer) -> TypeGuard[BatchAnswerer]:
     after the other in one call, each waiting for all before it). Checked once per
     engine class."""
     inner = without_courtesy(answerer)
-    return _batches(type(answerer)) and _batches(type(inner))
-
-
-@functools.lru_cache(maxsize=32)
-def _batches(kind: type) -> bool:
-    return issubclass(kind, BatchAnswerer)
+    return batches_class(type(answerer)) and batches_class(type(inner))
 
 
 @functools.lru_cache(maxsize=32)
