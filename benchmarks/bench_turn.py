@@ -15,8 +15,9 @@ and two baseline servers in this process) and prints five tables:
 3. the server's CPU per turn (user + system of the ``handoff serve`` process from
    ``/proc``, all its threads, during the 50-visitor run; a conversation's start shared
    by its turns) against what the answerer and ``decide()`` cost in this process for the
-   same questions, with their history (measured before and after the closed loop, the
-   mean: the machine may be busier at one time than the other);
+   same conversations (each turn with its history so far, as the server gives it;
+   measured before and after the closed loop, the mean: the machine may be busier at one
+   time than the other);
 4. one conversation of 500 turns: server CPU and latency per turn over its turns
    451–500 against turns 1–50 of a new conversation, measured interleaved (10 turns of
    each in turn, so both see the same load on a shared machine);
@@ -105,10 +106,13 @@ TICK = os.sysconf("SC_CLK_TCK")
 # ---------------------------------------------------------------- what a turn should cost
 
 
-def answerable(limit: int) -> tuple[list[str], float]:
+def answerable(limit: int, turns: int = 10) -> tuple[list[str], float]:
     """Questions of the demo set the default engine answers without a handoff, with a
-    confidence 0.03 or more over the threshold (in order), and the answerer's + ``decide()``'s mean seconds per turn over them, each
-    with the conversation's history so far (as the server gives it)."""
+    confidence 0.03 or more over the threshold (in order), and the answerer's +
+    ``decide()``'s mean seconds per turn over the conversations the closed loop sends
+    (:func:`scripts`: ``turns`` questions each), each turn with its conversation's history
+    so far, as the server gives it. ``decide()`` reads every earlier turn of the
+    conversation (up to 20), so the history's length is part of what a turn costs."""
     settings = Settings()
     answerer = make_answerer(load_kb(settings.ai.kb or demo_kb_path()), settings.ai.engine)
     policy = settings.policy
@@ -124,19 +128,18 @@ def answerable(limit: int) -> tuple[list[str], float]:
             picked.append(text)
         if len(picked) == limit:
             break
-    history: list[PriorTurn] = []
     for text in picked:  # warm up
         answerer.answer(text)
+    conversations = [list(s.turns) for s in scripts(picked, turns)]
     t0 = time.process_time()
-    rounds = 3
-    for _ in range(rounds):
-        history = []
-        for text in picked:
-            answer = answerer.answer(text)
-            ctx = TurnContext(text=text, answer=answer, history=history[-20:], now=utcnow())
+    for conversation in conversations:
+        history: list[PriorTurn] = []
+        for turn in conversation:
+            answer = answerer.answer(turn.say)
+            ctx = TurnContext(text=turn.say, answer=answer, history=history[-20:], now=utcnow())
             decide_turn(policy, ctx)
-            history.append(PriorTurn(text=text, confidence=answer.confidence))
-    return picked, (time.process_time() - t0) / (rounds * len(picked))
+            history.append(PriorTurn(text=turn.say, confidence=answer.confidence))
+    return picked, (time.process_time() - t0) / (len(conversations) * turns)
 
 
 # ---------------------------------------------------------------- the baselines
@@ -462,7 +465,7 @@ async def main(args: argparse.Namespace) -> None:
     print(
         f"# {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · load average {os.getloadavg()[0]:.2f} at start"
     )
-    questions, own = answerable(60)
+    questions, own = answerable(60, args.turns)
     root = Path(tempfile.mkdtemp(prefix="bench-turn-"))
     # A deep listen backlog: the echoes share this process's loop with the visitors, whose
     # 200 connects (table 1) can all go out before the echo accepts one; on uvloop, 15-20
@@ -487,7 +490,7 @@ async def main(args: argparse.Namespace) -> None:
             cpu_per_turn = await closed_loop(args, questions, urls, pid)
             # The answerer's and decide()'s own cost again, after the load (the machine
             # may be busier or quieter than at the start): table 3 compares with the mean.
-            own = (own + answerable(60)[1]) / 2
+            own = (own + answerable(60, args.turns)[1]) / 2
         if 2 in only:
             await open_loop(args, questions, urls, pid)
         if 3 in only:
