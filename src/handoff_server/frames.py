@@ -5,8 +5,8 @@ the server); refusing a frame is the server's business, so the parsers live here
 raise :class:`~handoff_server.errors.ProtocolError` with a stable code:
 
 - ``invalid_json``: not JSON, or nested too deeply;
-- ``invalid_frame``: not an object, no ``type``, a lone UTF-16 surrogate, missing or
-  unknown fields, wrong types;
+- ``invalid_frame``: not an object, no ``type``, a lone UTF-16 surrogate or a NUL in
+  any string, missing or unknown fields, wrong types;
 - ``unknown_type``: ``type`` is not a frame of this direction.
 
 On ``/v1/agent`` the operator's frames (:mod:`handoff_server.protocol_operator`) come
@@ -31,6 +31,7 @@ __all__ = [
     "parse_agent_frame",
     "parse_server_frame",
     "parse_visitor_frame",
+    "unstorable_text",
 ]
 
 F = TypeVar("F")
@@ -45,21 +46,18 @@ _agent_adapter: TypeAdapter[AgentFrame | OperatorFrame] = TypeAdapter(AgentSideF
 _server_adapter: TypeAdapter[ServerFrame | OperatorServerFrame] = TypeAdapter(ServerSideFrame)
 
 
-def _parse(adapter: TypeAdapter[F], raw: str | bytes, direction: str) -> F:
+def _parse(adapter: TypeAdapter[F], raw: str | bytes, direction: str, *, nul: bool = False) -> F:
+    """``raw`` read by ``adapter``; ``nul``: a NUL in a string is let through (a server's
+    frame may carry text stored before clients' NULs were refused)."""
     try:
         data: Any = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"frame is not valid JSON: {exc}", code="invalid_json") from None
     except RecursionError:
         raise ProtocolError("frame is nested too deeply", code="invalid_json") from None
-    try:
-        # JSON may spell lone UTF-16 surrogates (\ud800) that no UTF-8 text can hold;
-        # refuse them here so nothing unsendable is ever stored.
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError:
-        raise ProtocolError(
-            "frame contains invalid Unicode (a lone surrogate)", code="invalid_frame"
-        ) from None
+    flaw = unstorable_text(data, nul=nul)
+    if flaw is not None:
+        raise ProtocolError(f"frame contains {flaw}", code="invalid_frame")
     if not isinstance(data, dict):
         raise ProtocolError("frame must be a JSON object", code="invalid_frame")
     if "type" not in data:
@@ -79,6 +77,30 @@ def _parse(adapter: TypeAdapter[F], raw: str | bytes, direction: str) -> F:
         raise ProtocolError("; ".join(parts), code="invalid_frame") from None
 
 
+def unstorable_text(data: Any, *, nul: bool = False) -> str | None:
+    """What in parsed JSON ``data`` no store may keep, in any string, keys included:
+    a lone UTF-16 surrogate (JSON may spell ``\\ud800``; no UTF-8 text holds it) or a
+    NUL (U+0000; PostgreSQL's text and ``jsonb`` refuse it, so one backend would store
+    what another refuses; ``nul``: let NULs through). ``None`` when there is neither.
+    Refused on every client's frame, so nothing unsendable or unstorable is accepted."""
+    stack = [data]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            if not nul and "\x00" in value:
+                return "a NUL character (U+0000)"
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return "invalid Unicode (a lone surrogate)"
+    return None
+
+
 def parse_visitor_frame(raw: str | bytes) -> VisitorFrame:
     """Parse a visitor → server frame. Raises :class:`ProtocolError` (``invalid_json``,
     ``invalid_frame`` or ``unknown_type``)."""
@@ -93,4 +115,4 @@ def parse_agent_frame(raw: str | bytes) -> AgentFrame | OperatorFrame:
 def parse_server_frame(raw: str | bytes) -> ServerFrame | OperatorServerFrame:
     """Parse a server → client frame (for clients), operators' answers included. Raises
     :class:`ProtocolError`."""
-    return _parse(_server_adapter, raw, "server")
+    return _parse(_server_adapter, raw, "server", nul=True)

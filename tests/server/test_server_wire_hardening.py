@@ -107,6 +107,42 @@ async def test_a_lone_surrogate_in_any_start_field_is_refused(server: Any, field
     await conn.close()
 
 
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "message", "client_msg_id": "m1", "text": "refund\u0000 please"},
+        {"type": "message", "client_msg_id": "m\u00001", "text": "refund please"},
+    ],
+    ids=["text", "client_msg_id"],
+)
+async def test_a_nul_in_a_visitor_message_is_refused_and_nothing_stored(
+    server: Any, frame: dict[str, Any]
+) -> None:
+    """A NUL (U+0000) passed every check and was stored on SQLite, while PostgreSQL's
+    ``jsonb`` refuses it: one backend kept what the other failed to store. Every
+    client's frame with a NUL in any string is refused (``invalid_frame``), nothing is
+    stored, and the connection goes on."""
+    conn, welcome = await start_visitor(server.url)
+    await conn.send(json.dumps(frame))  # the NUL as JSON's \u0000 escape
+    refused = await conn.recv(timeout=10)
+    assert isinstance(refused, SError) and refused.code == "invalid_frame", refused
+    assert "NUL" in refused.detail
+    events = await server.store.call(server.store.store.events_after, welcome.conversation_id, 0)
+    assert [e.kind for e in events] == ["conversation_started"]
+    assert await say(conn, "how do I reset my password")
+    await conn.close()
+
+
+async def test_a_nul_in_a_start_field_name_is_refused(server: Any) -> None:
+    conn = await connect_visitor(server.url)
+    await conn.send(json.dumps({"type": "start", "visitor": {"fields": {"k\u0000": "v"}}}))
+    frame = await conn.recv(timeout=10)
+    assert isinstance(frame, SError) and frame.code == "invalid_frame", frame
+    rows = await server.store.call(server.store.store.list_conversations, ["ai"])
+    assert rows == []
+    await conn.close()
+
+
 async def _queued(server: Any) -> tuple[Any, str]:
     conn, welcome = await start_visitor(server.url)
     await say(conn, "I want to talk to a person")

@@ -486,6 +486,33 @@ def test_writes_are_durable_across_reopen(backend: tuple[str, Any]) -> None:
         second.close()
 
 
+# Event data as the server stores it: non-ASCII text, floats that need every digit,
+# nesting, an empty string and list (no NUL: PostgreSQL's jsonb refuses it, and so does
+# every client frame, tests/server/test_server_wire_hardening.py).
+ODD_DATA: dict[str, Any] = {
+    "text": 'naïve ✓ 中文 😀 "quoted" \\ back\nslash',
+    "confidence": 0.1 + 0.2,
+    "tiny": 5e-324,
+    "n": [-0.0, 0, 1, 2**53 + 1, True, None],
+    "nested": {"a": [{"b": ""}], "empty": []},
+}
+
+
+def test_event_data_reads_back_exactly_after_reopen(backend: tuple[str, Any]) -> None:
+    first = backend[1]()
+    first.create_conversation(conv(), [NewEvent(kind="visitor_message", data=ODD_DATA, at=T0)])
+    stored = first.append_events("c1", [NewEvent(kind="ai_message", data=ODD_DATA, at=T0)], {})
+    first.close()
+    assert stored[0].data == ODD_DATA
+    second = backend[1]()
+    try:
+        events = second.events_after("c1", 0)
+        assert [e.data for e in events] == [ODD_DATA, ODD_DATA]
+        assert repr(events[1].data["confidence"]) == repr(0.1 + 0.2)
+    finally:
+        second.close()
+
+
 # -- schema --------------------------------------------------------------------------------
 
 

@@ -58,6 +58,7 @@ from handoff_server.store import (
     OutboxRow,
     Store,
     StoredEvent,
+    dump_json,
 )
 
 __all__ = ["ConversationMemory", "Remembered"]
@@ -71,7 +72,7 @@ sets and pydantic models of its parsed events (an AI answer's decision alone is 
 
 
 def _row(se: StoredEvent) -> _Row:
-    data = json.dumps(se.data, separators=(",", ":"), ensure_ascii=False)
+    data = dump_json(se.data)
     return (se.seq, se.kind, se.at, data, se.client_msg_id, se.sender, se.visible_to_visitor)
 
 
