@@ -97,7 +97,9 @@ def _show(d: Decision, answer: Answer | None, ai_error: str | None, source: str)
     if d.escalate:
         echo(f"  priority {d.priority}" + (f", team {one_line(d.team)}" if d.team else ""))
     if answer is not None:
-        echo(f"answer ({one_line(answer.entry_id)}, confidence {answer.confidence:.2f}):")
+        # An escalated turn's answer is never sent: the visitor is told a person comes.
+        unsent = ", not sent: the conversation goes to a person" if d.escalate else ""
+        echo(f"answer ({one_line(answer.entry_id)}, confidence {answer.confidence:.2f}{unsent}):")
         echo("  " + one_line((answer.text.strip().splitlines() or [""])[0][:200]))
         for c in answer.candidates[:5]:
             echo(f"  candidate {one_line(c.entry_id)}: {c.score:.2f}  {one_line(c.title)}")

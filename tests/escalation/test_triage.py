@@ -157,6 +157,19 @@ def test_readable_summary(data_dir: Path) -> None:
     assert result.stdout.startswith("ESCALATE — human_request: visitor asked for a person")
     assert "FIRED human_request" in result.stdout
     assert "low_confidence" in result.stdout
+    # The AI's answer is shown for the analysis, marked as never sent on a handoff.
+    answer_line = next(x for x in result.stdout.splitlines() if x.startswith("answer ("))
+    assert answer_line.endswith(", not sent: the conversation goes to a person):")
+
+
+def test_an_answer_the_visitor_gets_is_not_marked_unsent(data_dir: Path) -> None:
+    result = runner.invoke(
+        app, ["triage", "--data-dir", str(data_dir), "How do I reset my password?"]
+    )
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("AI ANSWERS")
+    answer_line = next(x for x in result.stdout.splitlines() if x.startswith("answer ("))
+    assert "not sent" not in answer_line
 
 
 def test_bad_inputs(data_dir: Path, tmp_path: Path) -> None:
