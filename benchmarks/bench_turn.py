@@ -17,7 +17,9 @@ and two baseline servers in this process) and prints five tables:
    by its turns) against what the answerer and ``decide()`` cost in this process for the
    same conversations (each turn with its history so far, as the server gives it;
    measured before and after the closed loop, the mean: the machine may be busier at one
-   time than the other);
+   time than the other); and the floor: the CPU per turn of the echo storing the same
+   events (as in 1, but in a process of its own, driven by the same visitors just
+   before each level's rows), so what a server doing only that and the AI would read;
 4. one conversation of 500 turns: server CPU and latency per turn over its turns
    451–500 against turns 1–50 of a new conversation, measured interleaved (10 turns of
    each in turn, so both see the same load on a shared machine);
@@ -47,6 +49,7 @@ import asyncio
 import os
 import platform
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -205,6 +208,49 @@ def echo_with_store(store: AsyncStore) -> Any:
                 await ws.send(frame(AiMessage, "ai_message", answer, "ai"))
 
     return handler
+
+
+class Floor:
+    """The echo + SQLite server (:func:`echo_with_store`) in a child process of its own
+    (``--serve-floor``), so its CPU per turn can be read from ``/proc`` as the server's
+    is: what framing a turn's frames and storing its two events durably cost without
+    the AI or anything else ``handoff serve`` does (table 3's floor)."""
+
+    def __init__(self, loop: str) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--serve-floor", "--loop", loop],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line.strip().isdigit():
+            self.close()
+            raise RuntimeError(f"the floor server did not start: {line!r}")
+        self.url = f"ws://127.0.0.1:{int(line)}"
+
+    async def cpu_per_turn(self, plan: list[Script], visitors: int, seconds: float) -> float:
+        """CPU seconds per turn of the child under one closed-loop run."""
+        cpu0 = cpu_seconds(self.process.pid)
+        r = await load(self.url, plan, visitors, seconds)
+        if r["errors"]:
+            raise RuntimeError(f"the floor server: {r}")
+        return (cpu_seconds(self.process.pid) - cpu0) / max(1, r["turns"])
+
+    def close(self) -> None:
+        """Stop the child."""
+        self.process.kill()
+        self.process.wait()
+
+
+async def serve_floor() -> None:
+    """The child of :class:`Floor`: serve :func:`echo_with_store` on a free port, print
+    the port, run until killed."""
+    store = AsyncStore(SQLiteStore(Path(tempfile.mkdtemp(prefix="bench-floor-"))))
+    server = await serve(echo_with_store(store), "127.0.0.1", 0, backlog=1024)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.Future()
 
 
 # ---------------------------------------------------------------- measuring
@@ -367,14 +413,23 @@ def row(*cells: Any) -> str:
 
 
 async def closed_loop(
-    args: argparse.Namespace, questions: list[str], urls: dict[str, str], pid: int
-) -> dict[int, float]:
-    """Table 1; returns the server's CPU seconds per turn at each level of visitors."""
+    args: argparse.Namespace,
+    questions: list[str],
+    urls: dict[str, str],
+    pid: int,
+    floor: Floor | None = None,
+) -> tuple[dict[int, float], dict[int, float]]:
+    """Table 1; returns the server's CPU seconds per turn at each level of visitors, and
+    the same of ``floor`` (the echo + SQLite server in a process of its own, driven by
+    the same visitors just before the level's rows; not a row of table 1)."""
     print(f"\n## 1. closed loop, {args.turns}-turn conversations, {args.seconds:g} s per run")
     print(row("visitors", "server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors", "vs echo"))
     plan_scripts = scripts(questions, args.turns)
     cpu_per_turn: dict[int, float] = {}
+    floor_cpu: dict[int, float] = {}
     for level in [int(x) for x in args.levels.split(",")]:
+        if floor is not None:
+            floor_cpu[level] = await floor.cpu_per_turn(plan_scripts, level, args.seconds)
         base: dict[str, Any] | None = None
         for name, url in urls.items():
             cpu0 = cpu_seconds(pid)
@@ -395,7 +450,7 @@ async def closed_loop(
                     ratio,
                 )
             )
-    return cpu_per_turn
+    return cpu_per_turn, floor_cpu
 
 
 def gc_pauses(url: str) -> tuple[float, float] | None:
@@ -487,7 +542,12 @@ async def main(args: argparse.Namespace) -> None:
     only = {int(x) for x in args.only.split(",")}
     try:
         if only & {1, 3}:
-            cpu_per_turn = await closed_loop(args, questions, urls, pid)
+            floor = Floor(args.loop) if 3 in only else None
+            try:
+                cpu_per_turn, floor_cpu = await closed_loop(args, questions, urls, pid, floor)
+            finally:
+                if floor is not None:
+                    floor.close()
             # The answerer's and decide()'s own cost again, after the load (the machine
             # may be busier or quieter than at the start): table 3 compares with the mean.
             own = (own + answerable(60, args.turns)[1]) / 2
@@ -498,9 +558,28 @@ async def main(args: argparse.Namespace) -> None:
             # figure is the server answering turns that arrive together in one call
             # (conversations/batching.py): at 10 visitors fewer turns coincide.
             print("\n## 3. CPU per turn (ms), the server against one answer + decide() here")
-            print(row("visitors", "server", "answer+decide", "ratio"))
+            print(
+                "# echo+db: the echo storing the same events (its own process, the same"
+                " visitors); floor: what a server doing only that and the AI would read"
+            )
+            print(
+                "# beyond: the server's CPU less the echo+db's, against answer + decide()"
+                " (what the server spends on the AI and on everything the echo does not)"
+            )
+            print(row("visitors", "server", "answer+decide", "ratio", "echo+db", "floor", "beyond"))
             for level, cpu in cpu_per_turn.items():
-                print(row(level, cpu * 1000, own * 1000, f"{cpu / own:.2f}x"))
+                frames = floor_cpu[level]
+                print(
+                    row(
+                        level,
+                        f"{cpu * 1000:.2f}",
+                        f"{own * 1000:.2f}",
+                        f"{cpu / own:.2f}x",
+                        f"{frames * 1000:.2f}",
+                        f"{(own + frames) / own:.2f}x",
+                        f"{(cpu - frames) / own:.2f}x",
+                    )
+                )
         if 4 in only:
             await long_table(started.url, pid, questions)
     finally:
@@ -542,5 +621,6 @@ if __name__ == "__main__":
         default="uvloop",
         help="event loop of this process (the echo baselines and the visitors)",
     )
+    parser.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
     parsed = parser.parse_args()
-    run(main(parsed), parsed.loop)
+    run(serve_floor() if parsed.serve_floor else main(parsed), parsed.loop)
