@@ -31,7 +31,6 @@ __all__ = [
     "parse_agent_frame",
     "parse_server_frame",
     "parse_visitor_frame",
-    "unstorable_text",
 ]
 
 F = TypeVar("F")
@@ -55,7 +54,7 @@ def _parse(adapter: TypeAdapter[F], raw: str | bytes, direction: str, *, nul: bo
         raise ProtocolError(f"frame is not valid JSON: {exc}", code="invalid_json") from None
     except RecursionError:
         raise ProtocolError("frame is nested too deeply", code="invalid_json") from None
-    flaw = unstorable_text(data, nul=nul)
+    flaw = _unstorable_text(data, nul=nul)
     if flaw is not None:
         raise ProtocolError(f"frame contains {flaw}", code="invalid_frame")
     if not isinstance(data, dict):
@@ -77,7 +76,7 @@ def _parse(adapter: TypeAdapter[F], raw: str | bytes, direction: str, *, nul: bo
         raise ProtocolError("; ".join(parts), code="invalid_frame") from None
 
 
-def unstorable_text(data: Any, *, nul: bool = False) -> str | None:
+def _unstorable_text(data: Any, *, nul: bool = False) -> str | None:
     """What in parsed JSON ``data`` no store may keep, in any string, keys included:
     a lone UTF-16 surrogate (JSON may spell ``\\ud800``; no UTF-8 text holds it) or a
     NUL (U+0000; PostgreSQL's text and ``jsonb`` refuse it, so one backend would store
