@@ -127,6 +127,23 @@ def test_kb_check_reports_every_problem_with_file_and_line(tmp_path: Path) -> No
     assert "b.md:2" in str(err.value)
 
 
+def test_a_file_with_a_nul_is_an_error_at_its_line(tmp_path: Path) -> None:
+    """A NUL is not text (and PostgreSQL would refuse the answer carrying it): the file is
+    refused with its line, whatever its format; the other files still load for a check."""
+    write(tmp_path / "good.md", ENTRY.format(id="dns", title="DNS", q1="q", body="Wait."))
+    write(tmp_path / "bad.md", ENTRY.format(id="nul", title="Nul", q1="q2", body="a\nb\x00c"))
+    write(tmp_path / "faq.csv", 'question,answer\n"how","fine"\n"why","odd\x00"\n')
+    problems = check_kb(tmp_path)
+    found = {(Path(p.file).name, p.line, p.message) for p in problems}
+    assert ("bad.md", 11, "a NUL character (U+0000): not text") in found
+    assert ("faq.csv", 3, "a NUL character (U+0000): not text") in found
+    assert all(p.severity == "error" for p in problems if "NUL" in p.message)
+    with pytest.raises(KBError) as caught:
+        load_kb(tmp_path)
+    assert caught.value.code == "bad_kb"
+    assert "bad.md:11" in str(caught.value)
+
+
 def test_labeled_csv_noise_is_a_warning(tmp_path: Path) -> None:
     f = write(tmp_path / "l.csv", "text,label\nsame text,a\nother,a\nsame text,b\nmore,b\n")
     problems = check_kb(f)

@@ -222,13 +222,24 @@ def _norm(text: str) -> str:
 
 
 def _read_text(f: Path, problems: list[Problem]) -> str | None:
+    """The file's text, or ``None`` with a problem: not UTF-8, unreadable, or holding a
+    NUL (U+0000: no text format means one; PostgreSQL refuses it in what it stores, so
+    an answer carrying it would be stored by one backend and refused by another, as
+    the wire refuses it in a client's frame)."""
     try:
-        return f.read_text(encoding="utf-8")
+        text = f.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         problems.append(Problem(str(f), 1, f"not UTF-8 text: {exc.reason}"))
+        return None
     except OSError as exc:
         problems.append(Problem(str(f), 0, f"cannot read: {exc.strerror}"))
-    return None
+        return None
+    nul = text.find("\x00")
+    if nul >= 0:
+        line = text.count("\n", 0, nul) + 1
+        problems.append(Problem(str(f), line, "a NUL character (U+0000): not text"))
+        return None
+    return text
 
 
 def _read_markdown(f: Path, problems: list[Problem]) -> list[tuple[KBEntry, dict[str, Any]]]:
