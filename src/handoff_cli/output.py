@@ -8,17 +8,20 @@ commands print goes through :func:`echo`; JSON goes through :func:`json_line`.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
 import sys
-import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import typer
 from rich.cells import cell_len
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = [
     "Styled",
@@ -97,26 +100,44 @@ _ITEM_START = re.compile(r"\s*(?:[-*+] |\d+[.)] )?")
 
 
 def wrap_words(text: str, width: int, offset: int = 0) -> str:
-    """``text`` with each line broken at spaces to at most ``width`` characters (a word
-    longer than that is cut), the first line starting ``offset`` characters in (after a
-    label such as ``AI: ``). A list item's continuation lines are indented under its text
-    (``- ``, ``1. ``). No line it makes starts with a space: a terminal wrapping a long
-    line by characters can start its second row with the space between two words."""
+    """``text`` with each line broken at spaces to at most ``width`` terminal cells (a CJK
+    character or an emoji takes two; a word longer than a row is cut by cells), the first
+    line starting ``offset`` cells in (after a label such as ``AI: ``). A list item's
+    continuation lines are indented under its text (``- ``, ``1. ``). No line it makes
+    starts with a space: a terminal wrapping a long line by characters can start its
+    second row with the space between two words."""
     out: list[str] = []
     for number, line in enumerate(text.split("\n")):
+        if not line.strip():
+            out.append(line)
+            continue
         lead = " " * (offset if number == 0 else 0)
         indent = " " * len(_ITEM_START.match(line).group())  # type: ignore[union-attr]
-        filled = textwrap.fill(
-            line,
-            max(width, len(lead) + len(indent) + 10),
-            initial_indent=lead,
-            subsequent_indent=indent,
-            break_on_hyphens=False,
-            expand_tabs=False,
-            replace_whitespace=False,
-        )
-        out.append(filled[len(lead) :] if line.strip() else line)
+        room = max(width, len(lead) + len(indent) + 10)
+        first, *_ = _rows(lead + line, room)
+        rest = (lead + line)[len(first) :].lstrip()
+        rows = [first[len(lead) :]]
+        rows += [indent + row for row in (_rows(rest, room - len(indent)) if rest else [])]
+        out.append("\n".join(rows))
     return "\n".join(out)
+
+
+def _rows(line: str, width: int) -> list[str]:
+    """``line`` (no newline) cut into rows of at most ``width`` cells at spaces, by Rich's
+    wrapping (measuring only: the text is a plain :class:`rich.text.Text`, never markup,
+    and nothing is printed through Rich); each row without its trailing spaces."""
+    from rich.console import Console  # only where text is wrapped: ~12 ms to import
+    from rich.text import Text
+
+    global _MEASURE
+    if _MEASURE is None:
+        _MEASURE = Console(file=io.StringIO(), width=max(width, 80), color_system=None)
+    wrapped = Text(line, no_wrap=False).wrap(_MEASURE, width, overflow="fold", tab_size=1)
+    return [row.plain.rstrip() for row in wrapped] or [""]
+
+
+_MEASURE: Console | None = None
+"""The console :func:`_rows` measures with (created on first use)."""
 
 
 def for_terminal(text: str, offset: int = 0) -> str:

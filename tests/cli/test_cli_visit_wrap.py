@@ -12,6 +12,10 @@ import subprocess
 import sys
 import time
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rich.cells import cell_len
+
 from handoff_cli.output import wrap_words
 
 QUOTA_LINE = (
@@ -36,6 +40,29 @@ def test_wrapping_breaks_at_spaces_and_indents_list_items():
         "   counts.",
     ]
     assert wrap_words("short\n  - a b", 80) == "short\n  - a b"
+
+
+def test_wide_characters_wrap_by_the_cells_they_take():
+    """A CJK character or an emoji takes two cells: a line of them wraps at half the
+    characters, and text without spaces is cut by cells, not characters."""
+    japanese = "日本語のテキストはスペースなしで続きます。" * 3 + " 絵文字も😀😀😀 あります"
+    lines = wrap_words(japanese, 20, offset=4).splitlines()
+    assert cell_len(lines[0]) <= 16  # four cells taken by the label before it
+    assert all(cell_len(line) <= 20 for line in lines), lines
+    assert max(cell_len(line) for line in lines[1:]) >= 19, "rows filled, not cut short"
+    assert "".join(lines).replace(" ", "") == japanese.replace(" ", "")
+
+
+_WORDS = st.text(st.sampled_from("ab xyz日本語😀- .1\t"), max_size=120)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.lists(_WORDS, max_size=4).map("\n".join), width=st.integers(12, 90))
+def test_wrapping_keeps_every_character_and_fits_the_width(text: str, width: int) -> None:
+    wrapped = wrap_words(text, width)
+    assert wrapped.count("\n") >= text.count("\n")
+    assert all(cell_len(line) <= width for line in wrapped.split("\n")), wrapped
+    assert "".join(wrapped.split()) == "".join(text.split())
 
 
 def _visit_on_a_terminal(url: str, question: str, columns: int) -> str:
