@@ -5,10 +5,13 @@ the server's risk–coverage screen reads the latest (see
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from handoff_server.analytics.evaluation import Predictions
 from handoff_server.config import Settings
 from handoff_server.store import EvalRun, opened_store, utcnow
+
+if TYPE_CHECKING:
+    from handoff_server.analytics.evaluation import Predictions
 
 __all__ = ["save_eval"]
 

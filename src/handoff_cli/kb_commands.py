@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -13,25 +13,21 @@ from handoff_cli.eval_save import save_eval
 from handoff_cli.output import echo, one_line
 from handoff_cli.plots import EvalPicture, check_plot_path, write_plot
 from handoff_cli.progress import cli_progress, progress_wanted
+from handoff_server import analytics
 from handoff_server.ai import ENGINES
 from handoff_server.ai.courtesy_layer import CourtesyAnswerer
 from handoff_server.ai.factory import load_or_build_index
-from handoff_server.analytics import (
-    RISK_CONFIDENCE,
-    Predictions,
-    RiskPoint,
-    compute_metrics,
-    predict,
-    read_questions,
-    reliability_bins,
-    risk_controlled_threshold,
-    risk_coverage,
-    sweep,
-)
+from handoff_server.analytics import RISK_CONFIDENCE
 from handoff_server.config import index_cache_dir
 from handoff_server.errors import HandoffError
 from handoff_server.kb import check_kb, load_kb, write_kb_folder
 from handoff_server.progress import NO_PROGRESS, ProgressSink
+
+if TYPE_CHECKING:
+    from handoff_server.analytics import Predictions, RiskPoint
+
+# `analytics.<name>` loads NumPy and SciPy on first use (handoff_server.analytics is lazy),
+# so registering these commands costs no more than their options.
 
 kb_app = typer.Typer(
     help="Build and check knowledge bases.", no_args_is_help=True, rich_markup_mode=None
@@ -306,7 +302,7 @@ def _at_threshold(
 ) -> dict[str, object]:
     """The metrics at threshold ``t``, then the sweep's report, the engine, how many
     labels named no entry and how many questions the courtesy layer answered."""
-    metrics = compute_metrics(preds.confidence, preds.right, preds.oos, t).as_dict()
+    metrics = analytics.compute_metrics(preds.confidence, preds.right, preds.oos, t).as_dict()
     report = {**metrics, **sweep_report, "engine": engine}
     if preds.n_unknown_labels:
         report["unknown_labels_as_oos"] = preds.n_unknown_labels
@@ -322,14 +318,16 @@ def _predictions(
     if not questions.is_file():
         fail(f"questions file not found: {questions}", "not_found")
     try:
-        texts, labels = read_questions(questions)
+        texts, labels = analytics.read_questions(questions)
     except HandoffError as exc:
         fail(exc.detail, exc.code)
     with cli_progress(show_progress) as progress:
         answerer, _, _ = _index(kb, engine, cache_dir, progress)
         ids = {e.id for e in answerer.kb.entries if not e.out_of_scope}
         # Scored as the server serves it: the engine behind the courtesy layer.
-        return predict(CourtesyAnswerer(answerer, answerer.kb), ids, texts, labels, progress)
+        return analytics.predict(
+            CourtesyAnswerer(answerer, answerer.kb), ids, texts, labels, progress
+        )
 
 
 def _plot(
@@ -343,8 +341,8 @@ def _plot(
 ) -> None:
     """Write the evaluation's picture (:mod:`handoff_cli.plots`) or exit with the reason."""
     picture = EvalPicture(
-        bins=reliability_bins(preds.confidence, preds.right),
-        points=risk_coverage(
+        bins=analytics.reliability_bins(preds.confidence, preds.right),
+        points=analytics.risk_coverage(
             preds.confidence, preds.right, preds.oos, oos_share=share, confidence_level=confidence
         ),
         threshold=threshold,
@@ -365,8 +363,8 @@ def _sweep_report(
 ) -> tuple[dict[str, object], list[dict[str, float | None]]]:
     """The sweep rows (with each threshold's risk and upper bound) and the report of the
     risk-controlled recommendation."""
-    rows = sweep(preds.confidence, preds.right, preds.oos)
-    points = risk_coverage(
+    rows = analytics.sweep(preds.confidence, preds.right, preds.oos)
+    points = analytics.risk_coverage(
         preds.confidence, preds.right, preds.oos, oos_share=share, confidence_level=confidence
     )
     for row, point in zip(rows, points, strict=True):
@@ -378,7 +376,7 @@ def _risk_report(
     points: list[RiskPoint], target: float, share: float, confidence: float
 ) -> dict[str, object]:
     """The recommendation, the sentence that states it, and the risk–coverage points."""
-    rec = risk_controlled_threshold(points, target)
+    rec = analytics.risk_controlled_threshold(points, target)
     n = points[0].n_in + points[0].n_oos
     mix = f"when {share:.0%} of questions are out of scope"
     if rec is None:

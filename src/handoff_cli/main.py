@@ -122,7 +122,10 @@ def _root(
     """
 
 
-# Command modules register themselves on `app`; one import line each.
+# Command modules register themselves on `app`; one import line each. Every `handoff` run
+# imports them all, so each stays cheap to import: what only its command needs
+# (scikit-learn, SciPy, NumPy, the server's AI, Textual) is imported inside the function
+# that runs it (tests/cli/test_cli_start.py; docs/benchmarks.md, "CLI start-up").
 from handoff_cli import client_commands, server_commands  # noqa: E402
 
 server_commands.register(app)

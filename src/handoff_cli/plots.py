@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from handoff_server.analytics import ReliabilityBin, RiskPoint
 from handoff_server.errors import HandoffError
+
+if TYPE_CHECKING:
+    from handoff_server.analytics import ReliabilityBin, RiskPoint
 
 __all__ = ["PLOT_FORMATS", "EvalPicture", "check_plot_path", "write_plot"]
 

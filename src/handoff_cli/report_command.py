@@ -23,7 +23,6 @@ from handoff_cli.common import (
     settings_from,
 )
 from handoff_cli.output import echo, one_line
-from handoff_server.analytics.report import analytics_report, report_data
 from handoff_server.analytics.teams import check_team, known_teams
 from handoff_server.errors import NotFound, StoredPolicyInvalid
 from handoff_server.policies import policy_in_force
@@ -142,6 +141,8 @@ def report(
         fail(
             f"--since {since} is not before --until {until}: the period is empty", "invalid_option"
         )
+    from handoff_server.analytics.report import analytics_report, report_data  # NumPy
+
     with opened_store(settings.store) as store:
         if team is not None:
             configured = [*settings.assignment.push_teams, *settings.assignment.pull_teams]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -22,12 +22,13 @@ from handoff_cli.common import (
     settings_from,
 )
 from handoff_cli.output import echo, one_line
-from handoff_server.ai.base import Answer
-from handoff_server.conversations.turn import TurnInput, evaluate_turn
 from handoff_server.errors import HandoffError, PolicyError
 from handoff_server.escalation import Decision, Policy, PriorTurn, parse_policy
 from handoff_server.policies import policy_in_force
 from handoff_server.protocol import has_visible_text
+
+if TYPE_CHECKING:
+    from handoff_server.ai.base import Answer
 
 
 def _policy(policy_file: Path | None, settings: Any) -> tuple[Policy, str]:
@@ -180,6 +181,10 @@ def triage(
     except PolicyError as exc:
         fail(str(exc), exc.code, exit_code=1)
     answerer = _answerer(settings)
+    # The server's turn pulls in its AI and the escalation detectors (scikit-learn): loaded
+    # here, by the one command that runs it, not when the CLI starts.
+    from handoff_server.conversations.turn import TurnInput, evaluate_turn
+
     turn = TurnInput(
         text=question,
         history=[PriorTurn(text=h) for h in history or []],

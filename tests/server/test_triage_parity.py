@@ -107,12 +107,20 @@ async def test_triage_and_the_server_decide_identically(server_factory, tmp_path
 
 
 def test_both_call_evaluate_turn_and_neither_decides_alone():
-    assert triage_command.evaluate_turn is turn.evaluate_turn
     assert service.evaluate_turn is turn.evaluate_turn
     for module in (triage_command, service):
+        tree = ast.parse(inspect.getsource(module))
+        # triage imports it inside the command (the CLI starts without the server's AI).
+        imported = {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == turn.__name__
+            for alias in node.names
+        }
+        assert "evaluate_turn" in imported, module.__name__
         called = {
             node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
-            for node in ast.walk(ast.parse(inspect.getsource(module)))
+            for node in ast.walk(tree)
             if isinstance(node, ast.Call)
         }
         assert "evaluate_turn" in called

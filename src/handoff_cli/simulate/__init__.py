@@ -8,12 +8,19 @@
 - :mod:`.expectations`, :mod:`.report`, :mod:`.render`: checking, the report, its text;
 - :mod:`.progress`: live progress; :mod:`.servers`: servers started for ``--policy``;
 - :mod:`.command`: the typer command.
+
+The names below are loaded on first use (PEP 562): the engine reaches the server's
+client and gateway, which pull in scikit-learn, and ``handoff`` imports :mod:`.command`
+(so this package) every time it starts.
 """
 
-from handoff_cli.simulate.engine import Plan, RunResult, run_simulation
-from handoff_cli.simulate.report import build_report
-from handoff_cli.simulate.scenario import AgentSpec, Scenario, load_scenario
-from handoff_cli.simulate.workload import question_scripts, scenario_scripts
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from handoff_cli.simulate.engine import Plan, RunResult, run_simulation
+    from handoff_cli.simulate.report import build_report
+    from handoff_cli.simulate.scenario import AgentSpec, Scenario, load_scenario
+    from handoff_cli.simulate.workload import question_scripts, scenario_scripts
 
 __all__ = [
     "AgentSpec",
@@ -26,3 +33,25 @@ __all__ = [
     "run_simulation",
     "scenario_scripts",
 ]
+
+_LAZY = {
+    "AgentSpec": "scenario",
+    "Plan": "engine",
+    "RunResult": "engine",
+    "Scenario": "scenario",
+    "build_report": "report",
+    "load_scenario": "scenario",
+    "question_scripts": "workload",
+    "run_simulation": "engine",
+    "scenario_scripts": "workload",
+}
+"""The submodule (of this package) that defines each name loaded on first use."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

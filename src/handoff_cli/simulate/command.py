@@ -8,22 +8,25 @@ import dataclasses
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from websockets.exceptions import InvalidStatus, InvalidURI
 
 from handoff_cli.common import ConfigOpt, JsonOpt, ServerOpt, fail, print_json, settings_from
 from handoff_cli.policy_commands import read_policy_file
-from handoff_cli.simulate.engine import Plan, RunResult, run_simulation
 from handoff_cli.simulate.options import Options, check_options
-from handoff_cli.simulate.progress import LiveProgress, Tally, progress_wanted
 from handoff_cli.simulate.render import show_comparison, show_report
-from handoff_cli.simulate.report import build_report
 from handoff_cli.simulate.servers import start_server, stop_server
 from handoff_server.client import connect_visitor
 from handoff_server.errors import HandoffError, PolicyError
 from handoff_server.escalation import Policy, parse_policy
+
+if TYPE_CHECKING:
+    from handoff_cli.simulate.engine import Plan, RunResult
+
+# The load generator (engine, progress, report: the server's client and gateway, NumPy)
+# is imported by the functions that run it, so `handoff` starts without it.
 
 __all__ = ["register", "simulate"]
 
@@ -245,6 +248,9 @@ def _policies(options: Options) -> list[tuple[str, Policy | None]] | None:
 
 async def _simulate(plan: Plan, title: str, as_json: bool) -> RunResult:
     """Run ``plan``, drawing live progress when wanted; exit 2 on a refused token."""
+    from handoff_cli.simulate.engine import run_simulation
+    from handoff_cli.simulate.progress import LiveProgress, Tally, progress_wanted
+
     tally = Tally()
     try:
         if progress_wanted(as_json):
@@ -269,6 +275,8 @@ async def _reachable(url: str) -> None:
 
 
 def _run_remote(plan: Plan, workload: dict[str, Any], as_json: bool) -> dict[str, Any]:
+    from handoff_cli.simulate.report import build_report
+
     async def run() -> RunResult:
         await _reachable(plan.server_url)
         return await _simulate(plan, plan.server_url, as_json)
@@ -283,6 +291,8 @@ async def _run_started(
     policies: list[tuple[str, Policy | None]],
 ) -> list[dict[str, Any]]:
     """Start a server per policy, one after another, and run ``plan`` against each."""
+    from handoff_cli.simulate.report import build_report
+
     root = options.data_dir or Path(tempfile.mkdtemp(prefix="handoff-simulate-"))
     serve_args = options.serve_args()
     reports = []

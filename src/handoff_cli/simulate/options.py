@@ -11,15 +11,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handoff_cli.common import fail, server_url_or_fail
-from handoff_cli.simulate.engine import Plan
 from handoff_cli.simulate.record import Script
 from handoff_cli.simulate.scenario import AgentSpec, Scenario, ThinkTime, load_scenario
 from handoff_cli.simulate.workload import question_scripts, scenario_scripts
 from handoff_server.config import Settings
 from handoff_server.errors import KBError, ScenarioError
+
+if TYPE_CHECKING:
+    from handoff_cli.simulate.engine import Plan
 
 __all__ = ["Options", "check_options"]
 
@@ -153,6 +155,8 @@ def _tokens(
 def check_options(o: Options, settings: Settings) -> tuple[Plan, dict[str, Any]]:
     """The plan the options describe and the report's ``workload`` section; exits 2 on
     any mistake (see the module docstring)."""
+    from handoff_cli.simulate.engine import Plan  # the load generator: the server's client
+
     _exclusive(o)
     scripts, scenario = _workload(o)
     agents = _agents(o, scenario.agents if scenario is not None else AgentSpec())

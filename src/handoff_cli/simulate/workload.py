@@ -18,7 +18,7 @@ from pathlib import Path
 
 from handoff_cli.simulate.record import Script
 from handoff_cli.simulate.scenario import ConversationExpect, Scenario, Turn, TurnExpect
-from handoff_server.analytics import read_questions
+from handoff_server import analytics  # lazy: NumPy loads on first use
 from handoff_server.kb.loader import OOS_LABEL, label_to_id
 from handoff_server.protocol import VisitorInfo
 
@@ -48,7 +48,7 @@ def question_scripts(path: Path) -> list[Script]:
     Label ``oos`` expects a handoff; any other label expects the answer of the KB entry
     of that label (its id as ``handoff kb build`` makes it). Raises
     :class:`~handoff_server.errors.KBError` for an unreadable or malformed file."""
-    texts, labels = read_questions(path)
+    texts, labels = analytics.read_questions(path)
     out = []
     for n, (text, label) in enumerate(zip(texts, labels, strict=True), start=1):
         if label == OOS_LABEL:

@@ -1,23 +1,34 @@
-"""Analytics: answer-or-escalate metrics and evaluation of an answerer on labeled questions."""
+"""Analytics: answer-or-escalate metrics and evaluation of an answerer on labeled questions.
 
-from handoff_server.analytics.evaluation import Predictions, predict, read_questions
-from handoff_server.analytics.metrics import (
-    ECE_BINS,
-    Metrics,
-    ReliabilityBin,
-    aurc,
-    compute_metrics,
-    ece,
-    reliability_bins,
-    sweep,
-)
-from handoff_server.analytics.risk import (
-    RISK_CONFIDENCE,
-    RiskPoint,
-    clopper_pearson_upper,
-    risk_controlled_threshold,
-    risk_coverage,
-)
+The names below are loaded on first use (PEP 562): the submodules pull in NumPy and SciPy
+(about a second), and importing one light submodule (:mod:`.teams`, :mod:`.report`) or
+reading :data:`RISK_CONFIDENCE` (``handoff eval``'s option default) must not pay for them.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from handoff_server.analytics.evaluation import Predictions, predict, read_questions
+    from handoff_server.analytics.metrics import (
+        ECE_BINS,
+        Metrics,
+        ReliabilityBin,
+        aurc,
+        compute_metrics,
+        ece,
+        reliability_bins,
+        sweep,
+    )
+    from handoff_server.analytics.risk import (
+        RiskPoint,
+        clopper_pearson_upper,
+        risk_controlled_threshold,
+        risk_coverage,
+    )
+
+RISK_CONFIDENCE = 0.95
+"""Default probability (1 − δ) that a risk-controlled promise holds
+(:mod:`handoff_server.analytics.risk`)."""
 
 __all__ = [
     "ECE_BINS",
@@ -37,3 +48,31 @@ __all__ = [
     "risk_coverage",
     "sweep",
 ]
+
+_LAZY = {
+    "Predictions": "evaluation",
+    "predict": "evaluation",
+    "read_questions": "evaluation",
+    "ECE_BINS": "metrics",
+    "Metrics": "metrics",
+    "ReliabilityBin": "metrics",
+    "aurc": "metrics",
+    "compute_metrics": "metrics",
+    "ece": "metrics",
+    "reliability_bins": "metrics",
+    "sweep": "metrics",
+    "RiskPoint": "risk",
+    "clopper_pearson_upper": "risk",
+    "risk_controlled_threshold": "risk",
+    "risk_coverage": "risk",
+}
+"""The submodule (of this package) that defines each name loaded on first use."""
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)

@@ -43,6 +43,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import beta
 
+from handoff_server.analytics import RISK_CONFIDENCE
 from handoff_server.analytics.metrics import _arrays
 
 __all__ = [
@@ -52,9 +53,6 @@ __all__ = [
     "risk_controlled_threshold",
     "risk_coverage",
 ]
-
-RISK_CONFIDENCE = 0.95
-"""Default probability (1 − δ) that a risk-controlled promise holds."""
 
 
 def clopper_pearson_upper(k: int, n: int, confidence: float = RISK_CONFIDENCE) -> float:
