@@ -20,7 +20,9 @@ from typing import Any
 from pydantic import BaseModel
 from textual import on
 from textual.app import App, SystemCommand
+from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
+from textual.screen import Screen
 
 from handoff_server.protocol import AOpen, HandoffPacket
 from handoff_server.protocol_operator import (
@@ -186,7 +188,18 @@ class OperatorDesk(App[None]):
         # An answer can arrive while the app is closing, with no screen left.
         screen = self.screen_stack[-1] if self.screen_stack else None
         if isinstance(screen, OperatorScreen) and screen.ready:
-            screen.redraw_panes()
+            self.draw_unless_closing(screen, screen.redraw_panes)
+
+    def draw_unless_closing(self, screen: Screen[Any], draw: Callable[[], None]) -> None:
+        """Run ``draw`` (a redraw of ``screen``). A widget it cannot find is no error
+        while the app closes or once the screen's widgets are gone: an answer or a
+        queued redraw handled at teardown has nothing left to draw on (NoMatches on
+        ``ConnectionBanner`` in CI, the first thing a redraw queries). Raised otherwise."""
+        try:
+            draw()
+        except NoMatches:
+            if not self._exit and screen.is_attached and screen.children:
+                raise
 
     @on(OperatorReply)
     def _policy_loaded(self, message: OperatorReply) -> None:
