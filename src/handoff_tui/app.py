@@ -17,7 +17,6 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from textual import on, work
 from textual.app import SystemCommand
-from textual.css.query import NoMatches
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
@@ -269,13 +268,7 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
         self._redraw_pending = False
         screen = self.screen
         if isinstance(screen, AgentScreen) and screen.ready:
-            try:
-                screen.redraw()
-            except NoMatches:
-                # The app is closing and the screen's widgets are already gone: a redraw
-                # queued just before has nothing left to draw on.
-                if not self._exit and screen.is_attached and screen.children:
-                    raise
+            self.draw_unless_closing(screen, screen.redraw)
 
     # ----------------------------------------------------------------- messages
 

@@ -20,7 +20,9 @@ from typing import Any
 from pydantic import BaseModel
 from textual import on
 from textual.app import App, SystemCommand
+from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
+from textual.screen import Screen
 
 from handoff_server.protocol import AOpen, HandoffPacket
 from handoff_server.protocol_operator import (
@@ -186,7 +188,21 @@ class OperatorDesk(App[None]):
         # An answer can arrive while the app is closing, with no screen left.
         screen = self.screen_stack[-1] if self.screen_stack else None
         if isinstance(screen, OperatorScreen) and screen.ready:
-            screen.redraw_panes()
+            self.draw_unless_closing(screen, screen.redraw_panes)
+
+    def draw_unless_closing(self, screen: Screen[Any], draw: Callable[[], None]) -> None:
+        """Run ``draw`` (a redraw of ``screen``). A widget it cannot find is no error
+        once the app is shutting down (Textual stops it running first, then removes the
+        screens' widgets one by one) or the screen's widgets are gone: an answer or a
+        queued redraw handled at teardown has nothing left to draw on (NoMatches on
+        ``ConnectionBanner``, and on ``#title-bar`` with other widgets still there, in
+        CI). Raised otherwise."""
+        try:
+            draw()
+        except NoMatches:
+            closing = self._exit or not self.is_running
+            if not closing and screen.is_attached and screen.children:
+                raise
 
     @on(OperatorReply)
     def _policy_loaded(self, message: OperatorReply) -> None:

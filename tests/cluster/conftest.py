@@ -25,6 +25,17 @@ _PG_URL = os.environ.get("HANDOFF_TEST_POSTGRES_URL")
 Node = tuple[subprocess.Popen[str], str]
 """A node process and its ws:// URL."""
 
+_HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test here on one xdist worker, one at a time: the nodes of two tests would
+    share the NATS server's subjects (each other's notices), however separate their
+    PostgreSQL schemas."""
+    for item in items:
+        if _HERE in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("nats"))
+
 
 @pytest.fixture
 def cluster(pg_schema_url: str, tmp_path: Path) -> Iterator[Callable[..., Node]]:  # noqa: F811

@@ -1,6 +1,6 @@
 """One ``handoff serve`` node for the multi-node tests, in its own process:
 ``python -m tests.cluster.node_proc STORE_URL BUS_URL DATA_DIR [--slow] [--webhook URL]
-[--refresh SECONDS] [--push]``.
+[--refresh SECONDS] [--push] [--heartbeat SECONDS]``.
 
 It is the real server (:func:`~handoff_server.app.start_server`) on port 0 with the
 demo KB's default engine; ``--slow`` makes the AI take 60 seconds over any message
@@ -11,7 +11,8 @@ offers queued conversations to agents (``[assignment] mode = "push"``, offers la
 5 s) and, unless ``--refresh`` says otherwise, re-estimates only on changes (an hour),
 so an offer of a conversation queued through another node comes from that node's queue
 notice, not from this node's periodic re-estimate storing (and so republishing) the row.
-Prints
+``--heartbeat`` is how often it reads the other nodes' presence (default 2 s; its rows
+then count for three heartbeats). Prints
 ``handoff listening on ws://...`` when ready; stops on SIGTERM.
 """
 
@@ -55,6 +56,7 @@ def _option(args: list[str], name: str) -> str | None:
 async def main(store_url: str, bus_url: str, data_dir: Path, args: list[str]) -> None:
     webhook, refresh = _option(args, "--webhook"), _option(args, "--refresh")
     push = "--push" in args
+    heartbeat = float(_option(args, "--heartbeat") or 2.0)
     endpoints = [{"url": webhook, "secret": WEBHOOK_SECRET, "allow_private": True}]
     settings = load_settings(
         None,
@@ -62,7 +64,13 @@ async def main(store_url: str, bus_url: str, data_dir: Path, args: list[str]) ->
             "server": {"port": 0, "ai_timeout_seconds": 30, "rate_limit_per_minute": 100_000},
             "store": {"data_dir": data_dir, "url": store_url},
             # A long catch-up: what reaches another node's clients comes through the bus.
-            "cluster": {"bus": bus_url, "recover_after_seconds": 1.0, "catch_up_seconds": 60},
+            "cluster": {
+                "bus": bus_url,
+                "recover_after_seconds": 1.0,
+                "catch_up_seconds": 60,
+                "presence_heartbeat_seconds": heartbeat,
+                "presence_ttl_seconds": max(10.0, 3 * heartbeat),
+            },
             "assignment": {
                 "disconnect_grace_seconds": 600,
                 "mode": "push" if push else "pull",

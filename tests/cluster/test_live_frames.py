@@ -149,6 +149,27 @@ async def test_another_nodes_wait_estimate_and_fallback_offer_reach_the_visitor(
     await sam.close()
 
 
+async def test_a_node_that_has_not_heard_of_an_agent_yet_does_not_say_nobody_is_online(
+    cluster, shared_store
+):
+    """B re-estimates every second but hears the other nodes' presence only every 30 s:
+    Sam, online on A since after B's last heartbeat, is unknown to B. The estimate A
+    told (Sam online) is newer than what B knows, so B leaves it: no "nobody online",
+    no fallback offer, until B has heard (it used to tell both within a second, racing
+    the heartbeat under load)."""
+    a = cluster(False, "--refresh", "600")[1]
+    cluster(False, "--refresh", "1", "--heartbeat", "30")
+    sam = await online_agent(a, add_agent(shared_store, "sam"))
+    visitor, _ = await start_visitor(a, name="Ada")
+    told = await say(visitor, HUMAN)
+    told += await frames_for(visitor, 3)
+    estimates = [f.minutes for f in told if isinstance(f, SWaitEstimate)]
+    assert estimates and None not in estimates, estimates
+    assert not [f for f in told if isinstance(f, SFallbackOffer)]
+    await visitor.close()
+    await sam.close()
+
+
 async def test_waiting_work_queued_through_one_node_reaches_an_agent_on_another(
     cluster, shared_store
 ):

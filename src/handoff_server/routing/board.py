@@ -21,6 +21,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 from handoff_server.protocol import AgentRole, PresenceStatus
@@ -94,15 +95,17 @@ class LocalBoard:
 
 class PresenceSync:
     """Publishes ``rows()`` to ``board`` and hands the other nodes' rows to ``apply``
-    every ``heartbeat`` seconds, and soon after :meth:`kick`. When the board cannot be
-    reached the other nodes' rows are kept until ``ttl`` seconds after the last
-    successful beat, then dropped (nobody elsewhere is counted on stale news)."""
+    every ``heartbeat`` seconds, and soon after :meth:`kick`, with when they were read
+    (UTC, taken before the read: every row another node wrote before then is in them).
+    When the board cannot be reached the other nodes' rows are kept until ``ttl``
+    seconds after the last successful beat, then dropped (nobody elsewhere is counted on
+    stale news)."""
 
     def __init__(
         self,
         board: PresenceBoard,
         rows: Callable[[], list[PresenceRow]],
-        apply: Callable[[list[PresenceRow]], None],
+        apply: Callable[[list[PresenceRow], datetime], None],
         heartbeat: float,
         ttl: float,
     ) -> None:
@@ -127,9 +130,10 @@ class PresenceSync:
     async def beat(self) -> None:
         """One heartbeat: write this node's rows, apply the others'. Raises the board's
         error (the caller logs it)."""
+        read_at = datetime.now(UTC)
         others = await self.board.beat(self.rows())
         self._last_ok = time.monotonic()
-        self.apply(others)
+        self.apply(others, read_at)
 
     async def _loop(self) -> None:
         while True:
@@ -139,7 +143,7 @@ class PresenceSync:
             except Exception as exc:  # noqa: BLE001 - the database may come back
                 log.warning("presence heartbeat failed: %s", exc)
                 if time.monotonic() - self._last_ok > self.ttl:
-                    self.apply([])
+                    self.apply([], datetime.now(UTC))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kicked.wait(), self.heartbeat)
 

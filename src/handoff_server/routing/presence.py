@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from pydantic import BaseModel
@@ -57,6 +58,11 @@ __all__ = ["AgentState", "Client", "Presence", "Staffing", "serves"]
 class Staffing(Protocol):
     """Who can take conversations now, per team (``None``: any team; an agent with no
     teams serves every team)."""
+
+    heard_at: datetime | None
+    """When what is known of the agents on other nodes was read (UTC; ``None``: one
+    node, nothing to hear, always current). An agent who connected to another node
+    before then is counted; one who connected since may not be yet."""
 
     def online_agents(self, team: str | None) -> int:
         """Agents online (not away, client connected) serving ``team``."""
@@ -201,6 +207,9 @@ class Presence:
         self.holders: dict[str, str] = {}
         """Conversation id → id of the agent it is assigned to."""
         self._available: list[Callable[[str | None], None]] = []
+        self.heard_at: datetime | None = None
+        """When the other nodes' rows last given to :meth:`elsewhere` were read
+        (:class:`Staffing`)."""
         self.on_local: Callable[[], None] = lambda: None
         """Called when what :meth:`local_rows` returns may have changed (the presence
         sync writes it at once)."""
@@ -368,11 +377,14 @@ class Presence:
             if s.links or s.clients
         ]
 
-    def elsewhere(self, rows: Iterable[PresenceRow]) -> None:
+    def elsewhere(self, rows: Iterable[PresenceRow], read_at: datetime | None = None) -> None:
         """Other nodes' live rows, all of them (an agent absent from ``rows`` has no
-        connection on another node now): update each agent's :attr:`AgentState.elsewhere`,
-        tell the roster of every change, and start the grace period of an agent holding
-        conversations whose last connection anywhere is gone."""
+        connection on another node now), read at ``read_at`` (:attr:`heard_at`): update
+        each agent's :attr:`AgentState.elsewhere`, tell the roster of every change, and
+        start the grace period of an agent holding conversations whose last connection
+        anywhere is gone."""
+        if read_at is not None:
+            self.heard_at = read_at
         seen: dict[str, list[PresenceRow]] = {}
         for row in rows:
             seen.setdefault(row.agent_id, []).append(row)

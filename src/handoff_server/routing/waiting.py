@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -358,6 +358,8 @@ class WaitingRoom(_Estimates):
         now = self.clock()
         estimate = self._estimate(line, place - 1)
         old = conv.wait_estimate
+        if old is not None and not self._heard_since(old):
+            return False
         if old is not None and not materially_changed(old.get("seconds"), estimate.seconds):
             return False
         updates: ConversationUpdate = {"wait_estimate": wait_info(estimate, now)}
@@ -380,6 +382,18 @@ class WaitingRoom(_Estimates):
             frames.append(fallbacks.offer_frame(conv.id, offer, estimate.text, zone))
         self.tell(conv.id, frames)
         return True
+
+    def _heard_since(self, told: dict[str, Any]) -> bool:
+        """Whether this node's presence is at least as recent as the estimate ``told``
+        (stored by any node): one stored after this node last heard the other nodes may
+        count an agent who just came online elsewhere (the node that told it heard them
+        at once), and replacing it now would tell the visitor "nobody online" and offer
+        the fallbacks between two estimates saying someone is. The next heartbeat
+        (``[cluster] presence_heartbeat_seconds``) lets this node retell it."""
+        heard, at = self.staffing.heard_at, WaitInfo.model_validate(told).at
+        if heard is None or at is None:
+            return True
+        return heard >= (at if at.tzinfo else at.replace(tzinfo=UTC))
 
     # ------------------------------------------------------------------ agents
 
