@@ -14,7 +14,9 @@ client and gateway, which pull in scikit-learn, and ``handoff`` imports :mod:`.c
 (so this package) every time it starts.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from handoff_server.lazy import lazy_names
 
 if TYPE_CHECKING:
     from handoff_cli.simulate.engine import Plan, RunResult, run_simulation
@@ -35,23 +37,17 @@ __all__ = [
 ]
 
 _LAZY = {
-    "AgentSpec": "scenario",
-    "Plan": "engine",
-    "RunResult": "engine",
-    "Scenario": "scenario",
-    "build_report": "report",
-    "load_scenario": "scenario",
-    "question_scripts": "workload",
-    "run_simulation": "engine",
-    "scenario_scripts": "workload",
+    "AgentSpec": ".scenario",
+    "Plan": ".engine",
+    "RunResult": ".engine",
+    "Scenario": ".scenario",
+    "build_report": ".report",
+    "load_scenario": ".scenario",
+    "question_scripts": ".workload",
+    "run_simulation": ".engine",
+    "scenario_scripts": ".workload",
 }
 """The submodule (of this package) that defines each name loaded on first use."""
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_names(__name__, _LAZY)

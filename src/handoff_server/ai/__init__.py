@@ -3,9 +3,10 @@
 :func:`make_answerer` is the one entry point: ``make_answerer(kb, engine, cache_dir)``.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from handoff_server.ai.base import Answer, Answerer, Candidate
+from handoff_server.lazy import lazy_names
 
 if TYPE_CHECKING:
     from handoff_server.ai.encoders import embeddings_available
@@ -30,12 +31,6 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    # The engines pull in scikit-learn and scipy (a second or more to import); the
-    # contract models above do not, so the CLI and the protocol stay quick to load.
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(module), name)
+# The engines pull in scikit-learn and scipy (a second or more to import); the contract
+# models above do not, so the CLI and the protocol stay quick to load.
+__getattr__ = lazy_names(__name__, _LAZY)

@@ -5,7 +5,9 @@ The names below are loaded on first use (PEP 562): the submodules pull in NumPy 
 reading :data:`RISK_CONFIDENCE` (``handoff eval``'s option default) must not pay for them.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from handoff_server.lazy import lazy_names
 
 if TYPE_CHECKING:
     from handoff_server.analytics.evaluation import Predictions, predict, read_questions
@@ -50,29 +52,23 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Predictions": "evaluation",
-    "predict": "evaluation",
-    "read_questions": "evaluation",
-    "ECE_BINS": "metrics",
-    "Metrics": "metrics",
-    "ReliabilityBin": "metrics",
-    "aurc": "metrics",
-    "compute_metrics": "metrics",
-    "ece": "metrics",
-    "reliability_bins": "metrics",
-    "sweep": "metrics",
-    "RiskPoint": "risk",
-    "clopper_pearson_upper": "risk",
-    "risk_controlled_threshold": "risk",
-    "risk_coverage": "risk",
+    "Predictions": ".evaluation",
+    "predict": ".evaluation",
+    "read_questions": ".evaluation",
+    "ECE_BINS": ".metrics",
+    "Metrics": ".metrics",
+    "ReliabilityBin": ".metrics",
+    "aurc": ".metrics",
+    "compute_metrics": ".metrics",
+    "ece": ".metrics",
+    "reliability_bins": ".metrics",
+    "sweep": ".metrics",
+    "RiskPoint": ".risk",
+    "clopper_pearson_upper": ".risk",
+    "risk_controlled_threshold": ".risk",
+    "risk_coverage": ".risk",
 }
 """The submodule (of this package) that defines each name loaded on first use."""
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_names(__name__, _LAZY)
