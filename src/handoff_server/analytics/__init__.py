@@ -7,6 +7,7 @@ reading :data:`RISK_CONFIDENCE` (``handoff eval``'s option default) must not pay
 
 from typing import TYPE_CHECKING
 
+from handoff_server.analytics.defaults import RISK_CONFIDENCE
 from handoff_server.lazy import lazy_names
 
 if TYPE_CHECKING:
@@ -28,9 +29,6 @@ if TYPE_CHECKING:
         risk_coverage,
     )
 
-RISK_CONFIDENCE = 0.95
-"""Default probability (1 − δ) that a risk-controlled promise holds
-(:mod:`handoff_server.analytics.risk`)."""
 
 __all__ = [
     "ECE_BINS",

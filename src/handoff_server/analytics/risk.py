@@ -43,7 +43,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import beta
 
-from handoff_server.analytics import RISK_CONFIDENCE
+from handoff_server.analytics.defaults import RISK_CONFIDENCE
 from handoff_server.analytics.metrics import _arrays
 
 __all__ = [
