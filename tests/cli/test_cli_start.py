@@ -109,3 +109,17 @@ def test_triage_loads_the_ai_when_it_runs(tmp_path: Path) -> None:
         loaded
     )
     assert "escalate" in json.loads(stdout)
+
+
+def test_the_simulators_clients_load_no_scikit_learn() -> None:
+    """``handoff simulate`` drives visitors and agents over the wire: its client side
+    (the agents' rate limit included) loads none of the server's AI or escalation
+    engine, so simulating against a remote server starts quickly."""
+    code = (
+        "import sys, json; import handoff_cli.simulate.agents, handoff_cli.simulate.record;"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy', 'torch', 'textual'})))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == []

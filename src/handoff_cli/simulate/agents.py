@@ -32,7 +32,7 @@ from typing import Any
 from handoff_cli.simulate.record import ConversationRecord, Escalation
 from handoff_cli.simulate.scenario import AgentSpec
 from handoff_server.client import Connection, backoff_delay, connect_agent, new_client_msg_id
-from handoff_server.gateway import TokenBucket
+from handoff_server.guard.rates import TokenBucket
 from handoff_server.protocol import (
     AAccept,
     AClaim,
