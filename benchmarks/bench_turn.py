@@ -13,13 +13,14 @@ and two baseline servers in this process) and prints five tables:
    so 100 messages/s offered whatever the answers' speed; the simulator's closed loop
    with think time): p50/p99 against the echo's;
 3. the server's CPU per turn (user + system of the ``handoff serve`` process from
-   ``/proc``, all its threads, during the 50-visitor run; a conversation's start shared
-   by its turns) against what the answerer and ``decide()`` cost in this process for the
-   same conversations (each turn with its history so far, as the server gives it;
-   measured before and after the closed loop, the mean: the machine may be busier at one
-   time than the other); and the floor: the CPU per turn of the echo storing the same
-   events (as in 1, but in a process of its own, driven by the same visitors just
-   before each level's rows), so what a server doing only that and the AI would read;
+   ``/proc``, all its threads, under the closed loop; a conversation's start shared by
+   its turns) against what the answerer and ``decide()`` cost in this process for the
+   same conversations (each turn with its history so far, as the server gives it), and
+   the floor: the CPU per turn of the echo storing the same events (in a process of its
+   own, driven by the same visitors), so what a server doing only that and the AI would
+   read. In ``--rounds`` rounds per level, each measuring the three back to back for
+   ``--round-seconds``, so each round's figures share the machine's state of that
+   moment; the medians over the rounds, and the range of the target's ratio;
 4. one conversation of 500 turns: server CPU and latency per turn over its turns
    451–500 against turns 1–50 of a new conversation, measured interleaved (10 turns of
    each in turn, so both see the same load on a shared machine);
@@ -39,7 +40,7 @@ which loop each side runs.
 Usage::
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_turn.py [--seconds 10] [--turns 10]
-        [--only 1,2,3,4,5] [--loop uvloop|asyncio]
+        [--only 1,2,3,4,5] [--rounds 5] [--round-seconds 4] [--loop uvloop|asyncio]
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ import urllib.request
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from websockets.asyncio.client import connect
@@ -109,40 +111,60 @@ TICK = os.sysconf("SC_CLK_TCK")
 # ---------------------------------------------------------------- what a turn should cost
 
 
+class Baseline:
+    """What a turn's AI work costs without the server: the default engine's answer and
+    ``decide()`` in a tight loop in this process, over the conversations the closed
+    loop sends (:func:`scripts`), each turn with its conversation's history so far, as
+    the server gives it. ``decide()`` reads every earlier turn of the conversation (up
+    to 20), so the history's length is part of what a turn costs."""
+
+    def __init__(self) -> None:
+        settings = Settings()
+        self.answerer = make_answerer(load_kb(settings.ai.kb or demo_kb_path()), settings.ai.engine)
+        self.policy = settings.policy
+
+    def pick(self, limit: int) -> list[str]:
+        """Up to ``limit`` questions of the demo set (in order) the default engine
+        answers without a handoff, with a confidence 0.03 or more over the threshold."""
+        texts = [
+            line.rsplit(",", 1)[0].strip('"') for line in QUESTIONS.read_text().splitlines()[1:]
+        ]
+        picked: list[str] = []
+        for text in texts:
+            answer = self.answerer.answer(text)
+            ctx = TurnContext(text=text, answer=answer, now=utcnow())
+            # A margin over the threshold: a served index may score a borderline question
+            # a little lower, and one handoff ends the 500-turn conversation.
+            margin = answer.confidence >= self.policy.threshold + 0.03
+            if margin and decide_turn(self.policy, ctx)[0].action == "continue":
+                picked.append(text)
+            if len(picked) == limit:
+                break
+        for text in picked:  # warm up
+            self.answerer.answer(text)
+        return picked
+
+    def per_turn(self, questions: list[str], turns: int) -> float:
+        """Mean CPU seconds (this process) of answer + ``decide()`` per turn over the
+        conversations of ``turns`` of ``questions`` each."""
+        conversations = [list(s.turns) for s in scripts(questions, turns)]
+        t0 = time.process_time()
+        for conversation in conversations:
+            history: list[PriorTurn] = []
+            for turn in conversation:
+                answer = self.answerer.answer(turn.say)
+                ctx = TurnContext(text=turn.say, answer=answer, history=history[-20:], now=utcnow())
+                decide_turn(self.policy, ctx)
+                history.append(PriorTurn(text=turn.say, confidence=answer.confidence))
+        return (time.process_time() - t0) / (len(conversations) * turns)
+
+
 def answerable(limit: int, turns: int = 10) -> tuple[list[str], float]:
-    """Questions of the demo set the default engine answers without a handoff, with a
-    confidence 0.03 or more over the threshold (in order), and the answerer's +
-    ``decide()``'s mean seconds per turn over the conversations the closed loop sends
-    (:func:`scripts`: ``turns`` questions each), each turn with its conversation's history
-    so far, as the server gives it. ``decide()`` reads every earlier turn of the
-    conversation (up to 20), so the history's length is part of what a turn costs."""
-    settings = Settings()
-    answerer = make_answerer(load_kb(settings.ai.kb or demo_kb_path()), settings.ai.engine)
-    policy = settings.policy
-    texts = [line.rsplit(",", 1)[0].strip('"') for line in QUESTIONS.read_text().splitlines()[1:]]
-    picked: list[str] = []
-    for text in texts:
-        answer = answerer.answer(text)
-        ctx = TurnContext(text=text, answer=answer, now=utcnow())
-        # A margin over the threshold: a served index may score a borderline question
-        # a little lower, and one handoff ends the 500-turn conversation.
-        margin = answer.confidence >= policy.threshold + 0.03
-        if margin and decide_turn(policy, ctx)[0].action == "continue":
-            picked.append(text)
-        if len(picked) == limit:
-            break
-    for text in picked:  # warm up
-        answerer.answer(text)
-    conversations = [list(s.turns) for s in scripts(picked, turns)]
-    t0 = time.process_time()
-    for conversation in conversations:
-        history: list[PriorTurn] = []
-        for turn in conversation:
-            answer = answerer.answer(turn.say)
-            ctx = TurnContext(text=turn.say, answer=answer, history=history[-20:], now=utcnow())
-            decide_turn(policy, ctx)
-            history.append(PriorTurn(text=turn.say, confidence=answer.confidence))
-    return picked, (time.process_time() - t0) / (len(conversations) * turns)
+    """:meth:`Baseline.pick` and :meth:`Baseline.per_turn` of a new baseline: the
+    questions and the answerer's + ``decide()``'s mean seconds per turn."""
+    baseline = Baseline()
+    picked = baseline.pick(limit)
+    return picked, baseline.per_turn(picked, turns)
 
 
 # ---------------------------------------------------------------- the baselines
@@ -416,26 +438,15 @@ async def closed_loop(
     args: argparse.Namespace,
     questions: list[str],
     urls: dict[str, str],
-    pid: int,
-    floor: Floor | None = None,
-) -> tuple[dict[int, float], dict[int, float]]:
-    """Table 1; returns the server's CPU seconds per turn at each level of visitors, and
-    the same of ``floor`` (the echo + SQLite server in a process of its own, driven by
-    the same visitors just before the level's rows; not a row of table 1)."""
+) -> None:
+    """Table 1: each server under each level of visitors, one run each."""
     print(f"\n## 1. closed loop, {args.turns}-turn conversations, {args.seconds:g} s per run")
     print(row("visitors", "server", "trips/s", "p50 ms", "p99 ms", "handoffs", "errors", "vs echo"))
     plan_scripts = scripts(questions, args.turns)
-    cpu_per_turn: dict[int, float] = {}
-    floor_cpu: dict[int, float] = {}
     for level in [int(x) for x in args.levels.split(",")]:
-        if floor is not None:
-            floor_cpu[level] = await floor.cpu_per_turn(plan_scripts, level, args.seconds)
         base: dict[str, Any] | None = None
         for name, url in urls.items():
-            cpu0 = cpu_seconds(pid)
             r = await load(url, plan_scripts, level, args.seconds)
-            if name == "handoff":
-                cpu_per_turn[level] = (cpu_seconds(pid) - cpu0) / max(1, r["turns"])
             base = base or r
             ratio = f"{r['trips_per_s'] / base['trips_per_s']:.1%}" if base["trips_per_s"] else "-"
             print(
@@ -450,7 +461,6 @@ async def closed_loop(
                     ratio,
                 )
             )
-    return cpu_per_turn, floor_cpu
 
 
 def gc_pauses(url: str) -> tuple[float, float] | None:
@@ -512,6 +522,73 @@ async def long_table(url: str, pid: int, questions: list[str]) -> None:
     )
 
 
+Reading = tuple[float, float, float]
+"""One round of table 3: the server's, the baseline's and the floor's CPU s a turn."""
+
+
+async def cpu_rounds(
+    args: argparse.Namespace,
+    questions: list[str],
+    started: Any,
+    floor: Floor,
+    baseline: Baseline,
+) -> dict[int, list[Reading]]:
+    """Table 3's readings: per level of visitors, ``args.rounds`` rounds back to back,
+    each the server's CPU seconds a turn under ``args.round_seconds`` of the closed
+    loop, the floor's under the same visitors, then the baseline's
+    (:meth:`Baseline.per_turn`), so each round's three figures share the machine's
+    state of that moment."""
+    plan = scripts(questions, args.turns)
+    pid = started.process.pid
+    out: dict[int, list[Reading]] = {}
+    for level in [int(x) for x in args.levels.split(",")]:
+        out[level] = []
+        for _ in range(args.rounds):
+            cpu0 = cpu_seconds(pid)
+            r = await load(started.url, plan, level, args.round_seconds)
+            server = (cpu_seconds(pid) - cpu0) / max(1, r["turns"])
+            echo_db = await floor.cpu_per_turn(plan, level, args.round_seconds)
+            out[level].append((server, baseline.per_turn(questions, args.turns), echo_db))
+    return out
+
+
+def cpu_table(readings: dict[int, list[Reading]]) -> None:
+    """Print table 3 from :func:`cpu_rounds`: per level the medians over the rounds
+    (ms a turn) and of each round's ratios, with the range of the target's ratio."""
+    rounds = len(next(iter(readings.values())))
+    print(f"\n## 3. CPU per turn (ms), the server against answer + decide() here, {rounds} rounds")
+    print(
+        "# each round: the server under the closed loop, the echo+db (the echo storing the"
+        " same events, its own process) under the same visitors, then answer + decide()"
+        " over the same conversations; medians over the rounds"
+    )
+    print(
+        "# ratio: server / (answer + decide()), the target's (range: its lowest and highest"
+        " round); floor: what a server doing only the echo+db's work and the AI would read;"
+        " beyond: (server - echo+db) / (answer + decide()); vs AI+floor: server /"
+        " (answer + decide() + echo+db)"
+    )
+    print(
+        row("visitors", "server", "answer+decide", "ratio", "range", "echo+db")
+        + " "
+        + row("floor", "beyond", "vs AI+floor")
+    )
+    for level, rs in readings.items():
+        ratios = [c / o for c, o, _ in rs]
+        cells = (
+            level,
+            f"{median(c for c, _, _ in rs) * 1000:.2f}",
+            f"{median(o for _, o, _ in rs) * 1000:.2f}",
+            f"{median(ratios):.2f}x",
+            f"{min(ratios):.2f}-{max(ratios):.2f}",
+            f"{median(f for _, _, f in rs) * 1000:.2f}",
+            f"{median((o + f) / o for _, o, f in rs):.2f}x",
+            f"{median((c - f) / o for c, o, f in rs):.2f}x",
+            f"{median(c / (o + f) for c, o, f in rs):.2f}x",
+        )
+        print(row(*cells))
+
+
 async def main(args: argparse.Namespace) -> None:
     # One visitor sends 500 messages in seconds (table 4): lift the per-connection and
     # per-conversation rate limits (60 a minute each) for the servers started here.
@@ -520,7 +597,8 @@ async def main(args: argparse.Namespace) -> None:
     print(
         f"# {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · load average {os.getloadavg()[0]:.2f} at start"
     )
-    questions, own = answerable(60, args.turns)
+    baseline = Baseline()
+    questions = baseline.pick(60)
     root = Path(tempfile.mkdtemp(prefix="bench-turn-"))
     # A deep listen backlog: the echoes share this process's loop with the visitors, whose
     # 200 connects (table 1) can all go out before the echo accepts one; on uvloop, 15-20
@@ -529,10 +607,9 @@ async def main(args: argparse.Namespace) -> None:
     store = AsyncStore(SQLiteStore(root / "echo-store"))
     echo_db = await serve(echo_with_store(store), "127.0.0.1", 0, backlog=1024)
     started = await start_server(root, "turn", None, 0, [])
-    pid = started.process.pid
     print(
         f"# event loops: echo, echo+db and the visitors {loop_name(asyncio.get_running_loop())},"
-        f" handoff serve {served_loop(pid)}"
+        f" handoff serve {served_loop(started.process.pid)}"
     )
     urls = {
         "echo": f"ws://127.0.0.1:{echo.sockets[0].getsockname()[1]}",
@@ -541,47 +618,18 @@ async def main(args: argparse.Namespace) -> None:
     }
     only = {int(x) for x in args.only.split(",")}
     try:
-        if only & {1, 3}:
-            floor = Floor(args.loop) if 3 in only else None
-            try:
-                cpu_per_turn, floor_cpu = await closed_loop(args, questions, urls, pid, floor)
-            finally:
-                if floor is not None:
-                    floor.close()
-            # The answerer's and decide()'s own cost again, after the load (the machine
-            # may be busier or quieter than at the start): table 3 compares with the mean.
-            own = (own + answerable(60, args.turns)[1]) / 2
+        if 1 in only:
+            await closed_loop(args, questions, urls)
         if 2 in only:
-            await open_loop(args, questions, urls, pid)
+            await open_loop(args, questions, urls, started.process.pid)
         if 3 in only:
-            # The target is read at 50 visitors; the other levels show how much of the
-            # figure is the server answering turns that arrive together in one call
-            # (conversations/batching.py): at 10 visitors fewer turns coincide.
-            print("\n## 3. CPU per turn (ms), the server against one answer + decide() here")
-            print(
-                "# echo+db: the echo storing the same events (its own process, the same"
-                " visitors); floor: what a server doing only that and the AI would read"
-            )
-            print(
-                "# beyond: the server's CPU less the echo+db's, against answer + decide()"
-                " (what the server spends on the AI and on everything the echo does not)"
-            )
-            print(row("visitors", "server", "answer+decide", "ratio", "echo+db", "floor", "beyond"))
-            for level, cpu in cpu_per_turn.items():
-                frames = floor_cpu[level]
-                print(
-                    row(
-                        level,
-                        f"{cpu * 1000:.2f}",
-                        f"{own * 1000:.2f}",
-                        f"{cpu / own:.2f}x",
-                        f"{frames * 1000:.2f}",
-                        f"{(own + frames) / own:.2f}x",
-                        f"{(cpu - frames) / own:.2f}x",
-                    )
-                )
+            floor = Floor(args.loop)
+            try:
+                cpu_table(await cpu_rounds(args, questions, started, floor, baseline))
+            finally:
+                floor.close()
         if 4 in only:
-            await long_table(started.url, pid, questions)
+            await long_table(started.url, started.process.pid, questions)
     finally:
         await stop_server(started.process)
         echo.close()
@@ -603,8 +651,10 @@ if __name__ == "__main__":
     parser.add_argument(
         "--levels", default="10,50,200", help="closed-loop visitors, comma-separated"
     )
+    parser.add_argument("--only", default="1,2,3,4,5", help="tables to run, comma-separated")
+    parser.add_argument("--rounds", type=int, default=5, help="table 3: rounds per level")
     parser.add_argument(
-        "--only", default="1,2,3,4,5", help="tables to run, comma-separated (3 runs 1 too)"
+        "--round-seconds", type=float, default=4.0, help="table 3: seconds per run of a round"
     )
     parser.add_argument("--open-seconds", type=float, default=30.0, help="open-loop run")
     parser.add_argument("--warmup", type=float, default=10.0, help="open loop: seconds not counted")
