@@ -138,3 +138,36 @@ async def test_server_and_triage_agree(server_factory, tmp_path: Path) -> None:
             trigger = await _trigger(srv, welcome.conversation_id)
             assert trigger["detail"] == report["detail"]
         await conn.close()
+
+
+async def test_a_backtracking_pattern_on_visitor_text_does_not_stall_the_server(
+    server_factory, tmp_path: Path
+) -> None:
+    """A rule's regex is the operator's, the text it searches the visitor's. With
+    Python's ``re``, ``(a|a)+`` on 26 a's and a "!" backtracked for seconds per search
+    and held the event loop (a longer value: minutes). Each search is now bounded
+    (patterns.py): past its time it counts as no match, so the turn is answered at once
+    and the rule does not fire."""
+    data = tmp_path / "data"
+    srv = await server_factory(data_dir=data)
+    code, out, _ = await cli("policy", "export", "--json", "--data-dir", str(data))
+    body = json.loads(out)
+    body["rules"][:0] = [
+        {"name": "hostile url", "when": {"page_url": {"regex": r"^https://x\.example/(a|a)+$"}}},
+        {"name": "hostile field", "when": {"visitor": {"field": "plan", "matches": "^(a|a)+$"}}},
+    ]
+    changed = tmp_path / "p.json"
+    changed.write_text(json.dumps(body))
+    code, _, err = await cli("policy", "import", str(changed), "--data-dir", str(data))
+    assert code == 0, err
+
+    hostile = "a" * 26 + "!"
+    conn, _ = await start_visitor(
+        srv.url, page_url=f"https://x.example/{hostile}", fields={"plan": hostile}
+    )
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    (ai,) = events(await say(conn, COVERED), "ai_message")
+    assert loop.time() - t0 < 2.0
+    assert ai.data.confidence >= 0.70
+    await conn.close()

@@ -14,9 +14,7 @@ How triggers and rules combine is described in :mod:`handoff_server.escalation.p
 
 from __future__ import annotations
 
-import fnmatch
 import operator
-import re
 import threading
 import weakref
 from collections.abc import Callable
@@ -28,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 from handoff_server.escalation.intents import IntentMatch
 from handoff_server.escalation.models import Action, TriggerKind, question_reason
+from handoff_server.escalation.patterns import glob_pattern, pattern, searches
 from handoff_server.escalation.policy import BusinessHours, Comparison, Condition, Policy, Rule
 from handoff_server.escalation.signals import TurnSignals
 from handoff_server.language.text import PhraseMatch
@@ -330,16 +329,14 @@ def _comparison(c: Comparison) -> Callable[[float | None], bool]:
 def _page_url(cond: Condition) -> Predicate:
     url = cond.page_url
     assert url is not None
+    # The URL is the visitor's: every match is bounded in time (patterns.py).
     if url.glob is not None:
-        rx = _rx(fnmatch.translate(url.glob.casefold()))
-        return lambda f: f.page_url is not None and rx.match(f.page_url.casefold()) is not None
-    pattern = _rx(url.regex or "")
-    return lambda f: f.page_url is not None and pattern.search(f.page_url) is not None
-
-
-@lru_cache(maxsize=256)
-def _rx(pattern: str, flags: int = 0) -> re.Pattern[str]:
-    return re.compile(pattern, flags)
+        glob = glob_pattern(url.glob)
+        return lambda f: (
+            f.page_url is not None and searches(glob, f.page_url.casefold(), whole=True)
+        )
+    rx = pattern(url.regex or "")
+    return lambda f: f.page_url is not None and searches(rx, f.page_url)
 
 
 def _visitor_holds(cond: Condition, visitor: dict[str, str]) -> bool:
@@ -358,7 +355,7 @@ def _visitor_holds(cond: Condition, visitor: dict[str, str]) -> bool:
         return value.casefold() in {x.casefold() for x in v.in_}
     if v.contains is not None:
         return v.contains.casefold() in value.casefold()
-    return _rx(v.matches or "").search(value) is not None
+    return searches(pattern(v.matches or ""), value)
 
 
 def in_business_hours(hours: BusinessHours, now: datetime) -> bool:

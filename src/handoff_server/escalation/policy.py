@@ -40,6 +40,7 @@ from pydantic import (
 from handoff_server.errors import PolicyError
 from handoff_server.escalation.fallback_policy import FallbackPolicy
 from handoff_server.escalation.models import FiringTrigger
+from handoff_server.escalation.patterns import check_pattern
 from handoff_server.protocol import TeamName
 
 __all__ = [
@@ -438,10 +439,8 @@ class UrlTest(_Data):
 
 
 def _check_regex(pattern: str) -> None:
-    try:
-        re.compile(pattern)
-    except re.error as exc:
-        raise ValueError(f"bad regular expression {pattern!r}: {exc}") from None
+    # Compiled by the engine that matches it (bounded in time: patterns.py).
+    check_pattern(pattern)
 
 
 _CONDITION_KEYS = (
