@@ -4,7 +4,9 @@ Every conversation holding the address (the visitor's email, or one given in a c
 request or offline message) is deleted with all stored of it: events, AI turns, webhook
 deliveries, the conversation with its visitor details, fallbacks and tasks (see
 :mod:`handoff_server.retention`). Works on the store directly, with or without a server
-running; a visitor still connected to an erased conversation can no longer resume it.
+running: the server forgets an erased conversation it holds in memory within 2 s
+(:class:`~handoff_server.retention.ErasureWatch`), and a visitor still connected to one
+gets ``not_found`` for their next message and can no longer resume it.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from handoff_server.kb.models import KnowledgeBase
 from handoff_server.kb.served import load_served_kb
 from handoff_server.operator import OperatorDesk, build_operator_desk
 from handoff_server.progress import NO_PROGRESS, LogProgress, ProgressSink
-from handoff_server.retention import RetentionSweep
+from handoff_server.retention import ErasureWatch, RetentionSweep
 from handoff_server.routing.desk import Desk, RoutedSink
 from handoff_server.routing.presence import Presence
 from handoff_server.store import AsyncStore, open_store, utcnow
@@ -67,6 +67,8 @@ class RunningServer:
     """This node's cluster parts (a PostgreSQL store), else ``None``."""
     tokens: TokenGuard | None = None
     retention: RetentionSweep | None = None
+    erasures: ErasureWatch | None = None
+    """Forgets conversations erased from the store beside the server."""
     closed: bool = False
     warming: asyncio.Task[None] | None = None
     """The first index build when it runs in the background (``start_server(...,
@@ -95,6 +97,8 @@ class RunningServer:
             await self.tokens.close()
         if self.retention is not None:
             await self.retention.close()
+        if self.erasures is not None:
+            await self.erasures.close()
         await self.gateway.close()
         await self.desk.close()
         await self.service.waiting.close()
@@ -272,6 +276,8 @@ async def start_server(
         await _listen(running.gateway, settings)
         guard.start()
         running.retention = _retention(store, settings, service)
+        running.erasures = ErasureWatch(store, service.memory.held_ids, service.memory.forget)
+        running.erasures.start()
     except BaseException as exc:
         await guard.close()
         await _close_started(service, operator, webhooks, node, store)

@@ -13,6 +13,12 @@ Erasure (``handoff erase --email``): :func:`erase_email` finds every conversatio
 holding an email address (the visitor's, or one given in a callback request or an
 offline message) and deletes it the same way; ``dry_run`` only counts.
 
+An erasure made beside a running server (``handoff erase`` works on the store directly)
+reaches the server through :class:`ErasureWatch`: every ``interval`` seconds (2) it asks
+the store which of the conversations the server holds in memory are still stored, and
+the server forgets the others, so it no longer serves them (a transcript, a resume) and
+a visitor's next message to one gets ``not_found``.
+
 Reports (``handoff report``, the operator's analytics) count only what is kept.
 """
 
@@ -27,7 +33,7 @@ from datetime import datetime, timedelta
 from handoff_server.background import BackgroundTask
 from handoff_server.store import AsyncStore, Store, utcnow
 
-__all__ = ["BATCH", "Erasure", "RetentionSweep", "erase_email"]
+__all__ = ["BATCH", "Erasure", "ErasureWatch", "RetentionSweep", "erase_email"]
 
 log = logging.getLogger(__name__)
 
@@ -120,3 +126,51 @@ class RetentionSweep:
             except Exception as exc:  # a failing store is reported by /readyz
                 log.warning("retention sweep failed: %s", exc)
             await asyncio.sleep(self.interval)
+
+
+class ErasureWatch:
+    """Notices conversations erased from the store behind the server's back (see the
+    module): every ``interval`` seconds, those of ``held()`` (the ids the server keeps
+    in memory) no longer stored are passed to ``forget``."""
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        held: Callable[[], list[str]],
+        forget: Callable[[str], None],
+        interval: float = 2.0,
+    ) -> None:
+        self._store = store
+        self._held = held
+        self._forget = forget
+        self.interval = interval
+        self._task = BackgroundTask()
+
+    async def check(self) -> list[str]:
+        """One check now; returns the ids forgotten."""
+        ids = self._held()
+        if not ids:
+            return []
+        present = await self._store.call(self._store.store.conversations_present, ids)
+        gone = [cid for cid in ids if cid not in present]
+        for conversation_id in gone:
+            self._forget(conversation_id)
+        if gone:
+            log.info("erasure: %d conversation(s) erased from the store, forgotten", len(gone))
+        return gone
+
+    def start(self) -> None:
+        """Check every ``interval`` seconds."""
+        self._task.start(self._run(), "erasure watch")
+
+    async def close(self) -> None:
+        """Stop checking."""
+        await self._task.close()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.check()
+            except Exception as exc:  # a failing store is reported by /readyz
+                log.warning("erasure check failed: %s", exc)

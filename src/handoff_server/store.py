@@ -554,6 +554,11 @@ class Store(Protocol):
         (retention, ``[store] retain_days``), oldest first."""
         ...
 
+    def conversations_present(self, conversation_ids: Sequence[str]) -> set[str]:
+        """Those of ``conversation_ids`` still stored (the others were erased, perhaps
+        by ``handoff erase`` beside a running server)."""
+        ...
+
     def erase_conversations(self, conversation_ids: Sequence[str]) -> dict[str, int]:
         """Delete the conversations and everything stored of them in one transaction:
         their events, AI turns, webhook deliveries and the conversation rows (with
@@ -1363,6 +1368,20 @@ class _SQLiteDataCare:
                 (_ts(cutoff), limit),
             ).fetchall()
         return [r[0] for r in rows]
+
+    def conversations_present(self, conversation_ids: Sequence[str]) -> set[str]:
+        """Those of ``conversation_ids`` still stored, looked up 500 at a time."""
+        ids = list(conversation_ids)
+        present: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT id FROM conversations WHERE id IN ({marks})", chunk
+                ).fetchall()
+            present.update(r[0] for r in rows)
+        return present
 
     def erase_conversations(self, conversation_ids: Sequence[str]) -> dict[str, int]:
         """Delete the conversations and all stored of them in one transaction, the

@@ -205,3 +205,44 @@ async def test_erase_finds_an_email_in_any_unicode_case(
     await srv.close()
     raw = b"".join(p.read_bytes() for p in data.glob("handoff.sqlite3*"))
     assert "Ödön".encode() not in raw and "éva".encode() not in raw
+
+
+async def test_an_erasure_beside_the_running_server_reaches_its_memory(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    """``handoff erase`` works on the store directly. A running single-node server kept
+    the erased conversations in memory: it still served them (a resume replayed the
+    name and email) and a visitor's next message failed with a traceback in the log and
+    ``internal``. Now a message gets ``not_found`` (the store's "no such conversation"
+    is that error, whether or not the server has noticed the erasure yet), and within
+    the erasure watch's interval (2 s) a conversation nobody wrote to since can no
+    longer be resumed."""
+    data = tmp_path / "data"
+    srv = await server_factory(data_dir=data)
+    talking, _ = await start_visitor(srv.url, name="Ada", email=ADA)
+    await say(talking, "how do I reset my password")
+    idle, welcome = await start_visitor(srv.url, name="Ada", email=ADA)
+    await say(idle, "how do I reset my password")
+    await idle.close()
+    done = await run_handoff("erase", "--email", ADA, "--json", "--data-dir", str(data))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["deleted"]["conversations"] == 2
+
+    frames = await say(talking, "and how do I change my email")
+    assert [f.code for f in frames if isinstance(f, SError)] == ["not_found"]
+    await talking.close()
+
+    cid = welcome.conversation_id
+    refused: SError | None = None
+    for _ in range(25):  # the watch checks every 2 s
+        again = await connect_visitor(srv.url)
+        await again.send(
+            VResume(type="resume", conversation_id=cid, resume_token=welcome.resume_token)
+        )
+        (frame,) = await again.recv_until(lambda f: isinstance(f, SError | SWelcome), 10)
+        await again.close()
+        if isinstance(frame, SError):
+            refused = frame
+            break
+        await asyncio.sleep(0.2)
+    assert refused is not None and refused.code == "bad_resume_token"

@@ -617,3 +617,12 @@ def test_probe_write_leaves_nothing(store: Store) -> None:
     store.probe_write()
     store.create_conversation(conv(), [ev()])
     assert store.get_conversation("c1") is not None
+
+
+def test_conversations_present_names_those_still_stored(store: Store) -> None:
+    """What the server's erasure watch asks: which of these ids are still stored."""
+    for cid in ("kept", "gone"):
+        store.create_conversation(conv(cid), [ev()])
+    store.erase_conversations(["gone"])
+    assert store.conversations_present(["kept", "gone", "never"]) == {"kept"}
+    assert store.conversations_present([]) == set()

@@ -182,6 +182,10 @@ class ConversationMemory:
     def __len__(self) -> int:
         return len(self._entries)
 
+    def held_ids(self) -> list[str]:
+        """The ids of the conversations held now, least recently used first."""
+        return list(self._entries)
+
     def __contains__(self, conversation_id: object) -> bool:
         return conversation_id in self._entries
 
@@ -280,6 +284,10 @@ class ConversationMemory:
             stored = await self._store.call(
                 self._db.append_events, conv.id, list(events), updates, outbox, turns, seat
             )
+        except KeyError:
+            # Erased from the store meanwhile (handoff erase beside the server).
+            self.forget(conv.id)
+            raise NotFound(f"no conversation {conv.id!r}") from None
         except BaseException:
             self.forget(conv.id)
             raise

@@ -81,6 +81,14 @@ class PgDataCare(PgBase):
         )
         return [r["id"] for r in rows]
 
+    def conversations_present(self, conversation_ids: Sequence[str]) -> set[str]:
+        """Those of ``conversation_ids`` still stored."""
+        ids = list(conversation_ids)
+        if not ids:
+            return set()
+        rows = self._rows("SELECT id FROM conversations WHERE id = ANY(%s)", (ids,))
+        return {r["id"] for r in rows}
+
     def erase_conversations(self, conversation_ids: Sequence[str]) -> dict[str, int]:
         """Delete the conversations and all stored of them in one transaction; returns
         the rows deleted per table. PostgreSQL keeps a deleted row's bytes until
