@@ -171,3 +171,17 @@ async def test_a_backtracking_pattern_on_visitor_text_does_not_stall_the_server(
     assert loop.time() - t0 < 2.0
     assert ai.data.confidence >= 0.70
     await conn.close()
+
+
+async def test_policy_export_to_a_path_that_cannot_be_written_is_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    """``policy export --out`` into a missing directory printed a Python traceback
+    (exit 1); every mistake is ``error[code]`` with exit 2, and nothing is written."""
+    data = tmp_path / "data"
+    target = tmp_path / "missing" / "p.toml"
+    code, out, err = await cli("policy", "export", "--out", str(target), "--data-dir", str(data))
+    assert code == 2
+    assert err.startswith(f"error[io_error]: cannot write {target}: No such file or directory")
+    assert "Traceback" not in err + out
+    assert not target.parent.exists()
