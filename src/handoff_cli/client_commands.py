@@ -23,7 +23,7 @@ from handoff_cli.common import (
     print_json,
     settings_from,
 )
-from handoff_cli.output import echo, for_terminal, one_line, styled
+from handoff_cli.output import check_output_closed, echo, for_terminal, one_line, styled
 from handoff_cli.visit_fallbacks import (
     ChoiceFrame,
     CommandError,
@@ -218,6 +218,8 @@ class _VisitorSession:
         self.acked: list[str] = []
         self.failures = 0
         self.started: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.broken: Exception | None = None
+        """What stopped :meth:`read` (a lost link, standard output closed), if it stopped."""
         self.offer: SFallbackOffer | None = None
         """The fallback offer not answered yet, if any."""
         self.offered = asyncio.Event()
@@ -231,6 +233,7 @@ class _VisitorSession:
                 self._track(frame)
                 self.emit(frame)
         except Exception as exc:
+            self.broken = exc
             for fut in [self.started, *self.waiting.values()]:
                 if not fut.done():
                     fut.set_exception(exc)
@@ -289,6 +292,8 @@ class _VisitorSession:
         choice = await self._choice(text, timeout)
         cmid = choice.client_msg_id if choice is not None else new_client_msg_id()
         self.waiting[cmid] = fut  # before sending: the outcome can arrive at once
+        if self.broken is not None:  # nothing would read its outcome
+            raise self.broken
         if choice is not None:
             self.choices.add(cmid)
             await self.link.send_frame(choice)
@@ -516,6 +521,7 @@ def visit(
         fail_if_not_ready(exc.response.status_code)
         fail(f"cannot connect to {url}: {exc}", "connect_failed")
     except (OSError, InvalidURI) as exc:
+        check_output_closed(exc)
         fail(f"cannot connect to {url}: {exc}", "connect_failed")
     except TimeoutError:
         fail(f"no reply from {url} within {timeout:g}s", "timeout")
@@ -559,6 +565,7 @@ def _agent_run(url: str, work: Any) -> Any:
     try:
         return asyncio.run(work)
     except (OSError, InvalidURI) as exc:
+        check_output_closed(exc)
         fail(f"cannot connect to {url}: {exc}", "connect_failed")
     except TimeoutError:
         fail(f"no answer from {url} within 10 s", "timeout")

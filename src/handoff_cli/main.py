@@ -8,6 +8,7 @@ flags show no value placeholder, and no help text is parsed as markup.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -18,7 +19,7 @@ import typer._click._textwrap as click_textwrap
 from typer.core import TyperArgument, TyperGroup
 
 from handoff_cli.common import USAGE_CODES, fail, help_hint
-from handoff_cli.output import VisibleStream, echo
+from handoff_cli.output import OutputClosed, VisibleStream, echo, stdout_closed
 from handoff_server.ai.index_cache import package_version
 from handoff_server.errors import Code, HandoffError
 
@@ -181,6 +182,16 @@ def _usage_error(exc: typer.TyperException) -> None:
     help_hint("invalid_option", getattr(exc, "ctx", None))
 
 
+def _output_closed() -> None:
+    """Standard output's reader has gone (``| head``): exit 1 without a word, as Python
+    recommends for ``EPIPE`` (https://docs.python.org/3/library/signal.html#note-on-sigpipe):
+    standard output pointed at ``/dev/null`` so the interpreter's last flush does not
+    fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(1)
+
+
 def main() -> None:
     """Console-script entry point: run ``app`` and exit with its status.
 
@@ -192,6 +203,10 @@ def main() -> None:
     """
     try:
         status = app(standalone_mode=False)
+    except (OutputClosed, BrokenPipeError) as exc:
+        if isinstance(exc, BrokenPipeError) and not stdout_closed():
+            raise
+        _output_closed()
     except HandoffError as exc:
         echo(f"error[{exc.code}]: ", exc.detail, err=True)
         sys.exit(2)

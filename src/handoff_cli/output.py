@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import select
 import shutil
 import sys
 from collections.abc import Iterable, Sequence
@@ -82,6 +83,30 @@ class Styled:
 def styled(text: str, **style: Any) -> Styled:
     """``Styled(text, style)``: e.g. ``styled("AI", fg="cyan", bold=True)``."""
     return Styled(text, style)
+
+
+class OutputClosed(Exception):
+    """Standard output's reader has gone (``handoff ... | head -1``): the command stops
+    quietly (:func:`handoff_cli.main.main`)."""
+
+
+def stdout_closed() -> bool:
+    """Whether standard output is a pipe whose reading end was closed (polled: an error
+    or hang-up on it)."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real file descriptor
+        return False
+
+
+def check_output_closed(exc: BaseException) -> None:
+    """Raise :class:`OutputClosed` when ``exc`` (caught as a connection's ``OSError``)
+    is in fact a write to a closed standard output, so it is not reported as a network
+    failure."""
+    if isinstance(exc, BrokenPipeError) and stdout_closed():
+        raise OutputClosed from exc
 
 
 def echo(*parts: str | Styled, err: bool = False) -> None:
