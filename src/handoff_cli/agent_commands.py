@@ -12,6 +12,7 @@ import logging
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -339,6 +340,17 @@ def _start_server(
     proc = subprocess.Popen(
         _handoff(*args), stdout=subprocess.PIPE, stderr=log_file, text=True, env=env
     )
+    try:
+        return _await_address(proc, data_dir, timeout, web)
+    except BaseException:  # an interrupt while it starts: no server left behind
+        proc.kill()
+        raise
+
+
+def _await_address(proc: subprocess.Popen[str], data_dir: Path, timeout: float, web: bool) -> _Demo:
+    """Read the started server's address (and its page's, with ``web``) from its
+    output; exits with ``server_failed`` when it ends or takes over ``timeout``
+    seconds."""
     deadline = time.monotonic() + timeout
     assert proc.stdout is not None
     url: str | None = None
@@ -519,9 +531,13 @@ async def _run_demo(
 
     app = make_app(TUISettings(server_url=url, token=token))
     sim = asyncio.create_task(simulate(url, questions, interval, escalate_share, seed))
+    loop = asyncio.get_running_loop()
+    # SIGTERM (systemd, docker stop, timeout) quits the UI as ctrl+q does.
+    loop.add_signal_handler(signal.SIGTERM, app.exit)
     try:
         await app.run_async()
     finally:
+        loop.remove_signal_handler(signal.SIGTERM)
         sim.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await sim
@@ -582,13 +598,14 @@ def demo(
     try:
         logging.basicConfig(filename=data_dir / "demo.log", level=logging.INFO)
         typer.echo(_starting_note(data_dir, kb, seconds), err=True)
-        token = _create_token(data_dir)
-        server = _start_server(data_dir, kb, port, timeout=300, web=web)
-        with _running(server.process):
-            if web:
-                _serve_web(server, token)
-            else:
-                asyncio.run(_run_demo(server.url, token, pool, interval, escalate_share, seed))
+        with _terminated_as_interrupted():
+            token = _create_token(data_dir)
+            server = _start_server(data_dir, kb, port, timeout=300, web=web)
+            with _running(server.process):
+                if web:
+                    _serve_web(server, token)
+                else:
+                    asyncio.run(_run_demo(server.url, token, pool, interval, escalate_share, seed))
     finally:
         if keep_data:
             typer.echo(f"data kept in {data_dir}", err=True)
@@ -606,6 +623,22 @@ def _serve_web(server: _Demo, token: str) -> None:
         typer.echo(f"answer as an agent: handoff agent --server {server.url} --token {token}")
         typer.echo("Ctrl-C stops the server and deletes its data.", err=True)
         server.process.wait()
+
+
+@contextlib.contextmanager
+def _terminated_as_interrupted() -> Iterator[None]:
+    """Within the block SIGTERM (systemd, ``docker stop``, ``timeout``) is Ctrl-C: the
+    demo stops its server and deletes its temporary data either way (the default
+    SIGTERM ended the process at once, leaving both behind)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextlib.contextmanager

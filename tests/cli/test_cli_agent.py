@@ -14,6 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from handoff_cli.main import app
@@ -154,7 +155,10 @@ async def test_demo_queue_is_busy_within_seconds(server, agent_token):
     assert len(set(names)) == len(names) and len(set(questions)) == len(questions), first
 
 
-def test_demo_web_prints_the_page_and_the_agent_command_and_stops_on_ctrl_c(tmp_path):
+@pytest.mark.parametrize("stop", ["SIGINT", "SIGTERM"])
+def test_demo_web_prints_the_page_and_the_agent_command_and_stops_on_ctrl_c(tmp_path, stop):
+    """Ctrl-C (SIGINT) or SIGTERM (systemd, docker stop, timeout) stops the server and
+    deletes the temporary data; SIGTERM used to end the demo at once, leaving both."""
     import re
     import signal
 
@@ -178,11 +182,13 @@ def test_demo_web_prints_the_page_and_the_agent_command_and_stops_on_ctrl_c(tmp_
         assert answer.status_code == 200 and "content-security-policy" in answer.headers
         assert '<script src="/widget.js"' in answer.text
     finally:
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(getattr(signal, stop))
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     data_dir = re.search(r"starting the server in (\S+)", err)
     assert data_dir and not os.path.exists(data_dir.group(1))
+    with pytest.raises(httpx.ConnectError):  # the server is gone too
+        httpx.get(m.group(1), timeout=5)
 
 
 def _demo_web_note(args: list[str], env: dict[str, str]) -> str:
