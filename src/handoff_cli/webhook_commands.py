@@ -67,21 +67,30 @@ def list_deliveries(
 @webhooks_app.command("redeliver")
 def redeliver(
     event_id: Annotated[str, typer.Argument(metavar="EVENT_ID", help="The webhook-id.")],
+    all_: Annotated[
+        bool,
+        typer.Option(
+            "--all", help="Also to the endpoints that received it (a receiver that lost it)."
+        ),
+    ] = False,
     data_dir: DataDirOpt = None,
     store_url: StoreOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Send an event again to its endpoints.
+    """Send an event again to the endpoints that did not receive it.
 
-    Its deliveries become pending, due now, with their tries reset; a running server
-    posts them within seconds."""
+    Its failed (and pending) deliveries become pending, due now, with their tries
+    reset; a running server posts them within seconds. An endpoint that received the
+    event gets it again only with --all (receivers deduplicate by webhook-id)."""
     settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     count = 0
     if store_exists(settings.store):
         with opened_store(settings.store) as store:
-            count = store.requeue_outbox(event_id, utcnow())
+            count = store.requeue_outbox(event_id, utcnow(), delivered=all_)
     if count == 0:
-        fail(f"no webhook event {event_id!r}", "not_found")
+        where = "webhook event" if all_ else "undelivered webhook event"
+        hint = "" if all_ else " (--all sends a delivered one again)"
+        fail(f"no {where} {event_id!r}{hint}", "not_found")
     echo(f"{event_id}: {count} deliver{'y' if count == 1 else 'ies'} queued again")
 
 

@@ -422,9 +422,11 @@ class Store(Protocol):
         """Every delivery (or only the failed ones), oldest first."""
         ...
 
-    def requeue_outbox(self, row_id: str, now: datetime) -> int:
-        """Make every delivery of event ``row_id`` pending again, due ``now``, with its
-        attempts reset; returns how many rows changed (0: no such event)."""
+    def requeue_outbox(self, row_id: str, now: datetime, *, delivered: bool = False) -> int:
+        """Make the deliveries of event ``row_id`` not delivered (failed, or pending) due
+        ``now`` and pending, with their attempts reset; with ``delivered`` every
+        delivery, delivered ones too. Returns how many rows changed (0: no such event,
+        or nothing to send again)."""
         ...
 
     def get_conversation(self, conversation_id: str) -> ConversationRecord | None:
@@ -1142,13 +1144,16 @@ class _SQLiteTables:
         rows = self._rows(f"SELECT * FROM webhook_outbox{where} ORDER BY created_at, id")
         return [_outbox_row(r) for r in rows]
 
-    def requeue_outbox(self, row_id: str, now: datetime) -> int:
-        """Make every delivery of event ``row_id`` pending again, due ``now``, with its
-        attempts reset; returns how many rows changed (0: no such event)."""
+    def requeue_outbox(self, row_id: str, now: datetime, *, delivered: bool = False) -> int:
+        """Make the deliveries of event ``row_id`` not delivered (all with
+        ``delivered``) pending, due ``now``, attempts reset; returns how many changed."""
+        # The status filter is one of two literals, never input.
+        which = "" if delivered else " AND status <> 'delivered'"
         with self._transaction():
             cur = self._db.execute(
                 "UPDATE webhook_outbox SET status = 'pending', attempts = 0,"
-                " next_attempt_at = ?, last_error = NULL, claimed_until = NULL WHERE id = ?",
+                " next_attempt_at = ?, last_error = NULL, claimed_until = NULL WHERE id = ?"
+                + which,
                 (_ts(now), row_id),
             )
         return cur.rowcount

@@ -305,7 +305,8 @@ async def test_operator_lists_a_failed_delivery_and_redelivers_it(
     unknown = await run_handoff("webhooks", "redeliver", "msg_nope", "--data-dir", str(data))
     assert (unknown.returncode, unknown.stderr.strip()) == (
         2,
-        "error[not_found]: no webhook event 'msg_nope'",
+        "error[not_found]: no undelivered webhook event 'msg_nope'"
+        " (--all sends a delivered one again)",
     )
     again = await run_handoff("webhooks", "redeliver", row.id, "--data-dir", str(data))
     assert again.stdout.strip() == f"{row.id}: 1 delivery queued again"
@@ -316,6 +317,11 @@ async def test_operator_lists_a_failed_delivery_and_redelivers_it(
     await wait_row(allowed, lambda r: r.status == "delivered")
     empty = await run_handoff("webhooks", "list", "--failed", "--data-dir", str(data))
     assert empty.stdout.strip() == "no failed deliveries"
+    # Delivered: sent again only on purpose (it re-sent delivered ones by default).
+    twice = await run_handoff("webhooks", "redeliver", row.id, "--data-dir", str(data))
+    assert twice.returncode == 2 and "no undelivered webhook event" in twice.stderr
+    anyway = await run_handoff("webhooks", "redeliver", row.id, "--all", "--data-dir", str(data))
+    assert anyway.stdout.strip() == f"{row.id}: 1 delivery queued again"
 
 
 def test_one_conversations_deliveries_go_out_in_order() -> None:

@@ -280,6 +280,9 @@ def test_outbox_is_written_with_its_events_and_walks_its_states(store: Store) ->
     assert {(r.id, r.attempts, r.status) for r in store.due_outbox(later, 10)} == {
         ("w1", 1, "pending"), ("w2", 0, "pending"),
     }  # fmt: skip
+    # w1's delivery to other.example was delivered: sent again only with delivered=True.
+    assert store.requeue_outbox("w1", later) == 1
+    assert store.requeue_outbox("w1", later, delivered=True) == 2
 
 
 def conv_row(row_id: str, cid: str | None, at: datetime, endpoint: str = "https://h.example/x"):

@@ -192,12 +192,14 @@ class PgOutbox(PgBase):
         rows = self._rows(f"SELECT * FROM webhook_outbox{where} ORDER BY created_at, id")
         return [_outbox(r) for r in rows]
 
-    def requeue_outbox(self, row_id: str, now: datetime) -> int:
-        """Make every delivery of event ``row_id`` pending again, due ``now``, with its
-        attempts reset; returns how many rows changed (0: no such event)."""
+    def requeue_outbox(self, row_id: str, now: datetime, *, delivered: bool = False) -> int:
+        """Make the deliveries of event ``row_id`` not delivered (all with
+        ``delivered``) pending, due ``now``, attempts reset; returns how many changed."""
+        # The status filter is one of two literals, never input.
+        which = "" if delivered else " AND status <> 'delivered'"
         return self._exec(
             "UPDATE webhook_outbox SET status = 'pending', attempts = 0,"
-            " next_attempt_at = %s, last_error = NULL, claimed_until = NULL WHERE id = %s",
+            " next_attempt_at = %s, last_error = NULL, claimed_until = NULL WHERE id = %s" + which,
             (now, row_id),
         )
 
