@@ -56,6 +56,7 @@ __all__ = [
     "NotFound",
     "PolicyError",
     "ProtocolError",
+    "QuestionsError",
     "ScenarioError",
     "StoredPolicyInvalid",
     "UnknownEngine",
@@ -183,6 +184,14 @@ class KBError(HandoffError):
     def __init__(self, detail: str, *, problems: list[Any] | None = None) -> None:
         super().__init__(detail)
         self.problems = problems or []
+
+
+class QuestionsError(HandoffError):
+    """A labelled questions file (``text,label``: ``handoff eval --questions``,
+    ``handoff simulate --questions``) cannot be used; the detail says where
+    (``file:line``)."""
+
+    code: Code = "bad_questions"
 
 
 class PolicyError(HandoffError):

@@ -73,3 +73,28 @@ def test_shell_completion_is_offered_and_completes_commands() -> None:
     env = {"_HANDOFF_COMPLETE": "complete_bash", "COMP_WORDS": "handoff ev", "COMP_CWORD": "1"}
     res = runner.invoke(app, [], prog_name="handoff", env=env)
     assert res.stdout.split() == ["eval"]
+
+
+@pytest.mark.parametrize("command", ["eval", "simulate"])
+def test_a_questions_file_with_a_wrong_header_is_bad_questions(
+    tmp_path: Path, command: str
+) -> None:
+    """The same mistake in the same kind of file had two codes: ``handoff eval`` said
+    ``bad_kb`` (the questions are no knowledge base), ``simulate`` ``bad_questions``."""
+    import os
+    import subprocess
+
+    questions = tmp_path / "q.csv"
+    questions.write_text("question,answer\nhow do I reset my password,reset\n")
+    extra = ["--server", "ws://127.0.0.1:9"] if command == "simulate" else []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HANDOFF_")}
+    res = subprocess.run(
+        [sys.executable, "-m", "handoff_cli", command, "--questions", str(questions), *extra,
+         "--data-dir", str(tmp_path / "d")] if command == "eval" else
+        [sys.executable, "-m", "handoff_cli", command, "--questions", str(questions), *extra],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith(
+        f"error[bad_questions]: {questions}:1: questions CSV needs the header 'text,label'"
+    ), res.stderr

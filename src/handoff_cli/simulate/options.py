@@ -18,7 +18,7 @@ from handoff_cli.simulate.record import Script
 from handoff_cli.simulate.scenario import AgentSpec, Scenario, ThinkTime, load_scenario
 from handoff_cli.simulate.workload import question_scripts, scenario_scripts
 from handoff_server.config import Settings
-from handoff_server.errors import KBError, ScenarioError
+from handoff_server.errors import QuestionsError, ScenarioError
 
 if TYPE_CHECKING:
     from handoff_cli.simulate.engine import Plan
@@ -128,8 +128,8 @@ def _workload(o: Options) -> tuple[list[Script], Scenario | None]:
         return question_scripts(o.questions), None
     except ScenarioError as exc:
         fail(str(exc), exc.code)
-    except KBError as exc:
-        fail(exc.detail, "bad_questions")
+    except QuestionsError as exc:
+        fail(exc.detail, exc.code)
 
 
 def _tokens(

@@ -47,7 +47,7 @@ def question_scripts(path: Path) -> list[Script]:
 
     Label ``oos`` expects a handoff; any other label expects the answer of the KB entry
     of that label (its id as ``handoff kb build`` makes it). Raises
-    :class:`~handoff_server.errors.KBError` for an unreadable or malformed file."""
+    :class:`~handoff_server.errors.QuestionsError` for an unreadable or malformed file."""
     texts, labels = analytics.read_questions(path)
     out = []
     for n, (text, label) in enumerate(zip(texts, labels, strict=True), start=1):

@@ -11,7 +11,7 @@ import numpy as np
 
 from handoff_server.ai.base import Answer, Answerer
 from handoff_server.ai.courtesy_layer import CourtesyAnswerer
-from handoff_server.errors import KBError
+from handoff_server.errors import QuestionsError
 from handoff_server.kb.loader import OOS_LABEL, label_to_id
 from handoff_server.progress import NO_PROGRESS, ProgressSink
 
@@ -21,20 +21,20 @@ __all__ = ["Predictions", "predict", "read_questions"]
 def read_questions(path: Path | str) -> tuple[list[str], list[str]]:
     """Read a ``text,label`` CSV (``text,category`` also accepted) → (texts, labels).
 
-    Label ``oos`` marks an out-of-scope question. Raises :class:`KBError` (code ``bad_kb``)
+    Label ``oos`` marks an out-of-scope question. Raises :class:`QuestionsError` (code ``bad_questions``)
     with ``file:line`` for a missing file, a wrong header or an empty text or label.
     """
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8").lstrip("\ufeff")
     except OSError as exc:
-        raise KBError(f"{p}: cannot read questions: {exc.strerror}") from None
+        raise QuestionsError(f"{p}: cannot read questions: {exc.strerror}") from None
     except UnicodeDecodeError:
-        raise KBError(f"{p}: not UTF-8 text") from None
+        raise QuestionsError(f"{p}: not UTF-8 text") from None
     reader = csv.reader(text.splitlines())
     header = [h.strip().lower() for h in next(reader, [])]
     if len(header) < 2 or header[0] != "text" or header[1] not in {"label", "category"}:
-        raise KBError(f"{p}:1: questions CSV needs the header 'text,label'")
+        raise QuestionsError(f"{p}:1: questions CSV needs the header 'text,label'")
     texts: list[str] = []
     labels: list[str] = []
     problems: list[str] = []
@@ -47,9 +47,9 @@ def read_questions(path: Path | str) -> tuple[list[str], list[str]]:
         texts.append(row[0].strip())
         labels.append(row[1].strip())
     if problems:
-        raise KBError("bad questions file:\n" + "\n".join(f"  {x}" for x in problems))
+        raise QuestionsError("bad questions file:\n" + "\n".join(f"  {x}" for x in problems))
     if not texts:
-        raise KBError(f"{p}: no questions")
+        raise QuestionsError(f"{p}: no questions")
     return texts, labels
 
 
