@@ -109,6 +109,18 @@ def check_output_closed(exc: BaseException) -> None:
         raise OutputClosed from exc
 
 
+def clip_words(text: str, limit: int) -> str:
+    """``text`` as it is when it has at most ``limit`` characters, else cut before the
+    last space that leaves room for `` …`` (at ``limit - 1`` with ``…`` when no space
+    does); the characters kept are unchanged (no whitespace folded)."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit - 1)
+    if cut <= 0:
+        return text[: limit - 1] + "…"
+    return text[:cut].rstrip(" ") + " …"
+
+
 def echo(*parts: str | Styled, err: bool = False) -> None:
     """Print one line made of ``parts``: plain strings are data (shown through
     :func:`visible`), :class:`Styled` parts are the CLI's own labels. To stderr with

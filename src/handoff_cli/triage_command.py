@@ -21,7 +21,7 @@ from handoff_cli.common import (
     print_json,
     settings_from,
 )
-from handoff_cli.output import echo, one_line
+from handoff_cli.output import clip_words, echo, one_line
 from handoff_server.errors import HandoffError, PolicyError
 from handoff_server.escalation import Decision, Policy, PriorTurn, parse_policy
 from handoff_server.policies import policy_in_force
@@ -101,7 +101,9 @@ def _show(d: Decision, answer: Answer | None, ai_error: str | None, source: str)
         # An escalated turn's answer is never sent: the visitor is told a person comes.
         unsent = ", not sent: the conversation goes to a person" if d.escalate else ""
         echo(f"answer ({one_line(answer.entry_id)}, confidence {answer.confidence:.2f}{unsent}):")
-        echo("  " + one_line((answer.text.strip().splitlines() or [""])[0][:200]))
+        first = (answer.text.strip().splitlines() or [""])[0]
+        # At most 200 characters, cut between words with an ellipsis (--json: all of it).
+        echo("  " + one_line(clip_words(first, 200)))
         for c in answer.candidates[:5]:
             echo(f"  candidate {one_line(c.entry_id)}: {c.score:.2f}  {one_line(c.title)}")
     else:

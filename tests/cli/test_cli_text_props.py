@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from handoff_cli.main import app
+from handoff_cli.output import clip_words
 from handoff_server.client import new_client_msg_id
 from handoff_server.protocol import AClaim, ANote, AReply, AResolve, ATyping, SEvent, STyping
 from tests.helpers import agent, say, start_serve, start_visitor, wait_ack
@@ -268,7 +269,7 @@ def test_kb_policy_and_triage_text_is_printed_verbatim(batch):
                 f"  candidate {c['entry_id']}: {c['score']:.2f}  {shown(c['title'], one_line=True)}"
                 in plain
             )
-        first = (report["answer"].strip().splitlines() or [""])[0][:200]
+        first = clip_words((report["answer"].strip().splitlines() or [""])[0], 200)
         assert "\n  " + shown(first, one_line=True) + "\n" in plain
         for e in report["evaluations"]:
             assert f" {e['trigger']:<21} {shown(e['detail'], one_line=True)}" in plain
@@ -290,3 +291,19 @@ def test_kb_policy_and_triage_text_is_printed_verbatim(batch):
         assert f"  {shown(stored['author'], one_line=True)}" in handoff("policy", "history", *data)
         assert tomllib.loads(handoff("policy", "export", *data)) == stored["policy"]
         assert json.loads(handoff("policy", "export", "--json", *data)) == stored["policy"]
+
+
+@given(text=st.text(alphabet=st.sampled_from("ab →\t"), max_size=60), limit=st.integers(3, 40))
+def test_clipped_text_is_a_prefix_cut_between_words(text: str, limit: int) -> None:
+    """``handoff triage`` showed the answer's first line cut at 200 characters mid-word
+    without a mark ("... guarantee applie"); it is now cut between words with " …"."""
+    out = clip_words(text, limit)
+    assert len(out) <= limit
+    if len(text) <= limit:
+        assert out == text
+        return
+    assert out.endswith("…")
+    kept = out.removesuffix(" …").removesuffix("…")
+    assert text.startswith(kept)
+    if out.endswith(" …") and kept:
+        assert text[len(kept)] == " " and not kept.endswith(" ")
