@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from handoff_server.errors import HandoffError
+from handoff_server.extras import install_hint
 
 if TYPE_CHECKING:
     from handoff_server.analytics import ReliabilityBin, RiskPoint
@@ -55,7 +56,7 @@ def check_plot_path(path: Path) -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         raise HandoffError(
-            "--plot needs matplotlib, in the 'plots' extra: pip install 'handoff[plots]'",
+            "--plot needs matplotlib, in the 'plots' extra: " + install_hint("plots"),
             code="missing_extra",
         ) from None
 

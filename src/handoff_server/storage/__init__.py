@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from handoff_server.errors import DataDirError
+from handoff_server.extras import install_hint
 
 if TYPE_CHECKING:
     from handoff_server.store import Store
@@ -29,7 +30,7 @@ def open_postgres(url: str, pool_size: int = 8) -> Store:
         from handoff_server.storage import postgres
     except ImportError:
         raise DataDirError(
-            "a postgresql:// store needs the postgres extra: pip install 'handoff[postgres]'",
+            "a postgresql:// store needs the postgres extra: " + install_hint("postgres"),
             code="missing_extra",
         ) from None
     try:
