@@ -4,7 +4,8 @@ The models are the contract (:mod:`handoff_server.protocol`, which imports nothi
 the server); refusing a frame is the server's business, so the parsers live here and
 raise :class:`~handoff_server.errors.ProtocolError` with a stable code:
 
-- ``invalid_json``: not JSON, or nested too deeply;
+- ``invalid_json``: not JSON (``NaN``, ``Infinity`` and ``-Infinity``, which Python's
+  parser takes, are not JSON: RFC 8259 §6), or nested too deeply;
 - ``invalid_frame``: not an object, no ``type``, a lone UTF-16 surrogate or a NUL in
   any string, missing or unknown fields, wrong types;
 - ``unknown_type``: ``type`` is not a frame of this direction.
@@ -45,11 +46,25 @@ _agent_adapter: TypeAdapter[AgentFrame | OperatorFrame] = TypeAdapter(AgentSideF
 _server_adapter: TypeAdapter[ServerFrame | OperatorServerFrame] = TypeAdapter(ServerSideFrame)
 
 
-def _parse(adapter: TypeAdapter[F], raw: str | bytes, direction: str, *, nul: bool = False) -> F:
-    """``raw`` read by ``adapter``; ``nul``: a NUL in a string is let through (a server's
-    frame may carry text stored before clients' NULs were refused)."""
+def _refuse_constant(name: str) -> Any:
+    """``json.loads``' hook for ``NaN``, ``Infinity`` and ``-Infinity``: refuse them.
+    Raises ``ValueError``."""
+    raise ValueError(f"{name} is not a JSON number (RFC 8259 section 6)")
+
+
+def _parse(
+    adapter: TypeAdapter[F], raw: str | bytes, direction: str, *, from_server: bool = False
+) -> F:
+    """``raw`` read by ``adapter``. ``from_server``: a NUL in a string is let through (a
+    server's frame may carry text stored before clients' NULs were refused), and so are
+    the non-JSON numbers ``NaN`` and ``±Infinity`` (a client reads what a server sent
+    rather than break on it); a client's frame holding either is refused."""
+    nul = from_server
     try:
-        data: Any = json.loads(raw)
+        if from_server:
+            data: Any = json.loads(raw)
+        else:
+            data = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"frame is not valid JSON: {exc}", code="invalid_json") from None
     except RecursionError:
@@ -114,4 +129,4 @@ def parse_agent_frame(raw: str | bytes) -> AgentFrame | OperatorFrame:
 def parse_server_frame(raw: str | bytes) -> ServerFrame | OperatorServerFrame:
     """Parse a server → client frame (for clients), operators' answers included. Raises
     :class:`ProtocolError`."""
-    return _parse(_server_adapter, raw, "server", nul=True)
+    return _parse(_server_adapter, raw, "server", from_server=True)

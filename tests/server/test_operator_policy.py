@@ -178,3 +178,20 @@ async def test_a_malformed_operator_request_is_refused_with_its_request_id(serve
     await op.send({"type": "policy_history", "limit": 0, "request_id": "r-1"})
     refused = (await op.recv_until(lambda f: isinstance(f, SError)))[-1]
     assert refused.code == "invalid_frame" and refused.request_id == "r-1"
+
+
+async def test_a_policy_frame_with_a_non_json_number_is_refused(server) -> None:
+    """Python's JSON parser reads ``NaN`` and ``Infinity``, which JSON has not (RFC 8259
+    section 6): a ``policy_apply`` whose threshold was ``NaN`` was taken, and a NaN
+    threshold escalates every turn (no comparison with NaN holds). The frame is refused
+    as not JSON, and the policy in force stays."""
+    op = await agent(server.url, await create_token(server, "Olga", "operator"))
+    before = await policy_in_force(op)
+    for number in (float("nan"), float("inf")):
+        frame = apply({**before.policy, "threshold": number}, before.version)
+        await op.send(json.dumps(frame))  # json.dumps writes NaN / Infinity
+        refused = await op.recv(timeout=10)
+        assert isinstance(refused, SError) and refused.code == "invalid_json", refused
+        assert "RFC 8259" in refused.detail
+    after = await policy_in_force(op)
+    assert (after.version, after.policy) == (before.version, before.policy)

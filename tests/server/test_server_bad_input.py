@@ -39,6 +39,11 @@ BAD_VISITOR_FRAMES = [
     ('{"type": "message", "client_msg_id": "m1", "text": ""}', "empty_message"),
     ('{"type": "message", "client_msg_id": "m1", "text": "   \\n\\t "}', "empty_message"),
     ('{"type": "start"}', "already_started"),
+    # Python's parser reads these, JSON has no such numbers (RFC 8259 section 6): they
+    # were let through to the models, where a float field would have taken them.
+    ('{"type": "message", "client_msg_id": "m1", "text": NaN}', "invalid_json"),
+    ('{"type": "typing", "active": -Infinity}', "invalid_json"),
+    ('{"type": "resume", "conversation_id": "c", "last_seq": Infinity}', "invalid_json"),
 ]
 
 
