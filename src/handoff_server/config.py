@@ -17,6 +17,7 @@ import base64
 import binascii
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -430,10 +431,37 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from None
         cls = type("FileSettings", (Settings,), {"_file_data": data})
+    _refuse_unknown_sections(os.environ)
     try:
         return cls(**_prune(overrides or {}))
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, path)) from None
+
+
+def _refuse_unknown_sections(environ: Mapping[str, str]) -> None:
+    """Refuse ``HANDOFF_<SECTION>__<KEY>`` variables naming no section. pydantic-settings
+    reads only the variables of known sections (a wrong key inside one is refused with
+    the rest), so ``HANDOFF_POLCY__THRESHOLD=0.8`` was silently ignored and the server
+    ran on the default threshold. Variables without ``__`` (``HANDOFF_TOKEN``,
+    ``HANDOFF_CONFIG``, ...) are not settings and are let be.
+
+    Raises :class:`ConfigError` (``bad_config``) naming each such variable."""
+    sections = set(Settings.model_fields)
+    unknown = sorted(
+        name
+        for name in environ
+        if name.upper().startswith("HANDOFF_")
+        and "__" in name
+        and name[len("HANDOFF_") :].split("__", 1)[0].lower() not in sections
+    )
+    if unknown:
+        lines = [f"  {name}: no such section" for name in unknown]
+        known = ", ".join(sorted(sections))
+        raise ConfigError(
+            "invalid configuration in the environment:\n"
+            + "\n".join(lines)
+            + f"\n  (HANDOFF_<SECTION>__<KEY>, the sections: {known})"
+        )
 
 
 def _format_errors(exc: ValidationError, path: Any) -> str:

@@ -52,3 +52,19 @@ def test_bad_config_is_refused_with_the_key(tmp_path, text, needle):
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_settings(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("name", ["HANDOFF_POLCY__THRESHOLD", "handoff_sevrer__port"])
+def test_a_variable_naming_no_section_is_refused(monkeypatch, name):
+    """``HANDOFF_POLCY__THRESHOLD=0.8`` (a typo in the section) was silently ignored and
+    the server ran on the default threshold, while a typo in the key
+    (``HANDOFF_POLICY__THRESHOLDD``) was refused: both are refused, naming the
+    variable; variables that are no settings (``HANDOFF_TOKEN``) are let be."""
+    monkeypatch.setenv("HANDOFF_TOKEN", "hnd_x")
+    monkeypatch.setenv("HANDOFF_POLICY__THRESHOLD", "0.8")
+    assert load_settings().policy.threshold == 0.8
+    monkeypatch.setenv(name, "0.8")
+    with pytest.raises(ConfigError) as exc:
+        load_settings()
+    assert name in str(exc.value) and exc.value.code == "bad_config"
+    assert "policy" in str(exc.value)  # the sections there are are listed
