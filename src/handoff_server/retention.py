@@ -24,7 +24,6 @@ Reports (``handoff report``, the operator's analytics) count only what is kept.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,19 +112,11 @@ class RetentionSweep:
 
     def start(self) -> None:
         """Run a sweep now and every ``interval`` seconds."""
-        self._task.start(self._run(), "retention")
+        self._task.every(self.interval, self.sweep, "retention sweep", at_once=True)
 
     async def close(self) -> None:
         """Stop sweeping."""
         await self._task.close()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception as exc:  # a failing store is reported by /readyz
-                log.warning("retention sweep failed: %s", exc)
-            await asyncio.sleep(self.interval)
 
 
 class ErasureWatch:
@@ -161,16 +152,8 @@ class ErasureWatch:
 
     def start(self) -> None:
         """Check every ``interval`` seconds."""
-        self._task.start(self._run(), "erasure watch")
+        self._task.every(self.interval, self.check, "erasure check")
 
     async def close(self) -> None:
         """Stop checking."""
         await self._task.close()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            try:
-                await self.check()
-            except Exception as exc:  # a failing store is reported by /readyz
-                log.warning("erasure check failed: %s", exc)

@@ -130,22 +130,15 @@ class TokenGuard:
 
     def start(self) -> None:
         """Start re-reading the agents every ``interval`` seconds."""
-        self._task.start(self._run(), "token-guard")
+        self._task.every(self.interval, self._reread, "re-reading agents' tokens")
 
     async def close(self) -> None:
         """Stop the re-reads."""
         await self._task.close()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            if not any(seen.connections for seen in self._seen.values()):
-                continue
-            try:
-                records = await self._store.call(self._store.store.list_agents)
-            except Exception as exc:  # the store failing is reported by /readyz
-                log.warning("cannot re-read agents' tokens: %s", exc)
-                continue
+    async def _reread(self) -> None:
+        if any(seen.connections for seen in self._seen.values()):
+            records = await self._store.call(self._store.store.list_agents)
             self.check({r.id: r for r in records})
 
     def check(self, records: dict[str, AgentRecord]) -> int:
