@@ -83,8 +83,10 @@ async def test_a_question_set_through_the_server_matches_handoff_eval(tmp_path):
     got = report["questions"]
     assert report["errors"]["total"] == 0 and got["left_out_with_errors"] == 0
     assert (got["n"], got["n_oos"]) == (expected["n"], expected["n_oos"]) == (240, 40)
-    assert got["escalated"] == round(expected["n"] * (1 - expected["coverage"]))
+    # Triggers first: a turn whose AI ran out of time under load escalates with
+    # ai_error, which must show as such, not as one escalation too many.
     assert report["escalations"]["by_trigger"] == {"low_confidence": got["escalated"]}
+    assert got["escalated"] == round(expected["n"] * (1 - expected["coverage"])), report
     for key in ("containment", "oos_recall", "coverage", "wrong_answer_rate"):
         assert got[key] == pytest.approx(expected[key], abs=1e-12), key
     assert got["answered_without_source"] == 0
