@@ -22,7 +22,8 @@ from handoff_cli.common import (
 )
 from handoff_cli.output import echo, one_line, table
 from handoff_server.protocol import TEAM_NAME_PATTERN
-from handoff_server.store import AgentRecord, opened_store, store_exists
+from handoff_server.store import AgentRecord, opened_store, store_exists, utcnow
+from handoff_server.tokens import token_state
 
 __all__ = ["CapacityOpt", "TeamsOpt", "checked_teams", "find_agent", "register"]
 
@@ -73,6 +74,7 @@ def _row(record: AgentRecord, default_capacity: int) -> dict[str, Any]:
         "id": record.id,
         "name": record.name,
         "role": record.role,
+        "state": token_state(record, utcnow()),
         "teams": record.teams,
         "capacity": capacity,
         "capacity_is_default": record.capacity is None,
@@ -103,9 +105,10 @@ def list_agents(
 ) -> None:
     """List agents and operators, oldest first.
 
-    A table with a header row: id, role, name, teams (none: every team) and capacity
+    A table with a header row: id, role, state (active; expired or revoked: the token
+    no longer signs in, see handoff token), name, teams (none: every team) and capacity
     ('(default)': assignment.default_capacity). With --json: one list of objects (id,
-    name, role, teams, capacity, capacity_is_default).
+    name, role, state, teams, capacity, capacity_is_default).
     """
     settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     records: list[AgentRecord] = []
@@ -120,8 +123,8 @@ def list_agents(
         echo("no agents yet: handoff token create --name NAME")
         return
     table(
-        ["id", "role", "name", "teams", "capacity"],
-        [[r["id"], r["role"], r["name"], *_teams_and_capacity(r)] for r in rows],
+        ["id", "role", "state", "name", "teams", "capacity"],
+        [[r["id"], r["role"], r["state"], r["name"], *_teams_and_capacity(r)] for r in rows],
     )
 
 

@@ -27,7 +27,7 @@ from handoff_cli.roster_commands import CapacityOpt, TeamsOpt, checked_teams, fi
 from handoff_server.storage import store_errors
 from handoff_server.store import AgentRecord, hash_token, open_store, opened_store, store_exists
 from handoff_server.store import utcnow as _utcnow
-from handoff_server.tokens import parse_duration, refusal
+from handoff_server.tokens import parse_duration, token_state
 
 __all__ = ["register"]
 
@@ -99,7 +99,7 @@ def token_create(
 
 
 def _row(record: AgentRecord) -> dict[str, Any]:
-    state = refusal(record, _utcnow())
+    now = _utcnow()
     return {
         "id": record.id,
         "name": record.name,
@@ -111,9 +111,7 @@ def _row(record: AgentRecord) -> dict[str, Any]:
         "revoked_at": record.revoked_at.isoformat(timespec="seconds")
         if record.revoked_at
         else None,
-        "state": {"token revoked": "revoked", "token expired": "expired"}.get(
-            state or "", "active"
-        ),
+        "state": token_state(record, now),
     }
 
 

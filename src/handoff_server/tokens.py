@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
 from websockets.asyncio.server import ServerConnection
 
@@ -36,7 +37,14 @@ from handoff_server.background import BackgroundTask
 from handoff_server.protocol import SError
 from handoff_server.store import AgentRecord, AsyncStore, utcnow
 
-__all__ = ["TokenGuard", "close_refused", "parse_duration", "refusal"]
+__all__ = [
+    "TokenGuard",
+    "TokenState",
+    "close_refused",
+    "parse_duration",
+    "refusal",
+    "token_state",
+]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +77,19 @@ def refusal(record: AgentRecord | None, now: datetime) -> str | None:
     if record.expires_at is not None and record.expires_at <= now:
         return "token expired"
     return None
+
+
+TokenState = Literal["active", "expired", "revoked"]
+"""A token's state as the CLI lists it."""
+
+
+def token_state(record: AgentRecord, now: datetime) -> TokenState:
+    """``record``'s token at ``now`` (UTC): ``revoked``, ``expired`` or ``active``
+    (:func:`refusal`'s reading)."""
+    reason = refusal(record, now)
+    if reason == "token revoked":
+        return "revoked"
+    return "expired" if reason == "token expired" else "active"
 
 
 @dataclass

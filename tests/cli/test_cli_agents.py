@@ -143,3 +143,19 @@ async def test_visit_prints_a_transfer_as_a_neutral_sentence_and_transcript_show
     assert "Sam → team security (PRIVATE: breach suspected)" in shown.stdout
     for conn in (sam, visitor):
         await conn.close()
+
+
+def test_agents_list_says_which_tokens_no_longer_sign_in(tmp_path):
+    """``agents list`` showed a revoked agent like any other, with its teams and
+    capacity, as if it could still take conversations; it shows each token's state as
+    ``token list`` does."""
+    data = str(tmp_path / "d")
+    for name in ("Sam", "Kim"):
+        assert _handoff("token", "create", "--name", name, "--data-dir", data).exit_code == 0
+    assert _handoff("token", "revoke", "Kim", "--data-dir", data).exit_code == 0
+    rows = _agents(Path(data))
+    assert (rows["Sam"]["state"], rows["Kim"]["state"]) == ("active", "revoked")
+    plain = _handoff("agents", "list", "--data-dir", data).stdout.splitlines()
+    assert plain[0].split()[:4] == ["id", "role", "state", "name"]
+    states = {line.split()[3]: line.split()[2] for line in plain[1:]}
+    assert states == {"Sam": "active", "Kim": "revoked"}

@@ -121,13 +121,14 @@ def test_agents_list_has_aligned_columns(tmp_path: Path) -> None:
     assert plain.exit_code == 0, plain.output
     assert_table(
         plain.stdout,
-        ["id", "role", "name", "teams", "capacity"],
+        ["id", "role", "state", "name", "teams", "capacity"],
         [
-            [agents[0]["id"], "agent", "Sam", "billing", "3 (default)"],
-            [agents[1]["id"], "operator", "Bartholomew Quincy-Longname", "(every team)",
+            [agents[0]["id"], "agent", "revoked", "Sam", "billing", "3 (default)"],
+            [agents[1]["id"], "operator", "active", "Bartholomew Quincy-Longname",
+             "(every team)", "3 (default)"],
+            [agents[2]["id"], "agent", "active", "李小龍", "tech,billing", "5"],
+            [agents[3]["id"], "agent", "active", "Eve\\x1b[31m", "(every team)",
              "3 (default)"],
-            [agents[2]["id"], "agent", "李小龍", "tech,billing", "5"],
-            [agents[3]["id"], "agent", "Eve\\x1b[31m", "(every team)", "3 (default)"],
         ],
     )  # fmt: skip
 
