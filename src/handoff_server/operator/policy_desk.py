@@ -150,30 +150,44 @@ class PolicyDesk:
     ) -> SPolicy | SPolicyValidation:
         """Validate ``body`` and store it as the version after ``frame.base_version``,
         then push it to the other watchers. A retried frame (same client message id)
-        gets the version it stored. Raises :class:`Conflict` when another version was
-        stored since ``base_version``; an invalid body is answered with its problems."""
+        gets the version it stored, also while the first is still being stored: the
+        look-up and the write happen under one lock, and a conflicting version stored
+        elsewhere (another process) under the same id counts as that retry. Raises
+        :class:`Conflict` when another version was stored since ``base_version``; an
+        invalid body is answered with its problems."""
         s = self._store.store
-        again = await self._store.call(s.policy_for_client_msg, agent.id, frame.client_msg_id)
-        if again is not None:
-            return _frame(again, frame.request_id)
         policy, problems = checked_policy(body)
         if policy is None:
             return SPolicyValidation(request_id=frame.request_id, ok=False, problems=problems)
         async with self._lock:
+            again = await self._store.call(s.policy_for_client_msg, agent.id, frame.client_msg_id)
+            if again is not None:
+                return _frame(again, frame.request_id)
             record = await self._store.call(
                 s.apply_policy, policy.to_data(), agent.name, frame.base_version, meta
             )
             if record is None:
-                latest = await self._store.call(s.latest_policy_version)
-                raise Conflict(
-                    f"the policy changed since version {frame.base_version}: version {latest}"
-                    " is in force; start from it"
-                )
+                return await self._retry_or_conflict(agent, frame)
             # Compiled before answering: the next turn of every conversation uses it.
             await self._book.current(fresh=True)
             self._pushed = max(self._pushed, record.version)
             self._push(_frame(record, None), but=sub)
         return _frame(record, frame.request_id)
+
+    async def _retry_or_conflict(
+        self, agent: AgentInfo, frame: OPolicyApply | OPolicyRollback
+    ) -> SPolicy:
+        """After a refused write: the version this client message id stored (by another
+        node or process, racing), else :class:`Conflict` naming the version in force."""
+        s = self._store.store
+        again = await self._store.call(s.policy_for_client_msg, agent.id, frame.client_msg_id)
+        if again is not None:
+            return _frame(again, frame.request_id)
+        latest = await self._store.call(s.latest_policy_version)
+        raise Conflict(
+            f"the policy changed since version {frame.base_version}: version {latest}"
+            " is in force; start from it"
+        )
 
     async def _in_force(self, request_id: str | None) -> SPolicy:
         record = await self._store.call(self._store.store.latest_policy)
