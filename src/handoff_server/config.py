@@ -107,8 +107,8 @@ class ServerSettings(_Section):
     the server reads the client's next frame only once its queue is below this."""
     page_bytes: int = Field(default=256 * 1024, ge=16 * 1024, le=512 * 1024)
     """Largest page one answer carries, in JSON bytes: a ``conversation``'s transcript (at
-    least one event; the client asks for the rest by ``seq``, see ``more``) and a
-    ``queue`` frame's rows. At most 512 KiB: the product's clients accept frames up to
+    least one event; the client asks for the rest by ``seq``, see ``more``), a
+    ``queue`` frame's rows and a ``policy_history`` page's versions. At most 512 KiB: the product's clients accept frames up to
     1 MiB, and a packet carries more than its transcript."""
     queue_page_rows: int = Field(default=100, ge=1, le=10_000)
     """Rows in one ``queue`` frame (and ``page_bytes`` at most); the rest of the answer

@@ -149,10 +149,14 @@ class OPolicyApply(_Request):
 
 
 class OPolicyHistory(_Request):
-    """List the stored versions, newest first, each with its changes from the one before."""
+    """List the stored versions, newest first, each with its changes from the one before:
+    a page of at most ``limit`` versions older than ``before`` (``None``: from the
+    newest). The answer is cut to the server's page size (``server.page_bytes``) and says
+    ``more`` when older versions follow: ask again with ``before`` the last version got."""
 
     type: Literal["policy_history"]
     limit: int = Field(default=50, ge=1, le=500)
+    before: int | None = Field(default=None, ge=1)
 
 
 class OPolicyRollback(_Request):
@@ -296,10 +300,13 @@ class PolicyVersionInfo(_Frame):
 
 
 class SPolicyHistory(_Answer):
-    """Answer to ``policy_history``: versions, newest first."""
+    """Answer to ``policy_history``: a page of versions, newest first. ``more``: older
+    versions follow (ask with ``before`` the last of ``versions``); added in v1, older
+    servers send every version at once and no ``more``."""
 
     type: Literal["policy_history"] = "policy_history"
     versions: list[PolicyVersionInfo]
+    more: bool = False
 
 
 class WhatIfSide(_Frame):

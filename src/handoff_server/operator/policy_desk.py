@@ -21,6 +21,7 @@ import weakref
 from typing import Any
 
 from handoff_server.errors import Conflict, NotFound
+from handoff_server.guard.paging import fitting
 from handoff_server.hub import Subscriber
 from handoff_server.operator.policy_text import checked_policy, policy_changes
 from handoff_server.policies import CONFIG_AUTHOR, PolicyBook
@@ -48,13 +49,22 @@ class PolicyDesk:
     and ``policy_rollback`` (see :mod:`handoff_server.protocol_operator`).
 
     ``store``: the server's store; ``book``: the conversation service's policy in force;
-    ``poll_seconds``: how often the stored version is checked while someone watches.
+    ``poll_seconds``: how often the stored version is checked while someone watches;
+    ``page_bytes``: the largest ``policy_history`` page, in JSON bytes
+    (``server.page_bytes``, well under the 1 MiB frames the product's clients accept).
     """
 
-    def __init__(self, store: AsyncStore, book: PolicyBook, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: AsyncStore,
+        book: PolicyBook,
+        poll_seconds: float = 1.0,
+        page_bytes: int = 256 * 1024,
+    ) -> None:
         self._store = store
         self._book = book
         self.poll_seconds = poll_seconds
+        self.page_bytes = page_bytes
         self._watchers: weakref.WeakSet[Subscriber] = weakref.WeakSet()
         self._pushed = 0
         """The newest version pushed to (or read by) the watchers."""
@@ -122,23 +132,18 @@ class PolicyDesk:
     async def history(
         self, frame: OPolicyHistory, agent: AgentInfo, sub: Subscriber
     ) -> SPolicyHistory:
-        """The newest ``frame.limit`` versions, newest first, each with its changes."""
+        """A page of versions older than ``frame.before`` (all: ``None``), newest first,
+        each with its changes: at most ``frame.limit``, and no more than fit in
+        ``page_bytes`` (at least one); ``more`` when older versions are left."""
         records = await self._store.call(self._store.store.policy_history)
-        versions = []
-        for i in range(len(records) - 1, max(-1, len(records) - 1 - frame.limit), -1):
-            r = records[i]
-            before = records[i - 1].body if i > 0 else None
-            versions.append(
-                PolicyVersionInfo(
-                    version=r.version,
-                    author=r.author,
-                    created_at=r.created_at,
-                    comment=r.comment,
-                    rolled_back_to=r.rolled_back_to,
-                    changes=policy_changes(before, r.body),
-                )
-            )
-        return SPolicyHistory(request_id=frame.request_id, versions=versions)
+        older = [
+            i for i, r in enumerate(records) if frame.before is None or r.version < frame.before
+        ]
+        versions = [_version_info(records, i) for i in reversed(older[-frame.limit :])]
+        kept = fitting(versions, self.page_bytes)
+        return SPolicyHistory(
+            request_id=frame.request_id, versions=versions[:kept], more=kept < len(older)
+        )
 
     async def _store_version(
         self,
@@ -222,6 +227,20 @@ class PolicyDesk:
                     self._push(_frame(record, None))
             except Exception:  # the store may be closing; try again on the next tick
                 log.exception("checking the stored policy version failed")
+
+
+def _version_info(records: list[PolicyRecord], i: int) -> PolicyVersionInfo:
+    """``records[i]`` (oldest first) with its changes from the version before it."""
+    r = records[i]
+    before = records[i - 1].body if i > 0 else None
+    return PolicyVersionInfo(
+        version=r.version,
+        author=r.author,
+        created_at=r.created_at,
+        comment=r.comment,
+        rolled_back_to=r.rolled_back_to,
+        changes=policy_changes(before, r.body),
+    )
 
 
 def _frame(record: PolicyRecord, request_id: str | None) -> SPolicy:
