@@ -33,6 +33,7 @@ from pydantic_settings import (
 from handoff_server.ai.llm.settings import LLMSettings
 from handoff_server.errors import ConfigError
 from handoff_server.escalation.policy import Policy
+from handoff_server.escalation.policy_numbers import numbers_from_text
 from handoff_server.event_loop import EventLoopName
 from handoff_server.protocol import TeamName
 from handoff_server.server_url import normalize_server_url
@@ -107,8 +108,8 @@ class ServerSettings(_Section):
     the server reads the client's next frame only once its queue is below this."""
     page_bytes: int = Field(default=256 * 1024, ge=16 * 1024, le=512 * 1024)
     """Largest page one answer carries, in JSON bytes: a ``conversation``'s transcript (at
-    least one event; the client asks for the rest by ``seq``, see ``more``) and a
-    ``queue`` frame's rows. At most 512 KiB: the product's clients accept frames up to
+    least one event; the client asks for the rest by ``seq``, see ``more``), a
+    ``queue`` frame's rows and a ``policy_history`` page's versions. At most 512 KiB: the product's clients accept frames up to
     1 MiB, and a packet carries more than its transcript."""
     queue_page_rows: int = Field(default=100, ge=1, le=10_000)
     """Rows in one ``queue`` frame (and ``page_bytes`` at most); the rest of the answer
@@ -381,11 +382,30 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # CLI overrides (init) beat the environment, which beats the TOML file (its
         # data, parsed once by load_settings).
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _EnvNumbers(env_settings)]
         file_data = getattr(settings_cls, "_file_data", None)
         if file_data:
             sources.append(InitSettingsSource(settings_cls, init_kwargs=file_data))
         return tuple(sources)
+
+
+class _EnvNumbers(PydanticBaseSettingsSource):
+    """The environment source, with the policy's numbers read from their text: a policy
+    number is strictly a number (:mod:`handoff_server.escalation.policy_numbers`), and
+    ``HANDOFF_POLICY__THRESHOLD=0.8`` can only be text."""
+
+    def __init__(self, env: PydanticBaseSettingsSource) -> None:
+        super().__init__(env.settings_cls)
+        self._env = env
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._env.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        data = self._env()
+        if isinstance(data.get("policy"), dict):
+            data = {**data, "policy": numbers_from_text(Policy, data["policy"])}
+        return data
 
 
 def _prune(data: dict[str, Any]) -> dict[str, Any]:

@@ -21,10 +21,11 @@ the server but the protocol.
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic_core import PydanticCustomError
 
 from handoff_server.protocol import ClientMsgId, ConversationId, TeamName
 
@@ -75,6 +76,41 @@ class _Request(_Frame):
     request_id: RequestId | None = None
 
 
+def _utc_time(value: datetime) -> datetime:
+    """``value`` if it carries a UTC offset and stays a datetime in UTC; else a
+    ``PydanticCustomError`` (the frame is refused with ``invalid_frame``)."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise PydanticCustomError(
+            "operator_time",
+            "a time needs a UTC offset, e.g. 2026-01-31T09:00:00Z or 2026-01-31T10:00:00+01:00",
+        )
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "operator_time", "the time is out of range once converted to UTC"
+        ) from None
+    return value
+
+
+OperatorTime = Annotated[datetime, AfterValidator(_utc_time)]
+"""An ISO 8601 time with a UTC offset that converts to UTC (``0001-01-01T00:00+05:00``
+does not)."""
+
+
+class _PeriodRequest(_Request):
+    """A request about the period [``since``, ``until``) (``None``: unbounded)."""
+
+    since: OperatorTime | None = None
+    until: OperatorTime | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> _PeriodRequest:
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise PydanticCustomError("operator_period", "since must not be after until")
+        return self
+
+
 class _Answer(_Frame):
     request_id: str | None = None
 
@@ -113,10 +149,14 @@ class OPolicyApply(_Request):
 
 
 class OPolicyHistory(_Request):
-    """List the stored versions, newest first, each with its changes from the one before."""
+    """List the stored versions, newest first, each with its changes from the one before:
+    a page of at most ``limit`` versions older than ``before`` (``None``: from the
+    newest). The answer is cut to the server's page size (``server.page_bytes``) and says
+    ``more`` when older versions follow: ask again with ``before`` the last version got."""
 
     type: Literal["policy_history"]
     limit: int = Field(default=50, ge=1, le=500)
+    before: int | None = Field(default=None, ge=1)
 
 
 class OPolicyRollback(_Request):
@@ -129,7 +169,7 @@ class OPolicyRollback(_Request):
     base_version: int = Field(ge=0)
 
 
-class OWhatIf(_Request):
+class OWhatIf(_PeriodRequest):
     """Replay ``policy`` (edited, not applied) over the stored AI turns of the period
     [``since``, ``until``) (``None``: unbounded) and compare with the policy in force. The
     stored answers and trigger values are replayed; the AI is not run again. At most
@@ -137,19 +177,15 @@ class OWhatIf(_Request):
 
     type: Literal["what_if"]
     policy: PolicyBody
-    since: datetime | None = None
-    until: datetime | None = None
     examples: int = Field(default=5, ge=0, le=50)
 
 
-class OAnalytics(_Request):
+class OAnalytics(_PeriodRequest):
     """Containment, escalations, wait and handling times for [``since``, ``until``), by day
     (in the policy's business-hours time zone), overall and per team; only ``team``'s
     conversations when it is set."""
 
     type: Literal["analytics"]
-    since: datetime | None = None
-    until: datetime | None = None
     team: TeamName | None = None
 
 
@@ -160,13 +196,11 @@ class ORiskCoverage(_Request):
     type: Literal["risk_coverage"]
 
 
-class OKnowledgeGaps(_Request):
+class OKnowledgeGaps(_PeriodRequest):
     """Escalated and low-confidence visitor questions of [``since``, ``until``) grouped by
     topic, newest and largest first; at most ``limit`` groups."""
 
     type: Literal["knowledge_gaps"]
-    since: datetime | None = None
-    until: datetime | None = None
     limit: int = Field(default=20, ge=1, le=200)
 
 
@@ -266,10 +300,13 @@ class PolicyVersionInfo(_Frame):
 
 
 class SPolicyHistory(_Answer):
-    """Answer to ``policy_history``: versions, newest first."""
+    """Answer to ``policy_history``: a page of versions, newest first. ``more``: older
+    versions follow (ask with ``before`` the last of ``versions``); added in v1, older
+    servers send every version at once and no ``more``."""
 
     type: Literal["policy_history"] = "policy_history"
     versions: list[PolicyVersionInfo]
+    more: bool = False
 
 
 class WhatIfSide(_Frame):

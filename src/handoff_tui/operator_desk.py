@@ -30,7 +30,6 @@ from handoff_server.protocol_operator import (
     SAnalytics,
     SKnowledgeGaps,
     SPolicy,
-    SPolicyHistory,
     SRiskCoverage,
     SWhatIf,
 )
@@ -146,9 +145,6 @@ class OperatorDesk(App[None]):
         op = self.model.operator
         if isinstance(frame, SPolicy):
             self._policy_arrived(frame, mine=message.request_id is not None)
-        elif isinstance(frame, SPolicyHistory):
-            op.history = list(frame.versions)
-            op.loading.discard("history")
         elif isinstance(frame, SWhatIf):
             op.what_if = frame
             op.loading.discard("what_if")

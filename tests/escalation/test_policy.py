@@ -143,6 +143,12 @@ def test_config_file_policy_table(tmp_path: Path) -> None:
 def test_env_override(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HANDOFF_POLICY__THRESHOLD", "0.55")
     assert load_settings(None).policy.threshold == 0.55
+    monkeypatch.setenv("HANDOFF_POLICY__THRESHOLD", "NaN")
+    with pytest.raises(ConfigError, match="policy.threshold: Input should be a finite number"):
+        load_settings(None)
+    monkeypatch.setenv("HANDOFF_POLICY__THRESHOLD", "true")
+    with pytest.raises(ConfigError, match="policy.threshold: a number is needed here, not text"):
+        load_settings(None)
 
 
 def test_compiled_matchers_are_cached_per_policy_object() -> None:

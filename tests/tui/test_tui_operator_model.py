@@ -22,7 +22,7 @@ from handoff_tui.model.policy_text import (
 )
 from handoff_tui.services.client import parse_frame
 from handoff_tui.services.operator import OperatorRequests
-from tests.operator_fixtures import policy
+from tests.operator_fixtures import history, policy
 
 
 def test_conditions_read_as_words() -> None:
@@ -187,3 +187,24 @@ def test_the_client_reads_operator_frames_and_skips_unknown_ones() -> None:
     assert error is not None and error.request_id == "op-1"  # type: ignore[attr-defined]
     assert parse_frame('{"type": "from_the_future"}') is None
     assert parse_frame("not json") is None
+
+
+def test_history_pages_add_up_and_stale_pages_are_dropped() -> None:
+    versions = history().versions  # 4, 3, 2, 1
+    op = OperatorModel()
+    op.history_asked("op-1", first=True)
+    assert "history" in op.loading
+    assert op.history_page(SPolicyHistory(versions=versions[:2], more=True), "op-1") == 3
+    op.history_asked("op-2", first=False)
+    assert op.history_page(SPolicyHistory(versions=versions[:2], more=True), "op-1") is None
+    assert op.history_page(SPolicyHistory(versions=versions[2:], more=False), "op-2") is None
+    assert [v.version for v in op.history or []] == [4, 3, 2, 1]
+    assert "history" not in op.loading and op.history_wait is None
+    # A reload starts the list again; a new policy drops the pages still coming.
+    op.history_asked("op-3", first=True)
+    assert op.history_page(SPolicyHistory(versions=versions[:1], more=True), "op-3") == 4
+    op.history_asked("op-4", first=False)
+    op.policy_arrived(policy(version=5))
+    assert op.history is None and "history" not in op.loading
+    assert op.history_page(SPolicyHistory(versions=versions[1:], more=False), "op-4") is None
+    assert op.history is None

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from handoff_server.escalation.policy_numbers import PolicyFloat, PolicyInt
 from handoff_server.protocol import FallbackOption, TeamName
 
 __all__ = ["FALLBACK_OPTIONS", "FallbackPolicy", "QueueGate"]
@@ -40,8 +41,8 @@ class QueueGate(_Data):
     the wait estimate of the new conversation (see ``docs/routing.md``). 0: no limit of
     that kind (TOML has no null, and a stored policy keeps no ``None``)."""
 
-    max_queue_length: int = Field(default=20, ge=0, le=100_000)
-    max_wait_minutes: float = Field(default=30.0, ge=0, le=24 * 60)
+    max_queue_length: PolicyInt = Field(default=20, ge=0, le=100_000)
+    max_wait_minutes: PolicyFloat = Field(default=30.0, ge=0, le=24 * 60)
 
 
 class FallbackPolicy(_Data):

@@ -41,6 +41,7 @@ from handoff_server.errors import PolicyError
 from handoff_server.escalation.fallback_policy import FallbackPolicy
 from handoff_server.escalation.models import FiringTrigger
 from handoff_server.escalation.patterns import check_pattern
+from handoff_server.escalation.policy_numbers import PolicyFloat, PolicyInt, Probability
 from handoff_server.protocol import TeamName
 
 __all__ = [
@@ -110,7 +111,7 @@ class KeywordTrigger(_Data):
 
     enabled: bool = True
     phrases: list[str] = Field(default_factory=lambda: list(DEFAULT_KEYWORDS))
-    max_gap: int = Field(default=2, ge=0, le=5)
+    max_gap: PolicyInt = Field(default=2, ge=0, le=5)
     """Filler words allowed between two words of a phrase."""
     teams: dict[str, TeamName] = Field(default_factory=dict)
     """Phrase → the team its matches route to (unless the deciding rule names a team)."""
@@ -144,7 +145,7 @@ class HumanRequestTrigger(_Data):
     """
 
     enabled: bool = True
-    min_probability: float = Field(default=0.5, gt=0.0, le=1.0)
+    min_probability: PolicyFloat = Field(default=0.5, gt=0.0, le=1.0)
     examples: list[str] = Field(default_factory=list)
     """Extra phrasings that mean "I want a person" in this operator's audience."""
 
@@ -166,7 +167,7 @@ class SentimentLexicon(_Data):
       ("oh great ... broke again").
     """
 
-    words: dict[str, Annotated[float, Field(ge=-4.0, le=4.0)]] = Field(default_factory=dict)
+    words: dict[str, Annotated[PolicyFloat, Field(ge=-4.0, le=4.0)]] = Field(default_factory=dict)
     neutral_phrases: list[str] = Field(default_factory=list)
     frowns: list[str] = Field(default_factory=list)
     sarcasm: list[str] = Field(default_factory=list)
@@ -209,7 +210,7 @@ class SentimentTrigger(_Data):
     """
 
     enabled: bool = True
-    threshold: float = Field(default=-0.5, ge=-1.0, le=1.0)
+    threshold: PolicyFloat = Field(default=-0.5, ge=-1.0, le=1.0)
     phrases: list[str] = Field(default_factory=list)
     """Extra frustration phrases, matched like keywords."""
     lexicon: SentimentLexicon = Field(default_factory=SentimentLexicon)
@@ -229,8 +230,8 @@ class IntentCategory(_Data):
     examples: list[str] = Field(min_length=1)
     escalate: bool = True
     team: TeamName | None = None
-    priority: int = Field(default=0, ge=0, le=10)
-    min_probability: float = Field(default=0.5, gt=0.0, le=1.0)
+    priority: PolicyInt = Field(default=0, ge=0, le=10)
+    min_probability: PolicyFloat = Field(default=0.5, gt=0.0, le=1.0)
 
 
 class IntentTrigger(_Data):
@@ -348,7 +349,7 @@ class UnresolvedTrigger(_Data):
     """
 
     enabled: bool = True
-    count: int = Field(default=3, ge=1, le=50)
+    count: PolicyInt = Field(default=3, ge=1, le=50)
 
 
 class BusinessHours(_Data):
@@ -379,12 +380,12 @@ class BusinessHours(_Data):
 class Comparison(_Data):
     """Numeric test; every bound given must hold (``{ge = 0.3, lt = 0.7}`` is a range)."""
 
-    lt: float | None = None
-    le: float | None = None
-    gt: float | None = None
-    ge: float | None = None
-    eq: float | None = None
-    ne: float | None = None
+    lt: PolicyFloat | None = None
+    le: PolicyFloat | None = None
+    gt: PolicyFloat | None = None
+    ge: PolicyFloat | None = None
+    eq: PolicyFloat | None = None
+    ne: PolicyFloat | None = None
 
     @model_validator(mode="after")
     def _at_least_one(self) -> Comparison:
@@ -523,7 +524,7 @@ class Rule(_Data):
     name: str = Field(min_length=1)
     when: Condition
     action: Literal["escalate", "offer_handoff", "continue"] = "escalate"
-    priority: int = Field(default=0, ge=0, le=10)
+    priority: PolicyInt = Field(default=0, ge=0, le=10)
     team: TeamName | None = None
 
 
@@ -555,15 +556,15 @@ class Policy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    version: int | None = None
-    threshold: float = Field(default=0.70, ge=0.0, le=1.0)
+    version: PolicyInt | None = None
+    threshold: Probability = 0.70
     low_confidence: LowConfidenceTrigger = Field(default_factory=LowConfidenceTrigger)
     keyword: KeywordTrigger = Field(default_factory=KeywordTrigger)
     human_request: HumanRequestTrigger = Field(default_factory=HumanRequestTrigger)
     sentiment: SentimentTrigger = Field(default_factory=SentimentTrigger)
     intent: IntentTrigger = Field(default_factory=IntentTrigger)
     unresolved_exchanges: UnresolvedTrigger = Field(default_factory=UnresolvedTrigger)
-    ai_error_priority: int = Field(default=1, ge=0, le=10)
+    ai_error_priority: PolicyInt = Field(default=1, ge=0, le=10)
     """Queue priority of turns escalated because the answerer failed (always escalated)."""
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
     rules: list[Rule] = Field(default_factory=default_rules)

@@ -36,7 +36,7 @@ def build_operator_desk(
     operators watch the policy. Call ``start()`` on the running event loop and
     ``close()`` when done. Raises :class:`~handoff_server.errors.DataDirError` when the
     store cannot be opened again."""
-    policy = PolicyDesk(store, service.policies, poll_seconds)
+    policy = PolicyDesk(store, service.policies, poll_seconds, settings.server.page_bytes)
     configured = [*settings.assignment.push_teams, *settings.assignment.pull_teams]
     insights = Insights(service, AsyncStore(open_store(settings.store)), configured)
     kb = KbDesk(service, settings)

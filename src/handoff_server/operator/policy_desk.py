@@ -21,6 +21,7 @@ import weakref
 from typing import Any
 
 from handoff_server.errors import Conflict, NotFound
+from handoff_server.guard.paging import fitting
 from handoff_server.hub import Subscriber
 from handoff_server.operator.policy_text import checked_policy, policy_changes
 from handoff_server.policies import CONFIG_AUTHOR, PolicyBook
@@ -48,13 +49,22 @@ class PolicyDesk:
     and ``policy_rollback`` (see :mod:`handoff_server.protocol_operator`).
 
     ``store``: the server's store; ``book``: the conversation service's policy in force;
-    ``poll_seconds``: how often the stored version is checked while someone watches.
+    ``poll_seconds``: how often the stored version is checked while someone watches;
+    ``page_bytes``: the largest ``policy_history`` page, in JSON bytes
+    (``server.page_bytes``, well under the 1 MiB frames the product's clients accept).
     """
 
-    def __init__(self, store: AsyncStore, book: PolicyBook, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self,
+        store: AsyncStore,
+        book: PolicyBook,
+        poll_seconds: float = 1.0,
+        page_bytes: int = 256 * 1024,
+    ) -> None:
         self._store = store
         self._book = book
         self.poll_seconds = poll_seconds
+        self.page_bytes = page_bytes
         self._watchers: weakref.WeakSet[Subscriber] = weakref.WeakSet()
         self._pushed = 0
         """The newest version pushed to (or read by) the watchers."""
@@ -122,23 +132,18 @@ class PolicyDesk:
     async def history(
         self, frame: OPolicyHistory, agent: AgentInfo, sub: Subscriber
     ) -> SPolicyHistory:
-        """The newest ``frame.limit`` versions, newest first, each with its changes."""
+        """A page of versions older than ``frame.before`` (all: ``None``), newest first,
+        each with its changes: at most ``frame.limit``, and no more than fit in
+        ``page_bytes`` (at least one); ``more`` when older versions are left."""
         records = await self._store.call(self._store.store.policy_history)
-        versions = []
-        for i in range(len(records) - 1, max(-1, len(records) - 1 - frame.limit), -1):
-            r = records[i]
-            before = records[i - 1].body if i > 0 else None
-            versions.append(
-                PolicyVersionInfo(
-                    version=r.version,
-                    author=r.author,
-                    created_at=r.created_at,
-                    comment=r.comment,
-                    rolled_back_to=r.rolled_back_to,
-                    changes=policy_changes(before, r.body),
-                )
-            )
-        return SPolicyHistory(request_id=frame.request_id, versions=versions)
+        older = [
+            i for i, r in enumerate(records) if frame.before is None or r.version < frame.before
+        ]
+        versions = [_version_info(records, i) for i in reversed(older[-frame.limit :])]
+        kept = fitting(versions, self.page_bytes)
+        return SPolicyHistory(
+            request_id=frame.request_id, versions=versions[:kept], more=kept < len(older)
+        )
 
     async def _store_version(
         self,
@@ -150,30 +155,44 @@ class PolicyDesk:
     ) -> SPolicy | SPolicyValidation:
         """Validate ``body`` and store it as the version after ``frame.base_version``,
         then push it to the other watchers. A retried frame (same client message id)
-        gets the version it stored. Raises :class:`Conflict` when another version was
-        stored since ``base_version``; an invalid body is answered with its problems."""
+        gets the version it stored, also while the first is still being stored: the
+        look-up and the write happen under one lock, and a conflicting version stored
+        elsewhere (another process) under the same id counts as that retry. Raises
+        :class:`Conflict` when another version was stored since ``base_version``; an
+        invalid body is answered with its problems."""
         s = self._store.store
-        again = await self._store.call(s.policy_for_client_msg, agent.id, frame.client_msg_id)
-        if again is not None:
-            return _frame(again, frame.request_id)
         policy, problems = checked_policy(body)
         if policy is None:
             return SPolicyValidation(request_id=frame.request_id, ok=False, problems=problems)
         async with self._lock:
+            again = await self._store.call(s.policy_for_client_msg, agent.id, frame.client_msg_id)
+            if again is not None:
+                return _frame(again, frame.request_id)
             record = await self._store.call(
                 s.apply_policy, policy.to_data(), agent.name, frame.base_version, meta
             )
             if record is None:
-                latest = await self._store.call(s.latest_policy_version)
-                raise Conflict(
-                    f"the policy changed since version {frame.base_version}: version {latest}"
-                    " is in force; start from it"
-                )
+                return await self._retry_or_conflict(agent, frame)
             # Compiled before answering: the next turn of every conversation uses it.
             await self._book.current(fresh=True)
             self._pushed = max(self._pushed, record.version)
             self._push(_frame(record, None), but=sub)
         return _frame(record, frame.request_id)
+
+    async def _retry_or_conflict(
+        self, agent: AgentInfo, frame: OPolicyApply | OPolicyRollback
+    ) -> SPolicy:
+        """After a refused write: the version this client message id stored (by another
+        node or process, racing), else :class:`Conflict` naming the version in force."""
+        s = self._store.store
+        again = await self._store.call(s.policy_for_client_msg, agent.id, frame.client_msg_id)
+        if again is not None:
+            return _frame(again, frame.request_id)
+        latest = await self._store.call(s.latest_policy_version)
+        raise Conflict(
+            f"the policy changed since version {frame.base_version}: version {latest}"
+            " is in force; start from it"
+        )
 
     async def _in_force(self, request_id: str | None) -> SPolicy:
         record = await self._store.call(self._store.store.latest_policy)
@@ -208,6 +227,20 @@ class PolicyDesk:
                     self._push(_frame(record, None))
             except Exception:  # the store may be closing; try again on the next tick
                 log.exception("checking the stored policy version failed")
+
+
+def _version_info(records: list[PolicyRecord], i: int) -> PolicyVersionInfo:
+    """``records[i]`` (oldest first) with its changes from the version before it."""
+    r = records[i]
+    before = records[i - 1].body if i > 0 else None
+    return PolicyVersionInfo(
+        version=r.version,
+        author=r.author,
+        created_at=r.created_at,
+        comment=r.comment,
+        rolled_back_to=r.rolled_back_to,
+        changes=policy_changes(before, r.body),
+    )
 
 
 def _frame(record: PolicyRecord, request_id: str | None) -> SPolicy:

@@ -20,6 +20,7 @@ from handoff_server.protocol_operator import (
     SAnalytics,
     SKnowledgeGaps,
     SPolicy,
+    SPolicyHistory,
     SRiskCoverage,
     SWhatIf,
 )
@@ -137,6 +138,9 @@ class OperatorModel:
     draft: PolicyDraft = field(default_factory=PolicyDraft)
     history: list[PolicyVersionInfo] | None = None
     """Stored versions, newest first."""
+    history_wait: tuple[str, bool] | None = None
+    """The ``policy_history`` request whose page is awaited, and whether it is the first
+    page (which starts the list again); pages of other requests are dropped."""
     what_if: SWhatIf | None = None
     risk: SRiskCoverage | None = None
     analytics: SAnalytics | None = None
@@ -158,6 +162,8 @@ class OperatorModel:
         if new:
             self.generation += 1
             self.history = None
+            self.history_wait = None  # pages still coming belong to the old list
+            self.loading.discard("history")
             self.what_if = None
         if draft.base_version is None or (new and not draft.dirty):
             draft.start_from(policy)
@@ -166,6 +172,26 @@ class OperatorModel:
             draft.newer = policy
             return "kept_edits"
         return "same"
+
+    def history_asked(self, request_id: str, first: bool) -> None:
+        """A page of the history was asked for (``first``: without ``before``)."""
+        self.history_wait = (request_id, first)
+        self.loading.add("history")
+
+    def history_page(self, page: SPolicyHistory, request_id: str | None) -> int | None:
+        """A page of the history arrived for ``request_id``: the first page replaces the
+        list, the next ones are added to its end. Returns the ``before`` to ask the next
+        page with, ``None`` when the list is whole (or the page answers no request
+        awaited: it is dropped)."""
+        if self.history_wait is None or self.history_wait[0] != request_id:
+            return None
+        first = self.history_wait[1]
+        self.history = [*([] if first else self.history or []), *page.versions]
+        if page.more and page.versions:
+            return page.versions[-1].version
+        self.history_wait = None
+        self.loading.discard("history")
+        return None
 
     def reload(self) -> bool:
         """Drop the edit and start from the policy in force; False when none arrived yet."""

@@ -17,6 +17,7 @@ from handoff_server.protocol_operator import (
     OPolicyRollback,
     PolicyVersionInfo,
     SPolicy,
+    SPolicyHistory,
 )
 from handoff_tui.messages import OperatorRefused, OperatorReply
 from handoff_tui.model.policy_text import change_text
@@ -25,7 +26,11 @@ from handoff_tui.widgets.operator.confirm import ConfirmModal
 from handoff_tui.widgets.operator.pane import OperatorPane
 from handoff_tui.widgets.operator.tables import cell, num, utc
 
-__all__ = ["HistoryPane", "diff_lines"]
+__all__ = ["HISTORY_PAGE_VERSIONS", "HistoryPane", "diff_lines"]
+
+HISTORY_PAGE_VERSIONS = 500
+"""Versions asked for per ``policy_history`` request (the most a request may ask); the
+server cuts each page to its page size in bytes and says ``more``."""
 
 
 def diff_lines(version: PolicyVersionInfo) -> list[Content]:
@@ -71,9 +76,15 @@ class HistoryPane(OperatorPane, Vertical):
         return self.op.history is not None
 
     def load(self) -> None:
-        """Ask for the stored versions."""
-        self.op.loading.add("history")
-        self.desk.ask(self, OPolicyHistory, type="policy_history")
+        """Ask for the stored versions: the newest page, then each older page while the
+        server says ``more``."""
+        self._ask_page(None)
+
+    def _ask_page(self, before: int | None) -> None:
+        request_id = self.desk.ask(
+            self, OPolicyHistory, type="policy_history", limit=HISTORY_PAGE_VERSIONS, before=before
+        )
+        self.op.history_asked(request_id, first=before is None)
 
     def redraw(self) -> None:
         """Show the versions and the highlighted one's changes."""
@@ -151,7 +162,11 @@ class HistoryPane(OperatorPane, Vertical):
 
     @on(OperatorReply)
     def _answered(self, message: OperatorReply) -> None:
-        if isinstance(message.frame, SPolicy):
+        if isinstance(message.frame, SPolicyHistory):
+            before = self.op.history_page(message.frame, message.request_id)
+            if before is not None:
+                self._ask_page(before)
+        elif isinstance(message.frame, SPolicy):
             self.op.draft.start_from(message.frame)
             self.desk.tell(f"Rolled back: version {message.frame.version} is in force.")
             # The new version comes first in the list (the screen asks for it again, as
@@ -162,5 +177,6 @@ class HistoryPane(OperatorPane, Vertical):
     @on(OperatorRefused)
     def _refused(self, message: OperatorRefused) -> None:
         self.op.loading.discard("history")
+        self.op.history_wait = None
         self.desk.tell(f"{message.detail} ({message.code})", title="History", severity="error")
         self.redraw()
