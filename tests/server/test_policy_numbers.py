@@ -1,16 +1,22 @@
 """Every number in a policy is finite and strictly a number, whichever way the policy
-comes in: an operator's frame (JSON with ``NaN``/``Infinity`` literals), ``handoff policy
-import`` of a JSON or TOML file (real server, real clients, the real CLI)."""
+comes in: an operator's frame, ``handoff policy import`` of a JSON or TOML file (real
+server, real clients, the real CLI). ``NaN`` and ``Infinity`` never reach a policy over
+the wire (JSON has no such numbers: the frame is ``invalid_json``); the policy model
+refuses them too, for files and the environment."""
 
 from __future__ import annotations
 
 import copy
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from handoff_server.escalation.policy import Policy
+from handoff_server.protocol import SError
 from handoff_server.protocol_operator import SPolicy, SPolicyValidation
 from tests.conftest import create_token
 from tests.helpers import agent, events, run_handoff, say, start_visitor
@@ -53,6 +59,29 @@ BAD_NUMBERS: list[tuple[tuple[str | int, ...], Any, str]] = [
 ]
 
 
+def _non_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _model_refuses(body: dict[str, Any], loc: tuple[str | int, ...], says: str) -> None:
+    """The policy model itself refuses ``body`` at ``loc`` saying ``says``."""
+    with pytest.raises(ValidationError) as exc:
+        Policy.model_validate(body)
+    places = {tuple(e["loc"]): e["msg"] for e in exc.value.errors()}
+    assert says in places[loc], places
+
+
+async def _refused(op: Any, frame: dict[str, Any], non_finite: bool) -> list[Any]:
+    """``frame`` refused: as not JSON when it holds a non-finite number, else by the
+    policy's validation; returns the problems (none for ``invalid_json``)."""
+    answer = await ask(op, frame)
+    if non_finite:
+        assert isinstance(answer, SError) and answer.code == "invalid_json", answer
+        return []
+    assert isinstance(answer, SPolicyValidation) and not answer.ok, answer
+    return list(answer.problems)
+
+
 @pytest.mark.parametrize(("loc", "value", "says"), BAD_NUMBERS, ids=lambda x: repr(x))
 async def test_a_bad_number_is_refused_at_its_field_and_nothing_is_applied(
     server, loc: tuple[str | int, ...], value: Any, says: str
@@ -60,12 +89,12 @@ async def test_a_bad_number_is_refused_at_its_field_and_nothing_is_applied(
     op = await agent(server.url, await create_token(server, "Olga", "operator"))
     v1 = await policy_in_force(op)
     body = _set(v1.policy, loc, value)
-    checked = await ask(op, {"type": "policy_validate", "policy": body})
-    assert isinstance(checked, SPolicyValidation) and not checked.ok, checked
-    places = {tuple(p.loc): p.message for p in checked.problems}
-    assert says in places[loc], places
-    refused = await ask(op, apply(body, v1.version))
-    assert isinstance(refused, SPolicyValidation) and not refused.ok, refused
+    _model_refuses(body, loc, says)
+    problems = await _refused(op, {"type": "policy_validate", "policy": body}, _non_finite(value))
+    if problems:
+        places = {tuple(p.loc): p.message for p in problems}
+        assert says in places[loc], places
+    await _refused(op, apply(body, v1.version), _non_finite(value))
     assert (await policy_in_force(op)).version == v1.version
 
 
@@ -74,15 +103,19 @@ async def test_a_nan_bound_in_a_rule_is_refused_and_turns_keep_their_outcome(ser
     the AI keeps answering the question it answers."""
     op = await agent(server.url, await create_token(server, "Olga", "operator"))
     v1 = await policy_in_force(op)
-    for when, loc in [
-        ({"not": {"confidence": {"lt": float("nan")}}}, ("not", "confidence", "lt")),
-        ({"confidence": {"ge": float("-inf")}}, ("confidence", "ge")),
-        ({"exchanges": {"ge": True}}, ("exchanges", "ge")),
-        ({"sentiment": {"lt": "0"}}, ("sentiment", "lt")),
+    for when, loc, bound in [
+        ({"not": {"confidence": {"lt": float("nan")}}}, ("not", "confidence", "lt"), math.nan),
+        ({"confidence": {"ge": float("-inf")}}, ("confidence", "ge"), -math.inf),
+        ({"exchanges": {"ge": True}}, ("exchanges", "ge"), True),
+        ({"sentiment": {"lt": "0"}}, ("sentiment", "lt"), "0"),
     ]:
-        refused = await ask(op, apply(_with_rule(v1.policy, when), v1.version))
-        assert isinstance(refused, SPolicyValidation) and not refused.ok, (when, refused)
-        assert ("rules", 0, "when", *loc) in [tuple(p.loc) for p in refused.problems]
+        body = _with_rule(v1.policy, when)
+        with pytest.raises(ValidationError) as exc:
+            Policy.model_validate(body)
+        assert ("rules", 0, "when", *loc) in [tuple(e["loc"]) for e in exc.value.errors()]
+        problems = await _refused(op, apply(body, v1.version), _non_finite(bound))
+        if problems:
+            assert ("rules", 0, "when", *loc) in [tuple(p.loc) for p in problems]
     assert (await policy_in_force(op)).version == v1.version
     conn, _ = await start_visitor(server.url)
     assert events(await say(conn, COVERED), "ai_message")
@@ -92,19 +125,17 @@ async def test_a_nan_bound_in_a_rule_is_refused_and_turns_keep_their_outcome(ser
 
 
 async def test_a_raw_frame_with_json_nan_literals_is_refused(server) -> None:
-    """The wire's JSON parser reads ``NaN`` and ``Infinity``: the policy still refuses them."""
+    """Python's JSON parser reads ``NaN`` and ``Infinity``; JSON has no such numbers, so
+    the frame is refused as not JSON before any policy sees it."""
     op = await agent(server.url, await create_token(server, "Olga", "operator"))
     v1 = await policy_in_force(op)
     text = json.dumps(v1.policy).replace('"threshold": 0.7', '"threshold": NaN', 1)
     assert "NaN" in text
     raw = f'{{"type": "policy_validate", "request_id": "r-nan", "policy": {text}}}'
     await op.send(raw)
-    frames = await op.recv_until(lambda f: getattr(f, "request_id", None) == "r-nan")
-    answer = frames[-1]
-    assert isinstance(answer, SPolicyValidation) and not answer.ok
-    assert [(p.loc, p.message) for p in answer.problems] == [
-        (["threshold"], "Input should be a finite number")
-    ]
+    answer = await op.recv(timeout=10)
+    assert isinstance(answer, SError) and answer.code == "invalid_json", answer
+    assert (await policy_in_force(op)).version == v1.version
 
 
 async def test_policy_import_refuses_bad_numbers_with_bad_policy(
