@@ -173,6 +173,41 @@ async def test_a_backtracking_pattern_on_visitor_text_does_not_stall_the_server(
     await conn.close()
 
 
+async def test_many_backtracking_patterns_share_one_budget_per_turn(
+    server_factory, tmp_path: Path
+) -> None:
+    """Each search was bounded (20 ms), the turn was not: a rule with 300 conditions
+    ``visitor.plan matches ^(a|a)+$`` took 300 x 20 ms = 6 s for one turn of a visitor
+    whose plan was 40 a's and a "!", with every other visitor waiting for it. The
+    searches of a turn now share one budget (50 ms) and a pattern that ran out of time
+    on a text is remembered, so each turn of that visitor, and another visitor's turn
+    meanwhile, is answered at once."""
+    data = tmp_path / "data"
+    srv = await server_factory(data_dir=data)
+    code, out, _ = await cli("policy", "export", "--json", "--data-dir", str(data))
+    body = json.loads(out)
+    hostile = [{"visitor": {"field": "plan", "matches": f"^(a|a)+$(?#{i})"}} for i in range(300)]
+    body["rules"][:0] = [{"name": "hostile plans", "when": {"any": hostile}}]
+    changed = tmp_path / "p.json"
+    changed.write_text(json.dumps(body))
+    code, _, err = await cli("policy", "import", str(changed), "--data-dir", str(data))
+    assert code == 0, err
+
+    loop = asyncio.get_running_loop()
+    attacker, _ = await start_visitor(srv.url, fields={"plan": "a" * 40 + "!"})
+    bystander, _ = await start_visitor(srv.url)
+    for _ in range(2):
+        t0 = loop.time()
+        attack = asyncio.create_task(say(attacker, COVERED))
+        await asyncio.sleep(0.05)  # the attacker's turn is being judged
+        (other,) = events(await say(bystander, COVERED), "ai_message")
+        (ai,) = events(await attack, "ai_message")
+        assert loop.time() - t0 < 2.0
+        assert ai.data.confidence >= 0.70 and other.data.confidence >= 0.70
+    await attacker.close()
+    await bystander.close()
+
+
 async def test_policy_export_to_a_path_that_cannot_be_written_is_a_clear_error(
     tmp_path: Path,
 ) -> None:

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 
 from handoff_server.escalation.intents import IntentMatch
 from handoff_server.escalation.models import Action, TriggerKind, question_reason
-from handoff_server.escalation.patterns import glob_pattern, pattern, searches
+from handoff_server.escalation.patterns import glob_pattern, pattern, searches, turn_budget
 from handoff_server.escalation.policy import BusinessHours, Comparison, Condition, Policy, Rule
 from handoff_server.escalation.signals import TurnSignals
 from handoff_server.language.text import PhraseMatch
@@ -91,7 +91,13 @@ class Verdict:
 
 def judge(policy: Policy, s: TurnSignals) -> Verdict:
     """Decide the turn ``s`` under ``policy`` (see :mod:`handoff_server.escalation.policy`
-    for the order of the steps). Never raises on valid signals."""
+    for the order of the steps). Never raises on valid signals. The policy's patterns
+    searched in the visitor's text share one :func:`~.patterns.turn_budget`."""
+    with turn_budget():
+        return _judge(policy, s)
+
+
+def _judge(policy: Policy, s: TurnSignals) -> Verdict:
     t = policy.threshold
     human, about = _human(policy, s)
     keywords = list(s.keywords) if policy.keyword.enabled else []
