@@ -361,8 +361,9 @@ class WebhookSettings(_Section):
     timeout_seconds: float = Field(
         default=10.0, gt=0, le=WEBHOOK_TIMEOUT_MAX_SECONDS, allow_inf_nan=False
     )
-    """Time one delivery may take (seconds; finite, above 0, at most 600): connect,
-    send, answer."""
+    """Time one try of a delivery may take in all (seconds; finite, above 0, at most
+    600): resolving the host, connecting, sending, the answer's headers and the start of
+    its body."""
 
     @field_validator("endpoints")
     @classmethod
