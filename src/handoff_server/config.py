@@ -19,7 +19,8 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -291,11 +292,38 @@ RETRY_SCHEDULE_SECONDS = [5, 300, 1800, 7200, 18000] + [36000] * 6
 between 0 and its ceiling (full jitter), never shorter than a ``Retry-After``."""
 
 
+WEBHOOK_TIMEOUT_MAX_SECONDS = 600.0
+"""Longest ``webhooks.timeout_seconds`` accepted (ten minutes)."""
+RETRY_CEILING_MAX_SECONDS = 30 * 86400.0
+"""Longest ceiling accepted in ``webhooks.retry_schedule_seconds`` (30 days)."""
+
+RetryCeiling = Annotated[float, Field(gt=0, le=RETRY_CEILING_MAX_SECONDS, allow_inf_nan=False)]
+"""One ceiling of ``webhooks.retry_schedule_seconds``: finite, above 0, at most 30 days."""
+
+
+def webhook_url(value: str) -> str:
+    """``value`` if it is an absolute ``http://`` or ``https://`` URL with a host (and a
+    valid port, no spaces or control characters); raises ``ValueError`` otherwise."""
+    problem = "must be an absolute http:// or https:// URL with a host"
+    if any(c.isspace() or not c.isprintable() for c in value):
+        raise ValueError(problem + " (no spaces or control characters)")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # reading it checks it: ValueError when not a port number
+    except ValueError as exc:
+        raise ValueError(f"{problem} ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(problem)
+    if port == 0:
+        raise ValueError(problem + " (port 0 is no port)")
+    return value
+
+
 class WebhookEndpoint(_Section):
     """One ``[[webhooks.endpoints]]`` entry."""
 
-    url: str = Field(pattern=r"^https?://[^/\s]+")
-    """Where events are POSTed (http or https)."""
+    url: str
+    """Where events are POSTed: an absolute http or https URL with a host."""
     secret: str
     """Signing secret, ``whsec_`` + base64 (Standard Webhooks)."""
     events: list[WebhookEvent] = Field(default_factory=list)
@@ -317,17 +345,27 @@ class WebhookEndpoint(_Section):
             raise ValueError("must be 'whsec_' followed by base64 of at least 16 bytes")
         return value
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return webhook_url(value)
+
 
 class WebhookSettings(_Section):
     """Outgoing webhooks (``docs/webhooks.md``)."""
 
     endpoints: list[WebhookEndpoint] = Field(default_factory=list)
-    retry_schedule_seconds: list[float] = Field(
+    retry_schedule_seconds: list[RetryCeiling] = Field(
         default_factory=lambda: [float(s) for s in RETRY_SCHEDULE_SECONDS], min_length=1
     )
-    """Ceilings of the waits between tries; after the last the delivery is failed."""
-    timeout_seconds: float = Field(default=10.0, gt=0)
-    """Time one delivery may take (connect, send, answer)."""
+    """Ceilings (seconds; each finite, above 0, at most 30 days) of the waits between
+    tries; after the last the delivery is failed."""
+    timeout_seconds: float = Field(
+        default=10.0, gt=0, le=WEBHOOK_TIMEOUT_MAX_SECONDS, allow_inf_nan=False
+    )
+    """Time one try of a delivery may take in all (seconds; finite, above 0, at most
+    600): resolving the host, connecting, sending, the answer's headers and the start of
+    its body."""
 
     @field_validator("endpoints")
     @classmethod

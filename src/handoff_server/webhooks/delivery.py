@@ -1,23 +1,22 @@
 """Posting outbox rows: one shared ``httpx.AsyncClient``, back-off with full jitter,
-``Retry-After``, refusal of private addresses. Runs as one background task, so a slow
-or dead endpoint never holds up a conversation.
+``Retry-After``, refusal of private addresses (one try: :mod:`.attempt`). Runs as a
+background task, so a slow or dead endpoint never holds up a conversation.
 
 Rows are claimed before they are posted (:meth:`~handoff_server.store.Store.claim_outbox`):
 with several nodes on one store, each due row goes to one node's deliverer, and one
-conversation's rows for one endpoint to one deliverer at a time, posted in order. A
-claim lasts :func:`lease_seconds`; a node that dies mid-delivery leaves its rows to
-another node once it lapses (the row being posted then may be posted twice: receivers
-de-duplicate by ``webhook-id``)."""
+conversation's rows for one endpoint to one deliverer at a time, posted in order. Each
+claimed (endpoint, conversation) pair is posted by a task of its own, up to
+:data:`BATCH` at once, so a slow receiver holds up only its own pairs. A claim lasts
+:func:`lease_seconds`; a node that dies mid-delivery leaves its rows to another node
+once it lapses (the row being posted then may be posted twice: receivers de-duplicate by
+``webhook-id``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
-import ipaddress
 import logging
 import random
-import socket
 import uuid
 from datetime import datetime, timedelta
 
@@ -26,7 +25,7 @@ import httpx
 from handoff_server.background import BackgroundTask
 from handoff_server.config import WebhookEndpoint, WebhookSettings
 from handoff_server.store import AsyncStore, OutboxRow, outbox_conversation, utcnow
-from handoff_server.webhooks.bodies import body_for, signed_headers
+from handoff_server.webhooks.attempt import try_once
 from handoff_server.webhooks.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -34,44 +33,10 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 5.0
 """Longest sleep between looks at the outbox (rows due after a restart are found so)."""
 BATCH = 50
-"""(Endpoint, conversation) pairs claimed at once (each with its due rows)."""
+"""Most (endpoint, conversation) pairs (each with its due rows) a deliverer holds and
+posts at once, each in a task of its own."""
 RETRY_AFTER_CAP_SECONDS = 86400.0
 """Longest ``Retry-After`` obeyed (one day)."""
-
-
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """A ``Retry-After`` header as seconds from ``now``: delta-seconds or an HTTP date;
-    ``None`` when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - now).total_seconds())
-
-
-async def refusal(endpoint: WebhookEndpoint) -> str | None:
-    """Why ``endpoint`` may not be called (its host resolves to a private, loopback,
-    link-local or otherwise non-global address and ``allow_private`` is false), or
-    ``None``. Raises ``OSError`` when the host does not resolve."""
-    if endpoint.allow_private:
-        return None
-    url = httpx.URL(endpoint.url)
-    infos = await asyncio.get_running_loop().getaddrinfo(
-        url.host, url.port or (443 if url.scheme == "https" else 80), type=socket.SOCK_STREAM
-    )
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            return (
-                f"refused: {url.host} resolves to {address}, a private, loopback or"
-                " link-local address (set allow_private = true on the endpoint to allow it)"
-            )
-    return None
 
 
 def lease_seconds(timeout: float) -> float:
@@ -88,31 +53,20 @@ TEST_EVENT_TYPE = "webhook.test"
 
 async def send_test_event(endpoint: WebhookEndpoint, timeout: float) -> tuple[int | None, str]:
     """POST one signed ``webhook.test`` event to ``endpoint`` (its format, its secret)
-    with a client of its own; returns ``(HTTP status, reason)``, or ``(None, why)`` when
-    the endpoint is refused (a private address without ``allow_private``) or cannot be
-    reached. Nothing is stored."""
-    try:
-        refused = await refusal(endpoint)
-    except OSError as exc:
-        return None, f"cannot resolve the host: {exc}"
-    if refused:
-        return None, refused
-    now = utcnow()
+    with a client of its own, within ``timeout`` seconds in all; returns ``(HTTP status,
+    reason)``, or ``(None, why)`` when the endpoint is refused (a private address without
+    ``allow_private``), cannot be reached or does not answer in time. Nothing is
+    stored."""
     event_id = "msg_test_" + uuid.uuid4().hex
     payload = {
         "id": event_id,
         "type": TEST_EVENT_TYPE,
-        "timestamp": now.isoformat(),
+        "timestamp": utcnow().isoformat(),
         "data": {"message": "A test event from `handoff webhooks test`."},
     }
-    body = body_for(endpoint, payload)
-    headers = signed_headers(endpoint, event_id, body, now)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as client:
-        try:
-            response = await client.post(endpoint.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"
-    return response.status_code, response.reason_phrase
+        outcome = await try_once(client, endpoint, event_id, payload, timeout)
+    return outcome.status, outcome.reason
 
 
 class Deliverer:
@@ -122,7 +76,8 @@ class Deliverer:
     rows are written. ``start()`` begins, ``close()`` stops, hands back the rows claimed
     and not yet posted, and closes the client. A row being posted when the server stops
     stays pending and is posted again (at least once; receivers de-duplicate by
-    ``webhook-id``)."""
+    ``webhook-id``). Whatever goes wrong with one row is one failed try of it (counted,
+    retried after a back-off), never the end of the task."""
 
     def __init__(self, store: AsyncStore, settings: WebhookSettings, outbox: Outbox) -> None:
         self._store = store
@@ -134,6 +89,8 @@ class Deliverer:
         self._task = BackgroundTask()
         self._claimed: set[tuple[str, str]] = set()
         """(id, endpoint) of the rows claimed here and not yet posted."""
+        self._posting: set[asyncio.Task[None]] = set()
+        """One task per claimed (endpoint, conversation) pair being posted."""
 
     def start(self) -> None:
         """Open the shared client and start the task."""
@@ -143,8 +100,12 @@ class Deliverer:
         self._task.start(self._run(), "webhooks")
 
     async def close(self) -> None:
-        """Stop the task and close the client. Idempotent."""
+        """Stop the task and the posts under way, and close the client. Idempotent."""
         await self._task.close()
+        posting = list(self._posting)
+        for task in posting:
+            task.cancel()
+        await asyncio.gather(*posting, return_exceptions=True)
         await self._release()
         if self._client is not None:
             await self._client.aclose()
@@ -163,31 +124,57 @@ class Deliverer:
     async def _run(self) -> None:
         while True:
             self.outbox.wake.clear()
-            try:
-                now = utcnow()
-                until = now + timedelta(seconds=lease_seconds(self.settings.timeout_seconds))
-                due = await self._store.call(self._db.claim_outbox, now, BATCH, until)
-                self._claimed.update((r.id, r.endpoint) for r in due)
-                groups = in_order(due)
-                await asyncio.gather(*(self._deliver_in_order(rows, until) for rows in groups))
-            except Exception:
-                log.exception("webhook delivery round failed")
-                groups = []
-            if len(groups) < BATCH:
+            free = BATCH - len(self._posting)
+            started = await self._claim(free) if free > 0 else 0
+            # All free places filled: more may be due. Otherwise wait for a new row, a
+            # retry falling due or a pair finished (its next row may be due now).
+            if free == 0 or started < free:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.outbox.wake.wait(), POLL_SECONDS)
 
+    async def _claim(self, limit: int) -> int:
+        """Claim the due rows of up to ``limit`` (endpoint, conversation) pairs and start
+        a task posting each pair's; returns how many pairs."""
+        try:
+            now = utcnow()
+            until = now + timedelta(seconds=lease_seconds(self.settings.timeout_seconds))
+            due = await self._store.call(self._db.claim_outbox, now, limit, until)
+            self._claimed.update((r.id, r.endpoint) for r in due)
+            groups = in_order(due)
+        except Exception:  # tried again after a wait; any claims lapse
+            log.exception("could not claim webhook deliveries")
+            return 0
+        for rows in groups:
+            task = asyncio.create_task(self._deliver_in_order(rows, until), name="webhook")
+            self._posting.add(task)
+            task.add_done_callback(self._posted)
+        return len(groups)
+
+    def _posted(self, task: asyncio.Task[None]) -> None:
+        self._posting.discard(task)
+        self.outbox.kick()
+
     async def _deliver_in_order(self, rows: list[OutboxRow], until: datetime) -> None:
         """Deliver one conversation's rows for one endpoint one after another, while a
-        whole post still fits in the claim (ending ``until``); hand back the rest."""
+        whole try still fits in the claim (ending ``until``); hand back the rest."""
         for i, row in enumerate(rows):
             if utcnow() + timedelta(seconds=self.settings.timeout_seconds) >= until:
                 await self._release([(r.id, r.endpoint) for r in rows[i:]])
                 return
             try:
                 await self._deliver(row)
+            except Exception as exc:
+                await self._unexpected(row, exc)
             finally:
                 self._claimed.discard((row.id, row.endpoint))
+
+    async def _unexpected(self, row: OutboxRow, exc: Exception) -> None:
+        """Count an exception while handling ``row`` as a failed try of it."""
+        log.exception("webhook %s to %s: unexpected error", row.id, row.endpoint)
+        try:
+            await self._retry(row, row.attempts + 1, f"{type(exc).__name__}: {exc}", None)
+        except Exception:  # the store too: the claim lapses and the row is tried again
+            log.exception("webhook %s to %s: could not record the failed try", row.id, row.endpoint)
 
     async def _deliver(self, row: OutboxRow) -> None:
         attempts = row.attempts + 1
@@ -195,31 +182,16 @@ class Deliverer:
         if endpoint is None:
             await self._fail(row, attempts, "the endpoint is no longer configured")
             return
-        try:
-            refused = await refusal(endpoint)
-        except OSError as exc:
-            await self._retry(row, attempts, f"cannot resolve the host: {exc}", None)
-            return
-        if refused:
-            await self._fail(row, attempts, refused)
-            return
-        await self._post(row, endpoint, attempts)
-
-    async def _post(self, row: OutboxRow, endpoint: WebhookEndpoint, attempts: int) -> None:
         assert self._client is not None
-        now = utcnow()
-        body = body_for(endpoint, row.payload)
-        headers = signed_headers(endpoint, row.id, body, now)
-        try:
-            response = await self._client.post(endpoint.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            await self._retry(row, attempts, f"{type(exc).__name__}: {exc}", None)
-            return
-        if response.is_success:
+        outcome = await try_once(
+            self._client, endpoint, row.id, row.payload, self.settings.timeout_seconds
+        )
+        if outcome.ok:
             await self._store.call(self._db.outbox_delivered, row.id, row.endpoint, attempts)
-            return
-        wait = retry_after_seconds(response.headers.get("retry-after"), utcnow())
-        await self._retry(row, attempts, f"HTTP {response.status_code}", wait)
+        elif outcome.refused:
+            await self._fail(row, attempts, outcome.error)
+        else:
+            await self._retry(row, attempts, outcome.error, outcome.retry_after)
 
     async def _retry(
         self, row: OutboxRow, attempts: int, error: str, retry_after: float | None
