@@ -244,6 +244,35 @@ async def test_a_private_address_is_refused_without_allow_private(server_factory
     assert receiver.requests == []
 
 
+async def test_the_address_checked_is_the_address_called(server_factory, receiver, monkeypatch):
+    """The private-address check resolved the host, then httpx resolved it again to
+    connect: a host whose DNS answers a public address to the check and a private one
+    to the connection (DNS rebinding) reached the private one. A try now resolves once
+    and connects to the address it checked, sending the host as ``Host`` (and, for
+    https, as the TLS server name). Here the name answers 127.0.0.1 once, then an
+    unroutable address (192.0.2.1, TEST-NET-1): the event must reach the receiver on
+    127.0.0.1, with the name as its ``Host``."""
+    real = socket.getaddrinfo
+    answers: list[str] = []
+
+    def rebinding(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host != "rebind.test":
+            return real(host, port, *args, **kwargs)
+        answers.append("127.0.0.1" if not answers else "192.0.2.1")
+        return real(answers[-1], port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    port = receiver.url.split(":")[2].split("/")[0]
+    url = f"http://rebind.test:{port}/hook"
+    srv = await server_factory(webhooks={**endpoint(url), "timeout_seconds": 2.0})
+    await escalate(srv.url)
+    (got,) = await receiver.wait_for(1)
+    assert got.headers["host"] == f"rebind.test:{port}"
+    Webhook(SECRET).verify(got.body, got.headers)
+    row = await wait_row(srv, lambda r: r.status == "delivered")
+    assert row.attempts == 1 and answers == ["127.0.0.1"]
+
+
 async def test_slack_body_escapes_visitor_text_and_the_filter_holds(server_factory, receiver):
     hooks = endpoint(receiver.url, format="slack", events=["conversation.escalated"])
     srv = await server_factory(webhooks=hooks)

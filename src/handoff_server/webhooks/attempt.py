@@ -10,6 +10,7 @@ short, so a receiver cannot fill the server's memory with it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import ipaddress
 import socket
@@ -81,24 +82,51 @@ def retry_after_seconds(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
-async def refusal(endpoint: WebhookEndpoint) -> str | None:
-    """Why ``endpoint`` may not be called (its host resolves to a private, loopback,
-    link-local or otherwise non-global address and ``allow_private`` is false), or
-    ``None``. Raises ``OSError`` when the host does not resolve."""
-    if endpoint.allow_private:
-        return None
+@dataclass(frozen=True)
+class Target:
+    """Where one try connects: the endpoint's host resolved once, so the address checked
+    is the address called (a host whose DNS answers a public address to the check and a
+    private one to the connection, DNS rebinding, cannot reach the private one)."""
+
+    url: httpx.URL
+    """The endpoint's URL with the host replaced by the address."""
+    host: str
+    """The endpoint's host: sent as ``Host`` and, for https, as the TLS server name the
+    certificate is checked against."""
+    refused: str | None = None
+    """Why the endpoint may not be called (a non-global address), or ``None``."""
+
+    def request_extras(self, headers: dict[str, str]) -> tuple[dict[str, str], dict[str, Any]]:
+        """The headers with ``Host``, and the request extensions (the TLS server name)."""
+        port = self.url.port
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        with_host = {**headers, "host": host if port is None else f"{host}:{port}"}
+        extensions = {"sni_hostname": self.host} if self.url.scheme == "https" else {}
+        return with_host, extensions
+
+
+async def resolve(endpoint: WebhookEndpoint) -> Target:
+    """``endpoint``'s host resolved once, checked unless ``allow_private`` (refused when
+    any address it resolves to is private, loopback, link-local or otherwise not
+    global). A host given as an address is used as it is. Raises ``OSError`` when the
+    host does not resolve."""
     url = httpx.URL(endpoint.url)
     infos = await asyncio.get_running_loop().getaddrinfo(
         url.host, url.port or (443 if url.scheme == "https" else 80), type=socket.SOCK_STREAM
     )
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
-            return (
-                f"refused: {url.host} resolves to {address}, a private, loopback or"
-                " link-local address (set allow_private = true on the endpoint to allow it)"
-            )
-    return None
+    addresses = [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
+    if not addresses:
+        raise OSError(f"{url.host} resolves to no address")
+    if not endpoint.allow_private:
+        for address in addresses:
+            if not address.is_global:
+                return Target(
+                    url,
+                    url.host,
+                    f"refused: {url.host} resolves to {address}, a private, loopback or"
+                    " link-local address (set allow_private = true on the endpoint to allow it)",
+                )
+    return Target(url.copy_with(host=str(addresses[0])), url.host)
 
 
 async def try_once(
@@ -120,21 +148,28 @@ async def try_once(
     try:
         async with asyncio.timeout(timeout):
             try:
-                refused = await refusal(endpoint)
+                target = await resolve(endpoint)
             except OSError as exc:
                 return Outcome(reason=f"cannot resolve the host: {exc}")
-            if refused:
-                return Outcome(reason=refused, refused=True)
-            return await _post(client, endpoint.url, body, headers)
+            if target.refused:
+                return Outcome(reason=target.refused, refused=True)
+            return await _post(client, target, body, headers)
     except TimeoutError:
         return Outcome(reason=f"no answer within {timeout:g} s (timeout_seconds)")
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return Outcome(reason=f"{type(exc).__name__}: {exc}")
 
 
-async def _post(client: httpx.AsyncClient, url: str, body: str, headers: dict[str, str]) -> Outcome:
-    """The POST itself: the answer's status, reason, body start and ``Retry-After``."""
-    async with client.stream("POST", url, content=body, headers=headers) as response:
+async def _post(
+    client: httpx.AsyncClient, target: Target, body: str, headers: dict[str, str]
+) -> Outcome:
+    """The POST itself, to the resolved address: the answer's status, reason, body start
+    and ``Retry-After``."""
+    headers, extensions = target.request_extras(headers)
+    request = client.build_request(
+        "POST", target.url, content=body, headers=headers, extensions=extensions
+    )
+    async with contextlib.aclosing(await client.send(request, stream=True)) as response:
         start = await _read_start(response)
     ok = response.is_success
     return Outcome(
