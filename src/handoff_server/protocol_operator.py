@@ -204,17 +204,33 @@ class OKnowledgeGaps(_PeriodRequest):
     limit: int = Field(default=20, ge=1, le=200)
 
 
+def _not_blank(value: str) -> str:
+    """``value`` if it holds more than whitespace (Unicode's: NBSP, U+3000 and the like
+    count as whitespace, as ``str.strip`` and the KB loader read them), else a
+    ``PydanticCustomError``."""
+    if not value.strip():
+        raise PydanticCustomError("blank", "must hold more than whitespace")
+    return value
+
+
+NotBlank = Annotated[str, AfterValidator(_not_blank)]
+"""Text that is not empty once surrounding whitespace is stripped."""
+
+
 class KbEntryDraft(_Frame):
     """A KB entry to write: ``id`` (the file name stem: letters, digits, ``-``, ``_``),
     ``title``, example ``questions`` (at least one) and the ``answer`` (Markdown), and the
-    ``team`` its escalations go to."""
+    ``team`` its escalations go to. The title, each question and the answer must hold
+    more than whitespace (the KB loader refuses an empty answer or example question, so
+    a file with one would stop the server from starting); the server strips surrounding
+    whitespace from each and reads the answer's ``\\r\\n`` and ``\\r`` as newlines."""
 
     id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$")]
-    title: Annotated[str, Field(min_length=1, max_length=200)]
-    questions: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+    title: Annotated[NotBlank, Field(min_length=1, max_length=200)]
+    questions: list[Annotated[NotBlank, Field(min_length=1, max_length=500)]] = Field(
         min_length=1, max_length=200
     )
-    answer: Annotated[str, Field(min_length=1, max_length=20_000)]
+    answer: Annotated[NotBlank, Field(min_length=1, max_length=20_000)]
     team: TeamName | None = None
 
 

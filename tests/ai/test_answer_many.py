@@ -157,8 +157,9 @@ def test_a_failing_batch_raises_answerer_error(tfidf: RetrievalAnswerer) -> None
     broken = RetrievalAnswerer(
         tfidf.kb, dataclasses.replace(tfidf.index, coef=tfidf.index.coef[:5])
     )
-    with pytest.raises(AnswererError, match="answerer failed"):
+    with pytest.raises(AnswererError, match="engine failed on this question") as failed:
         broken.answer_many(MIXED[1::2])
+    assert failed.value.__cause__ is not None  # the exception itself: for the server log
     with pytest.raises(AnswererError):
         CourtesyAnswerer(broken, tfidf.kb).answer_many(MIXED)
     top = tfidf.answer(MIXED[1]).entry_id

@@ -202,3 +202,21 @@ def test_serve_with_a_kb_that_does_not_load(tmp_path):
     done = _handoff("serve", "--port", "0", "--data-dir", str(tmp_path / "d"), "--kb", str(kb))
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error[bad_kb]: ")
+
+
+def test_serve_on_a_data_dir_whose_added_kb_entry_does_not_load(tmp_path):
+    """An entry file an older server let an operator write (a whitespace-only answer):
+    the start names the file and says what its folder is."""
+    added = tmp_path / "d" / "kb-additions"
+    added.mkdir(parents=True)
+    added.parent.chmod(0o700)  # a data dir others cannot read (else a warning comes first)
+    (added / "blank-answer.md").write_text(
+        "---\nid: blank-answer\ntitle: Blank\nquestions:\n- what is a blank answer\n---\n\u00a0\n",
+        encoding="utf-8",
+    )
+    done = _handoff("serve", "--port", "0", "--data-dir", str(tmp_path / "d"))
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error[bad_kb]: "), done.stderr
+    assert f"{added / 'blank-answer.md'}:7: error: empty answer" in done.stderr
+    assert f"{added} holds the entries operators added" in done.stderr
+    assert "Traceback" not in done.stderr

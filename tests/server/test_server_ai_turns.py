@@ -3,12 +3,19 @@ after a restart, and policy changes apply on the next turn."""
 
 from __future__ import annotations
 
+import copy
+import logging
 import time
+from typing import Any
+
+import pytest
 
 from handoff_server.ai import Answer
 from handoff_server.errors import AnswererError
+from handoff_server.protocol import AOpen, SConversation
 from handoff_server.store import NewEvent
-from tests.helpers import events, say, start_visitor
+from tests.conftest import create_token
+from tests.helpers import agent, events, say, start_visitor
 
 
 class FailingAnswerer:
@@ -77,3 +84,42 @@ async def test_turn_interrupted_by_a_crash_is_finished_on_restart(server_factory
     stored = await second.store.call(second.store.store.events_after, cid, 0)
     assert [e.kind for e in stored] == ["conversation_started", "visitor_message", "ai_message"]
     assert stored[-1].data["entry_id"] == "account-password-reset"
+
+
+INTERNAL = "'TfidfEncoder' object has no attribute '_idf'"
+
+
+def _broken_engine(demo_answerer: Any) -> Any:
+    """The demo engine (a copy) whose encoder fails inside, as the default engine did
+    when two threads made its fast-path tables at once."""
+    broken = copy.deepcopy(demo_answerer)
+
+    def transform_rows(texts: list[str]) -> Any:
+        raise AttributeError(INTERNAL)
+
+    broken.index.encoder.transform_rows = transform_rows
+    return broken
+
+
+async def test_an_engine_failure_reads_as_a_plain_reason_and_its_text_stays_in_the_log(
+    server_factory, demo_answerer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = await server_factory(answerer=_broken_engine(demo_answerer))
+    conn, welcome = await start_visitor(server.url)
+    with caplog.at_level(logging.ERROR, logger="handoff_server"):
+        frames = await say(conn, "how do I reset my password")
+    (esc,) = events(frames, "escalated")
+    assert esc.data.trigger.model_dump() == {"kind": "ai_error"}
+    seen_by_visitor = "".join(f.model_dump_json() for f in frames)
+    assert "_idf" not in seen_by_visitor and "AttributeError" not in seen_by_visitor
+    staff = await agent(server.url, await create_token(server))
+    await staff.send(AOpen(type="open", conversation_id=welcome.conversation_id, subscribe=False))
+    packet = (await staff.recv_until(lambda f: isinstance(f, SConversation)))[-1].packet
+    assert packet.trigger is not None and packet.trigger.kind == "ai_error"
+    assert "internal error" in packet.trigger.detail and "server log" in packet.trigger.detail
+    shown = packet.model_dump_json()
+    assert "_idf" not in shown and "AttributeError" not in shown and "Error:" not in shown
+    # The detail is kept for whoever reads the server log: the error and its cause.
+    assert INTERNAL in caplog.text and "AttributeError" in caplog.text
+    await staff.close()
+    await conn.close()

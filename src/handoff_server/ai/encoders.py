@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from itertools import repeat
 from typing import Any
 
@@ -54,6 +55,10 @@ class _MemoTfidf(TfidfVectorizer):
 
 _SQRT2 = float(np.sqrt(2))
 
+_FastTables = tuple[tuple[tuple[Callable[[str], list[str]], dict[str, int]], ...], np.ndarray, int]
+"""What :meth:`TfidfEncoder.transform_rows` reads: (analyzer, vocabulary) per block, the
+IDF of every column, the number of word columns."""
+
 
 class TfidfEncoder:
     """TF-IDF word (1–2) + char_wb (2–5) n-grams, each block L2-normalised, then scaled
@@ -83,15 +88,16 @@ class TfidfEncoder:
         """Drop the build-time n-gram memo (a loaded index analyses each question once)."""
         self.memo = ({}, {})
         self.word.memo = self.char.memo = None
-        self.__dict__.pop("_fast", None)  # its analyzers may hold the memo
+        self.__dict__.pop("_fast", None)  # its analyzers may hold the memo; made again
 
     def unseen(self, texts: list[str]) -> np.ndarray:
         """Share (0–1) of each text's words that never occur in the fitted vocabulary,
         shape (n,); 0 for a text with no words. Out-of-scope questions tend to be about
         things the KB never mentions, which similarity alone under-weights."""
-        if not hasattr(self, "_words"):
-            self._words = (self.word.build_preprocessor(), self.word.build_tokenizer())
-        prep, tok = self._words
+        words = self.__dict__.get("_words")
+        if words is None:  # made whole, then stored in one assignment: threads share it
+            words = self._words = (self.word.build_preprocessor(), self.word.build_tokenizer())
+        prep, tok = words
         vocab = self.word.vocabulary_
         out = np.zeros(len(texts))
         for i, text in enumerate(texts):
@@ -126,56 +132,65 @@ class TfidfEncoder:
         arithmetic as ``TfidfVectorizer.transform`` (sublinear tf × idf, L2 per block)
         without its per-call validation, which costs more than a question's counting.
         Each text's row is computed alone (the same bits in any batch), the batch's
-        arithmetic in one pass. CSR (len(texts), n_features), columns sorted."""
-        if not hasattr(self, "_fast"):
-            # Each block's vocabulary with the block's first column added, so a gram's
-            # column in the row is one lookup.
-            n_word = len(self.word.vocabulary_)
-            self._fast = [
-                (self.word.build_analyzer(), self.word.vocabulary_),
-                (
-                    self.char.build_analyzer(),
-                    {g: j + n_word for g, j in self.char.vocabulary_.items()},
-                ),
-            ]
-            self._idf = np.concatenate([self.word.idf_, self.char.idf_])
-            self._n_word = n_word
+        arithmetic in one pass. CSR (len(texts), n_features), columns sorted.
+        Thread-safe: the first call's tables are made whole, then stored at once."""
+        fast = self.__dict__.get("_fast")
+        if fast is None:
+            fast = self._fast = self._fast_tables()
+        analyzers, idf, n_word = fast
         cols: list[int] = []  # each n-gram's column, −1 for one not in the vocabulary
         bounds = [0]  # where each text's n-grams end in ``cols``
         for text in texts:
-            for analyze, vocab in self._fast:
+            for analyze, vocab in analyzers:
                 cols.extend(map(vocab.get, analyze(text), repeat(-1)))
             bounds.append(len(cols))
-        return self._rows(np.asarray(cols, dtype=np.intp), np.asarray(bounds))
+        return _rows(np.asarray(cols, dtype=np.intp), np.asarray(bounds), idf, n_word)
 
-    def _rows(self, cols: np.ndarray, bounds: np.ndarray) -> sp.csr_matrix:
-        """:meth:`transform_rows`' arithmetic on the n-grams' columns ``cols`` (−1: not
-        in the vocabulary), text ``i``'s between ``bounds[i]`` and ``bounds[i + 1]``."""
-        n, width = len(bounds) - 1, len(self._idf)
-        hit = cols >= 0
-        if n > 1:
-            cols = cols + np.repeat(np.arange(n) * width, bounds[1:] - bounds[:-1])
-        # (text, column) keys, sorted: each text's columns in order, and their counts.
-        keys = np.sort(cols[hit])
-        if not len(keys):
-            return sp.csr_matrix((n, width))
-        new = np.empty(len(keys) + 1, dtype=bool)
-        new[0] = new[-1] = True
-        np.not_equal(keys[1:], keys[:-1], out=new[1:-1])
-        edges = np.flatnonzero(new)
-        counts = edges[1:] - edges[:-1]
-        keys = keys[edges[:-1]]
-        row = keys // width if n > 1 else np.zeros(len(keys), dtype=np.intp)
-        idx = keys - row * width
-        indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))])
-        w = (1 + np.log(counts)) * self._idf[idx]
-        # One L2 norm per non-empty (text, block) run; runs are contiguous, in order.
-        run_len = np.bincount(2 * row + (idx >= self._n_word), minlength=2 * n)
-        full = run_len > 0
-        starts = np.cumsum(run_len) - run_len
-        norms = np.sqrt(np.add.reduceat(w * w, starts[full]))
-        w /= _SQRT2 * np.repeat(norms, run_len[full])
-        return sp.csr_matrix((w, idx.astype(np.int32), indptr), shape=(n, width))
+    def _fast_tables(self) -> _FastTables:
+        """What :meth:`transform_rows` reads, made in one piece: each block's analyzer
+        with its vocabulary (the char block's columns after the word block's, so a
+        gram's column in the row is one lookup), the IDF of every column (n_features,)
+        and the number of word columns."""
+        n_word = len(self.word.vocabulary_)
+        analyzers = (
+            (self.word.build_analyzer(), self.word.vocabulary_),
+            (
+                self.char.build_analyzer(),
+                {g: j + n_word for g, j in self.char.vocabulary_.items()},
+            ),
+        )
+        return analyzers, np.concatenate([self.word.idf_, self.char.idf_]), n_word
+
+
+def _rows(cols: np.ndarray, bounds: np.ndarray, idf: np.ndarray, n_word: int) -> sp.csr_matrix:
+    """:meth:`TfidfEncoder.transform_rows`' arithmetic on the n-grams' columns ``cols``
+    (−1: not in the vocabulary), text ``i``'s between ``bounds[i]`` and ``bounds[i + 1]``,
+    with every column's ``idf`` (n_features,), the first ``n_word`` the word block's."""
+    n, width = len(bounds) - 1, len(idf)
+    hit = cols >= 0
+    if n > 1:
+        cols = cols + np.repeat(np.arange(n) * width, bounds[1:] - bounds[:-1])
+    # (text, column) keys, sorted: each text's columns in order, and their counts.
+    keys = np.sort(cols[hit])
+    if not len(keys):
+        return sp.csr_matrix((n, width))
+    new = np.empty(len(keys) + 1, dtype=bool)
+    new[0] = new[-1] = True
+    np.not_equal(keys[1:], keys[:-1], out=new[1:-1])
+    edges = np.flatnonzero(new)
+    counts = edges[1:] - edges[:-1]
+    keys = keys[edges[:-1]]
+    row = keys // width if n > 1 else np.zeros(len(keys), dtype=np.intp)
+    idx = keys - row * width
+    indptr = np.concatenate([[0], np.cumsum(np.bincount(row, minlength=n))])
+    w = (1 + np.log(counts)) * idf[idx]
+    # One L2 norm per non-empty (text, block) run; runs are contiguous, in order.
+    run_len = np.bincount(2 * row + (idx >= n_word), minlength=2 * n)
+    full = run_len > 0
+    starts = np.cumsum(run_len) - run_len
+    norms = np.sqrt(np.add.reduceat(w * w, starts[full]))
+    w /= _SQRT2 * np.repeat(norms, run_len[full])
+    return sp.csr_matrix((w, idx.astype(np.int32), indptr), shape=(n, width))
 
 
 def embeddings_available() -> bool:
@@ -258,13 +273,19 @@ class MiniLMEncoder:
 
     def fit(self, texts: list[str]) -> MiniLMEncoder:
         """Encode and remember ``texts`` so cross-validation folds do not re-encode them."""
-        todo = [t for t in dict.fromkeys(texts) if t not in self.memo]
+        self._remembered(texts, self.memo)
+        return self
+
+    def _remembered(self, texts: list[str], memo: dict[str, np.ndarray]) -> None:
+        """Encode the ``texts`` not in ``memo`` into it. ``memo`` is the caller's one
+        reading of :attr:`memo`: :meth:`forget` may swap in another dict meanwhile (from
+        another thread), and keys are never removed from a dict once read."""
+        todo = [t for t in dict.fromkeys(texts) if t not in memo]
         if todo:
             vecs = _minilm().encode(
                 todo, batch_size=128, normalize_embeddings=True, convert_to_numpy=True
             )
-            self.memo.update(zip(todo, vecs, strict=True))
-        return self
+            memo.update(zip(todo, vecs, strict=True))
 
     def warm(self, texts: list[str], progress: ProgressSink, batch: int = WARM_BATCH) -> None:
         """Encode the ``texts`` not yet remembered, ``batch`` at a time, telling
@@ -278,8 +299,10 @@ class MiniLMEncoder:
             progress.advance(len(todo[i : i + batch]))
 
     def transform(self, texts: list[str]) -> np.ndarray:
-        """Encode ``texts`` → float32 array (n, 384)."""
-        missing = [t for t in texts if t not in self.memo]
+        """Encode ``texts`` → float32 array (n, 384). Thread-safe, also beside
+        :meth:`forget`: the memo is read once."""
+        memo = self.memo
+        missing = [t for t in texts if t not in memo]
         if len(missing) == len(texts):
             return np.asarray(
                 _minilm().encode(
@@ -287,8 +310,8 @@ class MiniLMEncoder:
                 ),
                 dtype=np.float32,
             )
-        self.fit(missing)
-        return np.stack([self.memo[t] for t in texts]).astype(np.float32)
+        self._remembered(missing, memo)
+        return np.stack([memo[t] for t in texts]).astype(np.float32)
 
     def transform_rows(self, texts: list[str]) -> np.ndarray:
         """:meth:`transform` (the answer path's name for it)."""

@@ -938,7 +938,12 @@ class RetrievalAnswerer:
         try:
             conf, top, probs = self.score(questions)
         except Exception as exc:  # the server turns this into an ai_error handoff
-            raise AnswererError(f"{self.engine} answerer failed: {exc}") from exc
+            # The exception's text is for the server log (the turn logs this error with
+            # its cause); agents read a plain reason in the handoff packet.
+            raise AnswererError(
+                f"the {self.engine} engine failed on this question (an internal error; "
+                "the server log has the details)"
+            ) from exc
         return [
             self._answer_of(float(c), int(t), p) for c, t, p in zip(conf, top, probs, strict=True)
         ]

@@ -40,6 +40,7 @@ from handoff_server.ai.base import (
 from handoff_server.ai.courtesy_layer import without_courtesy
 from handoff_server.conversations.batching import AnswerBatcher, Outcome
 from handoff_server.conversations.inline import InlineRunner
+from handoff_server.errors import HandoffError
 from handoff_server.escalation import Decision, Policy, PriorTurn, TurnContext, not_a_question
 from handoff_server.protocol import (
     AiMessage,
@@ -188,13 +189,23 @@ async def _answer(
         return exc
 
 
+INTERNAL_FAILURE = (
+    "the AI engine failed on this question (an internal error; the server log has the details)"
+)
+"""The ``ai_error`` agents read when the answerer raised something other than a
+:class:`~handoff_server.errors.HandoffError` (whose detail is written for people)."""
+
+
 def _failure(exc: Exception, timeout: float | None) -> str:
-    """The ``ai_error`` of a turn whose answerer raised ``exc`` (logged, with its
-    traceback, unless it is the timeout)."""
+    """The ``ai_error`` of a turn whose answerer raised ``exc``, a plain reason for the
+    agent's handoff packet: the timeout, a :class:`~handoff_server.errors.HandoffError`'s
+    detail (an :class:`~handoff_server.errors.AnswererError`'s, written for people), else
+    :data:`INTERNAL_FAILURE`; never an exception's own text. Logged with its traceback
+    (and its causes), unless it is the timeout."""
     if isinstance(exc, TimeoutError):
         return f"the answerer took longer than {timeout:g}s"
     log.error("answerer failed", exc_info=exc)
-    return f"{type(exc).__name__}: {exc}"
+    return exc.detail if isinstance(exc, HandoffError) else INTERNAL_FAILURE
 
 
 def streams(answerer: Answerer) -> TypeGuard[StreamingAnswerer]:
@@ -228,12 +239,12 @@ def _decide(policy: Policy, ctx: TurnContext) -> tuple[Decision, TurnSignals | N
         # Through the package: the engine (scikit-learn) loads on the first turn, so the
         # CLI that imports this module stays quick to start.
         return escalation.decide_turn(policy, ctx)
-    except Exception as exc:
+    except Exception:
         log.exception("escalation policy failed")
         return Decision(
             action="escalate",
             trigger="ai_error",
-            detail=f"policy evaluation failed: {exc}",
+            detail="policy evaluation failed (an internal error; the server log has the details)",
             question=not_a_question(ctx, False, policy.threshold) is None,
         ), None
 

@@ -18,6 +18,7 @@ A folder is read recursively in sorted path order; hidden files and folders are 
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,7 @@ __all__ = [
     "check_kb",
     "load_kb",
     "read_kb",
+    "read_entry_file",
     "demo_kb_path",
     "label_to_id",
     "placeholder_answer",
@@ -203,6 +205,21 @@ def _cross_check(
     return out
 
 
+def read_entry_file(f: Path, raw: bytes) -> tuple[list[KBEntry], list[Problem]]:
+    """What :func:`read_kb` makes of a Markdown file ``f`` (``*.md``) holding the bytes
+    ``raw``, without touching the disk: the same decoding (UTF-8, newlines read as a
+    file's are, no NUL), parsing and checks within the file (an example question
+    repeated in the entry is dropped with a warning). Returns the entries read (one
+    for an entry file) and the problems, each naming ``f``. Never raises on content."""
+    problems: list[Problem] = []
+    lines_of: dict[int, dict[str, Any]] = {}
+    entries: list[KBEntry] = []
+    for entry, lines in _read_markdown(f, problems, raw):
+        lines_of[id(entry)] = lines
+        entries.append(entry)
+    return _cross_check(entries, lines_of, problems), problems
+
+
 def _where(
     e: KBEntry, lines_of: dict[int, dict[str, Any]], key: str, i: int = 0
 ) -> tuple[str, int]:
@@ -221,13 +238,17 @@ def _norm(text: str) -> str:
 # --- Markdown -----------------------------------------------------------------------------
 
 
-def _read_text(f: Path, problems: list[Problem]) -> str | None:
-    """The file's text, or ``None`` with a problem: not UTF-8, unreadable, or holding a
-    NUL (U+0000: no text format means one; PostgreSQL refuses it in what it stores, so
-    an answer carrying it would be stored by one backend and refused by another, as
-    the wire refuses it in a client's frame)."""
+def _read_text(f: Path, problems: list[Problem], raw: bytes | None = None) -> str | None:
+    """The file's text (of the bytes ``raw`` when given, decoded as the file would be:
+    ``\\r\\n`` and ``\\r`` read as ``\\n``), or ``None`` with a problem: not UTF-8,
+    unreadable, or holding a NUL (U+0000: no text format means one; PostgreSQL refuses
+    it in what it stores, so an answer carrying it would be stored by one backend and
+    refused by another, as the wire refuses it in a client's frame)."""
     try:
-        text = f.read_text(encoding="utf-8")
+        if raw is None:
+            text = f.read_text(encoding="utf-8")
+        else:
+            text = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8").read()
     except UnicodeDecodeError as exc:
         problems.append(Problem(str(f), 1, f"not UTF-8 text: {exc.reason}"))
         return None
@@ -242,8 +263,10 @@ def _read_text(f: Path, problems: list[Problem]) -> str | None:
     return text
 
 
-def _read_markdown(f: Path, problems: list[Problem]) -> list[tuple[KBEntry, dict[str, Any]]]:
-    text = _read_text(f, problems)
+def _read_markdown(
+    f: Path, problems: list[Problem], raw: bytes | None = None
+) -> list[tuple[KBEntry, dict[str, Any]]]:
+    text = _read_text(f, problems, raw)
     if text is None:
         return []
     text = text.lstrip("\ufeff")

@@ -27,7 +27,9 @@ def entries_folder(kb: Path | None, data_dir: Path) -> Path:
 
 def load_served_kb(kb: Path | None, data_dir: Path) -> KnowledgeBase:
     """The KB at ``kb`` (``None``: the demo KB) with the entries added to it in
-    :func:`entries_folder`. Raises :class:`KBError` listing every error."""
+    :func:`entries_folder`. Raises :class:`KBError` listing every error, each with its
+    file and line; errors in the data dir's folder of added entries end with a line
+    saying what that folder is."""
     base = load_kb(kb)
     extra = entries_folder(kb, data_dir)
     if extra == kb or not any(extra.glob("*.md")):
@@ -37,7 +39,10 @@ def load_served_kb(kb: Path | None, data_dir: Path) -> KnowledgeBase:
     errors = [p for p in [*problems, *more] if p.severity == "error"]
     if errors:
         raise KBError(
-            f"knowledge base has {len(errors)} error(s):\n" + "\n".join(f"  {p}" for p in errors),
+            f"knowledge base has {len(errors)} error(s):\n"
+            + "\n".join(f"  {p}" for p in errors)
+            + f"\n  ({extra} holds the entries operators added from their screens: "
+            "correct or remove the file named)",
             problems=errors,
         )
     return merged

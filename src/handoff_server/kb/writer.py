@@ -15,8 +15,29 @@ from handoff_server.kb.models import KBEntry, KnowledgeBase
 __all__ = ["write_kb_folder", "entry_markdown"]
 
 
+class _FrontDumper(yaml.SafeDumper):
+    """YAML for front matter: a string with a line break (any that ``str.splitlines``
+    splits at: the loader reads the file line by line) or surrounding whitespace is
+    written double-quoted, its breaks as escapes (``\\n``, ``\\L``, ``\\P``), so every
+    value stays on its key's line and no line of a value can read as the closing
+    ``---``."""
+
+
+def _front_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    quoted = value != value.strip() or len(value.splitlines()) > 1
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style='"' if quoted else None)
+
+
+_FrontDumper.add_representer(str, _front_str)
+
+_NO_FOLDING = 1 << 30
+"""A line width no value reaches: YAML never folds a value over lines."""
+
+
 def entry_markdown(entry: KBEntry) -> str:
-    """One entry as Markdown with YAML front matter; the loader reads it back unchanged."""
+    """One entry as Markdown with YAML front matter. The loader reads it back unchanged
+    when the answer is stripped and holds no line break but ``\\n`` (others read as
+    ``\\n``): :func:`~handoff_server.kb.entry_file.entry_file` checks that."""
     front: dict[str, object] = {"id": entry.id, "title": entry.title}
     if entry.category:
         front["category"] = entry.category
@@ -25,7 +46,9 @@ def entry_markdown(entry: KBEntry) -> str:
     if entry.escalate:
         front["escalate"] = True
     front["questions"] = list(entry.questions)
-    head = yaml.safe_dump(front, sort_keys=False, allow_unicode=True, width=1000)
+    head = yaml.dump(
+        front, Dumper=_FrontDumper, sort_keys=False, allow_unicode=True, width=_NO_FOLDING
+    )
     return f"---\n{head}---\n{entry.answer.strip()}\n"
 
 

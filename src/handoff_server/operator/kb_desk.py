@@ -1,7 +1,10 @@
 """New KB entries from the operator's screens (``kb_entry_create``).
 
-The entry is checked against the KB (a new id; no example question already under another
-entry), the answerer for the KB with it is built in a worker thread while conversations
+The entry's file is made as it will be written and read back with the loader the server
+starts with (:func:`~handoff_server.kb.entry_file.entry_file`): a file that would not
+load, or would load changed, is refused (``invalid_frame``, naming the field) and never
+written, so the server can always start again on its KB. The entry is checked against
+the KB (a new id; no example question already under another entry), the answerer for the KB with it is built in a worker thread while conversations
 go on with the old one, then the entry's Markdown file is written (to a temporary file,
 renamed into place) and the new answerer replaces the old in one assignment: a turn uses
 the old index or the new, never a half-built one. Then, in ``handoff serve``, the heap is
@@ -25,10 +28,10 @@ from handoff_server.config import Settings
 from handoff_server.conversations import ConversationService
 from handoff_server.errors import Conflict, InvalidState, KBError, ProtocolError
 from handoff_server.hub import Subscriber
+from handoff_server.kb.entry_file import entry_file
 from handoff_server.kb.loader import check_entries
 from handoff_server.kb.models import KBEntry, KnowledgeBase
 from handoff_server.kb.served import entries_folder, load_served_kb
-from handoff_server.kb.writer import entry_markdown
 from handoff_server.protocol import AgentInfo
 from handoff_server.protocol_operator import KbEntryDraft, OKbEntryCreate, SKbEntryCreated
 
@@ -52,20 +55,24 @@ class KbDesk:
         """Write ``frame.entry`` and reindex; answered once the new index is in use.
         Raises :class:`Conflict` for an id the KB has (unless it is this very entry,
         already written: a retried frame), :class:`ProtocolError` (``invalid_frame``)
-        when the entry clashes with the KB (an example question of another entry),
+        when the entry clashes with the KB (an example question of another entry) or
+        its file would not read back as sent (the detail names the field),
         :class:`InvalidState` when the KB on disk has errors."""
         ai = self._settings.ai
         folder = entries_folder(ai.kb, self._settings.store.data_dir)
         entry = _entry(frame.entry, folder)
-        text = entry_markdown(entry)
         path = folder / f"{entry.id}.md"
+        try:
+            raw = entry_file(entry, path)
+        except KBError as exc:
+            raise ProtocolError(exc.detail, code="invalid_frame") from None
         async with self._lock:
             try:
                 kb = await asyncio.to_thread(load_served_kb, ai.kb, self._settings.store.data_dir)
             except KBError as exc:
                 raise InvalidState(f"the KB on disk cannot be read: {exc.detail}") from None
             if entry.id in kb.by_id():
-                if path.is_file() and path.read_text(encoding="utf-8") == text:
+                if path.is_file() and path.read_bytes() == raw:
                     return _created(frame, entry, kb)
                 raise Conflict(f"the KB already has an entry {entry.id!r}")
             grown, problems = check_entries(KnowledgeBase(entries=[*kb.entries, entry]))
@@ -73,7 +80,7 @@ class KbDesk:
             if errors:
                 raise ProtocolError("; ".join(errors), code="invalid_frame")
             answerer = await asyncio.to_thread(configured_answerer, grown, self._settings)
-            await asyncio.to_thread(_write, path, text)
+            await asyncio.to_thread(_write, path, raw)
             self._service.answerer = with_courtesy(answerer)
             frozen = heap.refreeze()
         if frozen:
@@ -82,12 +89,15 @@ class KbDesk:
 
 
 def _entry(draft: KbEntryDraft, folder: Path) -> KBEntry:
+    """The entry ``draft`` asks for, as its file will hold it: title, questions and
+    answer stripped, the answer's ``\\r\\n`` and ``\\r`` as ``\\n``."""
+    answer = draft.answer.replace("\r\n", "\n").replace("\r", "\n")
     try:
         return KBEntry(
             id=draft.id,
-            title=draft.title,
-            questions=list(draft.questions),
-            answer=draft.answer.strip(),
+            title=draft.title.strip(),
+            questions=[q.strip() for q in draft.questions],
+            answer=answer.strip(),
             team=draft.team,
             source=f"{folder / (draft.id + '.md')}:1",
         )
@@ -95,13 +105,13 @@ def _entry(draft: KbEntryDraft, folder: Path) -> KBEntry:
         raise ProtocolError(f"entry: {exc}", code="invalid_frame") from None
 
 
-def _write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` whole: a temporary sibling, then renamed."""
+def _write(path: Path, raw: bytes) -> None:
+    """Write ``raw`` to ``path`` whole: a temporary sibling, then renamed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -111,7 +111,11 @@ class ChatClient:
         except httpx.TimeoutException as exc:
             raise ModelError("timeout", f"no answer in time ({type(exc).__name__})") from exc
         except httpx.HTTPError as exc:
-            raise ModelError("connect_failed", f"{type(exc).__name__}: {exc}") from exc
+            # The exception's own text (addresses, errno) is for the server log, which
+            # gets it as this error's cause; agents read a plain reason.
+            raise ModelError(
+                "connect_failed", f"the model server could not be reached ({type(exc).__name__})"
+            ) from exc
         out.seconds = time.monotonic() - started
         if not out.prompt_tokens and not out.completion_tokens:
             out.usage_estimated = True
