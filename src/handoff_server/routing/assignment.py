@@ -269,6 +269,19 @@ class Offers:
             self._end(cid, "declined")
             self.offer_next(cid)
 
+    def forget(self, conversation_id: str) -> None:
+        """The conversation was erased from the store: it waits no more, its open offer
+        ends (the agent gets ``offer_ended`` with ``taken``) and no retry looks again."""
+        self.waiting.pop(conversation_id, None)
+        retry = self._retry.pop(conversation_id, None)
+        if retry is not None:
+            retry.cancel()
+        self._end(conversation_id, "taken")
+
+    def held_ids(self) -> set[str]:
+        """The conversations held here: waiting, offered, being accepted."""
+        return set(self.waiting) | set(self.open) | self.accepting
+
     def close(self) -> None:
         """Cancel every open offer's timer (the server is stopping)."""
         for offer in self.open.values():

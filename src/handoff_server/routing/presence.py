@@ -353,6 +353,16 @@ class Presence:
         if state is not None:
             state.offers.discard(conversation_id)
 
+    def forget(self, conversation_id: str) -> None:
+        """The conversation was erased from the store: whoever held it, or had an offer
+        of it, has that slot free now (the roster told; :meth:`on_available` called)."""
+        self.holders.pop(conversation_id, None)
+        for state in self.agents.values():
+            if conversation_id in state.held or conversation_id in state.offers:
+                state.held.discard(conversation_id)
+                state.offers.discard(conversation_id)
+                self._changed(state, freed=True)
+
     def candidates(self, team: str | None) -> list[AgentState]:
         """Agents an offer of a ``team`` conversation can go to: online, connected,
         serving it, with a free slot."""

@@ -315,6 +315,16 @@ class WaitingRoom(_Estimates):
         if previous != conv.status and "queued" in (previous, conv.status):
             self.refresh_soon()
 
+    def forget(self, conversation_id: str) -> None:
+        """The conversation was erased from the store: no handling time is measured for
+        it, and the lines it was in are re-estimated (it no longer takes a place)."""
+        self._claimed.pop(conversation_id, None)
+        self.refresh_soon()
+
+    def held_ids(self) -> set[str]:
+        """The conversations whose claim time is kept (assigned ones)."""
+        return set(self._claimed)
+
     def refresh_soon(self) -> None:
         """Recompute every queued visitor's estimate in the background (one run at a
         time; a call during a run makes it run once more)."""
