@@ -47,12 +47,14 @@ __all__ = [
     "ai_continues",
     "LABELS",
     "Decided",
+    "check_task_kept",
     "choice_change",
     "fallback_state",
     "is_live",
     "offer_frame",
     "offer_state",
     "pending_offer",
+    "pending_task",
     "task_change",
 ]
 
@@ -106,6 +108,41 @@ def is_live(conv: ConversationRecord) -> bool:
     offline message, which wait as tasks and take no place in the live line)."""
     state = fallback_state(conv)
     return state is None or state.chosen not in _TASKS
+
+
+def pending_task(conv: ConversationRecord) -> FallbackState | None:
+    """The fallback state of a queued conversation whose visitor asked for a call back
+    or left an offline message (a task waiting for an agent), else ``None``."""
+    state = fallback_state(conv)
+    if conv.status != "queued" or state is None or state.chosen not in _TASKS:
+        return None
+    return state
+
+
+def check_task_kept(conv: ConversationRecord, action: str, actor: AgentInfo) -> None:
+    """Refuse an agent's action that would drop a pending task (:func:`pending_task`)
+    without finishing it: the visitor was promised a call back or an email answer, and
+    nothing escalated is dropped. Nobody holds a queued conversation, so ``handback``
+    (back to the AI, the task gone) is refused to everyone, and a plain ``resolve`` to
+    everyone but an operator (who may resolve anyone's conversation, with a resolution
+    code such as ``spam``). The task is finished with ``callback_done`` or
+    ``answer_offline``; an agent who claims the conversation holds it and may then
+    hand it back or resolve it. Raises ``InvalidState`` naming what was arranged."""
+    state = pending_task(conv)
+    if state is None or action not in ("handback", "resolve"):
+        return
+    if action == "resolve" and actor.role == "operator":
+        return
+    verb = "hand it back" if action == "handback" else "resolve it"
+    if state.chosen == "callback":
+        raise InvalidState(
+            "the visitor is waiting for a call back: finish it with callback_done,"
+            f" or claim the conversation before you {verb}"
+        )
+    raise InvalidState(
+        "the visitor left an offline message: answer it with answer_offline,"
+        f" or claim the conversation before you {verb}"
+    )
 
 
 def ai_continues(conv: ConversationRecord) -> bool:
