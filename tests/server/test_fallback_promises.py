@@ -4,7 +4,10 @@ overwrite it. Real server, real clients, webhooks to a real HTTP receiver."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
+
+from standardwebhooks import Webhook
 
 from handoff_server.client import Connection, new_client_msg_id
 from handoff_server.protocol import (
@@ -20,6 +23,7 @@ from tests.conftest import ServerFactory, create_token
 from tests.helpers import agent
 from tests.server.routing_kit import act
 from tests.server.test_fallbacks import _callback, escalate, offer_of, send
+from tests.server.test_webhooks import SECRET, Receiver, endpoint
 
 
 def _message(text: str = "please email me the invoice") -> VLeaveMessage:
@@ -83,3 +87,53 @@ async def test_a_pending_task_cannot_be_handed_back_or_resolved_by_whoever_does_
     assert isinstance(await act(mallory, "handback", lid), SAck)
     for conn in (caller, writer, live, mallory, olga):
         await conn.close()
+
+
+def _choose(option: str) -> dict[str, str]:
+    return {"type": "choose_fallback", "client_msg_id": new_client_msg_id(), "option": option}
+
+
+async def test_a_later_choice_does_not_overwrite_an_arranged_task(
+    server_factory: ServerFactory,
+) -> None:
+    """A visitor who left an offline message and then chose ``ai_continues`` had both
+    accepted: the row kept the message but said ``ai_continues``, and the agent's
+    ``answer_offline`` was refused ("the visitor left no offline message"); a call back
+    then an offline message replaced each other, a webhook sent for each. Now the
+    first task stands: a later choice is refused (``invalid_state``) with what is
+    arranged, the row, the agent's answer and the webhooks all follow the first."""
+    receiver = Receiver()
+    try:
+        hooks = endpoint(receiver.url, events=["callback.requested", "offline_message.created"])
+        srv = await server_factory(webhooks=hooks)
+        sam = await agent(srv.url, await create_token(srv))
+
+        writer, mid, _ = await escalate(srv.url, name="Dee")
+        assert isinstance(await send(writer, _message()), SAck)
+        switched = await send(writer, _choose("ai_continues"))
+        assert _refused(switched, "already saved: a person will answer it by email at d@")
+        calls = await send(writer, _callback(phone="+49 30 901820"))
+        assert _refused(calls, "Your message is already saved")
+        again = await send(writer, _message("another one"))
+        assert _refused(again, "Your message is already saved")
+        row = await _row(sam, mid)
+        assert row.fallback is not None and row.fallback.chosen == "offline_message"
+        assert row.fallback.message == "please email me the invoice"
+        assert isinstance(await act(sam, "answer_offline", mid, text="Here it is"), SAck)
+
+        caller, cid, _ = await escalate(srv.url, name="Cal")
+        assert isinstance(await send(caller, _callback(phone="+49 30 901820")), SAck)
+        later = await send(caller, _message())
+        assert _refused(later, "A call back is already arranged: a person will get back to")
+        assert _refused(await send(caller, _choose("wait")), "by phone at +4930901820")
+        assert isinstance(await act(sam, "callback_done", cid), SAck)
+
+        got = await receiver.wait_for(2)
+        types = sorted(Webhook(SECRET).verify(r.body, r.headers)["type"] for r in got)
+        await asyncio.sleep(1.0)  # a refused choice must not have sent one too
+        assert len(receiver.requests) == 2
+        assert types == ["callback.requested", "offline_message.created"]
+        for conn in (writer, caller, sam):
+            await conn.close()
+    finally:
+        receiver.close()
