@@ -161,6 +161,8 @@ def _routed_service(
         cluster=settings.cluster,
     )
     service.seats = presence
+    service.waiting.passed = desk.offers.passed
+    desk.offers.on_passed = service.waiting.refresh_soon
     sink.observers.append(desk.observe)
     if node is not None:
         node.sink.on_queue = desk.observe  # other nodes' rows: who holds what, offers
