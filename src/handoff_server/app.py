@@ -27,6 +27,7 @@ from handoff_server.conversations import ConversationService
 from handoff_server.datadir import diagnose_data_dir, explain_os_error
 from handoff_server.errors import DataDirError, ListenError
 from handoff_server.event_loop import loop_name
+from handoff_server.forgetting import ServerMemory
 from handoff_server.gateway import Gateway
 from handoff_server.hub import Hub
 from handoff_server.kb.models import KnowledgeBase
@@ -160,6 +161,8 @@ def _routed_service(
         cluster=settings.cluster,
     )
     service.seats = presence
+    service.waiting.passed = desk.offers.passed
+    desk.offers.on_passed = service.waiting.refresh_soon
     sink.observers.append(desk.observe)
     if node is not None:
         node.sink.on_queue = desk.observe  # other nodes' rows: who holds what, offers
@@ -167,18 +170,16 @@ def _routed_service(
     return service, desk
 
 
-def _retention(
-    store: AsyncStore, settings: Settings, service: ConversationService
-) -> RetentionSweep | None:
+def _retention(store: AsyncStore, settings: Settings, held: ServerMemory) -> RetentionSweep | None:
     """The retention sweep, started, when ``[store] retain_days`` is set; what it deletes
-    leaves the service's memory of recent conversations too."""
+    leaves what the server holds in memory too (``held``)."""
     if settings.store.retain_days is None:
         return None
     sweep = RetentionSweep(
         store,
         settings.store.retain_days,
         settings.store.retention_sweep_seconds,
-        on_erased=service.memory.forget,
+        on_erased=held.forget,
     )
     sweep.start()
     return sweep
@@ -275,8 +276,9 @@ async def start_server(
             running.gateway.warming = BUILDING
         await _listen(running.gateway, settings)
         guard.start()
-        running.retention = _retention(store, settings, service)
-        running.erasures = ErasureWatch(store, service.memory.held_ids, service.memory.forget)
+        held = ServerMemory(service, running.desk, hub, node.sink if node is not None else None)
+        running.retention = _retention(store, settings, held)
+        running.erasures = ErasureWatch(store, held.held_ids, held.forget)
         running.erasures.start()
     except BaseException as exc:
         await guard.close()

@@ -200,6 +200,14 @@ class Hub:
         self.queue_watchers.pop(sub, None)
         self.agents.discard(sub)
 
+    def forget(self, conversation_id: str) -> None:
+        """The conversation was erased from the store: nobody is subscribed to it any
+        more, and whoever was typing in it is no longer (their timers cancelled)."""
+        for sub in self.conversations.pop(conversation_id, set()):
+            timer = sub.typing_in.pop(conversation_id, None)
+            if timer is not None:
+                timer.cancel()
+
     def typing(self, conversation_id: str, sub: Subscriber, active: bool) -> None:
         """``sub`` started or stopped typing in the conversation: tell the others there
         (a visitor's typing goes to agents; an agent's to the visitor and the other agents).

@@ -16,8 +16,10 @@ offline message) and deletes it the same way; ``dry_run`` only counts.
 An erasure made beside a running server (``handoff erase`` works on the store directly)
 reaches the server through :class:`ErasureWatch`: every ``interval`` seconds (2) it asks
 the store which of the conversations the server holds in memory are still stored, and
-the server forgets the others, so it no longer serves them (a transcript, a resume) and
-a visitor's next message to one gets ``not_found``.
+the server forgets the others everywhere (:class:`~handoff_server.forgetting.ServerMemory`:
+its memory of recent conversations, routing's holders and offers, the subscriptions),
+so it no longer serves them (a transcript, a resume), their holders have their slots
+back and a visitor's next message to one gets ``not_found``.
 
 Reports (``handoff report``, the operator's analytics) count only what is kept.
 """

@@ -325,7 +325,9 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
         ``handback`` (see :mod:`.lifecycle`) and acknowledge it. ``details``: more fields
         of the event's data (see :func:`.changes.agent_change`).
 
-        Raises ``NotFound``, ``InvalidState`` (wrong status), ``Conflict`` (assigned to
+        Raises ``NotFound``, ``InvalidState`` (wrong status; a handback or resolve that
+        would drop a call back or offline message nobody holds, see
+        :func:`~handoff_server.routing.fallbacks.check_task_kept`), ``Conflict`` (assigned to
         someone else), ``at_capacity`` (a claim by an agent at their capacity, see
         :meth:`~.routed.RoutedChanges.seat`) before storing anything.
         """
@@ -334,6 +336,7 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
                 return
             conv = await self._get(conversation_id)
             move = lifecycle.agent_transition(action, conv.status, assigned_agent(conv), agent)
+            fallbacks.check_task_kept(conv, action, agent)
             change = changes.agent_change(
                 action, agent, text, move.to, client_msg_id, self.clock(), conv.queued_at, details
             )

@@ -86,6 +86,10 @@ class Offers:
         """The offer lease shared with other nodes (``None``: one node)."""
         self.leasing: set[str] = set()
         """Conversations whose lease is being taken (offered meanwhile to nobody)."""
+        self.on_passed: Callable[[], None] = lambda: None
+        """Called when an agent passed on an offer (declined, let it expire, went away):
+        the waiting room re-estimates, since that agent's free slots no longer count
+        for the conversation (:meth:`passed`)."""
         self._retry: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         presence.on_available(self.offer_waiting)
@@ -113,6 +117,17 @@ class Offers:
             if state is None or not state.serves(item.team):
                 self._end(cid, "taken")
         self.offer_next(cid)
+
+    def passed(self, conversation_id: str) -> frozenset[str]:
+        """The agents who passed on the conversation since it entered a push team's
+        queue (declined, let the offer expire, went away): it is offered to them no more,
+        so their free slots are no capacity for it (its wait estimate and gate leave them
+        out). Empty for a pull team's conversation."""
+        waiting = self.waiting.get(conversation_id)
+        if waiting is None or not self.settings.pushes(waiting.item.team):
+            return frozenset()
+        offer = self.open.get(conversation_id)
+        return frozenset(waiting.tried - {offer.agent_id} if offer is not None else waiting.tried)
 
     def offer_waiting(self, team: str | None) -> None:
         """Offer the waiting conversations an agent of ``team`` (``None``: an agent of
@@ -207,6 +222,7 @@ class Offers:
     def _expired(self, conversation_id: str) -> None:
         self._end(conversation_id, "expired")
         self.offer_next(conversation_id)
+        self.on_passed()
 
     def _end(
         self, conversation_id: str, reason: Literal["expired", "declined", "taken"] | None
@@ -239,6 +255,7 @@ class Offers:
         self._mine(agent, conversation_id)
         self._end(conversation_id, "declined")
         self.offer_next(conversation_id)
+        self.on_passed()
 
     async def accept(
         self, agent: AgentInfo, conversation_id: str, claim: Callable[[], Awaitable[None]]
@@ -265,9 +282,25 @@ class Offers:
         state = self.presence.agents.get(agent_id)
         if state is None or state.reachable:
             return
-        for cid in [c for c, o in self.open.items() if o.agent_id == agent_id]:
+        ended = [c for c, o in self.open.items() if o.agent_id == agent_id]
+        for cid in ended:
             self._end(cid, "declined")
             self.offer_next(cid)
+        if ended:
+            self.on_passed()
+
+    def forget(self, conversation_id: str) -> None:
+        """The conversation was erased from the store: it waits no more, its open offer
+        ends (the agent gets ``offer_ended`` with ``taken``) and no retry looks again."""
+        self.waiting.pop(conversation_id, None)
+        retry = self._retry.pop(conversation_id, None)
+        if retry is not None:
+            retry.cancel()
+        self._end(conversation_id, "taken")
+
+    def held_ids(self) -> set[str]:
+        """The conversations held here: waiting, offered, being accepted."""
+        return set(self.waiting) | set(self.open) | self.accepting
 
     def close(self) -> None:
         """Cancel every open offer's timer (the server is stopping)."""

@@ -134,6 +134,17 @@ class Desk:
         self.presence.observe(item)
         self.offers.observe(item, previous)
 
+    def forget(self, conversation_id: str) -> None:
+        """The conversation was erased from the store: its holder's slot, its offer and
+        its place among the waiting are released (see :meth:`.Presence.forget`,
+        :meth:`.Offers.forget`)."""
+        self.presence.forget(conversation_id)
+        self.offers.forget(conversation_id)
+
+    def held_ids(self) -> set[str]:
+        """The conversations routing holds in memory: held by an agent, waiting, offered."""
+        return set(self.presence.holders) | self.offers.held_ids()
+
     # ----------------------------------------------------------------- connections
 
     def linked(self, agent: AgentInfo) -> None:

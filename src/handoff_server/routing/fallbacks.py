@@ -9,7 +9,10 @@ The state lives in the conversation's ``fallback`` column (a
 :class:`~handoff_server.protocol.FallbackState`): the reason and choices offered, then
 what the visitor chose. A conversation stays ``queued`` whatever the choice, so nothing
 escalated is lost: a ``callback`` or ``offline_message`` choice makes its queue row a
-task, ``ai_continues`` lets the AI answer until a person claims it.
+task, ``ai_continues`` lets the AI answer until a person claims it. Once a task is
+arranged it stands: a later choice is refused, telling the visitor what is arranged
+(:func:`arranged`), and an agent who does not hold the conversation cannot drop it
+(:func:`check_task_kept`).
 """
 
 from __future__ import annotations
@@ -45,14 +48,17 @@ from handoff_server.store import ConversationRecord, ConversationUpdate, NewEven
 __all__ = [
     "HOLDING_SENTENCE",
     "ai_continues",
+    "arranged",
     "LABELS",
     "Decided",
+    "check_task_kept",
     "choice_change",
     "fallback_state",
     "is_live",
     "offer_frame",
     "offer_state",
     "pending_offer",
+    "pending_task",
     "task_change",
 ]
 
@@ -108,6 +114,41 @@ def is_live(conv: ConversationRecord) -> bool:
     return state is None or state.chosen not in _TASKS
 
 
+def pending_task(conv: ConversationRecord) -> FallbackState | None:
+    """The fallback state of a queued conversation whose visitor asked for a call back
+    or left an offline message (a task waiting for an agent), else ``None``."""
+    state = fallback_state(conv)
+    if conv.status != "queued" or state is None or state.chosen not in _TASKS:
+        return None
+    return state
+
+
+def check_task_kept(conv: ConversationRecord, action: str, actor: AgentInfo) -> None:
+    """Refuse an agent's action that would drop a pending task (:func:`pending_task`)
+    without finishing it: the visitor was promised a call back or an email answer, and
+    nothing escalated is dropped. Nobody holds a queued conversation, so ``handback``
+    (back to the AI, the task gone) is refused to everyone, and a plain ``resolve`` to
+    everyone but an operator (who may resolve anyone's conversation, with a resolution
+    code such as ``spam``). The task is finished with ``callback_done`` or
+    ``answer_offline``; an agent who claims the conversation holds it and may then
+    hand it back or resolve it. Raises ``InvalidState`` naming what was arranged."""
+    state = pending_task(conv)
+    if state is None or action not in ("handback", "resolve"):
+        return
+    if action == "resolve" and actor.role == "operator":
+        return
+    verb = "hand it back" if action == "handback" else "resolve it"
+    if state.chosen == "callback":
+        raise InvalidState(
+            "the visitor is waiting for a call back: finish it with callback_done,"
+            f" or claim the conversation before you {verb}"
+        )
+    raise InvalidState(
+        "the visitor left an offline message: answer it with answer_offline,"
+        f" or claim the conversation before you {verb}"
+    )
+
+
 def ai_continues(conv: ConversationRecord) -> bool:
     """Whether the AI answers this queued conversation's visitor until a person comes
     (they chose ``ai_continues``)."""
@@ -160,14 +201,30 @@ def offer_frame(
 
 
 def _offered(conv: ConversationRecord, option: FallbackOption) -> FallbackState:
-    """The conversation's fallback state, if ``option`` was offered and it still waits
-    for a person; else ``InvalidState``."""
+    """The conversation's fallback state, if ``option`` was offered, it still waits for
+    a person and no task was arranged yet (:func:`arranged`); else ``InvalidState``."""
     if conv.status != "queued":
         raise InvalidState(f"the conversation is {conv.status}, not waiting for a person")
     state = fallback_state(conv)
     if state is None or option not in {c.option for c in state.choices}:
         raise InvalidState(f"{option!r} was not offered in this conversation")
+    promised = arranged(state)
+    if promised is not None:
+        raise InvalidState(f"{promised} Write here if you want to add anything.")
     return state
+
+
+def arranged(state: FallbackState) -> str | None:
+    """What the visitor was promised, once their choice made a task (a call back, an
+    offline message): a sentence for them; ``None`` before. A later choice would
+    overwrite that promise (its webhook already sent, an agent perhaps already on it),
+    so it is refused with this sentence instead: the first task stands."""
+    if state.chosen == "callback" and state.callback is not None:
+        how, when = _callback_parts(state.callback)
+        return f"A call back is already arranged: a person will get back to you {how} {when}."
+    if state.chosen == "offline_message":
+        return f"Your message is already saved: a person will answer it by email at {state.email}."
+    return None
 
 
 def _check_time(at: datetime | None, policy: Policy, now: datetime) -> None:
@@ -200,8 +257,9 @@ def choice_change(
     """The visitor's answer to the offer: the event (``fallback_chosen``,
     ``callback_requested`` or ``offline_message``, with their sentence) and the new
     fallback state. ``text`` is the offline message as the gateway checked it. Raises
-    ``InvalidState`` when the option was not offered or the conversation no longer waits,
-    ``WireError(invalid_frame)`` for a preferred time that cannot be."""
+    ``InvalidState`` when the option was not offered, the conversation no longer waits,
+    or a call back or offline message is already arranged (the sentence says which:
+    :func:`arranged`), ``WireError(invalid_frame)`` for a preferred time that cannot be."""
     if isinstance(frame, VChooseFallback):
         state = _offered(conv, frame.option)
         data = FallbackChosenData(option=frame.option, notice=_NOTICES[frame.option])
@@ -239,13 +297,19 @@ def _sent(kind: str, data: BaseModel, sender: str, client_msg_id: str, now: date
     )
 
 
-def _callback_notice(callback: CallbackInfo) -> str:
+def _callback_parts(callback: CallbackInfo) -> tuple[str, str]:
+    """How and when the visitor is called back, in words."""
     how = f"by phone at {callback.phone}" if callback.phone else f"by email at {callback.email}"
     when = (
         f"around {callback.preferred_at:%Y-%m-%d %H:%M} UTC"
         if callback.preferred_at
         else "as soon as someone is available"
     )
+    return how, when
+
+
+def _callback_notice(callback: CallbackInfo) -> str:
+    how, when = _callback_parts(callback)
     return _NOTICES["callback"].format(how=how, when=when)
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -68,9 +68,11 @@ class Staffing(Protocol):
         """Agents online (not away, client connected) serving ``team``."""
         ...
 
-    def free_capacity(self, team: str | None) -> int:
+    def free_capacity(self, team: str | None, passed: Collection[str] = ()) -> int:
         """Sum over those agents of capacity − current load (held conversations, claims
-        and offers in flight): how many more conversations they can take now."""
+        and offers in flight): how many more conversations they can take now.
+        ``passed``: ids of agents left out (they passed on the conversation asked
+        about: push assignment offers it to them no more)."""
         ...
 
     def on_available(self, callback: Callable[[str | None], None]) -> None:
@@ -353,6 +355,16 @@ class Presence:
         if state is not None:
             state.offers.discard(conversation_id)
 
+    def forget(self, conversation_id: str) -> None:
+        """The conversation was erased from the store: whoever held it, or had an offer
+        of it, has that slot free now (the roster told; :meth:`on_available` called)."""
+        self.holders.pop(conversation_id, None)
+        for state in self.agents.values():
+            if conversation_id in state.held or conversation_id in state.offers:
+                state.held.discard(conversation_id)
+                state.offers.discard(conversation_id)
+                self._changed(state, freed=True)
+
     def candidates(self, team: str | None) -> list[AgentState]:
         """Agents an offer of a ``team`` conversation can go to: online, connected,
         serving it, with a free slot."""
@@ -420,9 +432,14 @@ class Presence:
         """Agents online (not away, client connected, on any node) serving ``team``."""
         return sum(1 for s in self.agents.values() if s.present and s.serves(team))
 
-    def free_capacity(self, team: str | None) -> int:
-        """Free slots of the agents :meth:`online_agents` counts."""
-        return sum(s.free for s in self.agents.values() if s.present and s.serves(team))
+    def free_capacity(self, team: str | None, passed: Collection[str] = ()) -> int:
+        """Free slots of the agents :meth:`online_agents` counts, but those in
+        ``passed`` (agent ids)."""
+        return sum(
+            s.free
+            for s in self.agents.values()
+            if s.present and s.serves(team) and s.info.id not in passed
+        )
 
     def on_available(self, callback: Callable[[str | None], None]) -> None:
         """Call ``callback(team)`` soon after an agent comes online or frees a slot."""

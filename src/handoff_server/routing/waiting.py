@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -168,6 +168,10 @@ class _Estimates:
         self.clock = clock
         self.handling = HandlingTimes(settings.default_handling_seconds)
         self._claimed: dict[str, tuple[datetime, str | None]] = {}
+        self.passed: Callable[[str], Collection[str]] = lambda conversation_id: ()
+        """The agents who passed on a conversation's push offer (routing's
+        :meth:`~.assignment.Offers.passed`, wired by the server): their free slots are
+        no capacity for it, in its estimate and its gate."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._refreshing: asyncio.Task[None] | None = None
         self._again = False
@@ -193,12 +197,19 @@ class _Estimates:
         count = sum(busy.values()) if team is None else busy.get(team, 0)
         return _Line(team, live, count)
 
-    def _estimate(self, line: _Line, ahead: int) -> WaitEstimate:
+    def _estimate(
+        self, line: _Line, ahead: int, conversation_id: str | None = None
+    ) -> WaitEstimate:
+        """The estimate for the conversation (``None``: one about to be queued) with
+        ``ahead`` before it in ``line``; the free slots of agents who passed on it are
+        left out (offered to them no more, it would otherwise read "under a minute"
+        while nobody is offered it)."""
         team = line.team
+        passed = self.passed(conversation_id) if conversation_id is not None else ()
         return estimate_wait(
             ahead,
             self.staffing.online_agents(team),
-            self.staffing.free_capacity(team),
+            self.staffing.free_capacity(team, passed),
             line.busy,
             self.handling.typical(team),
         )
@@ -315,6 +326,16 @@ class WaitingRoom(_Estimates):
         if previous != conv.status and "queued" in (previous, conv.status):
             self.refresh_soon()
 
+    def forget(self, conversation_id: str) -> None:
+        """The conversation was erased from the store: no handling time is measured for
+        it, and the lines it was in are re-estimated (it no longer takes a place)."""
+        self._claimed.pop(conversation_id, None)
+        self.refresh_soon()
+
+    def held_ids(self) -> set[str]:
+        """The conversations whose claim time is kept (assigned ones)."""
+        return set(self._claimed)
+
     def refresh_soon(self) -> None:
         """Recompute every queued visitor's estimate in the background (one run at a
         time; a call during a run makes it run once more)."""
@@ -356,7 +377,7 @@ class WaitingRoom(_Estimates):
     ) -> bool:
         """Tell ``conv``'s visitor a materially new estimate (and a new offer)."""
         now = self.clock()
-        estimate = self._estimate(line, place - 1)
+        estimate = self._estimate(line, place - 1, conv.id)
         old = conv.wait_estimate
         if old is not None and not self._heard_since(old):
             return False

@@ -1,0 +1,82 @@
+"""A conversation erased beside the running server (``handoff erase --email``) leaves
+everything the server held of it: the holder's slot, an open push offer, the waiting
+lines, the subscriptions. Real server, real clients, the real ``handoff erase``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from handoff_server.protocol import SAck, SAgentStatus, SError, SOffer, SOfferEnded
+from tests.conftest import ServerFactory
+from tests.helpers import events, run_handoff, say, start_visitor
+from tests.server.routing_kit import TEAM_TEXT, TEAMS_POLICY, act, escalate, present
+
+ERIN = "erin.erased@example.org"
+
+
+async def _escalated_with_email(url: str) -> tuple[Any, str]:
+    conn, welcome = await start_visitor(url, name="Erin", email=ERIN)
+    assert events(await say(conn, TEAM_TEXT[None]), "escalated")
+    return conn, welcome.conversation_id
+
+
+async def _erase(data: Path) -> None:
+    done = await run_handoff("erase", "--email", ERIN, "--json", "--data-dir", str(data))
+    assert done.returncode == 0, done.stderr
+
+
+async def test_erasing_a_held_conversation_frees_its_holders_slot(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """Sam (capacity 1) held Erin's conversation when it was erased: the server forgot
+    it in its memory of recent conversations only, so Sam's load stayed 1 and his next
+    claim was refused ``at_capacity`` until he disconnected past the grace period. Now
+    the roster shows his load back to 0 and the claim is taken; nobody stays subscribed
+    to the erased conversation."""
+    data = tmp_path / "data"
+    srv = await server_factory(data_dir=data, policy=TEAMS_POLICY)
+    sam, _, _ = await present(srv, "Sam", capacity=1)
+    erin, cid = await _escalated_with_email(srv.url)
+    assert isinstance(await act(sam, "claim", cid), SAck)
+    _, next_cid = await escalate(srv.url, None, name="Next")
+    refused = await act(sam, "claim", next_cid)
+    assert isinstance(refused, SError) and refused.code == "at_capacity"
+
+    await _erase(data)
+    frames = await sam.recv_until(
+        lambda f: isinstance(f, SAgentStatus) and f.agent.name == "Sam" and f.agent.load == 0,
+        timeout=10,
+    )
+    assert frames
+    assert isinstance(await act(sam, "claim", next_cid), SAck)
+    assert cid not in srv.gateway.hub.conversations
+    await erin.close()
+
+
+async def test_erasing_an_offered_conversation_ends_the_offer_and_frees_the_slot(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """Push mode: Sam (capacity 1) had an open offer of Erin's conversation when it was
+    erased, and the server no longer had it in its memory of recent conversations (it
+    keeps the most recent only): the erasure watch never noticed it, the offer stayed
+    open and held Sam's only slot until it expired. Now the offer ends (``taken``) and
+    the next conversation is offered to Sam at once."""
+    data = tmp_path / "data"
+    srv = await server_factory(
+        data_dir=data, policy=TEAMS_POLICY, assignment={"mode": "push", "offer_timeout_seconds": 60}
+    )
+    sam, _, _ = await present(srv, "Sam", capacity=1)
+    erin, cid = await _escalated_with_email(srv.url)
+    offer = (await sam.recv_until(lambda f: isinstance(f, SOffer), timeout=10))[-1]
+    assert offer.item.conversation_id == cid
+    srv.service.memory.clear()  # as if many newer conversations had pushed it out
+
+    await _erase(data)
+    ended = (await sam.recv_until(lambda f: isinstance(f, SOfferEnded), timeout=10))[-1]
+    assert (ended.conversation_id, ended.reason) == (cid, "taken")
+    _, next_cid = await escalate(srv.url, None, name="Next")
+    offered = (await sam.recv_until(lambda f: isinstance(f, SOffer), timeout=10))[-1]
+    assert offered.item.conversation_id == next_cid
+    assert isinstance(await act(sam, "accept", next_cid), SAck)
+    await erin.close()
