@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from handoff_server.errors import LinkError, MessageTooLong
 from handoff_server.frames import parse_server_frame
@@ -56,6 +56,7 @@ from handoff_server.server_url import normalize_server_url
 __all__ = [
     "MAX_MESSAGE_CHARS",
     "Connection",
+    "HandshakeFailed",
     "LinkError",
     "MessageTooLong",
     "VisitorLink",
@@ -134,27 +135,47 @@ class Connection:
         await self.close()
 
 
+class HandshakeFailed(ConnectionError):
+    """The server's answer to the opening handshake was no WebSocket upgrade (the
+    connection closed before an answer, a malformed answer, a missing or wrong header:
+    another service on that port, a proxy, a server going down meanwhile). An
+    ``OSError``, so every caller that retries or reports a connection that failed does
+    so for this too; a refusal with an HTTP status stays ``InvalidStatus``."""
+
+
+async def _connect(url: str, **kwargs: Any) -> Connection:
+    try:
+        ws = await connect(url, **kwargs)
+    except InvalidStatus:
+        raise
+    except InvalidHandshake as exc:
+        raise HandshakeFailed(f"{url}: no WebSocket handshake answer ({exc})") from exc
+    return Connection(ws)
+
+
 async def connect_visitor(server_url: str, *, origin: str | None = None) -> Connection:
     """Open ``/v1/visitor`` on ``server_url`` (``ws://host:port``, or any form
     :func:`~handoff_server.server_url.normalize_server_url` accepts; raises its
-    ``InvalidServerURL``, a ``ValueError``, for one it refuses)."""
+    ``InvalidServerURL``, a ``ValueError``, for one it refuses). Raises
+    ``websockets.exceptions.InvalidStatus`` for an HTTP refusal (503 not ready, 403
+    origin), :class:`HandshakeFailed` (an ``OSError``) for an answer that is no
+    handshake, ``OSError`` for a connection that fails."""
     kwargs: dict[str, Any] = {"open_timeout": 10}
     if origin:
         kwargs["origin"] = origin
-    ws = await connect(normalize_server_url(server_url) + "/v1/visitor", **kwargs)
-    return Connection(ws)
+    return await _connect(normalize_server_url(server_url) + "/v1/visitor", **kwargs)
 
 
 async def connect_agent(server_url: str, token: str | None) -> Connection:
     """Open ``/v1/agent`` with ``token`` as a bearer token (``None``: send ``auth`` later).
 
-    Raises ``websockets.exceptions.InvalidStatus`` (401) for a bad token.
+    Raises ``websockets.exceptions.InvalidStatus`` (401) for a bad token, and as
+    :func:`connect_visitor` does otherwise.
     """
     headers = {"Authorization": f"Bearer {token}"} if token else None
-    ws = await connect(
+    return await _connect(
         normalize_server_url(server_url) + "/v1/agent", additional_headers=headers, open_timeout=10
     )
-    return Connection(ws)
 
 
 def check_message_length(text: str, limit: int = MAX_MESSAGE_CHARS) -> None:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socketserver
 import subprocess
 import sys
+import threading
 
 import pytest
 
@@ -134,3 +136,40 @@ def test_interactive_visit_reads_lines_until_end_of_input(served):
     )
     assert "\nAI: 1. Go to" in out.stdout
     assert "I'm handing this conversation to a person." in out.stdout
+
+
+@pytest.fixture
+def not_a_websocket_server():
+    """A TCP server on 127.0.0.1 that reads the request and closes without an answer
+    (another service on the port, a server going down mid-handshake); its ws:// URL."""
+
+    class Hangup(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            self.request.recv(1024)
+
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Hangup)
+    srv.daemon_threads = True
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield f"ws://127.0.0.1:{srv.server_address[1]}"
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["queue", "--token", "hnd_x"],
+        ["transcript", "c_x", "--token", "hnd_x"],
+        ["visit", "-m", "hi", "--retry-for", "1"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_a_server_that_does_not_answer_the_handshake_is_connect_failed(
+    not_a_websocket_server, args
+):
+    """A connection closed before any HTTP answer raised websockets' ``InvalidMessage``,
+    which no command caught: a Python traceback, exit 1. It is a failed connection."""
+    proc = handoff(*args, "--server", not_a_websocket_server, check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("error[connect_failed]"), proc.stderr
+    assert "Traceback" not in proc.stderr
