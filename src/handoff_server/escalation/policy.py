@@ -357,6 +357,7 @@ class BusinessHours(_Data):
 
     ``start``/``end`` are local wall-clock times, end exclusive; ``end`` earlier than
     ``start`` spans midnight. ``holidays`` are local dates with no business hours.
+    ``start`` equal to ``end`` is refused (an empty span: never open).
     """
 
     timezone: str = "UTC"
@@ -375,6 +376,16 @@ class BusinessHours(_Data):
                 f"unknown time zone {value!r} (use an IANA name like 'Europe/Berlin')"
             ) from None
         return value
+
+    @model_validator(mode="after")
+    def _some_span(self) -> BusinessHours:
+        if self.start == self.end:
+            raise ValueError(
+                f"start and end are both {self.start:%H:%M:%S}: the span is empty and the"
+                " team would never be open (end is exclusive; an end earlier than start"
+                " spans midnight)"
+            )
+        return self
 
 
 class Comparison(_Data):
