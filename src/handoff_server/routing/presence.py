@@ -142,6 +142,22 @@ class AgentState:
         return len(self.held) + self.seats + len(self.offers)
 
     @property
+    def load_words(self) -> str:
+        """The whole load in words: "1 of 1 slots in use (1 being assigned)". Held
+        conversations alone would say "holds 0" while a concurrent claim or transfer, or
+        an open offer, takes the slot."""
+        parts = [
+            f"{n} {what}"
+            for n, what in (
+                (len(self.held), "held"),
+                (self.seats, "being assigned"),
+                (len(self.offers), "offered"),
+            )
+            if n
+        ]
+        return f"{self.busy} of {self.capacity} slots in use ({', '.join(parts) or 'none'})"
+
+    @property
     def free(self) -> int:
         """Slots free now (0 or more)."""
         return max(0, self.capacity - self.busy)
@@ -331,11 +347,7 @@ class Presence:
         ``WireError`` (``at_capacity``) when they have none here."""
         state = self._state(agent)
         if state.free <= 0:
-            raise WireError(
-                f"{agent.name} already holds {len(state.held)} conversation"
-                f"{'' if len(state.held) == 1 else 's'} (capacity {state.capacity})",
-                code="at_capacity",
-            )
+            raise WireError(f"{agent.name} is at capacity: {state.load_words}", code="at_capacity")
         state.seats += 1
         try:
             yield state.capacity
