@@ -33,6 +33,7 @@ from handoff_cli.common import (
     fail_if_not_ready,
     settings_from,
 )
+from handoff_cli.times import seconds_option
 
 if TYPE_CHECKING:
     from handoff_tui import TUISettings
@@ -565,8 +566,7 @@ def demo(
         ),
     ] = None,
     interval: Annotated[
-        float,
-        typer.Option(metavar="SECONDS", help="Average seconds between new visitors.", min=0.2),
+        float, seconds_option("Average seconds between new visitors.", minimum=0.2)
     ] = 8.0,
     escalate_share: Annotated[
         float,
