@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from handoff_server.errors import KBError
 from handoff_server.kb.models import KBEntry, KnowledgeBase
+from handoff_server.userfiles import DATA_FILE_BYTES, read_user_text
 
 __all__ = [
     "OOS_LABEL",
@@ -227,7 +228,7 @@ def _read_text(f: Path, problems: list[Problem]) -> str | None:
     an answer carrying it would be stored by one backend and refused by another, as
     the wire refuses it in a client's frame)."""
     try:
-        text = f.read_text(encoding="utf-8")
+        text = read_user_text(f, DATA_FILE_BYTES)
     except UnicodeDecodeError as exc:
         problems.append(Problem(str(f), 1, f"not UTF-8 text: {exc.reason}"))
         return None
