@@ -244,7 +244,7 @@ async def test_a_transfer_refused_at_capacity_states_the_real_load(server_factor
     refused = [a for a in answers if isinstance(a, SError)]
     assert len(refused) == 3 and all(a.code == "at_capacity" for a in refused), answers
     for answer in refused:
-        assert "Kim is at capacity: 1 of 1 slots in use (" in answer.detail, answer
+        assert "Kim has no free slot: capacity 1, 1 in use (" in answer.detail, answer
         assert "holds 0" not in answer.detail
     for conn in (kim, *(c for h in holders for c in h[:2])):
         await conn.close()

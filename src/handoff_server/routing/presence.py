@@ -143,7 +143,7 @@ class AgentState:
 
     @property
     def load_words(self) -> str:
-        """The whole load in words: "1 of 1 slots in use (1 being assigned)". Held
+        """The whole load in words: "capacity 1, 1 in use (1 being assigned)". Held
         conversations alone would say "holds 0" while a concurrent claim or transfer, or
         an open offer, takes the slot."""
         parts = [
@@ -155,7 +155,7 @@ class AgentState:
             )
             if n
         ]
-        return f"{self.busy} of {self.capacity} slots in use ({', '.join(parts) or 'none'})"
+        return f"capacity {self.capacity}, {self.busy} in use ({', '.join(parts) or 'none'})"
 
     @property
     def free(self) -> int:
@@ -347,7 +347,9 @@ class Presence:
         ``WireError`` (``at_capacity``) when they have none here."""
         state = self._state(agent)
         if state.free <= 0:
-            raise WireError(f"{agent.name} is at capacity: {state.load_words}", code="at_capacity")
+            raise WireError(
+                f"{agent.name} has no free slot: {state.load_words}", code="at_capacity"
+            )
         state.seats += 1
         try:
             yield state.capacity
