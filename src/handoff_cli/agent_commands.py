@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import io
 import itertools
 import logging
 import os
@@ -33,6 +34,8 @@ from handoff_cli.common import (
     fail_if_not_ready,
     settings_from,
 )
+from handoff_cli.times import seconds_option
+from handoff_server.userfiles import DATA_FILE_BYTES, read_user_text
 
 if TYPE_CHECKING:
     from handoff_tui import TUISettings
@@ -232,14 +235,17 @@ def _kb_questions(kb: Path | None) -> list[str]:
 
 
 def _csv_questions(path: Path) -> list[str]:
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        column = next(
-            (c for c in ("text", "question", "query") if c in (reader.fieldnames or [])), None
-        )
-        if column is None:
-            fail(f"{path}: needs a 'text' or 'question' column", "bad_questions")
-        return [row[column].strip() for row in reader if row.get(column, "").strip()]
+    try:
+        text = read_user_text(path, DATA_FILE_BYTES)
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{path}: cannot read: {exc}", "bad_questions")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    column = next(
+        (c for c in ("text", "question", "query") if c in (reader.fieldnames or [])), None
+    )
+    if column is None:
+        fail(f"{path}: needs a 'text' or 'question' column", "bad_questions")
+    return [row[column].strip() for row in reader if row.get(column, "").strip()]
 
 
 @dataclass
@@ -565,8 +571,7 @@ def demo(
         ),
     ] = None,
     interval: Annotated[
-        float,
-        typer.Option(metavar="SECONDS", help="Average seconds between new visitors.", min=0.2),
+        float, seconds_option("Average seconds between new visitors.", minimum=0.2)
     ] = 8.0,
     escalate_share: Annotated[
         float,

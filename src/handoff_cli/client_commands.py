@@ -24,6 +24,7 @@ from handoff_cli.common import (
     settings_from,
 )
 from handoff_cli.output import check_output_closed, echo, for_terminal, one_line, styled
+from handoff_cli.times import seconds_option
 from handoff_cli.visit_fallbacks import (
     ChoiceFrame,
     CommandError,
@@ -459,13 +460,14 @@ def _check_messages(messages: list[str]) -> None:
             fail("--message has no visible character", "empty_message")
 
 
+LingerOpt = Annotated[
+    float,
+    seconds_option("Seconds to keep listening after the last message (e.g. for an agent's reply)."),
+]
 RetryForOpt = Annotated[
     float,
-    typer.Option(
-        "--retry-for",
-        help="Seconds to keep reconnecting after the connection drops before giving up.",
-        metavar="SECONDS",
-        min=0,
+    seconds_option(
+        "Seconds to keep reconnecting after the connection drops before giving up.", "--retry-for"
     ),
 ]
 
@@ -482,16 +484,9 @@ def visit(
     field: FieldsOpt = None,
     server: ServerOpt = None,
     as_json: JsonOpt = False,
-    linger: Annotated[
-        float,
-        typer.Option(
-            help="Seconds to keep listening after the last message (e.g. for an agent's reply).",
-            metavar="SECONDS",
-            min=0,
-        ),
-    ] = 0.0,
+    linger: LingerOpt = 0.0,
     timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for each reply.", metavar="SECONDS", min=0.1)
+        float, seconds_option("Seconds to wait for each reply.", minimum=0.1)
     ] = 30.0,
     retry_for: RetryForOpt = 60.0,
     config: ConfigOpt = None,

@@ -19,7 +19,14 @@ import typer._click._textwrap as click_textwrap
 from typer.core import TyperArgument, TyperGroup
 
 from handoff_cli.common import USAGE_CODES, fail, help_hint
-from handoff_cli.output import OutputClosed, VisibleStream, echo, stdout_closed
+from handoff_cli.output import (
+    GuardedStdout,
+    OutputClosed,
+    OutputFailed,
+    VisibleStream,
+    echo,
+    stdout_closed,
+)
 from handoff_server.ai.index_cache import package_version
 from handoff_server.errors import Code, HandoffError
 
@@ -192,6 +199,16 @@ def _output_closed() -> None:
     sys.exit(1)
 
 
+def _output_failed(exc: OutputFailed) -> None:
+    """Standard output cannot be written (disk full): say so on stderr as
+    ``error[io_error]`` and exit 2, standard output pointed at ``/dev/null`` so the
+    interpreter's last flush does not fail again (its pending bytes are lost anyway)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    echo("error[io_error]: ", f"cannot write to standard output: {exc.reason}", err=True)
+    sys.exit(2)
+
+
 def main() -> None:
     """Console-script entry point: run ``app`` and exit with its status.
 
@@ -201,12 +218,16 @@ def main() -> None:
     lets through. The command line can carry any character: it is printed with control
     characters shown as escapes.
     """
+    if not isinstance(sys.stdout, GuardedStdout):
+        sys.stdout = GuardedStdout(sys.stdout)  # type: ignore[assignment]
     try:
         status = app(standalone_mode=False)
     except (OutputClosed, BrokenPipeError) as exc:
         if isinstance(exc, BrokenPipeError) and not stdout_closed():
             raise
         _output_closed()
+    except OutputFailed as exc:
+        _output_failed(exc)
     except HandoffError as exc:
         echo(f"error[{exc.code}]: ", exc.detail, err=True)
         sys.exit(2)

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 __all__ = [
+    "GuardedStdout",
+    "OutputClosed",
+    "OutputFailed",
     "Styled",
     "VisibleStream",
     "echo",
@@ -101,10 +104,53 @@ def stdout_closed() -> bool:
         return False
 
 
+class OutputFailed(Exception):
+    """Standard output cannot be written (``handoff queue > /dev/full``: disk full, an
+    I/O error): the command stops with ``error[io_error]`` (:func:`handoff_cli.main.main`).
+    ``reason``: the system's words for it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class GuardedStdout:
+    """Standard output as the CLI writes it: ``stream`` (``sys.stdout``) whose failed
+    writes and flushes (disk full, ``/dev/full``, an I/O error) raise
+    :class:`OutputFailed` instead of an ``OSError`` a command could take for a network
+    failure or let out as a traceback. A closed pipe (``BrokenPipeError``) is left to
+    :func:`check_output_closed`. Everything else is ``stream``'s."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        """Write ``text``; raises :class:`OutputFailed` when it cannot be written."""
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputFailed(exc.strerror or str(exc)) from exc
+
+    def flush(self) -> None:
+        """Flush; raises :class:`OutputFailed` when what is pending cannot be written."""
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputFailed(exc.strerror or str(exc)) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
 def check_output_closed(exc: BaseException) -> None:
     """Raise :class:`OutputClosed` when ``exc`` (caught as a connection's ``OSError``)
     is in fact a write to a closed standard output, so it is not reported as a network
-    failure."""
+    failure. (A write standard output fails otherwise raises :class:`OutputFailed`
+    from :class:`GuardedStdout` already.)"""
     if isinstance(exc, BrokenPipeError) and stdout_closed():
         raise OutputClosed from exc
 

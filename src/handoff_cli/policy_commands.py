@@ -35,6 +35,7 @@ from handoff_server.policies import (
     policy_in_force,
 )
 from handoff_server.store import PolicyRecord
+from handoff_server.userfiles import CONFIG_FILE_BYTES, read_user_text
 
 policy_app = typer.Typer(
     help="Show, export and import the escalation policy. Every version is kept.",
@@ -182,7 +183,7 @@ def read_policy_file(path: Path) -> dict[str, Any]:
     """Read policy data from a JSON or TOML file (a top-level ``policy`` table is unwrapped,
     so a whole config file works too). Raises :class:`PolicyError` when unreadable."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_user_text(path, CONFIG_FILE_BYTES)
     except (OSError, UnicodeDecodeError) as exc:
         raise PolicyError([f"{path}: cannot read: {exc}"]) from None
     try:

@@ -6,7 +6,7 @@ The same numbers as the operator's analytics screen: both come from
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from handoff_cli.common import (
     settings_from,
 )
 from handoff_cli.output import echo, one_line
+from handoff_cli.times import checked_moment
 from handoff_server.analytics.teams import check_team, known_teams
 from handoff_server.errors import NotFound, StoredPolicyInvalid
 from handoff_server.policies import policy_in_force
@@ -51,8 +52,13 @@ def _moment(value: str, zone: ZoneInfo, option: str, *, end: bool) -> datetime:
             moment = datetime.fromisoformat(value)
         except ValueError:
             fail(f"{option} takes YYYY-MM-DD or an ISO 8601 time, got {value!r}", "invalid_option")
-        return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
-    return datetime.combine(day + timedelta(days=1 if end else 0), time(), zone)
+        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+        return checked_moment(aware, option)
+    try:
+        moment = datetime.combine(day + timedelta(days=1 if end else 0), time(), zone)
+    except OverflowError:  # the day after 9999-12-31: past any bound
+        moment = datetime.max.replace(tzinfo=UTC)
+    return checked_moment(moment, option)
 
 
 def _duration(seconds: float | None) -> str:

@@ -24,6 +24,7 @@ from handoff_cli.common import (
 )
 from handoff_cli.output import echo, one_line, table
 from handoff_cli.roster_commands import CapacityOpt, TeamsOpt, checked_teams, find_agent
+from handoff_cli.times import checked_duration
 from handoff_server.storage import store_errors
 from handoff_server.store import AgentRecord, hash_token, open_store, opened_store, store_exists
 from handoff_server.store import utcnow as _utcnow
@@ -66,9 +67,10 @@ def token_create(
         fail("--name must be 1 to 100 characters", "invalid_option")
     team_list = checked_teams(teams)
     try:
-        expires_at = _utcnow() + parse_duration(expires_in) if expires_in else None
-    except ValueError as exc:
+        lasts = parse_duration(expires_in) if expires_in else None
+    except (ValueError, OverflowError) as exc:
         fail(f"--expires-in: {exc}", "invalid_option")
+    expires_at = _utcnow() + checked_duration(lasts, "--expires-in") if lasts else None
     settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     token = "hnd_" + secrets.token_urlsafe(32)
     store = open_store(settings.store)

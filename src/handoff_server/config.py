@@ -38,6 +38,7 @@ from handoff_server.escalation.policy_numbers import numbers_from_text
 from handoff_server.event_loop import EventLoopName
 from handoff_server.protocol import TeamName
 from handoff_server.server_url import normalize_server_url
+from handoff_server.userfiles import CONFIG_FILE_BYTES, read_user_text
 
 __all__ = [
     "AssignmentSettings",
@@ -481,7 +482,7 @@ def load_settings(
     if path:
         p = Path(path)
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
+            data = tomllib.loads(read_user_text(p, CONFIG_FILE_BYTES))
         except FileNotFoundError:
             raise ConfigError(f"config file not found: {p}") from None
         except (OSError, UnicodeDecodeError) as exc:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -72,3 +73,51 @@ def test_without_uvloop_the_server_falls_back_to_asyncio_and_says_so(
         assert event_loop.loop_factory("uvloop") is None
     assert "uvloop cannot be imported" in caplog.text
     assert event_loop.loop_factory("asyncio") is None
+
+
+def _refusal_on(url: str, held: int) -> bytes:
+    """Hold ``held`` silent connections to the server at ``url``, then open one more and
+    return everything the server writes to it before it closes."""
+    host, port = url.removeprefix("ws://").split("/")[0].rsplit(":", 1)
+    silent = [socket.create_connection((host, int(port))) for _ in range(held)]
+    try:
+        with socket.create_connection((host, int(port)), timeout=10) as extra:
+            answer = b""
+            while chunk := extra.recv(4096):
+                answer += chunk
+            return answer
+    finally:
+        for sock in silent:
+            sock.close()
+
+
+@pytest.mark.parametrize(
+    "loop",
+    [
+        pytest.param(
+            "uvloop", marks=pytest.mark.skipif(not HAS_UVLOOP, reason="no uvloop on Windows")
+        ),
+        "asyncio",
+    ],
+)
+async def test_a_connection_over_the_cap_gets_503_on_each_event_loop(
+    tmp_path: Path, loop: str
+) -> None:
+    """On uvloop (the default) the refusal asserted an ``asyncio.WriteTransport``, which
+    uvloop's transport is not: the client over ``max_connections_per_ip`` got a reset
+    instead of the documented ``HTTP 503 too_many_connections`` with ``Retry-After``."""
+    proc, url, lines = await asyncio.to_thread(
+        serve_logging,
+        tmp_path / "data",
+        env={"HANDOFF_SERVER__EVENT_LOOP": loop, "HANDOFF_SERVER__MAX_CONNECTIONS_PER_IP": "3"},
+    )
+    try:
+        answer = await asyncio.to_thread(_refusal_on, url, 3)
+        assert answer.startswith(b"HTTP/1.1 503 "), (answer, lines)
+        assert b"\r\nRetry-After: " in answer and answer.endswith(b"too_many_connections\n")
+        conn, _ = await start_visitor(url, name="Ada")  # the cap is per open connection
+        await conn.close()
+    finally:
+        proc.terminate()
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    assert not [line for line in lines if "Traceback" in line or "AssertionError" in line]

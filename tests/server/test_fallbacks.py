@@ -8,10 +8,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from standardwebhooks import Webhook
 
 from handoff_server.app import start_server
 from handoff_server.client import Connection, connect_visitor, new_client_msg_id
+from handoff_server.errors import ConfigError
 from handoff_server.protocol import (
     AAnswerOffline,
     ACallbackDone,
@@ -35,7 +37,7 @@ from handoff_server.protocol import (
 )
 from handoff_server.store import NewEvent
 from tests.conftest import create_token, make_settings
-from tests.helpers import events, online_agent, say, start_visitor, wait_ack
+from tests.helpers import events, online_agent, run_handoff, say, start_visitor, wait_ack
 from tests.server.test_webhooks import SECRET, Receiver, endpoint
 
 ONE_AT_A_TIME = {"default_capacity": 1}
@@ -253,7 +255,7 @@ async def test_business_hours_across_a_time_zone(tmp_path: Path, demo_answerer):
         offer = offer_of(frames)
         assert offer is not None and offer.reason == "closed"
         assert offer.opens_at == datetime(2026, 3, 2, 14, 0, tzinfo=UTC)  # 09:00 EST
-        assert "we open again on Monday at 09:00 (America/New_York)" in offer.text
+        assert "we open again today at 09:00 (America/New_York)" in offer.text
         # A call back at 18:00 New York time is outside the hours; 10:00 the next day is not.
         late = datetime(2026, 3, 2, 18, 0, tzinfo=UTC) + timedelta(hours=5)
         refused = await send(early, _callback(phone="+1 212 555 0100", preferred_at=late))
@@ -270,6 +272,68 @@ async def test_business_hours_across_a_time_zone(tmp_path: Path, demo_answerer):
             await conn.close()
     finally:
         await srv.close()
+
+
+async def _closed_offer_text(tmp_path: Path, answerer: Any, hours: dict[str, Any], at: datetime):
+    """The text of the ``closed`` offer a visitor gets at ``at`` from a real server with
+    business ``hours``."""
+    settings = make_settings(
+        tmp_path / f"d{len(list(tmp_path.iterdir()))}",
+        policy={"business_hours": hours, "fallbacks": {"outside_business_hours": True}},
+    )
+    srv = await start_server(settings, answerer=answerer, clock=lambda: at)
+    try:
+        conn, _, frames = await escalate(srv.url)
+        offer = offer_of(frames)
+        await conn.close()
+    finally:
+        await srv.close()
+    assert offer is not None and offer.reason == "closed", frames
+    return offer.text
+
+
+async def test_the_opening_is_told_as_the_visitor_would_say_it(tmp_path: Path, demo_answerer):
+    """The offer said "we open again on Tuesday at 09:00" at 03:00 on that Tuesday, named
+    only a weekday for an opening more than a week off, and promised a start a
+    daylight-saving change skips with the whole span (never open then)."""
+    ny = {"timezone": "America/New_York", "start": "09:00", "end": "17:00"}
+    cases = [
+        (datetime(2026, 3, 3, 8, 0, tzinfo=UTC), ny, "today at 09:00"),  # Tue 03:00 EST
+        (datetime(2026, 3, 3, 23, 0, tzinfo=UTC), ny, "tomorrow at 09:00"),  # Tue 18:00
+        (datetime(2026, 3, 6, 23, 0, tzinfo=UTC), ny, "on Monday at 09:00"),  # Fri 18:00
+        (  # Tuesday to Friday a week of holidays: Monday the 16th
+            datetime(2026, 3, 3, 23, 0, tzinfo=UTC),
+            {**ny, "holidays": [f"2026-03-{d:02d}" for d in (4, 5, 6, 9, 10, 11, 12, 13)]},
+            "on Monday 16 March at 09:00",
+        ),
+        (  # Sundays 02:15-02:45: on 8 March (02:00 -> 03:00) there is no such span
+            datetime(2026, 3, 7, 17, 0, tzinfo=UTC),
+            {**ny, "days": ["sun"], "start": "02:15", "end": "02:45"},
+            "on Sunday 15 March at 02:15",
+        ),
+    ]
+    for at, hours, told in cases:
+        text = await _closed_offer_text(tmp_path, demo_answerer, hours, at)
+        assert f"we open again {told} (America/New_York)" in text, (at, text)
+
+
+async def test_business_hours_that_are_never_open_are_refused(tmp_path: Path) -> None:
+    """``start == end`` passed validation though the span is empty (never open), and the
+    visitor was promised an opening that never comes; it is refused as a bad config, a
+    bad policy file and a bad ``policy_apply``."""
+    policy = {"business_hours": {"start": "09:00", "end": "09:00"}}
+    config = tmp_path / "handoff.toml"
+    config.write_text('[policy.business_hours]\nstart = "09:00"\nend = "09:00"\n')
+    served = await run_handoff("serve", "--config", str(config), "--data-dir", str(tmp_path / "d"))
+    assert served.returncode == 2, served
+    assert "start and end are both 09:00:00" in served.stderr and "Traceback" not in served.stderr
+    with pytest.raises(ConfigError, match="the span is empty"):
+        make_settings(tmp_path / "d2", policy=policy)
+    file = tmp_path / "hours.toml"
+    file.write_text('[business_hours]\nstart = "09:00"\nend = "09:00"\n')
+    imported = await run_handoff("policy", "import", str(file), "--data-dir", str(tmp_path / "d"))
+    assert imported.returncode == 1 and "the span is empty" in imported.stderr, imported
+    assert "Traceback" not in imported.stderr
 
 
 # --------------------------------------------------------------------------- fallbacks

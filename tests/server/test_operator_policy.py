@@ -195,3 +195,56 @@ async def test_a_policy_frame_with_a_non_json_number_is_refused(server) -> None:
         assert "RFC 8259" in refused.detail
     after = await policy_in_force(op)
     assert (after.version, after.policy) == (before.version, before.policy)
+
+
+MAX_CONDITION_DEPTH = 32
+"""The documented limit (docs/escalation.md), as handoff_server.escalation.policy has it."""
+
+
+def _nested_not(depth: int) -> dict[str, Any]:
+    """A condition ``depth`` tables deep: ``not`` around ``not`` ... around a trigger."""
+    cond: dict[str, Any] = {"trigger": "keyword"}
+    for _ in range(depth - 1):
+        cond = {"not": cond}
+    return cond
+
+
+async def test_a_rule_nested_too_deep_is_refused_at_validation(
+    server_factory, tmp_path: Path
+) -> None:
+    """A rule nested 250 deep was accepted and applied, then ``handoff policy export``
+    died of a RecursionError (and 280 deep was refused only as ``invalid_frame``). Rules
+    may nest ``MAX_CONDITION_DEPTH`` deep, a depth export, what-if and import all handle;
+    deeper is a problem at the rule's place, on the wire and in a file."""
+    data = tmp_path / "data"
+    server = await server_factory(data_dir=data)
+    op = await agent(server.url, await create_token(server, "Olga", "operator"))
+    v1 = await policy_in_force(op)
+    for depth, ok in ((MAX_CONDITION_DEPTH + 1, False), (250, False)):
+        body = json.loads(json.dumps(v1.policy))
+        body["rules"].insert(0, {"name": "deep", "when": _nested_not(depth)})
+        checked = await ask(op, {"type": "policy_validate", "policy": body})
+        assert isinstance(checked, SPolicyValidation) and checked.ok is ok, checked
+        (problem,) = checked.problems
+        assert tuple(problem.loc) == ("rules", 0, "when")
+        assert f"nested {depth} levels deep; at most {MAX_CONDITION_DEPTH}" in problem.message
+    body = json.loads(json.dumps(v1.policy))
+    body["rules"].insert(0, {"name": "deep", "when": _nested_not(MAX_CONDITION_DEPTH)})
+    applied = await ask(op, apply(body, v1.version))
+    assert isinstance(applied, SPolicy), applied
+    what_if = await ask(op, {"type": "what_if", "policy": v1.policy, "examples": 5})
+    assert not isinstance(what_if, SError), what_if
+    out = tmp_path / "deep.toml"
+    exported = await run_handoff("policy", "export", "--out", str(out), "--data-dir", str(data))
+    assert exported.returncode == 0 and "Traceback" not in exported.stderr, exported
+    again = await run_handoff("policy", "import", str(out), "--data-dir", str(data))
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again  # the same
+    body["rules"][0]["when"] = {"not": body["rules"][0]["when"]}
+    (tmp_path / "deeper.json").write_text(json.dumps(body), encoding="utf-8")
+    refused = await run_handoff(
+        "policy", "import", str(tmp_path / "deeper.json"),
+        "--data-dir", str(data),
+    )  # fmt: skip
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused
+    assert f"levels deep; at most {MAX_CONDITION_DEPTH}" in refused.stderr
+    await op.close()

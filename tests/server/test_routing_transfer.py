@@ -5,6 +5,7 @@ the AI verdict stored on the resolved event, and every refusal storing nothing."
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -221,4 +222,29 @@ async def test_resolve_stores_the_resolution_and_the_ai_verdict(server_factory):
     stored = event.data.model_dump()
     assert (stored["resolution"], stored["ai_verdict"]) == ("answered", "wrong")
     for conn in (sam, visitor):
+        await conn.close()
+
+
+async def test_a_transfer_refused_at_capacity_states_the_real_load(server_factory):
+    """Transfers racing to one free slot: the loser was told "Kim already holds 0
+    conversations (capacity 1)" (only held conversations counted, not the transfer
+    being stored that took the slot). The refusal states the whole load."""
+    srv = await routing_server(server_factory)
+    kim, _, staff = await present(srv, "Kim", capacity=1)
+    kim_id = next(a.id for a in staff.agents if a.name == "Kim")
+    holders = []
+    for name in ("Sam", "Lee", "Bo", "Cy"):
+        agent_conn, _, _ = await present(srv, name)
+        visitor, cid = await _visitor(srv.url, None, f"V{name}")
+        assert isinstance(await act(agent_conn, "claim", cid), SAck)
+        holders.append((agent_conn, visitor, cid))
+    answers = await asyncio.gather(
+        *(act(conn, "transfer", cid, to_agent=kim_id) for conn, _, cid in holders)
+    )
+    refused = [a for a in answers if isinstance(a, SError)]
+    assert len(refused) == 3 and all(a.code == "at_capacity" for a in refused), answers
+    for answer in refused:
+        assert "Kim has no free slot: capacity 1, 1 in use (" in answer.detail, answer
+        assert "holds 0" not in answer.detail
+    for conn in (kim, *(c for h in holders for c in h[:2])):
         await conn.close()

@@ -18,6 +18,7 @@ from handoff_cli.policy_commands import read_policy_file
 from handoff_cli.simulate.options import Options, check_options
 from handoff_cli.simulate.render import show_comparison, show_report
 from handoff_cli.simulate.servers import start_server, stop_server
+from handoff_cli.times import finite_seconds
 from handoff_server.client import connect_visitor
 from handoff_server.errors import HandoffError, PolicyError
 from handoff_server.escalation import Policy, parse_policy
@@ -61,7 +62,13 @@ ConcurrencyOpt = Annotated[
     ),
 ]
 DurationOpt = Annotated[
-    float | None, _opt("Keep starting conversations for this many seconds.", "SECONDS", min=0.1)
+    float | None,
+    _opt(
+        "Keep starting conversations for this many seconds.",
+        "SECONDS",
+        callback=finite_seconds,
+        min=0.1,
+    ),
 ]
 CountOpt = Annotated[
     int | None,
@@ -76,6 +83,7 @@ ThinkOpt = Annotated[
     _opt(
         "Seconds a visitor thinks before each turn (default: the scenario's; 0 for questions).",
         "SECONDS",
+        callback=finite_seconds,
         min=0,
     ),
 ]
@@ -103,7 +111,10 @@ CapacityOpt = Annotated[
 ClaimDelayOpt = Annotated[
     float | None,
     _opt(
-        "Seconds from a conversation queued to an agent claiming it (default 1).", "SECONDS", min=0
+        "Seconds from a conversation queued to an agent claiming it (default 1).",
+        "SECONDS",
+        callback=finite_seconds,
+        min=0,
     ),
 ]
 ReplyOpt = Annotated[str | None, _opt("What simulated agents write.", "TEXT")]
@@ -131,12 +142,15 @@ AssignmentOpt = Annotated[
         'server\'s offers (push, for a server with [assignment] mode = "push").',
     ),
 ]
-TimeoutOpt = Annotated[float, _opt("Seconds to wait for each reply.", "SECONDS", min=0.1)]
+TimeoutOpt = Annotated[
+    float, _opt("Seconds to wait for each reply.", "SECONDS", callback=finite_seconds, min=0.1)
+]
 PatienceOpt = Annotated[
     float,
     _opt(
         "Seconds a handed-off visitor waits for the agents to finish (with agents).",
         "SECONDS",
+        callback=finite_seconds,
         min=0,
     ),
 ]

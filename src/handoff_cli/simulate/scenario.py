@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from handoff_server.errors import ScenarioError
 from handoff_server.escalation import TriggerKind
 from handoff_server.protocol import AiVerdict, Resolution, ShortText, TeamName, VisitorInfo
+from handoff_server.userfiles import CONFIG_FILE_BYTES, read_user_text
 
 __all__ = [
     "FALLBACK_OPTIONS",
@@ -258,7 +259,7 @@ def load_scenario(path: Path) -> Scenario:
     :class:`~handoff_server.errors.ScenarioError` (code ``bad_scenario``) for a file that
     cannot be read, is not TOML, or does not validate (every problem listed)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_user_text(path, CONFIG_FILE_BYTES)
     except (OSError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{path}: cannot read the scenario", [str(exc)]) from None
     try:

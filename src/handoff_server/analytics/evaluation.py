@@ -14,6 +14,7 @@ from handoff_server.ai.courtesy_layer import CourtesyAnswerer
 from handoff_server.errors import QuestionsError
 from handoff_server.kb.loader import OOS_LABEL, label_to_id
 from handoff_server.progress import NO_PROGRESS, ProgressSink
+from handoff_server.userfiles import DATA_FILE_BYTES, read_user_text
 
 __all__ = ["Predictions", "predict", "read_questions"]
 
@@ -26,7 +27,7 @@ def read_questions(path: Path | str) -> tuple[list[str], list[str]]:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8").lstrip("\ufeff")
+        text = read_user_text(p, DATA_FILE_BYTES)
     except OSError as exc:
         raise QuestionsError(f"{p}: cannot read questions: {exc.strerror}") from None
     except UnicodeDecodeError:

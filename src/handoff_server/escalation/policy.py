@@ -45,6 +45,7 @@ from handoff_server.escalation.policy_numbers import PolicyFloat, PolicyInt, Pro
 from handoff_server.protocol import TeamName
 
 __all__ = [
+    "MAX_CONDITION_DEPTH",
     "BusinessHours",
     "Comparison",
     "Condition",
@@ -357,6 +358,7 @@ class BusinessHours(_Data):
 
     ``start``/``end`` are local wall-clock times, end exclusive; ``end`` earlier than
     ``start`` spans midnight. ``holidays`` are local dates with no business hours.
+    ``start`` equal to ``end`` is refused (an empty span: never open).
     """
 
     timezone: str = "UTC"
@@ -375,6 +377,16 @@ class BusinessHours(_Data):
                 f"unknown time zone {value!r} (use an IANA name like 'Europe/Berlin')"
             ) from None
         return value
+
+    @model_validator(mode="after")
+    def _some_span(self) -> BusinessHours:
+        if self.start == self.end:
+            raise ValueError(
+                f"start and end are both {self.start:%H:%M:%S}: the span is empty and the"
+                " team would never be open (end is exclusive; an end earlier than start"
+                " spans midnight)"
+            )
+        return self
 
 
 class Comparison(_Data):
@@ -443,6 +455,11 @@ def _check_regex(pattern: str) -> None:
     # Compiled by the engine that matches it (bounded in time: patterns.py).
     check_pattern(pattern)
 
+
+MAX_CONDITION_DEPTH = 32
+"""How deeply a rule's ``when`` may nest (tables/objects: ``{not = {trigger = ...}}`` is
+2). Far more than any rule needs, and far less than what breaks a recursive reader or
+writer (TOML export, JSON, what-if, the engine)."""
 
 _CONDITION_KEYS = (
     "all_",
@@ -526,6 +543,33 @@ class Rule(_Data):
     action: Literal["escalate", "offer_handoff", "continue"] = "escalate"
     priority: PolicyInt = Field(default=0, ge=0, le=10)
     team: TeamName | None = None
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _not_too_deep(cls, value: Any) -> Any:
+        depth = nesting_depth(value)
+        if depth > MAX_CONDITION_DEPTH:
+            raise ValueError(
+                f"conditions nested {depth} levels deep; at most {MAX_CONDITION_DEPTH}"
+                " (all, any, not and their tests)"
+            )
+        return value
+
+
+def nesting_depth(value: Any) -> int:
+    """How deeply ``value`` (JSON/TOML data) nests tables/objects, a list counting no
+    level: ``{"not": {"trigger": "keyword"}}`` is 2. Measured without recursion, so
+    data nested thousands deep is measured, not a ``RecursionError``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend((child, depth) for child in item)
+    return deepest
 
 
 def default_rules() -> list[Rule]:

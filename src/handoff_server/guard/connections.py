@@ -15,6 +15,7 @@ import asyncio
 import resource
 from collections import Counter
 from collections.abc import Callable
+from typing import cast
 
 from websockets.asyncio.server import ServerConnection
 
@@ -99,8 +100,9 @@ def guarded_connection(limiter: ConnectionLimiter) -> type[ServerConnection]:
             self.admitted = limiter.admit(self.address)
             super().connection_made(transport)
             if not self.admitted:
-                assert isinstance(transport, asyncio.WriteTransport)
-                transport.write(REFUSAL)
+                # uvloop's TCP transport writes but is no asyncio.WriteTransport
+                # subclass: an isinstance check would refuse it (no 503, a reset).
+                cast(asyncio.WriteTransport, transport).write(REFUSAL)
                 transport.close()
 
         def connection_lost(self, exc: Exception | None) -> None:

@@ -18,7 +18,6 @@ A folder is read recursively in sorted path order; hidden files and folders are 
 from __future__ import annotations
 
 import csv
-import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from pydantic import ValidationError
 
 from handoff_server.errors import KBError
 from handoff_server.kb.models import KBEntry, KnowledgeBase
+from handoff_server.userfiles import DATA_FILE_BYTES, read_user_text
 
 __all__ = [
     "OOS_LABEL",
@@ -245,10 +245,10 @@ def _read_text(f: Path, problems: list[Problem], raw: bytes | None = None) -> st
     it in what it stores, so an answer carrying it would be stored by one backend and
     refused by another, as the wire refuses it in a client's frame)."""
     try:
-        if raw is None:
-            text = f.read_text(encoding="utf-8")
-        else:
-            text = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8").read()
+        # Decoded as utf-8-sig (a leading BOM dropped), "\r\n" and "\r" read as "\n",
+        # as Path.read_text would (universal newlines), for a file and its bytes alike.
+        decoded = read_user_text(f, DATA_FILE_BYTES) if raw is None else raw.decode("utf-8-sig")
+        text = decoded.replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as exc:
         problems.append(Problem(str(f), 1, f"not UTF-8 text: {exc.reason}"))
         return None

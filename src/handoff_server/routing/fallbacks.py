@@ -179,17 +179,38 @@ def offer_state(
     )
 
 
+def opening_words(opens_at: datetime, now: datetime, timezone: str) -> str:
+    """When ``opens_at`` is, told at ``now`` (both aware) in ``timezone`` (IANA): "today
+    at 09:00", "tomorrow at 09:00", "on Tuesday at 09:00" within the week, else with the
+    date ("on Tuesday 15 December at 09:00")."""
+    zone = ZoneInfo(timezone)
+    local = opens_at.astimezone(zone)
+    days = (local.date() - now.astimezone(zone).date()).days
+    if days <= 0:
+        day = "today"
+    elif days == 1:
+        day = "tomorrow"
+    elif days < 7:
+        day = f"on {local:%A}"
+    else:
+        day = f"on {local:%A} {local.day} {local:%B}"
+    return f"{day} at {local:%H:%M}"
+
+
 def offer_frame(
-    conversation_id: str, state: FallbackState, wait_text: str, timezone: str = "UTC"
+    conversation_id: str,
+    state: FallbackState,
+    wait_text: str,
+    now: datetime,
+    timezone: str = "UTC",
 ) -> SFallbackOffer:
-    """The ``fallback_offer`` frame for a pending offer; ``wait_text`` is the current
-    wait sentence (quoted for ``wait_too_long``); ``timezone`` (IANA) is the business
-    hours' zone, in which the opening time is told."""
+    """The ``fallback_offer`` frame for a pending offer, told at ``now`` (aware);
+    ``wait_text`` is the current wait sentence (quoted for ``wait_too_long``);
+    ``timezone`` (IANA) is the business hours' zone, in which the opening time is told."""
     assert state.reason is not None
     opens = ""
-    if state.opens_at is not None:
-        local = state.opens_at.astimezone(ZoneInfo(timezone))
-        opens = f"; we open again on {local:%A} at {local:%H:%M} ({timezone})"
+    if state.opens_at is not None and state.opens_at > now:  # a past one is no promise
+        opens = f"; we open again {opening_words(state.opens_at, now, timezone)} ({timezone})"
     text = _OFFER_TEXT[state.reason].format(opens=opens, wait=wait_text)
     return SFallbackOffer(
         conversation_id=conversation_id,

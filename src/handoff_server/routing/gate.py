@@ -53,14 +53,15 @@ def gate_reason(
 def next_opening(hours: BusinessHours, now: datetime, *, days: int = 14) -> datetime | None:
     """When business hours next start after ``now`` (UTC), within ``days`` days, or
     ``None``. A day's hours start at ``hours.start`` local time on a working day that is
-    no holiday."""
+    no holiday, and only if they are open then: a start that a daylight-saving change
+    skips together with the whole span is no opening."""
     zone = ZoneInfo(hours.timezone)
     local = now.astimezone(zone)
     for offset in range(days + 1):
         day = local.date() + timedelta(days=offset)
         if _DAYS[day.weekday()] not in hours.days or day in hours.holidays:
             continue
-        start = datetime.combine(day, hours.start, tzinfo=zone)
-        if start > local:
-            return start.astimezone(UTC)
+        start = datetime.combine(day, hours.start, tzinfo=zone).astimezone(UTC)
+        if start > now and in_business_hours(hours, start):
+            return start
     return None

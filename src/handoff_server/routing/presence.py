@@ -144,6 +144,22 @@ class AgentState:
         return len(self.held) + self.seats + len(self.offers)
 
     @property
+    def load_words(self) -> str:
+        """The whole load in words: "capacity 1, 1 in use (1 being assigned)". Held
+        conversations alone would say "holds 0" while a concurrent claim or transfer, or
+        an open offer, takes the slot."""
+        parts = [
+            f"{n} {what}"
+            for n, what in (
+                (len(self.held), "held"),
+                (self.seats, "being assigned"),
+                (len(self.offers), "offered"),
+            )
+            if n
+        ]
+        return f"capacity {self.capacity}, {self.busy} in use ({', '.join(parts) or 'none'})"
+
+    @property
     def free(self) -> int:
         """Slots free now (0 or more)."""
         return max(0, self.capacity - self.busy)
@@ -334,9 +350,7 @@ class Presence:
         state = self._state(agent)
         if state.free <= 0:
             raise WireError(
-                f"{agent.name} already holds {len(state.held)} conversation"
-                f"{'' if len(state.held) == 1 else 's'} (capacity {state.capacity})",
-                code="at_capacity",
+                f"{agent.name} has no free slot: {state.load_words}", code="at_capacity"
             )
         state.seats += 1
         try:

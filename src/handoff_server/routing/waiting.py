@@ -249,7 +249,9 @@ class _Estimates:
         if offer is not None:
             plan.updates["fallback"] = offer.model_dump(mode="json")
             zone = policy.business_hours.timezone
-            plan.frames.append(fallbacks.offer_frame(conversation_id, offer, estimate.text, zone))
+            plan.frames.append(
+                fallbacks.offer_frame(conversation_id, offer, estimate.text, now, zone)
+            )
         return plan
 
     def tell(self, conversation_id: str, frames: list[BaseModel]) -> None:
@@ -271,7 +273,7 @@ class _Estimates:
             policy = await self.policies.current()
             text = (conv.wait_estimate or {}).get("text", "")
             zone = policy.business_hours.timezone
-            frames.append(fallbacks.offer_frame(conv.id, offer, text, zone))
+            frames.append(fallbacks.offer_frame(conv.id, offer, text, self.clock(), zone))
         return frames
 
 
@@ -400,7 +402,7 @@ class WaitingRoom(_Estimates):
         frames: list[BaseModel] = [wait_frame(conv.id, wait_info(estimate, now))]
         if offer is not None:
             zone = policy.business_hours.timezone
-            frames.append(fallbacks.offer_frame(conv.id, offer, estimate.text, zone))
+            frames.append(fallbacks.offer_frame(conv.id, offer, estimate.text, now, zone))
         self.tell(conv.id, frames)
         return True
 
