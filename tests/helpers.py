@@ -219,3 +219,18 @@ class RecordingAnswerer:
     def answer(self, question: str) -> Answer:
         self.questions.append(question)
         return self.inner.answer(question)
+
+
+MAIL_HOOK: dict[str, Any] = {
+    "endpoints": [
+        {
+            "url": "http://127.0.0.1:9/offline-replies",
+            "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "allow_private": True,
+            "events": ["offline_message.replied"],
+        }
+    ]
+}
+"""A ``[webhooks]`` section with an endpoint receiving ``offline_message.replied`` (the
+team's mail system, here a closed port: what it is sent fails and is retried), without
+which a server does not offer offline messages (``routing.fallbacks.unkeepable``)."""

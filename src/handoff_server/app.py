@@ -36,6 +36,7 @@ from handoff_server.operator import OperatorDesk, build_operator_desk
 from handoff_server.progress import NO_PROGRESS, LogProgress, ProgressSink
 from handoff_server.retention import ErasureWatch, RetentionSweep
 from handoff_server.routing.desk import Desk, RoutedSink
+from handoff_server.routing.fallbacks import unkeepable
 from handoff_server.routing.presence import Presence
 from handoff_server.store import AsyncStore, open_store, utcnow
 from handoff_server.storehealth import is_storage_error
@@ -162,6 +163,13 @@ def _routed_service(
     )
     service.seats = presence
     service.waiting.passed = desk.offers.passed
+    service.waiting.unkeepable = unkeepable(settings.webhooks)
+    if service.waiting.unkeepable:
+        log.info(
+            "offline messages are not offered to visitors: no webhook endpoint receives"
+            " offline_message.replied, which carries the agent's answer to the team's mail"
+            " system (docs/routing.md)"
+        )
     desk.offers.on_passed = service.waiting.refresh_soon
     sink.observers.append(desk.observe)
     if node is not None:

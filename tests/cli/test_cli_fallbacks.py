@@ -9,13 +9,22 @@ import base64
 import json
 from pathlib import Path
 
+import pytest
 from standardwebhooks import Webhook
 
 from handoff_server.protocol import AOpen, SConversation
 from tests.cli.test_cli_visit_resume import VisitProcess
 from tests.conftest import create_token
-from tests.helpers import agent, online_agent, run_handoff
+from tests.helpers import MAIL_HOOK, agent, online_agent, run_handoff
 from tests.server.test_webhooks import SECRET, Receiver
+
+
+@pytest.fixture
+async def server(server_factory):
+    """A real server that can keep every fallback it offers: offline messages' answers
+    go to a mail hook (``MAIL_HOOK``; without one they are not offered)."""
+    return await server_factory(webhooks=MAIL_HOOK)
+
 
 ASK = "I want to talk to a person"
 

@@ -20,7 +20,7 @@ from handoff_server.protocol import (
     VLeaveMessage,
 )
 from tests.conftest import ServerFactory, create_token
-from tests.helpers import agent
+from tests.helpers import MAIL_HOOK, agent
 from tests.server.routing_kit import act
 from tests.server.test_fallbacks import _callback, escalate, offer_of, send
 from tests.server.test_webhooks import SECRET, Receiver, endpoint
@@ -53,7 +53,7 @@ async def test_a_pending_task_cannot_be_handed_back_or_resolved_by_whoever_does_
     dropped). Now handback is refused to everyone who does not hold it (operators too),
     a plain resolve to agents; finishing the task, or claiming it first, still works,
     and a live queued conversation can still be handed back by anyone."""
-    srv = await server_factory()
+    srv = await server_factory(webhooks=MAIL_HOOK)
     mallory = await agent(srv.url, await create_token(srv, "Mallory"))
     olga = await agent(srv.url, await create_token(srv, "Olga", role="operator"))
 
@@ -104,7 +104,10 @@ async def test_a_later_choice_does_not_overwrite_an_arranged_task(
     arranged, the row, the agent's answer and the webhooks all follow the first."""
     receiver = Receiver()
     try:
-        hooks = endpoint(receiver.url, events=["callback.requested", "offline_message.created"])
+        hooks = endpoint(
+            receiver.url,
+            events=["callback.requested", "offline_message.created", "offline_message.replied"],
+        )
         srv = await server_factory(webhooks=hooks)
         sam = await agent(srv.url, await create_token(srv))
 
@@ -128,11 +131,11 @@ async def test_a_later_choice_does_not_overwrite_an_arranged_task(
         assert _refused(await send(caller, _choose("wait")), "by phone at +4930901820")
         assert isinstance(await act(sam, "callback_done", cid), SAck)
 
-        got = await receiver.wait_for(2)
+        got = await receiver.wait_for(3)
         types = sorted(Webhook(SECRET).verify(r.body, r.headers)["type"] for r in got)
         await asyncio.sleep(1.0)  # a refused choice must not have sent one too
-        assert len(receiver.requests) == 2
-        assert types == ["callback.requested", "offline_message.created"]
+        assert len(receiver.requests) == 3
+        assert types == ["callback.requested", "offline_message.created", "offline_message.replied"]
         for conn in (writer, caller, sam):
             await conn.close()
     finally:

@@ -4,6 +4,7 @@ receiver for the webhooks)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,16 @@ from handoff_server.protocol import (
 )
 from handoff_server.store import NewEvent
 from tests.conftest import create_token, make_settings
-from tests.helpers import events, online_agent, run_handoff, say, start_visitor, wait_ack
+from tests.helpers import MAIL_HOOK, events, online_agent, run_handoff, say, start_visitor, wait_ack
 from tests.server.test_webhooks import SECRET, Receiver, endpoint
+
+
+@pytest.fixture
+async def server(server_factory):
+    """A real server that can keep every fallback it offers: offline messages' answers
+    go to a mail hook (``MAIL_HOOK``; without one they are not offered)."""
+    return await server_factory(webhooks=MAIL_HOOK)
+
 
 ONE_AT_A_TIME = {"default_capacity": 1}
 """[assignment] for tests that need an agent to be full: one conversation each."""
@@ -401,6 +410,40 @@ async def test_a_callback_is_a_task_agents_see_and_mark_done(server_factory):
         await sam.close()
     finally:
         receiver.close()
+
+
+async def test_an_offline_message_is_not_offered_when_no_answer_can_reach_the_visitor(
+    server_factory, caplog: pytest.LogCaptureFixture
+):
+    """An offline message is "answered by email", and handoff sends no email: the
+    answer goes out as the ``offline_message.replied`` webhook for the team's mail
+    system. With no endpoint receiving it (the default), the visitor was offered
+    "Leave a message (answered by email)" and told a person would answer by email, the
+    agent's answer was acknowledged, and it went nowhere. It is not offered then (the
+    start log says why), and a ``leave_message`` is refused as not offered."""
+    with caplog.at_level(logging.INFO, logger="handoff_server.app"):
+        srv = await server_factory(
+            webhooks={
+                "endpoints": [{**MAIL_HOOK["endpoints"][0], "events": ["callback.requested"]}]
+            }
+        )
+    assert any("offline messages are not offered" in r.getMessage() for r in caplog.records)
+    visitor, cid, frames = await escalate(srv.url)
+    offer = offer_of(frames)
+    assert offer is not None
+    assert [c.option for c in offer.choices] == ["wait", "callback", "ai_continues"]
+    left = await send(
+        visitor,
+        VLeaveMessage(
+            type="leave_message",
+            client_msg_id=new_client_msg_id(),
+            email="ada@example.com",
+            text="please write back",
+        ),
+    )
+    assert isinstance(left, SError) and left.code == "invalid_state", left
+    assert "not offered" in left.detail
+    await visitor.close()
 
 
 async def test_an_offline_message_is_answered_by_email(server_factory):

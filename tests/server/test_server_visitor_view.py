@@ -45,7 +45,7 @@ from handoff_server.protocol import (
     VStart,
 )
 from tests.conftest import create_token
-from tests.helpers import agent, events, say, wait_ack
+from tests.helpers import MAIL_HOOK, agent, events, say, wait_ack
 
 FRAME_FIELDS = {
     "welcome": {"type", "conversation_id", "resume_token", "status", "last_seq", "limits"},
@@ -231,7 +231,7 @@ def _parsed(log: list[str]) -> list[Any]:
 
 async def test_visitor_frames_carry_only_allowed_fields(server_factory):
     log: list[str] = []
-    server = await server_factory(assignment={"disconnect_grace_seconds": 0.3})
+    server = await server_factory(assignment={"disconnect_grace_seconds": 0.3}, webhooks=MAIL_HOOK)
     url = server.url
     token = await create_token(server, "Sam")
     kim_token = await create_token(server, "Kim")
@@ -289,7 +289,7 @@ async def _fallbacks(server_factory, log: list[str]) -> set[str]:
     """Nobody online: one visitor goes on with the AI, then asks for a call back, which
     an agent marks done; another leaves a message, which an agent answers by email.
     Returns the fallback kinds the visitors received."""
-    server = await server_factory()
+    server = await server_factory(webhooks=MAIL_HOOK)
     for choices in (("ai_continues", "callback"), ("offline_message",)):
         conn, cid = await _visitor(server.url, log, name="Vi", email="vi@example.com")
         assert events(await say(conn, "I want to talk to a person"), "escalated")

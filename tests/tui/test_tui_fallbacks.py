@@ -5,6 +5,8 @@ behaviour against a real server on an ephemeral port."""
 
 from __future__ import annotations
 
+import pytest
+
 from handoff_server.client import new_client_msg_id
 from handoff_server.protocol import (
     QueueItem,
@@ -16,7 +18,7 @@ from handoff_tui.formatting import estimate_label
 from handoff_tui.screens import ConversationScreen
 from handoff_tui.widgets.reply_box import ReplyBox
 from tests.conftest import create_token
-from tests.helpers import wait_ack
+from tests.helpers import MAIL_HOOK, wait_ack
 from tests.server.test_fallbacks import escalate
 from tests.tui.test_tui_pilot import _app, until
 from tests.tui.test_tui_snapshots import _open, _settle
@@ -25,6 +27,13 @@ from tests.tui_fixtures import (
     fallback_queue_items,
     task_packet,
 )
+
+
+@pytest.fixture
+async def server(server_factory):
+    """A real server that can keep every fallback it offers: offline messages' answers
+    go to a mail hook (``MAIL_HOOK``; without one they are not offered)."""
+    return await server_factory(webhooks=MAIL_HOOK)
 
 
 def test_queue_estimates_and_tasks_80x24(snap_compare) -> None:

@@ -212,7 +212,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     port = _free_port()
     config = root / "handoff.toml"
     config.write_text(
-        f'[server]\nallowed_origins = ["http://127.0.0.1:{port}"]\n[ai]\nkb = "{kb}"\n',
+        f'[server]\nallowed_origins = ["http://127.0.0.1:{port}"]\n[ai]\nkb = "{kb}"\n'
+        # The team's mail system for offline messages' answers (without one they are
+        # not offered): a closed port here.
+        + "[[webhooks.endpoints]]\n"
+        + 'url = "http://127.0.0.1:9/offline-replies"\n'
+        + 'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\n'
+        + 'allow_private = true\nevents = ["offline_message.replied"]\n',
         encoding="utf-8",
     )
     srv = Site(port, root / "data", config)

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 
+from handoff_server.config import WebhookSettings
 from handoff_server.errors import InvalidState, WireError
 from handoff_server.escalation import Policy, in_business_hours
 from handoff_server.protocol import (
@@ -162,6 +163,19 @@ def pending_offer(conv: ConversationRecord) -> FallbackState | None:
     if conv.status != "queued" or state is None or state.reason is None or state.chosen:
         return None
     return state
+
+
+def unkeepable(webhooks: WebhookSettings) -> frozenset[FallbackOption]:
+    """The fallbacks this server cannot keep as it promises them, given its webhook
+    endpoints: an offline message is "answered by email", and handoff sends no email
+    itself: the answer goes out as the ``offline_message.replied`` webhook for the
+    team's mail system. With no endpoint receiving that event, the answer would go
+    nowhere, so ``offline_message`` is not offered (a call back needs nothing but the
+    agent's phone)."""
+    receives = any(
+        not e.events or "offline_message.replied" in e.events for e in webhooks.endpoints
+    )
+    return frozenset() if receives else frozenset({"offline_message"})
 
 
 def offer_state(

@@ -172,6 +172,9 @@ class _Estimates:
         """The agents who passed on a conversation's push offer (routing's
         :meth:`~.assignment.Offers.passed`, wired by the server): their free slots are
         no capacity for it, in its estimate and its gate."""
+        self.unkeepable: frozenset[str] = frozenset()
+        """Fallbacks the server cannot keep as promised, never offered whatever the
+        policy says (:func:`~.fallbacks.unkeepable`, wired by the server)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._refreshing: asyncio.Task[None] | None = None
         self._again = False
@@ -227,10 +230,11 @@ class _Estimates:
             line_length=place,
             estimate=estimate,
         )
-        if reason is None or not policy.fallbacks.offer:
+        options = [o for o in policy.fallbacks.offer if o not in self.unkeepable]
+        if reason is None or not options:
             return None
         opens = next_opening(policy.business_hours, now) if reason == "closed" else None
-        return fallbacks.offer_state(reason, list(policy.fallbacks.offer), opens, now)
+        return fallbacks.offer_state(reason, options, opens, now)
 
     # ------------------------------------------------------------------ escalation
 
