@@ -377,12 +377,16 @@ async def test_an_answer_handled_as_the_app_closes_draws_nothing_and_raises_noth
         with pytest.raises(NoMatches):  # the app runs: a bug, not teardown
             app.draw_unless_closing(screen, lambda: screen.query_one("#no-such-widget"))
         # Textual's shutdown: the app stops running, then the widgets go one by one.
+        # The app is marked running again only once every widget is gone: a redraw a
+        # live frame queues meanwhile (presence, the queue) must meet teardown's state,
+        # never a running app missing one widget (which is a bug, and raised: CI).
         app._running = False
         try:
             await screen.query_one(ConnectionBanner).remove()
             app._redraw_operator()  # an answer arriving now
             app._redraw()  # a redraw queued before
+            await screen.remove_children()
         finally:
             app._running = True
-        await screen.remove_children()
-        app._redraw_operator()  # every widget gone
+        app._redraw_operator()  # every widget gone, as when the screen is torn down
+        app._redraw()
