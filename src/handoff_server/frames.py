@@ -52,6 +52,20 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number (RFC 8259 section 6)")
 
 
+_strict_json = json.JSONDecoder(parse_constant=_refuse_constant)
+"""A client's frames are read by one decoder built once: ``json.loads`` with a hook builds
+a new decoder on every call (4.1 µs a frame against 1.0 µs, 2026-12-01)."""
+
+
+def _loads_strict(raw: str | bytes) -> Any:
+    """``raw`` as ``json.loads`` reads it (bytes in UTF-8, -16 or -32, detected as it
+    does), with ``NaN`` and ``±Infinity`` refused. Raises ``ValueError`` (not JSON)
+    and ``UnicodeDecodeError``."""
+    if isinstance(raw, bytes):
+        raw = raw.decode(json.detect_encoding(raw), "surrogatepass")
+    return _strict_json.decode(raw)
+
+
 def _parse(
     adapter: TypeAdapter[F], raw: str | bytes, direction: str, *, from_server: bool = False
 ) -> F:
@@ -64,7 +78,7 @@ def _parse(
         if from_server:
             data: Any = json.loads(raw)
         else:
-            data = json.loads(raw, parse_constant=_refuse_constant)
+            data = _loads_strict(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ProtocolError(f"frame is not valid JSON: {exc}", code="invalid_json") from None
     except RecursionError:
