@@ -421,17 +421,21 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # CLI overrides (init) beat the environment, which beats the TOML file (its
         # data, parsed once by load_settings).
-        sources: list[PydanticBaseSettingsSource] = [init_settings, _EnvNumbers(env_settings)]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _Environment(env_settings)]
         file_data = getattr(settings_cls, "_file_data", None)
         if file_data:
             sources.append(InitSettingsSource(settings_cls, init_kwargs=file_data))
         return tuple(sources)
 
 
-class _EnvNumbers(PydanticBaseSettingsSource):
-    """The environment source, with the policy's numbers read from their text: a policy
-    number is strictly a number (:mod:`handoff_server.escalation.policy_numbers`), and
-    ``HANDOFF_POLICY__THRESHOLD=0.8`` can only be text."""
+class _Environment(PydanticBaseSettingsSource):
+    """The environment source, checked and read as a settings file is:
+
+    - a ``HANDOFF_<SECTION>__<KEY>`` variable naming no section is refused
+      (:func:`_refuse_unknown_sections`; raises :class:`ConfigError`);
+    - the policy's numbers are read from their text: a policy number is strictly a
+      number (:mod:`handoff_server.escalation.policy_numbers`), and
+      ``HANDOFF_POLICY__THRESHOLD=0.8`` can only be text."""
 
     def __init__(self, env: PydanticBaseSettingsSource) -> None:
         super().__init__(env.settings_cls)
@@ -441,6 +445,7 @@ class _EnvNumbers(PydanticBaseSettingsSource):
         return self._env.get_field_value(field, field_name)
 
     def __call__(self) -> dict[str, Any]:
+        _refuse_unknown_sections(os.environ)
         data = self._env()
         if isinstance(data.get("policy"), dict):
             data = {**data, "policy": numbers_from_text(Policy, data["policy"])}
@@ -490,7 +495,6 @@ def load_settings(
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{p}: not valid TOML: {exc}") from None
         cls = type("FileSettings", (Settings,), {"_file_data": data})
-    _refuse_unknown_sections(os.environ)
     try:
         return cls(**_prune(overrides or {}))
     except ValidationError as exc:
