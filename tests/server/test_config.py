@@ -68,3 +68,5 @@ def test_a_variable_naming_no_section_is_refused(monkeypatch, name):
         load_settings()
     assert name in str(exc.value) and exc.value.code == "bad_config"
     assert "policy" in str(exc.value)  # the sections there are are listed
+    with pytest.raises(ConfigError):  # settings built without load_settings, too
+        Settings()
