@@ -20,3 +20,16 @@ async def until(
         if loop.time() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)
+
+
+async def until_policy_screen(pilot: Any, app: Any) -> None:
+    """Let the operator app run until its policy screen is up, drawn (``ready``) and
+    holds the policy in force. Raises AssertionError after :func:`until`'s timeout."""
+    from handoff_tui.screens.operator import OperatorScreen
+
+    op = app.model.operator
+    await until(
+        pilot,
+        lambda: isinstance(app.screen, OperatorScreen) and app.screen.ready and op.policy,
+        "the policy screen",
+    )

@@ -8,12 +8,11 @@ from textual.widgets import DataTable
 
 from handoff_server.protocol_operator import SPolicy
 from handoff_tui import TUISettings, make_app
-from handoff_tui.screens.operator import OperatorScreen
 from tests.conftest import create_token
 from tests.helpers import agent
 from tests.server.test_operator_policy import policy_in_force
 from tests.server.test_operator_policy_pages import store_big_versions
-from tests.tui.pilot_kit import until
+from tests.tui.pilot_kit import until, until_policy_screen
 
 
 async def test_the_history_screen_reads_every_page(server) -> None:
@@ -26,11 +25,7 @@ async def test_the_history_screen_reads_every_page(server) -> None:
     app = make_app(settings, operator=True)
     async with app.run_test(size=(120, 36)) as pilot:
         op = app.model.operator
-        await until(
-            pilot,
-            lambda: isinstance(app.screen, OperatorScreen) and app.screen.ready and op.policy,
-            "the policy screen",
-        )
+        await until_policy_screen(pilot, app)
         assert isinstance(op.policy, SPolicy) and op.policy.version == newest
         await pilot.press("2")
         await until(

@@ -21,7 +21,7 @@ from handoff_tui.widgets.operator.editors import RuleEditor
 from handoff_tui.widgets.operator.kb_editor import KbEntryEditor
 from tests.conftest import create_token
 from tests.helpers import agent, events, say, start_visitor
-from tests.tui.pilot_kit import until
+from tests.tui.pilot_kit import until, until_policy_screen
 
 MIDDLING = "I want to move my site to you"
 """Confidence about 0.56 on the demo KB: escalated at 0.70, answered at 0.45."""
@@ -115,11 +115,7 @@ async def test_lower_the_threshold_read_the_what_if_apply_see_history_roll_back(
     app = _operator_app(server.url, await create_token(server, "Olga", "operator"))
     async with app.run_test(size=(120, 36)) as pilot:
         op = app.model.operator
-        await until(
-            pilot,
-            lambda: isinstance(app.screen, OperatorScreen) and app.screen.ready and op.policy,
-            "the policy screen",
-        )
+        await until_policy_screen(pilot, app)
         first = op.policy.version
         await _lower_the_threshold(pilot, "0.45")
         await _read_the_what_if(pilot)
@@ -231,7 +227,7 @@ async def test_a_kb_entry_written_from_a_knowledge_gap_answers_the_next_visitor(
     app = _operator_app(server.url, await create_token(server, "Olga", "operator"))
     async with app.run_test(size=(120, 36)) as pilot:
         op = app.model.operator
-        await until(pilot, lambda: isinstance(app.screen, OperatorScreen) and op.policy, "policy")
+        await until_policy_screen(pilot, app)
         await _k_on_the_conversation(pilot, cid)
         await pilot.press("o", "6")  # back to the operator screens, knowledge gaps
         await until(pilot, lambda: op.gaps is not None and op.gaps.groups, "knowledge gaps")
@@ -266,7 +262,7 @@ async def test_a_version_applied_elsewhere_shows_up_live_and_keeps_unsaved_edits
     omar = await agent(server.url, await create_token(server, "Omar", "operator"))
     async with app.run_test(size=(120, 36)) as pilot:
         op = app.model.operator
-        await until(pilot, lambda: isinstance(app.screen, OperatorScreen) and op.policy, "policy")
+        await until_policy_screen(pilot, app)
         first = op.policy.version
         await _lower_the_threshold(pilot, "0.45")
         body = {**op.policy.policy, "threshold": 0.6}
@@ -316,7 +312,7 @@ async def test_rules_are_added_moved_and_deleted_and_checked_by_the_server(serve
     app = _operator_app(server.url, await create_token(server, "Olga", "operator"))
     async with app.run_test(size=(120, 36)) as pilot:
         op = app.model.operator
-        await until(pilot, lambda: isinstance(app.screen, OperatorScreen) and op.policy, "policy")
+        await until_policy_screen(pilot, app)
         names = [r["name"] for r in op.policy.policy["rules"]]
         pane = app.screen.query_one("#pane-policy")
         await until(pilot, lambda: app.focused is pane, "the editor's focus")
