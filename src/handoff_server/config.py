@@ -239,6 +239,12 @@ class ClientSettings(_Section):
         return normalize_server_url(value)
 
 
+REOFFER_AFTER_SECONDS = 60.0
+"""Default of ``assignment.reoffer_after_seconds``: a minute between rounds of offers."""
+REOFFER_MAX_SECONDS = 3600.0
+"""Longest ``assignment.reoffer_after_seconds`` accepted (an hour)."""
+
+
 class AssignmentSettings(_Section):
     """How queued conversations reach agents (``docs/routing.md``): claimed from the queue
     (pull) or offered to one agent at a time (push), per team; agents' capacity and the
@@ -258,6 +264,31 @@ class AssignmentSettings(_Section):
     disconnect_grace_seconds: float = Field(default=60.0, gt=0, le=86400)
     """How long an agent whose client is gone keeps their presence and conversations;
     after it they are offline and their conversations go back to the queue."""
+    reoffer_after_seconds: float | None = Field(
+        default=REOFFER_AFTER_SECONDS, ge=1, le=REOFFER_MAX_SECONDS, allow_inf_nan=False
+    )
+    """When every agent who could take a pushed conversation has passed on it (declined,
+    let the offer expire, went away), a new round of offers starts this many seconds
+    later (finite, 1 to 3600), in the same least-loaded order; ``"off"`` (``None``):
+    never, it waits for a claim or an agent who has not passed (:mod:`~handoff_server.
+    routing.rounds`)."""
+
+    @field_validator("reoffer_after_seconds", mode="before")
+    @classmethod
+    def _off_or_seconds(cls, value: Any) -> Any:
+        """``"off"`` (any case) is ``None``; anything else must read as a number (a
+        bool, which pydantic would take for 0 or 1, does not)."""
+        if isinstance(value, str) and value.strip().lower() == "off":
+            return None
+        problem = 'must be a number of seconds (1 to 3600) or "off"'
+        if isinstance(value, bool):
+            raise ValueError(problem)
+        if isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                raise ValueError(problem) from None
+        return value
 
     @field_validator("pull_teams")
     @classmethod

@@ -6,6 +6,7 @@
   wait estimates, the queue gate and fallbacks read (:class:`~.presence.Presence`
   implements it);
 - :mod:`.assignment`: push offers with an accept time-out;
+- :mod:`.rounds`: the next round of offers of a conversation everyone passed on;
 - :mod:`.transfer`: transfers and returns to the queue (the changes, stored by the
   conversation service);
 - :mod:`.desk`: the wiring to the gateway and the service (imported by ``app.py`` and

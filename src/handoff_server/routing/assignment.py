@@ -6,11 +6,12 @@ agent who is online, connected, serves the team and has a free slot (among equal
 one whose last offer is oldest). The agent gets an ``offer`` frame and has
 ``offer_timeout_seconds`` to ``accept`` it (it is then assigned to them, as a claim with
 ``via: "offer"``); a ``decline`` or the time running out sends it to the next agent. An
-agent is offered a conversation at most once each time it enters the queue; when every
-agent who could take it has passed, it waits in the queue, where anyone may still claim
-it (claiming works in push teams too). When an agent comes online or frees a slot, the
-waiting conversations of their teams are offered in queue order: highest priority
-first, then the longest waiting.
+agent is offered a conversation at most once in a round of offers; when every agent who
+could take it has passed, the round is over and it waits in the queue, where anyone may
+still claim it (claiming works in push teams too), until the next round starts
+``reoffer_after_seconds`` later (:mod:`.rounds`; ``"off"``: no next round while it stays
+queued). When an agent comes online or frees a slot, the waiting conversations of their
+teams are offered in queue order: highest priority first, then the longest waiting.
 
 An open offer takes one of the agent's slots, so nobody is offered more than they can
 take. With several nodes each node offers to the agents connected to it; an offer lease
@@ -36,6 +37,7 @@ from handoff_server.errors import InvalidState
 from handoff_server.protocol import AgentInfo, ConversationStatus, QueueItem, SOffer, SOfferEnded
 from handoff_server.routing.board import OfferLeases
 from handoff_server.routing.presence import AgentState, Presence
+from handoff_server.routing.rounds import Rounds
 from handoff_server.store import utcnow
 
 __all__ = ["Offer", "Offers"]
@@ -53,8 +55,8 @@ class Offer:
 
 @dataclass
 class _Waiting:
-    """A queued conversation: its row, and the agents it was offered to since it last
-    entered the queue."""
+    """A queued conversation: its row, and the agents it was offered to in this round
+    of offers (since it last entered the queue, or its last round started)."""
 
     item: QueueItem
     tried: set[str] = field(default_factory=set)
@@ -87,9 +89,12 @@ class Offers:
         self.leasing: set[str] = set()
         """Conversations whose lease is being taken (offered meanwhile to nobody)."""
         self.on_passed: Callable[[], None] = lambda: None
-        """Called when an agent passed on an offer (declined, let it expire, went away):
-        the waiting room re-estimates, since that agent's free slots no longer count
-        for the conversation (:meth:`passed`)."""
+        """Called when who passed on a conversation changed (:meth:`passed`): an agent
+        passed on an offer (declined, let it expire, went away), their free slots no
+        longer counting for it, or a new round started, theirs counting again. The
+        waiting room re-estimates."""
+        self.rounds = Rounds(settings.reoffer_after_seconds, self._new_round)
+        """When the next round of offers of each conversation everyone passed on starts."""
         self._retry: dict[str, asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         presence.on_available(self.offer_waiting)
@@ -101,6 +106,7 @@ class Offers:
         cid = item.conversation_id
         if item.status != "queued":
             self.waiting.pop(cid, None)
+            self.rounds.cancel(cid)
             offer = self.open.get(cid)
             holder = item.assigned_agent
             if offer is not None:
@@ -110,6 +116,7 @@ class Offers:
         known = self.waiting.get(cid)
         if known is None or previous != "queued":
             known = self.waiting[cid] = _Waiting(item)
+            self.rounds.cancel(cid)
         known.item = item
         offer = self.open.get(cid)
         if offer is not None:
@@ -119,10 +126,11 @@ class Offers:
         self.offer_next(cid)
 
     def passed(self, conversation_id: str) -> frozenset[str]:
-        """The agents who passed on the conversation since it entered a push team's
-        queue (declined, let the offer expire, went away): it is offered to them no more,
-        so their free slots are no capacity for it (its wait estimate and gate leave them
-        out). Empty for a pull team's conversation."""
+        """The agents who passed on the conversation in this round of offers (since it
+        entered a push team's queue, or its last round started): declined, let the offer
+        expire, went away. It is offered to them no more until the next round, so their
+        free slots are no capacity for it meanwhile (its wait estimate and gate leave
+        them out). Empty for a pull team's conversation."""
         waiting = self.waiting.get(conversation_id)
         if waiting is None or not self.settings.pushes(waiting.item.team):
             return frozenset()
@@ -142,7 +150,9 @@ class Offers:
 
     def offer_next(self, conversation_id: str) -> None:
         """Offer the conversation to the next agent, if it waits in a push team's queue
-        with no open offer and someone who has not passed on it can take it."""
+        with no open offer and someone who has not passed on it can take it. When
+        everyone who could has passed, the round is over: the next is due
+        (:attr:`rounds`)."""
         waiting = self.waiting.get(conversation_id)
         busy = (self.open, self.accepting, self.leasing)
         if waiting is None or any(conversation_id in b for b in busy):
@@ -155,6 +165,8 @@ class Offers:
             if s.info.id not in waiting.tried and not self.claiming[s.info.id]
         ]
         if not candidates:
+            if waiting.tried:
+                self.rounds.over(conversation_id)
             return
         state = min(candidates, key=lambda s: (s.busy, s.last_offer))
         if self.leases is None:
@@ -193,6 +205,18 @@ class Offers:
             return
         self._send(waiting, state)
 
+    def _new_round(self, conversation_id: str) -> None:
+        """A new round of offers of the conversation: whoever passed on it may be
+        offered it again (the agent of an open offer is in this round already), in the
+        least-loaded order, and counts as capacity for it again."""
+        waiting = self.waiting.get(conversation_id)
+        if waiting is None:
+            return
+        offer = self.open.get(conversation_id)
+        waiting.tried = {offer.agent_id} if offer is not None else set()
+        self.offer_next(conversation_id)
+        self.on_passed()
+
     def _again(self, conversation_id: str) -> None:
         self._retry.pop(conversation_id, None)
         self.offer_next(conversation_id)
@@ -206,6 +230,7 @@ class Offers:
         """Offer ``waiting`` to ``state`` now (their offer timer starts)."""
         conversation_id = waiting.item.conversation_id
         waiting.tried.add(state.info.id)
+        self.rounds.cancel(conversation_id)  # someone new was offered it: the round goes on
         timeout = self.settings.offer_timeout_seconds
         loop = asyncio.get_running_loop()
         timer = loop.call_later(timeout, self._expired, conversation_id)
@@ -291,8 +316,10 @@ class Offers:
 
     def forget(self, conversation_id: str) -> None:
         """The conversation was erased from the store: it waits no more, its open offer
-        ends (the agent gets ``offer_ended`` with ``taken``) and no retry looks again."""
+        ends (the agent gets ``offer_ended`` with ``taken``) and no retry or next round
+        looks again."""
         self.waiting.pop(conversation_id, None)
+        self.rounds.cancel(conversation_id)
         retry = self._retry.pop(conversation_id, None)
         if retry is not None:
             retry.cancel()
@@ -310,5 +337,6 @@ class Offers:
         for handle in self._retry.values():
             handle.cancel()
         self._retry.clear()
+        self.rounds.close()
         for task in self._tasks:
             task.cancel()

@@ -169,9 +169,10 @@ class _Estimates:
         self.handling = HandlingTimes(settings.default_handling_seconds)
         self._claimed: dict[str, tuple[datetime, str | None]] = {}
         self.passed: Callable[[str], Collection[str]] = lambda conversation_id: ()
-        """The agents who passed on a conversation's push offer (routing's
-        :meth:`~.assignment.Offers.passed`, wired by the server): their free slots are
-        no capacity for it, in its estimate and its gate."""
+        """The agents who passed on a conversation's push offer in its current round
+        (routing's :meth:`~.assignment.Offers.passed`, wired by the server): their free
+        slots are no capacity for it, in its estimate and its gate, until its next round
+        starts."""
         self.unkeepable: frozenset[str] = frozenset()
         """Fallbacks the server cannot keep as promised, never offered whatever the
         policy says (:func:`~.fallbacks.unkeepable`, wired by the server)."""
@@ -204,9 +205,9 @@ class _Estimates:
         self, line: _Line, ahead: int, conversation_id: str | None = None
     ) -> WaitEstimate:
         """The estimate for the conversation (``None``: one about to be queued) with
-        ``ahead`` before it in ``line``; the free slots of agents who passed on it are
-        left out (offered to them no more, it would otherwise read "under a minute"
-        while nobody is offered it)."""
+        ``ahead`` before it in ``line``; the free slots of agents who passed on it in
+        its current round of offers are left out (offered to them no more until the next
+        round, it would otherwise read "under a minute" while nobody is offered it)."""
         team = line.team
         passed = self.passed(conversation_id) if conversation_id is not None else ()
         return estimate_wait(
