@@ -5,8 +5,9 @@ request or offline message) is deleted with all stored of it: events, AI turns, 
 deliveries, the conversation with its visitor details, fallbacks and tasks (see
 :mod:`handoff_server.retention`). Works on the store directly, with or without a server
 running: the server forgets an erased conversation it holds in memory within 2 s
-(:class:`~handoff_server.retention.ErasureWatch`), and a visitor still connected to one
-gets ``not_found`` for their next message and can no longer resume it.
+(:class:`~handoff_server.retention.ErasureWatch`): the connected agents' views drop its
+row (and the agent UI closes it if open), and a visitor still connected to one gets
+``not_found`` for their next message and can no longer resume it.
 """
 
 from __future__ import annotations

@@ -19,7 +19,9 @@ the store which of the conversations the server holds in memory are still stored
 the server forgets the others everywhere (:class:`~handoff_server.forgetting.ServerMemory`:
 its memory of recent conversations, routing's holders and offers, the subscriptions),
 so it no longer serves them (a transcript, a resume), their holders have their slots
-back and a visitor's next message to one gets ``not_found``.
+back and a visitor's next message to one gets ``not_found``; the connected agents are
+told first (``queue_item`` with ``erased``: :meth:`ServerMemory.erased
+<handoff_server.forgetting.ServerMemory.erased>`), so the row leaves every agent's view.
 
 Reports (``handoff report``, the operator's analytics) count only what is kept.
 """
