@@ -483,6 +483,12 @@ class Store(Protocol):
         notices within ``server.token_check_seconds`` (:mod:`handoff_server.tokens`)."""
         ...
 
+    def delete_agent(self, agent_id: str) -> bool:
+        """Delete an agent or operator whose token was never handed out (``handoff
+        token create`` could not write it); True when there was one. An agent who
+        signed in is revoked instead (their events name them)."""
+        ...
+
     def save_policy(self, body: dict[str, Any], author: str) -> int:
         """Store ``body`` (validated by the caller) as the next policy version; returns
         its number, 1 for the first."""
@@ -1339,6 +1345,12 @@ class _SQLiteDataCare:
                 raise KeyError(agent_id)
             row = self._db.execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone()
         return _agent(row)
+
+    def delete_agent(self, agent_id: str) -> bool:
+        """Delete the agent (a token never handed out); True when there was one."""
+        with self._transaction():
+            cur = self._db.execute("DELETE FROM agents WHERE id = ?", (agent_id,))
+        return cur.rowcount > 0
 
     def conversations_of_email(self, email: str) -> list[str]:
         """Ids of the conversations holding ``email`` (the visitor's own, or one given in

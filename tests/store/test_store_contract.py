@@ -547,6 +547,16 @@ def test_token_expiry_and_revocation(store: Store) -> None:
         store.revoke_agent("zz", T0)
 
 
+def test_delete_agent(store: Store) -> None:
+    """A token never handed out (``handoff token create`` could not write it) is
+    deleted: it no longer signs in nor lists; an unknown id deletes nothing."""
+    store.create_agent(agent("a"))
+    store.create_agent(agent("b"))
+    assert store.delete_agent("a") and not store.delete_agent("a")
+    assert [a.id for a in store.list_agents()] == ["b"]
+    assert store.agent_by_token_hash("t-a") is None
+
+
 def _with_email(cid: str, email: str | None, at: datetime = T0) -> ConversationRecord:
     record = conv(cid, at)
     visitor = {"name": "Ada", "fields": {}, **({"email": email} if email else {})}

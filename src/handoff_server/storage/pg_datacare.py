@@ -48,6 +48,10 @@ class PgDataCare(PgBase):
             raise KeyError(agent_id)
         return agent_record(rows[0])
 
+    def delete_agent(self, agent_id: str) -> bool:
+        """Delete the agent (a token never handed out); True when there was one."""
+        return self._exec("DELETE FROM agents WHERE id = %s", (agent_id,)) > 0
+
     def conversations_of_email(self, email: str) -> list[str]:
         """Ids of the conversations holding ``email`` (the visitor's own, or one given in
         a callback request or offline message), compared by
