@@ -108,6 +108,21 @@ class PgDataCare(PgBase):
                 counts[table] = cur.rowcount
         return counts
 
+    def erasure_counts(self, conversation_ids: Sequence[str]) -> dict[str, int]:
+        """The rows per table :meth:`erase_conversations` would delete, read in one
+        transaction; nothing is changed."""
+        ids = list(conversation_ids)
+        counts = {table: 0 for table, _ in _ERASE}
+        if not ids:
+            return counts
+        with self._tx() as cur:
+            for table, condition in _ERASE:
+                # Table names and conditions are the literals above, never input.
+                cur.execute(f"SELECT COUNT(*) AS n FROM {table} WHERE {condition}".encode(), (ids,))
+                row = cur.fetchone()
+                counts[table] = int(row["n"]) if row is not None else 0
+        return counts
+
     def probe_write(self) -> None:
         """Write 8 KiB to ``meta`` and delete it in one committed transaction (it needs
         WAL and table space as a real write does). Raises ``psycopg.Error``."""
