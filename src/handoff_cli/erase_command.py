@@ -5,8 +5,9 @@ request or offline message) is deleted with all stored of it: events, AI turns, 
 deliveries, the conversation with its visitor details, fallbacks and tasks (see
 :mod:`handoff_server.retention`). Works on the store directly, with or without a server
 running: the server forgets an erased conversation it holds in memory within 2 s
-(:class:`~handoff_server.retention.ErasureWatch`), and a visitor still connected to one
-gets ``not_found`` for their next message and can no longer resume it.
+(:class:`~handoff_server.retention.ErasureWatch`): the connected agents' views drop its
+row (and the agent UI closes it if open), and a visitor still connected to one gets
+``not_found`` for their next message and can no longer resume it.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def erase(
         ),
     ],
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Only list what would be deleted.")
+        bool, typer.Option("--dry-run", help="Only list and count what would be deleted.")
     ] = False,
     json_out: JsonOpt = False,
     data_dir: DataDirOpt = None,
@@ -56,8 +57,9 @@ def erase(
     stored, without case: one that is not a valid address (a visitor may have typed
     anything) is still erased, with a warning on stderr.
 
-    --dry-run lists the conversations and deletes nothing. With --json: one object
-    (email, dry_run, conversations, deleted: rows per table).
+    --dry-run lists the conversations and counts the rows a real run would delete,
+    deleting nothing. With --json: one object (email, dry_run, conversations, deleted:
+    rows per table; for a dry run, the rows that would be deleted).
     """
     settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     if not email.strip():
@@ -87,7 +89,8 @@ def erase(
     for cid in ids:
         echo(f"  {cid}")
     if deleted:
-        echo("rows deleted: " + ", ".join(f"{t} {n}" for t, n in deleted.items()))
+        rows = "rows that would be deleted" if dry_run else "rows deleted"
+        echo(f"{rows}: " + ", ".join(f"{t} {n}" for t, n in deleted.items()))
 
 
 def register(app: typer.Typer) -> None:

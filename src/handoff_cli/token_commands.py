@@ -8,8 +8,10 @@ a running server closes a revoked token's open connections within
 from __future__ import annotations
 
 import secrets
+import sys
 import uuid
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -22,13 +24,23 @@ from handoff_cli.common import (
     print_json,
     settings_from,
 )
-from handoff_cli.output import echo, one_line, table
+from handoff_cli.output import OutputFailed, echo, one_line, table
 from handoff_cli.roster_commands import CapacityOpt, TeamsOpt, checked_teams, find_agent
 from handoff_cli.times import checked_duration
 from handoff_server.storage import store_errors
-from handoff_server.store import AgentRecord, hash_token, open_store, opened_store, store_exists
+from handoff_server.store import (
+    AgentRecord,
+    Store,
+    hash_token,
+    open_store,
+    opened_store,
+    store_exists,
+)
 from handoff_server.store import utcnow as _utcnow
 from handoff_server.tokens import parse_duration, token_state
+
+if TYPE_CHECKING:
+    from handoff_server.config import Settings
 
 __all__ = ["register"]
 
@@ -62,6 +74,10 @@ def token_create(
     --team (repeatable) and --capacity say which teams they serve (none: every team)
     and how many conversations they hold at once; 'handoff agents set' changes them.
     --expires-in makes the token stop working after that long (default: never).
+
+    A token that cannot be written to standard output (a full disk, a closed pipe) is
+    deleted again, since nobody could ever see it: error[io_error], exit 2, "no token
+    was created".
     """
     if not name.strip() or len(name) > 100:
         fail("--name must be 1 to 100 characters", "invalid_option")
@@ -73,31 +89,57 @@ def token_create(
     expires_at = _utcnow() + checked_duration(lasts, "--expires-in") if lasts else None
     settings = settings_from(config, {"store": {"data_dir": data_dir, "url": store_url}})
     token = "hnd_" + secrets.token_urlsafe(32)
+    record = AgentRecord(
+        id="agt_" + uuid.uuid4().hex[:12],
+        name=name.strip(),
+        role=role,
+        token_hash=hash_token(token),
+        created_at=_utcnow(),
+        teams=team_list,
+        capacity=capacity,
+        expires_at=expires_at,
+    )
+    _store(settings, lambda store: store.create_agent(record), "cannot store the token")
+    try:
+        _show_created(settings, record, token)
+    except (OutputFailed, BrokenPipeError) as exc:
+        # The token is shown once, here: one nobody saw must not stay usable.
+        _store(settings, lambda store: store.delete_agent(record.id), _undo_failed(record))
+        reason = exc.reason if isinstance(exc, OutputFailed) else exc.strerror or str(exc)
+        raise OutputFailed(f"{reason}; no token was created") from exc
+
+
+def _store(settings: Settings, act: Callable[[Store], object], what: str) -> None:
+    """Run ``act`` on the store; its errors stop the command as ``store_failed``
+    (``what``: the message's start)."""
     store = open_store(settings.store)
     try:
-        agent_id = "agt_" + uuid.uuid4().hex[:12]
-        store.create_agent(
-            AgentRecord(
-                id=agent_id,
-                name=name.strip(),
-                role=role,
-                token_hash=hash_token(token),
-                created_at=_utcnow(),
-                teams=team_list,
-                capacity=capacity,
-                expires_at=expires_at,
-            )
-        )
+        act(store)
     except store_errors() as exc:
-        fail(f"cannot store the token: {exc}", "store_failed")
+        fail(f"{what}: {exc}", "store_failed")
     finally:
         store.close()
-    until = f", expires {expires_at.isoformat(timespec='seconds')}" if expires_at else ""
+
+
+def _undo_failed(record: AgentRecord) -> str:
+    """The message's start when a token whose secret could not be shown cannot be
+    deleted either."""
+    return (
+        "cannot write the token to standard output, nor delete it (revoke it:"
+        f" handoff token revoke {record.id})"
+    )
+
+
+def _show_created(settings: Settings, record: AgentRecord, token: str) -> None:
+    """Say what was created and print ``token`` on the last line, flushed. Raises
+    :class:`~handoff_cli.output.OutputFailed` (or ``BrokenPipeError``) when standard
+    output cannot take it."""
     where = settings.store.url.split("@")[-1] if settings.store.url else settings.store.data_dir
-    echo(f"created {role} {name.strip()!r} ({agent_id}) in {where}")
-    if until:
-        echo(until[2:])
+    echo(f"created {record.role} {record.name!r} ({record.id}) in {where}")
+    if record.expires_at:
+        echo(f"expires {record.expires_at.isoformat(timespec='seconds')}")
     echo(token)
+    sys.stdout.flush()
 
 
 def _row(record: AgentRecord) -> dict[str, Any]:

@@ -286,7 +286,7 @@ async def start_server(
         guard.start()
         held = ServerMemory(service, running.desk, hub, node.sink if node is not None else None)
         running.retention = _retention(store, settings, held)
-        running.erasures = ErasureWatch(store, held.held_ids, held.forget)
+        running.erasures = ErasureWatch(store, held.held_ids, held.erased)
         running.erasures.start()
     except BaseException as exc:
         await guard.close()

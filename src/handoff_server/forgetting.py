@@ -15,7 +15,10 @@ offer of it kept the offered agent's slot. :class:`ServerMemory` names them all:
   on the roster and their free slots: the waiting conversations are offered to them
   again, ``waiting_work`` sent), the waiting conversations of push teams, an open offer
   (ended as ``taken``) and its retry;
-- the hub: the connections subscribed to its events, typing timers in it;
+- the hub: the connections subscribed to its events, typing timers in it; after an
+  erasure (:meth:`ServerMemory.erased`) every queue watcher and every agent who opened
+  it is sent a ``queue_item`` with ``erased`` first, so the row leaves their views and
+  the agent UI closes the conversation (nothing of the visitor stays on screen);
 - on a node of several: the last seq delivered here and the queue row last seen.
 """
 
@@ -25,6 +28,7 @@ from handoff_server.cluster.fanout import ClusterSink
 from handoff_server.conversations.service import ConversationService
 from handoff_server.hub import Hub
 from handoff_server.routing.desk import Desk
+from handoff_server.store import utcnow
 
 __all__ = ["ServerMemory"]
 
@@ -55,6 +59,13 @@ class ServerMemory:
         ids |= self.service.waiting.held_ids()
         ids |= set(self.hub.conversations)
         return sorted(ids)
+
+    def erased(self, conversation_id: str) -> None:
+        """The conversation was erased beside the running server (``handoff erase``):
+        tell the connected agents (the hub's ``queue_item`` with ``erased``: their views
+        drop its row and close it if open), then :meth:`forget` it."""
+        self.hub.publish_erased(conversation_id, utcnow())
+        self.forget(conversation_id)
 
     def forget(self, conversation_id: str) -> None:
         """The conversation is no longer stored: drop it everywhere (see the module)."""

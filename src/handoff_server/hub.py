@@ -18,6 +18,7 @@ import asyncio
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
@@ -33,6 +34,7 @@ from handoff_server.protocol import (
     SEvent,
     SQueueItem,
     STyping,
+    VisitorInfo,
 )
 
 __all__ = ["SEND_QUEUE_BYTES", "SEND_QUEUE_FRAMES", "Hub", "Subscriber"]
@@ -207,6 +209,21 @@ class Hub:
             timer = sub.typing_in.pop(conversation_id, None)
             if timer is not None:
                 timer.cancel()
+
+    def publish_erased(self, conversation_id: str, at: datetime) -> None:
+        """The conversation was erased from the store: send every queue watcher and
+        every agent subscribed to it one ``queue_item`` with ``erased`` (its row holds the
+        id alone; ``at``: ``updated_at``, UTC), so each agent's view drops the row and
+        the conversation. Every watcher is told, whatever it watches: the row's last
+        status is not known here. Call before :meth:`forget`."""
+        item = QueueItem(
+            conversation_id=conversation_id, status="resolved", visitor=VisitorInfo(), updated_at=at
+        )
+        text = _text(SQueueItem(item=item, erased=True))
+        told = set(self.queue_watchers)
+        told |= {s for s in self.conversations.get(conversation_id, ()) if s.role == "agent"}
+        for sub in told:
+            sub.push_text(text)
 
     def typing(self, conversation_id: str, sub: Subscriber, active: bool) -> None:
         """``sub`` started or stopped typing in the conversation: tell the others there

@@ -1310,10 +1310,17 @@ class SQueue(_Frame):
 
 class SQueueItem(_Frame):
     """A watched conversation changed, entered the watched statuses, or left them (its
-    ``status`` is then one the agent does not watch: remove the row)."""
+    ``status`` is then one the agent does not watch: remove the row), or was ``erased``."""
 
     type: Literal["queue_item"] = "queue_item"
     item: QueueItem
+    erased: bool = Field(default=False, exclude_if=lambda v: not v)
+    """The conversation was erased from the store (``handoff erase`` beside the running
+    server): remove its row whatever statuses are watched, and stop showing anything of
+    it (an open conversation is gone; the server no longer has it). ``item`` then holds
+    its id alone, with no visitor details and status ``resolved``, so a client older
+    than the field removes the row too. Sent to every queue watcher and every agent who
+    opened it (added in v1; left out of the frame when false)."""
 
 
 class SConversation(_Frame):

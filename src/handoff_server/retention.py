@@ -11,7 +11,8 @@ age: it is deleted once it has been resolved that long.
 
 Erasure (``handoff erase --email``): :func:`erase_email` finds every conversation
 holding an email address (the visitor's, or one given in a callback request or an
-offline message) and deletes it the same way; ``dry_run`` only counts.
+offline message) and deletes it the same way; ``dry_run`` only counts what it would
+delete (conversations, and rows per table), changing nothing.
 
 An erasure made beside a running server (``handoff erase`` works on the store directly)
 reaches the server through :class:`ErasureWatch`: every ``interval`` seconds (2) it asks
@@ -19,7 +20,9 @@ the store which of the conversations the server holds in memory are still stored
 the server forgets the others everywhere (:class:`~handoff_server.forgetting.ServerMemory`:
 its memory of recent conversations, routing's holders and offers, the subscriptions),
 so it no longer serves them (a transcript, a resume), their holders have their slots
-back and a visitor's next message to one gets ``not_found``.
+back and a visitor's next message to one gets ``not_found``; the connected agents are
+told first (``queue_item`` with ``erased``: :meth:`ServerMemory.erased
+<handoff_server.forgetting.ServerMemory.erased>`), so the row leaves every agent's view.
 
 Reports (``handoff report``, the operator's analytics) count only what is kept.
 """
@@ -45,15 +48,17 @@ BATCH = 200
 @dataclass
 class Erasure:
     """What an erasure found and deleted: the ``conversations`` (ids) and the rows per
-    table (``deleted``; empty for a dry run)."""
+    table (``deleted``); for a ``dry_run``, the rows it would delete (nothing was)."""
 
     conversations: list[str]
     deleted: dict[str, int] = field(default_factory=dict)
+    dry_run: bool = False
 
 
 def erase_email(store: Store, email: str, *, dry_run: bool = False) -> Erasure:
     """Delete every conversation holding ``email`` (see the module); with ``dry_run``,
-    only find them. ``email`` is matched against what was stored, exactly but for case
+    only find them and count the rows a real run would delete (the same tables, the
+    same batches: :meth:`~handoff_server.store.Store.erasure_counts`). ``email`` is matched against what was stored, exactly but for case
     (Unicode case-folded, :func:`~handoff_server.protocol.email_key`) and surrounding
     blanks, whether or not it is a valid address (a visitor's hello keeps
     any text it gave as its email: it must be erasable too). Raises ``ValueError`` for an
@@ -61,11 +66,10 @@ def erase_email(store: Store, email: str, *, dry_run: bool = False) -> Erasure:
     if not email.strip():
         raise ValueError("the email to erase is empty")
     ids = store.conversations_of_email(email)
-    result = Erasure(conversations=ids)
-    if dry_run:
-        return result
+    result = Erasure(conversations=ids, dry_run=dry_run)
+    act = store.erasure_counts if dry_run else store.erase_conversations
     for start in range(0, len(ids), BATCH):
-        counts = store.erase_conversations(ids[start : start + BATCH])
+        counts = act(ids[start : start + BATCH])
         for table, n in counts.items():
             result.deleted[table] = result.deleted.get(table, 0) + n
     return result

@@ -483,6 +483,12 @@ class Store(Protocol):
         notices within ``server.token_check_seconds`` (:mod:`handoff_server.tokens`)."""
         ...
 
+    def delete_agent(self, agent_id: str) -> bool:
+        """Delete an agent or operator whose token was never handed out (``handoff
+        token create`` could not write it); True when there was one. An agent who
+        signed in is revoked instead (their events name them)."""
+        ...
+
     def save_policy(self, body: dict[str, Any], author: str) -> int:
         """Store ``body`` (validated by the caller) as the next policy version; returns
         its number, 1 for the first."""
@@ -566,6 +572,11 @@ class Store(Protocol):
         their events, AI turns, webhook deliveries and the conversation rows (with
         their visitor, fallbacks and tasks). Returns the rows deleted per table
         (``events``, ``ai_turns``, ``webhook_outbox``, ``conversations``)."""
+        ...
+
+    def erasure_counts(self, conversation_ids: Sequence[str]) -> dict[str, int]:
+        """What :meth:`erase_conversations` would delete now, deleting nothing: the rows
+        per table, the same tables and conditions (``handoff erase --dry-run``)."""
         ...
 
     def probe_write(self) -> None:
@@ -1340,6 +1351,12 @@ class _SQLiteDataCare:
             row = self._db.execute("SELECT * FROM agents WHERE id = ?", (agent_id,)).fetchone()
         return _agent(row)
 
+    def delete_agent(self, agent_id: str) -> bool:
+        """Delete the agent (a token never handed out); True when there was one."""
+        with self._transaction():
+            cur = self._db.execute("DELETE FROM agents WHERE id = ?", (agent_id,))
+        return cur.rowcount > 0
+
     def conversations_of_email(self, email: str) -> list[str]:
         """Ids of the conversations holding ``email`` (the visitor's own, or one given in
         a callback request or offline message), compared by
@@ -1393,16 +1410,10 @@ class _SQLiteDataCare:
         deleted content overwritten (``secure_delete``) and the WAL emptied after (a
         checkpoint); returns the rows deleted per table."""
         ids = list(conversation_ids)
-        counts = {"events": 0, "ai_turns": 0, "webhook_outbox": 0, "conversations": 0}
+        where = _erasure_where(len(ids))
+        counts = dict.fromkeys(where, 0)
         if not ids:
             return counts
-        marks = ",".join("?" * len(ids))
-        where = {
-            "events": f"conversation_id IN ({marks})",
-            "ai_turns": f"conversation_id IN ({marks})",
-            "webhook_outbox": f"json_extract(payload, '$.data.conversation_id') IN ({marks})",
-            "conversations": f"id IN ({marks})",
-        }
         # Overwrite deleted content (not only unlink it), and empty the WAL after.
         self._db.execute("PRAGMA secure_delete = ON")
         with self._transaction():
@@ -1415,6 +1426,25 @@ class _SQLiteDataCare:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         return counts
 
+    def erasure_counts(self, conversation_ids: Sequence[str]) -> dict[str, int]:
+        """The rows per table :meth:`erase_conversations` would delete, read in one
+        read transaction; nothing is changed."""
+        ids = list(conversation_ids)
+        where = _erasure_where(len(ids))
+        counts = dict.fromkeys(where, 0)
+        if not ids:
+            return counts
+        with self._lock:
+            self._db.execute("BEGIN")  # deferred: a read, one snapshot for every table
+            try:
+                for table, condition in where.items():
+                    # Table names and conditions are _erasure_where's literals, never input.
+                    sql = f"SELECT COUNT(*) FROM {table} WHERE {condition}"
+                    counts[table] = self._db.execute(sql, ids).fetchone()[0]
+            finally:
+                self._db.execute("COMMIT")
+        return counts
+
     def probe_write(self) -> None:
         """Write 8 KiB to ``meta`` and delete it in one committed transaction: it needs
         free pages and WAL space as a real write does. Raises ``sqlite3.Error``."""
@@ -1423,6 +1453,18 @@ class _SQLiteDataCare:
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('write_probe', ?)", ("x" * 8192,)
             )
             self._db.execute("DELETE FROM meta WHERE key = 'write_probe'")
+
+
+def _erasure_where(n: int) -> dict[str, str]:
+    """What an erasure of ``n`` conversations deletes: table → condition on the ids
+    (``n`` placeholders), children before the conversation rows they reference."""
+    marks = ",".join("?" * n)
+    return {
+        "events": f"conversation_id IN ({marks})",
+        "ai_turns": f"conversation_id IN ({marks})",
+        "webhook_outbox": f"json_extract(payload, '$.data.conversation_id') IN ({marks})",
+        "conversations": f"id IN ({marks})",
+    }
 
 
 class SQLiteStore(_SQLiteTables, _SQLiteOperatorTables, _SQLiteDataCare):

@@ -300,7 +300,9 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
     @on(QueueItemChanged)
     def _queue_item_changed(self, message: QueueItemChanged) -> None:
         item = message.item
-        if self.model.apply_queue_item(item):
+        if message.erased:
+            _erased(self, item.conversation_id)
+        elif self.model.apply_queue_item(item):
             name = visitor_label(item.visitor)
             reason = trigger_label(item.trigger) or "escalated"
             self.tell(f"{name} — {reason}", title="New escalation", timeout=3)
@@ -355,6 +357,22 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
     def _typing(self, message: TypingChanged) -> None:
         if self.model.typing(message.conversation_id, message.role, message.name, message.active):
             self.schedule_redraw()
+
+
+def _erased(app: AgentApp, cid: str) -> None:
+    """``cid`` was erased from the store: its row goes and, if it was open, so does the
+    conversation (back to the queue when it was on screen); the notice names no one,
+    since what was known of the visitor is what was erased."""
+    screen = app.screen
+    if isinstance(screen, ConversationScreen) and screen.conversation_id == cid:
+        app.show_queue()
+    app.typing.forget(cid)
+    if app.model.erased(cid):
+        app.tell(
+            "A conversation you had open was erased from the store; it is closed.",
+            title="Conversation erased",
+            timeout=6,
+        )
 
 
 def _fits(app: AgentApp, text: str) -> bool:

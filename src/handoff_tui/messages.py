@@ -66,9 +66,11 @@ class QueueReplaced(Message):
 
 @dataclass
 class QueueItemChanged(Message):
-    """One ``queue_item`` upsert."""
+    """One ``queue_item`` upsert; ``erased``: the conversation was erased from the
+    store (its row and, if open, the conversation go)."""
 
     item: QueueItem
+    erased: bool = False
 
 
 @dataclass

@@ -9,6 +9,7 @@ standard output on Linux's ``/dev/full``, where every write fails with ``ENOSPC`
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from pathlib import Path
@@ -18,7 +19,7 @@ import pytest
 from handoff_server.app import RunningServer
 from handoff_server.kb import demo_kb_path
 from tests.conftest import create_token
-from tests.helpers import events, say, start_visitor
+from tests.helpers import events, run_handoff, say, start_visitor
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
 
@@ -61,3 +62,19 @@ async def test_every_kind_of_command_reports_a_full_output(
             args,
             err,
         )
+
+
+async def test_a_token_that_cannot_be_shown_is_not_created(tmp_path: Path) -> None:
+    """``handoff token create > /dev/full`` stored the token and lost its secret, shown
+    only once: an active token nobody knows. Now it is deleted again: the command says
+    so as ``io_error`` and ``token list`` shows no token."""
+    data = str(tmp_path / "data")
+    code, err = await _to_dev_full("token", "create", "--name", "Sam", "--data-dir", data)
+    assert code == 2, err
+    listed = await run_handoff("token", "list", "--json", "--data-dir", data)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == []
+    assert err == (
+        "error[io_error]: cannot write to standard output: No space left on device;"
+        " no token was created\n"
+    ), err

@@ -1,13 +1,24 @@
 """A conversation erased beside the running server (``handoff erase --email``) leaves
 everything the server held of it: the holder's slot, an open push offer, the waiting
-lines, the subscriptions. Real server, real clients, the real ``handoff erase``."""
+lines, the subscriptions, and the connected agents' views. Real server, real clients, the real ``handoff erase``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from handoff_server.protocol import SAck, SAgentStatus, SError, SOffer, SOfferEnded
+from handoff_server.client_reads import read_queue
+from handoff_server.protocol import (
+    AOpen,
+    SAck,
+    SAgentStatus,
+    SConversation,
+    SError,
+    SOffer,
+    SOfferEnded,
+    SQueueItem,
+    VisitorInfo,
+)
 from tests.conftest import ServerFactory
 from tests.helpers import events, run_handoff, say, start_visitor
 from tests.server.routing_kit import TEAM_TEXT, TEAMS_POLICY, act, escalate, present
@@ -79,4 +90,37 @@ async def test_erasing_an_offered_conversation_ends_the_offer_and_frees_the_slot
     offered = (await sam.recv_until(lambda f: isinstance(f, SOffer), timeout=10))[-1]
     assert offered.item.conversation_id == next_cid
     assert isinstance(await act(sam, "accept", next_cid), SAck)
+    await erin.close()
+
+
+async def test_an_erased_conversation_leaves_every_connected_agents_view(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """The server forgot an erased conversation, but the agents connected kept its row
+    (Sam watches the queue) and its packet (Kim opened it): nothing told them. Now both
+    get a ``queue_item`` with ``erased`` whose row holds the id alone (no visitor
+    details); a fresh queue no longer lists it either."""
+    data = tmp_path / "data"
+    srv = await server_factory(data_dir=data, policy=TEAMS_POLICY)
+    sam, _, _ = await present(srv, "Sam")
+    kim, _, _ = await present(srv, "Kim")
+    erin, cid = await _escalated_with_email(srv.url)
+    assert cid in {row.conversation_id for row in await read_queue(sam)}
+    await kim.send(AOpen(type="open", conversation_id=cid, last_seq=0))
+    (opened,) = [
+        f
+        for f in await kim.recv_until(lambda f: isinstance(f, SConversation), timeout=10)
+        if isinstance(f, SConversation)
+    ]
+    assert opened.packet.visitor.email == ERIN
+
+    await _erase(data)
+    for conn in (sam, kim):
+        frames = await conn.recv_until(
+            lambda f: isinstance(f, SQueueItem) and f.item.conversation_id == cid, timeout=10
+        )
+        gone = frames[-1]
+        assert gone.erased, gone
+        assert gone.item.visitor == VisitorInfo() and gone.item.status == "resolved"
+    assert cid not in {row.conversation_id for row in await read_queue(sam)}
     await erin.close()

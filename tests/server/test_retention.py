@@ -69,6 +69,51 @@ async def test_erase_by_email_deletes_everything_of_the_visitor(
     assert b"bob@example.org" in raw
 
 
+_TABLES = ("conversations", "events", "ai_turns", "webhook_outbox")
+
+
+async def _table_counts(srv: Any) -> dict[str, int]:
+    return {t: (await _rows(srv, f"SELECT COUNT(*) FROM {t}"))[0][0] for t in _TABLES}
+
+
+async def test_a_dry_run_counts_what_the_erasure_deletes(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    """``handoff erase --dry-run --json`` listed the conversations but said ``deleted:
+    {}``: nobody could see what a real run would delete. Now it has the real run's shape
+    and counts, marked ``dry_run``, and changes nothing; the real run then deletes
+    exactly those rows."""
+    data = tmp_path / "data"
+    hook = {"url": "http://127.0.0.1:9/hook", "secret": "whsec_" + "A" * 24, "allow_private": True}
+    srv = await server_factory(data_dir=data, webhooks={"endpoints": [hook]})
+    ada, _ = await start_visitor(srv.url, name="Ada", email=ADA)
+    await say(ada, "how do I reset my password")
+    await say(ada, "I want to talk to a person")  # escalated: a webhook delivery
+    bob, _ = await start_visitor(srv.url, name="Bob", email="bob@example.org")
+    await say(bob, "how do I reset my password")
+    await ada.close()
+    await bob.close()
+    before = await _table_counts(srv)
+    args = ("erase", "--email", ADA, "--json", "--data-dir", str(data))
+
+    dry = await run_handoff(*args, "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    would = json.loads(dry.stdout)
+    assert would["dry_run"] is True and len(would["conversations"]) == 1
+    assert set(would["deleted"]) == set(_TABLES)
+    assert would["deleted"]["conversations"] == 1 and would["deleted"]["events"] >= 4
+    assert would["deleted"]["ai_turns"] >= 1 and would["deleted"]["webhook_outbox"] >= 1
+    assert await _table_counts(srv) == before
+
+    done = await run_handoff(*args)
+    assert done.returncode == 0, done.stderr
+    real = json.loads(done.stdout)
+    assert real["dry_run"] is False
+    assert (real["conversations"], real["deleted"]) == (would["conversations"], would["deleted"])
+    after = await _table_counts(srv)
+    assert {t: before[t] - after[t] for t in _TABLES} == would["deleted"]
+
+
 def _conversation(store: SQLiteStore, cid: str, status: str, age: timedelta) -> None:
     at = utcnow() - age
     store.create_conversation(

@@ -547,6 +547,16 @@ def test_token_expiry_and_revocation(store: Store) -> None:
         store.revoke_agent("zz", T0)
 
 
+def test_delete_agent(store: Store) -> None:
+    """A token never handed out (``handoff token create`` could not write it) is
+    deleted: it no longer signs in nor lists; an unknown id deletes nothing."""
+    store.create_agent(agent("a"))
+    store.create_agent(agent("b"))
+    assert store.delete_agent("a") and not store.delete_agent("a")
+    assert [a.id for a in store.list_agents()] == ["b"]
+    assert store.agent_by_token_hash("t-a") is None
+
+
 def _with_email(cid: str, email: str | None, at: datetime = T0) -> ConversationRecord:
     record = conv(cid, at)
     visitor = {"name": "Ada", "fields": {}, **({"email": email} if email else {})}
@@ -604,8 +614,12 @@ def test_erase_conversations_deletes_everything_of_them(store: Store) -> None:
             update={"payload": {"id": f"w-{cid}", "data": {"conversation_id": cid}}}
         )
         store.append_events(cid, [ev("ai_message")], {}, outbox=[row], turns=[turn(cid, 1)])
+    would = store.erasure_counts(["gone", "missing"])
+    assert would == {"events": 2, "ai_turns": 1, "webhook_outbox": 1, "conversations": 1}
+    assert store.get_conversation("gone") is not None  # a count changes nothing
+    assert len(store.list_outbox()) == 2 and len(store.events_after("gone", 0)) == 2
     counts = store.erase_conversations(["gone", "missing"])
-    assert counts == {"events": 2, "ai_turns": 1, "webhook_outbox": 1, "conversations": 1}
+    assert counts == would
     assert store.get_conversation("gone") is None and store.events_after("gone", 0) == []
     assert [t.conversation_id for t in store.turns_between(None, None)] == ["kept"]
     assert [r.id for r in store.list_outbox()] == ["w-kept"]
@@ -613,6 +627,7 @@ def test_erase_conversations_deletes_everything_of_them(store: Store) -> None:
     assert store.erase_conversations([]) == {
         "events": 0, "ai_turns": 0, "webhook_outbox": 0, "conversations": 0
     }  # fmt: skip
+    assert store.erasure_counts([]) == store.erase_conversations([])
 
 
 def test_probe_write_leaves_nothing(store: Store) -> None:

@@ -48,6 +48,10 @@ class PgDataCare(PgBase):
             raise KeyError(agent_id)
         return agent_record(rows[0])
 
+    def delete_agent(self, agent_id: str) -> bool:
+        """Delete the agent (a token never handed out); True when there was one."""
+        return self._exec("DELETE FROM agents WHERE id = %s", (agent_id,)) > 0
+
     def conversations_of_email(self, email: str) -> list[str]:
         """Ids of the conversations holding ``email`` (the visitor's own, or one given in
         a callback request or offline message), compared by
@@ -102,6 +106,21 @@ class PgDataCare(PgBase):
                 # Table names and conditions are the literals above, never input.
                 cur.execute(f"DELETE FROM {table} WHERE {condition}".encode(), (ids,))
                 counts[table] = cur.rowcount
+        return counts
+
+    def erasure_counts(self, conversation_ids: Sequence[str]) -> dict[str, int]:
+        """The rows per table :meth:`erase_conversations` would delete, read in one
+        transaction; nothing is changed."""
+        ids = list(conversation_ids)
+        counts = {table: 0 for table, _ in _ERASE}
+        if not ids:
+            return counts
+        with self._tx() as cur:
+            for table, condition in _ERASE:
+                # Table names and conditions are the literals above, never input.
+                cur.execute(f"SELECT COUNT(*) AS n FROM {table} WHERE {condition}".encode(), (ids,))
+                row = cur.fetchone()
+                counts[table] = int(row["n"]) if row is not None else 0
         return counts
 
     def probe_write(self) -> None:

@@ -135,6 +135,20 @@ class AgentModel:
         self.staff.settle(item.conversation_id, item.status)
         return self.queue.apply(item) and self.queue_loaded
 
+    def erased(self, cid: str) -> bool:
+        """The server says ``cid`` was erased from the store: its row, an offer of it and,
+        if open, the conversation with its draft and pending sends go, so nothing of the
+        visitor stays. Returns True when it was open."""
+        self.staff.settle(cid, "resolved")
+        self.queue.remove(cid)
+        self.actions_in_flight = {
+            cmid: action for cmid, action in self.actions_in_flight.items() if action[0] != cid
+        }
+        if cid not in self.open_order:
+            return False
+        self.close(cid)
+        return True
+
     def desk_changed(self, frame: DeskFrame) -> SOffer | None:
         """A desk frame (roster, offer); returns a new offer (worth telling). The queue
         lists this agent's teams first once the roster says which they are."""

@@ -153,6 +153,12 @@ class QueueModel:
         self._view = None
         return item.status == "queued" and (old is None or old.status != "queued")
 
+    def remove(self, cid: str) -> None:
+        """Drop ``cid``'s row, whatever its status (the conversation was erased)."""
+        self.items.pop(cid, None)
+        self.claimed_at.pop(cid, None)
+        self._view = None
+
     def waiting(self, item: QueueItem, now: datetime | None) -> float | None:
         """Seconds the visitor has waited for a person: until ``now`` while queued, until
         the claim once assigned (``None`` when the claim's time is not known), ``None``

@@ -229,7 +229,7 @@ class Link:
         """Handle a page of a transcript: ask for the next one, post the packet once it
         is whole. A refusal while pages are awaited (``rate_limited``) asks again after
         a pause. True when ``frame`` was taken here."""
-        if isinstance(frame, SQueue | SQueueItem):
+        if isinstance(frame, SQueue) or isinstance(frame, SQueueItem) and not frame.erased:
             return self._queue_page(frame)
         if isinstance(frame, SConversation):
             whole, request = self.pages.take(frame.packet)
@@ -265,7 +265,7 @@ class Link:
         if isinstance(frame, SEvent):
             self.post(EventReceived(frame.event))
         elif isinstance(frame, SQueueItem):
-            self.post(QueueItemChanged(frame.item))
+            self.post(QueueItemChanged(frame.item, frame.erased))
         elif isinstance(frame, SAck):
             self.post(AckReceived(frame.client_msg_id, frame.conversation_id, frame.seq))
         elif isinstance(frame, STyping):

@@ -51,6 +51,13 @@ class TypingSignal:
             self._said_at[cid] = now
         self._timers[cid] = self._set_timer(self.idle_seconds, lambda: self.stop(cid))
 
+    def forget(self, cid: str) -> None:
+        """``cid`` is gone (erased): stop its timer and say nothing to the server."""
+        timer = self._timers.pop(cid, None)
+        self._said_at.pop(cid, None)
+        if timer is not None:
+            timer.stop()
+
     def stop(self, cid: str) -> None:
         """The agent sent, closed the conversation or went idle: no longer typing."""
         timer = self._timers.pop(cid, None)
