@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from handoff_server.app import RunningServer
@@ -103,6 +104,49 @@ async def test_a_conversation_everyone_passed_on_is_offered_again_after_the_inte
     assert (await next_offer(second, timeout=2)).item.conversation_id == cid
     assert isinstance(await act(second, "accept", cid), SAck)
     assert srv.desk.offers.open == {} and not srv.desk.offers.rounds.due(cid)
+    for conn in (visitor, first, second):
+        await conn.close()
+
+
+async def _offer_counts(srv: RunningServer) -> dict[str, float]:
+    """The push offers' counters in the server's ``/metrics`` (:mod:`handoff_server.
+    routing.offer_metrics`), by sample name and labels, e.g.
+    ``handoff_offers_ended_total{outcome="declined"}``."""
+    async with httpx.AsyncClient() as client:
+        response = await client.get(srv.url.replace("ws://", "http://") + "/metrics")
+    counts = {}
+    for line in response.text.splitlines():
+        if line.startswith(("handoff_offers_", "handoff_offer_rounds_")):
+            name, value = line.rsplit(" ", 1)
+            if not name.endswith("_created") and "_created{" not in name:
+                counts[name] = float(value)
+    return counts
+
+
+async def test_offers_and_rounds_are_counted_in_metrics(server_factory: ServerFactory) -> None:
+    """An operator sees in ``/metrics`` how a push team's offers end and how often
+    everyone passed: two declines, a new round, a decline and an acceptance are four
+    offers sent, three declined, one accepted and one round."""
+    srv, first, second, visitor, cid = await _two_agents_and_a_visitor(server_factory, ROUND)
+    before = await _offer_counts(srv)
+    await _decline(first, cid)
+    await next_offer(second)
+    await _decline(second, cid)
+    await next_offer(first, timeout=ROUND + 5)
+    await _decline(first, cid)
+    await next_offer(second, timeout=2)
+    assert isinstance(await act(second, "accept", cid), SAck)
+    after = await _offer_counts(srv)
+    grew = {name: after[name] - before.get(name, 0.0) for name in after}
+    assert grew == {
+        "handoff_offers_sent_total": 3.0,  # the first offer was sent before `before`
+        'handoff_offers_ended_total{outcome="accepted"}': 1.0,
+        'handoff_offers_ended_total{outcome="declined"}': 3.0,
+        'handoff_offers_ended_total{outcome="expired"}': 0.0,
+        'handoff_offers_ended_total{outcome="withdrawn"}': 0.0,
+        'handoff_offers_ended_total{outcome="taken"}': 0.0,
+        "handoff_offer_rounds_total": 1.0,
+    }
     for conn in (visitor, first, second):
         await conn.close()
 

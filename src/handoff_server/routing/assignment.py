@@ -35,6 +35,7 @@ from typing import Literal
 from handoff_server.config import AssignmentSettings
 from handoff_server.errors import InvalidState
 from handoff_server.protocol import AgentInfo, ConversationStatus, QueueItem, SOffer, SOfferEnded
+from handoff_server.routing import offer_metrics
 from handoff_server.routing.board import OfferLeases
 from handoff_server.routing.presence import AgentState, Presence
 from handoff_server.routing.rounds import Rounds
@@ -214,6 +215,7 @@ class Offers:
             return
         offer = self.open.get(conversation_id)
         waiting.tried = {offer.agent_id} if offer is not None else set()
+        offer_metrics.round_started()
         self.offer_next(conversation_id)
         self.on_passed()
 
@@ -236,6 +238,7 @@ class Offers:
         timer = loop.call_later(timeout, self._expired, conversation_id)
         self.open[conversation_id] = Offer(state.info.id, timer)
         self.presence.offered(state, conversation_id)
+        offer_metrics.sent()
         frame = SOffer(
             item=waiting.item,
             expires_at=utcnow() + timedelta(seconds=timeout),
@@ -250,12 +253,18 @@ class Offers:
         self.on_passed()
 
     def _end(
-        self, conversation_id: str, reason: Literal["expired", "declined", "taken"] | None
+        self,
+        conversation_id: str,
+        reason: Literal["expired", "declined", "taken"] | None,
+        outcome: offer_metrics.OfferOutcome | None = None,
     ) -> None:
-        """Close the open offer; tell the agent why (``None``: they took it)."""
+        """Close the open offer; tell the agent why (``None``: they took it). Counted
+        (:mod:`.offer_metrics`) as ``outcome``, by default as ``reason`` (``None``:
+        ``accepted``)."""
         offer = self.open.pop(conversation_id, None)
         if offer is None:
             return
+        offer_metrics.ended(outcome or reason or "accepted")
         offer.timer.cancel()
         if self.leases is not None:
             self._spawn(self.leases.end(conversation_id, offer.agent_id))
@@ -309,7 +318,7 @@ class Offers:
             return
         ended = [c for c, o in self.open.items() if o.agent_id == agent_id]
         for cid in ended:
-            self._end(cid, "declined")
+            self._end(cid, "declined", outcome="withdrawn")
             self.offer_next(cid)
         if ended:
             self.on_passed()
