@@ -271,10 +271,11 @@ class Gateway:
             address=peer_address(ws.transport),
         )
 
-        def too_slow() -> None:
-            asyncio.ensure_future(ws.close(1013, "client too slow; resume"))
+        def close(code: int, reason: str) -> None:
+            asyncio.ensure_future(ws.close(code, reason))
 
-        sub.on_overflow = too_slow
+        sub.close_connection = close
+        sub.on_overflow = lambda: close(1013, "client too slow; resume")
         writer = asyncio.create_task(_writer(ws, sub))
         try:
             if path == "/v1/visitor":

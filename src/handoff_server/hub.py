@@ -73,6 +73,9 @@ class Subscriber:
     max_bytes: int = SEND_QUEUE_BYTES
     address: str = ""
     on_overflow: Callable[[], None] | None = None
+    close_connection: Callable[[int, str], None] | None = None
+    """Close this client's connection (websocket close code, reason); set by the
+    gateway, never blocks."""
     overflowed: bool = False
     queued_bytes: int = 0
     """Memory of every queued frame's text, in bytes."""
@@ -204,11 +207,18 @@ class Hub:
 
     def forget(self, conversation_id: str) -> None:
         """The conversation was erased from the store: nobody is subscribed to it any
-        more, and whoever was typing in it is no longer (their timers cancelled)."""
+        more, and whoever was typing in it is no longer (their timers cancelled). Its
+        visitor's connections are closed (1000, ``conversation erased``): kept open, the
+        visitor's page went on showing the erased transcript, and their next message
+        got ``not_found``. Their client resumes, is refused ``bad_resume_token`` and
+        starts afresh (the web widget clears the transcript and says the conversation
+        ended)."""
         for sub in self.conversations.pop(conversation_id, set()):
             timer = sub.typing_in.pop(conversation_id, None)
             if timer is not None:
                 timer.cancel()
+            if sub.role == "visitor" and sub.close_connection is not None:
+                sub.close_connection(1000, "conversation erased")
 
     def publish_erased(self, conversation_id: str, at: datetime) -> None:
         """The conversation was erased from the store: send every queue watcher and

@@ -7,6 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from handoff_server.client import connect_visitor
 from handoff_server.client_reads import read_queue
 from handoff_server.protocol import (
     AOpen,
@@ -18,6 +22,7 @@ from handoff_server.protocol import (
     SOfferEnded,
     SQueueItem,
     VisitorInfo,
+    VResume,
 )
 from tests.conftest import ServerFactory
 from tests.helpers import events, run_handoff, say, start_visitor
@@ -124,3 +129,31 @@ async def test_an_erased_conversation_leaves_every_connected_agents_view(
         assert gone.item.visitor == VisitorInfo() and gone.item.status == "resolved"
     assert cid not in {row.conversation_id for row in await read_queue(sam)}
     await erin.close()
+
+
+async def test_an_erased_conversations_visitor_is_disconnected_and_cannot_resume(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    """The visitor of an erased conversation stayed connected: their page went on
+    showing the erased transcript and their next message got ``not_found``. Now their
+    connection is closed (1000, ``conversation erased``); resuming with the old token is
+    refused ``bad_resume_token``, on which the clients start afresh (the web widget
+    clears the transcript and says the conversation ended)."""
+    data = tmp_path / "data"
+    srv = await server_factory(data_dir=data, policy=TEAMS_POLICY)
+    erin, welcome = await start_visitor(srv.url, name="Erin", email=ERIN)
+    assert events(await say(erin, "how do I reset my password"), "ai_message")
+
+    await _erase(data)
+    with pytest.raises(ConnectionClosed) as closed:
+        await erin.recv_until(lambda f: False, timeout=10)
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1000, "conversation erased")
+    again = await connect_visitor(srv.url)
+    resume = VResume(
+        type="resume", conversation_id=welcome.conversation_id, resume_token=welcome.resume_token
+    )
+    await again.send(resume)
+    refused = await again.recv(timeout=10)
+    assert isinstance(refused, SError) and refused.code == "bad_resume_token", refused
+    await again.close()
