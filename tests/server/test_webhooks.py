@@ -30,7 +30,7 @@ from handoff_server.store import OutboxRow
 from handoff_server.webhooks.delivery import in_order
 from tests.cli.test_cli_lists import assert_table
 from tests.conftest import create_token
-from tests.helpers import agent, run_handoff, start_visitor, wait_ack
+from tests.helpers import agent, events, run_handoff, say, start_visitor, wait_ack
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 
@@ -373,3 +373,31 @@ def test_one_conversations_deliveries_go_out_in_order() -> None:
             row(4, "c1", "resolved"), row(5, "c1", "resolved", "http://b.example/hook")]  # fmt: skip
     groups = [[r.id for r in g] for g in in_order(rows)]
     assert groups == [["msg_1", "msg_3", "msg_4"], ["msg_2"], ["msg_5"]]
+
+
+async def test_the_escalated_payload_carries_the_visitors_question(server_factory, receiver):
+    """``data.question`` is the visitor's question (docs/webhooks.md), ``""`` for a
+    request for a person: it was the stored event's flag saying whether there was one
+    (``true``), and the Slack line ended in "True"."""
+    hooks = endpoint(receiver.url, events=["conversation.escalated"])
+    srv = await server_factory(webhooks=hooks)
+    visitor, _ = await start_visitor(srv.url)
+    asked = "I want to cancel my account right now"
+    assert events(await say(visitor, asked), "escalated")
+    await visitor.close()
+    await escalate(srv.url)  # a request for a person
+    first, second = await receiver.wait_for(2)
+    payloads = [Webhook(SECRET).verify(r.body, r.headers) for r in (first, second)]
+    # Two conversations: their deliveries may arrive in either order.
+    assert sorted(p["data"]["question"] for p in payloads) == ["", asked]
+
+
+async def test_the_slack_line_ends_with_the_visitors_question(server_factory, receiver):
+    hooks = endpoint(receiver.url, format="slack", events=["conversation.escalated"])
+    srv = await server_factory(webhooks=hooks)
+    visitor, _ = await start_visitor(srv.url)
+    assert events(await say(visitor, "I want to cancel my account right now"), "escalated")
+    await visitor.close()
+    (got,) = await receiver.wait_for(1)
+    text = json.loads(got.body)["text"]
+    assert text.endswith("): I want to cancel my account right now"), text

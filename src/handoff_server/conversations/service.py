@@ -78,6 +78,7 @@ from handoff_server.store import (
     hash_token,
     utcnow,
 )
+from handoff_server.webhooks.bodies import last_visitor_text
 
 if TYPE_CHECKING:
     from handoff_server.webhooks import Outbox
@@ -432,7 +433,10 @@ async def webhook_rows(
             packet = await _packet_with(memory, conv, change, offset)
             data["packet"] = packet.model_dump(mode="json")
         if ev.kind == "escalated":
-            data["question"] = ev.data.get("question")
+            # The visitor's question (docs/webhooks.md), not the event's flag saying
+            # whether there was one: "" for a request for a person.
+            asked = ev.data.get("question")
+            data["question"] = last_visitor_text(data["packet"]) if asked else ""
         elif ev.kind in _TASK_KINDS:
             data.update({k: v for k, v in ev.data.items() if k != "notice"})
         else:
