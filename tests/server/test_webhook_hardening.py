@@ -287,14 +287,20 @@ async def test_an_unreadable_retry_after_is_ignored(server_factory, raw_receiver
 async def test_a_retry_after_date_without_a_zone_counts_as_utc(server_factory, raw_receiver):
     # email.utils.formatdate()'s own form ends "-0000"; it was read as a naive date
     # and the subtraction from an aware one raised.
-    when = email.utils.formatdate(time.time() + 2)
-    assert when.endswith("-0000")
-    flaky = raw_receiver([retry_after(when.encode())])
+    # The date is made when the first try arrives (1-2 s ahead, formatdate keeping whole
+    # seconds): made before the server started, a slow machine had used most of it up.
+    dates: list[str] = []
+
+    def answer(handler: BaseHTTPRequestHandler, closing: threading.Event) -> None:
+        dates.append(email.utils.formatdate(time.time() + 2))
+        retry_after(dates[-1].encode())(handler, closing)
+
+    flaky = raw_receiver([answer])
     srv = await server_factory(
         webhooks={**endpoint(flaky.url), "retry_schedule_seconds": [0.05] * 3}
     )
     await escalate(srv.url)
-    row = await wait_row(srv, lambda r: r.status == "delivered", timeout=8)
-    assert row.attempts == 2
+    row = await wait_row(srv, lambda r: r.status == "delivered", timeout=10)
+    assert row.attempts == 2 and dates[0].endswith("-0000")
     first, second = flaky.times
     assert second - first >= 0.9
