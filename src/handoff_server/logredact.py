@@ -9,8 +9,9 @@ with its arguments filled in, and the traceback text.
 What is replaced by ``[redacted]``: bearer and ``hnd_`` tokens, ``whsec_`` webhook
 secrets, ``token=`` query parameters, the values of JSON or ``key=value`` fields named
 ``token``, ``resume_token``, ``secret``, ``authorization``, ``password``, ``email`` and
-``phone``, the path of a Slack incoming-webhook URL, and anything shaped like an email
-address.
+``phone``, the path of a Slack incoming-webhook URL and of any URL in httpx's
+``HTTP Request:`` line (a webhook endpoint's path may be its secret), and anything shaped
+like an email address.
 
 :func:`install` puts the filter on the loggers that can carry them (``handoff_server``,
 ``handoff_cli``, ``websockets``, ``httpx``, ``httpcore`` and their children, which
@@ -53,6 +54,13 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(hnd|whsec)_[A-Za-z0-9_+/=-]+"), r"\1_" + REDACTED),
     # A Slack incoming-webhook URL's path is its secret.
     (re.compile(r"(hooks\.slack\.com/services/)[^\s'\"]+"), r"\1" + REDACTED),
+    # httpx's line for every webhook try: any endpoint's path may be its secret (Slack
+    # behind a proxy, Discord's /api/webhooks/<id>/<token>, Teams): method and host
+    # are kept.
+    (
+        re.compile(r"(HTTP Request: [A-Z]+ [A-Za-z][A-Za-z0-9+.-]*://[^/\s'\"]+/)[^\s'\"]+"),
+        r"\1" + REDACTED,
+    ),
     (re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"), REDACTED),
 )
 

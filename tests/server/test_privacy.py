@@ -94,9 +94,19 @@ def test_redact_covers_every_secret_shape() -> None:
         """> TEXT '{"type":"welcome","resume_token":"r3sume"}'""": "r3sume",
         "secret whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw": "MfKQ9r8",
         "HTTP Request: POST https://hooks.slack.com/services/T0/B0/XyZ": "XyZ",
+        # any endpoint's path, such as Slack behind a proxy or Discord's token
+        'HTTP Request: POST http://127.0.0.1:8799/services/T0/B0/SUPERSECRET "HTTP/1.1 200 OK"': (
+            "SUPERSECRET"
+        ),
+        "HTTP Request: POST https://discord.com/api/webhooks/1/t0k3n?wait=true": "t0k3n",
         "{'phone': '+1 555 0100'}": "555",
         "mail Ada.L+x@ex-ample.co.uk now": "Ada.L",
     }
     for line, secret in cases.items():
         assert secret not in redact(line), (line, redact(line))
     assert redact("nothing secret here") == "nothing secret here"
+    kept = redact('HTTP Request: POST http://127.0.0.1:8799/x/y "HTTP/1.1 503 Service Unavailable"')
+    assert (
+        kept
+        == 'HTTP Request: POST http://127.0.0.1:8799/[redacted] "HTTP/1.1 503 Service Unavailable"'
+    )
