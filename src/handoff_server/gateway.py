@@ -165,6 +165,15 @@ def _metrics_response(
     return resp
 
 
+def _closer(ws: ServerConnection) -> Callable[[int, str], None]:
+    """A callable closing ``ws`` (websocket close code, reason) without blocking."""
+
+    def close(code: int, reason: str) -> None:
+        asyncio.ensure_future(ws.close(code, reason))
+
+    return close
+
+
 class Gateway:
     """Serves the protocol for one :class:`ConversationService`.
 
@@ -271,10 +280,7 @@ class Gateway:
             address=peer_address(ws.transport),
         )
 
-        def close(code: int, reason: str) -> None:
-            asyncio.ensure_future(ws.close(code, reason))
-
-        sub.close_connection = close
+        close = sub.close_connection = _closer(ws)
         sub.on_overflow = lambda: close(1013, "client too slow; resume")
         writer = asyncio.create_task(_writer(ws, sub))
         try:

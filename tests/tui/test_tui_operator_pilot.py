@@ -386,3 +386,22 @@ async def test_an_answer_handled_as_the_app_closes_draws_nothing_and_raises_noth
             app._running = True
         app._redraw_operator()  # every widget gone, as when the screen is torn down
         app._redraw()
+
+
+async def test_a_redraw_between_a_key_and_its_change_keeps_what_was_typed(server) -> None:
+    """A redraw of the policy (another field's edit, the server's check) that ran after a
+    key reached the field but before the field told the editor wrote the draft's older
+    value over it: typed at 10 keys a second, "0.8" became "0." and the threshold 0 (a
+    new-user trial). The field keeps what was typed and the draft gets it."""
+    from handoff_tui.widgets.operator.policy import PolicyPane
+
+    app = _operator_app(server.url, await create_token(server, "Olga", "operator"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until_policy_screen(pilot, app)
+        draft = app.model.operator.draft
+        typed = app.screen.query_one("#field-threshold Input", Input)
+        assert typed.value == "0.7"
+        typed.value = "0.8"  # the key landed; its change event is queued, not handled
+        app.screen.query_one(PolicyPane).redraw()  # a redraw from the draft runs first
+        await until(pilot, lambda: draft.body["threshold"] == 0.8, "the typed threshold")
+        assert typed.value == "0.8"

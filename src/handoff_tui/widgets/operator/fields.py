@@ -49,6 +49,10 @@ def number_value(text: str) -> Any:
         return text
 
 
+_UNSEEN = object()
+"""A field's last value before anything was shown in it."""
+
+
 class PolicyField(Vertical):
     """A labelled setting with its problems underneath. Subclasses give the editing
     widget (:meth:`editor`), how to read it (:meth:`read`) and write it (:meth:`write`)."""
@@ -66,7 +70,7 @@ class PolicyField(Vertical):
         self.loc = loc
         self.label = label
         self.hint = hint
-        self._last: Any = object()
+        self._last: Any = _UNSEEN
         """The value last shown or posted: a change event that does not differ from it
         (the echo of :meth:`show`) is not an edit."""
 
@@ -92,7 +96,13 @@ class PolicyField(Vertical):
 
     def show(self, value: Any) -> None:
         """Show ``value`` unless the widget already holds it (so what the operator is
-        typing, ``0.60`` for 0.6, is never rewritten under the cursor)."""
+        typing, ``0.60`` for 0.6, is never rewritten under the cursor), or holds keys
+        typed since the field last told the editor: their change is on its way to the
+        draft, and ``value`` is older. (A redraw running between a key and its change
+        event wrote the draft's older value over it: "0.8" typed at 10 keys a second
+        became "0." and the threshold 0, found by a new-user trial.)"""
+        if self._last is not _UNSEEN and self.read() != self._last:
+            return
         if self.read() != value:
             self.write(value)
         self._last = self.read()
