@@ -97,30 +97,30 @@ class PgDataCare(PgBase):
         """Delete the conversations and all stored of them in one transaction; returns
         the rows deleted per table. PostgreSQL keeps a deleted row's bytes until
         (auto)vacuum reclaims its page; nothing reads them meanwhile."""
-        ids = list(conversation_ids)
-        counts = {table: 0 for table, _ in _ERASE}
-        if not ids:
-            return counts
-        with self._tx() as cur:
-            for table, condition in _ERASE:
-                # Table names and conditions are the literals above, never input.
-                cur.execute(f"DELETE FROM {table} WHERE {condition}".encode(), (ids,))
-                counts[table] = cur.rowcount
-        return counts
+        return self._erasure(conversation_ids, delete=True)
 
     def erasure_counts(self, conversation_ids: Sequence[str]) -> dict[str, int]:
         """The rows per table :meth:`erase_conversations` would delete, read in one
         transaction; nothing is changed."""
+        return self._erasure(conversation_ids, delete=False)
+
+    def _erasure(self, conversation_ids: Sequence[str], *, delete: bool) -> dict[str, int]:
+        """Per table of :data:`_ERASE`, in one transaction: delete the conversations'
+        rows (``delete``) or count them; returns the rows per table."""
         ids = list(conversation_ids)
         counts = {table: 0 for table, _ in _ERASE}
         if not ids:
             return counts
+        verb = "DELETE" if delete else "SELECT COUNT(*) AS n"
         with self._tx() as cur:
             for table, condition in _ERASE:
                 # Table names and conditions are the literals above, never input.
-                cur.execute(f"SELECT COUNT(*) AS n FROM {table} WHERE {condition}".encode(), (ids,))
-                row = cur.fetchone()
-                counts[table] = int(row["n"]) if row is not None else 0
+                cur.execute(f"{verb} FROM {table} WHERE {condition}".encode(), (ids,))
+                if delete:
+                    counts[table] = cur.rowcount
+                else:
+                    row = cur.fetchone()
+                    counts[table] = int(row["n"]) if row is not None else 0
         return counts
 
     def probe_write(self) -> None:
