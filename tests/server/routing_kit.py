@@ -16,6 +16,8 @@ from handoff_server.protocol import (
     SOffer,
     SOfferEnded,
     SStaff,
+    SWaitEstimate,
+    VRequestHuman,
 )
 from tests.conftest import ServerFactory, create_token
 from tests.helpers import agent, events, say, start_visitor
@@ -112,3 +114,31 @@ async def visitor_event(conn: Connection, kind: str, timeout: float = 10) -> Any
         lambda f: isinstance(f, SEvent) and f.event.kind == kind, timeout=timeout
     )
     return frames[-1].event
+
+
+async def push_pair_asked(
+    server_factory: ServerFactory, **assignment: Any
+) -> tuple[RunningServer, dict[str, Connection], Connection, str]:
+    """A push server (two slots an agent, 60 s offers, a 600 s estimate refresh; more
+    ``[assignment]`` settings in ``assignment``) with Kim and Lee online and the visitor
+    Dee, who asked for a person and was told "under a minute": the server, the agents
+    by name, Dee's connection and the conversation id."""
+    srv = await server_factory(
+        policy=TEAMS_POLICY,
+        assignment={
+            "mode": "push",
+            "default_capacity": 2,
+            "offer_timeout_seconds": 60,
+            **assignment,
+        },
+        waiting={"refresh_seconds": 600, "default_handling_seconds": 600},
+    )
+    kim, _, _ = await present(srv, "Kim")
+    lee, _, _ = await present(srv, "Lee")
+    visitor, welcome = await start_visitor(srv.url, name="Dee")
+    await visitor.send(
+        VRequestHuman(type="request_human", client_msg_id=new_client_msg_id(), text="a person")
+    )
+    told = (await visitor.recv_until(lambda f: isinstance(f, SWaitEstimate)))[-1]
+    assert told.minutes == 0 and "under a minute" in told.text
+    return srv, {"Kim": kim, "Lee": lee}, visitor, welcome.conversation_id

@@ -3,11 +3,9 @@ server, real agent and visitor clients."""
 
 from __future__ import annotations
 
-from handoff_server.client import new_client_msg_id
-from handoff_server.protocol import ASubscribeQueue, SQueue, SWaitEstimate, VRequestHuman
+from handoff_server.protocol import ASubscribeQueue, SQueue, SWaitEstimate
 from tests.conftest import ServerFactory
-from tests.helpers import start_visitor
-from tests.server.routing_kit import TEAMS_POLICY, next_offer, present
+from tests.server.routing_kit import next_offer, push_pair_asked
 
 
 async def test_a_conversation_every_agent_passed_on_is_not_told_under_a_minute(
@@ -19,20 +17,8 @@ async def test_a_conversation_every_agent_passed_on_is_not_told_under_a_minute(
     free slots of the agents who passed. Now their slots are left out of its estimate,
     which is told again at once (not at the next periodic refresh) and is no longer
     under a minute; the queue row shows it too."""
-    srv = await server_factory(
-        policy=TEAMS_POLICY,
-        assignment={"mode": "push", "default_capacity": 2, "offer_timeout_seconds": 60},
-        waiting={"refresh_seconds": 600, "default_handling_seconds": 600},
-    )
-    kim, _, _ = await present(srv, "Kim")
-    lee, _, _ = await present(srv, "Lee")
-    visitor, welcome = await start_visitor(srv.url, name="Dee")
-    cid = welcome.conversation_id
-    await visitor.send(
-        VRequestHuman(type="request_human", client_msg_id=new_client_msg_id(), text="a person")
-    )
-    first = (await visitor.recv_until(lambda f: isinstance(f, SWaitEstimate)))[-1]
-    assert first.minutes == 0 and "under a minute" in first.text
+    _, agents, visitor, cid = await push_pair_asked(server_factory)
+    kim, lee = agents["Kim"], agents["Lee"]
 
     declined = 0
     for _ in range(2):

@@ -11,19 +11,17 @@ import httpx
 import pytest
 
 from handoff_server.app import RunningServer
-from handoff_server.client import Connection, new_client_msg_id
+from handoff_server.client import Connection
 from handoff_server.config import load_settings
 from handoff_server.errors import ConfigError
-from handoff_server.protocol import SAck, SOffer, SStaff, SWaitEstimate, VRequestHuman
+from handoff_server.protocol import SAck, SOffer, SStaff, SWaitEstimate
 from tests.conftest import ServerFactory
-from tests.helpers import start_visitor
 from tests.server.routing_kit import (
-    TEAMS_POLICY,
     act,
     first_offer,
     next_offer,
     offer_ended,
-    present,
+    push_pair_asked,
 )
 
 ROUND = 1.5
@@ -36,26 +34,9 @@ async def _two_agents_and_a_visitor(
     """A push server whose visitor asked for a person, with Kim and Lee online (two
     slots each): the server, the agent offered it first, the other, the visitor and
     the conversation id."""
-    srv = await server_factory(
-        policy=TEAMS_POLICY,
-        assignment={
-            "mode": "push",
-            "default_capacity": 2,
-            "offer_timeout_seconds": 60,
-            "reoffer_after_seconds": reoffer,
-        },
-        waiting={"refresh_seconds": 600, "default_handling_seconds": 600},
-    )
-    kim, _, _ = await present(srv, "Kim")
-    lee, _, _ = await present(srv, "Lee")
-    visitor, welcome = await start_visitor(srv.url, name="Dee")
-    cid = welcome.conversation_id
-    await visitor.send(
-        VRequestHuman(type="request_human", client_msg_id=new_client_msg_id(), text="a person")
-    )
-    told = (await visitor.recv_until(lambda f: isinstance(f, SWaitEstimate)))[-1]
-    assert told.minutes == 0 and "under a minute" in told.text
-    first = kim if await first_offer({"Kim": kim, "Lee": lee}) == "Kim" else lee
+    srv, agents, visitor, cid = await push_pair_asked(server_factory, reoffer_after_seconds=reoffer)
+    kim, lee = agents["Kim"], agents["Lee"]
+    first = kim if await first_offer(agents) == "Kim" else lee
     return srv, first, lee if first is kim else kim, visitor, cid
 
 
