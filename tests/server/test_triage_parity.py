@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from handoff_cli import triage_command
 from handoff_cli.main import app
 from handoff_server.ai import make_answerer
-from handoff_server.conversations import service, turn
+from handoff_server.conversations import ai_turns, service, turn
 from handoff_server.kb import load_kb
 from tests.helpers import say, start_visitor
 
@@ -107,8 +107,8 @@ async def test_triage_and_the_server_decide_identically(server_factory, tmp_path
 
 
 def test_both_call_evaluate_turn_and_neither_decides_alone():
-    assert service.evaluate_turn is turn.evaluate_turn
-    for module in (triage_command, service):
+    assert ai_turns.evaluate_turn is turn.evaluate_turn
+    for module in (triage_command, ai_turns):
         tree = ast.parse(inspect.getsource(module))
         # triage imports it inside the command (the CLI starts without the server's AI).
         imported = {
@@ -125,3 +125,11 @@ def test_both_call_evaluate_turn_and_neither_decides_alone():
         }
         assert "evaluate_turn" in called
         assert not called & {"decide", "courtesy_answer", "answer"}, module.__name__
+    # The service hands every AI turn to ai_turns and decides none itself.
+    tree = ast.parse(inspect.getsource(service))
+    names = {
+        getattr(n.func, "attr", getattr(n.func, "id", ""))
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call)
+    }
+    assert not names & {"evaluate_turn", "decide", "courtesy_answer", "answer"}

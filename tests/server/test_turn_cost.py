@@ -18,6 +18,7 @@ from websockets.asyncio.client import connect
 from handoff_server.conversations import inline
 from handoff_server.conversations.inline import InlineRunner
 from handoff_server.conversations.memory import ConversationMemory
+from handoff_server.protocol import SAck, SEvent
 from handoff_server.store import AsyncStore, ConversationRecord, NewEvent, SQLiteStore, utcnow
 from tests.helpers import ANSWERED_QUESTIONS, say, start_visitor
 
@@ -173,8 +174,9 @@ async def test_an_append_that_fails_drops_the_conversation_from_memory(tmp_path:
 
 
 async def test_a_turn_reads_nothing_back_from_the_store(server: Any) -> None:
-    """A visitor turn with the AI costs two store calls (the message with the policy
-    version in one batch, and the answer), not five reads and two writes."""
+    """A visitor turn with the AI before the runner's warm-up ends (the answer in a
+    thread) costs two store calls (the message with the policy version in one batch, and
+    the answer), not five reads and two writes."""
     conn, _ = await start_visitor(server.url, name="Ada")
     await say(conn, "how do I point my domain to your nameservers")
     calls: list[str] = []
@@ -442,3 +444,44 @@ async def test_after_a_crowded_batch_the_next_waits_for_more_calls(tmp_path: Pat
         assert time.perf_counter() - started < 0.4  # after a lone batch: no wait
     finally:
         await asyncio.to_thread(thread.stop)
+
+
+async def test_a_warm_turn_stores_the_message_and_the_answer_in_one_commit(server: Any) -> None:
+    """Once the engine answers on the loop (after the runner's warm-up), a visitor turn
+    with the AI is one store write: the message, the answer and the turn's row in one
+    commit, one ``fsync``, not two. An ack still means stored, and the visitor still gets
+    their message, its ack (the message's seq), then the answer, in that order; the turn's
+    row names the message by its seq."""
+    conn, welcome = await start_visitor(server.url, name="Ada")
+    for question in ANSWERED_QUESTIONS[:4]:  # the runner's warm-up
+        await say(conn, question)
+    assert server.service.runner.inline
+    calls: list[str] = []
+    real_call = server.store.call
+
+    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(getattr(fn, "__name__", "?"))
+        return await real_call(fn, *args, **kwargs)
+
+    server.store.call = counted
+    messages = []
+    try:
+        for question in ANSWERED_QUESTIONS[4:8]:
+            frames = await say(conn, question)
+            order = [
+                f.event.kind if isinstance(f, SEvent) else type(f).__name__
+                for f in frames
+                if isinstance(f, SEvent | SAck)
+            ]
+            assert order == ["visitor_message", "SAck", "ai_message"], order
+            message, ack, answer = (f for f in frames if isinstance(f, SEvent | SAck))
+            assert isinstance(message, SEvent) and isinstance(ack, SAck)
+            assert isinstance(answer, SEvent)
+            assert ack.seq == message.event.seq and answer.event.seq == ack.seq + 1
+            messages.append(message.event.seq)
+    finally:
+        server.store.call = real_call
+    assert calls.count("append_events") == 4, calls
+    rows = await server.store.call(server.store.store.turns_of_conversations, None, None)
+    mine = [r.seq for r in rows if r.conversation_id == welcome.conversation_id]
+    assert mine[-4:] == messages

@@ -1,7 +1,9 @@
 """Finding AI turns a crash interrupted: a visitor message stored with no AI answer yet.
 
-A visitor's message and the AI's answer are one change under the conversation's lock; a
-process (node) that dies between the two leaves the message stored and unanswered. The
+A visitor's message and the AI's answer are one change under the conversation's lock.
+When they are stored in two commits (a slow or streamed engine, a reopened or queued
+conversation: :mod:`.ai_turns`), a process (node) that dies between the two leaves the
+message stored and unanswered. The
 service finishes such turns on start, and a node of a shared store also every few
 seconds for the turns a dead node left (:mod:`handoff_server.cluster.recovery`); both
 go through :meth:`~handoff_server.conversations.ConversationService.finish_interrupted_turns`,
@@ -23,6 +25,7 @@ from handoff_server.store import AsyncStore, ConversationRecord, Store
 if TYPE_CHECKING:
     from handoff_server.cluster.locks import ConversationLocks
     from handoff_server.conversations.memory import ConversationMemory
+    from handoff_server.escalation import Policy
 
 __all__ = ["InterruptedTurns", "unanswered"]
 
@@ -68,6 +71,7 @@ class InterruptedTurns:
             *,
             explicit_human: bool,
             pressed: bool = False,
+            policy: Policy | None = None,
         ) -> None: ...
 
     async def finish_interrupted_turns(self, quiet_since: datetime | None = None) -> int:

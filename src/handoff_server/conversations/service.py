@@ -31,6 +31,7 @@ from handoff_server.ai.base import Answerer
 from handoff_server.cluster.locks import ConversationLocks, LocalLocks
 from handoff_server.config import WaitingSettings
 from handoff_server.conversations import changes, lifecycle
+from handoff_server.conversations.ai_turns import AiTurns
 from handoff_server.conversations.batching import AnswerBatcher
 from handoff_server.conversations.inline import InlineRunner
 from handoff_server.conversations.interrupted import InterruptedTurns
@@ -45,15 +46,7 @@ from handoff_server.conversations.projections import (
 from handoff_server.conversations.reads import ConversationReads
 from handoff_server.conversations.routed import RoutedChanges, ack_duplicate
 from handoff_server.conversations.sink import Ack, Attach, EventSink
-from handoff_server.conversations.streaming import PartialStream
-from handoff_server.conversations.turn import (
-    TurnInput,
-    accepts_offer,
-    evaluate_turn,
-    flat_visitor,
-    streams,
-)
-from handoff_server.conversations.turn_rows import turn_row
+from handoff_server.conversations.turn import accepts_offer
 from handoff_server.errors import NotFound, WireError
 from handoff_server.escalation import Policy
 from handoff_server.policies import PolicyBook
@@ -67,7 +60,7 @@ from handoff_server.protocol import (
     SAck,
     VisitorInfo,
 )
-from handoff_server.routing import Router, Staffing, WaitingRoom, fallbacks, route
+from handoff_server.routing import Router, Staffing, WaitingRoom, fallbacks
 from handoff_server.store import (
     AsyncStore,
     AtCapacity,
@@ -88,7 +81,7 @@ __all__ = ["ConversationService", "finish_task"]
 log = logging.getLogger(__name__)
 
 
-class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
+class ConversationService(ConversationReads, RoutedChanges, AiTurns, InterruptedTurns):
     """The conversation engine: visitor turns, the AI, escalation and agent actions;
     routing's changes through :class:`~.routed.RoutedChanges`.
 
@@ -242,6 +235,12 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
             change = changes.visitor_change(
                 conv, move.to, text, client_msg_id, requested, self.clock()
             )
+            pressed = action == "request_human"
+            if self._answers_first(conv, change):
+                await self._answer_with_message(
+                    conv, change, text, requested=requested, pressed=pressed, ack=ack
+                )
+                return
             # The policy's version is read in the same store batch as the append: the
             # turn uses the version in force when its message was stored.
             (conv, wire), policy = await asyncio.gather(
@@ -250,65 +249,9 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
             if ack is not None:
                 ack(SAck(client_msg_id=client_msg_id, conversation_id=conv.id, seq=wire[-1].seq))
             if conv.status == "ai" or fallbacks.ai_continues(conv):
-                pressed = action == "request_human"
                 await self._ai_turn(
                     conv, text, explicit_human=requested, pressed=pressed, policy=policy
                 )
-
-    async def _ai_turn(
-        self,
-        conv: ConversationRecord,
-        text: str,
-        *,
-        explicit_human: bool,
-        pressed: bool = False,
-        policy: Policy | None = None,
-    ) -> None:
-        """Decide one AI turn (:func:`~.turn.evaluate_turn`), then store and publish the
-        answer or the handoff, with the turn's row (:func:`~.turn_rows.turn_row`;
-        ``pressed``: the visitor pressed "talk to a person"). The caller holds the
-        conversation lock; ``policy``: the one in force (read now when not given)."""
-        policy = policy or await self.policies.current()
-        entry = await self.memory.held(conv.id)
-        turn = TurnInput(
-            text=text,
-            history=entry.turns[:-1],
-            explicit_human=explicit_human,
-            visitor=flat_visitor(conv.visitor),
-            page_url=conv.page_url,
-        )
-        # The llm engine's text as it is written; none for an engine that does not stream.
-        stream = PartialStream(self.sink, conv.id) if streams(self.answerer) else None
-        result = await evaluate_turn(
-            self.answerer,
-            policy,
-            turn,
-            timeout=self.ai_timeout,
-            clock=self.clock,
-            on_partial=stream,
-            runner=self.runner,
-            batcher=self.batcher,
-        )
-        plan = None
-        if conv.status == "queued":  # the AI goes on while the visitor waits for a person
-            change = changes.holding_reply(result, self.clock())
-        elif result.decision.escalate:
-            where = route(result.decision)
-            notice = self.router.notice()
-            change = changes.escalation(conv, result, where, notice, self.clock())
-            plan = await self.waiting.plan(conv.id, where.team, where.priority)
-            change.updates.update(plan.updates)
-        else:
-            change = changes.ai_reply(result, self.clock())
-        # Before the turn's event: the partial text ends, kept only if the answer is sent.
-        if stream is not None:
-            stream.finish(answered=result.answer is not None and not result.decision.escalate)
-        row = turn_row(conv, text, result, pressed=pressed) if conv.status == "ai" else None
-        if row is not None:
-            change.turns.append(row)
-        await self._append(conv, change)
-        if plan is not None:
-            self.waiting.tell(conv.id, plan.frames)
 
     # ------------------------------------------------------------------ agents
 
@@ -370,9 +313,14 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
         return (await self.memory.held(conversation_id)).record
 
     async def _append(
-        self, conv: ConversationRecord, change: changes.Change
+        self,
+        conv: ConversationRecord,
+        change: changes.Change,
+        ack: Callable[[Event], None] | None = None,
     ) -> tuple[ConversationRecord, list[Event]]:
-        """Store a change, then publish it. The caller holds the lock."""
+        """Store a change, then publish it. The caller holds the lock. ``ack``: called
+        with the change's first event once it is stored and published, before the
+        others are published (the visitor's message stored with the AI's answer)."""
         previous = conv.status
         webhooks = await webhook_rows(self.memory, self.outbox, conv, change)
         try:
@@ -383,7 +331,11 @@ class ConversationService(ConversationReads, RoutedChanges, InterruptedTurns):
             raise WireError(str(exc), code="at_capacity") from None
         if webhooks and self.outbox is not None:
             self.outbox.kick()
-        self.sink.publish(wire, conv.id)
+        first = 1 if ack is not None else len(wire)
+        self.sink.publish(wire[:first], conv.id)
+        if ack is not None and wire:
+            ack(wire[0])
+            self.sink.publish(wire[first:], conv.id)
         self.sink.publish_queue(queue_item(conv), previous)
         self.waiting.changed(previous, conv)
         return conv, wire
