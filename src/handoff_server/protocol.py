@@ -840,7 +840,10 @@ class WaitInfo(_Frame):
     online to estimate from); ``max_minutes``: the top of a range for long waits
     (``None``: one figure); ``ahead``: live conversations ahead in the team's line;
     ``text``: the sentence the visitor was told; ``seconds``: the unrounded estimate;
-    ``at``: when it was made (UTC)."""
+    ``at``: when it was made (UTC); ``late``: the visitor waited past an estimate
+    told, so it counts the time they have waited (``docs/routing.md``; added within
+    v1, left out when false); ``since``: when their wait began (their first estimate
+    since entering the queue; UTC), kept in the store's column only, never sent."""
 
     minutes: int | None = None
     max_minutes: int | None = None
@@ -848,6 +851,8 @@ class WaitInfo(_Frame):
     text: str = ""
     seconds: float | None = None
     at: datetime | None = None
+    late: bool = Field(default=False, exclude_if=lambda v: not v)
+    since: datetime | None = Field(default=None, exclude=True)
 
 
 class FallbackChoice(_Frame):
