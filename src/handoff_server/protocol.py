@@ -44,6 +44,7 @@ from pydantic import (
 __all__ = [
     "AI_VERDICTS",
     "RESOLUTIONS",
+    "RESOLVING_KINDS",
     "AgentStatus",
     "AiVerdict",
     "PresenceStatus",
@@ -51,6 +52,7 @@ __all__ = [
     "RequeuedData",
     "Resolution",
     "ResolvedData",
+    "ResolvedVia",
     "Transferred",
     "TransferredData",
     "DEFAULT_QUEUE_STATUSES",
@@ -268,6 +270,20 @@ RESOLUTIONS: tuple[Resolution, ...] = (
     "other",
 )
 """Every :data:`Resolution`, in the order agents are offered them."""
+
+ResolvedVia = Literal["resolve", "callback", "offline_message"]
+"""How a conversation became resolved: an agent's (or operator's) ``resolve``, a call
+back marked done (``callback_done``), an offline message answered (``answer_offline``)."""
+
+RESOLVING_KINDS: dict[str, ResolvedVia] = {
+    "resolved": "resolve",
+    "callback_done": "callback",
+    "offline_reply": "offline_message",
+}
+"""The event kinds that resolve a conversation, and how (:data:`ResolvedVia`). Whatever
+announces or counts resolutions reads every one of them, not ``resolved`` alone: a call
+back done and an offline message answered resolve the conversation with an event of
+their own."""
 
 AiVerdict = Literal["right", "wrong", "not_attempted"]
 """The agent's verdict on the AI's answer to the visitor's question: ``right`` (it was
@@ -824,7 +840,10 @@ class WaitInfo(_Frame):
     online to estimate from); ``max_minutes``: the top of a range for long waits
     (``None``: one figure); ``ahead``: live conversations ahead in the team's line;
     ``text``: the sentence the visitor was told; ``seconds``: the unrounded estimate;
-    ``at``: when it was made (UTC)."""
+    ``at``: when it was made (UTC); ``late``: the visitor waited past an estimate
+    told, so it counts the time they have waited (``docs/routing.md``; added within
+    v1, left out when false); ``since``: when their wait began (their first estimate
+    since entering the queue; UTC), kept in the store's column only, never sent."""
 
     minutes: int | None = None
     max_minutes: int | None = None
@@ -832,6 +851,8 @@ class WaitInfo(_Frame):
     text: str = ""
     seconds: float | None = None
     at: datetime | None = None
+    late: bool = Field(default=False, exclude_if=lambda v: not v)
+    since: datetime | None = Field(default=None, exclude=True)
 
 
 class FallbackChoice(_Frame):

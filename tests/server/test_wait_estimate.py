@@ -3,7 +3,7 @@ reads, the gate's reasons and the next opening of business hours: pure functions
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -14,6 +14,7 @@ from handoff_server.routing.wait import (
     HandlingTimes,
     estimate_wait,
     materially_changed,
+    overrun,
     rounded,
     wait_sentence,
 )
@@ -75,6 +76,37 @@ def test_the_formula() -> None:
     assert estimate_wait(4, 2, 0, 6, 600).seconds == 500
     # One slot free, three ahead: three conversations to be served first, 3 x 600 / 4.
     assert estimate_wait(3, 2, 1, 3, 600).seconds == 450
+
+
+def test_a_late_estimate_counts_the_wait_so_far() -> None:
+    # A free slot says "no wait"; a visitor who has waited 3 minutes anyway is told at
+    # least that, and why.
+    late = estimate_wait(0, 1, 3, 0, 600, waited=190)
+    assert (late.seconds, late.minutes, late.waited) == (190, 3, 190)
+    assert late.text == (
+        "You're next in line. Sorry, this is taking longer than we expected: you've been "
+        "waiting 3 minutes. A person should be with you in about 3 minutes."
+    )
+    # The formula says more than the wait so far: the formula's figure.
+    assert estimate_wait(4, 1, 0, 1, 600, waited=120).seconds == 3000
+    assert wait_sentence(120, None, 0, waited=8000).endswith(
+        "you've been waiting more than two hours. The wait is more than two hours right now."
+    )
+    assert "a minute." in wait_sentence(1, None, 0, waited=61)
+    # Nobody online: still no estimate, whatever the wait.
+    assert estimate_wait(0, 0, 0, 0, 600, waited=900).seconds is None
+
+
+def test_overrun_past_the_upper_end_of_what_was_told() -> None:
+    told = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+    def past(minutes: int | None, top: int | None, after: float) -> bool:
+        return overrun(minutes, top, told, told + timedelta(seconds=after))
+
+    assert not past(0, None, 59) and past(0, None, 60)  # "under a minute"
+    assert not past(4, None, 239) and past(4, None, 240)
+    assert not past(30, 45, 2699) and past(30, 45, 2700)  # the top of the range
+    assert not past(None, None, 10**6)  # "nobody online" promised no time
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,9 @@ Read from stored events, for the conversations started in [since, until):
   conversation belongs to the team of its first escalation (``(no team)`` when it named
   none);
 - *wait*: from entering the queue (``escalated``, or ``released`` back to it) to the next
-  ``claimed``; *handling*: from the last ``claimed`` to ``resolved``; each in seconds,
+  ``claimed``; *handling*: from the last ``claimed`` to its resolution, however it came
+  (``resolved``, a call back done, an offline message answered:
+  :data:`~handoff_server.protocol.RESOLVING_KINDS`); each in seconds,
   summarised by the median and the 90th percentile (linear interpolation between the
   closest ranks, numpy's default);
 - days are the conversation's start date in the policy's business-hours time zone.
@@ -28,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
+from handoff_server.protocol import RESOLVING_KINDS
 from handoff_server.protocol_operator import AnalyticsDay, DurationStats, SAnalytics, TeamStats
 from handoff_server.store import ConversationRecord, Store, StoredEvent
 
@@ -36,7 +39,7 @@ __all__ = ["NO_TEAM", "REPORT_EVENTS", "analytics_report", "durations", "report_
 NO_TEAM = "(no team)"
 """The team key of escalations that named no team (no team name can be written so)."""
 
-REPORT_EVENTS = ("ai_message", "escalated", "claimed", "released", "resolved")
+REPORT_EVENTS = ("ai_message", "escalated", "claimed", "released", *RESOLVING_KINDS)
 """The event kinds the report reads."""
 
 
@@ -94,7 +97,7 @@ def _fold(convs: list[ConversationRecord], evs: list[StoredEvent]) -> list[_Conv
             if cid in queued_since:
                 conv.waits.append((ev.at - queued_since.pop(cid)).total_seconds())
             claimed_since[cid] = ev.at
-        elif kind == "resolved" and cid in claimed_since:
+        elif kind in RESOLVING_KINDS and cid in claimed_since:
             conv.handling.append((ev.at - claimed_since.pop(cid)).total_seconds())
     return list(by_id.values())
 

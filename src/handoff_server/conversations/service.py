@@ -71,6 +71,7 @@ from handoff_server.store import (
     hash_token,
     utcnow,
 )
+from handoff_server.webhooks import announced_as, resolved_data
 from handoff_server.webhooks.bodies import last_visitor_text
 
 if TYPE_CHECKING:
@@ -373,28 +374,48 @@ async def webhook_rows(
     conv: ConversationRecord,
     change: changes.Change,
 ) -> list[OutboxRow]:
-    """The webhook outbox rows announcing ``change``'s events (stored with them). The
-    caller holds the conversation's lock, so the events take the seqs after
-    ``conv.last_seq``."""
+    """The webhook outbox rows announcing ``change``'s events (stored with them): each
+    event's own, and ``conversation.resolved`` for every event that resolves the
+    conversation (:func:`~handoff_server.webhooks.announced_as`). The caller holds the
+    conversation's lock, so the events take the seqs after ``conv.last_seq``."""
     rows: list[OutboxRow] = []
     for offset, ev in enumerate(change.events, start=1):
-        if outbox is None or not outbox.wants(ev.kind):
+        kinds = [k for k in announced_as(ev.kind) if outbox is not None and outbox.wants(k)]
+        if outbox is None or not kinds:
             continue
-        data: dict[str, Any] = {"conversation_id": conv.id}
-        if ev.kind in ("escalated", "callback_requested", "offline_message"):
-            packet = await _packet_with(memory, conv, change, offset)
-            data["packet"] = packet.model_dump(mode="json")
-        if ev.kind == "escalated":
-            # The visitor's question (docs/webhooks.md), not the event's flag saying
-            # whether there was one: "" for a request for a person.
-            asked = ev.data.get("question")
-            data["question"] = last_visitor_text(data["packet"]) if asked else ""
-        elif ev.kind in _TASK_KINDS:
-            data.update({k: v for k, v in ev.data.items() if k != "notice"})
-        else:
-            data.update(outbox.fields(ev.kind, ev.data))
-        rows += outbox.rows(ev.kind, data, ev.at)
+        for kind, event_id in zip(kinds, outbox.new_ids(len(kinds)), strict=True):
+            data = await _webhook_data(memory, outbox, conv, change, offset, kind)
+            rows += outbox.rows(kind, data, ev.at, event_id)
     return rows
+
+
+async def _webhook_data(
+    memory: ConversationMemory,
+    outbox: Outbox,
+    conv: ConversationRecord,
+    change: changes.Change,
+    offset: int,
+    kind: str,
+) -> dict[str, Any]:
+    """The ``data`` of the ``kind`` webhook announcing the ``offset``-th (1-based) event
+    of ``change``."""
+    ev = change.events[offset - 1]
+    data: dict[str, Any] = {"conversation_id": conv.id}
+    if kind in ("escalated", "callback_requested", "offline_message"):
+        packet = await _packet_with(memory, conv, change, offset)
+        data["packet"] = packet.model_dump(mode="json")
+    if kind == "escalated":
+        # The visitor's question (docs/webhooks.md), not the event's flag saying
+        # whether there was one: "" for a request for a person.
+        asked = ev.data.get("question")
+        data["question"] = last_visitor_text(data["packet"]) if asked else ""
+    elif kind == "resolved":
+        data.update(resolved_data(ev.kind, ev.data))
+    elif kind in _TASK_KINDS:
+        data.update({k: v for k, v in ev.data.items() if k != "notice"})
+    else:
+        data.update(outbox.fields(kind, ev.data))
+    return data
 
 
 async def _packet_with(

@@ -20,6 +20,20 @@ online agent. Nobody online: no estimate (``None``).
 Figures are told honestly rounded (:func:`rounded`): "under a minute", "about N
 minutes" (to the minute up to 10, to 5 minutes up to 30), ranges of a quarter or half
 hour past 30 minutes, "more than two hours" past that.
+
+Time passing. The formula reads the line, not the clock: while the line stands still it
+gives the same figure on every refresh, so a visitor told "under a minute" (a free slot
+of a pull team's agent who does not claim, say) or "about 4 minutes" (a conversation
+ahead that runs long) read it for ever. Once a visitor has waited past the estimate told
+(:func:`overrun`: its upper end), the model is evidently missing something for them, and
+from then until a person comes their estimate is *late* (:func:`estimate_wait`'s
+``waited``): never less than the time they have already waited, and the sentence says
+it is taking longer than expected and how long they have waited. With nothing else
+known, a wait that has lasted ``t`` is as likely to end within another ``t`` as after
+it: the median of what remains is ``t`` (J. R. Gott, "Implications of the Copernican
+principle for our future prospects", *Nature* 363, 1993). So the figure grows with the
+wait, told again by the usual rule (:func:`materially_changed`: about every third),
+and the gate's ``wait_too_long`` sees it.
 """
 
 from __future__ import annotations
@@ -28,12 +42,14 @@ import math
 import statistics
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime
 
 __all__ = [
     "HandlingTimes",
     "WaitEstimate",
     "estimate_wait",
     "materially_changed",
+    "overrun",
     "rounded",
     "wait_sentence",
 ]
@@ -50,13 +66,15 @@ LONG_WAIT_MINUTES = 120
 class WaitEstimate:
     """A wait estimate: ``seconds`` (``None``: nobody online), ``minutes`` and
     ``max_minutes`` as told (:func:`rounded`), ``ahead`` (live conversations before
-    this one) and ``text``, the sentence for the visitor."""
+    this one), ``text``, the sentence for the visitor, and ``waited``: for a late one
+    (module docstring), the seconds the visitor has waited (``None``: not late)."""
 
     seconds: float | None
     minutes: int | None
     max_minutes: int | None
     ahead: int
     text: str
+    waited: float | None = None
 
 
 def rounded(seconds: float) -> tuple[int, int | None]:
@@ -87,8 +105,20 @@ def _range(low: int, high: int) -> str:
     return f"{_DURATIONS.get(low, f'{low} minutes')} to {_DURATIONS[high]}"
 
 
-def wait_sentence(minutes: int | None, max_minutes: int | None, ahead: int) -> str:
-    """The sentence for the visitor: where they are in line and about how long."""
+def _waited_words(seconds: float) -> str:
+    """How long a visitor has waited, in whole minutes as measured (no rounding up)."""
+    minutes = int(seconds // 60)
+    if minutes >= LONG_WAIT_MINUTES:
+        return "more than two hours"
+    return "a minute" if minutes <= 1 else f"{minutes} minutes"
+
+
+def wait_sentence(
+    minutes: int | None, max_minutes: int | None, ahead: int, waited: float | None = None
+) -> str:
+    """The sentence for the visitor: where they are in line and about how long; for a
+    late estimate (``waited``: seconds waited so far) that it is taking longer than
+    expected and how long they have waited."""
     if minutes is None:
         return (
             "Nobody from the team is online right now, so I can't say how long it will "
@@ -109,23 +139,44 @@ def wait_sentence(minutes: int | None, max_minutes: int | None, ahead: int) -> s
         when = "A person should be with you in about a minute."
     else:
         when = f"A person should be with you in about {minutes} minutes."
+    if waited is not None:
+        sorry = "Sorry, this is taking longer than we expected: you've been waiting"
+        return f"{line} {sorry} {_waited_words(waited)}. {when}"
     return f"{line} {when}"
 
 
 def estimate_wait(
-    ahead: int, online: int, free: int, busy: int, handling_seconds: float
+    ahead: int,
+    online: int,
+    free: int,
+    busy: int,
+    handling_seconds: float,
+    waited: float | None = None,
 ) -> WaitEstimate:
     """The estimate for a visitor with ``ahead`` live conversations before them, when
     ``online`` agents of the team are online with ``free`` free slots and ``busy``
     conversations assigned in the team; ``handling_seconds``: the typical handling time
-    (``H``). See the module docstring for the formula."""
+    (``H``). ``waited``: for a visitor who has waited past an estimate told
+    (:func:`overrun`), the seconds they have waited: the estimate is late, at least
+    that (``None``: the formula alone). See the module docstring."""
     if online <= 0:
-        return WaitEstimate(None, None, None, ahead, wait_sentence(None, None, ahead))
+        return WaitEstimate(None, None, None, ahead, wait_sentence(None, None, ahead), waited)
     slots = max(online, free + busy)
     waiting_for = ahead - free + 1
-    seconds = max(0.0, waiting_for * handling_seconds / slots)
+    seconds = max(0.0, waiting_for * handling_seconds / slots, waited or 0.0)
     minutes, top = rounded(seconds)
-    return WaitEstimate(seconds, minutes, top, ahead, wait_sentence(minutes, top, ahead))
+    text = wait_sentence(minutes, top, ahead, waited)
+    return WaitEstimate(seconds, minutes, top, ahead, text, waited)
+
+
+def overrun(minutes: int | None, max_minutes: int | None, told_at: datetime, now: datetime) -> bool:
+    """Whether a visitor told ``minutes`` (``max_minutes``: the top of a range) at
+    ``told_at`` has waited past it by ``now``: past its upper end, a minute for "under a
+    minute". "Nobody is online" (``minutes`` ``None``) promised no time."""
+    if minutes is None:
+        return False
+    limit = max(1, max_minutes or minutes) * 60.0
+    return (now - told_at).total_seconds() >= limit
 
 
 def materially_changed(old_seconds: float | None, new_seconds: float | None) -> bool:

@@ -47,6 +47,7 @@ from handoff_server.routing.wait import (
     WaitEstimate,
     estimate_wait,
     materially_changed,
+    overrun,
 )
 from handoff_server.store import AsyncStore, ConversationRecord, ConversationUpdate
 
@@ -120,8 +121,12 @@ def _in_line(conv: ConversationRecord, team: str | None) -> bool:
     return team is None or conv.team == team
 
 
-def wait_info(estimate: WaitEstimate, now: datetime) -> dict[str, Any]:
-    """An estimate as the ``wait_estimate`` column stores it (a ``WaitInfo``)."""
+def wait_info(
+    estimate: WaitEstimate, now: datetime, since: datetime | None = None
+) -> dict[str, Any]:
+    """An estimate made at ``now`` as the ``wait_estimate`` column stores it (a
+    ``WaitInfo``, with its ``since``, which is never sent); ``since``: when the visitor
+    began waiting (``None``: now, the first estimate of their wait)."""
     info = WaitInfo(
         minutes=estimate.minutes,
         max_minutes=estimate.max_minutes,
@@ -129,8 +134,28 @@ def wait_info(estimate: WaitEstimate, now: datetime) -> dict[str, Any]:
         text=estimate.text,
         seconds=estimate.seconds,
         at=now,
+        late=estimate.waited is not None,
     )
-    return info.model_dump(mode="json")
+    return {**info.model_dump(mode="json"), "since": (since or now).isoformat()}
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+
+
+def waiting_since(conv: ConversationRecord, now: datetime) -> tuple[datetime, bool]:
+    """When ``conv``'s visitor began waiting (the first estimate of this stay in the
+    queue: ``now`` when none was told since it entered the queue, as after a release
+    that kept its place; for an estimate stored without it, ``queued_at``), and whether
+    their estimate is late at ``now``: it was already, or they have waited past the last
+    one told (:func:`~.wait.overrun`)."""
+    if not conv.wait_estimate:
+        return now, False
+    told = WaitInfo.model_validate(conv.wait_estimate)
+    since = _utc(told.since or conv.queued_at or told.at) or now
+    at = _utc(told.at)
+    late = told.late or (at is not None and overrun(told.minutes, told.max_minutes, at, now))
+    return since, late
 
 
 def wait_frame(conversation_id: str, info: dict[str, Any]) -> SWaitEstimate:
@@ -202,12 +227,17 @@ class _Estimates:
         return _Line(team, live, count)
 
     def _estimate(
-        self, line: _Line, ahead: int, conversation_id: str | None = None
+        self,
+        line: _Line,
+        ahead: int,
+        conversation_id: str | None = None,
+        waited: float | None = None,
     ) -> WaitEstimate:
         """The estimate for the conversation (``None``: one about to be queued) with
         ``ahead`` before it in ``line``; the free slots of agents who passed on it in
         its current round of offers are left out (offered to them no more until the next
-        round, it would otherwise read "under a minute" while nobody is offered it)."""
+        round, it would otherwise read "under a minute" while nobody is offered it).
+        ``waited``: the seconds its visitor has waited, when late (:func:`waiting_since`)."""
         team = line.team
         passed = self.passed(conversation_id) if conversation_id is not None else ()
         return estimate_wait(
@@ -216,6 +246,7 @@ class _Estimates:
             self.staffing.free_capacity(team, passed),
             line.busy,
             self.handling.typical(team),
+            waited,
         )
 
     def _offer(
@@ -382,15 +413,19 @@ class WaitingRoom(_Estimates):
     async def _retell(
         self, conv: ConversationRecord, line: _Line, place: int, policy: Policy
     ) -> bool:
-        """Tell ``conv``'s visitor a materially new estimate (and a new offer)."""
+        """Tell ``conv``'s visitor a materially new estimate (and a new offer); late
+        once they have waited past the last one told (:func:`waiting_since`)."""
         now = self.clock()
-        estimate = self._estimate(line, place - 1, conv.id)
+        since, late = waiting_since(conv, now)
+        waited = (now - since).total_seconds() if late else None
+        estimate = self._estimate(line, place - 1, conv.id, waited)
         old = conv.wait_estimate
         if old is not None and not self._heard_since(old):
             return False
         if old is not None and not materially_changed(old.get("seconds"), estimate.seconds):
             return False
-        updates: ConversationUpdate = {"wait_estimate": wait_info(estimate, now)}
+        info = wait_info(estimate, now, since)
+        updates: ConversationUpdate = {"wait_estimate": info}
         offer = None
         if conv.fallback is None:
             offer = self._offer(policy, line, place, estimate, now)
@@ -404,7 +439,7 @@ class WaitingRoom(_Estimates):
         stored = await self.desk.apply(conv.id, compose)
         if stored is None:
             return False
-        frames: list[BaseModel] = [wait_frame(conv.id, wait_info(estimate, now))]
+        frames: list[BaseModel] = [wait_frame(conv.id, info)]
         if offer is not None:
             zone = policy.business_hours.timezone
             frames.append(fallbacks.offer_frame(conv.id, offer, estimate.text, now, zone))

@@ -6,6 +6,14 @@ hands them to the store with the event (one transaction); :class:`Deliverer`, st
 """
 
 from handoff_server.webhooks.delivery import TEST_EVENT_TYPE, Deliverer, send_test_event
-from handoff_server.webhooks.outbox import EVENT_TYPES, Outbox
+from handoff_server.webhooks.outbox import EVENT_TYPES, Outbox, announced_as, resolved_data
 
-__all__ = ["EVENT_TYPES", "TEST_EVENT_TYPE", "Deliverer", "Outbox", "send_test_event"]
+__all__ = [
+    "EVENT_TYPES",
+    "TEST_EVENT_TYPE",
+    "Deliverer",
+    "Outbox",
+    "announced_as",
+    "resolved_data",
+    "send_test_event",
+]

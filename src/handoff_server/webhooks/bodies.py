@@ -77,7 +77,12 @@ def slack_text(payload: dict[str, Any]) -> str:
         )
         return f"Conversation {cid} transferred by {agent} to {where}"
     verb = "assigned to" if kind == "conversation.assigned" else "resolved by"
-    return f"Conversation {cid} {verb} {agent}"
+    how = _RESOLVED_HOW.get(str(data.get("via"))) if kind == "conversation.resolved" else None
+    return f"Conversation {cid} {verb} {agent}" + (f" ({how})" if how else "")
+
+
+_RESOLVED_HOW = {"callback": "call back done", "offline_message": "offline message answered"}
+"""How a resolution came about, in the Slack line (a plain ``resolve`` says nothing more)."""
 
 
 def _callback(cid: str, data: dict[str, Any]) -> str:
