@@ -91,7 +91,7 @@ async def test_a_transfer_to_a_revoked_or_expired_agent_is_refused_before_the_gu
     kim, _, _ = await present(srv, "Kim")
     sam, _, staff = await present(srv, "Sam")
     sam_id = next(a.id for a in staff.agents if a.name == "Sam")
-    lee_token, lee = await _expiring_token(srv, "Lee", 2.0)
+    lee_token, lee = await _expiring_token(srv, "Lee", 3.0)
     lee_conn, _, staff = await present(srv, "Lee", token=lee_token)
     assert _names(staff) == {"Kim", "Lee", "Sam"}
     visitor, cid = await escalate(srv.url, "billing")
