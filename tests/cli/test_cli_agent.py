@@ -305,7 +305,9 @@ async def test_agent_waits_for_a_server_still_starting_and_says_so(
     import threading
 
     import handoff_server.answering as answering
+    import handoff_server.gateway as gateway
     from handoff_server.app import start_server
+    from handoff_server.handshake import not_ready
     from tests.conftest import create_token, make_settings
 
     release = threading.Event()
@@ -314,18 +316,32 @@ async def test_agent_waits_for_a_server_still_starting_and_says_so(
         assert release.wait(60), "the test never released the build"
         return demo_answerer
 
+    refused: list[object] = []
+
+    def counted(*args):
+        refused.append(args)
+        return not_ready(*args)
+
+    async def release_once_the_ui_was_refused() -> None:
+        while len(refused) < 2:  # the CLI's token check, then the UI's own attempt
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1)  # a retry or two more while it waits
+        release.set()
+
     monkeypatch.setattr(answering, "make_answerer", slow_build)
+    monkeypatch.setattr(gateway, "not_ready", counted)
     srv = await start_server(make_settings(tmp_path / "data"), build_in_background=True)
+    releasing = asyncio.ensure_future(release_once_the_ui_was_refused())
     try:
         token = await create_token(srv, "Sam")
-        asyncio.get_running_loop().call_later(4, release.set)
         code, output = await asyncio.to_thread(
             _run_in_terminal,
             [sys.executable, "-m", "handoff_cli", "agent", "--server", srv.url, "--token", token],
-            20,
+            25,  # the UI never exits: it runs this long (room for back-off on a busy machine)
         )
     finally:
         release.set()
+        releasing.cancel()
         await srv.close()
     assert code is None, output[-2000:]  # still running when the test stopped it
     assert "error[not_ready]" not in output
