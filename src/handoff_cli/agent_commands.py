@@ -31,7 +31,6 @@ from handoff_cli.common import (
     ServerOpt,
     TokenOpt,
     fail,
-    fail_if_not_ready,
     settings_from,
 )
 from handoff_cli.times import seconds_option
@@ -49,8 +48,9 @@ def agent_settings(config: Path | None, server: str | None, token: str | None) -
     """The agent UI's settings: ``server`` and ``token`` (options or their environment
     variables), else the ``[client]`` section of ``config`` (read once). Exits with
     ``no_token`` when there is no token, ``unauthorized``/``forbidden`` (naming the
-    server) when the server refuses it; an unreachable server is left to the UI, which
-    keeps reconnecting."""
+    server) when the server refuses it; an unreachable server, and one still starting
+    (HTTP 503 ``not_ready``: building or loading its index), are left to the UI, which
+    waits for them and says so."""
     from handoff_tui import TUISettings
 
     client = settings_from(config).client
@@ -67,7 +67,8 @@ def agent_settings(config: Path | None, server: str | None, token: str | None) -
 
 
 async def _check_token(url: str, token: str) -> None:
-    """Exit with a clear error when the server at ``url`` refuses ``token``."""
+    """Exit with a clear error when the server at ``url`` refuses ``token``. A server
+    still starting cannot say yet: the UI checks the token once it is ready."""
     from websockets.exceptions import InvalidStatus, InvalidURI
 
     from handoff_server.client import connect_agent
@@ -76,7 +77,8 @@ async def _check_token(url: str, token: str) -> None:
         conn = await asyncio.wait_for(connect_agent(url, token), 10)
     except InvalidStatus as exc:
         status = exc.response.status_code
-        fail_if_not_ready(status)
+        if status == 503:
+            return
         fail(
             f"the server at {url} refused the token (HTTP {status}): check --token / "
             "HANDOFF_TOKEN ('handoff token create')",

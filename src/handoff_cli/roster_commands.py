@@ -2,10 +2,18 @@
 
 A running server reads an agent's teams and capacity when they sign in: a change made
 here applies from the agent's next sign-in (their agent UI reconnecting is one).
+
+A team nobody names yet (no policy rule or keyword, ``[assignment]`` setting, other
+agent or past escalation: :func:`~handoff_server.analytics.teams.known_teams`) is
+accepted with a warning, not refused: staffing a new team comes before routing to it
+(a rule routing to a team nobody serves would queue its visitors for nobody), and a
+typo ("biling") is caught by the warning's "did you mean". Two agents who could both
+sign in may not share a name (:func:`check_name_free`).
 """
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Any
 
 import regex
@@ -21,11 +29,23 @@ from handoff_cli.common import (
     settings_from,
 )
 from handoff_cli.output import echo, one_line, table
+from handoff_server.analytics.teams import known_teams
+from handoff_server.config import Settings
+from handoff_server.errors import StoredPolicyInvalid
+from handoff_server.policies import policy_in_force
 from handoff_server.protocol import TEAM_NAME_PATTERN
-from handoff_server.store import AgentRecord, opened_store, store_exists, utcnow
+from handoff_server.store import AgentRecord, Store, opened_store, store_exists, utcnow
 from handoff_server.tokens import token_state
 
-__all__ = ["CapacityOpt", "TeamsOpt", "checked_teams", "find_agent", "register"]
+__all__ = [
+    "CapacityOpt",
+    "TeamsOpt",
+    "check_name_free",
+    "checked_teams",
+    "find_agent",
+    "register",
+    "warn_new_teams",
+]
 
 agents_app = typer.Typer(
     help="Agents: their teams and capacity.",
@@ -66,6 +86,50 @@ def checked_teams(teams: list[str] | None) -> list[str]:
         if team not in out:
             out.append(team)
     return out
+
+
+def warn_new_teams(store: Store, settings: Settings, teams: list[str], who: str) -> None:
+    """Print a warning on stderr for each of ``teams`` that nothing names yet (see the
+    module): no escalation reaches ``who`` through it until a policy rule or keyword
+    routes there; a close known name is suggested. Nothing is refused."""
+    if not teams:
+        return
+    try:
+        policy = policy_in_force(settings, create_store=False).policy
+    except StoredPolicyInvalid:
+        policy = settings.policy
+    assignment = settings.assignment
+    known = known_teams(store, policy, [*assignment.push_teams, *assignment.pull_teams])
+    for team in teams:
+        if team in known:
+            continue
+        close = difflib.get_close_matches(team, known, n=1)
+        echo(
+            f"warning: --team {team!r} is a new team: no policy rule, setting, agent or"
+            f" escalation names it (known teams: {', '.join(known) or 'none'})"
+            + (f"; did you mean {close[0]!r}?" if close else ".")
+            + f" No conversation reaches {who} through it until a policy rule or keyword"
+            " routes there (handoff policy export/import).",
+            err=True,
+        )
+
+
+def check_name_free(records: list[AgentRecord], name: str) -> None:
+    """Exit with ``exists`` when an agent whose token works (active) is already called
+    ``name`` (any case, spaces trimmed): colleagues could not tell the two apart on
+    the roster or in a transfer, and the name would no longer pick one in ``agents
+    set`` or ``token revoke``. A revoked or expired agent's name is free again (a new
+    token for the same person)."""
+    wanted = name.strip().casefold()
+    now = utcnow()
+    for record in records:
+        if record.name.strip().casefold() == wanted and token_state(record, now) == "active":
+            fail(
+                f"an agent named {record.name!r} already exists ({record.id}, active): give"
+                f" another name, or revoke the old token first (handoff token revoke"
+                f" {record.id}) to give the same person a new one",
+                "exists",
+            )
 
 
 def _row(record: AgentRecord, default_capacity: int) -> dict[str, Any]:
@@ -145,7 +209,10 @@ def set_agent(
 ) -> None:
     """Set an agent's teams and capacity; what is not given stays as it is.
 
-    A running server applies it from the agent's next sign-in.
+    A running server applies it from the agent's next sign-in. A team no policy rule,
+    setting, agent or escalation names yet is accepted with a warning on stderr (a new
+    team is staffed before a rule routes to it; the warning suggests a close known
+    name, for a typo).
     """
     if teams and no_teams:
         fail("--team and --no-teams exclude each other", "invalid_option")
@@ -157,6 +224,9 @@ def set_agent(
         fail(f"no agent {who!r}: no store in {settings.store.data_dir}", "not_found")
     with opened_store(settings.store) as store:
         record = find_agent(store.list_agents(), who)
+        warn_new_teams(
+            store, settings, [t for t in new_teams if t not in record.teams], record.name
+        )
         record = store.update_agent(
             record.id,
             [] if no_teams else (new_teams or record.teams),
@@ -167,14 +237,19 @@ def set_agent(
 
 
 def find_agent(records: list[AgentRecord], who: str) -> AgentRecord:
-    """The agent whose id is ``who``, else the one named ``who``; exits with
-    ``not_found`` (none) or ``invalid_option`` (several share the name)."""
+    """The agent whose id is ``who``, else the one named ``who`` (of several, the one
+    whose token works: a revoked or expired one's name is given again); exits with
+    ``not_found`` (none) or ``invalid_option`` (several share the name and none, or
+    more than one, is active)."""
     by_id = [r for r in records if r.id == who]
     if by_id:
         return by_id[0]
     named = [r for r in records if r.name == who]
     if not named:
         fail(f"no agent {who!r} (handoff agents list shows them)", "not_found")
+    active = [r for r in named if token_state(r, utcnow()) == "active"]
+    if len(named) > 1 and len(active) == 1:
+        return active[0]
     if len(named) > 1:
         ids = ", ".join(r.id for r in named)
         fail(f"several agents are named {who!r} ({ids}): give the id", "invalid_option")

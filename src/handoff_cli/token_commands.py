@@ -25,7 +25,14 @@ from handoff_cli.common import (
     settings_from,
 )
 from handoff_cli.output import OutputFailed, echo, one_line, table
-from handoff_cli.roster_commands import CapacityOpt, TeamsOpt, checked_teams, find_agent
+from handoff_cli.roster_commands import (
+    CapacityOpt,
+    TeamsOpt,
+    check_name_free,
+    checked_teams,
+    find_agent,
+    warn_new_teams,
+)
 from handoff_cli.times import checked_duration
 from handoff_server.storage import store_errors
 from handoff_server.store import (
@@ -72,7 +79,9 @@ def token_create(
     """Create a token. It is printed once, on the last line; only its hash is stored.
 
     --team (repeatable) and --capacity say which teams they serve (none: every team)
-    and how many conversations they hold at once; 'handoff agents set' changes them.
+    and how many conversations they hold at once; 'handoff agents set' changes them. A
+    team nothing names yet (no policy rule, setting, agent or escalation) gets a warning.
+    The name of another active agent is refused: error[exists].
     --expires-in makes the token stop working after that long (default: never).
 
     A token that cannot be written to standard output (a full disk, a closed pipe) is
@@ -99,6 +108,7 @@ def token_create(
         capacity=capacity,
         expires_at=expires_at,
     )
+    _store(settings, lambda store: _check_new(store, settings, record), "cannot read the agents")
     _store(settings, lambda store: store.create_agent(record), "cannot store the token")
     try:
         _show_created(settings, record, token)
@@ -107,6 +117,13 @@ def token_create(
         _store(settings, lambda store: store.delete_agent(record.id), _undo_failed(record))
         reason = exc.reason if isinstance(exc, OutputFailed) else exc.strerror or str(exc)
         raise OutputFailed(f"{reason}; no token was created") from exc
+
+
+def _check_new(store: Store, settings: Settings, record: AgentRecord) -> None:
+    """Before ``record`` is created: its name must be free (:func:`check_name_free`),
+    and a new team is warned of (:func:`warn_new_teams`)."""
+    check_name_free(store.list_agents(), record.name)
+    warn_new_teams(store, settings, record.teams, record.name)
 
 
 def _store(settings: Settings, act: Callable[[Store], object], what: str) -> None:

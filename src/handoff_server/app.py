@@ -319,6 +319,7 @@ def _assemble(
     store, hub, node = parts.store, parts.hub, parts.node
     service, desk = _routed_service(settings, store, hub, answerer, parts.outbox, clock, node)
     agents = AgentDirectory(store, on_sign_in=desk.presence.know, guard=parts.guard)
+    parts.guard.on_read = desk.tokens_read
     operator = build_operator_desk(service, store, settings)
     gateway = Gateway(service, hub, agents, settings.server, desk, operator, store=store)
     gateway.readiness = node.readiness if node is not None else None

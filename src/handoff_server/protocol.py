@@ -564,7 +564,8 @@ class TransferredData(_EventPart):
 class RequeuedData(_EventPart):
     """``requeued``: the conversation went back to the queue at its original place
     without an agent's action: ``agent`` held it, ``reason`` says why
-    (``agent_disconnected``: gone past the grace period), ``text`` for agents,
+    (``agent_disconnected``: gone past the grace period; ``token_revoked``,
+    ``token_expired``, ``agent_deleted``: their token stopped working), ``text`` for agents,
     ``notice`` for the visitor."""
 
     agent: EventAgent | None = None

@@ -14,6 +14,9 @@ while the server runs in another process, so the server must notice by itself:
 - Every frame an agent sends is checked against that cached state first (a dictionary
   look-up and a clock read): an expired token fails on its first frame after the
   expiry, to the second.
+- Every re-read goes to :attr:`TokenGuard.on_read`: routing takes the agents whose
+  token stopped working off the roster and puts their conversations back in the queue
+  (:meth:`~handoff_server.routing.desk.Desk.tokens_read`).
 
 So a revocation takes effect on open connections within ``interval`` seconds plus one
 store round trip (measured in ``tests/server/test_tokens.py``), and on new sign-ins at
@@ -105,7 +108,9 @@ class TokenGuard:
 
     ``store``: where agents are read. ``interval``: seconds between re-reads while any
     agent is connected (the revocation delay bound). ``clock``: UTC now (tests fix it).
-    ``start()`` runs the re-reads as a background task; ``close()`` stops it."""
+    ``start()`` runs the re-reads as a background task; ``close()`` stops it.
+    :attr:`on_read` gets every re-read's agents (routing takes the agents whose token
+    stopped working off the roster)."""
 
     def __init__(
         self,
@@ -118,6 +123,8 @@ class TokenGuard:
         self._clock = clock
         self._seen: dict[str, _Seen] = {}
         self._task = BackgroundTask()
+        self.on_read: Callable[[dict[str, AgentRecord], datetime], None] = lambda r, now: None
+        """Called with each re-read's agents (id → record) and the time it was applied."""
 
     def now(self) -> datetime:
         """The guard's clock: UTC now."""
@@ -167,6 +174,7 @@ class TokenGuard:
         close the connections of those whose token no longer works. Returns how many
         connections are being closed."""
         now = self._clock()
+        self.on_read(records, now)
         closing = 0
         for agent_id, seen in list(self._seen.items()):
             seen.record = records.get(agent_id)

@@ -120,7 +120,7 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
 
     @property
     def connection_state(self) -> str:
-        """``connecting`` | ``connected`` | ``reconnecting`` | ``unauthorized``."""
+        """``connecting`` | ``connected`` | ``reconnecting`` | ``starting`` | ``unauthorized``."""
         return self.model.link.state
 
     @property
@@ -276,7 +276,7 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
     def _connection_changed(self, message: ConnectionChanged) -> None:
         if message.state != "connected":
             self.operator_link_lost(message.detail or message.state)
-        if message.state == "reconnecting":
+        if message.state in ("reconnecting", "starting"):
             self.model.link.attempt = message.attempt
         if self.model.link_changed(message.state, message.retry_in, message.detail):
             self.tell("Reconnected; caught up from the last event seen.", timeout=3)

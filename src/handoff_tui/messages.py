@@ -39,7 +39,8 @@ __all__ = [
 class ConnectionChanged(Message):
     """The link to the server went up or down."""
 
-    state: Literal["connecting", "connected", "reconnecting", "unauthorized"]
+    state: Literal["connecting", "connected", "reconnecting", "starting", "unauthorized"]
+    """``starting``: the server is up but not ready yet (HTTP 503 ``not_ready``)."""
     attempt: int = 0
     """Failed attempts in a row (0 while connected)."""
     retry_in: float = 0.0

@@ -293,3 +293,58 @@ def test_demo_says_how_long_the_first_build_of_its_kb_takes(tmp_path):
     assert str(tmp_path / "share") in note
     default = round(build_estimate(load_kb(None), "default"))
     assert default != int(m.group(1))  # the demo KB's figure would be another
+
+
+async def test_agent_waits_for_a_server_still_starting_and_says_so(
+    tmp_path, monkeypatch, demo_answerer
+):
+    """``handoff agent`` started with the server (its index still building: handshakes
+    get HTTP 503 ``not_ready``) exited at once with ``error[not_ready]``, where a lost
+    connection is waited for. It waits, showing that the server is starting, and signs
+    in once the server is ready."""
+    import threading
+
+    import handoff_server.answering as answering
+    import handoff_server.gateway as gateway
+    from handoff_server.app import start_server
+    from handoff_server.handshake import not_ready
+    from tests.conftest import create_token, make_settings
+
+    release = threading.Event()
+
+    def slow_build(*args):
+        assert release.wait(60), "the test never released the build"
+        return demo_answerer
+
+    refused: list[object] = []
+
+    def counted(*args):
+        refused.append(args)
+        return not_ready(*args)
+
+    async def release_once_the_ui_was_refused() -> None:
+        while len(refused) < 2:  # the CLI's token check, then the UI's own attempt
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1)  # a retry or two more while it waits
+        release.set()
+
+    monkeypatch.setattr(answering, "make_answerer", slow_build)
+    monkeypatch.setattr(gateway, "not_ready", counted)
+    srv = await start_server(make_settings(tmp_path / "data"), build_in_background=True)
+    releasing = asyncio.ensure_future(release_once_the_ui_was_refused())
+    try:
+        token = await create_token(srv, "Sam")
+        code, output = await asyncio.to_thread(
+            _run_in_terminal,
+            [sys.executable, "-m", "handoff_cli", "agent", "--server", srv.url, "--token", token],
+            25,  # the UI never exits: it runs this long (room for back-off on a busy machine)
+        )
+    finally:
+        release.set()
+        releasing.cancel()
+        await srv.close()
+    assert code is None, output[-2000:]  # still running when the test stopped it
+    assert "error[not_ready]" not in output
+    starting = output.find("is starting (building index)")
+    assert starting >= 0, output[-3000:]
+    assert output.find("● online", starting) > starting, output[-3000:]  # signed in

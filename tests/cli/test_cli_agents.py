@@ -79,8 +79,9 @@ def test_agents_mistakes_are_clear_errors(tmp_path):
     assert _handoff("agents", "list", "--json", "--data-dir", data).stdout.strip() == "[]"
     missing = _handoff("agents", "set", "Nobody", "--capacity", "2", "--data-dir", data)
     assert missing.exit_code == 2 and "error[not_found]" in missing.output
-    for _ in range(2):
+    for _ in range(2):  # a name is free again once its token is revoked
         assert _handoff("token", "create", "--name", "Twin", "--data-dir", data).exit_code == 0
+        assert _handoff("token", "revoke", "Twin", "--data-dir", data).exit_code == 0
     twins = _handoff("agents", "set", "Twin", "--capacity", "2", "--data-dir", data)
     assert twins.exit_code == 2 and "give the id" in twins.output
     both = _handoff("agents", "set", "Twin", "--team", "a", "--no-teams", "--data-dir", data)
@@ -159,3 +160,50 @@ def test_agents_list_says_which_tokens_no_longer_sign_in(tmp_path):
     assert plain[0].split()[:4] == ["id", "role", "state", "name"]
     states = {line.split()[3]: line.split()[2] for line in plain[1:]}
     assert states == {"Sam": "active", "Kim": "revoked"}
+
+
+async def test_a_name_an_active_agent_has_is_refused_and_free_again_once_revoked(tmp_path):
+    """``token create --name Sam`` twice made two Sams: alike on the roster and in the
+    transfer dialog, and "Sam" no longer named one for ``agents set`` or ``token
+    revoke``; the usual cause is a person given a new token while the old one still
+    works. Refused (``exists``, any case); once Sam's token is revoked the name is free
+    for the new one, and the name picks the active Sam."""
+    data = str(tmp_path / "d")
+    first = await run_handoff("token", "create", "--name", "Sam", "--data-dir", data)
+    assert first.returncode == 0, first.stderr
+    again = await run_handoff("token", "create", "--name", " sam", "--data-dir", data)
+    assert again.returncode == 2, again
+    assert again.stderr.startswith("error[exists]: an agent named 'Sam' already exists (agt_")
+    assert "handoff token revoke agt_" in again.stderr and again.stdout == ""
+    assert len(_agents(Path(data))) == 1
+
+    assert (await run_handoff("token", "revoke", "Sam", "--data-dir", data)).returncode == 0
+    new = await run_handoff("token", "create", "--name", "Sam", "--data-dir", data)
+    assert new.returncode == 0, new.stderr
+    changed = await run_handoff("agents", "set", "Sam", "--capacity", "2", "--data-dir", data)
+    assert changed.returncode == 0, changed.stderr
+    rows = json.loads(_handoff("agents", "list", "--json", "--data-dir", data).stdout)
+    assert sorted((r["state"], r["capacity"]) for r in rows) == [("active", 2), ("revoked", 3)]
+
+
+async def test_a_team_nothing_names_is_accepted_with_a_warning(tmp_path):
+    """``agents set --team biling`` (a typo) was taken silently: Sam then got none of
+    billing's conversations. A team no rule, setting, agent or escalation names is
+    still accepted (a new team is staffed before a rule routes to it) but warned of on
+    stderr, with the known teams and the close one; a known team gets no warning."""
+    data = str(tmp_path / "d")
+    made = await run_handoff("token", "create", "--name", "Sam", "--team", "billing",
+                             "--data-dir", data)  # fmt: skip
+    assert (made.returncode, made.stderr) == (0, ""), made  # the default policy routes there
+    typo = await run_handoff("agents", "set", "Sam", "--team", "biling", "--data-dir", data)
+    assert typo.returncode == 0, typo.stderr
+    assert typo.stderr.startswith(
+        "warning: --team 'biling' is a new team: no policy rule, setting, agent or escalation"
+        " names it (known teams: billing, legal, security); did you mean 'billing'?"
+    ), typo.stderr
+    assert _agents(Path(data))["Sam"]["teams"] == ["biling"]
+    new = await run_handoff("token", "create", "--name", "Kim", "--team", "tier-2",
+                            "--data-dir", data)  # fmt: skip
+    assert new.returncode == 0, new.stderr
+    assert "warning: --team 'tier-2' is a new team" in new.stderr
+    assert new.stdout.splitlines()[-1].startswith("hnd_")

@@ -22,6 +22,7 @@ import signal
 import tempfile
 import tomllib
 import unicodedata
+import uuid
 from contextlib import redirect_stdout
 from io import StringIO
 from pathlib import Path
@@ -176,6 +177,8 @@ def test_conversation_text_is_printed_verbatim(served, batch):
     # `visit --email` checks the address before connecting (the server stores whatever a
     # widget sends; tests/server/test_retention.py covers that path): a valid one here.
     s["email"] = "visitor@example.com"
+    # Examples share one store, where two active agents may not share a name.
+    s["agent"] += f"#{uuid.uuid4().hex[:4]}"  # at most 100 characters in all
     created = handoff("token", "create", "--name", s["agent"], "--data-dir", str(data))
     token = created.strip().split("\n")[-1]
     visit = handoff(

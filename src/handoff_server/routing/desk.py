@@ -39,11 +39,19 @@ from handoff_server.routing.assignment import Offers
 from handoff_server.routing.board import LocalBoard, PresenceBoard, PresenceSync
 from handoff_server.routing.presence import Client, Presence
 from handoff_server.routing.transfer import requeue_change, transfer_change
-from handoff_server.store import AsyncStore, ConversationRecord, utcnow
+from handoff_server.store import AgentRecord, AsyncStore, ConversationRecord, utcnow
+from handoff_server.tokens import refusal
 
 __all__ = ["Conversations", "Desk", "RoutedSink"]
 
 log = logging.getLogger(__name__)
+
+_REQUEUE_REASONS = {
+    "token revoked": "token_revoked",
+    "token expired": "token_expired",
+    "unknown token": "agent_deleted",
+}
+"""A ``requeued`` event's ``reason`` for each way a holder's token stops working."""
 
 
 class Conversations(Protocol):
@@ -121,13 +129,47 @@ class Desk:
         self.presence.on_local = self.sync.kick
 
     async def start(self) -> None:
-        """Learn the roster, who holds which conversation and what waits in the queue."""
+        """Learn the roster, who holds which conversation and what waits in the queue;
+        agents whose token no longer works are off the roster, their conversations
+        back in the queue."""
         db = self._store.store
-        for record in await self._store.call(db.list_agents):
+        records = await self._store.call(db.list_agents)
+        for record in records:
             self.presence.know(record)
         for item in await self.service.queue(["queued", "assigned"]):
             self.observe(item, item.status)
+        self.tokens_read({r.id: r for r in records}, self.clock())
         self.sync.start()
+
+    def tokens_read(self, records: dict[str, AgentRecord], now: datetime) -> None:
+        """The agents as just read from the store (id → record; one missing was
+        deleted), at ``now`` (UTC): every agent whose token no longer works (revoked,
+        expired, deleted) leaves the roster at once, their open offers move on and the
+        conversations they hold go back to the queue in place (``requeued`` with
+        ``reason`` ``token_revoked``, ``token_expired`` or ``agent_deleted``). The token
+        guard calls it at each re-read (:mod:`handoff_server.tokens`)."""
+        for agent_id, state in list(self.presence.agents.items()):
+            record = records.get(agent_id)
+            if record is None and (state.links or state.elsewhere is not None):
+                # Created since the read, maybe (signed in on another node): a deleted
+                # agent's connections close first, and the next read ends them.
+                continue
+            reason = refusal(record, now)
+            if reason is None and state.ended is not None:
+                self.presence.know(records[agent_id])  # un-revoked in the database, say
+            if reason is None or state.ended is not None:
+                continue
+            held = self.presence.end(agent_id, reason)
+            self.offers.withdraw(agent_id)
+            for cid in held:
+                self._spawn(self._requeue(state.info, cid, _REQUEUE_REASONS[reason]))
+
+    async def check_tokens(self) -> None:
+        """Read the agents now and apply them (:meth:`tokens_read`): before a transfer's
+        target is chosen and a roster is sent, so neither waits for the guard's next
+        re-read."""
+        records = await self._store.call(self._store.store.list_agents)
+        self.tokens_read({r.id: r for r in records}, self.clock())
 
     def observe(self, item: QueueItem, previous: ConversationStatus) -> None:
         """A conversation's new queue row (see :class:`RoutedSink`)."""
@@ -178,15 +220,22 @@ class Desk:
         ack: Ack | None,
     ) -> None:
         """Transfer the conversation to ``to`` = (agent id, team), one of them given.
-        Raises ``NotFound`` (no such agent), ``InvalidState`` (the agent is not online,
-        is you, or the conversation cannot be transferred), ``Conflict``,
+        Raises ``NotFound`` (no such agent, or one whose token no longer works: revoked,
+        expired, deleted, as the store says now), ``InvalidState`` (the agent is not
+        online, is you, or the conversation cannot be transferred), ``Conflict``,
         ``at_capacity`` (the agent has no free slot)."""
         to_agent_id, to_team = to
         target = None
         if to_agent_id is not None:
+            await self.check_tokens()
             state = self.presence.agents.get(to_agent_id)
             if state is None:
                 raise NotFound(f"no agent {to_agent_id!r}")
+            if state.ended is not None:
+                raise NotFound(
+                    f"{state.info.name} is no longer on the roster ({state.ended}):"
+                    " transfer to an online agent, or to a team"
+                )
             if state.info.id == agent.id:
                 raise InvalidState("you cannot transfer a conversation to yourself")
             if not state.present:
@@ -240,6 +289,8 @@ class Desk:
         the roster go to it). ``check_text(text, required=False)`` is the gateway's text
         check for a transfer's note. Raises the actions' ``WireError``s."""
         if isinstance(frame, APresence):
+            await self.check_tokens()  # a token revoked while nobody watched: off the roster
+            # No await from here: the roster goes out before any offer the change brings.
             self.presence.declare(agent, client, frame.status)
             self.offers.withdraw(agent.id)  # away: their offers move on
             client.push(SStaff(agents=self.presence.roster()))
@@ -261,10 +312,12 @@ class Desk:
         for cid in conversation_ids:
             self._spawn(self._requeue(agent, cid))
 
-    async def _requeue(self, agent: AgentInfo, conversation_id: str) -> None:
+    async def _requeue(
+        self, agent: AgentInfo, conversation_id: str, reason: str = "agent_disconnected"
+    ) -> None:
         log.info("agent %s gone: conversation %s back in the queue", agent.id, conversation_id)
         await self.service.apply(
-            conversation_id, lambda conv: requeue_change(conv, agent.id, self.clock())
+            conversation_id, lambda conv: requeue_change(conv, agent.id, self.clock(), reason)
         )
 
     def _spawn(self, work: Awaitable[Any]) -> None:

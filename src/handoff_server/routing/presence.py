@@ -14,6 +14,9 @@ flight, and their presence:
 - past it the agent is ``offline`` and, once no connection of theirs at all is open, the
   conversations they hold are handed to ``on_gone`` (which puts them back in the queue).
   A server that starts with conversations assigned gives their holders the same grace.
+- an agent whose token stopped working (:meth:`Presence.end`, told by the desk) is off
+  the roster at once, reaches no offer and counts nowhere; no grace period: nobody can
+  come back with that token.
 
 Several nodes on one store share presence (:mod:`.board`): each node publishes the
 agents connected to it (:meth:`Presence.local_rows`) and learns those connected to the
@@ -48,6 +51,7 @@ from handoff_server.protocol import (
     PresenceStatus,
     QueueItem,
     SAgentStatus,
+    SStaff,
 )
 from handoff_server.routing.board import PresenceRow
 from handoff_server.store import AgentRecord
@@ -132,6 +136,10 @@ class AgentState:
     those nodes last published it; ``None``: no connection of theirs on another node."""
     elsewhere_connected: bool = False
     """Whether a connection of theirs that said its presence is open on another node."""
+    ended: str | None = None
+    """Why their token no longer works (``"token revoked"``, ``"token expired"``,
+    ``"unknown token"``: deleted), once routing has read it: they are off the roster, no
+    offer and no transfer reaches them. ``None``: it works."""
 
     @property
     def capacity(self) -> int:
@@ -166,13 +174,17 @@ class AgentState:
 
     @property
     def reachable(self) -> bool:
-        """Online with a connection that said so: offers can reach them."""
-        return self.status == "online" and bool(self.clients)
+        """Online with a connection that said so, and a token that works: offers can
+        reach them."""
+        return self.status == "online" and bool(self.clients) and self.ended is None
 
     @property
     def present(self) -> bool:
         """Online with a connection that said so, on this node or another: they count
-        as online (wait estimates, the queue gate, transfers)."""
+        as online (wait estimates, the queue gate, transfers). Never once their token
+        no longer works."""
+        if self.ended is not None:
+            return False
         return self.reachable or (self.elsewhere == "online" and self.elsewhere_connected)
 
     @property
@@ -251,7 +263,10 @@ class Presence:
             )
         before = state.view()
         state.info, state.teams, state.capacity_setting = info, tuple(record.teams), record.capacity
-        if state.view() != before:
+        if state.ended is not None:
+            state.ended = None  # signed in again: the token works (the store said so now)
+            self.tell_roster()
+        elif state.view() != before:
             self._changed(state, freed=state.view().capacity > before.capacity)
         return state
 
@@ -266,8 +281,33 @@ class Presence:
         return state
 
     def roster(self) -> list[AgentStatus]:
-        """Every agent as colleagues see them, by name."""
-        return sorted((s.view() for s in self.agents.values()), key=lambda a: (a.name, a.id))
+        """Every agent whose token works, as colleagues see them, by name."""
+        shown = (s.view() for s in self.agents.values() if s.ended is None)
+        return sorted(shown, key=lambda a: (a.name, a.id))
+
+    def end(self, agent_id: str, reason: str) -> list[str]:
+        """``agent_id``'s token no longer works (``reason``, see :attr:`AgentState.ended`):
+        they leave the roster at once (every present connection gets it again, as
+        ``staff``), and their grace period, if one runs, is over. Returns the
+        conversations they hold (to go back to the queue now: nobody can come back
+        with that token); ``[]`` when they had ended already."""
+        state = self.agents.get(agent_id)
+        if state is None or state.ended is not None:
+            return []
+        state.ended = reason
+        if state.gone is not None:
+            state.gone.cancel()
+            state.gone = None
+        self.tell_roster()
+        return sorted(state.held)
+
+    def tell_roster(self) -> None:
+        """Send the whole roster (``staff``) to every present connection: an agent left
+        it or came back to it, which one ``agent_status`` cannot say."""
+        frame = SStaff(agents=self.roster())
+        for other in self.agents.values():
+            for client in other.clients:
+                client.push(frame)
 
     # ----------------------------------------------------------------- connections
 
@@ -464,6 +504,8 @@ class Presence:
     def _changed(self, state: AgentState, *, freed: bool = False) -> None:
         """Tell every present connection; if ``state`` can take more now, the
         :meth:`on_available` callbacks."""
+        if state.ended is not None:
+            return  # off the roster: colleagues are not told of them
         frame = SAgentStatus(agent=state.view())
         for other in self.agents.values():
             for client in other.clients:

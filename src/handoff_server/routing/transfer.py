@@ -111,16 +111,29 @@ def transfer_change(
     return [event], updates
 
 
-def requeue_change(conv: ConversationRecord, agent_id: str, now: datetime) -> _Decided | None:
+_REQUEUE_TEXT = {
+    "agent_disconnected": "was disconnected past the grace period",
+    "token_revoked": "can no longer sign in (token revoked)",
+    "token_expired": "can no longer sign in (token expired)",
+    "agent_deleted": "can no longer sign in (agent deleted)",
+}
+"""Why the holder is gone, for agents, per ``requeued`` reason."""
+
+
+def requeue_change(
+    conv: ConversationRecord, agent_id: str, now: datetime, reason: str = "agent_disconnected"
+) -> _Decided | None:
     """The conversation back in the queue at its place, the visitor told, if agent
-    ``agent_id`` still holds it (``None``: nothing to do)."""
+    ``agent_id`` still holds it (``None``: nothing to do). ``reason``: why they are gone,
+    a key of :data:`_REQUEUE_TEXT` (``agent_disconnected`` past the grace period;
+    ``token_revoked``, ``token_expired``, ``agent_deleted``: at once)."""
     held = holder(conv)
     if conv.status != "assigned" or held is None or held.id != agent_id:
         return None
     data = RequeuedData(
         agent=held,
-        reason="agent_disconnected",
-        text=f"{held.name} was disconnected past the grace period; back in the queue in its place.",
+        reason=reason,
+        text=f"{held.name} {_REQUEUE_TEXT[reason]}; back in the queue in its place.",
         notice=REQUEUED_NOTICE,
     )
     event = NewEvent(kind="requeued", data=data.model_dump(mode="json"), at=now)

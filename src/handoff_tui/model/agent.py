@@ -24,7 +24,9 @@ from handoff_tui.model.staff import DeskFrame, StaffModel
 
 __all__ = ["AgentModel", "LinkStatus", "ServerLimits"]
 
-LinkState = Literal["connecting", "connected", "reconnecting", "unauthorized"]
+LinkState = Literal["connecting", "connected", "reconnecting", "starting", "unauthorized"]
+"""``starting``: the server answered HTTP 503 ``not_ready`` (it listens but is still
+building or loading its AI index): the link waits and tries again, as for a lost one."""
 
 
 @dataclass
@@ -111,8 +113,9 @@ class AgentModel:
                 f"the server at {self.link.server_url} refused the token ({detail or 'HTTP 401'})"
             )
         if state == "connected":
+            # Waiting for a server to start, or to be reachable, is no reconnection.
+            reconnected = self.link.attempt > 0 and self.link.ever_connected
             self.link.ever_connected = True
-            reconnected = self.link.attempt > 0
             self.link.attempt = 0
             return reconnected
         return False

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
 from textual.message import Message
@@ -80,7 +80,7 @@ from handoff_tui.services.client import AgentClient, AgentConnection
 from handoff_tui.services.pages import QueuePages, TranscriptPages
 from handoff_tui.settings import TUISettings
 
-__all__ = ["PAGE_RETRY_SECONDS", "Link", "action_frame", "subscription"]
+__all__ = ["PAGE_RETRY_SECONDS", "Link", "action_frame", "not_ready_reason", "subscription"]
 
 PAGE_RETRY_SECONDS = 2.0
 """Pause before asking again for transcript pages the server refused (``rate_limited``)."""
@@ -124,6 +124,18 @@ def action_frame(
     return cls(**fields, **{k: v for k, v in extra.items() if v is not None})
 
 
+def not_ready_reason(exc: InvalidStatus) -> str | None:
+    """Why a handshake refused with HTTP 503 ``not_ready`` (the server listens but is
+    still starting) says it is not ready, for people (``building index``); ``None``
+    for any other refusal (another status, or a 503 without that code: a proxy, say)."""
+    response = exc.response
+    body = bytes(response.body or b"").decode("utf-8", "replace")
+    if response.status_code != 503 or not body.startswith("not_ready"):
+        return None
+    reason = body.removeprefix("not_ready").lstrip(": ").split(";")[0].strip()
+    return reason or "not ready"
+
+
 def subscription(model: AgentModel) -> ASubscribeQueue:
     """The ``subscribe_queue`` frame for the statuses the current queue view lists."""
     return ASubscribeQueue(type="subscribe_queue", statuses=list(model.queue.statuses))
@@ -161,7 +173,9 @@ class Link:
 
     async def run(self) -> None:
         """Stay connected: connect with back-off, resync, then read frames until closed.
-        Returns only when the server refuses the token (HTTP 401/403)."""
+        A server still starting (HTTP 503 ``not_ready``) is waited for the same way, in
+        the ``starting`` state. Returns only when the server refuses the token (HTTP
+        401/403)."""
         while True:
             try:
                 conn = await self.client.connect()
@@ -170,7 +184,11 @@ class Link:
                 if code in (401, 403):
                     self.post(ConnectionChanged("unauthorized", detail=f"HTTP {code}"))
                     return
-                await self._wait_to_retry(f"HTTP {code}")
+                starting = not_ready_reason(exc)
+                if starting is not None:
+                    await self._wait_to_retry(starting, "starting")
+                else:
+                    await self._wait_to_retry(f"HTTP {code}")
                 continue
             except (OSError, TimeoutError, ConnectionClosed) as exc:
                 await self._wait_to_retry(str(exc) or type(exc).__name__)
@@ -203,12 +221,12 @@ class Link:
             return False
         return True
 
-    async def _wait_to_retry(self, detail: str) -> None:
+    async def _wait_to_retry(
+        self, detail: str, state: Literal["reconnecting", "starting"] = "reconnecting"
+    ) -> None:
         self.attempt += 1
         delay = self.settings.backoff(self.attempt)
-        self.post(
-            ConnectionChanged("reconnecting", attempt=self.attempt, retry_in=delay, detail=detail)
-        )
+        self.post(ConnectionChanged(state, attempt=self.attempt, retry_in=delay, detail=detail))
         await asyncio.sleep(delay)
 
     async def _resync(self, conn: AgentConnection) -> None:

@@ -15,7 +15,8 @@ __all__ = ["ConnectionBanner", "OfferBar", "OpenBar", "presence_content"]
 
 
 class ConnectionBanner(Static):
-    """Says the server is unreachable and when the next attempt is; hidden when connected."""
+    """Says the server is unreachable or still starting and when the next attempt is;
+    hidden when connected."""
 
     def show_link(self, link: LinkStatus) -> None:
         """Redraw for the link to the server as the model holds it (see :meth:`show_state`)."""
@@ -47,38 +48,40 @@ class ConnectionBanner(Static):
             return
         self.display = True
         self.set_class(state == "unauthorized", "-fatal")
-        if state == "unauthorized":
-            self.update(
-                fill(
-                    "✗ The server at $url refused the token: $detail. Quit with ctrl+q and check "
-                    "--token / HANDOFF_TOKEN.",
-                    url=url,
-                    detail=detail or "401",
-                )
-            )
-        elif state == "connecting":
-            self.update(fill("… Connecting to $url", url=url))
-        elif not ever_connected:
-            self.update(
-                fill(
-                    "⚠ Cannot reach $url ($detail): is 'handoff serve' running there? Check "
-                    "--server / HANDOFF_SERVER_URL. Trying again (attempt $n, next try in $s s).",
-                    url=url,
-                    detail=detail or "no answer",
-                    n=str(attempt),
-                    s=f"{retry_in:.1f}",
-                )
-            )
-        else:
-            self.update(
-                fill(
-                    "⚠ Connection to $url lost — reconnecting (attempt $n, next try in $s s). "
-                    "Your unsent replies are kept and resent.",
-                    url=url,
-                    n=str(attempt),
-                    s=f"{retry_in:.1f}",
-                )
-            )
+        self.update(_link_text(state, url, attempt, retry_in, detail, ever_connected))
+
+
+_LINK_TEXT = {
+    "unauthorized": "✗ The server at $url refused the token: $detail. Quit with ctrl+q and check "
+    "--token / HANDOFF_TOKEN.",
+    "connecting": "… Connecting to $url",
+    "starting": "… The server at $url is starting ($detail): waiting for it to be ready"
+    " (attempt $n, next try in $s s).",
+    "unreachable": "⚠ Cannot reach $url ($detail): is 'handoff serve' running there? Check "
+    "--server / HANDOFF_SERVER_URL. Trying again (attempt $n, next try in $s s).",
+    "reconnecting": "⚠ Connection to $url lost — reconnecting (attempt $n, next try in $s s). "
+    "Your unsent replies are kept and resent.",
+}
+"""The banner's sentence per link state (``unreachable``: no connection has opened yet)."""
+
+_DETAIL_DEFAULT = {"unauthorized": "401", "starting": "not ready", "unreachable": "no answer"}
+
+
+def _link_text(
+    state: str, url: str, attempt: int, retry_in: float, detail: str, ever_connected: bool
+) -> Content:
+    """The banner for ``state`` (see :meth:`ConnectionBanner.show_state`); untrusted
+    ``url`` and ``detail`` are values, never markup."""
+    if state == "reconnecting" and not ever_connected:
+        state = "unreachable"
+    template = _LINK_TEXT.get(state, _LINK_TEXT["reconnecting"])
+    return fill(
+        template,
+        url=url,
+        detail=detail or _DETAIL_DEFAULT.get(state, ""),
+        n=str(attempt),
+        s=f"{retry_in:.1f}",
+    )
 
 
 def presence_content(
