@@ -13,7 +13,7 @@ from textual.widgets import Footer, Static, TextArea
 from handoff_server.protocol import AgentInfo, AiVerdict, Resolution
 from handoff_tui.model import ConversationState, TransferTarget, allowed, status_hint
 from handoff_tui.screens.base import AgentScreen
-from handoff_tui.screens.dialogs import ResolveDialog, TransferDialog
+from handoff_tui.screens.dialogs import ASKED_FIRST, ResolveDialog, TransferDialog, ask_first
 from handoff_tui.text import fill
 from handoff_tui.widgets.banner import ConnectionBanner, OfferBar, OpenBar
 from handoff_tui.widgets.handoff_panel import HandoffPanel
@@ -167,8 +167,11 @@ class ConversationScreen(AgentScreen):
 
     def action_act(self, kind: str) -> None:
         """Claim, resolve (asking how it ended, see :class:`ResolveDialog`), release or
-        hand back this conversation."""
+        hand back this conversation (asking first, see :func:`ask_first`)."""
         cid = self.conversation_id
+        if kind in ASKED_FIRST:
+            self._ask_first(kind)
+            return
         if kind == "resolve":
 
             def resolve(chosen: tuple[Resolution, AiVerdict | None] | None) -> None:
@@ -197,8 +200,19 @@ class ConversationScreen(AgentScreen):
         self.app.push_screen(TransferDialog(self.model.visitor_name(cid), targets), transfer)
 
     def action_callback_done(self) -> None:
-        """Mark the visitor's call back done (resolves the conversation)."""
-        self.agent_app.send_action(self.conversation_id, "callback_done")
+        """Mark the visitor's call back done (resolves the conversation), asking first."""
+        self._ask_first("callback_done")
+
+    def _ask_first(self, kind: str) -> None:
+        """Send ``kind`` (release, hand back, call back done) once the agent said yes
+        to :func:`ask_first`'s question; nothing on escape or any other key."""
+        cid = self.conversation_id
+
+        def answered(answer: str | None) -> None:
+            if answer is not None:
+                self.agent_app.send_action(cid, kind)
+
+        self.app.push_screen(ask_first(kind, self.model.visitor_name(cid)), answered)
 
     def action_answer_offline(self) -> None:
         """Send the reply box text as the email answer to the visitor's offline message
