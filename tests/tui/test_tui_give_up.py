@@ -1,5 +1,9 @@
-"""Giving up a conversation asks first: against a real server on an ephemeral port, with
-a real visitor.
+"""Giving up a conversation asks first, and the footer follows the mode: against a real
+server on an ephemeral port, with a real visitor.
+
+After ``c`` the focus moved into the reply box at once but the footer followed a refresh
+later (Textual rebuilds it after the screen's next refresh): a key pressed meanwhile went
+by the keys still shown, "i Write", and typed an "i" into the reply.
 
 In reading mode a letter acted at once: an agent who left the reply box (esc) and typed
 on ("let me check") released the visitor with ``l``; ``b`` handed them back to the AI.
@@ -9,14 +13,17 @@ modal naming the visitor; enter goes ahead, esc or any other key cancels.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from textual import events
 from textual.widgets import Footer, Static
 from textual.widgets._footer import FooterKey
 
 from handoff_tui import TUISettings, make_app
 from handoff_tui.app import AgentApp
 from handoff_tui.screens import ConversationScreen
+from handoff_tui.widgets.reply_box import ReplyEditor
 from handoff_tui.widgets.transcript import Transcript
 from tests.helpers import say, start_visitor
 from tests.tui.pilot_kit import until
@@ -145,4 +152,55 @@ async def test_the_palette_asks_first_too(server, agent_token) -> None:
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, ConversationScreen), what="back")
         await _still_held(pilot, cid)
+        await visitor.close()
+
+
+WRITING = {"Send", "Send as note", "KB draft", "Back"}
+"""Writing-mode keys of a conversation the agent holds."""
+
+
+async def _next_key_sees(pilot, key: str, mode_widget: type) -> set[str]:
+    """Press ``key`` and, as soon as the focus is on a ``mode_widget``, press ``i``;
+    returns the footer's keys at the moment the app takes that ``i``."""
+    app = pilot.app
+    seen: list[set[str]] = []
+    on_event = app.on_event
+
+    async def recording(event: events.Event) -> None:
+        if isinstance(event, events.Key) and event.key == "i" and not seen:
+            seen.append(_footer(app))
+        await on_event(event)
+
+    app.on_event = recording  # type: ignore[method-assign]
+    app.post_message(events.Key(key, key))
+    for _ in range(10_000):
+        if isinstance(app.screen.focused, mode_widget):
+            break
+        await asyncio.sleep(0)
+    assert isinstance(app.screen.focused, mode_widget), app.screen.focused
+    app.post_message(events.Key("i", "i"))
+    await until(pilot, lambda: bool(seen), what="the i")
+    return seen[0]
+
+
+async def test_after_claiming_the_footer_shows_the_writing_keys(server, agent_token) -> None:
+    """Claim (c) moves the focus into the reply box; the footer shows the writing keys
+    before the next key is taken, never "i Write" while that key types into the box."""
+    app = _app(server.url, agent_token)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.queue.me is not None, what="sign-in")
+        visitor, welcome = await start_visitor(server.url, name="Mary Jackson")
+        cid = welcome.conversation_id
+        await say(visitor, "I want to talk to a person please")
+        await until(pilot, lambda: cid in app.queue.items, what="queue row")
+        app.open_conversation(cid)
+        conv = app.conversations[cid]
+        await until(pilot, lambda: conv.packet is not None and app.screen.ready, what="packet")
+        await until(pilot, lambda: "Claim" in _footer(app), what="reading mode")
+
+        shown = await _next_key_sees(pilot, "c", ReplyEditor)
+        await until(pilot, lambda: conv.status == "assigned", what="claim")
+        assert "Write" not in shown and {"Send as note", "KB draft", "Back"} <= shown, shown
+        await until(pilot, lambda: WRITING <= _footer(app), what="Send once mine")
+        assert "Write" not in _footer(app)
         await visitor.close()
