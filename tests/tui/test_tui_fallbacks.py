@@ -6,6 +6,7 @@ behaviour against a real server on an ephemeral port."""
 from __future__ import annotations
 
 import pytest
+from textual.widgets import Static
 
 from handoff_server.client import new_client_msg_id
 from handoff_server.protocol import (
@@ -125,7 +126,19 @@ async def test_an_agent_marks_a_callback_done_and_answers_an_offline_message(ser
         app.open_conversation(hedy_id)
         await until(pilot, lambda: app.conversations[hedy_id].task() is not None, what="task")
         app.screen.query_one("#transcript").focus()
+        # x asks first (it resolves the conversation): esc keeps it, enter marks it done.
+        before = app.conversations[hedy_id].status
         await pilot.press("x")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmModal", what="the question")
+        asked = " ".join(str(s.visual) for s in app.screen.query(Static))
+        assert "You have called Hedy back: this resolves the conversation." in asked, asked
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, ConversationScreen), what="kept")
+        await pilot.pause(0.3)
+        assert app.conversations[hedy_id].status == before != "resolved"
+        await pilot.press("x")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmModal", what="the question")
+        await pilot.press("enter")
         await until(pilot, lambda: app.conversations[hedy_id].status == "resolved", what="done")
         app.open_conversation(tim_id)
         await until(

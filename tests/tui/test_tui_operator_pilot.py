@@ -16,7 +16,7 @@ from handoff_tui.app import AgentApp
 from handoff_tui.screens import ConversationScreen
 from handoff_tui.screens.operator import OperatorScreen
 from handoff_tui.widgets.banner import ConnectionBanner
-from handoff_tui.widgets.operator.confirm import ConfirmModal
+from handoff_tui.widgets.confirm import ConfirmModal
 from handoff_tui.widgets.operator.editors import RuleEditor
 from handoff_tui.widgets.operator.kb_editor import KbEntryEditor
 from tests.conftest import create_token

@@ -315,7 +315,7 @@ def _check_conversation(screen: ConversationScreen, s: str) -> None:
     banner.show_state("reconnecting", s, 2, 1.0, s)
     assert f"Connection to {one_line} lost" in _content(banner)
 
-    screen.action_insert_draft()
+    assert screen.insert_draft()
     assert screen.query_one(ReplyBox).text == multi
     _assert_terminal_safe(
         screen.query_one("#title-bar"),

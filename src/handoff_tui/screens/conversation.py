@@ -13,7 +13,7 @@ from textual.widgets import Footer, Static, TextArea
 from handoff_server.protocol import AgentInfo, AiVerdict, Resolution
 from handoff_tui.model import ConversationState, TransferTarget, allowed, status_hint
 from handoff_tui.screens.base import AgentScreen
-from handoff_tui.screens.dialogs import ResolveDialog, TransferDialog
+from handoff_tui.screens.dialogs import ASKED_FIRST, ResolveDialog, TransferDialog, ask_first
 from handoff_tui.text import fill
 from handoff_tui.widgets.banner import ConnectionBanner, OfferBar, OpenBar
 from handoff_tui.widgets.handoff_panel import HandoffPanel
@@ -165,10 +165,13 @@ class ConversationScreen(AgentScreen):
             reply.set_text("")
             self.conv.draft = ""
 
-    def action_act(self, kind: str) -> None:
+    async def action_act(self, kind: str) -> None:
         """Claim, resolve (asking how it ended, see :class:`ResolveDialog`), release or
-        hand back this conversation."""
+        hand back this conversation (asking first, see :func:`ask_first`)."""
         cid = self.conversation_id
+        if kind in ASKED_FIRST:
+            self._ask_first(kind)
+            return
         if kind == "resolve":
 
             def resolve(chosen: tuple[Resolution, AiVerdict | None] | None) -> None:
@@ -180,7 +183,7 @@ class ConversationScreen(AgentScreen):
             return
         self.agent_app.send_action(cid, kind)
         if kind == "claim":
-            self.query_one(ReplyBox).editor.focus()
+            await self._enter_mode(writing=True)
 
     def action_transfer(self) -> None:
         """Transfer this conversation to a team or an agent, with a note (see
@@ -197,8 +200,19 @@ class ConversationScreen(AgentScreen):
         self.app.push_screen(TransferDialog(self.model.visitor_name(cid), targets), transfer)
 
     def action_callback_done(self) -> None:
-        """Mark the visitor's call back done (resolves the conversation)."""
-        self.agent_app.send_action(self.conversation_id, "callback_done")
+        """Mark the visitor's call back done (resolves the conversation), asking first."""
+        self._ask_first("callback_done")
+
+    def _ask_first(self, kind: str) -> None:
+        """Send ``kind`` (release, hand back, call back done) once the agent said yes
+        to :func:`ask_first`'s question; nothing on escape or any other key."""
+        cid = self.conversation_id
+
+        def answered(answer: str | None) -> None:
+            if answer is not None:
+                self.agent_app.send_action(cid, kind)
+
+        self.app.push_screen(ask_first(kind, self.model.visitor_name(cid)), answered)
 
     def action_answer_offline(self) -> None:
         """Send the reply box text as the email answer to the visitor's offline message
@@ -212,15 +226,20 @@ class ConversationScreen(AgentScreen):
             reply.set_text("")
             self.conv.draft = ""
 
-    def action_insert_draft(self) -> None:
-        """Put the AI's answer (its unsent draft from the KB) into the reply box."""
+    async def action_insert_draft(self) -> None:
+        """Put the AI's answer (its unsent draft from the KB) into the reply box and write."""
+        if self.insert_draft():
+            await self._enter_mode(writing=True)
+
+    def insert_draft(self) -> bool:
+        """Put the AI's answer (its unsent draft from the KB) into the reply box; False,
+        and the agent is told so, when the AI left none."""
         draft = self.conv.draft_answer()
         if not draft:
             self.agent_app.tell("The AI left no answer to use as a draft.", severity="warning")
-            return
-        reply = self.query_one(ReplyBox)
-        reply.set_text(draft)
-        reply.editor.focus()
+            return False
+        self.query_one(ReplyBox).set_text(draft)
+        return True
 
     def action_kb_entry(self) -> None:
         """Write a KB entry from this conversation: the visitor's questions and the last
@@ -233,16 +252,28 @@ class ConversationScreen(AgentScreen):
         source = f"from {self.model.visitor_name(self.conversation_id)}'s conversation"
         self.app.push_screen(KbEntryEditor(visitor_questions(events), answer, source))
 
-    def action_focus_reply(self) -> None:
-        """Focus the reply box."""
-        self.query_one(ReplyBox).editor.focus()
+    async def action_focus_reply(self) -> None:
+        """Focus the reply box (writing mode)."""
+        await self._enter_mode(writing=True)
 
-    def action_back(self) -> None:
-        """Leave the reply box; from elsewhere, go back to the queue."""
+    async def action_back(self) -> None:
+        """Leave the reply box (reading mode); from elsewhere, go back to the queue."""
         if isinstance(self.focused, TextArea):
-            self.query_one(Transcript).focus()
+            await self._enter_mode(writing=False)
         else:
             self.agent_app.show_queue()
+
+    async def _enter_mode(self, *, writing: bool) -> None:
+        """Writing mode (the reply box focused) or reading mode (the transcript), the
+        footer showing that mode's keys before the next key is taken. On its own the
+        footer follows the focus only after the screen's next refresh: a key pressed in
+        between went by the keys still shown ("i Write" just after a claim typed an "i"
+        into the reply). Keys wait while an action runs, so the next one comes after."""
+        target = self.query_one(ReplyBox).editor if writing else self.query_one(Transcript)
+        self.set_focus(target)
+        footer = self.query_one(Footer)
+        with footer._context():  # its compose binds to itself: run it as the footer
+            await footer.recompose()
 
     @on(ReplyBox.Edited)
     def _edited(self, event: ReplyBox.Edited) -> None:

@@ -1,5 +1,7 @@
-"""Dialogs over a conversation: resolve (how it ended, the verdict on the AI's answer)
-and transfer (to a team or an agent, with a note for colleagues).
+"""Dialogs over a conversation: resolve (how it ended, the verdict on the AI's answer),
+transfer (to a team or an agent, with a note for colleagues), and the question asked
+before the other actions that give up or end it (:func:`ask_first`: release, hand back,
+call back done).
 
 Each is a modal screen dismissed with what the agent chose (``None`` when they cancel
 with ``escape``); the conversation screen sends it. Keyboard first: ↑ ↓ choose, enter
@@ -21,8 +23,41 @@ from textual.widgets.option_list import Option
 from handoff_server.protocol import AI_VERDICTS, RESOLUTIONS, AiVerdict, Resolution
 from handoff_tui.model import TransferTarget
 from handoff_tui.text import fill, plain
+from handoff_tui.widgets.confirm import ConfirmModal
 
-__all__ = ["ResolveDialog", "TransferDialog"]
+__all__ = ["ASKED_FIRST", "ResolveDialog", "TransferDialog", "ask_first"]
+
+ASKED_FIRST: dict[str, tuple[str, str, str]] = {
+    "release": (
+        "Release",
+        "$who goes back to the queue, for any agent to claim; you no longer hold the conversation.",
+        "release",
+    ),
+    "handback": (
+        "Hand back to the AI",
+        "The AI answers $who again; the conversation leaves the queue and no agent holds it.",
+        "hand back",
+    ),
+    "callback_done": (
+        "Call back done",
+        "You have called $who back: this resolves the conversation.",
+        "mark it done",
+    ),
+}
+"""The actions that give up or end a conversation without a dialog of their own (resolve
+and transfer have theirs), by action kind: the question's title, what will happen
+(``$who``: the visitor) and the word for going ahead."""
+
+
+def ask_first(kind: str, visitor: str) -> ConfirmModal:
+    """The question asked before ``kind`` (a key of :data:`ASKED_FIRST`) on
+    ``visitor``'s conversation: it names the visitor and says what will happen; enter
+    goes ahead (dismissed with ``""``), escape or any other key cancels (``None``).
+    Raises KeyError for another kind."""
+    title, what, word = ASKED_FIRST[kind]
+    heading = fill("$title · $who", title=title, who=visitor)
+    return ConfirmModal(heading, [fill(what, who=visitor)], word, comment=False, small=True)
+
 
 RESOLUTION_WORDS: dict[Resolution, str] = {
     "answered": "the visitor's need was met",

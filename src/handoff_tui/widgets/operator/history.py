@@ -22,7 +22,7 @@ from handoff_server.protocol_operator import (
 from handoff_tui.messages import OperatorRefused, OperatorReply
 from handoff_tui.model.policy_text import change_text
 from handoff_tui.text import fill
-from handoff_tui.widgets.operator.confirm import ConfirmModal
+from handoff_tui.widgets.confirm import ConfirmModal
 from handoff_tui.widgets.operator.pane import OperatorPane
 from handoff_tui.widgets.operator.tables import cell, num, utc
 

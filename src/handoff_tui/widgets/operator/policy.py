@@ -30,7 +30,7 @@ from handoff_tui.messages import OperatorRefused, OperatorReply
 from handoff_tui.model.operator import Loc, get_at, norm_loc
 from handoff_tui.model.policy_text import change_text, flat_changes
 from handoff_tui.text import fill
-from handoff_tui.widgets.operator.confirm import ConfirmModal
+from handoff_tui.widgets.confirm import ConfirmModal
 from handoff_tui.widgets.operator.fields import (
     LinesField,
     MappingField,
