@@ -119,6 +119,12 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
         return self.model.conversations
 
     @property
+    def shown(self) -> Screen[Any] | None:
+        """The screen on top; ``None`` once the app has closed its screens (a frame can
+        still arrive while it quits, when ``self.screen`` raises ``ScreenStackError``)."""
+        return self.screen_stack[-1] if self.screen_stack else None
+
+    @property
     def connection_state(self) -> str:
         """``connecting`` | ``connected`` | ``reconnecting`` | ``starting`` | ``unauthorized``."""
         return self.model.link.state
@@ -266,7 +272,7 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
 
     def _redraw(self) -> None:
         self._redraw_pending = False
-        screen = self.screen
+        screen = self.shown
         if isinstance(screen, AgentScreen) and screen.ready:
             self.draw_unless_closing(screen, screen.redraw)
 
@@ -317,9 +323,8 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
     @on(EventReceived)
     def _event_received(self, message: EventReceived) -> None:
         cid = message.event.conversation_id
-        showing = isinstance(self.screen, ConversationScreen) and (
-            self.screen.conversation_id == cid
-        )
+        shown = self.shown
+        showing = isinstance(shown, ConversationScreen) and shown.conversation_id == cid
         if self.model.add_event(message.event, showing):
             self.schedule_redraw()
 
@@ -344,8 +349,9 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
         failed = self.model.fail_send(message.client_msg_id, error)
         if failed is not None:
             conv, restored = failed
-            if restored and isinstance(self.screen, ConversationScreen):
-                self.screen.restore_draft(conv.conversation_id)
+            shown = self.shown
+            if restored and isinstance(shown, ConversationScreen):
+                shown.restore_draft(conv.conversation_id)
             self.schedule_redraw()
             return
         if not action and self.model.open_failed(message.conversation_id, error):
@@ -363,7 +369,7 @@ def _erased(app: AgentApp, cid: str) -> None:
     """``cid`` was erased from the store: its row goes and, if it was open, so does the
     conversation (back to the queue when it was on screen); the notice names no one,
     since what was known of the visitor is what was erased."""
-    screen = app.screen
+    screen = app.shown
     if isinstance(screen, ConversationScreen) and screen.conversation_id == cid:
         app.show_queue()
     app.typing.forget(cid)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from handoff_tui import TUISettings, make_app
+from handoff_tui.messages import EventReceived, QueueItemChanged
 from handoff_tui.screens import ConversationScreen, QueueScreen
 from tests.conftest import create_token
 from tests.helpers import events, run_handoff, say, start_visitor
@@ -56,3 +57,32 @@ async def test_an_erased_conversation_leaves_the_queue_and_the_screen(
         assert not any("Erin" in m or ERIN in m for m in told()), told()
         await erin.close()
         await nxt.close()
+
+
+async def test_frames_handled_after_the_last_screen_closed_raise_nothing(
+    server_factory,
+) -> None:
+    """While the app quits, Textual closes its screens before the link's last frames are
+    handled: a live event, an erased row or a queued redraw handled then read
+    ``app.screen`` and raised ``ScreenStackError`` (a test run on a busy machine hit it).
+    They now update the model and draw nothing."""
+    srv = await server_factory(policy=TEAMS_POLICY)
+    app = make_app(TUISettings(server_url=srv.url, token=await create_token(srv, "Sam")))
+    async with app.run_test(size=(160, 48)) as pilot:
+        await until(pilot, lambda: app.queue.me is not None, "sign-in")
+        erin, welcome = await start_visitor(srv.url, name="Erin", email=ERIN)
+        (event,) = events(await say(erin, TEAM_TEXT[None]), "escalated")
+        cid = welcome.conversation_id
+        await until(pilot, lambda: cid in app.queue.items, "Erin's row")
+        row = app.queue.items[cid]
+        stack = app._screen_stack  # the app's own list: emptied as when it quits
+        shown = stack[:]
+        stack.clear()
+        try:
+            app._event_received(EventReceived(event))
+            app._redraw()
+            app._queue_item_changed(QueueItemChanged(row, erased=True))
+        finally:
+            stack[:] = shown
+        assert cid not in app.queue.items
+        await erin.close()
