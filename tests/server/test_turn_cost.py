@@ -173,12 +173,9 @@ async def test_an_append_that_fails_drops_the_conversation_from_memory(tmp_path:
         await store.close()
 
 
-async def test_a_turn_reads_nothing_back_from_the_store(server: Any) -> None:
-    """A visitor turn with the AI before the runner's warm-up ends (the answer in a
-    thread) costs two store calls (the message with the policy version in one batch, and
-    the answer), not five reads and two writes."""
-    conn, _ = await start_visitor(server.url, name="Ada")
-    await say(conn, "how do I point my domain to your nameservers")
+@contextlib.contextmanager
+def _store_calls(server: Any) -> Iterator[list[str]]:
+    """The names of the store calls ``server`` makes inside the block, in order."""
     calls: list[str] = []
     real_call = server.store.call
 
@@ -188,9 +185,19 @@ async def test_a_turn_reads_nothing_back_from_the_store(server: Any) -> None:
 
     server.store.call = counted
     try:
-        frames = await say(conn, "how do I point my domain to your nameservers please")
+        yield calls
     finally:
         server.store.call = real_call
+
+
+async def test_a_turn_reads_nothing_back_from_the_store(server: Any) -> None:
+    """A visitor turn with the AI before the runner's warm-up ends (the answer in a
+    thread) costs two store calls (the message with the policy version in one batch, and
+    the answer), not five reads and two writes."""
+    conn, _ = await start_visitor(server.url, name="Ada")
+    await say(conn, "how do I point my domain to your nameservers")
+    with _store_calls(server) as calls:
+        frames = await say(conn, "how do I point my domain to your nameservers please")
     assert frames[-1].event.kind == "ai_message"
     per_turn = {"append_events", "latest_policy_version", "get_conversation", "events_after"}
     per_turn |= {"event_for_client_msg", "_load", "latest_policy"}
@@ -456,16 +463,8 @@ async def test_a_warm_turn_stores_the_message_and_the_answer_in_one_commit(serve
     for question in ANSWERED_QUESTIONS[:4]:  # the runner's warm-up
         await say(conn, question)
     assert server.service.runner.inline
-    calls: list[str] = []
-    real_call = server.store.call
-
-    async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        calls.append(getattr(fn, "__name__", "?"))
-        return await real_call(fn, *args, **kwargs)
-
-    server.store.call = counted
     messages = []
-    try:
+    with _store_calls(server) as calls:
         for question in ANSWERED_QUESTIONS[4:8]:
             frames = await say(conn, question)
             order = [
@@ -479,8 +478,6 @@ async def test_a_warm_turn_stores_the_message_and_the_answer_in_one_commit(serve
             assert isinstance(answer, SEvent)
             assert ack.seq == message.event.seq and answer.event.seq == ack.seq + 1
             messages.append(message.event.seq)
-    finally:
-        server.store.call = real_call
     assert calls.count("append_events") == 4, calls
     rows = await server.store.call(server.store.store.turns_of_conversations, None, None)
     mine = [r.seq for r in rows if r.conversation_id == welcome.conversation_id]
