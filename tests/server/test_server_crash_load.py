@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from handoff_server.client import Connection, connect_visitor, new_client_msg_id
-from handoff_server.protocol import SAck, SWelcome, VisitorInfo, VMessage, VResume, VStart
+from handoff_server.protocol import SAck, SError, SWelcome, VisitorInfo, VMessage, VResume, VStart
 from tests.helpers import start_serve
 
 KILLS = int(os.environ.get("HANDOFF_CRASH_KILLS", "20"))
@@ -43,6 +43,9 @@ class Visitor:
     sent: list[tuple[str, str]] = field(default_factory=list)
     """(client_msg_id, text) in sending order, resends not repeated."""
     acked: dict[str, int] = field(default_factory=dict)
+    refused: list[SError] = field(default_factory=list)
+    """Error frames: none is expected (a refused message would be resent after later
+    ones, and the order check would blame the store)."""
 
     def new_message(self) -> tuple[str, str]:
         item = (
@@ -88,6 +91,8 @@ async def _talk(url: str, v: Visitor, stop: asyncio.Event) -> None:
             if isinstance(frame, SAck):
                 v.acked[frame.client_msg_id] = frame.seq
                 waiting.discard(frame.client_msg_id)
+            elif isinstance(frame, SError):
+                v.refused.append(frame)
 
     task = asyncio.create_task(reader())
     try:
@@ -146,9 +151,14 @@ async def test_sigkill_under_load_loses_no_acknowledged_message(tmp_path: Path) 
     print(f"crash-and-load seed {seed}")
     rng = random.Random(seed)
     config = tmp_path / "handoff.toml"
-    # Six visitors sending as fast as acks come back: far above the per-connection
-    # message limit (its own tests cover it), which would only slow this test down.
-    config.write_text("[server]\nrate_limit_per_minute = 1000000\n")
+    # Six visitors from one address sending as fast as acks come back: far above the
+    # message limits per connection, conversation and address (their own tests cover
+    # them). A refused message would only be resent later, out of its sending order.
+    config.write_text(
+        "[server]\nrate_limit_per_minute = 1000000\n"
+        "rate_limit_per_conversation_per_minute = 1000000\n"
+        "rate_limit_per_ip_per_minute = 1000000\n"
+    )
     data = tmp_path / "data"
     visitors = [Visitor(n) for n in range(VISITORS)]
     acked_before = 0
@@ -163,6 +173,8 @@ async def test_sigkill_under_load_loses_no_acknowledged_message(tmp_path: Path) 
             await asyncio.to_thread(proc.wait)
             stop.set()
             await asyncio.gather(*tasks, return_exceptions=True)
+        refused = [(v.n, e.code, e.client_msg_id) for v in visitors for e in v.refused]
+        assert not refused, f"messages refused (visitor, code, client_msg_id): {refused[:5]}"
         _check(data / "handoff.sqlite3", visitors)
         acked = sum(len(v.acked) for v in visitors)
         assert acked >= acked_before
