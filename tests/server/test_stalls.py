@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from handoff_server import heap
+from handoff_server.protocol import CandidateInfo, _Event, _EventPart
 from handoff_server.protocol_operator import SKbEntryCreated
 from tests.conftest import create_token
 from tests.helpers import ANSWERED_QUESTIONS, agent, say, start_serve, start_visitor
@@ -48,6 +49,32 @@ async def test_a_conversation_in_memory_costs_the_gc_a_few_objects_per_turn(serv
     after = tracked_from(await server.service.memory.held(welcome.conversation_id))
     await conn.close()
     assert (after - before) / 30 <= 8, (before, after)
+
+
+async def test_conversations_at_rest_keep_no_parsed_event_not_even_the_last(
+    server: Any,
+) -> None:
+    """Between turns the memory holds no event in its parsed form: the last one was kept
+    parsed for the next turn, so every conversation held its last AI answer's decision
+    (~50 objects: triggers, candidates, their dicts and sets) until its next turn
+    replaced it. Under 500 visitors those objects outlived the young collections, which
+    then each walked tens of thousands of them (10-70 ms on the loop: the p99). An offer
+    of a person in the last answer is still accepted by a "yes"."""
+    conns = []
+    for name in ("Ada", "Grace", "Linus"):
+        conn, welcome = await start_visitor(server.url, name=name)
+        await _turns(conn, 2)
+        conns.append((conn, welcome.conversation_id))
+    for _, cid in conns:
+        entry = await server.service.memory.held(cid)
+        parsed = [
+            type(o).__name__
+            for o in tracked_objects(entry)
+            if isinstance(o, _Event | _EventPart | CandidateInfo)
+        ]
+        assert not parsed, parsed
+    for conn, _ in conns:
+        await conn.close()
 
 
 async def test_the_remembered_events_read_back_as_stored(server: Any) -> None:

@@ -10,7 +10,11 @@ The events are kept as compact rows of atomic values (their data as JSON), which
 CPython's cyclic GC does not track: the memory's size does not lengthen the full
 collections that stall the event loop (an AI answer parsed into its wire form is ~50
 tracked objects; ``tests/server/test_stalls.py``). They are parsed when a resume or a
-packet asks for them; a conversation whose packet was built keeps its parsed form.
+packet asks for them; a conversation whose packet was built keeps its parsed form. The
+last event is no exception: what a turn needs of it (whether the AI offered a person)
+is kept as a flag. Kept parsed, 500 conversations' last answers were ~30,000 objects
+that each turn replaced: too old for the young collections to free, each of those then
+walked tens of thousands of objects, 10–70 ms on the loop (the 500-visitor p99).
 
 Correctness rests on one rule: **every change to a conversation goes through
 :meth:`ConversationMemory.append` under the conversation's lock** (the service's
@@ -45,7 +49,7 @@ from datetime import datetime
 from typing import Any
 
 from handoff_server.conversations.projections import to_event
-from handoff_server.conversations.turn import fold_history
+from handoff_server.conversations.turn import fold_history, offers_person
 from handoff_server.errors import NotFound
 from handoff_server.escalation import PriorTurn
 from handoff_server.protocol import Event
@@ -76,17 +80,32 @@ def _row(se: StoredEvent) -> _Row:
     return (se.seq, se.kind, se.at, data, se.client_msg_id, se.sender, se.visible_to_visitor)
 
 
+def _stored(conversation_id: str, row: _Row) -> StoredEvent:
+    n, kind, at, data, msg_id, sender, visible = row
+    return StoredEvent.model_construct(
+        conversation_id=conversation_id,
+        seq=n,
+        kind=kind,
+        at=at,
+        data=json.loads(data),
+        client_msg_id=msg_id,
+        sender=sender,
+        visible_to_visitor=visible,
+    )
+
+
 @dataclass(slots=True)
 class Remembered:
     """One conversation as stored: its ``record``, every event in seq order (kept as
-    compact rows; :attr:`stored` and :attr:`wire` parse them when asked, :attr:`last` is
-    the last one's wire form), and ``by_client_msg``: ``(sender, client_msg_id)`` → the
-    ``seq`` of the event it caused."""
+    compact rows; :attr:`stored`, :attr:`wire` and :attr:`last` parse them when asked),
+    and ``by_client_msg``: ``(sender, client_msg_id)`` → the ``seq`` of the event it
+    caused."""
 
     record: ConversationRecord
     rows: list[_Row] = field(default_factory=list)
-    last: Event | None = None
-    """The last event's wire form (``None`` before the first)."""
+    offered: bool = False
+    """Whether the last event is the AI's answer offering a person
+    (:func:`~.turn.offers_person`): a "yes" next accepts it."""
     by_client_msg: dict[tuple[str, str], int] = field(default_factory=dict)
     turns: list[PriorTurn] = field(default_factory=list)
     """The visitor turns since the last handoff, the latest included
@@ -106,25 +125,18 @@ class Remembered:
         for ev in wire:
             fold_history(self.turns, ev)
         if wire:
-            self.last = wire[-1]
+            self.offered = offers_person(wire[-1])
+
+    @property
+    def last(self) -> Event | None:
+        """The last event's wire form (parsed now; ``None`` before the first event)."""
+        if self.parsed:
+            return self.parsed[-1]
+        return to_event(_stored(self.record.id, self.rows[-1])) if self.rows else None
 
     def stored_after(self, seq: int = 0) -> list[StoredEvent]:
         """The events after ``seq``, in seq order, as stored (parsed from the rows)."""
-        cid = self.record.id
-        return [
-            StoredEvent.model_construct(
-                conversation_id=cid,
-                seq=n,
-                kind=kind,
-                at=at,
-                data=json.loads(data),
-                client_msg_id=msg_id,
-                sender=sender,
-                visible_to_visitor=visible,
-            )
-            for n, kind, at, data, msg_id, sender, visible in self.rows
-            if n > seq
-        ]
+        return [_stored(self.record.id, row) for row in self.rows if row[0] > seq]
 
     @property
     def stored(self) -> list[StoredEvent]:

@@ -229,9 +229,8 @@ class ConversationService(ConversationReads, RoutedChanges, AiTurns, Interrupted
             entry = await self.memory.held(conversation_id)
             conv = entry.record
             move = lifecycle.visitor_transition(action, conv.status)
-            last = entry.last
             requested = action == "request_human" or (
-                conv.status == "ai" and accepts_offer(text, last)
+                conv.status == "ai" and accepts_offer(text, entry.offered)
             )
             change = changes.visitor_change(
                 conv, move.to, text, client_msg_id, requested, self.clock()

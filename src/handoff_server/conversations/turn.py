@@ -59,6 +59,7 @@ __all__ = [
     "TurnInput",
     "TurnResult",
     "accepts_offer",
+    "offers_person",
     "batches",
     "evaluate_turn",
     "flat_visitor",
@@ -286,7 +287,12 @@ def says_yes(text: str) -> bool:
     return text.strip().lower().rstrip(".! ") in _YES
 
 
-def accepts_offer(text: str, last: Event | None) -> bool:
-    """Whether ``text`` accepts a person the AI offered in ``last`` (the conversation's
-    last event before this message)."""
-    return says_yes(text) and isinstance(last, AiMessage) and last.data.offer_handoff
+def offers_person(event: Event) -> bool:
+    """Whether ``event`` is an AI answer offering the visitor a person."""
+    return isinstance(event, AiMessage) and event.data.offer_handoff
+
+
+def accepts_offer(text: str, offered: bool) -> bool:
+    """Whether ``text`` accepts a person the AI offered; ``offered``: the conversation's
+    last event before this message is such an offer (:func:`offers_person`)."""
+    return offered and says_yes(text)
