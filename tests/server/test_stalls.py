@@ -58,8 +58,9 @@ async def test_conversations_at_rest_keep_no_parsed_event_not_even_the_last(
     parsed for the next turn, so every conversation held its last AI answer's decision
     (~50 objects: triggers, candidates, their dicts and sets) until its next turn
     replaced it. Under 500 visitors those objects outlived the young collections, which
-    then each walked tens of thousands of them (10-70 ms on the loop: the p99). An offer
-    of a person in the last answer is still accepted by a "yes"."""
+    then each walked tens of thousands of them (10-70 ms on the loop: the p99). (That a
+    "yes" still accepts an offer in the last answer, now a flag:
+    ``test_server_visitor_view``'s accepted offer.)"""
     conns = []
     for name in ("Ada", "Grace", "Linus"):
         conn, welcome = await start_visitor(server.url, name=name)
