@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 from handoff_server.client import new_client_msg_id
 from handoff_server.protocol import AClose, AOpen
 from handoff_tui.clock import Clock, SystemClock
-from handoff_tui.commands import screen_commands
+from handoff_tui.commands import screen_commands, unique_titles
 from handoff_tui.desk import DeskActions
 from handoff_tui.formatting import trigger_label
 from handoff_tui.live_text import LiveText
@@ -75,10 +75,15 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Textual's commands, then every action the screen allows (see
-        :func:`handoff_tui.commands.screen_commands`)."""
-        yield from super().get_system_commands(screen)
-        yield from screen_commands(self, screen)
-        yield from self.operator_commands()
+        :func:`handoff_tui.commands.screen_commands`), each title once: where one of
+        Textual's (its "Quit") has the title of one of ours, ours is listed, since it
+        shows the key."""
+        ours = unique_titles([*screen_commands(self, screen), *self.operator_commands()])
+        taken = {command.title.casefold() for command in ours}
+        yield from (
+            c for c in super().get_system_commands(screen) if c.title.casefold() not in taken
+        )
+        yield from ours
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys 1–9 exist only for conversations that are open; the desk's keys when

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import partial
 from typing import Any
 
@@ -11,7 +11,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-__all__ = ["screen_commands"]
+__all__ = ["screen_commands", "unique_titles"]
 
 
 def screen_commands(app: App[Any], screen: Screen[Any]) -> Iterator[SystemCommand]:
@@ -35,3 +35,15 @@ def screen_commands(app: App[Any], screen: Screen[Any]) -> Iterator[SystemComman
         yield SystemCommand(
             binding.description, f"key: {key}", partial(app.run_action, action, screen)
         )
+
+
+def unique_titles(commands: Iterable[SystemCommand]) -> list[SystemCommand]:
+    """``commands`` in order, each title (compared without case) only at its first
+    command: the palette lists one entry a title."""
+    seen: set[str] = set()
+    out: list[SystemCommand] = []
+    for command in commands:
+        if command.title.casefold() not in seen:
+            seen.add(command.title.casefold())
+            out.append(command)
+    return out

@@ -378,3 +378,18 @@ async def test_emoji_do_not_move_the_panel_divider(size) -> None:
             for strip in strips:
                 text = "".join(seg.text for seg in strip)
                 assert cell_len(text) == strip.cell_length == width, (text, width)
+
+
+async def test_the_palette_lists_each_title_once() -> None:
+    """Textual's own "Quit" and the queue's ctrl+q binding were both listed as "Quit";
+    on the queue and on a conversation each title appears once, and the one kept for
+    Quit is the app's, which shows its key."""
+    app, _server = build_app(queue=queue_items(), packets=[low_confidence_packet()])
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _wait(pilot, lambda: app.queue.me is not None, "sign-in")
+        screens = [app.screen, await _open(pilot, "c_ada")]
+        for screen in screens:
+            titles = [c.title.casefold() for c in app.get_system_commands(screen)]
+            assert len(titles) == len(set(titles)), sorted(titles)
+        quits = [c for c in app.get_system_commands(screens[0]) if c.title == "Quit"]
+        assert [c.help for c in quits] == ["key: ^q"]
