@@ -24,7 +24,7 @@ from textual.worker import Worker, WorkerState
 from handoff_server.client import new_client_msg_id
 from handoff_server.protocol import AClose, AOpen
 from handoff_tui.clock import Clock, SystemClock
-from handoff_tui.commands import screen_commands, unique_titles
+from handoff_tui.commands import palette, screen_commands
 from handoff_tui.desk import DeskActions
 from handoff_tui.formatting import trigger_label
 from handoff_tui.live_text import LiveText
@@ -74,16 +74,10 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
     """The clock's time (UTC), refreshed every ``settings.tick_seconds``."""
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        """Textual's commands, then every action the screen allows (see
-        :func:`handoff_tui.commands.screen_commands`), each title once: where one of
-        Textual's (its "Quit") has the title of one of ours, ours is listed, since it
-        shows the key."""
-        ours = unique_titles([*screen_commands(self, screen), *self.operator_commands()])
-        taken = {command.title.casefold() for command in ours}
-        yield from (
-            c for c in super().get_system_commands(screen) if c.title.casefold() not in taken
-        )
-        yield from ours
+        """Textual's commands and every action the screen allows, each title once
+        (:func:`handoff_tui.commands.palette`)."""
+        ours = [*screen_commands(self, screen), *self.operator_commands()]
+        return palette(super().get_system_commands(screen), ours)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys 1–9 exist only for conversations that are open; the desk's keys when
@@ -353,14 +347,12 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
         error = f"{message.code}: {message.detail}"
         failed = self.model.fail_send(message.client_msg_id, error)
         if failed is not None:
-            conv, restored = failed
-            shown = self.shown
-            if restored and isinstance(shown, ConversationScreen):
-                shown.restore_draft(conv.conversation_id)
-            self.schedule_redraw()
+            _send_failed(self, *failed)
             return
         if not action and self.model.open_failed(message.conversation_id, error):
             self.schedule_redraw()
+        if action:
+            _action_refused(self, *action)
         what = f"{action[1]} failed" if action else "Server error"
         self.tell(f"{message.detail} ({message.code})", title=what, severity="error", timeout=6)
 
@@ -368,6 +360,25 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
     def _typing(self, message: TypingChanged) -> None:
         if self.model.typing(message.conversation_id, message.role, message.name, message.active):
             self.schedule_redraw()
+
+
+def _send_failed(app: AgentApp, conv: ConversationState, restored: bool) -> None:
+    """The server refused a reply or note in ``conv``; ``restored``: its text went back to
+    the draft, shown again in the box when the conversation is on screen."""
+    shown = app.shown
+    if restored and isinstance(shown, ConversationScreen):
+        shown.restore_draft(conv.conversation_id)
+    app.schedule_redraw()
+
+
+def _action_refused(app: AgentApp, cid: str, kind: str) -> None:
+    """The server refused action ``kind`` on ``cid``. For a claim (another agent took it
+    first): the screen went to writing mode at the key; back to reading mode, so the next
+    letter keys act instead of typing into a reply the agent cannot send (the draft is
+    kept)."""
+    shown = app.shown
+    if kind == "claim" and isinstance(shown, ConversationScreen) and shown.conversation_id == cid:
+        app.call_later(shown.leave_writing)
 
 
 def _erased(app: AgentApp, cid: str) -> None:

@@ -11,7 +11,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-__all__ = ["screen_commands", "unique_titles"]
+__all__ = ["palette", "screen_commands"]
 
 
 def screen_commands(app: App[Any], screen: Screen[Any]) -> Iterator[SystemCommand]:
@@ -37,13 +37,14 @@ def screen_commands(app: App[Any], screen: Screen[Any]) -> Iterator[SystemComman
         )
 
 
-def unique_titles(commands: Iterable[SystemCommand]) -> list[SystemCommand]:
-    """``commands`` in order, each title (compared without case) only at its first
-    command: the palette lists one entry a title."""
-    seen: set[str] = set()
-    out: list[SystemCommand] = []
-    for command in commands:
-        if command.title.casefold() not in seen:
-            seen.add(command.title.casefold())
-            out.append(command)
-    return out
+def palette(
+    system: Iterable[SystemCommand], ours: Iterable[SystemCommand]
+) -> Iterator[SystemCommand]:
+    """Textual's ``system`` commands, then ``ours``, each title (compared without case)
+    once: where one of Textual's has the title of one of ours (its "Quit" and the app's
+    ^q), ours is listed, since it shows the key; among ours, the first of a title."""
+    kept: dict[str, SystemCommand] = {}
+    for command in ours:
+        kept.setdefault(command.title.casefold(), command)
+    yield from (c for c in system if c.title.casefold() not in kept)
+    yield from kept.values()

@@ -12,15 +12,15 @@ from textual.widgets import Static
 from textual.widgets._footer import FooterKey
 
 from handoff_server.client import new_client_msg_id
-from handoff_server.protocol import SEvent, VMessage, VResume
+from handoff_server.protocol import AClaim, SEvent, VMessage, VResume
 from handoff_tui import FixedClock, TUISettings, make_app
 from handoff_tui.app import AgentApp
 from handoff_tui.screens import ConversationScreen
 from handoff_tui.widgets.banner import ConnectionBanner
 from handoff_tui.widgets.queue_table import QueueTable
-from handoff_tui.widgets.transcript import TranscriptLine
+from handoff_tui.widgets.transcript import Transcript, TranscriptLine
 from tests.conftest import create_token
-from tests.helpers import say, start_visitor
+from tests.helpers import agent, say, start_visitor
 from tests.tui.pilot_kit import until
 
 
@@ -330,3 +330,65 @@ async def test_a_handshake_without_an_answer_is_retried(server, agent_token) -> 
         )
         assert seen[0] >= 3
         assert not [n for n in app._notifications if n.title == "Error"]
+
+
+async def _gated_proxy(target_port: int) -> tuple[asyncio.Server, asyncio.Event]:
+    """A TCP proxy to ``target_port`` whose server-to-client direction is held while the
+    returned event is clear: what the server sends meanwhile reaches the client, in
+    order, once it is set again (a slow link, seen from the client)."""
+    flowing = asyncio.Event()
+    flowing.set()
+
+    async def pipe(reader, writer, gate: asyncio.Event | None) -> None:
+        try:
+            while data := await reader.read(65536):
+                if gate is not None:
+                    await gate.wait()
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
+        await asyncio.gather(pipe(reader, up_writer, None), pipe(up_reader, writer, flowing))
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0), flowing
+
+
+async def test_a_refused_claim_leaves_writing_mode(server, agent_token) -> None:
+    """``c`` puts the screen in writing mode at once (the reply box focused). When
+    another agent took the conversation first, the server refuses the claim; the box
+    kept the focus, so the agent's next letter keys typed into a reply they could not
+    send. After the refusal the screen is back in reading mode."""
+    proxy, flowing = await _gated_proxy(server.port)
+    app = _app(f"ws://127.0.0.1:{proxy.sockets[0].getsockname()[1]}", agent_token)
+    async with proxy, app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.queue.me is not None, what="sign-in")
+        visitor, cid = await _escalation_shows_in_the_queue(pilot, server.url)
+        app.open_conversation(cid)
+        screen = app.screen
+        await until(pilot, lambda: screen.conv.packet is not None and screen.ready, what="open")
+        await until(pilot, lambda: isinstance(screen.focused, Transcript), what="reading")
+
+        flowing.clear()  # Sam's app hears nothing of what follows until the claim is in
+        kim = await agent(server.url, await create_token(server, name="Kim"))
+        cmid = new_client_msg_id()
+        await kim.send(AClaim(type="claim", conversation_id=cid, client_msg_id=cmid))
+        await kim.recv_until(lambda f: getattr(f, "client_msg_id", None) == cmid)
+        await pilot.press("c")
+        await until(pilot, lambda: screen.focused is not None, what="a focus")
+        assert not isinstance(screen.focused, Transcript)  # writing mode, as before
+        flowing.set()
+
+        await until(
+            pilot,
+            lambda: any(n.title == "claim failed" for n in app._notifications),
+            what="the refusal",
+        )
+        await until(pilot, lambda: isinstance(screen.focused, Transcript), what="reading again")
+        assert screen.conv.status == "assigned" and screen.conv.assigned_agent.name == "Kim"
+        await kim.close()
+        await visitor.close()

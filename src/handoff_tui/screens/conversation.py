@@ -263,6 +263,12 @@ class ConversationScreen(AgentScreen):
         else:
             self.agent_app.show_queue()
 
+    async def leave_writing(self) -> None:
+        """Reading mode, if the reply box has the focus (a refused claim); the draft
+        stays in the box."""
+        if isinstance(self.focused, TextArea):
+            await self._enter_mode(writing=False)
+
     async def _enter_mode(self, *, writing: bool) -> None:
         """Writing mode (the reply box focused) or reading mode (the transcript), the
         footer showing that mode's keys before the next key is taken. On its own the
