@@ -10,6 +10,7 @@ from handoff_tui.model import ServerLimits, format_wait, visitor_label
 __all__ = [
     "confidence_style",
     "estimate_label",
+    "is_late",
     "fired_value",
     "is_task",
     "trigger_label",
@@ -91,7 +92,9 @@ def is_task(item: QueueItem) -> bool:
 def estimate_label(item: QueueItem) -> str:
     """The queue's ``Est.`` cell, at most 8 cells: a task's kind (``callback``,
     ``email``), else the wait the visitor was told (``<1m``, ``~5m``, ``45-60m``, ``>2h``,
-    ``no agent``), marked ``AI·`` while the AI goes on for them; empty when not queued."""
+    ``no agent``), marked ``!`` when it is late (they waited past an estimate told:
+    ``!~5m``; see :func:`is_late`) and ``AI·`` while the AI goes on for them; empty when
+    not queued."""
     if item.status != "queued":
         return ""
     chosen = item.fallback.chosen if item.fallback else None
@@ -112,7 +115,15 @@ def estimate_label(item: QueueItem) -> str:
         told = ">2h"
     else:
         told = f"~{wait.minutes}m"
+    if wait.late and wait.minutes is not None:
+        told = "!" + told
     return f"AI·{told}" if chosen == "ai_continues" else told
+
+
+def is_late(item: QueueItem) -> bool:
+    """Whether ``item`` is queued and its visitor has waited past an estimate they were
+    told (the server's ``wait.late``, ``docs/routing.md``): the Est. cell in red."""
+    return item.status == "queued" and item.wait is not None and item.wait.late
 
 
 def waiting_summary(items: list[QueueItem], now: datetime) -> tuple[str, str]:

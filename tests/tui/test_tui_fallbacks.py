@@ -5,9 +5,12 @@ behaviour against a real server on an ephemeral port."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from textual.widgets import Static
 
+from handoff_server.app import start_server
 from handoff_server.client import new_client_msg_id
 from handoff_server.protocol import (
     QueueItem,
@@ -17,10 +20,12 @@ from handoff_server.protocol import (
 )
 from handoff_tui.formatting import estimate_label
 from handoff_tui.screens import ConversationScreen
+from handoff_tui.widgets.queue_table import QueueTable
 from handoff_tui.widgets.reply_box import ReplyBox
-from tests.conftest import create_token
+from tests.conftest import create_token, make_settings
 from tests.helpers import MAIL_HOOK, wait_ack
 from tests.server.test_fallbacks import escalate
+from tests.server.test_wait_overrun import Clock
 from tests.tui.test_tui_pilot import _app, until
 from tests.tui.test_tui_snapshots import _open, _settle
 from tests.tui_fixtures import (
@@ -163,3 +168,56 @@ async def test_an_agent_marks_a_callback_done_and_answers_an_offline_message(ser
     assert done[-1].event.data.agent.name == "Sam"
     await hedy.close()
     await tim.close()
+
+
+def test_late_estimates_are_marked_and_fit_the_column() -> None:
+    """Each estimate told, late (the visitor waited past it): marked ``!`` and still at
+    most 8 cells; "no agent" has no figure to be late on, and a task shows its kind."""
+    late = {}
+    for row in fallback_queue_items():
+        wait = row.wait.model_copy(update={"late": True}) if row.wait else None
+        late[row.conversation_id] = estimate_label(row.model_copy(update={"wait": wait}))
+    assert late == {
+        "c_alan": "no agent",
+        "c_ada": "!<1m",
+        "c_grace": "!~10m",
+        "c_ken": "!45-60m",
+        "c_linus": "AI·!~5m",
+        "c_margaret": "",
+        "c_hedy": "callback",
+        "c_tim": "email",
+    }
+    assert all(len(label) <= 8 for label in late.values())
+
+
+async def test_a_late_estimate_is_marked_in_the_queue(tmp_path, demo_answerer) -> None:
+    """Against a real server whose clock the test moves: a visitor told "under a minute"
+    by a pull team whose online agent does not claim has waited 3 minutes: late (the
+    server's ``wait.late``, docs/routing.md). The queue's Est. cell said ``<1m`` as
+    before; now ``!~3m``, bold red (the late style), not the task's amber."""
+    clock = Clock()
+    settings = make_settings(tmp_path / "d", waiting={"refresh_seconds": 0.2})
+    srv = await start_server(settings, answerer=demo_answerer, clock=clock)
+    try:
+        app = _app(srv.url, await create_token(srv))
+        async with app.run_test(size=(120, 36)) as pilot:
+            await until(pilot, lambda: app.model.staff.known, what="online")
+            ada, cid, _ = await escalate(srv.url, name="Ada")
+            rows = app.queue.items
+            await until(
+                pilot, lambda: cid in rows and estimate_label(rows[cid]) == "<1m", what="told"
+            )
+            clock.now += timedelta(minutes=3)
+            await until(pilot, lambda: estimate_label(rows[cid]) == "!~3m", what="late")
+            table = app.screen.query_one(QueueTable)
+            await until(
+                pilot, lambda: any("!~3m" in s.text for s in table.render_line(1)), what="drawn"
+            )
+            cell = next(s for s in table.render_line(1) if "!~3m" in s.text)
+            late = table.get_component_rich_style("queue-table--late")
+            task = table.get_component_rich_style("queue-table--task")
+            assert cell.style is not None and late.color != task.color
+            assert cell.style.color == late.color and cell.style.bold
+            await ada.close()
+    finally:
+        await srv.close()

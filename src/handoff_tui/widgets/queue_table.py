@@ -21,7 +21,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from handoff_server.protocol import QueueItem
-from handoff_tui.formatting import estimate_label, is_task, trigger_label
+from handoff_tui.formatting import estimate_label, is_late, is_task, trigger_label
 from handoff_tui.model import QueueModel, QueueView, ServerLimits, format_wait, visitor_label
 from handoff_tui.text import visible
 
@@ -78,6 +78,7 @@ class QueueTable(ScrollView, can_focus=True):
         "queue-table--high",
         "queue-table--empty",
         "queue-table--task",
+        "queue-table--late",
     }
 
     BINDINGS = [
@@ -247,9 +248,10 @@ class QueueTable(ScrollView, can_focus=True):
             style = base
             if col.key == "conf" and item.last_confidence is not None:
                 style = base + self._confidence_style(item)
-            elif col.key == "est" and is_task(item):
-                task = self.get_component_rich_style("queue-table--task")
-                style = base + Style(color=task.color, bold=task.bold, italic=task.italic)
+            elif col.key == "est" and (is_task(item) or is_late(item)):
+                kind = "queue-table--task" if is_task(item) else "queue-table--late"
+                mark = self.get_component_rich_style(kind)
+                style = base + Style(color=mark.color, bold=mark.bold, italic=mark.italic)
             cell = visible(self._cell(item, col.key), one_line=True)
             segments.append(Segment(" " + set_cell_size(cell, col.width), style))
             used += col.width + 1
