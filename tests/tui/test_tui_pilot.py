@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 from datetime import UTC, datetime
-from typing import Any
 
 from textual.widgets import Static
 from textual.widgets._footer import FooterKey
@@ -286,60 +285,26 @@ async def _resume(url: str, cid: str, resume_token: str, last_seq: int):
     return conn, await conn.recv(timeout=10)
 
 
-async def _dropping_proxy(target_port: int, drops: int) -> tuple[Any, list[int]]:
-    """A TCP proxy to ``target_port`` that closes its first ``drops`` connections as soon
-    as they send something (no HTTP answer: a server going down mid-handshake, another
-    service on the port); returns the server and a one-item list counting them."""
-    seen = [0]
+class _Proxy:
+    """A TCP proxy to a server's port, for faults of the link between the app and it:
+    it closes its first ``drops`` connections as soon as they send something (no HTTP
+    answer: a server going down mid-handshake, another service on the port; ``seen``
+    counts the connections), and holds the server-to-client direction while
+    ``flowing`` is clear (what the server sends meanwhile reaches the client, in order,
+    once it is set again: a slow link, seen from the client)."""
 
-    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except OSError:
-            pass
-        finally:
-            writer.close()
+    def __init__(self, target_port: int, drops: int = 0) -> None:
+        self.target_port = target_port
+        self.drops = drops
+        self.seen = 0
+        self.flowing = asyncio.Event()
+        self.flowing.set()
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        seen[0] += 1
-        if seen[0] <= drops:
-            await reader.read(100)
-            writer.close()
-            return
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+    async def start(self) -> asyncio.Server:
+        """Listen on an ephemeral port of 127.0.0.1; returns the listening server."""
+        return await asyncio.start_server(self._handle, "127.0.0.1", 0)
 
-    proxy = await asyncio.start_server(handle, "127.0.0.1", 0)
-    return proxy, seen
-
-
-async def test_a_handshake_without_an_answer_is_retried(server, agent_token) -> None:
-    """A connection closed before the server's HTTP answer raised websockets'
-    ``InvalidMessage``, which the link did not count as a failed connection: its worker
-    died ("The connection worker failed"), and the app never connected again though the
-    server was back a moment later (seen under load in CI). It is retried as any failed
-    connection is."""
-    proxy, seen = await _dropping_proxy(server.port, drops=2)
-    port = proxy.sockets[0].getsockname()[1]
-    app = _app(f"ws://127.0.0.1:{port}", agent_token)
-    async with proxy, app.run_test(size=(120, 36)) as pilot:
-        await until(
-            pilot, lambda: app.connection_state == "connected", timeout=15, what="connected"
-        )
-        assert seen[0] >= 3
-        assert not [n for n in app._notifications if n.title == "Error"]
-
-
-async def _gated_proxy(target_port: int) -> tuple[asyncio.Server, asyncio.Event]:
-    """A TCP proxy to ``target_port`` whose server-to-client direction is held while the
-    returned event is clear: what the server sends meanwhile reaches the client, in
-    order, once it is set again (a slow link, seen from the client)."""
-    flowing = asyncio.Event()
-    flowing.set()
-
-    async def pipe(reader, writer, gate: asyncio.Event | None) -> None:
+    async def _pipe(self, reader, writer, gate: asyncio.Event | None) -> None:
         try:
             while data := await reader.read(65536):
                 if gate is not None:
@@ -351,11 +316,34 @@ async def _gated_proxy(target_port: int) -> tuple[asyncio.Server, asyncio.Event]
         finally:
             writer.close()
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", target_port)
-        await asyncio.gather(pipe(reader, up_writer, None), pipe(up_reader, writer, flowing))
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.seen += 1
+        if self.seen <= self.drops:
+            await reader.read(100)
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        await asyncio.gather(
+            self._pipe(reader, up_writer, None), self._pipe(up_reader, writer, self.flowing)
+        )
 
-    return await asyncio.start_server(handle, "127.0.0.1", 0), flowing
+
+async def test_a_handshake_without_an_answer_is_retried(server, agent_token) -> None:
+    """A connection closed before the server's HTTP answer raised websockets'
+    ``InvalidMessage``, which the link did not count as a failed connection: its worker
+    died ("The connection worker failed"), and the app never connected again though the
+    server was back a moment later (seen under load in CI). It is retried as any failed
+    connection is."""
+    faults = _Proxy(server.port, drops=2)
+    proxy = await faults.start()
+    port = proxy.sockets[0].getsockname()[1]
+    app = _app(f"ws://127.0.0.1:{port}", agent_token)
+    async with proxy, app.run_test(size=(120, 36)) as pilot:
+        await until(
+            pilot, lambda: app.connection_state == "connected", timeout=15, what="connected"
+        )
+        assert faults.seen >= 3
+        assert not [n for n in app._notifications if n.title == "Error"]
 
 
 async def test_a_refused_claim_leaves_writing_mode(server, agent_token) -> None:
@@ -363,7 +351,8 @@ async def test_a_refused_claim_leaves_writing_mode(server, agent_token) -> None:
     another agent took the conversation first, the server refuses the claim; the box
     kept the focus, so the agent's next letter keys typed into a reply they could not
     send. After the refusal the screen is back in reading mode."""
-    proxy, flowing = await _gated_proxy(server.port)
+    link = _Proxy(server.port)
+    proxy = await link.start()
     app = _app(f"ws://127.0.0.1:{proxy.sockets[0].getsockname()[1]}", agent_token)
     async with proxy, app.run_test(size=(120, 36)) as pilot:
         await until(pilot, lambda: app.queue.me is not None, what="sign-in")
@@ -373,7 +362,7 @@ async def test_a_refused_claim_leaves_writing_mode(server, agent_token) -> None:
         await until(pilot, lambda: screen.conv.packet is not None and screen.ready, what="open")
         await until(pilot, lambda: isinstance(screen.focused, Transcript), what="reading")
 
-        flowing.clear()  # Sam's app hears nothing of what follows until the claim is in
+        link.flowing.clear()  # Sam's app hears nothing of what follows until the claim is in
         kim = await agent(server.url, await create_token(server, name="Kim"))
         cmid = new_client_msg_id()
         await kim.send(AClaim(type="claim", conversation_id=cid, client_msg_id=cmid))
@@ -381,7 +370,7 @@ async def test_a_refused_claim_leaves_writing_mode(server, agent_token) -> None:
         await pilot.press("c")
         await until(pilot, lambda: screen.focused is not None, what="a focus")
         assert not isinstance(screen.focused, Transcript)  # writing mode, as before
-        flowing.set()
+        link.flowing.set()
 
         await until(
             pilot,
