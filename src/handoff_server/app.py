@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import signal
 import sqlite3
@@ -283,6 +284,7 @@ async def start_server(
         else:
             running.gateway.warming = BUILDING
         await _listen(running.gateway, settings)
+        _warn_open_metrics(settings)
         guard.start()
         held = ServerMemory(service, running.desk, hub, node.sink if node is not None else None)
         running.retention = _retention(store, settings, held)
@@ -407,6 +409,23 @@ async def run_forever(settings: Settings, *, announce: bool = True) -> None:
         log.info("shutting down")
         await server.close()
         log.info("stopped")
+
+
+def _warn_open_metrics(settings: Settings) -> None:
+    """Warn when ``/metrics`` is open (``[server] metrics_token`` unset) and the server
+    listens beyond loopback: anyone who reaches the port can read it."""
+    host = settings.server.host
+    if settings.server.metrics_token is not None or host == "localhost":
+        return
+    with contextlib.suppress(ValueError):  # a host name: may be reachable from outside
+        if ipaddress.ip_address(host).is_loopback:
+            return
+    log.warning(
+        "/metrics is open to anyone who reaches %s:%d (agents online, connections, frame"
+        " counts); set [server] metrics_token to require a bearer token",
+        host,
+        settings.server.port,
+    )
 
 
 def _log_where(settings: Settings) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -133,11 +134,24 @@ class ServerSettings(_Section):
     overload_log_interval_seconds: float = Field(default=10.0, gt=0, le=3600)
     """Refused connections and rate-limited frames are logged at most once per this many
     seconds, with their count."""
+    metrics_token: str | None = Field(default=None, min_length=16, max_length=256)
+    """When set, ``/metrics`` answers only a request carrying ``Authorization: Bearer``
+    and this value (HTTP 401 otherwise; Prometheus sends it with its scrape config's
+    ``authorization`` credentials). Unset: ``/metrics`` is open, as Prometheus endpoints
+    usually are, and ``handoff serve`` warns at start when it listens beyond loopback.
+    16–256 printable characters, no spaces."""
     event_loop: EventLoopName = "uvloop"
     """The event loop ``handoff serve`` runs on: ``uvloop`` (the loop's own work in C:
     1-4% less server CPU per turn measured; a dependency except on Windows; where it
     cannot be imported the server logs it and runs on asyncio's) or ``asyncio`` (the
     standard library's). See :mod:`handoff_server.event_loop`."""
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _token_chars(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[!-~]+", value):
+            raise ValueError("must be printable ASCII without spaces")
+        return value
 
 
 class StoreSettings(_Section):

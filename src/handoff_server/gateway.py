@@ -71,6 +71,7 @@ from handoff_server.handshake import (
     BadRequest,
     bad_request,
     health_response,
+    metrics_refusal,
     not_ready,
 )
 from handoff_server.hub import Hub, Subscriber
@@ -144,19 +145,18 @@ def checked_text(text: str | None, limit: int, *, required: bool = True) -> str 
     return text.strip()
 
 
-def _metrics_response(
-    connection: ServerConnection, agents_online: int, connections: int, metrics: Counter[str]
-) -> Response:
+def _metrics_response(connection: ServerConnection, gateway: Gateway) -> Response:
     """``/metrics`` in the Prometheus text format: agents online, connections open and
-    the frames counted per kind."""
+    the frames counted per kind (``gateway``'s), then what ``prometheus_client`` keeps."""
+    connections = len(gateway.server.connections) if gateway.server else 0
     lines = [
         "# TYPE handoff_agents_online gauge",
-        f"handoff_agents_online {agents_online}",
+        f"handoff_agents_online {gateway.hub.agents_online}",
         "# TYPE handoff_connections_open gauge",
         f"handoff_connections_open {connections}",
         "# TYPE handoff_frames_total counter",
     ]
-    for key, value in sorted(metrics.items()):
+    for key, value in sorted(gateway.metrics.items()):
         lines.append(f'handoff_frames_total{{kind="{key}"}} {value}')
     lines.append(exposition())  # metrics kept with prometheus_client (the llm engine's)
     resp = connection.respond(http.HTTPStatus.OK, "\n".join(lines) + "\n")
@@ -253,8 +253,8 @@ class Gateway:
                 connection, path, self.store, self.ready, self.warming, self.readiness
             )
         if path == "/metrics":
-            conns = len(self.server.connections) if self.server else 0
-            return _metrics_response(connection, self.hub.agents_online, conns, self.metrics)
+            refusal = metrics_refusal(connection, request.headers, self.settings.metrics_token)
+            return refusal or _metrics_response(connection, self)
         # The web widget's files and the demo page (handoff_server.web).
         if path in WEB_PATHS:
             web = web_response(connection, path, demo_page=self.settings.demo_page)

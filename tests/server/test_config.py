@@ -39,6 +39,8 @@ def test_env_beats_file_and_cli_beats_env(tmp_path, monkeypatch):
         ("[server]\nbogus = 1", "server.bogus"),
         ("[nosuchsection]\nx = 1", "nosuchsection"),
         ("[policy]\nthreshold = 1.5", "policy.threshold"),
+        ("[server]\nmetrics_token = 'too-short'", "at least 16 characters"),
+        ("[server]\nmetrics_token = 'a token with spaces in it'", "without spaces"),
     ],
 )
 def test_bad_config_is_refused_with_the_key(tmp_path, text, needle):

@@ -9,6 +9,7 @@ import json
 import logging
 from typing import Any
 
+import httpx
 import pytest
 
 from handoff_server.client import connect_visitor
@@ -188,3 +189,48 @@ async def test_typing_needs_the_right_to_reply(server: Any) -> None:
     seen = await _typing_seen(visitor)
     assert [t.name for t in seen] == ["Sam"], seen
     await visitor.close()
+
+
+METRICS_TOKEN = "m3trics-scrape-token-0123"
+
+
+async def test_metrics_token_guards_metrics_only(server_factory: Any) -> None:
+    """``/metrics`` was open to anyone who reached the port (the visitors' port):
+    agents online, connections, frame counts. With ``[server] metrics_token`` set it
+    answers 401 with a Bearer challenge unless the request carries that token; a
+    duplicate ``Authorization`` is a 400; health checks stay open."""
+    srv = await server_factory(server={"metrics_token": METRICS_TOKEN})
+    base = srv.url.replace("ws://", "http://")
+    async with httpx.AsyncClient() as client:
+        bare = await client.get(base + "/metrics")
+        assert bare.status_code == 401 and "metrics_token" in bare.text
+        assert bare.headers["www-authenticate"].startswith("Bearer")
+        assert "handoff_agents_online" not in bare.text
+        wrong = await client.get(base + "/metrics", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401
+        good = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        right = await client.get(base + "/metrics", headers=good)
+        assert right.status_code == 200 and "handoff_agents_online 0" in right.text
+        assert (await client.get(base + "/readyz")).status_code == 200
+    twice = f"Authorization: Bearer {METRICS_TOKEN}\r\n" * 2
+    status, answer = await _http(srv.port, f"GET /metrics HTTP/1.1\r\nHost: x\r\n{twice}\r\n")
+    assert status == 400 and "duplicate" in answer.lower(), answer
+
+
+@pytest.mark.parametrize(
+    ("host", "token", "warned"),
+    [("0.0.0.0", None, True), ("0.0.0.0", METRICS_TOKEN, False), ("127.0.0.1", None, False)],
+)
+async def test_open_metrics_beyond_loopback_is_warned_at_start(
+    server_factory: Any,
+    caplog: pytest.LogCaptureFixture,
+    host: str,
+    token: str | None,
+    warned: bool,
+) -> None:
+    """A server listening beyond loopback without ``metrics_token`` says at start that
+    ``/metrics`` is open to anyone who reaches it; with the token, or on loopback, not."""
+    with caplog.at_level(logging.WARNING, logger="handoff_server.app"):
+        await server_factory(server={"host": host, "metrics_token": token})
+    said = [r.getMessage() for r in caplog.records if "/metrics is open" in r.getMessage()]
+    assert bool(said) is warned, said
