@@ -381,3 +381,33 @@ async def test_a_refused_claim_leaves_writing_mode(server, agent_token) -> None:
         assert screen.conv.status == "assigned" and screen.conv.assigned_agent.name == "Kim"
         await kim.close()
         await visitor.close()
+
+
+async def test_writing_before_the_claim_is_no_server_error(server, agent_token) -> None:
+    """Typing needs the right to reply: the server refuses ``typing`` in a conversation
+    the agent does not hold. The app sent it for any text in the box, so writing a draft
+    in a queued conversation (or opening one whose draft was kept) popped up "Server
+    error · claim the conversation before you reply". It says it is typing only where
+    it may reply; once claimed, the visitor sees the agent typing."""
+    app = _app(server.url, agent_token)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.queue.me is not None, what="sign-in")
+        visitor, cid = await _escalation_shows_in_the_queue(pilot, server.url)
+        app.open_conversation(cid)
+        screen = app.screen
+        await until(pilot, lambda: screen.conv.packet is not None and screen.ready, what="open")
+        await pilot.press("i", *"hello Ada")
+        await until(pilot, lambda: screen.conv.draft == "hello Ada", what="the draft")
+        await pilot.pause(1.0)  # the server's answer to a typing frame would be here
+        errors = [n.message for n in app._notifications if n.severity == "error"]
+        assert not errors, errors
+
+        await pilot.press("escape", "c")
+        await until(pilot, lambda: screen.conv.status == "assigned", what="claim")
+        await pilot.press("!")
+        frames = await visitor.recv_until(
+            lambda f: getattr(f, "type", None) == "typing" and f.active, timeout=10
+        )
+        assert frames[-1].role == "agent"
+        assert not [n.message for n in app._notifications if n.severity == "error"]
+        await visitor.close()

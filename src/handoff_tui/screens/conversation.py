@@ -284,5 +284,7 @@ class ConversationScreen(AgentScreen):
     @on(ReplyBox.Edited)
     def _edited(self, event: ReplyBox.Edited) -> None:
         self.conv.draft = event.text
-        if event.text.strip():
+        # Typing needs the right to reply (the server refuses it otherwise): a draft
+        # written before the claim, or restored on opening, says nothing to anyone.
+        if event.text.strip() and self.check_action("send", ("reply",)):
             self.agent_app.agent_typing(self.conversation_id)
