@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
@@ -234,3 +235,59 @@ MAIL_HOOK: dict[str, Any] = {
 """A ``[webhooks]`` section with an endpoint receiving ``offline_message.replied`` (the
 team's mail system, here a closed port: what it is sent fails and is retried), without
 which a server does not offer offline messages (``routing.fallbacks.unkeepable``)."""
+
+
+class LinkProxy:
+    """A TCP proxy to a server's port, for faults of the link between a client and it:
+    it closes its first ``drops`` connections as soon as they send something (no HTTP
+    answer: a server going down mid-handshake, another service on the port), answers
+    the next ``refuse`` with ``503`` and ``Retry-After: retry_after`` (a server asking
+    to be left alone for a while), and holds the server-to-client direction while
+    ``flowing`` is clear (what the server sends meanwhile reaches the client, in order,
+    once it is set again: a slow link, seen from the client). ``seen`` counts the
+    connections."""
+
+    def __init__(
+        self, target_port: int, drops: int = 0, refuse: int = 0, retry_after: str = "2"
+    ) -> None:
+        self.target_port = target_port
+        self.drops = drops
+        self.refuse = refuse
+        self.retry_after = retry_after
+        self.seen = 0
+        self.flowing = asyncio.Event()
+        self.flowing.set()
+
+    async def start(self) -> asyncio.Server:
+        """Listen on an ephemeral port of 127.0.0.1; returns the listening server."""
+        return await asyncio.start_server(self._handle, "127.0.0.1", 0)
+
+    async def _pipe(self, reader, writer, gate: asyncio.Event | None) -> None:
+        try:
+            while data := await reader.read(65536):
+                if gate is not None:
+                    await gate.wait()
+                writer.write(data)
+                await writer.drain()
+        except OSError:
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.seen += 1
+        if self.seen <= self.drops + self.refuse:
+            await reader.read(65536)
+            if self.seen > self.drops:
+                writer.write(
+                    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: "
+                    + self.retry_after.encode()
+                    + b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+                await writer.drain()
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        await asyncio.gather(
+            self._pipe(reader, up_writer, None), self._pipe(up_reader, writer, self.flowing)
+        )

@@ -12,6 +12,7 @@ whose handshake carried a valid token is kept until the gateway's handler takes 
 from __future__ import annotations
 
 import http
+import math
 import weakref
 from collections import Counter
 
@@ -70,12 +71,15 @@ class Admission:
 
     async def _token(self, connection: ServerConnection, token: str) -> Response | None:
         """Sign in the agent whose handshake carried ``token``: HTTP 401 for a bad token,
-        429 ``rate_limited`` while the address has spent its failed attempts."""
-        agent = await self.guard.sign_in(
-            peer_address(connection.transport), token, self.agents.authenticate
-        )
+        429 ``rate_limited`` while the address has spent its failed attempts, with
+        ``Retry-After``: the seconds until it may try again."""
+        address = peer_address(connection.transport)
+        agent = await self.guard.sign_in(address, token, self.agents.authenticate)
         if agent == "rate_limited":
-            return connection.respond(http.HTTPStatus.TOO_MANY_REQUESTS, "rate_limited\n")
+            refusal = connection.respond(http.HTTPStatus.TOO_MANY_REQUESTS, "rate_limited\n")
+            wait = self.guard.auth_throttle.seconds_blocked(address)
+            refusal.headers["Retry-After"] = str(max(1, math.ceil(wait)))
+            return refusal
         if not isinstance(agent, AgentInfo):
             self.metrics["handshake_unauthorized"] += 1
             return connection.respond(http.HTTPStatus.UNAUTHORIZED, "invalid token\n")

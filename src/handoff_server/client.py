@@ -51,6 +51,7 @@ from handoff_server.protocol import (
     VStart,
     dump_frame,
 )
+from handoff_server.retry_after import retry_after_header, retry_wait
 from handoff_server.server_url import normalize_server_url
 
 __all__ = [
@@ -65,6 +66,8 @@ __all__ = [
     "connect_agent",
     "connect_visitor",
     "new_client_msg_id",
+    "retry_after_header",
+    "retry_wait",
 ]
 
 SentFrame = VMessage | VRequestHuman | VChooseFallback | VRequestCallback | VLeaveMessage
@@ -357,6 +360,8 @@ class VisitorLink:
                 "connect_failed", f"no connection for {down_for:.0f} s; last error: {reason}"
             )
         delay = backoff_delay(attempt, initial=self.initial_backoff, maximum=self.max_backoff)
+        if isinstance(exc, InvalidStatus):  # 503: never sooner than the server asked
+            delay = retry_wait(delay, retry_after_header(exc.response.headers))
         if self.on_reconnecting is not None:
             self.on_reconnecting(attempt, delay, reason)
         await asyncio.sleep(delay)

@@ -407,6 +407,9 @@ async def test_failed_token_attempts_are_throttled_per_address(server_factory):
         await connect_agent(server.url, token)
     assert throttled.value.response.status_code == 429
     assert b"rate_limited" in (throttled.value.response.body or b"")
+    # When to come back: a bucket of 3 a minute holds one attempt again within 20 s.
+    wait = throttled.value.response.headers["Retry-After"]
+    assert wait.isdigit() and 1 <= int(wait) <= 20, wait
     conn = await connect_agent(server.url, None)
     await conn.send(AAuth(type="auth", token=token))
     answer = await conn.recv(timeout=10)

@@ -3,7 +3,6 @@ visitor client on the other side."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime
 
@@ -19,7 +18,7 @@ from handoff_tui.widgets.banner import ConnectionBanner
 from handoff_tui.widgets.queue_table import QueueTable
 from handoff_tui.widgets.transcript import Transcript, TranscriptLine
 from tests.conftest import create_token
-from tests.helpers import agent, say, start_visitor
+from tests.helpers import LinkProxy, agent, say, start_visitor
 from tests.tui.pilot_kit import until
 
 
@@ -285,56 +284,13 @@ async def _resume(url: str, cid: str, resume_token: str, last_seq: int):
     return conn, await conn.recv(timeout=10)
 
 
-class _Proxy:
-    """A TCP proxy to a server's port, for faults of the link between the app and it:
-    it closes its first ``drops`` connections as soon as they send something (no HTTP
-    answer: a server going down mid-handshake, another service on the port; ``seen``
-    counts the connections), and holds the server-to-client direction while
-    ``flowing`` is clear (what the server sends meanwhile reaches the client, in order,
-    once it is set again: a slow link, seen from the client)."""
-
-    def __init__(self, target_port: int, drops: int = 0) -> None:
-        self.target_port = target_port
-        self.drops = drops
-        self.seen = 0
-        self.flowing = asyncio.Event()
-        self.flowing.set()
-
-    async def start(self) -> asyncio.Server:
-        """Listen on an ephemeral port of 127.0.0.1; returns the listening server."""
-        return await asyncio.start_server(self._handle, "127.0.0.1", 0)
-
-    async def _pipe(self, reader, writer, gate: asyncio.Event | None) -> None:
-        try:
-            while data := await reader.read(65536):
-                if gate is not None:
-                    await gate.wait()
-                writer.write(data)
-                await writer.drain()
-        except OSError:
-            pass
-        finally:
-            writer.close()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.seen += 1
-        if self.seen <= self.drops:
-            await reader.read(100)
-            writer.close()
-            return
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        await asyncio.gather(
-            self._pipe(reader, up_writer, None), self._pipe(up_reader, writer, self.flowing)
-        )
-
-
 async def test_a_handshake_without_an_answer_is_retried(server, agent_token) -> None:
     """A connection closed before the server's HTTP answer raised websockets'
     ``InvalidMessage``, which the link did not count as a failed connection: its worker
     died ("The connection worker failed"), and the app never connected again though the
     server was back a moment later (seen under load in CI). It is retried as any failed
     connection is."""
-    faults = _Proxy(server.port, drops=2)
+    faults = LinkProxy(server.port, drops=2)
     proxy = await faults.start()
     port = proxy.sockets[0].getsockname()[1]
     app = _app(f"ws://127.0.0.1:{port}", agent_token)
@@ -351,7 +307,7 @@ async def test_a_refused_claim_leaves_writing_mode(server, agent_token) -> None:
     another agent took the conversation first, the server refuses the claim; the box
     kept the focus, so the agent's next letter keys typed into a reply they could not
     send. After the refusal the screen is back in reading mode."""
-    link = _Proxy(server.port)
+    link = LinkProxy(server.port)
     proxy = await link.start()
     app = _app(f"ws://127.0.0.1:{proxy.sockets[0].getsockname()[1]}", agent_token)
     async with proxy, app.run_test(size=(120, 36)) as pilot:
@@ -411,3 +367,20 @@ async def test_writing_before_the_claim_is_no_server_error(server, agent_token) 
         assert frames[-1].role == "agent"
         assert not [n.message for n in app._notifications if n.severity == "error"]
         await visitor.close()
+
+
+async def test_a_refusal_with_retry_after_is_obeyed(server, agent_token) -> None:
+    """A server that refuses the handshake with ``503`` and ``Retry-After: 2`` (starting,
+    or at its connection cap) was asked again after the app's own back-off (0.1 s
+    here), ignoring when it said to come back. The app waits the longer of the two,
+    says so on the banner's count-down, then connects."""
+    faults = LinkProxy(server.port, refuse=1, retry_after="2")
+    proxy = await faults.start()
+    app = _app(f"ws://127.0.0.1:{proxy.sockets[0].getsockname()[1]}", agent_token)
+    async with proxy, app.run_test(size=(120, 36)) as pilot:
+        await until(pilot, lambda: app.model.link.state == "reconnecting", what="refused")
+        assert app.model.link.retry_in >= 2.0, app.model.link.retry_in
+        await pilot.pause(1.0)
+        assert faults.seen == 1  # not asked again before the two seconds
+        await until(pilot, lambda: app.connection_state == "connected", what="connected")
+        assert faults.seen == 2

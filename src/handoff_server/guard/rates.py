@@ -102,3 +102,9 @@ class AuthThrottle:
     def failed(self, address: str) -> None:
         """Count a failed attempt from ``address``."""
         self._failures.take(address)
+
+    def seconds_blocked(self, address: str) -> float:
+        """Seconds until ``address`` may try again (0 when it may now): until its bucket
+        holds one attempt."""
+        missing = 1.0 - self._failures.level(address)
+        return max(0.0, missing * self._failures.period / self._failures.capacity)

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import ipaddress
 import socket
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from handoff_server.config import WebhookEndpoint
+from handoff_server.retry_after import retry_after_seconds
 from handoff_server.store import utcnow
 from handoff_server.webhooks.bodies import body_for, signed_headers
 
@@ -61,25 +60,6 @@ class Outcome:
             return self.reason
         said = f"HTTP {self.status}"
         return f"{said}: {self.excerpt}" if self.excerpt else said
-
-
-def retry_after_seconds(value: str | None, now: datetime) -> float | None:
-    """A ``Retry-After`` header as seconds from ``now`` (aware, UTC): delta-seconds (ASCII
-    digits only) or an HTTP date (one without a zone counts as UTC); ``None`` when absent
-    or unreadable. Never raises."""
-    if not value:
-        return None
-    value = value.strip()
-    # str.isdigit() takes '²' or '٣' too, which float() refuses.
-    if value.isascii() and value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:  # "-0000": UTC, the zone unknown (RFC 5322)
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from pydantic import BaseModel
 from textual.message import Message
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from handoff_server.client import retry_after_header, retry_wait
 from handoff_server.protocol import (
     AAccept,
     AAnswerOffline,
@@ -185,10 +186,11 @@ class Link:
                     self.post(ConnectionChanged("unauthorized", detail=f"HTTP {code}"))
                     return
                 starting = not_ready_reason(exc)
+                after = retry_after_header(exc.response.headers)
                 if starting is not None:
-                    await self._wait_to_retry(starting, "starting")
+                    await self._wait_to_retry(starting, "starting", after)
                 else:
-                    await self._wait_to_retry(f"HTTP {code}")
+                    await self._wait_to_retry(f"HTTP {code}", retry_after=after)
                 continue
             except (OSError, TimeoutError, ConnectionClosed) as exc:
                 await self._wait_to_retry(str(exc) or type(exc).__name__)
@@ -222,10 +224,15 @@ class Link:
         return True
 
     async def _wait_to_retry(
-        self, detail: str, state: Literal["reconnecting", "starting"] = "reconnecting"
+        self,
+        detail: str,
+        state: Literal["reconnecting", "starting"] = "reconnecting",
+        retry_after: str | None = None,
     ) -> None:
+        """Wait before the next connection: the back-off, or the refusal's
+        ``Retry-After`` (its header value) when longer (at most a minute)."""
         self.attempt += 1
-        delay = self.settings.backoff(self.attempt)
+        delay = retry_wait(self.settings.backoff(self.attempt), retry_after)
         self.post(ConnectionChanged(state, attempt=self.attempt, retry_in=delay, detail=detail))
         await asyncio.sleep(delay)
 
