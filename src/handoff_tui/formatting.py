@@ -122,8 +122,10 @@ def estimate_label(item: QueueItem) -> str:
 
 def is_late(item: QueueItem) -> bool:
     """Whether ``item`` is queued and its visitor has waited past an estimate they were
-    told (the server's ``wait.late``, ``docs/routing.md``): the Est. cell in red."""
-    return item.status == "queued" and item.wait is not None and item.wait.late
+    told (the server's ``wait.late``, ``docs/routing.md``): the Est. cell in red. A
+    late wait with no figure ("no agent") is not marked: nothing told was missed."""
+    wait = item.wait
+    return item.status == "queued" and wait is not None and wait.late and wait.minutes is not None
 
 
 def waiting_summary(items: list[QueueItem], now: datetime) -> tuple[str, str]:

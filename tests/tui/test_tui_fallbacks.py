@@ -18,7 +18,7 @@ from handoff_server.protocol import (
     VLeaveMessage,
     VRequestCallback,
 )
-from handoff_tui.formatting import estimate_label
+from handoff_tui.formatting import estimate_label, is_late
 from handoff_tui.screens import ConversationScreen
 from handoff_tui.widgets.queue_table import QueueTable
 from handoff_tui.widgets.reply_box import ReplyBox
@@ -188,6 +188,11 @@ def test_late_estimates_are_marked_and_fit_the_column() -> None:
         "c_tim": "email",
     }
     assert all(len(label) <= 8 for label in late.values())
+    marked = {cid for cid, label in late.items() if "!" in label}
+    rows = {r.conversation_id: r for r in fallback_queue_items()}
+    for cid, row in rows.items():
+        wait = row.wait.model_copy(update={"late": True}) if row.wait else None
+        assert is_late(row.model_copy(update={"wait": wait})) == (cid in marked), cid
 
 
 async def test_a_late_estimate_is_marked_in_the_queue(tmp_path, demo_answerer) -> None:
