@@ -307,10 +307,10 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
         item = message.item
         if message.erased:
             _erased(self, item.conversation_id)
-        elif self.model.apply_queue_item(item):
+        elif news := self.model.apply_queue_item(item):
             name = visitor_label(item.visitor)
             reason = trigger_label(item.trigger) or "escalated"
-            self.tell(f"{name} — {reason}", title="New escalation", timeout=3)
+            self.tell(f"{name} — {reason}", title=news, timeout=3)
         self.schedule_redraw()
 
     @on(ConversationLoaded)

@@ -42,14 +42,30 @@ def test_a_new_escalation_is_news_only_after_the_first_queue_snapshot() -> None:
     after it is; a claim moves it to assigned, not news."""
     model = _signed_in()
     items = queue_items()
-    assert model.apply_queue_item(items[0]) is False
+    assert model.apply_queue_item(items[0]) is None
     model.replace_queue(items[1:])
     assert set(model.queue.items) == {i.conversation_id for i in items[1:]}
     fresh = items[0].model_copy(update={"conversation_id": "c_new"})
-    assert model.apply_queue_item(fresh) is True
+    assert model.apply_queue_item(fresh) == "New escalation"
     claimed = fresh.model_copy(update={"status": "assigned", "assigned_agent": SAM})
-    assert model.apply_queue_item(claimed) is False
+    assert model.apply_queue_item(claimed) is None
     assert model.queue.items["c_new"].status == "assigned"
+
+
+def test_a_release_is_news_to_colleagues_not_to_the_releaser() -> None:
+    """A conversation back in the queue was announced to every agent, the one who had
+    just released it too, as a "New escalation". A colleague's release (or a transfer
+    to a team) is "Back in the queue"; this agent's own is no news (its ack said it)."""
+    model = _signed_in()
+    model.replace_queue(queue_items())
+    base = queue_items()[0]
+    for cid, holder, news in (("c_mine", SAM, None), ("c_kims", KIM, "Back in the queue")):
+        held = base.model_copy(
+            update={"conversation_id": cid, "status": "assigned", "assigned_agent": holder}
+        )
+        assert model.apply_queue_item(held) is None
+        back = held.model_copy(update={"status": "queued", "assigned_agent": None})
+        assert model.apply_queue_item(back) == news, cid
 
 
 def test_opening_loading_and_live_events_count_unread_once() -> None:

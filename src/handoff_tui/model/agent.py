@@ -133,10 +133,20 @@ class AgentModel:
         self.queue.replace(items)
         self.queue_loaded = True
 
-    def apply_queue_item(self, item: QueueItem) -> bool:
-        """One ``queue_item``; True when it is a new escalation worth a notification."""
+    def apply_queue_item(self, item: QueueItem) -> str | None:
+        """One ``queue_item``; the title of the notification it is worth: ``New
+        escalation`` for a conversation newly queued, ``Back in the queue`` for one a
+        colleague held (released, or transferred to a team), ``None`` for no news
+        (before the first ``queue`` snapshot, any other change, this agent's own
+        release, which its ack already told)."""
         self.staff.settle(item.conversation_id, item.status)
-        return self.queue.apply(item) and self.queue_loaded
+        old = self.queue.items.get(item.conversation_id)
+        if not (self.queue.apply(item) and self.queue_loaded):
+            return None
+        if old is None or old.status != "assigned":
+            return "New escalation"
+        me, holder = self.queue.me, old.assigned_agent
+        return None if me and holder and holder.id == me.id else "Back in the queue"
 
     def erased(self, cid: str) -> bool:
         """The server says ``cid`` was erased from the store: its row, an offer of it and,
