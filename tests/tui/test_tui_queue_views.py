@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from textual.widgets._footer import FooterKey
+
 from handoff_server.protocol import ASubscribeQueue, SError, SQueue
 from handoff_tui import TUISettings, make_app
 from handoff_tui.model import QueueView
@@ -142,3 +144,28 @@ async def test_subscribe_queue_statuses_are_checked(server, agent_token) -> None
     await conn.send({"type": "subscribe_queue", "statuses": ["ai"]})
     assert isinstance(await conn.recv(timeout=10), SQueue)
     await conn.close()
+
+
+async def test_claim_is_offered_only_on_a_row_that_can_be_claimed() -> None:
+    """The queue's footer offered ``c Claim`` whatever row was highlighted; on an
+    assigned one the server refuses it ("already claimed by Kim", "you already have
+    this conversation"). It is offered on queued rows only, following the highlight."""
+    app, _server = build_app(queue=queue_items())
+    async with app.run_test(size=(160, 40)) as pilot:
+        await until(pilot, lambda: app.queue.me is not None and app.queue.items, what="queue")
+        table = app.screen.query_one(QueueTable)
+
+        def shown() -> set[str]:
+            return {k.description for k in app.screen.query(FooterKey)}
+
+        seen: dict[str, bool] = {}
+        for _ in range(len(queue_items())):
+            item = table.selected
+            await until(
+                pilot,
+                lambda item=item: ("Claim" in shown()) == (item.status == "queued"),
+                what=f"the claim key on {item.conversation_id}",
+            )
+            seen[item.status] = "Claim" in shown()
+            await pilot.press("down")
+        assert seen == {"queued": True, "assigned": False}, seen

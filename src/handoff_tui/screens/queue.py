@@ -50,10 +50,29 @@ class QueueScreen(AgentScreen):
         yield QueueTable(self.model.queue, self.model.limits, id="queue-table")
         yield Footer()
 
+    _shown_claimable: bool | None = None
+    """Whether the footer was last drawn with ``c Claim`` (``None``: not yet drawn)."""
+
     def on_mount(self) -> None:
         self.ready = True
-        self.query_one(QueueTable).focus()
+        table = self.query_one(QueueTable)
+        table.focus()
+        self.watch(table, "cursor_id", lambda _cid: self._sync_claim(), init=False)
         self.redraw()
+
+    def _claimable(self) -> bool:
+        """Whether the highlighted row can be claimed (queued, or with the AI)."""
+        tables = self.query(QueueTable)  # none yet before the screen is composed
+        item = tables.first().selected if tables else None
+        return item is not None and item.status in ("ai", "queued")
+
+    def _sync_claim(self) -> None:
+        """Show ``c Claim`` only on a row it can claim: redraw the footer when the
+        highlighted row (or its status) changes that."""
+        claimable = self._claimable()
+        if claimable != self._shown_claimable:
+            self._shown_claimable = claimable
+            self.refresh_bindings()
 
     def redraw(self) -> None:
         """Redraw everything from the model."""
@@ -86,6 +105,7 @@ class QueueScreen(AgentScreen):
         table = self.query_one(QueueTable)
         table.now = self.agent_app.now
         table.model_changed()
+        self._sync_claim()
 
     def action_open(self) -> None:
         """Open the highlighted conversation."""
@@ -100,9 +120,12 @@ class QueueScreen(AgentScreen):
         self.agent_app.send_action(item.conversation_id, "claim")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """``a`` switches to the view not shown."""
+        """``a`` switches to the view not shown; ``c`` claims only a row that can be
+        claimed (an assigned one is refused by the server)."""
         if action == "view" and parameters:
             return parameters[0] != self.model.queue.mode.value
+        if action == "claim":
+            return self._claimable()
         return True
 
     def action_view(self, mode: str) -> None:
