@@ -27,6 +27,7 @@ from handoff_tui.clock import Clock, SystemClock
 from handoff_tui.commands import palette, screen_commands
 from handoff_tui.desk import DeskActions
 from handoff_tui.formatting import trigger_label
+from handoff_tui.leaving import leave
 from handoff_tui.live_text import LiveText
 from handoff_tui.messages import (
     AckReceived,
@@ -252,14 +253,15 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
             self.open_conversation(nxt)
 
     def action_close_conversation(self) -> None:
-        """Close the current conversation (stop receiving its events)."""
-        if not isinstance(self.screen, ConversationScreen):
-            return
-        cid = self.screen.conversation_id
-        self.model.close(cid)
-        self.typing.stop(cid)
-        self._send_in_background(AClose(type="close", conversation_id=cid))
-        self.show_queue()
+        """Close the current conversation (stop receiving its events); asks first when
+        its reply box holds unsent text (:mod:`handoff_tui.leaving`)."""
+        if isinstance(self.screen, ConversationScreen):
+            cid = self.screen.conversation_id
+            leave(self, self.model, [cid], "close", lambda: _close(self, cid))
+
+    async def action_quit(self) -> None:
+        """Quit; asks first when a reply box holds unsent text."""
+        leave(self, self.model, list(self.model.open_order), "quit", self.exit)
 
     # ----------------------------------------------------------------- drawing
 
@@ -360,6 +362,14 @@ class AgentApp(DeskActions, LiveText, OperatorDesk):
     def _typing(self, message: TypingChanged) -> None:
         if self.model.typing(message.conversation_id, message.role, message.name, message.active):
             self.schedule_redraw()
+
+
+def _close(app: AgentApp, cid: str) -> None:
+    """Forget ``cid`` and tell the server (no more of its events), back to the queue."""
+    app.model.close(cid)
+    app.typing.stop(cid)
+    app._send_in_background(AClose(type="close", conversation_id=cid))
+    app.show_queue()
 
 
 def _send_failed(app: AgentApp, conv: ConversationState, restored: bool) -> None:

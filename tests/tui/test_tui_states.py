@@ -393,3 +393,30 @@ async def test_the_palette_lists_each_title_once() -> None:
             assert len(titles) == len(set(titles)), sorted(titles)
         quits = [c for c in app.get_system_commands(screens[0]) if c.title == "Quit"]
         assert [c.help for c in quits] == ["key: ^q"]
+
+
+async def test_closing_or_quitting_with_unsent_text_asks_first() -> None:
+    """``w`` (close) and ctrl+q dropped a reply box's unsent text without a word: drafts
+    live only in the app. With text in the box both ask first, naming whose; escape
+    keeps the conversation, the draft and the app; enter goes ahead."""
+    app, _server = build_app(queue=queue_items(), packets=[low_confidence_packet()])
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await _open(pilot, "c_ada")
+        screen.query_one(ReplyBox).editor.focus()
+        await pilot.press(*"half a reply")
+        await _wait(pilot, lambda: screen.conv.draft == "half a reply", "the draft")
+        await pilot.press("escape", "w")
+        await _wait(pilot, lambda: type(app.screen).__name__ == "ConfirmModal", "close asks")
+        asked = " ".join(str(s.visual) for s in app.screen.query(Static))
+        assert "Unsent text in the reply to Ada Lovelace is lost if you close" in asked, asked
+        await pilot.press("escape")
+        await _wait(pilot, lambda: app.screen is screen, "kept open")
+        assert "c_ada" in app.model.open_order and screen.conv.draft == "half a reply"
+
+        await pilot.press("ctrl+q")
+        await _wait(pilot, lambda: type(app.screen).__name__ == "ConfirmModal", "quit asks")
+        await pilot.press("escape")
+        await _wait(pilot, lambda: app.screen is screen, "still running")
+        assert app.return_code is None
+        await pilot.press("ctrl+q", "enter")
+        await _wait(pilot, lambda: app.return_code is not None, "quit")
