@@ -196,10 +196,12 @@ def test_late_estimates_are_marked_and_fit_the_column() -> None:
 
 
 async def test_a_late_estimate_is_marked_in_the_queue(tmp_path, demo_answerer) -> None:
-    """Against a real server whose clock the test moves: a visitor told "under a minute"
-    by a pull team whose online agent does not claim has waited 3 minutes: late (the
-    server's ``wait.late``, docs/routing.md). The queue's Est. cell said ``<1m`` as
-    before; now ``!~3m``, bold red (the late style), not the task's amber."""
+    """Against a real server whose clock the test moves: two visitors told "under a
+    minute" by a pull team whose online agent does not claim have waited 3 minutes: late
+    (the server's ``wait.late``, docs/routing.md). The queue's Est. cells said ``<1m``
+    as before; now ``!~3m``: bold red (the late style, not the task's amber) on the row
+    below the highlight, and bold in the row's own colour on the highlighted one, where
+    red on the highlight's amber could hardly be read."""
     clock = Clock()
     settings = make_settings(tmp_path / "d", waiting={"refresh_seconds": 0.2})
     srv = await start_server(settings, answerer=demo_answerer, clock=clock)
@@ -207,22 +209,35 @@ async def test_a_late_estimate_is_marked_in_the_queue(tmp_path, demo_answerer) -
         app = _app(srv.url, await create_token(srv))
         async with app.run_test(size=(120, 36)) as pilot:
             await until(pilot, lambda: app.model.staff.known, what="online")
-            ada, cid, _ = await escalate(srv.url, name="Ada")
+            ada, ada_id, _ = await escalate(srv.url, name="Ada")
+            bob, bob_id, _ = await escalate(srv.url, name="Bob")
             rows = app.queue.items
             await until(
-                pilot, lambda: cid in rows and estimate_label(rows[cid]) == "<1m", what="told"
+                pilot,
+                lambda: all(
+                    c in rows and estimate_label(rows[c]) == "<1m" for c in (ada_id, bob_id)
+                ),
+                what="told",
             )
             clock.now += timedelta(minutes=3)
-            await until(pilot, lambda: estimate_label(rows[cid]) == "!~3m", what="late")
-            table = app.screen.query_one(QueueTable)
             await until(
-                pilot, lambda: any("!~3m" in s.text for s in table.render_line(1)), what="drawn"
+                pilot,
+                lambda: all(estimate_label(rows[c]) == "!~3m" for c in (ada_id, bob_id)),
+                what="late",
             )
-            cell = next(s for s in table.render_line(1) if "!~3m" in s.text)
+            table = app.screen.query_one(QueueTable)
+
+            def cell(line: int):
+                return next((s for s in table.render_line(line) if "!~3m" in s.text), None)
+
+            await until(pilot, lambda: cell(1) and cell(2), what="drawn")
             late = table.get_component_rich_style("queue-table--late")
             task = table.get_component_rich_style("queue-table--task")
-            assert cell.style is not None and late.color != task.color
-            assert cell.style.color == late.color and cell.style.bold
+            highlighted, below = cell(1), cell(2)
+            assert late.color != task.color
+            assert below.style.color == late.color and below.style.bold
+            assert highlighted.style.color != late.color and highlighted.style.bold
             await ada.close()
+            await bob.close()
     finally:
         await srv.close()

@@ -238,26 +238,36 @@ class QueueTable(ScrollView, can_focus=True):
         me = self.model.me
         if me and item.assigned_agent and item.assigned_agent.id == me.id:
             base += self.get_component_rich_style("queue-table--mine")
-        if item.conversation_id == self.cursor_id and self.has_focus:
+        on_cursor = item.conversation_id == self.cursor_id
+        if on_cursor and self.has_focus:
             base += self.get_component_rich_style("queue-table--cursor")
-        elif item.conversation_id == self.cursor_id:
+        elif on_cursor:
             base += Style(reverse=True)
         segments: list[Segment] = []
         used = 0
         for col in columns:
-            style = base
-            if col.key == "conf" and item.last_confidence is not None:
-                style = base + self._confidence_style(item)
-            elif col.key == "est" and (is_task(item) or is_late(item)):
-                kind = "queue-table--task" if is_task(item) else "queue-table--late"
-                mark = self.get_component_rich_style(kind)
-                style = base + Style(color=mark.color, bold=mark.bold, italic=mark.italic)
+            mark = self._mark(item, col.key)
+            # On the highlight's background a coloured mark (red on amber) is hard to
+            # read: there it is bold in the row's own colour; the text still says it.
+            style = base + (Style(bold=True) if on_cursor and mark else mark or Style())
             cell = visible(self._cell(item, col.key), one_line=True)
             segments.append(Segment(" " + set_cell_size(cell, col.width), style))
             used += col.width + 1
         if used < width:
             segments.append(Segment(" " * (width - used), base))
         return Strip(segments, max(width, used)).crop(0, width)
+
+    def _mark(self, item: QueueItem, key: str) -> Style | None:
+        """The colour a cell adds to its row, if any: the confidence's band, a task's or
+        a late estimate's mark."""
+        if key == "conf" and item.last_confidence is not None:
+            return self._confidence_style(item)
+        if key == "est" and (is_task(item) or is_late(item)):
+            full = self.get_component_rich_style(
+                "queue-table--task" if is_task(item) else "queue-table--late"
+            )
+            return Style(color=full.color, bold=full.bold, italic=full.italic)
+        return None
 
     def _confidence_style(self, item: QueueItem) -> Style:
         trigger = item.trigger
