@@ -1,7 +1,7 @@
 """The HTTP side of the gateway: ``/healthz`` and ``/readyz``
 (:func:`health_response`), the ``503 not_ready`` of a handshake while the first index
 builds (:func:`not_ready`), ``/metrics``' optional bearer token
-(:func:`metrics_allowed`), and reading a websocket handshake's headers safely: the gateway's ``process_request`` reads
+(:func:`metrics_refusal`), and reading a websocket handshake's headers safely: the gateway's ``process_request`` reads
 every header it uses through :func:`single_header`, so a request the server cannot read
 (a header given twice, e.g. two ``Origin`` or two ``Authorization``) is answered
 ``400 Bad Request`` naming the header, never ``500`` with a traceback.
@@ -29,9 +29,7 @@ __all__ = [
     "bad_request",
     "bearer_token",
     "health_response",
-    "metrics_allowed",
     "metrics_refusal",
-    "metrics_unauthorized",
     "not_ready",
     "query_token",
     "single_header",
@@ -73,40 +71,28 @@ def query_token(query: str) -> str | None:
     return tokens[0] if tokens else None
 
 
-def metrics_allowed(headers: Headers, token: str | None) -> bool:
-    """Whether a ``/metrics`` request may read the metrics: always when ``token`` is
+def metrics_refusal(
+    connection: ServerConnection, headers: Headers, token: str | None
+) -> Response | None:
+    """``None`` when a ``/metrics`` request may read the metrics: always when ``token`` is
     ``None`` (``[server] metrics_token`` unset), else only with ``Authorization: Bearer``
-    and that token (compared in constant time). Raises :class:`BadRequest` for a
-    duplicate ``Authorization`` header."""
+    and that token (compared in constant time). Else its refusal: ``401 Unauthorized``
+    with the ``WWW-Authenticate: Bearer`` challenge (RFC 6750, section 3), or ``400``
+    for a duplicate ``Authorization`` header."""
     if token is None:
-        return True
-    given = bearer_token(headers)
-    return given is not None and hmac.compare_digest(given.encode(), token.encode())
-
-
-def metrics_unauthorized(connection: ServerConnection) -> Response:
-    """``401 Unauthorized`` for ``/metrics`` without the right bearer token, with the
-    ``WWW-Authenticate: Bearer`` challenge (RFC 6750, section 3)."""
+        return None
+    try:
+        given = bearer_token(headers)
+    except BadRequest as exc:
+        return bad_request(connection, exc)
+    if given is not None and hmac.compare_digest(given.encode(), token.encode()):
+        return None
     response = connection.respond(
         http.HTTPStatus.UNAUTHORIZED,
         "unauthorized: /metrics needs Authorization: Bearer <[server] metrics_token>\n",
     )
     response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
     return response
-
-
-def metrics_refusal(
-    connection: ServerConnection, headers: Headers, token: str | None
-) -> Response | None:
-    """``None`` when a ``/metrics`` request may read the metrics
-    (:func:`metrics_allowed`); else its refusal: :func:`metrics_unauthorized`, or
-    ``400`` for a duplicate ``Authorization`` header."""
-    try:
-        if metrics_allowed(headers, token):
-            return None
-    except BadRequest as exc:
-        return bad_request(connection, exc)
-    return metrics_unauthorized(connection)
 
 
 def bad_request(connection: ServerConnection, exc: BadRequest) -> Response:

@@ -115,7 +115,7 @@ def estimate_label(item: QueueItem) -> str:
         told = ">2h"
     else:
         told = f"~{wait.minutes}m"
-    if wait.late and wait.minutes is not None:
+    if is_late(item):
         told = "!" + told
     return f"AI·{told}" if chosen == "ai_continues" else told
 

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, Static
 
-from handoff_tui.model import QueueFilter, QueueSort, QueueView
+from handoff_tui.model import QueueFilter, QueueSort, QueueView, allowed
 from handoff_tui.screens.base import AgentScreen
 from handoff_tui.text import fill
 from handoff_tui.widgets.banner import ConnectionBanner, OfferBar, OpenBar
@@ -61,10 +61,12 @@ class QueueScreen(AgentScreen):
         self.redraw()
 
     def _claimable(self) -> bool:
-        """Whether the highlighted row can be claimed (queued, or with the AI)."""
+        """Whether the highlighted row can be claimed (:func:`~handoff_tui.model.allowed`,
+        the server's rule the conversation screen follows too)."""
         tables = self.query(QueueTable)  # none yet before the screen is composed
         item = tables.first().selected if tables else None
-        return item is not None and item.status in ("ai", "queued")
+        me = self.model.queue.me
+        return item is not None and allowed("claim", item.status, item.assigned_agent, me)
 
     def _sync_claim(self) -> None:
         """Show ``c Claim`` only on a row it can claim: redraw the footer when the
